@@ -1,0 +1,1 @@
+"""propgate: one GraphQL endpoint in front of five property-management provider APIs."""

@@ -1,0 +1,32 @@
+"""Time as a dependency, so token lifetimes can be tested without waiting a day."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "SystemClock"]
+
+
+class Clock(Protocol):
+    def __call__(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    def __call__(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that moves only when told to; shared by a sandbox and a gateway in tests."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -1,0 +1,83 @@
+"""Errors the gateway reports to its callers, each with a stable code.
+
+Every failure a caller can see is one of these, so that `extensions.code` is
+something a client can switch on; anything else is a bug and is masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GatewayError",
+    "InvalidCursor",
+    "InvalidId",
+    "NotFound",
+    "PageSizeExceeded",
+    "BadUserInput",
+    "ProviderError",
+    "UpstreamInvalidResponse",
+    "UpstreamUnavailable",
+    "UpstreamRejected",
+    "ConfigError",
+]
+
+
+class GatewayError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+    def as_extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self.extensions}
+
+
+class BadUserInput(GatewayError):
+    code = "BAD_USER_INPUT"
+
+
+class InvalidId(GatewayError):
+    code = "INVALID_ID"
+
+
+class InvalidCursor(GatewayError):
+    code = "INVALID_CURSOR"
+
+
+class PageSizeExceeded(GatewayError):
+    code = "PAGE_SIZE_EXCEEDED"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
+
+
+class ProviderError(GatewayError):
+    """A provider's part of an answer failed; the rest of the answer stands."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, provider: str, message: str, **extensions: Any) -> None:
+        super().__init__(message, provider=provider, **extensions)
+        self.provider = provider
+
+
+class UpstreamUnavailable(ProviderError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamInvalidResponse(ProviderError):
+    code = "UPSTREAM_INVALID_RESPONSE"
+
+
+class UpstreamRejected(ProviderError):
+    """The provider refused our request as malformed: a gateway bug, named so it is found."""
+
+    code = "UPSTREAM_REJECTED"
+
+
+class ConfigError(Exception):
+    """Raised at start-up only: the configuration cannot be served."""

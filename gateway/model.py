@@ -1,0 +1,183 @@
+"""The unified records, free of Strawberry and of any provider's vocabulary.
+
+Connectors produce these; `schema/` exposes them. Relations are `Link`s: a
+pointer only the owning connector can follow, so that the schema and the
+federation layer can resolve a relation without knowing how a provider
+spells it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+__all__ = [
+    "AvailableBetween",
+    "Between",
+    "Building",
+    "Condition",
+    "Contains",
+    "Criteria",
+    "Entity",
+    "Equals",
+    "Landlord",
+    "Link",
+    "Occupancy",
+    "Record",
+    "Relationship",
+    "Selection",
+    "Tenant",
+    "Unit",
+]
+
+
+class Entity(enum.Enum):
+    LANDLORD = "Landlord"
+    BUILDING = "Building"
+    UNIT = "Unit"
+    TENANT = "Tenant"
+    RELATIONSHIP = "Relationship"
+
+
+class Occupancy(enum.Enum):
+    VACANT = "VACANT"
+    OCCUPIED = "OCCUPIED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where related records live, in terms only their provider's connector understands.
+
+    `by` names a key kind of that connector ("id", "building", ...) and `key` its
+    value. A connector that already fetched the related records in the same
+    upstream call (an OData `$expand`) hands them over in `prefetched`, so the
+    relation costs no further request.
+    """
+
+    provider: str
+    entity: Entity
+    by: str
+    key: str
+    prefetched: tuple[Record, ...] | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Landlord:
+    provider: str
+    source_id: str
+    name: str | None = None
+    status: str | None = None
+    company_type: str | None = None
+    billing_address: str | None = None
+    billing_postal_code: str | None = None
+    business_number: str | None = None
+    buildings: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    provider: str
+    source_id: str
+    name: str | None = None
+    code: str | None = None
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    landlord: Link | None = None
+    units: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    provider: str
+    source_id: str
+    code: str | None = None
+    rooms: float | None = None
+    occupancy: Occupancy | None = None
+    housing_type: str | None = None
+    building: Link | None = None
+    tenants: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    provider: str
+    source_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    tenant_number: str | None = None
+    tenant_type: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    unit: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    provider: str
+    source_id: str
+    role: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    external_id: str | None = None
+    acknowledged: bool | None = None
+    building: Link | None = None
+    party: Link | None = None
+
+
+Record = Landlord | Building | Unit | Tenant | Relationship
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a query asks of one entity: unified field names, and nested relations.
+
+    Connectors read it to ask their provider for those fields only (`$select`,
+    `fields=`) and to fetch a relation in the same call where they can (`$expand`).
+    """
+
+    fields: frozenset[str] = frozenset()
+    relations: Mapping[str, Selection] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.fields, tuple(sorted(self.relations.items(), key=lambda kv: kv[0]))))
+
+    def wants(self, name: str) -> bool:
+        return name in self.fields or name in self.relations
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """Case-insensitive substring match on a text field."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Equals:
+    """Exact match; codes compare without their padding."""
+
+    value: str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    """Inclusive numeric range; an open end is `None`."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AvailableBetween:
+    """Free to rent for the whole of [start, end]: the provider's own availability, not a status."""
+
+    start: date
+    end: date
+
+
+Condition = Contains | Equals | Between | AvailableBetween
+Criteria = Mapping[str, Condition]
