@@ -20,6 +20,7 @@ __all__ = [
     "Condition",
     "Contains",
     "Criteria",
+    "ENTITY_OF",
     "Entity",
     "Equals",
     "Landlord",
@@ -129,6 +130,14 @@ class Relationship:
 
 
 Record = Landlord | Building | Unit | Tenant | Relationship
+
+ENTITY_OF: dict[type, Entity] = {
+    Landlord: Entity.LANDLORD,
+    Building: Entity.BUILDING,
+    Unit: Entity.UNIT,
+    Tenant: Entity.TENANT,
+    Relationship: Entity.RELATIONSHIP,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock, SystemClock
@@ -17,8 +18,8 @@ from gateway.sandbox.server import ProviderState
 
 __all__ = ["PROVIDERS", "Sandbox"]
 
-PROVIDERS: dict[str, Callable[[World, ProviderState], ASGIApp]] = {
-    "primmo": primmo.create_app,
+PROVIDERS: dict[str, tuple[Callable[[World, ProviderState], ASGIApp], dict[str, str]]] = {
+    "primmo": (primmo.create_app, primmo.CREDENTIALS),
 }
 
 
@@ -31,7 +32,17 @@ class Sandbox:
         self.clock = clock or SystemClock()
         self.world = generate(seed, size)
         self.states = {name: ProviderState(name, self.clock) for name in PROVIDERS}
-        self.apps = {name: build(self.world, self.states[name]) for name, build in PROVIDERS.items()}
+        self.apps = {
+            name: build(self.world, self.states[name]) for name, (build, _) in PROVIDERS.items()
+        }
+
+    def transport(self, name: str) -> httpx.ASGITransport:
+        """Reaches a provider in-process, at the path `gateway serve` mounts it on."""
+        return httpx.ASGITransport(self.apps[name], root_path=f"/sandbox/{name}")
+
+    @staticmethod
+    def credentials(name: str) -> dict[str, str]:
+        return dict(PROVIDERS[name][1])
 
     def reset_counters(self) -> None:
         for state in self.states.values():

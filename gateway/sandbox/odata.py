@@ -164,9 +164,9 @@ def _parse_expand(text: str) -> dict[str, QueryOptions]:
     return expanded
 
 
-def evaluate(rows: Sequence[Row], options: QueryOptions, entity_set: EntitySet) -> tuple[
-    list[Row], int | None
-]:
+def evaluate(
+    rows: Sequence[Row], options: QueryOptions, entity_set: EntitySet
+) -> tuple[list[Row], int | None]:
     """Applies the options in OData's order: filter, count, orderby, skip, top, then shape."""
     _check_names(options, entity_set)
     selected: list[Row] = list(rows)
@@ -175,7 +175,7 @@ def evaluate(rows: Sequence[Row], options: QueryOptions, entity_set: EntitySet) 
         selected = [row for row in selected if predicate.test(options.filter, row)]
     total = len(selected) if options.count else None
     for name, descending in reversed(options.orderby):
-        selected.sort(key=lambda row, name=name: _sort_key(row.get(name)), reverse=descending)
+        selected.sort(key=_sort_key_of(name), reverse=descending)
     selected = selected[options.skip :]
     if options.top is not None:
         selected = selected[: options.top]
@@ -228,8 +228,8 @@ class _Key:
         return bool(self.value < other.value)
 
 
-def _sort_key(value: Any) -> _Key:
-    return _Key(value)
+def _sort_key_of(name: str) -> Callable[[Row], _Key]:
+    return lambda row: _Key(row.get(name))
 
 
 def _comparable(value: Any) -> Any:

@@ -10,7 +10,6 @@ leading space, occupancy codes padded (`"V "`), `TenantNo` a float.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,33 +24,45 @@ from gateway.sandbox.data import Lease, Tenant, World
 from gateway.sandbox.odata import EntitySet, ODataError, Row, evaluate, parse_options
 from gateway.sandbox.server import ProviderState, admin_routes, counting
 
-__all__ = ["SANDBOX_CREDENTIALS", "PrimmoCredentials", "create_app"]
+__all__ = ["CREDENTIALS", "create_app"]
 
 TOKEN_LIFETIME = timedelta(hours=24)
 
-
-@dataclass(frozen=True)
-class PrimmoCredentials:
-    api_key: str
-    username: str
-    password: str
-
-
-SANDBOX_CREDENTIALS = PrimmoCredentials(
-    api_key="sandbox-primmo-api-key", username="integrateur", password="sandbox-primmo-password"
-)
+CREDENTIALS = {
+    "api_key": "sandbox-primmo-api-key",
+    "username": "integrateur",
+    "password": "sandbox-primmo-password",
+}
+"""The sandbox's only account; `gateway serve` without configuration logs in with it."""
 _SIGNING_KEY = "primmo-sandbox-signing-key-not-a-secret"
 
 _BUILDING = frozenset(
     {"Id", "CompanyNo", "DivisionNo", "BuildingCode", "Name", "CivicNoAndStreet", "City"}
 )
 _UNIT = frozenset(
-    {"Id", "CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "OccupancyStatus",
-     "HousingType", "NumberOfRooms"}
+    {
+        "Id",
+        "CompanyNo",
+        "DivisionNo",
+        "BuildingCode",
+        "UnitCode",
+        "OccupancyStatus",
+        "HousingType",
+        "NumberOfRooms",
+    }
 )
 _TENANT = frozenset(
-    {"Id", "CompanyNo", "DivisionNo", "TenantType", "TenantNo", "BuildingCode", "UnitCode",
-     "LastName", "FirstName"}
+    {
+        "Id",
+        "CompanyNo",
+        "DivisionNo",
+        "TenantType",
+        "TenantNo",
+        "BuildingCode",
+        "UnitCode",
+        "LastName",
+        "FirstName",
+    }
 )
 _DIVISION = frozenset(
     {"Id", "CompanyNo", "DivisionNo", "Name", "CivicNoAndStreet", "City", "PostalCode"}
@@ -181,7 +192,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     def issue_token() -> str:
         now = state.clock()
         claims = {
-            "sub": SANDBOX_CREDENTIALS.username,
+            "sub": CREDENTIALS["username"],
             "iat": int(now),
             "exp": int(now + TOKEN_LIFETIME.total_seconds()),
             "gen": state.token_generation,
@@ -202,15 +213,15 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         return bool(claims.get("gen") == state.token_generation and claims["exp"] > state.clock())
 
     async def token(request: Request) -> Response:
-        if request.headers.get("x-api-key") != SANDBOX_CREDENTIALS.api_key:
+        if request.headers.get("x-api-key") != CREDENTIALS["api_key"]:
             return _error(401, "Unauthorized", "The x-api-key header is missing or unknown.")
         try:
             body = json.loads(await request.body())
         except ValueError:
             return _error(400, "BadRequest", "The body must be JSON with UserName and Password.")
         if not isinstance(body, dict) or (body.get("UserName"), body.get("Password")) != (
-            SANDBOX_CREDENTIALS.username,
-            SANDBOX_CREDENTIALS.password,
+            CREDENTIALS["username"],
+            CREDENTIALS["password"],
         ):
             return _error(401, "Unauthorized", "Unknown user name or password.")
         return JSONResponse(issue_token())
@@ -250,19 +261,25 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
         unit_row = tables.find_unit(body)
         if unit_row is None:
-            return _error(400, "ValidationError", "No unit matches CompanyNo, DivisionNo, "
-                          "BuildingCode and UnitCode.")
+            return _error(
+                400,
+                "ValidationError",
+                "No unit matches CompanyNo, DivisionNo, BuildingCode and UnitCode.",
+            )
         return JSONResponse(tables.add_tenant(body, unit_row), status_code=201)
 
     async def forbidden(_: Request) -> Response:
-        return _error(403, "Forbidden", "The client has not acquired the FinancialStatements module.")
+        return _error(
+            403, "Forbidden", "The client has not acquired the FinancialStatements module."
+        )
 
     tenants = entity_set(tables.tenants, tenants_set)
 
     async def tenants_endpoint(request: Request) -> Response:
         if request.method == "POST":
             return await create_tenant(request)
-        return await tenants(request)
+        response: Response = await tenants(request)
+        return response
 
     routes = [
         Route("/api/Token", token, methods=["POST"]),

@@ -1,0 +1,52 @@
+"""`gateway serve` runs the gateway (on the sandbox unless configured).
+
+`gateway schema` prints the SDL that codegen clients build from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gateway.errors import ConfigError
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    loopback = args.host in ("0.0.0.0", "::", "")
+    self_url = f"http://{'127.0.0.1' if loopback else args.host}:{args.port}"
+    try:
+        app = create_app(load_settings(args.config), self_url=self_url)
+    except ConfigError as error:
+        sys.exit(f"gateway: {error}")
+    logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def _schema(_: argparse.Namespace) -> None:
+    from schema import sdl
+
+    sys.stdout.write(sdl())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--config", help="TOML settings (default: $PROPGATE_CONFIG, else the sandbox)"
+    )
+    serve.set_defaults(run=_serve)
+    commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
+    args = parser.parse_args(argv)
+    args.run(args)

@@ -1,0 +1,10 @@
+"""The registry: adding a provider means one connector module and one entry here."""
+
+from __future__ import annotations
+
+from gateway.connectors.base import Connector
+from gateway.connectors.primmo import PrimmoConnector
+
+__all__ = ["CONNECTORS", "Connector"]
+
+CONNECTORS: dict[str, type[Connector]] = {PrimmoConnector.name: PrimmoConnector}

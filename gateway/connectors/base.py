@@ -1,0 +1,70 @@
+"""The connector contract: the one seam a provider plugs into.
+
+A connector turns unified requests into its provider's calls and its
+provider's payloads into unified records. It is the only place a provider's
+field names, pagination and error shapes are known. The contract is small on
+purpose: list a page, fetch by keys.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from gateway.auth import CachedTokenAuth
+from gateway.model import Criteria, Entity, Record, Selection
+from gateway.upstream import Upstream
+
+__all__ = ["Connector", "ListRequest", "Page", "Position"]
+
+Position = int | str
+"""A provider's own place in a list: an offset, a page number, or a cursor. Must be JSON."""
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    criteria: Criteria
+    selection: Selection
+    limit: int
+    position: Position | None = None
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records in the provider's order, each with the position just after it."""
+
+    records: Sequence[Record]
+    positions: Sequence[Position]
+    exhausted: bool
+    total: int | None = None
+
+
+class Connector(abc.ABC):
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    serves: ClassVar[frozenset[Entity]]
+    credentials: ClassVar[tuple[str, ...]]
+    """The credential names the connector reads from its configuration."""
+    auth: CachedTokenAuth | None = None
+
+    @classmethod
+    @abc.abstractmethod
+    def connect(cls, upstream: Upstream) -> Connector:
+        """Builds the connector, its auth flow and its clients from `upstream`."""
+
+    @abc.abstractmethod
+    async def page(self, entity: Entity, request: ListRequest) -> Page:
+        """A page of `entity` matching the criteria, ordered by the entity's sort key, then id."""
+
+    @abc.abstractmethod
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection
+    ) -> Mapping[str, Sequence[Record]]:
+        """Records for each key of kind `by`, matched by key (never by position).
+
+        `by` is "id" for source ids, or a key kind this connector put in a `Link`.
+        A key with no record maps to an empty sequence or is absent.
+        """

@@ -1,0 +1,438 @@
+"""Primmo (HApi): OData v4, bearer tokens bought with an API key and a password.
+
+Everything Primmo-specific lives here: entity sets and property names, the
+space-padded codes (trimmed in the records, compared trimmed upstream), the
+float `TenantNo`, and how relations are keyed. Primmo links a unit to its
+building and a tenant to its unit by company, division and codes rather than
+by id, so those tuples are the keys of its `Link`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gateway import odata
+from gateway.auth import ApiKeyPasswordAuth
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.errors import BadUserInput, UpstreamInvalidResponse
+from gateway.model import (
+    AvailableBetween,
+    Between,
+    Building,
+    Condition,
+    Contains,
+    Criteria,
+    Entity,
+    Equals,
+    Landlord,
+    Link,
+    Occupancy,
+    Record,
+    Selection,
+    Tenant,
+    Unit,
+)
+from gateway.upstream import Upstream, check_status, decode_json, send
+
+__all__ = ["PrimmoConnector"]
+
+NAME = "primmo"
+Row = Mapping[str, Any]
+_PLACE = ("CompanyNo", "DivisionNo")
+_BUILDING_KEY = (*_PLACE, "BuildingCode")
+_UNIT_KEY = (*_BUILDING_KEY, "UnitCode")
+_TOKEN_LIFETIME = 24 * 3600.0
+_MAX_FILTER_CHARS = 6000
+"""Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    path: str
+    fields: Mapping[str, str]
+    identity: tuple[str, ...]
+    order: tuple[str, ...]
+    keys: Mapping[str, tuple[str, ...]]
+    build: Callable[[Row, Selection], Record]
+
+
+def _key(values: Sequence[Any]) -> str:
+    return json.dumps(
+        [_normal(value) for value in values], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _normal(value: Any) -> Any:
+    """Primmo's text columns are padded on the right; its comparisons ignore that padding."""
+    return value.rstrip() if isinstance(value, str) else value
+
+
+def _row_key(row: Row, properties: tuple[str, ...]) -> str:
+    if properties == ("Id",):
+        return str(row.get("Id"))
+    return _key([row.get(name) for name in properties])
+
+
+def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """Keys come from our own links, or from a caller's global id: trust neither blindly."""
+    if properties == ("Id",):
+        return (int(key),) if key.isdigit() else None
+    try:
+        values = json.loads(key)
+    except ValueError:
+        return None
+    if not isinstance(values, list) or len(values) != len(properties):
+        return None
+    if not all(isinstance(value, str | int) and not isinstance(value, bool) for value in values):
+        return None
+    return tuple(values)
+
+
+def _text(row: Row, name: str) -> str | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _source_id(row: Row) -> str:
+    value = row.get("Id")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UpstreamInvalidResponse(NAME, "primmo returned a record without an integer Id.")
+    return str(value)
+
+
+def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Link:
+    return Link(NAME, entity, by, _row_key(row, properties))
+
+
+def _building(row: Row, selection: Selection) -> Building:
+    units = _link(Entity.UNIT, "building", row, _BUILDING_KEY)
+    if "units" in selection.relations and isinstance(row.get("Units"), list):
+        nested = selection.relations["units"]
+        prefetched = tuple(_unit(unit, nested) for unit in row["Units"] if isinstance(unit, dict))
+        units = Link(units.provider, units.entity, units.by, units.key, prefetched)
+    return Building(
+        provider=NAME,
+        source_id=_source_id(row),
+        name=_text(row, "Name"),
+        code=_text(row, "BuildingCode"),
+        street=_text(row, "CivicNoAndStreet"),
+        city=_text(row, "City"),
+        landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
+        units=units,
+    )
+
+
+_OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
+
+
+def _unit(row: Row, _selection: Selection) -> Unit:
+    rooms = row.get("NumberOfRooms")
+    status = _text(row, "OccupancyStatus")
+    return Unit(
+        provider=NAME,
+        source_id=_source_id(row),
+        code=_text(row, "UnitCode"),
+        rooms=float(rooms) if isinstance(rooms, int | float) else None,
+        occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
+        housing_type=_text(row, "HousingType"),
+        building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
+        tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
+    )
+
+
+def _tenant(row: Row, _selection: Selection) -> Tenant:
+    number = row.get("TenantNo")
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    return Tenant(
+        provider=NAME,
+        source_id=_source_id(row),
+        first_name=_text(row, "FirstName"),
+        last_name=_text(row, "LastName"),
+        tenant_number=str(number) if number is not None else None,
+        tenant_type=_text(row, "TenantType"),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+    )
+
+
+def _landlord(row: Row, _selection: Selection) -> Landlord:
+    return Landlord(
+        provider=NAME,
+        source_id=_source_id(row),
+        name=_text(row, "Name"),
+        billing_address=", ".join(
+            part for part in (_text(row, "CivicNoAndStreet"), _text(row, "City")) if part
+        )
+        or None,
+        billing_postal_code=_text(row, "PostalCode"),
+        buildings=_link(Entity.BUILDING, "division", row, _PLACE),
+    )
+
+
+_SHAPES: dict[Entity, _Shape] = {
+    Entity.BUILDING: _Shape(
+        path="api/Buildings",
+        fields={
+            "name": "Name",
+            "code": "BuildingCode",
+            "street": "CivicNoAndStreet",
+            "city": "City",
+        },
+        identity=("Id", *_BUILDING_KEY),
+        order=("Name", "Id"),
+        keys={"id": ("Id",), "code": _BUILDING_KEY, "division": _PLACE},
+        build=_building,
+    ),
+    Entity.UNIT: _Shape(
+        path="api/Units",
+        fields={
+            "code": "UnitCode",
+            "rooms": "NumberOfRooms",
+            "occupancy": "OccupancyStatus",
+            "housing_type": "HousingType",
+        },
+        identity=("Id", *_UNIT_KEY),
+        order=("UnitCode", "Id"),
+        keys={"id": ("Id",), "code": _UNIT_KEY, "building": _BUILDING_KEY},
+        build=_unit,
+    ),
+    Entity.TENANT: _Shape(
+        path="api/Tenants",
+        fields={
+            "first_name": "FirstName",
+            "last_name": "LastName",
+            "tenant_number": "TenantNo",
+            "tenant_type": "TenantType",
+        },
+        identity=("Id", *_UNIT_KEY),
+        order=("LastName", "FirstName", "Id"),
+        keys={"id": ("Id",), "unit": _UNIT_KEY},
+        build=_tenant,
+    ),
+    Entity.LANDLORD: _Shape(
+        path="api/LedgerDivisions",
+        fields={
+            "name": "Name",
+            "billing_address": "CivicNoAndStreet,City",
+            "billing_postal_code": "PostalCode",
+        },
+        identity=("Id", *_PLACE),
+        order=("Name", "Id"),
+        keys={"id": ("Id",), "division": _PLACE},
+        build=_landlord,
+    ),
+}
+
+_OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+
+
+class PrimmoConnector(Connector):
+    name = NAME
+    kind = "odata"
+    serves = frozenset(_SHAPES)
+
+    credentials = ("api_key", "username", "password")
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls, upstream: Upstream) -> PrimmoConnector:
+        auth = ApiKeyPasswordAuth(
+            provider=NAME,
+            client=upstream.client(),
+            path="api/Token",
+            api_key=upstream.credential("api_key"),
+            username=upstream.credential("username"),
+            password=upstream.credential("password"),
+            lifetime=_TOKEN_LIFETIME,
+            clock=upstream.clock,
+        )
+        connector = cls(upstream.client(auth))
+        connector.auth = auth
+        return connector
+
+    async def page(self, entity: Entity, request: ListRequest) -> Page:
+        shape = _SHAPES[entity]
+        path, extra, expr = self._criteria(entity, request.criteria)
+        skip = int(request.position or 0)
+        query = odata.Query(
+            select=self._select(shape, request.selection),
+            filter=expr,
+            orderby=shape.order,
+            top=request.limit,
+            skip=skip,
+            count=request.count,
+            expand=self._expand(entity, request.selection),
+        )
+        rows, total = await self._get(path, query, extra)
+        records = [shape.build(row, request.selection) for row in rows]
+        return Page(
+            records=records,
+            positions=[skip + index + 1 for index in range(len(records))],
+            exhausted=len(rows) < request.limit,
+            total=total,
+        )
+
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection
+    ) -> Mapping[str, Sequence[Record]]:
+        shape = _SHAPES[entity]
+        properties = shape.keys[by]
+        wanted = {key for key in keys if _parse_key(key, properties) is not None}
+        if not wanted:
+            return {}
+        queries = [
+            odata.Query(
+                select=self._select(shape, selection),
+                filter=expr,
+                orderby=shape.order,
+                expand=self._expand(entity, selection),
+            )
+            for expr in _batched_filters(
+                properties, [_parse_key(key, properties) for key in wanted]
+            )
+        ]
+        answers = await asyncio.gather(*(self._get(shape.path, query, {}) for query in queries))
+        found: dict[str, list[Record]] = defaultdict(list)
+        for rows, _ in answers:
+            for row in rows:
+                key = _row_key(row, properties)
+                if key in wanted:
+                    found[key].append(shape.build(row, selection))
+        return found
+
+    @staticmethod
+    def _select(shape: _Shape, selection: Selection) -> list[str]:
+        names = list(shape.identity)
+        for field in sorted(selection.fields):
+            for name in shape.fields.get(field, "").split(","):
+                if name and name not in names:
+                    names.append(name)
+        return names
+
+    def _expand(self, entity: Entity, selection: Selection) -> dict[str, odata.Query]:
+        if entity is not Entity.BUILDING or "units" not in selection.relations:
+            return {}
+        shape = _SHAPES[Entity.UNIT]
+        return {
+            "Units": odata.Query(
+                select=self._select(shape, selection.relations["units"]), orderby=shape.order
+            )
+        }
+
+    def _criteria(
+        self, entity: Entity, criteria: Criteria
+    ) -> tuple[str, dict[str, str], odata.Expr | None]:
+        path = _SHAPES[entity].path
+        extra: dict[str, str] = {}
+        parts: list[odata.Expr | None] = []
+        for name, condition in sorted(criteria.items()):
+            if isinstance(condition, AvailableBetween) and (entity, name) == (
+                Entity.UNIT,
+                "available",
+            ):
+                path = "api/Units/ForRent"
+                extra = {
+                    "StartDate": condition.start.isoformat(),
+                    "EndDate": condition.end.isoformat(),
+                }
+                continue
+            parts.append(_condition(entity, name, condition))
+        return path, extra, odata.all_of(*parts)
+
+    async def _get(
+        self, path: str, query: odata.Query, extra: Mapping[str, str]
+    ) -> tuple[list[Row], int | None]:
+        response = await send(self._client, NAME, "GET", path, params={**extra, **query.params()})
+        check_status(response, NAME, _error_message(response))
+        body = decode_json(response, NAME)
+        rows = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise UpstreamInvalidResponse(NAME, "primmo returned a body without a 'value' list.")
+        total = body.get("@odata.count")
+        return rows, total if isinstance(total, int) else None
+
+
+def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | None:
+    match entity, name, condition:
+        case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(text)):
+            return odata.contains("Name", text)
+        case (Entity.BUILDING, "city", Contains(text)):
+            return odata.contains("City", text)
+        case (Entity.BUILDING, "code", Equals(str(value))):
+            return odata.eq_trimmed("BuildingCode", value)
+        case (Entity.UNIT, "code", Equals(str(value))):
+            return odata.eq_trimmed("UnitCode", value)
+        case (Entity.UNIT, "rooms", Between(low, high)):
+            return odata.all_of(
+                odata.ge("NumberOfRooms", low) if low is not None else None,
+                odata.le("NumberOfRooms", high) if high is not None else None,
+            )
+        case (Entity.UNIT, "occupancy", Equals(str(value))) if value in _OCCUPANCY_CODES:
+            return odata.eq_trimmed("OccupancyStatus", _OCCUPANCY_CODES[value])
+        case (Entity.TENANT, "name", Contains(text)):
+            return odata.any_of(odata.contains("LastName", text), odata.contains("FirstName", text))
+    raise BadUserInput(f"primmo cannot filter {entity.value} by {name}.", provider=NAME)
+
+
+def _batched_filters(
+    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...] | None]
+) -> list[odata.Expr]:
+    """One `in` per shared prefix (company, division, building), packed under a URL-safe size."""
+    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for key in keys:
+        if key is not None:
+            groups[key[:-1]].append(key[-1])
+    *prefix_names, last_name = properties
+    exprs = [
+        odata.all_of(
+            *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True)),
+            odata.is_in(last_name, sorted(set(values), key=str)),
+        )
+        for prefix, values in groups.items()
+    ]
+    batches: list[odata.Expr] = []
+    pending: list[odata.Expr] = []
+    size = 0
+    for expr in exprs:
+        assert expr is not None
+        length = len(odata.render(expr)) + 6
+        if pending and size + length > _MAX_FILTER_CHARS:
+            batches.append(_or(pending))
+            pending, size = [], 0
+        pending.append(expr)
+        size += length
+    if pending:
+        batches.append(_or(pending))
+    return batches
+
+
+def _or(exprs: list[odata.Expr]) -> odata.Expr:
+    combined = odata.any_of(*exprs)
+    assert combined is not None
+    return combined
+
+
+def _error_message(response: httpx.Response) -> str | None:
+    """Primmo's OData error body is `{"error": {"code", "message"}}`."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+        return str(message) if message else None
+    return None

@@ -1,0 +1,230 @@
+"""Fan-out: which providers serve a type, asking them concurrently, merging their pages.
+
+A list over several providers is a k-way merge of each provider's own ordered
+stream. The opaque cursor holds every provider's own position (offset, page,
+cursor), so the next page asks each provider only for what follows, and no
+provider's whole table is ever fetched to serve one page. A provider that
+fails gives an error naming it; the others' records still arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import heapq
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.connectors.base import Connector, ListRequest, Page, Position
+from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
+from gateway.model import Criteria, Entity, Record, Selection
+
+__all__ = ["Edge", "Federation", "ListResult", "PageInfo", "PageLimits"]
+
+
+def _text(value: str | None) -> str:
+    return (value or "").casefold()
+
+
+SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
+    Entity.LANDLORD: lambda record: (_text(record.name),),
+    Entity.BUILDING: lambda record: (_text(record.name),),
+    Entity.UNIT: lambda record: (_text(record.code),),
+    Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
+}
+"""The documented order of every list: this key, then provider, then the provider's id."""
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    default: int = 20
+    maximum: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    node: Record
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass
+class ListResult:
+    """A Relay connection's content, shaped so the schema can expose it without copying."""
+
+    edges: list[Edge]
+    page_info: PageInfo
+    total_count: int
+    errors: list[ProviderError] = field(default_factory=list)
+
+
+@dataclass
+class _Cursor:
+    """Where each provider stands: absent means not started, `done` means exhausted."""
+
+    fingerprint: str
+    positions: dict[str, Position] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+    def encode(self) -> str:
+        payload = {"v": 1, "f": self.fingerprint, "p": self.positions, "d": sorted(self.done)}
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, fingerprint: str, providers: Sequence[str]) -> _Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            payload = json.loads(raw)
+            positions = payload["p"]
+            done = payload["d"]
+            valid = (
+                payload["v"] == 1
+                and isinstance(positions, dict)
+                and isinstance(done, list)
+                and set(positions) | set(done) <= set(providers)
+                and all(isinstance(p, int | str) for p in positions.values())
+            )
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
+        if payload["f"] != fingerprint:
+            raise InvalidCursor(
+                "The cursor belongs to a different list (other filters or providers)."
+            )
+        return cls(fingerprint, dict(positions), set(done))
+
+
+def _fingerprint(entity: Entity, criteria: Criteria, providers: Sequence[str]) -> str:
+    text = repr((entity.value, sorted(criteria.items()), sorted(providers)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Federation:
+    def __init__(self, connectors: Mapping[str, Connector], limits: PageLimits) -> None:
+        self.connectors = dict(connectors)
+        self.limits = limits
+
+    def serving(self, entity: Entity, wanted: Sequence[str] | None = None) -> list[str]:
+        if wanted is not None:
+            unknown = sorted(set(wanted) - set(self.connectors))
+            if unknown:
+                raise BadUserInput(
+                    f"Unknown provider(s): {', '.join(unknown)}. "
+                    f"Known: {', '.join(sorted(self.connectors))}."
+                )
+        return [
+            name
+            for name, connector in sorted(self.connectors.items())
+            if entity in connector.serves and (wanted is None or name in wanted)
+        ]
+
+    def page_size(self, first: int | None) -> int:
+        if first is None:
+            return self.limits.default
+        if first < 1:
+            raise BadUserInput("`first` must be at least 1.")
+        if first > self.limits.maximum:
+            raise PageSizeExceeded(
+                f"`first` may be at most {self.limits.maximum}.", limit=self.limits.maximum
+            )
+        return first
+
+    async def connection(
+        self,
+        entity: Entity,
+        *,
+        criteria: Criteria,
+        selection: Selection,
+        first: int | None,
+        after: str | None,
+        providers: Sequence[str] | None,
+        count: bool,
+    ) -> ListResult:
+        size = self.page_size(first)
+        scope = self.serving(entity, providers)
+        fingerprint = _fingerprint(entity, criteria, scope)
+        cursor = _Cursor.decode(after, fingerprint, scope) if after else _Cursor(fingerprint)
+        active = [name for name in scope if name not in cursor.done]
+        outcomes = await asyncio.gather(
+            *(
+                self._page(
+                    name,
+                    entity,
+                    ListRequest(criteria, selection, size + 1, cursor.positions.get(name), count),
+                )
+                for name in active
+            )
+        )
+        pages = {
+            name: page
+            for name, page in zip(active, outcomes, strict=True)
+            if isinstance(page, Page)
+        }
+        errors = [error for error in outcomes if isinstance(error, ProviderError)]
+        edges, taken = self._merge(entity, pages, cursor, size)
+        for name, page in pages.items():
+            if page.exhausted and taken[name] == len(page.records):
+                cursor.done.add(name)
+        if edges:
+            edges[-1] = Edge(edges[-1].node, cursor.encode())
+        totals = [page.total for page in pages.values() if page.total is not None]
+        return ListResult(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=any(name not in cursor.done for name in scope),
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=sum(totals),
+            errors=errors,
+        )
+
+    def _merge(
+        self, entity: Entity, pages: Mapping[str, Page], cursor: _Cursor, size: int
+    ) -> tuple[list[Edge], dict[str, int]]:
+        sort_key = SORT_KEYS[entity]
+        streams = [
+            [
+                (sort_key(record), name, record.source_id, index, record, position)
+                for index, (record, position) in enumerate(
+                    zip(page.records, page.positions, strict=True)
+                )
+            ]
+            for name, page in pages.items()
+        ]
+        edges: list[Edge] = []
+        taken = dict.fromkeys(pages, 0)
+        for _, name, _, _, record, position in heapq.merge(*streams):
+            if len(edges) == size:
+                break
+            cursor.positions[name] = position
+            taken[name] += 1
+            edges.append(Edge(record, cursor.encode()))
+        return edges, taken
+
+    async def _page(self, name: str, entity: Entity, request: ListRequest) -> Page | ProviderError:
+        try:
+            return await self.connectors[name].page(entity, request)
+        except ProviderError as error:
+            return error
+
+    async def fetch(
+        self, provider: str, entity: Entity, by: str, keys: Sequence[str], selection: Selection
+    ) -> Mapping[str, Sequence[Record]]:
+        connector = self.connectors.get(provider)
+        if connector is None or entity not in connector.serves:
+            return {}
+        return await connector.fetch(entity, by, keys, selection)

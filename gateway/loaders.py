@@ -1,0 +1,63 @@
+"""Per-request DataLoaders: every relation of a query level becomes one upstream call per provider.
+
+Loaders are keyed by (provider, entity, key kind, selection): the same relation
+asked for the same fields anywhere in one query shares one batch, and a
+record already fetched in this request is not fetched again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiodataloader import DataLoader
+
+from gateway.federation import Federation
+from gateway.model import Entity, Link, Record, Selection
+
+__all__ = ["Loaders"]
+
+_LoaderKey = tuple[str, Entity, str, Selection]
+
+
+class Loaders:
+    def __init__(self, federation: Federation) -> None:
+        self._federation = federation
+        self._loaders: dict[_LoaderKey, DataLoader[str, Sequence[Record]]] = {}
+
+    async def one(self, link: Link | None, selection: Selection) -> Record | None:
+        if link is None:
+            return None
+        if link.prefetched is not None:
+            return link.prefetched[0] if link.prefetched else None
+        records = await self._loader(link, selection).load(link.key)
+        return records[0] if records else None
+
+    async def many(self, link: Link | None, selection: Selection) -> Sequence[Record]:
+        if link is None:
+            return ()
+        if link.prefetched is not None:
+            return link.prefetched
+        return await self._loader(link, selection).load(link.key)
+
+    async def by_ids(
+        self, provider: str, entity: Entity, ids: Sequence[str], selection: Selection
+    ) -> list[Record | None]:
+        """One batch for all ids: the loads are queued together before any is awaited."""
+        loader = self._loader(Link(provider, entity, "id", ""), selection)
+        found = await loader.load_many(list(ids))
+        return [records[0] if records else None for records in found]
+
+    def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
+        key = (link.provider, link.entity, link.by, selection)
+        loader = self._loaders.get(key)
+        if loader is None:
+
+            async def batch(keys: list[str]) -> list[Sequence[Record]]:
+                found = await self._federation.fetch(
+                    link.provider, link.entity, link.by, keys, selection
+                )
+                return [found.get(k, ()) for k in keys]
+
+            loader = DataLoader(batch)
+            self._loaders[key] = loader
+        return loader

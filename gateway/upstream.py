@@ -1,0 +1,107 @@
+"""The one `httpx.AsyncClient` per provider, and the mapping of HTTP failures to stable errors.
+
+Connectors receive their client; they never build one. What a provider's
+error body says is the connector's to read; what an HTTP status means for
+the caller is decided here, once, for every provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gateway.clock import Clock
+from gateway.config import Traffic
+from gateway.errors import (
+    ConfigError,
+    NotFound,
+    ProviderError,
+    UpstreamInvalidResponse,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+
+__all__ = ["Upstream", "check_status", "decode_json", "send"]
+
+
+@dataclass
+class Upstream:
+    """Everything a connector needs to reach its provider; it builds its clients from this.
+
+    Credentials are resolved values (from the environment, or the sandbox's
+    own account); they go into auth flows and nowhere else.
+    """
+
+    name: str
+    base_url: str
+    credentials: Mapping[str, str]
+    traffic: Traffic
+    clock: Clock
+    transport: httpx.AsyncBaseTransport | None = None
+    _clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def client(self, auth: httpx.Auth | None = None) -> httpx.AsyncClient:
+        limit = self.traffic.max_connections
+        client = httpx.AsyncClient(
+            base_url=self.base_url.rstrip("/") + "/",
+            auth=auth,
+            transport=self.transport,
+            timeout=httpx.Timeout(self.traffic.timeout_seconds),
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            headers={"User-Agent": "propgate"},
+        )
+        self._clients.append(client)
+        return client
+
+    def credential(self, name: str) -> str:
+        value = self.credentials.get(name)
+        if not value:
+            raise ConfigError(f"Provider {self.name} needs the credential `{name}`.")
+        return value
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+async def send(
+    client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """Sends, turning network failures into that provider's `UPSTREAM_UNAVAILABLE`."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise UpstreamUnavailable(provider, f"{provider} did not answer in time.") from None
+    except httpx.HTTPError as error:
+        raise UpstreamUnavailable(
+            provider, f"{provider} could not be reached ({type(error).__name__})."
+        ) from None
+
+
+def check_status(response: httpx.Response, provider: str, detail: str | None) -> None:
+    """Raises the stable error for a failed status; `detail` is the provider's own message."""
+    status = response.status_code
+    if status < 400:
+        return
+    said = f": {detail}" if detail else ""
+    if status == 404:
+        raise NotFound(f"{provider} has no such record{said}", provider=provider)
+    if status == 400:
+        raise UpstreamRejected(provider, f"{provider} rejected the gateway's request{said}")
+    if status in (401, 403):
+        raise ProviderError(provider, f"{provider} denied access (HTTP {status}){said}")
+    if status >= 500:
+        raise UpstreamUnavailable(provider, f"{provider} failed (HTTP {status}){said}")
+    raise ProviderError(provider, f"{provider} answered HTTP {status}{said}")
+
+
+def decode_json(response: httpx.Response, provider: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamInvalidResponse(
+            provider, f"{provider} returned a body that is not JSON."
+        ) from None

@@ -1,0 +1,32 @@
+"""The unified GraphQL API: types and resolvers only, nothing provider-specific."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from schema.context import Context
+from schema.errors import ErrorShaping, log_errors
+from schema.query import Query
+from schema.types import NODE_TYPES
+
+__all__ = ["Context", "GatewaySchema", "build_schema", "sdl"]
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context: Any = execution_context.context if execution_context else None
+        log_errors(errors, context.request_id if isinstance(context, Context) else "-")
+
+
+def build_schema() -> GatewaySchema:
+    return GatewaySchema(query=Query, types=list(NODE_TYPES.values()), extensions=[ErrorShaping])
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,40 @@
+"""The per-request context: loaders, the federation, and errors that travel beside data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from strawberry.fastapi import BaseContext
+
+from gateway.errors import GatewayError
+from gateway.federation import Federation
+from gateway.loaders import Loaders
+
+__all__ = ["Context", "Reported"]
+
+
+@dataclass(frozen=True)
+class Reported:
+    error: GatewayError
+    path: Sequence[str | int]
+
+
+@dataclass
+class Context(BaseContext):
+    federation: Federation
+    loaders: Loaders
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reported: list[Reported] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    @classmethod
+    def for_request(cls, federation: Federation) -> Context:
+        return cls(federation=federation, loaders=Loaders(federation))
+
+    def report(self, error: GatewayError, path: Sequence[str | int]) -> None:
+        """A provider's part failed but the field still has data: the error joins `errors`."""
+        self.reported.append(Reported(error, path))

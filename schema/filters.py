@@ -1,0 +1,102 @@
+"""Typed filter inputs, turned into unified criteria that connectors push down."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+
+from gateway import model
+from gateway.errors import BadUserInput
+from schema.types import Occupancy
+
+__all__ = ["BuildingFilter", "LandlordFilter", "RoomsRange", "TenantFilter", "UnitFilter"]
+
+_MAX_TEXT = 200
+
+
+def _text(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    if not stripped:
+        raise BadUserInput(f"`{field}` must not be empty.", field=field)
+    if len(stripped) > _MAX_TEXT:
+        raise BadUserInput(f"`{field}` may be at most {_MAX_TEXT} characters.", field=field)
+    return stripped
+
+
+def _criteria(**conditions: model.Condition | None) -> model.Criteria:
+    return {name: condition for name, condition in conditions.items() if condition is not None}
+
+
+def _contains(field: str, value: str | None) -> model.Contains | None:
+    text = _text(field, value)
+    return model.Contains(text) if text else None
+
+
+def _equals(field: str, value: str | None) -> model.Equals | None:
+    text = _text(field, value)
+    return model.Equals(text) if text else None
+
+
+@strawberry.input(description="Landlords whose name contains the text, ignoring case.")
+class LandlordFilter:
+    name_contains: str | None = None
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(name=_contains("nameContains", self.name_contains))
+
+
+@strawberry.input
+class BuildingFilter:
+    name_contains: str | None = strawberry.field(default=None, description="Ignoring case.")
+    city_contains: str | None = strawberry.field(default=None, description="Ignoring case.")
+    code: str | None = strawberry.field(default=None, description="Exact building code.")
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(
+            name=_contains("nameContains", self.name_contains),
+            city=_contains("cityContains", self.city_contains),
+            code=_equals("code", self.code),
+        )
+
+
+@strawberry.input(description="Inclusive; leave an end out for an open range.")
+class RoomsRange:
+    min: float | None = None
+    max: float | None = None
+
+
+@strawberry.input
+class UnitFilter:
+    unit_code: str | None = strawberry.field(default=None, description="Exact unit code.")
+    rooms: RoomsRange | None = None
+    occupancy: Occupancy | None = None
+
+    def criteria(self) -> model.Criteria:
+        rooms = None
+        if self.rooms is not None and (self.rooms.min is not None or self.rooms.max is not None):
+            low, high = self.rooms.min, self.rooms.max
+            if low is not None and high is not None and low > high:
+                raise BadUserInput("`rooms.min` is greater than `rooms.max`.", field="rooms")
+            rooms = model.Between(low, high)
+        return _criteria(
+            code=_equals("unitCode", self.unit_code),
+            rooms=rooms,
+            occupancy=model.Equals(self.occupancy.value) if self.occupancy else None,
+        )
+
+
+def availability(start: date, end: date) -> model.AvailableBetween:
+    if end < start:
+        raise BadUserInput("`to` is before `from`.", field="to")
+    return model.AvailableBetween(start, end)
+
+
+@strawberry.input(description="Tenants whose first or last name contains the text, ignoring case.")
+class TenantFilter:
+    name_contains: str | None = None
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(name=_contains("nameContains", self.name_contains))

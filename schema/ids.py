@@ -1,0 +1,31 @@
+"""Opaque global ids: entity, provider and the provider's own id, so any node can be refetched."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gateway.errors import InvalidId
+from gateway.model import Entity
+
+__all__ = ["decode_id", "encode_id"]
+
+_ENTITIES = {entity.value: entity for entity in Entity}
+
+
+def encode_id(entity: Entity, provider: str, source_id: str) -> str:
+    raw = f"{entity.value}:{provider}:{source_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_id(text: str) -> tuple[Entity, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidId(f"'{text[:80]}' is not a global id of this API.") from None
+    kind, _, rest = raw.partition(":")
+    provider, _, source_id = rest.partition(":")
+    entity = _ENTITIES.get(kind)
+    if entity is None or not provider or not source_id:
+        raise InvalidId(f"'{text[:80]}' is not a global id of this API.")
+    return entity, provider, source_id

@@ -1,0 +1,175 @@
+"""The root query: lists as connections over every provider, and lookups by global id."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, cast
+
+import strawberry
+from strawberry.types.nodes import SelectedField
+
+from gateway import model
+from gateway.errors import InvalidId, NotFound
+from schema.connection import Connection
+from schema.filters import (
+    BuildingFilter,
+    LandlordFilter,
+    TenantFilter,
+    UnitFilter,
+    availability,
+)
+from schema.ids import decode_id
+from schema.selection import connection_selection, selection_of
+from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
+
+__all__ = ["Query"]
+
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Page size; the server's default when left out."),
+]
+After = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
+Providers = Annotated[
+    list[str] | None,
+    strawberry.argument(description="Only these providers; all that serve the type when left out."),
+]
+
+
+async def _connection(
+    info: Info,
+    entity: model.Entity,
+    criteria: model.Criteria,
+    first: int | None,
+    after: str | None,
+    providers: list[str] | None,
+) -> object:
+    field = info.selected_fields[0]
+    assert isinstance(field, SelectedField)
+    selection, count = connection_selection(NODE_TYPES[entity], field)
+    result = await info.context.federation.connection(
+        entity,
+        criteria=criteria,
+        selection=selection,
+        first=first,
+        after=after,
+        providers=providers,
+        count=count,
+    )
+    for error in result.errors:
+        info.context.report(error, info.path.as_list())
+    return result
+
+
+async def _node(info: Info, global_id: str, path: list[str | int]) -> Node | None:
+    entity, provider, source_id = decode_id(global_id)
+    if provider not in info.context.federation.connectors:
+        raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
+    selection = selection_of(NODE_TYPES[entity], info.selected_fields[0].selections)
+    link = model.Link(provider, entity, "id", source_id)
+    record = await info.context.loaders.one(link, selection)
+    if record is None:
+        info.context.report(NotFound(f"No {entity.value} with id '{global_id}'."), path)
+    return cast(Node | None, record)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Any object by its global id; null with a NOT_FOUND error if gone."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _node(info, id, info.path.as_list())
+
+    @strawberry.field(description="Several objects by global id, in the order asked, batched.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        for global_id in ids:
+            decode_id(global_id)
+        base = info.path.as_list()
+        return list(
+            await asyncio.gather(
+                *(_node(info, global_id, [*base, index]) for index, global_id in enumerate(ids))
+            )
+        )
+
+    @strawberry.field(description="Landlords from every provider, by name, then provider, then id.")
+    async def landlords(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: LandlordFilter | None = None,
+        providers: Providers = None,
+    ) -> Connection[Landlord]:
+        criteria = filter.criteria() if filter else {}
+        found = await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
+        return cast(Connection[Landlord], found)
+
+    @strawberry.field(description="Buildings from every provider, by name, then provider, then id.")
+    async def buildings(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: BuildingFilter | None = None,
+        providers: Providers = None,
+    ) -> Connection[Building]:
+        criteria = filter.criteria() if filter else {}
+        found = await _connection(info, model.Entity.BUILDING, criteria, first, after, providers)
+        return cast(Connection[Building], found)
+
+    @strawberry.field(
+        description="Units from every provider, by unit code, then provider, then id."
+    )
+    async def units(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: UnitFilter | None = None,
+        providers: Providers = None,
+    ) -> Connection[Unit]:
+        criteria = filter.criteria() if filter else {}
+        found = await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return cast(Connection[Unit], found)
+
+    @strawberry.field(
+        description="Units free for the whole of [from, to], from each provider's availability."
+    )
+    async def units_for_rent(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        first: First = None,
+        after: After = None,
+        filter: UnitFilter | None = None,
+        providers: Providers = None,
+    ) -> Connection[Unit]:
+        criteria = {**(filter.criteria() if filter else {}), "available": availability(from_, to)}
+        found = await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return cast(Connection[Unit], found)
+
+    @strawberry.field(description="Tenants from every provider, by last then first name.")
+    async def tenants(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: TenantFilter | None = None,
+        providers: Providers = None,
+    ) -> Connection[Tenant]:
+        criteria = filter.criteria() if filter else {}
+        found = await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
+        return cast(Connection[Tenant], found)
+
+    @strawberry.field(description="Property relationships (owner, occupier) from every provider.")
+    async def relationships(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        providers: Providers = None,
+    ) -> Connection[Relationship]:
+        found = await _connection(info, model.Entity.RELATIONSHIP, {}, first, after, providers)
+        return cast(Connection[Relationship], found)

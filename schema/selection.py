@@ -1,0 +1,79 @@
+"""The GraphQL selection set, translated into the unified `Selection` connectors push down.
+
+Field names are mapped through the Strawberry type definitions, so a field
+renamed in the schema (`unitCode` for `code`) still reaches the connector by
+its unified name, and fragments are flattened as GraphQL merges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from strawberry.types.base import get_object_definition, has_object_definition
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from strawberry.utils.str_converters import to_camel_case
+
+from gateway import model
+
+__all__ = ["connection_selection", "selection_of"]
+
+
+def _flatten(selections: Iterable[Selection]) -> Iterable[SelectedField]:
+    for item in selections:
+        if isinstance(item, SelectedField):
+            yield item
+        elif isinstance(item, FragmentSpread | InlineFragment):
+            yield from _flatten(item.selections)
+
+
+def _object_type(annotation: Any) -> type | None:
+    while hasattr(annotation, "of_type"):
+        annotation = annotation.of_type
+    if hasattr(annotation, "resolve_type") and callable(annotation.resolve_type):
+        annotation = annotation.resolve_type()
+    return annotation if has_object_definition(annotation) else None
+
+
+@cache
+def _fields(graphql_type: type) -> dict[str, tuple[str, type | None]]:
+    """GraphQL name -> (unified name, related type if the field is a relation)."""
+    definition = get_object_definition(graphql_type, strict=True)
+    return {
+        (field.graphql_name or to_camel_case(field.python_name)): (
+            field.python_name,
+            _object_type(field.type),
+        )
+        for field in definition.fields
+    }
+
+
+def selection_of(graphql_type: type, selections: Iterable[Selection]) -> model.Selection:
+    known = _fields(graphql_type)
+    fields: set[str] = set()
+    relations: dict[str, model.Selection] = {}
+    for selected in _flatten(selections):
+        entry = known.get(selected.name)
+        if entry is None:
+            continue
+        name, related = entry
+        if related is None:
+            fields.add(name)
+        else:
+            relations[name] = selection_of(related, selected.selections)
+    return model.Selection(frozenset(fields), relations)
+
+
+def connection_selection(graphql_type: type, field: SelectedField) -> tuple[model.Selection, bool]:
+    """The node selection under `edges { node { ... } }`, and whether `totalCount` is asked."""
+    nodes: list[Selection] = []
+    count = False
+    for child in _flatten(field.selections):
+        if child.name == "totalCount":
+            count = True
+        elif child.name == "edges":
+            for edge_field in _flatten(child.selections):
+                if edge_field.name == "node":
+                    nodes.extend(edge_field.selections)
+    return selection_of(graphql_type, nodes), count

@@ -1,0 +1,151 @@
+"""The unified types.
+
+Fields resolve straight from the `gateway.model` records, with no copy;
+relations go through the request's loaders.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+
+import strawberry
+
+from gateway import model
+from schema.context import Context
+from schema.ids import encode_id
+from schema.selection import selection_of
+
+__all__ = ["Building", "Landlord", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
+
+Info = strawberry.Info[Context, None]
+Occupancy = model.Occupancy
+strawberry.enum(Occupancy, description="Whether a unit is let today.")
+
+
+def _selection(info: Info, graphql_type: type) -> model.Selection:
+    return selection_of(graphql_type, info.selected_fields[0].selections)
+
+
+@strawberry.interface(description="Any object that can be fetched again by its global id.")
+class Node:
+    provider: str = strawberry.field(description="The provider the object comes from.")
+    source_id: str = strawberry.field(description="The object's id at its provider.")
+
+    @strawberry.field(description="Opaque global id, accepted by `node` and `nodes`.")
+    @staticmethod
+    def id(root: strawberry.Parent[Any]) -> strawberry.ID:
+        return strawberry.ID(encode_id(model.ENTITY_OF[type(root)], root.provider, root.source_id))
+
+
+@strawberry.type(description="An owner of buildings.")
+class Landlord(Node):
+    name: str | None
+    status: str | None
+    company_type: str | None
+    billing_address: str | None
+    billing_postal_code: str | None
+    business_number: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Landlord)
+
+    @strawberry.field(description="The landlord's buildings at the same provider.")
+    @staticmethod
+    async def buildings(root: strawberry.Parent[model.Landlord], info: Info) -> list[Building]:
+        found = await info.context.loaders.many(root.buildings, _selection(info, Building))
+        return cast(list[Building], list(found))
+
+
+@strawberry.type(description="A building: an address with units.")
+class Building(Node):
+    name: str | None
+    code: str | None = strawberry.field(description="The provider's building code, trimmed.")
+    street: str | None
+    city: str | None
+    postal_code: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Building)
+
+    @strawberry.field
+    @staticmethod
+    async def landlord(root: strawberry.Parent[model.Building], info: Info) -> Landlord | None:
+        found = await info.context.loaders.one(root.landlord, _selection(info, Landlord))
+        return cast(Landlord | None, found)
+
+    @strawberry.field
+    @staticmethod
+    async def units(root: strawberry.Parent[model.Building], info: Info) -> list[Unit]:
+        found = await info.context.loaders.many(root.units, _selection(info, Unit))
+        return cast(list[Unit], list(found))
+
+
+@strawberry.type(description="A rentable unit of a building.")
+class Unit(Node):
+    code: str | None = strawberry.field(name="unitCode", description="The unit's code, trimmed.")
+    rooms: float | None = strawberry.field(description="Number of rooms, as in 4.5.")
+    occupancy: Occupancy | None = strawberry.field(
+        description="Today's status; use `unitsForRent` for availability over dates."
+    )
+    housing_type: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Unit)
+
+    @strawberry.field
+    @staticmethod
+    async def building(root: strawberry.Parent[model.Unit], info: Info) -> Building | None:
+        found = await info.context.loaders.one(root.building, _selection(info, Building))
+        return cast(Building | None, found)
+
+    @strawberry.field
+    @staticmethod
+    async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[Tenant]:
+        found = await info.context.loaders.many(root.tenants, _selection(info, Tenant))
+        return cast(list[Tenant], list(found))
+
+
+@strawberry.type(description="A person or company renting a unit.")
+class Tenant(Node):
+    first_name: str | None
+    last_name: str | None
+    tenant_number: str | None
+    tenant_type: str | None
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Tenant)
+
+    @strawberry.field
+    @staticmethod
+    async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
+        found = await info.context.loaders.one(root.unit, _selection(info, Unit))
+        return cast(Unit | None, found)
+
+
+@strawberry.type(description="A party's role on a property (owner, occupier) over time.")
+class Relationship(Node):
+    role: str | None
+    start_date: date | None
+    end_date: date | None
+    external_id: str | None
+    acknowledged: bool | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Relationship)
+
+
+NODE_TYPES: dict[model.Entity, type] = {
+    model.Entity.LANDLORD: Landlord,
+    model.Entity.BUILDING: Building,
+    model.Entity.UNIT: Unit,
+    model.Entity.TENANT: Tenant,
+    model.Entity.RELATIONSHIP: Relationship,
+}
