@@ -34,6 +34,7 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.BUILDING: lambda record: (_text(record.name),),
     Entity.UNIT: lambda record: (_text(record.code),),
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
+    Entity.RELATIONSHIP: lambda record: (_text(record.external_id),),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 

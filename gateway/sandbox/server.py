@@ -8,8 +8,9 @@ exactly as a test does.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,7 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.clock import Clock
 
-__all__ = ["ProviderState", "admin_routes", "counting"]
+__all__ = ["ProviderState", "SeenRequest", "admin_routes", "counting"]
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    query: dict[str, str]
 
 
 @dataclass
@@ -28,6 +36,7 @@ class ProviderState:
     name: str
     clock: Clock
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    recent: deque[SeenRequest] = field(default_factory=lambda: deque(maxlen=500))
     token_generation: int = 0
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
@@ -37,8 +46,13 @@ class ProviderState:
             if (method is None or seen_method == method) and (path is None or seen_path == path)
         )
 
+    def seen(self, path: str | None = None) -> list[SeenRequest]:
+        """The most recent requests (up to 500), oldest first, with their decoded query strings."""
+        return [item for item in self.recent if path is None or item.path == path]
+
     def reset_counter(self) -> None:
         self.requests.clear()
+        self.recent.clear()
 
     def revoke_tokens(self) -> None:
         """Every token issued so far stops working, as if the provider rotated its keys."""
@@ -54,6 +68,8 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 path = path[len(root) :]
             if not path.startswith("/_sandbox/"):
                 state.requests[(scope["method"], path)] += 1
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                state.recent.append(SeenRequest(scope["method"], path, query))
         await app(scope, receive, send)
 
     return counted

@@ -1,0 +1,78 @@
+"""Configuration errors are caught at start-up, naming what is wrong and never a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import load_settings
+from gateway.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "propgate.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_configuration_means_the_sandbox() -> None:
+    assert load_settings(None).uses_sandbox
+
+
+def test_an_unknown_key_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[gateway]\nmax_page_sise = 50\n")
+    with pytest.raises(ConfigError, match="gateway.max_page_sise"):
+        load_settings(path)
+
+
+def test_secrets_cannot_be_written_in_the_file(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[providers.primmo]\nurl = "https://primmo.example"\npassword = "hunter2"\n',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert "providers.primmo.password" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_missing_environment_secret_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRIMMO_PASSWORD", raising=False)
+    monkeypatch.setenv("PRIMMO_API_KEY", "key")
+    path = _write(
+        tmp_path,
+        '[providers.primmo]\nurl = "https://primmo.example"\nusername = "me"\n'
+        'api_key = { env = "PRIMMO_API_KEY" }\npassword = { env = "PRIMMO_PASSWORD" }\n',
+    )
+    with pytest.raises(ConfigError, match="PRIMMO_PASSWORD"):
+        create_app(load_settings(path))
+
+
+def test_real_providers_replace_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRIMMO_API_KEY", "key")
+    monkeypatch.setenv("PRIMMO_PASSWORD", "secret")
+    path = _write(
+        tmp_path,
+        '[defaults]\ntimeout_seconds = 5\n[providers.primmo]\nurl = "https://primmo.example"\n'
+        'username = "me"\napi_key = { env = "PRIMMO_API_KEY" }\n'
+        'password = { env = "PRIMMO_PASSWORD" }\nmax_connections = 8\n',
+    )
+    app = create_app(load_settings(path))
+
+    assert app.state.gateway.sandbox is None
+    (upstream,) = app.state.gateway.upstreams
+    assert upstream.base_url == "https://primmo.example"
+    assert (upstream.traffic.timeout_seconds, upstream.traffic.max_connections) == (5, 8)
+    assert not any(getattr(route, "path", "").startswith("/sandbox") for route in app.routes)
+
+
+def test_an_unknown_provider_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[providers.acme]\nurl = "https://acme.example"\n')
+    with pytest.raises(ConfigError, match="acme"):
+        create_app(load_settings(path))

@@ -1,0 +1,76 @@
+"""The Primmo connector on its own, against the sandbox through ASGI."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import Traffic
+from gateway.connectors.base import ListRequest
+from gateway.connectors.primmo import PrimmoConnector
+from gateway.errors import ProviderError
+from gateway.model import Building, Entity, Selection, Tenant
+from gateway.sandbox import Sandbox
+from gateway.upstream import Upstream
+
+
+def _upstream(sandbox: Sandbox, clock: ManualClock, **credentials: str) -> Upstream:
+    return Upstream(
+        name="primmo",
+        base_url="http://127.0.0.1/sandbox/primmo",
+        credentials={**Sandbox.credentials("primmo"), **credentials},
+        traffic=Traffic(),
+        clock=clock,
+        transport=sandbox.transport("primmo"),
+    )
+
+
+async def test_records_are_normalised(sandbox: Sandbox, clock: ManualClock) -> None:
+    upstream = _upstream(sandbox, clock)
+    connector = PrimmoConnector.connect(upstream)
+    try:
+        page = await connector.page(
+            Entity.TENANT, ListRequest({}, Selection(frozenset({"tenant_number"})), limit=5)
+        )
+    finally:
+        await upstream.aclose()
+
+    assert len(page.records) == 5 and not page.exhausted
+    for record in page.records:
+        assert isinstance(record, Tenant)
+        assert record.tenant_number is not None and record.tenant_number.isdigit()
+    assert page.positions == [1, 2, 3, 4, 5]
+
+
+async def test_fetch_matches_by_key_not_by_position(sandbox: Sandbox, clock: ManualClock) -> None:
+    upstream = _upstream(sandbox, clock)
+    connector = PrimmoConnector.connect(upstream)
+    ids = [str(b.id) for b in sandbox.world.buildings_of("primmo")][:4]
+    try:
+        found = await connector.fetch(
+            Entity.BUILDING, "id", [*reversed(ids), "999999", "1) or (1 eq 1"], Selection()
+        )
+    finally:
+        await upstream.aclose()
+
+    assert set(found) == set(ids)
+    assert all(
+        isinstance(records[0], Building) and records[0].source_id == key
+        for key, records in found.items()
+    )
+    assert sandbox.states["primmo"].count("GET", "/api/Buildings") == 1
+
+
+async def test_wrong_credentials_become_a_provider_error(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    upstream = _upstream(sandbox, clock, password="wrong")
+    connector = PrimmoConnector.connect(upstream)
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=1))
+    finally:
+        await upstream.aclose()
+
+    assert raised.value.extensions == {"provider": "primmo"}
+    assert "wrong" not in str(raised.value)

@@ -1,0 +1,88 @@
+"""`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("gateway serve did not become healthy within 30 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_post_query_reaches_the_sandbox_over_http(served: str) -> None:
+    httpx.post(f"{served}/sandbox/primmo/_sandbox/requests/reset")
+
+    response = httpx.post(
+        f"{served}/graphql",
+        json={"query": "{ buildings(first: 3) { edges { node { name units { unitCode } } } } }"},
+        timeout=10,
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert "errors" not in body
+    assert len(body["data"]["buildings"]["edges"]) == 3
+    counted = httpx.get(f"{served}/sandbox/primmo/_sandbox/requests").json()
+    paths = {item["path"] for item in counted["requests"]}
+    assert {"/api/Buildings"} <= paths
+
+
+def test_get_queries_work_and_graphiql_is_served_to_browsers(served: str) -> None:
+    response = httpx.get(
+        f"{served}/graphql", params={"query": "{ landlords(first: 1) { totalCount } }"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["landlords"]["totalCount"] > 0
+
+    page = httpx.get(f"{served}/graphql", headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_a_malformed_body_or_query_is_an_error_not_a_crash(served: str) -> None:
+    response = httpx.post(
+        f"{served}/graphql",
+        content=b"{not json",
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+    body = httpx.post(f"{served}/graphql", json={"query": '{ node(id: "x") { nope } }'}).json()
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

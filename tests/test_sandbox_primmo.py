@@ -1,0 +1,223 @@
+"""The Primmo sandbox behaves as the document says, as any client would see it over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import CREDENTIALS
+
+
+@pytest.fixture
+async def primmo(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(sandbox.apps["primmo"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://primmo") as http:
+        response = await http.post(
+            "/api/Token",
+            headers={"x-api-key": CREDENTIALS["api_key"]},
+            json={"UserName": CREDENTIALS["username"], "Password": CREDENTIALS["password"]},
+        )
+        assert response.status_code == 200
+        http.headers["Authorization"] = f"Bearer {response.json()}"
+        yield http
+
+
+async def _values(http: httpx.AsyncClient, path: str, **params: str) -> Any:
+    response = await http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_option_names_are_case_insensitive_and_select_projects(
+    primmo: httpx.AsyncClient,
+) -> None:
+    body = await _values(primmo, "/api/Buildings", **{"$Select": "Id,Name", "$TOP": "2"})
+
+    assert len(body["value"]) == 2
+    assert all(set(row) == {"Id", "Name"} for row in body["value"])
+
+
+async def test_the_data_is_as_dirty_as_documented(primmo: httpx.AsyncClient) -> None:
+    units = (await _values(primmo, "/api/Units", **{"$top": "5"}))["value"]
+    tenants = (await _values(primmo, "/api/Tenants", **{"$top": "5"}))["value"]
+
+    assert all(unit["UnitCode"].startswith(" ") for unit in units)
+    assert all(unit["OccupancyStatus"] in ("V ", "L ") for unit in units)
+    assert all(isinstance(tenant["TenantNo"], float) for tenant in tenants)
+    buildings = (await _values(primmo, "/api/Buildings"))["value"]
+    assert all(len(b["BuildingCode"]) == 10 for b in buildings)
+    assert any(b["BuildingCode"].endswith(" ") for b in buildings)
+
+
+async def test_filter_operators(primmo: httpx.AsyncClient) -> None:
+    units = (await _values(primmo, "/api/Units"))["value"]
+    ids = [unit["Id"] for unit in units]
+    cases = {
+        f"Id eq {ids[0]}": [ids[0]],
+        f"Id in ({ids[0]}, {ids[1]})": ids[:2],
+        f"Id ge {ids[1]} and Id le {ids[2]}": [i for i in ids if ids[1] <= i <= ids[2]],
+        f"not (Id ne {ids[3]})": [ids[3]],
+        f"Id lt {ids[1]} or Id gt {ids[-2]}": [i for i in ids if i < ids[1] or i > ids[-2]],
+        "NumberOfRooms gt 5": [u["Id"] for u in units if u["NumberOfRooms"] > 5],
+        "startswith(UnitCode, ' 1')": [u["Id"] for u in units if u["UnitCode"].startswith(" 1")],
+        "contains(trim(UnitCode), '01')": [u["Id"] for u in units if "01" in u["UnitCode"]],
+        "trim(OccupancyStatus) eq 'V'": [u["Id"] for u in units if u["OccupancyStatus"] == "V "],
+        "HousingType eq null": [u["Id"] for u in units if u["HousingType"] is None],
+    }
+    for expression, expected in cases.items():
+        body = await _values(primmo, "/api/Units", **{"$filter": expression, "$select": "Id"})
+        assert sorted(row["Id"] for row in body["value"]) == sorted(expected), expression
+
+
+async def test_orderby_top_skip_and_count(primmo: httpx.AsyncClient) -> None:
+    everything = await _values(primmo, "/api/Tenants", **{"$orderby": "LastName desc,Id"})
+    names = [row["LastName"].casefold() for row in everything["value"]]
+    assert names == sorted(names, reverse=True)
+
+    page = await _values(
+        primmo,
+        "/api/Tenants",
+        **{"$orderby": "LastName desc,Id", "$skip": "3", "$top": "4", "$count": "true"},
+    )
+    assert page["value"] == everything["value"][3:7]
+    assert page["@odata.count"] == len(everything["value"])
+
+
+async def test_expand_with_nested_options(primmo: httpx.AsyncClient) -> None:
+    body = await _values(
+        primmo,
+        "/api/Buildings",
+        **{
+            "$select": "Id,BuildingCode",
+            "$top": "3",
+            "$expand": "Units($select=Id,UnitCode;$filter=NumberOfRooms ge 3;$orderby=Id desc)",
+        },
+    )
+
+    for building in body["value"]:
+        assert set(building) == {"Id", "BuildingCode", "Units"}
+        ids = [unit["Id"] for unit in building["Units"]]
+        assert ids == sorted(ids, reverse=True)
+        assert all(set(unit) == {"Id", "UnitCode"} for unit in building["Units"])
+
+
+async def test_codes_compare_without_trailing_padding(primmo: httpx.AsyncClient) -> None:
+    building = (await _values(primmo, "/api/Buildings", **{"$top": "1"}))["value"][0]
+    code = building["BuildingCode"].rstrip()
+
+    body = await _values(primmo, "/api/Units", **{"$filter": f"BuildingCode eq '{code}'"})
+
+    assert body["value"] and all(u["BuildingCode"].rstrip() == code for u in body["value"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"$filter": "Id eq"},
+        {"$filter": "Nope eq 1"},
+        {"$filter": "Name gt 3"},
+        {"$select": "Id,Nope"},
+        {"$orderby": "Id sideways"},
+        {"$top": "-1"},
+        {"$skip": "many"},
+        {"$count": "maybe"},
+        {"$expand": "Units($select=Id"},
+        {"$expand": "Tenants"},
+        {"$search": "x"},
+    ],
+)
+async def test_malformed_options_get_an_odata_error_body(
+    primmo: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    response = await primmo.get("/api/Buildings", params=params)
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]) == {"code", "message"}
+
+
+async def test_tokens_are_required_and_expire_after_24_hours(
+    primmo: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    assert (await primmo.get("/api/Buildings", headers={"Authorization": ""})).status_code == 401
+    assert (await primmo.get("/api/Buildings")).status_code == 200
+
+    sandbox.clock.advance(24 * 3600)  # type: ignore[attr-defined]
+
+    response = await primmo.get("/api/Buildings")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "Unauthorized"
+
+
+async def test_token_endpoint_rejects_a_wrong_key_or_password(sandbox: Sandbox) -> None:
+    transport = httpx.ASGITransport(sandbox.apps["primmo"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://primmo") as http:
+        wrong_key = await http.post(
+            "/api/Token", headers={"x-api-key": "nope"}, json={"UserName": "a", "Password": "b"}
+        )
+        wrong_password = await http.post(
+            "/api/Token",
+            headers={"x-api-key": CREDENTIALS["api_key"]},
+            json={"UserName": CREDENTIALS["username"], "Password": "nope"},
+        )
+        not_json = await http.post(
+            "/api/Token", headers={"x-api-key": CREDENTIALS["api_key"]}, content=b"<xml/>"
+        )
+    assert (wrong_key.status_code, wrong_password.status_code, not_json.status_code) == (
+        401,
+        401,
+        400,
+    )
+
+
+async def test_units_for_rent_needs_a_valid_range(primmo: httpx.AsyncClient) -> None:
+    missing = await primmo.get("/api/Units/ForRent")
+    backwards = await primmo.get(
+        "/api/Units/ForRent", params={"StartDate": "2027-02-01", "EndDate": "2027-01-01"}
+    )
+    assert (missing.status_code, backwards.status_code) == (400, 400)
+
+
+async def test_post_tenant_validates_then_creates(primmo: httpx.AsyncClient) -> None:
+    unit = (await _values(primmo, "/api/Units", **{"$top": "1"}))["value"][0]
+
+    incomplete = await primmo.post("/api/Tenants", json={"LastName": "Roy"})
+    no_unit = await primmo.post(
+        "/api/Tenants",
+        json={
+            **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode")},
+            "UnitCode": "nowhere",
+            "LastName": "Roy",
+        },
+    )
+    created = await primmo.post(
+        "/api/Tenants",
+        json={
+            **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+            "LastName": "Nouveau",
+            "FirstName": "Léa",
+        },
+    )
+
+    assert (incomplete.status_code, no_unit.status_code, created.status_code) == (400, 400, 201)
+    found = await _values(primmo, "/api/Tenants", **{"$filter": "LastName eq 'Nouveau'"})
+    assert [row["Id"] for row in found["value"]] == [created.json()["Id"]]
+
+
+async def test_financial_statements_are_forbidden_without_the_module(
+    primmo: httpx.AsyncClient,
+) -> None:
+    assert (await primmo.get("/api/FinancialStatements")).status_code == 403
+
+
+async def test_the_counter_and_admin_routes(primmo: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    await primmo.get("/api/Units")
+    counted = (await primmo.get("/_sandbox/requests")).json()
+    assert {"method": "GET", "path": "/api/Units", "count": 1} in counted["requests"]
+
+    assert (await primmo.post("/_sandbox/revoke-tokens")).status_code == 204
+    assert (await primmo.get("/api/Units")).status_code == 401
+    assert sandbox.states["primmo"].count("GET", "/api/Units") == 2
