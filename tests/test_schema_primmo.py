@@ -8,7 +8,8 @@ from gateway.sandbox.data import World
 from tests.conftest import Client, error_codes
 
 NESTED = (
-    "{ buildings(first: 20) { edges { node { name units { unitCode rooms tenants { lastName } } } } } }"
+    "{ buildings(first: 20) { edges { node { name "
+    "units { unitCode rooms tenants { lastName } } } } } }"
 )
 
 

@@ -1,0 +1,21 @@
+# Build stage: build the wheel, then install it with its dependencies into a venv.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY schema ./schema
+RUN python -m venv /opt/propgate \
+ && /opt/propgate/bin/pip install --no-cache-dir .
+
+# Run stage: only the venv, as a non-root user.
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 propgate
+COPY --from=build /opt/propgate /opt/propgate
+ENV PATH="/opt/propgate/bin:$PATH" PYTHONUNBUFFERED=1
+USER propgate
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
+# With no configuration this serves the sandbox; mount a TOML file and set
+# PROPGATE_CONFIG (plus the secrets it names) to serve the real providers.
+CMD ["gateway", "serve", "--host", "0.0.0.0", "--port", "8000"]
