@@ -7,7 +7,7 @@ relations go through the request's loaders.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import strawberry
 
@@ -19,12 +19,19 @@ from schema.selection import selection_of
 __all__ = ["Building", "Landlord", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
 
 Info = strawberry.Info[Context, None]
+T = TypeVar("T")
 Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
 
 
-def _selection(info: Info, graphql_type: type) -> model.Selection:
-    return selection_of(graphql_type, info.selected_fields[0].selections)
+async def _one(info: Info, link: model.Link | None, graphql_type: type[T]) -> T | None:
+    selection = selection_of(graphql_type, info.selected_fields[0].selections)
+    return cast(T | None, await info.context.loaders.one(link, selection))
+
+
+async def _many(info: Info, link: model.Link | None, graphql_type: type[T]) -> list[T]:
+    selection = selection_of(graphql_type, info.selected_fields[0].selections)
+    return cast(list[T], list(await info.context.loaders.many(link, selection)))
 
 
 @strawberry.interface(description="Any object that can be fetched again by its global id.")
@@ -54,8 +61,7 @@ class Landlord(Node):
     @strawberry.field(description="The landlord's buildings at the same provider.")
     @staticmethod
     async def buildings(root: strawberry.Parent[model.Landlord], info: Info) -> list[Building]:
-        found = await info.context.loaders.many(root.buildings, _selection(info, Building))
-        return cast(list[Building], list(found))
+        return await _many(info, root.buildings, Building)
 
 
 @strawberry.type(description="A building: an address with units.")
@@ -73,14 +79,12 @@ class Building(Node):
     @strawberry.field
     @staticmethod
     async def landlord(root: strawberry.Parent[model.Building], info: Info) -> Landlord | None:
-        found = await info.context.loaders.one(root.landlord, _selection(info, Landlord))
-        return cast(Landlord | None, found)
+        return await _one(info, root.landlord, Landlord)
 
     @strawberry.field
     @staticmethod
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[Unit]:
-        found = await info.context.loaders.many(root.units, _selection(info, Unit))
-        return cast(list[Unit], list(found))
+        return await _many(info, root.units, Unit)
 
 
 @strawberry.type(description="A rentable unit of a building.")
@@ -99,14 +103,12 @@ class Unit(Node):
     @strawberry.field
     @staticmethod
     async def building(root: strawberry.Parent[model.Unit], info: Info) -> Building | None:
-        found = await info.context.loaders.one(root.building, _selection(info, Building))
-        return cast(Building | None, found)
+        return await _one(info, root.building, Building)
 
     @strawberry.field
     @staticmethod
     async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[Tenant]:
-        found = await info.context.loaders.many(root.tenants, _selection(info, Tenant))
-        return cast(list[Tenant], list(found))
+        return await _many(info, root.tenants, Tenant)
 
 
 @strawberry.type(description="A person or company renting a unit.")
@@ -125,8 +127,7 @@ class Tenant(Node):
     @strawberry.field
     @staticmethod
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
-        found = await info.context.loaders.one(root.unit, _selection(info, Unit))
-        return cast(Unit | None, found)
+        return await _one(info, root.unit, Unit)
 
 
 @strawberry.type(description="A party's role on a property (owner, occupier) over time.")

@@ -243,8 +243,9 @@ class PrimmoConnector(Connector):
 
     credentials = ("api_key", "username", "password")
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, auth: ApiKeyPasswordAuth | None = None) -> None:
         self._client = client
+        self.auth = auth
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
@@ -258,9 +259,7 @@ class PrimmoConnector(Connector):
             lifetime=_TOKEN_LIFETIME,
             clock=upstream.clock,
         )
-        connector = cls(upstream.client(auth))
-        connector.auth = auth
-        return connector
+        return cls(upstream.client(auth), auth)
 
     async def page(self, entity: Entity, request: ListRequest) -> Page:
         shape = _SHAPES[entity]
