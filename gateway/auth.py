@@ -5,13 +5,23 @@ before its own expiry), fetched once however many requests need one at the
 same moment (single-flight), and a 401 drops the token that failed and
 resends the request once with a fresh one: the pattern httpx documents for
 token auth. Token values never reach a log line or an error message.
+
+The styles differ only in how a token is bought:
+- `ApiKeyPasswordAuth`: an API key header plus user name and password (Primmo);
+- `LoginRefreshAuth`: a login that returns access and refresh tokens, renewed
+  with the refresh token and by logging in again when that fails (pms);
+- `ClientCredentialsAuth`: OAuth2 client credentials over HTTP Basic (MyCRM).
+Provider-specific envelopes come in through small `unwrap` hooks, as in dlt's
+`OAuth2ClientCredentials`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+import base64
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import jwt
@@ -20,15 +30,24 @@ from cachetools import TLRUCache
 from gateway.clock import Clock
 from gateway.errors import ProviderError, UpstreamInvalidResponse, UpstreamUnavailable
 
-__all__ = ["ApiKeyPasswordAuth", "CachedTokenAuth", "Token", "expiry_of"]
+__all__ = [
+    "ApiKeyPasswordAuth",
+    "CachedTokenAuth",
+    "ClientCredentialsAuth",
+    "LoginRefreshAuth",
+    "Token",
+    "expiry_of",
+]
 
 _KEY = "token"
+Unwrap = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
 class Token:
     value: str
     expires_at: float
+    refresh_token: str | None = None
 
 
 def expiry_of(value: str, issued_at: float, lifetime: float) -> float:
@@ -42,10 +61,17 @@ def expiry_of(value: str, issued_at: float, lifetime: float) -> float:
 
 
 class CachedTokenAuth(httpx.Auth):
-    """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine."""
+    """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
+
+    The coroutine receives the previous token (expired or refused), so a
+    style with refresh tokens can use it.
+    """
 
     def __init__(
-        self, fetch: Callable[[], Awaitable[Token]], clock: Clock, margin: float = 60.0
+        self,
+        fetch: Callable[[Token | None], Awaitable[Token]],
+        clock: Clock,
+        margin: float = 60.0,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
@@ -53,7 +79,7 @@ class CachedTokenAuth(httpx.Auth):
             maxsize=1, ttu=lambda _key, token, _now: token.expires_at - margin, timer=clock
         )
         self._pending: asyncio.Future[Token] | None = None
-        self.fetches = 0
+        self._last: Token | None = None
 
     @property
     def expires_at(self) -> float | None:
@@ -70,9 +96,9 @@ class CachedTokenAuth(httpx.Auth):
 
     async def _renew(self) -> Token:
         try:
-            self.fetches += 1
-            token = await self._fetch()
+            token = await self._fetch(self._last)
             self._cache[_KEY] = token
+            self._last = token
             return token
         finally:
             self._pending = None
@@ -97,6 +123,37 @@ class CachedTokenAuth(httpx.Auth):
             value = await self.token()
             request.headers["Authorization"] = f"Bearer {value}"
             yield request
+
+
+async def _token_response(
+    client: httpx.AsyncClient, provider: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    try:
+        return await client.post(path, **kwargs)
+    except httpx.HTTPError as error:
+        raise UpstreamUnavailable(
+            provider, f"The token endpoint could not be reached ({type(error).__name__})."
+        ) from None
+
+
+def _refused(provider: str, response: httpx.Response) -> ProviderError:
+    if response.status_code >= 500:
+        return UpstreamUnavailable(
+            provider, f"The token endpoint failed (HTTP {response.status_code})."
+        )
+    return ProviderError(
+        provider,
+        f"The token endpoint refused the gateway's credentials (HTTP {response.status_code}).",
+    )
+
+
+def _json(provider: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamInvalidResponse(
+            provider, "The token endpoint returned a body that is not JSON."
+        ) from None
 
 
 class ApiKeyPasswordAuth(CachedTokenAuth):
@@ -127,33 +184,123 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._lifetime = lifetime
         super().__init__(self._login, clock)
 
-    async def _login(self) -> Token:
-        try:
-            response = await self._client.post(
-                self._path, headers={"x-api-key": self._api_key}, json=self._credentials
-            )
-        except httpx.HTTPError as error:
-            raise UpstreamUnavailable(
-                self._provider, f"The token endpoint could not be reached ({type(error).__name__})."
-            ) from None
+    async def _login(self, _previous: Token | None) -> Token:
+        response = await _token_response(
+            self._client,
+            self._provider,
+            self._path,
+            headers={"x-api-key": self._api_key},
+            json=self._credentials,
+        )
         if response.status_code != 200:
-            raise ProviderError(
-                self._provider,
-                "The token endpoint refused the gateway's credentials "
-                f"(HTTP {response.status_code}).",
-            )
-        value = _token_in(response)
-        if value is None:
+            raise _refused(self._provider, response)
+        body = _json(self._provider, response)
+        if isinstance(body, dict):
+            body = body.get("token") or body.get("access_token")
+        if not isinstance(body, str) or not body:
             raise UpstreamInvalidResponse(self._provider, "The token endpoint returned no token.")
-        now = self._clock()
-        return Token(value, expiry_of(value, now, self._lifetime))
+        return Token(body, expiry_of(body, self._clock(), self._lifetime))
 
 
-def _token_in(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict):
-        body = body.get("token") or body.get("access_token")
-    return body if isinstance(body, str) and body else None
+def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float) -> Token:
+    """`{access_token, expires_in?, refresh_token?}`, the OAuth2 shape most providers share."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
+        raise UpstreamInvalidResponse(provider, "The token endpoint returned no access_token.")
+    value = payload["access_token"]
+    expires_in = payload.get("expires_in")
+    expires_at = (
+        issued_at + float(expires_in)
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+        else expiry_of(value, issued_at, lifetime)
+    )
+    refresh = payload.get("refresh_token")
+    return Token(value, expires_at, refresh if isinstance(refresh, str) else None)
+
+
+class LoginRefreshAuth(CachedTokenAuth):
+    """Log in once; renew with the refresh token; log in again only if the refresh is refused."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        client: httpx.AsyncClient,
+        login_path: str,
+        refresh_path: str,
+        credentials: Mapping[str, str],
+        unwrap: Unwrap,
+        lifetime: float,
+        clock: Clock,
+    ) -> None:
+        self._provider = provider
+        self._client = client
+        self._login_path = login_path
+        self._refresh_path = refresh_path
+        self._credentials = dict(credentials)
+        self._unwrap = unwrap
+        self._lifetime = lifetime
+        self.logins = 0
+        self.refreshes = 0
+        super().__init__(self._obtain, clock)
+
+    async def _obtain(self, previous: Token | None) -> Token:
+        if previous is not None and previous.refresh_token:
+            self.refreshes += 1
+            response = await _token_response(
+                self._client,
+                self._provider,
+                self._refresh_path,
+                json={"refresh_token": previous.refresh_token},
+            )
+            if response.status_code == 200:
+                return self._parse(response)
+            if response.status_code >= 500:
+                raise _refused(self._provider, response)
+        self.logins += 1
+        response = await _token_response(
+            self._client, self._provider, self._login_path, json=self._credentials
+        )
+        if response.status_code != 200:
+            raise _refused(self._provider, response)
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> Token:
+        try:
+            payload = self._unwrap(_json(self._provider, response))
+        except (KeyError, TypeError):
+            payload = None
+        return _access_token(self._provider, payload, self._clock(), self._lifetime)
+
+
+class ClientCredentialsAuth(CachedTokenAuth):
+    """OAuth2 client credentials: HTTP Basic of key:secret buys a token; no refresh token."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        client: httpx.AsyncClient,
+        path: str,
+        client_id: str,
+        client_secret: str,
+        lifetime: float,
+        clock: Clock,
+        scope: str = "openid",
+    ) -> None:
+        self._provider = provider
+        self._client = client
+        self._path = path
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {basic}"}
+        self._body = {"scope": scope, "grant_type": "client_credentials"}
+        self._lifetime = lifetime
+        super().__init__(self._request, clock)
+
+    async def _request(self, _previous: Token | None) -> Token:
+        response = await _token_response(
+            self._client, self._provider, self._path, headers=self._headers, json=self._body
+        )
+        if response.status_code != 200:
+            raise _refused(self._provider, response)
+        payload = _json(self._provider, response)
+        return _access_token(self._provider, payload, self._clock(), self._lifetime)

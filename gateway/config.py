@@ -47,6 +47,10 @@ class SecretRef(_Strict):
 class Traffic(_Strict):
     timeout_seconds: float = Field(10.0, gt=0)
     max_connections: int = Field(100, ge=1)
+    max_concurrency: int = Field(16, ge=1)
+    """Requests in flight to one provider at once."""
+    max_retry_after_seconds: float = Field(5.0, ge=0)
+    """A 429 asking to wait longer than this is reported, not waited out."""
 
 
 class ProviderSettings(_Strict):
@@ -55,15 +59,20 @@ class ProviderSettings(_Strict):
     url: str
     username: str | None = None
     api_key: SecretRef | None = None
+    api_secret: SecretRef | None = None
     password: SecretRef | None = None
     timeout_seconds: float | None = Field(None, gt=0)
     max_connections: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)
+    max_retry_after_seconds: float | None = Field(None, ge=0)
 
     def traffic(self, defaults: Traffic) -> Traffic:
-        return Traffic(
-            timeout_seconds=self.timeout_seconds or defaults.timeout_seconds,
-            max_connections=self.max_connections or defaults.max_connections,
-        )
+        overrides = {
+            name: value
+            for name in Traffic.model_fields
+            if (value := getattr(self, name)) is not None
+        }
+        return defaults.model_copy(update=overrides)
 
     def secret(self, name: str) -> str:
         ref = getattr(self, name)

@@ -19,6 +19,7 @@ __all__ = [
     "UpstreamInvalidResponse",
     "UpstreamUnavailable",
     "UpstreamRejected",
+    "RateLimited",
     "ConfigError",
 ]
 
@@ -77,6 +78,12 @@ class UpstreamRejected(ProviderError):
     """The provider refused our request as malformed: a gateway bug, named so it is found."""
 
     code = "UPSTREAM_REJECTED"
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to wait longer than we will make a caller wait."""
+
+    code = "RATE_LIMITED"
 
 
 class ConfigError(Exception):

@@ -19,10 +19,12 @@ from gateway.errors import (
     ConfigError,
     NotFound,
     ProviderError,
+    RateLimited,
     UpstreamInvalidResponse,
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from gateway.transports import ConcurrencyLimit, RateLimitWait, RetryAfter, retry_after_header
 
 __all__ = ["Upstream", "check_status", "decode_json", "send"]
 
@@ -43,18 +45,40 @@ class Upstream:
     transport: httpx.AsyncBaseTransport | None = None
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
-    def client(self, auth: httpx.Auth | None = None) -> httpx.AsyncClient:
-        limit = self.traffic.max_connections
+    _layered: httpx.AsyncBaseTransport | None = None
+
+    def client(
+        self, auth: httpx.Auth | None = None, retry_after: RetryAfter = retry_after_header
+    ) -> httpx.AsyncClient:
+        """A client over this provider's one layered transport: every client shares its limits."""
         client = httpx.AsyncClient(
             base_url=self.base_url.rstrip("/") + "/",
             auth=auth,
-            transport=self.transport,
+            transport=RateLimitWait(
+                self._shared(),
+                max_wait=self.traffic.max_retry_after_seconds,
+                retry_after=retry_after,
+            ),
             timeout=httpx.Timeout(self.traffic.timeout_seconds),
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             headers={"User-Agent": "propgate"},
         )
         self._clients.append(client)
         return client
+
+    def _shared(self) -> httpx.AsyncBaseTransport:
+        if self._layered is None:
+            limit = self.traffic.max_connections
+            inner = self.transport or httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+            )
+            self._layered = ConcurrencyLimit(inner, self.traffic.max_concurrency)
+        return self._layered
+
+    @property
+    def concurrency(self) -> ConcurrencyLimit:
+        layer = self._shared()
+        assert isinstance(layer, ConcurrencyLimit)
+        return layer
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name)
@@ -65,6 +89,8 @@ class Upstream:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+        if self._layered is not None:
+            await self._layered.aclose()
 
 
 async def send(
@@ -81,12 +107,24 @@ async def send(
         ) from None
 
 
-def check_status(response: httpx.Response, provider: str, detail: str | None) -> None:
+def check_status(
+    response: httpx.Response,
+    provider: str,
+    detail: str | None,
+    retry_after: RetryAfter = retry_after_header,
+) -> None:
     """Raises the stable error for a failed status; `detail` is the provider's own message."""
     status = response.status_code
     if status < 400:
         return
     said = f": {detail}" if detail else ""
+    if status == 429:
+        wait = retry_after(response)
+        raise RateLimited(
+            provider,
+            f"{provider} is rate limiting the gateway{said}",
+            **({"retryAfter": round(wait)} if wait is not None else {}),
+        )
     if status == 404:
         raise NotFound(f"{provider} has no such record{said}", provider=provider)
     if status == 400:
