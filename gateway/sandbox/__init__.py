@@ -12,7 +12,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock, SystemClock
-from gateway.sandbox import primmo
+from gateway.sandbox import mycrm, pms, primmo
 from gateway.sandbox.data import World, WorldSize, generate
 from gateway.sandbox.server import ProviderState
 
@@ -20,6 +20,8 @@ __all__ = ["PROVIDERS", "Sandbox"]
 
 PROVIDERS: dict[str, tuple[Callable[[World, ProviderState], ASGIApp], dict[str, str]]] = {
     "primmo": (primmo.create_app, primmo.CREDENTIALS),
+    "pms": (pms.create_app, pms.CREDENTIALS),
+    "mycrm": (mycrm.create_app, mycrm.CREDENTIALS),
 }
 
 

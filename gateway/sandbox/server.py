@@ -8,9 +8,16 @@ exactly as a test does.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,7 +26,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.clock import Clock
 
-__all__ = ["ProviderState", "SeenRequest", "admin_routes", "counting"]
+__all__ = [
+    "ProviderState",
+    "SeenRequest",
+    "admin_routes",
+    "counting",
+    "page_of",
+    "read_rs256",
+    "sign_rs256",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,24 @@ class ProviderState:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     recent: deque[SeenRequest] = field(default_factory=lambda: deque(maxlen=500))
     token_generation: int = 0
+    token_lifetime: float | None = None
+    """Seconds an access token lives; `None` is the provider's documented lifetime."""
+    latency: float = 0.0
+    """Seconds every request waits before it is answered, to make concurrency visible."""
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    throttled: int = 0
+    throttle_retry_after: int = 0
+
+    def throttle(self, retry_after: int, times: int = 1) -> None:
+        """The next `times` requests are refused with 429 and this retry-after."""
+        self.throttled, self.throttle_retry_after = times, retry_after
+
+    def take_throttle(self) -> int | None:
+        if self.throttled <= 0:
+            return None
+        self.throttled -= 1
+        return self.throttle_retry_after
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         return sum(
@@ -70,6 +103,15 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 state.requests[(scope["method"], path)] += 1
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 state.recent.append(SeenRequest(scope["method"], path, query))
+                state.in_flight += 1
+                state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+                try:
+                    if state.latency:
+                        await asyncio.sleep(state.latency)
+                    await app(scope, receive, send)
+                finally:
+                    state.in_flight -= 1
+                return
         await app(scope, receive, send)
 
     return counted
@@ -95,8 +137,46 @@ def admin_routes(state: ProviderState) -> list[Route]:
         state.revoke_tokens()
         return Response(status_code=204)
 
+    async def throttle(request: Request) -> Response:
+        try:
+            retry_after = int(request.query_params.get("retry_after", "60"))
+            times = int(request.query_params.get("times", "1"))
+        except ValueError:
+            return JSONResponse({"error": "retry_after and times are integers"}, status_code=400)
+        state.throttle(retry_after, times)
+        return Response(status_code=204)
+
     return [
         Route("/_sandbox/requests", requests, methods=["GET"]),
         Route("/_sandbox/requests/reset", reset, methods=["POST"]),
         Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
+        Route("/_sandbox/throttle", throttle, methods=["POST"]),
     ]
+
+
+@functools.cache
+def _rsa_key() -> rsa.RSAPrivateKey:
+    """One key per process: generating RSA keys is slow, and the sandbox signs, never protects."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def sign_rs256(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, _rsa_key(), algorithm="RS256")
+
+
+def read_rs256(token: str, audience: str | None = None) -> dict[str, Any]:
+    """The claims of a token this sandbox signed; expiry is checked by the caller's clock."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        _rsa_key().public_key(),
+        algorithms=["RS256"],
+        audience=audience,
+        options={"verify_exp": False, "verify_aud": audience is not None},
+    )
+    return claims
+
+
+def page_of(rows: Sequence[Any], page: int, size: int) -> list[Any]:
+    """Page-number pagination, 1-based, as pms and MyCRM both do it."""
+    start = (page - 1) * size
+    return list(rows[start : start + size])

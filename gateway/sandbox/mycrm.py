@@ -1,0 +1,268 @@
+"""MyCRM, a JSON REST CRM behind OAuth2 client credentials, as its document describes it.
+
+`POST /auth/oauth/v1/token` with HTTP Basic of key:secret returns a 30-minute
+bearer token and no refresh token. Single objects come as `{"landlord": {...}}`,
+lists as `{"count", "page", "per_page", "landlords": [...]}`, errors as
+`{"<resource>": "ResourceNotFound", "messages": [...]}`. `fields=` restricts the
+fields, `X-MyCRM-Expand-Data: true` returns related objects (landlord, agent)
+in full instead of their ids, and `X-MyCRM-API-Warning` carries warnings (the
+document's own `field=` spelling is accepted but deprecated).
+
+Resources (assumed, as PROVIDERS.md records): `/landlords`, `/properties`
+(listings, each one unit with its `landlord` and `agent`), `/users` (agents).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from gateway.sandbox.data import World
+from gateway.sandbox.server import (
+    ProviderState,
+    admin_routes,
+    counting,
+    page_of,
+    read_rs256,
+    sign_rs256,
+)
+
+__all__ = ["CREDENTIALS", "create_app"]
+
+CREDENTIALS = {"api_key": "sandbox-mycrm-key", "api_secret": "sandbox-mycrm-secret"}
+"""The sandbox's only client; `gateway serve` without configuration uses it."""
+
+TOKEN_LIFETIME = 1800.0
+AUDIENCE = "mycrm-api"
+MAX_PER_PAGE = 100
+Row = dict[str, Any]
+Handler = Callable[[Request], Awaitable[Response]]
+_AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("Mathieu", "Caron")]
+
+
+class _Tables:
+    def __init__(self, world: World) -> None:
+        self.landlords: list[Row] = [
+            {
+                "id": landlord.id,
+                "company_name": landlord.name,
+                "first_name": None,
+                "last_name": None,
+                "email": f"contact@{landlord.name.split()[-1].lower()}.example",
+                "phone": f"+1-514-555-{landlord.id % 10000:04d}",
+                "status": landlord.status.lower(),
+                "business_number": landlord.business_number,
+                "created_at": f"2021-01-{landlord.id % 28 + 1:02d}T09:00:00Z",
+            }
+            for landlord in world.landlords
+        ]
+        self.users: list[Row] = [
+            {
+                "id": 9000 + index,
+                "first_name": first,
+                "last_name": last,
+                "role": "agent",
+                "email": f"{first}.{last}@mycrm.example".lower(),
+            }
+            for index, (first, last) in enumerate(_AGENTS)
+        ]
+        buildings = {building.id: building for building in world.buildings}
+        self.properties: list[Row] = []
+        for index, unit in enumerate(world.units):
+            if world.is_occupied(unit.id):
+                continue
+            building = buildings[unit.building_id]
+            leases = world.leases_of(unit.id)
+            free_from = max([lease.end + timedelta(days=1) for lease in leases] + [world.today])
+            self.properties.append(
+                {
+                    "id": unit.id,
+                    "reference": f"MC-{unit.id:05d}",
+                    "title": f"{unit.rooms} rooms, {building.name}",
+                    "type": (unit.housing_type or "apartment").lower(),
+                    "rooms": unit.rooms,
+                    "bedrooms": max(0, int(unit.rooms) - 1),
+                    "price": 900 + int(unit.rooms * 150),
+                    "status": "available",
+                    "available_from": free_from.isoformat(),
+                    "address": f"{building.street}, app. {unit.code}",
+                    "city": building.city,
+                    "landlord": building.landlord_id,
+                    "agent": self.users[index % len(self.users)]["id"],
+                }
+            )
+
+
+def create_app(world: World, state: ProviderState) -> ASGIApp:
+    tables = _Tables(world)
+    by_id = {
+        "landlord": {row["id"]: row for row in tables.landlords},
+        "property": {row["id"]: row for row in tables.properties},
+        "user": {row["id"]: row for row in tables.users},
+    }
+
+    def error(resource: str, status: int, code: str, *messages: str) -> Response:
+        return JSONResponse({resource: code, "messages": list(messages)}, status_code=status)
+
+    async def token(request: Request) -> Response:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            key, _, secret = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            key = secret = ""
+        if scheme.lower() != "basic" or (key, secret) != (
+            CREDENTIALS["api_key"],
+            CREDENTIALS["api_secret"],
+        ):
+            return error("token", 401, "AuthenticationError", "Invalid API key or secret.")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
+            return error("token", 400, "InvalidRequest", "grant_type must be client_credentials.")
+        now = state.clock()
+        lifetime = state.token_lifetime or TOKEN_LIFETIME
+        claims = {
+            "sub": key,
+            "scope": body.get("scope", "openid"),
+            "iat": int(now),
+            "exp": int(now + lifetime),
+            "aud": AUDIENCE,
+            "gen": state.token_generation,
+        }
+        return JSONResponse(
+            {
+                "access_token": sign_rs256(claims),
+                "token_type": "Bearer",
+                "expires_in": int(lifetime),
+            }
+        )
+
+    def guarded(resource: str, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            try:
+                claims = read_rs256(value, AUDIENCE) if scheme.lower() == "bearer" else None
+            except jwt.PyJWTError:
+                claims = None
+            if (
+                claims is None
+                or claims.get("gen") != state.token_generation
+                or claims["exp"] <= state.clock()
+            ):
+                return error(
+                    resource, 401, "AuthenticationError", "The token is missing or incorrect."
+                )
+            return await handler(request)
+
+        return endpoint
+
+    def shape(request: Request, row: Row) -> tuple[Row, list[str]]:
+        warnings: list[str] = []
+        names = request.query_params.get("fields")
+        if names is None and "field" in request.query_params:
+            names = request.query_params["field"]
+            warnings.append("The 'field' parameter is deprecated; use 'fields'.")
+        shaped = dict(row)
+        if request.headers.get("x-mycrm-expand-data", "").lower() == "true":
+            for name, table in (("landlord", "landlord"), ("agent", "user")):
+                if name in shaped:
+                    shaped[name] = by_id[table].get(shaped[name])
+        if names is not None:
+            wanted = {name.strip() for name in names.split(",")}
+            shaped = {key: value for key, value in shaped.items() if key in wanted}
+        return shaped, warnings
+
+    def respond(body: Row, warnings: list[str], status: int = 200) -> Response:
+        response = JSONResponse(body, status_code=status)
+        if warnings:
+            response.headers["X-MyCRM-API-Warning"] = " ".join(dict.fromkeys(warnings))
+        return response
+
+    def collection(
+        plural: str, singular: str, rows: list[Row], filters: tuple[str, ...]
+    ) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            params = request.query_params
+            warnings: list[str] = []
+            try:
+                page = int(params.get("page", "1"))
+                per_page = int(params.get("per_page", str(MAX_PER_PAGE)))
+            except ValueError:
+                return error(singular, 400, "InvalidRequest", "page and per_page are integers.")
+            if page < 1 or per_page < 1:
+                return error(singular, 400, "InvalidRequest", "page and per_page start at 1.")
+            if per_page > MAX_PER_PAGE:
+                warnings.append(f"per_page is capped at {MAX_PER_PAGE}.")
+                per_page = MAX_PER_PAGE
+            selected = [
+                row
+                for row in rows
+                if all(str(row.get(name)) == params[name] for name in filters if name in params)
+            ]
+            sort = params.get("sort")
+            if sort is not None:
+                if not rows or sort not in rows[0]:
+                    return error(singular, 400, "InvalidRequest", f"Cannot sort by '{sort}'.")
+                selected.sort(
+                    key=lambda row: (str(row.get(sort) or "").casefold(), row["id"]),
+                    reverse=params.get("sort_order", "asc").lower() == "desc",
+                )
+            items = []
+            for row in page_of(selected, page, per_page):
+                shaped, said = shape(request, row)
+                items.append(shaped)
+                warnings.extend(said)
+            body = {"count": len(selected), "page": page, "per_page": per_page, plural: items}
+            return respond(body, warnings)
+
+        return endpoint
+
+    def single(singular: str) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                row = by_id[singular].get(int(request.path_params["id"]))
+            except ValueError:
+                row = None
+            if row is None:
+                return error(
+                    singular,
+                    404,
+                    "ResourceNotFound",
+                    f"No {singular} with id '{request.path_params['id']}'.",
+                )
+            shaped, warnings = shape(request, row)
+            return respond({singular: shaped}, warnings)
+
+        return endpoint
+
+    routes = [Route("/auth/oauth/v1/token", token, methods=["POST"])]
+    for plural, singular, rows, filters in (
+        ("landlords", "landlord", tables.landlords, ("status",)),
+        ("properties", "property", tables.properties, ("status", "landlord", "city")),
+        ("users", "user", tables.users, ("role",)),
+    ):
+        routes.append(
+            Route(
+                f"/{plural}",
+                guarded(singular, collection(plural, singular, rows, filters)),
+                methods=["GET"],
+            )
+        )
+        routes.append(
+            Route(f"/{plural}/{{id}}", guarded(singular, single(singular)), methods=["GET"])
+        )
+    routes.extend(admin_routes(state))
+    return counting(Starlette(routes=routes), state)

@@ -1,0 +1,456 @@
+"""The Property Management SaaS (pms), a JSON REST provider, as its document describes it.
+
+Login at `/api/v1/identity/login` returns an RS256 JWT with the documented
+claims and a refresh token; responses use the `{success, data, meta}`
+envelope, lists carry `meta.pagination`, `page_size` is capped at 100, errors
+carry the documented codes, every response has `X-RateLimit-*` headers and
+echoes `X-Request-ID`, and a 429 says `retry_after` in its body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.server import (
+    ProviderState,
+    admin_routes,
+    counting,
+    page_of,
+    read_rs256,
+    sign_rs256,
+)
+
+__all__ = ["CREDENTIALS", "create_app"]
+
+CREDENTIALS = {"username": "integrations@sandbox.pms.example", "password": "sandbox-pms-password"}
+"""The sandbox's only account; `gateway serve` without configuration logs in with it."""
+
+ACCESS_LIFETIME = 900.0
+REFRESH_LIFETIME = 7 * 24 * 3600.0
+AUDIENCE = "PropertyManagement"
+RATE_LIMIT = 1000
+RATE_WINDOW = 3600
+MAX_PAGE_SIZE = 100
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+Row = dict[str, Any]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _created(index: int) -> str:
+    return (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=index * 7)).isoformat()
+
+
+class _Tables:
+    """pms's records, laid out from the shared world: its buildings and their people."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        buildings = world.buildings_of("pms")
+        owners = {b.landlord_id for b in buildings}
+        self.organizations: list[Row] = [
+            {
+                "id": f"org_{landlord.id}",
+                "name": landlord.name,
+                "type": landlord.company_type.lower(),
+                "status": landlord.status.lower(),
+                "business_number": landlord.business_number,
+                "address": {
+                    "street": landlord.street,
+                    "city": landlord.city,
+                    "province": "QC",
+                    "postal_code": landlord.postal_code,
+                },
+                "created_at": _created(landlord.id),
+            }
+            for landlord in world.landlords
+            if landlord.id in owners
+        ]
+        self.properties: list[Row] = []
+        self.units: dict[str, list[Row]] = {}
+        self.tenants: dict[str, list[Row]] = {}
+        self.leases: dict[str, Row] = {}
+        for building in buildings:
+            property_id = f"prop_{building.id}"
+            units = [u for u in world.units if u.building_id == building.id]
+            self.properties.append(
+                {
+                    "id": property_id,
+                    "organization_id": f"org_{building.landlord_id}",
+                    "name": building.name,
+                    "type": "residential",
+                    "status": "active",
+                    "address": {
+                        "street": building.street,
+                        "city": building.city,
+                        "province": "QC",
+                        "postal_code": building.postal_code,
+                    },
+                    "unit_count": len(units),
+                    "created_at": _created(building.id),
+                }
+            )
+            self.units[property_id] = [
+                {
+                    "id": f"unit_{unit.id}",
+                    "property_id": property_id,
+                    "unit_number": unit.code,
+                    "floor": int(unit.code) // 100,
+                    "rooms": unit.rooms,
+                    "bedrooms": max(0, int(unit.rooms) - 1),
+                    "status": "occupied" if world.is_occupied(unit.id) else "vacant",
+                    "created_at": _created(unit.id),
+                }
+                for unit in units
+            ]
+            unit_ids = {unit.id for unit in units}
+            self.tenants[property_id] = []
+            for tenant in world.tenants:
+                if tenant.unit_id in unit_ids:
+                    self._add(property_id, tenant)
+
+    def _add(self, property_id: str, tenant: Tenant) -> Row:
+        row = {
+            "id": f"ten_{tenant.id}",
+            "property_id": property_id,
+            "unit_id": f"unit_{tenant.unit_id}",
+            "first_name": tenant.first_name,
+            "last_name": tenant.last_name,
+            "email": tenant.email,
+            "phone": tenant.phone,
+            "status": "active" if tenant.lease.end >= self.world.today else "past",
+            "move_in_date": tenant.lease.start.isoformat(),
+        }
+        self.tenants[property_id].append(row)
+        self.leases[row["id"]] = {
+            "id": f"lease_{tenant.lease.unit_id}_{tenant.lease.start.isoformat()}",
+            "tenant_id": row["id"],
+            "unit_id": row["unit_id"],
+            "start_date": tenant.lease.start.isoformat(),
+            "end_date": tenant.lease.end.isoformat(),
+            "monthly_rent": tenant.lease.monthly_rent,
+            "currency": "CAD",
+            "status": row["status"],
+        }
+        return row
+
+    def create_tenant(self, property_id: str, body: Row) -> Row:
+        unit_id = int(str(body["unit_id"]).removeprefix("unit_"))
+        today = self.world.today
+        tenant = Tenant(
+            id=self.world.new_id(),
+            unit_id=unit_id,
+            first_name=str(body["first_name"]),
+            last_name=str(body["last_name"]),
+            email=str(body["email"]),
+            phone=str(body.get("phone") or ""),
+            tenant_no=len(self.world.tenants) + 1,
+            tenant_type="D",
+            lease=Lease(
+                unit_id, today, today + timedelta(days=364), int(body.get("monthly_rent") or 0)
+            ),
+        )
+        self.world.tenants.append(tenant)
+        return self._add(property_id, tenant)
+
+
+def create_app(world: World, state: ProviderState) -> ASGIApp:
+    tables = _Tables(world)
+    refresh_tokens: dict[str, tuple[float, int]] = {}
+    window: dict[str, float] = {"start": state.clock(), "used": 0}
+
+    def envelope(request: Request, data: Any, status: int = 200, **meta: Any) -> Response:
+        return _respond(
+            request, {"success": True, "data": data, "meta": _meta(request, **meta)}, status
+        )
+
+    def failure(request: Request, status: int, code: str, message: str, **extra: Any) -> Response:
+        error = {"code": code, "message": message, **extra}
+        return _respond(request, {"success": False, "error": error, "meta": _meta(request)}, status)
+
+    def _respond(request: Request, body: Row, status: int) -> Response:
+        reset = int(window["start"] + RATE_WINDOW)
+        response = JSONResponse(body, status_code=status)
+        response.headers["X-Request-ID"] = request.state.request_id
+        response.headers["X-RateLimit-Limit"] = str(RATE_LIMIT)
+        response.headers["X-RateLimit-Remaining"] = str(max(0, RATE_LIMIT - int(window["used"])))
+        response.headers["X-RateLimit-Reset"] = str(reset)
+        response.headers["X-RateLimit-Window"] = str(RATE_WINDOW)
+        return response
+
+    def _meta(request: Request, **extra: Any) -> Row:
+        now = datetime.fromtimestamp(state.clock(), UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "timestamp": now,
+            "request_id": request.state.request_id,
+            "version": "1.0.0",
+            **extra,
+        }
+
+    def issue(request: Request) -> Response:
+        now = state.clock()
+        lifetime = state.token_lifetime or ACCESS_LIFETIME
+        claims = {
+            "sub": "user-integrations",
+            "email": CREDENTIALS["username"],
+            "org_id": "org-sandbox",
+            "org_roles": ["PropertyManager"],
+            "permissions": ["property:read", "tenant:manage", "unit:read"],
+            "jti": uuid.uuid4().hex,
+            "iat": int(now),
+            "exp": int(now + lifetime),
+            "aud": AUDIENCE,
+            "gen": state.token_generation,
+        }
+        refresh = secrets.token_urlsafe(24)
+        refresh_tokens[refresh] = (now + REFRESH_LIFETIME, state.token_generation)
+        return envelope(
+            request,
+            {
+                "access_token": sign_rs256(claims),
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": int(lifetime),
+            },
+        )
+
+    async def body_of(request: Request) -> Row | None:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def login(request: Request) -> Response:
+        body = await body_of(request)
+        if body is None:
+            return failure(
+                request,
+                422,
+                "VALIDATION_ERROR",
+                "Validation failed",
+                details=[{"field": "body", "message": "A JSON object is required"}],
+            )
+        if (body.get("email"), body.get("password")) != (
+            CREDENTIALS["username"],
+            CREDENTIALS["password"],
+        ):
+            return failure(request, 401, "AUTHENTICATION_FAILED", "Invalid credentials")
+        return issue(request)
+
+    async def refresh(request: Request) -> Response:
+        body = await body_of(request) or {}
+        token = body.get("refresh_token")
+        known = refresh_tokens.pop(token, None) if isinstance(token, str) else None
+        if known is None or known[0] <= state.clock() or known[1] != state.token_generation:
+            return failure(request, 401, "AUTHENTICATION_FAILED", "The refresh token is invalid")
+        return issue(request)
+
+    def authorized(request: Request) -> Response | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return failure(request, 401, "AUTHENTICATION_FAILED", "Authentication required")
+        try:
+            claims = read_rs256(token, AUDIENCE)
+        except jwt.PyJWTError:
+            return failure(request, 401, "AUTHENTICATION_FAILED", "The token is invalid")
+        if claims.get("gen") != state.token_generation:
+            return failure(request, 401, "AUTHENTICATION_FAILED", "The token was revoked")
+        if claims["exp"] <= state.clock():
+            return failure(request, 401, "TOKEN_EXPIRED", "JWT token has expired")
+        return None
+
+    def guarded(handler: Handler, needs_token: bool = True) -> Handler:
+        """Request id, rate limit and (for data routes) the token, before any handler runs."""
+
+        async def endpoint(request: Request) -> Response:
+            request.state.request_id = (
+                request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:12]}"
+            )
+            now = state.clock()
+            if now >= window["start"] + RATE_WINDOW:
+                window["start"], window["used"] = now, 0
+            window["used"] += 1
+            forced = state.take_throttle()
+            if forced is not None or window["used"] > RATE_LIMIT:
+                retry_after = (
+                    forced if forced is not None else int(window["start"] + RATE_WINDOW - now)
+                )
+                return failure(
+                    request,
+                    429,
+                    "RATE_LIMIT_EXCEEDED",
+                    f"Rate limit exceeded. Try again in {retry_after} seconds.",
+                    retry_after=retry_after,
+                )
+            if needs_token and (refused := authorized(request)) is not None:
+                return refused
+            return await handler(request)
+
+        return endpoint
+
+    def listing(request: Request, rows: list[Row], sortable: set[str]) -> Response:
+        params = request.query_params
+        try:
+            page = int(params.get("page", "1"))
+            size = min(int(params.get("page_size", "20")), MAX_PAGE_SIZE)
+        except ValueError:
+            page = size = 0
+        details = []
+        if page < 1:
+            details.append({"field": "page", "message": "page must be a positive integer"})
+        if size < 1:
+            details.append({"field": "page_size", "message": "page_size must be 1 to 100"})
+        sort_by = params.get("sort_by")
+        if sort_by is not None and sort_by not in sortable:
+            details.append(
+                {"field": "sort_by", "message": f"sort_by must be one of {sorted(sortable)}"}
+            )
+        order = params.get("sort_order", "asc")
+        if order not in ("asc", "desc"):
+            details.append({"field": "sort_order", "message": "sort_order must be asc or desc"})
+        for field in ("status", "type"):
+            if field in params:
+                rows = [row for row in rows if row.get(field) == params[field]]
+        for field, after in (("created_after", True), ("created_before", False)):
+            if field in params:
+                try:
+                    bound = date.fromisoformat(params[field][:10]).isoformat()
+                except ValueError:
+                    details.append({"field": field, "message": f"{field} must be an ISO 8601 date"})
+                    continue
+                rows = [
+                    row
+                    for row in rows
+                    if (row["created_at"][:10] > bound) == after and row["created_at"][:10] != bound
+                ]
+        if details:
+            return failure(request, 422, "VALIDATION_ERROR", "Validation failed", details=details)
+        if sort_by is not None:
+            rows = sorted(
+                rows,
+                key=lambda row: (str(row.get(sort_by, "")).casefold(), row["id"]),
+                reverse=order == "desc",
+            )
+        total = len(rows)
+        pages = max(1, -(-total // size))
+        return envelope(
+            request,
+            page_of(rows, page, size),
+            pagination={
+                "page": page,
+                "page_size": size,
+                "total_count": total,
+                "total_pages": pages,
+                "has_next": page < pages,
+                "has_previous": page > 1,
+            },
+        )
+
+    def find(rows: list[Row], key: str) -> Row | None:
+        return next((row for row in rows if row["id"] == key), None)
+
+    def not_found(request: Request, what: str) -> Response:
+        return failure(request, 404, "RESOURCE_NOT_FOUND", f"{what} not found")
+
+    async def organizations(request: Request) -> Response:
+        return listing(request, tables.organizations, {"name", "created_at"})
+
+    async def organization(request: Request) -> Response:
+        row = find(tables.organizations, request.path_params["id"])
+        return envelope(request, row) if row else not_found(request, "Organization")
+
+    async def properties(request: Request) -> Response:
+        return listing(request, tables.properties, {"name", "created_at"})
+
+    async def one_property(request: Request) -> Response:
+        row = find(tables.properties, request.path_params["id"])
+        return envelope(request, row) if row else not_found(request, "Property")
+
+    async def units(request: Request) -> Response:
+        rows = tables.units.get(request.path_params["id"])
+        if rows is None:
+            return not_found(request, "Property")
+        return listing(request, rows, {"unit_number", "created_at"})
+
+    async def unit(request: Request) -> Response:
+        row = find(tables.units.get(request.path_params["id"], []), request.path_params["unit_id"])
+        return envelope(request, row) if row else not_found(request, "Unit")
+
+    async def tenants(request: Request) -> Response:
+        property_id = request.path_params["id"]
+        rows = tables.tenants.get(property_id)
+        if rows is None:
+            return not_found(request, "Property")
+        if request.method == "GET":
+            return listing(request, rows, {"last_name", "move_in_date"})
+        body = await body_of(request)
+        details = _tenant_problems(body, {u["id"] for u in tables.units[property_id]})
+        if body is None or details:
+            return failure(request, 422, "VALIDATION_ERROR", "Validation failed", details=details)
+        return envelope(request, tables.create_tenant(property_id, body), status=201)
+
+    async def tenant(request: Request) -> Response:
+        row = find(
+            tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
+        )
+        return envelope(request, row) if row else not_found(request, "Tenant")
+
+    async def lease(request: Request) -> Response:
+        row = find(
+            tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
+        )
+        return envelope(request, tables.leases[row["id"]]) if row else not_found(request, "Tenant")
+
+    prefix = "/api/v1"
+    routes = [
+        Route(f"{prefix}/identity/login", guarded(login, False), methods=["POST"]),
+        Route(f"{prefix}/identity/refresh", guarded(refresh, False), methods=["POST"]),
+        Route(f"{prefix}/organizations", guarded(organizations), methods=["GET"]),
+        Route(f"{prefix}/organizations/{{id}}", guarded(organization), methods=["GET"]),
+        Route(f"{prefix}/properties", guarded(properties), methods=["GET"]),
+        Route(f"{prefix}/properties/{{id}}", guarded(one_property), methods=["GET"]),
+        Route(f"{prefix}/properties/{{id}}/units", guarded(units), methods=["GET"]),
+        Route(f"{prefix}/properties/{{id}}/units/{{unit_id}}", guarded(unit), methods=["GET"]),
+        Route(f"{prefix}/properties/{{id}}/tenants", guarded(tenants), methods=["GET", "POST"]),
+        Route(
+            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}", guarded(tenant), methods=["GET"]
+        ),
+        Route(
+            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",
+            guarded(lease),
+            methods=["GET"],
+        ),
+        *admin_routes(state),
+    ]
+    return counting(Starlette(routes=routes), state)
+
+
+def _tenant_problems(body: Row | None, units: set[str]) -> list[Row]:
+    if body is None:
+        return [{"field": "body", "message": "A JSON object is required"}]
+    details = [
+        {"field": name, "message": f"{name.replace('_', ' ').capitalize()} is required"}
+        for name in ("unit_id", "first_name", "last_name", "email")
+        if not isinstance(body.get(name), str) or not body[name].strip()
+    ]
+    email = body.get("email")
+    if isinstance(email, str) and email.strip() and not _EMAIL.match(email):
+        details.append({"field": "email", "message": "Email format is invalid"})
+    unit_id = body.get("unit_id")
+    if isinstance(unit_id, str) and unit_id.strip() and unit_id not in units:
+        details.append({"field": "unit_id", "message": "No such unit in this property"})
+    return details
