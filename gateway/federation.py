@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import notices
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
 from gateway.model import Criteria, Entity, Record, Selection
@@ -117,7 +118,14 @@ class Federation:
         self.connectors = dict(connectors)
         self.limits = limits
 
-    def serving(self, entity: Entity, wanted: Sequence[str] | None = None) -> list[str]:
+    def listing(
+        self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
+    ) -> list[str]:
+        """The providers that can list `entity` under `criteria`, among those asked for.
+
+        A provider asked for by name that cannot answer is named in a warning
+        rather than silently giving nothing.
+        """
         if wanted is not None:
             unknown = sorted(set(wanted) - set(self.connectors))
             if unknown:
@@ -125,11 +133,15 @@ class Federation:
                     f"Unknown provider(s): {', '.join(unknown)}. "
                     f"Known: {', '.join(sorted(self.connectors))}."
                 )
-        return [
-            name
-            for name, connector in sorted(self.connectors.items())
-            if entity in connector.serves and (wanted is None or name in wanted)
-        ]
+        scope = []
+        for name, connector in sorted(self.connectors.items()):
+            if wanted is not None and name not in wanted:
+                continue
+            if connector.supports(entity, criteria):
+                scope.append(name)
+            elif wanted is not None:
+                notices.warn(name, f"{name} cannot list {entity.value} with these filters.")
+        return scope
 
     def page_size(self, first: int | None) -> int:
         if first is None:
@@ -154,7 +166,7 @@ class Federation:
         count: bool,
     ) -> ListResult:
         size = self.page_size(first)
-        scope = self.serving(entity, providers)
+        scope = self.listing(entity, criteria, providers)
         fingerprint = _fingerprint(entity, criteria, scope)
         cursor = _Cursor.decode(after, fingerprint, scope) if after else _Cursor(fingerprint)
         active = [name for name in scope if name not in cursor.done]

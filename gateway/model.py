@@ -24,6 +24,7 @@ __all__ = [
     "Entity",
     "Equals",
     "Landlord",
+    "Lease",
     "Link",
     "Occupancy",
     "Record",
@@ -40,6 +41,7 @@ class Entity(enum.Enum):
     UNIT = "Unit"
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
+    LEASE = "Lease"
 
 
 class Occupancy(enum.Enum):
@@ -101,6 +103,7 @@ class Unit:
     housing_type: str | None = None
     building: Link | None = None
     tenants: Link | None = None
+    landlord: Link | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,18 @@ class Tenant:
     email: str | None = None
     phone: str | None = None
     unit: Link | None = None
+    lease: Link | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    provider: str
+    source_id: str
+    start_date: date | None = None
+    end_date: date | None = None
+    monthly_rent: float | None = None
+    currency: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +144,7 @@ class Relationship:
     party: Link | None = None
 
 
-Record = Landlord | Building | Unit | Tenant | Relationship
+Record = Landlord | Building | Unit | Tenant | Relationship | Lease
 
 ENTITY_OF: dict[type, Entity] = {
     Landlord: Entity.LANDLORD,
@@ -137,6 +152,7 @@ ENTITY_OF: dict[type, Entity] = {
     Unit: Entity.UNIT,
     Tenant: Entity.TENANT,
     Relationship: Entity.RELATIONSHIP,
+    Lease: Entity.LEASE,
 }
 
 

@@ -7,6 +7,7 @@ the caller is decided here, once, for every provider.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from gateway.errors import (
 )
 from gateway.transports import ConcurrencyLimit, RateLimitWait, RetryAfter, retry_after_header
 
-__all__ = ["Upstream", "check_status", "decode_json", "send"]
+__all__ = ["Upstream", "check_status", "decode_json", "error_message", "send"]
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Upstream:
             ),
             timeout=httpx.Timeout(self.traffic.timeout_seconds),
             headers={"User-Agent": "propgate"},
+            event_hooks={"request": [_tag_request]},
         )
         self._clients.append(client)
         return client
@@ -107,6 +109,11 @@ async def send(
         ) from None
 
 
+async def _tag_request(request: httpx.Request) -> None:
+    """Every upstream call carries an `X-Request-ID`, so provider logs can be matched to ours."""
+    request.headers.setdefault("X-Request-ID", uuid.uuid4().hex)
+
+
 def check_status(
     response: httpx.Response,
     provider: str,
@@ -143,3 +150,16 @@ def decode_json(response: httpx.Response, provider: str) -> Any:
         raise UpstreamInvalidResponse(
             provider, f"{provider} returned a body that is not JSON."
         ) from None
+
+
+def error_message(response: httpx.Response) -> str | None:
+    """The message of the common `{"error": {"code", "message"}}` body (OData, pms), if any."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else None

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from gateway import notices
 from gateway.errors import GatewayError
 from schema.context import Context
 
@@ -44,8 +46,12 @@ def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
 
 
 class ErrorShaping(SchemaExtension):
+    """Shapes errors, and collects provider warnings into `extensions.warnings`."""
+
     def on_operation(self) -> Iterator[None]:
-        yield
+        self.warnings: list[dict[str, str]] = []
+        with notices.collecting(self.warnings):
+            yield
         result = self.execution_context.result
         if result is None:
             return
@@ -60,6 +66,10 @@ class ErrorShaping(SchemaExtension):
                 for item in context.reported
             )
         result.errors = errors or None
+
+    def get_results(self) -> dict[str, Any]:
+        warnings = getattr(self, "warnings", None)
+        return {"warnings": warnings} if warnings else {}
 
 
 def log_errors(errors: list[GraphQLError], request_id: str) -> None:

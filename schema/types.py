@@ -16,7 +16,7 @@ from schema.context import Context
 from schema.ids import encode_id
 from schema.selection import selection_of
 
-__all__ = ["Building", "Landlord", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
+__all__ = ["Building", "Landlord", "Lease", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -110,6 +110,24 @@ class Unit(Node):
     async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[Tenant]:
         return await _many(info, root.tenants, Tenant)
 
+    @strawberry.field(description="The unit's owner, where the provider links one.")
+    @staticmethod
+    async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> Landlord | None:
+        return await _one(info, root.landlord, Landlord)
+
+
+@strawberry.type(description="The terms a tenant rents under.")
+class Lease:
+    start_date: date | None
+    end_date: date | None
+    monthly_rent: float | None
+    currency: str | None
+    status: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Lease)
+
 
 @strawberry.type(description="A person or company renting a unit.")
 class Tenant(Node):
@@ -128,6 +146,11 @@ class Tenant(Node):
     @staticmethod
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
         return await _one(info, root.unit, Unit)
+
+    @strawberry.field(description="Where the provider keeps leases (pms); null elsewhere.")
+    @staticmethod
+    async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> Lease | None:
+        return await _one(info, root.lease, Lease)
 
 
 @strawberry.type(description="A party's role on a property (owner, occupier) over time.")

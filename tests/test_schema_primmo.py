@@ -8,7 +8,7 @@ from gateway.sandbox.data import World
 from tests.conftest import Client, error_codes
 
 NESTED = (
-    "{ buildings(first: 20) { edges { node { name "
+    '{ buildings(first: 20, providers: ["primmo"]) { edges { node { name '
     "units { unitCode rooms tenants { lastName } } } } } }"
 )
 
@@ -86,7 +86,7 @@ async def test_paging_with_first_7_visits_every_building_exactly_once(client: Cl
     pages = 0
     while True:
         data = await client.data(
-            "query($after: String) { buildings(first: 7, after: $after) {"
+            'query($after: String) { buildings(first: 7, after: $after, providers: ["primmo"]) {'
             " totalCount pageInfo { hasNextPage endCursor } edges { node { sourceId name } } } }",
             {"after": after},
         )
@@ -105,7 +105,7 @@ async def test_paging_with_first_7_visits_every_building_exactly_once(client: Cl
 
 async def test_filters_push_down_and_return_what_they_say(client: Client) -> None:
     data = await client.data(
-        "{ units(first: 100, filter: {rooms: {min: 4, max: 5}}) "
+        '{ units(first: 100, filter: {rooms: {min: 4, max: 5}}, providers: ["primmo"]) '
         "{ totalCount edges { node { rooms } } } }"
     )
 
@@ -134,7 +134,7 @@ async def test_building_code_matches_despite_the_padding(client: Client) -> None
 
 async def test_units_for_rent_come_from_the_availability_endpoint(client: Client) -> None:
     data = await client.data(
-        '{ unitsForRent(from: "2027-01-01", to: "2027-06-30", first: 100) '
+        '{ unitsForRent(from: "2027-01-01", to: "2027-06-30", first: 100, providers: ["primmo"]) '
         "{ totalCount edges { node { sourceId building { name } } } } }"
     )
 

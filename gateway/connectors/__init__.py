@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from gateway.connectors.base import Connector
+from gateway.connectors.mycrm import MyCrmConnector
+from gateway.connectors.pms import PmsConnector
 from gateway.connectors.primmo import PrimmoConnector
 
 __all__ = ["CONNECTORS", "Connector"]
 
-CONNECTORS: dict[str, type[Connector]] = {PrimmoConnector.name: PrimmoConnector}
+CONNECTORS: dict[str, type[Connector]] = {
+    connector.name: connector for connector in (PrimmoConnector, PmsConnector, MyCrmConnector)
+}

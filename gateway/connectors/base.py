@@ -46,6 +46,9 @@ class Connector(abc.ABC):
     name: ClassVar[str]
     kind: ClassVar[str]
     serves: ClassVar[frozenset[Entity]]
+    """Entities this connector can fetch by key."""
+    lists: ClassVar[frozenset[Entity]]
+    """Entities this connector can list at the root, in the documented order."""
     credentials: ClassVar[tuple[str, ...]]
     """The credential names the connector reads from its configuration."""
     auth: CachedTokenAuth | None = None
@@ -55,13 +58,21 @@ class Connector(abc.ABC):
     def connect(cls, upstream: Upstream) -> Connector:
         """Builds the connector, its auth flow and its clients from `upstream`."""
 
+    def supports(self, entity: Entity, _criteria: Criteria, /) -> bool:
+        """Whether this provider can answer a list of `entity` under these criteria at all.
+
+        A provider that cannot (no availability data, no such root list) is
+        left out of that list rather than answering wrongly.
+        """
+        return entity in self.lists
+
     @abc.abstractmethod
     async def page(self, entity: Entity, request: ListRequest) -> Page:
         """A page of `entity` matching the criteria, ordered by the entity's sort key, then id."""
 
     @abc.abstractmethod
     async def fetch(
-        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
     ) -> Mapping[str, Sequence[Record]]:
         """Records for each key of kind `by`, matched by key (never by position).
 

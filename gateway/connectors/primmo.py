@@ -39,7 +39,7 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, send
+from gateway.upstream import Upstream, check_status, decode_json, error_message, send
 
 __all__ = ["PrimmoConnector"]
 
@@ -240,6 +240,7 @@ class PrimmoConnector(Connector):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)
+    lists = frozenset(_SHAPES)
 
     credentials = ("api_key", "username", "password")
 
@@ -284,7 +285,7 @@ class PrimmoConnector(Connector):
         )
 
     async def fetch(
-        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
     ) -> Mapping[str, Sequence[Record]]:
         shape = _SHAPES[entity]
         properties = shape.keys[by]
@@ -354,7 +355,7 @@ class PrimmoConnector(Connector):
         self, path: str, query: odata.Query, extra: Mapping[str, str]
     ) -> tuple[list[Row], int | None]:
         response = await send(self._client, NAME, "GET", path, params={**extra, **query.params()})
-        check_status(response, NAME, _error_message(response))
+        check_status(response, NAME, error_message(response))
         body = decode_json(response, NAME)
         rows = body.get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
@@ -421,17 +422,3 @@ def _or(exprs: list[odata.Expr]) -> odata.Expr:
     combined = odata.any_of(*exprs)
     assert combined is not None
     return combined
-
-
-def _error_message(response: httpx.Response) -> str | None:
-    """Primmo's OData error body is `{"error": {"code", "message"}}`."""
-    if response.status_code < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = body["error"].get("message")
-        return str(message) if message else None
-    return None

@@ -187,6 +187,8 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
     def respond(body: Row, warnings: list[str], status: int = 200) -> Response:
         response = JSONResponse(body, status_code=status)
+        if state.warning:
+            warnings = [*warnings, state.warning]
         if warnings:
             response.headers["X-MyCRM-API-Warning"] = " ".join(dict.fromkeys(warnings))
         return response

@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -61,6 +60,8 @@ class ProviderState:
     peak_in_flight: int = 0
     throttled: int = 0
     throttle_retry_after: int = 0
+    warning: str | None = None
+    """A warning the provider attaches to every answer, where its API has a way to say one."""
 
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""

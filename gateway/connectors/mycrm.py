@@ -1,0 +1,266 @@
+"""MyCRM: JSON REST behind OAuth2 client credentials; landlords, and listings that are units.
+
+Each listing (`/properties`) is one unit with its landlord and agent. Asked
+with `X-MyCRM-Expand-Data: true`, a page of listings carries its landlords in
+full, so listings with their landlords cost one request per page. `fields=`
+carries the selection. MyCRM documents no filters beyond `status`: other
+criteria are applied here, on pages of 100. Its warning header reaches the
+caller as `extensions.warnings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import httpx
+
+from gateway import notices
+from gateway.auth import ClientCredentialsAuth
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.paging import each, scan
+from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
+from gateway.model import (
+    AvailableBetween,
+    Between,
+    Contains,
+    Criteria,
+    Entity,
+    Equals,
+    Landlord,
+    Link,
+    Occupancy,
+    Record,
+    Selection,
+    Unit,
+)
+from gateway.upstream import Upstream, check_status, decode_json, send
+
+__all__ = ["MyCrmConnector"]
+
+NAME = "mycrm"
+MAX_PER_PAGE = 100
+EXPAND = {"X-MyCRM-Expand-Data": "true"}
+Row = Mapping[str, Any]
+_STATUS = {"available": Occupancy.VACANT, "rented": Occupancy.OCCUPIED}
+_STATUS_OF = {"VACANT": "available", "OCCUPIED": "rented"}
+_FIELDS: dict[Entity, dict[str, tuple[str, ...]]] = {
+    Entity.LANDLORD: {
+        "name": ("company_name", "first_name", "last_name"),
+        "status": ("status",),
+        "business_number": ("business_number",),
+    },
+    Entity.UNIT: {
+        "code": ("reference",),
+        "rooms": ("rooms",),
+        "occupancy": ("status",),
+        "housing_type": ("type",),
+    },
+}
+
+
+def _text(row: Row, name: str) -> str | None:
+    value = row.get(name)
+    return str(value).strip() or None if value is not None else None
+
+
+def _id(row: Row) -> str:
+    value = row.get("id")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UpstreamInvalidResponse(NAME, "mycrm returned a record without an integer id.")
+    return str(value)
+
+
+def _landlord(row: Row) -> Landlord:
+    person = " ".join(part for part in (_text(row, "first_name"), _text(row, "last_name")) if part)
+    return Landlord(
+        provider=NAME,
+        source_id=_id(row),
+        name=_text(row, "company_name") or person or None,
+        status=(_text(row, "status") or "").upper() or None,
+        business_number=_text(row, "business_number"),
+    )
+
+
+def _unit(row: Row) -> Unit:
+    rooms = row.get("rooms")
+    owner = row.get("landlord")
+    landlord = None
+    if isinstance(owner, dict):
+        landlord = Link(NAME, Entity.LANDLORD, "id", _id(owner), (_landlord(owner),))
+    elif isinstance(owner, int) and not isinstance(owner, bool):
+        landlord = Link(NAME, Entity.LANDLORD, "id", str(owner))
+    return Unit(
+        provider=NAME,
+        source_id=_id(row),
+        code=_text(row, "reference"),
+        rooms=float(rooms) if isinstance(rooms, int | float) else None,
+        occupancy=_STATUS.get(_text(row, "status") or "", Occupancy.UNKNOWN)
+        if "status" in row
+        else None,
+        housing_type=(_text(row, "type") or "").upper() or None,
+        landlord=landlord,
+    )
+
+
+def _free_from(row: Row) -> date | None:
+    try:
+        return date.fromisoformat(str(row.get("available_from")))
+    except ValueError:
+        return None
+
+
+def _local_test(name: str, condition: Any) -> Callable[[Row], bool] | None:
+    match name, condition:
+        case "name", Contains(text):
+            wanted = text.casefold()
+            return lambda row: wanted in (_landlord(row).name or "").casefold()
+        case "code", Equals(str(value)):
+            return lambda row: (_text(row, "reference") or "") == value.strip()
+        case "rooms", Between(low, high):
+            return lambda row: (
+                isinstance(row.get("rooms"), int | float)
+                and (
+                    (low is None or row["rooms"] >= low) and (high is None or row["rooms"] <= high)
+                )
+            )
+        case "available", AvailableBetween(start, _):
+            return lambda row: (free := _free_from(row)) is not None and free <= start
+    return None
+
+
+class MyCrmConnector(Connector):
+    name = NAME
+    kind = "rest"
+    serves = frozenset({Entity.LANDLORD, Entity.UNIT})
+    lists = frozenset({Entity.LANDLORD, Entity.UNIT})
+    credentials = ("api_key", "api_secret")
+
+    def __init__(
+        self, client: httpx.AsyncClient, auth: ClientCredentialsAuth | None = None
+    ) -> None:
+        self._client = client
+        self.auth = auth
+
+    @classmethod
+    def connect(cls, upstream: Upstream) -> MyCrmConnector:
+        auth = ClientCredentialsAuth(
+            provider=NAME,
+            client=upstream.client(),
+            path="auth/oauth/v1/token",
+            client_id=upstream.credential("api_key"),
+            client_secret=upstream.credential("api_secret"),
+            lifetime=1800.0,
+            clock=upstream.clock,
+        )
+        return cls(upstream.client(auth), auth)
+
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        allowed = (
+            {"name"} if entity is Entity.LANDLORD else {"code", "rooms", "occupancy", "available"}
+        )
+        return entity in self.lists and set(criteria) <= allowed
+
+    async def page(self, entity: Entity, request: ListRequest) -> Page:
+        path, sort = (
+            ("landlords", "company_name")
+            if entity is Entity.LANDLORD
+            else ("properties", "reference")
+        )
+        params: dict[str, Any] = {"sort": sort, "sort_order": "asc"}
+        tests = []
+        for name, condition in request.criteria.items():
+            if name == "occupancy" and isinstance(condition, Equals):
+                params["status"] = _STATUS_OF.get(str(condition.value), "unknown")
+                continue
+            if name == "available":
+                params["status"] = "available"
+            test = _local_test(name, condition)
+            if test is None:
+                raise BadUserInput(f"mycrm cannot filter {entity.value} by {name}.", provider=NAME)
+            tests.append(test)
+        fields = self._fields(entity, request.selection, local=bool(tests))
+        if fields:
+            params["fields"] = fields
+        expand = entity is Entity.UNIT and "landlord" in request.selection.relations
+
+        async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
+            body = await self._get(path, {**params, "page": page, "per_page": size}, expand)
+            rows = body.get(path) if isinstance(body, dict) else None
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                raise UpstreamInvalidResponse(NAME, f"mycrm returned no '{path}' list.")
+            count = body.get("count")
+            return rows, count if isinstance(count, int) else None
+
+        found = await scan(
+            fetch,
+            offset=int(request.position or 0),
+            limit=request.limit,
+            max_size=MAX_PER_PAGE,
+            keep=(lambda row: all(test(row) for test in tests)) if tests else None,
+            count=request.count,
+        )
+        build = _landlord if entity is Entity.LANDLORD else _unit
+        return Page(
+            [build(row) for row in found.rows], found.positions, found.exhausted, found.total
+        )
+
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
+    ) -> Mapping[str, Sequence[Record]]:
+        if by != "id" or entity not in self.serves:
+            return {}
+        resource, path = (
+            ("landlord", "landlords") if entity is Entity.LANDLORD else ("property", "properties")
+        )
+        params = {"fields": fields} if (fields := self._fields(entity, selection)) else {}
+        expand = entity is Entity.UNIT and "landlord" in selection.relations
+
+        async def one(key: str) -> Row | None:
+            try:
+                body = await self._get(f"{path}/{key}", params, expand)
+            except NotFound:
+                return None
+            row = body.get(resource) if isinstance(body, dict) else None
+            if not isinstance(row, dict):
+                raise UpstreamInvalidResponse(NAME, f"mycrm returned no '{resource}' object.")
+            return row
+
+        found = await each([key for key in keys if key.isdigit()], one)
+        build = _landlord if entity is Entity.LANDLORD else _unit
+        return {key: [build(row)] for key, row in found.items()}
+
+    @staticmethod
+    def _fields(entity: Entity, selection: Selection, local: bool = False) -> str | None:
+        """`fields=` for what the query asks; everything when rows are filtered here."""
+        if local:
+            return None
+        names = ["id"]
+        for field in sorted(selection.fields):
+            names.extend(_FIELDS.get(entity, {}).get(field, ()))
+        if entity is Entity.UNIT and "landlord" in selection.relations:
+            names.append("landlord")
+        return ",".join(dict.fromkeys(names))
+
+    async def _get(self, path: str, params: Mapping[str, Any], expand: bool) -> Any:
+        response = await send(
+            self._client, NAME, "GET", path, params=params, headers=EXPAND if expand else None
+        )
+        check_status(response, NAME, _messages(response))
+        warning = response.headers.get("x-mycrm-api-warning")
+        if warning:
+            notices.warn(NAME, warning)
+        return decode_json(response, NAME)
+
+
+def _messages(response: httpx.Response) -> str | None:
+    """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return "; ".join(str(m) for m in messages) if isinstance(messages, list) and messages else None

@@ -1,0 +1,332 @@
+"""pms (Property Management SaaS): JSON REST in a `{success, data, meta}` envelope.
+
+Organizations are landlords and properties are buildings; units, tenants and
+leases live under their property (`/properties/{id}/units`), so their source
+ids carry the property id (`prop_1/unit_2`) and relations are fetched one
+request per property, concurrently. pms filters only by status, type and
+dates: name and city matches are applied here, on pages of 100.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import httpx
+
+from gateway.auth import LoginRefreshAuth
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.paging import each, scan
+from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
+from gateway.model import (
+    Building,
+    Contains,
+    Criteria,
+    Entity,
+    Equals,
+    Landlord,
+    Lease,
+    Link,
+    Occupancy,
+    Record,
+    Selection,
+    Tenant,
+    Unit,
+)
+from gateway.upstream import Upstream, check_status, decode_json, error_message, send
+
+__all__ = ["PmsConnector"]
+
+NAME = "pms"
+MAX_PAGE_SIZE = 100
+Row = Mapping[str, Any]
+_OCCUPANCY = {"occupied": Occupancy.OCCUPIED, "vacant": Occupancy.VACANT}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """pms says how long to wait in the 429 body: `{"error": {"retry_after": 900}}`."""
+    try:
+        error = response.json().get("error", {})
+        value = error.get("retry_after")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(row: Row, *path: str) -> str | None:
+    value: Any = row
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return str(value).strip() or None if value is not None else None
+
+
+def _id(row: Row) -> str:
+    value = row.get("id")
+    if not isinstance(value, str) or not value:
+        raise UpstreamInvalidResponse(NAME, "pms returned a record without an id.")
+    return value
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _landlord(row: Row) -> Landlord:
+    return Landlord(
+        provider=NAME,
+        source_id=_id(row),
+        name=_text(row, "name"),
+        status=(_text(row, "status") or "").upper() or None,
+        company_type=(_text(row, "type") or "").upper() or None,
+        billing_address=", ".join(
+            part
+            for part in (_text(row, "address", "street"), _text(row, "address", "city"))
+            if part
+        )
+        or None,
+        billing_postal_code=_text(row, "address", "postal_code"),
+        business_number=_text(row, "business_number"),
+        buildings=None,
+    )
+
+
+def _building(row: Row) -> Building:
+    organization = _text(row, "organization_id")
+    return Building(
+        provider=NAME,
+        source_id=_id(row),
+        name=_text(row, "name"),
+        street=_text(row, "address", "street"),
+        city=_text(row, "address", "city"),
+        postal_code=_text(row, "address", "postal_code"),
+        landlord=Link(NAME, Entity.LANDLORD, "id", organization) if organization else None,
+        units=Link(NAME, Entity.UNIT, "property", _id(row)),
+    )
+
+
+def _unit(row: Row, property_id: str) -> Unit:
+    rooms = row.get("rooms")
+    key = f"{property_id}/{_id(row)}"
+    return Unit(
+        provider=NAME,
+        source_id=key,
+        code=_text(row, "unit_number"),
+        rooms=float(rooms) if isinstance(rooms, int | float) else None,
+        occupancy=_OCCUPANCY.get(_text(row, "status") or "", Occupancy.UNKNOWN),
+        building=Link(NAME, Entity.BUILDING, "id", property_id),
+        tenants=Link(NAME, Entity.TENANT, "unit", key),
+    )
+
+
+def _tenant(row: Row, property_id: str) -> Tenant:
+    unit = _text(row, "unit_id")
+    key = f"{property_id}/{_id(row)}"
+    return Tenant(
+        provider=NAME,
+        source_id=key,
+        first_name=_text(row, "first_name"),
+        last_name=_text(row, "last_name"),
+        email=_text(row, "email"),
+        phone=_text(row, "phone"),
+        unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
+        lease=Link(NAME, Entity.LEASE, "tenant", key),
+    )
+
+
+def _lease(row: Row) -> Lease:
+    rent = row.get("monthly_rent")
+    return Lease(
+        provider=NAME,
+        source_id=_id(row),
+        start_date=_date(row.get("start_date")),
+        end_date=_date(row.get("end_date")),
+        monthly_rent=float(rent) if isinstance(rent, int | float) else None,
+        currency=_text(row, "currency"),
+        status=(_text(row, "status") or "").upper() or None,
+    )
+
+
+def _split(key: str) -> tuple[str, str] | None:
+    """`prop_1/unit_2` -> ("prop_1", "unit_2"); anything else is not a key of ours."""
+    parent, sep, child = key.partition("/")
+    if not sep or not parent or not child or "/" in child:
+        return None
+    return parent, child
+
+
+def _contains(text: str, *path: str) -> Callable[[Row], bool]:
+    wanted = text.casefold()
+    return lambda row: wanted in (_text(row, *path) or "").casefold()
+
+
+def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None:
+    """pms cannot filter by text: the criteria become a local test on each row."""
+    tests: list[Callable[[Row], bool]] = []
+    for name, condition in criteria.items():
+        match entity, name, condition:
+            case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(text)):
+                tests.append(_contains(text, "name"))
+            case (Entity.BUILDING, "city", Contains(text)):
+                tests.append(_contains(text, "address", "city"))
+            case (Entity.BUILDING, "code", Equals()):
+                tests.append(lambda _row: False)
+            case _:
+                raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
+    if not tests:
+        return None
+    return lambda row: all(test(row) for test in tests)
+
+
+class PmsConnector(Connector):
+    name = NAME
+    kind = "rest"
+    serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})
+    lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
+    credentials = ("username", "password")
+
+    def __init__(self, client: httpx.AsyncClient, auth: LoginRefreshAuth | None = None) -> None:
+        self._client = client
+        self.auth = auth
+
+    @classmethod
+    def connect(cls, upstream: Upstream) -> PmsConnector:
+        auth = LoginRefreshAuth(
+            provider=NAME,
+            client=upstream.client(retry_after=_retry_after),
+            login_path="api/v1/identity/login",
+            refresh_path="api/v1/identity/refresh",
+            credentials={
+                "email": upstream.credential("username"),
+                "password": upstream.credential("password"),
+            },
+            unwrap=lambda body: body["data"],
+            lifetime=900.0,
+            clock=upstream.clock,
+        )
+        return cls(upstream.client(auth, retry_after=_retry_after), auth)
+
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        return entity in self.lists and all(name in ("name", "city", "code") for name in criteria)
+
+    async def page(self, entity: Entity, request: ListRequest) -> Page:
+        path = {Entity.LANDLORD: "api/v1/organizations", Entity.BUILDING: "api/v1/properties"}[
+            entity
+        ]
+        build = _landlord if entity is Entity.LANDLORD else _building
+
+        async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
+            return await self._list(
+                path, {"page": page, "page_size": size, "sort_by": "name", "sort_order": "asc"}
+            )
+
+        found = await scan(
+            fetch,
+            offset=int(request.position or 0),
+            limit=request.limit,
+            max_size=MAX_PAGE_SIZE,
+            keep=_matches(entity, request.criteria),
+            count=request.count,
+        )
+        return Page(
+            [build(row) for row in found.rows], found.positions, found.exhausted, found.total
+        )
+
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
+    ) -> Mapping[str, Sequence[Record]]:
+        match entity, by:
+            case (Entity.LANDLORD, "id"):
+                found = await each(keys, lambda key: self._one(f"api/v1/organizations/{key}"))
+                return {key: [_landlord(row)] for key, row in found.items()}
+            case (Entity.BUILDING, "id"):
+                found = await each(keys, lambda key: self._one(f"api/v1/properties/{key}"))
+                return {key: [_building(row)] for key, row in found.items()}
+            case (Entity.UNIT, "property"):
+                units = await each(keys, lambda key: self._all(f"api/v1/properties/{key}/units"))
+                return {key: [_unit(row, key) for row in rows] for key, rows in units.items()}
+            case (Entity.UNIT, "id"):
+                return await self._children(keys, "units", _unit, lambda record: record.source_id)
+            case (Entity.TENANT, "unit"):
+                return await self._children(
+                    keys, "tenants", _tenant, lambda record: record.unit.key if record.unit else ""
+                )
+            case (Entity.TENANT, "id"):
+                return await self._children(
+                    keys, "tenants", _tenant, lambda record: record.source_id
+                )
+            case (Entity.LEASE, "tenant"):
+                leases = await each(
+                    [key for key in keys if _split(key)],
+                    lambda key: self._one(
+                        "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/"))
+                    ),
+                )
+                return {key: [_lease(row)] for key, row in leases.items()}
+        return {}
+
+    async def _children(
+        self,
+        keys: Sequence[str],
+        kind: str,
+        build: Callable[[Row, str], Any],
+        key_of: Callable[[Any], str],
+    ) -> Mapping[str, Sequence[Record]]:
+        """Units or tenants for keys under properties: one listing per property, grouped by key."""
+        wanted = {key for key in keys if _split(key)}
+        properties = {key.split("/")[0] for key in wanted}
+        listed = await each(properties, lambda prop: self._all(f"api/v1/properties/{prop}/{kind}"))
+        found: dict[str, list[Record]] = defaultdict(list)
+        for prop, rows in listed.items():
+            for row in rows:
+                record = build(row, prop)
+                if key_of(record) in wanted:
+                    found[key_of(record)].append(record)
+        return found
+
+    async def _request(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await send(self._client, NAME, "GET", path, params=params)
+        check_status(response, NAME, error_message(response), _retry_after)
+        body = decode_json(response, NAME)
+        if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
+            raise UpstreamInvalidResponse(NAME, "pms returned a body outside its envelope.")
+        return body
+
+    async def _one(self, path: str) -> Row | None:
+        try:
+            body = await self._request(path)
+        except NotFound:
+            return None
+        data = body["data"]
+        if not isinstance(data, dict):
+            raise UpstreamInvalidResponse(NAME, "pms returned a non-object record.")
+        return data
+
+    async def _list(self, path: str, params: Mapping[str, Any]) -> tuple[list[Row], int | None]:
+        body = await self._request(path, params)
+        rows = body["data"]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise UpstreamInvalidResponse(
+                NAME, "pms returned a list that is not a list of records."
+            )
+        pagination = body.get("meta", {}).get("pagination", {})
+        total = pagination.get("total_count") if isinstance(pagination, dict) else None
+        return rows, total if isinstance(total, int) else None
+
+    async def _all(self, path: str) -> list[Row] | None:
+        """Every record of a property's sub-list, at the largest page pms allows."""
+        rows: list[Row] = []
+        page = 1
+        try:
+            while True:
+                batch, total = await self._list(path, {"page": page, "page_size": MAX_PAGE_SIZE})
+                rows.extend(batch)
+                if len(batch) < MAX_PAGE_SIZE or (total is not None and len(rows) >= total):
+                    return rows
+                page += 1
+        except NotFound:
+            return None
