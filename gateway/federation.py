@@ -39,6 +39,15 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
+SORT_FIELDS: dict[Entity, frozenset[str]] = {
+    Entity.LANDLORD: frozenset({"name"}),
+    Entity.BUILDING: frozenset({"name"}),
+    Entity.UNIT: frozenset({"code"}),
+    Entity.TENANT: frozenset({"last_name", "first_name"}),
+    Entity.RELATIONSHIP: frozenset({"external_id"}),
+}
+"""The fields every list asks for, whatever the query selects: the merge sorts on them."""
+
 
 @dataclass(frozen=True)
 class PageLimits:
@@ -72,14 +81,25 @@ class ListResult:
 
 @dataclass
 class _Cursor:
-    """Where each provider stands: absent means not started, `done` means exhausted."""
+    """Where each provider stands: absent means not started, `done` means exhausted.
+
+    Totals travel too, so an exhausted provider still counts in `totalCount`
+    without being asked again.
+    """
 
     fingerprint: str
     positions: dict[str, Position] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    totals: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> str:
-        payload = {"v": 1, "f": self.fingerprint, "p": self.positions, "d": sorted(self.done)}
+        payload = {
+            "v": 1,
+            "f": self.fingerprint,
+            "p": self.positions,
+            "d": sorted(self.done),
+            "t": self.totals,
+        }
         raw = json.dumps(payload, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -90,12 +110,15 @@ class _Cursor:
             payload = json.loads(raw)
             positions = payload["p"]
             done = payload["d"]
+            totals = payload["t"]
             valid = (
                 payload["v"] == 1
                 and isinstance(positions, dict)
                 and isinstance(done, list)
-                and set(positions) | set(done) <= set(providers)
+                and isinstance(totals, dict)
+                and set(positions) | set(done) | set(totals) <= set(providers)
                 and all(isinstance(p, int | str) for p in positions.values())
+                and all(isinstance(t, int) for t in totals.values())
             )
         except (ValueError, KeyError, TypeError):
             valid = False
@@ -105,7 +128,7 @@ class _Cursor:
             raise InvalidCursor(
                 "The cursor belongs to a different list (other filters or providers)."
             )
-        return cls(fingerprint, dict(positions), set(done))
+        return cls(fingerprint, dict(positions), set(done), dict(totals))
 
 
 def _fingerprint(entity: Entity, criteria: Criteria, providers: Sequence[str]) -> str:
@@ -169,30 +192,43 @@ class Federation:
         scope = self.listing(entity, criteria, providers)
         fingerprint = _fingerprint(entity, criteria, scope)
         cursor = _Cursor.decode(after, fingerprint, scope) if after else _Cursor(fingerprint)
-        active = [name for name in scope if name not in cursor.done]
-        outcomes = await asyncio.gather(
-            *(
-                self._page(
-                    name,
-                    entity,
-                    ListRequest(criteria, selection, size + 1, cursor.positions.get(name), count),
-                )
-                for name in active
+        selection = Selection(selection.fields | SORT_FIELDS[entity], selection.relations)
+        requests = {
+            name: ListRequest(criteria, selection, size + 1, cursor.positions.get(name), count)
+            for name in scope
+            if name not in cursor.done
+        }
+        requests.update(
+            {
+                name: ListRequest(criteria, Selection(), 1, None, count=True)
+                for name in scope
+                if name in cursor.done and count and name not in cursor.totals
+            }
+        )
+        outcomes = dict(
+            zip(
+                requests,
+                await asyncio.gather(
+                    *(self._page(name, entity, request) for name, request in requests.items())
+                ),
+                strict=True,
             )
         )
+        errors = [error for error in outcomes.values() if isinstance(error, ProviderError)]
         pages = {
             name: page
-            for name, page in zip(active, outcomes, strict=True)
-            if isinstance(page, Page)
+            for name, page in outcomes.items()
+            if isinstance(page, Page) and name not in cursor.done
         }
-        errors = [error for error in outcomes if isinstance(error, ProviderError)]
+        for name, outcome in outcomes.items():
+            if isinstance(outcome, Page) and outcome.total is not None:
+                cursor.totals[name] = outcome.total
         edges, taken = self._merge(entity, pages, cursor, size)
         for name, page in pages.items():
             if page.exhausted and taken[name] == len(page.records):
                 cursor.done.add(name)
         if edges:
             edges[-1] = Edge(edges[-1].node, cursor.encode())
-        totals = [page.total for page in pages.values() if page.total is not None]
         return ListResult(
             edges=edges,
             page_info=PageInfo(
@@ -201,7 +237,7 @@ class Federation:
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=sum(totals),
+            total_count=sum(cursor.totals.get(name, 0) for name in scope),
             errors=errors,
         )
 

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.app import Gateway, create_app
 from gateway.clock import ManualClock
-from gateway.config import GatewaySettings, Settings
+from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.sandbox import Sandbox
 from gateway.sandbox.server import ProviderState
 
@@ -28,6 +28,14 @@ class Client:
     @property
     def primmo(self) -> ProviderState:
         return self.sandbox.states["primmo"]
+
+    @property
+    def pms(self) -> ProviderState:
+        return self.sandbox.states["pms"]
+
+    @property
+    def mycrm(self) -> ProviderState:
+        return self.sandbox.states["mycrm"]
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": query, "variables": variables})
@@ -53,8 +61,15 @@ def sandbox(clock: ManualClock) -> Sandbox:
 
 
 @pytest.fixture
-async def client(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[Client]:
-    settings = Settings(gateway=GatewaySettings(default_page_size=20, max_page_size=100))
+def settings() -> Settings:
+    return Settings(
+        gateway=GatewaySettings(default_page_size=20, max_page_size=100),
+        defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
+    )
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
     transports = {name: sandbox.transport(name) for name in sandbox.apps}
     app = create_app(settings, sandbox=sandbox, transports=transports, clock=clock)
     async with app.router.lifespan_context(app):

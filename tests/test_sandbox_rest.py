@@ -1,0 +1,211 @@
+"""The pms and MyCRM sandboxes behave as their documents say, seen over HTTP."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import httpx
+import jwt
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.sandbox import Sandbox
+from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
+from gateway.sandbox.pms import CREDENTIALS as PMS
+
+
+@pytest.fixture
+async def pms(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(sandbox.apps["pms"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://pms") as http:
+        yield http
+
+
+async def _login(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.post(
+        "/api/v1/identity/login", json={"email": PMS["username"], "password": PMS["password"]}
+    )
+    assert response.status_code == 200
+    data: dict[str, str] = response.json()["data"]
+    http.headers["Authorization"] = f"Bearer {data['access_token']}"
+    return data
+
+
+async def test_pms_login_issues_an_rs256_jwt_with_the_documented_claims(
+    pms: httpx.AsyncClient,
+) -> None:
+    data = await _login(pms)
+
+    header = jwt.get_unverified_header(data["access_token"])
+    claims = jwt.decode(data["access_token"], options={"verify_signature": False})
+    assert header["alg"] == "RS256"
+    assert {"sub", "org_id", "org_roles", "permissions", "exp", "aud", "jti"} <= set(claims)
+    assert claims["aud"] == "PropertyManagement"
+    assert data["refresh_token"] and data["expires_in"] == 900
+
+
+async def test_pms_wrong_password_and_expired_token_use_the_documented_codes(
+    pms: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    wrong = await pms.post(
+        "/api/v1/identity/login", json={"email": PMS["username"], "password": "x"}
+    )
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "AUTHENTICATION_FAILED")
+
+    data = await _login(pms)
+    clock.advance(901)
+    expired = await pms.get("/api/v1/properties")
+    assert (expired.status_code, expired.json()["error"]["code"]) == (401, "TOKEN_EXPIRED")
+
+    renewed = await pms.post(
+        "/api/v1/identity/refresh", json={"refresh_token": data["refresh_token"]}
+    )
+    assert renewed.status_code == 200
+    reused = await pms.post(
+        "/api/v1/identity/refresh", json={"refresh_token": data["refresh_token"]}
+    )
+    assert reused.status_code == 401
+
+
+async def test_pms_envelope_pagination_headers_and_request_id(pms: httpx.AsyncClient) -> None:
+    await _login(pms)
+
+    response = await pms.get(
+        "/api/v1/properties",
+        params={"page": 2, "page_size": 500, "sort_by": "name"},
+        headers={"X-Request-ID": "req-test-1"},
+    )
+
+    body = response.json()
+    assert body["success"] is True and body["meta"]["request_id"] == "req-test-1"
+    assert response.headers["X-Request-ID"] == "req-test-1"
+    pagination = body["meta"]["pagination"]
+    assert pagination["page_size"] == 100
+    assert pagination["page"] == 2 and pagination["has_previous"] is True
+    for header in ("Limit", "Remaining", "Reset", "Window"):
+        assert int(response.headers[f"X-RateLimit-{header}"]) >= 0
+
+
+async def test_pms_validation_errors_carry_details(pms: httpx.AsyncClient) -> None:
+    await _login(pms)
+    properties = (await pms.get("/api/v1/properties")).json()["data"]
+    prop = properties[0]["id"]
+
+    bad = await pms.post(f"/api/v1/properties/{prop}/tenants", json={"email": "nope"})
+    sort = await pms.get("/api/v1/properties", params={"sort_by": "password"})
+
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+    fields = {detail["field"] for detail in bad.json()["error"]["details"]}
+    assert {"unit_id", "first_name", "last_name", "email"} <= fields
+    assert sort.status_code == 422
+
+
+async def test_pms_creates_a_tenant_with_a_lease(pms: httpx.AsyncClient) -> None:
+    await _login(pms)
+    prop = (await pms.get("/api/v1/properties")).json()["data"][0]["id"]
+    unit = (await pms.get(f"/api/v1/properties/{prop}/units")).json()["data"][0]["id"]
+
+    created = await pms.post(
+        f"/api/v1/properties/{prop}/tenants",
+        json={"unit_id": unit, "first_name": "Léa", "last_name": "Nouveau", "email": "lea@x.ca"},
+    )
+
+    assert created.status_code == 201
+    tenant = created.json()["data"]["id"]
+    lease = await pms.get(f"/api/v1/properties/{prop}/tenants/{tenant}/lease")
+    assert lease.json()["data"]["tenant_id"] == tenant
+
+
+async def test_pms_rate_limit_answers_429_with_retry_after(
+    pms: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    await _login(pms)
+    sandbox.states["pms"].throttle(retry_after=900)
+
+    response = await pms.get("/api/v1/properties")
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert response.json()["error"]["retry_after"] == 900
+    assert (await pms.get("/api/v1/properties")).status_code == 200
+
+
+@pytest.fixture
+async def mycrm(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(sandbox.apps["mycrm"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://mycrm") as http:
+        yield http
+
+
+def _basic(key: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
+
+
+async def _token(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/auth/oauth/v1/token",
+        headers=_basic(MYCRM["api_key"], MYCRM["api_secret"]),
+        json={"scope": "openid", "grant_type": "client_credentials"},
+    )
+    assert response.status_code == 200 and response.json()["expires_in"] == 1800
+    http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+
+async def test_mycrm_refuses_a_bad_secret_with_its_error_body(mycrm: httpx.AsyncClient) -> None:
+    response = await mycrm.post(
+        "/auth/oauth/v1/token",
+        headers=_basic(MYCRM["api_key"], "wrong"),
+        json={"scope": "openid", "grant_type": "client_credentials"},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["token"] == "AuthenticationError"
+    assert response.json()["messages"]
+
+
+async def test_mycrm_lists_fields_expand_and_not_found(mycrm: httpx.AsyncClient) -> None:
+    await _token(mycrm)
+
+    plain = (await mycrm.get("/properties", params={"per_page": 2, "fields": "id,landlord"})).json()
+    expanded = (
+        await mycrm.get(
+            "/properties",
+            params={"per_page": 2, "fields": "id,landlord"},
+            headers={"X-MyCRM-Expand-Data": "true"},
+        )
+    ).json()
+    missing = await mycrm.get("/landlords/424242")
+
+    assert set(plain) == {"count", "page", "per_page", "properties"}
+    assert all(set(row) == {"id", "landlord"} for row in plain["properties"])
+    assert all(isinstance(row["landlord"], int) for row in plain["properties"])
+    assert all(isinstance(row["landlord"], dict) for row in expanded["properties"])
+    assert missing.status_code == 404
+    assert missing.json()["landlord"] == "ResourceNotFound"
+
+
+async def test_mycrm_caps_per_page_and_warns_of_the_deprecated_field_parameter(
+    mycrm: httpx.AsyncClient,
+) -> None:
+    await _token(mycrm)
+
+    capped = await mycrm.get("/landlords", params={"per_page": 1000})
+    deprecated = await mycrm.get("/landlords", params={"field": "id"})
+
+    assert capped.json()["per_page"] == 100
+    assert "capped" in capped.headers["X-MyCRM-API-Warning"]
+    assert "deprecated" in deprecated.headers["X-MyCRM-API-Warning"]
+    assert all(set(row) == {"id"} for row in deprecated.json()["landlords"])
+
+
+async def test_mycrm_tokens_expire_after_1800_seconds(
+    mycrm: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    await _token(mycrm)
+    assert (await mycrm.get("/users")).status_code == 200
+
+    clock.advance(1800)
+
+    refused = await mycrm.get("/users")
+    assert refused.status_code == 401 and refused.json()["user"] == "AuthenticationError"
