@@ -11,14 +11,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
+from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, Unauthenticated
 from gateway.federation import Federation, PageLimits
+from gateway.http import GraphQLRefusals, unauthenticated
+from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.upstream import Upstream
@@ -36,6 +40,7 @@ class Gateway:
     federation: Federation
     upstreams: list[Upstream]
     sandbox: Sandbox | None
+    settings: Settings
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
@@ -44,6 +49,15 @@ class Gateway:
     async def aclose(self) -> None:
         for upstream in self.upstreams:
             await upstream.aclose()
+
+
+def _asks_for_the_ide(request: Request) -> bool:
+    """A browser loading GraphiQL: the page itself needs no credentials, its queries do."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
 
 
 def _sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
@@ -105,8 +119,18 @@ def build_gateway(
     connectors = {
         upstream.name: CONNECTORS[upstream.name].connect(upstream) for upstream in upstreams
     }
+    health = {
+        upstream.name: ProviderHealth(
+            upstream.name,
+            connectors[upstream.name].kind,
+            Breaker(
+                upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
+            ),
+        )
+        for upstream in upstreams
+    }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    return Gateway(Federation(connectors, limits), upstreams, sandbox)
+    return Gateway(Federation(connectors, limits, health), upstreams, sandbox, settings)
 
 
 def create_app(
@@ -132,23 +156,51 @@ def create_app(
                 ", ".join(gateway.sandbox.apps),
                 self_url,
             )
+        if authenticator.development_key:
+            logger.info(
+                "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
+            )
         yield
         await gateway.aclose()
 
     app = FastAPI(title="propgate", lifespan=lifespan)
     app.state.gateway = gateway
+    limits = settings.gateway.limits
+    authenticator = Authenticator(settings.auth, development=settings.uses_sandbox)
 
-    async def context() -> Context:
-        return Context.for_request(gateway.federation)
+    async def context(request: Request) -> Context:
+        if _asks_for_the_ide(request):
+            caller = Caller("graphiql", frozenset())
+        else:
+            caller = authenticator.authenticate(request.headers)
+        return Context.for_request(
+            gateway.federation, caller, limits, settings.gateway.request_deadline_seconds
+        )
 
     app.include_router(
-        GraphQLRouter(build_schema(), context_getter=context, graphql_ide="graphiql"),
+        GraphQLRouter(
+            build_schema(introspection=limits.introspection),
+            context_getter=context,
+            graphql_ide="graphiql",
+        ),
         prefix="/graphql",
     )
+    app.add_exception_handler(Unauthenticated, unauthenticated)
+    app.add_middleware(GraphQLRefusals, path="/graphql", max_body_bytes=limits.max_body_bytes)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """The process is up; says nothing of the providers."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready while at least one provider's circuit admits calls."""
+        states = {name: h.breaker.state.value for name, h in gateway.federation.health.items()}
+        ready = any(state != "OPEN" for state in states.values())
+        return JSONResponse(
+            {"ready": ready, "providers": states}, status_code=200 if ready else 503
+        )
 
     if gateway.sandbox is not None:
         for name, sandbox_app in gateway.sandbox.apps.items():

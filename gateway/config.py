@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import ConfigError
 
 __all__ = [
+    "ApiKey",
+    "AuthSettings",
     "GatewaySettings",
+    "JwtSettings",
+    "Limits",
     "ProviderSettings",
     "SandboxSettings",
     "SecretRef",
@@ -45,34 +49,53 @@ class SecretRef(_Strict):
 
 
 class Traffic(_Strict):
+    """How the gateway treats one provider; `[defaults]`, overridden per provider."""
+
+    connect_timeout_seconds: float = Field(3.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
+    """Reading a response, writing a request, or waiting for a pooled connection."""
     max_connections: int = Field(100, ge=1)
     max_concurrency: int = Field(16, ge=1)
     """Requests in flight to one provider at once."""
     max_retry_after_seconds: float = Field(5.0, ge=0)
     """A 429 asking to wait longer than this is reported, not waited out."""
+    retries: int = Field(2, ge=0)
+    """Extra attempts for an idempotent read that failed in transit or with 502/503/504."""
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1)
+    """Retries add at most this share to the requests sent: they cannot multiply an outage."""
+    breaker_failures: int = Field(5, ge=1)
+    """Consecutive failed calls that open the provider's circuit."""
+    breaker_open_seconds: float = Field(30.0, gt=0)
+    """How long an open circuit refuses calls before one probe is let through."""
+    max_response_bytes: int = Field(20_000_000, ge=1024)
 
 
 class ProviderSettings(_Strict):
-    """A real provider: its URL, its credentials, and any traffic overrides."""
+    """A real provider: its URL, its credentials, and any `Traffic` key as an override."""
 
     url: str
     username: str | None = None
     api_key: SecretRef | None = None
     api_secret: SecretRef | None = None
     password: SecretRef | None = None
-    timeout_seconds: float | None = Field(None, gt=0)
-    max_connections: int | None = Field(None, ge=1)
-    max_concurrency: int | None = Field(None, ge=1)
-    max_retry_after_seconds: float | None = Field(None, ge=0)
+    overrides: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _traffic_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        overrides = {key: value for key, value in data.items() if key in Traffic.model_fields}
+        rest = {key: value for key, value in data.items() if key not in overrides}
+        return {**rest, "overrides": overrides}
+
+    @model_validator(mode="after")
+    def _valid_overrides(self) -> ProviderSettings:
+        Traffic.model_validate(self.overrides)
+        return self
 
     def traffic(self, defaults: Traffic) -> Traffic:
-        overrides = {
-            name: value
-            for name in Traffic.model_fields
-            if (value := getattr(self, name)) is not None
-        }
-        return defaults.model_copy(update=overrides)
+        return Traffic.model_validate({**defaults.model_dump(), **self.overrides})
 
     def secret(self, name: str) -> str:
         ref = getattr(self, name)
@@ -81,9 +104,57 @@ class ProviderSettings(_Strict):
         return ref.resolve()
 
 
+class Limits(_Strict):
+    """Checked before any upstream request; each refusal names the limit it hit."""
+
+    max_depth: int = Field(12, ge=1)
+    max_aliases: int = Field(30, ge=0)
+    max_root_fields: int = Field(10, ge=1)
+    max_tokens: int = Field(3000, ge=10)
+    max_cost: int = Field(50_000, ge=1)
+    """Estimated objects: page sizes multiplied down the nesting."""
+    list_factor: int = Field(10, ge=1)
+    """What a relation list with no `first` (a building's units) counts for in the cost."""
+    max_body_bytes: int = Field(200_000, ge=1024)
+    introspection: bool = True
+
+
 class GatewaySettings(_Strict):
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(100, ge=1)
+    request_deadline_seconds: float = Field(10.0, gt=0)
+    """Every provider call of one GraphQL request ends by then; late parts become errors."""
+    limits: Limits = Limits()
+
+
+class ApiKey(_Strict):
+    """A caller's key, stored as its SHA-256 so the file holds nothing usable."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[str]
+
+
+class JwtSettings(_Strict):
+    algorithm: Literal["HS256", "RS256"]
+    secret: SecretRef | None = None
+    """HS256: the shared secret, from the environment."""
+    public_key_file: str | None = None
+    """RS256: a PEM public key."""
+    jwks_file: str | None = None
+    """RS256: a JWKS document; the token's `kid` picks the key."""
+    audience: str | None = None
+    issuer: str | None = None
+    scopes_claim: str = "scope"
+
+
+class AuthSettings(_Strict):
+    api_keys: list[ApiKey] = []
+    jwt: JwtSettings | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_keys) or self.jwt is not None
 
 
 class SandboxSettings(_Strict):
@@ -96,6 +167,7 @@ class SandboxSettings(_Strict):
 
 class Settings(_Strict):
     gateway: GatewaySettings = GatewaySettings()
+    auth: AuthSettings = AuthSettings()
     defaults: Traffic = Traffic()
     providers: dict[str, ProviderSettings] = {}
     sandbox: SandboxSettings = SandboxSettings()

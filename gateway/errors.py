@@ -19,6 +19,13 @@ __all__ = [
     "UpstreamInvalidResponse",
     "UpstreamUnavailable",
     "UpstreamRejected",
+    "UpstreamTimeout",
+    "CircuitOpen",
+    "OutcomeUnknown",
+    "ValidationFailed",
+    "Forbidden",
+    "Unauthenticated",
+    "LimitExceeded",
     "RateLimited",
     "ConfigError",
 ]
@@ -78,6 +85,50 @@ class UpstreamRejected(ProviderError):
     """The provider refused our request as malformed: a gateway bug, named so it is found."""
 
     code = "UPSTREAM_REJECTED"
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """The provider did not answer within the request's deadline."""
+
+    code = "UPSTREAM_TIMEOUT"
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """The provider failed repeatedly; calls are refused until a probe succeeds."""
+
+    code = "CIRCUIT_OPEN"
+
+
+class ValidationFailed(ProviderError):
+    """The provider refused a write's content; `details` names the fields to fix."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, provider: str, message: str, details: list[dict[str, str]]) -> None:
+        super().__init__(provider, message)
+        self.details = details
+
+
+class OutcomeUnknown(ProviderError):
+    """A write was sent but no answer came: it may or may not have happened. Never retried."""
+
+    code = "OUTCOME_UNKNOWN"
+
+
+class Forbidden(GatewayError):
+    code = "FORBIDDEN"
+
+
+class Unauthenticated(GatewayError):
+    code = "UNAUTHENTICATED"
+
+
+class LimitExceeded(GatewayError):
+    """An operation over one of the configured limits, refused before any upstream request."""
+
+    def __init__(self, code: str, message: str, limit: int, actual: int) -> None:
+        super().__init__(message, limit=limit, actual=actual)
+        self.code = code
 
 
 class RateLimited(ProviderError):

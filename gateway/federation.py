@@ -14,14 +14,17 @@ import base64
 import hashlib
 import heapq
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway import notices
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
 from gateway.model import Criteria, Entity, Record, Selection
+from gateway.resilience import ProviderHealth
+
+T = TypeVar("T")
 
 __all__ = ["Edge", "Federation", "ListResult", "PageInfo", "PageLimits"]
 
@@ -137,9 +140,15 @@ def _fingerprint(entity: Entity, criteria: Criteria, providers: Sequence[str]) -
 
 
 class Federation:
-    def __init__(self, connectors: Mapping[str, Connector], limits: PageLimits) -> None:
+    def __init__(
+        self,
+        connectors: Mapping[str, Connector],
+        limits: PageLimits,
+        health: Mapping[str, ProviderHealth],
+    ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
+        self.health = dict(health)
 
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
@@ -266,7 +275,7 @@ class Federation:
 
     async def _page(self, name: str, entity: Entity, request: ListRequest) -> Page | ProviderError:
         try:
-            return await self.connectors[name].page(entity, request)
+            return await self.health[name].call(lambda: self.connectors[name].page(entity, request))
         except ProviderError as error:
             return error
 
@@ -276,4 +285,11 @@ class Federation:
         connector = self.connectors.get(provider)
         if connector is None or entity not in connector.serves:
             return {}
-        return await connector.fetch(entity, by, keys, selection)
+        return await self.health[provider].call(
+            lambda: connector.fetch(entity, by, keys, selection)
+        )
+
+    async def write(self, provider: str, operation: Callable[[Connector], Awaitable[T]]) -> T:
+        """A mutation at one provider: guarded like reads, never retried, late means unknown."""
+        connector = self.connectors[provider]
+        return await self.health[provider].call(lambda: operation(connector), write=True)

@@ -26,6 +26,7 @@ __all__ = [
     "Landlord",
     "Lease",
     "Link",
+    "NewTenant",
     "Occupancy",
     "Record",
     "Relationship",
@@ -154,6 +155,16 @@ ENTITY_OF: dict[type, Entity] = {
     Relationship: Entity.RELATIONSHIP,
     Lease: Entity.LEASE,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class NewTenant:
+    """What a caller gives to create a tenant in a unit; each provider takes what it knows."""
+
+    first_name: str
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

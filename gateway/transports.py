@@ -7,11 +7,25 @@ transports are: one concern each, composed per provider by `Upstream`.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 
 import httpx
 
-__all__ = ["ConcurrencyLimit", "RateLimitWait", "RetryAfter", "retry_after_header"]
+from gateway.errors import UpstreamInvalidResponse
+
+__all__ = [
+    "BoundedBody",
+    "ConcurrencyLimit",
+    "RateLimitWait",
+    "RetryAfter",
+    "RetryBudget",
+    "RetryIdempotent",
+    "retry_after_header",
+]
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 RetryAfter = Callable[[httpx.Response], float | None]
 
@@ -39,9 +53,7 @@ class ConcurrencyLimit(httpx.AsyncBaseTransport):
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             try:
-                response = await self._inner.handle_async_request(request)
-                await response.aread()
-                return response
+                return await self._inner.handle_async_request(request)
             finally:
                 self.in_flight -= 1
 
@@ -84,6 +96,111 @@ class RateLimitWait(httpx.AsyncBaseTransport):
             await response.aclose()
             await self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class BoundedBody(httpx.AsyncBaseTransport):
+    """Reads the whole body (inside the concurrency slot), refusing one larger than `max_bytes`.
+
+    A provider that streams without end must not exhaust the gateway's memory.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, provider: str, max_bytes: int) -> None:
+        self._inner = inner
+        self._provider = provider
+        self._max_bytes = max_bytes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.stream:  # type: ignore[union-attr]
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise UpstreamInvalidResponse(
+                        self._provider,
+                        f"{self._provider} sent a body larger than {self._max_bytes} bytes.",
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class RetryBudget:
+    """Each request earns `ratio` of a retry; a retry spends one. A small reserve starts it off."""
+
+    def __init__(self, ratio: float, reserve: float = 10.0) -> None:
+        self._ratio = ratio
+        self._cap = reserve
+        self._tokens = reserve
+
+    def earn(self) -> None:
+        self._tokens = min(self._cap, self._tokens + self._ratio)
+
+    def spend(self) -> bool:
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class RetryIdempotent(httpx.AsyncBaseTransport):
+    """Reads that failed in transit or with 502/503/504 are sent again, with jittered backoff.
+
+    Writes are never retried here: a write whose answer was lost may have happened.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        retries: int,
+        budget: RetryBudget,
+        backoff: float = 0.05,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._inner = inner
+        self._retries = retries
+        self._budget = budget
+        self._backoff = backoff
+        self._sleep = sleep
+        self.retried = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method not in _IDEMPOTENT:
+            return await self._inner.handle_async_request(request)
+        self._budget.earn()
+        attempt = 0
+        while True:
+            try:
+                response = await self._inner.handle_async_request(request)
+            except httpx.TransportError:
+                if attempt >= self._retries or not self._budget.spend():
+                    raise
+            else:
+                if (
+                    response.status_code not in _RETRYABLE_STATUS
+                    or attempt >= self._retries
+                    or not self._budget.spend()
+                ):
+                    return response
+                await response.aclose()
+            self.retried += 1
+            await self._sleep(random.uniform(0, self._backoff * 2**attempt))
+            attempt += 1
 
     async def aclose(self) -> None:
         await self._inner.aclose()

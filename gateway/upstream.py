@@ -19,13 +19,22 @@ from gateway.config import Traffic
 from gateway.errors import (
     ConfigError,
     NotFound,
+    OutcomeUnknown,
     ProviderError,
     RateLimited,
     UpstreamInvalidResponse,
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from gateway.transports import ConcurrencyLimit, RateLimitWait, RetryAfter, retry_after_header
+from gateway.transports import (
+    BoundedBody,
+    ConcurrencyLimit,
+    RateLimitWait,
+    RetryAfter,
+    RetryBudget,
+    RetryIdempotent,
+    retry_after_header,
+)
 
 __all__ = ["Upstream", "check_status", "decode_json", "error_message", "send"]
 
@@ -60,7 +69,9 @@ class Upstream:
                 max_wait=self.traffic.max_retry_after_seconds,
                 retry_after=retry_after,
             ),
-            timeout=httpx.Timeout(self.traffic.timeout_seconds),
+            timeout=httpx.Timeout(
+                self.traffic.timeout_seconds, connect=self.traffic.connect_timeout_seconds
+            ),
             headers={"User-Agent": "propgate"},
             event_hooks={"request": [_tag_request]},
         )
@@ -68,19 +79,24 @@ class Upstream:
         return client
 
     def _shared(self) -> httpx.AsyncBaseTransport:
+        """The provider's one stack, shared by its clients: retry > concurrency > body bound."""
         if self._layered is None:
-            limit = self.traffic.max_connections
+            traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+                limits=httpx.Limits(
+                    max_connections=traffic.max_connections,
+                    max_keepalive_connections=traffic.max_connections,
+                )
             )
-            self._layered = ConcurrencyLimit(inner, self.traffic.max_concurrency)
+            self._layered = RetryIdempotent(
+                ConcurrencyLimit(
+                    BoundedBody(inner, self.name, traffic.max_response_bytes),
+                    traffic.max_concurrency,
+                ),
+                retries=traffic.retries,
+                budget=RetryBudget(traffic.retry_budget_ratio),
+            )
         return self._layered
-
-    @property
-    def concurrency(self) -> ConcurrencyLimit:
-        layer = self._shared()
-        assert isinstance(layer, ConcurrencyLimit)
-        return layer
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name)
@@ -98,12 +114,27 @@ class Upstream:
 async def send(
     client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """Sends, turning network failures into that provider's `UPSTREAM_UNAVAILABLE`."""
+    """Sends, turning network failures into that provider's stable errors.
+
+    A write that failed after it may have left (a read timeout, a dropped
+    connection) is `OUTCOME_UNKNOWN`: reporting it as failed could make a caller
+    create the same tenant twice.
+    """
     try:
         return await client.request(method, url, **kwargs)
-    except httpx.TimeoutException:
-        raise UpstreamUnavailable(provider, f"{provider} did not answer in time.") from None
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        raise UpstreamUnavailable(
+            provider, f"{provider} could not be reached ({type(error).__name__})."
+        ) from None
     except httpx.HTTPError as error:
+        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            raise OutcomeUnknown(
+                provider,
+                f"{provider} did not confirm the write ({type(error).__name__}); "
+                "it may or may not have happened.",
+            ) from None
+        if isinstance(error, httpx.TimeoutException):
+            raise UpstreamUnavailable(provider, f"{provider} did not answer in time.") from None
         raise UpstreamUnavailable(
             provider, f"{provider} could not be reached ({type(error).__name__})."
         ) from None

@@ -6,10 +6,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules
 from strawberry.types import ExecutionContext
 
 from schema.context import Context
 from schema.errors import ErrorShaping, log_errors
+from schema.limits import OperationDeadline, OperationLimits
+from schema.mutation import Mutation
 from schema.query import Query
 from schema.types import NODE_TYPES
 
@@ -24,8 +28,13 @@ class GatewaySchema(strawberry.Schema):
         log_errors(errors, context.request_id if isinstance(context, Context) else "-")
 
 
-def build_schema() -> GatewaySchema:
-    return GatewaySchema(query=Query, types=list(NODE_TYPES.values()), extensions=[ErrorShaping])
+def build_schema(introspection: bool = True) -> GatewaySchema:
+    extensions: list[Any] = [ErrorShaping, OperationLimits, OperationDeadline]
+    if not introspection:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return GatewaySchema(
+        query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
+    )
 
 
 def sdl() -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
 
+from gateway.callers import Caller
+from gateway.config import Limits
 from gateway.errors import GatewayError
 from gateway.federation import Federation
 from gateway.loaders import Loaders
@@ -25,6 +27,9 @@ class Reported:
 class Context(BaseContext):
     federation: Federation
     loaders: Loaders
+    caller: Caller
+    limits: Limits = field(default_factory=Limits)
+    deadline_seconds: float | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     reported: list[Reported] = field(default_factory=list)
 
@@ -32,8 +37,20 @@ class Context(BaseContext):
         super().__init__()
 
     @classmethod
-    def for_request(cls, federation: Federation) -> Context:
-        return cls(federation=federation, loaders=Loaders(federation))
+    def for_request(
+        cls,
+        federation: Federation,
+        caller: Caller,
+        limits: Limits | None = None,
+        deadline_seconds: float | None = None,
+    ) -> Context:
+        return cls(
+            federation=federation,
+            loaders=Loaders(federation),
+            caller=caller,
+            limits=limits or Limits(),
+            deadline_seconds=deadline_seconds,
+        )
 
     def report(self, error: GatewayError, path: Sequence[str | int]) -> None:
         """A provider's part failed but the field still has data: the error joins `errors`."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import enum
+from datetime import UTC, date, datetime
 from typing import Annotated, cast
 
 import strawberry
@@ -20,6 +21,7 @@ from schema.filters import (
     availability,
 )
 from schema.ids import decode_id
+from schema.permissions import requires
 from schema.selection import connection_selection, selection_of
 from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
@@ -73,15 +75,59 @@ async def _node(info: Info, global_id: str, path: list[str | int]) -> Node | Non
     return cast(Node | None, record)
 
 
+_READ = requires("property:read")
+
+
+@strawberry.enum(description="A provider's circuit: CLOSED lets calls through, OPEN refuses them.")
+class BreakerState(enum.Enum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+@strawberry.type(description="How a provider is doing, as the gateway sees it. No secrets.")
+class ProviderStatus:
+    name: str
+    kind: str = strawberry.field(description="odata, rest, xml or graphql.")
+    healthy: bool
+    breaker_state: BreakerState
+    last_error: str | None
+    latency_p50_ms: float | None = strawberry.field(description="Median of recent calls.")
+    token_expires_at: datetime | None
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(description="Every configured provider's health, for operators.")
+    def providers(self, info: Info) -> list[ProviderStatus]:
+        federation = info.context.federation
+        statuses = []
+        for name, health in sorted(federation.health.items()):
+            auth = federation.connectors[name].auth
+            expires = auth.expires_at if auth is not None else None
+            statuses.append(
+                ProviderStatus(
+                    name=name,
+                    kind=health.kind,
+                    healthy=health.healthy,
+                    breaker_state=BreakerState(health.breaker.state.value),
+                    last_error=health.last_error,
+                    latency_p50_ms=health.latency_p50_ms,
+                    token_expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,
+                )
+            )
+        return statuses
+
     @strawberry.field(
-        description="Any object by its global id; null with a NOT_FOUND error if gone."
+        description="Any object by its global id; null with a NOT_FOUND error if gone.",
+        extensions=_READ,
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await _node(info, id, info.path.as_list())
 
-    @strawberry.field(description="Several objects by global id, in the order asked, batched.")
+    @strawberry.field(
+        description="Several objects by global id, in the order asked, batched.", extensions=_READ
+    )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         for global_id in ids:
             decode_id(global_id)
@@ -92,7 +138,10 @@ class Query:
             )
         )
 
-    @strawberry.field(description="Landlords from every provider, by name, then provider, then id.")
+    @strawberry.field(
+        description="Landlords from every provider, by name, then provider, then id.",
+        extensions=_READ,
+    )
     async def landlords(
         self,
         info: Info,
@@ -105,7 +154,10 @@ class Query:
         found = await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
         return cast(Connection[Landlord], found)
 
-    @strawberry.field(description="Buildings from every provider, by name, then provider, then id.")
+    @strawberry.field(
+        description="Buildings from every provider, by name, then provider, then id.",
+        extensions=_READ,
+    )
     async def buildings(
         self,
         info: Info,
@@ -119,7 +171,8 @@ class Query:
         return cast(Connection[Building], found)
 
     @strawberry.field(
-        description="Units from every provider, by unit code, then provider, then id."
+        description="Units from every provider, by unit code, then provider, then id.",
+        extensions=_READ,
     )
     async def units(
         self,
@@ -134,7 +187,8 @@ class Query:
         return cast(Connection[Unit], found)
 
     @strawberry.field(
-        description="Units free for the whole of [from, to], from each provider's availability."
+        description="Units free for the whole of [from, to], from each provider's availability.",
+        extensions=_READ,
     )
     async def units_for_rent(
         self,
@@ -150,7 +204,9 @@ class Query:
         found = await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
         return cast(Connection[Unit], found)
 
-    @strawberry.field(description="Tenants from every provider, by last then first name.")
+    @strawberry.field(
+        description="Tenants from every provider, by last then first name.", extensions=_READ
+    )
     async def tenants(
         self,
         info: Info,
@@ -163,7 +219,10 @@ class Query:
         found = await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
         return cast(Connection[Tenant], found)
 
-    @strawberry.field(description="Property relationships (owner, occupier) from every provider.")
+    @strawberry.field(
+        description="Property relationships (owner, occupier) from every provider.",
+        extensions=_READ,
+    )
     async def relationships(
         self,
         info: Info,

@@ -14,6 +14,7 @@ import strawberry
 from gateway import model
 from schema.context import Context
 from schema.ids import encode_id
+from schema.permissions import requires
 from schema.selection import selection_of
 
 __all__ = ["Building", "Landlord", "Lease", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
@@ -116,6 +117,9 @@ class Unit(Node):
         return await _one(info, root.landlord, Landlord)
 
 
+_PERSONAL = requires("tenant:read")
+
+
 @strawberry.type(description="The terms a tenant rents under.")
 class Lease:
     start_date: date | None
@@ -131,12 +135,14 @@ class Lease:
 
 @strawberry.type(description="A person or company renting a unit.")
 class Tenant(Node):
-    first_name: str | None
-    last_name: str | None
+    """Names, contact and lease are personal data: they need the `tenant:read` scope."""
+
+    first_name: str | None = strawberry.field(extensions=_PERSONAL)
+    last_name: str | None = strawberry.field(extensions=_PERSONAL)
     tenant_number: str | None
     tenant_type: str | None
-    email: str | None
-    phone: str | None
+    email: str | None = strawberry.field(extensions=_PERSONAL)
+    phone: str | None = strawberry.field(extensions=_PERSONAL)
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
@@ -147,7 +153,9 @@ class Tenant(Node):
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
         return await _one(info, root.unit, Unit)
 
-    @strawberry.field(description="Where the provider keeps leases (pms); null elsewhere.")
+    @strawberry.field(
+        description="Where the provider keeps leases (pms); null elsewhere.", extensions=_PERSONAL
+    )
     @staticmethod
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> Lease | None:
         return await _one(info, root.lease, Lease)

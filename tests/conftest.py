@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gateway.app import Gateway, create_app
+from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.sandbox import Sandbox
@@ -74,7 +75,9 @@ async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
     app = create_app(settings, sandbox=sandbox, transports=transports, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway", headers={"X-API-Key": DEV_KEY}
+        ) as http:
             yield Client(http, app.state.gateway, sandbox, clock)
 
 

@@ -11,6 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.callers import DEV_KEY
+
+KEY = {"X-API-Key": DEV_KEY}
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -51,6 +55,7 @@ def test_post_query_reaches_the_sandbox_over_http(served: str) -> None:
 
     response = httpx.post(
         f"{served}/graphql",
+        headers=KEY,
         json={"query": "{ buildings(first: 3) { edges { node { name units { unitCode } } } } }"},
         timeout=10,
     )
@@ -66,7 +71,10 @@ def test_post_query_reaches_the_sandbox_over_http(served: str) -> None:
 
 def test_get_queries_work_and_graphiql_is_served_to_browsers(served: str) -> None:
     response = httpx.get(
-        f"{served}/graphql", params={"query": "{ landlords(first: 1) { totalCount } }"}, timeout=10
+        f"{served}/graphql",
+        params={"query": "{ landlords(first: 1) { totalCount } }"},
+        headers=KEY,
+        timeout=10,
     )
     assert response.status_code == 200
     assert response.json()["data"]["landlords"]["totalCount"] > 0
@@ -80,9 +88,12 @@ def test_a_malformed_body_or_query_is_an_error_not_a_crash(served: str) -> None:
         f"{served}/graphql",
         content=b"{not json",
         timeout=10,
-        headers={"Content-Type": "application/json"},
+        headers={**KEY, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
-    body = httpx.post(f"{served}/graphql", json={"query": '{ node(id: "x") { nope } }'}).json()
+    body = httpx.post(
+        f"{served}/graphql", headers=KEY, json={"query": '{ node(id: "x") { nope } }'}
+    ).json()
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

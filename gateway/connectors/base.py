@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from gateway.auth import CachedTokenAuth
-from gateway.model import Criteria, Entity, Record, Selection
+from gateway.errors import BadUserInput
+from gateway.model import Criteria, Entity, NewTenant, Record, Selection, Tenant
 from gateway.upstream import Upstream
 
 __all__ = ["Connector", "ListRequest", "Page", "Position"]
@@ -79,3 +80,7 @@ class Connector(abc.ABC):
         `by` is "id" for source ids, or a key kind this connector put in a `Link`.
         A key with no record maps to an empty sequence or is absent.
         """
+
+    async def create_tenant(self, _unit_id: str, _tenant: NewTenant, /) -> Tenant:
+        """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
+        raise BadUserInput(f"{self.name} does not take new tenants through its API.")

@@ -19,7 +19,7 @@ import httpx
 from gateway.auth import LoginRefreshAuth
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.paging import each, scan
-from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
+from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     Building,
     Contains,
@@ -29,6 +29,7 @@ from gateway.model import (
     Landlord,
     Lease,
     Link,
+    NewTenant,
     Occupancy,
     Record,
     Selection,
@@ -330,3 +331,44 @@ class PmsConnector(Connector):
                 page += 1
         except NotFound:
             return None
+
+    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
+        key = _split(unit_id)
+        if key is None:
+            raise NotFound(f"pms has no unit {unit_id}.", provider=NAME)
+        property_id, unit = key
+        body = {
+            "unit_id": unit,
+            "first_name": tenant.first_name,
+            "last_name": tenant.last_name,
+            "email": tenant.email,
+            "phone": tenant.phone,
+        }
+        response = await send(
+            self._client, NAME, "POST", f"api/v1/properties/{property_id}/tenants", json=body
+        )
+        if response.status_code == 422:
+            raise ValidationFailed(
+                NAME, error_message(response) or "Validation failed", _details(response)
+            )
+        check_status(response, NAME, error_message(response), _retry_after)
+        created = decode_json(response, NAME)
+        data = created.get("data") if isinstance(created, dict) else None
+        if not isinstance(data, dict):
+            raise UpstreamInvalidResponse(NAME, "pms did not return the created tenant.")
+        return _tenant(data, property_id)
+
+
+def _details(response: httpx.Response) -> list[dict[str, str]]:
+    """pms lists what failed: `{"error": {"details": [{"field", "message"}]}}`."""
+    try:
+        details = response.json()["error"]["details"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(details, list):
+        return []
+    return [
+        {"field": str(item.get("field", "")), "message": str(item.get("message", ""))}
+        for item in details
+        if isinstance(item, dict)
+    ]

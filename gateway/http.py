@@ -1,0 +1,112 @@
+"""HTTP-level guards in front of `/graphql`: body size, GraphQL-shaped refusals, 401s.
+
+Strawberry refuses what GraphQL over HTTP must refuse (a mutation over GET, a
+POST that is not JSON, which is also the CSRF guard: a browser cannot send
+`application/json` cross-site without a preflight) but answers in plain text.
+Callers get the same refusals as GraphQL errors with a stable code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import Unauthenticated
+
+__all__ = ["GraphQLRefusals", "unauthenticated"]
+
+_CODES = {
+    "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
+    "mutations are not allowed when using GET": (405, "MUTATION_OVER_GET"),
+    "Batching is not enabled": (400, "BATCHING_DISABLED"),
+}
+
+
+def _error_body(message: str, code: str, **extensions: Any) -> bytes:
+    payload = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    return json.dumps(payload).encode()
+
+
+async def unauthenticated(_: Request, error: Exception) -> Response:
+    message = error.message if isinstance(error, Unauthenticated) else "Unauthenticated."
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="propgate"'},
+    )
+
+
+class GraphQLRefusals:
+    """Bounds request bodies and turns plain-text refusals from `/graphql` into GraphQL errors."""
+
+    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.path):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._refuse(send, 413, "The request body is too large.", "BODY_TOO_LARGE")
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                plain = headers.get(b"content-type", b"").startswith(b"text/plain")
+                if message["status"] >= 400 and plain:
+                    start = message
+                    return
+                await send(message)
+            elif start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    reason = b"".join(chunks).decode("utf-8", "replace")
+                    status, code = _CODES.get(reason, (start["status"], "BAD_REQUEST"))
+                    await self._refuse(send, status, reason, code)
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, rewriting_send)
+        except _BodyTooLarge:
+            await self._refuse(send, 413, "The request body is too large.", "BODY_TOO_LARGE")
+
+    async def _refuse(self, send: Send, status: int, message: str, code: str) -> None:
+        body = _error_body(message, code)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
