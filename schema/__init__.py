@@ -31,7 +31,7 @@ class GatewaySchema(strawberry.Schema):
 def build_schema(introspection: bool = True) -> GatewaySchema:
     extensions: list[Any] = [ErrorShaping, OperationLimits, OperationDeadline]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return GatewaySchema(
         query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
     )

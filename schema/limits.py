@@ -220,15 +220,6 @@ class OperationLimits(SchemaExtension):
 
     def _refusal(self, context: Context, document: DocumentNode) -> LimitExceeded | None:
         limits = context.limits
-        query = self.execution_context.query or ""
-        tokens = _tokens(query, limits.max_tokens)
-        if tokens > limits.max_tokens:
-            return LimitExceeded(
-                "TOO_MANY_TOKENS",
-                f"The query has more than {limits.max_tokens} tokens.",
-                limits.max_tokens,
-                tokens,
-            )
         measured = measure(
             self.execution_context.schema._schema,
             document,
@@ -237,9 +228,19 @@ class OperationLimits(SchemaExtension):
             limits,
             context.federation.limits.default,
         )
-        if measured is None:
-            return None
-        return _check(measured, limits, context.federation.limits.maximum)
+        if measured is not None:
+            refusal = _check(measured, limits, context.federation.limits.maximum)
+            if refusal is not None:
+                return refusal
+        tokens = _tokens(self.execution_context.query or "", limits.max_tokens)
+        if tokens > limits.max_tokens:
+            return LimitExceeded(
+                "TOO_MANY_TOKENS",
+                f"The query has more than {limits.max_tokens} tokens.",
+                limits.max_tokens,
+                tokens,
+            )
+        return None
 
 
 class OperationDeadline(SchemaExtension):

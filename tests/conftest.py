@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,16 +70,33 @@ def settings() -> Settings:
     )
 
 
-@pytest.fixture
-async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
-    transports = {name: sandbox.transport(name) for name in sandbox.apps}
-    app = create_app(settings, sandbox=sandbox, transports=transports, clock=clock)
+@asynccontextmanager
+async def serving(
+    sandbox: Sandbox,
+    clock: ManualClock,
+    settings: Settings,
+    *,
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+    self_url: str = "http://127.0.0.1:8000",
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[Client]:
+    """The gateway in-process; providers in-process too unless `transports` says otherwise."""
+    reach = {name: sandbox.transport(name) for name in sandbox.apps}
+    reach.update(transports or {})
+    app = create_app(settings, sandbox=sandbox, transports=reach, clock=clock, self_url=self_url)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", headers={"X-API-Key": DEV_KEY}
+            transport=httpx.ASGITransport(app),
+            base_url="http://gateway",
+            headers={"X-API-Key": DEV_KEY} if headers is None else headers,
         ) as http:
             yield Client(http, app.state.gateway, sandbox, clock)
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
+    async with serving(sandbox, clock, settings) as served:
+        yield served
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:

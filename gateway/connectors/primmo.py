@@ -313,6 +313,30 @@ class PrimmoConnector(Connector):
                     found[key].append(shape.build(row, selection))
         return found
 
+    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
+        """Primmo files a tenant under the unit's company, division and codes, not its id."""
+        if not unit_id.isdigit():
+            raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
+        query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
+        rows, _ = await self._get("api/Units", query, {})
+        if not rows:
+            raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
+        body = {
+            **{name: rows[0].get(name) for name in _UNIT_KEY},
+            "LastName": tenant.last_name,
+            "FirstName": tenant.first_name,
+            "TenantType": "D",
+        }
+        response = await send(self._client, NAME, "POST", "api/Tenants", json=body)
+        if response.status_code == 400:
+            message = error_message(response) or "primmo refused the tenant."
+            raise ValidationFailed(NAME, message, [{"field": "", "message": message}])
+        check_status(response, NAME, error_message(response))
+        row = decode_json(response, NAME)
+        if not isinstance(row, dict):
+            raise UpstreamInvalidResponse(NAME, "primmo did not return the created tenant.")
+        return _tenant(row, Selection())
+
     @staticmethod
     def _select(shape: _Shape, selection: Selection) -> list[str]:
         names = list(shape.identity)
@@ -423,27 +447,3 @@ def _or(exprs: list[odata.Expr]) -> odata.Expr:
     combined = odata.any_of(*exprs)
     assert combined is not None
     return combined
-
-    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        """Primmo files a tenant under the unit's company, division and codes, not its id."""
-        if not unit_id.isdigit():
-            raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
-        query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
-        rows, _ = await self._get("api/Units", query, {})
-        if not rows:
-            raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
-        body = {
-            **{name: rows[0].get(name) for name in _UNIT_KEY},
-            "LastName": tenant.last_name,
-            "FirstName": tenant.first_name,
-            "TenantType": "D",
-        }
-        response = await send(self._client, NAME, "POST", "api/Tenants", json=body)
-        if response.status_code == 400:
-            message = error_message(response) or "primmo refused the tenant."
-            raise ValidationFailed(NAME, message, [{"field": "", "message": message}])
-        check_status(response, NAME, error_message(response))
-        row = decode_json(response, NAME)
-        if not isinstance(row, dict):
-            raise UpstreamInvalidResponse(NAME, "primmo did not return the created tenant.")
-        return _tenant(row, Selection())

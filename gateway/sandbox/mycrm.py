@@ -105,6 +105,7 @@ class _Tables:
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
+    state.token_paths = frozenset({"/auth/oauth/v1/token"})
     tables = _Tables(world)
     by_id = {
         "landlord": {row["id"]: row for row in tables.landlords},

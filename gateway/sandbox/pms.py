@@ -168,6 +168,7 @@ class _Tables:
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
+    state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
     tables = _Tables(world)
     refresh_tokens: dict[str, tuple[float, int]] = {}
     window: dict[str, float] = {"start": state.clock(), "used": 0}

@@ -183,6 +183,7 @@ def _place(row: Row) -> tuple[Any, Any, str]:
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
+    state.token_paths = frozenset({"/api/Token"})
     tables = _Tables(world)
     units_set = EntitySet(_UNIT)
     buildings_set = EntitySet(_BUILDING, {"Units": (units_set, tables.units_of)})

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.clock import Clock
 
 __all__ = [
+    "FAULTS",
     "ProviderState",
     "SeenRequest",
     "admin_routes",
@@ -34,6 +35,49 @@ __all__ = [
     "read_rs256",
     "sign_rs256",
 ]
+
+
+FAULTS = frozenset({"error", "slow", "malformed", "throttle", "token_down", "token_garbage"})
+"""Data faults hit every request but token ones; token faults hit only the token endpoint."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    status: int = 500
+    seconds: float = 30.0
+
+
+async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
+    """Answers in place of the provider if a fault applies to this request."""
+    if fault is None or fault.kind.startswith("token_") != token:
+        return False
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.seconds)
+        return False
+    if fault.kind == "error":
+        await _send(send, fault.status, b'{"error": "injected failure"}')
+    elif fault.kind == "malformed":
+        await _send(send, 200, b'{"value": [{"Id": 1, "Name": ')
+    elif fault.kind == "throttle":
+        body = b'{"error": {"code": "RATE_LIMIT_EXCEEDED", "retry_after": 120}}'
+        await _send(send, 429, body, (b"retry-after", b"120"))
+    elif fault.kind == "token_down":
+        await _send(send, 503, b'{"error": "token service unavailable"}')
+    elif fault.kind == "token_garbage":
+        await _send(send, 200, b"<html>surprise</html>", (b"x-note", b"not json"))
+    return True
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,17 @@ class ProviderState:
     throttle_retry_after: int = 0
     warning: str | None = None
     """A warning the provider attaches to every answer, where its API has a way to say one."""
+    token_paths: frozenset[str] = frozenset()
+    fault: Fault | None = None
+
+    def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
+        """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""
+        if kind == "none":
+            self.fault = None
+            return
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
+        self.fault = Fault(kind, status, seconds)
 
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""
@@ -109,7 +164,8 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 try:
                     if state.latency:
                         await asyncio.sleep(state.latency)
-                    await app(scope, receive, send)
+                    if not await _misbehave(state.fault, path in state.token_paths, send):
+                        await app(scope, receive, send)
                 finally:
                     state.in_flight -= 1
                 return
@@ -138,6 +194,18 @@ def admin_routes(state: ProviderState) -> list[Route]:
         state.revoke_tokens()
         return Response(status_code=204)
 
+    async def fault(request: Request) -> Response:
+        params = request.query_params
+        try:
+            state.inject(
+                params.get("kind", "none"),
+                status=int(params.get("status", "500")),
+                seconds=float(params.get("seconds", "30")),
+            )
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return Response(status_code=204)
+
     async def throttle(request: Request) -> Response:
         try:
             retry_after = int(request.query_params.get("retry_after", "60"))
@@ -152,6 +220,7 @@ def admin_routes(state: ProviderState) -> list[Route]:
         Route("/_sandbox/requests/reset", reset, methods=["POST"]),
         Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
         Route("/_sandbox/throttle", throttle, methods=["POST"]),
+        Route("/_sandbox/fault", fault, methods=["POST"]),
     ]
 
 

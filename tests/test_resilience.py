@@ -1,0 +1,180 @@
+"""Faults stay local: every provider, every fault, the others' data still arrives in time."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.sandbox import Sandbox
+from tests.conftest import Client, serving
+
+DEADLINE = 0.5
+LANDLORDS = "{ landlords(first: 40) { edges { node { provider name } } } }"
+PROVIDERS = ["mycrm", "pms", "primmo"]
+EXPECTED = {
+    "error": "UPSTREAM_UNAVAILABLE",
+    "slow": "UPSTREAM_TIMEOUT",
+    "malformed": "UPSTREAM_INVALID_RESPONSE",
+    "throttle": "RATE_LIMITED",
+    "token_down": "UPSTREAM_UNAVAILABLE",
+    "token_garbage": "UPSTREAM_INVALID_RESPONSE",
+    "refused": "UPSTREAM_UNAVAILABLE",
+}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        gateway=GatewaySettings(request_deadline_seconds=DEADLINE),
+        defaults=Traffic(
+            retries=1, breaker_failures=3, breaker_open_seconds=30, max_retry_after_seconds=1
+        ),
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def _landlords(client: Client) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    body = await client.query(LANDLORDS)
+    return body, time.monotonic() - started
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_faulty_provider_gives_one_error_and_the_others_data(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings, provider: str, fault: str
+) -> None:
+    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    self_url = "http://127.0.0.1:8000"
+    if fault == "refused":
+        transports[provider] = httpx.AsyncHTTPTransport()
+        self_url = f"http://127.0.0.1:{_closed_port()}"
+    async with serving(
+        sandbox, clock, settings, transports=transports, self_url=self_url
+    ) as client:
+        state = sandbox.states[provider]
+        if not fault.startswith("token_") and fault != "refused":
+            await client.data(LANDLORDS)
+            state.inject(fault)
+        elif fault != "refused":
+            state.inject(fault)
+
+        body, elapsed = await _landlords(client)
+
+    healthy = set(PROVIDERS) - {provider}
+    served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
+    assert served == healthy
+    (error,) = body["errors"]
+    assert error["extensions"]["provider"] == provider
+    assert error["extensions"]["code"] == EXPECTED[fault]
+    assert error["path"] == ["landlords"]
+    assert elapsed < 5, "the slow fault sleeps 30 s: only the deadline can end the query this soon"
+
+
+async def test_the_breaker_opens_after_n_failures_and_probes_after_its_pause(
+    client: Client,
+) -> None:
+    await client.data(LANDLORDS)
+    client.pms.inject("error")
+
+    for _ in range(3):
+        body = await client.query(LANDLORDS)
+        assert body["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    sent = client.pms.count()
+
+    for _ in range(5):
+        body = await client.query(LANDLORDS)
+        assert body["errors"][0]["extensions"] == {"code": "CIRCUIT_OPEN", "provider": "pms"}
+        assert {e["node"]["provider"] for e in body["data"]["landlords"]["edges"]} == {
+            "mycrm",
+            "primmo",
+        }
+    assert client.pms.count() == sent
+
+    client.clock.advance(30)
+    body = await client.query(LANDLORDS)
+    assert body["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert client.pms.count() == sent + 1
+    body = await client.query(LANDLORDS)
+    assert body["errors"][0]["extensions"]["code"] == "CIRCUIT_OPEN"
+
+    client.pms.inject("none")
+    client.clock.advance(30)
+    body = await client.query(LANDLORDS)
+    assert "errors" not in body
+    assert {e["node"]["provider"] for e in body["data"]["landlords"]["edges"]} == set(PROVIDERS)
+
+
+async def test_provider_health_reports_state_without_secrets(client: Client) -> None:
+    await client.data(LANDLORDS)
+    client.mycrm.inject("malformed")
+    for _ in range(3):
+        await client.query(LANDLORDS)
+
+    data = await client.data(
+        "{ providers { name kind healthy breakerState lastError latencyP50Ms tokenExpiresAt } }"
+    )
+
+    statuses = {status["name"]: status for status in data["providers"]}
+    assert statuses["mycrm"]["breakerState"] == "OPEN" and not statuses["mycrm"]["healthy"]
+    assert statuses["mycrm"]["lastError"].startswith("UPSTREAM_INVALID_RESPONSE")
+    assert statuses["primmo"]["breakerState"] == "CLOSED" and statuses["primmo"]["healthy"]
+    assert statuses["primmo"]["latencyP50Ms"] > 0 and statuses["primmo"]["tokenExpiresAt"]
+    assert statuses["pms"]["kind"] == "rest" and statuses["primmo"]["kind"] == "odata"
+    readiness = await client.http.get("/readyz")
+    assert readiness.status_code == 200 and readiness.json()["providers"]["mycrm"] == "OPEN"
+
+
+async def test_reads_are_retried_on_503_and_writes_never(client: Client) -> None:
+    await client.data(LANDLORDS)
+    unit = await client.data('{ units(first: 1, providers: ["primmo"]) { edges { node { id } } } }')
+    unit_id = unit["units"]["edges"][0]["node"]["id"]
+    client.primmo.inject("error", status=503)
+    client.primmo.reset_counter()
+
+    read = await client.query('{ buildings(first: 2, providers: ["primmo"]) { totalCount } }')
+    write = await client.query(
+        'mutation($unit: ID!) { createTenant(input: {unitId: $unit, firstName: "Léa",'
+        ' lastName: "Roy"}) { tenant { id } errors { code } } }',
+        {"unit": unit_id},
+    )
+
+    assert read["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert client.primmo.count("GET", "/api/Buildings") == 2
+    assert write["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert client.primmo.count("POST", "/api/Tenants") == 0
+
+
+async def test_a_write_that_times_out_is_outcome_unknown_and_sent_once(client: Client) -> None:
+    unit = await client.data('{ units(first: 1, providers: ["pms"]) { totalCount } }')
+    assert unit["units"]["totalCount"] == 0
+    building = await client.data(
+        '{ buildings(first: 1, providers: ["pms"]) { edges { node { units { id } } } } }'
+    )
+    unit_id = building["buildings"]["edges"][0]["node"]["units"][0]["id"]
+    client.pms.inject("slow", seconds=30)
+
+    body = await client.data(
+        'mutation($unit: ID!) { createTenant(input: {unitId: $unit, firstName: "Léa", '
+        'lastName: "Roy", email: "lea@example.com"}) { tenant { id } errors { code message } } }',
+        {"unit": unit_id},
+    )
+
+    assert body["createTenant"]["tenant"] is None
+    assert [e["code"] for e in body["createTenant"]["errors"]] == ["OUTCOME_UNKNOWN"]
+    posts = [
+        path for (method, path) in client.pms.requests if method == "POST" and "tenants" in path
+    ]
+    assert len(posts) == 1 and client.pms.requests[("POST", posts[0])] == 1
