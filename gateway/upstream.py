@@ -8,7 +8,7 @@ the caller is decided here, once, for every provider.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,14 +183,21 @@ def decode_json(response: httpx.Response, provider: str) -> Any:
         ) from None
 
 
-def error_message(response: httpx.Response) -> str | None:
-    """The message of the common `{"error": {"code", "message"}}` body (OData, pms), if any."""
+def _error_member(body: Any) -> str | None:
+    """The common `{"error": {"code", "message"}}` body (OData, pms)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else None
+
+
+def error_message(
+    response: httpx.Response, read: Callable[[Any], str | None] = _error_member
+) -> str | None:
+    """The provider's own words from a failed response's body, read by its connector's rule."""
     if response.status_code < 400:
         return None
     try:
         body = response.json()
     except ValueError:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return str(message) if message else None
+    return read(body)

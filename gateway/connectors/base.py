@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import httpx
+
 from gateway.auth import CachedTokenAuth
 from gateway.errors import BadUserInput
 from gateway.model import Criteria, Entity, NewTenant, Record, Selection, Tenant
@@ -52,7 +54,12 @@ class Connector(abc.ABC):
     """Entities this connector can list at the root, in the documented order."""
     credentials: ClassVar[tuple[str, ...]]
     """The credential names the connector reads from its configuration."""
-    auth: CachedTokenAuth | None = None
+
+    def __init__(self, client: httpx.AsyncClient, auth: CachedTokenAuth | None = None) -> None:
+        """`client` reaches the provider (built by `connect` from its `Upstream`); `auth` is
+        kept so the health query can say when the provider's token expires."""
+        self._client = client
+        self.auth = auth
 
     @classmethod
     @abc.abstractmethod

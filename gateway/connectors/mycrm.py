@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-import httpx
-
 from gateway import notices
 from gateway.auth import ClientCredentialsAuth
 from gateway.connectors.base import Connector, ListRequest, Page
@@ -35,7 +33,7 @@ from gateway.model import (
     Selection,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, send
+from gateway.upstream import Upstream, check_status, decode_json, error_message, send
 
 __all__ = ["MyCrmConnector"]
 
@@ -136,12 +134,6 @@ class MyCrmConnector(Connector):
     serves = frozenset({Entity.LANDLORD, Entity.UNIT})
     lists = frozenset({Entity.LANDLORD, Entity.UNIT})
     credentials = ("api_key", "api_secret")
-
-    def __init__(
-        self, client: httpx.AsyncClient, auth: ClientCredentialsAuth | None = None
-    ) -> None:
-        self._client = client
-        self.auth = auth
 
     @classmethod
     def connect(cls, upstream: Upstream) -> MyCrmConnector:
@@ -247,20 +239,14 @@ class MyCrmConnector(Connector):
         response = await send(
             self._client, NAME, "GET", path, params=params, headers=EXPAND if expand else None
         )
-        check_status(response, NAME, _messages(response))
+        check_status(response, NAME, error_message(response, _messages))
         warning = response.headers.get("x-mycrm-api-warning")
         if warning:
             notices.warn(NAME, warning)
         return decode_json(response, NAME)
 
 
-def _messages(response: httpx.Response) -> str | None:
+def _messages(body: Any) -> str | None:
     """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`."""
-    if response.status_code < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
     messages = body.get("messages") if isinstance(body, dict) else None
     return "; ".join(str(m) for m in messages) if isinstance(messages, list) and messages else None

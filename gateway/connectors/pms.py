@@ -190,10 +190,6 @@ class PmsConnector(Connector):
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("username", "password")
 
-    def __init__(self, client: httpx.AsyncClient, auth: LoginRefreshAuth | None = None) -> None:
-        self._client = client
-        self.auth = auth
-
     @classmethod
     def connect(cls, upstream: Upstream) -> PmsConnector:
         auth = LoginRefreshAuth(

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page
@@ -244,10 +242,6 @@ class PrimmoConnector(Connector):
     lists = frozenset(_SHAPES)
 
     credentials = ("api_key", "username", "password")
-
-    def __init__(self, client: httpx.AsyncClient, auth: ApiKeyPasswordAuth | None = None) -> None:
-        self._client = client
-        self.auth = auth
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
