@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 __all__ = [
     "AvailableBetween",
@@ -134,15 +134,27 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class Relationship:
+    """A party's role on a place over time. `derived` ones are read off tenants and buildings
+    (a tenant occupies its unit, a landlord owns its building) rather than recorded by a provider.
+    """
+
     provider: str
     source_id: str
     role: str | None = None
     start_date: date | None = None
     end_date: date | None = None
     external_id: str | None = None
-    acknowledged: bool | None = None
+    unacked_since: datetime | None = None
+    account_number: str | None = None
+    property_code: str | None = None
+    derived: bool = False
     building: Link | None = None
+    unit: Link | None = None
     party: Link | None = None
+
+    @property
+    def acknowledged(self) -> bool | None:
+        return None if self.derived else self.unacked_since is None
 
 
 Record = Landlord | Building | Unit | Tenant | Relationship | Lease

@@ -266,7 +266,7 @@ async def test_no_secret_reaches_a_log_line(
             client.sandbox.states[provider].inject("none")
     await client.query("{ nope }")
 
-    secrets = {value for _, credentials in PROVIDERS.values() for value in credentials.values()}
+    secrets = {value for provider in PROVIDERS.values() for value in provider.credentials.values()}
     secrets -= {"integrateur", "integrations@sandbox.pms.example"}
     secrets.add(DEV_KEY)
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)

@@ -17,7 +17,7 @@ from typing import Any
 from gateway import notices
 from gateway.auth import ClientCredentialsAuth
 from gateway.connectors.base import Connector, ListRequest, Page
-from gateway.connectors.paging import each, scan
+from gateway.connectors.paging import each, pages, scan
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
 from gateway.model import (
     AvailableBetween,
@@ -186,7 +186,7 @@ class MyCrmConnector(Connector):
             return rows, count if isinstance(count, int) else None
 
         found = await scan(
-            fetch,
+            pages(fetch, MAX_PER_PAGE),
             offset=int(request.position or 0),
             limit=request.limit,
             max_size=MAX_PER_PAGE,

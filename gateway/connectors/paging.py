@@ -1,7 +1,7 @@
-"""Page-number pagination (pms `page`/`page_size`, MyCRM `page`/`per_page`), as one strategy.
+"""Offset and page-number pagination (LEAP `limit`/`offset`; pms, MyCRM `page`/size), as one.
 
 A connector's position is an absolute offset in its provider's ordered
-stream; this module turns "`limit` records from offset `o`" into as few page
+stream; this module turns "`limit` records from offset `o`" into as few
 requests as possible, and filters locally what the provider cannot filter.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["FetchPage", "Scan", "each", "scan", "window"]
+__all__ = ["FetchPage", "FetchRange", "Scan", "each", "pages", "scan", "window"]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -29,6 +29,10 @@ class Scan(Generic[T]):
     total: int | None
 
 
+FetchRange = Callable[[int, int], Awaitable[tuple[Sequence[T], bool, int | None]]]
+"""(offset, at most n) -> (rows from that offset, whether the stream ends there, total if known)."""
+
+
 def window(offset: int, limit: int, max_size: int) -> tuple[int, int]:
     """(page, size) whose one page covers [offset, offset + limit), when a size allows it.
 
@@ -41,8 +45,23 @@ def window(offset: int, limit: int, max_size: int) -> tuple[int, int]:
     return offset // max_size + 1, max_size
 
 
+def pages(fetch: FetchPage[T], max_size: int) -> FetchRange[T]:
+    """Offsets over a page-number API (pms `page`/`page_size`, MyCRM `page`/`per_page`)."""
+
+    async def fetch_range(offset: int, limit: int) -> tuple[Sequence[T], bool, int | None]:
+        page, size = window(offset, limit, max_size)
+        batch, total = await fetch(page, size)
+        start = (page - 1) * size
+        skip = offset - start
+        rows = batch[skip : skip + limit]
+        last_page = len(batch) < size or (total is not None and start + len(batch) >= total)
+        return rows, last_page and skip + len(rows) >= len(batch), total
+
+    return fetch_range
+
+
 async def scan(
-    fetch: FetchPage[T],
+    fetch: FetchRange[T],
     *,
     offset: int,
     limit: int,
@@ -50,47 +69,42 @@ async def scan(
     keep: Callable[[T], bool] | None = None,
     count: bool = False,
 ) -> Scan[T]:
-    """Up to `limit` rows from `offset`; with `keep`, only matching rows, scanning on as needed.
+    """Up to `limit` rows from `offset`, in requests of at most `max_size` rows; with `keep`,
+    only matching rows, reading on as needed.
 
-    With `keep` and `count`, the provider cannot count matches, so the count
-    reads the whole (provider-filtered) stream: correct, and documented as costly.
+    With `keep` and `count`, the provider cannot count matches, so the count reads
+    the whole (provider-filtered) stream: correct, and documented as costly.
     """
-    page, size = (
-        window(offset, limit, max_size) if keep is None else (offset // max_size + 1, max_size)
-    )
-    skip = offset - (page - 1) * size
     rows: list[T] = []
     positions: list[int] = []
     total: int | None = None
-    while True:
-        batch, provider_total = await fetch(page, size)
+    at, ended = offset, False
+    while len(rows) < limit and not ended:
+        want = min(max_size, limit - len(rows)) if keep is None else max_size
+        batch, ended, provider_total = await fetch(at, want)
         total = provider_total if keep is None else None
-        start = (page - 1) * size
-        for index in range(skip, len(batch)):
+        for index, row in enumerate(batch):
             if len(rows) == limit:
+                ended = False
                 break
-            if keep is None or keep(batch[index]):
-                rows.append(batch[index])
-                positions.append(start + index + 1)
-        last = len(batch) < size or (
-            provider_total is not None and start + len(batch) >= provider_total
-        )
-        if len(rows) == limit or last:
-            break
-        page, skip = page + 1, 0
+            if keep is None or keep(row):
+                rows.append(row)
+                positions.append(at + index + 1)
+        at += len(batch)
+        ended = ended or not batch
     if keep is not None and count:
         total = await _count(fetch, max_size, keep)
-    return Scan(rows, positions, last and len(rows) < limit, total)
+    return Scan(rows, positions, ended and len(rows) < limit, total)
 
 
-async def _count(fetch: FetchPage[T], size: int, keep: Callable[[T], bool]) -> int:
-    matched, page = 0, 1
+async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool]) -> int:
+    matched, at = 0, 0
     while True:
-        batch, provider_total = await fetch(page, size)
+        batch, ended, _ = await fetch(at, size)
         matched += sum(1 for row in batch if keep(row))
-        if len(batch) < size or (provider_total is not None and page * size >= provider_total):
+        at += len(batch)
+        if ended or not batch:
             return matched
-        page += 1
 
 
 async def each(keys: Iterable[K], one: Callable[[K], Awaitable[V | None]]) -> Mapping[K, V]:

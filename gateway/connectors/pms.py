@@ -18,7 +18,7 @@ import httpx
 
 from gateway.auth import LoginRefreshAuth
 from gateway.connectors.base import Connector, ListRequest, Page
-from gateway.connectors.paging import each, scan
+from gateway.connectors.paging import each, pages, scan
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     Building,
@@ -222,7 +222,7 @@ class PmsConnector(Connector):
             )
 
         found = await scan(
-            fetch,
+            pages(fetch, MAX_PAGE_SIZE),
             offset=int(request.position or 0),
             limit=request.limit,
             max_size=MAX_PAGE_SIZE,

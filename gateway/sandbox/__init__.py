@@ -7,21 +7,31 @@ them; the tests and the benchmark use them the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import httpx
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock, SystemClock
-from gateway.sandbox import mycrm, pms, primmo
+from gateway.sandbox import leap, mycrm, pms, primmo
 from gateway.sandbox.data import World, WorldSize, generate
 from gateway.sandbox.server import ProviderState
 
-__all__ = ["PROVIDERS", "Sandbox"]
+__all__ = ["PROVIDERS", "Sandbox", "SandboxProvider"]
 
-PROVIDERS: dict[str, tuple[Callable[[World, ProviderState], ASGIApp], dict[str, str]]] = {
-    "primmo": (primmo.create_app, primmo.CREDENTIALS),
-    "pms": (pms.create_app, pms.CREDENTIALS),
-    "mycrm": (mycrm.create_app, mycrm.CREDENTIALS),
+
+class SandboxProvider(NamedTuple):
+    create_app: Callable[[World, ProviderState], ASGIApp]
+    credentials: dict[str, str]
+    references: Callable[[World], dict[tuple[str, int], str]] | None = None
+    """How the gateway refers to this provider's records, for providers that cross-reference."""
+
+
+PROVIDERS: dict[str, SandboxProvider] = {
+    "primmo": SandboxProvider(primmo.create_app, primmo.CREDENTIALS, primmo.references),
+    "pms": SandboxProvider(pms.create_app, pms.CREDENTIALS, pms.references),
+    "mycrm": SandboxProvider(mycrm.create_app, mycrm.CREDENTIALS, mycrm.references),
+    "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS),
 }
 
 
@@ -33,9 +43,13 @@ class Sandbox:
     ) -> None:
         self.clock = clock or SystemClock()
         self.world = generate(seed, size)
+        for provider in PROVIDERS.values():
+            if provider.references is not None:
+                self.world.references.update(provider.references(self.world))
         self.states = {name: ProviderState(name, self.clock) for name in PROVIDERS}
         self.apps = {
-            name: build(self.world, self.states[name]) for name, (build, _) in PROVIDERS.items()
+            name: provider.create_app(self.world, self.states[name])
+            for name, provider in PROVIDERS.items()
         }
 
     def transport(self, name: str) -> httpx.ASGITransport:
@@ -44,7 +58,7 @@ class Sandbox:
 
     @staticmethod
     def credentials(name: str) -> dict[str, str]:
-        return dict(PROVIDERS[name][1])
+        return dict(PROVIDERS[name].credentials)
 
     def reset_counters(self) -> None:
         for state in self.states.values():

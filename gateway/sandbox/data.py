@@ -157,12 +157,30 @@ class Tenant:
 
 
 @dataclass
+class Relationship:
+    """A party's role on a property over time, as LEAP records it; ended, never removed."""
+
+    id: int
+    building_id: int
+    party: str
+    """"tenant" or "landlord"."""
+    party_id: int
+    role: str
+    start: date
+    end: date | None = None
+
+
+@dataclass
 class World:
     today: date
     landlords: list[Landlord] = field(default_factory=list)
     buildings: list[Building] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     tenants: list[Tenant] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    references: dict[tuple[str, int], str] = field(default_factory=dict)
+    """(kind, world id) -> how the gateway refers to that record at its home provider,
+    "<provider>:<source id>"; each provider's sandbox module fills in its own."""
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -246,7 +264,41 @@ def generate(seed: int = 7, size: WorldSize | None = None, today: date | None = 
             world.units.append(unit)
             if rng.random() < size.occupancy_rate:
                 _lease_unit(world, rng, unit)
+    _relate(world, rng)
     return world
+
+
+def _relate(world: World, rng: random.Random) -> None:
+    """Every building has its owner on record; most tenants are on record as occupiers."""
+    number = 10_000_001
+    units = {unit.id: unit for unit in world.units}
+    for building in world.buildings:
+        world.relationships.append(
+            Relationship(
+                number,
+                building.id,
+                "landlord",
+                building.landlord_id,
+                "OWNER",
+                date(2015, 1, 1) + timedelta(days=building.id % 1500),
+            )
+        )
+        number += 1
+    for tenant in world.tenants:
+        if rng.random() < 0.6:
+            ended = tenant.lease.end < world.today
+            world.relationships.append(
+                Relationship(
+                    number,
+                    units[tenant.unit_id].building_id,
+                    "tenant",
+                    tenant.id,
+                    "OCCUPIER",
+                    tenant.lease.start,
+                    tenant.lease.end if ended else None,
+                )
+            )
+            number += 1
 
 
 def _lease_unit(world: World, rng: random.Random, unit: Unit) -> None:

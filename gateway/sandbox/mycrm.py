@@ -104,6 +104,11 @@ class _Tables:
             )
 
 
+def references(world: World) -> dict[tuple[str, int], str]:
+    """MyCRM knows every landlord, by the world's id."""
+    return {("landlord", landlord.id): f"mycrm:{landlord.id}" for landlord in world.landlords}
+
+
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/auth/oauth/v1/token"})
     tables = _Tables(world)

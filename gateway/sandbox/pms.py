@@ -167,6 +167,21 @@ class _Tables:
         return self._add(property_id, tenant)
 
 
+def references(world: World) -> dict[tuple[str, int], str]:
+    """As the pms connector names them: a tenant lives under its property."""
+    mine = {b.id for b in world.buildings_of("pms")}
+    building_of = {u.id: u.building_id for u in world.units if u.building_id in mine}
+    found = {("building", building_id): f"pms:prop_{building_id}" for building_id in mine}
+    found.update(
+        {
+            ("tenant", t.id): f"pms:prop_{building_of[t.unit_id]}/ten_{t.id}"
+            for t in world.tenants
+            if t.unit_id in building_of
+        }
+    )
+    return found
+
+
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
     tables = _Tables(world)

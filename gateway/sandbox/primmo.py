@@ -182,6 +182,15 @@ def _place(row: Row) -> tuple[Any, Any, str]:
     return row["CompanyNo"], row["DivisionNo"], _code(row["BuildingCode"])
 
 
+def references(world: World) -> dict[tuple[str, int], str]:
+    """Primmo's ids are the world's: buildings and tenants of its buildings."""
+    mine = {b.id for b in world.buildings_of("primmo")}
+    units = {u.id for u in world.units if u.building_id in mine}
+    found = {("building", building_id): f"primmo:{building_id}" for building_id in mine}
+    found.update({("tenant", t.id): f"primmo:{t.id}" for t in world.tenants if t.unit_id in units})
+    return found
+
+
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
     tables = _Tables(world)

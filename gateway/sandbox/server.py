@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 
-FAULTS = frozenset({"error", "slow", "malformed", "throttle", "token_down", "token_garbage"})
+FAULTS = frozenset(
+    {"error", "slow", "malformed", "throttle", "token_down", "token_garbage", "xxe", "laughs"}
+)
 """Data faults hit every request but token ones; token faults hit only the token endpoint."""
 
 
@@ -73,6 +75,20 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
     elif fault.kind == "throttle":
         body = b'{"error": {"code": "RATE_LIMIT_EXCEEDED", "retry_after": 120}}'
         await _send(send, 429, body, (b"retry-after", b"120"))
+    elif fault.kind == "xxe":
+        body = (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<property-relationships xmlns="http://schema.majitek.com/leap-ws-v1.0">&x;'
+            b"</property-relationships>"
+        )
+        await _send(send, 200, body, (b"x-note", b"external entity"))
+    elif fault.kind == "laughs":
+        entities = b"".join(
+            b'<!ENTITY l%d "%s">' % (i, (b"&l%d;" % (i - 1)) * 10 if i else b"lol")
+            for i in range(10)
+        )
+        body = b'<?xml version="1.0"?><!DOCTYPE r [' + entities + b"]><r>&l9;</r>"
+        await _send(send, 200, body, (b"x-note", b"entity expansion"))
     elif fault.kind == "token_down":
         await _send(send, 503, b'{"error": "token service unavailable"}')
     elif fault.kind == "token_garbage":
