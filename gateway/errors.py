@@ -26,6 +26,7 @@ __all__ = [
     "Forbidden",
     "Unauthenticated",
     "LimitExceeded",
+    "Refused",
     "RateLimited",
     "ConfigError",
 ]
@@ -121,6 +122,14 @@ class Forbidden(GatewayError):
 
 class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
+
+
+class Refused(GatewayError):
+    """A provider refused a write for a reason the caller can act on; returned as data."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class LimitExceeded(GatewayError):

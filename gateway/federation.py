@@ -22,6 +22,7 @@ from gateway import notices
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
 from gateway.model import Criteria, Entity, Record, Selection
+from gateway.relationships import derive
 from gateway.resilience import ProviderHealth
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.BUILDING: lambda record: (_text(record.name),),
     Entity.UNIT: lambda record: (_text(record.code),),
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
-    Entity.RELATIONSHIP: lambda record: (_text(record.external_id),),
+    Entity.RELATIONSHIP: lambda _record: (),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -47,7 +48,7 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.BUILDING: frozenset({"name"}),
     Entity.UNIT: frozenset({"code"}),
     Entity.TENANT: frozenset({"last_name", "first_name"}),
-    Entity.RELATIONSHIP: frozenset({"external_id"}),
+    Entity.RELATIONSHIP: frozenset(),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 
@@ -279,11 +280,23 @@ class Federation:
         except ProviderError as error:
             return error
 
+    def referencing(self, entity: Entity, by: str) -> list[str]:
+        """Providers that keep `entity` records about other providers' records, by `by`."""
+        return [
+            name
+            for name, connector in sorted(self.connectors.items())
+            if entity in connector.serves and by in connector.references
+        ]
+
     async def fetch(
         self, provider: str, entity: Entity, by: str, keys: Sequence[str], selection: Selection
     ) -> Mapping[str, Sequence[Record]]:
         connector = self.connectors.get(provider)
-        if connector is None or entity not in connector.serves:
+        if connector is None:
+            return {}
+        if entity is Entity.RELATIONSHIP and entity not in connector.serves:
+            return await derive(self, provider, by, keys)
+        if entity not in connector.serves:
             return {}
         return await self.health[provider].call(
             lambda: connector.fetch(entity, by, keys, selection)

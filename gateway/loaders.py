@@ -7,6 +7,7 @@ record already fetched in this request is not fetched again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiodataloader import DataLoader
@@ -38,6 +39,19 @@ class Loaders:
         if link.prefetched is not None:
             return link.prefetched
         return await self._loader(link, selection).load(link.key)
+
+    async def about(
+        self, entity: Entity, by: str, reference: str, selection: Selection
+    ) -> list[Record]:
+        """Records any provider keeps about another's record ("primmo:9"), one batch each."""
+        providers = self._federation.referencing(entity, by)
+        found = await asyncio.gather(
+            *(
+                self._loader(Link(provider, entity, by, reference), selection).load(reference)
+                for provider in providers
+            )
+        )
+        return [record for records in found for record in records]
 
     async def by_ids(
         self, provider: str, entity: Entity, ids: Sequence[str], selection: Selection

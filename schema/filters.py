@@ -8,9 +8,16 @@ import strawberry
 
 from gateway import model
 from gateway.errors import BadUserInput
-from schema.types import Occupancy
+from schema.types import Occupancy, Role
 
-__all__ = ["BuildingFilter", "LandlordFilter", "RoomsRange", "TenantFilter", "UnitFilter"]
+__all__ = [
+    "BuildingFilter",
+    "LandlordFilter",
+    "RelationshipFilter",
+    "RoomsRange",
+    "TenantFilter",
+    "UnitFilter",
+]
 
 _MAX_TEXT = 200
 
@@ -100,3 +107,21 @@ class TenantFilter:
 
     def criteria(self) -> model.Criteria:
         return _criteria(name=_contains("nameContains", self.name_contains))
+
+
+@strawberry.input(description="Relationships as LEAP records them.")
+class RelationshipFilter:
+    acknowledged: bool | None = strawberry.field(
+        default=None, description="false: only those with changes not yet acknowledged."
+    )
+    role: Role | None = None
+    current: bool | None = strawberry.field(
+        default=None, description="true: not ended (no end date, or one still ahead)."
+    )
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(
+            acknowledged=model.Equals(self.acknowledged) if self.acknowledged is not None else None,
+            role=model.Equals(self.role.value) if self.role else None,
+            current=model.Equals(self.current) if self.current is not None else None,
+        )

@@ -7,22 +7,26 @@ again); anything else is a GraphQL error. Writes are sent once, never retried.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import cast
 
 import strawberry
 
 from gateway import model
-from gateway.errors import InvalidId, OutcomeUnknown, ValidationFailed
+from gateway.errors import BadUserInput, InvalidId, OutcomeUnknown, Refused, ValidationFailed
 from schema.ids import decode_id
 from schema.permissions import requires
-from schema.types import Info, Tenant
+from schema.types import Info, Relationship, Role, Tenant
 
 __all__ = ["Mutation"]
 
 
 @strawberry.type(description="Something the caller can fix or check, returned as data.")
 class UserError:
-    code: str = strawberry.field(description="VALIDATION_FAILED or OUTCOME_UNKNOWN.")
+    code: str = strawberry.field(
+        description="VALIDATION_FAILED, OUTCOME_UNKNOWN, NOT_FOUND, EXTERNAL_ID_IN_USE, "
+        "CONFLICT or INVALID_ACCOUNT_NUMBER."
+    )
     message: str
     field: str | None = None
 
@@ -40,6 +44,70 @@ class CreateTenantInput:
 class CreateTenantPayload:
     tenant: Tenant | None
     errors: list[UserError]
+
+
+@strawberry.input
+class AssociatePropertyInput:
+    account_number: str = strawberry.field(description="The provider's account (8 digits).")
+    property_code: str = strawberry.field(description="The provider's property identifier.")
+    role: Role
+    start_date: date
+    provider: str | None = strawberry.field(
+        default=None,
+        description="Where to record it; the one provider that records "
+        "relationships when left out.",
+    )
+
+
+@strawberry.type
+class RelationshipPayload:
+    relationship: Relationship | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class SetRelationshipExternalIdInput:
+    relationship_id: strawberry.ID
+    external_id: str
+
+
+@strawberry.input(description="Give ids, or external ids, or both.")
+class AcknowledgeRelationshipsInput:
+    ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    external_ids: list[str] = strawberry.field(default_factory=list)
+    provider: str | None = None
+
+
+@strawberry.type
+class AcknowledgePayload:
+    acknowledged: list[Relationship]
+    errors: list[UserError]
+
+
+def _recorder(info: Info, wanted: str | None) -> str:
+    """The provider that records relationships: the one asked for, or the only one."""
+    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "property")
+    if wanted is not None:
+        if wanted not in recorders:
+            raise BadUserInput(f"{wanted} does not record property relationships.")
+        return wanted
+    if len(recorders) != 1:
+        raise BadUserInput("Say which provider records this: " + ", ".join(recorders))
+    return recorders[0]
+
+
+def _refusal(error: Refused | OutcomeUnknown) -> UserError:
+    return UserError(code=error.code, message=error.message)
+
+
+def _relationship_source(global_id: str, info: Info) -> tuple[str, str]:
+    entity, provider, source_id = decode_id(global_id)
+    if (
+        entity is not model.Entity.RELATIONSHIP
+        or provider not in info.context.federation.connectors
+    ):
+        raise InvalidId(f"'{global_id}' is not the id of a relationship.")
+    return provider, source_id
 
 
 @strawberry.type
@@ -76,3 +144,84 @@ class Mutation:
                 tenant=None, errors=[UserError(code=error.code, message=error.message)]
             )
         return CreateTenantPayload(tenant=cast(Tenant, created), errors=[])
+
+    @strawberry.mutation(
+        description="Records that an account holds a role on a property from a date.",
+        extensions=requires("relationship:manage"),
+    )
+    async def associate_property(
+        self, info: Info, input: AssociatePropertyInput
+    ) -> RelationshipPayload:
+        provider = _recorder(info, input.provider)
+        try:
+            created = await info.context.federation.write(
+                provider,
+                lambda connector: connector.associate(
+                    input.account_number.strip(),
+                    input.property_code.strip(),
+                    input.role.value,
+                    input.start_date,
+                ),
+            )
+        except (Refused, OutcomeUnknown) as error:
+            return RelationshipPayload(relationship=None, errors=[_refusal(error)])
+        return RelationshipPayload(relationship=cast(Relationship, created), errors=[])
+
+    @strawberry.mutation(
+        description="Sets the external id a relationship can then be found and acknowledged by.",
+        extensions=requires("relationship:manage"),
+    )
+    async def set_relationship_external_id(
+        self, info: Info, input: SetRelationshipExternalIdInput
+    ) -> RelationshipPayload:
+        provider, identifier = _relationship_source(input.relationship_id, info)
+        external_id = input.external_id.strip()
+        if not external_id:
+            raise BadUserInput("`externalId` must not be empty.", field="externalId")
+        try:
+            updated = await info.context.federation.write(
+                provider, lambda connector: connector.set_external_id(identifier, external_id)
+            )
+        except (Refused, OutcomeUnknown) as error:
+            return RelationshipPayload(relationship=None, errors=[_refusal(error)])
+        return RelationshipPayload(relationship=cast(Relationship, updated), errors=[])
+
+    @strawberry.mutation(
+        description="Clears `unackedSince` on the relationships (not on their property or "
+        "account). All or none: one unknown id acknowledges nothing.",
+        extensions=requires("relationship:manage"),
+    )
+    async def acknowledge_relationships(
+        self, info: Info, input: AcknowledgeRelationshipsInput
+    ) -> AcknowledgePayload:
+        if not input.ids and not input.external_ids:
+            raise BadUserInput("Give `ids` or `externalIds`.")
+        by_id = [_relationship_source(global_id, info) for global_id in input.ids]
+        providers = {provider for provider, _ in by_id}
+        provider = _recorder(
+            info, input.provider or (providers.pop() if len(providers) == 1 else None)
+        )
+        federation = info.context.federation
+        try:
+            if by_id:
+                keys = [identifier for _, identifier in by_id]
+                await federation.write(provider, lambda c: c.acknowledge(keys, False))
+            if input.external_ids:
+                await federation.write(provider, lambda c: c.acknowledge(input.external_ids, True))
+        except (Refused, OutcomeUnknown) as error:
+            return AcknowledgePayload(acknowledged=[], errors=[_refusal(error)])
+        fresh = model.Selection()
+        found = [
+            *(
+                await federation.fetch(
+                    provider, model.Entity.RELATIONSHIP, "id", [i for _, i in by_id], fresh
+                )
+            ).values(),
+            *(
+                await federation.fetch(
+                    provider, model.Entity.RELATIONSHIP, "extid", input.external_ids, fresh
+                )
+            ).values(),
+        ]
+        records = [record for records in found for record in records]
+        return AcknowledgePayload(acknowledged=cast(list[Relationship], records), errors=[])

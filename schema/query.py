@@ -16,6 +16,7 @@ from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,
     LandlordFilter,
+    RelationshipFilter,
     TenantFilter,
     UnitFilter,
     availability,
@@ -220,7 +221,8 @@ class Query:
         return cast(Connection[Tenant], found)
 
     @strawberry.field(
-        description="Property relationships (owner, occupier) from every provider.",
+        description="Property relationships recorded by providers (LEAP), in each provider's "
+        "own order. Derived ones are on Tenant, Building and Landlord.",
         extensions=_READ,
     )
     async def relationships(
@@ -228,7 +230,37 @@ class Query:
         info: Info,
         first: First = None,
         after: After = None,
+        filter: RelationshipFilter | None = None,
         providers: Providers = None,
     ) -> Connection[Relationship]:
-        found = await _connection(info, model.Entity.RELATIONSHIP, {}, first, after, providers)
+        criteria = filter.criteria() if filter else {}
+        found = await _connection(
+            info, model.Entity.RELATIONSHIP, criteria, first, after, providers
+        )
         return cast(Connection[Relationship], found)
+
+    @strawberry.field(description="A relationship by its global id.", extensions=_READ)
+    async def relationship(self, info: Info, id: strawberry.ID) -> Relationship | None:
+        if decode_id(id)[0] is not model.Entity.RELATIONSHIP:
+            raise InvalidId(f"'{id}' is not the id of a relationship.")
+        return cast(Relationship | None, await _node(info, id, info.path.as_list()))
+
+    @strawberry.field(
+        description="A relationship by the external id set with setRelationshipExternalId.",
+        extensions=_READ,
+    )
+    async def relationship_by_external_id(
+        self, info: Info, external_id: str
+    ) -> Relationship | None:
+        selection = selection_of(Relationship, info.selected_fields[0].selections)
+        federation = info.context.federation
+        for provider in federation.referencing(model.Entity.RELATIONSHIP, "property"):
+            link = model.Link(provider, model.Entity.RELATIONSHIP, "extid", external_id)
+            found = await info.context.loaders.one(link, selection)
+            if found is not None:
+                return cast(Relationship, found)
+        info.context.report(
+            NotFound(f"No relationship has the external id '{external_id[:80]}'."),
+            info.path.as_list(),
+        )
+        return None

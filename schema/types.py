@@ -6,18 +6,32 @@ relations go through the request's loaders.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, TypeVar, cast
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 
 from gateway import model
+from gateway.errors import ProviderError
+from gateway.relationships import occupier, owner
 from schema.context import Context
 from schema.ids import encode_id
 from schema.permissions import requires
 from schema.selection import selection_of
 
-__all__ = ["Building", "Landlord", "Lease", "Node", "Occupancy", "Relationship", "Tenant", "Unit"]
+__all__ = [
+    "Party",
+    "Role",
+    "Building",
+    "Landlord",
+    "Lease",
+    "Node",
+    "Occupancy",
+    "Relationship",
+    "Tenant",
+    "Unit",
+]
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -64,6 +78,17 @@ class Landlord(Node):
     async def buildings(root: strawberry.Parent[model.Landlord], info: Info) -> list[Building]:
         return await _many(info, root.buildings, Building)
 
+    @strawberry.field(description="Ownership of its buildings (derived) and LEAP's records.")
+    @staticmethod
+    async def relationships(
+        root: strawberry.Parent[model.Landlord], info: Info
+    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
+        wants = model.Selection(frozenset({"name"}))
+        buildings = await info.context.loaders.many(root.buildings, wants)
+        derived = [owner(b) for b in buildings if isinstance(b, model.Building)]
+        recorded = await _about(info, "account", root)
+        return cast(list[Relationship], [*derived, *recorded])
+
 
 @strawberry.type(description="A building: an address with units.")
 class Building(Node):
@@ -81,6 +106,15 @@ class Building(Node):
     @staticmethod
     async def landlord(root: strawberry.Parent[model.Building], info: Info) -> Landlord | None:
         return await _one(info, root.landlord, Landlord)
+
+    @strawberry.field(description="Ownership (derived) and the roles LEAP records on it.")
+    @staticmethod
+    async def relationships(
+        root: strawberry.Parent[model.Building], info: Info
+    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
+        recorded = await _about(info, "property", root)
+        derived = [owner(root)] if root.landlord is not None else []
+        return cast(list[Relationship], [*derived, *recorded])
 
     @strawberry.field
     @staticmethod
@@ -153,6 +187,14 @@ class Tenant(Node):
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
         return await _one(info, root.unit, Unit)
 
+    @strawberry.field(description="Occupancy, derived from the unit and recorded by LEAP.")
+    @staticmethod
+    async def relationships(
+        root: strawberry.Parent[model.Tenant], info: Info
+    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
+        recorded = await _about(info, "account", root)
+        return cast(list[Relationship], [occupier(root), *recorded])
+
     @strawberry.field(
         description="Where the provider keeps leases (pms); null elsewhere.", extensions=_PERSONAL
     )
@@ -161,20 +203,73 @@ class Tenant(Node):
         return await _one(info, root.lease, Lease)
 
 
-@strawberry.type(description="A party's role on a property (owner, occupier) over time.")
+@strawberry.enum(description="What a party is to a property.")
+class Role(enum.Enum):
+    OWNER = "OWNER"
+    OCCUPIER = "OCCUPIER"
+
+
+Party = Annotated[Tenant | Landlord, strawberry.union("Party", description="Who holds a role.")]
+
+
+@strawberry.type(
+    description="A party's role on a property over time: recorded by a provider (LEAP), or "
+    "derived (a tenant occupies its unit, a landlord owns its building)."
+)
 class Relationship(Node):
-    role: str | None
+    role: str | None = strawberry.field(description="OWNER or OCCUPIER.")
     start_date: date | None
-    end_date: date | None
+    end_date: date | None = strawberry.field(description="Set once ended; never removed.")
     external_id: str | None
-    acknowledged: bool | None
+    acknowledged: bool | None = strawberry.field(description="Null for derived relationships.")
+    unacked_since: datetime | None
+    account_number: str | None = strawberry.field(description="The provider's account number.")
+    property_code: str | None = strawberry.field(description="The provider's property code.")
+    derived: bool
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Relationship)
 
+    @strawberry.field(description="The building, directly or through the unit.")
+    @staticmethod
+    async def building(root: strawberry.Parent[model.Relationship], info: Info) -> Building | None:
+        if root.building is not None or root.unit is None:
+            return await _one(info, root.building, Building)
+        wants = model.Selection(frozenset({"code"}))
+        unit = await info.context.loaders.one(root.unit, wants)
+        link = unit.building if isinstance(unit, model.Unit) else None
+        return await _one(info, link, Building)
 
-NODE_TYPES: dict[model.Entity, type] = {
+    @strawberry.field(description="The unit, where the role is on one unit (occupiers).")
+    @staticmethod
+    async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> Unit | None:
+        return await _one(info, root.unit, Unit)
+
+    @strawberry.field(description="The tenant or landlord holding the role, where known.")
+    @staticmethod
+    async def party(root: strawberry.Parent[model.Relationship], info: Info) -> Party | None:
+        link = root.party
+        if link is None:
+            return None
+        return cast(Party | None, await _one(info, link, NODE_TYPES[link.entity]))
+
+
+async def _about(
+    info: Info, by: str, record: model.Building | model.Tenant | model.Landlord
+) -> list[model.Record]:
+    """What providers record about this record; a provider that fails costs only its part."""
+    selection = selection_of(Relationship, info.selected_fields[0].selections)
+    try:
+        return await info.context.loaders.about(
+            model.Entity.RELATIONSHIP, by, f"{record.provider}:{record.source_id}", selection
+        )
+    except ProviderError as error:
+        info.context.report(error, info.path.as_list())
+        return []
+
+
+NODE_TYPES: dict[model.Entity, type[Any]] = {
     model.Entity.LANDLORD: Landlord,
     model.Entity.BUILDING: Building,
     model.Entity.UNIT: Unit,

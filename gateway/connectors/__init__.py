@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.connectors.base import Connector
+from gateway.connectors.leap import LeapConnector
 from gateway.connectors.mycrm import MyCrmConnector
 from gateway.connectors.pms import PmsConnector
 from gateway.connectors.primmo import PrimmoConnector
@@ -10,5 +11,6 @@ from gateway.connectors.primmo import PrimmoConnector
 __all__ = ["CONNECTORS", "Connector"]
 
 CONNECTORS: dict[str, type[Connector]] = {
-    connector.name: connector for connector in (PrimmoConnector, PmsConnector, MyCrmConnector)
+    connector.name: connector
+    for connector in (PrimmoConnector, PmsConnector, MyCrmConnector, LeapConnector)
 }

@@ -11,13 +11,22 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import ClassVar
 
 import httpx
 
 from gateway.auth import CachedTokenAuth
 from gateway.errors import BadUserInput
-from gateway.model import Criteria, Entity, NewTenant, Record, Selection, Tenant
+from gateway.model import (
+    Criteria,
+    Entity,
+    NewTenant,
+    Record,
+    Relationship,
+    Selection,
+    Tenant,
+)
 from gateway.upstream import Upstream
 
 __all__ = ["Connector", "ListRequest", "Page", "Position"]
@@ -54,6 +63,9 @@ class Connector(abc.ABC):
     """Entities this connector can list at the root, in the documented order."""
     credentials: ClassVar[tuple[str, ...]]
     """The credential names the connector reads from its configuration."""
+    references: ClassVar[frozenset[str]] = frozenset()
+    """Key kinds by which this connector finds records about other providers' records
+    ("property", "account": LEAP relationships about a building or a party)."""
 
     def __init__(self, client: httpx.AsyncClient, auth: CachedTokenAuth | None = None) -> None:
         """`client` reaches the provider (built by `connect` from its `Upstream`); `auth` is
@@ -75,7 +87,7 @@ class Connector(abc.ABC):
         return entity in self.lists
 
     @abc.abstractmethod
-    async def page(self, entity: Entity, request: ListRequest) -> Page:
+    async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         """A page of `entity` matching the criteria, ordered by the entity's sort key, then id."""
 
     @abc.abstractmethod
@@ -91,3 +103,16 @@ class Connector(abc.ABC):
     async def create_tenant(self, _unit_id: str, _tenant: NewTenant, /) -> Tenant:
         """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
         raise BadUserInput(f"{self.name} does not take new tenants through its API.")
+
+    async def associate(
+        self, _account: str, _property_code: str, _role: str, _start: date, /
+    ) -> Relationship:
+        """Records that an account holds a role on a property from a date (LEAP)."""
+        raise BadUserInput(f"{self.name} does not record property relationships.")
+
+    async def set_external_id(self, _identifier: str, _external_id: str, /) -> Relationship:
+        raise BadUserInput(f"{self.name} does not record property relationships.")
+
+    async def acknowledge(self, _keys: Sequence[str], _external: bool, /) -> None:
+        """Clears `unacked-since` on the relationships named by id, or by external id."""
+        raise BadUserInput(f"{self.name} does not record property relationships.")

@@ -154,7 +154,7 @@ class MyCrmConnector(Connector):
         )
         return entity in self.lists and set(criteria) <= allowed
 
-    async def page(self, entity: Entity, request: ListRequest) -> Page:
+    async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         path, sort = (
             ("landlords", "company_name")
             if entity is Entity.LANDLORD

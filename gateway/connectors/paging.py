@@ -72,8 +72,9 @@ async def scan(
     """Up to `limit` rows from `offset`, in requests of at most `max_size` rows; with `keep`,
     only matching rows, reading on as needed.
 
-    With `keep` and `count`, the provider cannot count matches, so the count reads
-    the whole (provider-filtered) stream: correct, and documented as costly.
+    When `count` is asked and the provider gives no total (it cannot count what is
+    filtered here, or does not count at all), the count reads the whole
+    (provider-filtered) stream: correct, and documented as costly.
     """
     rows: list[T] = []
     positions: list[int] = []
@@ -92,16 +93,16 @@ async def scan(
                 positions.append(at + index + 1)
         at += len(batch)
         ended = ended or not batch
-    if keep is not None and count:
+    if count and total is None:
         total = await _count(fetch, max_size, keep)
     return Scan(rows, positions, ended and len(rows) < limit, total)
 
 
-async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool]) -> int:
+async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool] | None) -> int:
     matched, at = 0, 0
     while True:
         batch, ended, _ = await fetch(at, size)
-        matched += sum(1 for row in batch if keep(row))
+        matched += sum(1 for row in batch if keep is None or keep(row))
         at += len(batch)
         if ended or not batch:
             return matched

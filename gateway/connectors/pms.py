@@ -210,7 +210,7 @@ class PmsConnector(Connector):
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         return entity in self.lists and all(name in ("name", "city", "code") for name in criteria)
 
-    async def page(self, entity: Entity, request: ListRequest) -> Page:
+    async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         path = {Entity.LANDLORD: "api/v1/organizations", Entity.BUILDING: "api/v1/properties"}[
             entity
         ]

@@ -257,7 +257,7 @@ class PrimmoConnector(Connector):
         )
         return cls(upstream.client(auth), auth)
 
-    async def page(self, entity: Entity, request: ListRequest) -> Page:
+    async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
         path, extra, expr = self._criteria(entity, request.criteria)
         skip = int(request.position or 0)

@@ -344,6 +344,5 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         Route("/_sandbox/end-relationship", end, methods=["POST"]),
         *admin_routes(state),
     ]
-    app = Starlette(routes=routes)
-    app.state.store = store
-    return counting(app, state)
+    state.records = store
+    return counting(Starlette(routes=routes), state)

@@ -124,6 +124,8 @@ class ProviderState:
     """A warning the provider attaches to every answer, where its API has a way to say one."""
     token_paths: frozenset[str] = frozenset()
     fault: Fault | None = None
+    records: Any = None
+    """The provider's own store, for a test or a person to inspect what a write changed."""
 
     def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
         """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""

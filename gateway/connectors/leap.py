@@ -1,0 +1,290 @@
+"""LEAP: property relationships over REST with XML bodies, behind HTTP Basic.
+
+Every body is untrusted: it is parsed with defusedxml, which refuses any
+DTD, entity declaration or external reference, so a hostile response is an
+`UPSTREAM_INVALID_RESPONSE` for LEAP's part and nothing else. Requests are
+built with ElementTree, which escapes every value placed in them.
+
+LEAP has no batch lookup and no filter by property or account: relationships
+for a set of buildings or parties are found by one scan of the list per
+query level (pages of 100), grouped by the references' `extid`, which holds
+how the gateway names the record ("primmo:9").
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from urllib.parse import quote
+
+import httpx
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.paging import each, scan
+from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
+from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
+from gateway.upstream import Upstream, check_status, send
+
+__all__ = ["LeapConnector"]
+
+NAME = "leap"
+NS = "http://schema.majitek.com/leap-ws-v1.0"
+BASE = "api/v1/property-relationship"
+MAX_LIMIT = 100
+_PARTY = {"OWNER": Entity.LANDLORD, "OCCUPIER": Entity.TENANT}
+
+
+def _q(tag: str) -> str:
+    return f"{{{NS}}}{tag}"
+
+
+def _parse(content: bytes) -> ET.Element:
+    try:
+        root: ET.Element = SafeET.fromstring(
+            content, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DefusedXmlException:
+        raise UpstreamInvalidResponse(
+            NAME, "leap returned XML with a DTD or entities, which the gateway refuses."
+        ) from None
+    except ET.ParseError:
+        raise UpstreamInvalidResponse(NAME, "leap returned a body that is not XML.") from None
+    return root
+
+
+def _link(extid: str | None, entity: Entity) -> Link | None:
+    """An extid of "<provider>:<source id>" points at that provider's record."""
+    provider, _, key = (extid or "").partition(":")
+    return Link(provider, entity, "id", key) if provider and key else None
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text else None
+    except ValueError:
+        return None
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _relationship(element: ET.Element) -> Relationship:
+    identifier = element.get("identifier")
+    if element.tag != _q("property-relationship") or not identifier:
+        raise UpstreamInvalidResponse(NAME, "leap returned a relationship without an identifier.")
+    prop = element.find(_q("property"))
+    account = element.find(_q("account"))
+    role = (element.findtext(_q("relationship")) or "").strip().upper() or None
+    return Relationship(
+        provider=NAME,
+        source_id=identifier,
+        role=role,
+        start_date=_date(element.findtext(_q("start-date"))),
+        end_date=_date(element.findtext(_q("end-date"))),
+        external_id=element.get("extid"),
+        unacked_since=_moment(element.get("unacked-since")),
+        account_number=account.get("identifier") if account is not None else None,
+        property_code=prop.get("identifier") if prop is not None else None,
+        building=_link(prop.get("extid") if prop is not None else None, Entity.BUILDING),
+        party=_link(
+            account.get("extid") if account is not None else None,
+            _PARTY.get(role or "", Entity.TENANT),
+        ),
+    )
+
+
+def _current(record: Relationship, today: date) -> bool:
+    return record.end_date is None or record.end_date >= today
+
+
+def _role_is(role: str) -> Callable[[Relationship], bool]:
+    return lambda record: record.role == role
+
+
+def _current_is(wanted: bool, today: date) -> Callable[[Relationship], bool]:
+    return lambda record: _current(record, today) == wanted
+
+
+def _matches(criteria: Criteria, today: date) -> Callable[[Relationship], bool] | None:
+    tests: list[Callable[[Relationship], bool]] = []
+    for name, condition in criteria.items():
+        match name, condition:
+            case "role", Equals(str(role)):
+                tests.append(_role_is(role))
+            case "current", Equals(bool(wanted)):
+                tests.append(_current_is(wanted, today))
+            case "acknowledged", Equals(bool()):
+                continue
+            case _:
+                raise BadUserInput(f"leap cannot filter relationships by {name}.", provider=NAME)
+    return (lambda r: all(test(r) for test in tests)) if tests else None
+
+
+class LeapConnector(Connector):
+    name = NAME
+    kind = "xml"
+    serves = frozenset({Entity.RELATIONSHIP})
+    lists = frozenset({Entity.RELATIONSHIP})
+    credentials = ("username", "password")
+    references = frozenset({"property", "account"})
+
+    def __init__(self, client: httpx.AsyncClient, today: Callable[[], date]) -> None:
+        super().__init__(client)
+        self._today = today
+
+    @classmethod
+    def connect(cls, upstream: Upstream) -> LeapConnector:
+        auth = httpx.BasicAuth(upstream.credential("username"), upstream.credential("password"))
+        return cls(upstream.client(auth), lambda: datetime.fromtimestamp(upstream.clock()).date())
+
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        return entity is Entity.RELATIONSHIP and set(criteria) <= {
+            "acknowledged",
+            "role",
+            "current",
+        }
+
+    async def page(self, _entity: Entity, request: ListRequest, /) -> Page:
+        params: dict[str, str] = {}
+        acknowledged = request.criteria.get("acknowledged")
+        if isinstance(acknowledged, Equals):
+            params["acked"] = "true" if acknowledged.value else "false"
+        keep = _matches(request.criteria, self._today())
+
+        async def fetch(offset: int, limit: int) -> tuple[Sequence[Relationship], bool, None]:
+            rows = await self._list({**params, "limit": str(limit), "offset": str(offset)})
+            return rows, len(rows) < limit, None
+
+        found = await scan(
+            fetch,
+            offset=int(request.position or 0),
+            limit=request.limit,
+            max_size=MAX_LIMIT,
+            keep=keep,
+            count=request.count,
+        )
+        return Page(found.rows, found.positions, found.exhausted, found.total)
+
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
+    ) -> Mapping[str, Sequence[Record]]:
+        if entity is not Entity.RELATIONSHIP:
+            return {}
+        if by in ("id", "extid"):
+            prefix = "extid/" if by == "extid" else ""
+            found = await each(keys, lambda key: self._one(f"{BASE}/{prefix}{quote(key, safe='')}"))
+            return {key: [record] for key, record in found.items()}
+        if by in self.references:
+            wanted = set(keys)
+            grouped: dict[str, list[Record]] = defaultdict(list)
+            for record in await self._everything():
+                link = record.building if by == "property" else record.party
+                reference = f"{link.provider}:{link.key}" if link else None
+                if reference in wanted:
+                    grouped[reference].append(record)
+            return grouped
+        return {}
+
+    async def set_external_id(self, identifier: str, external_id: str, /) -> Relationship:
+        response = await send(
+            self._client,
+            NAME,
+            "POST",
+            f"{BASE}/{quote(identifier, safe='')}/extid",
+            data={"extid": external_id},
+        )
+        if response.status_code == 404:
+            raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
+        if response.status_code == 409:
+            raise Refused("EXTERNAL_ID_IN_USE", f"'{external_id}' is used by another relationship.")
+        check_status(response, NAME, _message(response))
+        record = await self._one(f"{BASE}/{quote(identifier, safe='')}")
+        if record is None:
+            raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
+        return record
+
+    async def acknowledge(self, keys: Sequence[str], external: bool, /) -> None:
+        root = ET.Element("acknowledgements")
+        for key in keys:
+            ET.SubElement(root, "acknowledgement").text = key
+        path = f"{BASE}/external/acked" if external else f"{BASE}/acked"
+        response = await send(
+            self._client,
+            NAME,
+            "POST",
+            path,
+            content=ET.tostring(root),
+            headers={"Content-Type": "application/xml"},
+        )
+        if response.status_code == 404:
+            raise Refused(
+                "NOT_FOUND", "At least one relationship does not exist; none was acknowledged."
+            )
+        check_status(response, NAME, _message(response))
+
+    async def associate(
+        self, account: str, property_code: str, role: str, start: date, /
+    ) -> Relationship:
+        root = ET.Element("associated-account")
+        ET.SubElement(root, "account", identifier=account)
+        ET.SubElement(root, "property", identifier=property_code)
+        ET.SubElement(root, "relationship").text = role
+        ET.SubElement(root, "start-date").text = start.isoformat()
+        response = await send(
+            self._client,
+            NAME,
+            "POST",
+            f"{BASE}/",
+            content=ET.tostring(root),
+            headers={"Content-Type": "application/xml"},
+        )
+        refusals = {
+            400: ("INVALID_ACCOUNT_NUMBER", "The account number is not in LEAP's format."),
+            404: ("NOT_FOUND", "LEAP has no such account or property."),
+            409: ("CONFLICT", "This account already holds that role on that property."),
+        }
+        if response.status_code in refusals:
+            code, text = refusals[response.status_code]
+            raise Refused(code, _message(response) or text)
+        check_status(response, NAME, _message(response))
+        return _relationship(_parse(response.content))
+
+    async def _one(self, path: str) -> Relationship | None:
+        response = await send(self._client, NAME, "GET", path)
+        if response.status_code == 404:
+            return None
+        check_status(response, NAME, _message(response))
+        return _relationship(_parse(response.content))
+
+    async def _list(self, params: Mapping[str, str]) -> list[Relationship]:
+        response = await send(self._client, NAME, "GET", f"{BASE}/", params=params)
+        check_status(response, NAME, _message(response))
+        root = _parse(response.content)
+        if root.tag != _q("property-relationships"):
+            raise UpstreamInvalidResponse(NAME, "leap returned a list of something else.")
+        return [_relationship(child) for child in root]
+
+    async def _everything(self) -> list[Relationship]:
+        rows: list[Relationship] = []
+        while True:
+            batch = await self._list({"limit": str(MAX_LIMIT), "offset": str(len(rows))})
+            rows.extend(batch)
+            if len(batch) < MAX_LIMIT:
+                return rows
+
+
+def _message(response: httpx.Response) -> str | None:
+    if response.status_code < 400:
+        return None
+    try:
+        return (_parse(response.content).text or "").strip() or None
+    except UpstreamInvalidResponse:
+        return None

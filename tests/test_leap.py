@@ -1,0 +1,231 @@
+"""LEAP through the gateway: hostile XML, paging in hundreds, the mutations and their codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import Settings
+from gateway.sandbox import Sandbox
+from gateway.sandbox.data import WorldSize
+from tests.conftest import Client, error_codes, serving
+
+LIST = "/api/v1/property-relationship/"
+WEIRD = "EXT-<&>'\"-1"
+
+
+def _leap_store(sandbox: Sandbox) -> Any:
+    """The sandbox's own records, to check what a mutation did or did not change."""
+    return sandbox.states["leap"].records
+
+
+@pytest.mark.parametrize("fault", ["xxe", "laughs"])
+async def test_hostile_xml_costs_only_leaps_part_and_leaks_nothing(
+    client: Client, fault: str
+) -> None:
+    client.sandbox.states["leap"].inject(fault)
+
+    body = await client.query(
+        "{ landlords(first: 3) { edges { node { name } } } "
+        "relationships(first: 3) { edges { node { id } } } }"
+    )
+
+    assert len(body["data"]["landlords"]["edges"]) == 3
+    assert body["data"]["relationships"]["edges"] == []
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "UPSTREAM_INVALID_RESPONSE", "provider": "leap"}
+    text = str(body)
+    assert "root:" not in text and "lollol" not in text and "passwd" not in text
+
+
+async def test_hostile_xml_under_a_building_leaves_the_building_and_derived_roles(
+    client: Client,
+) -> None:
+    client.sandbox.states["leap"].inject("xxe")
+
+    body = await client.query(
+        '{ buildings(first: 2, providers: ["primmo"]) { edges { node { name '
+        "relationships { role derived } } } } }"
+    )
+
+    for edge in body["data"]["buildings"]["edges"]:
+        assert edge["node"]["relationships"] == [{"role": "OWNER", "derived": True}]
+    assert set(error_codes(body)) == {"UPSTREAM_INVALID_RESPONSE"}
+
+
+@pytest.fixture
+async def big(clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
+    sandbox = Sandbox(seed=7, size=WorldSize(buildings=90), clock=clock)
+    assert len(sandbox.world.relationships) > 250
+    async with serving(
+        sandbox,
+        clock,
+        settings.model_copy(
+            update={"gateway": settings.gateway.model_copy(update={"max_page_size": 500})}
+        ),
+    ) as served:
+        yield served
+
+
+async def test_a_page_of_250_costs_three_leap_requests(big: Client) -> None:
+    data = await big.data("{ relationships(first: 250) { edges { node { id } } } }")
+
+    assert len(data["relationships"]["edges"]) == 250
+    seen = big.sandbox.states["leap"].seen(LIST)
+    assert [(r.query["offset"], r.query["limit"]) for r in seen] == [
+        ("0", "100"),
+        ("100", "100"),
+        ("200", "51"),
+    ]
+
+
+async def test_relationships_of_many_buildings_cost_one_scan_per_level(client: Client) -> None:
+    data = await client.data(
+        "{ buildings(first: 20) { edges { node { relationships { role } } } } }"
+    )
+
+    assert all(e["node"]["relationships"] for e in data["buildings"]["edges"])
+    total = len(client.sandbox.world.relationships)
+    assert client.sandbox.states["leap"].count("GET", LIST) == -(-total // 100)
+
+
+SET = (
+    "mutation($id: ID!, $ext: String!) { setRelationshipExternalId(input: "
+    "{relationshipId: $id, externalId: $ext}) { relationship { externalId } errors { code } } }"
+)
+
+
+async def _ids(client: Client, n: int) -> list[str]:
+    data = await client.data(
+        f"{{ relationships(first: {n}) {{ edges {{ node {{ id sourceId }} }} }} }}"
+    )
+    return [edge["node"]["id"] for edge in data["relationships"]["edges"]]
+
+
+async def test_an_external_id_in_use_is_refused_and_changes_nothing(client: Client) -> None:
+    first, second = await _ids(client, 2)
+    taken = await client.data(SET, {"id": first, "ext": WEIRD})
+    store = _leap_store(client.sandbox)
+    before = {k: r.extid for k, r in store.relationships.items()}
+
+    refused = await client.data(SET, {"id": second, "ext": WEIRD})
+
+    assert taken["setRelationshipExternalId"]["relationship"]["externalId"] == WEIRD
+    assert refused["setRelationshipExternalId"] == {
+        "relationship": None,
+        "errors": [{"code": "EXTERNAL_ID_IN_USE"}],
+    }
+    assert {k: r.extid for k, r in store.relationships.items()} == before
+    found = await client.data(
+        "query($ext: String!) { relationshipByExternalId(externalId: $ext) { id } }",
+        {"ext": WEIRD},
+    )
+    assert found["relationshipByExternalId"]["id"] == first
+
+
+async def test_unknown_relationship_is_not_found(client: Client) -> None:
+    import base64
+
+    missing = base64.urlsafe_b64encode(b"Relationship:leap:99999999").decode().rstrip("=")
+    body = await client.data(SET, {"id": missing, "ext": "X"})
+    assert body["setRelationshipExternalId"]["errors"] == [{"code": "NOT_FOUND"}]
+
+
+ACK = (
+    "mutation($ids: [ID!], $ext: [String!]) { acknowledgeRelationships(input: "
+    "{ids: $ids, externalIds: $ext}) { acknowledged { sourceId acknowledged unackedSince } "
+    "errors { code } } }"
+)
+
+
+async def test_acknowledging_clears_the_relationship_only(client: Client) -> None:
+    data = await client.data(
+        "{ relationships(first: 2, filter: {acknowledged: false}) "
+        "{ edges { node { id sourceId } } } }"
+    )
+    ids = [edge["node"]["id"] for edge in data["relationships"]["edges"]]
+    store = _leap_store(client.sandbox)
+    chosen = [store.relationships[e["node"]["sourceId"]] for e in data["relationships"]["edges"]]
+    refs_before = [(r.property.unacked_since, r.account.unacked_since) for r in chosen]
+
+    body = await client.data(ACK, {"ids": ids})
+
+    acknowledged = body["acknowledgeRelationships"]["acknowledged"]
+    assert [(a["acknowledged"], a["unackedSince"]) for a in acknowledged] == [(True, None)] * 2
+    assert all(r.unacked_since is None for r in chosen)
+    assert [(r.property.unacked_since, r.account.unacked_since) for r in chosen] == refs_before
+    assert all(before[0] and before[1] for before in refs_before)
+
+
+async def test_acknowledging_with_one_unknown_external_id_acknowledges_nothing(
+    client: Client,
+) -> None:
+    (first,) = await _ids(client, 1)
+    await client.data(SET, {"id": first, "ext": "ACK-ME"})
+    store = _leap_store(client.sandbox)
+    before = {k: r.unacked_since for k, r in store.relationships.items()}
+
+    body = await client.data(ACK, {"ext": ["ACK-ME", "NOBODY"]})
+
+    assert body["acknowledgeRelationships"]["errors"] == [{"code": "NOT_FOUND"}]
+    assert {k: r.unacked_since for k, r in store.relationships.items()} == before
+
+
+ASSOCIATE = (
+    "mutation($account: String!, $property: String!, $role: Role!) { associateProperty(input: "
+    '{accountNumber: $account, propertyCode: $property, role: $role, startDate: "2026-12-01"}) '
+    "{ relationship { role startDate accountNumber propertyCode acknowledged } errors { code } } }"
+)
+
+
+async def test_associate_property_and_its_refusals(client: Client) -> None:
+    world = client.sandbox.world
+    tenant = world.tenants[0]
+    other = next(b for b in world.buildings if b.id != world.units[0].building_id)
+    account = f"0{tenant.id:07d}"
+
+    created = await client.data(
+        ASSOCIATE, {"account": account, "property": f"PP-{other.id}", "role": "OCCUPIER"}
+    )
+    again = await client.data(
+        ASSOCIATE, {"account": account, "property": f"PP-{other.id}", "role": "OCCUPIER"}
+    )
+    unknown = await client.data(
+        ASSOCIATE, {"account": "07777777", "property": f"PP-{other.id}", "role": "OWNER"}
+    )
+    malformed = await client.data(
+        ASSOCIATE, {"account": "12-<x>", "property": "PP-<&>", "role": "OWNER"}
+    )
+
+    assert created["associateProperty"]["relationship"] == {
+        "role": "OCCUPIER",
+        "startDate": "2026-12-01",
+        "accountNumber": account,
+        "propertyCode": f"PP-{other.id}",
+        "acknowledged": False,
+    }
+    assert again["associateProperty"]["errors"] == [{"code": "CONFLICT"}]
+    assert unknown["associateProperty"]["errors"] == [{"code": "NOT_FOUND"}]
+    assert malformed["associateProperty"]["errors"] == [{"code": "INVALID_ACCOUNT_NUMBER"}]
+
+
+async def test_derived_relationships_can_be_fetched_again_by_id(client: Client) -> None:
+    data = await client.data(
+        '{ tenants(first: 3, providers: ["primmo"]) { edges { node { relationships '
+        "{ id derived role } } } } }"
+    )
+    derived = [
+        r for e in data["tenants"]["edges"] for r in e["node"]["relationships"] if r["derived"]
+    ]
+
+    again = await client.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Relationship { id role derived "
+        "unit { unitCode } } } }",
+        {"ids": [r["id"] for r in derived]},
+    )
+
+    assert [n["id"] for n in again["nodes"]] == [r["id"] for r in derived]
+    assert all(n["role"] == "OCCUPIER" and n["unit"]["unitCode"] for n in again["nodes"])
