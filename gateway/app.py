@@ -19,13 +19,14 @@ from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
-from gateway.errors import ConfigError, Unauthenticated
+from gateway.errors import BadUserInput, ConfigError, Unauthenticated
 from gateway.federation import Federation, PageLimits
 from gateway.http import GraphQLRefusals, unauthenticated
 from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.upstream import Upstream
+from gateway.vault import Vault
 from schema import Context, build_schema
 
 __all__ = ["Gateway", "create_app"]
@@ -41,6 +42,7 @@ class Gateway:
     upstreams: list[Upstream]
     sandbox: Sandbox | None
     settings: Settings
+    vault: Vault
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
@@ -49,6 +51,7 @@ class Gateway:
     async def aclose(self) -> None:
         for upstream in self.upstreams:
             await upstream.aclose()
+        self.vault.close()
 
 
 def _asks_for_the_ide(request: Request) -> bool:
@@ -58,6 +61,24 @@ def _asks_for_the_ide(request: Request) -> bool:
         and "text/html" in request.headers.get("accept", "")
         and "query" not in request.query_params
     )
+
+
+def _vault_for(settings: Settings) -> Vault:
+    """The vault from the configuration; in memory only where nothing needs it to last."""
+    try:
+        key = settings.vault.key.resolve()
+    except ConfigError:
+        if "scom" in settings.providers:
+            raise ConfigError(
+                f"scom keeps landlord tokens in the vault: set {settings.vault.key.env} "
+                "to a Fernet key (see README, Configuration)."
+            ) from None
+        logger.warning(
+            "%s is not set: landlord tokens are kept in memory and lost at restart",
+            settings.vault.key.env,
+        )
+        return Vault.ephemeral()
+    return Vault(settings.vault.path, key)
 
 
 def _sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
@@ -80,9 +101,12 @@ def build_gateway(
 ) -> Gateway:
     clock = clock or (sandbox.clock if sandbox else SystemClock())
     transports = transports or {}
+    vault = _vault_for(settings)
     upstreams: list[Upstream] = []
     if settings.uses_sandbox:
         sandbox = sandbox or _sandbox_for(settings, clock)
+        sandbox.call_back_to(self_url)
+        sandbox.hand_over_tokens(vault)
         for name in CONNECTORS:
             upstreams.append(
                 Upstream(
@@ -92,6 +116,7 @@ def build_gateway(
                     traffic=settings.defaults,
                     clock=clock,
                     transport=transports.get(name),
+                    vault=vault,
                 )
             )
     else:
@@ -114,6 +139,8 @@ def build_gateway(
                     traffic=provider.traffic(settings.defaults),
                     clock=clock,
                     transport=transports.get(name),
+                    vault=vault,
+                    options=provider.options,
                 )
             )
     connectors = {
@@ -130,7 +157,7 @@ def build_gateway(
         for upstream in upstreams
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    return Gateway(Federation(connectors, limits, health), upstreams, sandbox, settings)
+    return Gateway(Federation(connectors, limits, health), upstreams, sandbox, settings, vault)
 
 
 def create_app(
@@ -187,6 +214,19 @@ def create_app(
     )
     app.add_exception_handler(Unauthenticated, unauthenticated)
     app.add_middleware(GraphQLRefusals, path="/graphql", max_body_bytes=limits.max_body_bytes)
+
+    @app.post("/webhooks/{provider}")
+    async def webhook(provider: str, request: Request) -> JSONResponse:
+        """A provider calling back; each connector reads its own provider's deliveries."""
+        connector = gateway.federation.connectors.get(provider)
+        if connector is None:
+            return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
+        try:
+            outcome = await connector.receive(await request.body(), request.headers)
+        except BadUserInput as error:
+            logger.warning("webhook %s refused: %s", provider, error.message)
+            return JSONResponse({"error": error.message}, status_code=400)
+        return JSONResponse(outcome)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -10,7 +10,8 @@ The styles differ only in how a token is bought:
 - `ApiKeyPasswordAuth`: an API key header plus user name and password (Primmo);
 - `LoginRefreshAuth`: a login that returns access and refresh tokens, renewed
   with the refresh token and by logging in again when that fails (pms);
-- `ClientCredentialsAuth`: OAuth2 client credentials over HTTP Basic (MyCRM).
+- `ClientCredentialsAuth`: OAuth2 client credentials over HTTP Basic (MyCRM);
+- `HeaderAuth`: a long-lived token in a header (SCOM's partner token).
 Provider-specific envelopes come in through small `unwrap` hooks, as in dlt's
 `OAuth2ClientCredentials`.
 """
@@ -31,6 +32,7 @@ from gateway.clock import Clock
 from gateway.errors import ProviderError, UpstreamInvalidResponse, UpstreamUnavailable
 
 __all__ = [
+    "HeaderAuth",
     "ApiKeyPasswordAuth",
     "CachedTokenAuth",
     "ClientCredentialsAuth",
@@ -40,6 +42,20 @@ __all__ = [
 ]
 
 _KEY = "token"
+
+
+class HeaderAuth(httpx.Auth):
+    """A long-lived token in a header of its own (SCOM's `x-api-token`)."""
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        request.headers[self._header] = self._value
+        yield request
+
+
 Unwrap = Callable[[Any], Any]
 
 

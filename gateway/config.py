@@ -26,6 +26,7 @@ __all__ = [
     "ProviderSettings",
     "SandboxSettings",
     "SecretRef",
+    "VaultSettings",
     "Settings",
     "Traffic",
     "load_settings",
@@ -77,7 +78,10 @@ class ProviderSettings(_Strict):
     username: str | None = None
     api_key: SecretRef | None = None
     api_secret: SecretRef | None = None
+    api_token: SecretRef | None = None
     password: SecretRef | None = None
+    options: dict[str, Any] = {}
+    """Provider-specific switches (SCOM: `auto_activate`), documented with each provider."""
     overrides: dict[str, Any] = {}
 
     @model_validator(mode="before")
@@ -165,9 +169,17 @@ class SandboxSettings(_Strict):
     max_units_per_building: int = Field(8, ge=0)
 
 
+class VaultSettings(_Strict):
+    """Where secrets handed over at run time (SCOM landlord tokens) are kept, encrypted."""
+
+    path: str = "propgate-vault.sqlite3"
+    key: SecretRef = SecretRef(env="PROPGATE_VAULT_KEY")
+
+
 class Settings(_Strict):
     gateway: GatewaySettings = GatewaySettings()
     auth: AuthSettings = AuthSettings()
+    vault: VaultSettings = VaultSettings()
     defaults: Traffic = Traffic()
     providers: dict[str, ProviderSettings] = {}
     sandbox: SandboxSettings = SandboxSettings()

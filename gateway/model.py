@@ -26,6 +26,7 @@ __all__ = [
     "Landlord",
     "Lease",
     "Link",
+    "NewLandlord",
     "NewTenant",
     "Occupancy",
     "Record",
@@ -177,6 +178,15 @@ class NewTenant:
     last_name: str
     email: str | None = None
     phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewLandlord:
+    name: str
+    company_type: str
+    billing_address: str
+    billing_postal_code: str
+    business_number: str
 
 
 @dataclass(frozen=True, slots=True)

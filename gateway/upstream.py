@@ -35,6 +35,7 @@ from gateway.transports import (
     RetryIdempotent,
     retry_after_header,
 )
+from gateway.vault import Vault
 
 __all__ = ["Upstream", "check_status", "decode_json", "error_message", "send"]
 
@@ -53,6 +54,8 @@ class Upstream:
     traffic: Traffic
     clock: Clock
     transport: httpx.AsyncBaseTransport | None = None
+    vault: Vault | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None

@@ -7,6 +7,7 @@ again); anything else is a GraphQL error. Writes are sent once, never retried.
 
 from __future__ import annotations
 
+import enum
 from datetime import date
 from typing import cast
 
@@ -16,7 +17,7 @@ from gateway import model
 from gateway.errors import BadUserInput, InvalidId, OutcomeUnknown, Refused, ValidationFailed
 from schema.ids import decode_id
 from schema.permissions import requires
-from schema.types import Info, Relationship, Role, Tenant
+from schema.types import Info, Landlord, Relationship, Role, Tenant
 
 __all__ = ["Mutation"]
 
@@ -25,7 +26,8 @@ __all__ = ["Mutation"]
 class UserError:
     code: str = strawberry.field(
         description="VALIDATION_FAILED, OUTCOME_UNKNOWN, NOT_FOUND, EXTERNAL_ID_IN_USE, "
-        "CONFLICT or INVALID_ACCOUNT_NUMBER."
+        "CONFLICT, INVALID_ACCOUNT_NUMBER, ACTIVATION_TOKEN_NOT_FOUND, ACTIVATION_TOKEN_EXPIRED "
+        "or LANDLORD_NOT_VERIFIED."
     )
     message: str
     field: str | None = None
@@ -108,6 +110,58 @@ def _relationship_source(global_id: str, info: Info) -> tuple[str, str]:
     ):
         raise InvalidId(f"'{global_id}' is not the id of a relationship.")
     return provider, source_id
+
+
+@strawberry.enum(description="SCOM's company types.")
+class CompanyType(enum.Enum):
+    REAL_ESTATE_AGENCY = "REAL_ESTATE_AGENCY"
+    PROPERTY_MANAGEMENT = "PROPERTY_MANAGEMENT"
+    INDIVIDUAL_LANDLORD = "INDIVIDUAL_LANDLORD"
+    DEVELOPER = "DEVELOPER"
+
+
+@strawberry.input
+class CreateLandlordInput:
+    name: str
+    company_type: CompanyType
+    billing_address: str
+    billing_postal_code: str
+    business_number: str
+    provider: str | None = strawberry.field(
+        default=None,
+        description="Where to create it; the one provider that onboards "
+        "landlords (SCOM) when left out.",
+    )
+
+
+@strawberry.type
+class LandlordPayload:
+    landlord: Landlord | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class ActivateLandlordInput:
+    landlord_id: strawberry.ID
+    activation_token: str | None = strawberry.field(
+        default=None,
+        description="From the provider's verification callback. Left out, the token the "
+        "gateway received at /webhooks/<provider> is used.",
+    )
+
+
+def _onboarder(info: Info, wanted: str | None) -> str:
+    connectors = info.context.federation.connectors
+    onboarders = [
+        name for name, connector in sorted(connectors.items()) if connector.onboards_landlords
+    ]
+    if wanted is not None:
+        if wanted not in onboarders:
+            raise BadUserInput(f"{wanted} does not onboard landlords.")
+        return wanted
+    if len(onboarders) != 1:
+        raise BadUserInput("Say which provider onboards this landlord: " + ", ".join(onboarders))
+    return onboarders[0]
 
 
 @strawberry.type
@@ -225,3 +279,45 @@ class Mutation:
         ]
         records = [record for records in found for record in records]
         return AcknowledgePayload(acknowledged=cast(list[Relationship], records), errors=[])
+
+    @strawberry.mutation(
+        description="Creates a landlord at SCOM (status PENDING until SCOM verifies it).",
+        extensions=requires("landlord:manage"),
+    )
+    async def create_landlord(self, info: Info, input: CreateLandlordInput) -> LandlordPayload:
+        provider = _onboarder(info, input.provider)
+        new = model.NewLandlord(
+            name=input.name.strip(),
+            company_type=input.company_type.value,
+            billing_address=input.billing_address.strip(),
+            billing_postal_code=input.billing_postal_code.strip(),
+            business_number=input.business_number.strip(),
+        )
+        try:
+            created = await info.context.federation.write(
+                provider, lambda connector: connector.create_landlord(new)
+            )
+        except (Refused, OutcomeUnknown) as error:
+            return LandlordPayload(landlord=None, errors=[_refusal(error)])
+        return LandlordPayload(landlord=cast(Landlord, created), errors=[])
+
+    @strawberry.mutation(
+        description="Activates a verified landlord. Its token goes to the gateway's vault and "
+        "is never returned: the landlord's buildings become readable.",
+        extensions=requires("landlord:manage"),
+    )
+    async def activate_landlord(self, info: Info, input: ActivateLandlordInput) -> LandlordPayload:
+        entity, provider, landlord_id = decode_id(input.landlord_id)
+        if (
+            entity is not model.Entity.LANDLORD
+            or provider not in info.context.federation.connectors
+        ):
+            raise InvalidId(f"'{input.landlord_id}' is not the id of a landlord.")
+        token = input.activation_token.strip() if input.activation_token else None
+        try:
+            landlord = await info.context.federation.write(
+                provider, lambda connector: connector.activate_landlord(landlord_id, token)
+            )
+        except (Refused, OutcomeUnknown) as error:
+            return LandlordPayload(landlord=None, errors=[_refusal(error)])
+        return LandlordPayload(landlord=cast(Landlord, landlord), errors=[])

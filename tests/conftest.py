@@ -84,6 +84,7 @@ async def serving(
     reach = {name: sandbox.transport(name) for name in sandbox.apps}
     reach.update(transports or {})
     app = create_app(settings, sandbox=sandbox, transports=reach, clock=clock, self_url=self_url)
+    sandbox.states["scom"].outbound = httpx.ASGITransport(app)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app),

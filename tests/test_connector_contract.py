@@ -14,6 +14,7 @@ from gateway.federation import SORT_FIELDS, SORT_KEYS
 from gateway.model import Entity, Selection
 from gateway.sandbox import Sandbox
 from gateway.upstream import Upstream
+from gateway.vault import Vault
 
 CASES = [
     (name, entity)
@@ -24,6 +25,8 @@ CASES = [
 
 @pytest.fixture
 async def connectors(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[dict[str, Connector]]:
+    vault = Vault.ephemeral()
+    sandbox.hand_over_tokens(vault)
     upstreams = [
         Upstream(
             name=name,
@@ -32,6 +35,7 @@ async def connectors(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[dict
             traffic=Traffic(),
             clock=clock,
             transport=sandbox.transport(name),
+            vault=vault,
         )
         for name in CONNECTORS
     ]

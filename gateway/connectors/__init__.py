@@ -7,10 +7,11 @@ from gateway.connectors.leap import LeapConnector
 from gateway.connectors.mycrm import MyCrmConnector
 from gateway.connectors.pms import PmsConnector
 from gateway.connectors.primmo import PrimmoConnector
+from gateway.connectors.scom import ScomConnector
 
 __all__ = ["CONNECTORS", "Connector"]
 
 CONNECTORS: dict[str, type[Connector]] = {
     connector.name: connector
-    for connector in (PrimmoConnector, PmsConnector, MyCrmConnector, LeapConnector)
+    for connector in (PrimmoConnector, PmsConnector, MyCrmConnector, LeapConnector, ScomConnector)
 }

@@ -12,7 +12,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -21,6 +21,8 @@ from gateway.errors import BadUserInput
 from gateway.model import (
     Criteria,
     Entity,
+    Landlord,
+    NewLandlord,
     NewTenant,
     Record,
     Relationship,
@@ -63,6 +65,8 @@ class Connector(abc.ABC):
     """Entities this connector can list at the root, in the documented order."""
     credentials: ClassVar[tuple[str, ...]]
     """The credential names the connector reads from its configuration."""
+    onboards_landlords: ClassVar[bool] = False
+    """Landlords can be created and activated through this provider (SCOM)."""
     references: ClassVar[frozenset[str]] = frozenset()
     """Key kinds by which this connector finds records about other providers' records
     ("property", "account": LEAP relationships about a building or a party)."""
@@ -116,3 +120,19 @@ class Connector(abc.ABC):
     async def acknowledge(self, _keys: Sequence[str], _external: bool, /) -> None:
         """Clears `unacked-since` on the relationships named by id, or by external id."""
         raise BadUserInput(f"{self.name} does not record property relationships.")
+
+    async def create_landlord(self, _landlord: NewLandlord, /) -> Landlord:
+        raise BadUserInput(f"{self.name} does not onboard landlords.")
+
+    async def activate_landlord(
+        self, _landlord_id: str, _activation_token: str | None, /
+    ) -> Landlord:
+        """Activates a verified landlord and keeps its token in the vault, never returning it.
+
+        Without an activation token, the one the provider's callback delivered is used.
+        """
+        raise BadUserInput(f"{self.name} does not onboard landlords.")
+
+    async def receive(self, _body: bytes, _headers: Mapping[str, str], /) -> dict[str, Any]:
+        """A delivery to `/webhooks/<provider>`: what the provider calls back with."""
+        raise BadUserInput(f"{self.name} sends no callbacks the gateway listens to.")

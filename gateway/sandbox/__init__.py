@@ -13,9 +13,10 @@ import httpx
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock, SystemClock
-from gateway.sandbox import leap, mycrm, pms, primmo
+from gateway.sandbox import leap, mycrm, pms, primmo, scom
 from gateway.sandbox.data import World, WorldSize, generate
 from gateway.sandbox.server import ProviderState
+from gateway.vault import Vault
 
 __all__ = ["PROVIDERS", "Sandbox", "SandboxProvider"]
 
@@ -32,6 +33,7 @@ PROVIDERS: dict[str, SandboxProvider] = {
     "pms": SandboxProvider(pms.create_app, pms.CREDENTIALS, pms.references),
     "mycrm": SandboxProvider(mycrm.create_app, mycrm.CREDENTIALS, mycrm.references),
     "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS),
+    "scom": SandboxProvider(scom.create_app, scom.CREDENTIALS, scom.references),
 }
 
 
@@ -59,6 +61,19 @@ class Sandbox:
     @staticmethod
     def credentials(name: str) -> dict[str, str]:
         return dict(PROVIDERS[name].credentials)
+
+    def call_back_to(self, gateway_url: str) -> None:
+        """Providers that call the partner back (SCOM) call this gateway."""
+        state = self.states["scom"]
+        state.callback_url = state.callback_url or f"{gateway_url.rstrip('/')}/webhooks/scom"
+
+    def hand_over_tokens(self, vault: Vault) -> None:
+        """SCOM landlords active before the sandbox started: as if the gateway had activated
+        them, their tokens are in its vault, so the demo shows their buildings."""
+        for landlord_id in self.states["scom"].records:
+            token = scom.landlord_token(int(landlord_id))
+            if vault.get_now("scom", landlord_id) is None:
+                vault.put_now("scom", landlord_id, token)
 
     def reset_counters(self) -> None:
         for state in self.states.values():

@@ -126,6 +126,10 @@ class ProviderState:
     fault: Fault | None = None
     records: Any = None
     """The provider's own store, for a test or a person to inspect what a write changed."""
+    callback_url: str | None = None
+    """Where the provider calls the partner back (SCOM's verification callback)."""
+    outbound: Any = None
+    """An httpx transport for those calls; `None` is the network."""
 
     def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
         """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""

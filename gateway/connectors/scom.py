@@ -1,0 +1,326 @@
+"""SCOM: GraphQL over HTTP, a partner token in `x-api-token`, and landlords' own tokens.
+
+Every value goes upstream as a GraphQL variable, never inside the query text.
+Lookups by id are batched into one request with aliases. A landlord's
+properties need that landlord's `apiToken`, which SCOM hands over once, at
+activation: the gateway keeps it in the vault and uses it for that landlord's
+reads only. Upstream GraphQL errors keep their path in `extensions.upstreamErrors`;
+the document's three activation errors become stable codes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from gateway import notices
+from gateway.auth import HeaderAuth
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.paging import each
+from gateway.errors import (
+    BadUserInput,
+    ConfigError,
+    Refused,
+    UpstreamInvalidResponse,
+    UpstreamRejected,
+)
+from gateway.model import (
+    Building,
+    Entity,
+    Landlord,
+    Link,
+    NewLandlord,
+    Record,
+    Selection,
+)
+from gateway.upstream import Upstream, check_status, decode_json, send
+from gateway.vault import Vault
+
+__all__ = ["ScomConnector"]
+
+NAME = "scom"
+MAX_PAGE = 100
+_BATCH = 50
+_LANDLORD_FIELDS = "id name status companyType billingAddress billingPostalCode businessNumber"
+_PROPERTY_FIELDS = "id landlordId name address city postalCode"
+_ACTIVATION_ERRORS = {
+    "activationToken not exist": "ACTIVATION_TOKEN_NOT_FOUND",
+    "activationToken expired": "ACTIVATION_TOKEN_EXPIRED",
+    "landlord status must be verified": "LANDLORD_NOT_VERIFIED",
+}
+_PENDING = "scom-activation"
+"""Vault space for activation tokens received by callback and not yet used."""
+
+
+def _landlord(node: Mapping[str, Any]) -> Landlord:
+    identifier = node.get("id")
+    if not isinstance(identifier, str) or not identifier:
+        raise UpstreamInvalidResponse(NAME, "scom returned a landlord without an id.")
+    return Landlord(
+        provider=NAME,
+        source_id=identifier,
+        name=node.get("name"),
+        status=node.get("status"),
+        company_type=node.get("companyType"),
+        billing_address=node.get("billingAddress"),
+        billing_postal_code=node.get("billingPostalCode"),
+        business_number=node.get("businessNumber"),
+        buildings=Link(NAME, Entity.BUILDING, "landlord", identifier),
+    )
+
+
+def _building(node: Mapping[str, Any]) -> Building:
+    identifier, owner = node.get("id"), node.get("landlordId")
+    if not isinstance(identifier, str) or not isinstance(owner, str):
+        raise UpstreamInvalidResponse(NAME, "scom returned a property without its ids.")
+    return Building(
+        provider=NAME,
+        source_id=f"{owner}/{identifier}",
+        name=node.get("name"),
+        street=node.get("address"),
+        city=node.get("city"),
+        postal_code=node.get("postalCode"),
+        landlord=Link(NAME, Entity.LANDLORD, "id", owner),
+    )
+
+
+class ScomConnector(Connector):
+    name = NAME
+    kind = "graphql"
+    serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
+    lists = frozenset({Entity.LANDLORD})
+    credentials = ("api_token",)
+    onboards_landlords = True
+
+    def __init__(
+        self,
+        partner: httpx.AsyncClient,
+        landlords: httpx.AsyncClient,
+        vault: Vault,
+        auto_activate: bool,
+    ) -> None:
+        super().__init__(partner)
+        self._landlords = landlords
+        self._vault = vault
+        self._auto_activate = auto_activate
+
+    @classmethod
+    def connect(cls, upstream: Upstream) -> ScomConnector:
+        if upstream.vault is None:
+            raise ConfigError("scom keeps landlord tokens in the vault: configure [vault].")
+        partner = upstream.client(HeaderAuth("x-api-token", upstream.credential("api_token")))
+        return cls(
+            partner,
+            upstream.client(),
+            upstream.vault,
+            bool(upstream.options.get("auto_activate", True)),
+        )
+
+    async def page(self, entity: Entity, request: ListRequest, /) -> Page:
+        if entity is not Entity.LANDLORD or request.criteria:
+            raise BadUserInput("scom lists landlords, unfiltered.", provider=NAME)
+        records: list[Record] = []
+        positions: list[str] = []
+        after = request.position if isinstance(request.position, str) else None
+        total = None
+        while len(records) < request.limit:
+            data = await self._ask(
+                "query($first: Int!, $after: String) { landlords(first: $first, after: $after) "
+                "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
+                f"{_LANDLORD_FIELDS} }} }} }} }}",
+                {"first": min(MAX_PAGE, request.limit - len(records)), "after": after},
+            )
+            connection = data.get("landlords") or {}
+            total = connection.get("totalCount")
+            for edge in connection.get("edges") or []:
+                records.append(_landlord(edge["node"]))
+                positions.append(edge["cursor"])
+            after = positions[-1] if positions else after
+            if not (connection.get("pageInfo") or {}).get("hasNextPage"):
+                return Page(records, positions, True, total if isinstance(total, int) else None)
+        return Page(records, positions, False, total if isinstance(total, int) else None)
+
+    def supports(self, entity: Entity, criteria: Any, /) -> bool:
+        return entity is Entity.LANDLORD and not criteria
+
+    async def fetch(
+        self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
+    ) -> Mapping[str, Sequence[Record]]:
+        if (entity, by) == (Entity.LANDLORD, "id"):
+            return await self._landlords_by_id(keys)
+        if (entity, by) == (Entity.BUILDING, "landlord"):
+            found = await each(keys, self._properties_of)
+            return {key: [_building(node) for node in nodes] for key, nodes in found.items()}
+        if (entity, by) == (Entity.BUILDING, "id"):
+            return await self._properties_by_id(keys)
+        return {}
+
+    async def _landlords_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        found: dict[str, Sequence[Record]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH):
+            chunk = unique[start : start + _BATCH]
+            variables = {f"i{n}": key for n, key in enumerate(chunk)}
+            declared = ", ".join(f"${name}: ID!" for name in variables)
+            fields = " ".join(
+                f"l{n}: landlord(id: $i{n}) {{ {_LANDLORD_FIELDS} }}" for n in range(len(chunk))
+            )
+            data = await self._ask(f"query({declared}) {{ {fields} }}", variables)
+            for n, key in enumerate(chunk):
+                node = data.get(f"l{n}")
+                if isinstance(node, dict):
+                    found[key] = [_landlord(node)]
+        return found
+
+    async def _properties_of(self, landlord_id: str) -> list[dict[str, Any]] | None:
+        token = await self._vault.get(NAME, landlord_id)
+        if token is None:
+            notices.warn(NAME, f"No token for scom landlord {landlord_id}: activate it first.")
+            return []
+        nodes: list[dict[str, Any]] = []
+        after = None
+        while True:
+            data = await self._ask(
+                "query($after: String) { properties(first: 100, after: $after) { pageInfo "
+                f"{{ hasNextPage endCursor }} edges {{ node {{ {_PROPERTY_FIELDS} }} }} }} }}",
+                {"after": after},
+                token=token,
+            )
+            connection = data.get("properties") or {}
+            nodes.extend(edge["node"] for edge in connection.get("edges") or [])
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return nodes
+            after = info.get("endCursor")
+
+    async def _properties_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        by_owner: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            owner, sep, identifier = key.partition("/")
+            if sep and owner and identifier:
+                by_owner[owner].append(identifier)
+        owned = await each(by_owner, self._properties_of)
+        found: dict[str, Sequence[Record]] = {}
+        for owner, nodes in owned.items():
+            for node in nodes:
+                if node.get("id") in by_owner[owner]:
+                    found[f"{owner}/{node['id']}"] = [_building(node)]
+        return found
+
+    async def create_landlord(self, landlord: NewLandlord, /) -> Landlord:
+        data = await self._ask(
+            "mutation($input: CreateLandlordInput!) { createLandlord(input: $input) "
+            f"{{ landlord {{ {_LANDLORD_FIELDS} }} }} }}",
+            {
+                "input": {
+                    "name": landlord.name,
+                    "companyType": landlord.company_type,
+                    "billingAddress": landlord.billing_address,
+                    "billingPostalCode": landlord.billing_postal_code,
+                    "businessNumber": landlord.business_number,
+                }
+            },
+            refusals=True,
+        )
+        node = (data.get("createLandlord") or {}).get("landlord")
+        if not isinstance(node, dict):
+            raise UpstreamInvalidResponse(NAME, "scom did not return the created landlord.")
+        return _landlord(node)
+
+    async def activate_landlord(
+        self, landlord_id: str, activation_token: str | None, /
+    ) -> Landlord:
+        token = activation_token or await self._vault.get(_PENDING, landlord_id)
+        if token is None:
+            raise Refused(
+                "ACTIVATION_TOKEN_NOT_FOUND",
+                f"No activation token was given or received for scom landlord {landlord_id}.",
+            )
+        data = await self._ask(
+            "mutation($input: ActiveLandlordInput!) { activeLandlord(input: $input) { apiToken } }",
+            {"input": {"activationToken": token}},
+            refusals=True,
+        )
+        api_token = (data.get("activeLandlord") or {}).get("apiToken")
+        if not isinstance(api_token, str) or not api_token:
+            raise UpstreamInvalidResponse(NAME, "scom activated the landlord but gave no token.")
+        await self._vault.put(NAME, landlord_id, api_token)
+        await self._vault.delete(_PENDING, landlord_id)
+        found = await self._landlords_by_id([landlord_id])
+        record = found.get(landlord_id)
+        if not record or not isinstance(record[0], Landlord):
+            raise UpstreamInvalidResponse(NAME, f"scom has no landlord {landlord_id}.")
+        return record[0]
+
+    async def receive(self, body: bytes, _headers: Mapping[str, str], /) -> dict[str, Any]:
+        """SCOM's verification callback: `{"event", "landlordId", "activationToken"}` (assumed)."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise BadUserInput("The callback body is not JSON.") from None
+        if not isinstance(payload, dict) or payload.get("event") != "landlord.verified":
+            raise BadUserInput("Expected an object with event 'landlord.verified'.")
+        landlord_id, token = payload.get("landlordId"), payload.get("activationToken")
+        if not isinstance(landlord_id, str | int) or not isinstance(token, str) or not token:
+            raise BadUserInput("landlordId and activationToken are required.")
+        landlord_id = str(landlord_id)
+        await self._vault.put(_PENDING, landlord_id, token)
+        if not self._auto_activate:
+            return {"landlordId": landlord_id, "status": "pending"}
+        try:
+            await self.activate_landlord(landlord_id, token)
+        except Refused as refusal:
+            return {"landlordId": landlord_id, "status": "refused", "code": refusal.code}
+        return {"landlordId": landlord_id, "status": "activated"}
+
+    async def _ask(
+        self,
+        query: str,
+        variables: Mapping[str, Any],
+        *,
+        token: str | None = None,
+        refusals: bool = False,
+    ) -> dict[str, Any]:
+        client = self._client if token is None else self._landlords
+        headers = {"x-api-token": token} if token is not None else None
+        response = await send(
+            client,
+            NAME,
+            "POST",
+            "graphql",
+            json={"query": query, "variables": dict(variables)},
+            headers=headers,
+        )
+        check_status(response, NAME, None)
+        body = decode_json(response, NAME)
+        if not isinstance(body, dict):
+            raise UpstreamInvalidResponse(NAME, "scom returned a body that is not an object.")
+        errors = body.get("errors") or []
+        if errors:
+            messages: list[dict[str, Any]] = [
+                {"message": str(e.get("message")), "path": e.get("path")}
+                for e in errors
+                if isinstance(e, dict)
+            ]
+            for item in messages:
+                said = str(item["message"])
+                code = _ACTIVATION_ERRORS.get(said)
+                if code is not None:
+                    raise Refused(code, said)
+                if refusals and "must not be blank" in said:
+                    raise Refused("VALIDATION_FAILED", said)
+            if not isinstance(body.get("data"), dict):
+                raise UpstreamRejected(
+                    NAME,
+                    f"scom refused the request: {messages[0]['message']}",
+                    upstreamErrors=messages,
+                )
+            notices.warn(NAME, "; ".join(str(m["message"]) for m in messages))
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise UpstreamInvalidResponse(NAME, "scom returned no data.")
+        return data

@@ -1,0 +1,392 @@
+"""SCOM: a GraphQL provider, with the landlord onboarding its document describes.
+
+`createLandlord` makes a PENDING landlord; an administrator verifies it (the
+sandbox admin route `/_sandbox/verify`), which POSTs
+`{"event": "landlord.verified", "landlordId", "activationToken"}` to the
+partner's callback URL; `activeLandlord` with that token (valid one hour)
+makes it ACTIVE and returns the landlord's `apiToken`, the only time it is
+ever given. The document's three errors are its exact messages. The read API
+is assumed (PROVIDERS.md): `landlord(id)`, `landlords(first, after)` with the
+partner token, `properties(first, after)` and `createProperty` with a
+landlord's token. Landlords that own buildings in the world start ACTIVE.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from graphql import GraphQLError, build_schema, graphql
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from gateway.sandbox.data import World
+from gateway.sandbox.server import ProviderState, admin_routes, counting
+
+__all__ = ["CREDENTIALS", "create_app", "landlord_token", "references"]
+
+logger = logging.getLogger("gateway.sandbox.scom")
+
+CREDENTIALS = {"api_token": "sandbox-scom-partner-token"}
+"""The sandbox's partner token; `gateway serve` without configuration uses it."""
+
+ACTIVATION_LIFETIME = 3600.0
+
+SDL = """
+enum CompanyType { REAL_ESTATE_AGENCY PROPERTY_MANAGEMENT INDIVIDUAL_LANDLORD DEVELOPER }
+enum LandlordStatus { PENDING VERIFIED ACTIVE }
+
+type Landlord {
+  id: ID!
+  name: String!
+  slug: String!
+  status: LandlordStatus!
+  registerType: String!
+  businessNumber: String!
+  businessScale: Int!
+  businessType: String!
+  companyType: CompanyType!
+  billingAddress: String!
+  billingPostalCode: String!
+  createdAt: String!
+  updatedAt: String!
+  verifiedAt: String
+}
+
+type Property {
+  id: ID!
+  landlordId: ID!
+  name: String!
+  address: String
+  city: String
+  postalCode: String
+  unitCount: Int!
+  createdAt: String!
+}
+
+type PageInfo { hasNextPage: Boolean! endCursor: String }
+type LandlordEdge { node: Landlord! cursor: String! }
+type LandlordConnection { edges: [LandlordEdge!]! pageInfo: PageInfo! totalCount: Int! }
+type PropertyEdge { node: Property! cursor: String! }
+type PropertyConnection { edges: [PropertyEdge!]! pageInfo: PageInfo! totalCount: Int! }
+
+input CreateLandlordInput {
+  name: String!
+  companyType: CompanyType!
+  billingAddress: String!
+  billingPostalCode: String!
+  businessNumber: String!
+}
+type CreateLandlordPayload { landlord: Landlord }
+input ActiveLandlordInput { activationToken: String! }
+type ActiveLandlordPayload { apiToken: String! }
+input CreatePropertyInput { name: String! address: String city: String postalCode: String }
+
+type Query {
+  landlord(id: ID!): Landlord
+  landlords(first: Int, after: String): LandlordConnection!
+  property(id: ID!): Property
+  properties(first: Int, after: String): PropertyConnection!
+}
+
+type Mutation {
+  createLandlord(input: CreateLandlordInput!): CreateLandlordPayload!
+  activeLandlord(input: ActiveLandlordInput!): ActiveLandlordPayload!
+  createProperty(input: CreatePropertyInput!): Property!
+}
+"""
+
+
+def landlord_token(landlord_id: int) -> str:
+    """The tokens of landlords activated before the sandbox started (a deterministic stand-in)."""
+    return f"scom-landlord-token-{landlord_id}"
+
+
+def references(world: World) -> dict[tuple[str, int], str]:
+    """SCOM property ids carry their landlord, as the SCOM connector names them."""
+    return {
+        ("building", b.id): f"scom:{b.landlord_id}/sp_{b.id}" for b in world.buildings_of("scom")
+    }
+
+
+@dataclass
+class _Landlord:
+    id: str
+    name: str
+    company_type: str
+    billing_address: str
+    billing_postal_code: str
+    business_number: str
+    status: str
+    created_at: str
+    register_type: str = "PMS_CREATED"
+    verified_at: str | None = None
+    api_token: str | None = None
+    activation: tuple[str, float] | None = None
+    properties: list[dict[str, Any]] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "slug": re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_"),
+            "status": self.status,
+            "registerType": self.register_type,
+            "businessNumber": self.business_number,
+            "businessScale": 0,
+            "businessType": "COMPANY",
+            "companyType": self.company_type,
+            "billingAddress": self.billing_address,
+            "billingPostalCode": self.billing_postal_code,
+            "createdAt": self.created_at,
+            "updatedAt": self.verified_at or self.created_at,
+            "verifiedAt": self.verified_at,
+        }
+
+
+def _cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.b64decode(cursor).decode().removeprefix("offset:")) + 1
+    except ValueError:
+        raise GraphQLError("after is not a cursor of this list") from None
+
+
+def _connection(
+    items: list[dict[str, Any]], first: int | None, after: str | None
+) -> dict[str, Any]:
+    start = _offset(after)
+    size = max(0, min(first if first is not None else 20, 100))
+    page = items[start : start + size]
+    return {
+        "edges": [{"node": item, "cursor": _cursor(start + i)} for i, item in enumerate(page)],
+        "pageInfo": {
+            "hasNextPage": start + size < len(items),
+            "endCursor": _cursor(start + len(page) - 1) if page else None,
+        },
+        "totalCount": len(items),
+    }
+
+
+def create_app(world: World, state: ProviderState) -> ASGIApp:
+    schema = build_schema(SDL)
+
+    def stamp() -> str:
+        return datetime.fromtimestamp(state.clock(), UTC).isoformat()
+
+    landlords: dict[str, _Landlord] = {}
+    owners = {b.landlord_id for b in world.buildings_of("scom")}
+    for landlord in world.landlords:
+        if landlord.id not in owners:
+            continue
+        record = _Landlord(
+            id=str(landlord.id),
+            name=landlord.name,
+            company_type="PROPERTY_MANAGEMENT",
+            billing_address=landlord.street,
+            billing_postal_code=landlord.postal_code,
+            business_number=landlord.business_number,
+            status="ACTIVE",
+            created_at=stamp(),
+            register_type="SCOM_CREATED",
+            verified_at=stamp(),
+            api_token=landlord_token(landlord.id),
+        )
+        for building in world.buildings_of("scom"):
+            if building.landlord_id == landlord.id:
+                record.properties.append(
+                    {
+                        "id": f"sp_{building.id}",
+                        "landlordId": record.id,
+                        "name": building.name,
+                        "address": building.street,
+                        "city": building.city,
+                        "postalCode": building.postal_code,
+                        "unitCount": sum(1 for u in world.units if u.building_id == building.id),
+                        "createdAt": stamp(),
+                    }
+                )
+        landlords[record.id] = record
+    state.records = landlords
+    state.token_paths = frozenset()
+
+    def partner(info: Any) -> None:
+        if info.context["token"] != CREDENTIALS["api_token"]:
+            raise GraphQLError("unauthorized: a partner token is required")
+
+    def owner(info: Any) -> _Landlord:
+        token = info.context["token"]
+        for landlord in landlords.values():
+            if token and landlord.api_token == token and landlord.status == "ACTIVE":
+                return landlord
+        raise GraphQLError("unauthorized: a landlord token is required")
+
+    def resolve_landlord(info: Any, id: str) -> dict[str, Any] | None:
+        partner(info)
+        found = landlords.get(id)
+        return found.view() if found else None
+
+    def resolve_landlords(info: Any, first: int | None = None, after: str | None = None) -> Any:
+        partner(info)
+        ordered = sorted(landlords.values(), key=lambda one: (one.name.casefold(), int(one.id)))
+        return _connection([one.view() for one in ordered], first, after)
+
+    def resolve_properties(info: Any, first: int | None = None, after: str | None = None) -> Any:
+        mine = owner(info)
+        ordered = sorted(mine.properties, key=lambda p: (p["name"].casefold(), p["id"]))
+        return _connection(ordered, first, after)
+
+    def resolve_property(info: Any, id: str) -> dict[str, Any] | None:
+        return next((p for p in owner(info).properties if p["id"] == id), None)
+
+    def create_landlord(info: Any, input: dict[str, Any]) -> Any:
+        partner(info)
+        blank = [k for k, v in input.items() if isinstance(v, str) and not v.strip()]
+        if blank:
+            raise GraphQLError(f"{', '.join(sorted(blank))} must not be blank")
+        identifier = str(world.new_id())
+        record = _Landlord(
+            id=identifier,
+            name=input["name"],
+            company_type=input["companyType"],
+            billing_address=input["billingAddress"],
+            billing_postal_code=input["billingPostalCode"],
+            business_number=input["businessNumber"],
+            status="PENDING",
+            created_at=stamp(),
+        )
+        landlords[identifier] = record
+        return {"landlord": record.view()}
+
+    def active_landlord(info: Any, input: dict[str, Any]) -> Any:
+        partner(info)
+        token = input["activationToken"]
+        record = next(
+            (one for one in landlords.values() if one.activation and one.activation[0] == token),
+            None,
+        )
+        if record is None or record.activation is None:
+            raise GraphQLError("activationToken not exist")
+        if record.activation[1] <= state.clock():
+            raise GraphQLError("activationToken expired")
+        if record.status != "VERIFIED":
+            raise GraphQLError("landlord status must be verified")
+        record.status = "ACTIVE"
+        record.activation = None
+        record.api_token = secrets.token_urlsafe(24)
+        return {"apiToken": record.api_token}
+
+    def create_property(info: Any, input: dict[str, Any]) -> Any:
+        mine = owner(info)
+        item = {
+            "id": f"sp_{world.new_id()}",
+            "landlordId": mine.id,
+            "unitCount": 0,
+            "createdAt": stamp(),
+            **input,
+        }
+        mine.properties.append(item)
+        return item
+
+    root = {
+        "landlord": resolve_landlord,
+        "landlords": resolve_landlords,
+        "property": resolve_property,
+        "properties": resolve_properties,
+        "createLandlord": create_landlord,
+        "activeLandlord": active_landlord,
+        "createProperty": create_property,
+    }
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            query = body["query"]
+            variables = body.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"errors": [{"message": "POST a JSON body with a query"}]}, 400)
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            return JSONResponse({"errors": [{"message": "query is a string"}]}, 400)
+        result = await graphql(
+            schema,
+            query,
+            root_value=root,
+            variable_values=variables,
+            context_value={"token": request.headers.get("x-api-token", "")},
+        )
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        return JSONResponse(payload)
+
+    async def verify(request: Request) -> Response:
+        """Sandbox admin: a SCOM administrator verifies (or binds) a landlord."""
+        record = landlords.get(request.query_params.get("landlord", ""))
+        if record is None:
+            return JSONResponse({"error": "no such landlord"}, 404)
+        record.status = "VERIFIED"
+        record.verified_at = stamp()
+        record.activation = (secrets.token_urlsafe(24), state.clock() + ACTIVATION_LIFETIME)
+        delivered = await _call_back(
+            state,
+            {
+                "event": "landlord.verified",
+                "landlordId": record.id,
+                "activationToken": record.activation[0],
+            },
+        )
+        return JSONResponse({"landlordId": record.id, "callback": delivered})
+
+    async def add_property(request: Request) -> Response:
+        """Sandbox admin: a property appears in a landlord's SCOM account."""
+        record = landlords.get(request.path_params["landlord"])
+        if record is None:
+            return JSONResponse({"error": "no such landlord"}, 404)
+        item = {
+            "id": f"sp_{world.new_id()}",
+            "landlordId": record.id,
+            "unitCount": 0,
+            "createdAt": stamp(),
+            "name": request.query_params.get("name", "New property"),
+            "address": None,
+            "city": request.query_params.get("city"),
+            "postalCode": None,
+        }
+        record.properties.append(item)
+        return JSONResponse(item, 201)
+
+    routes = [
+        Route("/graphql", endpoint, methods=["POST"]),
+        Route("/_sandbox/verify", verify, methods=["POST"]),
+        Route("/_sandbox/landlords/{landlord}/properties", add_property, methods=["POST"]),
+        *admin_routes(state),
+    ]
+    return counting(Starlette(routes=routes), state)
+
+
+async def _call_back(state: ProviderState, payload: dict[str, Any]) -> dict[str, Any]:
+    """POSTs the verification to the partner's callback URL, as SCOM does."""
+    if not state.callback_url:
+        return {"delivered": False, "reason": "no callback URL configured"}
+    try:
+        async with httpx.AsyncClient(transport=state.outbound, timeout=10) as client:
+            response = await client.post(state.callback_url, json=payload)
+    except httpx.HTTPError as error:
+        logger.warning("callback to %s failed: %s", state.callback_url, type(error).__name__)
+        return {"delivered": False, "reason": type(error).__name__}
+    return {"delivered": response.is_success, "status": response.status_code}
