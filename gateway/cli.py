@@ -31,6 +31,22 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
+def _sandbox(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.sandbox import Sandbox
+    from gateway.sandbox.data import WorldSize
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sandbox = Sandbox(seed=args.seed, size=WorldSize(buildings=args.buildings))
+    if args.callback_url:
+        sandbox.states["scom"].callback_url = args.callback_url
+    logging.getLogger("gateway").info(
+        "sandbox providers at http://%s:%s/sandbox/<provider>", args.host, args.port
+    )
+    uvicorn.run(sandbox.app(), host=args.host, port=args.port, log_level="warning")
+
+
 def _schema(_: argparse.Namespace) -> None:
     from schema import sdl
 
@@ -48,5 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve.set_defaults(run=_serve)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve the sandbox providers on their own, for a gateway configured "
+        "with their URLs (providers then outlive gateway restarts)",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=9000)
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--buildings", type=int, default=60)
+    sandbox.add_argument(
+        "--callback-url", help="where SCOM calls back (the gateway's /webhooks/scom)"
+    )
+    sandbox.set_defaults(run=_sandbox)
     args = parser.parse_args(argv)
     args.run(args)

@@ -10,6 +10,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock, SystemClock
@@ -53,6 +57,16 @@ class Sandbox:
             name: provider.create_app(self.world, self.states[name])
             for name, provider in PROVIDERS.items()
         }
+
+    def app(self) -> Starlette:
+        """Every provider under `/sandbox/<name>`, for `gateway sandbox` to serve on its own."""
+
+        async def healthz(_: Request) -> JSONResponse:
+            return JSONResponse({"status": "ok", "providers": sorted(self.apps)})
+
+        routes: list[BaseRoute] = [Route("/healthz", healthz)]
+        routes.extend(Mount(f"/sandbox/{name}", app) for name, app in self.apps.items())
+        return Starlette(routes=routes)
 
     def transport(self, name: str) -> httpx.ASGITransport:
         """Reaches a provider in-process, at the path `gateway serve` mounts it on."""

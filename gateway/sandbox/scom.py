@@ -370,9 +370,27 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         record.properties.append(item)
         return JSONResponse(item, 201)
 
+    async def set_status(request: Request) -> Response:
+        """Sandbox admin: an administrator changes a landlord's status (suspends it, say)."""
+        record = landlords.get(request.query_params.get("landlord", ""))
+        status = request.query_params.get("status", "")
+        if record is None or status not in ("PENDING", "VERIFIED", "ACTIVE"):
+            return JSONResponse({"error": "no such landlord or status"}, 404)
+        record.status = status
+        return Response(status_code=204)
+
+    async def show(request: Request) -> Response:
+        """Sandbox admin: a landlord as SCOM stores it, token included (to check leaks)."""
+        record = landlords.get(request.path_params["landlord"])
+        if record is None:
+            return JSONResponse({"error": "no such landlord"}, 404)
+        return JSONResponse({**record.view(), "apiToken": record.api_token})
+
     routes = [
         Route("/graphql", endpoint, methods=["POST"]),
+        Route("/_sandbox/landlords/{landlord}", show, methods=["GET"]),
         Route("/_sandbox/verify", verify, methods=["POST"]),
+        Route("/_sandbox/status", set_status, methods=["POST"]),
         Route("/_sandbox/landlords/{landlord}/properties", add_property, methods=["POST"]),
         *admin_routes(state),
     ]

@@ -1,0 +1,160 @@
+"""SCOM through the gateway: landlords, their buildings with their own tokens, onboarding."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from gateway.errors import ConfigError
+from gateway.vault import Vault
+from tests.conftest import Client
+
+CREATE = (
+    'mutation { createLandlord(input: {name: "Gestion Nouvelle", companyType: '
+    'PROPERTY_MANAGEMENT, billingAddress: "1 rue du Port", billingPostalCode: "G1K 1A1", '
+    'businessNumber: "123456789"}) { landlord { id sourceId status } errors { code } } }'
+)
+ACTIVATE = (
+    "mutation($id: ID!, $token: String) { activateLandlord(input: {landlordId: $id, "
+    "activationToken: $token}) { landlord { status } errors { code } } }"
+)
+LANDLORD = (
+    "query($id: ID!) { node(id: $id) { ... on Landlord { name status "
+    "buildings { name provider } } } }"
+)
+
+
+@pytest.fixture
+async def admin(client: Client) -> AsyncIterator[httpx.AsyncClient]:
+    """The SCOM sandbox's admin routes, as a SCOM administrator would use them."""
+    async with httpx.AsyncClient(
+        transport=client.sandbox.transport("scom"), base_url="http://127.0.0.1/sandbox/scom"
+    ) as http:
+        yield http
+
+
+async def test_scom_landlords_list_with_their_buildings(client: Client) -> None:
+    data = await client.data(
+        '{ landlords(first: 3, providers: ["scom"]) { totalCount edges { node { name '
+        "buildings { name provider } } } } }"
+    )
+
+    world = client.sandbox.world
+    owners = {b.landlord_id for b in world.buildings_of("scom")}
+    assert data["landlords"]["totalCount"] == len(owners)
+    for edge in data["landlords"]["edges"]:
+        assert edge["node"]["buildings"]
+        assert {b["provider"] for b in edge["node"]["buildings"]} == {"scom"}
+
+
+async def test_lookups_by_id_are_batched_into_one_request(client: Client) -> None:
+    listed = await client.data(
+        '{ landlords(first: 4, providers: ["scom"]) { edges { node { id name } } } }'
+    )
+    ids = [edge["node"]["id"] for edge in listed["landlords"]["edges"]]
+    client.sandbox.states["scom"].reset_counter()
+
+    data = await client.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Landlord { name } } }", {"ids": ids}
+    )
+
+    assert [n["name"] for n in data["nodes"]] == [
+        e["node"]["name"] for e in listed["landlords"]["edges"]
+    ]
+    assert client.sandbox.states["scom"].count("POST", "/graphql") == 1
+
+
+async def test_onboarding_from_creation_to_buildings(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    created = (await client.data(CREATE))["createLandlord"]
+    landlord = created["landlord"]
+    assert created["errors"] == [] and landlord["status"] == "PENDING"
+
+    verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    assert verified.json()["callback"] == {"delivered": True, "status": 200}
+    await admin.post(
+        f"/_sandbox/landlords/{landlord['sourceId']}/properties", params={"name": "Le Phare"}
+    )
+
+    data = await client.data(LANDLORD, {"id": landlord["id"]})
+    assert data["node"] == {
+        "name": "Gestion Nouvelle",
+        "status": "ACTIVE",
+        "buildings": [{"name": "Le Phare", "provider": "scom"}],
+    }
+    record = client.sandbox.states["scom"].records[landlord["sourceId"]]
+    assert client.gateway.vault.get_now("scom", landlord["sourceId"]) == record.api_token
+    assert record.api_token not in str(data)
+
+
+async def test_activation_refusals_have_stable_codes(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+    client.sandbox.states["scom"].outbound = httpx.MockTransport(lambda _: httpx.Response(503))
+    await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    token = client.sandbox.states["scom"].records[landlord["sourceId"]].activation[0]
+
+    unknown = await client.data(ACTIVATE, {"id": landlord["id"], "token": "not-a-token"})
+    await admin.post(
+        "/_sandbox/status", params={"landlord": landlord["sourceId"], "status": "PENDING"}
+    )
+    unverified = await client.data(ACTIVATE, {"id": landlord["id"], "token": token})
+    await admin.post(
+        "/_sandbox/status", params={"landlord": landlord["sourceId"], "status": "VERIFIED"}
+    )
+    client.clock.advance(3601)
+    expired = await client.data(ACTIVATE, {"id": landlord["id"], "token": token})
+
+    assert unknown["activateLandlord"]["errors"] == [{"code": "ACTIVATION_TOKEN_NOT_FOUND"}]
+    assert unverified["activateLandlord"]["errors"] == [{"code": "LANDLORD_NOT_VERIFIED"}]
+    assert expired["activateLandlord"]["errors"] == [{"code": "ACTIVATION_TOKEN_EXPIRED"}]
+    assert client.gateway.vault.get_now("scom", landlord["sourceId"]) is None
+
+
+async def test_a_malformed_callback_is_refused_and_the_next_one_works(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+
+    garbage = await client.http.post("/webhooks/scom", content=b"{not json")
+    wrong = await client.http.post("/webhooks/scom", json={"event": "landlord.verified"})
+    nowhere = await client.http.post("/webhooks/nobody", json={})
+    verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+
+    assert (garbage.status_code, wrong.status_code, nowhere.status_code) == (400, 400, 404)
+    assert "error" in garbage.json()
+    assert verified.json()["callback"]["delivered"] is True
+
+
+async def test_landlords_without_a_token_are_named_not_guessed(client: Client) -> None:
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+
+    body = await client.query(LANDLORD, {"id": landlord["id"]})
+
+    assert body["data"]["node"]["buildings"] == []
+    assert body["extensions"]["warnings"][0]["provider"] == "scom"
+
+
+def test_the_vault_keeps_nothing_in_clear_text(tmp_path: Path) -> None:
+    key = Fernet.generate_key()
+    path = tmp_path / "vault.sqlite3"
+    secret = "XRM6mZqmQfPX4KxAe9K848TSYqZp7l"
+
+    vault = Vault(path, key)
+    vault.put_now("scom", "42", secret)
+    vault.close()
+
+    raw = path.read_bytes()
+    assert secret.encode() not in raw and base64.b64encode(secret.encode()) not in raw
+    assert Vault(path, key).get_now("scom", "42") == secret
+    with pytest.raises(ConfigError, match="another key"):
+        Vault(path, Fernet.generate_key()).get_now("scom", "42")
+    with pytest.raises(ConfigError, match="Fernet"):
+        Vault(path, "not-a-key")
