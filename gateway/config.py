@@ -125,7 +125,7 @@ class Limits(_Strict):
 
 class GatewaySettings(_Strict):
     default_page_size: int = Field(20, ge=1)
-    max_page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(500, ge=1)
     request_deadline_seconds: float = Field(10.0, gt=0)
     """Every provider call of one GraphQL request ends by then; late parts become errors."""
     limits: Limits = Limits()
