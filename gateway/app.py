@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
 from gateway.callers import Authenticator, Caller
@@ -54,12 +55,12 @@ class Gateway:
         self.vault.close()
 
 
-def _asks_for_the_ide(request: Request) -> bool:
+def _asks_for_the_ide(connection: HTTPConnection) -> bool:
     """A browser loading GraphiQL: the page itself needs no credentials, its queries do."""
     return (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "query" not in request.query_params
+        connection.scope.get("method") == "GET"
+        and "text/html" in connection.headers.get("accept", "")
+        and "query" not in connection.query_params
     )
 
 
@@ -195,11 +196,11 @@ def create_app(
     limits = settings.gateway.limits
     authenticator = Authenticator(settings.auth, development=settings.uses_sandbox)
 
-    async def context(request: Request) -> Context:
-        if _asks_for_the_ide(request):
-            caller = Caller("graphiql", frozenset())
+    async def context(connection: HTTPConnection) -> Context:
+        if connection.scope["type"] == "websocket" or _asks_for_the_ide(connection):
+            caller = Caller("anonymous", frozenset())
         else:
-            caller = authenticator.authenticate(request.headers)
+            caller = authenticator.authenticate(connection.headers)
         return Context.for_request(
             gateway.federation, caller, limits, settings.gateway.request_deadline_seconds
         )
@@ -209,6 +210,7 @@ def create_app(
             build_schema(introspection=limits.introspection),
             context_getter=context,
             graphql_ide="graphiql",
+            subscription_protocols=(),
         ),
         prefix="/graphql",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -273,3 +274,38 @@ async def test_no_secret_reaches_a_log_line(
     assert caplog.records
     assert not [secret for secret in secrets if secret in text]
     assert "eyJ" not in text and "Bearer " not in text
+
+
+async def test_no_websocket_is_accepted_until_subscriptions_authenticate(client: Client) -> None:
+    """Until `connection_init` carries caller auth, a websocket would be a way around it."""
+    app = client.http._transport.app  # type: ignore[attr-defined]
+    sent: list[dict[str, Any]] = []
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"sec-websocket-protocol", b"graphql-transport-ws")],
+        "subprotocols": ["graphql-transport-ws"],
+        "scheme": "ws",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "asgi": {"version": "3.0"},
+    }
+    await app(scope, receive, send)
+
+    assert not any(message.get("subprotocol") for message in sent)
+    assert sent[-1] == {
+        "type": "websocket.close",
+        "code": 4406,
+        "reason": "Subprotocol not acceptable",
+    }
