@@ -72,6 +72,13 @@ class Vault:
                 "The vault holds secrets sealed with another key; the key was changed."
             ) from None
 
+    def subjects_now(self, provider: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT subject FROM secrets WHERE provider = ? ORDER BY subject", (provider,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def delete_now(self, provider: str, subject: str) -> None:
         with self._lock, self._db:
             self._db.execute(
@@ -83,6 +90,9 @@ class Vault:
 
     async def get(self, provider: str, subject: str) -> str | None:
         return await asyncio.to_thread(self.get_now, provider, subject)
+
+    async def subjects(self, provider: str) -> list[str]:
+        return await asyncio.to_thread(self.subjects_now, provider)
 
     async def delete(self, provider: str, subject: str) -> None:
         await asyncio.to_thread(self.delete_now, provider, subject)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import Client
 
-ROOT = {"landlords": ["mycrm", "pms", "primmo"], "buildings": ["pms", "primmo"]}
+ROOT = {"landlords": ["mycrm", "pms", "primmo", "scom"], "buildings": ["pms", "primmo", "scom"]}
 
 
 async def _walk(
@@ -42,8 +42,10 @@ def _expected(client: Client, field: str, providers: list[str]) -> int:
         ("landlords", "mycrm"): len(world.landlords),
         ("landlords", "pms"): len({b.landlord_id for b in world.buildings_of("pms")}),
         ("landlords", "primmo"): len({b.landlord_id for b in world.buildings_of("primmo")}),
+        ("landlords", "scom"): len({b.landlord_id for b in world.buildings_of("scom")}),
         ("buildings", "pms"): len(world.buildings_of("pms")),
         ("buildings", "primmo"): len(world.buildings_of("primmo")),
+        ("buildings", "scom"): len(world.buildings_of("scom")),
     }
     return sum(counts[(field, provider)] for provider in providers)
 
@@ -84,3 +86,22 @@ async def test_the_order_does_not_depend_on_the_fields_selected(client: Client) 
     ]
     names = [(e["node"]["name"].casefold()) for e in named["buildings"]["edges"]]
     assert names == sorted(names)
+
+
+async def test_a_tampered_cursor_is_refused_not_a_crash(client: Client) -> None:
+    import base64
+    import json
+
+    page = await client.data("{ buildings(first: 5) { pageInfo { endCursor } } }")
+    cursor = page["buildings"]["pageInfo"]["endCursor"]
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    for provider, position in (("primmo", "abc"), ("pms", -4), ("scom", '{"1": 5}')):
+        forged = dict(payload, p={**payload["p"], provider: position})
+        text = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+
+        body = await client.query(
+            "query($after: String) { buildings(first: 5, after: $after) { totalCount } }",
+            {"after": text},
+        )
+
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"], provider

@@ -89,7 +89,7 @@ async def test_a_long_429_gives_the_other_providers_data_and_rate_limited(client
     body = await client.query("{ buildings(first: 30) { edges { node { provider } } } }")
 
     providers = {edge["node"]["provider"] for edge in body["data"]["buildings"]["edges"]}
-    assert providers == {"primmo"}
+    assert providers == {"primmo", "scom"}
     assert body["errors"] == [
         {
             "message": body["errors"][0]["message"],

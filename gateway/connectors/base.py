@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import httpx
 
 from gateway.auth import CachedTokenAuth
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, InvalidCursor
 from gateway.model import (
     Criteria,
     Entity,
@@ -31,10 +31,19 @@ from gateway.model import (
 )
 from gateway.upstream import Upstream
 
-__all__ = ["Connector", "ListRequest", "Page", "Position"]
+__all__ = ["Connector", "ListRequest", "Page", "Position", "offset_of"]
 
 Position = int | str
 """A provider's own place in a list: an offset, a page number, or a cursor. Must be JSON."""
+
+
+def offset_of(position: Position | None) -> int:
+    """A position that is an offset; cursors come back from callers, so they are checked."""
+    if position is None:
+        return 0
+    if isinstance(position, int) and not isinstance(position, bool) and position >= 0:
+        return position
+    raise InvalidCursor("The cursor does not hold a position this provider can use.")
 
 
 @dataclass(frozen=True)

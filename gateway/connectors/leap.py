@@ -23,7 +23,7 @@ import httpx
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, scan
 from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
 from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
@@ -165,7 +165,7 @@ class LeapConnector(Connector):
 
         found = await scan(
             fetch,
-            offset=int(request.position or 0),
+            offset=offset_of(request.position),
             limit=request.limit,
             max_size=MAX_LIMIT,
             keep=keep,

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway import notices
 from gateway.auth import ClientCredentialsAuth
-from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
 from gateway.model import (
@@ -187,7 +187,7 @@ class MyCrmConnector(Connector):
 
         found = await scan(
             pages(fetch, MAX_PER_PAGE),
-            offset=int(request.position or 0),
+            offset=offset_of(request.position),
             limit=request.limit,
             max_size=MAX_PER_PAGE,
             keep=(lambda row: all(test(row) for test in tests)) if tests else None,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from gateway.auth import LoginRefreshAuth
-from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
@@ -223,7 +223,7 @@ class PmsConnector(Connector):
 
         found = await scan(
             pages(fetch, MAX_PAGE_SIZE),
-            offset=int(request.position or 0),
+            offset=offset_of(request.position),
             limit=request.limit,
             max_size=MAX_PAGE_SIZE,
             keep=_matches(entity, request.criteria),

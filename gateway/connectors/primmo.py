@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
-from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     AvailableBetween,
@@ -260,7 +260,7 @@ class PrimmoConnector(Connector):
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
         path, extra, expr = self._criteria(entity, request.criteria)
-        skip = int(request.position or 0)
+        skip = offset_of(request.position)
         query = odata.Query(
             select=self._select(shape, request.selection),
             filter=expr,

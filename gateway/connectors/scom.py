@@ -10,6 +10,7 @@ the document's three activation errors become stable codes.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from gateway.connectors.paging import each
 from gateway.errors import (
     BadUserInput,
     ConfigError,
+    InvalidCursor,
     Refused,
     UpstreamInvalidResponse,
     UpstreamRejected,
@@ -88,11 +90,26 @@ def _building(node: Mapping[str, Any]) -> Building:
     )
 
 
+def _positions(position: Any) -> dict[str, str | None]:
+    """Each landlord's cursor, from a position that came back from a caller: checked."""
+    if position is None:
+        return {}
+    try:
+        parsed = json.loads(position) if isinstance(position, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in parsed.items()
+    ):
+        raise InvalidCursor("The cursor does not hold a position scom can use.")
+    return parsed
+
+
 class ScomConnector(Connector):
     name = NAME
     kind = "graphql"
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
-    lists = frozenset({Entity.LANDLORD})
+    lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)
     onboards_landlords = True
 
@@ -121,11 +138,15 @@ class ScomConnector(Connector):
         )
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
-        if entity is not Entity.LANDLORD or request.criteria:
-            raise BadUserInput("scom lists landlords, unfiltered.", provider=NAME)
+        if request.criteria:
+            raise BadUserInput("scom lists landlords and buildings unfiltered.", provider=NAME)
+        if entity is Entity.BUILDING:
+            return await self._buildings(request)
         records: list[Record] = []
         positions: list[str] = []
-        after = request.position if isinstance(request.position, str) else None
+        if request.position is not None and not isinstance(request.position, str):
+            raise InvalidCursor("The cursor does not hold a position scom can use.")
+        after = request.position
         total = None
         while len(records) < request.limit:
             data = await self._ask(
@@ -145,7 +166,70 @@ class ScomConnector(Connector):
         return Page(records, positions, False, total if isinstance(total, int) else None)
 
     def supports(self, entity: Entity, criteria: Any, /) -> bool:
-        return entity is Entity.LANDLORD and not criteria
+        return entity in self.lists and not criteria
+
+    async def _buildings(self, request: ListRequest) -> Page:
+        """Every readable landlord's properties, merged by name: one request per landlord.
+
+        SCOM lists properties per landlord token, so the position is each landlord's
+        own cursor (a JSON object), and landlords are merged here as providers are in
+        the federation.
+        """
+        started = _positions(request.position)
+        owners = [o for o in await self._vault.subjects(NAME) if started.get(o, "") != "done"]
+        pages = await each(
+            owners, lambda owner: self._page_of(owner, started.get(owner), request.limit)
+        )
+        streams = [
+            [
+                (
+                    (str(node.get("name") or "").casefold(), owner, str(node.get("id"))),
+                    owner,
+                    cursor,
+                    node,
+                )
+                for cursor, node in edges
+            ]
+            for owner, (edges, _, _) in pages.items()
+        ]
+        position: dict[str, str | None] = dict(started)
+        taken: dict[str, int] = dict.fromkeys(pages, 0)
+        records: list[Record] = []
+        positions: list[str] = []
+        for _, owner, cursor, node in heapq.merge(*streams):
+            if len(records) == request.limit:
+                break
+            records.append(_building(node))
+            position[owner] = cursor
+            taken[owner] += 1
+            positions.append(json.dumps(position, sort_keys=True))
+        for owner, (edges, more, _) in pages.items():
+            if not more and taken[owner] == len(edges):
+                position[owner] = "done"
+        if positions:
+            positions[-1] = json.dumps(position, sort_keys=True)
+        exhausted = all(position.get(owner) == "done" for owner in owners)
+        total = sum(count for _, _, count in pages.values()) if request.count else None
+        return Page(records, positions, exhausted, total)
+
+    async def _page_of(
+        self, owner: str, after: str | None, limit: int
+    ) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
+        token = await self._vault.get(NAME, owner)
+        if token is None:
+            return [], False, 0
+        data = await self._ask(
+            "query($first: Int!, $after: String) { properties(first: $first, after: $after) "
+            "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
+            f"{_PROPERTY_FIELDS} }} }} }} }}",
+            {"first": min(limit, MAX_PAGE), "after": after},
+            token=token,
+        )
+        connection = data.get("properties") or {}
+        edges = [(edge["cursor"], edge["node"]) for edge in connection.get("edges") or []]
+        more = bool((connection.get("pageInfo") or {}).get("hasNextPage"))
+        total = connection.get("totalCount")
+        return edges, more, total if isinstance(total, int) else 0
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
