@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import heapq
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 
 from gateway import notices
 from gateway.connectors.base import Connector, ListRequest, Page, Position
+from gateway.connectors.paging import merge
 from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.relationships import derive
@@ -115,8 +115,10 @@ class _Cursor:
             positions = payload["p"]
             done = payload["d"]
             totals = payload["t"]
+            fingerprint_given = payload["f"]
             valid = (
                 payload["v"] == 1
+                and isinstance(fingerprint_given, str)
                 and isinstance(positions, dict)
                 and isinstance(done, list)
                 and isinstance(totals, dict)
@@ -128,7 +130,7 @@ class _Cursor:
             valid = False
         if not valid:
             raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
-        if payload["f"] != fingerprint:
+        if fingerprint_given != fingerprint:
             raise InvalidCursor(
                 "The cursor belongs to a different list (other filters or providers)."
             )
@@ -245,7 +247,7 @@ class Federation:
                 has_next_page=any(name not in cursor.done for name in scope),
                 has_previous_page=after is not None,
                 start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else cursor.encode(),
             ),
             total_count=sum(cursor.totals.get(name, 0) for name in scope),
             errors=errors,
@@ -255,24 +257,19 @@ class Federation:
         self, entity: Entity, pages: Mapping[str, Page], cursor: _Cursor, size: int
     ) -> tuple[list[Edge], dict[str, int]]:
         sort_key = SORT_KEYS[entity]
-        streams = [
-            [
-                (sort_key(record), name, record.source_id, index, record, position)
-                for index, (record, position) in enumerate(
-                    zip(page.records, page.positions, strict=True)
-                )
+        streams = {
+            name: [
+                ((sort_key(record), name, record.source_id), position, record)
+                for record, position in zip(page.records, page.positions, strict=True)
             ]
             for name, page in pages.items()
-        ]
+        }
+        taken, counts = merge(streams, size)
         edges: list[Edge] = []
-        taken = dict.fromkeys(pages, 0)
-        for _, name, _, _, record, position in heapq.merge(*streams):
-            if len(edges) == size:
-                break
+        for name, position, record in taken:
             cursor.positions[name] = position
-            taken[name] += 1
             edges.append(Edge(record, cursor.encode()))
-        return edges, taken
+        return edges, counts
 
     async def _page(self, name: str, entity: Entity, request: ListRequest) -> Page | ProviderError:
         try:

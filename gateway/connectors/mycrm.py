@@ -18,6 +18,7 @@ from gateway import notices
 from gateway.auth import ClientCredentialsAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
+from gateway.connectors.values import integer_id
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
 from gateway.model import (
     AvailableBetween,
@@ -219,7 +220,7 @@ class MyCrmConnector(Connector):
                 raise UpstreamInvalidResponse(NAME, f"mycrm returned no '{resource}' object.")
             return row
 
-        found = await each([key for key in keys if key.isdigit()], one)
+        found = await each([key for key in keys if integer_id(key)], one)
         build = _landlord if entity is Entity.LANDLORD else _unit
         return {key: [build(row)] for key, row in found.items()}
 

@@ -8,13 +8,26 @@ requests as possible, and filters locally what the provider cannot filter.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["FetchPage", "FetchRange", "Scan", "each", "pages", "scan", "window"]
+__all__ = [
+    "FetchPage",
+    "FetchRange",
+    "Scan",
+    "drain",
+    "each",
+    "merge",
+    "pages",
+    "scan",
+    "window",
+]
 
 T = TypeVar("T")
+C = TypeVar("C")
+P = TypeVar("P")
 K = TypeVar("K")
 V = TypeVar("V")
 FetchPage = Callable[[int, int], Awaitable[tuple[Sequence[T], int | None]]]
@@ -106,6 +119,50 @@ async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool] | No
         at += len(batch)
         if ended or not batch:
             return matched
+
+
+async def drain(
+    fetch: Callable[[C | None], Awaitable[tuple[Sequence[T], C | None]]],
+    *,
+    max_pages: int = 1000,
+) -> list[T]:
+    """Every item of a list read page by page until the provider says it has no more.
+
+    A provider that says "more" without moving (no items, or the same cursor)
+    ends the read instead of looping; so does `max_pages`.
+    """
+    items: list[T] = []
+    cursor: C | None = None
+    for _ in range(max_pages):
+        batch, following = await fetch(cursor)
+        items.extend(batch)
+        if following is None or not batch or following == cursor:
+            break
+        cursor = following
+    return items
+
+
+def merge(
+    streams: Mapping[str, Sequence[tuple[Any, P, T]]], limit: int
+) -> tuple[list[tuple[str, P, T]], dict[str, int]]:
+    """The first `limit` items of several ordered streams, merged by their sort keys.
+
+    Each stream is consumed in its own order whatever its keys say, so what is
+    taken from a stream is always a prefix of it: the position after the last
+    taken item is where that stream resumes, and nothing is skipped or repeated.
+    """
+    tagged = [
+        [(key, name, index, position, item) for index, (key, position, item) in enumerate(stream)]
+        for name, stream in streams.items()
+    ]
+    taken: list[tuple[str, P, T]] = []
+    counts = dict.fromkeys(streams, 0)
+    for _, name, _, position, item in heapq.merge(*tagged, key=lambda entry: entry[:3]):
+        if len(taken) == limit:
+            break
+        taken.append((name, position, item))
+        counts[name] += 1
+    return taken, counts
 
 
 async def each(keys: Iterable[K], one: Callable[[K], Awaitable[V | None]]) -> Mapping[K, V]:

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import httpx
 
 from gateway.auth import LoginRefreshAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.paging import each, pages, scan
+from gateway.connectors.paging import drain, each, pages, scan
+from gateway.connectors.values import day, number, text, token_id
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     Building,
     Contains,
     Criteria,
     Entity,
-    Equals,
     Landlord,
     Lease,
     Link,
@@ -56,13 +55,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _text(row: Row, *path: str) -> str | None:
-    value: Any = row
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return str(value).strip() or None if value is not None else None
-
-
 def _id(row: Row) -> str:
     value = row.get("id")
     if not isinstance(value, str) or not value:
@@ -70,99 +62,98 @@ def _id(row: Row) -> str:
     return value
 
 
-def _date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def _landlord(row: Row) -> Landlord:
     return Landlord(
         provider=NAME,
         source_id=_id(row),
-        name=_text(row, "name"),
-        status=(_text(row, "status") or "").upper() or None,
-        company_type=(_text(row, "type") or "").upper() or None,
+        name=text(row, "name"),
+        status=(text(row, "status") or "").upper() or None,
+        company_type=(text(row, "type") or "").upper() or None,
         billing_address=", ".join(
-            part
-            for part in (_text(row, "address", "street"), _text(row, "address", "city"))
-            if part
+            part for part in (text(row, "address", "street"), text(row, "address", "city")) if part
         )
         or None,
-        billing_postal_code=_text(row, "address", "postal_code"),
-        business_number=_text(row, "business_number"),
+        billing_postal_code=text(row, "address", "postal_code"),
+        business_number=text(row, "business_number"),
         buildings=None,
     )
 
 
 def _building(row: Row) -> Building:
-    organization = _text(row, "organization_id")
+    organization = text(row, "organization_id")
     return Building(
         provider=NAME,
         source_id=_id(row),
-        name=_text(row, "name"),
-        street=_text(row, "address", "street"),
-        city=_text(row, "address", "city"),
-        postal_code=_text(row, "address", "postal_code"),
+        name=text(row, "name"),
+        street=text(row, "address", "street"),
+        city=text(row, "address", "city"),
+        postal_code=text(row, "address", "postal_code"),
         landlord=Link(NAME, Entity.LANDLORD, "id", organization) if organization else None,
         units=Link(NAME, Entity.UNIT, "property", _id(row)),
     )
 
 
 def _unit(row: Row, property_id: str) -> Unit:
-    rooms = row.get("rooms")
+    rooms = number(row.get("rooms"))
     key = f"{property_id}/{_id(row)}"
     return Unit(
         provider=NAME,
         source_id=key,
-        code=_text(row, "unit_number"),
-        rooms=float(rooms) if isinstance(rooms, int | float) else None,
-        occupancy=_OCCUPANCY.get(_text(row, "status") or "", Occupancy.UNKNOWN),
+        code=text(row, "unit_number"),
+        rooms=rooms,
+        occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
         building=Link(NAME, Entity.BUILDING, "id", property_id),
         tenants=Link(NAME, Entity.TENANT, "unit", key),
     )
 
 
 def _tenant(row: Row, property_id: str) -> Tenant:
-    unit = _text(row, "unit_id")
+    unit = text(row, "unit_id")
     key = f"{property_id}/{_id(row)}"
     return Tenant(
         provider=NAME,
         source_id=key,
-        first_name=_text(row, "first_name"),
-        last_name=_text(row, "last_name"),
-        email=_text(row, "email"),
-        phone=_text(row, "phone"),
+        first_name=text(row, "first_name"),
+        last_name=text(row, "last_name"),
+        email=text(row, "email"),
+        phone=text(row, "phone"),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         lease=Link(NAME, Entity.LEASE, "tenant", key),
     )
 
 
 def _lease(row: Row) -> Lease:
-    rent = row.get("monthly_rent")
+    rent = number(row.get("monthly_rent"))
     return Lease(
         provider=NAME,
         source_id=_id(row),
-        start_date=_date(row.get("start_date")),
-        end_date=_date(row.get("end_date")),
-        monthly_rent=float(rent) if isinstance(rent, int | float) else None,
-        currency=_text(row, "currency"),
-        status=(_text(row, "status") or "").upper() or None,
+        start_date=day(row.get("start_date")),
+        end_date=day(row.get("end_date")),
+        monthly_rent=rent,
+        currency=text(row, "currency"),
+        status=(text(row, "status") or "").upper() or None,
     )
 
 
 def _split(key: str) -> tuple[str, str] | None:
-    """`prop_1/unit_2` -> ("prop_1", "unit_2"); anything else is not a key of ours."""
+    """`prop_1/unit_2` -> ("prop_1", "unit_2"); anything else is not a key of ours.
+
+    Keys can come from a caller's global id, and their parts go into URL paths:
+    only plain ids pass.
+    """
     parent, sep, child = key.partition("/")
-    if not sep or not parent or not child or "/" in child:
+    if not sep or not token_id(parent) or not token_id(child):
         return None
     return parent, child
 
 
-def _contains(text: str, *path: str) -> Callable[[Row], bool]:
-    wanted = text.casefold()
-    return lambda row: wanted in (_text(row, *path) or "").casefold()
+def _plain(keys: Sequence[str]) -> list[str]:
+    return [key for key in keys if token_id(key)]
+
+
+def _contains(part: str, *path: str) -> Callable[[Row], bool]:
+    wanted = part.casefold()
+    return lambda row: wanted in (text(row, *path) or "").casefold()
 
 
 def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None:
@@ -170,12 +161,10 @@ def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None
     tests: list[Callable[[Row], bool]] = []
     for name, condition in criteria.items():
         match entity, name, condition:
-            case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(text)):
-                tests.append(_contains(text, "name"))
-            case (Entity.BUILDING, "city", Contains(text)):
-                tests.append(_contains(text, "address", "city"))
-            case (Entity.BUILDING, "code", Equals()):
-                tests.append(lambda _row: False)
+            case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(part)):
+                tests.append(_contains(part, "name"))
+            case (Entity.BUILDING, "city", Contains(part)):
+                tests.append(_contains(part, "address", "city"))
             case _:
                 raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
     if not tests:
@@ -208,7 +197,8 @@ class PmsConnector(Connector):
         return cls(upstream.client(auth, retry_after=_retry_after), auth)
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
-        return entity in self.lists and all(name in ("name", "city", "code") for name in criteria)
+        """pms properties have no code: a code filter could only ever match nothing."""
+        return entity in self.lists and all(name in ("name", "city") for name in criteria)
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         path = {Entity.LANDLORD: "api/v1/organizations", Entity.BUILDING: "api/v1/properties"}[
@@ -238,13 +228,17 @@ class PmsConnector(Connector):
     ) -> Mapping[str, Sequence[Record]]:
         match entity, by:
             case (Entity.LANDLORD, "id"):
-                found = await each(keys, lambda key: self._one(f"api/v1/organizations/{key}"))
+                found = await each(
+                    _plain(keys), lambda key: self._one(f"api/v1/organizations/{key}")
+                )
                 return {key: [_landlord(row)] for key, row in found.items()}
             case (Entity.BUILDING, "id"):
-                found = await each(keys, lambda key: self._one(f"api/v1/properties/{key}"))
+                found = await each(_plain(keys), lambda key: self._one(f"api/v1/properties/{key}"))
                 return {key: [_building(row)] for key, row in found.items()}
             case (Entity.UNIT, "property"):
-                units = await each(keys, lambda key: self._all(f"api/v1/properties/{key}/units"))
+                units = await each(
+                    _plain(keys), lambda key: self._all(f"api/v1/properties/{key}/units")
+                )
                 return {key: [_unit(row, key) for row in rows] for key, rows in units.items()}
             case (Entity.UNIT, "id"):
                 return await self._children(keys, "units", _unit, lambda record: record.source_id)
@@ -310,21 +304,22 @@ class PmsConnector(Connector):
             raise UpstreamInvalidResponse(
                 NAME, "pms returned a list that is not a list of records."
             )
-        pagination = body.get("meta", {}).get("pagination", {})
+        meta = body.get("meta")
+        pagination = meta.get("pagination") if isinstance(meta, dict) else None
         total = pagination.get("total_count") if isinstance(pagination, dict) else None
         return rows, total if isinstance(total, int) else None
 
     async def _all(self, path: str) -> list[Row] | None:
         """Every record of a property's sub-list, at the largest page pms allows."""
-        rows: list[Row] = []
-        page = 1
+
+        async def fetch(page: int | None) -> tuple[list[Row], int | None]:
+            number = page or 1
+            batch, total = await self._list(path, {"page": number, "page_size": MAX_PAGE_SIZE})
+            more = len(batch) == MAX_PAGE_SIZE and (total is None or number * MAX_PAGE_SIZE < total)
+            return batch, number + 1 if more else None
+
         try:
-            while True:
-                batch, total = await self._list(path, {"page": page, "page_size": MAX_PAGE_SIZE})
-                rows.extend(batch)
-                if len(batch) < MAX_PAGE_SIZE or (total is not None and len(rows) >= total):
-                    return rows
-                page += 1
+            return await drain(fetch)
         except NotFound:
             return None
 

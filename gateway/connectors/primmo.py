@@ -19,6 +19,7 @@ from typing import Any
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
+from gateway.connectors.values import integer_id
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     AvailableBetween,
@@ -82,7 +83,7 @@ def _row_key(row: Row, properties: tuple[str, ...]) -> str:
 def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
     """Keys come from our own links, or from a caller's global id: trust neither blindly."""
     if properties == ("Id",):
-        return (int(key),) if key.isdigit() else None
+        return (int(key),) if integer_id(key) else None
     try:
         values = json.loads(key)
     except ValueError:
@@ -309,7 +310,7 @@ class PrimmoConnector(Connector):
 
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         """Primmo files a tenant under the unit's company, division and codes, not its id."""
-        if not unit_id.isdigit():
+        if not integer_id(unit_id):
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
         query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
         rows, _ = await self._get("api/Units", query, {})

@@ -1,0 +1,69 @@
+"""Reading values out of provider payloads, where any field may be missing or of the wrong type.
+
+A provider's body is untrusted input: these readers return `None` for what
+is absent or not what was promised, so a connector maps it without crashing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["day", "integer_id", "moment", "number", "path_segment", "text", "token_id"]
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def text(row: Any, *path: str) -> str | None:
+    """The trimmed text at `path` in nested objects; numbers are spelled, anything else is None."""
+    value: Any = row
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    spelled = str(value).strip()
+    return spelled or None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def day(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def moment(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def integer_id(key: str) -> bool:
+    """An id that is a plain integer (ASCII digits, not 5,000 of them)."""
+    return key.isascii() and key.isdigit() and len(key) <= 18
+
+
+def token_id(key: str) -> bool:
+    """An id made of letters, digits, `_` and `-` only: safe as a URL path segment as it is."""
+    return bool(_TOKEN.match(key))
+
+
+def path_segment(key: str) -> str | None:
+    """Any text as one URL path segment, escaped; never `.` or `..`, which would move the path."""
+    if not key or key in (".", "..") or len(key) > 256:
+        return None
+    return quote(key, safe="")
