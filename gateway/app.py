@@ -69,9 +69,10 @@ def _vault_for(settings: Settings) -> Vault:
     try:
         key = settings.vault.key.resolve()
     except ConfigError:
-        if "scom" in settings.providers:
+        needy = [n for n in settings.providers if getattr(CONNECTORS.get(n), "needs_vault", False)]
+        if needy:
             raise ConfigError(
-                f"scom keeps landlord tokens in the vault: set {settings.vault.key.env} "
+                f"{', '.join(needy)} keeps secrets in the vault: set {settings.vault.key.env} "
                 "to a Fernet key (see README, Configuration)."
             ) from None
         logger.warning(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -61,9 +61,9 @@ Unwrap = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class Token:
-    value: str
+    value: str = field(repr=False)
     expires_at: float
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 def expiry_of(value: str, issued_at: float, lifetime: float) -> float:
@@ -74,6 +74,12 @@ def expiry_of(value: str, issued_at: float, lifetime: float) -> float:
         return issued_at + lifetime
     exp = claims.get("exp")
     return float(exp) if isinstance(exp, int | float) else issued_at + lifetime
+
+
+def _renew_at(token: Token, now: float, margin: float) -> float:
+    """A margin before expiry, but never more than half the token's life: a token that lives
+    a minute is still used for half of it rather than fetched again for every request."""
+    return token.expires_at - min(margin, max(0.0, token.expires_at - now) / 2)
 
 
 class CachedTokenAuth(httpx.Auth):
@@ -92,7 +98,7 @@ class CachedTokenAuth(httpx.Auth):
         self._fetch = fetch
         self._clock = clock
         self._cache: TLRUCache[str, Token] = TLRUCache(
-            maxsize=1, ttu=lambda _key, token, _now: token.expires_at - margin, timer=clock
+            maxsize=1, ttu=lambda _key, token, now: _renew_at(token, now, margin), timer=clock
         )
         self._pending: asyncio.Future[Token] | None = None
         self._last: Token | None = None
@@ -175,9 +181,10 @@ def _json(provider: str, response: httpx.Response) -> Any:
 class ApiKeyPasswordAuth(CachedTokenAuth):
     """An API key in a header plus a user name and password in a JSON body buy a bearer token.
 
-    The provider returns the token itself as the body (a JSON string), or an
-    object with a `token` or `access_token` member; both are accepted since
-    the document only says "in the body".
+    The connector names the header and the body (Primmo: `x-api-key`,
+    `{"UserName", "Password"}`). The provider returns the token itself as the
+    body (a JSON string), or an object with a `token` or `access_token` member;
+    both are accepted since Primmo's document only says "in the body".
     """
 
     def __init__(
@@ -186,27 +193,22 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         provider: str,
         client: httpx.AsyncClient,
         path: str,
-        api_key: str,
-        username: str,
-        password: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, str],
         lifetime: float,
         clock: Clock,
     ) -> None:
         self._provider = provider
         self._client = client
         self._path = path
-        self._api_key = api_key
-        self._credentials = {"UserName": username, "Password": password}
+        self._headers = dict(headers)
+        self._body = dict(body)
         self._lifetime = lifetime
         super().__init__(self._login, clock)
 
     async def _login(self, _previous: Token | None) -> Token:
         response = await _token_response(
-            self._client,
-            self._provider,
-            self._path,
-            headers={"x-api-key": self._api_key},
-            json=self._credentials,
+            self._client, self._provider, self._path, headers=self._headers, json=self._body
         )
         if response.status_code != 200:
             raise _refused(self._provider, response)
@@ -255,13 +257,10 @@ class LoginRefreshAuth(CachedTokenAuth):
         self._credentials = dict(credentials)
         self._unwrap = unwrap
         self._lifetime = lifetime
-        self.logins = 0
-        self.refreshes = 0
         super().__init__(self._obtain, clock)
 
     async def _obtain(self, previous: Token | None) -> Token:
         if previous is not None and previous.refresh_token:
-            self.refreshes += 1
             response = await _token_response(
                 self._client,
                 self._provider,
@@ -272,7 +271,6 @@ class LoginRefreshAuth(CachedTokenAuth):
                 return self._parse(response)
             if response.status_code >= 500:
                 raise _refused(self._provider, response)
-        self.logins += 1
         response = await _token_response(
             self._client, self._provider, self._login_path, json=self._credentials
         )

@@ -53,14 +53,6 @@ class Loaders:
         )
         return [record for records in found for record in records]
 
-    async def by_ids(
-        self, provider: str, entity: Entity, ids: Sequence[str], selection: Selection
-    ) -> list[Record | None]:
-        """One batch for all ids: the loads are queued together before any is awaited."""
-        loader = self._loader(Link(provider, entity, "id", ""), selection)
-        found = await loader.load_many(list(ids))
-        return [records[0] if records else None for records in found]
-
     def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
         key = (link.provider, link.entity, link.by, selection)
         loader = self._loaders.get(key)

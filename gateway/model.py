@@ -203,9 +203,6 @@ class Selection:
     def __hash__(self) -> int:
         return hash((self.fields, tuple(sorted(self.relations.items(), key=lambda kv: kv[0]))))
 
-    def wants(self, name: str) -> bool:
-        return name in self.fields or name in self.relations
-
 
 @dataclass(frozen=True, slots=True)
 class Contains:

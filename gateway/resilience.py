@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.clock import Clock
 from gateway.errors import (
     CircuitOpen,
     GatewayError,
+    NotFound,
     OutcomeUnknown,
     ProviderError,
     UpstreamInvalidResponse,
@@ -29,9 +32,10 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["Breaker", "BreakerState", "ProviderHealth", "deadline_in"]
+__all__ = ["Breaker", "BreakerState", "ProviderHealth", "Ticket", "deadline_in"]
 
 T = TypeVar("T")
+logger = logging.getLogger("gateway.resilience")
 _deadline: ContextVar[float | None] = ContextVar("gateway_deadline", default=None)
 
 
@@ -51,6 +55,18 @@ class BreakerState(enum.Enum):
     HALF_OPEN = "HALF_OPEN"
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """Admission to call: which breaker epoch it was given in, and whether it is the probe.
+
+    A verdict counts only for the epoch that admitted it, so a slow call admitted
+    before the circuit opened cannot close it, or free a probe slot, afterwards.
+    """
+
+    epoch: int
+    probe: bool
+
+
 class Breaker:
     """Opens after `failures` consecutive failures; after `open_seconds`, one probe decides."""
 
@@ -61,6 +77,7 @@ class Breaker:
         self._consecutive = 0
         self._opened_at: float | None = None
         self._probing = False
+        self._epoch = 0
 
     @property
     def state(self) -> BreakerState:
@@ -70,29 +87,37 @@ class Breaker:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
-    def admit(self) -> bool:
+    def admit(self) -> Ticket | None:
         state = self.state
         if state is BreakerState.CLOSED:
-            return True
+            return Ticket(self._epoch, probe=False)
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._probing = True
-            return True
-        return False
+            return Ticket(self._epoch, probe=True)
+        return None
 
-    def succeeded(self) -> None:
+    def succeeded(self, ticket: Ticket) -> None:
+        if ticket.epoch != self._epoch:
+            return
         self._consecutive = 0
-        self._opened_at = None
-        self._probing = False
+        if self._opened_at is not None and ticket.probe:
+            self._opened_at = None
+            self._probing = False
+            self._epoch += 1
 
-    def released(self) -> None:
-        """A call ended without a verdict (cancelled): a probe slot it held is free again."""
-        self._probing = False
+    def released(self, ticket: Ticket) -> None:
+        """The call ended without a verdict on the provider (cancelled, or the caller's fault)."""
+        if ticket.epoch == self._epoch and ticket.probe:
+            self._probing = False
 
-    def failed(self) -> None:
+    def failed(self, ticket: Ticket) -> None:
+        if ticket.epoch != self._epoch:
+            return
         self._consecutive += 1
-        if self._probing or self._consecutive >= self._threshold:
+        if ticket.probe or (self._opened_at is None and self._consecutive >= self._threshold):
             self._opened_at = self._clock()
-        self._probing = False
+            self._probing = False
+            self._epoch += 1
 
 
 def _is_failure(error: ProviderError) -> bool:
@@ -117,7 +142,8 @@ class ProviderHealth:
         return round(statistics.median(self._latencies) * 1000, 1) if self._latencies else None
 
     async def call(self, operation: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
-        if not self.breaker.admit():
+        ticket = self.breaker.admit()
+        if ticket is None:
             raise CircuitOpen(
                 self.name, f"{self.name} is failing; calls are paused while its circuit is open."
             )
@@ -136,24 +162,34 @@ class ProviderHealth:
                 if write
                 else UpstreamTimeout(self.name, f"{self.name} did not answer in time.")
             )
-            self._failed(error)
+            self._failed(ticket, error)
             raise error from None
         except ProviderError as error:
             if _is_failure(error) or isinstance(error, OutcomeUnknown):
-                self._failed(error)
+                self._failed(ticket, error)
             else:
-                self.breaker.succeeded()
+                self.breaker.succeeded(ticket)
+            raise
+        except NotFound:
+            self.breaker.succeeded(ticket)
             raise
         except GatewayError:
-            self.breaker.succeeded()
+            self.breaker.released(ticket)
             raise
+        except Exception:
+            logger.exception("%s: the connector could not read the provider's answer", self.name)
+            unreadable = UpstreamInvalidResponse(
+                self.name, f"{self.name} answered something the gateway could not read."
+            )
+            self._failed(ticket, unreadable)
+            raise unreadable from None
         except BaseException:
-            self.breaker.released()
+            self.breaker.released(ticket)
             raise
-        self.breaker.succeeded()
+        self.breaker.succeeded(ticket)
         self._latencies.append(time.monotonic() - started)
         return result
 
-    def _failed(self, error: ProviderError) -> None:
+    def _failed(self, ticket: Ticket, error: ProviderError) -> None:
         self.last_error = f"{error.code}: {error.message}"
-        self.breaker.failed()
+        self.breaker.failed(ticket)

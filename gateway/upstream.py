@@ -50,7 +50,7 @@ class Upstream:
 
     name: str
     base_url: str
-    credentials: Mapping[str, str]
+    credentials: Mapping[str, str] = field(repr=False)
     traffic: Traffic
     clock: Clock
     transport: httpx.AsyncBaseTransport | None = None

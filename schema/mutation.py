@@ -88,7 +88,7 @@ class AcknowledgePayload:
 
 def _recorder(info: Info, wanted: str | None) -> str:
     """The provider that records relationships: the one asked for, or the only one."""
-    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "property")
+    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "building")
     if wanted is not None:
         if wanted not in recorders:
             raise BadUserInput(f"{wanted} does not record property relationships.")
@@ -112,7 +112,7 @@ def _relationship_source(global_id: str, info: Info) -> tuple[str, str]:
     return provider, source_id
 
 
-@strawberry.enum(description="SCOM's company types.")
+@strawberry.enum(description="What kind of company a landlord is registered as.")
 class CompanyType(enum.Enum):
     REAL_ESTATE_AGENCY = "REAL_ESTATE_AGENCY"
     PROPERTY_MANAGEMENT = "PROPERTY_MANAGEMENT"
@@ -273,7 +273,7 @@ class Mutation:
             ).values(),
             *(
                 await federation.fetch(
-                    provider, model.Entity.RELATIONSHIP, "extid", input.external_ids, fresh
+                    provider, model.Entity.RELATIONSHIP, "external_id", input.external_ids, fresh
                 )
             ).values(),
         ]

@@ -254,8 +254,8 @@ class Query:
     ) -> Relationship | None:
         selection = selection_of(Relationship, info.selected_fields[0].selections)
         federation = info.context.federation
-        for provider in federation.referencing(model.Entity.RELATIONSHIP, "property"):
-            link = model.Link(provider, model.Entity.RELATIONSHIP, "extid", external_id)
+        for provider in federation.referencing(model.Entity.RELATIONSHIP, "building"):
+            link = model.Link(provider, model.Entity.RELATIONSHIP, "external_id", external_id)
             found = await info.context.loaders.one(link, selection)
             if found is not None:
                 return cast(Relationship, found)

@@ -86,7 +86,7 @@ class Landlord(Node):
         wants = model.Selection(frozenset({"name"}))
         buildings = await info.context.loaders.many(root.buildings, wants)
         derived = [owner(b) for b in buildings if isinstance(b, model.Building)]
-        recorded = await _about(info, "account", root)
+        recorded = await _about(info, "party", root)
         return cast(list[Relationship], [*derived, *recorded])
 
 
@@ -112,7 +112,7 @@ class Building(Node):
     async def relationships(
         root: strawberry.Parent[model.Building], info: Info
     ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
-        recorded = await _about(info, "property", root)
+        recorded = await _about(info, "building", root)
         derived = [owner(root)] if root.landlord is not None else []
         return cast(list[Relationship], [*derived, *recorded])
 
@@ -192,7 +192,7 @@ class Tenant(Node):
     async def relationships(
         root: strawberry.Parent[model.Tenant], info: Info
     ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
-        recorded = await _about(info, "account", root)
+        recorded = await _about(info, "party", root)
         return cast(list[Relationship], [occupier(root), *recorded])
 
     @strawberry.field(

@@ -77,8 +77,11 @@ class Connector(abc.ABC):
     onboards_landlords: ClassVar[bool] = False
     """Landlords can be created and activated through this provider (SCOM)."""
     references: ClassVar[frozenset[str]] = frozenset()
-    """Key kinds by which this connector finds records about other providers' records
-    ("property", "account": LEAP relationships about a building or a party)."""
+    """Key kinds by which this connector finds records about other providers' records:
+    "building" and "party" (relationships about a building, or held by a tenant or landlord),
+    keyed "<provider>:<sourceId>"."""
+    needs_vault: ClassVar[bool] = False
+    """The connector keeps secrets handed over at run time (SCOM landlord tokens)."""
 
     def __init__(self, client: httpx.AsyncClient, auth: CachedTokenAuth | None = None) -> None:
         """`client` reaches the provider (built by `connect` from its `Upstream`); `auth` is
@@ -109,7 +112,8 @@ class Connector(abc.ABC):
     ) -> Mapping[str, Sequence[Record]]:
         """Records for each key of kind `by`, matched by key (never by position).
 
-        `by` is "id" for source ids, or a key kind this connector put in a `Link`.
+        `by` is "id" for source ids, "external_id" for ids the caller set, a kind in
+        `references`, or a key kind this connector put in a `Link`.
         A key with no record maps to an empty sequence or is absent.
         """
 

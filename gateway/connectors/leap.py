@@ -134,7 +134,7 @@ class LeapConnector(Connector):
     serves = frozenset({Entity.RELATIONSHIP})
     lists = frozenset({Entity.RELATIONSHIP})
     credentials = ("username", "password")
-    references = frozenset({"property", "account"})
+    references = frozenset({"building", "party"})
 
     def __init__(self, client: httpx.AsyncClient, today: Callable[[], date]) -> None:
         super().__init__(client)
@@ -178,15 +178,15 @@ class LeapConnector(Connector):
     ) -> Mapping[str, Sequence[Record]]:
         if entity is not Entity.RELATIONSHIP:
             return {}
-        if by in ("id", "extid"):
-            prefix = "extid/" if by == "extid" else ""
+        if by in ("id", "external_id"):
+            prefix = "extid/" if by == "external_id" else ""
             found = await each(keys, lambda key: self._one(f"{BASE}/{prefix}{quote(key, safe='')}"))
             return {key: [record] for key, record in found.items()}
         if by in self.references:
             wanted = set(keys)
             grouped: dict[str, list[Record]] = defaultdict(list)
             for record in await self._everything():
-                link = record.building if by == "property" else record.party
+                link = record.building if by == "building" else record.party
                 reference = f"{link.provider}:{link.key}" if link else None
                 if reference in wanted:
                     grouped[reference].append(record)

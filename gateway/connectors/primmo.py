@@ -250,9 +250,11 @@ class PrimmoConnector(Connector):
             provider=NAME,
             client=upstream.client(),
             path="api/Token",
-            api_key=upstream.credential("api_key"),
-            username=upstream.credential("username"),
-            password=upstream.credential("password"),
+            headers={"x-api-key": upstream.credential("api_key")},
+            body={
+                "UserName": upstream.credential("username"),
+                "Password": upstream.credential("password"),
+            },
             lifetime=_TOKEN_LIFETIME,
             clock=upstream.clock,
         )

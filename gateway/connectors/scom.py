@@ -10,7 +10,6 @@ the document's three activation errors become stable codes.
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,8 @@ import httpx
 from gateway import notices
 from gateway.auth import HeaderAuth
 from gateway.connectors.base import Connector, ListRequest, Page
-from gateway.connectors.paging import each
+from gateway.connectors.paging import drain, each, merge
+from gateway.connectors.values import text
 from gateway.errors import (
     BadUserInput,
     ConfigError,
@@ -65,12 +65,12 @@ def _landlord(node: Mapping[str, Any]) -> Landlord:
     return Landlord(
         provider=NAME,
         source_id=identifier,
-        name=node.get("name"),
-        status=node.get("status"),
-        company_type=node.get("companyType"),
-        billing_address=node.get("billingAddress"),
-        billing_postal_code=node.get("billingPostalCode"),
-        business_number=node.get("businessNumber"),
+        name=text(node, "name"),
+        status=text(node, "status"),
+        company_type=text(node, "companyType"),
+        billing_address=text(node, "billingAddress"),
+        billing_postal_code=text(node, "billingPostalCode"),
+        business_number=text(node, "businessNumber"),
         buildings=Link(NAME, Entity.BUILDING, "landlord", identifier),
     )
 
@@ -82,12 +82,38 @@ def _building(node: Mapping[str, Any]) -> Building:
     return Building(
         provider=NAME,
         source_id=f"{owner}/{identifier}",
-        name=node.get("name"),
-        street=node.get("address"),
-        city=node.get("city"),
-        postal_code=node.get("postalCode"),
+        name=text(node, "name"),
+        street=text(node, "address"),
+        city=text(node, "city"),
+        postal_code=text(node, "postalCode"),
         landlord=Link(NAME, Entity.LANDLORD, "id", owner),
     )
+
+
+def _edges(data: Mapping[str, Any], field: str) -> tuple[list[tuple[str, dict[str, Any]]], Any]:
+    """A relay connection's (cursor, node) pairs and the connection, every part checked."""
+    connection = data.get(field)
+    edges = connection.get("edges") if isinstance(connection, dict) else None
+    if not isinstance(edges, list):
+        raise UpstreamInvalidResponse(NAME, f"scom returned no '{field}' connection.")
+    pairs = []
+    for edge in edges:
+        cursor = edge.get("cursor") if isinstance(edge, dict) else None
+        node = edge.get("node") if isinstance(edge, dict) else None
+        if not isinstance(cursor, str) or not isinstance(node, dict):
+            raise UpstreamInvalidResponse(NAME, f"scom returned a malformed '{field}' edge.")
+        pairs.append((cursor, node))
+    return pairs, connection
+
+
+def _more(connection: Mapping[str, Any]) -> bool:
+    info = connection.get("pageInfo")
+    return isinstance(info, dict) and info.get("hasNextPage") is True
+
+
+def _count(connection: Mapping[str, Any]) -> int | None:
+    total = connection.get("totalCount")
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def _positions(position: Any) -> dict[str, str | None]:
@@ -112,6 +138,7 @@ class ScomConnector(Connector):
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)
     onboards_landlords = True
+    needs_vault = True
 
     def __init__(
         self,
@@ -155,15 +182,15 @@ class ScomConnector(Connector):
                 f"{_LANDLORD_FIELDS} }} }} }} }}",
                 {"first": min(MAX_PAGE, request.limit - len(records)), "after": after},
             )
-            connection = data.get("landlords") or {}
-            total = connection.get("totalCount")
-            for edge in connection.get("edges") or []:
-                records.append(_landlord(edge["node"]))
-                positions.append(edge["cursor"])
-            after = positions[-1] if positions else after
-            if not (connection.get("pageInfo") or {}).get("hasNextPage"):
-                return Page(records, positions, True, total if isinstance(total, int) else None)
-        return Page(records, positions, False, total if isinstance(total, int) else None)
+            edges, connection = _edges(data, "landlords")
+            total = _count(connection)
+            for cursor, node in edges:
+                records.append(_landlord(node))
+                positions.append(cursor)
+            if not _more(connection) or not edges:
+                return Page(records, positions, True, total)
+            after = positions[-1]
+        return Page(records, positions, False, total)
 
     def supports(self, entity: Entity, criteria: Any, /) -> bool:
         return entity in self.lists and not criteria
@@ -180,31 +207,20 @@ class ScomConnector(Connector):
         pages = await each(
             owners, lambda owner: self._page_of(owner, started.get(owner), request.limit)
         )
-        streams = [
-            [
-                (
-                    (str(node.get("name") or "").casefold(), owner, str(node.get("id"))),
-                    owner,
-                    cursor,
-                    node,
-                )
-                for cursor, node in edges
-            ]
+        streams = {
+            owner: [((text(node, "name") or "").casefold(), cursor, node) for cursor, node in edges]
             for owner, (edges, _, _) in pages.items()
-        ]
+        }
+        taken, counts = merge(streams, request.limit)
         position: dict[str, str | None] = dict(started)
-        taken: dict[str, int] = dict.fromkeys(pages, 0)
         records: list[Record] = []
         positions: list[str] = []
-        for _, owner, cursor, node in heapq.merge(*streams):
-            if len(records) == request.limit:
-                break
+        for owner, cursor, node in taken:
             records.append(_building(node))
             position[owner] = cursor
-            taken[owner] += 1
             positions.append(json.dumps(position, sort_keys=True))
         for owner, (edges, more, _) in pages.items():
-            if not more and taken[owner] == len(edges):
+            if not more and counts[owner] == len(edges):
                 position[owner] = "done"
         if positions:
             positions[-1] = json.dumps(position, sort_keys=True)
@@ -225,11 +241,8 @@ class ScomConnector(Connector):
             {"first": min(limit, MAX_PAGE), "after": after},
             token=token,
         )
-        connection = data.get("properties") or {}
-        edges = [(edge["cursor"], edge["node"]) for edge in connection.get("edges") or []]
-        more = bool((connection.get("pageInfo") or {}).get("hasNextPage"))
-        total = connection.get("totalCount")
-        return edges, more, total if isinstance(total, int) else 0
+        edges, connection = _edges(data, "properties")
+        return edges, _more(connection) and bool(edges), _count(connection) or 0
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
@@ -265,21 +278,19 @@ class ScomConnector(Connector):
         if token is None:
             notices.warn(NAME, f"No token for scom landlord {landlord_id}: activate it first.")
             return []
-        nodes: list[dict[str, Any]] = []
-        after = None
-        while True:
+
+        async def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
             data = await self._ask(
                 "query($after: String) { properties(first: 100, after: $after) { pageInfo "
-                f"{{ hasNextPage endCursor }} edges {{ node {{ {_PROPERTY_FIELDS} }} }} }} }}",
+                f"{{ hasNextPage }} edges {{ cursor node {{ {_PROPERTY_FIELDS} }} }} }} }}",
                 {"after": after},
                 token=token,
             )
-            connection = data.get("properties") or {}
-            nodes.extend(edge["node"] for edge in connection.get("edges") or [])
-            info = connection.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                return nodes
-            after = info.get("endCursor")
+            edges, connection = _edges(data, "properties")
+            following = edges[-1][0] if edges and _more(connection) else None
+            return [node for _, node in edges], following
+
+        return await drain(fetch)
 
     async def _properties_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         by_owner: dict[str, list[str]] = defaultdict(list)
@@ -398,10 +409,9 @@ class ScomConnector(Connector):
                 if refusals and "must not be blank" in said:
                     raise Refused("VALIDATION_FAILED", said)
             if not isinstance(body.get("data"), dict):
+                said = messages[0]["message"] if messages else "no message"
                 raise UpstreamRejected(
-                    NAME,
-                    f"scom refused the request: {messages[0]['message']}",
-                    upstreamErrors=messages,
+                    NAME, f"scom refused the request: {said}", upstreamErrors=messages
                 )
             notices.warn(NAME, "; ".join(str(m["message"]) for m in messages))
         data = body.get("data")
