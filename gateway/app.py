@@ -20,7 +20,7 @@ from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
-from gateway.errors import BadUserInput, ConfigError, Unauthenticated
+from gateway.errors import BadUserInput, ConfigError, ProviderError, Unauthenticated
 from gateway.federation import Federation, PageLimits
 from gateway.http import GraphQLRefusals, unauthenticated
 from gateway.resilience import Breaker, ProviderHealth
@@ -133,6 +133,8 @@ def build_gateway(
                 key: provider.username or "" if key == "username" else provider.secret(key)
                 for key in connector_type.credentials
             }
+            if provider.webhook_secret is not None:
+                credentials["webhook_secret"] = provider.webhook_secret.resolve()
             upstreams.append(
                 Upstream(
                     name=name,
@@ -216,7 +218,9 @@ def create_app(
         prefix="/graphql",
     )
     app.add_exception_handler(Unauthenticated, unauthenticated)
-    app.add_middleware(GraphQLRefusals, path="/graphql", max_body_bytes=limits.max_body_bytes)
+    app.add_middleware(
+        GraphQLRefusals, paths=("/graphql", "/webhooks/"), max_body_bytes=limits.max_body_bytes
+    )
 
     @app.post("/webhooks/{provider}")
     async def webhook(provider: str, request: Request) -> JSONResponse:
@@ -225,10 +229,18 @@ def create_app(
         if connector is None:
             return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
         try:
-            outcome = await connector.receive(await request.body(), request.headers)
+            outcome = await connector.receive(
+                await request.body(), request.headers, request.query_params
+            )
+        except Unauthenticated as error:
+            logger.warning("webhook %s not authenticated: %s", provider, error.message)
+            return JSONResponse({"error": error.message}, status_code=401)
         except BadUserInput as error:
             logger.warning("webhook %s refused: %s", provider, error.message)
             return JSONResponse({"error": error.message}, status_code=400)
+        except ProviderError as error:
+            logger.warning("webhook %s could not be processed: %s", provider, error.message)
+            return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
         return JSONResponse(outcome)
 
     @app.get("/healthz")

@@ -80,6 +80,8 @@ class ProviderSettings(_Strict):
     api_secret: SecretRef | None = None
     api_token: SecretRef | None = None
     password: SecretRef | None = None
+    webhook_secret: SecretRef | None = None
+    """Proves a delivery to /webhooks/<provider> came from the provider (see README)."""
     options: dict[str, Any] = {}
     """Provider-specific switches (SCOM: `auto_activate`), documented with each provider."""
     overrides: dict[str, Any] = {}

@@ -41,15 +41,16 @@ async def unauthenticated(_: Request, error: Exception) -> Response:
 
 
 class GraphQLRefusals:
-    """Bounds request bodies and turns plain-text refusals from `/graphql` into GraphQL errors."""
+    """Bounds request bodies (GraphQL and webhooks) and turns plain-text refusals into
+    GraphQL errors."""
 
-    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, paths: tuple[str, ...], max_body_bytes: int) -> None:
         self.app = app
-        self.path = path
+        self.paths = paths
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.path):
+        if scope["type"] != "http" or not scope["path"].startswith(self.paths):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

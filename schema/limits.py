@@ -25,6 +25,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -103,17 +104,23 @@ class _Walker:
                 target = self.schema.get_type(fragment.type_condition.name.value) or parent
                 yield from self._fields(fragment.selection_set, target, seen | {name})
 
-    def _first(self, field: FieldNode) -> int | None:
+    def _first(self, field: FieldNode) -> tuple[int | None, bool]:
+        """How many objects the field may return (its `first`, or the length of its `ids`),
+        and whether that number is a page size."""
         for argument in field.arguments or ():
-            if argument.name.value != "first":
-                continue
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return int(value.value)
+            name, value = argument.name.value, argument.value
+            given: Any = None
             if isinstance(value, VariableNode):
                 given = self.variables.get(value.name.value)
-                return given if isinstance(given, int) else None
-        return None
+            elif isinstance(value, IntValueNode):
+                given = int(value.value)
+            elif isinstance(value, ListValueNode):
+                given = list(value.values)
+            if name == "first" and isinstance(given, int):
+                return given, True
+            if name == "ids" and isinstance(given, list):
+                return len(given), False
+        return None, False
 
     def walk(
         self,
@@ -133,8 +140,8 @@ class _Walker:
                 owner.fields.get(field.name.value) if isinstance(owner, GraphQLObjectType) else None
             )
             child, is_list = _named_type(definition.type) if definition else (None, False)
-            first = self._first(field)
-            if first is not None:
+            first, paged = self._first(field)
+            if first is not None and paged:
                 self.measure.largest_page = max(self.measure.largest_page, first)
             factor = first if first is not None else (self.limits.list_factor if is_list else 1)
             if definition is not None and "first" in definition.args and first is None:

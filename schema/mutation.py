@@ -256,28 +256,39 @@ class Mutation:
             info, input.provider or (providers.pop() if len(providers) == 1 else None)
         )
         federation = info.context.federation
+        keys = [identifier for _, identifier in by_id]
+        fresh = model.Selection()
+
+        async def look_up() -> tuple[list[model.Record], list[str]]:
+            by_key = await federation.fetch(provider, model.Entity.RELATIONSHIP, "id", keys, fresh)
+            by_external = await federation.fetch(
+                provider, model.Entity.RELATIONSHIP, "external_id", input.external_ids, fresh
+            )
+            missing = [k for k in keys if not by_key.get(k)] + [
+                k for k in input.external_ids if not by_external.get(k)
+            ]
+            found = [r for records in (*by_key.values(), *by_external.values()) for r in records]
+            return found, missing
+
+        _, missing = await look_up()
+        if missing:
+            return AcknowledgePayload(
+                acknowledged=[],
+                errors=[
+                    UserError(
+                        code="NOT_FOUND",
+                        message=f"No relationship {', '.join(missing[:5])}; none was acknowledged.",
+                    )
+                ],
+            )
         try:
-            if by_id:
-                keys = [identifier for _, identifier in by_id]
+            if keys:
                 await federation.write(provider, lambda c: c.acknowledge(keys, False))
             if input.external_ids:
                 await federation.write(provider, lambda c: c.acknowledge(input.external_ids, True))
         except (Refused, OutcomeUnknown) as error:
             return AcknowledgePayload(acknowledged=[], errors=[_refusal(error)])
-        fresh = model.Selection()
-        found = [
-            *(
-                await federation.fetch(
-                    provider, model.Entity.RELATIONSHIP, "id", [i for _, i in by_id], fresh
-                )
-            ).values(),
-            *(
-                await federation.fetch(
-                    provider, model.Entity.RELATIONSHIP, "external_id", input.external_ids, fresh
-                )
-            ).values(),
-        ]
-        records = [record for records in found for record in records]
+        records, _ = await look_up()
         return AcknowledgePayload(acknowledged=cast(list[Relationship], records), errors=[])
 
     @strawberry.mutation(

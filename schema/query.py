@@ -11,7 +11,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField
 
 from gateway import model
-from gateway.errors import InvalidId, NotFound
+from gateway.errors import Forbidden, InvalidId, LimitExceeded, NotFound
 from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,
@@ -99,7 +99,10 @@ class ProviderStatus:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Every configured provider's health, for operators.")
+    @strawberry.field(
+        description="Every configured provider's health, for operators.",
+        extensions=requires("gateway:read"),
+    )
     def providers(self, info: Info) -> list[ProviderStatus]:
         federation = info.context.federation
         statuses = []
@@ -130,6 +133,9 @@ class Query:
         description="Several objects by global id, in the order asked, batched.", extensions=_READ
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        most = info.context.federation.limits.maximum
+        if len(ids) > most:
+            raise LimitExceeded("TOO_MANY_IDS", f"`ids` may hold at most {most}.", most, len(ids))
         for global_id in ids:
             decode_id(global_id)
         base = info.path.as_list()
@@ -216,6 +222,14 @@ class Query:
         filter: TenantFilter | None = None,
         providers: Providers = None,
     ) -> Connection[Tenant]:
+        if (
+            filter is not None
+            and filter.name_contains
+            and not info.context.caller.allows("tenant:read")
+        ):
+            raise Forbidden(
+                "Matching tenants by name needs the `tenant:read` scope.", scope="tenant:read"
+            )
         criteria = filter.criteria() if filter else {}
         found = await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
         return cast(Connection[Tenant], found)

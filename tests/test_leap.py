@@ -229,3 +229,19 @@ async def test_derived_relationships_can_be_fetched_again_by_id(client: Client) 
 
     assert [n["id"] for n in again["nodes"]] == [r["id"] for r in derived]
     assert all(n["role"] == "OCCUPIER" and n["unit"]["unitCode"] for n in again["nodes"])
+
+
+async def test_ids_and_external_ids_are_acknowledged_all_or_none(client: Client) -> None:
+    data = await client.data(
+        "{ relationships(first: 1, filter: {acknowledged: false}) "
+        "{ edges { node { id sourceId } } } }"
+    )
+    edge = data["relationships"]["edges"][0]["node"]
+    store = _leap_store(client.sandbox)
+    before = store.relationships[edge["sourceId"]].unacked_since
+
+    body = await client.data(ACK, {"ids": [edge["id"]], "ext": ["NOBODY-HAS-THIS"]})
+
+    assert body["acknowledgeRelationships"]["errors"] == [{"code": "NOT_FOUND"}]
+    assert before is not None
+    assert store.relationships[edge["sourceId"]].unacked_since == before

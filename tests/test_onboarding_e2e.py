@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 from gateway.sandbox.scom import CREDENTIALS
 
 KEY = "e2e-caller-key"
+CALLBACK_KEY = "e2e-callback-key"
 
 
 def _port() -> int:
@@ -75,7 +76,7 @@ def sandbox_process(ports: tuple[int, int]) -> Iterator[str]:
             "--port",
             str(sandbox_port),
             "--callback-url",
-            f"http://127.0.0.1:{gateway_port}/webhooks/scom",
+            f"http://127.0.0.1:{gateway_port}/webhooks/scom?key={CALLBACK_KEY}",
         ],
         dict(os.environ),
         f"http://127.0.0.1:{sandbox_port}/healthz",
@@ -118,12 +119,14 @@ path = "{vault}"
 [providers.scom]
 url = "{sandbox_process}"
 api_token = {{ env = "E2E_SCOM_TOKEN" }}
+webhook_secret = {{ env = "E2E_SCOM_CALLBACK_KEY" }}
 """,
         encoding="utf-8",
     )
     env = {
         **os.environ,
         "E2E_SCOM_TOKEN": CREDENTIALS["api_token"],
+        "E2E_SCOM_CALLBACK_KEY": CALLBACK_KEY,
         "PROPGATE_VAULT_KEY": Fernet.generate_key().decode(),
     }
     gateway = f"http://127.0.0.1:{gateway_port}"

@@ -23,6 +23,7 @@ EXPECTED = {
     "error": "UPSTREAM_UNAVAILABLE",
     "slow": "UPSTREAM_TIMEOUT",
     "malformed": "UPSTREAM_INVALID_RESPONSE",
+    "wrong_shape": "UPSTREAM_INVALID_RESPONSE",
     "throttle": "RATE_LIMITED",
     "token_down": "UPSTREAM_UNAVAILABLE",
     "token_garbage": "UPSTREAM_INVALID_RESPONSE",

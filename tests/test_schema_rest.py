@@ -164,3 +164,17 @@ async def test_filters_pms_cannot_push_down_are_applied_by_the_gateway(client: C
     assert data["buildings"]["totalCount"] == len(expected)
     assert {edge["node"]["city"] for edge in data["buildings"]["edges"]} == {"Lévis"}
     assert {edge["node"]["provider"] for edge in data["buildings"]["edges"]} == {"pms", "primmo"}
+
+
+async def test_a_short_lived_token_is_used_for_half_its_life(client: Client) -> None:
+    client.pms.token_lifetime = 40
+
+    for _ in range(5):
+        await client.data(LANDLORDS)
+    client.clock.advance(15)
+    await client.data(LANDLORDS)
+    assert client.pms.count("POST", LOGIN) == 1
+
+    client.clock.advance(10)
+    await client.data(LANDLORDS)
+    assert client.pms.count("POST", LOGIN) + client.pms.count("POST", REFRESH) == 2

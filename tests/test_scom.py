@@ -11,6 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gateway.errors import ConfigError
+from gateway.sandbox.scom import CREDENTIALS
 from gateway.vault import Vault
 from tests.conftest import Client
 
@@ -123,14 +124,49 @@ async def test_a_malformed_callback_is_refused_and_the_next_one_works(
 ) -> None:
     landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
 
-    garbage = await client.http.post("/webhooks/scom", content=b"{not json")
-    wrong = await client.http.post("/webhooks/scom", json={"event": "landlord.verified"})
+    key = {"key": CREDENTIALS["webhook_secret"]}
+    garbage = await client.http.post("/webhooks/scom", params=key, content=b"{not json")
+    wrong = await client.http.post(
+        "/webhooks/scom", params=key, json={"event": "landlord.verified"}
+    )
     nowhere = await client.http.post("/webhooks/nobody", json={})
     verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
 
     assert (garbage.status_code, wrong.status_code, nowhere.status_code) == (400, 400, 404)
     assert "error" in garbage.json()
     assert verified.json()["callback"]["delivered"] is True
+
+
+async def test_a_callback_without_the_registered_key_changes_nothing(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+    forged = {
+        "event": "landlord.verified",
+        "landlordId": landlord["sourceId"],
+        "activationToken": "forged",
+    }
+
+    missing = await client.http.post("/webhooks/scom", json=forged)
+    wrong = await client.http.post("/webhooks/scom", params={"key": "guess"}, json=forged)
+
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert client.gateway.vault.get_now("scom-activation", landlord["sourceId"]) is None
+    verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    assert verified.json()["callback"] == {"delivered": True, "status": 200}
+
+
+async def test_an_active_landlords_token_is_never_replaced(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+    await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    kept = client.gateway.vault.get_now("scom", landlord["sourceId"])
+
+    again = await client.data(ACTIVATE, {"id": landlord["id"], "token": "anything"})
+
+    assert again["activateLandlord"]["errors"] == [{"code": "ALREADY_ACTIVE"}]
+    assert kept and client.gateway.vault.get_now("scom", landlord["sourceId"]) == kept
 
 
 async def test_landlords_without_a_token_are_named_not_guessed(client: Client) -> None:

@@ -146,6 +146,11 @@ class Connector(abc.ABC):
         """
         raise BadUserInput(f"{self.name} does not onboard landlords.")
 
-    async def receive(self, _body: bytes, _headers: Mapping[str, str], /) -> dict[str, Any]:
-        """A delivery to `/webhooks/<provider>`: what the provider calls back with."""
+    async def receive(
+        self, _body: bytes, _headers: Mapping[str, str], _params: Mapping[str, str], /
+    ) -> dict[str, Any]:
+        """A delivery to `/webhooks/<provider>`: what the provider calls back with.
+
+        Raises `Unauthenticated` for a delivery that does not prove its origin, and
+        `BadUserInput` for one that cannot be read."""
         raise BadUserInput(f"{self.name} sends no callbacks the gateway listens to.")

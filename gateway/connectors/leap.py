@@ -17,14 +17,14 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from urllib.parse import quote
 
 import httpx
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.paging import each, scan
+from gateway.connectors.paging import drain, each, scan
+from gateway.connectors.values import day, moment, path_segment
 from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
 from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
 from gateway.upstream import Upstream, check_status, send
@@ -62,20 +62,6 @@ def _link(extid: str | None, entity: Entity) -> Link | None:
     return Link(provider, entity, "id", key) if provider and key else None
 
 
-def _date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text.strip()) if text else None
-    except ValueError:
-        return None
-
-
-def _moment(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def _relationship(element: ET.Element) -> Relationship:
     identifier = element.get("identifier")
     if element.tag != _q("property-relationship") or not identifier:
@@ -87,10 +73,10 @@ def _relationship(element: ET.Element) -> Relationship:
         provider=NAME,
         source_id=identifier,
         role=role,
-        start_date=_date(element.findtext(_q("start-date"))),
-        end_date=_date(element.findtext(_q("end-date"))),
+        start_date=day(element.findtext(_q("start-date"))),
+        end_date=day(element.findtext(_q("end-date"))),
         external_id=element.get("extid"),
-        unacked_since=_moment(element.get("unacked-since")),
+        unacked_since=moment(element.get("unacked-since")),
         account_number=account.get("identifier") if account is not None else None,
         property_code=prop.get("identifier") if prop is not None else None,
         building=_link(prop.get("extid") if prop is not None else None, Entity.BUILDING),
@@ -180,7 +166,8 @@ class LeapConnector(Connector):
             return {}
         if by in ("id", "external_id"):
             prefix = "extid/" if by == "external_id" else ""
-            found = await each(keys, lambda key: self._one(f"{BASE}/{prefix}{quote(key, safe='')}"))
+            segments = {key: segment for key in keys if (segment := path_segment(key))}
+            found = await each(segments, lambda key: self._one(f"{BASE}/{prefix}{segments[key]}"))
             return {key: [record] for key, record in found.items()}
         if by in self.references:
             wanted = set(keys)
@@ -194,11 +181,14 @@ class LeapConnector(Connector):
         return {}
 
     async def set_external_id(self, identifier: str, external_id: str, /) -> Relationship:
+        segment = path_segment(identifier)
+        if segment is None:
+            raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
         response = await send(
             self._client,
             NAME,
             "POST",
-            f"{BASE}/{quote(identifier, safe='')}/extid",
+            f"{BASE}/{segment}/extid",
             data={"extid": external_id},
         )
         if response.status_code == 404:
@@ -206,7 +196,7 @@ class LeapConnector(Connector):
         if response.status_code == 409:
             raise Refused("EXTERNAL_ID_IN_USE", f"'{external_id}' is used by another relationship.")
         check_status(response, NAME, _message(response))
-        record = await self._one(f"{BASE}/{quote(identifier, safe='')}")
+        record = await self._one(f"{BASE}/{segment}")
         if record is None:
             raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
         return record
@@ -273,12 +263,12 @@ class LeapConnector(Connector):
         return [_relationship(child) for child in root]
 
     async def _everything(self) -> list[Relationship]:
-        rows: list[Relationship] = []
-        while True:
-            batch = await self._list({"limit": str(MAX_LIMIT), "offset": str(len(rows))})
-            rows.extend(batch)
-            if len(batch) < MAX_LIMIT:
-                return rows
+        async def fetch(offset: int | None) -> tuple[list[Relationship], int | None]:
+            start = offset or 0
+            batch = await self._list({"limit": str(MAX_LIMIT), "offset": str(start)})
+            return batch, start + len(batch) if len(batch) == MAX_LIMIT else None
+
+        return await drain(fetch)
 
 
 def _message(response: httpx.Response) -> str | None:

@@ -10,7 +10,9 @@ the document's three activation errors become stable codes.
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +29,7 @@ from gateway.errors import (
     ConfigError,
     InvalidCursor,
     Refused,
+    Unauthenticated,
     UpstreamInvalidResponse,
     UpstreamRejected,
 )
@@ -45,6 +48,7 @@ from gateway.vault import Vault
 __all__ = ["ScomConnector"]
 
 NAME = "scom"
+logger = logging.getLogger("gateway.connectors.scom")
 MAX_PAGE = 100
 _BATCH = 50
 _LANDLORD_FIELDS = "id name status companyType billingAddress billingPostalCode businessNumber"
@@ -146,22 +150,31 @@ class ScomConnector(Connector):
         landlords: httpx.AsyncClient,
         vault: Vault,
         auto_activate: bool,
+        callback_key: str | None,
     ) -> None:
         super().__init__(partner)
         self._landlords = landlords
         self._vault = vault
         self._auto_activate = auto_activate
+        self._callback_key = callback_key
 
     @classmethod
     def connect(cls, upstream: Upstream) -> ScomConnector:
         if upstream.vault is None:
             raise ConfigError("scom keeps landlord tokens in the vault: configure [vault].")
         partner = upstream.client(HeaderAuth("x-api-token", upstream.credential("api_token")))
+        key = upstream.credentials.get("webhook_secret")
+        if key is None:
+            logger.warning(
+                "scom: no webhook_secret; anyone who can reach /webhooks/scom can deliver "
+                "activation tokens (they still only work if SCOM issued them)"
+            )
         return cls(
             partner,
             upstream.client(),
             upstream.vault,
             bool(upstream.options.get("auto_activate", True)),
+            key,
         )
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
@@ -329,6 +342,10 @@ class ScomConnector(Connector):
     async def activate_landlord(
         self, landlord_id: str, activation_token: str | None, /
     ) -> Landlord:
+        if await self._vault.get(NAME, landlord_id) is not None:
+            raise Refused(
+                "ALREADY_ACTIVE", f"scom landlord {landlord_id} is active; its token is kept."
+            )
         token = activation_token or await self._vault.get(_PENDING, landlord_id)
         if token is None:
             raise Refused(
@@ -343,16 +360,31 @@ class ScomConnector(Connector):
         api_token = (data.get("activeLandlord") or {}).get("apiToken")
         if not isinstance(api_token, str) or not api_token:
             raise UpstreamInvalidResponse(NAME, "scom activated the landlord but gave no token.")
-        await self._vault.put(NAME, landlord_id, api_token)
-        await self._vault.delete(_PENDING, landlord_id)
         found = await self._landlords_by_id([landlord_id])
         record = found.get(landlord_id)
-        if not record or not isinstance(record[0], Landlord):
-            raise UpstreamInvalidResponse(NAME, f"scom has no landlord {landlord_id}.")
-        return record[0]
+        landlord = record[0] if record else None
+        if not isinstance(landlord, Landlord) or landlord.status != "ACTIVE":
+            raise Refused(
+                "LANDLORD_MISMATCH",
+                f"The activation token did not activate scom landlord {landlord_id}; "
+                "its token was not kept.",
+            )
+        await self._vault.put(NAME, landlord_id, api_token)
+        await self._vault.delete(_PENDING, landlord_id)
+        return landlord
 
-    async def receive(self, body: bytes, _headers: Mapping[str, str], /) -> dict[str, Any]:
-        """SCOM's verification callback: `{"event", "landlordId", "activationToken"}` (assumed)."""
+    async def receive(
+        self, body: bytes, _headers: Mapping[str, str], params: Mapping[str, str], /
+    ) -> dict[str, Any]:
+        """SCOM's verification callback: `{"event", "landlordId", "activationToken"}` (assumed).
+
+        SCOM documents no signature, so the callback URL registered with SCOM carries a
+        secret (`?key=`), compared in constant time.
+        """
+        if self._callback_key is not None and not hmac.compare_digest(
+            params.get("key", "").encode(), self._callback_key.encode()
+        ):
+            raise Unauthenticated("The callback does not carry the registered key.")
         try:
             payload = json.loads(body)
         except ValueError:

@@ -79,7 +79,10 @@ class Sandbox:
     def call_back_to(self, gateway_url: str) -> None:
         """Providers that call the partner back (SCOM) call this gateway."""
         state = self.states["scom"]
-        state.callback_url = state.callback_url or f"{gateway_url.rstrip('/')}/webhooks/scom"
+        key = scom.CREDENTIALS["webhook_secret"]
+        state.callback_url = (
+            state.callback_url or f"{gateway_url.rstrip('/')}/webhooks/scom?key={key}"
+        )
 
     def hand_over_tokens(self, vault: Vault) -> None:
         """SCOM landlords active before the sandbox started: as if the gateway had activated

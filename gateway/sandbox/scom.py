@@ -37,8 +37,11 @@ __all__ = ["CREDENTIALS", "create_app", "landlord_token", "references"]
 
 logger = logging.getLogger("gateway.sandbox.scom")
 
-CREDENTIALS = {"api_token": "sandbox-scom-partner-token"}
-"""The sandbox's partner token; `gateway serve` without configuration uses it."""
+CREDENTIALS = {
+    "api_token": "sandbox-scom-partner-token",
+    "webhook_secret": "sandbox-scom-callback-key",
+}
+"""The sandbox's partner token, and the key its callback URL carries (`?key=`)."""
 
 ACTIVATION_LIFETIME = 3600.0
 

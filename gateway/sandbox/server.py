@@ -38,7 +38,17 @@ __all__ = [
 
 
 FAULTS = frozenset(
-    {"error", "slow", "malformed", "throttle", "token_down", "token_garbage", "xxe", "laughs"}
+    {
+        "error",
+        "slow",
+        "malformed",
+        "wrong_shape",
+        "throttle",
+        "token_down",
+        "token_garbage",
+        "xxe",
+        "laughs",
+    }
 )
 """Data faults hit every request but token ones; token faults hit only the token endpoint."""
 
@@ -72,6 +82,12 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
         await _send(send, fault.status, b'{"error": "injected failure"}')
     elif fault.kind == "malformed":
         await _send(send, 200, b'{"value": [{"Id": 1, "Name": ')
+    elif fault.kind == "wrong_shape":
+        body = (
+            b'{"success": true, "data": {"landlords": {"edges": ["x"]}}, "meta": null,'
+            b' "errors": ["boom"], "value": "nope", "count": "many", "landlords": 7}'
+        )
+        await _send(send, 200, body)
     elif fault.kind == "throttle":
         body = b'{"error": {"code": "RATE_LIMIT_EXCEEDED", "retry_after": 120}}'
         await _send(send, 429, body, (b"retry-after", b"120"))
