@@ -18,7 +18,7 @@ from gateway import notices
 from gateway.auth import ClientCredentialsAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
-from gateway.connectors.values import integer_id
+from gateway.connectors.values import integer_id, number, text
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
 from gateway.model import (
     AvailableBetween,
@@ -59,11 +59,6 @@ _FIELDS: dict[Entity, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _text(row: Row, name: str) -> str | None:
-    value = row.get(name)
-    return str(value).strip() or None if value is not None else None
-
-
 def _id(row: Row) -> str:
     value = row.get("id")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -72,18 +67,18 @@ def _id(row: Row) -> str:
 
 
 def _landlord(row: Row) -> Landlord:
-    person = " ".join(part for part in (_text(row, "first_name"), _text(row, "last_name")) if part)
+    person = " ".join(part for part in (text(row, "first_name"), text(row, "last_name")) if part)
     return Landlord(
         provider=NAME,
         source_id=_id(row),
-        name=_text(row, "company_name") or person or None,
-        status=(_text(row, "status") or "").upper() or None,
-        business_number=_text(row, "business_number"),
+        name=text(row, "company_name") or person or None,
+        status=(text(row, "status") or "").upper() or None,
+        business_number=text(row, "business_number"),
     )
 
 
 def _unit(row: Row) -> Unit:
-    rooms = row.get("rooms")
+    rooms = number(row.get("rooms"))
     owner = row.get("landlord")
     landlord = None
     if isinstance(owner, dict):
@@ -93,12 +88,12 @@ def _unit(row: Row) -> Unit:
     return Unit(
         provider=NAME,
         source_id=_id(row),
-        code=_text(row, "reference"),
-        rooms=float(rooms) if isinstance(rooms, int | float) else None,
-        occupancy=_STATUS.get(_text(row, "status") or "", Occupancy.UNKNOWN)
+        code=text(row, "reference"),
+        rooms=rooms,
+        occupancy=_STATUS.get(text(row, "status") or "", Occupancy.UNKNOWN)
         if "status" in row
         else None,
-        housing_type=(_text(row, "type") or "").upper() or None,
+        housing_type=(text(row, "type") or "").upper() or None,
         landlord=landlord,
     )
 
@@ -112,17 +107,15 @@ def _free_from(row: Row) -> date | None:
 
 def _local_test(name: str, condition: Any) -> Callable[[Row], bool] | None:
     match name, condition:
-        case "name", Contains(text):
-            wanted = text.casefold()
+        case "name", Contains(part):
+            wanted = part.casefold()
             return lambda row: wanted in (_landlord(row).name or "").casefold()
         case "code", Equals(str(value)):
-            return lambda row: (_text(row, "reference") or "") == value.strip()
+            return lambda row: (text(row, "reference") or "") == value.strip()
         case "rooms", Between(low, high):
             return lambda row: (
-                isinstance(row.get("rooms"), int | float)
-                and (
-                    (low is None or row["rooms"] >= low) and (high is None or row["rooms"] <= high)
-                )
+                (rooms := number(row.get("rooms"))) is not None
+                and ((low is None or rooms >= low) and (high is None or rooms <= high))
             )
         case "available", AvailableBetween(start, _):
             return lambda row: (free := _free_from(row)) is not None and free <= start

@@ -19,7 +19,7 @@ from typing import Any
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.values import integer_id
+from gateway.connectors.values import integer_id, number, text
 from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
 from gateway.model import (
     AvailableBetween,
@@ -95,14 +95,6 @@ def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
     return tuple(values)
 
 
-def _text(row: Row, name: str) -> str | None:
-    value = row.get(name)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _source_id(row: Row) -> str:
     value = row.get("Id")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -123,10 +115,10 @@ def _building(row: Row, selection: Selection) -> Building:
     return Building(
         provider=NAME,
         source_id=_source_id(row),
-        name=_text(row, "Name"),
-        code=_text(row, "BuildingCode"),
-        street=_text(row, "CivicNoAndStreet"),
-        city=_text(row, "City"),
+        name=text(row, "Name"),
+        code=text(row, "BuildingCode"),
+        street=text(row, "CivicNoAndStreet"),
+        city=text(row, "City"),
         landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
         units=units,
     )
@@ -136,15 +128,15 @@ _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCC
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
-    rooms = row.get("NumberOfRooms")
-    status = _text(row, "OccupancyStatus")
+    rooms = number(row.get("NumberOfRooms"))
+    status = text(row, "OccupancyStatus")
     return Unit(
         provider=NAME,
         source_id=_source_id(row),
-        code=_text(row, "UnitCode"),
-        rooms=float(rooms) if isinstance(rooms, int | float) else None,
+        code=text(row, "UnitCode"),
+        rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
-        housing_type=_text(row, "HousingType"),
+        housing_type=text(row, "HousingType"),
         building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
     )
@@ -157,10 +149,10 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
     return Tenant(
         provider=NAME,
         source_id=_source_id(row),
-        first_name=_text(row, "FirstName"),
-        last_name=_text(row, "LastName"),
+        first_name=text(row, "FirstName"),
+        last_name=text(row, "LastName"),
         tenant_number=str(number) if number is not None else None,
-        tenant_type=_text(row, "TenantType"),
+        tenant_type=text(row, "TenantType"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
     )
 
@@ -169,12 +161,12 @@ def _landlord(row: Row, _selection: Selection) -> Landlord:
     return Landlord(
         provider=NAME,
         source_id=_source_id(row),
-        name=_text(row, "Name"),
+        name=text(row, "Name"),
         billing_address=", ".join(
-            part for part in (_text(row, "CivicNoAndStreet"), _text(row, "City")) if part
+            part for part in (text(row, "CivicNoAndStreet"), text(row, "City")) if part
         )
         or None,
-        billing_postal_code=_text(row, "PostalCode"),
+        billing_postal_code=text(row, "PostalCode"),
         buildings=_link(Entity.BUILDING, "division", row, _PLACE),
     )
 
