@@ -14,7 +14,6 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
-from strawberry.fastapi import GraphQLRouter
 
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
@@ -22,7 +21,7 @@ from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
 from gateway.errors import BadUserInput, ConfigError, ProviderError, Unauthenticated
 from gateway.federation import Federation, PageLimits
-from gateway.http import GraphQLRefusals, unauthenticated
+from gateway.http import GatewayRouter, GraphQLRefusals, unauthenticated
 from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
@@ -209,11 +208,11 @@ def create_app(
         )
 
     app.include_router(
-        GraphQLRouter(
+        GatewayRouter(
             build_schema(introspection=limits.introspection),
             context_getter=context,
             graphql_ide="graphiql",
-            subscription_protocols=(),
+            authenticator=authenticator,
         ),
         prefix="/graphql",
     )

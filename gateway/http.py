@@ -14,10 +14,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UNSET, UnsetType
 
+from gateway.callers import Authenticator
 from gateway.errors import Unauthenticated
 
-__all__ = ["GraphQLRefusals", "unauthenticated"]
+__all__ = ["GatewayRouter", "GraphQLRefusals", "unauthenticated"]
 
 _CODES = {
     "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
@@ -111,3 +115,28 @@ class GraphQLRefusals:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class GatewayRouter(GraphQLRouter[Any, None]):
+    """Strawberry's router, with the caller authenticated in a websocket's `connection_init`.
+
+    A websocket cannot send headers from a browser, so its credentials come in the
+    `connection_init` payload (`{"X-API-Key": "..."}` or `{"Authorization": "Bearer ..."}`);
+    without valid ones the connection is closed (4403) before any operation runs.
+    """
+
+    def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._authenticator = authenticator
+
+    async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        headers = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
+        try:
+            context.caller = self._authenticator.authenticate(headers)
+        except Unauthenticated as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "code": "UNAUTHENTICATED"}
+            ) from None
+        unset: UnsetType = UNSET
+        return unset

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
 import time
 from typing import Any
@@ -276,36 +278,82 @@ async def test_no_secret_reaches_a_log_line(
     assert "eyJ" not in text and "Bearer " not in text
 
 
-async def test_no_websocket_is_accepted_until_subscriptions_authenticate(client: Client) -> None:
-    """Until `connection_init` carries caller auth, a websocket would be a way around it."""
-    app = client.http._transport.app  # type: ignore[attr-defined]
-    sent: list[dict[str, Any]] = []
-    inbox = [{"type": "websocket.connect"}]
+class _Socket:
+    """A websocket client speaking raw ASGI to the app: no library, nothing mocked."""
 
-    async def receive() -> dict[str, Any]:
-        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+    def __init__(self, app: Any, protocol: str) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+        self.changed = asyncio.Event()
+        scope = {
+            "type": "websocket",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"sec-websocket-protocol", protocol.encode())],
+            "subprotocols": [protocol],
+            "scheme": "ws",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "asgi": {"version": "3.0"},
+        }
+        self.task = asyncio.ensure_future(app(scope, self.inbox.get, self._send))
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def _send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        self.changed.set()
 
-    scope = {
-        "type": "websocket",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"sec-websocket-protocol", b"graphql-transport-ws")],
-        "subprotocols": ["graphql-transport-ws"],
-        "scheme": "ws",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "asgi": {"version": "3.0"},
-    }
-    await app(scope, receive, send)
+    async def until(self, test: Any) -> dict[str, Any]:
+        async with asyncio.timeout(5):
+            while True:
+                for message in self.sent:
+                    if test(message):
+                        return message
+                self.changed.clear()
+                await self.changed.wait()
 
-    assert not any(message.get("subprotocol") for message in sent)
-    assert sent[-1] == {
-        "type": "websocket.close",
-        "code": 4406,
-        "reason": "Subprotocol not acceptable",
-    }
+    async def say(self, payload: dict[str, Any]) -> None:
+        await self.inbox.put({"type": "websocket.receive", "text": json.dumps(payload)})
+
+    async def close(self) -> None:
+        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        async with asyncio.timeout(5):
+            await self.task
+
+
+def _text(message: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(message.get("text") or "{}")
+    return body
+
+
+async def _over_websocket(
+    client: Client, init: dict[str, Any], query: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    socket = _Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": init})
+    answer = await socket.until(
+        lambda m: m["type"] == "websocket.close" or _text(m).get("type") == "connection_ack"
+    )
+    result = None
+    if answer["type"] != "websocket.close":
+        await socket.say({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        result = _text(await socket.until(lambda m: _text(m).get("type") == "next"))
+    await socket.close()
+    return socket.sent, result
+
+
+async def test_websockets_authenticate_in_connection_init(client: Client) -> None:
+    refused, _ = await _over_websocket(client, {}, "{ providers { name } }")
+    wrong, _ = await _over_websocket(client, {"X-API-Key": "nope"}, "{ providers { name } }")
+    _, answered = await _over_websocket(
+        client, {"X-API-Key": DEV_KEY}, "{ landlords(first: 2) { totalCount } }"
+    )
+
+    for sent in (refused, wrong):
+        assert sent[-1]["type"] == "websocket.close" and sent[-1]["code"] == 4403
+        assert not [m for m in sent if _text(m).get("type") == "connection_ack"]
+    assert answered is not None
+    assert answered["payload"]["data"]["landlords"]["totalCount"] > 0
