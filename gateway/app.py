@@ -8,20 +8,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+from cachetools import TTLCache
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from gateway.cache import EntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
 from gateway.errors import BadUserInput, ConfigError, ProviderError, Unauthenticated
+from gateway.events import Delivery, EventBus, LocalBus
 from gateway.federation import Federation, PageLimits
 from gateway.http import GatewayRouter, GraphQLRefusals, unauthenticated
+from gateway.model import Entity
 from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
@@ -32,6 +37,8 @@ from schema import Context, build_schema
 __all__ = ["Gateway", "create_app"]
 
 logger = logging.getLogger("gateway")
+DEDUP_SECONDS = 600.0
+"""How long a delivery's key is remembered: a provider's retries fall well within it."""
 
 
 @dataclass
@@ -43,10 +50,32 @@ class Gateway:
     sandbox: Sandbox | None
     settings: Settings
     vault: Vault
+    bus: EventBus = field(default_factory=LocalBus)
+    seen: TTLCache[tuple[str, str], bool] = field(
+        default_factory=lambda: TTLCache(maxsize=100_000, ttl=DEDUP_SECONDS)
+    )
+    processed: int = 0
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
         return self.federation.connectors
+
+    async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
+        """Processes a delivery once: a repeat within the window is acknowledged, not redone.
+
+        The check and the mark happen with no await between them, so two copies
+        arriving together cannot both pass.
+        """
+        if delivery.key is not None:
+            seen = (provider, delivery.key)
+            if seen in self.seen:
+                return {**delivery.outcome, "duplicate": True}
+            self.seen[seen] = True
+        for change in delivery.changes:
+            self.federation.cache.evict(change.provider, change.entity, change.source_id)
+            await self.bus.publish(change)
+        self.processed += 1
+        return {**delivery.outcome, "changes": len(delivery.changes)}
 
     async def aclose(self) -> None:
         for upstream in self.upstreams:
@@ -61,6 +90,21 @@ def _asks_for_the_ide(connection: HTTPConnection) -> bool:
         and "text/html" in connection.headers.get("accept", "")
         and "query" not in connection.query_params
     )
+
+
+def _ttls(settings: Settings) -> dict[tuple[str, Entity], float]:
+    """`[cache] ttl = {"primmo.Tenant" = 60}` as (provider, entity) -> seconds."""
+    ttls: dict[tuple[str, Entity], float] = {}
+    types = {entity.value: entity for entity in Entity}
+    for place, seconds in settings.cache.ttl.items():
+        provider, _, kind = place.partition(".")
+        if provider not in CONNECTORS or kind not in types:
+            raise ConfigError(
+                f"[cache] ttl key '{place}' is not '<provider>.<Type>' "
+                f"(providers: {', '.join(sorted(CONNECTORS))})."
+            )
+        ttls[(provider, types[kind])] = seconds
+    return ttls
 
 
 def _vault_for(settings: Settings) -> Vault:
@@ -160,7 +204,9 @@ def build_gateway(
         for upstream in upstreams
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    return Gateway(Federation(connectors, limits, health), upstreams, sandbox, settings, vault)
+    cache = EntityCache(_ttls(settings), clock)
+    federation = Federation(connectors, limits, health, cache)
+    return Gateway(federation, upstreams, sandbox, settings, vault)
 
 
 def create_app(
@@ -228,7 +274,7 @@ def create_app(
         if connector is None:
             return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
         try:
-            outcome = await connector.receive(
+            delivery = await connector.receive(
                 await request.body(), request.headers, request.query_params
             )
         except Unauthenticated as error:
@@ -240,7 +286,7 @@ def create_app(
         except ProviderError as error:
             logger.warning("webhook %s could not be processed: %s", provider, error.message)
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
-        return JSONResponse(outcome)
+        return JSONResponse(await gateway.take(provider, delivery))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ from gateway.errors import ConfigError
 __all__ = [
     "ApiKey",
     "AuthSettings",
+    "CacheSettings",
     "GatewaySettings",
     "JwtSettings",
     "Limits",
@@ -178,8 +179,15 @@ class VaultSettings(_Strict):
     key: SecretRef = SecretRef(env="PROPGATE_VAULT_KEY")
 
 
+class CacheSettings(_Strict):
+    ttl: dict[str, float] = {}
+    """Seconds a record loaded by id is kept, per "provider.Type" (e.g. "primmo.Tenant" = 60);
+    absent or 0 is off. Lists are never cached."""
+
+
 class Settings(_Strict):
     gateway: GatewaySettings = GatewaySettings()
+    cache: CacheSettings = CacheSettings()
     auth: AuthSettings = AuthSettings()
     vault: VaultSettings = VaultSettings()
     defaults: Traffic = Traffic()

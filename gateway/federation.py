@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway import notices
+from gateway.cache import EntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.paging import merge
 from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
@@ -148,10 +149,12 @@ class Federation:
         connectors: Mapping[str, Connector],
         limits: PageLimits,
         health: Mapping[str, ProviderHealth],
+        cache: EntityCache | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
         self.health = dict(health)
+        self.cache = cache or EntityCache({}, lambda: 0.0)
 
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
@@ -295,9 +298,29 @@ class Federation:
             return await derive(self, provider, by, keys)
         if entity not in connector.serves:
             return {}
-        return await self.health[provider].call(
-            lambda: connector.fetch(entity, by, keys, selection)
-        )
+        if by != "id" or not self.cache.caches(provider, entity):
+            return await self.health[provider].call(
+                lambda: connector.fetch(entity, by, keys, selection)
+            )
+        found: dict[str, Sequence[Record]] = {}
+        missing = []
+        for key in keys:
+            cached = self.cache.get(
+                provider, entity, key, selection, connector.credential_scope(entity, key)
+            )
+            if cached is None:
+                missing.append(key)
+            else:
+                found[key] = cached
+        if missing:
+            fetched = await self.health[provider].call(
+                lambda: connector.fetch(entity, by, missing, selection)
+            )
+            for key, records in fetched.items():
+                scope = connector.credential_scope(entity, key)
+                self.cache.put(provider, entity, key, selection, scope, records)
+                found[key] = records
+        return found
 
     async def write(self, provider: str, operation: Callable[[Connector], Awaitable[T]]) -> T:
         """A mutation at one provider: guarded like reads, never retried, late means unknown."""

@@ -12,12 +12,13 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
 from gateway.auth import CachedTokenAuth
 from gateway.errors import BadUserInput, InvalidCursor
+from gateway.events import Delivery
 from gateway.model import (
     Criteria,
     Entity,
@@ -117,6 +118,10 @@ class Connector(abc.ABC):
         A key with no record maps to an empty sequence or is absent.
         """
 
+    def credential_scope(self, _entity: Entity, _key: str, /) -> str:
+        """Whose credentials read this record: a cache never serves it under other ones."""
+        return "gateway"
+
     async def create_tenant(self, _unit_id: str, _tenant: NewTenant, /) -> Tenant:
         """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
         raise BadUserInput(f"{self.name} does not take new tenants through its API.")
@@ -148,7 +153,7 @@ class Connector(abc.ABC):
 
     async def receive(
         self, _body: bytes, _headers: Mapping[str, str], _params: Mapping[str, str], /
-    ) -> dict[str, Any]:
+    ) -> Delivery:
         """A delivery to `/webhooks/<provider>`: what the provider calls back with.
 
         Raises `Unauthenticated` for a delivery that does not prove its origin, and

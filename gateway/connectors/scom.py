@@ -10,6 +10,7 @@ the document's three activation errors become stable codes.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -33,6 +34,7 @@ from gateway.errors import (
     UpstreamInvalidResponse,
     UpstreamRejected,
 )
+from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     Building,
     Entity,
@@ -269,6 +271,10 @@ class ScomConnector(Connector):
             return await self._properties_by_id(keys)
         return {}
 
+    def credential_scope(self, entity: Entity, key: str, /) -> str:
+        """A property is read with its landlord's own token."""
+        return f"landlord:{key.partition('/')[0]}" if entity is Entity.BUILDING else "gateway"
+
     async def _landlords_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         found: dict[str, Sequence[Record]] = {}
         unique = list(dict.fromkeys(keys))
@@ -375,7 +381,7 @@ class ScomConnector(Connector):
 
     async def receive(
         self, body: bytes, _headers: Mapping[str, str], params: Mapping[str, str], /
-    ) -> dict[str, Any]:
+    ) -> Delivery:
         """SCOM's verification callback: `{"event", "landlordId", "activationToken"}` (assumed).
 
         SCOM documents no signature, so the callback URL registered with SCOM carries a
@@ -395,14 +401,17 @@ class ScomConnector(Connector):
         if not isinstance(landlord_id, str | int) or not isinstance(token, str) or not token:
             raise BadUserInput("landlordId and activationToken are required.")
         landlord_id = str(landlord_id)
+        key = f"verified:{landlord_id}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
         await self._vault.put(_PENDING, landlord_id, token)
         if not self._auto_activate:
-            return {"landlordId": landlord_id, "status": "pending"}
+            return Delivery(key=key, outcome={"landlordId": landlord_id, "status": "pending"})
         try:
             await self.activate_landlord(landlord_id, token)
         except Refused as refusal:
-            return {"landlordId": landlord_id, "status": "refused", "code": refusal.code}
-        return {"landlordId": landlord_id, "status": "activated"}
+            outcome = {"landlordId": landlord_id, "status": "refused", "code": refusal.code}
+            return Delivery(key=key, outcome=outcome)
+        change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord_id)
+        return Delivery((change,), key, {"landlordId": landlord_id, "status": "activated"})
 
     async def _ask(
         self,

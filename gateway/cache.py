@@ -1,0 +1,69 @@
+"""Records loaded by id, kept for a while per provider and type; a change evicts exactly them.
+
+Off unless configured (`[cache] ttl`, seconds per "provider.Type"), and never
+for lists, whose membership changes without a webhook naming them. Entries are
+keyed by the credentials that fetched them as well as the record, so a record
+read with one landlord's SCOM token is never served under another's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cachetools import TTLCache
+
+from gateway.clock import Clock
+from gateway.model import Entity, Record, Selection
+
+__all__ = ["EntityCache"]
+
+_Key = tuple[str, Selection, str]
+
+
+class EntityCache:
+    def __init__(self, ttls: Mapping[tuple[str, Entity], float], clock: Clock) -> None:
+        self._caches: dict[tuple[str, Entity], TTLCache[_Key, Sequence[Record]]] = {
+            place: TTLCache(maxsize=50_000, ttl=ttl, timer=clock)
+            for place, ttl in ttls.items()
+            if ttl > 0
+        }
+        self.hits = 0
+        self.misses = 0
+
+    def caches(self, provider: str, entity: Entity) -> bool:
+        return (provider, entity) in self._caches
+
+    def get(
+        self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
+    ) -> Sequence[Record] | None:
+        cache = self._caches.get((provider, entity))
+        found = cache.get((key, selection, scope)) if cache is not None else None
+        if cache is not None:
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return found
+
+    def put(
+        self,
+        provider: str,
+        entity: Entity,
+        key: str,
+        selection: Selection,
+        scope: str,
+        records: Sequence[Record],
+    ) -> None:
+        cache = self._caches.get((provider, entity))
+        if cache is not None and records:
+            cache[(key, selection, scope)] = records
+
+    def evict(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Every cached copy of that record, whatever fields or credentials it was read with."""
+        cache = self._caches.get((provider, entity))
+        if cache is None:
+            return 0
+        stale = [entry for entry in list(cache.keys()) if entry[0] == source_id]
+        for entry in stale:
+            cache.pop(entry, None)
+        return len(stale)
