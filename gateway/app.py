@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cachetools import TTLCache
+from cachetools import TLRUCache
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
@@ -22,7 +22,13 @@ from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS, Connector
-from gateway.errors import BadUserInput, ConfigError, ProviderError, Unauthenticated
+from gateway.errors import (
+    BadUserInput,
+    ConfigError,
+    GatewayError,
+    ProviderError,
+    Unauthenticated,
+)
 from gateway.events import Delivery, EventBus, LocalBus
 from gateway.federation import Federation, PageLimits
 from gateway.http import GatewayRouter, GraphQLRefusals, unauthenticated
@@ -37,8 +43,6 @@ from schema import Context, build_schema
 __all__ = ["Gateway", "create_app"]
 
 logger = logging.getLogger("gateway")
-DEDUP_SECONDS = 600.0
-"""How long a delivery's key is remembered: a provider's retries fall well within it."""
 
 
 @dataclass
@@ -50,11 +54,14 @@ class Gateway:
     sandbox: Sandbox | None
     settings: Settings
     vault: Vault
+    clock: Clock = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=LocalBus)
-    seen: TTLCache[tuple[str, str], bool] = field(
-        default_factory=lambda: TTLCache(maxsize=100_000, ttl=DEDUP_SECONDS)
-    )
     processed: int = 0
+
+    def __post_init__(self) -> None:
+        self.seen: TLRUCache[tuple[str, str], float] = TLRUCache(
+            maxsize=100_000, ttu=lambda _key, until, _now: until, timer=self.clock
+        )
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
@@ -66,16 +73,31 @@ class Gateway:
         The check and the mark happen with no await between them, so two copies
         arriving together cannot both pass.
         """
+        for change in delivery.changes:
+            self.federation.cache.evict(change.provider, change.entity, change.source_id)
         if delivery.key is not None:
             seen = (provider, delivery.key)
             if seen in self.seen:
                 return {**delivery.outcome, "duplicate": True}
-            self.seen[seen] = True
+            self.seen[seen] = self.clock() + delivery.window
         for change in delivery.changes:
-            self.federation.cache.evict(change.provider, change.entity, change.source_id)
             await self.bus.publish(change)
         self.processed += 1
         return {**delivery.outcome, "changes": len(delivery.changes)}
+
+    async def subscribe_webhooks(self, public_url: str | None) -> None:
+        """Asks every provider that sends webhooks to send them here; a refusal is logged,
+        not fatal: the gateway still answers, and `gateway webhooks subscribe` can retry."""
+        if public_url is None:
+            return
+        for name, connector in self.federation.connectors.items():
+            try:
+                entities = await connector.subscribe_webhooks(public_url)
+            except GatewayError as error:
+                logger.warning("%s: webhook subscription failed: %s", name, error.message)
+                continue
+            if entities:
+                logger.info("%s sends webhooks for %s", name, ", ".join(entities))
 
     async def aclose(self) -> None:
         for upstream in self.upstreams:
@@ -206,7 +228,7 @@ def build_gateway(
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
     cache = EntityCache(_ttls(settings), clock)
     federation = Federation(connectors, limits, health, cache)
-    return Gateway(federation, upstreams, sandbox, settings, vault)
+    return Gateway(federation, upstreams, sandbox, settings, vault, clock)
 
 
 def create_app(
@@ -231,6 +253,10 @@ def create_app(
                 "serving the sandbox providers (%s) under %s/sandbox/",
                 ", ".join(gateway.sandbox.apps),
                 self_url,
+            )
+        if settings.gateway.subscribe_at_start:
+            await gateway.subscribe_webhooks(
+                settings.gateway.public_url or (self_url if gateway.sandbox is not None else None)
             )
         if authenticator.development_key:
             logger.info(

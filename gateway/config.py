@@ -129,6 +129,11 @@ class Limits(_Strict):
 class GatewaySettings(_Strict):
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(500, ge=1)
+    public_url: str | None = None
+    """Where providers reach this gateway (`<public_url>/webhooks/<provider>`); with it, the
+    gateway subscribes to provider webhooks at start-up. A sandbox gateway uses its own URL."""
+    subscribe_at_start: bool = True
+    """Subscribe to provider webhooks at start-up (when the public URL is known)."""
     request_deadline_seconds: float = Field(10.0, gt=0)
     """Every provider call of one GraphQL request ends by then; late parts become errors."""
     limits: Limits = Limits()

@@ -47,6 +47,9 @@ class Delivery:
     changes: tuple[Change, ...] = ()
     key: str | None = None
     outcome: Mapping[str, Any] = field(default_factory=dict)
+    window: float = 600.0
+    """Seconds a repeat of `key` counts as the same delivery. Short where the key is the
+    content (Primmo sends no delivery id), so a later real change is not mistaken for it."""
 
 
 class EventBus(Protocol):

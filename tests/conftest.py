@@ -65,7 +65,7 @@ def sandbox(clock: ManualClock) -> Sandbox:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        gateway=GatewaySettings(default_page_size=20, max_page_size=100),
+        gateway=GatewaySettings(default_page_size=20, max_page_size=100, subscribe_at_start=False),
         defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
     )
 
@@ -84,7 +84,8 @@ async def serving(
     reach = {name: sandbox.transport(name) for name in sandbox.apps}
     reach.update(transports or {})
     app = create_app(settings, sandbox=sandbox, transports=reach, clock=clock, self_url=self_url)
-    sandbox.states["scom"].outbound = httpx.ASGITransport(app)
+    for state in sandbox.states.values():
+        state.outbound = httpx.ASGITransport(app)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app),

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, Settings
+from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, error_codes, serving
 
@@ -87,6 +87,7 @@ async def test_a_property_reader_can_neither_match_tenants_by_name_nor_read_heal
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     settings = Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
         auth=AuthSettings(
             api_keys=[
                 ApiKey(
@@ -95,7 +96,7 @@ async def test_a_property_reader_can_neither_match_tenants_by_name_nor_read_heal
                     scopes=["property:read"],
                 )
             ]
-        )
+        ),
     )
     async with serving(sandbox, clock, settings, headers={"X-API-Key": READER}) as client:
         by_name = await client.query(

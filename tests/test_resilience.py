@@ -34,7 +34,7 @@ EXPECTED = {
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        gateway=GatewaySettings(request_deadline_seconds=DEADLINE),
+        gateway=GatewaySettings(request_deadline_seconds=DEADLINE, subscribe_at_start=False),
         defaults=Traffic(
             retries=1, breaker_failures=3, breaker_open_seconds=30, max_retry_after_seconds=1
         ),

@@ -31,6 +31,7 @@ def _sha(key: str) -> str:
 def secured(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("PROPGATE_JWT_SECRET", JWT_SECRET)
     return Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
         auth=AuthSettings(
             api_keys=[
                 ApiKey(name="reader", sha256=_sha(READER_KEY), scopes=["property:read"]),
@@ -41,7 +42,7 @@ def secured(monkeypatch: pytest.MonkeyPatch) -> Settings:
                 ),
             ],
             jwt=JwtSettings(algorithm="HS256", secret=SecretRef(env="PROPGATE_JWT_SECRET")),
-        )
+        ),
     )
 
 
@@ -249,7 +250,9 @@ async def test_simple_requests_and_get_mutations_are_refused(client: Client) -> 
 
 
 async def test_introspection_can_be_switched_off(sandbox: Sandbox, clock: ManualClock) -> None:
-    settings = Settings(gateway=GatewaySettings(limits={"introspection": False}))  # type: ignore[arg-type]
+    settings = Settings(
+        gateway=GatewaySettings(limits={"introspection": False}, subscribe_at_start=False)  # type: ignore[arg-type]
+    )
     async with serving(sandbox, clock, settings) as client:
         body = await client.query("{ __schema { types { name } } }")
     assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}

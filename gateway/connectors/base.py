@@ -159,3 +159,14 @@ class Connector(abc.ABC):
         Raises `Unauthenticated` for a delivery that does not prove its origin, and
         `BadUserInput` for one that cannot be read."""
         raise BadUserInput(f"{self.name} sends no callbacks the gateway listens to.")
+
+    async def webhook_subscriptions(self) -> list[str]:
+        """What the provider currently sends this gateway webhooks for."""
+        return []
+
+    async def subscribe_webhooks(self, _gateway_url: str, /) -> list[str]:
+        """Asks the provider to call `<gateway_url>/webhooks/<name>` on changes; idempotent."""
+        return []
+
+    async def unsubscribe_webhooks(self) -> list[str]:
+        return []

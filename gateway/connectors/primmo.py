@@ -10,17 +10,27 @@ by id, so those tuples are the keys of its `Link`s.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.values import integer_id, number, text
-from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
+from gateway.errors import (
+    BadUserInput,
+    NotFound,
+    Unauthenticated,
+    UpstreamInvalidResponse,
+    ValidationFailed,
+)
+from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     AvailableBetween,
     Between,
@@ -226,6 +236,15 @@ _SHAPES: dict[Entity, _Shape] = {
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+WEBHOOK_HEADER = "x-propgate-webhook-key"
+"""The custom header Primmo sends back with every delivery, as asked at subscription."""
+_SUBSCRIBED = ("Building", "Unit", "Tenant")
+_WEBHOOK_ENTITIES = {
+    "building": Entity.BUILDING,
+    "unit": Entity.UNIT,
+    "tenant": Entity.TENANT,
+}
+_STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
 class PrimmoConnector(Connector):
@@ -235,6 +254,15 @@ class PrimmoConnector(Connector):
     lists = frozenset(_SHAPES)
 
     credentials = ("api_key", "username", "password")
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        auth: ApiKeyPasswordAuth | None = None,
+        webhook_key: str | None = None,
+    ) -> None:
+        super().__init__(client, auth)
+        self._webhook_key = webhook_key
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
@@ -250,7 +278,7 @@ class PrimmoConnector(Connector):
             lifetime=_TOKEN_LIFETIME,
             clock=upstream.clock,
         )
-        return cls(upstream.client(auth), auth)
+        return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
@@ -325,6 +353,69 @@ class PrimmoConnector(Connector):
         if not isinstance(row, dict):
             raise UpstreamInvalidResponse(NAME, "primmo did not return the created tenant.")
         return _tenant(row, Selection())
+
+    async def receive(
+        self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
+    ) -> Delivery:
+        """`{Id, Entity, Status, DatabaseName, AdditionalInformationJson}`, with the header
+        the gateway asked for at subscription, compared in constant time."""
+        if self._webhook_key is not None and not hmac.compare_digest(
+            headers.get(WEBHOOK_HEADER, "").encode(), self._webhook_key.encode()
+        ):
+            raise Unauthenticated(f"The delivery lacks the {WEBHOOK_HEADER} given at subscription.")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise BadUserInput("The delivery is not JSON.") from None
+        if not isinstance(payload, dict):
+            raise BadUserInput("The delivery is not a JSON object.")
+        identifier, entity, status = payload.get("Id"), payload.get("Entity"), payload.get("Status")
+        if not isinstance(identifier, int) or isinstance(identifier, bool):
+            raise BadUserInput("Id must be an integer.")
+        if not isinstance(entity, str) or status not in _STATUSES:
+            raise BadUserInput("Entity must be a name and Status 1, 2 or 3.")
+        extra = payload.get("AdditionalInformationJson")
+        if isinstance(extra, str):
+            try:
+                extra = json.loads(extra)
+            except ValueError:
+                pass
+        kind = _STATUSES[status]
+        served = _WEBHOOK_ENTITIES.get(entity.lower())
+        changes = (Change(kind, served, NAME, str(identifier)),) if served else ()
+        outcome = {"entity": entity, "id": identifier, "additionalInformation": extra}
+        key = f"{entity.lower()}:{identifier}:{status}"
+        return Delivery(changes, key, outcome, window=30.0)
+
+    async def webhook_subscriptions(self) -> list[str]:
+        response = await send(self._client, NAME, "GET", "api/subscribe")
+        check_status(response, NAME, error_message(response))
+        entities = decode_json(response, NAME)
+        if not isinstance(entities, list):
+            raise UpstreamInvalidResponse(NAME, "primmo listed its subscriptions as a non-list.")
+        return sorted(str(entity) for entity in entities)
+
+    async def subscribe_webhooks(self, gateway_url: str, /) -> list[str]:
+        """Subscribes the entities the gateway serves, those not already subscribed (GET first)."""
+        have = {entity.lower() for entity in await self.webhook_subscriptions()}
+        missing = [name for name in _SUBSCRIBED if name.lower() not in have]
+        if not missing:
+            return await self.webhook_subscriptions()
+        body = {
+            "ResponseUrl": f"{gateway_url.rstrip('/')}/webhooks/{NAME}",
+            "ResponseHeaders": (
+                f"{WEBHOOK_HEADER}:{self._webhook_key}" if self._webhook_key else None
+            ),
+            "Entities": missing,
+        }
+        response = await send(self._client, NAME, "POST", "api/subscribe", json=body)
+        check_status(response, NAME, error_message(response))
+        return await self.webhook_subscriptions()
+
+    async def unsubscribe_webhooks(self) -> list[str]:
+        response = await send(self._client, NAME, "POST", "api/unsubscribe", json=list(_SUBSCRIBED))
+        check_status(response, NAME, error_message(response))
+        return await self.webhook_subscriptions()
 
     @staticmethod
     def _select(shape: _Shape, selection: Selection) -> list[str]:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from gateway.sandbox.data import Lease, Tenant, World
 from gateway.sandbox.odata import EntitySet, ODataError, Row, evaluate, parse_options
+from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import ProviderState, admin_routes, counting
 
 __all__ = ["CREDENTIALS", "create_app"]
@@ -32,6 +33,7 @@ CREDENTIALS = {
     "api_key": "sandbox-primmo-api-key",
     "username": "integrateur",
     "password": "sandbox-primmo-password",
+    "webhook_secret": "sandbox-primmo-webhook-key",
 }
 """The sandbox's only account; `gateway serve` without configuration logs in with it."""
 _SIGNING_KEY = "primmo-sandbox-signing-key-not-a-secret"
@@ -276,7 +278,84 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 "ValidationError",
                 "No unit matches CompanyNo, DivisionNo, BuildingCode and UnitCode.",
             )
-        return JSONResponse(tables.add_tenant(body, unit_row), status_code=201)
+        created = tables.add_tenant(body, unit_row)
+        announce("Tenant", int(created["Id"]), 3, json.dumps({"unitId": unit_row["Id"]}))
+        return JSONResponse(created, status_code=201)
+
+    subscribers: dict[str, dict[str, Any]] = {}
+    outbox = Outbox(state)
+    state.outbox = outbox
+
+    def announce(entity: str, identifier: int, status: int, extra: str | None = None) -> None:
+        """Primmo's delivery: `{Id, Entity, Status (1 UPDATE, 2 DELETE, 3 INSERT), ...}`."""
+        subscription = subscribers.get(entity.lower())
+        if subscription is None:
+            return
+        body = json.dumps(
+            {
+                "Id": identifier,
+                "Entity": entity,
+                "Status": status,
+                "DatabaseName": "SANDBOX/PRIMMO",
+                "AdditionalInformationJson": extra,
+            }
+        ).encode()
+        outbox.send(subscription["url"], body, subscription["headers"])
+
+    async def subscribe(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+        if request.method == "GET":
+            return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+        try:
+            body = json.loads(await request.body())
+            url, entities = body["ResponseUrl"], body["Entities"]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "BadRequest", "ResponseUrl and Entities are required.")
+        if not isinstance(url, str) or not isinstance(entities, list):
+            return _error(400, "BadRequest", "ResponseUrl is a URL, Entities a list.")
+        headers = {}
+        for pair in (body.get("ResponseHeaders") or "").split(";"):
+            name, sep, value = pair.partition(":")
+            if sep and name.strip():
+                headers[name.strip()] = value.strip()
+        for entity in entities:
+            name = str(entity)
+            subscribers[name.lower()] = {
+                "entity": name[:1].upper() + name[1:],
+                "url": url,
+                "headers": headers,
+            }
+        return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+
+    async def unsubscribe(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+        try:
+            entities = json.loads(await request.body())
+        except ValueError:
+            entities = None
+        if not isinstance(entities, list):
+            return _error(400, "BadRequest", "The body is a list of entities.")
+        for entity in entities:
+            subscribers.pop(str(entity).lower(), None)
+        return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+
+    async def edit_tenant(request: Request) -> Response:
+        """Sandbox admin: someone edits a tenant in Primmo itself (an UPDATE webhook follows)."""
+        identifier = int(request.path_params["id"])
+        row = next((t for t in tables.tenants if t["Id"] == identifier), None)
+        if row is None:
+            return _error(404, "NotFound", "No such tenant.")
+        try:
+            changes = json.loads(await request.body())
+        except ValueError:
+            changes = None
+        if not isinstance(changes, dict) or not set(changes) <= {"LastName", "FirstName"}:
+            return _error(400, "BadRequest", "Give LastName and/or FirstName.")
+        row.update(changes)
+        announce("Tenant", identifier, 1)
+        return JSONResponse(row)
 
     async def forbidden(_: Request) -> Response:
         return _error(
@@ -299,6 +378,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         Route("/api/Tenants", tenants_endpoint, methods=["GET", "POST"]),
         Route("/api/LedgerDivisions", entity_set(tables.divisions, divisions_set), methods=["GET"]),
         Route("/api/FinancialStatements", forbidden, methods=["GET"]),
+        Route("/api/subscribe", subscribe, methods=["GET", "POST"]),
+        Route("/api/unsubscribe", unsubscribe, methods=["POST"]),
+        Route("/_sandbox/tenants/{id:int}", edit_tenant, methods=["POST"]),
         *admin_routes(state),
     ]
     return counting(Starlette(routes=routes), state)

@@ -146,6 +146,8 @@ class ProviderState:
     """Where the provider calls the partner back (SCOM's verification callback)."""
     outbound: Any = None
     """An httpx transport for those calls; `None` is the network."""
+    outbox: Any = None
+    """The provider's outgoing webhooks (delivered, given up), where it sends any."""
 
     def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
         """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""
