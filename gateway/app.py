@@ -276,7 +276,11 @@ def create_app(
         else:
             caller = authenticator.authenticate(connection.headers)
         return Context.for_request(
-            gateway.federation, caller, limits, settings.gateway.request_deadline_seconds
+            gateway.federation,
+            caller,
+            limits,
+            settings.gateway.request_deadline_seconds,
+            gateway.bus,
         )
 
     app.include_router(

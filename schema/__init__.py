@@ -15,6 +15,7 @@ from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 from schema.types import NODE_TYPES
 
 __all__ = ["Context", "GatewaySchema", "build_schema", "sdl"]
@@ -33,7 +34,11 @@ def build_schema(introspection: bool = True) -> GatewaySchema:
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return GatewaySchema(
-        query=Query, mutation=Mutation, types=list(NODE_TYPES.values()), extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=list(NODE_TYPES.values()),
+        extensions=extensions,
     )
 
 

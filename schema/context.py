@@ -11,6 +11,7 @@ from strawberry.fastapi import BaseContext
 from gateway.callers import Caller
 from gateway.config import Limits
 from gateway.errors import GatewayError
+from gateway.events import EventBus, LocalBus
 from gateway.federation import Federation
 from gateway.loaders import Loaders
 
@@ -28,6 +29,7 @@ class Context(BaseContext):
     federation: Federation
     loaders: Loaders
     caller: Caller
+    bus: EventBus = field(default_factory=LocalBus)
     limits: Limits = field(default_factory=Limits)
     deadline_seconds: float | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -43,11 +45,13 @@ class Context(BaseContext):
         caller: Caller,
         limits: Limits | None = None,
         deadline_seconds: float | None = None,
+        bus: EventBus | None = None,
     ) -> Context:
         return cls(
             federation=federation,
             loaders=Loaders(federation),
             caller=caller,
+            bus=bus or LocalBus(),
             limits=limits or Limits(),
             deadline_seconds=deadline_seconds,
         )

@@ -9,6 +9,9 @@ dates: name and city matches are applied here, on pages of 100.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,10 +19,18 @@ from typing import Any
 import httpx
 
 from gateway.auth import LoginRefreshAuth
+from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import drain, each, pages, scan
-from gateway.connectors.values import day, number, text, token_id
-from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse, ValidationFailed
+from gateway.connectors.values import day, moment, number, text, token_id
+from gateway.errors import (
+    BadUserInput,
+    NotFound,
+    Unauthenticated,
+    UpstreamInvalidResponse,
+    ValidationFailed,
+)
+from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     Building,
     Contains,
@@ -40,9 +51,23 @@ from gateway.upstream import Upstream, check_status, decode_json, error_message,
 __all__ = ["PmsConnector"]
 
 NAME = "pms"
+REPLAY_WINDOW = 300.0
+_EVENTS = (
+    "property.created",
+    "property.updated",
+    "property.deleted",
+    "tenant.created",
+    "tenant.updated",
+    "tenant.deleted",
+)
 MAX_PAGE_SIZE = 100
 Row = Mapping[str, Any]
 _OCCUPANCY = {"occupied": Occupancy.OCCUPIED, "vacant": Occupancy.VACANT}
+_EVENT_KINDS = {
+    "created": ChangeKind.CREATED,
+    "updated": ChangeKind.UPDATED,
+    "deleted": ChangeKind.DELETED,
+}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -179,6 +204,17 @@ class PmsConnector(Connector):
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("username", "password")
 
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        auth: LoginRefreshAuth | None,
+        webhook_secret: str | None,
+        clock: Clock,
+    ) -> None:
+        super().__init__(client, auth)
+        self._webhook_secret = webhook_secret
+        self._clock = clock
+
     @classmethod
     def connect(cls, upstream: Upstream) -> PmsConnector:
         auth = LoginRefreshAuth(
@@ -194,7 +230,12 @@ class PmsConnector(Connector):
             lifetime=900.0,
             clock=upstream.clock,
         )
-        return cls(upstream.client(auth, retry_after=_retry_after), auth)
+        return cls(
+            upstream.client(auth, retry_after=_retry_after),
+            auth,
+            upstream.credentials.get("webhook_secret"),
+            upstream.clock,
+        )
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         """pms properties have no code: a code filter could only ever match nothing."""
@@ -322,6 +363,62 @@ class PmsConnector(Connector):
             return await drain(fetch)
         except NotFound:
             return None
+
+    async def receive(
+        self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
+    ) -> Delivery:
+        """`{event, timestamp, data, webhook_id}` signed `X-Webhook-Signature: sha256=<hex>`
+        (HMAC-SHA256 of the raw body); older or newer than five minutes is a replay."""
+        if self._webhook_secret is None:
+            raise Unauthenticated("No webhook_secret is configured for pms.")
+        expected = hmac.new(self._webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        given = headers.get("x-webhook-signature", "").removeprefix("sha256=")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthenticated("The delivery's signature does not match.")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise BadUserInput("The delivery is not JSON.") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("webhook_id"), str):
+            raise BadUserInput("The delivery has no webhook_id.")
+        sent = moment(payload.get("timestamp"))
+        if sent is None or abs(sent.timestamp() - self._clock()) > REPLAY_WINDOW:
+            raise Unauthenticated("The delivery's timestamp is outside the replay window.")
+        event, data = payload.get("event"), payload.get("data")
+        if not isinstance(event, str) or not isinstance(data, dict):
+            raise BadUserInput("The delivery needs an event and its data.")
+        subject, _, verb = event.partition(".")
+        kind = _EVENT_KINDS.get(verb)
+        property_id, tenant_id = text(data, "property_id"), text(data, "tenant_id")
+        changes: tuple[Change, ...] = ()
+        if kind is not None and subject == "tenant" and property_id and tenant_id:
+            changes = (Change(kind, Entity.TENANT, NAME, f"{property_id}/{tenant_id}"),)
+        elif kind is not None and subject == "property" and property_id:
+            changes = (Change(kind, Entity.BUILDING, NAME, property_id),)
+        return Delivery(changes, payload["webhook_id"], {"event": event})
+
+    async def subscribe_webhooks(self, gateway_url: str, /) -> list[str]:
+        """Registers `<gateway_url>/webhooks/pms` once (GET first), signed with webhook_secret."""
+        if self._webhook_secret is None:
+            return []
+        url = f"{gateway_url.rstrip('/')}/webhooks/{NAME}"
+        hooks = await self._hooks()
+        mine = [hook for hook in hooks if hook.get("url") == url]
+        if not mine:
+            body = {"url": url, "events": list(_EVENTS), "secret": self._webhook_secret}
+            response = await send(self._client, NAME, "POST", "api/v1/webhooks", json=body)
+            check_status(response, NAME, error_message(response))
+            mine = [hook for hook in await self._hooks() if hook.get("url") == url]
+        return sorted({str(event) for hook in mine for event in hook.get("events") or []})
+
+    async def webhook_subscriptions(self) -> list[str]:
+        return sorted({str(e) for hook in await self._hooks() for e in hook.get("events") or []})
+
+    async def _hooks(self) -> list[dict[str, Any]]:
+        hooks = (await self._request("api/v1/webhooks"))["data"]
+        if not isinstance(hooks, list):
+            raise UpstreamInvalidResponse(NAME, "pms listed its webhooks as a non-list.")
+        return [hook for hook in hooks if isinstance(hook, dict)]
 
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         key = _split(unit_id)

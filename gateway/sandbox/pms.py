@@ -9,6 +9,8 @@ echoes `X-Request-ID`, and a 429 says `retry_after` in its body.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -25,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
     ProviderState,
     admin_routes,
@@ -36,8 +39,20 @@ from gateway.sandbox.server import (
 
 __all__ = ["CREDENTIALS", "create_app"]
 
-CREDENTIALS = {"username": "integrations@sandbox.pms.example", "password": "sandbox-pms-password"}
-"""The sandbox's only account; `gateway serve` without configuration logs in with it."""
+CREDENTIALS = {
+    "username": "integrations@sandbox.pms.example",
+    "password": "sandbox-pms-password",
+    "webhook_secret": "sandbox-pms-webhook-secret",
+}
+"""The sandbox's only account, and the secret the gateway registers its webhook with."""
+EVENTS = (
+    "property.created",
+    "property.updated",
+    "property.deleted",
+    "tenant.created",
+    "tenant.updated",
+    "tenant.deleted",
+)
 
 ACCESS_LIFETIME = 900.0
 REFRESH_LIFETIME = 7 * 24 * 3600.0
@@ -417,13 +432,77 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         details = _tenant_problems(body, {u["id"] for u in tables.units[property_id]})
         if body is None or details:
             return failure(request, 422, "VALIDATION_ERROR", "Validation failed", details=details)
-        return envelope(request, tables.create_tenant(property_id, body), status=201)
+        created = tables.create_tenant(property_id, body)
+        announce("tenant.created", {"tenant_id": created["id"], "property_id": property_id})
+        return envelope(request, created, status=201)
+
+    hooks: list[dict[str, Any]] = []
+    outbox = Outbox(state)
+    state.outbox = outbox
+
+    def announce(event: str, data: dict[str, Any]) -> None:
+        """`{event, timestamp, data, webhook_id}`, signed with each subscriber's secret
+        (`X-Webhook-Signature: sha256=<hex HMAC of the raw body>`, assumed)."""
+        for hook in hooks:
+            if event not in hook["events"]:
+                continue
+            body = json.dumps(
+                {
+                    "event": event,
+                    "timestamp": datetime.fromtimestamp(state.clock(), UTC).isoformat(),
+                    "data": data,
+                    "webhook_id": f"webhook_{uuid.uuid4().hex}",
+                }
+            ).encode()
+            signature = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+            outbox.send(hook["url"], body, {"X-Webhook-Signature": f"sha256={signature}"})
+
+    async def webhooks(request: Request) -> Response:
+        """Webhook endpoints (assumed: the document names the section, not the route)."""
+        if request.method == "GET":
+            return envelope(request, [{k: h[k] for k in ("id", "url", "events")} for h in hooks])
+        body = await body_of(request)
+        url, events, secret = (
+            (body or {}).get("url"),
+            (body or {}).get("events"),
+            (body or {}).get("secret"),
+        )
+        if not isinstance(url, str) or not isinstance(secret, str) or not isinstance(events, list):
+            return failure(
+                request,
+                422,
+                "VALIDATION_ERROR",
+                "Validation failed",
+                details=[{"field": "url", "message": "url, events, secret required"}],
+            )
+        hook = {
+            "id": f"hook_{len(hooks) + 1}",
+            "url": url,
+            "secret": secret,
+            "events": [e for e in events if e in EVENTS],
+        }
+        hooks.append(hook)
+        return envelope(request, {k: hook[k] for k in ("id", "url", "events")}, status=201)
 
     async def tenant(request: Request) -> Response:
-        row = find(
-            tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
-        )
-        return envelope(request, row) if row else not_found(request, "Tenant")
+        property_id = request.path_params["id"]
+        row = find(tables.tenants.get(property_id, []), request.path_params["tenant_id"])
+        if row is None:
+            return not_found(request, "Tenant")
+        if request.method == "PUT":
+            body = await body_of(request)
+            allowed = {"first_name", "last_name", "email", "phone"}
+            if body is None or not set(body) <= allowed or not body:
+                return failure(
+                    request,
+                    422,
+                    "VALIDATION_ERROR",
+                    "Validation failed",
+                    details=[{"field": "body", "message": f"only {sorted(allowed)}"}],
+                )
+            row.update({k: str(v) for k, v in body.items()})
+            announce("tenant.updated", {"tenant_id": row["id"], "property_id": property_id})
+        return envelope(request, row)
 
     async def lease(request: Request) -> Response:
         row = find(
@@ -435,6 +514,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     routes = [
         Route(f"{prefix}/identity/login", guarded(login, False), methods=["POST"]),
         Route(f"{prefix}/identity/refresh", guarded(refresh, False), methods=["POST"]),
+        Route(f"{prefix}/webhooks", guarded(webhooks), methods=["GET", "POST"]),
         Route(f"{prefix}/organizations", guarded(organizations), methods=["GET"]),
         Route(f"{prefix}/organizations/{{id}}", guarded(organization), methods=["GET"]),
         Route(f"{prefix}/properties", guarded(properties), methods=["GET"]),
@@ -443,7 +523,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         Route(f"{prefix}/properties/{{id}}/units/{{unit_id}}", guarded(unit), methods=["GET"]),
         Route(f"{prefix}/properties/{{id}}/tenants", guarded(tenants), methods=["GET", "POST"]),
         Route(
-            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}", guarded(tenant), methods=["GET"]
+            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}",
+            guarded(tenant),
+            methods=["GET", "PUT"],
         ),
         Route(
             f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",

@@ -1,0 +1,91 @@
+"""Subscriptions: changes providers report by webhook, with the fresh object.
+
+Each change is read again from its provider with a loader of its own, so the
+object is the one after the change, never a copy cached by this connection.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncGenerator
+from typing import cast
+
+import strawberry
+from strawberry.types.nodes import SelectedField
+
+from gateway import events, model
+from gateway.errors import Forbidden, ProviderError
+from gateway.loaders import Loaders
+from schema.ids import encode_id
+from schema.selection import selection_of
+from schema.types import NODE_TYPES, Info, Node
+
+__all__ = ["Subscription"]
+
+ChangeKind = events.ChangeKind
+strawberry.enum(ChangeKind, description="What happened to the object.")
+
+
+@strawberry.enum(description="The node types a change can be about.")
+class NodeType(enum.Enum):
+    LANDLORD = "Landlord"
+    BUILDING = "Building"
+    UNIT = "Unit"
+    TENANT = "Tenant"
+    RELATIONSHIP = "Relationship"
+
+
+@strawberry.type(description="A change a provider reported, with the object as it is now.")
+class EntityChange:
+    kind: ChangeKind
+    type: NodeType
+    id: strawberry.ID
+    provider: str
+    source_id: str
+    node: Node | None = strawberry.field(description="Null once deleted, or if unreadable.")
+
+
+def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
+    for field in info.selected_fields[0].selections:
+        if isinstance(field, SelectedField) and field.name == "node":
+            return selection_of(NODE_TYPES[entity], field.selections)
+    return model.Selection()
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Changes to objects, as providers report them (Primmo, pms, SCOM webhooks)."
+    )
+    async def entity_changed(
+        self,
+        info: Info,
+        types: list[NodeType] | None = None,
+        providers: list[str] | None = None,
+    ) -> AsyncGenerator[EntityChange, None]:
+        if not info.context.caller.allows("property:read"):
+            raise Forbidden("This needs the `property:read` scope.", scope="property:read")
+        wanted = {model.Entity(t.value) for t in types} if types else None
+        federation = info.context.federation
+        async for change in info.context.bus.listen():
+            if (wanted is not None and change.entity not in wanted) or (
+                providers is not None and change.provider not in providers
+            ):
+                continue
+            if change.entity not in NODE_TYPES:
+                continue
+            node = None
+            if change.kind is not events.ChangeKind.DELETED:
+                link = model.Link(change.provider, change.entity, "id", change.source_id)
+                try:
+                    node = await Loaders(federation).one(link, _node_selection(info, change.entity))
+                except ProviderError:
+                    node = None
+            yield EntityChange(
+                kind=change.kind,
+                type=NodeType(change.entity.value),
+                id=strawberry.ID(encode_id(change.entity, change.provider, change.source_id)),
+                provider=change.provider,
+                source_id=change.source_id,
+                node=cast(Node | None, node),
+            )
