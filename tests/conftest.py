@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -103,3 +105,54 @@ async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+class Socket:
+    """A websocket client speaking raw ASGI to the app: no library, nothing mocked."""
+
+    def __init__(self, app: Any, protocol: str) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+        self.changed = asyncio.Event()
+        scope = {
+            "type": "websocket",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"sec-websocket-protocol", protocol.encode())],
+            "subprotocols": [protocol],
+            "scheme": "ws",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "asgi": {"version": "3.0"},
+        }
+        self.task = asyncio.ensure_future(app(scope, self.inbox.get, self._send))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        self.changed.set()
+
+    async def until(self, test: Any) -> dict[str, Any]:
+        async with asyncio.timeout(5):
+            while True:
+                for message in self.sent:
+                    if test(message):
+                        return message
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def say(self, payload: dict[str, Any]) -> None:
+        await self.inbox.put({"type": "websocket.receive", "text": json.dumps(payload)})
+
+    async def close(self) -> None:
+        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        async with asyncio.timeout(5):
+            await self.task
+
+
+async def eventually(test: Any, seconds: float = 5.0) -> None:
+    """Waits for state the app reaches on its own schedule (a delivery, a listener)."""
+    async with asyncio.timeout(seconds):
+        while not test():  # noqa: ASYNC110 - the state has no event to wait on
+            await asyncio.sleep(0.01)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -16,7 +15,7 @@ from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, JwtSettings, SecretRef, Settings
 from gateway.sandbox import PROVIDERS, Sandbox
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, Socket, error_codes, serving
 
 READER_KEY = "reader-key-0123456789"
 MANAGER_KEY = "manager-key-9876543210"
@@ -281,50 +280,6 @@ async def test_no_secret_reaches_a_log_line(
     assert "eyJ" not in text and "Bearer " not in text
 
 
-class _Socket:
-    """A websocket client speaking raw ASGI to the app: no library, nothing mocked."""
-
-    def __init__(self, app: Any, protocol: str) -> None:
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.sent: list[dict[str, Any]] = []
-        self.changed = asyncio.Event()
-        scope = {
-            "type": "websocket",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"sec-websocket-protocol", protocol.encode())],
-            "subprotocols": [protocol],
-            "scheme": "ws",
-            "server": ("127.0.0.1", 8000),
-            "client": ("127.0.0.1", 50000),
-            "asgi": {"version": "3.0"},
-        }
-        self.task = asyncio.ensure_future(app(scope, self.inbox.get, self._send))
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-        self.changed.set()
-
-    async def until(self, test: Any) -> dict[str, Any]:
-        async with asyncio.timeout(5):
-            while True:
-                for message in self.sent:
-                    if test(message):
-                        return message
-                self.changed.clear()
-                await self.changed.wait()
-
-    async def say(self, payload: dict[str, Any]) -> None:
-        await self.inbox.put({"type": "websocket.receive", "text": json.dumps(payload)})
-
-    async def close(self) -> None:
-        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
-        async with asyncio.timeout(5):
-            await self.task
-
-
 def _text(message: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(message.get("text") or "{}")
     return body
@@ -333,7 +288,7 @@ def _text(message: dict[str, Any]) -> dict[str, Any]:
 async def _over_websocket(
     client: Client, init: dict[str, Any], query: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    socket = _Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
     await socket.inbox.put({"type": "websocket.connect"})
     await socket.until(lambda m: m["type"] == "websocket.accept")
     await socket.say({"type": "connection_init", "payload": init})

@@ -45,6 +45,7 @@ class Outbox:
         self.delivered = 0
         self.given_up = 0
         self.attempts = 0
+        self._sending = 0
 
     def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         if self._letters is None or self._worker is None or self._worker.done():
@@ -54,14 +55,19 @@ class Outbox:
 
     @property
     def pending(self) -> int:
-        return self._letters.qsize() if self._letters is not None else 0
+        waiting = self._letters.qsize() if self._letters is not None else 0
+        return waiting + self._sending
 
     async def _work(self, letters: asyncio.Queue[_Letter]) -> None:
         async with httpx.AsyncClient(transport=self._state.outbound, timeout=5) as client:
             while True:
                 letter = await letters.get()
-                await self._deliver(client, letter)
-                letters.task_done()
+                self._sending = 1
+                try:
+                    await self._deliver(client, letter)
+                finally:
+                    self._sending = 0
+                    letters.task_done()
 
     async def _deliver(self, client: httpx.AsyncClient, letter: _Letter) -> None:
         wait = self._first_wait

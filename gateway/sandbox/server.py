@@ -234,6 +234,19 @@ def admin_routes(state: ProviderState) -> list[Route]:
         state.revoke_tokens()
         return Response(status_code=204)
 
+    async def outbox(_: Request) -> Response:
+        sent = state.outbox
+        if sent is None:
+            return JSONResponse({"error": "this provider sends no webhooks"}, status_code=404)
+        return JSONResponse(
+            {
+                "delivered": sent.delivered,
+                "pending": sent.pending,
+                "gaveUp": sent.given_up,
+                "attempts": sent.attempts,
+            }
+        )
+
     async def fault(request: Request) -> Response:
         params = request.query_params
         try:
@@ -261,6 +274,7 @@ def admin_routes(state: ProviderState) -> list[Route]:
         Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
         Route("/_sandbox/throttle", throttle, methods=["POST"]),
         Route("/_sandbox/fault", fault, methods=["POST"]),
+        Route("/_sandbox/outbox", outbox, methods=["GET"]),
     ]
 
 

@@ -1,0 +1,230 @@
+"""Webhooks in, changes out: once each, evicting the cache, reaching subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.callers import DEV_KEY
+from gateway.clock import ManualClock
+from gateway.config import CacheSettings, Settings
+from gateway.connectors.primmo import WEBHOOK_HEADER
+from gateway.events import Change
+from gateway.sandbox import Sandbox
+from gateway.sandbox.pms import CREDENTIALS as PMS
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from tests.conftest import Client, Socket, eventually, serving
+
+SUBSCRIBE = (
+    "subscription { entityChanged(types: [TENANT]) { kind type id provider sourceId "
+    "node { ... on Tenant { lastName firstName } } } }"
+)
+
+
+async def _primmo(sandbox: Sandbox) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(
+        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
+    )
+    token = await http.post(
+        "/api/Token",
+        headers={"x-api-key": PRIMMO["api_key"]},
+        json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+    )
+    http.headers["Authorization"] = f"Bearer {token.json()}"
+    return http
+
+
+async def _subscribed(client: Client) -> Socket:
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners > 0)  # type: ignore[attr-defined]
+    return socket
+
+
+async def _changes(client: Client) -> list[Change]:
+    """Everything published on the bus from now on, collected in the background."""
+    seen: list[Change] = []
+
+    async def listen() -> None:
+        async for change in client.gateway.bus.listen():
+            seen.append(change)
+
+    asyncio.get_running_loop().create_task(listen())
+    await asyncio.sleep(0)
+    return seen
+
+
+async def test_a_tenant_created_in_primmo_reaches_a_subscriber(client: Client) -> None:
+    await client.gateway.subscribe_webhooks("http://127.0.0.1:8000")
+    socket = await _subscribed(client)
+    primmo = await _primmo(client.sandbox)
+    unit = (await primmo.get("/api/Units", params={"$top": "1"})).json()["value"][0]
+
+    created = await primmo.post(
+        "/api/Tenants",
+        json={
+            **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+            "LastName": "Lapointe",
+            "FirstName": "Rose",
+        },
+    )
+    message = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
+    await socket.close()
+    await primmo.aclose()
+
+    change = json.loads(message["text"])["payload"]["data"]["entityChanged"]
+    assert change["kind"] == "CREATED" and change["type"] == "TENANT"
+    assert change["provider"] == "primmo"
+    assert change["sourceId"] == str(created.json()["Id"])
+    assert change["node"] == {"lastName": "Lapointe", "firstName": "Rose"}
+
+
+@pytest.fixture
+async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
+    configured = settings.model_copy(update={"cache": CacheSettings(ttl={"primmo.Tenant": 300})})
+    async with serving(sandbox, clock, configured) as served:
+        await served.gateway.subscribe_webhooks("http://127.0.0.1:8000")
+        yield served
+
+
+async def test_an_update_evicts_the_cached_tenant_and_nothing_else(cached: Client) -> None:
+    tenant = cached.sandbox.world.tenants[0]
+    node = base64_id(f"Tenant:primmo:{tenant.id}")
+    query = f'{{ node(id: "{node}") {{ ... on Tenant {{ lastName }} }} }}'
+    first = await cached.data(query)
+    cached.primmo.reset_counter()
+    again = await cached.data(query)
+    assert again == first and cached.primmo.count("GET", "/api/Tenants") == 0
+
+    primmo = await _primmo(cached.sandbox)
+    await primmo.post(f"/_sandbox/tenants/{tenant.id}", json={"LastName": "Nouveau-Nom"})
+    await primmo.aclose()
+    await eventually(lambda: not cached.sandbox.states["primmo"].outbox.pending)
+    cached.primmo.reset_counter()
+
+    after = await cached.data(query)
+
+    assert after["node"]["lastName"] == "Nouveau-Nom"
+    assert cached.primmo.count("GET", "/api/Tenants") == 1
+
+
+def base64_id(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _primmo_delivery(identifier: int, status: int = 1, extra: Any = None) -> bytes:
+    return json.dumps(
+        {
+            "Id": identifier,
+            "Entity": "Tenant",
+            "Status": status,
+            "DatabaseName": "X",
+            "AdditionalInformationJson": extra,
+        }
+    ).encode()
+
+
+async def test_primmo_deliveries_need_their_header_and_a_bad_one_stops_nothing(
+    client: Client,
+) -> None:
+    changes = await _changes(client)
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+
+    unsigned = await client.http.post("/webhooks/primmo", content=_primmo_delivery(1))
+    broken = await client.http.post("/webhooks/primmo", content=b"{oops", headers=header)
+    good = await client.http.post(
+        "/webhooks/primmo",
+        content=_primmo_delivery(7, extra='{"tenantId": 7535, "parkingId": 1445'),
+        headers=header,
+    )
+    await asyncio.sleep(0)
+
+    assert (unsigned.status_code, broken.status_code, good.status_code) == (401, 400, 200)
+    assert good.json()["additionalInformation"] == '{"tenantId": 7535, "parkingId": 1445'
+    assert [(c.provider, c.source_id, c.kind.value) for c in changes] == [
+        ("primmo", "7", "UPDATED")
+    ]
+
+
+def _pms_delivery(webhook_id: str, timestamp: datetime, secret: str) -> tuple[bytes, str]:
+    body = json.dumps(
+        {
+            "event": "tenant.updated",
+            "timestamp": timestamp.isoformat(),
+            "data": {"tenant_id": "ten_1", "property_id": "prop_2"},
+            "webhook_id": webhook_id,
+        }
+    ).encode()
+    return body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
+    changes = await _changes(client)
+    now = datetime.fromtimestamp(client.clock(), UTC)
+    body, signature = _pms_delivery("webhook_1", now, PMS["webhook_secret"])
+    forged_body, forged = _pms_delivery("webhook_2", now, "not-the-secret")
+    stale_body, stale = _pms_delivery(
+        "webhook_3", datetime.fromtimestamp(client.clock() - 3600, UTC), PMS["webhook_secret"]
+    )
+    post = client.http.post
+
+    first = await post("/webhooks/pms", content=body, headers={"X-Webhook-Signature": signature})
+    replay = await post("/webhooks/pms", content=body, headers={"X-Webhook-Signature": signature})
+    bad = await post("/webhooks/pms", content=forged_body, headers={"X-Webhook-Signature": forged})
+    old = await post("/webhooks/pms", content=stale_body, headers={"X-Webhook-Signature": stale})
+    junk_signature = (
+        "sha256="
+        + hmac.new(PMS["webhook_secret"].encode(), b"not json", hashlib.sha256).hexdigest()
+    )
+    junk = await post(
+        "/webhooks/pms", content=b"not json", headers={"X-Webhook-Signature": junk_signature}
+    )
+    next_body, next_signature = _pms_delivery("webhook_4", now, PMS["webhook_secret"])
+    following = await post(
+        "/webhooks/pms", content=next_body, headers={"X-Webhook-Signature": next_signature}
+    )
+    await asyncio.sleep(0)
+
+    assert [r.status_code for r in (first, replay, bad, old, junk, following)] == [
+        200,
+        200,
+        401,
+        401,
+        400,
+        200,
+    ]
+    assert replay.json()["duplicate"] is True
+    assert [c.source_id for c in changes] == ["prop_2/ten_1", "prop_2/ten_1"]
+
+
+async def test_a_burst_of_a_thousand_deliveries_is_taken_once_each(client: Client) -> None:
+    changes = await _changes(client)
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+
+    async def deliver(identifier: int) -> int:
+        response = await client.http.post(
+            "/webhooks/primmo", content=_primmo_delivery(identifier), headers=header
+        )
+        return response.status_code
+
+    firsts = await asyncio.gather(*(deliver(n) for n in range(1, 1001)))
+    repeats = await asyncio.gather(*(deliver(n) for n in range(1, 1001)))
+    await asyncio.sleep(0.05)
+
+    assert set(firsts) == set(repeats) == {200}
+    assert sorted(int(c.source_id) for c in changes) == list(range(1, 1001))
+    assert client.gateway.processed == 1000
