@@ -5,6 +5,7 @@ Without configured providers the sandbox is mounted and served on the same port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -85,19 +86,32 @@ class Gateway:
         self.processed += 1
         return {**delivery.outcome, "changes": len(delivery.changes)}
 
-    async def subscribe_webhooks(self, public_url: str | None) -> None:
-        """Asks every provider that sends webhooks to send them here; a refusal is logged,
-        not fatal: the gateway still answers, and `gateway webhooks subscribe` can retry."""
+    async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
+        """Asks every provider that sends webhooks to send them here.
+
+        Runs beside start-up, not in it: a sandbox provider served by this very
+        process can only answer once the server listens. A refusal is retried with
+        backoff, then logged: the gateway still answers, and `gateway webhooks
+        subscribe` can try again.
+        """
         if public_url is None:
             return
-        for name, connector in self.federation.connectors.items():
-            try:
-                entities = await connector.subscribe_webhooks(public_url)
-            except GatewayError as error:
-                logger.warning("%s: webhook subscription failed: %s", name, error.message)
-                continue
-            if entities:
-                logger.info("%s sends webhooks for %s", name, ", ".join(entities))
+        waiting = list(self.federation.connectors.items())
+        for attempt in range(attempts):
+            failed = []
+            for name, connector in waiting:
+                try:
+                    entities = await connector.subscribe_webhooks(public_url)
+                except GatewayError as error:
+                    logger.warning("%s: webhook subscription failed: %s", name, error.message)
+                    failed.append((name, connector))
+                    continue
+                if entities:
+                    logger.info("%s sends webhooks for %s", name, ", ".join(entities))
+            if not failed:
+                return
+            waiting = failed
+            await asyncio.sleep(0.5 * 2**attempt)
 
     async def aclose(self) -> None:
         for upstream in self.upstreams:
@@ -254,15 +268,21 @@ def create_app(
                 ", ".join(gateway.sandbox.apps),
                 self_url,
             )
-        if settings.gateway.subscribe_at_start:
-            await gateway.subscribe_webhooks(
-                settings.gateway.public_url or (self_url if gateway.sandbox is not None else None)
-            )
+        public_url = settings.gateway.public_url or (
+            self_url if gateway.sandbox is not None else None
+        )
+        subscribing = (
+            asyncio.create_task(gateway.subscribe_webhooks(public_url))
+            if settings.gateway.subscribe_at_start and public_url
+            else None
+        )
         if authenticator.development_key:
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
             )
         yield
+        if subscribing is not None:
+            subscribing.cancel()
         await gateway.aclose()
 
     app = FastAPI(title="propgate", lifespan=lifespan)

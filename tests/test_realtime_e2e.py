@@ -1,0 +1,156 @@
+"""Real time across real servers: uvicorn on loopback, a real websocket client, a real outage."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+import websockets
+
+from gateway.callers import DEV_KEY
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from tests.test_onboarding_e2e import _port, _start, _stop
+
+SUBSCRIBE = (
+    "subscription { entityChanged(types: [TENANT]) { kind sourceId "
+    "node { ... on Tenant { lastName } } } }"
+)
+
+
+def _primmo(base: str) -> httpx.Client:
+    http = httpx.Client(base_url=base, timeout=10)
+    token = http.post(
+        "/api/Token",
+        headers={"x-api-key": PRIMMO["api_key"]},
+        json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+    )
+    http.headers["Authorization"] = f"Bearer {token.json()}"
+    return http
+
+
+def _create_tenant(http: httpx.Client, last_name: str) -> int:
+    unit = http.get("/api/Units", params={"$top": "1"}).json()["value"][0]
+    created = http.post(
+        "/api/Tenants",
+        json={
+            **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+            "LastName": last_name,
+            "FirstName": "E2E",
+        },
+    )
+    assert created.status_code == 201
+    return int(created.json()["Id"])
+
+
+def _wait_for_subscription(primmo: httpx.Client) -> None:
+    """The gateway subscribes beside its start-up; wait until Primmo has it."""
+    deadline = time.monotonic() + 15
+    while "Tenant" not in primmo.get("/api/subscribe").json():
+        assert time.monotonic() < deadline, "the gateway never subscribed to Primmo"
+        time.sleep(0.1)
+
+
+def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber() -> None:
+    port = _port()
+    gateway = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"}
+    process = _start(["serve", "--port", str(port)], env, f"{gateway}/healthz")
+    try:
+        primmo = _primmo(f"{gateway}/sandbox/primmo")
+        _wait_for_subscription(primmo)
+
+        async def scenario() -> tuple[dict[str, object], float]:
+            async with websockets.connect(
+                f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]
+            ) as ws:
+                await ws.send(
+                    json.dumps({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+                )
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(
+                    json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+                )
+                await asyncio.sleep(0.3)
+                started = time.monotonic()
+                identifier = await asyncio.to_thread(_create_tenant, primmo, "Tremblay-E2E")
+                async with asyncio.timeout(10):
+                    while True:
+                        message = json.loads(await ws.recv())
+                        if message["type"] != "next":
+                            continue
+                        change = message["payload"]["data"]["entityChanged"]
+                        if change["sourceId"] == str(identifier):
+                            return change, time.monotonic() - started
+
+        change, elapsed = asyncio.run(scenario())
+        primmo.close()
+    finally:
+        _stop(process)
+
+    assert change["kind"] == "CREATED"
+    assert change["node"] == {"lastName": "Tremblay-E2E"}
+    assert elapsed < 5, f"the change took {elapsed:.2f} s to arrive"
+
+
+def test_changes_made_while_the_gateway_is_down_arrive_once_it_is_back(tmp_path: Path) -> None:
+    sandbox_port, gateway_port = _port(), _port()
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    key = "realtime-e2e-key"
+    config = tmp_path / "propgate.toml"
+    config.write_text(
+        f"""
+[gateway]
+public_url = "{gateway}"
+
+[[auth.api_keys]]
+name = "e2e"
+sha256 = "{hashlib.sha256(key.encode()).hexdigest()}"
+scopes = ["*"]
+
+[providers.primmo]
+url = "{sandbox}/sandbox/primmo"
+username = "{PRIMMO["username"]}"
+api_key = {{ env = "E2E_PRIMMO_KEY" }}
+password = {{ env = "E2E_PRIMMO_PASSWORD" }}
+webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
+""",
+        encoding="utf-8",
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"},
+        "E2E_PRIMMO_KEY": PRIMMO["api_key"],
+        "E2E_PRIMMO_PASSWORD": PRIMMO["password"],
+        "E2E_PRIMMO_WEBHOOK": PRIMMO["webhook_secret"],
+    }
+    providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
+    serve = ["serve", "--port", str(gateway_port), "--config", str(config)]
+    try:
+        first = _start(serve, env, f"{gateway}/healthz")
+        primmo = _primmo(f"{sandbox}/sandbox/primmo")
+        _wait_for_subscription(primmo)
+        _stop(first)
+        created = [_create_tenant(primmo, f"Absent-{n}") for n in range(3)]
+        primmo.close()
+        time.sleep(10)
+        second = _start(serve, env, f"{gateway}/healthz")
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                outbox = httpx.get(f"{sandbox}/sandbox/primmo/_sandbox/outbox").json()
+                if outbox["pending"] == 0:
+                    break
+                time.sleep(0.2)
+        finally:
+            _stop(second)
+    finally:
+        _stop(providers)
+
+    assert len(created) == 3
+    assert outbox["delivered"] == 3 and outbox["gaveUp"] == 0 and outbox["pending"] == 0
+    assert outbox["attempts"] > 3
