@@ -47,6 +47,43 @@ def _sandbox(args: argparse.Namespace) -> None:
     uvicorn.run(sandbox.app(), host=args.host, port=args.port, log_level="warning")
 
 
+def _webhooks(args: argparse.Namespace) -> None:
+    """Shows or changes what providers send webhooks for, using the configured providers."""
+    import asyncio
+
+    from gateway.app import build_gateway
+    from gateway.config import load_settings
+    from gateway.errors import GatewayError
+
+    try:
+        settings = load_settings(args.config)
+        gateway = build_gateway(settings, self_url=args.url or "http://127.0.0.1:8000")
+    except ConfigError as error:
+        sys.exit(f"gateway: {error}")
+    public_url = args.url or settings.gateway.public_url
+
+    async def run() -> None:
+        try:
+            for name, connector in sorted(gateway.federation.connectors.items()):
+                try:
+                    if args.action == "subscribe":
+                        if not public_url:
+                            sys.exit("gateway: give --url or set [gateway] public_url")
+                        entities = await connector.subscribe_webhooks(public_url)
+                    elif args.action == "unsubscribe":
+                        entities = await connector.unsubscribe_webhooks()
+                    else:
+                        entities = await connector.webhook_subscriptions()
+                except GatewayError as error:
+                    sys.stdout.write(f"{name}: {error.code}: {error.message}\n")
+                    continue
+                sys.stdout.write(f"{name}: {', '.join(entities) or '-'}\n")
+        finally:
+            await gateway.aclose()
+
+    asyncio.run(run())
+
+
 def _schema(_: argparse.Namespace) -> None:
     from schema import sdl
 
@@ -77,5 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         "--callback-url", help="where SCOM calls back (the gateway's /webhooks/scom)"
     )
     sandbox.set_defaults(run=_sandbox)
+    webhooks = commands.add_parser(
+        "webhooks", help="see or change which provider webhooks reach this gateway"
+    )
+    webhooks.add_argument("action", choices=("status", "subscribe", "unsubscribe"))
+    webhooks.add_argument("--config", help="TOML settings (default: $PROPGATE_CONFIG)")
+    webhooks.add_argument("--url", help="the gateway's public URL (default: [gateway] public_url)")
+    webhooks.set_defaults(run=_webhooks)
     args = parser.parse_args(argv)
     args.run(args)

@@ -228,3 +228,44 @@ async def test_a_burst_of_a_thousand_deliveries_is_taken_once_each(client: Clien
     assert set(firsts) == set(repeats) == {200}
     assert sorted(int(c.source_id) for c in changes) == list(range(1, 1001))
     assert client.gateway.processed == 1000
+
+
+async def test_a_pms_tenant_update_reaches_a_subscriber_signed(client: Client) -> None:
+    await client.gateway.subscribe_webhooks("http://127.0.0.1:8000")
+    socket = await _subscribed(client)
+    building = await client.data(
+        '{ buildings(first: 1, providers: ["pms"]) { edges { node { sourceId units '
+        "{ tenants { sourceId } } } } } }"
+    )
+    node = building["buildings"]["edges"][0]["node"]
+    tenant = next(t["sourceId"] for u in node["units"] for t in u["tenants"])
+    property_id, tenant_id = tenant.split("/")
+    pms = client.gateway.upstreams[[u.name for u in client.gateway.upstreams].index("pms")]
+    http = pms.client(client.gateway.federation.connectors["pms"].auth)
+
+    updated = await http.put(
+        f"api/v1/properties/{property_id}/tenants/{tenant_id}", json={"last_name": "Mis-à-jour"}
+    )
+    message = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
+    await socket.close()
+
+    assert updated.status_code == 200
+    change = json.loads(message["text"])["payload"]["data"]["entityChanged"]
+    assert (change["kind"], change["provider"], change["sourceId"]) == ("UPDATED", "pms", tenant)
+    assert change["node"]["lastName"] == "Mis-à-jour"
+
+
+async def test_the_legacy_graphql_ws_protocol_authenticates_too(client: Client) -> None:
+    socket = Socket(client.http._transport.app, "graphql-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": "wrong"}})
+    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
+    closed = await socket.until(lambda m: m["type"] == "websocket.close")
+    await socket.close()
+
+    refusal = next(m for m in socket.sent if '"connection_error"' in (m.get("text") or ""))
+    assert json.loads(refusal["text"])["payload"]["code"] == "UNAUTHENTICATED"
+    assert closed["type"] == "websocket.close"
+    assert not [m for m in socket.sent if '"connection_ack"' in (m.get("text") or "")]
+    assert client.gateway.bus.listeners == 0  # type: ignore[attr-defined]

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,3 +156,49 @@ webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
     assert len(created) == 3
     assert outbox["delivered"] == 3 and outbox["gaveUp"] == 0 and outbox["pending"] == 0
     assert outbox["attempts"] > 3
+
+
+def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
+    sandbox_port = _port()
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    config = tmp_path / "propgate.toml"
+    config.write_text(
+        f"""
+[providers.primmo]
+url = "{sandbox}/sandbox/primmo"
+username = "{PRIMMO["username"]}"
+api_key = {{ env = "E2E_PRIMMO_KEY" }}
+password = {{ env = "E2E_PRIMMO_PASSWORD" }}
+webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
+""",
+        encoding="utf-8",
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"},
+        "E2E_PRIMMO_KEY": PRIMMO["api_key"],
+        "E2E_PRIMMO_PASSWORD": PRIMMO["password"],
+        "E2E_PRIMMO_WEBHOOK": PRIMMO["webhook_secret"],
+    }
+    providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
+
+    def webhooks(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "webhooks", *args, "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
+    try:
+        before = webhooks("status")
+        subscribed = webhooks("subscribe", "--url", "http://127.0.0.1:9")
+        again = webhooks("subscribe", "--url", "http://127.0.0.1:9")
+        after = webhooks("unsubscribe")
+    finally:
+        _stop(providers)
+
+    assert before == "primmo: -\n"
+    assert subscribed == again == "primmo: Building, Tenant, Unit\n"
+    assert after == "primmo: -\n"
