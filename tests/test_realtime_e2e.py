@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from gateway.callers import DEV_KEY
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from tests.test_onboarding_e2e import _port, _start, _stop
 
+KEY = {"X-API-Key": DEV_KEY}
 SUBSCRIBE = (
     "subscription { entityChanged(types: [TENANT]) { kind sourceId "
     "node { ... on Tenant { lastName } } } }"
@@ -57,11 +59,20 @@ def _wait_for_subscription(primmo: httpx.Client) -> None:
         time.sleep(0.1)
 
 
-def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber() -> None:
+def _primmo_tenant_gets(gateway: str) -> int:
+    counted = httpx.get(f"{gateway}/sandbox/primmo/_sandbox/requests").json()["requests"]
+    return sum(r["count"] for r in counted if (r["method"], r["path"]) == ("GET", "/api/Tenants"))
+
+
+def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Path) -> None:
     port = _port()
     gateway = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"}
-    process = _start(["serve", "--port", str(port)], env, f"{gateway}/healthz")
+    config = tmp_path / "propgate.toml"
+    config.write_text('[cache]\nttl = { "primmo.Tenant" = 300 }\n', encoding="utf-8")
+    process = _start(
+        ["serve", "--port", str(port), "--config", str(config)], env, f"{gateway}/healthz"
+    )
     try:
         primmo = _primmo(f"{gateway}/sandbox/primmo")
         _wait_for_subscription(primmo)
@@ -90,10 +101,25 @@ def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber() -> None:
                             return change, time.monotonic() - started
 
         change, elapsed = asyncio.run(scenario())
+
+        node = base64.urlsafe_b64encode(f"Tenant:primmo:{change['sourceId']}".encode()).decode()
+        ask = {"query": f'{{ node(id: "{node}") {{ ... on Tenant {{ lastName }} }} }}'}
+        read = [httpx.post(f"{gateway}/graphql", json=ask, headers=KEY).json() for _ in range(2)]
+        before = _primmo_tenant_gets(gateway)
+        primmo.post(f"/_sandbox/tenants/{change['sourceId']}", json={"LastName": "Renommé"})
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{gateway}/sandbox/primmo/_sandbox/outbox").json()["pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        fresh = httpx.post(f"{gateway}/graphql", json=ask, headers=KEY).json()
+        after = _primmo_tenant_gets(gateway)
         primmo.close()
     finally:
         _stop(process)
 
+    assert read[0] == read[1] == {"data": {"node": {"lastName": "Tremblay-E2E"}}}
+    assert fresh == {"data": {"node": {"lastName": "Renommé"}}}
+    assert after - before == 1
     assert change["kind"] == "CREATED"
     assert change["node"] == {"lastName": "Tremblay-E2E"}
     assert elapsed < 5, f"the change took {elapsed:.2f} s to arrive"
