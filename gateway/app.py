@@ -69,22 +69,35 @@ class Gateway:
         return self.federation.connectors
 
     async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
-        """Processes a delivery once: a repeat within the window is acknowledged, not redone.
+        """Processes a delivery once: a repeat within its window is acknowledged, not redone.
 
-        The check and the mark happen with no await between them, so two copies
-        arriving together cannot both pass.
+        The key is checked and marked with no await between, so two copies arriving
+        together cannot both pass; if the work or the publishing fails, the mark is
+        removed so the provider's retry is processed. A repeat still evicts the cache
+        (eviction is idempotent).
         """
         for change in delivery.changes:
             self.federation.cache.evict(change.provider, change.entity, change.source_id)
-        if delivery.key is not None:
-            seen = (provider, delivery.key)
+        seen = (provider, delivery.key) if delivery.key is not None else None
+        if seen is not None:
             if seen in self.seen:
                 return {**delivery.outcome, "duplicate": True}
             self.seen[seen] = self.clock() + delivery.window
-        for change in delivery.changes:
-            await self.bus.publish(change)
+        try:
+            changes, outcome = delivery.changes, dict(delivery.outcome)
+            if delivery.work is not None:
+                done, said = await delivery.work()
+                changes, outcome = changes + done, {**outcome, **said}
+                for change in done:
+                    self.federation.cache.evict(change.provider, change.entity, change.source_id)
+            for change in changes:
+                await self.bus.publish(change)
+        except BaseException:
+            if seen is not None:
+                self.seen.pop(seen, None)
+            raise
         self.processed += 1
-        return {**delivery.outcome, "changes": len(delivery.changes)}
+        return {**outcome, "changes": len(changes)}
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.
@@ -105,6 +118,9 @@ class Gateway:
                 except GatewayError as error:
                     logger.warning("%s: webhook subscription failed: %s", name, error.message)
                     failed.append((name, connector))
+                    continue
+                except Exception:
+                    logger.exception("%s: webhook subscription failed unexpectedly", name)
                     continue
                 if entities:
                     logger.info("%s sends webhooks for %s", name, ", ".join(entities))
@@ -283,6 +299,7 @@ def create_app(
         yield
         if subscribing is not None:
             subscribing.cancel()
+            await asyncio.gather(subscribing, return_exceptions=True)
         await gateway.aclose()
 
     app = FastAPI(title="propgate", lifespan=lifespan)

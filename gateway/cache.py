@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from gateway.clock import Clock
 from gateway.model import Entity, Record, Selection
@@ -29,6 +29,12 @@ class EntityCache:
         }
         self.hits = 0
         self.misses = 0
+        self._versions: LRUCache[tuple[str, Entity, str], int] = LRUCache(maxsize=200_000)
+
+    def version(self, provider: str, entity: Entity, source_id: str) -> int:
+        """How many times the record was evicted: a read started before an eviction
+        must not store what it read, or the stale copy would outlive the change."""
+        return self._versions.get((provider, entity, source_id), 0)
 
     def caches(self, provider: str, entity: Entity) -> bool:
         return (provider, entity) in self._caches
@@ -53,13 +59,16 @@ class EntityCache:
         selection: Selection,
         scope: str,
         records: Sequence[Record],
+        version: int,
     ) -> None:
         cache = self._caches.get((provider, entity))
-        if cache is not None and records:
+        if cache is not None and records and version == self.version(provider, entity, key):
             cache[(key, selection, scope)] = records
 
     def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         """Every cached copy of that record, whatever fields or credentials it was read with."""
+        place = (provider, entity, source_id)
+        self._versions[place] = self._versions.get(place, 0) + 1
         cache = self._caches.get((provider, entity))
         if cache is None:
             return 0

@@ -43,9 +43,14 @@ DEV_KEY = "propgate-dev-key"
 class Caller:
     name: str
     scopes: frozenset[str]
+    expires_at: float | None = None
+    """A bearer token's `exp`: a long-lived websocket stops serving the caller then."""
 
     def allows(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 def _digest(key: str) -> str:
@@ -89,7 +94,12 @@ class _JwtVerifier:
             ) from None
         raw = claims.get(self._settings.scopes_claim, "")
         scopes = raw.split() if isinstance(raw, str) else raw if isinstance(raw, list) else []
-        return Caller(str(claims.get("sub", "jwt")), frozenset(str(scope) for scope in scopes))
+        exp = claims.get("exp")
+        return Caller(
+            str(claims.get("sub", "jwt")),
+            frozenset(str(scope) for scope in scopes),
+            float(exp) if isinstance(exp, int | float) else None,
+        )
 
 
 class Authenticator:

@@ -38,10 +38,16 @@ class GatewayError(Exception):
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.extensions = extensions
+        self.details = extensions
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """GraphQL's `extensions`: graphql-core copies it from an original error, so the code
+        reaches the caller on every path (subscriptions included), shaped or not."""
+        return {"code": self.code, **self.details}
 
     def as_extensions(self) -> dict[str, Any]:
-        return {"code": self.code, **self.extensions}
+        return self.extensions
 
 
 class BadUserInput(GatewayError):
@@ -101,13 +107,13 @@ class CircuitOpen(UpstreamUnavailable):
 
 
 class ValidationFailed(ProviderError):
-    """The provider refused a write's content; `details` names the fields to fix."""
+    """The provider refused a write's content; `problems` names the fields to fix."""
 
     code = "VALIDATION_FAILED"
 
-    def __init__(self, provider: str, message: str, details: list[dict[str, str]]) -> None:
+    def __init__(self, provider: str, message: str, problems: list[dict[str, str]]) -> None:
         super().__init__(provider, message)
-        self.details = details
+        self.problems = problems
 
 
 class OutcomeUnknown(ProviderError):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.model import Entity
 
-__all__ = ["Change", "ChangeKind", "Delivery", "EventBus", "LocalBus"]
+__all__ = ["Change", "ChangeKind", "Delivery", "EventBus", "FellBehind", "LocalBus"]
 
 logger = logging.getLogger("gateway.events")
 
@@ -50,6 +49,9 @@ class Delivery:
     window: float = 600.0
     """Seconds a repeat of `key` counts as the same delivery. Short where the key is the
     content (Primmo sends no delivery id), so a later real change is not mistaken for it."""
+    work: Callable[[], Awaitable[tuple[tuple[Change, ...], Mapping[str, Any]]]] | None = None
+    """What the delivery asks of the gateway beyond publishing (SCOM: activate a landlord),
+    run only once the key is known to be new; it returns the changes and the outcome."""
 
 
 class EventBus(Protocol):
@@ -60,35 +62,45 @@ class EventBus(Protocol):
         ...
 
 
+class FellBehind(Exception):
+    """A listener stopped reading while changes kept coming; it is ended, not silently thinned."""
+
+
+@dataclass(eq=False)
+class _Listener:
+    queue: asyncio.Queue[Change]
+    overflowed: bool = False
+
+
 class LocalBus:
-    """In-process fan-out. A listener that falls 1,000 changes behind loses the oldest, with a
-    log line, rather than holding the publisher back."""
+    """In-process fan-out. A listener that falls `backlog` changes behind is ended with
+    `FellBehind` once it has read what it holds: it must resubscribe (and re-read), rather
+    than hold the publisher back or miss changes without knowing."""
 
     def __init__(self, backlog: int = 1000) -> None:
         self._backlog = backlog
-        self._queues: set[asyncio.Queue[Change]] = set()
+        self._listeners: set[_Listener] = set()
 
     @property
     def listeners(self) -> int:
-        return len(self._queues)
+        return len(self._listeners)
 
     async def publish(self, change: Change) -> None:
-        for queue in list(self._queues):
-            if queue.full():
-                queue.get_nowait()
-                logger.warning("a listener fell %d changes behind; dropped one", self._backlog)
-            queue.put_nowait(change)
+        for listener in list(self._listeners):
+            if listener.queue.full():
+                if not listener.overflowed:
+                    logger.warning("a listener fell %d changes behind; ending it", self._backlog)
+                listener.overflowed = True
+                continue
+            listener.queue.put_nowait(change)
 
     async def listen(self) -> AsyncIterator[Change]:
-        async with self._queue() as queue:
-            while True:
-                yield await queue.get()
-
-    @asynccontextmanager
-    async def _queue(self) -> AsyncIterator[asyncio.Queue[Change]]:
-        queue: asyncio.Queue[Change] = asyncio.Queue(self._backlog)
-        self._queues.add(queue)
+        listener = _Listener(asyncio.Queue(self._backlog))
+        self._listeners.add(listener)
         try:
-            yield queue
+            while True:
+                if listener.overflowed and listener.queue.empty():
+                    raise FellBehind("The subscription fell behind the changes; subscribe again.")
+                yield await listener.queue.get()
         finally:
-            self._queues.discard(queue)
+            self._listeners.discard(listener)

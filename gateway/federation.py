@@ -313,12 +313,14 @@ class Federation:
             else:
                 found[key] = cached
         if missing:
+            versions = {key: self.cache.version(provider, entity, key) for key in missing}
             fetched = await self.health[provider].call(
                 lambda: connector.fetch(entity, by, missing, selection)
             )
             for key, records in fetched.items():
                 scope = connector.credential_scope(entity, key)
-                self.cache.put(provider, entity, key, selection, scope, records)
+                version = versions.get(key, -1)
+                self.cache.put(provider, entity, key, selection, scope, records, version)
                 found[key] = records
         return found
 

@@ -34,6 +34,8 @@ class Context(BaseContext):
     deadline_seconds: float | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     reported: list[Reported] = field(default_factory=list)
+    subscriptions: int = 0
+    """Open subscriptions on this connection (a websocket's context lives as long as it)."""
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -185,7 +185,7 @@ class Mutation:
                 provider, lambda connector: connector.create_tenant(unit_id, new)
             )
         except ValidationFailed as error:
-            problems = error.details or [{"field": "", "message": error.message}]
+            problems = error.problems or [{"field": "", "message": error.message}]
             return CreateTenantPayload(
                 tenant=None,
                 errors=[

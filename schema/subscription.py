@@ -7,6 +7,7 @@ object is the one after the change, never a copy cached by this connection.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import AsyncGenerator
 from typing import cast
 
@@ -14,13 +15,22 @@ import strawberry
 from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
-from gateway.errors import Forbidden, ProviderError
+from gateway.errors import (
+    Forbidden,
+    GatewayError,
+    LimitExceeded,
+    ProviderError,
+    Unauthenticated,
+)
+from gateway.events import FellBehind
 from gateway.loaders import Loaders
 from schema.ids import encode_id
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
 
-__all__ = ["Subscription"]
+__all__ = ["MAX_SUBSCRIPTIONS", "Subscription"]
+
+MAX_SUBSCRIPTIONS = 10
 
 ChangeKind = events.ChangeKind
 strawberry.enum(ChangeKind, description="What happened to the object.")
@@ -63,29 +73,52 @@ class Subscription:
         types: list[NodeType] | None = None,
         providers: list[str] | None = None,
     ) -> AsyncGenerator[EntityChange, None]:
-        if not info.context.caller.allows("property:read"):
+        context = info.context
+        if not context.caller.allows("property:read"):
             raise Forbidden("This needs the `property:read` scope.", scope="property:read")
-        wanted = {model.Entity(t.value) for t in types} if types else None
-        federation = info.context.federation
-        async for change in info.context.bus.listen():
-            if (wanted is not None and change.entity not in wanted) or (
-                providers is not None and change.provider not in providers
-            ):
-                continue
-            if change.entity not in NODE_TYPES:
-                continue
-            node = None
-            if change.kind is not events.ChangeKind.DELETED:
-                link = model.Link(change.provider, change.entity, "id", change.source_id)
-                try:
-                    node = await Loaders(federation).one(link, _node_selection(info, change.entity))
-                except ProviderError:
-                    node = None
-            yield EntityChange(
-                kind=change.kind,
-                type=NodeType(change.entity.value),
-                id=strawberry.ID(encode_id(change.entity, change.provider, change.source_id)),
-                provider=change.provider,
-                source_id=change.source_id,
-                node=cast(Node | None, node),
+        if context.subscriptions >= MAX_SUBSCRIPTIONS:
+            raise LimitExceeded(
+                "TOO_MANY_SUBSCRIPTIONS",
+                f"A connection may hold at most {MAX_SUBSCRIPTIONS} subscriptions.",
+                MAX_SUBSCRIPTIONS,
+                context.subscriptions + 1,
             )
+        context.subscriptions += 1
+        try:
+            async for change in _changes(info, types, providers):
+                yield change
+        except FellBehind as error:
+            raise GatewayError(str(error)) from None
+        finally:
+            context.subscriptions -= 1
+
+
+async def _changes(
+    info: Info, types: list[NodeType] | None, providers: list[str] | None
+) -> AsyncGenerator[EntityChange, None]:
+    wanted = {model.Entity(t.value) for t in types} if types else None
+    federation = info.context.federation
+    async for change in info.context.bus.listen():
+        if info.context.caller.expired(time.time()):
+            raise Unauthenticated("The bearer token expired; reconnect with a fresh one.")
+        if (wanted is not None and change.entity not in wanted) or (
+            providers is not None and change.provider not in providers
+        ):
+            continue
+        if change.entity not in NODE_TYPES:
+            continue
+        node = None
+        if change.kind is not events.ChangeKind.DELETED:
+            link = model.Link(change.provider, change.entity, "id", change.source_id)
+            try:
+                node = await Loaders(federation).one(link, _node_selection(info, change.entity))
+            except ProviderError:
+                node = None
+        yield EntityChange(
+            kind=change.kind,
+            type=NodeType(change.entity.value),
+            id=strawberry.ID(encode_id(change.entity, change.provider, change.source_id)),
+            provider=change.provider,
+            source_id=change.source_id,
+            node=cast(Node | None, node),
+        )

@@ -269,3 +269,104 @@ async def test_the_legacy_graphql_ws_protocol_authenticates_too(client: Client) 
     assert closed["type"] == "websocket.close"
     assert not [m for m in socket.sent if '"connection_ack"' in (m.get("text") or "")]
     assert client.gateway.bus.listeners == 0  # type: ignore[attr-defined]
+
+
+def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache() -> None:
+    from gateway.cache import EntityCache
+    from gateway.model import Entity, Selection, Tenant
+
+    clock = ManualClock()
+    cache = EntityCache({("primmo", Entity.TENANT): 60}, clock)
+    record = [Tenant(provider="primmo", source_id="7", last_name="Avant")]
+    before = cache.version("primmo", Entity.TENANT, "7")
+
+    cache.evict("primmo", Entity.TENANT, "7")
+    cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", record, before)
+
+    assert cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") is None
+    cache.put(
+        "primmo",
+        Entity.TENANT,
+        "7",
+        Selection(),
+        "gateway",
+        record,
+        cache.version("primmo", Entity.TENANT, "7"),
+    )
+    assert cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") == record
+
+
+async def test_a_listener_that_falls_behind_is_ended_not_thinned() -> None:
+    from gateway.events import ChangeKind, FellBehind, LocalBus
+    from gateway.model import Entity
+
+    bus = LocalBus(backlog=2)
+    listening = bus.listen()
+    first = asyncio.ensure_future(listening.__anext__())
+    await asyncio.sleep(0)
+    changes = [Change(ChangeKind.UPDATED, Entity.TENANT, "primmo", str(n)) for n in range(4)]
+    for change in changes:
+        await bus.publish(change)
+
+    got = [await first, await listening.__anext__()]
+    with pytest.raises(FellBehind):
+        await listening.__anext__()
+    assert [c.source_id for c in got] == ["0", "1"]
+    assert bus.listeners == 0
+
+
+async def test_deliveries_too_deep_to_parse_are_refused_not_crashed(client: Client) -> None:
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    response = await client.http.post("/webhooks/primmo", content=deep, headers=header)
+
+    assert response.status_code == 400
+
+
+async def test_a_provider_without_a_webhook_secret_takes_no_delivery() -> None:
+    from gateway.connectors.primmo import PrimmoConnector
+    from gateway.errors import Unauthenticated
+
+    async with httpx.AsyncClient() as http:
+        connector = PrimmoConnector(http, None, None)
+        with pytest.raises(Unauthenticated):
+            await connector.receive(_primmo_delivery(1), {WEBHOOK_HEADER: ""}, {})
+
+
+async def test_two_copies_of_a_scom_callback_activate_once(client: Client) -> None:
+    create = (
+        'mutation { createLandlord(input: {name: "Gestion Double", companyType: DEVELOPER, '
+        'billingAddress: "1 rue A", billingPostalCode: "G1A 1A1", businessNumber: "1"}) '
+        "{ landlord { sourceId } } }"
+    )
+    landlord = (await client.data(create))["createLandlord"]["landlord"]["sourceId"]
+    client.sandbox.states["scom"].outbound = httpx.MockTransport(lambda _: httpx.Response(503))
+    async with httpx.AsyncClient(
+        transport=client.sandbox.transport("scom"), base_url="http://127.0.0.1/sandbox/scom"
+    ) as admin:
+        await admin.post("/_sandbox/verify", params={"landlord": landlord})
+    token = client.sandbox.states["scom"].records[landlord].activation[0]
+    body = {"event": "landlord.verified", "landlordId": landlord, "activationToken": token}
+    key = {"key": "sandbox-scom-callback-key"}
+
+    first, second = await asyncio.gather(
+        client.http.post("/webhooks/scom", params=key, json=body),
+        client.http.post("/webhooks/scom", params=key, json=body),
+    )
+
+    outcomes = sorted([first.json(), second.json()], key=lambda o: "duplicate" in o)
+    assert outcomes[0]["status"] == "activated" and outcomes[1]["duplicate"] is True
+    assert client.gateway.vault.get_now("scom", landlord) is not None
+
+
+async def test_a_connection_holds_at_most_ten_subscriptions(client: Client) -> None:
+    socket = await _subscribed(client)
+    for n in range(2, 12):
+        await socket.say({"id": str(n), "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    refusal = await socket.until(lambda m: '"TOO_MANY_SUBSCRIPTIONS"' in (m.get("text") or ""))
+    await socket.close()
+
+    payload = json.loads(refusal["text"])
+    assert payload["id"] == "11"
+    assert payload["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from gateway.auth import LoginRefreshAuth
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import drain, each, pages, scan
-from gateway.connectors.values import day, moment, number, text, token_id
+from gateway.connectors.values import day, json_object, moment, number, text, token_id
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -375,11 +374,8 @@ class PmsConnector(Connector):
         given = headers.get("x-webhook-signature", "").removeprefix("sha256=")
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise Unauthenticated("The delivery's signature does not match.")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise BadUserInput("The delivery is not JSON.") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("webhook_id"), str):
+        payload = json_object(body)
+        if not isinstance(payload.get("webhook_id"), str):
             raise BadUserInput("The delivery has no webhook_id.")
         sent = moment(payload.get("timestamp"))
         if sent is None or abs(sent.timestamp() - self._clock()) > REPLAY_WINDOW:

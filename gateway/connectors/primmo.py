@@ -22,7 +22,7 @@ import httpx
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.values import integer_id, number, text
+from gateway.connectors.values import integer_id, json_object, number, parse_json, text
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -237,6 +237,9 @@ _SHAPES: dict[Entity, _Shape] = {
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
+CONTENT_WINDOW = 10.0
+"""Primmo deliveries carry no id: the same record and status within this many seconds is
+taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
 """The custom header Primmo sends back with every delivery, as asked at subscription."""
 _SUBSCRIBED = ("Building", "Unit", "Tenant")
 _WEBHOOK_ENTITIES = {
@@ -359,16 +362,13 @@ class PrimmoConnector(Connector):
     ) -> Delivery:
         """`{Id, Entity, Status, DatabaseName, AdditionalInformationJson}`, with the header
         the gateway asked for at subscription, compared in constant time."""
-        if self._webhook_key is not None and not hmac.compare_digest(
+        if self._webhook_key is None:
+            raise Unauthenticated("No webhook_secret is configured for primmo.")
+        if not hmac.compare_digest(
             headers.get(WEBHOOK_HEADER, "").encode(), self._webhook_key.encode()
         ):
             raise Unauthenticated(f"The delivery lacks the {WEBHOOK_HEADER} given at subscription.")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise BadUserInput("The delivery is not JSON.") from None
-        if not isinstance(payload, dict):
-            raise BadUserInput("The delivery is not a JSON object.")
+        payload = json_object(body)
         identifier, entity, status = payload.get("Id"), payload.get("Entity"), payload.get("Status")
         if not isinstance(identifier, int) or isinstance(identifier, bool):
             raise BadUserInput("Id must be an integer.")
@@ -377,7 +377,7 @@ class PrimmoConnector(Connector):
         extra = payload.get("AdditionalInformationJson")
         if isinstance(extra, str):
             try:
-                extra = json.loads(extra)
+                extra = parse_json(extra)
             except ValueError:
                 pass
         kind = _STATUSES[status]
@@ -385,7 +385,7 @@ class PrimmoConnector(Connector):
         changes = (Change(kind, served, NAME, str(identifier)),) if served else ()
         outcome = {"entity": entity, "id": identifier, "additionalInformation": extra}
         key = f"{entity.lower()}:{identifier}:{status}"
-        return Delivery(changes, key, outcome, window=30.0)
+        return Delivery(changes, key, outcome, window=CONTENT_WINDOW)
 
     async def webhook_subscriptions(self) -> list[str]:
         response = await send(self._client, NAME, "GET", "api/subscribe")

@@ -24,7 +24,7 @@ from gateway import notices
 from gateway.auth import HeaderAuth
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.paging import drain, each, merge
-from gateway.connectors.values import text
+from gateway.connectors.values import json_object, text
 from gateway.errors import (
     BadUserInput,
     ConfigError,
@@ -167,10 +167,7 @@ class ScomConnector(Connector):
         partner = upstream.client(HeaderAuth("x-api-token", upstream.credential("api_token")))
         key = upstream.credentials.get("webhook_secret")
         if key is None:
-            logger.warning(
-                "scom: no webhook_secret; anyone who can reach /webhooks/scom can deliver "
-                "activation tokens (they still only work if SCOM issued them)"
-            )
+            logger.warning("scom: no webhook_secret; its verification callbacks will be refused")
         return cls(
             partner,
             upstream.client(),
@@ -385,33 +382,34 @@ class ScomConnector(Connector):
         """SCOM's verification callback: `{"event", "landlordId", "activationToken"}` (assumed).
 
         SCOM documents no signature, so the callback URL registered with SCOM carries a
-        secret (`?key=`), compared in constant time.
+        secret (`?key=`), compared in constant time. Activation is the delivery's work,
+        run only once the gateway knows the delivery is not a repeat.
         """
-        if self._callback_key is not None and not hmac.compare_digest(
-            params.get("key", "").encode(), self._callback_key.encode()
-        ):
+        if self._callback_key is None:
+            raise Unauthenticated("No webhook_secret is configured for scom.")
+        if not hmac.compare_digest(params.get("key", "").encode(), self._callback_key.encode()):
             raise Unauthenticated("The callback does not carry the registered key.")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise BadUserInput("The callback body is not JSON.") from None
-        if not isinstance(payload, dict) or payload.get("event") != "landlord.verified":
-            raise BadUserInput("Expected an object with event 'landlord.verified'.")
+        payload = json_object(body)
+        if payload.get("event") != "landlord.verified":
+            raise BadUserInput("Expected the event 'landlord.verified'.")
         landlord_id, token = payload.get("landlordId"), payload.get("activationToken")
         if not isinstance(landlord_id, str | int) or not isinstance(token, str) or not token:
             raise BadUserInput("landlordId and activationToken are required.")
-        landlord_id = str(landlord_id)
-        key = f"verified:{landlord_id}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
-        await self._vault.put(_PENDING, landlord_id, token)
-        if not self._auto_activate:
-            return Delivery(key=key, outcome={"landlordId": landlord_id, "status": "pending"})
-        try:
-            await self.activate_landlord(landlord_id, token)
-        except Refused as refusal:
-            outcome = {"landlordId": landlord_id, "status": "refused", "code": refusal.code}
-            return Delivery(key=key, outcome=outcome)
-        change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord_id)
-        return Delivery((change,), key, {"landlordId": landlord_id, "status": "activated"})
+        landlord = str(landlord_id)
+        key = f"verified:{landlord}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
+
+        async def activate() -> tuple[tuple[Change, ...], Mapping[str, Any]]:
+            await self._vault.put(_PENDING, landlord, token)
+            if not self._auto_activate:
+                return (), {"landlordId": landlord, "status": "pending"}
+            try:
+                await self.activate_landlord(landlord, token)
+            except Refused as refusal:
+                return (), {"landlordId": landlord, "status": "refused", "code": refusal.code}
+            change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord)
+            return (change,), {"landlordId": landlord, "status": "activated"}
+
+        return Delivery(key=key, work=activate)
 
     async def _ask(
         self,

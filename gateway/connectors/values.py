@@ -6,13 +6,26 @@ is absent or not what was promised, so a connector maps it without crashing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["day", "integer_id", "moment", "number", "path_segment", "text", "token_id"]
+from gateway.errors import BadUserInput
+
+__all__ = [
+    "day",
+    "integer_id",
+    "json_object",
+    "moment",
+    "number",
+    "parse_json",
+    "path_segment",
+    "text",
+    "token_id",
+]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -67,3 +80,23 @@ def path_segment(key: str) -> str | None:
     if not key or key in (".", "..") or len(key) > 256:
         return None
     return quote(key, safe="")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON from an untrusted sender; raises ValueError for anything unreadable, including
+    documents nested deep enough to exhaust the parser."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A delivery's body as a JSON object, or the caller's error saying why not."""
+    try:
+        body = parse_json(raw)
+    except ValueError:
+        raise BadUserInput("The delivery is not JSON.") from None
+    if not isinstance(body, dict):
+        raise BadUserInput("The delivery is not a JSON object.")
+    return body
