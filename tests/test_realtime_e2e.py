@@ -51,6 +51,27 @@ def _create_tenant(http: httpx.Client, last_name: str) -> int:
     return int(created.json()["Id"])
 
 
+def _primmo_provider(sandbox: str) -> str:
+    """Primmo configured as a real provider at the standalone sandbox, secrets from the env."""
+    return f"""
+[providers.primmo]
+url = "{sandbox}/sandbox/primmo"
+username = "{PRIMMO["username"]}"
+api_key = {{ env = "E2E_PRIMMO_KEY" }}
+password = {{ env = "E2E_PRIMMO_PASSWORD" }}
+webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
+"""
+
+
+def _primmo_env() -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"},
+        "E2E_PRIMMO_KEY": PRIMMO["api_key"],
+        "E2E_PRIMMO_PASSWORD": PRIMMO["password"],
+        "E2E_PRIMMO_WEBHOOK": PRIMMO["webhook_secret"],
+    }
+
+
 def _wait_for_subscription(primmo: httpx.Client) -> None:
     """The gateway subscribes beside its start-up; wait until Primmo has it."""
     deadline = time.monotonic() + 15
@@ -141,21 +162,10 @@ name = "e2e"
 sha256 = "{hashlib.sha256(key.encode()).hexdigest()}"
 scopes = ["*"]
 
-[providers.primmo]
-url = "{sandbox}/sandbox/primmo"
-username = "{PRIMMO["username"]}"
-api_key = {{ env = "E2E_PRIMMO_KEY" }}
-password = {{ env = "E2E_PRIMMO_PASSWORD" }}
-webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
-""",
+{_primmo_provider(sandbox)}""",
         encoding="utf-8",
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"},
-        "E2E_PRIMMO_KEY": PRIMMO["api_key"],
-        "E2E_PRIMMO_PASSWORD": PRIMMO["password"],
-        "E2E_PRIMMO_WEBHOOK": PRIMMO["webhook_secret"],
-    }
+    env = _primmo_env()
     providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
     serve = ["serve", "--port", str(gateway_port), "--config", str(config)]
     try:
@@ -190,21 +200,10 @@ def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
     config = tmp_path / "propgate.toml"
     config.write_text(
         f"""
-[providers.primmo]
-url = "{sandbox}/sandbox/primmo"
-username = "{PRIMMO["username"]}"
-api_key = {{ env = "E2E_PRIMMO_KEY" }}
-password = {{ env = "E2E_PRIMMO_PASSWORD" }}
-webhook_secret = {{ env = "E2E_PRIMMO_WEBHOOK" }}
-""",
+{_primmo_provider(sandbox)}""",
         encoding="utf-8",
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"},
-        "E2E_PRIMMO_KEY": PRIMMO["api_key"],
-        "E2E_PRIMMO_PASSWORD": PRIMMO["password"],
-        "E2E_PRIMMO_WEBHOOK": PRIMMO["webhook_secret"],
-    }
+    env = _primmo_env()
     providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
 
     def webhooks(*args: str) -> str:
