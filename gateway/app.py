@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from starlette.requests import HTTPConnection
 from gateway.cache import EntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
-from gateway.config import Settings
+from gateway.config import Settings, load_settings
 from gateway.connectors import CONNECTORS, Connector
 from gateway.errors import (
     BadUserInput,
@@ -373,3 +374,10 @@ def create_app(
         for name, sandbox_app in gateway.sandbox.apps.items():
             app.mount(f"/sandbox/{name}", sandbox_app)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app for `uvicorn --factory` (several workers): settings from `$PROPGATE_CONFIG`."""
+    return create_app(
+        load_settings(None), self_url=os.environ.get("PROPGATE_SELF_URL", "http://127.0.0.1:8000")
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from gateway.errors import ConfigError
@@ -23,12 +24,29 @@ def _serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     loopback = args.host in ("0.0.0.0", "::", "")
     self_url = f"http://{'127.0.0.1' if loopback else args.host}:{args.port}"
+    if args.workers > 1:
+        if not (args.config or os.environ.get("PROPGATE_CONFIG")):
+            sys.exit(
+                "gateway: --workers needs real providers (--config): each worker would "
+                "otherwise run its own sandbox"
+            )
+        os.environ["PROPGATE_CONFIG"] = args.config or os.environ["PROPGATE_CONFIG"]
+        os.environ["PROPGATE_SELF_URL"] = self_url
+        uvicorn.run(
+            "gateway.app:from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
+        return
     try:
         app = create_app(load_settings(args.config), self_url=self_url)
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
 def _sandbox(args: argparse.Namespace) -> None:
@@ -38,7 +56,12 @@ def _sandbox(args: argparse.Namespace) -> None:
     from gateway.sandbox.data import WorldSize
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sandbox = Sandbox(seed=args.seed, size=WorldSize(buildings=args.buildings))
+    sandbox = Sandbox(
+        seed=args.seed,
+        size=WorldSize(buildings=args.buildings, units_per_building=(args.units, args.units)),
+    )
+    for state in sandbox.states.values():
+        state.latency, state.jitter = args.latency, args.jitter
     if args.callback_url:
         sandbox.states["scom"].callback_url = args.callback_url
     logging.getLogger("gateway").info(
@@ -84,6 +107,24 @@ def _webhooks(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from gateway.bench import run, table
+
+    result = run(
+        latency=args.latency,
+        jitter=args.jitter,
+        concurrency=args.concurrency,
+        seconds=args.seconds,
+        workers=args.workers,
+        buildings=args.buildings,
+        units=args.units,
+        out=Path(args.out) if args.out else None,
+    )
+    sys.stdout.write(table(result) + "\n")
+
+
 def _schema(_: argparse.Namespace) -> None:
     from schema import sdl
 
@@ -99,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument(
         "--config", help="TOML settings (default: $PROPGATE_CONFIG, else the sandbox)"
     )
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--log-level", default="info", help="uvicorn's log level")
     serve.set_defaults(run=_serve)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
     sandbox = commands.add_parser(
@@ -110,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     sandbox.add_argument("--port", type=int, default=9000)
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.add_argument("--buildings", type=int, default=60)
+    sandbox.add_argument("--units", type=int, default=4, help="units per building")
+    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    sandbox.add_argument("--jitter", type=float, default=0.0, help="± seconds per request")
     sandbox.add_argument(
         "--callback-url", help="where SCOM calls back (the gateway's /webhooks/scom)"
     )
@@ -121,5 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     webhooks.add_argument("--config", help="TOML settings (default: $PROPGATE_CONFIG)")
     webhooks.add_argument("--url", help="the gateway's public URL (default: [gateway] public_url)")
     webhooks.set_defaults(run=_webhooks)
+    bench = commands.add_parser(
+        "bench", help="measure the gateway against the sandbox on loopback (README: Performance)"
+    )
+    bench.add_argument("--latency", type=float, default=0.020, help="upstream seconds per request")
+    bench.add_argument("--jitter", type=float, default=0.005, help="± seconds per request")
+    bench.add_argument("--concurrency", type=int, default=32)
+    bench.add_argument("--seconds", type=float, default=20)
+    bench.add_argument("--workers", type=int, default=1, help="gateway uvicorn workers")
+    bench.add_argument("--buildings", type=int, default=300)
+    bench.add_argument("--units", type=int, default=4, help="units per building")
+    bench.add_argument("--out", default="bench-result.json", help="JSON results ('' for none)")
+    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     args.run(args)

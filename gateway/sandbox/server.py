@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,8 @@ class ProviderState:
     """Seconds an access token lives; `None` is the provider's documented lifetime."""
     latency: float = 0.0
     """Seconds every request waits before it is answered, to make concurrency visible."""
+    jitter: float = 0.0
+    """Up to this many seconds more or less, drawn per request, as real networks vary."""
     in_flight: int = 0
     peak_in_flight: int = 0
     throttled: int = 0
@@ -203,7 +206,8 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
                 try:
                     if state.latency:
-                        await asyncio.sleep(state.latency)
+                        spread = random.uniform(-state.jitter, state.jitter)
+                        await asyncio.sleep(max(0.0, state.latency + spread))
                     if not await _misbehave(state.fault, path in state.token_paths, send):
                         await app(scope, receive, send)
                 finally:

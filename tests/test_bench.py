@@ -1,0 +1,58 @@
+"""`gateway bench` runs end to end and counts what it claims: a short run, no timing asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "bench",
+            "--seconds",
+            "2",
+            "--concurrency",
+            "2",
+            "--latency",
+            "0",
+            "--jitter",
+            "0",
+            "--buildings",
+            "30",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=240,
+    ).stdout
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    queries = {q["name"]: q for q in result["queries"]}
+    assert set(queries) == {
+        "nested buildings",
+        "units for rent",
+        "landlords with buildings",
+        "node by id",
+        "1,000 units",
+        "create tenant",
+    }
+    assert all(q["count"] > 0 and q["errors"] == 0 for q in queries.values())
+    assert {name: q["upstream_requests"] for name, q in queries.items()} == {
+        "nested buildings": 2,
+        "units for rent": 2,
+        "landlords with buildings": 7,
+        "node by id": 1,
+        "1,000 units": 1,
+        "create tenant": 2,
+    }
+    assert result["requests_per_second"] > 0 and "requests/s" in printed
