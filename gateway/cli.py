@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--concurrency", type=int, default=32)
     bench.add_argument("--seconds", type=float, default=20)
     bench.add_argument("--workers", type=int, default=1, help="gateway uvicorn workers")
-    bench.add_argument("--buildings", type=int, default=300)
+    bench.add_argument(
+        "--buildings", type=int, default=750, help="a third are Primmo's: 750 x 4 = 1,000 units"
+    )
     bench.add_argument("--units", type=int, default=4, help="units per building")
     bench.add_argument("--out", default="bench-result.json", help="JSON results ('' for none)")
     bench.set_defaults(run=_bench)
