@@ -17,9 +17,7 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
+from gateway.loopback import DidNotStart, free_port, running
 from gateway.sandbox import PROVIDERS
 from gateway.sandbox.scom import landlord_token
 from gateway.vault import Vault
@@ -93,26 +92,6 @@ MIX = [
         "2: the unit's codes (Primmo files tenants by codes), then the POST",
     ),
 ]
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gateway bench: {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"gateway bench: {url} did not come up")
 
 
 def _config(directory: Path, sandbox: str) -> tuple[Path, dict[str, str]]:
@@ -265,7 +244,7 @@ def run(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="propgate-bench-") as scratch:
         directory = Path(scratch)
-        sandbox_port, gateway_port = _port(), _port()
+        sandbox_port, gateway_port = free_port(), free_port()
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         gateway = f"http://127.0.0.1:{gateway_port}"
         config, env = _config(directory, sandbox)
@@ -274,60 +253,26 @@ def run(
         for landlord in range(1, 10_000):
             vault.put_now("scom", str(landlord), landlord_token(landlord))
         vault.close()
-        command = [sys.executable, "-m", "gateway"]
-        providers = subprocess.Popen(
-            [
-                *command,
-                "sandbox",
-                "--port",
-                str(sandbox_port),
-                "--latency",
-                str(latency),
-                "--jitter",
-                str(jitter),
-                "--buildings",
-                str(buildings),
-                "--units",
-                str(units),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = None
+        sandbox_args = ["sandbox", "--port", str(sandbox_port), "--latency", str(latency)]
+        sandbox_args += ["--jitter", str(jitter), "--buildings", str(buildings)]
+        sandbox_args += ["--units", str(units)]
+        serve_args = ["serve", "--port", str(gateway_port), "--config", str(config)]
+        serve_args += ["--workers", str(workers), "--log-level", "warning"]
         try:
-            _wait(f"{sandbox}/healthz", providers)
-            server = subprocess.Popen(
-                [
-                    *command,
-                    "serve",
-                    "--port",
-                    str(gateway_port),
-                    "--config",
-                    str(config),
-                    "--workers",
-                    str(workers),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            _wait(f"{gateway}/healthz", server)
-            sys.stderr.write("measuring upstream requests per query and one round trip...\n")
-            upstream = asyncio.run(_upstream_counts(gateway, sandbox))
-            trip = asyncio.run(_round_trip(sandbox))
-            asyncio.run(_drive(gateway, 1, 2))
-            cpu_before = _cpu_seconds(server.pid)
-            sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
-            driven = asyncio.run(_drive(gateway, concurrency, seconds))
-            cpu_after = _cpu_seconds(server.pid)
-        finally:
-            for process in (server, providers):
-                if process is not None:
-                    process.terminate()
-                    process.wait(timeout=10)
+            with (
+                running(sandbox_args, f"{sandbox}/healthz", env),
+                running(serve_args, f"{gateway}/healthz", env) as server,
+            ):
+                sys.stderr.write("measuring upstream requests per query and one round trip...\n")
+                upstream = asyncio.run(_upstream_counts(gateway, sandbox))
+                trip = asyncio.run(_round_trip(sandbox))
+                asyncio.run(_drive(gateway, 1, 2))
+                cpu_before = _cpu_seconds(server.pid)
+                sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
+                driven = asyncio.run(_drive(gateway, concurrency, seconds))
+                cpu_after = _cpu_seconds(server.pid)
+        except DidNotStart as error:
+            raise SystemExit(f"gateway bench: {error}") from error
     return _report(
         driven,
         upstream,

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,71 +16,27 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from gateway.loopback import free_port, running
 from gateway.sandbox.scom import CREDENTIALS
 
 KEY = "e2e-caller-key"
 CALLBACK_KEY = "e2e-callback-key"
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up in 30 s")
-
-
-def _start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait(health, process)
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
-
-
 @pytest.fixture
 def ports() -> tuple[int, int]:
-    return _port(), _port()
+    return free_port(), free_port()
 
 
 @pytest.fixture
 def sandbox_process(ports: tuple[int, int]) -> Iterator[str]:
     sandbox_port, gateway_port = ports
-    process = _start(
-        [
-            "sandbox",
-            "--port",
-            str(sandbox_port),
-            "--callback-url",
-            f"http://127.0.0.1:{gateway_port}/webhooks/scom?key={CALLBACK_KEY}",
-        ],
-        dict(os.environ),
+    callback = f"http://127.0.0.1:{gateway_port}/webhooks/scom?key={CALLBACK_KEY}"
+    with running(
+        ["sandbox", "--port", str(sandbox_port), "--callback-url", callback],
         f"http://127.0.0.1:{sandbox_port}/healthz",
-    )
-    try:
+    ):
         yield f"http://127.0.0.1:{sandbox_port}/sandbox/scom"
-    finally:
-        _stop(process)
 
 
 def _ask(gateway: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -131,8 +83,7 @@ webhook_secret = {{ env = "E2E_SCOM_CALLBACK_KEY" }}
     }
     gateway = f"http://127.0.0.1:{gateway_port}"
     serve = ["serve", "--port", str(gateway_port), "--config", str(config)]
-    first = _start(serve, env, f"{gateway}/healthz")
-    try:
+    with running(serve, f"{gateway}/healthz", env):
         created = _ask(
             gateway,
             'mutation { createLandlord(input: {name: "Gestion Redémarrage", companyType: '
@@ -147,18 +98,13 @@ webhook_secret = {{ env = "E2E_SCOM_CALLBACK_KEY" }}
             f"{sandbox_process}/_sandbox/landlords/{created['sourceId']}/properties",
             params={"name": "Le Vieux-Port"},
         )
-    finally:
-        _stop(first)
 
-    second = _start(serve, env, f"{gateway}/healthz")
-    try:
+    with running(serve, f"{gateway}/healthz", env):
         data = _ask(
             gateway,
             "query($id: ID!) { node(id: $id) { ... on Landlord { status buildings { name } } } }",
             {"id": created["id"]},
         )
-    finally:
-        _stop(second)
 
     assert data["node"] == {"status": "ACTIVE", "buildings": [{"name": "Le Vieux-Port"}]}
     token = httpx.get(f"{sandbox_process}/_sandbox/landlords/{created['sourceId']}").json()[

@@ -16,8 +16,8 @@ import httpx
 import websockets
 
 from gateway.callers import DEV_KEY
+from gateway.loopback import free_port, running
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from tests.test_onboarding_e2e import _port, _start, _stop
 
 KEY = {"X-API-Key": DEV_KEY}
 SUBSCRIBE = (
@@ -86,15 +86,13 @@ def _primmo_tenant_gets(gateway: str) -> int:
 
 
 def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Path) -> None:
-    port = _port()
+    port = free_port()
     gateway = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"}
     config = tmp_path / "propgate.toml"
     config.write_text('[cache]\nttl = { "primmo.Tenant" = 300 }\n', encoding="utf-8")
-    process = _start(
-        ["serve", "--port", str(port), "--config", str(config)], env, f"{gateway}/healthz"
-    )
-    try:
+    serve = ["serve", "--port", str(port), "--config", str(config)]
+    with running(serve, f"{gateway}/healthz", env):
         primmo = _primmo(f"{gateway}/sandbox/primmo")
         _wait_for_subscription(primmo)
 
@@ -135,8 +133,6 @@ def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Pat
         fresh = httpx.post(f"{gateway}/graphql", json=ask, headers=KEY).json()
         after = _primmo_tenant_gets(gateway)
         primmo.close()
-    finally:
-        _stop(process)
 
     assert read[0] == read[1] == {"data": {"node": {"lastName": "Tremblay-E2E"}}}
     assert fresh == {"data": {"node": {"lastName": "Renommé"}}}
@@ -147,7 +143,7 @@ def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Pat
 
 
 def test_changes_made_while_the_gateway_is_down_arrive_once_it_is_back(tmp_path: Path) -> None:
-    sandbox_port, gateway_port = _port(), _port()
+    sandbox_port, gateway_port = free_port(), free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
     key = "realtime-e2e-key"
@@ -166,28 +162,21 @@ scopes = ["*"]
         encoding="utf-8",
     )
     env = _primmo_env()
-    providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
     serve = ["serve", "--port", str(gateway_port), "--config", str(config)]
-    try:
-        first = _start(serve, env, f"{gateway}/healthz")
-        primmo = _primmo(f"{sandbox}/sandbox/primmo")
-        _wait_for_subscription(primmo)
-        _stop(first)
+    with running(["sandbox", "--port", str(sandbox_port)], f"{sandbox}/healthz", env):
+        with running(serve, f"{gateway}/healthz", env):
+            primmo = _primmo(f"{sandbox}/sandbox/primmo")
+            _wait_for_subscription(primmo)
         created = [_create_tenant(primmo, f"Absent-{n}") for n in range(3)]
         primmo.close()
         time.sleep(10)
-        second = _start(serve, env, f"{gateway}/healthz")
-        try:
+        with running(serve, f"{gateway}/healthz", env):
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 outbox = httpx.get(f"{sandbox}/sandbox/primmo/_sandbox/outbox").json()
                 if outbox["pending"] == 0:
                     break
                 time.sleep(0.2)
-        finally:
-            _stop(second)
-    finally:
-        _stop(providers)
 
     assert len(created) == 3
     assert outbox["delivered"] == 3 and outbox["gaveUp"] == 0 and outbox["pending"] == 0
@@ -195,7 +184,7 @@ scopes = ["*"]
 
 
 def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
-    sandbox_port = _port()
+    sandbox_port = free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     config = tmp_path / "propgate.toml"
     config.write_text(
@@ -204,7 +193,6 @@ def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     env = _primmo_env()
-    providers = _start(["sandbox", "--port", str(sandbox_port)], env, f"{sandbox}/healthz")
 
     def webhooks(*args: str) -> str:
         return subprocess.run(
@@ -216,13 +204,11 @@ def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
             timeout=60,
         ).stdout
 
-    try:
+    with running(["sandbox", "--port", str(sandbox_port)], f"{sandbox}/healthz", env):
         before = webhooks("status")
         subscribed = webhooks("subscribe", "--url", "http://127.0.0.1:9")
         again = webhooks("subscribe", "--url", "http://127.0.0.1:9")
         after = webhooks("unsubscribe")
-    finally:
-        _stop(providers)
 
     assert before == "primmo: -\n"
     assert subscribed == again == "primmo: Building, Tenant, Unit\n"

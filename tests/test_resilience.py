@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, serving
 
@@ -41,13 +41,6 @@ def settings() -> Settings:
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 CASES = [
     (provider, fault)
     for provider in PROVIDERS
@@ -64,7 +57,7 @@ async def test_a_faulty_provider_gives_one_error_and_the_others_data(
     self_url = "http://127.0.0.1:8000"
     if fault == "refused":
         transports[provider] = httpx.AsyncHTTPTransport()
-        self_url = f"http://127.0.0.1:{_closed_port()}"
+        self_url = f"http://127.0.0.1:{free_port()}"
     async with serving(
         sandbox, clock, settings, transports=transports, self_url=self_url
     ) as client:

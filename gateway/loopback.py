@@ -1,0 +1,58 @@
+"""Gateway processes on loopback: `gateway bench` runs the sandbox and the gateway this way,
+and so do the end-to-end tests, so both start, wait for and stop them alike."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+
+__all__ = ["DidNotStart", "free_port", "running"]
+
+
+class DidNotStart(RuntimeError):
+    """The process exited, or its health URL did not answer 200 in time."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(
+    args: list[str], health: str, env: Mapping[str, str] | None = None, seconds: float = 60
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m gateway <args>`, entered once `health` answers 200, stopped on leaving."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(health, process, seconds)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DidNotStart(f"{url}: the process exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise DidNotStart(f"{url} did not answer within {seconds:.0f} s")
