@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 from datetime import UTC, date, datetime
 from typing import Annotated, cast
 
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from gateway import model
+from gateway import model, resilience
 from gateway.errors import Forbidden, InvalidId, LimitExceeded, NotFound
 from schema.connection import Connection
 from schema.filters import (
@@ -79,11 +78,10 @@ async def _node(info: Info, global_id: str, path: list[str | int]) -> Node | Non
 _READ = requires("property:read")
 
 
-@strawberry.enum(description="A provider's circuit: CLOSED lets calls through, OPEN refuses them.")
-class BreakerState(enum.Enum):
-    CLOSED = "CLOSED"
-    OPEN = "OPEN"
-    HALF_OPEN = "HALF_OPEN"
+BreakerState = resilience.BreakerState
+strawberry.enum(
+    BreakerState, description="A provider's circuit: CLOSED lets calls through, OPEN refuses them."
+)
 
 
 @strawberry.type(description="How a provider is doing, as the gateway sees it. No secrets.")
@@ -114,7 +112,7 @@ class Query:
                     name=name,
                     kind=health.kind,
                     healthy=health.healthy,
-                    breaker_state=BreakerState(health.breaker.state.value),
+                    breaker_state=health.breaker.state,
                     last_error=health.last_error,
                     latency_p50_ms=health.latency_p50_ms,
                     token_expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,

@@ -121,29 +121,26 @@ class _Store:
         return next((r for r in self.relationships.values() if r.extid == extid), None)
 
 
-def _ref_element(tag: str, ref: _Ref) -> ET.Element:
-    element = ET.Element(
-        f"{{{NAMESPACE}}}{tag}",
-        identifier=ref.identifier,
-        ref=f"{HOST}/api/v1/{ref.kind}/{ref.identifier}",
-    )
-    if ref.unacked_since:
-        element.set("unacked-since", ref.unacked_since)
-    if ref.extid:
-        element.set("extid", ref.extid)
+def _linked(
+    tag: str, identifier: str, ref: str, unacked_since: str | None, extid: str | None
+) -> ET.Element:
+    """LEAP marks relationships and their references alike: identifier, link, ack, extid."""
+    element = ET.Element(f"{{{NAMESPACE}}}{tag}", identifier=identifier, ref=ref)
+    if unacked_since:
+        element.set("unacked-since", unacked_since)
+    if extid:
+        element.set("extid", extid)
     return element
 
 
+def _ref_element(tag: str, ref: _Ref) -> ET.Element:
+    link = f"{HOST}/api/v1/{ref.kind}/{ref.identifier}"
+    return _linked(tag, ref.identifier, link, ref.unacked_since, ref.extid)
+
+
 def _element(rel: _Relationship) -> ET.Element:
-    element = ET.Element(
-        f"{{{NAMESPACE}}}property-relationship",
-        identifier=rel.identifier,
-        ref=f"{HOST}{BASE}/{rel.identifier}",
-    )
-    if rel.unacked_since:
-        element.set("unacked-since", rel.unacked_since)
-    if rel.extid:
-        element.set("extid", rel.extid)
+    link = f"{HOST}{BASE}/{rel.identifier}"
+    element = _linked("property-relationship", rel.identifier, link, rel.unacked_since, rel.extid)
     element.append(_ref_element("property", rel.property))
     element.append(_ref_element("account", rel.account))
     ET.SubElement(element, f"{{{NAMESPACE}}}relationship").text = rel.role
