@@ -27,8 +27,6 @@ class EntityCache:
             for place, ttl in ttls.items()
             if ttl > 0
         }
-        self.hits = 0
-        self.misses = 0
         self._versions: LRUCache[tuple[str, Entity, str], int] = LRUCache(maxsize=200_000)
 
     def version(self, provider: str, entity: Entity, source_id: str) -> int:
@@ -43,13 +41,7 @@ class EntityCache:
         self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
     ) -> Sequence[Record] | None:
         cache = self._caches.get((provider, entity))
-        found = cache.get((key, selection, scope)) if cache is not None else None
-        if cache is not None:
-            if found is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-        return found
+        return cache.get((key, selection, scope)) if cache is not None else None
 
     def put(
         self,

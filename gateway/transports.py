@@ -45,17 +45,10 @@ class ConcurrencyLimit(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
         self._inner = inner
         self._slots = asyncio.Semaphore(limit)
-        self.in_flight = 0
-        self.peak = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         async with self._slots:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-            try:
-                return await self._inner.handle_async_request(request)
-            finally:
-                self.in_flight -= 1
+            return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -177,7 +170,6 @@ class RetryIdempotent(httpx.AsyncBaseTransport):
         self._budget = budget
         self._backoff = backoff
         self._sleep = sleep
-        self.retried = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method not in _IDEMPOTENT:
@@ -198,7 +190,6 @@ class RetryIdempotent(httpx.AsyncBaseTransport):
                 ):
                     return response
                 await response.aclose()
-            self.retried += 1
             await self._sleep(random.uniform(0, self._backoff * 2**attempt))
             attempt += 1
 

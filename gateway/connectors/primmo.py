@@ -237,10 +237,10 @@ _SHAPES: dict[Entity, _Shape] = {
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
+"""The custom header Primmo sends back with every delivery, as asked at subscription."""
 CONTENT_WINDOW = 10.0
 """Primmo deliveries carry no id: the same record and status within this many seconds is
 taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
-"""The custom header Primmo sends back with every delivery, as asked at subscription."""
 _SUBSCRIBED = ("Building", "Unit", "Tenant")
 _WEBHOOK_ENTITIES = {
     "building": Entity.BUILDING,
@@ -310,7 +310,8 @@ class PrimmoConnector(Connector):
     ) -> Mapping[str, Sequence[Record]]:
         shape = _SHAPES[entity]
         properties = shape.keys[by]
-        wanted = {key for key in keys if _parse_key(key, properties) is not None}
+        parsed = {key: _parse_key(key, properties) for key in keys}
+        wanted = {key: values for key, values in parsed.items() if values is not None}
         if not wanted:
             return {}
         queries = [
@@ -320,9 +321,7 @@ class PrimmoConnector(Connector):
                 orderby=shape.order,
                 expand=self._expand(entity, selection),
             )
-            for expr in _batched_filters(
-                properties, [_parse_key(key, properties) for key in wanted]
-            )
+            for expr in _batched_filters(properties, list(wanted.values()))
         ]
         answers = await asyncio.gather(*(self._get(shape.path, query, {}) for query in queries))
         found: dict[str, list[Record]] = defaultdict(list)
@@ -397,10 +396,11 @@ class PrimmoConnector(Connector):
 
     async def subscribe_webhooks(self, gateway_url: str, /) -> list[str]:
         """Subscribes the entities the gateway serves, those not already subscribed (GET first)."""
-        have = {entity.lower() for entity in await self.webhook_subscriptions()}
+        subscribed = await self.webhook_subscriptions()
+        have = {entity.lower() for entity in subscribed}
         missing = [name for name in _SUBSCRIBED if name.lower() not in have]
         if not missing:
-            return await self.webhook_subscriptions()
+            return subscribed
         body = {
             "ResponseUrl": f"{gateway_url.rstrip('/')}/webhooks/{NAME}",
             "ResponseHeaders": (
