@@ -30,8 +30,8 @@ import httpx
 from cryptography.fernet import Fernet
 
 from gateway.loopback import DidNotStart, free_port, running
-from gateway.sandbox import PROVIDERS
-from gateway.sandbox.scom import landlord_token
+from gateway.sandbox import PROVIDERS, Sandbox
+from gateway.sandbox.data import WorldSize
 from gateway.vault import Vault
 
 __all__ = ["MIX", "BenchQuery", "run", "table"]
@@ -250,8 +250,8 @@ def run(
         config, env = _config(directory, sandbox)
         env["PROPGATE_VAULT_KEY"] = key = Fernet.generate_key().decode()
         vault = Vault(directory / "vault.sqlite3", key)
-        for landlord in range(1, 10_000):
-            vault.put_now("scom", str(landlord), landlord_token(landlord))
+        world = WorldSize(buildings=buildings, units_per_building=(units, units))
+        Sandbox(size=world).hand_over_tokens(vault)
         vault.close()
         sandbox_args = ["sandbox", "--port", str(sandbox_port), "--latency", str(latency)]
         sandbox_args += ["--jitter", str(jitter), "--buildings", str(buildings)]
