@@ -8,18 +8,22 @@ again); anything else is a GraphQL error. Writes are sent once, never retried.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import cast
+from typing import TypeVar, cast
 
 import strawberry
 
 from gateway import model
+from gateway.connectors.base import Connector
 from gateway.errors import BadUserInput, InvalidId, OutcomeUnknown, Refused, ValidationFailed
 from schema.ids import decode_id
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
 
 __all__ = ["Mutation"]
+
+T = TypeVar("T")
 
 
 @strawberry.type(description="Something the caller can fix or check, returned as data.")
@@ -86,29 +90,41 @@ class AcknowledgePayload:
     errors: list[UserError]
 
 
-def _recorder(info: Info, wanted: str | None) -> str:
-    """The provider that records relationships: the one asked for, or the only one."""
-    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "building")
+def _one_of(able: list[str], wanted: str | None, cannot: str, ask: str) -> str:
+    """The provider asked for, or else the only one able to: never a guess between several."""
     if wanted is not None:
-        if wanted not in recorders:
-            raise BadUserInput(f"{wanted} does not record property relationships.")
+        if wanted not in able:
+            raise BadUserInput(f"{wanted} {cannot}.")
         return wanted
-    if len(recorders) != 1:
-        raise BadUserInput("Say which provider records this: " + ", ".join(recorders))
-    return recorders[0]
+    if len(able) != 1:
+        raise BadUserInput(f"Say which provider {ask}: " + ", ".join(able))
+    return able[0]
+
+
+def _recorder(info: Info, wanted: str | None) -> str:
+    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "building")
+    return _one_of(recorders, wanted, "does not record property relationships", "records this")
 
 
 def _refusal(error: Refused | OutcomeUnknown) -> UserError:
     return UserError(code=error.code, message=error.message)
 
 
-def _relationship_source(global_id: str, info: Info) -> tuple[str, str]:
-    entity, provider, source_id = decode_id(global_id)
-    if (
-        entity is not model.Entity.RELATIONSHIP
-        or provider not in info.context.federation.connectors
-    ):
-        raise InvalidId(f"'{global_id}' is not the id of a relationship.")
+async def _write(
+    info: Info, provider: str, operation: Callable[[Connector], Awaitable[T]]
+) -> tuple[T | None, list[UserError]]:
+    """A refusal the caller can act on, or an unknown outcome, comes back as data."""
+    try:
+        return await info.context.federation.write(provider, operation), []
+    except (Refused, OutcomeUnknown) as error:
+        return None, [_refusal(error)]
+
+
+def _source(info: Info, global_id: str, entity: model.Entity) -> tuple[str, str]:
+    """The provider and its id for a caller's global id, which must name an `entity`."""
+    named, provider, source_id = decode_id(global_id)
+    if named is not entity or provider not in info.context.federation.connectors:
+        raise InvalidId(f"'{global_id}' is not the id of a {entity.value.lower()}.")
     return provider, source_id
 
 
@@ -155,13 +171,7 @@ def _onboarder(info: Info, wanted: str | None) -> str:
     onboarders = [
         name for name, connector in sorted(connectors.items()) if connector.onboards_landlords
     ]
-    if wanted is not None:
-        if wanted not in onboarders:
-            raise BadUserInput(f"{wanted} does not onboard landlords.")
-        return wanted
-    if len(onboarders) != 1:
-        raise BadUserInput("Say which provider onboards this landlord: " + ", ".join(onboarders))
-    return onboarders[0]
+    return _one_of(onboarders, wanted, "does not onboard landlords", "onboards this landlord")
 
 
 @strawberry.type
@@ -171,9 +181,7 @@ class Mutation:
         extensions=requires("tenant:manage"),
     )
     async def create_tenant(self, info: Info, input: CreateTenantInput) -> CreateTenantPayload:
-        entity, provider, unit_id = decode_id(input.unit_id)
-        if entity is not model.Entity.UNIT or provider not in info.context.federation.connectors:
-            raise InvalidId(f"'{input.unit_id}' is not the id of a unit.")
+        provider, unit_id = _source(info, input.unit_id, model.Entity.UNIT)
         new = model.NewTenant(
             first_name=input.first_name.strip(),
             last_name=input.last_name.strip(),
@@ -194,9 +202,7 @@ class Mutation:
                 ],
             )
         except OutcomeUnknown as error:
-            return CreateTenantPayload(
-                tenant=None, errors=[UserError(code=error.code, message=error.message)]
-            )
+            return CreateTenantPayload(tenant=None, errors=[_refusal(error)])
         return CreateTenantPayload(tenant=cast(Tenant, created), errors=[])
 
     @strawberry.mutation(
@@ -207,19 +213,17 @@ class Mutation:
         self, info: Info, input: AssociatePropertyInput
     ) -> RelationshipPayload:
         provider = _recorder(info, input.provider)
-        try:
-            created = await info.context.federation.write(
-                provider,
-                lambda connector: connector.associate(
-                    input.account_number.strip(),
-                    input.property_code.strip(),
-                    input.role.value,
-                    input.start_date,
-                ),
-            )
-        except (Refused, OutcomeUnknown) as error:
-            return RelationshipPayload(relationship=None, errors=[_refusal(error)])
-        return RelationshipPayload(relationship=cast(Relationship, created), errors=[])
+        created, errors = await _write(
+            info,
+            provider,
+            lambda connector: connector.associate(
+                input.account_number.strip(),
+                input.property_code.strip(),
+                input.role.value,
+                input.start_date,
+            ),
+        )
+        return RelationshipPayload(relationship=cast(Relationship | None, created), errors=errors)
 
     @strawberry.mutation(
         description="Sets the external id a relationship can then be found and acknowledged by.",
@@ -228,17 +232,14 @@ class Mutation:
     async def set_relationship_external_id(
         self, info: Info, input: SetRelationshipExternalIdInput
     ) -> RelationshipPayload:
-        provider, identifier = _relationship_source(input.relationship_id, info)
+        provider, identifier = _source(info, input.relationship_id, model.Entity.RELATIONSHIP)
         external_id = input.external_id.strip()
         if not external_id:
             raise BadUserInput("`externalId` must not be empty.", field="externalId")
-        try:
-            updated = await info.context.federation.write(
-                provider, lambda connector: connector.set_external_id(identifier, external_id)
-            )
-        except (Refused, OutcomeUnknown) as error:
-            return RelationshipPayload(relationship=None, errors=[_refusal(error)])
-        return RelationshipPayload(relationship=cast(Relationship, updated), errors=[])
+        updated, errors = await _write(
+            info, provider, lambda connector: connector.set_external_id(identifier, external_id)
+        )
+        return RelationshipPayload(relationship=cast(Relationship | None, updated), errors=errors)
 
     @strawberry.mutation(
         description="Clears `unackedSince` on the relationships (not on their property or "
@@ -250,7 +251,7 @@ class Mutation:
     ) -> AcknowledgePayload:
         if not input.ids and not input.external_ids:
             raise BadUserInput("Give `ids` or `externalIds`.")
-        by_id = [_relationship_source(global_id, info) for global_id in input.ids]
+        by_id = [_source(info, global_id, model.Entity.RELATIONSHIP) for global_id in input.ids]
         providers = {provider for provider, _ in by_id}
         provider = _recorder(
             info, input.provider or (providers.pop() if len(providers) == 1 else None)
@@ -304,13 +305,10 @@ class Mutation:
             billing_postal_code=input.billing_postal_code.strip(),
             business_number=input.business_number.strip(),
         )
-        try:
-            created = await info.context.federation.write(
-                provider, lambda connector: connector.create_landlord(new)
-            )
-        except (Refused, OutcomeUnknown) as error:
-            return LandlordPayload(landlord=None, errors=[_refusal(error)])
-        return LandlordPayload(landlord=cast(Landlord, created), errors=[])
+        created, errors = await _write(
+            info, provider, lambda connector: connector.create_landlord(new)
+        )
+        return LandlordPayload(landlord=cast(Landlord | None, created), errors=errors)
 
     @strawberry.mutation(
         description="Activates a verified landlord. Its token goes to the gateway's vault and "
@@ -318,17 +316,9 @@ class Mutation:
         extensions=requires("landlord:manage"),
     )
     async def activate_landlord(self, info: Info, input: ActivateLandlordInput) -> LandlordPayload:
-        entity, provider, landlord_id = decode_id(input.landlord_id)
-        if (
-            entity is not model.Entity.LANDLORD
-            or provider not in info.context.federation.connectors
-        ):
-            raise InvalidId(f"'{input.landlord_id}' is not the id of a landlord.")
+        provider, landlord_id = _source(info, input.landlord_id, model.Entity.LANDLORD)
         token = input.activation_token.strip() if input.activation_token else None
-        try:
-            landlord = await info.context.federation.write(
-                provider, lambda connector: connector.activate_landlord(landlord_id, token)
-            )
-        except (Refused, OutcomeUnknown) as error:
-            return LandlordPayload(landlord=None, errors=[_refusal(error)])
-        return LandlordPayload(landlord=cast(Landlord, landlord), errors=[])
+        landlord, errors = await _write(
+            info, provider, lambda connector: connector.activate_landlord(landlord_id, token)
+        )
+        return LandlordPayload(landlord=cast(Landlord | None, landlord), errors=errors)

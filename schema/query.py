@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField
 
 from gateway import model, resilience
-from gateway.errors import Forbidden, InvalidId, LimitExceeded, NotFound
+from gateway.errors import InvalidId, LimitExceeded, NotFound
 from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,
@@ -21,7 +21,7 @@ from schema.filters import (
     availability,
 )
 from schema.ids import decode_id
-from schema.permissions import requires
+from schema.permissions import demand, requires
 from schema.selection import connection_selection, selection_of
 from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
@@ -220,13 +220,11 @@ class Query:
         filter: TenantFilter | None = None,
         providers: Providers = None,
     ) -> Connection[Tenant]:
-        if (
-            filter is not None
-            and filter.name_contains
-            and not info.context.caller.allows("tenant:read")
-        ):
-            raise Forbidden(
-                "Matching tenants by name needs the `tenant:read` scope.", scope="tenant:read"
+        if filter is not None and filter.name_contains:
+            demand(
+                info.context.caller,
+                "tenant:read",
+                "Matching tenants by name needs the `tenant:read` scope.",
             )
         criteria = filter.criteria() if filter else {}
         found = await _connection(info, model.Entity.TENANT, criteria, first, after, providers)

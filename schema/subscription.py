@@ -16,7 +16,6 @@ from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
 from gateway.errors import (
-    Forbidden,
     GatewayError,
     LimitExceeded,
     ProviderError,
@@ -25,6 +24,7 @@ from gateway.errors import (
 from gateway.events import FellBehind
 from gateway.loaders import Loaders
 from schema.ids import encode_id
+from schema.permissions import demand
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
 
@@ -74,8 +74,7 @@ class Subscription:
         providers: list[str] | None = None,
     ) -> AsyncGenerator[EntityChange, None]:
         context = info.context
-        if not context.caller.allows("property:read"):
-            raise Forbidden("This needs the `property:read` scope.", scope="property:read")
+        demand(context.caller, "property:read")
         if context.subscriptions >= MAX_SUBSCRIPTIONS:
             raise LimitExceeded(
                 "TOO_MANY_SUBSCRIPTIONS",
