@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ from gateway.cache import EntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, load_settings
-from gateway.connectors import CONNECTORS, Connector
+from gateway.connectors import CONNECTORS
 from gateway.errors import (
     BadUserInput,
     ConfigError,
@@ -31,7 +31,7 @@ from gateway.errors import (
     ProviderError,
     Unauthenticated,
 )
-from gateway.events import Delivery, EventBus, LocalBus
+from gateway.events import Change, Delivery, EventBus, LocalBus
 from gateway.federation import Federation, PageLimits
 from gateway.http import GatewayRouter, GraphQLRefusals, unauthenticated
 from gateway.model import Entity
@@ -65,10 +65,6 @@ class Gateway:
             maxsize=100_000, ttu=lambda _key, until, _now: until, timer=self.clock
         )
 
-    @property
-    def connectors(self) -> Mapping[str, Connector]:
-        return self.federation.connectors
-
     async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
         """Processes a delivery once: a repeat within its window is acknowledged, not redone.
 
@@ -77,8 +73,7 @@ class Gateway:
         removed so the provider's retry is processed. A repeat still evicts the cache
         (eviction is idempotent).
         """
-        for change in delivery.changes:
-            self.federation.cache.evict(change.provider, change.entity, change.source_id)
+        self._evict(delivery.changes)
         seen = (provider, delivery.key) if delivery.key is not None else None
         if seen is not None:
             if seen in self.seen:
@@ -89,8 +84,7 @@ class Gateway:
             if delivery.work is not None:
                 done, said = await delivery.work()
                 changes, outcome = changes + done, {**outcome, **said}
-                for change in done:
-                    self.federation.cache.evict(change.provider, change.entity, change.source_id)
+                self._evict(done)
             for change in changes:
                 await self.bus.publish(change)
         except BaseException:
@@ -99,6 +93,10 @@ class Gateway:
             raise
         self.processed += 1
         return {**outcome, "changes": len(changes)}
+
+    def _evict(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            self.federation.cache.evict(change.provider, change.entity, change.source_id)
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.

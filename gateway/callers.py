@@ -23,18 +23,8 @@ import jwt
 from gateway.config import AuthSettings, JwtSettings
 from gateway.errors import ConfigError, Unauthenticated
 
-__all__ = ["DEV_KEY", "SCOPES", "Authenticator", "Caller"]
+__all__ = ["DEV_KEY", "Authenticator", "Caller"]
 
-SCOPES = frozenset(
-    {
-        "property:read",
-        "tenant:read",
-        "tenant:manage",
-        "landlord:manage",
-        "relationship:manage",
-        "gateway:read",
-    }
-)
 DEV_KEY = "propgate-dev-key"
 """The sandbox's documented development key, valid only when no real provider is configured."""
 

@@ -13,7 +13,6 @@ __all__ = [
     "InvalidCursor",
     "InvalidId",
     "NotFound",
-    "PageSizeExceeded",
     "BadUserInput",
     "ProviderError",
     "UpstreamInvalidResponse",
@@ -46,9 +45,6 @@ class GatewayError(Exception):
         reaches the caller on every path (subscriptions included), shaped or not."""
         return {"code": self.code, **self.details}
 
-    def as_extensions(self) -> dict[str, Any]:
-        return self.extensions
-
 
 class BadUserInput(GatewayError):
     code = "BAD_USER_INPUT"
@@ -60,10 +56,6 @@ class InvalidId(GatewayError):
 
 class InvalidCursor(GatewayError):
     code = "INVALID_CURSOR"
-
-
-class PageSizeExceeded(GatewayError):
-    code = "PAGE_SIZE_EXCEEDED"
 
 
 class NotFound(GatewayError):

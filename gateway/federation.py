@@ -21,7 +21,7 @@ from gateway import notices
 from gateway.cache import EntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.paging import merge
-from gateway.errors import BadUserInput, InvalidCursor, PageSizeExceeded, ProviderError
+from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.relationships import derive
 from gateway.resilience import ProviderHealth
@@ -187,8 +187,11 @@ class Federation:
         if first < 1:
             raise BadUserInput("`first` must be at least 1.")
         if first > self.limits.maximum:
-            raise PageSizeExceeded(
-                f"`first` may be at most {self.limits.maximum}.", limit=self.limits.maximum
+            raise LimitExceeded(
+                "PAGE_SIZE_EXCEEDED",
+                f"`first` may be at most {self.limits.maximum}.",
+                limit=self.limits.maximum,
+                actual=first,
             )
         return first
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -37,9 +37,10 @@ def _error_body(message: str, code: str, **extensions: Any) -> bytes:
 
 async def unauthenticated(_: Request, error: Exception) -> Response:
     message = error.message if isinstance(error, Unauthenticated) else "Unauthenticated."
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+    return Response(
+        _error_body(message, "UNAUTHENTICATED"),
         status_code=401,
+        media_type="application/json",
         headers={"WWW-Authenticate": 'Bearer realm="propgate"'},
     )
 

@@ -26,7 +26,7 @@ logger = logging.getLogger("gateway.graphql")
 def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GatewayError):
-        extensions = original.as_extensions()
+        extensions = original.extensions
         message = original.message
     elif original is None:
         syntax = error.message.startswith("Syntax Error")
@@ -61,7 +61,7 @@ class ErrorShaping(SchemaExtension):
         if isinstance(context, Context):
             errors.extend(
                 GraphQLError(
-                    item.error.message, path=list(item.path), extensions=item.error.as_extensions()
+                    item.error.message, path=list(item.path), extensions=item.error.extensions
                 )
                 for item in context.reported
             )
