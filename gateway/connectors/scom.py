@@ -55,6 +55,11 @@ MAX_PAGE = 100
 _BATCH = 50
 _LANDLORD_FIELDS = "id name status companyType billingAddress billingPostalCode businessNumber"
 _PROPERTY_FIELDS = "id landlordId name address city postalCode"
+_PROPERTIES = (
+    "query($first: Int!, $after: String) { properties(first: $first, after: $after) "
+    "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
+    f"{_PROPERTY_FIELDS} }} }} }} }}"
+)
 _ACTIVATION_ERRORS = {
     "activationToken not exist": "ACTIVATION_TOKEN_NOT_FOUND",
     "activationToken expired": "ACTIVATION_TOKEN_EXPIRED",
@@ -247,11 +252,7 @@ class ScomConnector(Connector):
         if token is None:
             return [], False, 0
         data = await self._ask(
-            "query($first: Int!, $after: String) { properties(first: $first, after: $after) "
-            "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
-            f"{_PROPERTY_FIELDS} }} }} }} }}",
-            {"first": min(limit, MAX_PAGE), "after": after},
-            token=token,
+            _PROPERTIES, {"first": min(limit, MAX_PAGE), "after": after}, token=token
         )
         edges, connection = _edges(data, "properties")
         return edges, _more(connection) and bool(edges), _count(connection) or 0
@@ -296,12 +297,7 @@ class ScomConnector(Connector):
             return []
 
         async def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = await self._ask(
-                "query($after: String) { properties(first: 100, after: $after) { pageInfo "
-                f"{{ hasNextPage }} edges {{ cursor node {{ {_PROPERTY_FIELDS} }} }} }} }}",
-                {"after": after},
-                token=token,
-            )
+            data = await self._ask(_PROPERTIES, {"first": MAX_PAGE, "after": after}, token=token)
             edges, connection = _edges(data, "properties")
             following = edges[-1][0] if edges and _more(connection) else None
             return [node for _, node in edges], following
