@@ -403,7 +403,7 @@ class PmsConnector(Connector):
         if not mine:
             body = {"url": url, "events": list(_EVENTS), "secret": self._webhook_secret}
             response = await send(self._client, NAME, "POST", "api/v1/webhooks", json=body)
-            check_status(response, NAME, error_message(response))
+            check_status(response, NAME, error_message(response), _retry_after)
             mine = [hook for hook in await self._hooks() if hook.get("url") == url]
         return sorted({str(event) for hook in mine for event in hook.get("events") or []})
 
