@@ -11,6 +11,7 @@ from strawberry.extensions import AddValidationRules
 from strawberry.types import ExecutionContext
 
 from schema.context import Context
+from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
 from schema.mutation import Mutation
@@ -33,6 +34,7 @@ def build_schema(introspection: bool = True) -> GatewaySchema:
     extensions: list[Any] = [ErrorShaping, OperationLimits, OperationDeadline]
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    extensions += [CachedParsing, CachedValidation]
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
