@@ -7,7 +7,9 @@ import asyncio
 from tests.conftest import Client
 
 TOKEN = "/api/Token"
-QUERY = "{ buildings(first: 2) { edges { node { name } } } }"
+QUERY = '{ buildings(first: 2, providers: ["primmo"]) { edges { node { name } } } }'
+"""Primmo's token is what these count; asking the other providers too only added load
+(100 in-process SCOM queries timed out on a busy machine)."""
 
 
 async def test_a_hundred_concurrent_queries_on_a_cold_gateway_fetch_one_token(
