@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
+
 from gateway import notices
 from gateway.cache import EntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
@@ -105,8 +107,7 @@ class _Cursor:
             "d": sorted(self.done),
             "t": self.totals,
         }
-        raw = json.dumps(payload, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str, fingerprint: str, providers: Sequence[str]) -> _Cursor:

@@ -8,9 +8,9 @@ Callers get the same refusals as GraphQL errors with a stable code.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +32,7 @@ _CODES = {
 
 def _error_body(message: str, code: str, **extensions: Any) -> bytes:
     payload = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    return json.dumps(payload).encode()
+    return orjson.dumps(payload)
 
 
 async def unauthenticated(_: Request, error: Exception) -> Response:
@@ -129,6 +129,14 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._authenticator = authenticator
+
+    def encode_json(self, data: object) -> str:
+        """orjson writes a 1,000-edge result about ten times faster than the standard library.
+
+        Text, not bytes: websocket messages go through here too, and Strawberry sends
+        bytes as binary frames, which GraphQL's websocket protocols do not allow.
+        """
+        return orjson.dumps(data).decode()
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway.clock import Clock
 from gateway.config import Traffic
@@ -37,7 +38,7 @@ from gateway.transports import (
 )
 from gateway.vault import Vault
 
-__all__ = ["Upstream", "check_status", "decode_json", "error_message", "send"]
+__all__ = ["Upstream", "check_status", "decode_json", "error_message", "parse_json", "send"]
 
 
 @dataclass
@@ -177,9 +178,19 @@ def check_status(
     raise ProviderError(provider, f"{provider} answered HTTP {status}{said}")
 
 
+def parse_json(raw: bytes | str) -> Any:
+    """JSON from an untrusted sender; raises ValueError for anything unreadable.
+
+    orjson parses a 1,000-record page several times faster than the standard library,
+    and refuses documents nested deeper than 1,024 levels with its ValueError rather
+    than exhausting the stack.
+    """
+    return orjson.loads(raw)
+
+
 def decode_json(response: httpx.Response, provider: str) -> Any:
     try:
-        return response.json()
+        return parse_json(response.content)
     except ValueError:
         raise UpstreamInvalidResponse(
             provider, f"{provider} returned a body that is not JSON."
@@ -200,7 +211,7 @@ def error_message(
     if response.status_code < 400:
         return None
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         return None
     return read(body)

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.values import integer_id, json_object, number, parse_json, text
+from gateway.connectors.values import integer_id, json_object, number, text
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -49,7 +50,7 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, error_message, send
+from gateway.upstream import Upstream, check_status, decode_json, error_message, parse_json, send
 
 __all__ = ["PrimmoConnector"]
 
@@ -74,9 +75,8 @@ class _Shape:
 
 
 def _key(values: Sequence[Any]) -> str:
-    return json.dumps(
-        [_normal(value) for value in values], ensure_ascii=False, separators=(",", ":")
-    )
+    """Two of these per unit: orjson writes the same compact JSON in a tenth of the time."""
+    return orjson.dumps([_normal(value) for value in values]).decode()
 
 
 def _normal(value: Any) -> Any:
