@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gateway.sandbox import Sandbox
+from gateway.sandbox.data import WorldSize
 from gateway.sandbox.primmo import CREDENTIALS
 
 
@@ -221,3 +222,15 @@ async def test_the_counter_and_admin_routes(primmo: httpx.AsyncClient, sandbox: 
     assert (await primmo.post("/_sandbox/revoke-tokens")).status_code == 204
     assert (await primmo.get("/api/Units")).status_code == 401
     assert sandbox.states["primmo"].count("GET", "/api/Units") == 2
+
+
+def test_a_world_large_enough_for_ten_thousand_primmo_units_has_unique_codes() -> None:
+    """The bench's scale run asks for 10,000 units from one provider; building codes
+    collide often at that size, and the collision rule once retried the same code forever."""
+    world = Sandbox(size=WorldSize(buildings=7500, units_per_building=(4, 4))).world
+    primmo = {building.id for building in world.buildings_of("primmo")}
+
+    codes = [building.code for building in world.buildings]
+    assert len(set(codes)) == len(codes) == 7500
+    assert sum(unit.building_id in primmo for unit in world.units) >= 10_000
+    assert all(len(world.units_in(building.id)) == 4 for building in world.buildings)

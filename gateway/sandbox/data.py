@@ -182,6 +182,25 @@ class World:
     """(kind, world id) -> how the gateway refers to that record at its home provider,
     "<provider>:<source id>"; each provider's sandbox module fills in its own."""
     next_id: int = 1
+    _units_by_building: dict[int, list[Unit]] = field(default_factory=dict, repr=False)
+    _tenants_by_unit: dict[int, list[Tenant]] = field(default_factory=dict, repr=False)
+    """Units and tenants are looked up per building and per unit while the providers' tables
+    are built and for every unit of a listing; scanning the whole world for each made a
+    30,000-unit world take minutes to build."""
+
+    def add_unit(self, unit: Unit) -> None:
+        self.units.append(unit)
+        self._units_by_building.setdefault(unit.building_id, []).append(unit)
+
+    def add_tenant(self, tenant: Tenant) -> None:
+        self.tenants.append(tenant)
+        self._tenants_by_unit.setdefault(tenant.unit_id, []).append(tenant)
+
+    def units_in(self, building_id: int) -> list[Unit]:
+        return self._units_by_building.get(building_id, [])
+
+    def tenants_of(self, unit_id: int) -> list[Tenant]:
+        return self._tenants_by_unit.get(unit_id, [])
 
     def new_id(self) -> int:
         """Ids are unique across the whole world, so a test can never match by accident."""
@@ -193,7 +212,7 @@ class World:
         return [b for b in self.buildings if b.provider == provider]
 
     def leases_of(self, unit_id: int) -> list[Lease]:
-        return list({t.lease for t in self.tenants if t.unit_id == unit_id})
+        return list({t.lease for t in self.tenants_of(unit_id)})
 
     def is_free(self, unit_id: int, start: date, end: date) -> bool:
         return all(lease.end < start or lease.start > end for lease in self.leases_of(unit_id))
@@ -238,8 +257,10 @@ def generate(seed: int = 7, size: WorldSize | None = None, today: date | None = 
         number = rng.randint(10, 2999)
         letters = "".join(ch for ch in street if ch.isalpha())
         code = f"{number}{letters[-5:].upper()}"
+        attempt = len(codes)
         while code in codes:
-            code = f"{code[:8]}{len(codes) % 100:02d}"
+            code = f"{code[:8]}{attempt % 100:02d}"
+            attempt += 1
         codes.add(code)
         building = Building(
             id=world.new_id(),
@@ -261,7 +282,7 @@ def generate(seed: int = 7, size: WorldSize | None = None, today: date | None = 
                 rooms=rng.choice([1.5, 2.5, 3.5, 4.5, 5.5, 6.5]),
                 housing_type=rng.choice(_HOUSING_TYPES),
             )
-            world.units.append(unit)
+            world.add_unit(unit)
             if rng.random() < size.occupancy_rate:
                 _lease_unit(world, rng, unit)
     _relate(world, rng)
@@ -311,7 +332,7 @@ def _lease_unit(world: World, rng: random.Random, unit: Unit) -> None:
     )
     for _ in range(rng.choice([1, 1, 2])):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        world.tenants.append(
+        world.add_tenant(
             Tenant(
                 id=world.new_id(),
                 unit_id=unit.id,

@@ -100,7 +100,7 @@ class _Tables:
         self.leases: dict[str, Row] = {}
         for building in buildings:
             property_id = f"prop_{building.id}"
-            units = [u for u in world.units if u.building_id == building.id]
+            units = world.units_in(building.id)
             self.properties.append(
                 {
                     "id": property_id,
@@ -131,10 +131,9 @@ class _Tables:
                 }
                 for unit in units
             ]
-            unit_ids = {unit.id for unit in units}
             self.tenants[property_id] = []
-            for tenant in world.tenants:
-                if tenant.unit_id in unit_ids:
+            for unit in units:
+                for tenant in world.tenants_of(unit.id):
                     self._add(property_id, tenant)
 
     def _add(self, property_id: str, tenant: Tenant) -> Row:
@@ -178,7 +177,7 @@ class _Tables:
                 unit_id, today, today + timedelta(days=364), int(body.get("monthly_rent") or 0)
             ),
         )
-        self.world.tenants.append(tenant)
+        self.world.add_tenant(tenant)
         return self._add(property_id, tenant)
 
 

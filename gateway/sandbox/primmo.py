@@ -174,7 +174,7 @@ class _Tables:
             tenant_type=str(body.get("TenantType") or "D"),
             lease=Lease(int(unit_row["Id"]), today, today + timedelta(days=364), 0),
         )
-        self.world.tenants.append(tenant)
+        self.world.add_tenant(tenant)
         row = self._tenant_row(tenant, unit_row)
         self.tenants.append(row)
         return row

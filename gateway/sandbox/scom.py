@@ -220,7 +220,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                         "address": building.street,
                         "city": building.city,
                         "postalCode": building.postal_code,
-                        "unitCount": sum(1 for u in world.units if u.building_id == building.id),
+                        "unitCount": len(world.units_in(building.id)),
                         "createdAt": stamp(),
                     }
                 )
