@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from cachetools import TLRUCache
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import HTTPConnection
 
 from gateway.cache import EntityCache
@@ -27,20 +27,25 @@ from gateway.connectors import CONNECTORS
 from gateway.errors import (
     BadUserInput,
     ConfigError,
+    Forbidden,
     GatewayError,
     ProviderError,
     Unauthenticated,
 )
 from gateway.events import Change, Delivery, EventBus, LocalBus
 from gateway.federation import Federation, PageLimits
-from gateway.http import GatewayRouter, GraphQLRefusals, unauthenticated
+from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
+from gateway.metrics import Metrics
 from gateway.model import Entity
+from gateway.requestid import RequestIds
 from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
+from gateway.tracing import Tracing, tracing_from
 from gateway.upstream import Upstream
 from gateway.vault import Vault
 from schema import Context, build_schema
+from schema.permissions import demand
 
 __all__ = ["Gateway", "create_app"]
 
@@ -58,6 +63,8 @@ class Gateway:
     vault: Vault
     clock: Clock = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=LocalBus)
+    metrics: Metrics = field(default_factory=Metrics)
+    tracing: Tracing | None = None
     processed: int = 0
 
     def __post_init__(self) -> None:
@@ -132,6 +139,8 @@ class Gateway:
         for upstream in self.upstreams:
             await upstream.aclose()
         self.vault.close()
+        if self.tracing is not None:
+            await self.tracing.shutdown()
 
 
 def _asks_for_the_ide(connection: HTTPConnection) -> bool:
@@ -194,10 +203,13 @@ def build_gateway(
     sandbox: Sandbox | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
+    tracing: Tracing | None = None,
 ) -> Gateway:
     clock = clock or (sandbox.clock if sandbox else SystemClock())
     transports = transports or {}
     vault = _vault_for(settings)
+    metrics = Metrics(settings.observability.max_operation_names)
+    tracer = tracing.tracer if tracing is not None else None
     upstreams: list[Upstream] = []
     if settings.uses_sandbox:
         sandbox = sandbox or _sandbox_for(settings, clock)
@@ -213,6 +225,8 @@ def build_gateway(
                     clock=clock,
                     transport=transports.get(name),
                     vault=vault,
+                    metrics=metrics,
+                    tracer=tracer,
                 )
             )
     else:
@@ -239,6 +253,8 @@ def build_gateway(
                     transport=transports.get(name),
                     vault=vault,
                     options=provider.options,
+                    metrics=metrics,
+                    tracer=tracer,
                 )
             )
     connectors = {
@@ -255,9 +271,12 @@ def build_gateway(
         for upstream in upstreams
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    cache = EntityCache(_ttls(settings), clock)
+    metrics.watch_breakers(health)
+    cache = EntityCache(_ttls(settings), clock, metrics)
     federation = Federation(connectors, limits, health, cache)
-    return Gateway(federation, upstreams, sandbox, settings, vault, clock)
+    return Gateway(
+        federation, upstreams, sandbox, settings, vault, clock, metrics=metrics, tracing=tracing
+    )
 
 
 def create_app(
@@ -267,12 +286,19 @@ def create_app(
     sandbox: Sandbox | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Builds the app. Without providers configured, the sandbox is mounted under `/sandbox/`
-    and the connectors reach it over real HTTP at `self_url` (or through `transports`)."""
+    and the connectors reach it over real HTTP at `self_url` (or through `transports`).
+    Traces go where `tracing` says, else where the settings and environment say."""
     settings = settings or Settings()
     gateway = build_gateway(
-        settings, self_url=self_url, sandbox=sandbox, transports=transports, clock=clock
+        settings,
+        self_url=self_url,
+        sandbox=sandbox,
+        transports=transports,
+        clock=clock,
+        tracing=tracing or tracing_from(settings.observability, os.environ),
     )
 
     @asynccontextmanager
@@ -321,7 +347,11 @@ def create_app(
 
     app.include_router(
         GatewayRouter(
-            build_schema(introspection=limits.introspection),
+            build_schema(
+                introspection=limits.introspection,
+                metrics=gateway.metrics,
+                tracer=gateway.tracing.tracer if gateway.tracing else None,
+            ),
             context_getter=context,
             graphql_ide="graphiql",
             authenticator=authenticator,
@@ -329,9 +359,11 @@ def create_app(
         prefix="/graphql",
     )
     app.add_exception_handler(Unauthenticated, unauthenticated)
+    app.add_exception_handler(Forbidden, forbidden)
     app.add_middleware(
         GraphQLRefusals, paths=("/graphql", "/webhooks/"), max_body_bytes=limits.max_body_bytes
     )
+    app.add_middleware(RequestIds)
 
     @app.post("/webhooks/{provider}")
     async def webhook(provider: str, request: Request) -> JSONResponse:
@@ -353,6 +385,14 @@ def create_app(
             logger.warning("webhook %s could not be processed: %s", provider, error.message)
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
         return JSONResponse(await gateway.take(provider, delivery))
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, for callers with `gateway:read`: they name operations and
+        show provider health, which the `providers` query guards with the same scope."""
+        demand(authenticator.authenticate(request.headers), "gateway:read")
+        body, content_type = gateway.metrics.exposition(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -29,7 +29,12 @@ import jwt
 from cachetools import TLRUCache
 
 from gateway.clock import Clock
-from gateway.errors import ProviderError, UpstreamInvalidResponse, UpstreamUnavailable
+from gateway.errors import (
+    GatewayError,
+    ProviderError,
+    UpstreamInvalidResponse,
+    UpstreamUnavailable,
+)
 
 __all__ = [
     "HeaderAuth",
@@ -38,6 +43,7 @@ __all__ = [
     "ClientCredentialsAuth",
     "LoginRefreshAuth",
     "Token",
+    "TokenFetched",
     "expiry_of",
 ]
 
@@ -57,6 +63,12 @@ class HeaderAuth(httpx.Auth):
 
 
 Unwrap = Callable[[Any], Any]
+TokenFetched = Callable[[str], None]
+"""Told each fetch's outcome, `ok` or the error's code (the metrics count them)."""
+
+
+def _unobserved(_outcome: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,10 @@ class CachedTokenAuth(httpx.Auth):
         fetch: Callable[[Token | None], Awaitable[Token]],
         clock: Clock,
         margin: float = 60.0,
+        fetched: TokenFetched = _unobserved,
     ) -> None:
         self._fetch = fetch
+        self._fetched = fetched
         self._clock = clock
         self._cache: TLRUCache[str, Token] = TLRUCache(
             maxsize=1, ttu=lambda _key, token, now: _renew_at(token, now, margin), timer=clock
@@ -118,7 +132,12 @@ class CachedTokenAuth(httpx.Auth):
 
     async def _renew(self) -> Token:
         try:
-            token = await self._fetch(self._last)
+            try:
+                token = await self._fetch(self._last)
+            except GatewayError as error:
+                self._fetched(error.code)
+                raise
+            self._fetched("ok")
             self._cache[_KEY] = token
             self._last = token
             return token
@@ -197,6 +216,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         body: Mapping[str, str],
         lifetime: float,
         clock: Clock,
+        fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
         self._client = client
@@ -204,7 +224,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._headers = dict(headers)
         self._body = dict(body)
         self._lifetime = lifetime
-        super().__init__(self._login, clock)
+        super().__init__(self._login, clock, fetched=fetched)
 
     async def _login(self, _previous: Token | None) -> Token:
         response = await _token_response(
@@ -249,6 +269,7 @@ class LoginRefreshAuth(CachedTokenAuth):
         unwrap: Unwrap,
         lifetime: float,
         clock: Clock,
+        fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
         self._client = client
@@ -257,7 +278,7 @@ class LoginRefreshAuth(CachedTokenAuth):
         self._credentials = dict(credentials)
         self._unwrap = unwrap
         self._lifetime = lifetime
-        super().__init__(self._obtain, clock)
+        super().__init__(self._obtain, clock, fetched=fetched)
 
     async def _obtain(self, previous: Token | None) -> Token:
         if previous is not None and previous.refresh_token:
@@ -300,6 +321,7 @@ class ClientCredentialsAuth(CachedTokenAuth):
         lifetime: float,
         clock: Clock,
         scope: str = "openid",
+        fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
         self._client = client
@@ -308,7 +330,7 @@ class ClientCredentialsAuth(CachedTokenAuth):
         self._headers = {"Authorization": f"Basic {basic}"}
         self._body = {"scope": scope, "grant_type": "client_credentials"}
         self._lifetime = lifetime
-        super().__init__(self._request, clock)
+        super().__init__(self._request, clock, fetched=fetched)
 
     async def _request(self, _previous: Token | None) -> Token:
         response = await _token_response(

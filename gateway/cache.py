@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from cachetools import LRUCache, TTLCache
 
 from gateway.clock import Clock
+from gateway.metrics import Metrics
 from gateway.model import Entity, Record, Selection
 
 __all__ = ["EntityCache"]
@@ -21,7 +22,13 @@ _Key = tuple[str, Selection, str]
 
 
 class EntityCache:
-    def __init__(self, ttls: Mapping[tuple[str, Entity], float], clock: Clock) -> None:
+    def __init__(
+        self,
+        ttls: Mapping[tuple[str, Entity], float],
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics or Metrics()
         self._caches: dict[tuple[str, Entity], TTLCache[_Key, Sequence[Record]]] = {
             place: TTLCache(maxsize=50_000, ttl=ttl, timer=clock)
             for place, ttl in ttls.items()
@@ -41,7 +48,11 @@ class EntityCache:
         self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
     ) -> Sequence[Record] | None:
         cache = self._caches.get((provider, entity))
-        return cache.get((key, selection, scope)) if cache is not None else None
+        if cache is None:
+            return None
+        records = cache.get((key, selection, scope))
+        self._metrics.cache_lookup(provider, entity.value, records is not None)
+        return records
 
     def put(
         self,

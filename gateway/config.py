@@ -24,6 +24,7 @@ __all__ = [
     "GatewaySettings",
     "JwtSettings",
     "Limits",
+    "ObservabilitySettings",
     "ProviderSettings",
     "SandboxSettings",
     "SecretRef",
@@ -190,9 +191,20 @@ class CacheSettings(_Strict):
     absent or 0 is off. Lists are never cached."""
 
 
+class ObservabilitySettings(_Strict):
+    """Metrics and traces (README: Observability); logs are `gateway serve --log-format`."""
+
+    max_operation_names: int = Field(100, ge=0)
+    """Distinct operation names the metrics keep as labels; later names count as `<other>`."""
+    otlp_endpoint: str | None = None
+    """Export traces over OTLP/HTTP to this base URL (`/v1/traces` is added); without it, the
+    standard `OTEL_EXPORTER_OTLP_ENDPOINT` variables are used, and without those, no traces."""
+
+
 class Settings(_Strict):
     gateway: GatewaySettings = GatewaySettings()
     cache: CacheSettings = CacheSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     auth: AuthSettings = AuthSettings()
     vault: VaultSettings = VaultSettings()
     defaults: Traffic = Traffic()

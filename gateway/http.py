@@ -19,9 +19,9 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.callers import Authenticator
-from gateway.errors import Unauthenticated
+from gateway.errors import Forbidden, Unauthenticated
 
-__all__ = ["GatewayRouter", "GraphQLRefusals", "unauthenticated"]
+__all__ = ["GatewayRouter", "GraphQLRefusals", "forbidden", "unauthenticated"]
 
 _CODES = {
     "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
@@ -42,6 +42,16 @@ async def unauthenticated(_: Request, error: Exception) -> Response:
         status_code=401,
         media_type="application/json",
         headers={"WWW-Authenticate": 'Bearer realm="propgate"'},
+    )
+
+
+async def forbidden(_: Request, error: Exception) -> Response:
+    """A caller without the scope an HTTP route (`/metrics`) needs."""
+    refusal = error if isinstance(error, Forbidden) else Forbidden("Forbidden.")
+    return Response(
+        _error_body(refusal.message, refusal.code, **refusal.details),
+        status_code=403,
+        media_type="application/json",
     )
 
 

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Tracer
 
 from gateway.errors import UpstreamInvalidResponse
+from gateway.metrics import Metrics
 
 __all__ = [
+    "KIND",
     "BoundedBody",
     "ConcurrencyLimit",
+    "Observed",
     "RateLimitWait",
     "RetryAfter",
     "RetryBudget",
@@ -28,6 +34,9 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 RetryAfter = Callable[[httpx.Response], float | None]
+
+KIND = "propgate_kind"
+"""The request extension naming what an upstream request is for (`data`, `token`)."""
 
 
 def retry_after_header(response: httpx.Response) -> float | None:
@@ -49,6 +58,70 @@ class ConcurrencyLimit(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         async with self._slots:
             return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Observed(httpx.AsyncBaseTransport):
+    """Counts and times each request the provider receives, and traces it when tracing is on.
+
+    It sits under the retry and rate-limit layers, so every attempt counts, as the
+    provider's own logs would count it; the time includes reading the body but not
+    waiting for a concurrency slot. A trace's context goes upstream (`traceparent`),
+    so a provider that traces joins the gateway's trace.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        provider: str,
+        metrics: Metrics,
+        tracer: Tracer | None,
+    ) -> None:
+        self._inner = inner
+        self._provider = provider
+        self._metrics = metrics
+        self._tracer = tracer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        kind = str(request.extensions.get(KIND, "data"))
+        if self._tracer is None:
+            return await self._measured(request, kind)
+        with self._tracer.start_as_current_span(
+            f"{request.method} {self._provider}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": request.method,
+                "server.address": request.url.host,
+                "url.path": request.url.path,
+                "propgate.provider": self._provider,
+                "propgate.kind": kind,
+            },
+        ) as span:
+            propagate.inject(request.headers)
+            response = await self._measured(request, kind)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _measured(self, request: httpx.Request, kind: str) -> httpx.Response:
+        started = time.perf_counter()
+        status = "error"
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            status = "timeout"
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        else:
+            status = str(response.status_code)
+            return response
+        finally:
+            self._metrics.upstream_request(
+                self._provider, kind, status, time.perf_counter() - started
+            )
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -7,14 +7,15 @@ the caller is decided here, once, for every provider.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
+from opentelemetry.trace import Tracer
 
+from gateway import requestid
 from gateway.clock import Clock
 from gateway.config import Traffic
 from gateway.errors import (
@@ -27,9 +28,12 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from gateway.metrics import Metrics
 from gateway.transports import (
+    KIND,
     BoundedBody,
     ConcurrencyLimit,
+    Observed,
     RateLimitWait,
     RetryAfter,
     RetryBudget,
@@ -57,14 +61,28 @@ class Upstream:
     transport: httpx.AsyncBaseTransport | None = None
     vault: Vault | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    tracer: Tracer | None = None
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None
 
     def client(
-        self, auth: httpx.Auth | None = None, retry_after: RetryAfter = retry_after_header
+        self,
+        auth: httpx.Auth | None = None,
+        retry_after: RetryAfter = retry_after_header,
+        kind: Literal["data", "token"] = "data",
     ) -> httpx.AsyncClient:
-        """A client over this provider's one layered transport: every client shares its limits."""
+        """A client over this provider's one layered transport: every client shares its limits.
+
+        `kind` labels its requests in the metrics: a token client's are `token`.
+        """
+
+        async def tag(request: httpx.Request) -> None:
+            """The request id lets provider logs be matched to ours; the kind, our metrics."""
+            request.headers.setdefault(requestid.HEADER, requestid.or_new())
+            request.extensions[KIND] = kind
+
         client = httpx.AsyncClient(
             base_url=self.base_url.rstrip("/") + "/",
             auth=auth,
@@ -77,13 +95,18 @@ class Upstream:
                 self.traffic.timeout_seconds, connect=self.traffic.connect_timeout_seconds
             ),
             headers={"User-Agent": "propgate"},
-            event_hooks={"request": [_tag_request]},
+            event_hooks={"request": [tag]},
         )
         self._clients.append(client)
         return client
 
+    def token_fetched(self, outcome: str) -> None:
+        """A token was obtained (`ok`) or not (the error's code), for the metrics."""
+        self.metrics.token_fetch(self.name, outcome)
+
     def _shared(self) -> httpx.AsyncBaseTransport:
-        """The provider's one stack, shared by its clients: retry > concurrency > body bound."""
+        """The provider's one stack, shared by its clients:
+        retry > concurrency > observation > body bound."""
         if self._layered is None:
             traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
@@ -94,7 +117,12 @@ class Upstream:
             )
             self._layered = RetryIdempotent(
                 ConcurrencyLimit(
-                    BoundedBody(inner, self.name, traffic.max_response_bytes),
+                    Observed(
+                        BoundedBody(inner, self.name, traffic.max_response_bytes),
+                        self.name,
+                        self.metrics,
+                        self.tracer,
+                    ),
                     traffic.max_concurrency,
                 ),
                 retries=traffic.retries,
@@ -142,11 +170,6 @@ async def send(
         raise UpstreamUnavailable(
             provider, f"{provider} could not be reached ({type(error).__name__})."
         ) from None
-
-
-async def _tag_request(request: httpx.Request) -> None:
-    """Every upstream call carries an `X-Request-ID`, so provider logs can be matched to ours."""
-    request.headers.setdefault("X-Request-ID", uuid.uuid4().hex)
 
 
 def check_status(

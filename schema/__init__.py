@@ -7,14 +7,17 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from opentelemetry.trace import Tracer
 from strawberry.extensions import AddValidationRules
 from strawberry.types import ExecutionContext
 
+from gateway.metrics import Metrics
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
 from schema.mutation import Mutation
+from schema.observing import Observing
 from schema.query import Query
 from schema.subscription import Subscription
 from schema.types import NODE_TYPES
@@ -30,8 +33,14 @@ class GatewaySchema(strawberry.Schema):
         log_errors(errors, context.request_id if isinstance(context, Context) else "-")
 
 
-def build_schema(introspection: bool = True) -> GatewaySchema:
+def build_schema(
+    introspection: bool = True, metrics: Metrics | None = None, tracer: Tracer | None = None
+) -> GatewaySchema:
+    """With `metrics`, operations are counted (and traced with `tracer`): first in the list,
+    so the observer exits last and sees the errors already shaped."""
     extensions: list[Any] = [ErrorShaping, OperationLimits, OperationDeadline]
+    if metrics is not None:
+        extensions.insert(0, lambda: Observing(metrics, tracer))
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     extensions += [CachedParsing, CachedValidation]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
 
+from gateway import requestid
 from gateway.callers import Caller
 from gateway.config import Limits
 from gateway.errors import GatewayError
@@ -32,7 +32,8 @@ class Context(BaseContext):
     bus: EventBus = field(default_factory=LocalBus)
     limits: Limits = field(default_factory=Limits)
     deadline_seconds: float | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=requestid.or_new)
+    """The HTTP request's id (`X-Request-ID`), as in the logs and the upstream requests."""
     reported: list[Reported] = field(default_factory=list)
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""

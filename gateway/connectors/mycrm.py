@@ -133,12 +133,13 @@ class MyCrmConnector(Connector):
     def connect(cls, upstream: Upstream) -> MyCrmConnector:
         auth = ClientCredentialsAuth(
             provider=NAME,
-            client=upstream.client(),
+            client=upstream.client(kind="token"),
             path="auth/oauth/v1/token",
             client_id=upstream.credential("api_key"),
             client_secret=upstream.credential("api_secret"),
             lifetime=1800.0,
             clock=upstream.clock,
+            fetched=upstream.token_fetched,
         )
         return cls(upstream.client(auth), auth)
 

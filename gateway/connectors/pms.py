@@ -218,7 +218,7 @@ class PmsConnector(Connector):
     def connect(cls, upstream: Upstream) -> PmsConnector:
         auth = LoginRefreshAuth(
             provider=NAME,
-            client=upstream.client(retry_after=_retry_after),
+            client=upstream.client(retry_after=_retry_after, kind="token"),
             login_path="api/v1/identity/login",
             refresh_path="api/v1/identity/refresh",
             credentials={
@@ -228,6 +228,7 @@ class PmsConnector(Connector):
             unwrap=lambda body: body["data"],
             lifetime=900.0,
             clock=upstream.clock,
+            fetched=upstream.token_fetched,
         )
         return cls(
             upstream.client(auth, retry_after=_retry_after),

@@ -271,7 +271,7 @@ class PrimmoConnector(Connector):
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
         auth = ApiKeyPasswordAuth(
             provider=NAME,
-            client=upstream.client(),
+            client=upstream.client(kind="token"),
             path="api/Token",
             headers={"x-api-key": upstream.credential("api_key")},
             body={
@@ -280,6 +280,7 @@ class PrimmoConnector(Connector):
             },
             lifetime=_TOKEN_LIFETIME,
             clock=upstream.clock,
+            fetched=upstream.token_fetched,
         )
         return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
 
