@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import sys
 
@@ -20,8 +21,10 @@ def _serve(args: argparse.Namespace) -> None:
 
     from gateway.app import create_app
     from gateway.config import load_settings
+    from gateway.logs import logging_config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_config = logging_config(args.log_format)
+    logging.config.dictConfig(log_config)
     loopback = args.host in ("0.0.0.0", "::", "")
     self_url = f"http://{'127.0.0.1' if loopback else args.host}:{args.port}"
     if args.workers > 1:
@@ -39,6 +42,7 @@ def _serve(args: argparse.Namespace) -> None:
             port=args.port,
             workers=args.workers,
             log_level="warning",
+            log_config=log_config,
         )
         return
     try:
@@ -46,7 +50,9 @@ def _serve(args: argparse.Namespace) -> None:
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, log_config=log_config
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> None:
@@ -142,6 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument("--log-level", default="info", help="uvicorn's log level")
+    serve.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="one JSON object per line (default), or text for a person",
+    )
     serve.set_defaults(run=_serve)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
     sandbox = commands.add_parser(

@@ -32,8 +32,9 @@ class RequestIdFilter(logging.Filter):
 _FORMATTERS: dict[LogFormat, dict[str, Any]] = {
     "json": {
         "()": "pythonjsonlogger.json.JsonFormatter",
-        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+        "timestamp": "time",
+        "rename_fields": {"levelname": "level", "name": "logger"},
         # uvicorn adds an ANSI-coloured copy of its message, noise in a log store.
         "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
     },

@@ -18,6 +18,7 @@ from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.sandbox import Sandbox
 from gateway.sandbox.server import ProviderState
+from gateway.tracing import Tracing
 
 
 @dataclass
@@ -81,11 +82,19 @@ async def serving(
     transports: dict[str, httpx.AsyncBaseTransport] | None = None,
     self_url: str = "http://127.0.0.1:8000",
     headers: dict[str, str] | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Client]:
     """The gateway in-process; providers in-process too unless `transports` says otherwise."""
     reach = {name: sandbox.transport(name) for name in sandbox.apps}
     reach.update(transports or {})
-    app = create_app(settings, sandbox=sandbox, transports=reach, clock=clock, self_url=self_url)
+    app = create_app(
+        settings,
+        sandbox=sandbox,
+        transports=reach,
+        clock=clock,
+        self_url=self_url,
+        tracing=tracing,
+    )
     for state in sandbox.states.values():
         state.outbound = httpx.ASGITransport(app)
     async with app.router.lifespan_context(app):
