@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 
@@ -28,14 +29,19 @@ def free_port() -> int:
 
 @contextmanager
 def running(
-    args: list[str], health: str, env: Mapping[str, str] | None = None, seconds: float = 60
+    args: list[str],
+    health: str,
+    env: Mapping[str, str] | None = None,
+    seconds: float = 60,
+    log: IO[bytes] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m gateway <args>`, entered once `health` answers 200, stopped on leaving."""
+    """`python -m gateway <args>`, entered once `health` answers 200, stopped on leaving;
+    its log (stderr) goes to `log`, or nowhere."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", *args],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.DEVNULL,
     )
     try:
         _wait(health, process, seconds)

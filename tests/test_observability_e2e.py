@@ -1,0 +1,75 @@
+"""`gateway serve` as operators run it: `/metrics` over HTTP against the sandbox's own counters,
+and the process's log, one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from gateway.callers import DEV_KEY
+from gateway.loopback import free_port, running
+from gateway.sandbox import Sandbox
+from tests.metrics_reading import upstream_requests
+
+PROVIDERS = ("primmo", "pms", "mycrm", "leap", "scom")
+EVERY_PROVIDER = """query Everything {
+  landlords(first: 30) { edges { node { name buildings { name units { unitCode } } } } }
+  relationships(first: 5) { edges { node { role } } }
+}"""
+
+
+def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_path: Path) -> None:
+    config = tmp_path / "propgate.toml"
+    # No start-up webhook subscriptions: the counts are then this test's queries alone.
+    config.write_text("[gateway]\nsubscribe_at_start = false\n", encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "gateway.log"
+    with (
+        log_path.open("wb") as log,
+        running(
+            ["serve", "--port", str(port), "--config", str(config)],
+            f"{url}/healthz",
+            seconds=30,
+            log=log,
+        ),
+        httpx.Client(base_url=url, headers={"X-API-Key": DEV_KEY}, timeout=20) as http,
+    ):
+        for request_id in ("e2e-first", "e2e-second"):
+            answer = http.post(
+                "/graphql",
+                json={"query": EVERY_PROVIDER},
+                headers={"X-Request-ID": request_id},
+            )
+            assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+            assert answer.headers["X-Request-ID"] == request_id
+        metrics = http.get("/metrics").text
+        counted = {
+            name: http.get(f"/sandbox/{name}/_sandbox/requests").json() for name in PROVIDERS
+        }
+
+    received = Counter({name: counted[name]["total"] for name in PROVIDERS})
+    token_paths = {name: state.token_paths for name, state in Sandbox(seed=7).states.items()}
+    tokens = Counter(
+        {
+            name: sum(
+                item["count"]
+                for item in counted[name]["requests"]
+                if item["path"] in token_paths[name]
+            )
+            for name in PROVIDERS
+        }
+    )
+    assert all(received.values()), received
+    assert tokens["primmo"] and tokens["pms"] and tokens["mycrm"], tokens
+    assert upstream_requests(metrics) == received
+    assert upstream_requests(metrics, ("token",)) == tokens
+
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    first = [line for line in lines if line["request_id"] == "e2e-first"]
+    access = [line["message"] for line in first if line["logger"] == "uvicorn.access"]
+    assert any("POST /graphql" in message for message in access)
+    assert any("/sandbox/" in message for message in access), "the providers saw the same id"
