@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import logging
 import logging.config
 import re
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from typing import ClassVar
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -27,6 +31,7 @@ from gateway.config import (
     Settings,
 )
 from gateway.logs import logging_config
+from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
 from gateway.tracing import Tracing, tracing_from
 from tests.conftest import Client, serving
@@ -377,3 +382,67 @@ async def test_metrics_answer_in_openmetrics_when_the_scraper_asks(client: Clien
     )
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector on loopback: keeps what it is sent, answers an empty success."""
+
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return None
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
+    received: list[tuple[str, str, bytes]] = []
+    handler = type("Collecting", (_Collector,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def test_a_configured_otlp_endpoint_receives_the_spans(
+    sandbox: Sandbox,
+    clock: ManualClock,
+    settings: Settings,
+    collector: tuple[str, list[tuple[str, str, bytes]]],
+) -> None:
+    url, received = collector
+    configured = settings.model_copy(
+        update={"observability": ObservabilitySettings(otlp_endpoint=url)}
+    )
+    async with serving(sandbox, clock, configured) as served:
+        await served.data(BUILDINGS.replace("Few", "Exported"))
+    # Leaving stops the gateway, which sends what its exporter still holds.
+
+    assert received and {(path, kind) for path, kind, _ in received} == {
+        ("/v1/traces", "application/x-protobuf")
+    }
+    names, services = set(), set()
+    for _, _, body in received:
+        export = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in export.resource_spans:
+            services |= {
+                attribute.value.string_value
+                for attribute in resource_spans.resource.attributes
+                if attribute.key == "service.name"
+            }
+            names |= {span.name for scope in resource_spans.scope_spans for span in scope.spans}
+    assert services == {"propgate"}
+    assert "graphql query Exported" in names
+    assert {"GET primmo", "GET pms"} <= names
