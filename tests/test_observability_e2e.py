@@ -46,6 +46,12 @@ def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_pa
             )
             assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
             assert answer.headers["X-Request-ID"] == request_id
+        refused = http.post(
+            "/graphql",
+            json={"query": '{ node(id: "not-an-id") { id } }'},
+            headers={"X-Request-ID": "e2e-refused"},
+        )
+        assert refused.json()["errors"][0]["extensions"]["code"] == "INVALID_ID"
         metrics = http.get("/metrics").text
         counted = {
             name: http.get(f"/sandbox/{name}/_sandbox/requests").json() for name in PROVIDERS
@@ -69,6 +75,10 @@ def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_pa
     assert upstream_requests(metrics, ("token",)) == tokens
 
     lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    fields = {"time", "level", "logger", "message", "request_id"}
+    assert lines and all(fields <= line.keys() for line in lines)
+    refusal = [line for line in lines if line["logger"] == "gateway.graphql"]
+    assert [line["request_id"] for line in refusal] == ["e2e-refused"]
     first = [line for line in lines if line["request_id"] == "e2e-first"]
     access = [line["message"] for line in first if line["logger"] == "uvicorn.access"]
     assert any("POST /graphql" in message for message in access)
