@@ -22,10 +22,14 @@ LogFormat = Literal["json", "text"]
 
 
 class RequestIdFilter(logging.Filter):
-    """Gives every record the id of the request it was logged in (null outside any request)."""
+    """Gives every record the id of the request it was logged in, `outside` any request."""
+
+    def __init__(self, outside: str | None = None) -> None:
+        super().__init__()
+        self._outside = outside
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = requestid.current()
+        record.request_id = requestid.current() or self._outside
         return True
 
 
@@ -47,7 +51,9 @@ def logging_config(log_format: LogFormat = "json", level: str = "INFO") -> dict[
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
+        "filters": {
+            "request_id": {"()": RequestIdFilter, "outside": None if log_format == "json" else "-"}
+        },
         "formatters": {"chosen": _FORMATTERS[log_format]},
         "handlers": {
             "stderr": {

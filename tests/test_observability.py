@@ -203,6 +203,8 @@ async def test_the_breaker_gauge_follows_the_circuit(client: Client) -> None:
     assert (state(probing, "OPEN"), state(probing, "HALF_OPEN")) == (0, 1)
     assert state(opened, "CLOSED") + state(closed, "OPEN") == 0
     assert metric(opened, "propgate_breaker_state", provider="primmo", state="CLOSED") == 1
+    failed = metric(opened, "propgate_upstream_requests_total", provider="mycrm", status="500")
+    assert failed == 5 == client.mycrm.count("GET")
 
 
 async def test_token_fetches_and_their_failures_are_counted(client: Client) -> None:
