@@ -65,7 +65,12 @@ def logging_config(log_format: LogFormat = "json", level: str = "INFO") -> dict[
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
-            name: {"handlers": [], "propagate": True}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            **{
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+            # httpx logs every upstream request with its full URL, whose query string can
+            # carry the text of a caller's filter; the metrics and traces count those requests.
+            "httpx": {"level": "WARNING"},
         },
     }

@@ -77,6 +77,7 @@ def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_pa
     lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
     fields = {"time", "level", "logger", "message", "request_id"}
     assert lines and all(fields <= line.keys() for line in lines)
+    assert not [line for line in lines if line["logger"] == "httpx"], "URLs carry filter text"
     refusal = [line for line in lines if line["logger"] == "gateway.graphql"]
     assert [line["request_id"] for line in refusal] == ["e2e-refused"]
     first = [line for line in lines if line["request_id"] == "e2e-first"]
