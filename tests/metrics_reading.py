@@ -6,8 +6,6 @@ from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
 
-TOKEN_KINDS = ("token",)
-
 
 def metric(text: str, name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels include `labels`."""
