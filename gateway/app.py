@@ -355,6 +355,7 @@ def create_app(
             context_getter=context,
             graphql_ide="graphiql",
             authenticator=authenticator,
+            get_max_age_seconds=settings.gateway.get_max_age_seconds,
         ),
         prefix="/graphql",
     )

@@ -138,6 +138,9 @@ class GatewaySettings(_Strict):
     request_deadline_seconds: float = Field(10.0, gt=0)
     """Every provider call of one GraphQL request ends by then; late parts become errors."""
     limits: Limits = Limits()
+    get_max_age_seconds: int = Field(0, ge=0)
+    """How long a caller may reuse a GET's answer without asking again; 0: revalidate each
+    time (by ETag)."""
 
 
 class ApiKey(_Strict):

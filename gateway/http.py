@@ -1,4 +1,5 @@
-"""HTTP-level guards in front of `/graphql`: body size, GraphQL-shaped refusals, 401s.
+"""HTTP-level guards in front of `/graphql`: body size, GraphQL-shaped refusals, 401s,
+and the GraphQL-over-HTTP rules for what leaves (`gateway/responses.py`).
 
 Strawberry refuses what GraphQL over HTTP must refuse (a mutation over GET, a
 POST that is not JSON, which is also the CSRF guard: a browser cannot send
@@ -8,16 +9,20 @@ Callers get the same refusals as GraphQL errors with a stable code.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from gateway import responses
 from gateway.callers import Authenticator
 from gateway.errors import Forbidden, Unauthenticated
 
@@ -129,16 +134,25 @@ class _BodyTooLarge(Exception):
 
 
 class GatewayRouter(GraphQLRouter[Any, None]):
-    """Strawberry's router, with the caller authenticated in a websocket's `connection_init`.
+    """Strawberry's router, with the GraphQL-over-HTTP status codes and media types,
+    cacheable GETs, and the caller authenticated in a websocket's
+    `connection_init`.
 
     A websocket cannot send headers from a browser, so its credentials come in the
     `connection_init` payload (`{"X-API-Key": "..."}` or `{"Authorization": "Bearer ..."}`);
     without valid ones the connection is closed (4403) before any operation runs.
     """
 
-    def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        authenticator: Authenticator,
+        get_max_age_seconds: int,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._authenticator = authenticator
+        self._get_max_age_seconds = get_max_age_seconds
 
     def encode_json(self, data: object) -> str:
         """orjson writes a 1,000-edge result about ten times faster than the standard library.
@@ -159,3 +173,54 @@ class GatewayRouter(GraphQLRouter[Any, None]):
             ) from None
         unset: UnsetType = UNSET
         return unset
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error (nothing executed: no data, and no error has a field path) has no
+        `data` entry; the response is kept for `run` to choose the status and headers."""
+        response = await super().process_result(request, result)
+        if result.data is None and not any(error.path for error in result.errors or []):
+            response.pop("data", None)
+        request.state.graphql_response = response
+        return response
+
+    @overload
+    async def run(
+        self, request: Request, context: Any = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Any = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Any = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        if isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        response = await super().run(request, context, root_value)
+        shaped = getattr(request.state, "graphql_response", None)
+        if shaped is None:
+            return response
+        media_type = responses.media_type_for(request.headers.get("accept", ""))
+        response.headers["content-type"] = media_type
+        if "data" not in shaped and media_type == responses.GRAPHQL_RESPONSE:
+            response.status_code = responses.request_error_status(shaped)
+        if request.method == "GET":
+            return self._cacheable(request, response, fresh="errors" not in shaped)
+        return response
+
+    def _cacheable(self, request: Request, response: Response, *, fresh: bool) -> Response:
+        """A GET answered without errors carries an ETag and may be kept by the caller;
+        a repeat with that ETag in `If-None-Match` is a 304 without a body."""
+        if not fresh or response.status_code != 200:
+            response.headers["cache-control"] = "no-store"
+            return response
+        etag = responses.etag_of(bytes(response.body))
+        headers = {**responses.cache_headers(self._get_max_age_seconds), "ETag": etag}
+        if responses.matches(request.headers.get("if-none-match", ""), etag):
+            return Response(status_code=304, headers=headers)
+        response.headers.update(headers)
+        return response

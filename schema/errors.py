@@ -32,6 +32,9 @@ def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
         syntax = error.message.startswith("Syntax Error")
         extensions = {"code": "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"}
         message = error.message
+    elif isinstance(original, GraphQLError):
+        extensions = {"code": "BAD_USER_INPUT"}  # a variable's value that does not fit its type
+        message = error.message
     else:
         extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
         message = f"Unexpected error; quote request id {request_id} when reporting it."
@@ -76,7 +79,7 @@ def log_errors(errors: list[GraphQLError], request_id: str) -> None:
     """Expected errors are one line each; unexpected ones keep their traceback, in the log only."""
     for error in errors:
         original = error.original_error
-        if original is None or isinstance(original, GatewayError):
+        if original is None or isinstance(original, GatewayError | GraphQLError):
             logger.info("request %s: %s", request_id, error.message)
         else:
             logger.error("request %s: unexpected error", request_id, exc_info=original)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ from gateway.app import Gateway, create_app
 from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.loopback import free_port, running
 from gateway.sandbox import Sandbox
 from gateway.sandbox.server import ProviderState
 from gateway.tracing import Tracing
@@ -110,6 +111,17 @@ async def serving(
 async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
     async with serving(sandbox, clock, settings) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def live_gateway() -> Iterator[str]:
+    """`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        ["serve", "--host", "127.0.0.1", "--port", str(port)], f"{url}/healthz", seconds=30
+    ):
+        yield url
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:

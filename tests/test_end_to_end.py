@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from gateway.callers import DEV_KEY
-from gateway.loopback import free_port, running
 
 KEY = {"X-API-Key": DEV_KEY}
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with running(
-        ["serve", "--host", "127.0.0.1", "--port", str(port)], f"{url}/healthz", seconds=30
-    ):
-        yield url
-
-
-def test_post_query_reaches_the_sandbox_over_http(served: str) -> None:
-    httpx.post(f"{served}/sandbox/primmo/_sandbox/requests/reset")
+def test_post_query_reaches_the_sandbox_over_http(live_gateway: str) -> None:
+    httpx.post(f"{live_gateway}/sandbox/primmo/_sandbox/requests/reset")
 
     response = httpx.post(
-        f"{served}/graphql",
+        f"{live_gateway}/graphql",
         headers=KEY,
         json={"query": "{ buildings(first: 3) { edges { node { name units { unitCode } } } } }"},
         timeout=10,
@@ -37,14 +23,14 @@ def test_post_query_reaches_the_sandbox_over_http(served: str) -> None:
     body = response.json()
     assert "errors" not in body
     assert len(body["data"]["buildings"]["edges"]) == 3
-    counted = httpx.get(f"{served}/sandbox/primmo/_sandbox/requests").json()
+    counted = httpx.get(f"{live_gateway}/sandbox/primmo/_sandbox/requests").json()
     paths = {item["path"] for item in counted["requests"]}
     assert {"/api/Buildings"} <= paths
 
 
-def test_get_queries_work_and_graphiql_is_served_to_browsers(served: str) -> None:
+def test_get_queries_work_and_graphiql_is_served_to_browsers(live_gateway: str) -> None:
     response = httpx.get(
-        f"{served}/graphql",
+        f"{live_gateway}/graphql",
         params={"query": "{ landlords(first: 1) { totalCount } }"},
         headers=KEY,
         timeout=10,
@@ -52,13 +38,13 @@ def test_get_queries_work_and_graphiql_is_served_to_browsers(served: str) -> Non
     assert response.status_code == 200
     assert response.json()["data"]["landlords"]["totalCount"] > 0
 
-    page = httpx.get(f"{served}/graphql", headers={"Accept": "text/html"}, timeout=10)
+    page = httpx.get(f"{live_gateway}/graphql", headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
 
-def test_a_malformed_body_or_query_is_an_error_not_a_crash(served: str) -> None:
+def test_a_malformed_body_or_query_is_an_error_not_a_crash(live_gateway: str) -> None:
     response = httpx.post(
-        f"{served}/graphql",
+        f"{live_gateway}/graphql",
         content=b"{not json",
         timeout=10,
         headers={**KEY, "Content-Type": "application/json"},
@@ -67,6 +53,6 @@ def test_a_malformed_body_or_query_is_an_error_not_a_crash(served: str) -> None:
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
     body = httpx.post(
-        f"{served}/graphql", headers=KEY, json={"query": '{ node(id: "x") { nope } }'}
+        f"{live_gateway}/graphql", headers=KEY, json={"query": '{ node(id: "x") { nope } }'}
     ).json()
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
