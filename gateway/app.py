@@ -37,6 +37,7 @@ from gateway.federation import Federation, PageLimits
 from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
 from gateway.metrics import Metrics
 from gateway.model import Entity
+from gateway.persisted import PersistedQueries, load_safelist
 from gateway.requestid import RequestIds
 from gateway.resilience import Breaker, ProviderHealth
 from gateway.sandbox import Sandbox
@@ -186,6 +187,12 @@ def _vault_for(settings: Settings) -> Vault:
     return Vault(settings.vault.path, key)
 
 
+def _persisted_for(settings: Settings) -> PersistedQueries:
+    options = settings.gateway.persisted_queries
+    safelist = load_safelist(options.safelist) if options.safelist else None
+    return PersistedQueries(store_characters=options.store_characters, safelist=safelist)
+
+
 def _sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
     options = settings.sandbox
     size = WorldSize(
@@ -331,6 +338,7 @@ def create_app(
     app.state.gateway = gateway
     limits = settings.gateway.limits
     authenticator = Authenticator(settings.auth, development=settings.uses_sandbox)
+    persisted = _persisted_for(settings)
 
     async def context(connection: HTTPConnection) -> Context:
         if connection.scope["type"] == "websocket" or _asks_for_the_ide(connection):
@@ -343,6 +351,7 @@ def create_app(
             limits,
             settings.gateway.request_deadline_seconds,
             gateway.bus,
+            persisted.safelist,
         )
 
     app.include_router(
@@ -355,6 +364,7 @@ def create_app(
             context_getter=context,
             graphql_ide="graphiql",
             authenticator=authenticator,
+            persisted=persisted,
             get_max_age_seconds=settings.gateway.get_max_age_seconds,
         ),
         prefix="/graphql",

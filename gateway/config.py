@@ -25,6 +25,7 @@ __all__ = [
     "JwtSettings",
     "Limits",
     "ObservabilitySettings",
+    "PersistedQuerySettings",
     "ProviderSettings",
     "SandboxSettings",
     "SecretRef",
@@ -127,6 +128,16 @@ class Limits(_Strict):
     introspection: bool = True
 
 
+class PersistedQuerySettings(_Strict):
+    """Apollo's automatic persisted queries, or a safelist (README: Persisted queries)."""
+
+    store_characters: int = Field(5_000_000, ge=0)
+    """Query text kept for automatic persisted queries, least recently used out first;
+    0 keeps none (clients then always send the full query)."""
+    safelist: str | None = None
+    """A manifest of the only operations that run; nothing is registered at run time."""
+
+
 class GatewaySettings(_Strict):
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(500, ge=1)
@@ -138,6 +149,7 @@ class GatewaySettings(_Strict):
     request_deadline_seconds: float = Field(10.0, gt=0)
     """Every provider call of one GraphQL request ends by then; late parts become errors."""
     limits: Limits = Limits()
+    persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     get_max_age_seconds: int = Field(0, ge=0)
     """How long a caller may reuse a GET's answer without asking again; 0: revalidate each
     time (by ETag)."""

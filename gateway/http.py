@@ -12,19 +12,23 @@ from __future__ import annotations
 from typing import Any, overload
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway import responses
 from gateway.callers import Authenticator
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.persisted import PersistedQueries, PersistedQueryRefused
 
 __all__ = ["GatewayRouter", "GraphQLRefusals", "forbidden", "unauthenticated"]
 
@@ -134,8 +138,8 @@ class _BodyTooLarge(Exception):
 
 
 class GatewayRouter(GraphQLRouter[Any, None]):
-    """Strawberry's router, with the GraphQL-over-HTTP status codes and media types,
-    cacheable GETs, and the caller authenticated in a websocket's
+    """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
+    media types, cacheable GETs, and the caller authenticated in a websocket's
     `connection_init`.
 
     A websocket cannot send headers from a browser, so its credentials come in the
@@ -147,11 +151,13 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         self,
         *args: Any,
         authenticator: Authenticator,
+        persisted: PersistedQueries,
         get_max_age_seconds: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._authenticator = authenticator
+        self._persisted = persisted
         self._get_max_age_seconds = get_max_age_seconds
 
     def encode_json(self, data: object) -> str:
@@ -173,6 +179,33 @@ class GatewayRouter(GraphQLRouter[Any, None]):
             ) from None
         unset: UnsetType = UNSET
         return unset
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that names a persisted query by its hash alone: it has no `query`."""
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Any,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A persisted query's hash becomes its text here; a refusal is a request error."""
+        try:
+            request_data.query = self._persisted.query_for(
+                request_data.query, request_data.extensions
+            )
+        except PersistedQueryRefused as refusal:
+            error = GraphQLError(refusal.message, extensions=refusal.extensions)
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
@@ -35,6 +35,8 @@ class Context(BaseContext):
     request_id: str = field(default_factory=requestid.or_new)
     """The HTTP request's id (`X-Request-ID`), as in the logs and the upstream requests."""
     reported: list[Reported] = field(default_factory=list)
+    safelist: Container[str] | None = None
+    """The SHA-256 of every operation allowed to run; None: any operation may."""
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""
 
@@ -49,6 +51,7 @@ class Context(BaseContext):
         limits: Limits | None = None,
         deadline_seconds: float | None = None,
         bus: EventBus | None = None,
+        safelist: Container[str] | None = None,
     ) -> Context:
         return cls(
             federation=federation,
@@ -57,6 +60,7 @@ class Context(BaseContext):
             bus=bus or LocalBus(),
             limits=limits or Limits(),
             deadline_seconds=deadline_seconds,
+            safelist=safelist,
         )
 
     def report(self, error: GatewayError, path: Sequence[str | int]) -> None:
