@@ -37,9 +37,10 @@ from gateway.federation import Federation, PageLimits
 from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
 from gateway.metrics import Metrics
 from gateway.model import Entity
-from gateway.persisted import PersistedQueries, load_safelist
+from gateway.persisted import PersistedQueries
 from gateway.requestid import RequestIds
 from gateway.resilience import Breaker, ProviderHealth
+from gateway.safelist import load_safelist
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.tracing import Tracing, tracing_from

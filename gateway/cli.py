@@ -1,6 +1,7 @@
 """`gateway serve` runs the gateway (on the sandbox unless configured).
 
-`gateway schema` prints the SDL that codegen clients build from.
+`gateway schema` prints the SDL that codegen clients build from; `gateway safelist`
+the manifest of the operations a safelisted gateway runs.
 """
 
 from __future__ import annotations
@@ -137,6 +138,20 @@ def _schema(_: argparse.Namespace) -> None:
     sys.stdout.write(sdl())
 
 
+def _safelist(args: argparse.Namespace) -> None:
+    import json
+
+    from gateway.safelist import manifest_of
+
+    try:
+        manifest = manifest_of(args.files)
+    except ConfigError as error:
+        sys.exit(f"gateway: {error}")
+    except OSError as error:
+        sys.exit(f"gateway: cannot read {error.filename}: {error.strerror}")
+    sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +171,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve.set_defaults(run=_serve)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
+    safelist = commands.add_parser(
+        "safelist",
+        help="print the persisted query manifest of operation files, one operation each "
+        "(README: Persisted queries)",
+    )
+    safelist.add_argument("files", nargs="+", help=".graphql files")
+    safelist.set_defaults(run=_safelist)
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the sandbox providers on their own, for a gateway configured "

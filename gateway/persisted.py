@@ -7,31 +7,25 @@ hash-only requests then fit in a GET URL, so they can be cached. The store is in
 memory and bounded in characters, least recently used first out: a caller can
 fill it, never grow it.
 
-With a safelist, the operations a deployment accepts are fixed in advance, from
-a manifest built from the clients' own documents: only those run, by hash or by
-their exact text, and nothing is registered at run time.
+With a safelist (`gateway/safelist.py`) hashes are looked up there instead, and
+nothing is registered at run time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import GatewayError
 
-__all__ = [
-    "PersistedQueries",
-    "PersistedQueryRefused",
-    "load_safelist",
-    "not_in_safelist",
-    "sha256_of",
-]
+if TYPE_CHECKING:
+    from gateway.safelist import Safelist
+
+__all__ = ["PersistedQueries", "PersistedQueryRefused", "sha256_of"]
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -48,18 +42,11 @@ def sha256_of(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()
 
 
-def not_in_safelist() -> PersistedQueryRefused:
-    return PersistedQueryRefused(
-        "PERSISTED_QUERY_NOT_IN_LIST",
-        "Only operations on this gateway's safelist run; this one is not on it.",
-    )
-
-
 class PersistedQueries:
     """Turns a request's `query` and `extensions` into the query to run, or refuses it."""
 
-    def __init__(self, *, store_characters: int, safelist: Mapping[str, str] | None = None):
-        self.safelist = dict(safelist) if safelist is not None else None
+    def __init__(self, *, store_characters: int, safelist: Safelist | None = None):
+        self.safelist = safelist
         self.store: LRUCache[str, str] = LRUCache(maxsize=store_characters, getsizeof=len)
 
     def query_for(self, query: str | None, extensions: Mapping[str, Any] | None) -> str | None:
@@ -82,9 +69,7 @@ class PersistedQueries:
 
     def _recall(self, digest: str) -> str:
         if self.safelist is not None:
-            if digest not in self.safelist:
-                raise not_in_safelist()
-            return self.safelist[digest]
+            return self.safelist.query_for(digest)
         query = self.store.get(digest)
         if query is None:
             raise PersistedQueryRefused("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
@@ -103,36 +88,3 @@ def _hash_in(persisted: Any) -> str:
             "BAD_REQUEST", "extensions.persistedQuery.sha256Hash must be 64 lowercase hex digits."
         )
     return digest
-
-
-def load_safelist(path: str | Path) -> dict[str, str]:
-    """Hash -> query, from an Apollo persisted query manifest
-    (`{"format": "apollo-persisted-query-manifest", "operations": [{"id", "body"}, ...]}`)
-    or a flat `{"<sha256>": "<query>"}` object (graphql-codegen's persisted documents).
-
-    Every id must be the SHA-256 of its body: the same hash a client computes, so
-    the client's hash-only requests and its full-text ones both match.
-    """
-    try:
-        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"Cannot read the safelist {path}: {error.strerror}.") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"The safelist {path} is not valid JSON: {error}.") from None
-    if isinstance(manifest, dict) and isinstance(manifest.get("operations"), list):
-        pairs = [
-            (item.get("id"), item.get("body")) if isinstance(item, dict) else (None, None)
-            for item in manifest["operations"]
-        ]
-    elif isinstance(manifest, dict):
-        pairs = list(manifest.items())
-    else:
-        raise ConfigError(f"The safelist {path} is neither a manifest nor a hash -> query object.")
-    safelist: dict[str, str] = {}
-    for digest, body in pairs:
-        if not isinstance(body, str) or digest != sha256_of(body):
-            raise ConfigError(
-                f"The safelist {path}: the id {digest!r} is not the SHA-256 of its operation."
-            )
-        safelist[digest] = body
-    return safelist

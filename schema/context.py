@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
@@ -14,6 +14,7 @@ from gateway.errors import GatewayError
 from gateway.events import EventBus, LocalBus
 from gateway.federation import Federation
 from gateway.loaders import Loaders
+from gateway.safelist import Safelist
 
 __all__ = ["Context", "Reported"]
 
@@ -35,8 +36,8 @@ class Context(BaseContext):
     request_id: str = field(default_factory=requestid.or_new)
     """The HTTP request's id (`X-Request-ID`), as in the logs and the upstream requests."""
     reported: list[Reported] = field(default_factory=list)
-    safelist: Container[str] | None = None
-    """The SHA-256 of every operation allowed to run; None: any operation may."""
+    safelist: Safelist | None = None
+    """The only operations allowed to run; None: any operation may."""
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""
 
@@ -51,7 +52,7 @@ class Context(BaseContext):
         limits: Limits | None = None,
         deadline_seconds: float | None = None,
         bus: EventBus | None = None,
-        safelist: Container[str] | None = None,
+        safelist: Safelist | None = None,
     ) -> Context:
         return cls(
             federation=federation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,14 +113,23 @@ async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
         yield served
 
 
-@pytest.fixture(scope="session")
-def live_gateway() -> Iterator[str]:
-    """`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it."""
+@contextmanager
+def gateway_process(*options: str) -> Iterator[str]:
+    """`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it
+    (unless `options` configure providers); its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(
-        ["serve", "--host", "127.0.0.1", "--port", str(port)], f"{url}/healthz", seconds=30
+        ["serve", "--host", "127.0.0.1", "--port", str(port), *options],
+        f"{url}/healthz",
+        seconds=30,
     ):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_gateway() -> Iterator[str]:
+    with gateway_process() as url:
         yield url
 
 

@@ -5,22 +5,27 @@ against a live gateway on the sandbox."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import httpx
 import pytest
 
 from gateway.callers import DEV_KEY
 from gateway.sandbox import Sandbox
+from tests.conftest import error_codes, gateway_process
 from tests.tools import python_tool
 
 ARIADNE_CODEGEN = "ariadne-codegen==0.19.0"
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "propgate_client"
+OPERATIONS = ROOT / "clients" / "operations"
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def generated(tmp_path: Path) -> Iterator[ModuleType]:
     config.write_text(
         "[tool.ariadne-codegen]\n"
         f'schema_path = "{ROOT / "schema" / "schema.graphql"}"\n'
-        f'queries_path = "{ROOT / "clients" / "operations"}"\n'
+        f'queries_path = "{OPERATIONS}"\n'
         f'target_package_name = "{PACKAGE}"\n'
         f'target_package_path = "{tmp_path}"\n',
         encoding="utf-8",
@@ -67,3 +72,42 @@ async def test_the_generated_client_returns_the_buildings_the_sandbox_holds(
     assert Counter((node.provider, node.name) for node in buildings) == Counter(
         (building.provider, building.name) for building in world.buildings
     )
+
+
+@pytest.fixture
+def safelisted_gateway(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A gateway on the sandbox that runs only the sample operations, listed with
+    `gateway safelist`; its URL and the manifest."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "gateway", "safelist", *map(str, OPERATIONS.glob("*.graphql"))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    manifest = tmp_path / "safelist.json"
+    manifest.write_text(listed.stdout, encoding="utf-8")
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway.persisted_queries]\nsafelist = "{manifest}"\n', encoding="utf-8")
+    with gateway_process("--config", str(config)) as url:
+        yield url, json.loads(listed.stdout)
+
+
+async def test_a_safelisted_gateway_runs_the_generated_client_and_nothing_else(
+    generated: ModuleType, safelisted_gateway: tuple[str, dict[str, Any]]
+) -> None:
+    url, manifest = safelisted_gateway
+    key = {"X-API-Key": DEV_KEY}
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": manifest["operations"][0]["id"]}}
+    async with generated.Client(url=f"{url}/graphql", headers=key) as client:
+        answer = await client.buildings(first=3)
+    async with httpx.AsyncClient(base_url=url, headers=key) as http:
+        by_hash = await http.post(
+            "/graphql", json={"variables": {"first": 2}, "extensions": persisted}
+        )
+        other = await http.post(
+            "/graphql", json={"query": "{ buildings(first: 3) { totalCount } }"}
+        )
+
+    assert len(answer.buildings.edges) == 3
+    assert len(by_hash.json()["data"]["buildings"]["edges"]) == 2
+    assert error_codes(other.json()) == ["PERSISTED_QUERY_NOT_IN_LIST"]

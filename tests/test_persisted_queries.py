@@ -12,6 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.callers import DEV_KEY
+from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.config import PersistedQuerySettings
 from gateway.errors import ConfigError
@@ -164,4 +165,36 @@ async def test_with_a_safelist_websockets_run_only_listed_operations_too(
     assert refusal["type"] == "error"
     assert [error["extensions"]["code"] for error in refusal["payload"]] == [
         "PERSISTED_QUERY_NOT_IN_LIST"
+    ]
+
+
+async def test_a_listed_operation_runs_in_other_whitespace_but_not_changed(
+    sandbox: Sandbox, clock: ManualClock, tmp_path: Path
+) -> None:
+    store = PersistedQuerySettings(safelist=manifest(tmp_path, LANDLORDS))
+    reindented = "\n    # the same operation\n" + LANDLORDS.replace(" ", "\n      ")
+    changed = LANDLORDS.replace("first: 2", "first: 3")
+    async with serving(sandbox, clock, settings_with(persisted_queries=store)) as client:
+        same = await post(client, {"query": reindented})
+        other = await post(client, {"query": changed})
+
+    assert same.json()["data"]["landlords"]["totalCount"] > 0
+    assert error_codes(other.json()) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+
+
+def test_gateway_safelist_lists_operation_files_by_their_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.graphql").write_text(LANDLORDS, encoding="utf-8")
+    (tmp_path / "b.graphql").write_text(f"query Some {BUILDINGS}", encoding="utf-8")
+
+    main(["safelist", str(tmp_path / "a.graphql"), str(tmp_path / "b.graphql")])
+    written = json.loads(capsys.readouterr().out)
+    (tmp_path / "broken.graphql").write_text("{", encoding="utf-8")
+    with pytest.raises(SystemExit, match="broken.graphql does not parse"):
+        main(["safelist", str(tmp_path / "broken.graphql")])
+
+    assert [(o["id"], o["name"], o["type"]) for o in written["operations"]] == [
+        (sha256_of(LANDLORDS), "", "query"),
+        (sha256_of(f"query Some {BUILDINGS}"), "Some", "query"),
     ]
