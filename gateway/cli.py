@@ -1,7 +1,8 @@
 """`gateway serve` runs the gateway (on the sandbox unless configured).
 
 `gateway schema` prints the SDL that codegen clients build from; `gateway safelist`
-the manifest of the operations a safelisted gateway runs.
+the manifest of the operations a safelisted gateway runs; `gateway graphiql-assets`
+fetches GraphiQL's files when the install could not.
 """
 
 from __future__ import annotations
@@ -132,6 +133,20 @@ def _bench(args: argparse.Namespace) -> None:
     sys.stdout.write(table(result) + "\n")
 
 
+def _graphiql_assets(_: argparse.Namespace) -> None:
+    """The install's own step, again: for an install made without the npm registry."""
+    from gateway.graphiql.assets import DIRECTORY, AssetsUnavailable, fetch
+
+    try:
+        fetched = fetch()
+    except AssetsUnavailable as error:
+        sys.exit(f"gateway: GraphiQL's files could not be fetched: {error}")
+    except OSError as error:
+        sys.exit(f"gateway: GraphiQL's files could not be written to {DIRECTORY}: {error}")
+    done = "fetched into" if fetched else "already in"
+    sys.stdout.write(f"GraphiQL's files {done} {DIRECTORY}\n")
+
+
 def _schema(_: argparse.Namespace) -> None:
     from schema import sdl
 
@@ -178,6 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     safelist.add_argument("files", nargs="+", help=".graphql files")
     safelist.set_defaults(run=_safelist)
+    commands.add_parser(
+        "graphiql-assets",
+        help="fetch GraphiQL's pinned files from the npm registry (the install does this; "
+        "run it when the install could not reach the registry)",
+    ).set_defaults(run=_graphiql_assets)
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the sandbox providers on their own, for a gateway configured "
