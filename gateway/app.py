@@ -34,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.events import Change, Delivery, EventBus, LocalBus
 from gateway.federation import Federation, PageLimits
+from gateway.graphiql import GraphiQL
 from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
 from gateway.metrics import Metrics
 from gateway.model import Entity
@@ -329,6 +330,11 @@ def create_app(
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
             )
+        if graphiql.missing:
+            logger.warning(
+                "GraphiQL's files are missing (%s): run `gateway graphiql-assets`",
+                ", ".join(graphiql.missing),
+            )
         yield
         if subscribing is not None:
             subscribing.cancel()
@@ -340,6 +346,7 @@ def create_app(
     limits = settings.gateway.limits
     authenticator = Authenticator(settings.auth, development=settings.uses_sandbox)
     persisted = _persisted_for(settings)
+    graphiql = GraphiQL(endpoint="/graphql", development_key=authenticator.development_key)
 
     async def context(connection: HTTPConnection) -> Context:
         if connection.scope["type"] == "websocket" or _asks_for_the_ide(connection):
@@ -367,9 +374,11 @@ def create_app(
             authenticator=authenticator,
             persisted=persisted,
             get_max_age_seconds=settings.gateway.get_max_age_seconds,
+            ide=graphiql.page,
         ),
         prefix="/graphql",
     )
+    app.include_router(graphiql.router)
     app.add_exception_handler(Unauthenticated, unauthenticated)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_middleware(

@@ -9,10 +9,12 @@ Callers get the same refusals as GraphQL errors with a stable code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, overload
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
+from fastapi.responses import HTMLResponse
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -139,8 +141,9 @@ class _BodyTooLarge(Exception):
 
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
-    media types, cacheable GETs, and the caller authenticated in a websocket's
-    `connection_init`.
+    media types, cacheable GETs, the caller authenticated in a websocket's
+    `connection_init`, and the gateway's own GraphiQL page in place of Strawberry's, which
+    loads from a CDN.
 
     A websocket cannot send headers from a browser, so its credentials come in the
     `connection_init` payload (`{"X-API-Key": "..."}` or `{"Authorization": "Bearer ..."}`);
@@ -153,12 +156,14 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         authenticator: Authenticator,
         persisted: PersistedQueries,
         get_max_age_seconds: int,
+        ide: Callable[[], HTMLResponse],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._authenticator = authenticator
         self._persisted = persisted
         self._get_max_age_seconds = get_max_age_seconds
+        self._ide = ide
 
     def encode_json(self, data: object) -> str:
         """orjson writes a 1,000-edge result about ten times faster than the standard library.
@@ -167,6 +172,9 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         bytes as binary frames, which GraphQL's websocket protocols do not allow.
         """
         return orjson.dumps(data).decode()
+
+    async def render_graphql_ide(self, _request: Request) -> HTMLResponse:
+        return self._ide()
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
