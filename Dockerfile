@@ -1,11 +1,14 @@
 # Build stage: build the wheel, then install it with its dependencies into a venv.
+# The build fetches GraphiQL's files from the npm registry (pinned, sha512-checked;
+# build_hooks.py); `gateway graphiql-assets` then fails the image if they are missing.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md MANIFEST.in build_hooks.py ./
 COPY gateway ./gateway
 COPY schema ./schema
 RUN python -m venv /opt/propgate \
- && /opt/propgate/bin/pip install --no-cache-dir .
+ && /opt/propgate/bin/pip install --no-cache-dir . \
+ && /opt/propgate/bin/gateway graphiql-assets
 
 # Run stage: only the venv, as a non-root user.
 FROM python:3.11-slim

@@ -71,7 +71,7 @@ class GraphiQL:
         }
         self.router = APIRouter()
         self.router.add_api_route(
-            f"{ASSETS_PATH}/{{name}}", self.asset, methods=["GET"], include_in_schema=False
+            f"{ASSETS_PATH}/{{name}}", self.asset, methods=["GET", "HEAD"], include_in_schema=False
         )
 
     @property
