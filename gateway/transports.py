@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from opentelemetry import propagate
@@ -21,6 +22,7 @@ from gateway.metrics import Metrics
 __all__ = [
     "KIND",
     "BoundedBody",
+    "Coalesce",
     "ConcurrencyLimit",
     "Observed",
     "RateLimitWait",
@@ -265,6 +267,71 @@ class RetryIdempotent(httpx.AsyncBaseTransport):
                 await response.aclose()
             await self._sleep(random.uniform(0, self._backoff * 2**attempt))
             attempt += 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+_PER_REQUEST = frozenset({"x-request-id", "traceparent", "tracestate"})
+"""Headers that differ for every caller's request but change nothing about the answer."""
+
+_Reply = tuple[int, httpx.Headers, bytes, dict[str, Any]]
+
+
+class Coalesce(httpx.AsyncBaseTransport):
+    """Identical reads in flight at the same moment go to the provider once.
+
+    Concurrent client queries often ask a provider the same thing at once (the first
+    page of a list, a record by id): the provider sees one request, and each caller
+    gets its own copy of the answer. Only GETs, and only when every header that reaches
+    the provider is the same, credentials included, apart from per-request ids (the
+    provider sees the first caller's): an answer is never shared across credentials.
+    The shared request runs as its own task, so a caller that gives up (its deadline,
+    a disconnect) does not fail the others waiting on it.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self._flying: dict[tuple[str, tuple[tuple[bytes, bytes], ...]], asyncio.Task[_Reply]] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return await self._inner.handle_async_request(request)
+        key = (
+            str(request.url),
+            tuple(
+                sorted(
+                    (name.lower(), value)
+                    for name, value in request.headers.raw
+                    if name.decode("latin-1").lower() not in _PER_REQUEST
+                )
+            ),
+        )
+        flight = self._flying.get(key)
+        if flight is None:
+            flight = asyncio.create_task(self._fly(request))
+            self._flying[key] = flight
+            flight.add_done_callback(lambda done: self._land(key, done))
+        status, headers, body, extensions = await asyncio.shield(flight)
+        return httpx.Response(
+            status, headers=headers, content=body, extensions=extensions, request=request
+        )
+
+    async def _fly(self, request: httpx.Request) -> _Reply:
+        response = await self._inner.handle_async_request(request)
+        try:
+            body = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers, body, dict(response.extensions)
+
+    def _land(
+        self, key: tuple[str, tuple[tuple[bytes, bytes], ...]], done: asyncio.Task[_Reply]
+    ) -> None:
+        if self._flying.get(key) is done:
+            del self._flying[key]
+        if not done.cancelled():
+            done.exception()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

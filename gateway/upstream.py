@@ -32,6 +32,7 @@ from gateway.metrics import Metrics
 from gateway.transports import (
     KIND,
     BoundedBody,
+    Coalesce,
     ConcurrencyLimit,
     Observed,
     RateLimitWait,
@@ -106,7 +107,7 @@ class Upstream:
 
     def _shared(self) -> httpx.AsyncBaseTransport:
         """The provider's one stack, shared by its clients:
-        retry > concurrency > observation > body bound."""
+        coalescing > retry > concurrency > observation > body bound."""
         if self._layered is None:
             traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
@@ -115,18 +116,20 @@ class Upstream:
                     max_keepalive_connections=traffic.max_connections,
                 )
             )
-            self._layered = RetryIdempotent(
-                ConcurrencyLimit(
-                    Observed(
-                        BoundedBody(inner, self.name, traffic.max_response_bytes),
-                        self.name,
-                        self.metrics,
-                        self.tracer,
+            self._layered = Coalesce(
+                RetryIdempotent(
+                    ConcurrencyLimit(
+                        Observed(
+                            BoundedBody(inner, self.name, traffic.max_response_bytes),
+                            self.name,
+                            self.metrics,
+                            self.tracer,
+                        ),
+                        traffic.max_concurrency,
                     ),
-                    traffic.max_concurrency,
-                ),
-                retries=traffic.retries,
-                budget=RetryBudget(traffic.retry_budget_ratio),
+                    retries=traffic.retries,
+                    budget=RetryBudget(traffic.retry_budget_ratio),
+                )
             )
         return self._layered
 
