@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from gateway.sandbox import PROVIDERS, Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.vault import Vault
 
-__all__ = ["MIX", "BenchQuery", "run", "table"]
+__all__ = ["MIX", "BenchQuery", "pick", "run", "scale", "scale_table", "table"]
 
 KEY = "bench-caller-key"
 
@@ -94,11 +96,24 @@ MIX = [
 ]
 
 
-def _config(directory: Path, sandbox: str) -> tuple[Path, dict[str, str]]:
+def pick(names: list[str] | None) -> list[BenchQuery]:
+    """The mix, or the queries of it whose names contain one of `names`."""
+    if not names:
+        return MIX
+    chosen = [item for item in MIX if any(name in item.name for name in names)]
+    if not chosen:
+        raise SystemExit(
+            f"gateway bench: no query of the mix matches {names}; "
+            f"the mix: {', '.join(item.name for item in MIX)}"
+        )
+    return chosen
+
+
+def _config(directory: Path, sandbox: str, max_page: int) -> tuple[Path, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"}
     lines = [
         "[gateway]",
-        "max_page_size = 1000",
+        f"max_page_size = {max_page}",
         "subscribe_at_start = false",
         "[gateway.limits]",
         "max_cost = 1000000",
@@ -145,11 +160,11 @@ def _percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-async def _upstream_counts(gateway: str, sandbox: str) -> dict[str, int]:
+async def _upstream_counts(gateway: str, sandbox: str, mix: list[BenchQuery]) -> dict[str, int]:
     """Each query alone, with every provider's counter zeroed before and read after."""
     counts = {}
     async with httpx.AsyncClient(timeout=60, headers={"X-API-Key": KEY}) as http:
-        for item in MIX:
+        for item in mix:
             for name in PROVIDERS:
                 await http.post(f"{sandbox}/sandbox/{name}/_sandbox/requests/reset")
             await http.post(f"{gateway}/graphql", json={"query": item.query})
@@ -181,7 +196,9 @@ async def _round_trip(sandbox: str, samples: int = 20) -> float:
     return statistics.median(times)
 
 
-async def _drive(gateway: str, concurrency: int, seconds: float) -> dict[str, Any]:
+async def _drive(
+    gateway: str, concurrency: int, seconds: float, mix: list[BenchQuery]
+) -> dict[str, Any]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     objects: dict[str, int] = defaultdict(int)
@@ -195,7 +212,7 @@ async def _drive(gateway: str, concurrency: int, seconds: float) -> dict[str, An
             nonlocal done
             turn = offset
             while time.monotonic() < stop:
-                item = MIX[turn % len(MIX)]
+                item = mix[turn % len(mix)]
                 turn += 1
                 started = time.perf_counter()
                 try:
@@ -231,23 +248,17 @@ async def _drive(gateway: str, concurrency: int, seconds: float) -> dict[str, An
     }
 
 
-def run(
-    *,
-    latency: float,
-    jitter: float,
-    concurrency: int,
-    seconds: float,
-    workers: int,
-    buildings: int,
-    units: int,
-    out: Path | None,
-) -> dict[str, Any]:
+@contextmanager
+def _serving(
+    *, latency: float, jitter: float, workers: int, buildings: int, units: int, max_page: int
+) -> Iterator[tuple[str, str, int]]:
+    """The sandbox and the gateway as real servers on loopback: (gateway, sandbox, gateway pid)."""
     with tempfile.TemporaryDirectory(prefix="propgate-bench-") as scratch:
         directory = Path(scratch)
         sandbox_port, gateway_port = free_port(), free_port()
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         gateway = f"http://127.0.0.1:{gateway_port}"
-        config, env = _config(directory, sandbox)
+        config, env = _config(directory, sandbox, max_page)
         env["PROPGATE_VAULT_KEY"] = key = Fernet.generate_key().decode()
         vault = Vault(directory / "vault.sqlite3", key)
         world = WorldSize(buildings=buildings, units_per_building=(units, units))
@@ -263,16 +274,39 @@ def run(
                 running(sandbox_args, f"{sandbox}/healthz", env),
                 running(serve_args, f"{gateway}/healthz", env) as server,
             ):
-                sys.stderr.write("measuring upstream requests per query and one round trip...\n")
-                upstream = asyncio.run(_upstream_counts(gateway, sandbox))
-                trip = asyncio.run(_round_trip(sandbox))
-                asyncio.run(_drive(gateway, 1, 2))
-                cpu_before = _cpu_seconds(server.pid)
-                sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
-                driven = asyncio.run(_drive(gateway, concurrency, seconds))
-                cpu_after = _cpu_seconds(server.pid)
+                yield gateway, sandbox, server.pid
         except DidNotStart as error:
             raise SystemExit(f"gateway bench: {error}") from error
+
+
+def run(
+    *,
+    latency: float,
+    jitter: float,
+    concurrency: int,
+    seconds: float,
+    workers: int,
+    buildings: int,
+    units: int,
+    out: Path | None,
+    mix: list[BenchQuery] = MIX,
+) -> dict[str, Any]:
+    with _serving(
+        latency=latency,
+        jitter=jitter,
+        workers=workers,
+        buildings=buildings,
+        units=units,
+        max_page=1000,
+    ) as (gateway, sandbox, pid):
+        sys.stderr.write("measuring upstream requests per query and one round trip...\n")
+        upstream = asyncio.run(_upstream_counts(gateway, sandbox, mix))
+        trip = asyncio.run(_round_trip(sandbox))
+        asyncio.run(_drive(gateway, 1, 2, mix))
+        cpu_before = _cpu_seconds(pid)
+        sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
+        driven = asyncio.run(_drive(gateway, concurrency, seconds, mix))
+        cpu_after = _cpu_seconds(pid)
     return _report(
         driven,
         upstream,
@@ -281,6 +315,7 @@ def run(
         cpu_after,
         workers,
         out,
+        mix,
         {
             "latency": latency,
             "jitter": jitter,
@@ -289,8 +324,133 @@ def run(
             "workers": workers,
             "buildings": buildings,
             "units_per_building": units,
+            "queries": [item.name for item in mix],
         },
     )
+
+
+SIZES = (100, 1_000, 10_000)
+CLIENTS = (1, 8, 32, 128)
+
+
+def _units(size: int) -> str:
+    return (
+        f'{{ units(first: {size}, providers: ["primmo"]) '
+        "{ edges { node { sourceId unitCode rooms } } } }"
+    )
+
+
+def _memory_mb(pid: int, field: str) -> float | None:
+    """`VmRSS` (now) or `VmHWM` (the peak so far) of a process, from /proc; None elsewhere."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(f"{field}:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+async def _by_size(gateway: str, pid: int, repeats: int) -> list[dict[str, Any]]:
+    """Each size after the one before, so the process's peak memory so far is this size's."""
+    rows = []
+    async with httpx.AsyncClient(timeout=300, headers={"X-API-Key": KEY}) as http:
+        for size in SIZES:
+            query = {"query": _units(size)}
+            body = (await http.post(f"{gateway}/graphql", json=query)).json()
+            if body.get("errors"):
+                raise SystemExit(f"gateway bench: the {size}-unit query failed: {body['errors']}")
+            returned = len(body["data"]["units"]["edges"])
+            times = []
+            cpu = _cpu_seconds(pid)
+            for _ in range(repeats):
+                started = time.perf_counter()
+                (await http.post(f"{gateway}/graphql", json=query)).raise_for_status()
+                times.append(time.perf_counter() - started)
+            spent = _cpu_seconds(pid)
+            per_query = (spent - cpu) / repeats if spent is not None and cpu is not None else None
+            rows.append(
+                {
+                    "units": returned,
+                    "p50_ms": round(statistics.median(times) * 1000, 1),
+                    "cpu_ms_per_query": round(per_query * 1000, 1) if per_query else None,
+                    "cpu_us_per_object": round(per_query / returned * 1e6, 1)
+                    if per_query and returned
+                    else None,
+                    "peak_rss_mb": _memory_mb(pid, "VmHWM"),
+                }
+            )
+    return rows
+
+
+def scale(*, latency: float, jitter: float, seconds: float, out: Path | None) -> dict[str, Any]:
+    """How time and memory grow with the size of a result, then with the number of clients.
+
+    Sizes are served by a world of 7,500 buildings (10,000 Primmo units) on one gateway
+    process; clients drive the usual mix against the usual world, one gateway process
+    each time, so each row starts from the same state.
+    """
+    sizes: list[dict[str, Any]] = []
+    with _serving(
+        latency=latency, jitter=jitter, workers=1, buildings=7500, units=4, max_page=10_000
+    ) as (gateway, _, pid):
+        idle = _memory_mb(pid, "VmRSS")
+        sys.stderr.write(f"result sizes {', '.join(map(str, SIZES))} units...\n")
+        sizes = asyncio.run(_by_size(gateway, pid, repeats=5))
+    clients: list[dict[str, Any]] = []
+    for concurrency in CLIENTS:
+        with _serving(
+            latency=latency, jitter=jitter, workers=1, buildings=750, units=4, max_page=1000
+        ) as (gateway, _, pid):
+            asyncio.run(_drive(gateway, 1, 2, MIX))
+            sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
+            driven = asyncio.run(_drive(gateway, concurrency, seconds, MIX))
+            every = [t for samples in driven["latencies"].values() for t in samples]
+            nested = driven["latencies"].get(MIX[0].name, [])
+            clients.append(
+                {
+                    "clients": concurrency,
+                    "requests_per_second": round(driven["queries"] / driven["seconds"], 1),
+                    "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
+                    "p99_ms": round(_percentile(every, 0.99) * 1000, 1) if every else None,
+                    "nested_p50_ms": round(statistics.median(nested) * 1000, 1) if nested else None,
+                    "errors": sum(driven["errors"].values()),
+                    "peak_rss_mb": _memory_mb(pid, "VmHWM"),
+                }
+            )
+    result = {
+        "settings": {"latency": latency, "jitter": jitter, "seconds": seconds},
+        "idle_rss_mb": idle,
+        "sizes": sizes,
+        "clients": clients,
+    }
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def scale_table(result: dict[str, Any]) -> str:
+    rows = [
+        f"gateway process at rest: {result['idle_rss_mb']} MB",
+        f"{'units':>7} {'p50 ms':>8} {'CPU ms':>8} {'µs/object':>10} {'peak MB':>8}",
+    ]
+    for row in result["sizes"]:
+        rows.append(
+            f"{row['units']:7d} {row['p50_ms']:8.1f} {row['cpu_ms_per_query']!s:>8} "
+            f"{row['cpu_us_per_object']!s:>10} {row['peak_rss_mb']!s:>8}"
+        )
+    rows.append(
+        f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'nested p50':>11} "
+        f"{'errors':>7} {'peak MB':>8}"
+    )
+    for row in result["clients"]:
+        rows.append(
+            f"{row['clients']:7d} {row['requests_per_second']:8.1f} {row['p50_ms']!s:>8} "
+            f"{row['p99_ms']!s:>8} {row['nested_p50_ms']!s:>11} {row['errors']:7d} "
+            f"{row['peak_rss_mb']!s:>8}"
+        )
+    return "\n".join(rows)
 
 
 def _report(
@@ -301,10 +461,11 @@ def _report(
     cpu_after: float | None,
     workers: int,
     out: Path | None,
+    mix: list[BenchQuery],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     queries = []
-    for item in MIX:
+    for item in mix:
         samples = driven["latencies"].get(item.name, [])
         p50 = statistics.median(samples) if samples else 0.0
         ideal = item.depth * trip

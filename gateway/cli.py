@@ -118,8 +118,13 @@ def _webhooks(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gateway.bench import run, table
+    from gateway.bench import pick, run, scale, scale_table, table
 
+    out = Path(args.out) if args.out else None
+    if args.scale:
+        grown = scale(latency=args.latency, jitter=args.jitter, seconds=args.seconds, out=out)
+        sys.stdout.write(scale_table(grown) + "\n")
+        return
     result = run(
         latency=args.latency,
         jitter=args.jitter,
@@ -128,7 +133,8 @@ def _bench(args: argparse.Namespace) -> None:
         workers=args.workers,
         buildings=args.buildings,
         units=args.units,
-        out=Path(args.out) if args.out else None,
+        out=out,
+        mix=pick(args.query),
     )
     sys.stdout.write(table(result) + "\n")
 
@@ -234,6 +240,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     bench.add_argument("--units", type=int, default=4, help="units per building")
     bench.add_argument("--out", default="bench-result.json", help="JSON results ('' for none)")
+    bench.add_argument(
+        "--query",
+        action="append",
+        help="only the mix's queries whose names contain this (repeatable), e.g. '1,000'",
+    )
+    bench.add_argument(
+        "--scale",
+        action="store_true",
+        help="time and memory by result size (100, 1,000, 10,000 units), then by clients "
+        "(1, 8, 32, 128) for --seconds each",
+    )
     bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     args.run(args)
