@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gateway.bench import MIX, pick
+
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -56,3 +60,11 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
         "create tenant": 2,
     }
     assert result["requests_per_second"] > 0 and "requests/s" in printed
+
+
+def test_query_picks_part_of_the_mix_and_refuses_a_name_it_does_not_know() -> None:
+    assert [item.name for item in pick(["1,000"])] == ["1,000 units"]
+    assert [item.name for item in pick(["node", "tenant"])] == ["node by id", "create tenant"]
+    assert pick(None) == MIX
+    with pytest.raises(SystemExit, match="no query of the mix matches"):
+        pick(["no such query"])
