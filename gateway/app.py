@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cachetools import TLRUCache
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import HTTPConnection
 
-from gateway.cache import EntityCache
+from gateway.cache import EntityCache, LocalEntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, load_settings
@@ -32,7 +31,7 @@ from gateway.errors import (
     ProviderError,
     Unauthenticated,
 )
-from gateway.events import Change, Delivery, EventBus, LocalBus
+from gateway.events import Change, Delivery, EventBus, LocalBus, LocalSeen, Seen
 from gateway.federation import Federation, PageLimits
 from gateway.graphiql import GraphiQL
 from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
@@ -64,49 +63,44 @@ class Gateway:
     sandbox: Sandbox | None
     settings: Settings
     vault: Vault
-    clock: Clock = field(default_factory=SystemClock)
-    bus: EventBus = field(default_factory=LocalBus)
+    clock: Clock
+    bus: EventBus
+    seen: Seen
     metrics: Metrics = field(default_factory=Metrics)
     tracing: Tracing | None = None
     processed: int = 0
 
-    def __post_init__(self) -> None:
-        self.seen: TLRUCache[tuple[str, str], float] = TLRUCache(
-            maxsize=100_000, ttu=lambda _key, until, _now: until, timer=self.clock
-        )
-
     async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
         """Processes a delivery once: a repeat within its window is acknowledged, not redone.
 
-        The key is checked and marked with no await between, so two copies arriving
-        together cannot both pass; if the work or the publishing fails, the mark is
-        removed so the provider's retry is processed. A repeat still evicts the cache
-        (eviction is idempotent).
+        The claim is atomic (no await between check and mark in this process, SET NX
+        across replicas), so two copies arriving together cannot both pass; if the work
+        or the publishing fails, the claim is released so the provider's retry is
+        processed. A repeat still evicts the cache (eviction is idempotent).
         """
-        self._evict(delivery.changes)
-        seen = (provider, delivery.key) if delivery.key is not None else None
-        if seen is not None:
-            if seen in self.seen:
-                return {**delivery.outcome, "duplicate": True}
-            self.seen[seen] = self.clock() + delivery.window
+        await self._evict(delivery.changes)
+        if delivery.key is not None and not await self.seen.claim(
+            provider, delivery.key, delivery.window
+        ):
+            return {**delivery.outcome, "duplicate": True}
         try:
             changes, outcome = delivery.changes, dict(delivery.outcome)
             if delivery.work is not None:
                 done, said = await delivery.work()
                 changes, outcome = changes + done, {**outcome, **said}
-                self._evict(done)
+                await self._evict(done)
             for change in changes:
                 await self.bus.publish(change)
         except BaseException:
-            if seen is not None:
-                self.seen.pop(seen, None)
+            if delivery.key is not None:
+                await self.seen.release(provider, delivery.key)
             raise
         self.processed += 1
         return {**outcome, "changes": len(changes)}
 
-    def _evict(self, changes: Sequence[Change]) -> None:
+    async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
-            self.federation.cache.evict(change.provider, change.entity, change.source_id)
+            await self.federation.cache.evict(change.provider, change.entity, change.source_id)
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.
@@ -281,10 +275,20 @@ def build_gateway(
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
     metrics.watch_breakers(health)
-    cache = EntityCache(_ttls(settings), clock, metrics)
-    federation = Federation(connectors, limits, health, cache)
+    ttls = _ttls(settings)
+    cache: EntityCache = LocalEntityCache(ttls, clock)
+    federation = Federation(connectors, limits, health, cache, metrics)
     return Gateway(
-        federation, upstreams, sandbox, settings, vault, clock, metrics=metrics, tracing=tracing
+        federation,
+        upstreams,
+        sandbox,
+        settings,
+        vault,
+        clock,
+        LocalBus(),
+        LocalSeen(clock),
+        metrics=metrics,
+        tracing=tracing,
     )
 
 

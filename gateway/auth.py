@@ -1,7 +1,8 @@
 """One `httpx.Auth` per way a provider hands out credentials.
 
-Tokens are cached (cachetools `TLRUCache`, each token living until a margin
-before its own expiry), fetched once however many requests need one at the
+Tokens are kept in a `TokenStore` (this process's cachetools `TLRUCache`, or
+Redis shared by every replica), each living until a margin before its own
+expiry, fetched once however many requests need one at the
 same moment (single-flight), and a 401 drops the token that failed and
 resends the request once with a fresh one: the pattern httpx documents for
 token auth. Token values never reach a log line or an error message.
@@ -22,7 +23,7 @@ import asyncio
 import base64
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -41,10 +42,13 @@ __all__ = [
     "ApiKeyPasswordAuth",
     "CachedTokenAuth",
     "ClientCredentialsAuth",
+    "LocalTokens",
     "LoginRefreshAuth",
     "Token",
     "TokenFetched",
+    "TokenStore",
     "expiry_of",
+    "renew_at",
 ]
 
 _KEY = "token"
@@ -88,33 +92,44 @@ def expiry_of(value: str, issued_at: float, lifetime: float) -> float:
     return float(exp) if isinstance(exp, int | float) else issued_at + lifetime
 
 
-def _renew_at(token: Token, now: float, margin: float) -> float:
+def renew_at(token: Token, now: float, margin: float) -> float:
     """A margin before expiry, but never more than half the token's life: a token that lives
     a minute is still used for half of it rather than fetched again for every request."""
     return token.expires_at - min(margin, max(0.0, token.expires_at - now) / 2)
 
 
-class CachedTokenAuth(httpx.Auth):
-    """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
+Fetch = Callable[[Token | None], Awaitable[Token]]
 
-    The coroutine receives the previous token (expired or refused), so a
-    style with refresh tokens can use it.
-    """
 
-    def __init__(
-        self,
-        fetch: Callable[[Token | None], Awaitable[Token]],
-        clock: Clock,
-        margin: float = 60.0,
-        fetched: TokenFetched = _unobserved,
-    ) -> None:
-        self._fetch = fetch
-        self._fetched = fetched
-        self._clock = clock
+class TokenStore(Protocol):
+    """Where a provider's token is kept: this process (`LocalTokens`), or Redis, shared by
+    every replica (`gateway.shared.tokens.RedisTokens`)."""
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the last token seen expires (the health query shows it)."""
+        ...
+
+    async def usable(self) -> Token | None:
+        """The kept token, unless it is due for renewal."""
+        ...
+
+    async def renew(self, fetch: Fetch) -> Token:
+        """Fetches and keeps a token; `fetch` receives the previous one (for its refresh token)."""
+        ...
+
+    async def drop(self, value: str) -> None:
+        """Drops the kept token only if it is still `value`, so one 401 wave renews once."""
+        ...
+
+
+class LocalTokens:
+    """The token in this process only, until a margin before its own expiry."""
+
+    def __init__(self, clock: Clock, margin: float = 60.0) -> None:
         self._cache: TLRUCache[str, Token] = TLRUCache(
-            maxsize=1, ttu=lambda _key, token, now: _renew_at(token, now, margin), timer=clock
+            maxsize=1, ttu=lambda _key, token, now: renew_at(token, now, margin), timer=clock
         )
-        self._pending: asyncio.Future[Token] | None = None
         self._last: Token | None = None
 
     @property
@@ -122,8 +137,52 @@ class CachedTokenAuth(httpx.Auth):
         token = self._cache.get(_KEY)
         return token.expires_at if token else None
 
-    async def token(self) -> str:
+    async def usable(self) -> Token | None:
+        return self._cache.get(_KEY)
+
+    async def renew(self, fetch: Fetch) -> Token:
+        token = await fetch(self._last)
+        self.keep(token)
+        return token
+
+    def keep(self, token: Token) -> None:
+        self._cache[_KEY] = token
+        self._last = token
+
+    async def drop(self, value: str) -> None:
         cached = self._cache.get(_KEY)
+        if cached is not None and cached.value == value:
+            del self._cache[_KEY]
+
+
+class CachedTokenAuth(httpx.Auth):
+    """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
+
+    The coroutine receives the previous token (expired or refused), so a
+    style with refresh tokens can use it. However many requests of this process
+    need a token at once, one renewal runs (single-flight); the store makes it
+    one across replicas too when it is shared.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        clock: Clock,
+        store: TokenStore | None = None,
+        fetched: TokenFetched = _unobserved,
+    ) -> None:
+        self._fetch = fetch
+        self._fetched = fetched
+        self._clock = clock
+        self._store = store or LocalTokens(clock)
+        self._pending: asyncio.Future[Token] | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        return self._store.expires_at
+
+    async def token(self) -> str:
+        cached = await self._store.usable()
         if cached is not None:
             return cached.value
         if self._pending is None:
@@ -132,23 +191,23 @@ class CachedTokenAuth(httpx.Auth):
 
     async def _renew(self) -> Token:
         try:
-            try:
-                token = await self._fetch(self._last)
-            except GatewayError as error:
-                self._fetched(error.code)
-                raise
-            self._fetched("ok")
-            self._cache[_KEY] = token
-            self._last = token
-            return token
+            return await self._store.renew(self._counted)
         finally:
             self._pending = None
 
-    def invalidate(self, value: str) -> None:
-        """Drops the token only if it is still the one that failed, so one 401 wave renews once."""
-        cached = self._cache.get(_KEY)
-        if cached is not None and cached.value == value:
-            del self._cache[_KEY]
+    async def _counted(self, previous: Token | None) -> Token:
+        """The fetch, counted where it runs: with a shared store, that is only the replica
+        holding the lock, so a crowd on every replica counts one fetch."""
+        try:
+            token = await self._fetch(previous)
+        except GatewayError as error:
+            self._fetched(error.code)
+            raise
+        self._fetched("ok")
+        return token
+
+    async def invalidate(self, value: str) -> None:
+        await self._store.drop(value)
 
     def sync_auth_flow(self, _request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise RuntimeError("The gateway's provider clients are asynchronous only.")
@@ -160,7 +219,7 @@ class CachedTokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
         if response.status_code == 401:
-            self.invalidate(value)
+            await self.invalidate(value)
             value = await self.token()
             request.headers["Authorization"] = f"Bearer {value}"
             yield request
@@ -216,6 +275,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         body: Mapping[str, str],
         lifetime: float,
         clock: Clock,
+        store: TokenStore | None = None,
         fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
@@ -224,7 +284,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._headers = dict(headers)
         self._body = dict(body)
         self._lifetime = lifetime
-        super().__init__(self._login, clock, fetched=fetched)
+        super().__init__(self._login, clock, store, fetched)
 
     async def _login(self, _previous: Token | None) -> Token:
         response = await _token_response(
@@ -269,6 +329,7 @@ class LoginRefreshAuth(CachedTokenAuth):
         unwrap: Unwrap,
         lifetime: float,
         clock: Clock,
+        store: TokenStore | None = None,
         fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
@@ -278,7 +339,7 @@ class LoginRefreshAuth(CachedTokenAuth):
         self._credentials = dict(credentials)
         self._unwrap = unwrap
         self._lifetime = lifetime
-        super().__init__(self._obtain, clock, fetched=fetched)
+        super().__init__(self._obtain, clock, store, fetched)
 
     async def _obtain(self, previous: Token | None) -> Token:
         if previous is not None and previous.refresh_token:
@@ -320,6 +381,7 @@ class ClientCredentialsAuth(CachedTokenAuth):
         client_secret: str,
         lifetime: float,
         clock: Clock,
+        store: TokenStore | None = None,
         scope: str = "openid",
         fetched: TokenFetched = _unobserved,
     ) -> None:
@@ -330,7 +392,7 @@ class ClientCredentialsAuth(CachedTokenAuth):
         self._headers = {"Authorization": f"Basic {basic}"}
         self._body = {"scope": scope, "grant_type": "client_credentials"}
         self._lifetime = lifetime
-        super().__init__(self._request, clock, fetched=fetched)
+        super().__init__(self._request, clock, store, fetched)
 
     async def _request(self, _previous: Token | None) -> Token:
         response = await _token_response(

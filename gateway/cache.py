@@ -4,57 +4,82 @@ Off unless configured (`[cache] ttl`, seconds per "provider.Type"), and never
 for lists, whose membership changes without a webhook naming them. Entries are
 keyed by the credentials that fetched them as well as the record, so a record
 read with one landlord's SCOM token is never served under another's.
+
+The methods are coroutines so that replicas can share one cache in Redis
+(`gateway.shared.cache.RedisEntityCache`) behind the same calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from cachetools import LRUCache, TTLCache
 
 from gateway.clock import Clock
-from gateway.metrics import Metrics
 from gateway.model import Entity, Record, Selection
 
-__all__ = ["EntityCache"]
+__all__ = ["EntityCache", "LocalEntityCache"]
 
 _Key = tuple[str, Selection, str]
 
 
-class EntityCache:
-    def __init__(
+class EntityCache(Protocol):
+    def caches(self, provider: str, entity: Entity) -> bool:
+        """Whether records of this provider and type are kept at all (configured, not off)."""
+        ...
+
+    async def version(self, provider: str, entity: Entity, source_id: str) -> int:
+        """How many times the record was evicted: a read started before an eviction
+        must not store what it read, or the stale copy would outlive the change."""
+        ...
+
+    async def get(
+        self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
+    ) -> Sequence[Record] | None: ...
+
+    async def put(
         self,
-        ttls: Mapping[tuple[str, Entity], float],
-        clock: Clock,
-        metrics: Metrics | None = None,
+        provider: str,
+        entity: Entity,
+        key: str,
+        selection: Selection,
+        scope: str,
+        records: Sequence[Record],
+        version: int,
     ) -> None:
-        self._metrics = metrics or Metrics()
+        """Keeps `records` unless the record was evicted since `version` was read."""
+        ...
+
+    async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Every cached copy of that record, whatever fields or credentials it was read with."""
+        ...
+
+
+class LocalEntityCache:
+    """In this process, for one gateway; replicas share `RedisEntityCache` instead."""
+
+    def __init__(self, ttls: Mapping[tuple[str, Entity], float], clock: Clock) -> None:
+        self.ttls = {place: ttl for place, ttl in ttls.items() if ttl > 0}
         self._caches: dict[tuple[str, Entity], TTLCache[_Key, Sequence[Record]]] = {
             place: TTLCache(maxsize=50_000, ttl=ttl, timer=clock)
-            for place, ttl in ttls.items()
-            if ttl > 0
+            for place, ttl in self.ttls.items()
         }
         self._versions: LRUCache[tuple[str, Entity, str], int] = LRUCache(maxsize=200_000)
 
-    def version(self, provider: str, entity: Entity, source_id: str) -> int:
-        """How many times the record was evicted: a read started before an eviction
-        must not store what it read, or the stale copy would outlive the change."""
+    async def version(self, provider: str, entity: Entity, source_id: str) -> int:
         return self._versions.get((provider, entity, source_id), 0)
 
     def caches(self, provider: str, entity: Entity) -> bool:
-        return (provider, entity) in self._caches
+        return (provider, entity) in self.ttls
 
-    def get(
+    async def get(
         self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
     ) -> Sequence[Record] | None:
         cache = self._caches.get((provider, entity))
-        if cache is None:
-            return None
-        records = cache.get((key, selection, scope))
-        self._metrics.cache_lookup(provider, entity.value, records is not None)
-        return records
+        return cache.get((key, selection, scope)) if cache is not None else None
 
-    def put(
+    async def put(
         self,
         provider: str,
         entity: Entity,
@@ -65,11 +90,10 @@ class EntityCache:
         version: int,
     ) -> None:
         cache = self._caches.get((provider, entity))
-        if cache is not None and records and version == self.version(provider, entity, key):
+        if cache is not None and records and version == await self.version(provider, entity, key):
             cache[(key, selection, scope)] = records
 
-    def evict(self, provider: str, entity: Entity, source_id: str) -> int:
-        """Every cached copy of that record, whatever fields or credentials it was read with."""
+    async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         place = (provider, entity, source_id)
         self._versions[place] = self._versions.get(place, 0) + 1
         cache = self._caches.get((provider, entity))

@@ -26,6 +26,7 @@ __all__ = [
     "Unauthenticated",
     "LimitExceeded",
     "Refused",
+    "SubscriptionEnded",
     "RateLimited",
     "ConfigError",
 ]
@@ -124,6 +125,14 @@ class Unauthenticated(GatewayError):
 
 class Refused(GatewayError):
     """A provider refused a write for a reason the caller can act on; returned as data."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SubscriptionEnded(GatewayError):
+    """A subscription that missed changes, ended so that the caller subscribes again."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -1,8 +1,9 @@
 """Changes providers tell us about, and who is listening for them.
 
-The bus is an interface with one in-process implementation; a deployment with
-several replicas can put Redis pub/sub behind the same two methods without the
-schema or the webhook receivers noticing.
+The bus is an interface with two implementations: `LocalBus` in this process,
+and `gateway.shared.bus.RedisBus`, Redis pub/sub for several replicas, behind
+the same two methods, so neither the schema nor the webhook receivers notice.
+Likewise the record of deliveries already taken: `LocalSeen`, or Redis.
 """
 
 from __future__ import annotations
@@ -14,9 +15,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cachetools import TLRUCache
+
+from gateway.clock import Clock
 from gateway.model import Entity
 
-__all__ = ["Change", "ChangeKind", "Delivery", "EventBus", "FellBehind", "LocalBus"]
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "Delivery",
+    "EventBus",
+    "FellBehind",
+    "LocalBus",
+    "LocalSeen",
+    "Seen",
+]
 
 logger = logging.getLogger("gateway.events")
 
@@ -63,13 +76,19 @@ class EventBus(Protocol):
 
 
 class FellBehind(Exception):
-    """A listener stopped reading while changes kept coming; it is ended, not silently thinned."""
+    """A listener missed changes (it stopped reading while they kept coming, or the feed
+    between replicas broke); it is ended, not silently thinned."""
+
+    def __init__(self, message: str, code: str = "FELL_BEHIND") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(eq=False)
 class _Listener:
-    queue: asyncio.Queue[Change]
-    overflowed: bool = False
+    queue: asyncio.Queue[Change | None]
+    """`None` only wakes the listener up to end it."""
+    ending: FellBehind | None = None
 
 
 class LocalBus:
@@ -87,20 +106,64 @@ class LocalBus:
 
     async def publish(self, change: Change) -> None:
         for listener in list(self._listeners):
-            if listener.queue.full():
-                if not listener.overflowed:
-                    logger.warning("a listener fell %d changes behind; ending it", self._backlog)
-                listener.overflowed = True
+            if listener.ending is not None:
+                continue
+            if listener.queue.qsize() >= self._backlog:
+                logger.warning("a listener fell %d changes behind; ending it", self._backlog)
+                listener.ending = FellBehind(
+                    "The subscription fell behind the changes; subscribe again."
+                )
                 continue
             listener.queue.put_nowait(change)
 
+    def interrupt(self, reason: str, code: str) -> None:
+        """Ends every listener once it has read what it holds: changes may have been missed."""
+        for listener in list(self._listeners):
+            if listener.ending is None:
+                listener.ending = FellBehind(reason, code)
+                listener.queue.put_nowait(None)
+
     async def listen(self) -> AsyncIterator[Change]:
-        listener = _Listener(asyncio.Queue(self._backlog))
+        listener = _Listener(asyncio.Queue(self._backlog + 1))
         self._listeners.add(listener)
         try:
             while True:
-                if listener.overflowed and listener.queue.empty():
-                    raise FellBehind("The subscription fell behind the changes; subscribe again.")
-                yield await listener.queue.get()
+                if listener.ending is not None and listener.queue.empty():
+                    raise listener.ending
+                change = await listener.queue.get()
+                if change is not None:
+                    yield change
         finally:
             self._listeners.discard(listener)
+
+
+class Seen(Protocol):
+    """Deliveries already taken, so a provider's repeat is acknowledged and not redone."""
+
+    async def claim(self, provider: str, key: str, window: float) -> bool:
+        """Marks the delivery taken for `window` seconds; false if it already was."""
+        ...
+
+    async def release(self, provider: str, key: str) -> None:
+        """Unmarks it, since processing failed: the provider's retry must be processed."""
+        ...
+
+
+class LocalSeen:
+    """In this process. `claim` has no await inside, so two copies arriving together
+    cannot both pass."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._until: TLRUCache[tuple[str, str], float] = TLRUCache(
+            maxsize=100_000, ttu=lambda _key, until, _now: until, timer=clock
+        )
+        self._clock = clock
+
+    async def claim(self, provider: str, key: str, window: float) -> bool:
+        if (provider, key) in self._until:
+            return False
+        self._until[(provider, key)] = self._clock() + window
+        return True
+
+    async def release(self, provider: str, key: str) -> None:
+        self._until.pop((provider, key), None)

@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway import notices
-from gateway.cache import EntityCache
+from gateway.cache import EntityCache, LocalEntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.paging import merge
 from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
+from gateway.metrics import Metrics
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.relationships import derive
 from gateway.resilience import ProviderHealth
@@ -164,11 +165,13 @@ class Federation:
         limits: PageLimits,
         health: Mapping[str, ProviderHealth],
         cache: EntityCache | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
         self.health = dict(health)
-        self.cache = cache or EntityCache({}, lambda: 0.0)
+        self.cache = cache or LocalEntityCache({}, lambda: 0.0)
+        self.metrics = metrics or Metrics()
 
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
@@ -325,22 +328,23 @@ class Federation:
         found: dict[str, Sequence[Record]] = {}
         missing = []
         for key in keys:
-            cached = self.cache.get(
+            cached = await self.cache.get(
                 provider, entity, key, selection, connector.credential_scope(entity, key)
             )
+            self.metrics.cache_lookup(provider, entity.value, cached is not None)
             if cached is None:
                 missing.append(key)
             else:
                 found[key] = cached
         if missing:
-            versions = {key: self.cache.version(provider, entity, key) for key in missing}
+            versions = {key: await self.cache.version(provider, entity, key) for key in missing}
             fetched = await self.health[provider].call(
                 lambda: connector.fetch(entity, by, missing, selection)
             )
             for key, records in fetched.items():
                 scope = connector.credential_scope(entity, key)
                 version = versions.get(key, -1)
-                self.cache.put(provider, entity, key, selection, scope, records, version)
+                await self.cache.put(provider, entity, key, selection, scope, records, version)
                 found[key] = records
         return found
 

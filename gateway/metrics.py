@@ -4,8 +4,9 @@ A registry per app (not prometheus_client's global one) lets several gateways
 live in one process, as they do in the tests, without counting into each other.
 Everything is counted where it happens once: GraphQL operations around their
 execution, upstream requests in a transport layer, token fetches in the auth
-flow, cache lookups in the cache. Breaker states are read when scraped, since an
-open circuit turns half-open by the clock alone.
+flow (where a fetch really runs, whatever store keeps the token), cache lookups
+where the federation reads the cache (whichever cache it is). Breaker states are
+read when scraped, since an open circuit turns half-open by the clock alone.
 
 Label values are bounded: providers, kinds, statuses and error codes are the
 gateway's own; operation names come from callers, so only the names of

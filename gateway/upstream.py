@@ -16,6 +16,7 @@ import orjson
 from opentelemetry.trace import Tracer
 
 from gateway import requestid
+from gateway.auth import LocalTokens, TokenStore
 from gateway.clock import Clock
 from gateway.config import Traffic
 from gateway.errors import (
@@ -132,6 +133,10 @@ class Upstream:
                 )
             )
         return self._layered
+
+    def tokens(self) -> TokenStore:
+        """Where this provider's tokens are kept."""
+        return LocalTokens(self.clock)
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name)

@@ -16,9 +16,9 @@ from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
 from gateway.errors import (
-    GatewayError,
     LimitExceeded,
     ProviderError,
+    SubscriptionEnded,
     Unauthenticated,
 )
 from gateway.events import FellBehind
@@ -87,7 +87,7 @@ class Subscription:
             async for change in _changes(info, types, providers):
                 yield change
         except FellBehind as error:
-            raise GatewayError(str(error)) from None
+            raise SubscriptionEnded(error.code, str(error)) from None
         finally:
             context.subscriptions -= 1
 

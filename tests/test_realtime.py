@@ -271,29 +271,22 @@ async def test_the_legacy_graphql_ws_protocol_authenticates_too(client: Client) 
     assert client.gateway.bus.listeners == 0  # type: ignore[attr-defined]
 
 
-def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache() -> None:
-    from gateway.cache import EntityCache
+async def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache() -> None:
+    from gateway.cache import LocalEntityCache
     from gateway.model import Entity, Selection, Tenant
 
     clock = ManualClock()
-    cache = EntityCache({("primmo", Entity.TENANT): 60}, clock)
+    cache = LocalEntityCache({("primmo", Entity.TENANT): 60}, clock)
     record = [Tenant(provider="primmo", source_id="7", last_name="Avant")]
-    before = cache.version("primmo", Entity.TENANT, "7")
+    before = await cache.version("primmo", Entity.TENANT, "7")
 
-    cache.evict("primmo", Entity.TENANT, "7")
-    cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", record, before)
+    await cache.evict("primmo", Entity.TENANT, "7")
+    await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", record, before)
 
-    assert cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") is None
-    cache.put(
-        "primmo",
-        Entity.TENANT,
-        "7",
-        Selection(),
-        "gateway",
-        record,
-        cache.version("primmo", Entity.TENANT, "7"),
-    )
-    assert cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") == record
+    assert await cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") is None
+    now = await cache.version("primmo", Entity.TENANT, "7")
+    await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", record, now)
+    assert await cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") == record
 
 
 async def test_a_listener_that_falls_behind_is_ended_not_thinned() -> None:

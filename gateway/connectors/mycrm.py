@@ -139,6 +139,7 @@ class MyCrmConnector(Connector):
             client_secret=upstream.credential("api_secret"),
             lifetime=1800.0,
             clock=upstream.clock,
+            store=upstream.tokens(),
             fetched=upstream.token_fetched,
         )
         return cls(upstream.client(auth), auth)

@@ -228,6 +228,7 @@ class PmsConnector(Connector):
             unwrap=lambda body: body["data"],
             lifetime=900.0,
             clock=upstream.clock,
+            store=upstream.tokens(),
             fetched=upstream.token_fetched,
         )
         return cls(

@@ -280,6 +280,7 @@ class PrimmoConnector(Connector):
             },
             lifetime=_TOKEN_LIFETIME,
             clock=upstream.clock,
+            store=upstream.tokens(),
             fetched=upstream.token_fetched,
         )
         return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
