@@ -6,6 +6,7 @@ Without configured providers the sandbox is mounted and served on the same port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -43,6 +44,10 @@ from gateway.resilience import Breaker, ProviderHealth
 from gateway.safelist import load_safelist
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
+from gateway.shared.bus import RedisBus
+from gateway.shared.cache import RedisEntityCache
+from gateway.shared.link import RedisLink, RedisUnavailable
+from gateway.shared.seen import RedisSeen
 from gateway.tracing import Tracing, tracing_from
 from gateway.upstream import Upstream
 from gateway.vault import Vault
@@ -56,7 +61,9 @@ logger = logging.getLogger("gateway")
 
 @dataclass
 class Gateway:
-    """What one running gateway holds: its connectors, their upstreams, and the sandbox if any."""
+    """What one running gateway holds: its connectors, their upstreams, and the sandbox if any;
+    with Redis configured, the link that the replicas' shared tokens, cache, de-duplication
+    and change feed go through."""
 
     federation: Federation
     upstreams: list[Upstream]
@@ -68,6 +75,7 @@ class Gateway:
     seen: Seen
     metrics: Metrics = field(default_factory=Metrics)
     tracing: Tracing | None = None
+    redis: RedisLink | None = None
     processed: int = 0
 
     async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
@@ -76,7 +84,8 @@ class Gateway:
         The claim is atomic (no await between check and mark in this process, SET NX
         across replicas), so two copies arriving together cannot both pass; if the work
         or the publishing fails, the claim is released so the provider's retry is
-        processed. A repeat still evicts the cache (eviction is idempotent).
+        processed. A repeat still evicts the cache (eviction is idempotent). Raises
+        `RedisUnavailable` when the replicas' shared state cannot be reached.
         """
         await self._evict(delivery.changes)
         if delivery.key is not None and not await self.seen.claim(
@@ -93,7 +102,8 @@ class Gateway:
                 await self.bus.publish(change)
         except BaseException:
             if delivery.key is not None:
-                await self.seen.release(provider, delivery.key)
+                with contextlib.suppress(RedisUnavailable):
+                    await self.seen.release(provider, delivery.key)
             raise
         self.processed += 1
         return {**outcome, "changes": len(changes)}
@@ -101,6 +111,10 @@ class Gateway:
     async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
             await self.federation.cache.evict(change.provider, change.entity, change.source_id)
+
+    async def start(self) -> None:
+        if isinstance(self.bus, RedisBus):
+            await self.bus.start()
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.
@@ -133,8 +147,12 @@ class Gateway:
             await asyncio.sleep(0.5 * 2**attempt)
 
     async def aclose(self) -> None:
+        if isinstance(self.bus, RedisBus):
+            await self.bus.aclose()
         for upstream in self.upstreams:
             await upstream.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.vault.close()
         if self.tracing is not None:
             await self.tracing.shutdown()
@@ -213,6 +231,8 @@ def build_gateway(
     vault = _vault_for(settings)
     metrics = Metrics(settings.observability.max_operation_names)
     tracer = tracing.tracer if tracing is not None else None
+    redis_url = settings.gateway.redis()
+    redis = RedisLink(redis_url) if redis_url else None
     upstreams: list[Upstream] = []
     if settings.uses_sandbox:
         sandbox = sandbox or _sandbox_for(settings, clock)
@@ -230,6 +250,7 @@ def build_gateway(
                     vault=vault,
                     metrics=metrics,
                     tracer=tracer,
+                    shared=redis,
                 )
             )
     else:
@@ -258,6 +279,7 @@ def build_gateway(
                     options=provider.options,
                     metrics=metrics,
                     tracer=tracer,
+                    shared=redis,
                 )
             )
     connectors = {
@@ -276,8 +298,12 @@ def build_gateway(
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
     metrics.watch_breakers(health)
     ttls = _ttls(settings)
-    cache: EntityCache = LocalEntityCache(ttls, clock)
+    cache: EntityCache = (
+        RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)
+    )
     federation = Federation(connectors, limits, health, cache, metrics)
+    bus: EventBus = RedisBus(redis) if redis else LocalBus()
+    seen: Seen = RedisSeen(redis) if redis else LocalSeen(clock)
     return Gateway(
         federation,
         upstreams,
@@ -285,10 +311,11 @@ def build_gateway(
         settings,
         vault,
         clock,
-        LocalBus(),
-        LocalSeen(clock),
+        bus,
+        seen,
         metrics=metrics,
         tracing=tracing,
+        redis=redis,
     )
 
 
@@ -330,6 +357,7 @@ def create_app(
             if settings.gateway.subscribe_at_start and public_url
             else None
         )
+        await gateway.start()
         if authenticator.development_key:
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
@@ -409,7 +437,12 @@ def create_app(
         except ProviderError as error:
             logger.warning("webhook %s could not be processed: %s", provider, error.message)
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
-        return JSONResponse(await gateway.take(provider, delivery))
+        try:
+            return JSONResponse(await gateway.take(provider, delivery))
+        except RedisUnavailable as error:
+            return JSONResponse(
+                {"error": f"{error} Send it again later.", "code": error.code}, status_code=503
+            )
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -426,12 +459,14 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Ready while at least one provider's circuit admits calls."""
+        """Ready while at least one provider's circuit admits calls. Redis is reported, not
+        required: every replica loses it at once, and queries are still answered without it."""
         states = {name: h.breaker.state.value for name, h in gateway.federation.health.items()}
         ready = any(state != "OPEN" for state in states.values())
-        return JSONResponse(
-            {"ready": ready, "providers": states}, status_code=200 if ready else 503
-        )
+        body: dict[str, Any] = {"ready": ready, "providers": states}
+        if gateway.redis is not None:
+            body["redis"] = "up" if await gateway.redis.up() else "down"
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     if gateway.sandbox is not None:
         for name, sandbox_app in gateway.sandbox.apps.items():

@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -153,6 +154,27 @@ class GatewaySettings(_Strict):
     get_max_age_seconds: int = Field(0, ge=0)
     """How long a caller may reuse a GET's answer without asking again; 0: revalidate each
     time (by ETag)."""
+    redis_url: str | SecretRef | None = None
+    """Redis shared by several replicas (tokens, entity cache, webhook de-duplication, change
+    feed); `$PROPGATE_REDIS_URL` overrides it. A URL with a password must come from the
+    environment (`{ env = "..." }`). Absent: everything stays in this process."""
+
+    @model_validator(mode="after")
+    def _no_password_in_the_file(self) -> GatewaySettings:
+        if isinstance(self.redis_url, str) and urlsplit(self.redis_url).password:
+            raise ValueError(
+                'redis_url holds a password: name it by environment, redis_url = { env = "..." }'
+            )
+        return self
+
+    def redis(self) -> str | None:
+        """The Redis URL in force: the environment's, else the file's, else none."""
+        override = os.environ.get("PROPGATE_REDIS_URL")
+        if override:
+            return override
+        if isinstance(self.redis_url, SecretRef):
+            return self.redis_url.resolve()
+        return self.redis_url
 
 
 class ApiKey(_Strict):

@@ -30,6 +30,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.metrics import Metrics
+from gateway.shared.link import RedisLink
+from gateway.shared.tokens import RedisTokens
 from gateway.transports import (
     KIND,
     BoundedBody,
@@ -65,6 +67,7 @@ class Upstream:
     options: Mapping[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     tracer: Tracer | None = None
+    shared: RedisLink | None = None
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None
@@ -135,8 +138,11 @@ class Upstream:
         return self._layered
 
     def tokens(self) -> TokenStore:
-        """Where this provider's tokens are kept."""
-        return LocalTokens(self.clock)
+        """Where this provider's tokens are kept: in Redis when replicas share it."""
+        if self.shared is None:
+            return LocalTokens(self.clock)
+        identity = {"url": self.base_url, "credentials": dict(self.credentials)}
+        return RedisTokens(self.shared, self.name, identity, self.clock)
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name)

@@ -76,3 +76,28 @@ def test_an_unknown_provider_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, '[providers.acme]\nurl = "https://acme.example"\n')
     with pytest.raises(ConfigError, match="acme"):
         create_app(load_settings(path))
+
+
+def test_the_redis_url_comes_from_the_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROPGATE_REDIS_URL", raising=False)
+    monkeypatch.setenv("E2E_REDIS_URL", "redis://:s3cret@cache.internal:6379/2")
+    plain = load_settings(_write(tmp_path, '[gateway]\nredis_url = "redis://cache:6379/1"\n'))
+    secret = load_settings(_write(tmp_path, '[gateway]\nredis_url = { env = "E2E_REDIS_URL" }\n'))
+    assert plain.gateway.redis() == "redis://cache:6379/1"
+    assert secret.gateway.redis() == "redis://:s3cret@cache.internal:6379/2"
+    assert load_settings(None).gateway.redis() is None
+
+    monkeypatch.setenv("PROPGATE_REDIS_URL", "redis://elsewhere:6379/0")
+    assert (
+        plain.gateway.redis() == load_settings(None).gateway.redis() == "redis://elsewhere:6379/0"
+    )
+
+
+def test_a_redis_password_cannot_be_written_in_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[gateway]\nredis_url = "redis://:hunter2@cache:6379/0"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert "redis_url" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
