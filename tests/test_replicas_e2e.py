@@ -25,7 +25,7 @@ from gateway.loopback import free_port, running
 from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from tests.metrics_reading import upstream_requests
+from tests.metrics_reading import metric, upstream_requests
 from tests.redis_server import RedisServer
 
 KEY = "replicas-e2e-key"
@@ -152,10 +152,16 @@ def test_a_hundred_queries_over_two_replicas_cost_one_token_request_per_provider
     assert all(answer == answers[0] for answer in answers)
     # Identical reads in flight are coalesced per replica, so each replica's own count says
     # that both read from every provider, with the one token.
-    reads = [upstream_requests(_scrape(gateway), ("data",)) for gateway in deployment.gateways]
+    scraped = [_scrape(gateway) for gateway in deployment.gateways]
+    reads = [upstream_requests(text, ("data",)) for text in scraped]
     assert all(read[p] >= 1 for read in reads for p in TOKEN_PATHS), reads
     tokens = {p: deployment.count(p, "POST", paths) for p, paths in TOKEN_PATHS.items()}
     assert tokens == {"primmo": 1, "pms": 1, "mycrm": 1}
+    fetches = {
+        p: [metric(text, "propgate_token_fetches_total", provider=p) for text in scraped]
+        for p in TOKEN_PATHS
+    }
+    assert {p: sum(counts) for p, counts in fetches.items()} == tokens, fetches
 
 
 def _node(source_id: str) -> str:
@@ -221,3 +227,14 @@ def test_a_webhook_taken_by_one_replica_reaches_the_other(deployment: Deployment
     assert change["node"] == {"lastName": "Renommé-Ailleurs"}
     assert gets[1] == gets[0] + 1 and gets[2] == gets[1], "the second replica read the cache"
     assert fresh == {"node": {"lastName": "Renommé-Ailleurs"}}
+    lookups = [_cache_lookups(_scrape(gateway)) for gateway in (one, two)]
+    assert lookups == [{"hit": 0, "miss": 1}, {"hit": 2, "miss": 1}]
+
+
+def _cache_lookups(text: str) -> dict[str, float]:
+    """Each replica counts its own lookups in the shared cache: the first read missed on the
+    first replica; the second replica hit that copy, missed when its subscriber loaded the
+    record the webhook evicted, and hit the copy that load stored."""
+    name = "propgate_entity_cache_lookups_total"
+    tenants = {"provider": "primmo", "type": "Tenant"}
+    return {result: metric(text, name, result=result, **tenants) for result in ("hit", "miss")}
