@@ -15,7 +15,7 @@ from typing import Any, overload
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
 from fastapi.responses import HTMLResponse
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,7 @@ from gateway import responses
 from gateway.callers import Authenticator
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.persisted import PersistedQueries, PersistedQueryRefused
+from schema.documents import operation_type
 
 __all__ = ["GatewayRouter", "GraphQLRefusals", "forbidden", "unauthenticated"]
 
@@ -139,6 +140,15 @@ class _BodyTooLarge(Exception):
     pass
 
 
+_SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over a websocket at /graphql (graphql-transport-ws or graphql-ws), "
+    "or over HTTP as a multipart stream (Accept: multipart/mixed); a plain request cannot "
+    "carry the events."
+)
+"""Strawberry would run the subscription as a query, whose field then has no value: an
+internal error with a traceback in the log."""
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -203,13 +213,23 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """A persisted query's hash becomes its text here; a refusal is a request error."""
+        """A persisted query's hash becomes its text here; a refusal is a request error, as is a
+        subscription asked over plain HTTP."""
         try:
             request_data.query = self._persisted.query_for(
                 request_data.query, request_data.extensions
             )
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
+            return ExecutionResult(data=None, errors=[error])
+        if (
+            operation_type(request_data.query, request_data.operation_name)
+            is OperationType.SUBSCRIPTION
+            and "multipart/mixed" not in request.headers.get("accept", "")
+        ):
+            error = GraphQLError(
+                _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}
+            )
             return ExecutionResult(data=None, errors=[error])
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data

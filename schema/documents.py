@@ -14,16 +14,28 @@ from collections.abc import Iterator
 from contextlib import suppress
 from functools import lru_cache
 
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-__all__ = ["CachedParsing", "CachedValidation"]
+__all__ = ["CachedParsing", "CachedValidation", "operation_type"]
 
 DOCUMENTS = 512
 
 _parse = lru_cache(maxsize=DOCUMENTS)(parse)
 _validate = lru_cache(maxsize=DOCUMENTS)(validate_document)
+
+
+def operation_type(text: str | None, name: str | None) -> OperationType | None:
+    """What an operation is, from the same cache that executing it will use; None when the
+    text does not parse or names no single operation (execution then says why)."""
+    if not text:
+        return None
+    try:
+        operation = get_operation_ast(_parse(text), name)
+    except GraphQLError:
+        return None
+    return operation.operation if operation is not None else None
 
 
 class CachedParsing(SchemaExtension):

@@ -21,6 +21,7 @@ REQUEST_ERRORS = {
     "GRAPHQL_VALIDATION_FAILED": {"query": "{ nope }"},
     "BAD_USER_INPUT": {"query": "query ($first: Int!) { landlords(first: $first) { totalCount } }"},
     "TOO_MANY_ALIASES": {"query": "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"},
+    "SUBSCRIPTION_OVER_HTTP": {"query": "subscription { entityChanged { kind } }"},
 }
 
 
