@@ -11,7 +11,6 @@ import asyncio
 import base64
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -21,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
+
+from tests.tools import unavailable
 
 __all__ = ["Page", "chromium", "open_page"]
 
@@ -47,10 +47,7 @@ def chromium() -> str:
     """Debian's chromium; skipped when absent, unless `PROPGATE_REQUIRE` names it (CI)."""
     found = shutil.which("chromium")
     if found is None:
-        reason = "needs Debian's chromium (apt-get install -y chromium)"
-        if "chromium" in os.environ.get("PROPGATE_REQUIRE", "").split(","):
-            pytest.fail(f"PROPGATE_REQUIRE names chromium: {reason}")
-        pytest.skip(reason)
+        unavailable("chromium", "needs Debian's chromium (apt-get install -y chromium)")
     return found
 
 
