@@ -35,7 +35,13 @@ from gateway.errors import (
 from gateway.events import Change, Delivery, EventBus, LocalBus, LocalSeen, Seen
 from gateway.federation import Federation, PageLimits
 from gateway.graphiql import GraphiQL
-from gateway.http import GatewayRouter, GraphQLRefusals, forbidden, unauthenticated
+from gateway.http import (
+    GatewayRouter,
+    GraphQLRefusals,
+    asks_for_the_ide,
+    forbidden,
+    unauthenticated,
+)
 from gateway.metrics import Metrics
 from gateway.model import Entity
 from gateway.persisted import PersistedQueries
@@ -156,15 +162,6 @@ class Gateway:
         self.vault.close()
         if self.tracing is not None:
             await self.tracing.shutdown()
-
-
-def _asks_for_the_ide(connection: HTTPConnection) -> bool:
-    """A browser loading GraphiQL: the page itself needs no credentials, its queries do."""
-    return (
-        connection.scope.get("method") == "GET"
-        and "text/html" in connection.headers.get("accept", "")
-        and "query" not in connection.query_params
-    )
 
 
 def _ttls(settings: Settings) -> dict[tuple[str, Entity], float]:
@@ -381,7 +378,11 @@ def create_app(
     graphiql = GraphiQL(endpoint="/graphql", development_key=authenticator.development_key)
 
     async def context(connection: HTTPConnection) -> Context:
-        if connection.scope["type"] == "websocket" or _asks_for_the_ide(connection):
+        if connection.scope["type"] == "websocket" or asks_for_the_ide(
+            connection.scope.get("method", ""),
+            connection.headers.get("accept", ""),
+            connection.query_params,
+        ):
             caller = Caller("anonymous", frozenset())
         else:
             caller = authenticator.authenticate(connection.headers)

@@ -9,7 +9,7 @@ Callers get the same refusals as GraphQL errors with a stable code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 import orjson
@@ -33,7 +33,13 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.persisted import PersistedQueries, PersistedQueryRefused
 from schema.documents import operation_type
 
-__all__ = ["GatewayRouter", "GraphQLRefusals", "forbidden", "unauthenticated"]
+__all__ = [
+    "GatewayRouter",
+    "GraphQLRefusals",
+    "asks_for_the_ide",
+    "forbidden",
+    "unauthenticated",
+]
 
 _CODES = {
     "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
@@ -149,6 +155,18 @@ _SUBSCRIPTION_OVER_HTTP = (
 internal error with a traceback in the log."""
 
 
+def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
+    """A browser loading GraphiQL: a GET for HTML with no operation in the URL, neither its
+    text nor a persisted query's hash. The page needs no credentials; anything that runs an
+    operation does, so the caller's context and the router must agree on this one test."""
+    return (
+        method == "GET"
+        and "text/html" in accept
+        and "query" not in params
+        and "extensions" not in params
+    )
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -199,10 +217,9 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         return unset
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
-        """Not for a GET that names a persisted query by its hash alone: it has no `query`."""
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(
-            request
-        )
+        return asks_for_the_ide(
+            request.method, request.headers.get("accept", ""), request.query_params
+        ) and super().should_render_graphql_ide(request)
 
     async def execute_single(
         self,
@@ -222,10 +239,10 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
             return ExecutionResult(data=None, errors=[error])
-        if (
-            operation_type(request_data.query, request_data.operation_name)
-            is OperationType.SUBSCRIPTION
-            and "multipart/mixed" not in request.headers.get("accept", "")
+        if operation_type(
+            request_data.query, request_data.operation_name
+        ) is OperationType.SUBSCRIPTION and "multipart/mixed" not in request.headers.get(
+            "accept", ""
         ):
             error = GraphQLError(
                 _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}

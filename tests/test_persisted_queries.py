@@ -56,6 +56,25 @@ async def test_an_unknown_hash_asks_for_the_query_then_the_hash_alone_runs_it(
     assert "etag" in by_hash.headers
 
 
+async def test_a_hash_alone_asked_for_as_html_still_needs_credentials(apq: Client) -> None:
+    """A browser-like GET with no `query` is GraphiQL's page only when it names no persisted
+    query either: otherwise it runs an operation, and the caller must be authenticated."""
+    query = "{ __typename }"
+    await post(apq, persisted(query, sha256_of(query)))
+    extensions = json.dumps(persisted(None, sha256_of(query))["extensions"])
+
+    anonymous = await apq.http.get(
+        "/graphql",
+        params={"extensions": extensions},
+        headers={"Accept": "text/html", "X-API-Key": ""},
+    )
+    page = await apq.http.get("/graphql", headers={"Accept": "text/html", "X-API-Key": ""})
+
+    assert anonymous.status_code == 401
+    assert error_codes(anonymous.json()) == ["UNAUTHENTICATED"]
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
