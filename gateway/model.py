@@ -199,9 +199,15 @@ class Selection:
 
     fields: frozenset[str] = frozenset()
     relations: Mapping[str, Selection] = field(default_factory=dict)
+    _hash: int = field(init=False, repr=False, compare=False)
+    """Loaders are keyed by selection, and looked up once per parent object: hashed once."""
+
+    def __post_init__(self) -> None:
+        relations = tuple(sorted(self.relations.items(), key=lambda kv: kv[0]))
+        object.__setattr__(self, "_hash", hash((self.fields, relations)))
 
     def __hash__(self) -> int:
-        return hash((self.fields, tuple(sorted(self.relations.items(), key=lambda kv: kv[0]))))
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

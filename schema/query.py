@@ -22,7 +22,7 @@ from schema.filters import (
 )
 from schema.ids import decode_id
 from schema.permissions import demand, requires
-from schema.selection import connection_selection, selection_of
+from schema.selection import connection_selection, selection_here
 from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
 __all__ = ["Query"]
@@ -67,7 +67,7 @@ async def _node(info: Info, global_id: str, path: list[str | int]) -> Node | Non
     entity, provider, source_id = decode_id(global_id)
     if provider not in info.context.federation.connectors:
         raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
-    selection = selection_of(NODE_TYPES[entity], info.selected_fields[0].selections)
+    selection = selection_here(NODE_TYPES[entity], info)
     link = model.Link(provider, entity, "id", source_id)
     record = await info.context.loaders.one(link, selection)
     if record is None:
@@ -262,7 +262,7 @@ class Query:
     async def relationship_by_external_id(
         self, info: Info, external_id: str
     ) -> Relationship | None:
-        selection = selection_of(Relationship, info.selected_fields[0].selections)
+        selection = selection_here(Relationship, info)
         federation = info.context.federation
         for provider in federation.referencing(model.Entity.RELATIONSHIP, "building"):
             link = model.Link(provider, model.Entity.RELATIONSHIP, "external_id", external_id)

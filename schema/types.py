@@ -18,7 +18,7 @@ from gateway.relationships import occupier, owner
 from schema.context import Context
 from schema.ids import encode_id
 from schema.permissions import requires
-from schema.selection import selection_of
+from schema.selection import selection_here
 
 __all__ = [
     "Party",
@@ -40,12 +40,12 @@ strawberry.enum(Occupancy, description="Whether a unit is let today.")
 
 
 async def _one(info: Info, link: model.Link | None, graphql_type: type[T]) -> T | None:
-    selection = selection_of(graphql_type, info.selected_fields[0].selections)
+    selection = selection_here(graphql_type, info)
     return cast(T | None, await info.context.loaders.one(link, selection))
 
 
 async def _many(info: Info, link: model.Link | None, graphql_type: type[T]) -> list[T]:
-    selection = selection_of(graphql_type, info.selected_fields[0].selections)
+    selection = selection_here(graphql_type, info)
     return cast(list[T], list(await info.context.loaders.many(link, selection)))
 
 
@@ -259,7 +259,7 @@ async def _about(
     info: Info, by: str, record: model.Building | model.Tenant | model.Landlord
 ) -> list[model.Record]:
     """What providers record about this record; a provider that fails costs only its part."""
-    selection = selection_of(Relationship, info.selected_fields[0].selections)
+    selection = selection_here(Relationship, info)
     try:
         return await info.context.loaders.about(
             model.Entity.RELATIONSHIP, by, f"{record.provider}:{record.source_id}", selection

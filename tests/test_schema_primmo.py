@@ -250,3 +250,29 @@ async def test_relations_across_levels_resolve_to_the_right_records(client: Clie
         assert owner["name"] == landlords[building.landlord_id].name
         assert str(building.id) in {b["sourceId"] for b in owner["buildings"]}
     assert client.primmo.count("GET") == 5
+
+
+async def test_one_path_under_two_parent_types_pushes_down_each_ones_fields(
+    client: Client,
+) -> None:
+    """`unit` under a tenant and under a relationship sits at the same response path; each
+    asks the unit for other fields, so each must reach Primmo's `$select` on its own."""
+    listed = await client.data(
+        '{ tenants(first: 1, providers: ["primmo"]) { edges { node { id relationships '
+        "{ id derived } } } } }"
+    )
+    tenant = listed["tenants"]["edges"][0]["node"]
+    derived = next(r for r in tenant["relationships"] if r["derived"])
+
+    data = await client.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Tenant { sourceId unit { unitCode } }"
+        " ... on Relationship { unit { sourceId rooms } } } }",
+        {"ids": [tenant["id"], derived["id"]]},
+    )
+
+    world = _primmo_world(client)
+    by_tenant, by_relationship = data["nodes"]
+    tenant_record = next(t for t in world.tenants if str(t.id) == by_tenant["sourceId"])
+    unit = next(u for u in world.units if u.id == tenant_record.unit_id)
+    assert by_tenant["unit"] == {"unitCode": unit.code}
+    assert by_relationship["unit"] == {"sourceId": str(unit.id), "rooms": unit.rooms}
