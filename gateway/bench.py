@@ -7,6 +7,13 @@ time, and reports requests per second, latency percentiles, errors, upstream
 requests per query (from the sandbox's counters), each query's ideal latency
 (its dependency depth times one upstream round trip, measured against the
 sandbox directly in the same run) and the overhead ratio between the two.
+
+The ideal leaves out what the providers themselves spend on a query and how
+they fare under load, so an ideal client is also driven: it replays the very
+requests the gateway made for each query, level by level, straight at the
+sandbox, with the same concurrency and duration. What the gateway adds to
+that client's latency is what a user pays for the gateway.
+
 With `--latency 0` the gateway's own CPU per query and per returned object is
 what is left to see.
 """
@@ -22,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +43,17 @@ from gateway.sandbox import PROVIDERS, Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.vault import Vault
 
-__all__ = ["MIX", "BenchQuery", "pick", "run", "scale", "scale_table", "table"]
+__all__ = [
+    "MIX",
+    "BenchQuery",
+    "Upstream",
+    "levels",
+    "pick",
+    "run",
+    "scale",
+    "scale_table",
+    "table",
+]
 
 KEY = "bench-caller-key"
 
@@ -160,24 +177,83 @@ def _percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-async def _upstream_counts(gateway: str, sandbox: str, mix: list[BenchQuery]) -> dict[str, int]:
-    """Each query alone, with every provider's counter zeroed before and read after."""
-    counts = {}
+@dataclass(frozen=True)
+class Upstream:
+    """One request as a provider received it, to be sent again as it was."""
+
+    provider: str
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: str
+    arrived: float
+    answered: float
+
+
+def _is_token(target: str) -> bool:
+    """Token requests: an ideal client, like the gateway, holds its tokens already."""
+    path = target.split("?", 1)[0].lower()
+    return "token" in path or "identity" in path
+
+
+def levels(requests: list[Upstream]) -> list[list[Upstream]]:
+    """The requests as an ideal client sends them: one that arrived after another was
+    answered may have needed that answer, so it waits for it; the others go together."""
+    ordered = sorted(requests, key=lambda r: r.arrived)
+    level_of: list[int] = []
+    for index, request in enumerate(ordered):
+        after = [level_of[i] + 1 for i in range(index) if ordered[i].answered <= request.arrived]
+        level_of.append(max(after, default=0))
+    grouped: list[list[Upstream]] = [[] for _ in range(max(level_of, default=-1) + 1)]
+    for request, level in zip(ordered, level_of, strict=True):
+        grouped[level].append(request)
+    return grouped
+
+
+RECORDING_LATENCY = 0.05
+"""Upstream latency while a query's requests are recorded: long enough that the requests
+sent together arrive together, long before any answer, whatever the bench's own latency."""
+
+
+async def _upstream(
+    gateway: str, sandbox: str, mix: list[BenchQuery], latency: float, jitter: float
+) -> dict[str, list[list[Upstream]]]:
+    """Each query alone, with every provider's record cleared before and read after: its
+    upstream requests (tokens left out), grouped as an ideal client would send them."""
+    plans = {}
     async with httpx.AsyncClient(timeout=60, headers={"X-API-Key": KEY}) as http:
+
+        async def slow_down(seconds: float, spread: float) -> None:
+            for name in PROVIDERS:
+                await http.post(
+                    f"{sandbox}/sandbox/{name}/_sandbox/latency",
+                    params={"seconds": seconds, "jitter": spread},
+                )
+
+        await slow_down(RECORDING_LATENCY, 0)
         for item in mix:
             for name in PROVIDERS:
                 await http.post(f"{sandbox}/sandbox/{name}/_sandbox/requests/reset")
             await http.post(f"{gateway}/graphql", json={"query": item.query})
-            total = 0
+            made = []
             for name in PROVIDERS:
-                seen = (await http.get(f"{sandbox}/sandbox/{name}/_sandbox/requests")).json()
-                total += sum(
-                    r["count"]
-                    for r in seen["requests"]
-                    if not any(word in r["path"].lower() for word in ("token", "identity"))
-                )
-            counts[item.name] = total
-    return counts
+                seen = await http.get(f"{sandbox}/sandbox/{name}/_sandbox/requests/recent")
+                made += [
+                    Upstream(
+                        name,
+                        r["method"],
+                        r["target"],
+                        [tuple(h) for h in r["headers"]],
+                        r["body"],
+                        r["arrived"],
+                        r["answered"],
+                    )
+                    for r in seen.json()["requests"]
+                    if not _is_token(r["target"])
+                ]
+            plans[item.name] = levels(made)
+        await slow_down(latency, jitter)
+    return plans
 
 
 async def _round_trip(sandbox: str, samples: int = 20) -> float:
@@ -196,49 +272,45 @@ async def _round_trip(sandbox: str, samples: int = 20) -> float:
     return statistics.median(times)
 
 
-async def _drive(
-    gateway: str, concurrency: int, seconds: float, mix: list[BenchQuery]
+Ask = Callable[[BenchQuery], Awaitable[tuple[bool, Any]]]
+"""Runs one query; whether it failed, and the data whose objects it returned."""
+
+
+async def _load(
+    concurrency: int, seconds: float, mix: list[BenchQuery], ask: Ask
 ) -> dict[str, Any]:
+    """`concurrency` clients, each running the mix in turn (each from its own place in it)
+    for `seconds`, with a progress line."""
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     objects: dict[str, int] = defaultdict(int)
     done = 0
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(timeout=60, limits=limits, headers={"X-API-Key": KEY}) as http:
+    async def worker(offset: int) -> None:
+        nonlocal done
+        turn = offset
+        while time.monotonic() < stop:
+            item = mix[turn % len(mix)]
+            turn += 1
+            started = time.perf_counter()
+            failed, data = await ask(item)
+            latencies[item.name].append(time.perf_counter() - started)
+            errors[item.name] += failed
+            objects[item.name] += _objects(data)
+            done += 1
 
-        async def worker(offset: int) -> None:
-            nonlocal done
-            turn = offset
-            while time.monotonic() < stop:
-                item = mix[turn % len(mix)]
-                turn += 1
-                started = time.perf_counter()
-                try:
-                    response = await http.post(f"{gateway}/graphql", json={"query": item.query})
-                    body = response.json()
-                    failed = response.status_code != 200 or bool(body.get("errors"))
-                except (httpx.HTTPError, ValueError):
-                    failed, body = True, {}
-                latencies[item.name].append(time.perf_counter() - started)
-                errors[item.name] += failed
-                objects[item.name] += _objects(body.get("data"))
-                done += 1
-
-        async def progress() -> None:
-            started = time.monotonic()
-            while time.monotonic() < stop:
-                await asyncio.sleep(1)
-                elapsed = time.monotonic() - started
-                sys.stderr.write(
-                    f"\r  {elapsed:5.0f} s  {done:7d} queries  {done / elapsed:8.1f}/s"
-                )
-            sys.stderr.write("\n")
-
+    async def progress() -> None:
         started = time.monotonic()
-        await asyncio.gather(progress(), *(worker(n) for n in range(concurrency)))
-        elapsed = time.monotonic() - started
+        while time.monotonic() < stop:
+            await asyncio.sleep(1)
+            elapsed = time.monotonic() - started
+            sys.stderr.write(f"\r  {elapsed:5.0f} s  {done:7d} queries  {done / elapsed:8.1f}/s")
+        sys.stderr.write("\n")
+
+    started = time.monotonic()
+    await asyncio.gather(progress(), *(worker(n) for n in range(concurrency)))
+    elapsed = time.monotonic() - started
     return {
         "latencies": latencies,
         "errors": errors,
@@ -246,6 +318,60 @@ async def _drive(
         "queries": done,
         "seconds": elapsed,
     }
+
+
+def _client(connections: int, **options: Any) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=60, limits=limits, **options)
+
+
+async def _drive(
+    gateway: str, concurrency: int, seconds: float, mix: list[BenchQuery]
+) -> dict[str, Any]:
+    async with _client(concurrency, headers={"X-API-Key": KEY}) as http:
+
+        async def ask(item: BenchQuery) -> tuple[bool, Any]:
+            try:
+                response = await http.post(f"{gateway}/graphql", json={"query": item.query})
+                body = response.json()
+            except (httpx.HTTPError, ValueError):
+                return True, None
+            return response.status_code != 200 or bool(body.get("errors")), body.get("data")
+
+        return await _load(concurrency, seconds, mix, ask)
+
+
+async def _drive_direct(
+    sandbox: str,
+    concurrency: int,
+    seconds: float,
+    mix: list[BenchQuery],
+    plans: dict[str, list[list[Upstream]]],
+) -> dict[str, Any]:
+    """The ideal client: each query's upstream requests, sent straight to the sandbox, every
+    level's at once. It reads each answer whole but spends nothing on making sense of it."""
+    widest = max((len(level) for plan in plans.values() for level in plan), default=1)
+    async with _client(concurrency * widest) as http:
+
+        async def send(request: Upstream) -> bool:
+            try:
+                response = await http.request(
+                    request.method,
+                    f"{sandbox}/sandbox/{request.provider}{request.target}",
+                    headers=request.headers,
+                    content=request.body.encode(),
+                )
+            except httpx.HTTPError:
+                return True
+            return response.status_code >= 400
+
+        async def ask(item: BenchQuery) -> tuple[bool, Any]:
+            failed = False
+            for level in plans[item.name]:
+                failed |= any(await asyncio.gather(*(send(request) for request in level)))
+            return failed, None
+
+        return await _load(concurrency, seconds, mix, ask)
 
 
 @contextmanager
@@ -300,16 +426,22 @@ def run(
         max_page=1000,
     ) as (gateway, sandbox, pid):
         sys.stderr.write("measuring upstream requests per query and one round trip...\n")
-        upstream = asyncio.run(_upstream_counts(gateway, sandbox, mix))
-        trip = asyncio.run(_round_trip(sandbox))
         asyncio.run(_drive(gateway, 1, 2, mix))
+        plans = asyncio.run(_upstream(gateway, sandbox, mix, latency, jitter))
+        trip = asyncio.run(_round_trip(sandbox))
         cpu_before = _cpu_seconds(pid)
         sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
         driven = asyncio.run(_drive(gateway, concurrency, seconds, mix))
         cpu_after = _cpu_seconds(pid)
+        sys.stderr.write(
+            f"the ideal client, straight to the sandbox: {concurrency} clients "
+            f"for {seconds:.0f} s\n"
+        )
+        direct = asyncio.run(_drive_direct(sandbox, concurrency, seconds, mix, plans))
     return _report(
         driven,
-        upstream,
+        direct,
+        plans,
         trip,
         cpu_before,
         cpu_after,
@@ -455,7 +587,8 @@ def scale_table(result: dict[str, Any]) -> str:
 
 def _report(
     driven: dict[str, Any],
-    upstream: dict[str, int],
+    direct: dict[str, Any],
+    plans: dict[str, list[list[Upstream]]],
     trip: float,
     cpu_before: float | None,
     cpu_after: float | None,
@@ -470,6 +603,9 @@ def _report(
         p50 = statistics.median(samples) if samples else 0.0
         ideal = item.depth * trip
         count = len(samples)
+        replayed = direct["latencies"].get(item.name, [])
+        direct_p50 = statistics.median(replayed) if replayed else 0.0
+        plan = plans.get(item.name, [])
         queries.append(
             {
                 "name": item.name,
@@ -480,7 +616,11 @@ def _report(
                 "p99_ms": round(_percentile(samples, 0.99) * 1000, 2),
                 "ideal_ms": round(ideal * 1000, 2),
                 "overhead_ratio": round(p50 / ideal, 3) if ideal > 0.001 else None,
-                "upstream_requests": upstream.get(item.name),
+                "direct_p50_ms": round(direct_p50 * 1000, 2),
+                "direct_errors": direct["errors"].get(item.name, 0),
+                "ratio_to_direct": round(p50 / direct_p50, 3) if direct_p50 else None,
+                "upstream_requests": sum(len(level) for level in plan),
+                "upstream_levels": len(plan),
                 "minimum_upstream_requests": item.minimum,
                 "objects_per_query": round(driven["objects"].get(item.name, 0) / count, 1)
                 if count
@@ -497,6 +637,7 @@ def _report(
         "settings": settings,
         "round_trip_ms": round(trip * 1000, 2),
         "requests_per_second": round(driven["queries"] / driven["seconds"], 1),
+        "direct_requests_per_second": round(direct["queries"] / direct["seconds"], 1),
         "queries": queries,
         "gateway_cpu_seconds": round(cpu, 3) if cpu is not None else None,
         "cpu_us_per_query": round(cpu / driven["queries"] * 1e6, 1)
@@ -515,18 +656,24 @@ def _report(
 def table(result: dict[str, Any]) -> str:
     rows = [
         f"{'query':26} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'ideal':>7} {'ratio':>6} {'upstream':>8}"
+        f"{'ideal':>7} {'ratio':>6} {'direct':>8} {'ratio':>6} {'upstream':>8}"
     ]
     for q in result["queries"]:
         ratio = f"{q['overhead_ratio']:.2f}" if q["overhead_ratio"] is not None else "-"
+        to_direct = f"{q['ratio_to_direct']:.2f}" if q["ratio_to_direct"] is not None else "-"
         rows.append(
             f"{q['name']:26} {q['count']:6d} {q['errors']:4d} {q['p50_ms']:8.2f} "
             f"{q['p95_ms']:8.2f} {q['p99_ms']:8.2f} {q['ideal_ms']:7.2f} {ratio:>6} "
-            f"{q['upstream_requests']!s:>8}"
+            f"{q['direct_p50_ms']:8.2f} {to_direct:>6} {q['upstream_requests']!s:>8}"
         )
     rows.append(
-        f"requests/s {result['requests_per_second']}, one upstream round trip "
+        f"requests/s {result['requests_per_second']} (the ideal client: "
+        f"{result['direct_requests_per_second']}), one upstream round trip "
         f"{result['round_trip_ms']} ms, gateway CPU {result['cpu_us_per_query']} µs/query, "
         f"{result['cpu_us_per_object']} µs/object"
+    )
+    rows.append(
+        "ideal: depth x round trip; direct: p50 of the ideal client, which replays the "
+        "query's upstream requests straight to the sandbox at the same concurrency"
     )
     return "\n".join(rows)

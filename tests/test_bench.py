@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench import MIX, pick
+from gateway.bench import MIX, Upstream, levels, pick
 
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
@@ -59,6 +59,15 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
         "1,000 units": 1,
         "create tenant": 2,
     }
+    assert {name: q["upstream_levels"] for name, q in queries.items()} == {
+        "nested buildings": 2,
+        "units for rent": 2,
+        "landlords with buildings": 2,
+        "node by id": 1,
+        "1,000 units": 1,
+        "create tenant": 2,
+    }
+    assert all(q["direct_p50_ms"] > 0 and q["direct_errors"] == 0 for q in queries.values())
     assert result["requests_per_second"] > 0 and "requests/s" in printed
 
 
@@ -68,3 +77,20 @@ def test_query_picks_part_of_the_mix_and_refuses_a_name_it_does_not_know() -> No
     assert pick(None) == MIX
     with pytest.raises(SystemExit, match="no query of the mix matches"):
         pick(["no such query"])
+
+
+def _request(target: str, arrived: float, answered: float) -> Upstream:
+    return Upstream("primmo", "GET", target, [], "", arrived, answered)
+
+
+def test_a_request_waits_only_for_those_answered_before_it_arrived() -> None:
+    units = _request("/api/Units", 0.0, 1.0)
+    buildings = _request("/api/Buildings", 0.1, 0.9)
+    tenants = _request("/api/Tenants", 1.2, 2.0)
+    leases = _request("/api/Leases", 2.1, 2.5)
+    unrelated = _request("/api/LedgerDivisions", 0.95, 1.5)
+
+    grouped = levels([tenants, leases, unrelated, buildings, units])
+
+    assert grouped == [[units, buildings], [unrelated, tenants], [leases]]
+    assert levels([]) == []

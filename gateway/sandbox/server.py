@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.clock import Clock
 
@@ -113,11 +114,32 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass
 class SeenRequest:
+    """A request as the provider received it: enough to count it, read it, or send it again
+    (the bench replays a query's upstream requests to time an ideal client)."""
+
     method: str
     path: str
     query: dict[str, str]
+    target: str = ""
+    """The path and query string as sent, below the provider's root."""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    arrived: float = 0.0
+    answered: float | None = None
+    """`time.perf_counter()` on arrival and once answered: a request that arrived after
+    another was answered may have needed its answer."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "target": self.target,
+            "headers": self.headers,
+            "body": self.body.decode("utf-8", "replace"),
+            "arrived": self.arrived,
+            "answered": self.answered,
+        }
 
 
 @dataclass
@@ -191,6 +213,10 @@ class ProviderState:
         self.token_generation += 1
 
 
+_NOT_REPLAYED = frozenset({b"host", b"content-length", b"connection"})
+"""Headers the client sending a request again sets for itself."""
+
+
 def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -200,18 +226,38 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 path = path[len(root) :]
             if not path.startswith("/_sandbox/"):
                 state.requests[(scope["method"], path)] += 1
-                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                state.recent.append(SeenRequest(scope["method"], path, query))
+                raw_query = scope.get("query_string", b"").decode("latin-1")
+                seen = SeenRequest(
+                    scope["method"],
+                    path,
+                    dict(parse_qsl(raw_query)),
+                    target=f"{path}?{raw_query}" if raw_query else path,
+                    headers=[
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in scope["headers"]
+                        if name.lower() not in _NOT_REPLAYED
+                    ],
+                    arrived=time.perf_counter(),
+                )
+                state.recent.append(seen)
                 state.in_flight += 1
                 state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+
+                async def keeping_body() -> Message:
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        seen.body += message.get("body", b"")
+                    return message
+
                 try:
                     if state.latency:
                         spread = random.uniform(-state.jitter, state.jitter)
                         await asyncio.sleep(max(0.0, state.latency + spread))
                     if not await _misbehave(state.fault, path in state.token_paths, send):
-                        await app(scope, receive, send)
+                        await app(scope, keeping_body, send)
                 finally:
                     state.in_flight -= 1
+                    seen.answered = time.perf_counter()
                 return
         await app(scope, receive, send)
 
@@ -229,6 +275,17 @@ def admin_routes(state: ProviderState) -> list[Route]:
                 ],
             }
         )
+
+    async def recent(_: Request) -> Response:
+        return JSONResponse({"requests": [seen.as_json() for seen in state.recent]})
+
+    async def latency(request: Request) -> Response:
+        try:
+            state.latency = float(request.query_params.get("seconds", "0"))
+            state.jitter = float(request.query_params.get("jitter", "0"))
+        except ValueError:
+            return JSONResponse({"error": "seconds and jitter are numbers"}, status_code=400)
+        return Response(status_code=204)
 
     async def reset(_: Request) -> Response:
         state.reset_counter()
@@ -274,7 +331,9 @@ def admin_routes(state: ProviderState) -> list[Route]:
 
     return [
         Route("/_sandbox/requests", requests, methods=["GET"]),
+        Route("/_sandbox/requests/recent", recent, methods=["GET"]),
         Route("/_sandbox/requests/reset", reset, methods=["POST"]),
+        Route("/_sandbox/latency", latency, methods=["POST"]),
         Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
         Route("/_sandbox/throttle", throttle, methods=["POST"]),
         Route("/_sandbox/fault", fault, methods=["POST"]),
