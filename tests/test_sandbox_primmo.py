@@ -7,9 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
+from gateway.sandbox.odata import EntitySet, evaluate, parse_options
 from gateway.sandbox.primmo import CREDENTIALS
 
 
@@ -234,3 +237,59 @@ def test_a_world_large_enough_for_ten_thousand_primmo_units_has_unique_codes() -
     assert len(set(codes)) == len(codes) == 7500
     assert sum(unit.building_id in primmo for unit in world.units) >= 10_000
     assert all(len(world.units_in(building.id)) == 4 for building in world.buildings)
+
+
+_ROWS = [
+    {"Id": n, "Company": n % 3, "Code": f"B{n % 4}" + " " * (n % 2), "Rooms": 2.5 + n % 3}
+    for n in range(40)
+]
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_LITERALS = {
+    "Company": st.integers(0, 3).map(str),
+    "Code": st.sampled_from(["B0", "B1", "B1 ", "B2", "b3", "B9", "O'Brien"]).map(_quoted),
+    "Rooms": st.sampled_from([2.5, 3.5, 4.5, 9.0]).map(str),
+    "Id": st.integers(0, 45).map(str),
+}
+_NAMES = st.sets(st.sampled_from(sorted(_LITERALS)), min_size=1, max_size=3).map(sorted)
+
+
+@st.composite
+def _batches(draw: st.DrawFn) -> list[list[tuple[str, str]]]:
+    """Disjunctions of conjunctions of `Name eq literal`: most of one shape (a batch of
+    keys, which the sandbox answers by index), some mixed (answered clause by clause)."""
+    names = draw(_NAMES)
+    mixed = draw(st.booleans())
+    return [
+        [(name, draw(_LITERALS[name])) for name in (draw(_NAMES) if mixed else names)]
+        for _ in range(draw(st.integers(1, 6)))
+    ]
+
+
+@given(_batches(), st.booleans())
+def test_a_batch_of_keys_selects_what_clause_by_clause_equality_selects(
+    batch: list[list[tuple[str, str]]], literal_first: bool
+) -> None:
+    text = " or ".join(
+        "(" + " and ".join(f"{v} eq {n}" if literal_first else f"{n} eq {v}" for n, v in c) + ")"
+        for c in batch
+    )
+    entity_set = EntitySet(frozenset(_ROWS[0]))
+
+    found, _ = evaluate(_ROWS, parse_options([("$filter", text)]), entity_set)
+
+    def value(literal: str) -> object:
+        if literal.startswith("'"):
+            return literal[1:-1].replace("''", "'").rstrip()
+        return float(literal) if "." in literal else int(literal)
+
+    def equal(row: dict[str, object], name: str, literal: str) -> bool:
+        held = row[name]
+        return (held.rstrip() if isinstance(held, str) else held) == value(literal)
+
+    expected = [r for r in _ROWS if any(all(equal(r, n, v) for n, v in c) for c in batch)]
+    assert [row["Id"] for row in found] == [row["Id"] for row in expected], text

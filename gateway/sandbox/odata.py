@@ -9,6 +9,7 @@ trailing spaces are ignored (`BuildingCode eq '1000PINS'` matches
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,7 +98,11 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
     return result
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_filter(text: str) -> ast._Node:
+    """Parsed once per distinct text, as a database keeps the plan of a statement it has seen:
+    a batched 80-unit filter took the parser longer than the rows took to filter. The trees
+    are frozen, so sharing them is safe."""
     try:
         return ODataParser().parse(ODataLexer().tokenize(text))  # type: ignore[no-any-return]
     except ODataException as error:
@@ -171,8 +176,8 @@ def evaluate(
     _check_names(options, entity_set)
     selected: list[Row] = list(rows)
     if options.filter is not None:
-        predicate = _Evaluator(entity_set.properties)
-        selected = [row for row in selected if predicate.test(options.filter, row)]
+        matches = _Compiler(entity_set.properties).predicate(options.filter)
+        selected = [row for row in selected if matches(row)]
     total = len(selected) if options.count else None
     for name, descending in reversed(options.orderby):
         selected.sort(key=_sort_key_of(name), reverse=descending)
@@ -236,7 +241,14 @@ def _comparable(value: Any) -> Any:
     return value.rstrip() if isinstance(value, str) else value
 
 
-class _Evaluator(NodeVisitor):
+Predicate = Callable[[Row], Any]
+
+
+class _Compiler(NodeVisitor):
+    """A `$filter` tree turned once into nested closures over a row. Walking the tree for
+    every row cost Primmo's sandbox tens of milliseconds on a batched 80-unit filter; names
+    are checked here, up front, as a database checks a statement before it reads a row."""
+
     _FUNCTIONS: dict[str, Callable[..., Any]] = {
         "contains": lambda text, part: part in text,
         "startswith": lambda text, part: text.startswith(part),
@@ -249,90 +261,163 @@ class _Evaluator(NodeVisitor):
 
     def __init__(self, properties: frozenset[str]) -> None:
         self.properties = properties
-        self.row: Row = {}
 
-    def test(self, node: ast._Node, row: Row) -> bool:
-        self.row = row
-        return self.visit(node) is True
+    def predicate(self, node: ast._Node) -> Callable[[Row], bool]:
+        lookup = self._index(node)
+        if lookup is not None:
+            return lookup
+        value = self.visit(node)
+        return lambda row: value(row) is True
 
-    def visit_Identifier(self, node: ast.Identifier) -> Any:
+    def _index(self, node: ast._Node) -> Callable[[Row], bool] | None:
+        """`(A eq 1 and B eq 'x') or (A eq 2 and B eq 'y') or ...`, the shape of a batch of
+        keys, answered as an index would: one set lookup per row, not every clause. Any
+        other shape is None and goes clause by clause."""
+        keys: set[tuple[Any, ...]] = set()
+        names: tuple[str, ...] | None = None
+        for conjunction in _operands(node, ast.Or):
+            pairs = [_equality(term) for term in _operands(conjunction, ast.And)]
+            if not all(pairs):
+                return None
+            matched = {name: self.visit(literal)({}) for name, literal in filter(None, pairs)}
+            if len(matched) != len(pairs) or not matched.keys() <= self.properties:
+                return None
+            ordered = tuple(sorted(matched))
+            if names is not None and ordered != names:
+                return None
+            names = ordered
+            keys.add(tuple(_comparable(matched[name]) for name in names))
+        if names is None:
+            return None
+        return lambda row: tuple(_comparable(row.get(name)) for name in names) in keys
+
+    def _constant(self, value: Any) -> Predicate:
+        return lambda _row: value
+
+    def visit_Identifier(self, node: ast.Identifier) -> Predicate:
         if node.namespace or node.name not in self.properties:
             raise ODataError(f"Could not find a property named '{node.name}'.")
-        return self.row.get(node.name)
+        name = node.name
+        return lambda row: row.get(name)
 
-    def visit_Null(self, node: ast.Null) -> None:  # noqa: ARG002
-        return None
+    def visit_Null(self, node: ast.Null) -> Predicate:  # noqa: ARG002
+        return self._constant(None)
 
-    def visit_Integer(self, node: ast.Integer) -> int:
-        return int(node.val)
+    def visit_Integer(self, node: ast.Integer) -> Predicate:
+        return self._constant(int(node.val))
 
-    def visit_Float(self, node: ast.Float) -> float:
-        return float(node.val)
+    def visit_Float(self, node: ast.Float) -> Predicate:
+        return self._constant(float(node.val))
 
-    def visit_Boolean(self, node: ast.Boolean) -> bool:
-        return node.val.lower() == "true"
+    def visit_Boolean(self, node: ast.Boolean) -> Predicate:
+        return self._constant(node.val.lower() == "true")
 
-    def visit_String(self, node: ast.String) -> str:
-        return node.val
+    def visit_String(self, node: ast.String) -> Predicate:
+        return self._constant(node.val)
 
-    def visit_Date(self, node: ast.Date) -> date:
-        return date.fromisoformat(node.val)
+    def visit_Date(self, node: ast.Date) -> Predicate:
+        return self._constant(date.fromisoformat(node.val))
 
-    def visit_List(self, node: ast.List) -> list[Any]:
-        return [self.visit(item) for item in node.val]
+    def visit_List(self, node: ast.List) -> Predicate:
+        items = [self.visit(item) for item in node.val]
+        return lambda row: [item(row) for item in items]
 
-    def visit_Compare(self, node: ast.Compare) -> bool:
-        left = self.visit(node.left)
-        right = self.visit(node.right)
-        if isinstance(node.comparator, ast.In):
-            if not isinstance(right, list):
-                raise ODataError("'in' needs a list on its right.")
-            return _comparable(left) in [_comparable(item) for item in right]
-        left, right = _comparable(left), _comparable(right)
-        if isinstance(node.comparator, ast.Eq):
-            return bool(left == right)
-        if isinstance(node.comparator, ast.NotEq):
-            return bool(left != right)
-        if left is None or right is None:
-            return False
-        _check_same_kind(left, right)
-        if isinstance(node.comparator, ast.Lt):
-            return bool(left < right)
-        if isinstance(node.comparator, ast.LtE):
-            return bool(left <= right)
-        if isinstance(node.comparator, ast.Gt):
-            return bool(left > right)
-        if isinstance(node.comparator, ast.GtE):
-            return bool(left >= right)
-        raise ODataError("Unsupported comparison.")
+    def visit_Compare(self, node: ast.Compare) -> Predicate:
+        left, right = self.visit(node.left), self.visit(node.right)
+        comparator = node.comparator
+        if isinstance(comparator, ast.In):
 
-    def visit_BoolOp(self, node: ast.BoolOp) -> bool:
-        left = self.visit(node.left) is True
+            def among(row: Row) -> bool:
+                values = right(row)
+                if not isinstance(values, list):
+                    raise ODataError("'in' needs a list on its right.")
+                return _comparable(left(row)) in [_comparable(item) for item in values]
+
+            return among
+        if isinstance(comparator, ast.Eq):
+            return lambda row: _comparable(left(row)) == _comparable(right(row))
+        if isinstance(comparator, ast.NotEq):
+            return lambda row: _comparable(left(row)) != _comparable(right(row))
+        order = _ORDER.get(type(comparator))
+        if order is None:
+            raise ODataError("Unsupported comparison.")
+
+        def ordered(row: Row) -> bool:
+            one, other = _comparable(left(row)), _comparable(right(row))
+            if one is None or other is None:
+                return False
+            _check_same_kind(one, other)
+            return bool(order(one, other))
+
+        return ordered
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Predicate:
+        left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(node.op, ast.And):
-            return left and self.visit(node.right) is True
-        return left or self.visit(node.right) is True
+            return lambda row: left(row) is True and right(row) is True
+        return lambda row: left(row) is True or right(row) is True
 
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Predicate:
         operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
-            return operand is not True
-        if isinstance(operand, int | float):
-            return -operand
-        raise ODataError("'-' needs a number.")
+            return lambda row: operand(row) is not True
 
-    def visit_Call(self, node: ast.Call) -> Any:
-        function = self._FUNCTIONS.get(node.func.name.lower())
+        def negative(row: Row) -> Any:
+            value = operand(row)
+            if isinstance(value, int | float):
+                return -value
+            raise ODataError("'-' needs a number.")
+
+        return negative
+
+    def visit_Call(self, node: ast.Call) -> Predicate:
+        name = node.func.name
+        function = self._FUNCTIONS.get(name.lower())
         if function is None:
-            raise ODataError(f"The function '{node.func.name}' is not supported.")
-        args = [self.visit(arg) for arg in node.args]
-        if any(arg is None for arg in args):
-            return None
-        if not all(isinstance(arg, str) for arg in args):
-            raise ODataError(f"The function '{node.func.name}' needs text arguments.")
-        return function(*args)
+            raise ODataError(f"The function '{name}' is not supported.")
+        arguments = [self.visit(arg) for arg in node.args]
+
+        def call(row: Row) -> Any:
+            args = [argument(row) for argument in arguments]
+            if any(arg is None for arg in args):
+                return None
+            if not all(isinstance(arg, str) for arg in args):
+                raise ODataError(f"The function '{name}' needs text arguments.")
+            return function(*args)
+
+        return call
 
     def generic_visit(self, node: ast._Node) -> Any:
         raise ODataError(f"'{type(node).__name__}' is not supported in $filter.")
+
+
+def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:
+    """The terms joined by one boolean operator, however the parser nested them."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, joined_by):
+        return [*_operands(node.left, joined_by), *_operands(node.right, joined_by)]
+    return [node]
+
+
+_LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
+
+
+def _equality(node: ast._Node) -> tuple[str, ast._Node] | None:
+    """`Name eq literal` (either way round) as (name, literal); anything else None."""
+    if not isinstance(node, ast.Compare) or not isinstance(node.comparator, ast.Eq):
+        return None
+    for name, literal in ((node.left, node.right), (node.right, node.left)):
+        if isinstance(name, ast.Identifier) and not name.namespace:
+            if isinstance(literal, _LITERALS):
+                return name.name, literal
+    return None
+
+
+_ORDER: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
 
 
 def _check_same_kind(left: Any, right: Any) -> None:

@@ -131,6 +131,12 @@ class _Tables:
             }
             self.units.append(row)
             units_by_id[unit.id] = row
+        # A building's units, as the database's index on their codes finds them for
+        # `$expand=Units`: a scan of every unit for each building made the sandbox, not the
+        # gateway, what a nested query waited on.
+        self.units_by_place: dict[tuple[Any, Any, str], list[Row]] = {}
+        for row in self.units:
+            self.units_by_place.setdefault(_place(row), []).append(row)
         for tenant in world.tenants:
             unit_row = units_by_id.get(tenant.unit_id)
             if unit_row is not None:
@@ -151,8 +157,7 @@ class _Tables:
         }
 
     def units_of(self, building: Row) -> list[Row]:
-        key = _place(building)
-        return [unit for unit in self.units if _place(unit) == key]
+        return self.units_by_place.get(_place(building), [])
 
     def find_unit(self, body: Row) -> Row | None:
         key = (*_place(body), str(body["UnitCode"]).strip())
