@@ -16,6 +16,8 @@ RUN useradd --create-home --uid 10001 propgate
 COPY --from=build /opt/propgate /opt/propgate
 ENV PATH="/opt/propgate/bin:$PATH" PYTHONUNBUFFERED=1
 USER propgate
+# The vault's default path is relative: the user's home is where it can be written.
+WORKDIR /home/propgate
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
