@@ -54,7 +54,7 @@ return 0
 """
 
 
-def _fingerprint(value: str) -> str:
+def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -104,7 +104,7 @@ class RedisTokens:
         await self._local.drop(value)
         with contextlib.suppress(RedisUnavailable):
             await self._link.run(
-                "token drop", lambda _: self._drop(keys=[self._key], args=[_fingerprint(value)])
+                "token drop", lambda _: self._drop(keys=[self._key], args=[_digest(value)])
             )
 
     async def _renew_once_for_all(self, fetch: Fetch) -> Token:
@@ -164,7 +164,7 @@ class RedisTokens:
                 self._key,
                 mapping={
                     "sealed": self._seal.encrypt(json.dumps(kept).encode()),
-                    "fingerprint": _fingerprint(token.value),
+                    "fingerprint": _digest(token.value),
                 },
             )
             pipe.pexpire(self._key, lifetime)
