@@ -249,7 +249,7 @@ async def _upstream(
                         r["answered"],
                     )
                     for r in seen.json()["requests"]
-                    if not _is_token(r["target"])
+                    if r["answered"] is not None and not _is_token(r["target"])
                 ]
             plans[item.name] = levels(made)
         await slow_down(latency, jitter)
