@@ -190,12 +190,6 @@ class Upstream:
     answered: float
 
 
-def _is_token(target: str) -> bool:
-    """Token requests: an ideal client, like the gateway, holds its tokens already."""
-    path = target.split("?", 1)[0].lower()
-    return "token" in path or "identity" in path
-
-
 def levels(requests: list[Upstream]) -> list[list[Upstream]]:
     """The requests as an ideal client sends them: one that arrived after another was
     answered may have needed that answer, so it waits for it; the others go together."""
@@ -219,7 +213,8 @@ async def _upstream(
     gateway: str, sandbox: str, mix: list[BenchQuery], latency: float, jitter: float
 ) -> dict[str, list[list[Upstream]]]:
     """Each query alone, with every provider's record cleared before and read after: its
-    upstream requests (tokens left out), grouped as an ideal client would send them."""
+    upstream requests, grouped as an ideal client would send them. Token requests are left
+    out: an ideal client, like the gateway, holds its tokens already."""
     plans = {}
     async with httpx.AsyncClient(timeout=60, headers={"X-API-Key": KEY}) as http:
 
@@ -249,7 +244,7 @@ async def _upstream(
                         r["answered"],
                     )
                     for r in seen.json()["requests"]
-                    if r["answered"] is not None and not _is_token(r["target"])
+                    if r["answered"] is not None and not r["token"]
                 ]
             plans[item.name] = levels(made)
         await slow_down(latency, jitter)

@@ -14,8 +14,8 @@ from gateway.errors import GatewayError
 from gateway.events import EventBus, LocalBus
 from gateway.federation import Federation
 from gateway.loaders import Loaders
-from gateway.model import Selection
 from gateway.safelist import Safelist
+from schema.selection import Places
 
 __all__ = ["Context", "Reported"]
 
@@ -39,7 +39,7 @@ class Context(BaseContext):
     reported: list[Reported] = field(default_factory=list)
     safelist: Safelist | None = None
     """The only operations allowed to run; None: any operation may."""
-    selections: dict[tuple[type, tuple[str | None, ...]], Selection] = field(default_factory=dict)
+    selections: Places = field(default_factory=dict)
     """Each place in the query's selection, translated once (`schema.selection.selection_here`)."""
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""

@@ -19,7 +19,10 @@ from strawberry.utils.str_converters import to_camel_case
 
 from gateway import model
 
-__all__ = ["connection_selection", "selection_here", "selection_of"]
+__all__ = ["Places", "connection_selection", "selection_here", "selection_of"]
+
+Places = dict[tuple[type, tuple[str | None, ...]], model.Selection]
+"""Each place in a query (`_place`) under the type asked there, with its selection."""
 
 
 def _flatten(selections: Iterable[Selection]) -> Iterable[SelectedField]:
@@ -72,7 +75,7 @@ def selection_here(graphql_type: type, info: Info[Any, Any]) -> model.Selection:
     place in the query rather than once per parent object: a relation under 100 units is
     resolved 100 times, and translating Strawberry's selected fields each time cost more
     than the loader call itself."""
-    memo: dict[tuple[type, tuple[str | None, ...]], model.Selection] = info.context.selections
+    memo: Places = info.context.selections
     key = (graphql_type, _place(info.path))
     found = memo.get(key)
     if found is None:

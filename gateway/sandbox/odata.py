@@ -241,7 +241,8 @@ def _comparable(value: Any) -> Any:
     return value.rstrip() if isinstance(value, str) else value
 
 
-Predicate = Callable[[Row], Any]
+Compiled = Callable[[Row], Any]
+"""A compiled part of a filter: its value for a row."""
 
 
 class _Compiler(NodeVisitor):
@@ -276,11 +277,13 @@ class _Compiler(NodeVisitor):
         keys: set[tuple[Any, ...]] = set()
         names: tuple[str, ...] | None = None
         for conjunction in _operands(node, ast.Or):
-            pairs = [_equality(term) for term in _operands(conjunction, ast.And)]
-            if not all(pairs):
-                return None
-            matched = {name: self.visit(literal)({}) for name, literal in filter(None, pairs)}
-            if len(matched) != len(pairs) or not matched.keys() <= self.properties:
+            matched: dict[str, Any] = {}
+            for term in _operands(conjunction, ast.And):
+                pair = _equality(term)
+                if pair is None or pair[0] in matched:
+                    return None
+                matched[pair[0]] = self.visit(pair[1])({})
+            if not matched.keys() <= self.properties:
                 return None
             ordered = tuple(sorted(matched))
             if names is not None and ordered != names:
@@ -291,38 +294,38 @@ class _Compiler(NodeVisitor):
             return None
         return lambda row: tuple(_comparable(row.get(name)) for name in names) in keys
 
-    def _constant(self, value: Any) -> Predicate:
+    def _constant(self, value: Any) -> Compiled:
         return lambda _row: value
 
-    def visit_Identifier(self, node: ast.Identifier) -> Predicate:
+    def visit_Identifier(self, node: ast.Identifier) -> Compiled:
         if node.namespace or node.name not in self.properties:
             raise ODataError(f"Could not find a property named '{node.name}'.")
         name = node.name
         return lambda row: row.get(name)
 
-    def visit_Null(self, node: ast.Null) -> Predicate:  # noqa: ARG002
+    def visit_Null(self, node: ast.Null) -> Compiled:  # noqa: ARG002
         return self._constant(None)
 
-    def visit_Integer(self, node: ast.Integer) -> Predicate:
+    def visit_Integer(self, node: ast.Integer) -> Compiled:
         return self._constant(int(node.val))
 
-    def visit_Float(self, node: ast.Float) -> Predicate:
+    def visit_Float(self, node: ast.Float) -> Compiled:
         return self._constant(float(node.val))
 
-    def visit_Boolean(self, node: ast.Boolean) -> Predicate:
+    def visit_Boolean(self, node: ast.Boolean) -> Compiled:
         return self._constant(node.val.lower() == "true")
 
-    def visit_String(self, node: ast.String) -> Predicate:
+    def visit_String(self, node: ast.String) -> Compiled:
         return self._constant(node.val)
 
-    def visit_Date(self, node: ast.Date) -> Predicate:
+    def visit_Date(self, node: ast.Date) -> Compiled:
         return self._constant(date.fromisoformat(node.val))
 
-    def visit_List(self, node: ast.List) -> Predicate:
+    def visit_List(self, node: ast.List) -> Compiled:
         items = [self.visit(item) for item in node.val]
         return lambda row: [item(row) for item in items]
 
-    def visit_Compare(self, node: ast.Compare) -> Predicate:
+    def visit_Compare(self, node: ast.Compare) -> Compiled:
         left, right = self.visit(node.left), self.visit(node.right)
         comparator = node.comparator
         if isinstance(comparator, ast.In):
@@ -351,13 +354,13 @@ class _Compiler(NodeVisitor):
 
         return ordered
 
-    def visit_BoolOp(self, node: ast.BoolOp) -> Predicate:
+    def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
         left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(node.op, ast.And):
             return lambda row: left(row) is True and right(row) is True
         return lambda row: left(row) is True or right(row) is True
 
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> Predicate:
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
         operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
             return lambda row: operand(row) is not True
@@ -370,7 +373,7 @@ class _Compiler(NodeVisitor):
 
         return negative
 
-    def visit_Call(self, node: ast.Call) -> Predicate:
+    def visit_Call(self, node: ast.Call) -> Compiled:
         name = node.func.name
         function = self._FUNCTIONS.get(name.lower())
         if function is None:

@@ -120,16 +120,24 @@ class SeenRequest:
     (the bench replays a query's upstream requests to time an ideal client)."""
 
     method: str
-    path: str
-    query: dict[str, str]
-    target: str = ""
+    target: str
     """The path and query string as sent, below the provider's root."""
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]]
+    arrived: float
+    token: bool
+    """Sent to one of the provider's token endpoints."""
     body: bytes = b""
-    arrived: float = 0.0
     answered: float | None = None
     """`time.perf_counter()` on arrival and once answered: a request that arrived after
     another was answered may have needed its answer."""
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.target.partition("?")[2]))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +147,7 @@ class SeenRequest:
             "body": self.body.decode("utf-8", "replace"),
             "arrived": self.arrived,
             "answered": self.answered,
+            "token": self.token,
         }
 
 
@@ -229,8 +238,6 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                 raw_query = scope.get("query_string", b"").decode("latin-1")
                 seen = SeenRequest(
                     scope["method"],
-                    path,
-                    dict(parse_qsl(raw_query)),
                     target=f"{path}?{raw_query}" if raw_query else path,
                     headers=[
                         (name.decode("latin-1"), value.decode("latin-1"))
@@ -238,6 +245,7 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                         if name.lower() not in _NOT_REPLAYED
                     ],
                     arrived=time.perf_counter(),
+                    token=path in state.token_paths,
                 )
                 state.recent.append(seen)
                 state.in_flight += 1
@@ -253,7 +261,7 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                     if state.latency:
                         spread = random.uniform(-state.jitter, state.jitter)
                         await asyncio.sleep(max(0.0, state.latency + spread))
-                    if not await _misbehave(state.fault, path in state.token_paths, send):
+                    if not await _misbehave(state.fault, seen.token, send):
                         await app(scope, keeping_body, send)
                 finally:
                     state.in_flight -= 1
