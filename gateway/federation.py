@@ -258,6 +258,8 @@ class Federation:
         for name, outcome in outcomes.items():
             if isinstance(outcome, Page) and outcome.total is not None:
                 cursor.totals[name] = outcome.total
+            elif isinstance(outcome, Page) and count:
+                notices.warn(name, f"{name} gave no count: totalCount leaves its records out.")
         edges, taken = self._merge(entity, pages, cursor, size)
         for name, page in pages.items():
             if page.exhausted and taken[name] == len(page.records):

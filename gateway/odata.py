@@ -4,6 +4,11 @@ Filters are built as `odata-query` syntax trees from typed Python values and
 printed by a visitor that doubles quotes inside string literals, so a value
 can never change the shape of the query it is placed in (GraphQL Mesh passed
 raw filter strings; we do not).
+
+The query string is encoded here, not by httpx: httpx form-encodes a space as
+`+`, which OData's URL grammar reads as a plus sign (a standard server answers
+400). Printing follows the ABNF's narrowest reading, with no optional
+whitespace after commas, since some servers (SAP CAP) refuse it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import quote
 
 from odata_query import ast
 from odata_query.roundtrip import AstToODataVisitor
@@ -20,7 +26,9 @@ __all__ = [
     "Query",
     "all_of",
     "any_of",
+    "HEADERS",
     "contains",
+    "encode",
     "eq",
     "eq_trimmed",
     "ge",
@@ -33,9 +41,29 @@ Expr = ast._Node
 Value = str | int | float | bool | date | None
 
 
+HEADERS = {"OData-Version": "4.0", "Accept": "application/json;odata.metadata=minimal"}
+"""What every request says: the protocol version it speaks and the JSON it reads."""
+
+_SAFE = "$'()*,;:@/!="
+"""Characters the OData ABNF allows bare in a query option's value (`qchar-no-AMP`), less `+`:
+a bare `+` is a plus sign to OData but a space to form decoders, so it is always `%2B`."""
+
+
+def encode(options: Mapping[str, str]) -> str:
+    """A query string as OData's URL conventions want it: `%20` for a space, never `+`."""
+    return "&".join(f"{quote(key, _SAFE)}={quote(value, _SAFE)}" for key, value in options.items())
+
+
 class _Printer(AstToODataVisitor):
     def visit_String(self, node: ast.String) -> str:
         return "'" + node.val.replace("'", "''") + "'"
+
+    def visit_List(self, node: ast.List) -> str:
+        return "(" + ",".join(self.visit(item) for item in node.val) + ")"
+
+    def visit_Call(self, node: ast.Call) -> str:
+        arguments = ",".join(self.visit(arg) for arg in node.args)
+        return f"{self.visit(node.func)}({arguments})"
 
 
 def literal(value: Value) -> Expr:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from hypothesis import given
 from hypothesis import strategies as st
 from odata_query import ast
@@ -32,10 +34,37 @@ def test_query_options_render_in_odata_syntax() -> None:
 
     assert query.params() == {
         "$select": "Id,Name",
-        "$filter": "Id in (1, 2) and contains(tolower(Name), 'é')",
+        "$filter": "Id in (1,2) and contains(tolower(Name),'é')",
         "$orderby": "Name,Id",
         "$top": "21",
         "$skip": "7",
         "$count": "true",
         "$expand": "Units($select=Id;$orderby=UnitCode)",
     }
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["$filter", "$select", "StartDate", "$expand"]),
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40),
+    )
+)
+def test_query_strings_decode_back_by_rfc_3986_alone(options: dict[str, str]) -> None:
+    """A server decodes `%XX` and nothing else: `+` stays a plus sign, so none goes out bare,
+    and no space or `&` inside a value can split it."""
+    encoded = odata.encode(options)
+
+    assert " " not in encoded and "+" not in encoded
+    pairs = [part.split("=", 1) for part in encoded.split("&")] if options else []
+    assert {unquote(name): unquote(value) for name, value in pairs} == options
+
+
+def test_spaces_go_out_as_percent_20_and_lists_without_blanks() -> None:
+    expr = odata.all_of(
+        odata.eq("BuildingCode", "1465PLAIN "), odata.is_in("UnitCode", [" 1", " 2"])
+    )
+    assert expr is not None
+
+    assert odata.encode({"$filter": odata.render(expr)}) == (
+        "$filter=BuildingCode%20eq%20'1465PLAIN%20'%20and%20UnitCode%20in%20('%201','%202')"
+    )

@@ -1,10 +1,16 @@
 """Primmo (HApi): OData v4, bearer tokens bought with an API key and a password.
 
 Everything Primmo-specific lives here: entity sets and property names, the
-space-padded codes (trimmed in the records, compared trimmed upstream), the
-float `TenantNo`, and how relations are keyed. Primmo links a unit to its
-building and a tenant to its unit by company, division and codes rather than
-by id, so those tuples are the keys of its `Link`s.
+space-padded codes (trimmed in the records a caller sees, sent back exactly as
+Primmo returned them), the float `TenantNo`, and how relations are keyed.
+Primmo links a unit to its building and a tenant to its unit by company,
+division and codes rather than by id, so those tuples are the keys of its `Link`s.
+
+Primmo is a standard OData v4 service, so the connector speaks the standard,
+not what one server forgives: query strings encoded by `gateway.odata`, every
+`@odata.nextLink` followed (a server may cap its pages, in lists, batched
+fetches and expanded collections alike), and a count asked of `/$count` when
+the body does not carry one.
 """
 
 from __future__ import annotations
@@ -55,13 +61,18 @@ from gateway.upstream import Upstream, check_status, decode_json, error_message,
 __all__ = ["PrimmoConnector"]
 
 NAME = "primmo"
-Row = Mapping[str, Any]
+Row = dict[str, Any]
+"""A record as JSON parses it: expanded collections are completed in place."""
 _PLACE = ("CompanyNo", "DivisionNo")
 _BUILDING_KEY = (*_PLACE, "BuildingCode")
 _UNIT_KEY = (*_BUILDING_KEY, "UnitCode")
 _TOKEN_LIFETIME = 24 * 3600.0
 _MAX_FILTER_CHARS = 6000
 """Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
+_MAX_PAGES = 1000
+"""Next links followed for one answer at most: a server whose links never end (or loop)
+is refused rather than read forever."""
+_NEXT = "@odata.nextLink"
 
 
 @dataclass(frozen=True)
@@ -74,20 +85,13 @@ class _Shape:
     build: Callable[[Row, Selection], Record]
 
 
-def _key(values: Sequence[Any]) -> str:
-    """Two of these per unit: orjson writes the same compact JSON in a tenth of the time."""
-    return orjson.dumps([_normal(value) for value in values]).decode()
-
-
-def _normal(value: Any) -> Any:
-    """Primmo's text columns are padded on the right; its comparisons ignore that padding."""
-    return value.rstrip() if isinstance(value, str) else value
-
-
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
+    """The key values exactly as Primmo returned them, padding included: a trimmed code
+    matches only on a server that ignores trailing spaces (SQL Server), nowhere else.
+    Two of these per unit: orjson writes the same compact JSON in a tenth of the time."""
     if properties == ("Id",):
         return str(row.get("Id"))
-    return _key([row.get(name) for name in properties])
+    return orjson.dumps([row.get(name) for name in properties]).decode()
 
 
 def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
@@ -298,12 +302,16 @@ class PrimmoConnector(Connector):
             count=request.count,
             expand=self._expand(entity, request.selection),
         )
-        rows, total = await self._get(path, query, extra)
+        answer = await self._read(path, {**extra, **query.params()}, want=request.limit)
+        rows = answer.rows[: request.limit]
+        total = answer.total
+        if request.count and total is None:
+            total = await self._count(path, extra, expr)
         records = [shape.build(row, request.selection) for row in rows]
         return Page(
             records=records,
             positions=[skip + index + 1 for index in range(len(records))],
-            exhausted=len(rows) < request.limit,
+            exhausted=not answer.more and len(rows) < request.limit,
             total=total,
         )
 
@@ -325,10 +333,12 @@ class PrimmoConnector(Connector):
             )
             for expr in _batched_filters(properties, list(wanted.values()))
         ]
-        answers = await asyncio.gather(*(self._get(shape.path, query, {}) for query in queries))
+        answers = await asyncio.gather(
+            *(self._read(shape.path, query.params()) for query in queries)
+        )
         found: dict[str, list[Record]] = defaultdict(list)
-        for rows, _ in answers:
-            for row in rows:
+        for answer in answers:
+            for row in answer.rows:
                 key = _row_key(row, properties)
                 if key in wanted:
                     found[key].append(shape.build(row, selection))
@@ -339,7 +349,7 @@ class PrimmoConnector(Connector):
         if not integer_id(unit_id):
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
         query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
-        rows, _ = await self._get("api/Units", query, {})
+        rows = (await self._read("api/Units", query.params())).rows
         if not rows:
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
         body = {
@@ -348,7 +358,9 @@ class PrimmoConnector(Connector):
             "FirstName": tenant.first_name,
             "TenantType": "D",
         }
-        response = await send(self._client, NAME, "POST", "api/Tenants", json=body)
+        response = await send(
+            self._client, NAME, "POST", "api/Tenants", json=body, headers=odata.HEADERS
+        )
         if response.status_code == 400:
             message = error_message(response) or "primmo refused the tenant."
             raise ValidationFailed(NAME, message, [{"field": "", "message": message}])
@@ -458,17 +470,91 @@ class PrimmoConnector(Connector):
             parts.append(_condition(entity, name, condition))
         return path, extra, odata.all_of(*parts)
 
-    async def _get(
-        self, path: str, query: odata.Query, extra: Mapping[str, str]
-    ) -> tuple[list[Row], int | None]:
-        response = await send(self._client, NAME, "GET", path, params={**extra, **query.params()})
+    async def _read(
+        self, path: str, options: Mapping[str, str], want: int | None = None
+    ) -> _Answer:
+        return await self._pages(f"{path}?{odata.encode(options)}", want)
+
+    async def _pages(self, target: str, want: int | None) -> _Answer:
+        """Rows from `target`, following next links until `want` rows (or all of them) are in,
+        and each row's expanded collections to their ends."""
+        rows: list[Row] = []
+        total: int | None = None
+        seen: set[str] = set()
+        following: str | None = target
+        while following is not None and (want is None or len(rows) < want):
+            if len(seen) == _MAX_PAGES:
+                raise UpstreamInvalidResponse(NAME, f"primmo's next links ran past {_MAX_PAGES}.")
+            body = await self._body(following)
+            page = body.get("value")
+            if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+                raise UpstreamInvalidResponse(NAME, "primmo returned a page without a value list.")
+            if not seen:
+                count = body.get("@odata.count")
+                total = count if isinstance(count, int) and not isinstance(count, bool) else None
+            seen.add(following)
+            rows.extend(page)
+            following = self._next(body.get(_NEXT), seen)
+        await asyncio.gather(*(self._expanded(row) for row in rows))
+        return _Answer(rows, total, more=following is not None)
+
+    async def _expanded(self, row: dict[str, Any]) -> None:
+        """An expanded collection the server cut short names where the rest is."""
+        for key in [key for key in row if key.endswith(_NEXT)]:
+            name, link = key[: -len(_NEXT)], row.pop(key)
+            target = self._next(link, set())
+            if not isinstance(row.get(name), list) or target is None:
+                raise UpstreamInvalidResponse(NAME, f"primmo sent {key} without its collection.")
+            row[name] = [*row[name], *(await self._pages(target, None)).rows]
+
+    def _next(self, link: Any, seen: set[str]) -> str | None:
+        """The next link, resolved against the service root and kept on it: the bearer
+        token goes with the request, so a link to another host is never followed."""
+        if link is None:
+            return None
+        if not isinstance(link, str):
+            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink is not a URL.")
+        root = str(self._client.base_url)
+        resolved = str(self._client.base_url.join(link))
+        if not resolved.startswith(root):
+            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink leaves its service root.")
+        if resolved in seen:
+            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink repeats a page.")
+        return resolved
+
+    async def _body(self, target: str) -> dict[str, Any]:
+        response = await send(self._client, NAME, "GET", target, headers=odata.HEADERS)
         check_status(response, NAME, error_message(response))
         body = decode_json(response, NAME)
-        rows = body.get("value") if isinstance(body, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        if not isinstance(body, dict):
             raise UpstreamInvalidResponse(NAME, "primmo returned a body without a 'value' list.")
-        total = body.get("@odata.count")
-        return rows, total if isinstance(total, int) else None
+        return body
+
+    async def _count(
+        self, path: str, extra: Mapping[str, str], expr: odata.Expr | None
+    ) -> int | None:
+        """A server that leaves `@odata.count` out of the body is asked `/$count` (plain
+        text). One that has no such resource gives no count: never a guessed number."""
+        options = {**extra, **({"$filter": odata.render(expr)} if expr is not None else {})}
+        target = f"{path}/$count" + (f"?{odata.encode(options)}" if options else "")
+        response = await send(
+            self._client, NAME, "GET", target, headers={**odata.HEADERS, "Accept": "text/plain"}
+        )
+        if response.status_code in (400, 404, 501):
+            return None
+        check_status(response, NAME, error_message(response))
+        text = response.text.strip().lstrip("\ufeff")
+        if not (text.isascii() and text.isdigit()):
+            raise UpstreamInvalidResponse(NAME, "primmo's /$count is not a number.")
+        return int(text)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    rows: list[Row]
+    total: int | None
+    more: bool
+    """A next link was left unfollowed: the list goes on past these rows."""
 
 
 def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | None:
