@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway import odata
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
-from gateway.sandbox.odata import EntitySet, evaluate, parse_options
+from gateway.sandbox.odata import COLLATIONS, EntitySet, Server, evaluate, parse_options
 from gateway.sandbox.primmo import CREDENTIALS
 
 
@@ -31,7 +33,8 @@ async def primmo(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _values(http: httpx.AsyncClient, path: str, **params: str) -> Any:
-    response = await http.get(path, params=params)
+    """Encoded as OData's URL conventions say (`%20`): the sandbox refuses a `+` for a space."""
+    response = await http.get(f"{path}?{odata.encode(params)}")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -109,13 +112,109 @@ async def test_expand_with_nested_options(primmo: httpx.AsyncClient) -> None:
         assert all(set(unit) == {"Id", "UnitCode"} for unit in building["Units"])
 
 
-async def test_codes_compare_without_trailing_padding(primmo: httpx.AsyncClient) -> None:
+async def test_codes_compare_exactly_unless_the_server_ignores_trailing_spaces(
+    primmo: httpx.AsyncClient,
+) -> None:
+    """Exact, as SQLite and PostgreSQL compare; SQL Server's padding-blind rule is a knob."""
     building = (await _values(primmo, "/api/Buildings", **{"$top": "1"}))["value"][0]
-    code = building["BuildingCode"].rstrip()
+    padded = building["BuildingCode"]
+    trimmed = padded.rstrip()
+    assert padded != trimmed
 
-    body = await _values(primmo, "/api/Units", **{"$filter": f"BuildingCode eq '{code}'"})
+    def units(code: str) -> Any:
+        return _values(primmo, "/api/Units", **{"$filter": f"BuildingCode eq '{code}'"})
 
-    assert body["value"] and all(u["BuildingCode"].rstrip() == code for u in body["value"])
+    exact = (await units(padded))["value"]
+    assert exact and all(unit["BuildingCode"] == padded for unit in exact)
+    assert (await units(trimmed))["value"] == []
+    assert (await primmo.post("/_sandbox/odata?collation=sql_server")).status_code == 204
+    assert (await units(trimmed))["value"] == exact
+
+
+async def test_a_plus_in_a_filter_is_a_plus_sign_not_a_space(primmo: httpx.AsyncClient) -> None:
+    """What httpx's form encoding sends, and what a standard server refuses."""
+    response = await primmo.get("/api/Units", params={"$filter": "Id eq 1"})
+    assert "+" in str(response.request.url)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_pages_are_capped_behind_next_links_that_lead_to_the_same_rows(
+    primmo: httpx.AsyncClient,
+) -> None:
+    options = {"$filter": "NumberOfRooms ge 3", "$orderby": "UnitCode,Id", "$count": "true"}
+    whole = await _values(primmo, "/api/Units", **options)
+    assert "@odata.nextLink" not in whole and len(whole["value"]) > 9
+
+    assert (await primmo.post("/_sandbox/odata?max_page_size=4")).status_code == 204
+    page = await _values(primmo, "/api/Units", **options)
+    rows, pages = list(page["value"]), 1
+    while "@odata.nextLink" in page:
+        link = page["@odata.nextLink"]
+        assert "$skiptoken=" in link and "+" not in link
+        page = (await primmo.get(link)).json()
+        rows.extend(page["value"])
+        pages += 1
+
+    assert rows == whole["value"]
+    assert pages == -(-len(rows) // 4)
+    assert (await _values(primmo, "/api/Units", **options))["@odata.count"] == len(rows)
+
+
+async def test_an_expanded_collection_is_capped_too_and_its_link_gives_the_rest(
+    primmo: httpx.AsyncClient,
+) -> None:
+    options = {"$select": "Id", "$expand": "Units($select=Id,UnitCode;$orderby=UnitCode)"}
+    whole = {
+        row["Id"]: row["Units"]
+        for row in (await _values(primmo, "/api/Buildings", **options))["value"]
+    }
+
+    await primmo.post("/_sandbox/odata?max_page_size=2")
+    capped = (await _values(primmo, "/api/Buildings", **{**options, "$top": "2"}))["value"]
+
+    assert len(capped) == 2
+    for building in capped:
+        units = building["Units"]
+        assert len(units) == 2 and len(whole[building["Id"]]) > 2
+        page: dict[str, Any] = {"@odata.nextLink": building["Units@odata.nextLink"]}
+        while "@odata.nextLink" in page:
+            page = (await primmo.get(page["@odata.nextLink"])).json()
+            units = [*units, *page["value"]]
+        assert units == whole[building["Id"]]
+
+
+async def test_count_without_a_body_count_comes_from_the_count_segment(
+    primmo: httpx.AsyncClient,
+) -> None:
+    await primmo.post("/_sandbox/odata?counts=false")
+    filtered = {"$filter": "NumberOfRooms ge 3"}
+
+    body = await _values(primmo, "/api/Units", **filtered, **{"$count": "true"})
+    response = await primmo.get(f"/api/Units/$count?{odata.encode(filtered)}")
+
+    assert "@odata.count" not in body
+    assert response.status_code == 200 and response.text == str(len(body["value"]))
+
+
+async def test_metadata_describes_exactly_the_sets_and_properties_served(
+    primmo: httpx.AsyncClient,
+) -> None:
+    response = await primmo.get("/api/$metadata")
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ElementTree.fromstring(response.content)
+    edm = "{http://docs.oasis-open.org/odata/ns/edm}"
+    types = {
+        entity.get("Name"): {prop.get("Name") for prop in entity.iter(f"{edm}Property")}
+        for entity in root.iter(f"{edm}EntityType")
+    }
+    sets = {item.get("Name"): item.get("EntityType") for item in root.iter(f"{edm}EntitySet")}
+
+    assert set(sets) == {"Buildings", "Units", "Tenants", "LedgerDivisions"}
+    for name, type_name in sets.items():
+        (row, *_) = (await _values(primmo, f"/api/{name}", **{"$top": "1"}))["value"]
+        assert set(row) == types[str(type_name).removeprefix("Primmo.")], name
 
 
 @pytest.mark.parametrize(
@@ -279,8 +378,9 @@ def test_a_batch_of_keys_selects_what_clause_by_clause_equality_selects(
         for c in batch
     )
     entity_set = EntitySet(frozenset(_ROWS[0]))
+    server = Server(collation=COLLATIONS["sql_server"])
 
-    found, _ = evaluate(_ROWS, parse_options([("$filter", text)]), entity_set)
+    found = evaluate(_ROWS, parse_options([("$filter", text)]), entity_set, server).rows
 
     def value(literal: str) -> object:
         if literal.startswith("'"):

@@ -73,19 +73,58 @@ async def test_paging_visits_every_record_once_in_the_documented_order(
     keys = [(node["provider"], node["sourceId"]) for node in seen]
     assert len(keys) == len(set(keys)) == _expected(client, field, providers)
     assert {node["provider"] for node in seen} == set(providers)
-    order = [((node["name"] or "").casefold(), node["provider"]) for node in seen]
-    assert order == sorted(order)
+    own = {name: await _walk(client, field, 100, [name]) for name in providers}
+    assert seen == _interleaved(own)
+
+
+def _interleaved(streams: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The documented order: each provider's records in its own order (its database's
+    collation decides), and at each step the provider whose next record has the smallest
+    case-blind name, then provider name, then source id."""
+    heads = dict.fromkeys(streams, 0)
+    merged: list[dict[str, Any]] = []
+    while any(heads[name] < len(stream) for name, stream in streams.items()):
+        name = min(
+            (name for name, stream in streams.items() if heads[name] < len(stream)),
+            key=lambda name: _order_key(streams[name][heads[name]]),
+        )
+        merged.append(streams[name][heads[name]])
+        heads[name] += 1
+    return merged
+
+
+def _order_key(node: dict[str, Any]) -> tuple[str, str, str]:
+    return (node["name"] or "").casefold(), node["provider"], node["sourceId"]
+
+
+async def test_a_provider_that_collates_otherwise_keeps_its_own_order(client: Client) -> None:
+    """Primmo's server orders by code point ("Résidence Sherbrooke" before "Résidence des
+    Pins"), the gateway's key is case-blind: the merge keeps each stream as it came."""
+    merged = await _walk(client, "buildings", 7, ["primmo", "pms"])
+    primmo = [node for node in merged if node["provider"] == "primmo"]
+
+    assert primmo == await _walk(client, "buildings", 100, ["primmo"])
+    names = [node["name"] for node in primmo]
+    assert names == sorted(names) != sorted(names, key=str.casefold)
 
 
 async def test_the_order_does_not_depend_on_the_fields_selected(client: Client) -> None:
     bare = await client.data("{ buildings(first: 40) { edges { node { id } } } }")
-    named = await client.data("{ buildings(first: 40) { edges { node { id name } } } }")
+    named = await client.data("{ buildings(first: 40) { edges { node { id name provider } } } }")
 
     assert [e["node"]["id"] for e in bare["buildings"]["edges"]] == [
         e["node"]["id"] for e in named["buildings"]["edges"]
     ]
-    names = [(e["node"]["name"].casefold()) for e in named["buildings"]["edges"]]
-    assert names == sorted(names)
+    nodes = [edge["node"] for edge in named["buildings"]["edges"]]
+    for provider in {node["provider"] for node in nodes}:
+        alone = await client.data(
+            "query($p: [String!]) { buildings(first: 100, providers: $p) "
+            "{ edges { node { id } } } }",
+            {"p": [provider]},
+        )
+        own = [edge["node"]["id"] for edge in alone["buildings"]["edges"]]
+        mine = [node["id"] for node in nodes if node["provider"] == provider]
+        assert mine == own[: len(mine)]
 
 
 async def test_a_tampered_cursor_is_refused_not_a_crash(client: Client) -> None:

@@ -1,9 +1,15 @@
 """The OData v4 query options, as a provider's server applies them to its rows.
 
 `$filter` is parsed by `odata-query` (a maintained OData grammar) and evaluated
-here over plain dicts. Strings compare the way Primmo's SQL Server columns do:
-trailing spaces are ignored (`BuildingCode eq '1000PINS'` matches
-`"1000PINS "`) and ordering is case-insensitive; leading spaces count.
+here over plain dicts. The server is as strict as the strictest real one:
+
+- the query string is decoded by RFC 3986 alone, so a `+` stays a plus sign and
+  a filter whose spaces went out as `+` is refused, as SAP CAP refuses it;
+- strings compare exactly and order by code point (SQLite's and PostgreSQL's
+  `C` collation) unless the `sql_server` collation is asked for, which ignores
+  trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
+- pages are capped (`Server.max_page_size`), the rest behind `@odata.nextLink`
+  with a `$skiptoken`, in expanded collections too, as ASP.NET's OData does.
 """
 
 from __future__ import annotations
@@ -11,16 +17,30 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
+from urllib.parse import quote, unquote
 
 from odata_query import ast
 from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 from odata_query.visitor import NodeVisitor
 
-__all__ = ["EntitySet", "ODataError", "QueryOptions", "evaluate", "parse_options"]
+__all__ = [
+    "COLLATIONS",
+    "Answer",
+    "Collation",
+    "EntitySet",
+    "Navigation",
+    "ODataError",
+    "QueryOptions",
+    "Server",
+    "evaluate",
+    "next_link",
+    "parse_options",
+    "query_pairs",
+]
 
 Row = dict[str, Any]
 
@@ -44,6 +64,52 @@ class QueryOptions:
     skip: int = 0
     count: bool = False
     expand: dict[str, QueryOptions] = field(default_factory=dict)
+    skiptoken: int = 0
+    """Rows of this answer already served by earlier pages (the server's own next links)."""
+    given: dict[str, str] = field(default_factory=dict)
+    """The options as written, by lower-cased name: a next link repeats them."""
+
+
+@dataclass(frozen=True)
+class Collation:
+    """How the database behind the server compares and orders text."""
+
+    name: str
+    equal: Callable[[str], Any]
+    order: Callable[[str], Any]
+
+
+COLLATIONS = {
+    collation.name: collation
+    for collation in (
+        Collation("exact", lambda text: text, lambda text: text),
+        Collation("sql_server", str.rstrip, lambda text: text.rstrip().casefold()),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Server:
+    """What differs between real OData servers, as knobs."""
+
+    collation: Collation = COLLATIONS["exact"]
+    max_page_size: int = 1000
+    counts: bool = True
+    """Whether `$count=true` puts `@odata.count` in the body; some servers ignore it."""
+    root: str = ""
+    """The service root URL, where next links point."""
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """A navigation property: the target set, how to follow it, and the properties the two
+    sets share (a next link inside an expanded collection filters the target set by them)."""
+
+    target: EntitySet
+    follow: Callable[[Row], list[Row]]
+    path: str
+    """The target set's path below the service root."""
+    on: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,12 +117,35 @@ class EntitySet:
     """What the server knows of an entity set: its properties and how to follow navigations."""
 
     properties: frozenset[str]
-    navigation: Mapping[str, tuple[EntitySet, Callable[[Row], list[Row]]]] = field(
-        default_factory=dict
-    )
+    navigation: Mapping[str, Navigation] = field(default_factory=dict)
 
 
-_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expand"}
+@dataclass(frozen=True)
+class Answer:
+    rows: list[Row]
+    total: int | None
+    skiptoken: int | None
+    """Where the next page starts, when the server cut this one short."""
+
+
+_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expand", "$skiptoken"}
+_SAFE = "$'()*,;:@/!="
+
+
+def query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """A query string decoded as RFC 3986 says, not as an HTML form: `+` is not a space."""
+    pairs = []
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        try:
+            pairs.append(
+                (unquote(name.decode("ascii")), unquote(value.decode("ascii"), errors="strict"))
+            )
+        except UnicodeError:
+            raise ODataError("The query string is not percent-encoded UTF-8.") from None
+    return pairs
 
 
 def parse_options(params: Sequence[tuple[str, str]]) -> QueryOptions:
@@ -74,8 +163,16 @@ def parse_options(params: Sequence[tuple[str, str]]) -> QueryOptions:
     return _build(options)
 
 
+def next_link(url: str, params: Sequence[tuple[str, str]], skiptoken: int) -> str:
+    """The request's own URL with `$skiptoken` set: the client follows it as it is."""
+    kept = [(name, value) for name, value in params if name.lower() != "$skiptoken"]
+    kept.append(("$skiptoken", str(skiptoken)))
+    query = "&".join(f"{quote(name, _SAFE)}={quote(value, _SAFE)}" for name, value in kept)
+    return f"{url}?{query}"
+
+
 def _build(options: Mapping[str, str]) -> QueryOptions:
-    result = QueryOptions()
+    result = QueryOptions(given=dict(options))
     if "$select" in options:
         result.select = [part.strip() for part in options["$select"].split(",") if part.strip()]
         if not result.select:
@@ -95,6 +192,8 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
         result.count = flag == "true"
     if "$expand" in options:
         result.expand = _parse_expand(options["$expand"])
+    if "$skiptoken" in options:
+        result.skiptoken = _non_negative("$skiptoken", options["$skiptoken"])
     return result
 
 
@@ -170,21 +269,25 @@ def _parse_expand(text: str) -> dict[str, QueryOptions]:
 
 
 def evaluate(
-    rows: Sequence[Row], options: QueryOptions, entity_set: EntitySet
-) -> tuple[list[Row], int | None]:
-    """Applies the options in OData's order: filter, count, orderby, skip, top, then shape."""
+    rows: Sequence[Row], options: QueryOptions, entity_set: EntitySet, server: Server
+) -> Answer:
+    """Applies the options in OData's order: filter, count, orderby, skip, top, then the
+    server's page cap, then shape."""
     _check_names(options, entity_set)
     selected: list[Row] = list(rows)
     if options.filter is not None:
-        matches = _Compiler(entity_set.properties).predicate(options.filter)
+        matches = _Compiler(entity_set.properties, server.collation).predicate(options.filter)
         selected = [row for row in selected if matches(row)]
-    total = len(selected) if options.count else None
+    total = len(selected) if options.count and server.counts else None
     for name, descending in reversed(options.orderby):
-        selected.sort(key=_sort_key_of(name), reverse=descending)
+        selected.sort(key=_sort_key_of(name, server.collation), reverse=descending)
     selected = selected[options.skip :]
     if options.top is not None:
         selected = selected[: options.top]
-    return [_shape(row, options, entity_set) for row in selected], total
+    start, end = options.skiptoken, options.skiptoken + server.max_page_size
+    following = end if end < len(selected) else None
+    shaped = [_shape(row, options, entity_set, server) for row in selected[start:end]]
+    return Answer(shaped, total, following)
 
 
 def _check_names(options: QueryOptions, entity_set: EntitySet) -> None:
@@ -200,7 +303,7 @@ def _check_names(options: QueryOptions, entity_set: EntitySet) -> None:
             raise ODataError(f"Could not find a navigation property named '{name}'.")
 
 
-def _shape(row: Row, options: QueryOptions, entity_set: EntitySet) -> Row:
+def _shape(row: Row, options: QueryOptions, entity_set: EntitySet, server: Server) -> Row:
     names = options.select if options.select and "*" not in options.select else None
     shaped = {
         key: value
@@ -208,20 +311,43 @@ def _shape(row: Row, options: QueryOptions, entity_set: EntitySet) -> Row:
         if key in entity_set.properties and (names is None or key in names)
     }
     for name, nested in options.expand.items():
-        target, follow = entity_set.navigation[name]
-        shaped[name], _ = evaluate(follow(row), nested, target)
+        navigation = entity_set.navigation[name]
+        answer = evaluate(
+            navigation.follow(row), replace(nested, count=False), navigation.target, server
+        )
+        shaped[name] = answer.rows
+        if answer.skiptoken is not None:
+            shaped[f"{name}@odata.nextLink"] = _nested_link(
+                row, nested, navigation, server, answer.skiptoken
+            )
     return shaped
+
+
+def _nested_link(
+    row: Row, nested: QueryOptions, navigation: Navigation, server: Server, skiptoken: int
+) -> str:
+    """The rest of an expanded collection, as the target set filtered to this row's own."""
+    keys = " and ".join(f"{name} eq {_literal(row.get(name))}" for name in navigation.on)
+    given = dict(nested.given)
+    given["$filter"] = f"({keys}) and ({given['$filter']})" if "$filter" in given else keys
+    return next_link(f"{server.root}/{navigation.path}", list(given.items()), skiptoken)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if value is None:
+        return "null"
+    return str(value)
 
 
 @functools.total_ordering
 class _Key:
-    """Orders mixed values the way the database would: nulls first, text case-blind."""
+    """Orders mixed values the way the database would: nulls first, text by its collation."""
 
     __slots__ = ("value",)
 
     def __init__(self, value: Any) -> None:
-        if isinstance(value, str):
-            value = value.rstrip().casefold()
         self.value = value
 
     def __eq__(self, other: object) -> bool:
@@ -233,12 +359,12 @@ class _Key:
         return bool(self.value < other.value)
 
 
-def _sort_key_of(name: str) -> Callable[[Row], _Key]:
-    return lambda row: _Key(row.get(name))
+def _sort_key_of(name: str, collation: Collation) -> Callable[[Row], _Key]:
+    def key(row: Row) -> _Key:
+        value = row.get(name)
+        return _Key(collation.order(value) if isinstance(value, str) else value)
 
-
-def _comparable(value: Any) -> Any:
-    return value.rstrip() if isinstance(value, str) else value
+    return key
 
 
 Compiled = Callable[[Row], Any]
@@ -260,8 +386,12 @@ class _Compiler(NodeVisitor):
         "length": len,
     }
 
-    def __init__(self, properties: frozenset[str]) -> None:
+    def __init__(self, properties: frozenset[str], collation: Collation) -> None:
         self.properties = properties
+        self.collation = collation
+
+    def _comparable(self, value: Any) -> Any:
+        return self.collation.equal(value) if isinstance(value, str) else value
 
     def predicate(self, node: ast._Node) -> Callable[[Row], bool]:
         lookup = self._index(node)
@@ -289,10 +419,11 @@ class _Compiler(NodeVisitor):
             if names is not None and ordered != names:
                 return None
             names = ordered
-            keys.add(tuple(_comparable(matched[name]) for name in names))
+            keys.add(tuple(self._comparable(matched[name]) for name in names))
         if names is None:
             return None
-        return lambda row: tuple(_comparable(row.get(name)) for name in names) in keys
+        comparable = self._comparable
+        return lambda row: tuple(comparable(row.get(name)) for name in names) in keys
 
     def _constant(self, value: Any) -> Compiled:
         return lambda _row: value
@@ -328,6 +459,7 @@ class _Compiler(NodeVisitor):
     def visit_Compare(self, node: ast.Compare) -> Compiled:
         left, right = self.visit(node.left), self.visit(node.right)
         comparator = node.comparator
+        _comparable = self._comparable
         if isinstance(comparator, ast.In):
 
             def among(row: Row) -> bool:

@@ -2,32 +2,52 @@
 
 Tokens come from `POST /api/Token` (header `x-api-key`, body `UserName` and
 `Password`), live 24 hours and cannot be refreshed. Entity sets answer
-`{"value": [...]}` and honour the OData options. The data is as dirty as the
-document shows: building codes padded on the right to 10, unit codes with a
-leading space, occupancy codes padded (`"V "`), `TenantNo` a float.
+`{"value": [...]}` and honour the OData options; `$metadata` describes them. The
+data is as dirty as the document shows: building codes padded on the right to
+10, unit codes with a leading space, occupancy codes padded (`"V "`), `TenantNo`
+a float. The server is a strict one (see `gateway.sandbox.odata`): pages capped
+at `PAGE_SIZE` behind next links, exact string comparison; `POST /_sandbox/odata`
+turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import Lease, Tenant, World
-from gateway.sandbox.odata import EntitySet, ODataError, Row, evaluate, parse_options
+from gateway.sandbox.odata import (
+    COLLATIONS,
+    Collation,
+    EntitySet,
+    Navigation,
+    ODataError,
+    Row,
+    Server,
+    evaluate,
+    next_link,
+    parse_options,
+    query_pairs,
+)
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import ProviderState, admin_routes, counting
 
 __all__ = ["CREDENTIALS", "create_app"]
 
 TOKEN_LIFETIME = timedelta(hours=24)
+PAGE_SIZE = 5000
+"""Rows per answer at most, as Microsoft Dataverse caps its OData pages: a real server
+pages, so the connector must follow next links; a test lowers it to see them."""
 
 CREDENTIALS = {
     "api_key": "sandbox-primmo-api-key",
@@ -38,37 +58,88 @@ CREDENTIALS = {
 """The sandbox's only account; `gateway serve` without configuration logs in with it."""
 _SIGNING_KEY = "primmo-sandbox-signing-key-not-a-secret"
 
-_BUILDING = frozenset(
-    {"Id", "CompanyNo", "DivisionNo", "BuildingCode", "Name", "CivicNoAndStreet", "City"}
-)
-_UNIT = frozenset(
-    {
-        "Id",
-        "CompanyNo",
-        "DivisionNo",
-        "BuildingCode",
-        "UnitCode",
-        "OccupancyStatus",
-        "HousingType",
-        "NumberOfRooms",
-    }
-)
-_TENANT = frozenset(
-    {
-        "Id",
-        "CompanyNo",
-        "DivisionNo",
-        "TenantType",
-        "TenantNo",
-        "BuildingCode",
-        "UnitCode",
-        "LastName",
-        "FirstName",
-    }
-)
-_DIVISION = frozenset(
-    {"Id", "CompanyNo", "DivisionNo", "Name", "CivicNoAndStreet", "City", "PostalCode"}
-)
+_PLACE_TYPES = {"Id": "Edm.Int32", "CompanyNo": "Edm.Int32", "DivisionNo": "Edm.Int32"}
+_TYPES = {
+    "Building": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "Name": "Edm.String",
+        "CivicNoAndStreet": "Edm.String",
+        "City": "Edm.String",
+    },
+    "Unit": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "OccupancyStatus": "Edm.String",
+        "HousingType": "Edm.String",
+        "NumberOfRooms": "Edm.Double",
+    },
+    "Tenant": {
+        **_PLACE_TYPES,
+        "TenantType": "Edm.String",
+        "TenantNo": "Edm.Double",
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "LastName": "Edm.String",
+        "FirstName": "Edm.String",
+    },
+    "LedgerDivision": {
+        **_PLACE_TYPES,
+        "Name": "Edm.String",
+        "CivicNoAndStreet": "Edm.String",
+        "City": "Edm.String",
+        "PostalCode": "Edm.String",
+    },
+}
+"""Each entity type's properties and their EDM types: what `$metadata` says and the sets hold."""
+_SETS = {
+    "Buildings": "Building",
+    "Units": "Unit",
+    "Tenants": "Tenant",
+    "LedgerDivisions": "LedgerDivision",
+}
+_BUILDING = frozenset(_TYPES["Building"])
+_UNIT = frozenset(_TYPES["Unit"])
+_TENANT = frozenset(_TYPES["Tenant"])
+_DIVISION = frozenset(_TYPES["LedgerDivision"])
+
+
+def _metadata() -> bytes:
+    """CSDL XML for exactly what the service answers: four sets, one navigation (a building's
+    units, joined on place and code rather than a key, so without a referential constraint)."""
+    edmx = "http://docs.oasis-open.org/odata/ns/edmx"
+    edm = "http://docs.oasis-open.org/odata/ns/edm"
+    ElementTree.register_namespace("edmx", edmx)
+    ElementTree.register_namespace("", edm)
+    root = ElementTree.Element(f"{{{edmx}}}Edmx", {"Version": "4.0"})
+    services = ElementTree.SubElement(root, f"{{{edmx}}}DataServices")
+    schema = ElementTree.SubElement(services, f"{{{edm}}}Schema", {"Namespace": "Primmo"})
+    for name, properties in _TYPES.items():
+        entity = ElementTree.SubElement(schema, f"{{{edm}}}EntityType", {"Name": name})
+        key = ElementTree.SubElement(entity, f"{{{edm}}}Key")
+        ElementTree.SubElement(key, f"{{{edm}}}PropertyRef", {"Name": "Id"})
+        for prop, kind in properties.items():
+            nullable = "false" if prop in _PLACE_TYPES else "true"
+            attributes = {"Name": prop, "Type": kind, "Nullable": nullable}
+            ElementTree.SubElement(entity, f"{{{edm}}}Property", attributes)
+        if name == "Building":
+            navigation = {"Name": "Units", "Type": "Collection(Primmo.Unit)"}
+            ElementTree.SubElement(entity, f"{{{edm}}}NavigationProperty", navigation)
+    container = ElementTree.SubElement(schema, f"{{{edm}}}EntityContainer", {"Name": "Container"})
+    for set_name, type_name in _SETS.items():
+        attributes = {"Name": set_name, "EntityType": f"Primmo.{type_name}"}
+        entity_set = ElementTree.SubElement(container, f"{{{edm}}}EntitySet", attributes)
+        if set_name == "Buildings":
+            binding = {"Path": "Units", "Target": "Units"}
+            ElementTree.SubElement(entity_set, f"{{{edm}}}NavigationPropertyBinding", binding)
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+METADATA = _metadata()
+_PLACE_KEY = ("CompanyNo", "DivisionNo", "BuildingCode")
+"""How a building's units are found: Primmo keys them by place and code, not by id."""
 _REQUIRED_TENANT_FIELDS = ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "LastName")
 
 
@@ -159,12 +230,17 @@ class _Tables:
     def units_of(self, building: Row) -> list[Row]:
         return self.units_by_place.get(_place(building), [])
 
-    def find_unit(self, body: Row) -> Row | None:
-        key = (*_place(body), str(body["UnitCode"]).strip())
-        for unit in self.units:
-            if (*_place(unit), str(unit["UnitCode"]).strip()) == key:
-                return unit
-        return None
+    def find_unit(self, body: Row, collation: Collation) -> Row | None:
+        """The unit a new tenant names by place and codes, compared as the database would."""
+
+        def key(row: Row) -> tuple[Any, ...]:
+            return tuple(
+                collation.equal(value) if isinstance(value, str) else value
+                for value in (row.get(name) for name in (*_PLACE_KEY, "UnitCode"))
+            )
+
+        wanted = key(body)
+        return next((unit for unit in self.units if key(unit) == wanted), None)
 
     def add_tenant(self, body: Row, unit_row: Row) -> Row:
         today = self.world.today
@@ -200,9 +276,11 @@ def references(world: World) -> dict[tuple[str, int], str]:
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
+    state.server = Server(max_page_size=PAGE_SIZE)
     tables = _Tables(world)
     units_set = EntitySet(_UNIT)
-    buildings_set = EntitySet(_BUILDING, {"Units": (units_set, tables.units_of)})
+    units_of = Navigation(units_set, tables.units_of, "Units", _PLACE_KEY)
+    buildings_set = EntitySet(_BUILDING, {"Units": units_of})
     tenants_set = EntitySet(_TENANT)
     divisions_set = EntitySet(_DIVISION)
 
@@ -247,22 +325,66 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         async def endpoint(request: Request) -> Response:
             if not authorized(request):
                 return _error(401, "Unauthorized", "The bearer token is missing or expired.")
-            return _query(request, rows, description)
+            return _query(request, rows, description, state.server)
 
         return endpoint
+
+    def counted(rows: list[Row], description: EntitySet) -> Any:
+        """`<set>/$count`: the number of rows matching `$filter`, as plain text."""
+
+        async def endpoint(request: Request) -> Response:
+            if not authorized(request):
+                return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+            try:
+                pairs = query_pairs(request.scope["query_string"])
+                options = parse_options(pairs)
+                options.count, options.top, options.skip = True, None, 0
+                answer = evaluate(rows, options, description, replace(state.server, counts=True))
+            except ODataError as error:
+                return _error(error.status, error.code, error.message)
+            return PlainTextResponse(str(answer.total))
+
+        return endpoint
+
+    async def metadata(_: Request) -> Response:
+        return Response(METADATA, media_type="application/xml")
+
+    async def configure(request: Request) -> Response:
+        """Sandbox admin: the knobs of `odata.Server`, to behave like another real server."""
+        params = request.query_params
+        server = state.server
+        try:
+            if "max_page_size" in params:
+                size = int(params["max_page_size"])
+                if size < 1:
+                    raise ValueError(size)
+                server = replace(server, max_page_size=size)
+            if "collation" in params:
+                server = replace(server, collation=COLLATIONS[params["collation"]])
+            if "counts" in params:
+                server = replace(server, counts=params["counts"] == "true")
+        except (ValueError, KeyError):
+            known = ", ".join(sorted(COLLATIONS))
+            return JSONResponse(
+                {"error": f"max_page_size is a positive integer, collation one of {known}"},
+                status_code=400,
+            )
+        state.server = server
+        return Response(status_code=204)
 
     async def units_for_rent(request: Request) -> Response:
         if not authorized(request):
             return _error(401, "Unauthorized", "The bearer token is missing or expired.")
         try:
-            start = date.fromisoformat(request.query_params["StartDate"])
-            end = date.fromisoformat(request.query_params["EndDate"])
-        except (KeyError, ValueError):
+            dates = dict(query_pairs(request.scope["query_string"]))
+            start = date.fromisoformat(dates["StartDate"])
+            end = date.fromisoformat(dates["EndDate"])
+        except (KeyError, ValueError, ODataError):
             return _error(400, "BadRequest", "StartDate and EndDate are required ISO dates.")
         if end < start:
             return _error(400, "BadRequest", "EndDate is before StartDate.")
         free = [unit for unit in tables.units if world.is_free(int(unit["Id"]), start, end)]
-        return _query(request, free, units_set)
+        return _query(request, free, units_set, state.server)
 
     async def create_tenant(request: Request) -> Response:
         if not authorized(request):
@@ -276,7 +398,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         missing = [name for name in _REQUIRED_TENANT_FIELDS if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        unit_row = tables.find_unit(body)
+        unit_row = tables.find_unit(body, state.server.collation)
         if unit_row is None:
             return _error(
                 400,
@@ -377,11 +499,21 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
     routes = [
         Route("/api/Token", token, methods=["POST"]),
+        Route("/api/$metadata", metadata, methods=["GET"]),
         Route("/api/Buildings", entity_set(tables.buildings, buildings_set), methods=["GET"]),
+        Route("/api/Buildings/$count", counted(tables.buildings, buildings_set), methods=["GET"]),
         Route("/api/Units/ForRent", units_for_rent, methods=["GET"]),
         Route("/api/Units", entity_set(tables.units, units_set), methods=["GET"]),
+        Route("/api/Units/$count", counted(tables.units, units_set), methods=["GET"]),
         Route("/api/Tenants", tenants_endpoint, methods=["GET", "POST"]),
+        Route("/api/Tenants/$count", counted(tables.tenants, tenants_set), methods=["GET"]),
         Route("/api/LedgerDivisions", entity_set(tables.divisions, divisions_set), methods=["GET"]),
+        Route(
+            "/api/LedgerDivisions/$count",
+            counted(tables.divisions, divisions_set),
+            methods=["GET"],
+        ),
+        Route("/_sandbox/odata", configure, methods=["POST"]),
         Route("/api/FinancialStatements", forbidden, methods=["GET"]),
         Route("/api/subscribe", subscribe, methods=["GET", "POST"]),
         Route("/api/unsubscribe", unsubscribe, methods=["POST"]),
@@ -391,15 +523,20 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     return counting(Starlette(routes=routes), state)
 
 
-def _query(request: Request, rows: list[Row], description: EntitySet) -> Response:
+def _query(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:
+    root = str(request.url.replace(query="")).rsplit("/api/", 1)[0] + "/api"
     try:
-        options = parse_options(request.query_params.multi_items())
-        value, total = evaluate(rows, options, description)
+        pairs = query_pairs(request.scope["query_string"])
+        answer = evaluate(rows, parse_options(pairs), description, replace(server, root=root))
     except ODataError as error:
         return _error(error.status, error.code, error.message)
-    body: dict[str, Any] = {"value": value}
-    if total is not None:
-        body["@odata.count"] = total
+    body: dict[str, Any] = {"value": answer.rows}
+    if answer.total is not None:
+        body["@odata.count"] = answer.total
+    if answer.skiptoken is not None:
+        body["@odata.nextLink"] = next_link(
+            str(request.url.replace(query="")), pairs, answer.skiptoken
+        )
     return JSONResponse(body)
 
 

@@ -182,6 +182,9 @@ class ProviderState:
     """An httpx transport for those calls; `None` is the network."""
     outbox: Any = None
     """The provider's outgoing webhooks (delivered, given up), where it sends any."""
+    server: Any = None
+    """The knobs of the provider's protocol, where it has some (Primmo: `odata.Server`'s page
+    cap, collation and counting), for a test or a person to make it behave like another server."""
 
     def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
         """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""
