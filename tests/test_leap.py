@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import Settings
+from gateway.connectors.untrusted_xml import XmlLimits, parse_untrusted
+from gateway.errors import UpstreamInvalidResponse
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from tests.conftest import Client, error_codes, serving
@@ -22,7 +25,7 @@ def _leap_store(sandbox: Sandbox) -> Any:
     return sandbox.states["leap"].records
 
 
-@pytest.mark.parametrize("fault", ["xxe", "laughs"])
+@pytest.mark.parametrize("fault", ["xxe", "laughs", "deep", "utf7"])
 async def test_hostile_xml_costs_only_leaps_part_and_leaks_nothing(
     client: Client, fault: str
 ) -> None:
@@ -245,3 +248,51 @@ async def test_ids_and_external_ids_are_acknowledged_all_or_none(client: Client)
     assert body["acknowledgeRelationships"]["errors"] == [{"code": "NOT_FOUND"}]
     assert before is not None
     assert store.relationships[edge["sourceId"]].unacked_since == before
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (b"<r>" * 40 + b"</r>" * 40, "nested deeper than 32"),
+        (b"<r>" + b"<a/>" * 60_000 + b"</r>", "more than 50000 elements"),
+        (b"<r>" + b"x" * 5_000_000 + b"</r>", "characters of text"),
+        (b'<r a="' + b"x" * 5_000_000 + b'"/>', "characters of text"),
+        (b'<?xml version="1.0" encoding="utf-16"?><r/>', "not XML"),
+        (b"\xff\xfe<r/>", "not XML"),
+    ],
+)
+async def test_a_hostile_body_stops_at_the_first_limit_with_its_reason(
+    body: bytes, refused: str
+) -> None:
+    with pytest.raises(UpstreamInvalidResponse) as raised:
+        await parse_untrusted(body, "leap")
+
+    assert refused in raised.value.message
+
+
+async def test_a_large_body_hands_the_loop_back_while_it_is_parsed() -> None:
+    """Another caller's work goes on between slices instead of waiting for the whole body."""
+    page = (
+        b"<r>"
+        + b'<property-relationship identifier="1"><role>OWNER</role></property-relationship>'
+        * 40_000
+        + b"</r>"
+    )
+    turns = 0
+
+    async def other_caller() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    beside = asyncio.ensure_future(other_caller())
+    await asyncio.sleep(0)
+    before = turns
+    try:
+        root = await parse_untrusted(page, "leap", XmlLimits(max_elements=200_000))
+    finally:
+        beside.cancel()
+
+    assert len(root) == 40_000
+    assert turns - before >= len(page) // XmlLimits().slice_bytes - 1

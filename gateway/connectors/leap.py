@@ -1,7 +1,8 @@
 """LEAP: property relationships over REST with XML bodies, behind HTTP Basic.
 
-Every body is untrusted: it is parsed with defusedxml, which refuses any
-DTD, entity declaration or external reference, so a hostile response is an
+Every body is untrusted: it is parsed by `untrusted_xml` (defusedxml, which
+refuses any DTD, entity declaration or external reference, fed in slices with
+limits on depth, elements and text), so a hostile response is an
 `UPSTREAM_INVALID_RESPONSE` for LEAP's part and nothing else. Requests are
 built with ElementTree, which escapes every value placed in them.
 
@@ -19,11 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 import httpx
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
 
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import drain, each, scan
+from gateway.connectors.untrusted_xml import parse_untrusted
 from gateway.connectors.values import day, moment, path_segment
 from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
 from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
@@ -40,20 +40,6 @@ _PARTY = {"OWNER": Entity.LANDLORD, "OCCUPIER": Entity.TENANT}
 
 def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
-
-
-def _parse(content: bytes) -> ET.Element:
-    try:
-        root: ET.Element = SafeET.fromstring(
-            content, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException:
-        raise UpstreamInvalidResponse(
-            NAME, "leap returned XML with a DTD or entities, which the gateway refuses."
-        ) from None
-    except ET.ParseError:
-        raise UpstreamInvalidResponse(NAME, "leap returned a body that is not XML.") from None
-    return root
 
 
 def _link(extid: str | None, entity: Entity) -> Link | None:
@@ -195,7 +181,7 @@ class LeapConnector(Connector):
             raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
         if response.status_code == 409:
             raise Refused("EXTERNAL_ID_IN_USE", f"'{external_id}' is used by another relationship.")
-        check_status(response, NAME, _message(response))
+        check_status(response, NAME, await _message(response))
         record = await self._one(f"{BASE}/{segment}")
         if record is None:
             raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
@@ -218,7 +204,7 @@ class LeapConnector(Connector):
             raise Refused(
                 "NOT_FOUND", "At least one relationship does not exist; none was acknowledged."
             )
-        check_status(response, NAME, _message(response))
+        check_status(response, NAME, await _message(response))
 
     async def associate(
         self, account: str, property_code: str, role: str, start: date, /
@@ -243,21 +229,21 @@ class LeapConnector(Connector):
         }
         if response.status_code in refusals:
             code, text = refusals[response.status_code]
-            raise Refused(code, _message(response) or text)
-        check_status(response, NAME, _message(response))
-        return _relationship(_parse(response.content))
+            raise Refused(code, await _message(response) or text)
+        check_status(response, NAME, await _message(response))
+        return _relationship(await parse_untrusted(response.content, NAME))
 
     async def _one(self, path: str) -> Relationship | None:
         response = await send(self._client, NAME, "GET", path)
         if response.status_code == 404:
             return None
-        check_status(response, NAME, _message(response))
-        return _relationship(_parse(response.content))
+        check_status(response, NAME, await _message(response))
+        return _relationship(await parse_untrusted(response.content, NAME))
 
     async def _list(self, params: Mapping[str, str]) -> list[Relationship]:
         response = await send(self._client, NAME, "GET", f"{BASE}/", params=params)
-        check_status(response, NAME, _message(response))
-        root = _parse(response.content)
+        check_status(response, NAME, await _message(response))
+        root = await parse_untrusted(response.content, NAME)
         if root.tag != _q("property-relationships"):
             raise UpstreamInvalidResponse(NAME, "leap returned a list of something else.")
         return [_relationship(child) for child in root]
@@ -271,10 +257,10 @@ class LeapConnector(Connector):
         return await drain(fetch)
 
 
-def _message(response: httpx.Response) -> str | None:
+async def _message(response: httpx.Response) -> str | None:
     if response.status_code < 400:
         return None
     try:
-        return (_parse(response.content).text or "").strip() or None
+        return ((await parse_untrusted(response.content, NAME)).text or "").strip() or None
     except UpstreamInvalidResponse:
         return None

@@ -50,6 +50,8 @@ FAULTS = frozenset(
         "token_garbage",
         "xxe",
         "laughs",
+        "deep",
+        "utf7",
     }
 )
 """Data faults hit every request but token ones; token faults hit only the token endpoint."""
@@ -107,6 +109,13 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
         )
         body = b'<?xml version="1.0"?><!DOCTYPE r [' + entities + b"]><r>&l9;</r>"
         await _send(send, 200, body, (b"x-note", b"entity expansion"))
+    elif fault.kind == "deep":
+        depth = 1_000_000
+        body = b"<r>" * depth + b"</r>" * depth
+        await _send(send, 200, body, (b"x-note", b"7 MB of nested elements"))
+    elif fault.kind == "utf7":
+        body = b'<?xml version="1.0" encoding="utf-7"?><property-relationships/>'
+        await _send(send, 200, body, (b"x-note", b"an encoding no parser should guess"))
     elif fault.kind == "token_down":
         await _send(send, 503, b'{"error": "token service unavailable"}')
     elif fault.kind == "token_garbage":
