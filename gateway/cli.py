@@ -25,7 +25,10 @@ def _serve(args: argparse.Namespace) -> None:
     from gateway.config import load_settings
     from gateway.logs import logging_config
 
-    log_config = logging_config(args.log_format)
+    log_format = args.log_format
+    if log_format == "auto":
+        log_format = "text" if sys.stderr.isatty() else "json"
+    log_config = logging_config(log_format)
     logging.config.dictConfig(log_config)
     loopback = args.host in ("0.0.0.0", "::", "")
     self_url = f"http://{'127.0.0.1' if loopback else args.host}:{args.port}"
@@ -173,46 +176,71 @@ def _safelist(args: argparse.Namespace) -> None:
     sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
 
 
+class _SaysDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option says its default in `--help`, so none has to be looked up; an option
+    whose default is nothing (unset, a flag off) says what unset means in its own words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, formatter_class=_SaysDefaults)
+
+    serve = command("serve", "run the gateway")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
         "--config", help="TOML settings (default: $PROPGATE_CONFIG, else the sandbox)"
     )
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    serve.add_argument("--log-level", default="info", help="uvicorn's log level")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="the least severe level logged",
+    )
     serve.add_argument(
         "--log-format",
-        choices=("json", "text"),
-        default="json",
-        help="one JSON object per line (default), or text for a person",
+        choices=("auto", "json", "text"),
+        default="auto",
+        help="text for a person on a terminal, one JSON object per line otherwise (auto), "
+        "or either always",
     )
     serve.set_defaults(run=_serve)
-    commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
-    safelist = commands.add_parser(
+    command("schema", "print the GraphQL SDL").set_defaults(run=_schema)
+    safelist = command(
         "safelist",
-        help="print the persisted query manifest of operation files, one operation each "
+        "print the persisted query manifest of operation files, one operation each "
         "(README: Persisted queries)",
     )
     safelist.add_argument("files", nargs="+", help=".graphql files")
     safelist.set_defaults(run=_safelist)
-    commands.add_parser(
+    command(
         "graphiql-assets",
-        help="fetch GraphiQL's pinned files from the npm registry (the install does this; "
+        "fetch GraphiQL's pinned files from the npm registry (the install does this; "
         "run it when the install could not reach the registry)",
     ).set_defaults(run=_graphiql_assets)
-    sandbox = commands.add_parser(
+    sandbox = command(
         "sandbox",
-        help="serve the sandbox providers on their own, for a gateway configured "
+        "serve the sandbox providers on their own, for a gateway configured "
         "with their URLs (providers then outlive gateway restarts)",
     )
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=9000)
-    sandbox.add_argument("--seed", type=int, default=7)
-    sandbox.add_argument("--buildings", type=int, default=60)
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sandbox.add_argument("--port", type=int, default=9000, help="port to listen on")
+    sandbox.add_argument("--seed", type=int, default=7, help="the generated world's seed")
+    sandbox.add_argument("--buildings", type=int, default=60, help="buildings in the world")
     sandbox.add_argument("--units", type=int, default=4, help="units per building")
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     sandbox.add_argument("--jitter", type=float, default=0.0, help="± seconds per request")
@@ -220,20 +248,20 @@ def main(argv: list[str] | None = None) -> None:
         "--callback-url", help="where SCOM calls back (the gateway's /webhooks/scom)"
     )
     sandbox.set_defaults(run=_sandbox)
-    webhooks = commands.add_parser(
-        "webhooks", help="see or change which provider webhooks reach this gateway"
+    webhooks = command("webhooks", "see or change which provider webhooks reach this gateway")
+    webhooks.add_argument(
+        "action", choices=("status", "subscribe", "unsubscribe"), help="what to do"
     )
-    webhooks.add_argument("action", choices=("status", "subscribe", "unsubscribe"))
     webhooks.add_argument("--config", help="TOML settings (default: $PROPGATE_CONFIG)")
     webhooks.add_argument("--url", help="the gateway's public URL (default: [gateway] public_url)")
     webhooks.set_defaults(run=_webhooks)
-    bench = commands.add_parser(
-        "bench", help="measure the gateway against the sandbox on loopback (README: Performance)"
+    bench = command(
+        "bench", "measure the gateway against the sandbox on loopback (README: Performance)"
     )
     bench.add_argument("--latency", type=float, default=0.020, help="upstream seconds per request")
     bench.add_argument("--jitter", type=float, default=0.005, help="± seconds per request")
-    bench.add_argument("--concurrency", type=int, default=32)
-    bench.add_argument("--seconds", type=float, default=20)
+    bench.add_argument("--concurrency", type=int, default=32, help="clients at once")
+    bench.add_argument("--seconds", type=float, default=20, help="how long the mix is driven")
     bench.add_argument("--workers", type=int, default=1, help="gateway uvicorn workers")
     bench.add_argument(
         "--buildings", type=int, default=750, help="a third are Primmo's: 750 x 4 = 1,000 units"
@@ -252,5 +280,4 @@ def main(argv: list[str] | None = None) -> None:
         "(1, 8, 32, 128) for --seconds each",
     )
     bench.set_defaults(run=_bench)
-    args = parser.parse_args(argv)
-    args.run(args)
+    return parser
