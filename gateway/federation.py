@@ -194,6 +194,8 @@ class Federation:
                 continue
             if connector.supports(entity, criteria):
                 scope.append(name)
+            elif wanted is not None and entity not in connector.lists:
+                notices.warn(name, f"{name} has no list of {entity.value}s to answer from.")
             elif wanted is not None:
                 notices.warn(name, f"{name} cannot list {entity.value} with these filters.")
         return scope

@@ -144,3 +144,19 @@ async def test_a_tampered_cursor_is_refused_not_a_crash(client: Client) -> None:
         )
 
         assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"], provider
+
+
+async def test_a_provider_left_out_of_a_list_is_warned_about_with_the_true_reason(
+    client: Client,
+) -> None:
+    unlisted = await client.query('{ buildings(providers: ["mycrm"]) { totalCount } }')
+    filtered = await client.query(
+        '{ buildings(providers: ["scom"], filter: {nameContains: "a"}) { totalCount } }'
+    )
+
+    assert unlisted["extensions"]["warnings"] == [
+        {"provider": "mycrm", "message": "mycrm has no list of Buildings to answer from."}
+    ]
+    assert filtered["extensions"]["warnings"] == [
+        {"provider": "scom", "message": "scom cannot list Building with these filters."}
+    ]
