@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -350,7 +350,9 @@ def create_app(
             self_url if gateway.sandbox is not None else None
         )
         subscribing = (
-            asyncio.create_task(gateway.subscribe_webhooks(public_url))
+            asyncio.create_task(
+                _once_listening(self_url, lambda: gateway.subscribe_webhooks(public_url))
+            )
             if settings.gateway.subscribe_at_start and public_url
             else None
         )
@@ -473,6 +475,20 @@ def create_app(
         for name, sandbox_app in gateway.sandbox.apps.items():
             app.mount(f"/sandbox/{name}", sandbox_app)
     return app
+
+
+async def _once_listening(self_url: str, then: Callable[[], Awaitable[None]]) -> None:
+    """Runs `then` once this process answers at `self_url`: a provider asked to call us back
+    (and the sandbox served by this very process) can only be reached once the server
+    listens, and asking before gave a warning at every start that was never true."""
+    async with httpx.AsyncClient(timeout=1) as http:
+        for _ in range(600):
+            try:
+                await http.get(f"{self_url.rstrip('/')}/healthz")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    await then()
 
 
 def from_environment() -> FastAPI:

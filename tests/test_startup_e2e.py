@@ -1,0 +1,31 @@
+"""A fresh `gateway serve` on the sandbox, as a new user starts it: what its console says."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from gateway.loopback import free_port, running
+
+
+def _console_of_a_fresh_start(until: str, seconds: float = 15) -> str:
+    with tempfile.TemporaryFile() as log:
+        port = free_port()
+        serve = ["serve", "--port", str(port), "--log-format", "text"]
+        with running(serve, f"http://127.0.0.1:{port}/healthz", seconds=30, log=log):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                log.seek(0)
+                if until in log.read().decode():
+                    break
+                time.sleep(0.1)
+        log.seek(0)
+        return log.read().decode()
+
+
+def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warning() -> None:
+    console = _console_of_a_fresh_start(until="primmo sends webhooks for")
+
+    assert "primmo sends webhooks for Building, Tenant, Unit" in console
+    assert "webhook subscription failed" not in console
+    assert "ConnectError" not in console
