@@ -278,7 +278,7 @@ def check_status(
                 list(said.problems),
             )
         case Failure.INVALID | Failure.REJECTED:
-            fields = "; ".join(f"{p['field']}: {p['message']}" for p in said.problems)
+            fields = "; ".join(f"{p['field']}: {p['message']}" for p in said.problems if p["field"])
             raise UpstreamRejected(
                 provider,
                 f"{provider} rejected the gateway's request ({labelled}){words}"

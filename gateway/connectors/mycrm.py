@@ -255,14 +255,10 @@ class MyCrmConnector(Connector):
 
 def _said(body: Any) -> Said:
     """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`: the name
-    is the value of the one member other than `messages`."""
+    is the value of the one member other than `messages`, which name no fields."""
     if not isinstance(body, dict):
         return Said()
     messages = body.get("messages")
     words = [str(m) for m in messages] if isinstance(messages, list) else []
     names = [v for k, v in body.items() if k != "messages" and isinstance(v, str)]
-    return Said(
-        name=names[0] if len(names) == 1 else None,
-        message="; ".join(words) or None,
-        problems=tuple({"field": "", "message": word} for word in words),
-    )
+    return Said(name=names[0] if len(names) == 1 else None, message="; ".join(words) or None)

@@ -1,11 +1,13 @@
 """SCOM: GraphQL over HTTP, a partner token in `x-api-token`, and landlords' own tokens.
 
 Every value goes upstream as a GraphQL variable, never inside the query text.
-Lookups by id are batched into one request with aliases. A landlord's
+Landlord lookups by id are batched into one request with aliases. A landlord's
 properties need that landlord's `apiToken`, which SCOM hands over once, at
-activation: the gateway keeps it in the vault and uses it for that landlord's
-reads only. Upstream GraphQL errors keep their path in `extensions.upstreamErrors`;
-the document's three activation errors become stable codes.
+activation: the gateway keeps it in the vault before it asks anything else,
+and uses it for that landlord's reads only. Upstream GraphQL errors keep
+their path: in `extensions.upstreamErrors` when they replace the data, in a
+warning's `upstreamErrors` when they come beside it; the document's three
+activation errors become stable codes.
 """
 
 from __future__ import annotations

@@ -123,6 +123,8 @@ one the document's sample answers under."""
 
 @dataclass
 class _Knobs:
+    """SCOM's own faults, set through its admin routes by a test or a person."""
+
     payload_key: str = PAYLOAD_KEYS[0]
     unreadable: str | None = None
     """A landlord whose reads by id fail."""
