@@ -26,6 +26,7 @@ __all__ = [
     "Unauthenticated",
     "LimitExceeded",
     "Refused",
+    "Unconfirmed",
     "SubscriptionEnded",
     "RateLimited",
     "ConfigError",
@@ -129,6 +130,16 @@ class Refused(GatewayError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Unconfirmed(GatewayError):
+    """A write that happened but could not be read back: the caller gets what is known of
+    `record` and a code saying what is left to check, rather than a failure it would retry."""
+
+    def __init__(self, code: str, message: str, record: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.record = record
 
 
 class SubscriptionEnded(GatewayError):

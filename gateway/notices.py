@@ -10,21 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 __all__ = ["collecting", "warn"]
 
-_current: ContextVar[list[dict[str, str]] | None] = ContextVar("gateway_notices", default=None)
+_current: ContextVar[list[dict[str, Any]] | None] = ContextVar("gateway_notices", default=None)
 
 
-def warn(provider: str, message: str) -> None:
+def warn(provider: str, message: str, **details: Any) -> None:
+    """`details` travel with the warning for what a message cannot hold (an upstream path)."""
     notices = _current.get()
-    notice = {"provider": provider, "message": message}
+    notice = {"provider": provider, "message": message, **details}
     if notices is not None and notice not in notices:
         notices.append(notice)
 
 
 @contextmanager
-def collecting(into: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+def collecting(into: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     token = _current.set(into)
     try:
         yield into

@@ -1,12 +1,15 @@
 """The one `httpx.AsyncClient` per provider, and the mapping of HTTP failures to stable errors.
 
 Connectors receive their client; they never build one. What a provider's
-error body says is the connector's to read; what an HTTP status means for
-the caller is decided here, once, for every provider.
+error body says is the connector's to read, and where a provider names its
+errors, the connector's table says what each name means; what that meaning,
+or else the HTTP status, becomes for the caller is decided here, once, for
+every provider.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +31,7 @@ from gateway.errors import (
     UpstreamInvalidResponse,
     UpstreamRejected,
     UpstreamUnavailable,
+    ValidationFailed,
 )
 from gateway.metrics import Metrics
 from gateway.shared.link import RedisLink
@@ -46,7 +50,17 @@ from gateway.transports import (
 )
 from gateway.vault import Vault
 
-__all__ = ["Upstream", "check_status", "decode_json", "error_message", "parse_json", "send"]
+__all__ = [
+    "Failure",
+    "Said",
+    "Upstream",
+    "check_status",
+    "decode_json",
+    "error_message",
+    "parse_json",
+    "said_in",
+    "send",
+]
 
 
 @dataclass
@@ -186,33 +200,95 @@ async def send(
         ) from None
 
 
+class Failure(enum.Enum):
+    """What a provider's refusal means for the caller, whatever status it came with."""
+
+    NOT_FOUND = "not found"
+    INVALID = "invalid"
+    """The content was refused: a write's input (the caller fixes it), or a read's
+    parameters (the gateway's own)."""
+    REJECTED = "rejected"
+    """The request itself was malformed: a gateway bug."""
+    DENIED = "denied"
+    RATE_LIMITED = "rate limited"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Said:
+    """A failed response's body as its connector reads it: the provider's own name for the
+    error, its words, and the fields it names."""
+
+    name: str | None = None
+    message: str | None = None
+    problems: tuple[dict[str, str], ...] = ()
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _by_status(status: int) -> Failure | None:
+    if status == 429:
+        return Failure.RATE_LIMITED
+    if status == 404:
+        return Failure.NOT_FOUND
+    if status == 400:
+        return Failure.REJECTED
+    if status in (401, 403):
+        return Failure.DENIED
+    if status >= 500:
+        return Failure.UNAVAILABLE
+    return None
+
+
 def check_status(
     response: httpx.Response,
     provider: str,
-    detail: str | None,
+    detail: str | Said | None,
     retry_after: RetryAfter = retry_after_header,
+    names: Mapping[str, Failure] | None = None,
 ) -> None:
-    """Raises the stable error for a failed status; `detail` is the provider's own message."""
+    """Raises the stable error for a failed response.
+
+    `detail` is the provider's own message, or all its body said; `names` is the
+    connector's table of the provider's error names. A name in the table decides, as
+    the provider meant it; the status decides only for names the table does not know.
+    """
     status = response.status_code
     if status < 400:
         return
-    said = f": {detail}" if detail else ""
-    if status == 429:
-        wait = retry_after(response)
-        raise RateLimited(
-            provider,
-            f"{provider} is rate limiting the gateway{said}",
-            **({"retryAfter": round(wait)} if wait is not None else {}),
-        )
-    if status == 404:
-        raise NotFound(f"{provider} has no such record{said}", provider=provider)
-    if status == 400:
-        raise UpstreamRejected(provider, f"{provider} rejected the gateway's request{said}")
-    if status in (401, 403):
-        raise ProviderError(provider, f"{provider} denied access (HTTP {status}){said}")
-    if status >= 500:
-        raise UpstreamUnavailable(provider, f"{provider} failed (HTTP {status}){said}")
-    raise ProviderError(provider, f"{provider} answered HTTP {status}{said}")
+    said = detail if isinstance(detail, Said) else Said(message=detail)
+    failure = (names or {}).get(said.name or "") or _by_status(status)
+    labelled = f"HTTP {status}" + (f" {said.name}" if said.name else "")
+    words = f": {said.message}" if said.message else ""
+    match failure:
+        case Failure.RATE_LIMITED:
+            wait = retry_after(response)
+            raise RateLimited(
+                provider,
+                f"{provider} is rate limiting the gateway{words}",
+                **({"retryAfter": round(wait)} if wait is not None else {}),
+            )
+        case Failure.NOT_FOUND:
+            raise NotFound(f"{provider} has no such record{words}", provider=provider)
+        case Failure.INVALID if response.request.method not in _READS:
+            raise ValidationFailed(
+                provider,
+                said.message or f"{provider} refused the write ({labelled}).",
+                list(said.problems),
+            )
+        case Failure.INVALID | Failure.REJECTED:
+            fields = "; ".join(f"{p['field']}: {p['message']}" for p in said.problems if p["field"])
+            raise UpstreamRejected(
+                provider,
+                f"{provider} rejected the gateway's request ({labelled}){words}"
+                + (f" ({fields})" if fields else ""),
+            )
+        case Failure.DENIED:
+            raise ProviderError(provider, f"{provider} denied access ({labelled}){words}")
+        case Failure.UNAVAILABLE:
+            raise UpstreamUnavailable(provider, f"{provider} failed ({labelled}){words}")
+    raise ProviderError(provider, f"{provider} answered {labelled}{words}")
 
 
 def parse_json(raw: bytes | str) -> Any:
@@ -241,14 +317,20 @@ def _error_member(body: Any) -> str | None:
     return str(message) if message else None
 
 
+def said_in(response: httpx.Response, read: Callable[[Any], Said]) -> Said:
+    """What a failed response's body says, read by its connector's rule; nothing for a
+    success or a body that is not JSON."""
+    if response.status_code < 400:
+        return Said()
+    try:
+        body = parse_json(response.content)
+    except ValueError:
+        return Said()
+    return read(body)
+
+
 def error_message(
     response: httpx.Response, read: Callable[[Any], str | None] = _error_member
 ) -> str | None:
     """The provider's own words from a failed response's body, read by its connector's rule."""
-    if response.status_code < 400:
-        return None
-    try:
-        body = parse_json(response.content)
-    except ValueError:
-        return None
-    return read(body)
+    return said_in(response, lambda body: Said(message=read(body))).message

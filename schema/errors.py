@@ -52,7 +52,7 @@ class ErrorShaping(SchemaExtension):
     """Shapes errors, and collects provider warnings into `extensions.warnings`."""
 
     def on_operation(self) -> Iterator[None]:
-        self.warnings: list[dict[str, str]] = []
+        self.warnings: list[dict[str, Any]] = []
         with notices.collecting(self.warnings):
             yield
         result = self.execution_context.result

@@ -16,7 +16,14 @@ import strawberry
 
 from gateway import model
 from gateway.connectors.base import Connector
-from gateway.errors import BadUserInput, InvalidId, OutcomeUnknown, Refused, ValidationFailed
+from gateway.errors import (
+    BadUserInput,
+    InvalidId,
+    OutcomeUnknown,
+    Refused,
+    Unconfirmed,
+    ValidationFailed,
+)
 from schema.ids import decode_id
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
@@ -30,8 +37,8 @@ T = TypeVar("T")
 class UserError:
     code: str = strawberry.field(
         description="VALIDATION_FAILED, OUTCOME_UNKNOWN, NOT_FOUND, EXTERNAL_ID_IN_USE, "
-        "CONFLICT, INVALID_ACCOUNT_NUMBER, ACTIVATION_TOKEN_NOT_FOUND, ACTIVATION_TOKEN_EXPIRED "
-        "or LANDLORD_NOT_VERIFIED."
+        "CONFLICT, INVALID_ACCOUNT_NUMBER, ACTIVATION_TOKEN_NOT_FOUND, ACTIVATION_TOKEN_EXPIRED, "
+        "LANDLORD_NOT_VERIFIED, ALREADY_ACTIVE, LANDLORD_MISMATCH or ACTIVATION_UNCONFIRMED."
     )
     message: str
     field: str | None = None
@@ -106,18 +113,21 @@ def _recorder(info: Info, wanted: str | None) -> str:
     return _one_of(recorders, wanted, "does not record property relationships", "records this")
 
 
-def _refusal(error: Refused | OutcomeUnknown) -> UserError:
+def _refusal(error: Refused | OutcomeUnknown | Unconfirmed) -> UserError:
     return UserError(code=error.code, message=error.message)
 
 
 async def _write(
     info: Info, provider: str, operation: Callable[[Connector], Awaitable[T]]
 ) -> tuple[T | None, list[UserError]]:
-    """A refusal the caller can act on, or an unknown outcome, comes back as data."""
+    """A refusal the caller can act on, or an unknown outcome, comes back as data; a write
+    that happened but could not be read back comes with what is known of its record."""
     try:
         return await info.context.federation.write(provider, operation), []
     except (Refused, OutcomeUnknown) as error:
         return None, [_refusal(error)]
+    except Unconfirmed as error:
+        return error.record, [_refusal(error)]
 
 
 def _source(info: Info, global_id: str, entity: model.Entity) -> tuple[str, str]:

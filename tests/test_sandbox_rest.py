@@ -12,7 +12,9 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.sandbox import Sandbox
 from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
+from gateway.sandbox.mycrm import ERRORS as MYCRM_ERRORS
 from gateway.sandbox.pms import CREDENTIALS as PMS
+from gateway.sandbox.pms import ERRORS as PMS_ERRORS
 
 
 @pytest.fixture
@@ -131,6 +133,29 @@ async def test_pms_rate_limit_answers_429_with_retry_after(
     assert (await pms.get("/api/v1/properties")).status_code == 200
 
 
+@pytest.mark.parametrize("name", PMS_ERRORS)
+async def test_pms_sends_each_documented_error_code_on_demand(
+    pms: httpx.AsyncClient, name: str
+) -> None:
+    await _login(pms)
+    knob = await pms.post("/_sandbox/refuse", params={"name": name})
+
+    refused = await pms.get("/api/v1/properties")
+
+    assert knob.status_code == 204
+    assert refused.status_code == PMS_ERRORS[name][0]
+    body = refused.json()
+    assert body["success"] is False and body["error"]["code"] == name
+    assert body["error"]["message"] and body["meta"]["request_id"]
+    assert (await pms.get("/api/v1/properties")).status_code == 200
+
+
+async def test_the_refuse_knob_knows_only_documented_names(pms: httpx.AsyncClient) -> None:
+    unknown = await pms.post("/_sandbox/refuse", params={"name": "ResourceNotFound"})
+
+    assert unknown.status_code == 400 and "RESOURCE_NOT_FOUND" in unknown.json()["error"]
+
+
 @pytest.fixture
 async def mycrm(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(sandbox.apps["mycrm"])
@@ -209,3 +234,36 @@ async def test_mycrm_tokens_expire_after_1800_seconds(
 
     refused = await mycrm.get("/users")
     assert refused.status_code == 401 and refused.json()["user"] == "AuthenticationError"
+
+
+@pytest.mark.parametrize("name", MYCRM_ERRORS)
+async def test_mycrm_sends_each_documented_error_code_on_demand(
+    mycrm: httpx.AsyncClient, name: str
+) -> None:
+    await _token(mycrm)
+    await mycrm.post("/_sandbox/refuse", params={"name": name, "times": "2"})
+
+    refused = [await mycrm.get("/landlords/1"), await mycrm.get("/users")]
+
+    assert [r.status_code for r in refused] == [MYCRM_ERRORS[name][0]] * 2
+    assert [r.json() for r in refused] == [
+        {"landlord": name, "messages": [MYCRM_ERRORS[name][1]]},
+        {"user": name, "messages": [MYCRM_ERRORS[name][1]]},
+    ]
+    assert (await mycrm.get("/users")).status_code == 200
+
+
+async def test_mycrm_names_unknown_routes_and_methods_as_its_document_does(
+    mycrm: httpx.AsyncClient,
+) -> None:
+    await _token(mycrm)
+
+    route = await mycrm.get("/users/foo/bar")
+    method = await mycrm.delete("/users")
+
+    assert route.status_code == 404
+    assert route.json() == {
+        "user": "ResourceNotFound",
+        "messages": ['No route found for "GET /users/foo/bar"'],
+    }
+    assert method.status_code == 400 and method.json()["user"] == "MethodNotAllowed"

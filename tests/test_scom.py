@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gateway.errors import ConfigError
-from gateway.sandbox.scom import CREDENTIALS
+from gateway.sandbox.scom import CREDENTIALS, PAYLOAD_KEYS
 from gateway.vault import Vault
 from tests.conftest import Client
 
@@ -117,6 +117,99 @@ async def test_activation_refusals_have_stable_codes(
     assert unverified["activateLandlord"]["errors"] == [{"code": "LANDLORD_NOT_VERIFIED"}]
     assert expired["activateLandlord"]["errors"] == [{"code": "ACTIVATION_TOKEN_EXPIRED"}]
     assert client.gateway.vault.get_now("scom", landlord["sourceId"]) is None
+
+
+async def _verified_without_callback(
+    client: Client, admin: httpx.AsyncClient
+) -> tuple[str, str, str]:
+    """A created and verified landlord whose callback did not arrive: its global id, its
+    SCOM id and the activation token, for the caller to activate it by hand."""
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+    client.sandbox.states["scom"].outbound = httpx.MockTransport(lambda _: httpx.Response(503))
+    await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    record = client.sandbox.states["scom"].records[landlord["sourceId"]]
+    return landlord["id"], landlord["sourceId"], record.activation[0]
+
+
+@pytest.mark.parametrize("status", [None, 503], ids=["error-at-its-path", "http-503"])
+async def test_the_token_survives_a_failed_read_back_and_reads_the_buildings(
+    client: Client, admin: httpx.AsyncClient, status: int | None
+) -> None:
+    landlord_id, source_id, activation = await _verified_without_callback(client, admin)
+    await admin.post(f"/_sandbox/landlords/{source_id}/properties", params={"name": "Le Phare"})
+    failing = {"landlord": source_id, "times": "1"} | ({"status": str(status)} if status else {})
+    await admin.post("/_sandbox/unreadable", params=failing)
+
+    activated = await client.data(
+        "mutation($id: ID!, $token: String) { activateLandlord(input: {landlordId: $id, "
+        "activationToken: $token}) { landlord { sourceId status buildings { name } } "
+        "errors { code } } }",
+        {"id": landlord_id, "token": activation},
+    )
+    after = await client.data(LANDLORD, {"id": landlord_id})
+
+    assert activated["activateLandlord"] == {
+        "landlord": {"sourceId": source_id, "status": None, "buildings": [{"name": "Le Phare"}]},
+        "errors": [{"code": "ACTIVATION_UNCONFIRMED"}],
+    }
+    record = client.sandbox.states["scom"].records[source_id]
+    assert client.gateway.vault.get_now("scom", source_id) == record.api_token
+    assert after["node"]["status"] == "ACTIVE"
+    assert after["node"]["buildings"] == [{"name": "Le Phare", "provider": "scom"}]
+
+
+@pytest.mark.parametrize("key", PAYLOAD_KEYS)
+async def test_the_activation_is_read_under_either_payload_key(
+    client: Client, admin: httpx.AsyncClient, key: str
+) -> None:
+    assert (await admin.post("/_sandbox/activation-payload", params={"key": key})).is_success
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+
+    verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+    data = await client.data(LANDLORD, {"id": landlord["id"]})
+
+    assert verified.json()["callback"] == {"delivered": True, "status": 200}
+    assert data["node"]["status"] == "ACTIVE"
+    record = client.sandbox.states["scom"].records[landlord["sourceId"]]
+    assert client.gateway.vault.get_now("scom", landlord["sourceId"]) == record.api_token
+
+
+async def test_a_token_issued_for_another_landlord_is_kept_aside(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    pending = (await client.data(CREATE))["createLandlord"]["landlord"]
+    _, other, activation = await _verified_without_callback(client, admin)
+
+    refused = await client.data(ACTIVATE, {"id": pending["id"], "token": activation})
+
+    assert refused["activateLandlord"]["errors"] == [{"code": "LANDLORD_MISMATCH"}]
+    issued = client.sandbox.states["scom"].records[other].api_token
+    assert issued
+    assert client.gateway.vault.get_now("scom", pending["sourceId"]) is None
+    assert client.gateway.vault.get_now("scom-unmatched", pending["sourceId"]) == issued
+
+
+async def test_scom_errors_beside_data_keep_their_paths(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    listed = await client.data(
+        '{ landlords(first: 3, providers: ["scom"]) { edges { node { id sourceId name } } } }'
+    )
+    nodes = [edge["node"] for edge in listed["landlords"]["edges"]]
+    await admin.post("/_sandbox/unreadable", params={"landlord": nodes[1]["sourceId"]})
+
+    body = await client.query(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Landlord { name } } }",
+        {"ids": [node["id"] for node in nodes]},
+    )
+
+    assert body["data"]["nodes"] == [{"name": nodes[0]["name"]}, None, {"name": nodes[2]["name"]}]
+    message = f"landlord {nodes[1]['sourceId']} could not be read"
+    assert {
+        "provider": "scom",
+        "message": message,
+        "upstreamErrors": [{"message": message, "path": ["l1"]}],
+    } in body["extensions"]["warnings"]
 
 
 async def test_a_malformed_callback_is_refused_and_the_next_one_works(

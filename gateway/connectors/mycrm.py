@@ -34,7 +34,7 @@ from gateway.model import (
     Selection,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, error_message, send
+from gateway.upstream import Failure, Said, Upstream, check_status, decode_json, said_in, send
 
 __all__ = ["MyCrmConnector"]
 
@@ -44,6 +44,17 @@ EXPAND = {"X-MyCRM-Expand-Data": "true"}
 Row = Mapping[str, Any]
 _STATUS = {"available": Occupancy.VACANT, "rented": Occupancy.OCCUPIED}
 _STATUS_OF = {"VACANT": "available", "OCCUPIED": "rented"}
+_ERRORS = {
+    "ResourceNotFound": Failure.NOT_FOUND,
+    "InvalidRequest": Failure.INVALID,
+    "InvalidAction": Failure.INVALID,
+    "MethodNotAllowed": Failure.REJECTED,
+    "InternalError": Failure.UNAVAILABLE,
+    "AuthenticationError": Failure.DENIED,
+    "AccessDenied": Failure.DENIED,
+}
+"""The document's error codes, by what each means: it promises only "a 400 range http code"
+with them, so the name, not the status, says what happened."""
 _FIELDS: dict[Entity, dict[str, tuple[str, ...]]] = {
     Entity.LANDLORD: {
         "name": ("company_name", "first_name", "last_name"),
@@ -235,14 +246,19 @@ class MyCrmConnector(Connector):
         response = await send(
             self._client, NAME, "GET", path, params=params, headers=EXPAND if expand else None
         )
-        check_status(response, NAME, error_message(response, _messages))
+        check_status(response, NAME, said_in(response, _said), names=_ERRORS)
         warning = response.headers.get("x-mycrm-api-warning")
         if warning:
             notices.warn(NAME, warning)
         return decode_json(response, NAME)
 
 
-def _messages(body: Any) -> str | None:
-    """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`."""
-    messages = body.get("messages") if isinstance(body, dict) else None
-    return "; ".join(str(m) for m in messages) if isinstance(messages, list) and messages else None
+def _said(body: Any) -> Said:
+    """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`: the name
+    is the value of the one member other than `messages`, which name no fields."""
+    if not isinstance(body, dict):
+        return Said()
+    messages = body.get("messages")
+    words = [str(m) for m in messages] if isinstance(messages, list) else []
+    names = [v for k, v in body.items() if k != "messages" and isinstance(v, str)]
+    return Said(name=names[0] if len(names) == 1 else None, message="; ".join(words) or None)

@@ -27,7 +27,6 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
-    ValidationFailed,
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
@@ -45,7 +44,7 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, error_message, send
+from gateway.upstream import Failure, Said, Upstream, check_status, decode_json, said_in, send
 
 __all__ = ["PmsConnector"]
 
@@ -67,6 +66,16 @@ _EVENT_KINDS = {
     "updated": ChangeKind.UPDATED,
     "deleted": ChangeKind.DELETED,
 }
+_ERRORS = {
+    "AUTHENTICATION_FAILED": Failure.DENIED,
+    "TOKEN_EXPIRED": Failure.DENIED,
+    "INSUFFICIENT_PERMISSIONS": Failure.DENIED,
+    "RESOURCE_NOT_FOUND": Failure.NOT_FOUND,
+    "VALIDATION_ERROR": Failure.INVALID,
+    "RATE_LIMIT_EXCEEDED": Failure.RATE_LIMITED,
+    "SERVICE_UNAVAILABLE": Failure.UNAVAILABLE,
+}
+"""The document's error codes (its "Common Error Codes" table), by what each means."""
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -77,6 +86,27 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (ValueError, AttributeError):
         return None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _said(body: Any) -> Said:
+    """`{"success": false, "error": {"code", "message", "details": [{"field", "message"}]}}`."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return Said()
+    details = error.get("details")
+    return Said(
+        name=text(error, "code"),
+        message=text(error, "message"),
+        problems=tuple(
+            {"field": str(item.get("field", "")), "message": str(item.get("message", ""))}
+            for item in (details if isinstance(details, list) else [])
+            if isinstance(item, dict)
+        ),
+    )
+
+
+def _check(response: httpx.Response) -> None:
+    check_status(response, NAME, said_in(response, _said), _retry_after, _ERRORS)
 
 
 def _id(row: Row) -> str:
@@ -323,7 +353,7 @@ class PmsConnector(Connector):
 
     async def _request(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = await send(self._client, NAME, "GET", path, params=params)
-        check_status(response, NAME, error_message(response), _retry_after)
+        _check(response)
         body = decode_json(response, NAME)
         if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
             raise UpstreamInvalidResponse(NAME, "pms returned a body outside its envelope.")
@@ -405,7 +435,7 @@ class PmsConnector(Connector):
         if not mine:
             body = {"url": url, "events": list(_EVENTS), "secret": self._webhook_secret}
             response = await send(self._client, NAME, "POST", "api/v1/webhooks", json=body)
-            check_status(response, NAME, error_message(response), _retry_after)
+            _check(response)
             mine = [hook for hook in await self._hooks() if hook.get("url") == url]
         return sorted({str(event) for hook in mine for event in hook.get("events") or []})
 
@@ -433,28 +463,9 @@ class PmsConnector(Connector):
         response = await send(
             self._client, NAME, "POST", f"api/v1/properties/{property_id}/tenants", json=body
         )
-        if response.status_code == 422:
-            raise ValidationFailed(
-                NAME, error_message(response) or "Validation failed", _details(response)
-            )
-        check_status(response, NAME, error_message(response), _retry_after)
+        _check(response)
         created = decode_json(response, NAME)
         data = created.get("data") if isinstance(created, dict) else None
         if not isinstance(data, dict):
             raise UpstreamInvalidResponse(NAME, "pms did not return the created tenant.")
         return _tenant(data, property_id)
-
-
-def _details(response: httpx.Response) -> list[dict[str, str]]:
-    """pms lists what failed: `{"error": {"details": [{"field", "message"}]}}`."""
-    try:
-        details = response.json()["error"]["details"]
-    except (ValueError, KeyError, TypeError):
-        return []
-    if not isinstance(details, list):
-        return []
-    return [
-        {"field": str(item.get("field", "")), "message": str(item.get("message", ""))}
-        for item in details
-        if isinstance(item, dict)
-    ]

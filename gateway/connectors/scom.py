@@ -1,11 +1,13 @@
 """SCOM: GraphQL over HTTP, a partner token in `x-api-token`, and landlords' own tokens.
 
 Every value goes upstream as a GraphQL variable, never inside the query text.
-Lookups by id are batched into one request with aliases. A landlord's
+Landlord lookups by id are batched into one request with aliases. A landlord's
 properties need that landlord's `apiToken`, which SCOM hands over once, at
-activation: the gateway keeps it in the vault and uses it for that landlord's
-reads only. Upstream GraphQL errors keep their path in `extensions.upstreamErrors`;
-the document's three activation errors become stable codes.
+activation: the gateway keeps it in the vault before it asks anything else,
+and uses it for that landlord's reads only. Upstream GraphQL errors keep
+their path: in `extensions.upstreamErrors` when they replace the data, in a
+warning's `upstreamErrors` when they come beside it; the document's three
+activation errors become stable codes.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from gateway.connectors.values import json_object, text
 from gateway.errors import (
     BadUserInput,
     ConfigError,
+    GatewayError,
     InvalidCursor,
     Refused,
     Unauthenticated,
+    Unconfirmed,
     UpstreamInvalidResponse,
     UpstreamRejected,
 )
@@ -67,6 +71,11 @@ _ACTIVATION_ERRORS = {
 }
 _PENDING = "scom-activation"
 """Vault space for activation tokens received by callback and not yet used."""
+_UNMATCHED = "scom-unmatched"
+"""Vault space for landlord tokens SCOM issued on an activation token that did not activate
+the landlord it came with: SCOM never issues them again, so they are kept for an operator."""
+_PAYLOADS = ("activeLandlord", "activateLandlord")
+"""The activation mutation's name, and the key the document's sample answers under."""
 
 
 def _landlord(node: Mapping[str, Any]) -> Landlord:
@@ -273,7 +282,9 @@ class ScomConnector(Connector):
         """A property is read with its landlord's own token."""
         return f"landlord:{key.partition('/')[0]}" if entity is Entity.BUILDING else "gateway"
 
-    async def _landlords_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+    async def _landlords_by_id(
+        self, keys: Sequence[str], partial: bool = True
+    ) -> Mapping[str, Sequence[Record]]:
         found: dict[str, Sequence[Record]] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _BATCH):
@@ -283,7 +294,7 @@ class ScomConnector(Connector):
             fields = " ".join(
                 f"l{n}: landlord(id: $i{n}) {{ {_LANDLORD_FIELDS} }}" for n in range(len(chunk))
             )
-            data = await self._ask(f"query({declared}) {{ {fields} }}", variables)
+            data = await self._ask(f"query({declared}) {{ {fields} }}", variables, partial=partial)
             for n, key in enumerate(chunk):
                 node = data.get(f"l{n}")
                 if isinstance(node, dict):
@@ -341,6 +352,8 @@ class ScomConnector(Connector):
     async def activate_landlord(
         self, landlord_id: str, activation_token: str | None, /
     ) -> Landlord:
+        """The `apiToken` SCOM gives once goes to the vault before anything else is asked:
+        what follows (reading the landlord back) may fail, and must not cost the token."""
         if await self._vault.get(NAME, landlord_id) is not None:
             raise Refused(
                 "ALREADY_ACTIVE", f"scom landlord {landlord_id} is active; its token is kept."
@@ -351,25 +364,51 @@ class ScomConnector(Connector):
                 "ACTIVATION_TOKEN_NOT_FOUND",
                 f"No activation token was given or received for scom landlord {landlord_id}.",
             )
-        data = await self._ask(
+        body = await self._post(
             "mutation($input: ActiveLandlordInput!) { activeLandlord(input: $input) { apiToken } }",
             {"input": {"activationToken": token}},
-            refusals=True,
         )
-        api_token = (data.get("activeLandlord") or {}).get("apiToken")
-        if not isinstance(api_token, str) or not api_token:
-            raise UpstreamInvalidResponse(NAME, "scom activated the landlord but gave no token.")
-        found = await self._landlords_by_id([landlord_id])
-        record = found.get(landlord_id)
-        landlord = record[0] if record else None
-        if not isinstance(landlord, Landlord) or landlord.status != "ACTIVE":
-            raise Refused(
-                "LANDLORD_MISMATCH",
-                f"The activation token did not activate scom landlord {landlord_id}; "
-                "its token was not kept.",
-            )
+        api_token = _issued_token(body.get("data"))
+        if api_token is None:
+            self._data(body, refusals=True)
+            raise UpstreamInvalidResponse(NAME, "scom answered the activation without a token.")
         await self._vault.put(NAME, landlord_id, api_token)
         await self._vault.delete(_PENDING, landlord_id)
+        _warn(_upstream_errors(body))
+        return await self._read_back(landlord_id, api_token)
+
+    async def _read_back(self, landlord_id: str, api_token: str) -> Landlord:
+        """The landlord as SCOM shows it after activation; the kept token is never discarded.
+
+        A failed read leaves the token in use and says the state is unconfirmed. A
+        landlord SCOM does not know, or still shows PENDING (activation needs VERIFIED),
+        cannot be the one the activation token activated: its token is moved aside,
+        where it stays for an operator, so that this landlord's reads do not use it.
+        """
+        try:
+            found = await self._landlords_by_id([landlord_id], partial=False)
+        except GatewayError as error:
+            raise Unconfirmed(
+                "ACTIVATION_UNCONFIRMED",
+                f"scom activated landlord {landlord_id} and the gateway keeps its token, but "
+                f"reading the landlord back failed ({error.code}: {error.message}).",
+                Landlord(
+                    provider=NAME,
+                    source_id=landlord_id,
+                    buildings=Link(NAME, Entity.BUILDING, "landlord", landlord_id),
+                ),
+            ) from None
+        records = found.get(landlord_id)
+        landlord = records[0] if records else None
+        if not isinstance(landlord, Landlord) or landlord.status == "PENDING":
+            await self._vault.put(_UNMATCHED, landlord_id, api_token)
+            await self._vault.delete(NAME, landlord_id)
+            shown = landlord.status if isinstance(landlord, Landlord) else "no such landlord"
+            raise Refused(
+                "LANDLORD_MISMATCH",
+                f"The activation token did not activate scom landlord {landlord_id} (SCOM "
+                f"shows {shown}); the token SCOM issued is kept aside in the vault.",
+            )
         return landlord
 
     async def receive(
@@ -398,11 +437,14 @@ class ScomConnector(Connector):
             await self._vault.put(_PENDING, landlord, token)
             if not self._auto_activate:
                 return (), {"landlordId": landlord, "status": "pending"}
+            change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord)
             try:
                 await self.activate_landlord(landlord, token)
             except Refused as refusal:
                 return (), {"landlordId": landlord, "status": "refused", "code": refusal.code}
-            change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord)
+            except Unconfirmed as unconfirmed:
+                said = {"landlordId": landlord, "status": "activated", "code": unconfirmed.code}
+                return (change,), said
             return (change,), {"landlordId": landlord, "status": "activated"}
 
         return Delivery(key=key, work=activate)
@@ -414,6 +456,14 @@ class ScomConnector(Connector):
         *,
         token: str | None = None,
         refusals: bool = False,
+        partial: bool = True,
+    ) -> dict[str, Any]:
+        return self._data(
+            await self._post(query, variables, token=token), refusals=refusals, partial=partial
+        )
+
+    async def _post(
+        self, query: str, variables: Mapping[str, Any], *, token: str | None = None
     ) -> dict[str, Any]:
         client = self._client if token is None else self._landlords
         headers = {"x-api-token": token} if token is not None else None
@@ -429,27 +479,58 @@ class ScomConnector(Connector):
         body = decode_json(response, NAME)
         if not isinstance(body, dict):
             raise UpstreamInvalidResponse(NAME, "scom returned a body that is not an object.")
-        errors = body.get("errors") or []
-        if errors:
-            messages: list[dict[str, Any]] = [
-                {"message": str(e.get("message")), "path": e.get("path")}
-                for e in errors
-                if isinstance(e, dict)
-            ]
-            for item in messages:
-                said = str(item["message"])
-                code = _ACTIVATION_ERRORS.get(said)
-                if code is not None:
-                    raise Refused(code, said)
-                if refusals and "must not be blank" in said:
-                    raise Refused("VALIDATION_FAILED", said)
-            if not isinstance(body.get("data"), dict):
-                said = messages[0]["message"] if messages else "no message"
-                raise UpstreamRejected(
-                    NAME, f"scom refused the request: {said}", upstreamErrors=messages
-                )
-            notices.warn(NAME, "; ".join(str(m["message"]) for m in messages))
+        return body
+
+    @staticmethod
+    def _data(
+        body: Mapping[str, Any], *, refusals: bool = False, partial: bool = True
+    ) -> dict[str, Any]:
+        """The answer's data; its errors become refusals, a failure, or (beside data, when
+        `partial`) a warning, each keeping SCOM's paths."""
+        errors = _upstream_errors(body)
+        for item in errors:
+            said = str(item["message"])
+            code = _ACTIVATION_ERRORS.get(said)
+            if code is not None:
+                raise Refused(code, said)
+            if refusals and "must not be blank" in said:
+                raise Refused("VALIDATION_FAILED", said)
         data = body.get("data")
+        if errors and (not partial or not isinstance(data, dict)):
+            raise UpstreamRejected(
+                NAME, f"scom refused the request: {errors[0]['message']}", upstreamErrors=errors
+            )
         if not isinstance(data, dict):
             raise UpstreamInvalidResponse(NAME, "scom returned no data.")
+        _warn(errors)
         return data
+
+
+def _upstream_errors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each error's message and path; never raises, as it is read beside a token just kept."""
+    errors = body.get("errors") or []
+    if not isinstance(errors, list):
+        return [{"message": "scom answered errors that are not a list", "path": None}]
+    return [
+        {"message": str(e.get("message")), "path": e.get("path")}
+        for e in errors
+        if isinstance(e, dict)
+    ]
+
+
+def _warn(errors: list[dict[str, Any]]) -> None:
+    """Errors beside data: the data is used, and the caller learns where SCOM failed."""
+    if errors:
+        notices.warn(NAME, "; ".join(str(e["message"]) for e in errors), upstreamErrors=errors)
+
+
+def _issued_token(data: Any) -> str | None:
+    """The `apiToken`, under the mutation's name or the one the document's sample answers with."""
+    if not isinstance(data, dict):
+        return None
+    for key in _PAYLOADS:
+        payload = data.get(key)
+        token = payload.get("apiToken") if isinstance(payload, dict) else None
+        if isinstance(token, str) and token:
+            return token
+    return None

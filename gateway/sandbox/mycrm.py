@@ -38,10 +38,22 @@ from gateway.sandbox.server import (
     sign_rs256,
 )
 
-__all__ = ["CREDENTIALS", "create_app"]
+__all__ = ["CREDENTIALS", "ERRORS", "create_app"]
 
 CREDENTIALS = {"api_key": "sandbox-mycrm-key", "api_secret": "sandbox-mycrm-secret"}
 """The sandbox's only client; `gateway serve` without configuration uses it."""
+
+ERRORS = {
+    "ResourceNotFound": (404, "Missing resource."),
+    "InvalidRequest": (400, "The request is malformed (missing fields, bad format fields)."),
+    "MethodNotAllowed": (400, "Bad HTTP method."),
+    "InternalError": (500, "API is not able to describe the current error."),
+    "AuthenticationError": (401, "Authentication is required, either it's missing or invalid."),
+    "AccessDenied": (403, "Not enough permission."),
+    "InvalidAction": (400, "The request contains invalid action."),
+}
+"""The document's error codes, with the status its HTTP code table pairs with each (it names
+no 405, so a bad method is a 400, "the request has failed"); `/_sandbox/refuse` sends any."""
 
 TOKEN_LIFETIME = 1800.0
 AUDIENCE = "mycrm-api"
@@ -111,6 +123,7 @@ def references(world: World) -> dict[tuple[str, int], str]:
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/auth/oauth/v1/token"})
+    state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     tables = _Tables(world)
     by_id = {
         "landlord": {row["id"]: row for row in tables.landlords},
@@ -171,6 +184,10 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 return error(
                     resource, 401, "AuthenticationError", "The token is missing or incorrect."
                 )
+            refusal = state.take_refusal()
+            if refusal is not None:
+                name, status = refusal
+                return error(resource, status, name, ERRORS[name][1])
             return await handler(request)
 
         return endpoint
@@ -257,11 +274,12 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         return endpoint
 
     routes = [Route("/auth/oauth/v1/token", token, methods=["POST"])]
-    for plural, singular, rows, filters in (
+    collections = (
         ("landlords", "landlord", tables.landlords, ("status",)),
         ("properties", "property", tables.properties, ("status", "landlord", "city")),
         ("users", "user", tables.users, ("role",)),
-    ):
+    )
+    for plural, singular, rows, filters in collections:
         routes.append(
             Route(
                 f"/{plural}",
@@ -273,4 +291,17 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             Route(f"/{plural}/{{id}}", guarded(singular, single(singular)), methods=["GET"])
         )
     routes.extend(admin_routes(state))
-    return counting(Starlette(routes=routes), state)
+
+    async def unrouted(request: Request, problem: Exception) -> Response:
+        """No such route, or not with this method: MyCRM's own body, named after the
+        resource the path starts with (`/users/foo/bar` is about a user)."""
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        first = path.strip("/").split("/")[0]
+        resource = next((one for many, one, _, _ in collections if many == first), first)
+        route = f"{request.method} {path}"
+        if getattr(problem, "status_code", 404) == 405:
+            return error(resource, 400, "MethodNotAllowed", f'Method not allowed for "{route}"')
+        return error(resource, 404, "ResourceNotFound", f'No route found for "{route}"')
+
+    app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted})
+    return counting(app, state)

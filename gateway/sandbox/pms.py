@@ -37,7 +37,7 @@ from gateway.sandbox.server import (
     sign_rs256,
 )
 
-__all__ = ["CREDENTIALS", "create_app"]
+__all__ = ["CREDENTIALS", "ERRORS", "create_app"]
 
 CREDENTIALS = {
     "username": "integrations@sandbox.pms.example",
@@ -53,6 +53,17 @@ EVENTS = (
     "tenant.updated",
     "tenant.deleted",
 )
+
+ERRORS = {
+    "AUTHENTICATION_FAILED": (401, "Invalid credentials"),
+    "TOKEN_EXPIRED": (401, "JWT token has expired"),
+    "INSUFFICIENT_PERMISSIONS": (403, "User lacks required permissions"),
+    "RESOURCE_NOT_FOUND": (404, "Requested resource doesn't exist"),
+    "VALIDATION_ERROR": (422, "Request data validation failed"),
+    "RATE_LIMIT_EXCEEDED": (429, "Too many requests"),
+    "SERVICE_UNAVAILABLE": (503, "Service temporarily unavailable"),
+}
+"""The document's "Common Error Codes": status and description; `/_sandbox/refuse` sends any."""
 
 ACCESS_LIFETIME = 900.0
 REFRESH_LIFETIME = 7 * 24 * 3600.0
@@ -198,6 +209,7 @@ def references(world: World) -> dict[tuple[str, int], str]:
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
+    state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     tables = _Tables(world)
     refresh_tokens: dict[str, tuple[float, int]] = {}
     window: dict[str, float] = {"start": state.clock(), "used": 0}
@@ -328,9 +340,20 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 )
             if needs_token and (refused := authorized(request)) is not None:
                 return refused
+            if needs_token and (refusal := state.take_refusal()) is not None:
+                return refuse(request, *refusal)
             return await handler(request)
 
         return endpoint
+
+    def refuse(request: Request, name: str, status: int) -> Response:
+        """A documented error on demand, shaped as the document's examples of it are."""
+        extra: dict[str, Any] = {}
+        if name == "VALIDATION_ERROR":
+            extra["details"] = []
+        if name == "RATE_LIMIT_EXCEEDED":
+            extra["retry_after"] = state.throttle_retry_after or RATE_WINDOW
+        return failure(request, status, name, ERRORS[name][1], **extra)
 
     def listing(request: Request, rows: list[Row], sortable: set[str]) -> Response:
         params = request.query_params

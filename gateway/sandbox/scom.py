@@ -9,6 +9,12 @@ ever given. The document's three errors are its exact messages. The read API
 is assumed (PROVIDERS.md): `landlord(id)`, `landlords(first, after)` with the
 partner token, `properties(first, after)` and `createProperty` with a
 landlord's token. Landlords that own buildings in the world start ACTIVE.
+
+Knobs reproduce what a partner must survive: the activation answered under
+`activateLandlord`, as the document's sample shows it
+(`/_sandbox/activation-payload?key=`), and a landlord whose reads fail
+(`/_sandbox/unreadable?landlord=`), as a GraphQL error at its path beside the
+rest of the data, or as a whole answer refused with an HTTP status.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from starlette.types import ASGIApp
 from gateway.sandbox.data import World
 from gateway.sandbox.server import ProviderState, admin_routes, counting
 
-__all__ = ["CREDENTIALS", "create_app", "landlord_token", "references"]
+__all__ = ["CREDENTIALS", "PAYLOAD_KEYS", "create_app", "landlord_token", "references"]
 
 logger = logging.getLogger("gateway.sandbox.scom")
 
@@ -108,6 +114,34 @@ type Mutation {
   createProperty(input: CreatePropertyInput!): Property!
 }
 """
+
+
+PAYLOAD_KEYS = ("activeLandlord", "activateLandlord")
+"""The key of the activation's answer: the mutation's own name (as GraphQL answers), or the
+one the document's sample answers under."""
+
+
+@dataclass
+class _Knobs:
+    """SCOM's own faults, set through its admin routes by a test or a person."""
+
+    payload_key: str = PAYLOAD_KEYS[0]
+    unreadable: str | None = None
+    """A landlord whose reads by id fail."""
+    status: int | None = None
+    """The HTTP status that refuses a whole answer reading it; `None`: a GraphQL error at
+    its path, the rest of the answer standing."""
+    times: int | None = None
+    """Reads that fail before it reads again; `None`: until the knob is cleared."""
+
+    def fails(self, landlord_id: str) -> bool:
+        if landlord_id != self.unreadable:
+            return False
+        if self.times is not None:
+            self.times -= 1
+            if self.times <= 0:
+                self.unreadable = None
+        return True
 
 
 def landlord_token(landlord_id: int) -> str:
@@ -227,6 +261,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         landlords[record.id] = record
     state.records = landlords
     state.token_paths = frozenset()
+    knobs = _Knobs()
 
     def partner(info: Any) -> None:
         if info.context["token"] != CREDENTIALS["api_token"]:
@@ -241,6 +276,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
     def resolve_landlord(info: Any, id: str) -> dict[str, Any] | None:
         partner(info)
+        if knobs.fails(id):
+            info.context["refused"] = knobs.status
+            raise GraphQLError(f"landlord {id} could not be read")
         found = landlords.get(id)
         return found.view() if found else None
 
@@ -325,13 +363,16 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return JSONResponse({"errors": [{"message": "POST a JSON body with a query"}]}, 400)
         if not isinstance(query, str) or not isinstance(variables, dict):
             return JSONResponse({"errors": [{"message": "query is a string"}]}, 400)
+        context: dict[str, Any] = {"token": request.headers.get("x-api-token", ""), "refused": None}
         result = await graphql(
-            schema,
-            query,
-            root_value=root,
-            variable_values=variables,
-            context_value={"token": request.headers.get("x-api-token", "")},
+            schema, query, root_value=root, variable_values=variables, context_value=context
         )
+        if context["refused"] is not None:
+            return JSONResponse(
+                {"errors": [{"message": "the server could not answer"}]}, context["refused"]
+            )
+        if result.data and PAYLOAD_KEYS[0] in result.data:
+            result.data[knobs.payload_key] = result.data.pop(PAYLOAD_KEYS[0])
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
@@ -382,6 +423,29 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         record.status = status
         return Response(status_code=204)
 
+    async def activation_payload(request: Request) -> Response:
+        """Sandbox knob: the key the activation's answer comes under."""
+        key = request.query_params.get("key", PAYLOAD_KEYS[0])
+        if key not in PAYLOAD_KEYS:
+            return JSONResponse({"error": f"key is one of {', '.join(PAYLOAD_KEYS)}"}, 400)
+        knobs.payload_key = key
+        return Response(status_code=204)
+
+    async def unreadable(request: Request) -> Response:
+        """Sandbox knob: reading a landlord by id fails (`times` reads, or until cleared by
+        a request without `landlord`), at its path or with the whole answer's `status`."""
+        params = request.query_params
+        try:
+            status = int(params["status"]) if "status" in params else None
+            times = int(params["times"]) if "times" in params else None
+        except ValueError:
+            return JSONResponse({"error": "status and times are integers"}, 400)
+        if (status is not None and not 400 <= status <= 599) or (times is not None and times < 1):
+            return JSONResponse({"error": "status is 400 to 599, times at least 1"}, 400)
+        knobs.unreadable = params.get("landlord") or None
+        knobs.status, knobs.times = status, times
+        return Response(status_code=204)
+
     async def show(request: Request) -> Response:
         """Sandbox admin: a landlord as SCOM stores it, token included (to check leaks)."""
         record = landlords.get(request.path_params["landlord"])
@@ -395,6 +459,8 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         Route("/_sandbox/verify", verify, methods=["POST"]),
         Route("/_sandbox/status", set_status, methods=["POST"]),
         Route("/_sandbox/landlords/{landlord}/properties", add_property, methods=["POST"]),
+        Route("/_sandbox/activation-payload", activation_payload, methods=["POST"]),
+        Route("/_sandbox/unreadable", unreadable, methods=["POST"]),
         *admin_routes(state),
     ]
     return counting(Starlette(routes=routes), state)

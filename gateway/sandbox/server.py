@@ -13,7 +13,7 @@ import functools
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -179,6 +179,10 @@ class ProviderState:
     peak_in_flight: int = 0
     throttled: int = 0
     throttle_retry_after: int = 0
+    error_names: Mapping[str, int] = field(default_factory=dict)
+    """The provider's documented error names, each with the status its document gives it."""
+    refused: int = 0
+    refusal: tuple[str, int] | None = None
     warning: str | None = None
     """A warning the provider attaches to every answer, where its API has a way to say one."""
     token_paths: frozenset[str] = frozenset()
@@ -207,6 +211,20 @@ class ProviderState:
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""
         self.throttled, self.throttle_retry_after = times, retry_after
+
+    def refuse(self, name: str, times: int = 1, status: int | None = None) -> None:
+        """The next `times` data requests are refused with the provider's own error `name`,
+        in its own error body, with the documented status unless `status` says otherwise."""
+        if name not in self.error_names:
+            known = ", ".join(sorted(self.error_names)) or "none"
+            raise ValueError(f"unknown error name {name!r}; known: {known}")
+        self.refused, self.refusal = times, (name, status or self.error_names[name])
+
+    def take_refusal(self) -> tuple[str, int] | None:
+        if self.refused <= 0 or self.refusal is None:
+            return None
+        self.refused -= 1
+        return self.refusal
 
     def take_throttle(self) -> int | None:
         if self.throttled <= 0:
@@ -340,6 +358,18 @@ def admin_routes(state: ProviderState) -> list[Route]:
             return JSONResponse({"error": str(error)}, status_code=400)
         return Response(status_code=204)
 
+    async def refuse(request: Request) -> Response:
+        params = request.query_params
+        try:
+            status = int(params["status"]) if "status" in params else None
+            times = int(params.get("times", "1"))
+            if status is not None and not 400 <= status <= 599:
+                raise ValueError("status is 400 to 599")
+            state.refuse(params.get("name", ""), times, status)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return Response(status_code=204)
+
     async def throttle(request: Request) -> Response:
         try:
             retry_after = int(request.query_params.get("retry_after", "60"))
@@ -356,6 +386,7 @@ def admin_routes(state: ProviderState) -> list[Route]:
         Route("/_sandbox/latency", latency, methods=["POST"]),
         Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
         Route("/_sandbox/throttle", throttle, methods=["POST"]),
+        Route("/_sandbox/refuse", refuse, methods=["POST"]),
         Route("/_sandbox/fault", fault, methods=["POST"]),
         Route("/_sandbox/outbox", outbox, methods=["GET"]),
     ]
