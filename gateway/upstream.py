@@ -198,11 +198,8 @@ def check_status(
         return
     said = f": {detail}" if detail else ""
     if status == 429:
-        wait = retry_after(response)
         raise RateLimited(
-            provider,
-            f"{provider} is rate limiting the gateway{said}",
-            **({"retryAfter": round(wait)} if wait is not None else {}),
+            provider, f"{provider} is rate limiting the gateway{said}", retry_after(response)
         )
     if status == 404:
         raise NotFound(f"{provider} has no such record{said}", provider=provider)
