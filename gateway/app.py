@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from gateway.cache import EntityCache, LocalEntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, connector_options, load_settings
 from gateway.connectors import CONNECTORS
 from gateway.errors import (
     BadUserInput,
@@ -258,6 +258,7 @@ def build_gateway(
                 raise ConfigError(
                     f"Unknown provider [providers.{name}]; known: {', '.join(sorted(CONNECTORS))}."
                 )
+            connector_options(connector_type.options, name, provider.options)
             credentials = {
                 key: provider.username or "" if key == "username" else provider.secret(key)
                 for key in connector_type.credentials
