@@ -29,7 +29,8 @@ import asyncio
 import base64
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -57,6 +58,7 @@ __all__ = [
     "LoginRefreshAuth",
     "Token",
     "TokenFetched",
+    "TokenRequest",
     "TokenStore",
     "expiry_of",
     "renew_at",
@@ -438,9 +440,7 @@ class LoginRefreshAuth(CachedTokenAuth):
             self._client, self._provider, self._login_path, json=self._credentials
         )
         if response.status_code != 200:
-            raise _refused(
-                self._provider, response, self._credentials.values(), self._retry_after
-            )
+            raise _refused(self._provider, response, self._credentials.values(), self._retry_after)
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> Token:
@@ -451,36 +451,63 @@ class LoginRefreshAuth(CachedTokenAuth):
         return _access_token(self._provider, payload, self._clock(), self._lifetime)
 
 
+TokenRequest = Literal["form", "json"]
+"""How a client-credentials token request is sent: `form`, as RFC 6749 §4.4.2 requires, or
+`json`, as a provider's document may show it instead (MyCRM's)."""
+
+
+def _basic(client_id: str, client_secret: str, request: TokenRequest) -> str:
+    """HTTP Basic credentials for `client_secret_basic`.
+
+    RFC 6749 §2.3.1 form-urlencodes the id and the secret before joining them with ":"
+    and Base64, so a ":" or "%" in a secret reaches the server intact. A space goes as
+    "%20" rather than "+": servers that decode with either rule (Authlib's uses plain
+    `unquote`) then read the same secret. A `json` request follows its document instead,
+    which joins them as they are.
+    """
+    if request == "form":
+        client_id, client_secret = quote(client_id, safe=""), quote(client_secret, safe="")
+    return base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
 class ClientCredentialsAuth(CachedTokenAuth):
-    """OAuth2 client credentials: HTTP Basic of key:secret buys a token; no refresh token."""
+    """OAuth2 client credentials (RFC 6749 §4.4) over HTTP Basic; no refresh token.
+
+    The token endpoint may be a path below the client's base URL or an absolute URL:
+    providers put it on a host of its own (MyCRM's document does). A standard server
+    refuses a `json` request (`unsupported_grant_type` or `invalid_request`); it is
+    for a provider that wants the body its document shows.
+    """
 
     def __init__(
         self,
         *,
         provider: str,
         client: httpx.AsyncClient,
-        path: str,
+        url: str,
         client_id: str,
         client_secret: str,
         lifetime: float,
         clock: Clock,
         store: TokenStore | None = None,
         scope: str = "openid",
+        request: TokenRequest = "form",
         fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
         self._client = client
-        self._path = path
-        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self._url = url
+        basic = _basic(client_id, client_secret, request)
         self._headers = {"Authorization": f"Basic {basic}"}
+        fields = {"grant_type": "client_credentials", "scope": scope}
+        self._body = {"data": fields} if request == "form" else {"json": fields}
         self._secrets = (client_secret, basic)
-        self._body = {"scope": scope, "grant_type": "client_credentials"}
         self._lifetime = lifetime
         super().__init__(self._request, clock, store, fetched)
 
     async def _request(self, _previous: Token | None) -> Token:
         response = await _token_response(
-            self._client, self._provider, self._path, headers=self._headers, json=self._body
+            self._client, self._provider, self._url, headers=self._headers, **self._body
         )
         if response.status_code != 200:
             raise _refused(self._provider, response, self._secrets)

@@ -4,6 +4,7 @@ a token endpoint's refusals reported by what they mean."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from gateway.auth import (
     ClientCredentialsAuth,
     LoginRefreshAuth,
     Token,
+    TokenRequest,
 )
 from gateway.clock import ManualClock
 from gateway.errors import ProviderError, RateLimited
@@ -123,7 +125,7 @@ async def _auth(
             yield ClientCredentialsAuth(
                 provider="provider",
                 client=client,
-                path="token",
+                url="token",
                 client_id="me",
                 client_secret=SECRET,
                 lifetime=60,
@@ -212,3 +214,51 @@ async def test_a_renewal_failing_after_all_its_callers_gave_up_is_not_logged_as_
         loop.set_exception_handler(None)
 
     assert reported == []
+
+
+@pytest.mark.parametrize(
+    ("request_as", "media", "basic", "body"),
+    [
+        (
+            "form",
+            "application/x-www-form-urlencoded",
+            "me%40home:a%3Ab%25c%20d%2B%C3%A9",
+            b"grant_type=client_credentials&scope=openid",
+        ),
+        (
+            "json",
+            "application/json",
+            "me@home:a:b%c d+é",
+            b'{"grant_type":"client_credentials","scope":"openid"}',
+        ),
+    ],
+)
+async def test_client_credentials_go_as_rfc_6749_says_or_as_a_document_shows(
+    request_as: TokenRequest, media: str, basic: str, body: bytes
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 60})
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(answer), base_url="http://provider.test/"
+    ) as client:
+        auth = ClientCredentialsAuth(
+            provider="provider",
+            client=client,
+            url="token",
+            client_id="me@home",
+            client_secret="a:b%c d+é",
+            lifetime=60,
+            clock=ManualClock(),
+            request=request_as,
+        )
+        assert await auth.token() == "t"
+
+    (request,) = sent
+    scheme, _, encoded = request.headers["authorization"].partition(" ")
+    assert (scheme, base64.b64decode(encoded).decode()) == ("Basic", basic)
+    assert request.headers["content-type"] == media
+    assert request.content.replace(b" ", b"") == body

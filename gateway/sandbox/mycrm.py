@@ -1,7 +1,12 @@
 """MyCRM, a JSON REST CRM behind OAuth2 client credentials, as its document describes it.
 
 `POST /auth/oauth/v1/token` with HTTP Basic of key:secret returns a 30-minute
-bearer token and no refresh token. Single objects come as `{"landlord": {...}}`,
+bearer token and no refresh token. The token endpoint is as strict as a
+standard OAuth2 server: the request is form-encoded (RFC 6749 §4.4.2; the
+document's JSON body is refused with `invalid_request` unless the
+`documented_token_request` knob is on), the client authenticates with HTTP
+Basic of its form-urlencoded id and secret (§2.3.1), and errors are §5.2's
+`{"error", "error_description"}`. Single objects come as `{"landlord": {...}}`,
 lists as `{"count", "page", "per_page", "landlords": [...]}`, errors as
 `{"<resource>": "ResourceNotFound", "messages": [...]}`. `fields=` restricts the
 fields, `X-MyCRM-Expand-Data: true` returns related objects (landlord, agent)
@@ -20,6 +25,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 from starlette.applications import Starlette
@@ -44,6 +50,7 @@ CREDENTIALS = {"api_key": "sandbox-mycrm-key", "api_secret": "sandbox-mycrm-secr
 """The sandbox's only client; `gateway serve` without configuration uses it."""
 
 TOKEN_LIFETIME = 1800.0
+SCOPES = frozenset({"openid"})
 AUDIENCE = "mycrm-api"
 MAX_PER_PAGE = 100
 Row = dict[str, Any]
@@ -122,27 +129,32 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         return JSONResponse({resource: code, "messages": list(messages)}, status_code=status)
 
     async def token(request: Request) -> Response:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        try:
-            key, _, secret = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            key = secret = ""
-        if scheme.lower() != "basic" or (key, secret) != (
-            CREDENTIALS["api_key"],
-            CREDENTIALS["api_secret"],
-        ):
-            return error("token", 401, "AuthenticationError", "Invalid API key or secret.")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
-            return error("token", 400, "InvalidRequest", "grant_type must be client_credentials.")
+        fields = await _token_fields(request, state.documented_token_request)
+        if isinstance(fields, Response):
+            return fields
+        key = _client(request)
+        if key is None:
+            return _oauth_error(
+                401,
+                "invalid_client",
+                "Unknown client or wrong secret.",
+                {"WWW-Authenticate": 'Basic realm="mycrm"'},
+            )
+        grant = fields.get("grant_type")
+        if grant is None:
+            return _oauth_error(400, "invalid_request", "grant_type is required.")
+        if grant != "client_credentials":
+            return _oauth_error(
+                400, "unsupported_grant_type", "Only client_credentials is granted here."
+            )
+        scope = fields.get("scope", "openid")
+        if not set(scope.split()) <= SCOPES:
+            return _oauth_error(400, "invalid_scope", f"Known scopes: {' '.join(SCOPES)}.")
         now = state.clock()
         lifetime = state.token_lifetime or TOKEN_LIFETIME
         claims = {
             "sub": key,
-            "scope": body.get("scope", "openid"),
+            "scope": scope,
             "iat": int(now),
             "exp": int(now + lifetime),
             "aud": AUDIENCE,
@@ -153,8 +165,13 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 "access_token": sign_rs256(claims),
                 "token_type": "Bearer",
                 "expires_in": int(lifetime),
-            }
+            },
+            headers=_NO_STORE,
         )
+
+    async def documented_token_request(request: Request) -> Response:
+        state.documented_token_request = request.query_params.get("accept") == "true"
+        return Response(status_code=204)
 
     def guarded(resource: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -273,4 +290,64 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             Route(f"/{plural}/{{id}}", guarded(singular, single(singular)), methods=["GET"])
         )
     routes.extend(admin_routes(state))
+    routes.append(
+        Route("/_sandbox/documented-token-request", documented_token_request, methods=["POST"])
+    )
     return counting(Starlette(routes=routes), state)
+
+
+_FORM = "application/x-www-form-urlencoded"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""RFC 6749 §5.1: a token answer is never cached."""
+
+
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    """RFC 6749 §5.2's error body, as any standard token endpoint answers."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+async def _token_fields(request: Request, documented: bool) -> dict[str, str] | Response:
+    """The token request's parameters: a form (RFC 6749 §4.4.2), or, when the document's
+    JSON body is accepted, that. Each parameter at most once (§3.2)."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    raw = await request.body()
+    if media == "application/json" and documented:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            return _oauth_error(400, "invalid_request", "The body is not a JSON object of strings.")
+        return body
+    if media != _FORM:
+        return _oauth_error(400, "invalid_request", f"The token request must be {_FORM}.")
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return _oauth_error(400, "invalid_request", "The form could not be read.")
+    fields = dict(pairs)
+    if len(fields) < len(pairs):
+        return _oauth_error(400, "invalid_request", "A parameter is repeated.")
+    return fields
+
+
+def _client(request: Request) -> str | None:
+    """The authenticated client's key: HTTP Basic of the form-urlencoded key and secret."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        pair = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key, colon, secret = pair.partition(":")
+    if scheme.lower() != "basic" or not colon:
+        return None
+    key, secret = unquote_plus(key), unquote_plus(secret)
+    if (key, secret) != (CREDENTIALS["api_key"], CREDENTIALS["api_secret"]):
+        return None
+    return key

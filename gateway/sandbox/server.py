@@ -162,6 +162,9 @@ class ProviderState:
     token_generation: int = 0
     token_lifetime: float | None = None
     """Seconds an access token lives; `None` is the provider's documented lifetime."""
+    documented_token_request: bool = False
+    """The token endpoint also takes the request its document shows where that breaks the
+    standard (MyCRM's JSON body); off, it is as strict as a standard server."""
     latency: float = 0.0
     """Seconds every request waits before it is answered, to make concurrency visible."""
     jitter: float = 0.0
