@@ -245,6 +245,7 @@ def build_gateway(
                     clock=clock,
                     transport=transports.get(name),
                     vault=vault,
+                    options=Sandbox.options(name, self_url),
                     metrics=metrics,
                     tracer=tracer,
                     shared=redis,
@@ -471,8 +472,7 @@ def create_app(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     if gateway.sandbox is not None:
-        for name, sandbox_app in gateway.sandbox.apps.items():
-            app.mount(f"/sandbox/{name}", sandbox_app)
+        app.router.routes.extend(gateway.sandbox.mounts())
     return app
 
 

@@ -12,14 +12,22 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 
 __all__ = [
+    "AbsoluteUrl",
     "ApiKey",
     "AuthSettings",
     "CacheSettings",
@@ -76,6 +84,17 @@ class Traffic(_Strict):
     breaker_open_seconds: float = Field(30.0, gt=0)
     """How long an open circuit refuses calls before one probe is let through."""
     max_response_bytes: int = Field(20_000_000, ge=1024)
+
+
+def _absolute(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url
+
+
+AbsoluteUrl = Annotated[str, AfterValidator(_absolute)]
+"""A URL on a host of its own: one a base URL cannot be assumed for."""
 
 
 class ConnectorOptions(_Strict):

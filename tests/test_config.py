@@ -94,6 +94,29 @@ def test_an_unknown_provider_option_is_refused_by_name(
         create_app(load_settings(path))
 
 
+@pytest.mark.parametrize(
+    "option",
+    [
+        'token_url = "/auth/oauth/v1/token"',
+        'token_request = "xml"',
+        'token_uri = "https://a.example"',
+    ],
+)
+def test_mycrm_token_options_are_checked_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.setenv("MYCRM_KEY", "key")
+    monkeypatch.setenv("MYCRM_SECRET", "secret")
+    path = _write(
+        tmp_path,
+        '[providers.mycrm]\nurl = "https://api.mycrm.example"\n'
+        'api_key = { env = "MYCRM_KEY" }\napi_secret = { env = "MYCRM_SECRET" }\n'
+        f"[providers.mycrm.options]\n{option}\n",
+    )
+    with pytest.raises(ConfigError, match=rf"providers\.mycrm\.options.*{option.split()[0]}"):
+        create_app(load_settings(path))
+
+
 def test_the_redis_url_comes_from_the_file_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

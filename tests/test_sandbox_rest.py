@@ -134,8 +134,9 @@ async def test_pms_rate_limit_answers_429_with_retry_after(
 
 @pytest.fixture
 async def mycrm(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(sandbox.apps["mycrm"])
-    async with httpx.AsyncClient(transport=transport, base_url="http://mycrm") as http:
+    """MyCRM's API; its token endpoint is `TOKEN`, on a host of its own."""
+    transport = sandbox.transport("mycrm")
+    async with httpx.AsyncClient(transport=transport, base_url=f"{ROOT}/sandbox/mycrm") as http:
         yield http
 
 
@@ -144,7 +145,8 @@ def _basic(key: str, secret: str) -> dict[str, str]:
 
 
 GRANT = {"grant_type": "client_credentials", "scope": "openid"}
-TOKEN = "/auth/oauth/v1/token"
+ROOT = "http://127.0.0.1:8000"
+TOKEN = Sandbox.options("mycrm", ROOT)["token_url"]
 
 
 async def _token(http: httpx.AsyncClient) -> None:
@@ -188,6 +190,17 @@ async def test_mycrm_refuses_what_rfc_6749_refuses(
 
     assert response.status_code == 400
     assert response.json()["error"] == error
+
+
+async def test_mycrm_hands_out_tokens_on_its_own_host_only(mycrm: httpx.AsyncClient) -> None:
+    headers = _basic(MYCRM["api_key"], MYCRM["api_secret"])
+
+    beside_the_api = await mycrm.post("auth/oauth/v1/token", headers=headers, data=GRANT)
+    await _token(mycrm)
+
+    assert TOKEN.startswith(f"{ROOT}/sandbox/mycrm-auth/")
+    assert beside_the_api.status_code == 404
+    assert (await mycrm.get("users")).status_code == 200
 
 
 async def test_mycrm_takes_the_documents_json_body_when_told_to(

@@ -2,7 +2,8 @@
 
 Tokens are asked for as RFC 6749 says, with a form; the document's JSON body
 is the `token_request = "json"` option, for a server that wants it (a
-standard one refuses it).
+standard one refuses it). The token endpoint is `token_url` when set, since
+the document puts it on another host than the API.
 
 Each listing (`/properties`) is one unit with its landlord and agent. Asked
 with `X-MyCRM-Expand-Data: true`, a page of listings carries its landlords in
@@ -20,7 +21,7 @@ from typing import Any
 
 from gateway import notices
 from gateway.auth import ClientCredentialsAuth, TokenRequest
-from gateway.config import ConnectorOptions, connector_options
+from gateway.config import AbsoluteUrl, ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
 from gateway.connectors.values import integer_id, number, text
@@ -127,7 +128,12 @@ def _local_test(name: str, condition: Any) -> Callable[[Row], bool] | None:
     return None
 
 
+TOKEN_PATH = "auth/oauth/v1/token"
+
+
 class MyCrmOptions(ConnectorOptions):
+    token_url: AbsoluteUrl | None = None
+    """The document puts the token endpoint on a host of its own; unset, it is below `url`."""
     token_request: TokenRequest = "form"
     """`form`, as RFC 6749 requires and standard servers insist on; `json`, the body (and
     the plain key:secret) MyCRM's document shows, for a server that wants it."""
@@ -147,7 +153,7 @@ class MyCrmConnector(Connector):
         auth = ClientCredentialsAuth(
             provider=NAME,
             client=upstream.client(kind="token"),
-            url="auth/oauth/v1/token",
+            url=options.token_url or TOKEN_PATH,
             client_id=upstream.credential("api_key"),
             client_secret=upstream.credential("api_secret"),
             lifetime=1800.0,

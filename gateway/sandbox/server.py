@@ -33,6 +33,7 @@ __all__ = [
     "SeenRequest",
     "admin_routes",
     "counting",
+    "mounted",
     "page_of",
     "read_rs256",
     "sign_rs256",
@@ -372,6 +373,12 @@ def read_rs256(token: str, audience: str | None = None) -> dict[str, Any]:
         options={"verify_exp": False, "verify_aud": audience is not None},
     )
     return claims
+
+
+def mounted(host: str) -> str:
+    """Where `gateway serve` and `gateway sandbox` serve a sandbox host (a provider's API, or
+    another host of its own): one origin stands in for every provider's hosts."""
+    return f"/sandbox/{host}"
 
 
 def page_of(rows: Sequence[Any], page: int, size: int) -> list[Any]:
