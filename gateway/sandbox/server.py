@@ -49,6 +49,7 @@ FAULTS = frozenset(
         "throttle",
         "token_down",
         "token_garbage",
+        "token_throttle",
         "xxe",
         "laughs",
     }
@@ -112,6 +113,9 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
         await _send(send, 503, b'{"error": "token service unavailable"}')
     elif fault.kind == "token_garbage":
         await _send(send, 200, b"<html>surprise</html>", (b"x-note", b"not json"))
+    elif fault.kind == "token_throttle":
+        wait = str(round(fault.seconds)).encode()
+        await _send(send, 429, b'{"error": "token requests throttled"}', (b"retry-after", wait))
     return True
 
 
