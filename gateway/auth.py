@@ -501,7 +501,7 @@ class ClientCredentialsAuth(CachedTokenAuth):
         self._headers = {"Authorization": f"Basic {basic}"}
         fields = {"grant_type": "client_credentials", "scope": scope}
         self._body = {"data": fields} if request == "form" else {"json": fields}
-        self._secrets = (client_secret, basic)
+        self._secrets = (client_secret, quote(client_secret, safe=""), basic)
         self._lifetime = lifetime
         super().__init__(self._request, clock, store, fetched)
 
