@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from gateway.cache import EntityCache, LocalEntityCache
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, connector_options, load_settings
 from gateway.connectors import CONNECTORS
 from gateway.errors import (
     BadUserInput,
@@ -245,6 +245,7 @@ def build_gateway(
                     clock=clock,
                     transport=transports.get(name),
                     vault=vault,
+                    options=Sandbox.options(name, self_url),
                     metrics=metrics,
                     tracer=tracer,
                     shared=redis,
@@ -258,6 +259,7 @@ def build_gateway(
                 raise ConfigError(
                     f"Unknown provider [providers.{name}]; known: {', '.join(sorted(CONNECTORS))}."
                 )
+            connector_options(connector_type.options, name, provider.options)
             credentials = {
                 key: provider.username or "" if key == "username" else provider.secret(key)
                 for key in connector_type.credentials
@@ -472,8 +474,7 @@ def create_app(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     if gateway.sandbox is not None:
-        for name, sandbox_app in gateway.sandbox.apps.items():
-            app.mount(f"/sandbox/{name}", sandbox_app)
+        app.router.routes.extend(gateway.sandbox.mounts())
     return app
 
 

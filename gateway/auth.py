@@ -15,27 +15,39 @@ The styles differ only in how a token is bought:
 - `HeaderAuth`: a long-lived token in a header (SCOM's partner token).
 Provider-specific envelopes come in through small `unwrap` hooks, as in dlt's
 `OAuth2ClientCredentials`.
+
+A token endpoint that gives no token is reported by its status: a rejected
+request (400), refused credentials (401, 403), a rate limit (429, with its
+`retryAfter`) and an outage (5xx) each have their own code, and the message
+carries what the endpoint said (RFC 6749 §5.2's `error` and
+`error_description`), bounded, with the gateway's secrets masked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import httpx
 import jwt
+import orjson
 from cachetools import TLRUCache
 
 from gateway.clock import Clock
 from gateway.errors import (
+    CredentialsRefused,
     GatewayError,
     ProviderError,
+    RateLimited,
+    TokenRequestRejected,
     UpstreamInvalidResponse,
     UpstreamUnavailable,
 )
+from gateway.transports import RetryAfter, retry_after_header
 
 __all__ = [
     "HeaderAuth",
@@ -46,6 +58,7 @@ __all__ = [
     "LoginRefreshAuth",
     "Token",
     "TokenFetched",
+    "TokenRequest",
     "TokenStore",
     "expiry_of",
     "renew_at",
@@ -155,6 +168,14 @@ class LocalTokens:
             del self._cache[_KEY]
 
 
+def _read_failure(renewal: asyncio.Future[Token]) -> None:
+    """Every caller of a renewal may have given up (its deadline passed, as while a 429 is
+    waited out) before the renewal failed; asyncio would then log the failure as a "Task
+    exception was never retrieved". Each caller still got its own error."""
+    if not renewal.cancelled():
+        renewal.exception()
+
+
 class CachedTokenAuth(httpx.Auth):
     """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
 
@@ -187,6 +208,7 @@ class CachedTokenAuth(httpx.Auth):
             return cached.value
         if self._pending is None:
             self._pending = asyncio.ensure_future(self._renew())
+            self._pending.add_done_callback(_read_failure)
         return (await asyncio.shield(self._pending)).value
 
     async def _renew(self) -> Token:
@@ -226,33 +248,82 @@ class CachedTokenAuth(httpx.Auth):
 
 
 async def _token_response(
-    client: httpx.AsyncClient, provider: str, path: str, **kwargs: Any
+    client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any
 ) -> httpx.Response:
     try:
-        return await client.post(path, **kwargs)
+        return await client.post(url, **kwargs)
     except httpx.HTTPError as error:
         raise UpstreamUnavailable(
-            provider, f"The token endpoint could not be reached ({type(error).__name__})."
+            provider, f"{provider}'s token endpoint could not be reached ({type(error).__name__})."
         ) from None
 
 
-def _refused(provider: str, response: httpx.Response) -> ProviderError:
-    if response.status_code >= 500:
-        return UpstreamUnavailable(
-            provider, f"The token endpoint failed (HTTP {response.status_code})."
-        )
-    return ProviderError(
-        provider,
-        f"The token endpoint refused the gateway's credentials (HTTP {response.status_code}).",
+_MAX_REASON = 200
+"""Characters kept of what a token endpoint said: a reason fits, a page of HTML does not."""
+
+
+def _reason(response: httpx.Response, secrets: Iterable[str]) -> str:
+    """What the endpoint said, as `error: description`: RFC 6749 §5.2's `error` and
+    `error_description`, or OData's `{"error": {"code", "message"}}` (which pms shares).
+
+    An endpoint may echo what it was sent: the gateway's secrets are masked before
+    anything is cut, so no part of one survives, and control characters go.
+    """
+    try:
+        body = orjson.loads(response.content)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    said = (
+        (error.get("code"), error.get("message"))
+        if isinstance(error, dict)
+        else (error, body.get("error_description"))
     )
+    text = ": ".join(part for part in said if isinstance(part, str) and part.strip())
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[secret]")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def _refused(
+    provider: str,
+    response: httpx.Response,
+    secrets: Iterable[str],
+    retry_after: RetryAfter = retry_after_header,
+) -> ProviderError:
+    """The stable error for a token endpoint that gave no token, by its status.
+
+    RFC 6749 §5.2 answers a malformed or unsupported request with 400 and a client
+    that failed to authenticate with 401; a rate limit or an outage is neither, and
+    must not send anyone to check credentials that are fine.
+    """
+    status = response.status_code
+    reason = _reason(response, secrets)
+    endpoint = f"{provider}'s token endpoint"
+    why = f" (HTTP {status}): {reason}" if reason else f" (HTTP {status})"
+    if status == 429:
+        return RateLimited(
+            provider, f"{endpoint} is rate limiting the gateway{why}", retry_after(response)
+        )
+    if status >= 500:
+        return UpstreamUnavailable(provider, f"{endpoint} failed{why}")
+    if status in (401, 403):
+        return CredentialsRefused(provider, f"{endpoint} refused the gateway's credentials{why}")
+    if status >= 400:
+        return TokenRequestRejected(provider, f"{endpoint} rejected the token request{why}")
+    return UpstreamInvalidResponse(provider, f"{endpoint} answered without a token{why}")
 
 
 def _json(provider: str, response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return orjson.loads(response.content)
     except ValueError:
         raise UpstreamInvalidResponse(
-            provider, "The token endpoint returned a body that is not JSON."
+            provider, f"{provider}'s token endpoint returned a body that is not JSON."
         ) from None
 
 
@@ -283,6 +354,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._path = path
         self._headers = dict(headers)
         self._body = dict(body)
+        self._secrets = (*self._headers.values(), *self._body.values())
         self._lifetime = lifetime
         super().__init__(self._login, clock, store, fetched)
 
@@ -291,19 +363,23 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
             self._client, self._provider, self._path, headers=self._headers, json=self._body
         )
         if response.status_code != 200:
-            raise _refused(self._provider, response)
+            raise _refused(self._provider, response, self._secrets)
         body = _json(self._provider, response)
         if isinstance(body, dict):
             body = body.get("token") or body.get("access_token")
         if not isinstance(body, str) or not body:
-            raise UpstreamInvalidResponse(self._provider, "The token endpoint returned no token.")
+            raise UpstreamInvalidResponse(
+                self._provider, f"{self._provider}'s token endpoint returned no token."
+            )
         return Token(body, expiry_of(body, self._clock(), self._lifetime))
 
 
 def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float) -> Token:
     """`{access_token, expires_in?, refresh_token?}`, the OAuth2 shape most providers share."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
-        raise UpstreamInvalidResponse(provider, "The token endpoint returned no access_token.")
+        raise UpstreamInvalidResponse(
+            provider, f"{provider}'s token endpoint returned no access_token."
+        )
     value = payload["access_token"]
     expires_in = payload.get("expires_in")
     expires_at = (
@@ -316,7 +392,11 @@ def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float
 
 
 class LoginRefreshAuth(CachedTokenAuth):
-    """Log in once; renew with the refresh token; log in again only if the refresh is refused."""
+    """Log in once; renew with the refresh token; log in again only if the refresh is refused.
+
+    A refresh that failed for a reason a login shares (a rate limit, an outage) is
+    reported rather than followed by a login that would fail the same way.
+    """
 
     def __init__(
         self,
@@ -331,6 +411,7 @@ class LoginRefreshAuth(CachedTokenAuth):
         clock: Clock,
         store: TokenStore | None = None,
         fetched: TokenFetched = _unobserved,
+        retry_after: RetryAfter = retry_after_header,
     ) -> None:
         self._provider = provider
         self._client = client
@@ -339,10 +420,12 @@ class LoginRefreshAuth(CachedTokenAuth):
         self._credentials = dict(credentials)
         self._unwrap = unwrap
         self._lifetime = lifetime
+        self._retry_after = retry_after
         super().__init__(self._obtain, clock, store, fetched)
 
     async def _obtain(self, previous: Token | None) -> Token:
         if previous is not None and previous.refresh_token:
+            secrets = (*self._credentials.values(), previous.refresh_token)
             response = await _token_response(
                 self._client,
                 self._provider,
@@ -351,13 +434,13 @@ class LoginRefreshAuth(CachedTokenAuth):
             )
             if response.status_code == 200:
                 return self._parse(response)
-            if response.status_code >= 500:
-                raise _refused(self._provider, response)
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _refused(self._provider, response, secrets, self._retry_after)
         response = await _token_response(
             self._client, self._provider, self._login_path, json=self._credentials
         )
         if response.status_code != 200:
-            raise _refused(self._provider, response)
+            raise _refused(self._provider, response, self._credentials.values(), self._retry_after)
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> Token:
@@ -368,37 +451,65 @@ class LoginRefreshAuth(CachedTokenAuth):
         return _access_token(self._provider, payload, self._clock(), self._lifetime)
 
 
+TokenRequest = Literal["form", "json"]
+"""How a client-credentials token request is sent: `form`, as RFC 6749 §4.4.2 requires, or
+`json`, as a provider's document may show it instead (MyCRM's)."""
+
+
+def _basic(client_id: str, client_secret: str, request: TokenRequest) -> str:
+    """HTTP Basic credentials for `client_secret_basic`.
+
+    RFC 6749 §2.3.1 form-urlencodes the id and the secret before joining them with ":"
+    and Base64, so a ":" or "%" in a secret reaches the server intact. A space goes as
+    "%20" rather than "+": servers that decode with either rule (Authlib's uses plain
+    `unquote`) then read the same secret. A `json` request follows its document instead,
+    which joins them as they are.
+    """
+    if request == "form":
+        client_id, client_secret = quote(client_id, safe=""), quote(client_secret, safe="")
+    return base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
 class ClientCredentialsAuth(CachedTokenAuth):
-    """OAuth2 client credentials: HTTP Basic of key:secret buys a token; no refresh token."""
+    """OAuth2 client credentials (RFC 6749 §4.4) over HTTP Basic; no refresh token.
+
+    The token endpoint may be a path below the client's base URL or an absolute URL:
+    providers put it on a host of its own (MyCRM's document does). A standard server
+    refuses a `json` request (`unsupported_grant_type` or `invalid_request`); it is
+    for a provider that wants the body its document shows.
+    """
 
     def __init__(
         self,
         *,
         provider: str,
         client: httpx.AsyncClient,
-        path: str,
+        url: str,
         client_id: str,
         client_secret: str,
         lifetime: float,
         clock: Clock,
         store: TokenStore | None = None,
         scope: str = "openid",
+        request: TokenRequest = "form",
         fetched: TokenFetched = _unobserved,
     ) -> None:
         self._provider = provider
         self._client = client
-        self._path = path
-        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self._url = url
+        basic = _basic(client_id, client_secret, request)
         self._headers = {"Authorization": f"Basic {basic}"}
-        self._body = {"scope": scope, "grant_type": "client_credentials"}
+        fields = {"grant_type": "client_credentials", "scope": scope}
+        self._body = {"data": fields} if request == "form" else {"json": fields}
+        self._secrets = (client_secret, quote(client_secret, safe=""), basic)
         self._lifetime = lifetime
         super().__init__(self._request, clock, store, fetched)
 
     async def _request(self, _previous: Token | None) -> Token:
         response = await _token_response(
-            self._client, self._provider, self._path, headers=self._headers, json=self._body
+            self._client, self._provider, self._url, headers=self._headers, **self._body
         )
         if response.status_code != 200:
-            raise _refused(self._provider, response)
+            raise _refused(self._provider, response, self._secrets)
         payload = _json(self._provider, response)
         return _access_token(self._provider, payload, self._clock(), self._lifetime)

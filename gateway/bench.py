@@ -150,6 +150,10 @@ def _config(directory: Path, sandbox: str, max_page: int) -> tuple[Path, dict[st
                 variable = f"BENCH_{name}_{credential}".upper()
                 env[variable] = value
                 lines.append(f'{credential} = {{ env = "{variable}" }}')
+        options = Sandbox.options(name, sandbox)
+        if options:
+            lines.append(f"[providers.{name}.options]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
     path = directory / "propgate.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, env

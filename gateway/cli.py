@@ -76,7 +76,10 @@ def _sandbox(args: argparse.Namespace) -> None:
     if args.callback_url:
         sandbox.states["scom"].callback_url = args.callback_url
     logging.getLogger("gateway").info(
-        "sandbox providers at http://%s:%s/sandbox/<provider>", args.host, args.port
+        "sandbox providers at http://%s:%s/sandbox/<host> (%s)",
+        args.host,
+        args.port,
+        ", ".join(host for hosts in sandbox.hosts.values() for host in hosts),
     )
     uvicorn.run(sandbox.app(), host=args.host, port=args.port, log_level="warning")
 

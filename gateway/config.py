@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 
 __all__ = [
+    "AbsoluteUrl",
     "ApiKey",
     "AuthSettings",
     "CacheSettings",
+    "ConnectorOptions",
     "GatewaySettings",
     "JwtSettings",
     "Limits",
@@ -33,6 +43,7 @@ __all__ = [
     "VaultSettings",
     "Settings",
     "Traffic",
+    "connector_options",
     "load_settings",
 ]
 
@@ -75,6 +86,35 @@ class Traffic(_Strict):
     max_response_bytes: int = Field(20_000_000, ge=1024)
 
 
+def _absolute(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url
+
+
+AbsoluteUrl = Annotated[str, AfterValidator(_absolute)]
+"""A URL on a host of its own: one a base URL cannot be assumed for."""
+
+
+class ConnectorOptions(_Strict):
+    """A connector's `[providers.<name>.options]`, none by default. A connector that has
+    options extends this, so a misspelt option is refused at start-up, not ignored."""
+
+
+Options = TypeVar("Options", bound=ConnectorOptions)
+
+
+def connector_options(model: type[Options], provider: str, options: Mapping[str, Any]) -> Options:
+    """The options read as `model` says; start-up checks every provider's, and a connector
+    reads its own the same way, so both see one set of defaults."""
+    try:
+        return model.model_validate(options)
+    except ValidationError as error:
+        problems = _problems(error)
+        raise ConfigError(f"[providers.{provider}.options] is invalid: {problems}.") from None
+
+
 class ProviderSettings(_Strict):
     """A real provider: its URL, its credentials, and any `Traffic` key as an override."""
 
@@ -87,7 +127,8 @@ class ProviderSettings(_Strict):
     webhook_secret: SecretRef | None = None
     """Proves a delivery to /webhooks/<provider> came from the provider (see README)."""
     options: dict[str, Any] = {}
-    """Provider-specific switches (SCOM: `auto_activate`), documented with each provider."""
+    """Provider-specific switches (SCOM: `auto_activate`), documented with each provider and
+    checked against its connector's `ConnectorOptions` at start-up."""
     overrides: dict[str, Any] = {}
 
     @model_validator(mode="before")
@@ -267,8 +308,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise ConfigError(f"The configuration {location} is invalid: {problems}.") from None
+        raise ConfigError(f"The configuration {location} is invalid: {_problems(error)}.") from None
+
+
+def _problems(error: ValidationError) -> str:
+    """Each problem with the key it is about: `gateway.max_page_sise: Extra inputs are ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+    )

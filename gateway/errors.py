@@ -18,6 +18,8 @@ __all__ = [
     "UpstreamInvalidResponse",
     "UpstreamUnavailable",
     "UpstreamRejected",
+    "CredentialsRefused",
+    "TokenRequestRejected",
     "UpstreamTimeout",
     "CircuitOpen",
     "OutcomeUnknown",
@@ -86,6 +88,20 @@ class UpstreamRejected(ProviderError):
     """The provider refused our request as malformed: a gateway bug, named so it is found."""
 
     code = "UPSTREAM_REJECTED"
+
+
+class CredentialsRefused(ProviderError):
+    """A token endpoint refused the gateway's own credentials (HTTP 401 or 403): the configured
+    key, secret or password needs fixing, and asking again will not help."""
+
+    code = "UPSTREAM_CREDENTIALS_REFUSED"
+
+
+class TokenRequestRejected(ProviderError):
+    """A token endpoint refused the token request itself (HTTP 400 and other 4xx): the gateway
+    and that server disagree on its form, grant or scope, which configuration may settle."""
+
+    code = "UPSTREAM_TOKEN_REQUEST_REJECTED"
 
 
 class UpstreamTimeout(UpstreamUnavailable):
@@ -162,6 +178,11 @@ class RateLimited(ProviderError):
     """The provider asked us to wait longer than we will make a caller wait."""
 
     code = "RATE_LIMITED"
+
+    def __init__(self, provider: str, message: str, retry_after: float | None) -> None:
+        """`retry_after`: the provider's wait in seconds, for the caller as `retryAfter`."""
+        wait = {"retryAfter": round(retry_after)} if retry_after is not None else {}
+        super().__init__(provider, message, **wait)
 
 
 class ConfigError(Exception):

@@ -263,11 +263,8 @@ def check_status(
     words = f": {said.message}" if said.message else ""
     match failure:
         case Failure.RATE_LIMITED:
-            wait = retry_after(response)
             raise RateLimited(
-                provider,
-                f"{provider} is rate limiting the gateway{words}",
-                **({"retryAfter": round(wait)} if wait is not None else {}),
+                provider, f"{provider} is rate limiting the gateway{words}", retry_after(response)
             )
         case Failure.NOT_FOUND:
             raise NotFound(f"{provider} has no such record{words}", provider=provider)

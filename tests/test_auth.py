@@ -1,9 +1,28 @@
-"""Tokens: one fetch for a crowd, one renewal at expiry, one renewal after revocation."""
+"""Tokens: one fetch for a crowd, one renewal at expiry, one renewal after revocation, and
+a token endpoint's refusals reported by what they mean."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
+import pytest
+
+from gateway.auth import (
+    ApiKeyPasswordAuth,
+    CachedTokenAuth,
+    ClientCredentialsAuth,
+    LoginRefreshAuth,
+    Token,
+    TokenRequest,
+)
+from gateway.clock import ManualClock
+from gateway.errors import ProviderError, RateLimited
 from tests.conftest import Client
 
 TOKEN = "/api/Token"
@@ -41,3 +60,205 @@ async def test_a_revoked_token_is_renewed_once_and_the_queries_succeed(client: C
 
     assert all(len(result["buildings"]["edges"]) == 2 for result in results)
     assert client.primmo.count("POST", TOKEN) == 2
+
+
+SECRET = "s3cret-Value"
+"""Echoed back by the token endpoints below, as a careless server might."""
+STYLES = ["api key and password", "login and refresh", "client credentials"]
+REFUSALS = [
+    (
+        400,
+        {"error": "unsupported_grant_type", "error_description": "grant_type is missing"},
+        {},
+        "UPSTREAM_TOKEN_REQUEST_REJECTED",
+        "unsupported_grant_type: grant_type is missing",
+    ),
+    (
+        401,
+        {"error": "invalid_client", "error_description": f"No client with secret {SECRET}"},
+        {"WWW-Authenticate": 'Basic realm="provider"'},
+        "UPSTREAM_CREDENTIALS_REFUSED",
+        "invalid_client: No client with secret [secret]",
+    ),
+    (
+        429,
+        {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Try again later"}},
+        {"Retry-After": "120"},
+        "RATE_LIMITED",
+        "RATE_LIMIT_EXCEEDED: Try again later",
+    ),
+    (503, "<html>Service Unavailable</html>", {}, "UPSTREAM_UNAVAILABLE", "(HTTP 503)"),
+]
+
+
+@asynccontextmanager
+async def _auth(
+    style: str, answer: Callable[[httpx.Request], httpx.Response]
+) -> AsyncIterator[CachedTokenAuth]:
+    """One auth of each style in auth.py, with `answer` as its token endpoint."""
+    clock = ManualClock()
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(answer), base_url="http://provider.test/"
+    ) as client:
+        if style == "api key and password":
+            yield ApiKeyPasswordAuth(
+                provider="provider",
+                client=client,
+                path="token",
+                headers={"x-api-key": "key"},
+                body={"UserName": "me", "Password": SECRET},
+                lifetime=60,
+                clock=clock,
+            )
+        elif style == "login and refresh":
+            yield LoginRefreshAuth(
+                provider="provider",
+                client=client,
+                login_path="login",
+                refresh_path="refresh",
+                credentials={"email": "me", "password": SECRET},
+                unwrap=lambda body: body,
+                lifetime=60,
+                clock=clock,
+            )
+        else:
+            yield ClientCredentialsAuth(
+                provider="provider",
+                client=client,
+                url="token",
+                client_id="me",
+                client_secret=SECRET,
+                lifetime=60,
+                clock=clock,
+            )
+
+
+def _answering(status: int, body: Any, headers: dict[str, str]) -> Any:
+    def answer(_request: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(status, text=body, headers=headers)
+        return httpx.Response(status, json=body, headers=headers)
+
+    return answer
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "code", "reason"),
+    REFUSALS,
+    ids=[str(status) for status, *_ in REFUSALS],
+)
+async def test_a_token_endpoint_refusal_has_its_own_code_and_says_why(
+    style: str, status: int, body: Any, headers: dict[str, str], code: str, reason: str
+) -> None:
+    async with _auth(style, _answering(status, body, headers)) as auth:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+
+    error = raised.value
+    assert error.code == code
+    assert reason in error.message and f"HTTP {status}" in error.message
+    assert SECRET not in error.message
+    assert error.extensions.get("retryAfter") == (120 if status == 429 else None)
+
+
+async def test_what_a_token_endpoint_says_is_bounded_and_masks_the_secret_wherever_it_is() -> None:
+    said = "x" * 190 + SECRET + "\n\x1b[31m" + "y" * 5000
+    answer = _answering(400, {"error": "invalid_request", "error_description": said}, {})
+    async with _auth("client credentials", answer) as auth:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+
+    message = raised.value.message
+    assert len(message) < 300
+    assert "s3cret" not in message and "\x1b" not in message and "\n" not in message
+
+
+async def test_a_refused_refresh_is_not_followed_by_a_login_when_the_endpoint_is_throttling(
+    client: Client,
+) -> None:
+    query = '{ buildings(first: 2, providers: ["pms"]) { edges { node { name } } } }'
+    await client.data(query)
+    client.clock.advance(900)
+    client.pms.throttle(retry_after=900, times=1)
+
+    body = await client.query(query)
+
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "provider": "pms", "retryAfter": 900}
+    assert client.pms.count("POST", "/api/v1/identity/login") == 1
+
+
+async def test_a_renewal_failing_after_all_its_callers_gave_up_is_not_logged_as_unretrieved() -> (
+    None
+):
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    release = asyncio.Event()
+
+    async def fetch(_previous: Token | None) -> Token:
+        await release.wait()
+        raise RateLimited("provider", "The token endpoint is rate limiting the gateway.", 120)
+
+    auth = CachedTokenAuth(fetch, ManualClock())
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await auth.token()
+        release.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+
+    assert reported == []
+
+
+@pytest.mark.parametrize(
+    ("request_as", "media", "basic", "body"),
+    [
+        (
+            "form",
+            "application/x-www-form-urlencoded",
+            "me%40home:a%3Ab%25c%20d%2B%C3%A9",
+            b"grant_type=client_credentials&scope=openid",
+        ),
+        (
+            "json",
+            "application/json",
+            "me@home:a:b%c d+é",
+            b'{"grant_type":"client_credentials","scope":"openid"}',
+        ),
+    ],
+)
+async def test_client_credentials_go_as_rfc_6749_says_or_as_a_document_shows(
+    request_as: TokenRequest, media: str, basic: str, body: bytes
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 60})
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(answer), base_url="http://provider.test/"
+    ) as client:
+        auth = ClientCredentialsAuth(
+            provider="provider",
+            client=client,
+            url="token",
+            client_id="me@home",
+            client_secret="a:b%c d+é",
+            lifetime=60,
+            clock=ManualClock(),
+            request=request_as,
+        )
+        assert await auth.token() == "t"
+
+    (request,) = sent
+    scheme, _, encoded = request.headers["authorization"].partition(" ")
+    assert (scheme, base64.b64decode(encoded).decode()) == ("Basic", basic)
+    assert request.headers["content-type"] == media
+    assert request.content.replace(b" ", b"") == body

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from gateway.app import create_app
 from gateway.config import load_settings
@@ -75,6 +76,44 @@ def test_real_providers_replace_the_sandbox(
 def test_an_unknown_provider_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, '[providers.acme]\nurl = "https://acme.example"\n')
     with pytest.raises(ConfigError, match="acme"):
+        create_app(load_settings(path))
+
+
+def test_an_unknown_provider_option_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOM_TOKEN", "token")
+    monkeypatch.setenv("PROPGATE_VAULT_KEY", Fernet.generate_key().decode())
+    path = _write(
+        tmp_path,
+        '[providers.scom]\nurl = "https://scom.example"\napi_token = { env = "SCOM_TOKEN" }\n'
+        f'[vault]\npath = "{tmp_path / "vault.sqlite3"}"\n'
+        "[providers.scom.options]\nauto_activat = false\n",
+    )
+    with pytest.raises(ConfigError, match=r"providers\.scom\.options.*auto_activat"):
+        create_app(load_settings(path))
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        'token_url = "/auth/oauth/v1/token"',
+        'token_request = "xml"',
+        'token_uri = "https://a.example"',
+    ],
+)
+def test_mycrm_token_options_are_checked_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.setenv("MYCRM_KEY", "key")
+    monkeypatch.setenv("MYCRM_SECRET", "secret")
+    path = _write(
+        tmp_path,
+        '[providers.mycrm]\nurl = "https://api.mycrm.example"\n'
+        'api_key = { env = "MYCRM_KEY" }\napi_secret = { env = "MYCRM_SECRET" }\n'
+        f"[providers.mycrm.options]\n{option}\n",
+    )
+    with pytest.raises(ConfigError, match=rf"providers\.mycrm\.options.*{option.split()[0]}"):
         create_app(load_settings(path))
 
 

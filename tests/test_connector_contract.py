@@ -36,6 +36,7 @@ async def connectors(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[dict
             clock=clock,
             transport=sandbox.transport(name),
             vault=vault,
+            options=Sandbox.options(name, "http://127.0.0.1"),
         )
         for name in CONNECTORS
     ]

@@ -72,5 +72,5 @@ async def test_wrong_credentials_become_a_provider_error(
     finally:
         await upstream.aclose()
 
-    assert raised.value.extensions == {"code": "UPSTREAM_ERROR", "provider": "primmo"}
+    assert raised.value.extensions == {"code": "UPSTREAM_CREDENTIALS_REFUSED", "provider": "primmo"}
     assert "wrong" not in str(raised.value)

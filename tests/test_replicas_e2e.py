@@ -22,6 +22,7 @@ import websockets
 
 from gateway.connectors.primmo import WEBHOOK_HEADER
 from gateway.loopback import free_port, running
+from gateway.sandbox import Sandbox
 from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
@@ -84,6 +85,8 @@ password = {{ env = "E2E_PMS_PASSWORD" }}
 url = "{sandbox}/sandbox/mycrm"
 api_key = {{ env = "E2E_MYCRM_KEY" }}
 api_secret = {{ env = "E2E_MYCRM_SECRET" }}
+[providers.mycrm.options]
+token_url = "{Sandbox.options("mycrm", sandbox)["token_url"]}"
 """
 
 

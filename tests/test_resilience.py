@@ -30,6 +30,7 @@ EXPECTED = {
     "throttle": "RATE_LIMITED",
     "token_down": "UPSTREAM_UNAVAILABLE",
     "token_garbage": "UPSTREAM_INVALID_RESPONSE",
+    "token_throttle": "RATE_LIMITED",
     "refused": "UPSTREAM_UNAVAILABLE",
 }
 

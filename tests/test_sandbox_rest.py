@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import jwt
@@ -158,8 +159,9 @@ async def test_the_refuse_knob_knows_only_documented_names(pms: httpx.AsyncClien
 
 @pytest.fixture
 async def mycrm(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(sandbox.apps["mycrm"])
-    async with httpx.AsyncClient(transport=transport, base_url="http://mycrm") as http:
+    """MyCRM's API; its token endpoint is `TOKEN`, on a host of its own."""
+    transport = sandbox.transport("mycrm")
+    async with httpx.AsyncClient(transport=transport, base_url=f"{ROOT}/sandbox/mycrm") as http:
         yield http
 
 
@@ -167,26 +169,78 @@ def _basic(key: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
 
 
+GRANT = {"grant_type": "client_credentials", "scope": "openid"}
+ROOT = "http://127.0.0.1:8000"
+TOKEN = Sandbox.options("mycrm", ROOT)["token_url"]
+
+
 async def _token(http: httpx.AsyncClient) -> None:
     response = await http.post(
-        "/auth/oauth/v1/token",
-        headers=_basic(MYCRM["api_key"], MYCRM["api_secret"]),
-        json={"scope": "openid", "grant_type": "client_credentials"},
+        TOKEN, headers=_basic(MYCRM["api_key"], MYCRM["api_secret"]), data=GRANT
     )
     assert response.status_code == 200 and response.json()["expires_in"] == 1800
+    assert response.headers["cache-control"] == "no-store"
     http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
 
-async def test_mycrm_refuses_a_bad_secret_with_its_error_body(mycrm: httpx.AsyncClient) -> None:
-    response = await mycrm.post(
-        "/auth/oauth/v1/token",
-        headers=_basic(MYCRM["api_key"], "wrong"),
-        json={"scope": "openid", "grant_type": "client_credentials"},
-    )
+async def test_mycrm_refuses_a_bad_secret_as_an_oauth2_server_does(
+    mycrm: httpx.AsyncClient,
+) -> None:
+    response = await mycrm.post(TOKEN, headers=_basic(MYCRM["api_key"], "wrong"), data=GRANT)
 
     assert response.status_code == 401
-    assert response.json()["token"] == "AuthenticationError"
-    assert response.json()["messages"]
+    assert response.headers["www-authenticate"].startswith("Basic ")
+    assert response.json()["error"] == "invalid_client"
+    assert response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ({"json": GRANT}, "invalid_request"),
+        ({"data": {"scope": "openid"}}, "invalid_request"),
+        ({"content": b"grant_type=client_credentials&grant_type=password"}, "invalid_request"),
+        ({"data": {"grant_type": "password"}}, "unsupported_grant_type"),
+        ({"data": {"grant_type": "client_credentials", "scope": "admin"}}, "invalid_scope"),
+    ],
+    ids=["json", "no grant", "repeated", "other grant", "unknown scope"],
+)
+async def test_mycrm_refuses_what_rfc_6749_refuses(
+    mycrm: httpx.AsyncClient, content: dict[str, Any], error: str
+) -> None:
+    headers = _basic(MYCRM["api_key"], MYCRM["api_secret"])
+    if "content" in content:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    response = await mycrm.post(TOKEN, headers=headers, **content)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+async def test_mycrm_hands_out_tokens_on_its_own_host_only(mycrm: httpx.AsyncClient) -> None:
+    headers = _basic(MYCRM["api_key"], MYCRM["api_secret"])
+
+    beside_the_api = await mycrm.post("auth/oauth/v1/token", headers=headers, data=GRANT)
+    await _token(mycrm)
+
+    assert TOKEN.startswith(f"{ROOT}/sandbox/mycrm-auth/")
+    assert beside_the_api.status_code == 404
+    assert (await mycrm.get("users")).status_code == 200
+
+
+async def test_mycrm_takes_the_documents_json_body_when_told_to(
+    mycrm: httpx.AsyncClient,
+) -> None:
+    knob = "/_sandbox/documented-token-request"
+    headers = _basic(MYCRM["api_key"], MYCRM["api_secret"])
+
+    await mycrm.post(knob, params={"accept": "true"})
+    accepted = await mycrm.post(TOKEN, headers=headers, json=GRANT)
+    await mycrm.post(knob, params={"accept": "false"})
+    refused = await mycrm.post(TOKEN, headers=headers, json=GRANT)
+
+    assert accepted.status_code == 200 and accepted.json()["token_type"] == "Bearer"
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
 
 
 async def test_mycrm_lists_fields_expand_and_not_found(mycrm: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qs
 
 from tests.conftest import Client, error_codes
 
@@ -19,6 +20,17 @@ async def test_two_hundred_concurrent_queries_fetch_one_token_per_provider(clien
     assert client.pms.count("POST", LOGIN) == 1
     assert client.mycrm.count("POST", MYCRM_TOKEN) == 1
     assert client.primmo.count("POST", "/api/Token") == 1
+
+
+async def test_mycrm_asks_for_its_token_with_a_form_as_rfc_6749_says(client: Client) -> None:
+    await client.data(LANDLORDS)
+
+    (seen,) = client.mycrm.seen(MYCRM_TOKEN)
+    assert dict(seen.headers)["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(seen.body.decode()) == {
+        "grant_type": ["client_credentials"],
+        "scope": ["openid"],
+    }
 
 
 async def test_an_expired_pms_token_is_refreshed_once(client: Client) -> None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 import httpx
 
 from gateway.auth import CachedTokenAuth
+from gateway.config import ConnectorOptions
 from gateway.errors import BadUserInput, InvalidCursor
 from gateway.events import Delivery
 from gateway.model import (
@@ -75,6 +76,8 @@ class Connector(abc.ABC):
     """Entities this connector can list at the root, in the documented order."""
     credentials: ClassVar[tuple[str, ...]]
     """The credential names the connector reads from its configuration."""
+    options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
+    """What its `[providers.<name>.options]` may hold."""
     onboards_landlords: ClassVar[bool] = False
     """Landlords can be created and activated through this provider (SCOM)."""
     references: ClassVar[frozenset[str]] = frozenset()

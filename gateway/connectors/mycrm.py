@@ -1,5 +1,10 @@
 """MyCRM: JSON REST behind OAuth2 client credentials; landlords, and listings that are units.
 
+Tokens are asked for as RFC 6749 says, with a form; the document's JSON body
+is the `token_request = "json"` option, for a server that wants it (a
+standard one refuses it). The token endpoint is `token_url` when set, since
+the document puts it on another host than the API.
+
 Each listing (`/properties`) is one unit with its landlord and agent. Asked
 with `X-MyCRM-Expand-Data: true`, a page of listings carries its landlords in
 full, so listings with their landlords cost one request per page. `fields=`
@@ -15,7 +20,8 @@ from datetime import date
 from typing import Any
 
 from gateway import notices
-from gateway.auth import ClientCredentialsAuth
+from gateway.auth import ClientCredentialsAuth, TokenRequest
+from gateway.config import AbsoluteUrl, ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.paging import each, pages, scan
 from gateway.connectors.values import integer_id, number, text
@@ -133,24 +139,38 @@ def _local_test(name: str, condition: Any) -> Callable[[Row], bool] | None:
     return None
 
 
+TOKEN_PATH = "auth/oauth/v1/token"
+
+
+class MyCrmOptions(ConnectorOptions):
+    token_url: AbsoluteUrl | None = None
+    """The document puts the token endpoint on a host of its own; unset, it is below `url`."""
+    token_request: TokenRequest = "form"
+    """`form`, as RFC 6749 requires and standard servers insist on; `json`, the body (and
+    the plain key:secret) MyCRM's document shows, for a server that wants it."""
+
+
 class MyCrmConnector(Connector):
     name = NAME
     kind = "rest"
     serves = frozenset({Entity.LANDLORD, Entity.UNIT})
     lists = frozenset({Entity.LANDLORD, Entity.UNIT})
     credentials = ("api_key", "api_secret")
+    options = MyCrmOptions
 
     @classmethod
     def connect(cls, upstream: Upstream) -> MyCrmConnector:
+        options = connector_options(MyCrmOptions, NAME, upstream.options)
         auth = ClientCredentialsAuth(
             provider=NAME,
             client=upstream.client(kind="token"),
-            path="auth/oauth/v1/token",
+            url=options.token_url or TOKEN_PATH,
             client_id=upstream.credential("api_key"),
             client_secret=upstream.credential("api_secret"),
             lifetime=1800.0,
             clock=upstream.clock,
             store=upstream.tokens(),
+            request=options.token_request,
             fetched=upstream.token_fetched,
         )
         return cls(upstream.client(auth), auth)

@@ -260,6 +260,7 @@ class PmsConnector(Connector):
             clock=upstream.clock,
             store=upstream.tokens(),
             fetched=upstream.token_fetched,
+            retry_after=_retry_after,
         )
         return cls(
             upstream.client(auth, retry_after=_retry_after),

@@ -24,6 +24,7 @@ import httpx
 
 from gateway import notices
 from gateway.auth import HeaderAuth
+from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.paging import drain, each, merge
 from gateway.connectors.values import json_object, text
@@ -151,12 +152,18 @@ def _positions(position: Any) -> dict[str, str | None]:
     return parsed
 
 
+class ScomOptions(ConnectorOptions):
+    auto_activate: bool = True
+    """Activate a landlord as soon as SCOM's verification callback arrives."""
+
+
 class ScomConnector(Connector):
     name = NAME
     kind = "graphql"
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)
+    options = ScomOptions
     onboards_landlords = True
     needs_vault = True
 
@@ -186,7 +193,7 @@ class ScomConnector(Connector):
             partner,
             upstream.client(),
             upstream.vault,
-            bool(upstream.options.get("auto_activate", True)),
+            connector_options(ScomOptions, NAME, upstream.options).auto_activate,
             key,
         )
 

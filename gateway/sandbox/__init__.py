@@ -1,13 +1,15 @@
 """The providers, simulated from their documents, as real HTTP apps over one shared world.
 
 `gateway serve` with no configuration mounts these and points the connectors at
-them; the tests and the benchmark use them the same way.
+them; the tests and the benchmark use them the same way. A provider may have
+more than one host (MyCRM's tokens come from another host than its API): each
+is its own app, mounted beside the others under `/sandbox/`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import httpx
 from starlette.applications import Starlette
@@ -19,7 +21,7 @@ from starlette.types import ASGIApp
 from gateway.clock import Clock, SystemClock
 from gateway.sandbox import leap, mycrm, pms, primmo, scom
 from gateway.sandbox.data import World, WorldSize, generate
-from gateway.sandbox.server import ProviderState
+from gateway.sandbox.server import ProviderState, mounted
 from gateway.vault import Vault
 
 __all__ = ["PROVIDERS", "Sandbox", "SandboxProvider"]
@@ -30,12 +32,22 @@ class SandboxProvider(NamedTuple):
     credentials: dict[str, str]
     references: Callable[[World], dict[tuple[str, int], str]] | None = None
     """How the gateway refers to this provider's records, for providers that cross-reference."""
+    hosts: Mapping[str, Callable[[ProviderState], ASGIApp]] | None = None
+    """The provider's other hosts, by the name each is mounted under, sharing its state."""
+    options: Callable[[str], dict[str, Any]] | None = None
+    """The connector options that lead a gateway to those hosts, for a sandbox at a root URL."""
 
 
 PROVIDERS: dict[str, SandboxProvider] = {
     "primmo": SandboxProvider(primmo.create_app, primmo.CREDENTIALS, primmo.references),
     "pms": SandboxProvider(pms.create_app, pms.CREDENTIALS, pms.references),
-    "mycrm": SandboxProvider(mycrm.create_app, mycrm.CREDENTIALS, mycrm.references),
+    "mycrm": SandboxProvider(
+        mycrm.create_app,
+        mycrm.CREDENTIALS,
+        mycrm.references,
+        hosts={mycrm.AUTH_HOST: mycrm.create_auth_app},
+        options=mycrm.gateway_options,
+    ),
     "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS),
     "scom": SandboxProvider(scom.create_app, scom.CREDENTIALS, scom.references),
 }
@@ -57,24 +69,47 @@ class Sandbox:
             name: provider.create_app(self.world, self.states[name])
             for name, provider in PROVIDERS.items()
         }
+        """Each provider's API."""
+        self.hosts: dict[str, dict[str, ASGIApp]] = {
+            name: {
+                name: self.apps[name],
+                **{
+                    host: create(self.states[name])
+                    for host, create in (provider.hosts or {}).items()
+                },
+            }
+            for name, provider in PROVIDERS.items()
+        }
+        """Each provider's hosts by the name they are mounted under: its API, and any other."""
+
+    def mounts(self, name: str | None = None) -> Iterator[Mount]:
+        """Every host of one provider, or of all, under `/sandbox/<host>`."""
+        for provider, hosts in self.hosts.items():
+            if name is None or provider == name:
+                yield from (Mount(mounted(host), app) for host, app in hosts.items())
 
     def app(self) -> Starlette:
-        """Every provider under `/sandbox/<name>`, for `gateway sandbox` to serve on its own."""
+        """Every provider's hosts, for `gateway sandbox` to serve on their own."""
 
         async def healthz(_: Request) -> JSONResponse:
             return JSONResponse({"status": "ok", "providers": sorted(self.apps)})
 
-        routes: list[BaseRoute] = [Route("/healthz", healthz)]
-        routes.extend(Mount(f"/sandbox/{name}", app) for name, app in self.apps.items())
+        routes: list[BaseRoute] = [Route("/healthz", healthz), *self.mounts()]
         return Starlette(routes=routes)
 
     def transport(self, name: str) -> httpx.ASGITransport:
-        """Reaches a provider in-process, at the path `gateway serve` mounts it on."""
-        return httpx.ASGITransport(self.apps[name], root_path=f"/sandbox/{name}")
+        """Reaches a provider's hosts in-process, at the paths `gateway serve` mounts them on."""
+        return httpx.ASGITransport(Starlette(routes=list(self.mounts(name))))
 
     @staticmethod
     def credentials(name: str) -> dict[str, str]:
         return dict(PROVIDERS[name].credentials)
+
+    @staticmethod
+    def options(name: str, root: str) -> dict[str, Any]:
+        """The connector options of a gateway using this sandbox served at `root`."""
+        options = PROVIDERS[name].options
+        return options(root) if options is not None else {}
 
     def call_back_to(self, gateway_url: str) -> None:
         """Providers that call the partner back (SCOM) call this gateway."""

@@ -1,12 +1,20 @@
 """MyCRM, a JSON REST CRM behind OAuth2 client credentials, as its document describes it.
 
 `POST /auth/oauth/v1/token` with HTTP Basic of key:secret returns a 30-minute
-bearer token and no refresh token. Single objects come as `{"landlord": {...}}`,
-lists as `{"count", "page", "per_page", "landlords": [...]}`, errors as
-`{"<resource>": "ResourceNotFound", "messages": [...]}`. `fields=` restricts the
-fields, `X-MyCRM-Expand-Data: true` returns related objects (landlord, agent)
-in full instead of their ids, and `X-MyCRM-API-Warning` carries warnings (the
-document's own `field=` spelling is accepted but deprecated).
+bearer token and no refresh token. As in the document, the token endpoint is
+on a host of its own (`create_auth_app`, served as `mycrm-auth` beside the
+API). It is as strict as a standard OAuth2 server: the request is
+form-encoded (RFC 6749 §4.4.2; the document's JSON body is refused with
+`invalid_request` unless the `documented_token_request` knob is on), the
+client authenticates with HTTP Basic of its form-urlencoded id and secret
+(§2.3.1), and errors are §5.2's `{"error", "error_description"}`.
+
+Single objects come as `{"landlord": {...}}`, lists as `{"count", "page",
+"per_page", "landlords": [...]}`, errors as `{"<resource>": "ResourceNotFound",
+"messages": [...]}`. `fields=` restricts the fields, `X-MyCRM-Expand-Data: true`
+returns related objects (landlord, agent) in full instead of their ids, and
+`X-MyCRM-API-Warning` carries warnings (the document's own `field=` spelling is
+accepted but deprecated).
 
 Resources (assumed, as PROVIDERS.md records): `/landlords`, `/properties`
 (listings, each one unit with its `landlord` and `agent`), `/users` (agents).
@@ -20,12 +28,13 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
@@ -33,12 +42,22 @@ from gateway.sandbox.server import (
     ProviderState,
     admin_routes,
     counting,
+    mounted,
     page_of,
     read_rs256,
     sign_rs256,
 )
 
-__all__ = ["CREDENTIALS", "ERRORS", "create_app"]
+__all__ = [
+    "AUTH_HOST",
+    "CREDENTIALS",
+    "ERRORS",
+    "Admits",
+    "create_api",
+    "create_app",
+    "create_auth_app",
+    "gateway_options",
+]
 
 CREDENTIALS = {"api_key": "sandbox-mycrm-key", "api_secret": "sandbox-mycrm-secret"}
 """The sandbox's only client; `gateway serve` without configuration uses it."""
@@ -55,11 +74,18 @@ ERRORS = {
 """The document's error codes, with the status its HTTP code table pairs with each (it names
 no 405, so a bad method is a 400, "the request has failed"); `/_sandbox/refuse` sends any."""
 
+AUTH_HOST = "mycrm-auth"
+"""The token endpoint's host as the sandbox names it: the document puts it on another host
+(auth.propertyfinder.com) than the API (api-v2.mycrm.com)."""
+TOKEN_PATH = "/auth/oauth/v1/token"
 TOKEN_LIFETIME = 1800.0
+SCOPES = frozenset({"openid"})
 AUDIENCE = "mycrm-api"
 MAX_PER_PAGE = 100
 Row = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
+Admits = Callable[[Request], bool]
+"""Whether a request's bearer token opens the API."""
 _AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("Mathieu", "Caron")]
 
 
@@ -121,8 +147,33 @@ def references(world: World) -> dict[tuple[str, int], str]:
     return {("landlord", landlord.id): f"mycrm:{landlord.id}" for landlord in world.landlords}
 
 
+def gateway_options(root: str) -> dict[str, Any]:
+    """What a gateway is told to find the token host, for a sandbox served at `root`."""
+    return {"token_url": f"{root.rstrip('/')}{mounted(AUTH_HOST)}{TOKEN_PATH}"}
+
+
 def create_app(world: World, state: ProviderState) -> ASGIApp:
-    state.token_paths = frozenset({"/auth/oauth/v1/token"})
+    """The API host, taking the tokens `create_auth_app`'s host signs."""
+
+    def admits(request: Request) -> bool:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        try:
+            claims = read_rs256(value, AUDIENCE) if scheme.lower() == "bearer" else None
+        except jwt.PyJWTError:
+            return False
+        return (
+            claims is not None
+            and claims.get("gen") == state.token_generation
+            and claims["exp"] > state.clock()
+        )
+
+    return create_api(world, state, admits)
+
+
+def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
+    """The API host, taking the bearer tokens `admits` takes: this sandbox's own, or those
+    of another authorization server put in front of the same data (the conformance tests
+    put Authlib's)."""
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     tables = _Tables(world)
     by_id = {
@@ -134,53 +185,13 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     def error(resource: str, status: int, code: str, *messages: str) -> Response:
         return JSONResponse({resource: code, "messages": list(messages)}, status_code=status)
 
-    async def token(request: Request) -> Response:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        try:
-            key, _, secret = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            key = secret = ""
-        if scheme.lower() != "basic" or (key, secret) != (
-            CREDENTIALS["api_key"],
-            CREDENTIALS["api_secret"],
-        ):
-            return error("token", 401, "AuthenticationError", "Invalid API key or secret.")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
-            return error("token", 400, "InvalidRequest", "grant_type must be client_credentials.")
-        now = state.clock()
-        lifetime = state.token_lifetime or TOKEN_LIFETIME
-        claims = {
-            "sub": key,
-            "scope": body.get("scope", "openid"),
-            "iat": int(now),
-            "exp": int(now + lifetime),
-            "aud": AUDIENCE,
-            "gen": state.token_generation,
-        }
-        return JSONResponse(
-            {
-                "access_token": sign_rs256(claims),
-                "token_type": "Bearer",
-                "expires_in": int(lifetime),
-            }
-        )
+    async def documented_token_request(request: Request) -> Response:
+        state.documented_token_request = request.query_params.get("accept") == "true"
+        return Response(status_code=204)
 
     def guarded(resource: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            try:
-                claims = read_rs256(value, AUDIENCE) if scheme.lower() == "bearer" else None
-            except jwt.PyJWTError:
-                claims = None
-            if (
-                claims is None
-                or claims.get("gen") != state.token_generation
-                or claims["exp"] <= state.clock()
-            ):
+            if not admits(request):
                 return error(
                     resource, 401, "AuthenticationError", "The token is missing or incorrect."
                 )
@@ -273,7 +284,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
         return endpoint
 
-    routes = [Route("/auth/oauth/v1/token", token, methods=["POST"])]
+    routes: list[BaseRoute] = []
     collections = (
         ("landlords", "landlord", tables.landlords, ("status",)),
         ("properties", "property", tables.properties, ("status", "landlord", "city")),
@@ -291,6 +302,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             Route(f"/{plural}/{{id}}", guarded(singular, single(singular)), methods=["GET"])
         )
     routes.extend(admin_routes(state))
+    routes.append(
+        Route("/_sandbox/documented-token-request", documented_token_request, methods=["POST"])
+    )
 
     async def unrouted(request: Request, problem: Exception) -> Response:
         """No such route, or not with this method: MyCRM's own body, named after the
@@ -305,3 +319,109 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
     app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted})
     return counting(app, state)
+
+
+def create_auth_app(state: ProviderState) -> ASGIApp:
+    """The token host: the client-credentials endpoint and nothing else. It shares the
+    API's state, so the API's knobs, faults and counter cover it too."""
+    state.token_paths = frozenset({TOKEN_PATH})
+
+    async def token(request: Request) -> Response:
+        fields = await _token_fields(request, state.documented_token_request)
+        if isinstance(fields, Response):
+            return fields
+        key = _client(request)
+        if key is None:
+            return _oauth_error(
+                401,
+                "invalid_client",
+                "Unknown client or wrong secret.",
+                {"WWW-Authenticate": 'Basic realm="mycrm"'},
+            )
+        grant = fields.get("grant_type")
+        if grant is None:
+            return _oauth_error(400, "invalid_request", "grant_type is required.")
+        if grant != "client_credentials":
+            return _oauth_error(
+                400, "unsupported_grant_type", "Only client_credentials is granted here."
+            )
+        scope = fields.get("scope", "openid")
+        if not set(scope.split()) <= SCOPES:
+            return _oauth_error(400, "invalid_scope", f"Known scopes: {' '.join(SCOPES)}.")
+        now = state.clock()
+        lifetime = state.token_lifetime or TOKEN_LIFETIME
+        claims = {
+            "sub": key,
+            "scope": scope,
+            "iat": int(now),
+            "exp": int(now + lifetime),
+            "aud": AUDIENCE,
+            "gen": state.token_generation,
+        }
+        return JSONResponse(
+            {
+                "access_token": sign_rs256(claims),
+                "token_type": "Bearer",
+                "expires_in": int(lifetime),
+            },
+            headers=_NO_STORE,
+        )
+
+    return counting(Starlette(routes=[Route(TOKEN_PATH, token, methods=["POST"])]), state)
+
+
+_FORM = "application/x-www-form-urlencoded"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""RFC 6749 §5.1: a token answer is never cached."""
+
+
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    """RFC 6749 §5.2's error body, as any standard token endpoint answers."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+async def _token_fields(request: Request, documented: bool) -> dict[str, str] | Response:
+    """The token request's parameters: a form (RFC 6749 §4.4.2), or, when the document's
+    JSON body is accepted, that. Each parameter at most once (§3.2)."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    raw = await request.body()
+    if media == "application/json" and documented:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            return _oauth_error(400, "invalid_request", "The body is not a JSON object of strings.")
+        return body
+    if media != _FORM:
+        return _oauth_error(400, "invalid_request", f"The token request must be {_FORM}.")
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return _oauth_error(400, "invalid_request", "The form could not be read.")
+    fields = dict(pairs)
+    if len(fields) < len(pairs):
+        return _oauth_error(400, "invalid_request", "A parameter is repeated.")
+    return fields
+
+
+def _client(request: Request) -> str | None:
+    """The authenticated client's key: HTTP Basic of the form-urlencoded key and secret."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        pair = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key, colon, secret = pair.partition(":")
+    if scheme.lower() != "basic" or not colon:
+        return None
+    key, secret = unquote_plus(key), unquote_plus(secret)
+    if (key, secret) != (CREDENTIALS["api_key"], CREDENTIALS["api_secret"]):
+        return None
+    return key

@@ -33,6 +33,7 @@ __all__ = [
     "SeenRequest",
     "admin_routes",
     "counting",
+    "mounted",
     "page_of",
     "read_rs256",
     "sign_rs256",
@@ -48,6 +49,7 @@ FAULTS = frozenset(
         "throttle",
         "token_down",
         "token_garbage",
+        "token_throttle",
         "xxe",
         "laughs",
         "deep",
@@ -120,6 +122,9 @@ async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
         await _send(send, 503, b'{"error": "token service unavailable"}')
     elif fault.kind == "token_garbage":
         await _send(send, 200, b"<html>surprise</html>", (b"x-note", b"not json"))
+    elif fault.kind == "token_throttle":
+        wait = str(round(fault.seconds)).encode()
+        await _send(send, 429, b'{"error": "token requests throttled"}', (b"retry-after", wait))
     return True
 
 
@@ -171,6 +176,9 @@ class ProviderState:
     token_generation: int = 0
     token_lifetime: float | None = None
     """Seconds an access token lives; `None` is the provider's documented lifetime."""
+    documented_token_request: bool = False
+    """The token endpoint also takes the request its document shows where that breaks the
+    standard (MyCRM's JSON body); off, it is as strict as a standard server."""
     latency: float = 0.0
     """Seconds every request waits before it is answered, to make concurrency visible."""
     jitter: float = 0.0
@@ -412,6 +420,12 @@ def read_rs256(token: str, audience: str | None = None) -> dict[str, Any]:
         options={"verify_exp": False, "verify_aud": audience is not None},
     )
     return claims
+
+
+def mounted(host: str) -> str:
+    """Where `gateway serve` and `gateway sandbox` serve a sandbox host (a provider's API, or
+    another host of its own): one origin stands in for every provider's hosts."""
+    return f"/sandbox/{host}"
 
 
 def page_of(rows: Sequence[Any], page: int, size: int) -> list[Any]:
