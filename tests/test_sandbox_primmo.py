@@ -140,6 +140,13 @@ async def test_a_plus_in_a_filter_is_a_plus_sign_not_a_space(primmo: httpx.Async
     assert response.json()["error"]["code"] == "BadRequest"
 
 
+async def _follow(http: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """The next page, its link read against the answer's context URL as OData says."""
+    body = response.json()
+    base = response.url.join(body["@odata.context"])
+    return await http.get(base.join(body["@odata.nextLink"]))
+
+
 async def test_pages_are_capped_behind_next_links_that_lead_to_the_same_rows(
     primmo: httpx.AsyncClient,
 ) -> None:
@@ -148,12 +155,14 @@ async def test_pages_are_capped_behind_next_links_that_lead_to_the_same_rows(
     assert "@odata.nextLink" not in whole and len(whole["value"]) > 9
 
     assert (await primmo.post("/_sandbox/odata?max_page_size=4")).status_code == 204
-    page = await _values(primmo, "/api/Units", **options)
+    response = await primmo.get(f"/api/Units?{odata.encode(options)}")
+    page = response.json()
     rows, pages = list(page["value"]), 1
     while "@odata.nextLink" in page:
         link = page["@odata.nextLink"]
-        assert "$skiptoken=" in link and "+" not in link
-        page = (await primmo.get(link)).json()
+        assert link.startswith("Units?") and "$skiptoken=" in link and "+" not in link
+        response = await _follow(primmo, response)
+        page = response.json()
         rows.extend(page["value"])
         pages += 1
 
@@ -178,10 +187,11 @@ async def test_an_expanded_collection_is_capped_too_and_its_link_gives_the_rest(
     for building in capped:
         units = building["Units"]
         assert len(units) == 2 and len(whole[building["Id"]]) > 2
-        page: dict[str, Any] = {"@odata.nextLink": building["Units@odata.nextLink"]}
-        while "@odata.nextLink" in page:
-            page = (await primmo.get(page["@odata.nextLink"])).json()
-            units = [*units, *page["value"]]
+        response = await primmo.get(building["Units@odata.nextLink"])
+        units = [*units, *response.json()["value"]]
+        while "@odata.nextLink" in response.json():
+            response = await _follow(primmo, response)
+            units = [*units, *response.json()["value"]]
         assert units == whole[building["Id"]]
 
 

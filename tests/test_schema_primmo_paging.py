@@ -147,7 +147,7 @@ def _connector(transport: httpx.AsyncBaseTransport) -> tuple[PrimmoConnector, Up
         "http://elsewhere.test/api-root/api/Buildings?$skiptoken=1",
         "https://primmo.test/api-root/api/Buildings?$skiptoken=1",
         "http://primmo.test/other/api/Buildings?$skiptoken=1",
-        "api/Buildings?$top=2",
+        "Buildings?$skiptoken=1",
     ],
 )
 async def test_a_next_link_off_the_service_root_or_back_to_a_page_is_refused(link: str) -> None:
@@ -171,3 +171,28 @@ async def test_a_next_link_off_the_service_root_or_back_to_a_page_is_refused(lin
 
     assert all(url.startswith("http://primmo.test/api-root/") for url in asked)
     assert len(asked) <= 3
+
+
+async def test_a_relative_next_link_is_read_against_the_context_url_as_cap_writes_it() -> None:
+    """CAP answers `api/Buildings` with `@odata.context: $metadata#Buildings` and a next link
+    relative to that (the service root), not to the provider's base URL."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.path.endswith("/api/Token"):
+            return httpx.Response(200, json="token")
+        row = {"Id": len(asked), "CompanyNo": 1, "DivisionNo": 1, "BuildingCode": "B "}
+        body: dict[str, object] = {"@odata.context": "$metadata#Buildings", "value": [row]}
+        if "skiptoken" not in str(request.url):
+            body["@odata.nextLink"] = "Buildings?%24select=Id&%24skiptoken=1"
+        return httpx.Response(200, json=body)
+
+    connector, upstream = _connector(httpx.MockTransport(answer))
+    try:
+        page = await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=5))
+    finally:
+        await upstream.aclose()
+
+    assert len(page.records) == 2 and page.exhausted
+    assert asked[-1] == "http://primmo.test/api-root/api/Buildings?%24select=Id&%24skiptoken=1"

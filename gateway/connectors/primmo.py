@@ -481,7 +481,7 @@ class PrimmoConnector(Connector):
         rows: list[Row] = []
         total: int | None = None
         seen: set[str] = set()
-        following: str | None = target
+        following: str | None = str(self._client.base_url.join(target))
         while following is not None and (want is None or len(rows) < want):
             if len(seen) == _MAX_PAGES:
                 raise UpstreamInvalidResponse(NAME, f"primmo's next links ran past {_MAX_PAGES}.")
@@ -493,29 +493,31 @@ class PrimmoConnector(Connector):
                 count = body.get("@odata.count")
                 total = count if isinstance(count, int) and not isinstance(count, bool) else None
             seen.add(following)
+            base = _base_of(following, body)
+            await asyncio.gather(*(self._expanded(row, base) for row in page))
             rows.extend(page)
-            following = self._next(body.get(_NEXT), seen)
-        await asyncio.gather(*(self._expanded(row) for row in rows))
+            following = self._next(body.get(_NEXT), base, seen)
         return _Answer(rows, total, more=following is not None)
 
-    async def _expanded(self, row: dict[str, Any]) -> None:
+    async def _expanded(self, row: dict[str, Any], base: httpx.URL) -> None:
         """An expanded collection the server cut short names where the rest is."""
         for key in [key for key in row if key.endswith(_NEXT)]:
             name, link = key[: -len(_NEXT)], row.pop(key)
-            target = self._next(link, set())
+            target = self._next(link, _base_of(str(base), row), set())
             if not isinstance(row.get(name), list) or target is None:
                 raise UpstreamInvalidResponse(NAME, f"primmo sent {key} without its collection.")
             row[name] = [*row[name], *(await self._pages(target, None)).rows]
 
-    def _next(self, link: Any, seen: set[str]) -> str | None:
-        """The next link, resolved against the service root and kept on it: the bearer
-        token goes with the request, so a link to another host is never followed."""
+    def _next(self, link: Any, base: httpx.URL, seen: set[str]) -> str | None:
+        """The next link, resolved as OData's JSON format says (against the context URL; CAP
+        writes `Buildings?...` relative to the service root) and kept on the service root:
+        the bearer token goes with the request, so a link to another host is never followed."""
         if link is None:
             return None
         if not isinstance(link, str):
             raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink is not a URL.")
         root = str(self._client.base_url)
-        resolved = str(self._client.base_url.join(link))
+        resolved = str(base.join(link))
         if not resolved.startswith(root):
             raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink leaves its service root.")
         if resolved in seen:
@@ -547,6 +549,14 @@ class PrimmoConnector(Connector):
         if not (text.isascii() and text.isdigit()):
             raise UpstreamInvalidResponse(NAME, "primmo's /$count is not a number.")
         return int(text)
+
+
+def _base_of(url: str, payload: Mapping[str, Any]) -> httpx.URL:
+    """What relative URLs in `payload` are relative to: its `@odata.context` (itself relative
+    to the request), else the request's own URL (OData JSON Format, "Relative URLs")."""
+    request = httpx.URL(url)
+    context = payload.get("@odata.context")
+    return request.join(context) if isinstance(context, str) else request
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,9 @@ def parse_options(params: Sequence[tuple[str, str]]) -> QueryOptions:
 
 
 def next_link(url: str, params: Sequence[tuple[str, str]], skiptoken: int) -> str:
-    """The request's own URL with `$skiptoken` set: the client follows it as it is."""
+    """`url` (the request's path relative to the service root, as CAP writes it, or an
+    absolute one) with the request's options and `$skiptoken` set: the client follows it
+    as it is, resolved against the answer's context URL."""
     kept = [(name, value) for name, value in params if name.lower() != "$skiptoken"]
     kept.append(("$skiptoken", str(skiptoken)))
     query = "&".join(f"{quote(name, _SAFE)}={quote(value, _SAFE)}" for name, value in kept)

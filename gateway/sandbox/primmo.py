@@ -530,13 +530,13 @@ def _query(request: Request, rows: list[Row], description: EntitySet, server: Se
         answer = evaluate(rows, parse_options(pairs), description, replace(server, root=root))
     except ODataError as error:
         return _error(error.status, error.code, error.message)
-    body: dict[str, Any] = {"value": answer.rows}
+    path = request.url.path.rsplit("/api/", 1)[1]
+    body: dict[str, Any] = {"@odata.context": f"$metadata#{path.split('/')[0]}"}
+    body["value"] = answer.rows
     if answer.total is not None:
         body["@odata.count"] = answer.total
     if answer.skiptoken is not None:
-        body["@odata.nextLink"] = next_link(
-            str(request.url.replace(query="")), pairs, answer.skiptoken
-        )
+        body["@odata.nextLink"] = next_link(path, pairs, answer.skiptoken)
     return JSONResponse(body)
 
 
