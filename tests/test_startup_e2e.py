@@ -8,7 +8,9 @@ import time
 from gateway.loopback import free_port, running
 
 
-def _console_of_a_fresh_start(until: str, seconds: float = 15) -> str:
+def _console_of_a_fresh_start(*until: str, seconds: float = 15) -> str:
+    """Everything the process printed, once every line in `until` has appeared (or after
+    `seconds`), stopping it only then: a stop mid-subscription would fail the subscription."""
     with tempfile.TemporaryFile() as log:
         port = free_port()
         serve = ["serve", "--port", str(port), "--log-format", "text"]
@@ -16,7 +18,8 @@ def _console_of_a_fresh_start(until: str, seconds: float = 15) -> str:
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 log.seek(0)
-                if until in log.read().decode():
+                printed = log.read().decode()
+                if all(line in printed for line in until):
                     break
                 time.sleep(0.1)
         log.seek(0)
@@ -24,8 +27,9 @@ def _console_of_a_fresh_start(until: str, seconds: float = 15) -> str:
 
 
 def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warning() -> None:
-    console = _console_of_a_fresh_start(until="primmo sends webhooks for")
+    console = _console_of_a_fresh_start("primmo sends webhooks for", "pms sends webhooks for")
 
     assert "primmo sends webhooks for Building, Tenant, Unit" in console
+    assert "pms sends webhooks for property.created" in console
     assert "webhook subscription failed" not in console
     assert "ConnectError" not in console
