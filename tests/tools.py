@@ -49,12 +49,14 @@ def _installed(place: Path, install: list[str], tool: str) -> Path:
     return place
 
 
-def npm_package(spec: str) -> Path:
-    """The `node_modules` holding the npm package `spec` (`name@version`)."""
+def npm_package(*specs: str, tool: str = "node") -> Path:
+    """The `node_modules` holding the npm packages `specs` (`name@version`), installed
+    together; `tool` is the name `PROPGATE_REQUIRE` gives to insist on them."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        unavailable("node", "Node.js and npm are not installed")
-    install = ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", "{}", spec]
-    return _installed(_CACHE / "npm" / spec, install, "node") / "node_modules"
+        unavailable(tool, "Node.js and npm are not installed")
+    install = ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", "{}", *specs]
+    place = _CACHE / "npm" / "+".join(spec.replace("/", "%2F") for spec in specs)
+    return _installed(place, install, tool) / "node_modules"
 
 
 def python_tool(spec: str, command: str) -> Path:
