@@ -54,6 +54,7 @@ from gateway.model import (
     Record,
     Selection,
     Tenant,
+    Unavailable,
     Unit,
 )
 from gateway.upstream import Upstream, check_status, decode_json, error_message, parse_json, send
@@ -156,6 +157,11 @@ def _unit(row: Row, _selection: Selection) -> Unit:
     )
 
 
+_NO_LEASES = Unavailable(
+    NAME, Entity.LEASE, "primmo has no leases in its API: Tenant.lease cannot be answered from it."
+)
+
+
 def _tenant(row: Row, _selection: Selection) -> Tenant:
     number = row.get("TenantNo")
     if isinstance(number, float) and number.is_integer():
@@ -168,6 +174,7 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        lease=_NO_LEASES,
     )
 
 
