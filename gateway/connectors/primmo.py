@@ -154,6 +154,7 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         housing_type=text(row, "HousingType"),
         building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
+        landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
     )
 
 
