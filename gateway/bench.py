@@ -88,11 +88,14 @@ MIX = [
         "{ landlords(first: 10) { edges { node { sourceId name buildings { sourceId name } } } } }",
         2,
         "one page per landlord provider (4, in parallel), then buildings: one $filter for "
-        "Primmo, one request per SCOM landlord (its own token); pms and MyCRM landlords link none",
+        "Primmo, one read of pms's property list (a page per 100 properties), one request per "
+        "SCOM landlord (its own token); MyCRM has no buildings",
     ),
+    # Building:primmo:27 and Unit:primmo:28: the sandbox world's first building and its first
+    # unit, Primmo's, numbered after the 26 landlord records of the default 20 landlords.
     BenchQuery(
         "node by id",
-        '{ node(id: "QnVpbGRpbmc6cHJpbW1vOjk") { ... on Building { sourceId name city } } }',
+        '{ node(id: "QnVpbGRpbmc6cHJpbW1vOjI3") { ... on Building { sourceId name city } } }',
         1,
         "1: Buildings with $filter on the id",
     ),
@@ -105,7 +108,7 @@ MIX = [
     ),
     BenchQuery(
         "create tenant",
-        'mutation { createTenant(input: {unitId: "VW5pdDpwcmltbW86MTA", firstName: "Bench", '
+        'mutation { createTenant(input: {unitId: "VW5pdDpwcmltbW86Mjg", firstName: "Bench", '
         'lastName: "Mark"}) { tenant { sourceId } errors { code } } }',
         2,
         "2: the unit's codes (Primmo files tenants by codes), then the POST",

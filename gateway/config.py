@@ -250,7 +250,7 @@ class AuthSettings(_Strict):
 
 class SandboxSettings(_Strict):
     seed: int = 7
-    landlords: int = Field(8, ge=1)
+    landlords: int = Field(20, ge=1)
     buildings: int = Field(60, ge=0)
     min_units_per_building: int = Field(1, ge=0)
     max_units_per_building: int = Field(8, ge=0)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from aiodataloader import DataLoader
 
+from gateway import notices
 from gateway.federation import Federation
-from gateway.model import Entity, Link, Record, Selection
+from gateway.model import Entity, Link, Record, Relation, Selection, Unavailable
 
 __all__ = ["Loaders"]
 
@@ -25,7 +26,8 @@ class Loaders:
         self._federation = federation
         self._loaders: dict[_LoaderKey, DataLoader[str, Sequence[Record]]] = {}
 
-    async def one(self, link: Link | None, selection: Selection) -> Record | None:
+    async def one(self, relation: Relation | None, selection: Selection) -> Record | None:
+        link = _followable(relation)
         if link is None:
             return None
         if link.prefetched is not None:
@@ -33,7 +35,8 @@ class Loaders:
         records = await self._loader(link, selection).load(link.key)
         return records[0] if records else None
 
-    async def many(self, link: Link | None, selection: Selection) -> Sequence[Record]:
+    async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
+        link = _followable(relation)
         if link is None:
             return ()
         if link.prefetched is not None:
@@ -67,3 +70,12 @@ class Loaders:
             loader = DataLoader(batch)
             self._loaders[key] = loader
         return loader
+
+
+def _followable(relation: Relation | None) -> Link | None:
+    """A relation the provider cannot give says why, once per answer (warnings are
+    deduplicated), and answers nothing."""
+    if isinstance(relation, Unavailable):
+        notices.warn(relation.provider, relation.reason)
+        return None
+    return relation

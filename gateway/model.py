@@ -30,9 +30,11 @@ __all__ = [
     "NewTenant",
     "Occupancy",
     "Record",
+    "Relation",
     "Relationship",
     "Selection",
     "Tenant",
+    "Unavailable",
     "Unit",
 ]
 
@@ -70,6 +72,20 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A relation the provider's API cannot give. Answering it with nothing would look like
+    data (a landlord without buildings); so the caller is told why, as a warning."""
+
+    provider: str
+    entity: Entity
+    reason: str
+
+
+Relation = Link | Unavailable
+"""Where a record's related records are, or why its provider cannot say."""
+
+
+@dataclass(frozen=True, slots=True)
 class Landlord:
     provider: str
     source_id: str
@@ -79,7 +95,7 @@ class Landlord:
     billing_address: str | None = None
     billing_postal_code: str | None = None
     business_number: str | None = None
-    buildings: Link | None = None
+    buildings: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +107,8 @@ class Building:
     street: str | None = None
     city: str | None = None
     postal_code: str | None = None
-    landlord: Link | None = None
-    units: Link | None = None
+    landlord: Relation | None = None
+    units: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +119,9 @@ class Unit:
     rooms: float | None = None
     occupancy: Occupancy | None = None
     housing_type: str | None = None
-    building: Link | None = None
-    tenants: Link | None = None
-    landlord: Link | None = None
+    building: Relation | None = None
+    tenants: Relation | None = None
+    landlord: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +134,8 @@ class Tenant:
     tenant_type: str | None = None
     email: str | None = None
     phone: str | None = None
-    unit: Link | None = None
-    lease: Link | None = None
+    unit: Relation | None = None
+    lease: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +165,9 @@ class Relationship:
     account_number: str | None = None
     property_code: str | None = None
     derived: bool = False
-    building: Link | None = None
-    unit: Link | None = None
-    party: Link | None = None
+    building: Relation | None = None
+    unit: Relation | None = None
+    party: Relation | None = None
 
     @property
     def acknowledged(self) -> bool | None:

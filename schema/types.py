@@ -39,12 +39,12 @@ Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
 
 
-async def _one(info: Info, link: model.Link | None, graphql_type: type[T]) -> T | None:
+async def _one(info: Info, link: model.Relation | None, graphql_type: type[T]) -> T | None:
     selection = selection_here(graphql_type, info)
     return cast(T | None, await info.context.loaders.one(link, selection))
 
 
-async def _many(info: Info, link: model.Link | None, graphql_type: type[T]) -> list[T]:
+async def _many(info: Info, link: model.Relation | None, graphql_type: type[T]) -> list[T]:
     selection = selection_here(graphql_type, info)
     return cast(list[T], list(await info.context.loaders.many(link, selection)))
 

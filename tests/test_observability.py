@@ -169,7 +169,10 @@ async def test_cache_hits_and_misses_are_counted(
     sandbox: Sandbox, clock: ManualClock, settings: Settings
 ) -> None:
     configured = settings.model_copy(update={"cache": CacheSettings(ttl={"primmo.Tenant": 300})})
-    tenant = sandbox.world.tenants[0]
+    world = sandbox.world
+    tenant = next(
+        t for t in world.tenants if world.references.get(("tenant", t.id), "").startswith("primmo:")
+    )
     query = f'{{ node(id: "{encode_id(Entity.TENANT, "primmo", str(tenant.id))}") {{ id }} }}'
     async with serving(sandbox, clock, configured) as served:
         await served.data(query)

@@ -100,7 +100,10 @@ async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
 
 
 async def test_an_update_evicts_the_cached_tenant_and_nothing_else(cached: Client) -> None:
-    tenant = cached.sandbox.world.tenants[0]
+    world = cached.sandbox.world
+    tenant = next(
+        t for t in world.tenants if world.references.get(("tenant", t.id), "").startswith("primmo:")
+    )
     node = base64_id(f"Tenant:primmo:{tenant.id}")
     query = f'{{ node(id: "{node}") {{ ... on Tenant {{ lastName }} }} }}'
     first = await cached.data(query)

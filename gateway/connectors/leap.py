@@ -160,7 +160,7 @@ class LeapConnector(Connector):
             grouped: dict[str, list[Record]] = defaultdict(list)
             for record in await self._everything():
                 link = record.building if by == "building" else record.party
-                reference = f"{link.provider}:{link.key}" if link else None
+                reference = f"{link.provider}:{link.key}" if isinstance(link, Link) else None
                 if reference in wanted:
                     grouped[reference].append(record)
             return grouped

@@ -38,6 +38,7 @@ from gateway.model import (
     Occupancy,
     Record,
     Selection,
+    Unavailable,
     Unit,
 )
 from gateway.upstream import Failure, Said, Upstream, check_status, decode_json, said_in, send
@@ -83,6 +84,24 @@ def _id(row: Row) -> str:
     return str(value)
 
 
+_NO_BUILDINGS = Unavailable(
+    NAME,
+    Entity.BUILDING,
+    "mycrm has no buildings, only listings (units, each with its landlord): "
+    "Landlord.buildings cannot be answered from it.",
+)
+_NO_BUILDING = Unavailable(
+    NAME,
+    Entity.BUILDING,
+    "mycrm listings have an address, not a building: Unit.building cannot be answered from it.",
+)
+_NO_TENANTS = Unavailable(
+    NAME,
+    Entity.TENANT,
+    "mycrm listings do not say who rents them: Unit.tenants cannot be answered from it.",
+)
+
+
 def _landlord(row: Row) -> Landlord:
     person = " ".join(part for part in (text(row, "first_name"), text(row, "last_name")) if part)
     return Landlord(
@@ -91,6 +110,7 @@ def _landlord(row: Row) -> Landlord:
         name=text(row, "company_name") or person or None,
         status=(text(row, "status") or "").upper() or None,
         business_number=text(row, "business_number"),
+        buildings=_NO_BUILDINGS,
     )
 
 
@@ -111,6 +131,8 @@ def _unit(row: Row) -> Unit:
         if "status" in row
         else None,
         housing_type=(text(row, "type") or "").upper() or None,
+        building=_NO_BUILDING,
+        tenants=_NO_TENANTS,
         landlord=landlord,
     )
 

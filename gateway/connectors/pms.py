@@ -3,8 +3,10 @@
 Organizations are landlords and properties are buildings; units, tenants and
 leases live under their property (`/properties/{id}/units`), so their source
 ids carry the property id (`prop_1/unit_2`) and relations are fetched one
-request per property, concurrently. pms filters only by status, type and
-dates: name and city matches are applied here, on pages of 100.
+request per property, concurrently. pms has no list of an organization's
+properties: one read of the property list, grouped by `organization_id`, gives
+them for every organization of a query level. pms filters only by status, type
+and dates: name and city matches are applied here, on pages of 100.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -129,7 +132,7 @@ def _landlord(row: Row) -> Landlord:
         or None,
         billing_postal_code=text(row, "address", "postal_code"),
         business_number=text(row, "business_number"),
-        buildings=None,
+        buildings=Link(NAME, Entity.BUILDING, "organization", _id(row)),
     )
 
 
@@ -297,7 +300,7 @@ class PmsConnector(Connector):
         )
 
     async def fetch(
-        self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
+        self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
     ) -> Mapping[str, Sequence[Record]]:
         match entity, by:
             case (Entity.LANDLORD, "id"):
@@ -308,16 +311,25 @@ class PmsConnector(Connector):
             case (Entity.BUILDING, "id"):
                 found = await each(_plain(keys), lambda key: self._one(f"api/v1/properties/{key}"))
                 return {key: [_building(row)] for key, row in found.items()}
+            case (Entity.BUILDING, "organization"):
+                return await self._properties_of(keys)
             case (Entity.UNIT, "property"):
                 units = await each(
                     _plain(keys), lambda key: self._all(f"api/v1/properties/{key}/units")
                 )
-                return {key: [_unit(row, key) for row in rows] for key, rows in units.items()}
+                found_units = {
+                    key: [_unit(row, key) for row in rows] for key, rows in units.items()
+                }
+                return await self._with_landlords(found_units, selection)
             case (Entity.UNIT, "id"):
-                return await self._children(keys, "units", _unit, lambda record: record.source_id)
+                by_id = await self._children(keys, "units", _unit, lambda record: record.source_id)
+                return await self._with_landlords(by_id, selection)
             case (Entity.TENANT, "unit"):
                 return await self._children(
-                    keys, "tenants", _tenant, lambda record: record.unit.key if record.unit else ""
+                    keys,
+                    "tenants",
+                    _tenant,
+                    lambda record: record.unit.key if isinstance(record.unit, Link) else "",
                 )
             case (Entity.TENANT, "id"):
                 return await self._children(
@@ -332,6 +344,44 @@ class PmsConnector(Connector):
                 )
                 return {key: [_lease(row)] for key, row in leases.items()}
         return {}
+
+    async def _properties_of(self, organizations: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """An organization's properties: pms has no list of them, but each property names its
+        organization, so one read of the property list serves every organization asked."""
+        wanted = set(organizations)
+        found: dict[str, list[Record]] = defaultdict(list)
+        for row in await self._all("api/v1/properties") or []:
+            owner = text(row, "organization_id")
+            if owner in wanted:
+                found[owner].append(_building(row))
+        return found
+
+    async def _with_landlords(
+        self, units: Mapping[str, Sequence[Record]], selection: Selection
+    ) -> Mapping[str, Sequence[Record]]:
+        """A unit's landlord is its property's organization, which the unit does not name:
+        when it is asked for, each distinct property is read once to find it."""
+        if "landlord" not in selection.relations:
+            return units
+        properties = {
+            record.building.key
+            for records in units.values()
+            for record in records
+            if isinstance(record, Unit) and isinstance(record.building, Link)
+        }
+        rows = await each(sorted(properties), lambda key: self._one(f"api/v1/properties/{key}"))
+        owners = {
+            key: owner for key, row in rows.items() if (owner := text(row, "organization_id"))
+        }
+
+        def owned(record: Record) -> Record:
+            if not isinstance(record, Unit) or not isinstance(record.building, Link):
+                return record
+            owner = owners.get(record.building.key)
+            landlord = Link(NAME, Entity.LANDLORD, "id", owner) if owner else None
+            return replace(record, landlord=landlord)
+
+        return {key: [owned(record) for record in records] for key, records in units.items()}
 
     async def _children(
         self,

@@ -54,6 +54,7 @@ from gateway.model import (
     Record,
     Selection,
     Tenant,
+    Unavailable,
     Unit,
 )
 from gateway.upstream import Upstream, check_status, decode_json, error_message, parse_json, send
@@ -153,7 +154,13 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         housing_type=text(row, "HousingType"),
         building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
+        landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
     )
+
+
+_NO_LEASES = Unavailable(
+    NAME, Entity.LEASE, "primmo has no leases in its API: Tenant.lease cannot be answered from it."
+)
 
 
 def _tenant(row: Row, _selection: Selection) -> Tenant:
@@ -168,6 +175,7 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        lease=_NO_LEASES,
     )
 
 

@@ -48,6 +48,7 @@ from gateway.model import (
     NewLandlord,
     Record,
     Selection,
+    Unavailable,
 )
 from gateway.upstream import Upstream, check_status, decode_json, send
 from gateway.vault import Vault
@@ -96,6 +97,13 @@ def _landlord(node: Mapping[str, Any]) -> Landlord:
     )
 
 
+_NO_UNITS = Unavailable(
+    NAME,
+    Entity.UNIT,
+    "scom keeps a property's unit count, not its units: Building.units cannot be answered from it.",
+)
+
+
 def _building(node: Mapping[str, Any]) -> Building:
     identifier, owner = node.get("id"), node.get("landlordId")
     if not isinstance(identifier, str) or not isinstance(owner, str):
@@ -108,6 +116,7 @@ def _building(node: Mapping[str, Any]) -> Building:
         city=text(node, "city"),
         postal_code=text(node, "postalCode"),
         landlord=Link(NAME, Entity.LANDLORD, "id", owner),
+        units=_NO_UNITS,
     )
 
 

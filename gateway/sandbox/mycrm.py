@@ -90,6 +90,9 @@ _AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("M
 
 
 class _Tables:
+    """MyCRM's own customers, and every unit of their buildings as a listing: available once
+    its present lease (if any) ends, rented until then."""
+
     def __init__(self, world: World) -> None:
         self.landlords: list[Row] = [
             {
@@ -103,7 +106,7 @@ class _Tables:
                 "business_number": landlord.business_number,
                 "created_at": f"2021-01-{landlord.id % 28 + 1:02d}T09:00:00Z",
             }
-            for landlord in world.landlords
+            for landlord in world.landlords_of("mycrm")
         ]
         self.users: list[Row] = [
             {
@@ -115,36 +118,33 @@ class _Tables:
             }
             for index, (first, last) in enumerate(_AGENTS)
         ]
-        buildings = {building.id: building for building in world.buildings}
         self.properties: list[Row] = []
-        for index, unit in enumerate(world.units):
-            if world.is_occupied(unit.id):
-                continue
-            building = buildings[unit.building_id]
-            leases = world.leases_of(unit.id)
-            free_from = max([lease.end + timedelta(days=1) for lease in leases] + [world.today])
-            self.properties.append(
-                {
-                    "id": unit.id,
-                    "reference": f"MC-{unit.id:05d}",
-                    "title": f"{unit.rooms} rooms, {building.name}",
-                    "type": (unit.housing_type or "apartment").lower(),
-                    "rooms": unit.rooms,
-                    "bedrooms": max(0, int(unit.rooms) - 1),
-                    "price": 900 + int(unit.rooms * 150),
-                    "status": "available",
-                    "available_from": free_from.isoformat(),
-                    "address": f"{building.street}, app. {unit.code}",
-                    "city": building.city,
-                    "landlord": building.landlord_id,
-                    "agent": self.users[index % len(self.users)]["id"],
-                }
-            )
+        for building in world.buildings_of("mycrm"):
+            for unit in world.units_in(building.id):
+                lease = world.current_lease(unit.id)
+                free_from = lease.end + timedelta(days=1) if lease else world.today
+                self.properties.append(
+                    {
+                        "id": unit.id,
+                        "reference": f"MC-{unit.id:05d}",
+                        "title": f"{unit.rooms} rooms, {building.name}",
+                        "type": (unit.housing_type or "apartment").lower(),
+                        "rooms": unit.rooms,
+                        "bedrooms": max(0, int(unit.rooms) - 1),
+                        "price": 900 + int(unit.rooms * 150),
+                        "status": "rented" if lease else "available",
+                        "available_from": free_from.isoformat(),
+                        "address": f"{building.street}, app. {unit.code}",
+                        "city": building.city,
+                        "landlord": building.landlord_id,
+                        "agent": self.users[len(self.properties) % len(self.users)]["id"],
+                    }
+                )
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
-    """MyCRM knows every landlord, by the world's id."""
-    return {("landlord", landlord.id): f"mycrm:{landlord.id}" for landlord in world.landlords}
+    """MyCRM's ids are the world's: its own landlords."""
+    return {("landlord", one.id): f"mycrm:{one.id}" for one in world.landlords_of("mycrm")}
 
 
 def gateway_options(root: str) -> dict[str, Any]:
@@ -176,6 +176,7 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
     put Authlib's)."""
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     tables = _Tables(world)
+    state.records = tables
     by_id = {
         "landlord": {row["id"]: row for row in tables.landlords},
         "property": {row["id"]: row for row in tables.properties},

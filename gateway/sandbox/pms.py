@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.data import Tenant, World
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
     ProviderState,
@@ -86,7 +86,6 @@ class _Tables:
     def __init__(self, world: World) -> None:
         self.world = world
         buildings = world.buildings_of("pms")
-        owners = {b.landlord_id for b in buildings}
         self.organizations: list[Row] = [
             {
                 "id": f"org_{landlord.id}",
@@ -102,8 +101,7 @@ class _Tables:
                 },
                 "created_at": _created(landlord.id),
             }
-            for landlord in world.landlords
-            if landlord.id in owners
+            for landlord in world.landlords_of("pms")
         ]
         self.properties: list[Row] = []
         self.units: dict[str, list[Row]] = {}
@@ -148,6 +146,7 @@ class _Tables:
                     self._add(property_id, tenant)
 
     def _add(self, property_id: str, tenant: Tenant) -> Row:
+        """pms keeps former tenants, told apart by their status ("past") and their lease's."""
         row = {
             "id": f"ten_{tenant.id}",
             "property_id": property_id,
@@ -156,7 +155,7 @@ class _Tables:
             "last_name": tenant.last_name,
             "email": tenant.email,
             "phone": tenant.phone,
-            "status": "active" if tenant.lease.end >= self.world.today else "past",
+            "status": "active" if self.world.is_current(tenant) else "past",
             "move_in_date": tenant.lease.start.isoformat(),
         }
         self.tenants[property_id].append(row)
@@ -173,22 +172,18 @@ class _Tables:
         return row
 
     def create_tenant(self, property_id: str, body: Row) -> Row:
-        unit_id = int(str(body["unit_id"]).removeprefix("unit_"))
-        today = self.world.today
-        tenant = Tenant(
-            id=self.world.new_id(),
-            unit_id=unit_id,
-            first_name=str(body["first_name"]),
-            last_name=str(body["last_name"]),
+        unit_key = str(body["unit_id"])
+        tenant = self.world.move_in(
+            int(unit_key.removeprefix("unit_")),
+            str(body["first_name"]),
+            str(body["last_name"]),
             email=str(body["email"]),
             phone=str(body.get("phone") or ""),
-            tenant_no=len(self.world.tenants) + 1,
-            tenant_type="D",
-            lease=Lease(
-                unit_id, today, today + timedelta(days=364), int(body.get("monthly_rent") or 0)
-            ),
+            monthly_rent=int(body.get("monthly_rent") or 0),
         )
-        self.world.add_tenant(tenant)
+        for unit in self.units[property_id]:
+            if unit["id"] == unit_key:
+                unit["status"] = "occupied"
         return self._add(property_id, tenant)
 
 
@@ -197,6 +192,7 @@ def references(world: World) -> dict[tuple[str, int], str]:
     mine = {b.id for b in world.buildings_of("pms")}
     building_of = {u.id: u.building_id for u in world.units if u.building_id in mine}
     found = {("building", building_id): f"pms:prop_{building_id}" for building_id in mine}
+    found.update({("landlord", one.id): f"pms:org_{one.id}" for one in world.landlords_of("pms")})
     found.update(
         {
             ("tenant", t.id): f"pms:prop_{building_of[t.unit_id]}/ten_{t.id}"
@@ -211,6 +207,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     tables = _Tables(world)
+    state.records = tables
     refresh_tokens: dict[str, tuple[float, int]] = {}
     window: dict[str, float] = {"start": state.clock(), "used": 0}
 

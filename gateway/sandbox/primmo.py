@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.data import Tenant, World
 from gateway.sandbox.odata import (
     COLLATIONS,
     Collation,
@@ -154,7 +154,6 @@ class _Tables:
         self.world = world
         landlords = {landlord.id: landlord for landlord in world.landlords}
         buildings = world.buildings_of("primmo")
-        owners = {landlords[b.landlord_id].id for b in buildings}
         self.divisions: list[Row] = [
             {
                 "Id": landlord.id,
@@ -165,8 +164,7 @@ class _Tables:
                 "City": landlord.city,
                 "PostalCode": landlord.postal_code,
             }
-            for landlord in world.landlords
-            if landlord.id in owners
+            for landlord in world.landlords_of("primmo")
         ]
         self.buildings: list[Row] = []
         self.units: list[Row] = []
@@ -208,9 +206,11 @@ class _Tables:
         self.units_by_place: dict[tuple[Any, Any, str], list[Row]] = {}
         for row in self.units:
             self.units_by_place.setdefault(_place(row), []).append(row)
+        # Primmo's tenants are its units' occupants: it keeps no former ones, so a unit
+        # whose lease ended shows vacant and without them.
         for tenant in world.tenants:
             unit_row = units_by_id.get(tenant.unit_id)
-            if unit_row is not None:
+            if unit_row is not None and world.is_current(tenant):
                 self.tenants.append(self._tenant_row(tenant, unit_row))
 
     @staticmethod
@@ -243,19 +243,13 @@ class _Tables:
         return next((unit for unit in self.units if key(unit) == wanted), None)
 
     def add_tenant(self, body: Row, unit_row: Row) -> Row:
-        today = self.world.today
-        tenant = Tenant(
-            id=self.world.new_id(),
-            unit_id=int(unit_row["Id"]),
-            first_name=str(body.get("FirstName") or ""),
-            last_name=str(body["LastName"]),
-            email="",
-            phone="",
-            tenant_no=len(self.world.tenants) + 1,
+        tenant = self.world.move_in(
+            int(unit_row["Id"]),
+            str(body.get("FirstName") or ""),
+            str(body["LastName"]),
             tenant_type=str(body.get("TenantType") or "D"),
-            lease=Lease(int(unit_row["Id"]), today, today + timedelta(days=364), 0),
         )
-        self.world.add_tenant(tenant)
+        unit_row["OccupancyStatus"] = "L "
         row = self._tenant_row(tenant, unit_row)
         self.tenants.append(row)
         return row
@@ -266,11 +260,18 @@ def _place(row: Row) -> tuple[Any, Any, str]:
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
-    """Primmo's ids are the world's: buildings and tenants of its buildings."""
+    """Primmo's ids are the world's: its landlords, buildings, and their present tenants."""
     mine = {b.id for b in world.buildings_of("primmo")}
     units = {u.id for u in world.units if u.building_id in mine}
     found = {("building", building_id): f"primmo:{building_id}" for building_id in mine}
-    found.update({("tenant", t.id): f"primmo:{t.id}" for t in world.tenants if t.unit_id in units})
+    found.update({("landlord", one.id): f"primmo:{one.id}" for one in world.landlords_of("primmo")})
+    found.update(
+        {
+            ("tenant", t.id): f"primmo:{t.id}"
+            for t in world.tenants
+            if t.unit_id in units and world.is_current(t)
+        }
+    )
     return found
 
 
@@ -278,6 +279,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
     state.server = Server(max_page_size=PAGE_SIZE)
     tables = _Tables(world)
+    state.records = tables
     units_set = EntitySet(_UNIT)
     units_of = Navigation(units_set, tables.units_of, "Units", _PLACE_KEY)
     buildings_set = EntitySet(_BUILDING, {"Units": units_of})

@@ -8,7 +8,7 @@ makes it ACTIVE and returns the landlord's `apiToken`, the only time it is
 ever given. The document's three errors are its exact messages. The read API
 is assumed (PROVIDERS.md): `landlord(id)`, `landlords(first, after)` with the
 partner token, `properties(first, after)` and `createProperty` with a
-landlord's token. Landlords that own buildings in the world start ACTIVE.
+landlord's token. The world's SCOM landlords start ACTIVE.
 
 Knobs reproduce what a partner must survive: the activation answered under
 `activateLandlord`, as the document's sample shows it
@@ -151,9 +151,11 @@ def landlord_token(landlord_id: int) -> str:
 
 def references(world: World) -> dict[tuple[str, int], str]:
     """SCOM property ids carry their landlord, as the SCOM connector names them."""
-    return {
+    found = {
         ("building", b.id): f"scom:{b.landlord_id}/sp_{b.id}" for b in world.buildings_of("scom")
     }
+    found.update({("landlord", one.id): f"scom:{one.id}" for one in world.landlords_of("scom")})
+    return found
 
 
 @dataclass
@@ -227,10 +229,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         return datetime.fromtimestamp(state.clock(), UTC).isoformat()
 
     landlords: dict[str, _Landlord] = {}
-    owners = {b.landlord_id for b in world.buildings_of("scom")}
-    for landlord in world.landlords:
-        if landlord.id not in owners:
-            continue
+    for landlord in world.landlords_of("scom"):
         record = _Landlord(
             id=str(landlord.id),
             name=landlord.name,

@@ -19,7 +19,9 @@ from gateway.model import Record
 
 __all__ = ["dumps", "loads"]
 
-_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link)}
+_CLASSES: dict[str, type[Any]] = {
+    cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link, model.Unavailable)
+}
 _ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (model.Entity, model.Occupancy)}
 
 
