@@ -161,6 +161,8 @@ class Limits(_Strict):
     max_depth: int = Field(12, ge=1)
     max_aliases: int = Field(30, ge=0)
     max_root_fields: int = Field(10, ge=1)
+    max_fields: int = Field(5000, ge=1)
+    """Fields once every fragment is expanded where it is spread, as execution expands them."""
     max_tokens: int = Field(3000, ge=10)
     max_cost: int = Field(50_000, ge=1)
     """Estimated objects: page sizes multiplied down the nesting."""
