@@ -2,9 +2,9 @@
 
 Validation itself is costly on hostile documents (a thousand aliases make
 field-merging quadratic), so the limits run first, over the parsed document:
-depth, fields, aliases, root fields, tokens, page sizes, and an estimated cost (page
-sizes multiplied down the nesting). Each refusal is a GraphQL error whose code
-names the limit, with `extensions.limit` and `extensions.actual`.
+depth, introspection depth, fields, aliases, root fields, tokens, page sizes, and an
+estimated cost (page sizes multiplied down the nesting). Each refusal is a GraphQL
+error whose code names the limit, with `extensions.limit` and `extensions.actual`.
 
 The walk costs time in proportion to the document, whatever its fragments: each
 fragment is measured once, and a spread adds that fragment's figures where it
@@ -26,7 +26,9 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInterfaceType,
     GraphQLList,
+    GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -35,10 +37,13 @@ from graphql import (
     ListValueNode,
     OperationDefinitionNode,
     OperationType,
+    SchemaMetaFieldDef,
     SelectionSetNode,
     Source,
     TokenKind,
+    TypeMetaFieldDef,
     VariableNode,
+    is_introspection_type,
 )
 from graphql.language.lexer import Lexer
 from strawberry.extensions import SchemaExtension
@@ -60,6 +65,7 @@ class Measure:
     """The largest figures of any operation in the document: validation reads every one."""
 
     depth: int = 0
+    introspection_depth: int = 0
     fields: int = 0
     aliases: int = 0
     root_fields: int = 0
@@ -71,7 +77,7 @@ class Measure:
 class _Figures:
     """A selection set's figures with its fragments expanded, counted from its own level
     down and at a multiplier of one, so that a fragment's can be added wherever it is
-    spread: the depth is the levels below this one, the cost scales with the page
+    spread: the depths are the levels below this one, the cost scales with the page
     sizes above it."""
 
     fields: int = 0
@@ -81,6 +87,7 @@ class _Figures:
     cost: int = 0
     largest_page: int = 0
     depth: int = 0
+    introspection_depth: int = 0
 
     def merge(self, other: _Figures) -> None:
         """Adds a fragment's figures at this level."""
@@ -90,6 +97,7 @@ class _Figures:
         self.cost += other.cost
         self.largest_page = max(self.largest_page, other.largest_page)
         self.depth = max(self.depth, other.depth)
+        self.introspection_depth = max(self.introspection_depth, other.introspection_depth)
 
 
 _NOTHING = _Figures()
@@ -177,10 +185,17 @@ class _Walker:
         figures.aliases += inner.aliases
         figures.cost += factor + factor * inner.cost
         figures.largest_page = max(figures.largest_page, inner.largest_page)
-        figures.depth = max(figures.depth, 1 + inner.depth)
+        introspection = isinstance(child, GraphQLNamedType) and is_introspection_type(child)
+        figures.depth = max(figures.depth, inner.depth + (0 if introspection else 1))
+        figures.introspection_depth = max(
+            figures.introspection_depth, inner.introspection_depth + (1 if introspection else 0)
+        )
 
     def _definition(self, owner: Any, name: str) -> GraphQLField | None:
-        if isinstance(owner, GraphQLObjectType):
+        """As execution finds it: `__schema` and `__type` exist on the query type only."""
+        if owner is self.schema.query_type and name in ("__schema", "__type"):
+            return SchemaMetaFieldDef if name == "__schema" else TypeMetaFieldDef
+        if isinstance(owner, GraphQLObjectType | GraphQLInterfaceType):
             fields: dict[str, GraphQLField] = owner.fields
             return fields.get(name)
         return None
@@ -262,6 +277,9 @@ def measure(
         if isinstance(operation, OperationDefinitionNode):
             figures = walker.figures(operation.selection_set, roots[operation.operation])
             measured.depth = max(measured.depth, 1 + figures.depth)
+            measured.introspection_depth = max(
+                measured.introspection_depth, figures.introspection_depth
+            )
             measured.fields = max(measured.fields, figures.fields)
             measured.aliases = max(measured.aliases, figures.aliases)
             measured.root_fields = max(measured.root_fields, figures.top_fields)
@@ -281,6 +299,12 @@ def _refusal(code: str, text: str, limit: int, actual: int) -> LimitExceeded:
 def _check(measured: Measure, limits: Limits, max_page: int) -> LimitExceeded | None:
     checks: Sequence[tuple[str, str, int, int]] = [
         ("QUERY_TOO_DEEP", "The query is nested deeper than", limits.max_depth, measured.depth),
+        (
+            "INTROSPECTION_TOO_DEEP",
+            "The introspection is nested deeper than",
+            limits.max_introspection_depth,
+            measured.introspection_depth,
+        ),
         (
             "TOO_MANY_FIELDS",
             "With its fragments expanded, the query asks for more fields than",

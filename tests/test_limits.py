@@ -1,23 +1,110 @@
-"""What multiplies itself through fragments is refused, and measuring it costs one visit
-to each selection set."""
+"""The standard introspection queries pass the default limits; what hides depth or cost
+inside introspection, or multiplies itself through fragments, does not, and measuring it
+costs one visit to each selection set."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import SelectionSetNode, parse, visit
+from graphql import SelectionSetNode, build_client_schema, get_introspection_query, parse, visit
 from graphql.language import Visitor
 
+from gateway.clock import ManualClock
+from gateway.config import GatewaySettings, Settings
+from gateway.sandbox import Sandbox
 from schema import limits
 from schema.limits import LARGEST_REPORTED
-from tests.conftest import Client, error_codes
+from tests.conftest import Client, error_codes, serving
+
+FIXTURES = Path(__file__).parent / "introspection"
+_OPTIONS = (
+    "specified_by_url",
+    "directive_is_repeatable",
+    "schema_description",
+    "input_value_deprecation",
+    "one_of",
+)
+STANDARD = {path.stem: path.read_text(encoding="utf-8") for path in FIXTURES.glob("*.graphql")}
+STANDARD |= {
+    "graphql-core": get_introspection_query(),
+    "graphql-core without descriptions": get_introspection_query(descriptions=False),
+    "graphql-core with every option": get_introspection_query(**dict.fromkeys(_OPTIONS, True)),
+}
+STANDARD |= {
+    f"graphql-core with {option}": get_introspection_query(**{option: True}) for option in _OPTIONS
+}
 
 
 def _count(client: Client) -> int:
     return sum(state.count() for state in client.sandbox.states.values())
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD))
+async def test_standard_introspection_passes_the_default_limits(client: Client, name: str) -> None:
+    body = await client.query(STANDARD[name])
+
+    assert "errors" not in body, body["errors"]
+    assert build_client_schema(body["data"]).get_type("Building") is not None
+
+
+async def test_with_introspection_off_the_standard_queries_are_refused(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    settings = Settings(
+        gateway=GatewaySettings(limits={"introspection": False}, subscribe_at_start=False)
+    )
+    async with serving(sandbox, clock, settings) as client:
+        bodies = {name: await client.query(text) for name, text in STANDARD.items()}
+
+    assert {name: error_codes(body)[:1] for name, body in bodies.items()} == {
+        name: ["GRAPHQL_VALIDATION_FAILED"] for name in STANDARD
+    }
+
+
+def _nested(field: str, times: int) -> str:
+    return f"{field} {{ " * times + "name" + " }" * times
+
+
+_LOOP = "fields { type { " * 5 + "name" + " } }" * 5
+
+
+HOSTILE_INTROSPECTION = {
+    "ofType fifty deep": (
+        '{ __type(name: "Building") { ' + _nested("ofType", 50) + " } }",
+        "INTROSPECTION_TOO_DEEP",
+    ),
+    "ofType fifty deep through fragments": (
+        "{ __schema { types { ...T0 } } } "
+        + " ".join(f"fragment T{n} on __Type {{ ofType {{ ...T{n + 1} }} }}" for n in range(50))
+        + " fragment T50 on __Type { name }",
+        "INTROSPECTION_TOO_DEEP",
+    ),
+    "fields and types in a loop": (
+        "{ __schema { types { " + _LOOP + " } } }",
+        "QUERY_TOO_COSTLY",
+    ),
+    "fields and types in a loop under __type": (
+        '{ __type(name: "Query") { ' + _LOOP + " } }",
+        "QUERY_TOO_COSTLY",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_INTROSPECTION))
+async def test_depth_and_cost_hidden_in_introspection_are_refused(
+    client: Client, name: str
+) -> None:
+    query, code = HOSTILE_INTROSPECTION[name]
+
+    body = await client.query(query)
+
+    assert error_codes(body) == [code]
+    assert body["errors"][0]["extensions"]["limit"] < body["errors"][0]["extensions"]["actual"]
+    assert _count(client) == 0
 
 
 def _bomb(on: str, leaf: str, operation: str, levels: int = 20) -> str:
