@@ -167,6 +167,8 @@ class Limits(_Strict):
     max_fields: int = Field(5000, ge=1)
     """Fields once every fragment is expanded where it is spread, as execution expands them."""
     max_tokens: int = Field(3000, ge=10)
+    max_characters: int = Field(100_000, ge=1024)
+    """Of the operation's text: with `max_tokens`, checked before it is parsed."""
     max_cost: int = Field(50_000, ge=1)
     """Estimated objects: page sizes multiplied down the nesting."""
     list_factor: int = Field(10, ge=1)

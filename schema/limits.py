@@ -1,10 +1,13 @@
-"""Operation limits, checked after parsing and before validation, so before any upstream call.
+"""Operation limits: the text's before it is parsed, the document's before it is validated.
 
-Validation itself is costly on hostile documents (a thousand aliases make
-field-merging quadratic), so the limits run first, over the parsed document:
-depth, introspection depth, fields, aliases, root fields, tokens, page sizes, and an
-estimated cost (page sizes multiplied down the nesting). Each refusal is a GraphQL
-error whose code names the limit, with `extensions.limit` and `extensions.actual`.
+Both come before any upstream call, and before the steps a hostile operation aims
+at: parsing a long text builds a tree of some 600 bytes a token, and validation is
+costly on hostile documents (a thousand aliases make field-merging quadratic). So
+the text's characters and tokens are counted first, without building anything;
+then one walk over the parsed document measures depth, introspection depth, fields,
+aliases, root fields, page sizes and an estimated cost (page sizes multiplied down
+the nesting). Each refusal is a GraphQL error whose code names the limit, with
+`extensions.limit` and `extensions.actual`.
 
 The walk costs time in proportion to the document, whatever its fragments: each
 fragment is measured once, and a spread adds that fragment's figures where it
@@ -32,6 +35,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
@@ -53,7 +57,7 @@ from gateway.config import Limits
 from gateway.errors import LimitExceeded
 from schema.context import Context
 
-__all__ = ["Measure", "OperationDeadline", "OperationLimits", "measure"]
+__all__ = ["Measure", "OperationDeadline", "OperationLimits", "measure", "text_refusal"]
 
 LARGEST_REPORTED = 2**53 - 1
 """Figures above this are reported as this: the largest integer a JavaScript client reads
@@ -105,12 +109,32 @@ _NOTHING = _Figures()
 validation errors, so the operation never runs."""
 
 
-def _tokens(query: str, cap: int) -> int:
-    lexer = Lexer(Source(query))
-    count = 0
-    while count <= cap and lexer.advance().kind is not TokenKind.EOF:
-        count += 1
-    return count
+def text_refusal(text: str, limits: Limits) -> LimitExceeded | None:
+    """Whether the text is too long to parse: counted without building a token list, and
+    no further than one token past the limit. A text that does not lex is left to the
+    parser, which reports where."""
+    if len(text) > limits.max_characters:
+        return _refusal(
+            "TOO_MANY_CHARACTERS",
+            "The query has more characters than",
+            limits.max_characters,
+            len(text),
+        )
+    lexer = Lexer(Source(text))
+    tokens = 0
+    try:
+        while tokens <= limits.max_tokens and lexer.advance().kind is not TokenKind.EOF:
+            tokens += 1
+    except GraphQLSyntaxError:
+        return None
+    if tokens > limits.max_tokens:
+        return LimitExceeded(
+            "TOO_MANY_TOKENS",
+            f"The query has more than {limits.max_tokens} tokens.",
+            limits.max_tokens,
+            tokens,
+        )
+    return None
 
 
 def _named_type(field_type: Any) -> tuple[Any, bool]:
@@ -337,18 +361,6 @@ def _check(measured: Measure, limits: Limits, max_page: int) -> LimitExceeded | 
     return None
 
 
-def _too_many_tokens(query: str, limits: Limits) -> LimitExceeded | None:
-    tokens = _tokens(query, limits.max_tokens)
-    if tokens > limits.max_tokens:
-        return LimitExceeded(
-            "TOO_MANY_TOKENS",
-            f"The query has more than {limits.max_tokens} tokens.",
-            limits.max_tokens,
-            tokens,
-        )
-    return None
-
-
 class OperationLimits(SchemaExtension):
     """Runs after `Safelist`: an operation already refused is not measured."""
 
@@ -369,8 +381,6 @@ class OperationLimits(SchemaExtension):
                 context.federation.limits.default,
             )
             refusal = _check(measured, context.limits, context.federation.limits.maximum)
-            if refusal is None:
-                refusal = _too_many_tokens(execution.query or "", context.limits)
             if refusal is not None:
                 execution.pre_execution_errors = [
                     GraphQLError(refusal.message, original_error=refusal)
