@@ -159,9 +159,16 @@ class Limits(_Strict):
     """Checked before any upstream request; each refusal names the limit it hit."""
 
     max_depth: int = Field(12, ge=1)
+    max_introspection_depth: int = Field(15, ge=1)
+    """Nesting inside `__schema` and `__type`, counted apart from `max_depth`: the standard
+    introspection queries nest 14 deep there (`ofType` nine times under a field's argument)."""
     max_aliases: int = Field(30, ge=0)
     max_root_fields: int = Field(10, ge=1)
+    max_fields: int = Field(5000, ge=1)
+    """Fields once every fragment is expanded where it is spread, as execution expands them."""
     max_tokens: int = Field(3000, ge=10)
+    max_characters: int = Field(100_000, ge=1024)
+    """Of the operation's text: with `max_tokens`, checked before it is parsed."""
     max_cost: int = Field(50_000, ge=1)
     """Estimated objects: page sizes multiplied down the nesting."""
     list_factor: int = Field(10, ge=1)

@@ -5,7 +5,9 @@ instead of its query; the first time the gateway answers `PersistedQueryNotFound
 and the client sends both, which registers the query under its hash. Short
 hash-only requests then fit in a GET URL, so they can be cached. The store is in
 memory and bounded in characters, least recently used first out: a caller can
-fill it, never grow it.
+fill it, never grow it. It keeps text only (parsed documents are
+`schema.documents`' to keep), so its bytes are its characters, plus some 250 bytes
+an entry for the hash and the bookkeeping: 5 MB and a little for the default.
 
 With a safelist (`gateway/safelist.py`) hashes are looked up there instead, and
 nothing is registered at run time.

@@ -287,7 +287,9 @@ class Coalesce(httpx.AsyncBaseTransport):
     the provider is the same, credentials included, apart from per-request ids (the
     provider sees the first caller's): an answer is never shared across credentials.
     The shared request runs as its own task, so a caller that gives up (its deadline,
-    a disconnect) does not fail the others waiting on it.
+    a disconnect) does not fail the others waiting on it. Only reads in flight are held,
+    each until it lands: as many as callers are waiting on, each answer bounded by
+    `BoundedBody`.
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:

@@ -39,8 +39,9 @@ class Context(BaseContext):
     reported: list[Reported] = field(default_factory=list)
     safelist: Safelist | None = None
     """The only operations allowed to run; None: any operation may."""
-    selections: Places = field(default_factory=dict)
-    """Each place in the query's selection, translated once (`schema.selection.selection_here`)."""
+    selections: Places = field(default_factory=Places)
+    """Each place in the operation's selection, translated once
+    (`schema.selection.selection_here`)."""
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""
 

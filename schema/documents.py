@@ -1,64 +1,206 @@
 """Parsed and validated operations, kept for the next request with the same text.
 
 Clients send the same few operation texts again and again, and validating even a
-small one costs more CPU than executing it. Strawberry's own `ValidationCache`
-would validate before `OperationLimits` has looked at the operation (and overwrite
-its refusal), so an operation the limits refuse would still be validated, which is
-the costly step a hostile operation aims at; this one validates only what the
-limits let through. Both caches are bounded: the texts come from callers.
+small one costs more CPU than executing it. What is kept is what may run: a text is
+parsed only once it is within the limits on its length (`text_refusal`), and kept
+only once the operation limits have let it through and it has validated. A cache of
+every text that parses let a caller grow the process by 57 MB with each distinct
+198 kB text of one-letter fields, the tree of its 99,000 fields; now a caller can
+put into it only what it could run anyway. Strawberry's `ValidationCache` would
+validate before `OperationLimits` has looked (and overwrite its refusal), which is
+the costly step a hostile operation aims at.
+
+The cache holds `BUDGET_BYTES`, least recently used out first, each document weighed
+as its text plus `BYTES_PER_TOKEN` for each of its tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import suppress
-from functools import lru_cache
+from dataclasses import dataclass, field
 
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from cachetools import LRUCache
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    TokenKind,
+    get_operation_ast,
+    parse,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
-__all__ = ["CachedParsing", "CachedValidation", "operation_type"]
+from gateway.config import Limits
+from schema.context import Context
+from schema.limits import text_refusal
 
-DOCUMENTS = 512
+__all__ = ["BUDGET_BYTES", "BYTES_PER_TOKEN", "CachedParsing", "CachedValidation", "operation_type"]
 
-_parse = lru_cache(maxsize=DOCUMENTS)(parse)
-_validate = lru_cache(maxsize=DOCUMENTS)(validate_document)
+BUDGET_BYTES = 32 * 2**20
+
+BYTES_PER_TOKEN = 600
+"""What a parsed tree holds per token, nodes, locations and the token itself: measured
+with tracemalloc at 560 for the densest text (`{ a a a … }`), 370 to 450 for texts with
+arguments, aliases or variables, and the standard introspection query."""
+
+_Verdict = tuple[GraphQLSchema, tuple[type[ASTValidationRule], ...]]
+"""A schema and the rules a document validated against: one gateway has one of each,
+but a process may serve several, and a document valid for one may not be for another."""
+
+
+@dataclass
+class _Kept:
+    document: DocumentNode
+    tokens: int
+    valid_for: set[_Verdict] = field(default_factory=set)
+
+    @property
+    def weight(self) -> int:
+        assert self.document.loc is not None
+        return len(self.document.loc.source.body) + self.tokens * BYTES_PER_TOKEN
+
+
+_kept: LRUCache[str, _Kept] = LRUCache(maxsize=BUDGET_BYTES, getsizeof=lambda kept: kept.weight)
+
+_handed_over: tuple[str, DocumentNode] | None = None
+"""The last text `operation_type` parsed, for execution to take rather than parse again:
+one document, not yet measured, within the default limits on length."""
+
+
+def _tokens(document: DocumentNode) -> int:
+    """Along the chain of tokens the tree keeps, comments included (they are kept too),
+    the start and the end of the text not."""
+    assert document.loc is not None
+    token = document.loc.start_token.next
+    count = 0
+    while token is not None and token.kind is not TokenKind.EOF:
+        count += 1
+        token = token.next
+    return count
+
+
+def _keep(text: str, document: DocumentNode, verdict: _Verdict) -> None:
+    kept = _kept.get(text)
+    if kept is None or kept.document is not document:
+        kept = _Kept(document, _tokens(document))
+    kept.valid_for.add(verdict)
+    if kept.weight <= BUDGET_BYTES:
+        _kept[text] = kept
+
+
+def _parsed(text: str) -> _Kept | None:
+    """The text's document if it is kept or was just handed over, to be used if it is
+    within the limits."""
+    kept = _kept.get(text)
+    if kept is None and _handed_over is not None and _handed_over[0] == text:
+        kept = _Kept(_handed_over[1], _tokens(_handed_over[1]))
+    return kept
+
+
+def _within(parsed: _Kept, limits: Limits) -> bool:
+    """Whether a parsed text is plainly within these limits, without lexing it again: a
+    kept one passed the limits it was sent under, but another gateway in the process may
+    have tighter ones, and a handed-over one was parsed within the default limits. Its
+    token count includes comments, so a text with many is counted again to know."""
+    assert parsed.document.loc is not None
+    text = parsed.document.loc.source.body
+    return len(text) <= limits.max_characters and parsed.tokens <= limits.max_tokens
+
+
+def _standing_in(operation_name: str | None) -> DocumentNode:
+    """An empty query under the operation's name, in the place of a text too long to
+    parse: Strawberry reads an operation's type from its document before it looks at the
+    errors already found, and this one is never validated nor run."""
+    return DocumentNode(
+        definitions=(
+            OperationDefinitionNode(
+                operation=OperationType.QUERY,
+                name=NameNode(value=operation_name) if operation_name else None,
+                variable_definitions=(),
+                directives=(),
+                selection_set=SelectionSetNode(selections=()),
+            ),
+        )
+    )
 
 
 def operation_type(text: str | None, name: str | None) -> OperationType | None:
-    """What an operation is, from the same cache that executing it will use; None when the
-    text does not parse or names no single operation (execution then says why)."""
+    """What an operation is; None when the text does not parse, is too long to (by the
+    default limits: the caller has no others), or names no single operation. Execution
+    then says why."""
+    global _handed_over
     if not text:
         return None
-    try:
-        operation = get_operation_ast(_parse(text), name)
-    except GraphQLError:
+    kept = _kept.get(text)
+    if kept is not None:
+        document = kept.document
+    elif text_refusal(text, Limits()) is not None:
         return None
+    else:
+        try:
+            document = parse(text)
+        except GraphQLError:
+            return None
+        _handed_over = (text, document)
+    operation = get_operation_ast(document, name)
     return operation.operation if operation is not None else None
 
 
+def _limits(execution: ExecutionContext) -> Limits:
+    context = execution.context
+    return context.limits if isinstance(context, Context) else Limits()
+
+
 class CachedParsing(SchemaExtension):
-    """A text that does not parse is left to Strawberry, which reports the syntax error as
-    an ordinary result (Strawberry's `ParserCache` raises it from the hook instead, and
-    the error then leaves without its code)."""
+    """A text too long to parse is refused here, before anything is built from it. One that
+    does not parse is left to Strawberry, which reports the syntax error as an ordinary
+    result (Strawberry's `ParserCache` raises it from the hook instead, and the error then
+    leaves without its code)."""
 
     def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.query is not None:
-            with suppress(GraphQLError):
-                context.graphql_document = _parse(context.query, **context.parse_options)
+        execution = self.execution_context
+        text = execution.query
+        if text is not None:
+            limits = _limits(execution)
+            parsed = _parsed(text)
+            refusal = None
+            if parsed is None or not _within(parsed, limits):
+                refusal = text_refusal(text, limits)
+            if refusal is not None:
+                execution.pre_execution_errors = [
+                    GraphQLError(refusal.message, original_error=refusal)
+                ]
+                execution.graphql_document = _standing_in(execution.operation_name)
+            elif parsed is not None:
+                execution.graphql_document = parsed.document
+            else:
+                with suppress(GraphQLError):
+                    execution.graphql_document = parse(text, **execution.parse_options)
         yield
 
 
 class CachedValidation(SchemaExtension):
-    """Runs after `OperationLimits`; keyed by the parsed document, which `CachedParsing`
-    hands out as the same object for the same text."""
+    """Runs after `OperationLimits`, and keeps what passed both."""
 
     def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.pre_execution_errors is None and context.graphql_document is not None:
-            context.pre_execution_errors = _validate(
-                context.schema._schema, context.graphql_document, tuple(context.validation_rules)
-            )
+        execution = self.execution_context
+        document = execution.graphql_document
+        text = execution.query
+        if execution.pre_execution_errors is None and document is not None and text:
+            verdict = (execution.schema._schema, tuple(execution.validation_rules))
+            kept = _kept.get(text)
+            if kept is not None and kept.document is document and verdict in kept.valid_for:
+                execution.pre_execution_errors = []
+            else:
+                execution.pre_execution_errors = validate_document(verdict[0], document, verdict[1])
+                if not execution.pre_execution_errors:
+                    _keep(text, document, verdict)
         yield

@@ -8,9 +8,11 @@ its unified name, and fragments are flattened as GraphQL merges them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from graphql import OperationDefinitionNode
 from graphql.pyutils import Path
 from strawberry import Info
 from strawberry.types.base import get_object_definition, has_object_definition
@@ -21,8 +23,24 @@ from gateway import model
 
 __all__ = ["Places", "connection_selection", "selection_here", "selection_of"]
 
-Places = dict[tuple[type, tuple[str | None, ...]], model.Selection]
-"""Each place in a query (`_place`) under the type asked there, with its selection."""
+_Place = tuple[type, tuple[str | None, ...]]
+
+
+@dataclass
+class Places:
+    """Each place in one operation (`_place`) under the type asked there, with its selection.
+
+    One operation's only, so it holds at most a selection per field of it (as many as
+    `max_fields` allows): a websocket's context outlives the operations sent over it, and
+    the same place in the next one may select other fields."""
+
+    operation: OperationDefinitionNode | None = None
+    selections: dict[_Place, model.Selection] = field(default_factory=dict)
+
+    def of(self, operation: OperationDefinitionNode) -> dict[_Place, model.Selection]:
+        if operation is not self.operation:
+            self.operation, self.selections = operation, {}
+        return self.selections
 
 
 def _flatten(selections: Iterable[Selection]) -> Iterable[SelectedField]:
@@ -43,7 +61,8 @@ def _object_type(annotation: Any) -> type | None:
 
 @cache
 def _fields(graphql_type: type) -> dict[str, tuple[str, type | None]]:
-    """GraphQL name -> (unified name, related type if the field is a relation)."""
+    """GraphQL name -> (unified name, related type if the field is a relation); one entry
+    per type of the schema, so bounded by the schema itself."""
     definition = get_object_definition(graphql_type, strict=True)
     return {
         (field.graphql_name or to_camel_case(field.python_name)): (
@@ -71,11 +90,12 @@ def selection_of(graphql_type: type, selections: Iterable[Selection]) -> model.S
 
 
 def selection_here(graphql_type: type, info: Info[Any, Any]) -> model.Selection:
-    """The selection under the field being resolved, worked out once per request for each
-    place in the query rather than once per parent object: a relation under 100 units is
+    """The selection under the field being resolved, worked out once per operation for each
+    place in it rather than once per parent object: a relation under 100 units is
     resolved 100 times, and translating Strawberry's selected fields each time cost more
     than the loader call itself."""
-    memo: Places = info.context.selections
+    places: Places = info.context.selections
+    memo = places.of(info.operation)
     key = (graphql_type, _place(info.path))
     found = memo.get(key)
     if found is None:

@@ -36,6 +36,8 @@ HTML = {"Accept": "text/html"}
 EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
 RESULT = "document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()"
 RUN = "document.querySelector('.graphiql-execute-button').click()"
+DOCS = "document.querySelector('.graphiql-doc-explorer')?.innerText ?? ''"
+SIDEBAR = "document.querySelector('[aria-label=\"{} Documentation Explorer\"]').click()"
 SETTINGS = r'<script type="application/json" id="graphiql-settings">(.*?)</script>'
 
 
@@ -187,6 +189,13 @@ async def test_graphiql_runs_a_query_and_a_subscription_with_no_internet(tmp_pat
             visible = await page.evaluate("document.body.innerText")
             assert DEV_KEY in visible, "the headers editor shows the development key"
 
+            # GraphiQL's own introspection query passed the limits: the docs list the types.
+            await page.evaluate(SIDEBAR.format("Show"))
+            docs = await page.wait_for(f"({DOCS}).includes('Building') && ({DOCS})")
+            assert "All Schema Types" in docs
+            docs_shot = await asyncio.to_thread(_keep, await page.screenshot(), "graphiql-docs.png")
+            await page.evaluate(SIDEBAR.format("Hide"))
+
             await page.evaluate(RUN)
             shown = await page.wait_for(f"{RESULT}.includes('totalCount') && {RESULT}")
             query = await page.evaluate(f"{EDITOR}.getValue()")
@@ -233,4 +242,4 @@ async def test_graphiql_runs_a_query_and_a_subscription_with_no_internet(tmp_pat
     ]
     assert elsewhere == []
     assert f"ws://127.0.0.1:{port}/graphql" in requested
-    print(f"\nGraphiQL screenshots: {query_shot} {live_shot}")  # noqa: T201
+    print(f"\nGraphiQL screenshots: {docs_shot} {query_shot} {live_shot}")  # noqa: T201
