@@ -123,6 +123,36 @@ class Page:
             if event.get("method") in ("Network.requestWillBeSent", "Network.webSocketCreated")
         ]
 
+    def console_errors(self) -> list[str]:
+        """What the page said was wrong: console errors, uncaught exceptions, browser log
+        errors (a failed request among them)."""
+        said = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                said.append(" ".join(str(arg.get("value", arg)) for arg in params["args"]))
+            elif method == "Runtime.exceptionThrown":
+                said.append(str(params["exceptionDetails"].get("exception", params)))
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                said.append(params["entry"].get("text", ""))
+        return said
+
+    def request_ids(self, test: Callable[[dict[str, Any]], bool]) -> list[str]:
+        """The ids of the requests whose `request` passes `test`, in the order they left."""
+        return [
+            event["params"]["requestId"]
+            for event in self.events
+            if event.get("method") == "Network.requestWillBeSent"
+            and test(event["params"]["request"])
+        ]
+
+    async def response_body(self, request_id: str) -> str:
+        """A request's response body, once the browser has read all of it."""
+        await self.event(
+            "Network.loadingFinished", lambda params: params["requestId"] == request_id
+        )
+        return str((await self.send("Network.getResponseBody", requestId=request_id))["body"])
+
     async def close(self) -> None:
         self._reader.cancel()
         with suppress(asyncio.CancelledError):
@@ -150,6 +180,8 @@ async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
             try:
                 await page.send("Network.enable")
                 await page.send("Page.enable")
+                await page.send("Runtime.enable")
+                await page.send("Log.enable")
                 await page.send("Page.navigate", url=url)
                 yield page
             finally:
