@@ -104,6 +104,7 @@ async def test_metrics_need_the_gateway_read_scope(
     assert frontend.json()["errors"][0]["extensions"] == {
         "code": "FORBIDDEN",
         "scope": "gateway:read",
+        "requestId": frontend.headers["X-Request-ID"],
     }
     assert reader.status_code == 200
     assert reader.headers["content-type"].startswith("text/plain")
