@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, cast, overload
 
 import orjson
@@ -27,10 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -231,6 +233,49 @@ class _MediaTypedRequest(StarletteRequestAdapter):
         return None if written is None else media_type_of(written)[0]
 
 
+_ADDRESSED = frozenset({"subscribe", "start", "stop", "complete"})
+"""Messages about one operation, which name it by `id`, in either protocol."""
+_OPERATIONS = frozenset({"subscribe", "start"})
+_OPERATION_MEMBERS = {"variables": dict, "operationName": str, "extensions": dict}
+
+
+def _well_formed(message: object) -> bool:
+    """The shape both GraphQL websocket protocols give a message, as far as Strawberry relies
+    on it without checking."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    if ("id" in message or message["type"] in _ADDRESSED) and not isinstance(
+        message.get("id"), str
+    ):
+        return False
+    payload = message.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        return False
+    if message["type"] not in _OPERATIONS:
+        return True
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and all(
+            isinstance(payload.get(name), kind | None) for name, kind in _OPERATION_MEMBERS.items()
+        )
+    )
+
+
+class _MessageSocket(ASGIWebSocketAdapter):
+    """Strawberry's websocket handlers index a message as its protocol describes it, so
+    `null`, a message without a `type`, a list for an `id` or a subscription without a query
+    ends the connection's handler with a traceback. Such a message is refused as a text that
+    is not JSON is: graphql-transport-ws closes with 4400, graphql-ws ignores it."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            if _well_formed(message):
+                yield message
+            elif not ignore_parsing_errors:
+                raise NonJsonMessageReceived
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -243,6 +288,7 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     """
 
     request_adapter_class = _MediaTypedRequest
+    websocket_adapter_class = _MessageSocket
 
     def __init__(
         self,

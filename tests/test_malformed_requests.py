@@ -8,6 +8,7 @@ in-process, from a loop of its own that outlives the examples.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.sandbox import Sandbox
-from tests.conftest import Client, serving
+from tests.conftest import Client, Socket, serving
 
 FUZZ = settings(
     max_examples=150,
@@ -237,6 +239,58 @@ def test_any_variables_for_real_operations_are_answered_as_graphql(
     )
 
     assert_graphql_shaped(response)
+
+
+message_types = st.sampled_from(
+    ["connection_init", "ping", "pong", "subscribe", "complete", "start", "stop"]
+)
+operations = st.fixed_dictionaries(
+    {},
+    optional={
+        "query": st.sampled_from(["subscription { entityChanged { kind } }", "{ __typename }"])
+        | json_values,
+        "variables": json_values,
+        "operationName": json_values,
+    },
+)
+messages = json_values | st.fixed_dictionaries(
+    {},
+    optional={
+        "type": message_types | json_values,
+        "id": st.sampled_from(["1", "2"]) | json_values,
+        "payload": operations | json_values,
+    },
+)
+
+
+async def _converse(app: Any, protocol: str, sent: list[Any]) -> list[dict[str, Any]]:
+    """What the socket answered; leaving raises whatever ended its handler."""
+    socket = Socket(app, protocol)
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    for message in sent:
+        await socket.inbox.put({"type": "websocket.receive", "text": json.dumps(message)})
+    await asyncio.sleep(0.01)
+    await socket.close()
+    return socket.sent
+
+
+@FUZZ
+@given(protocol=st.sampled_from(["graphql-transport-ws", "graphql-ws"]), sent=st.lists(messages))
+def test_any_websocket_message_is_answered_by_the_protocol_not_a_crash(
+    served: Served, protocol: str, sent: list[Any]
+) -> None:
+    served.portal.call(_converse, served.client.http._transport.app, protocol, sent)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("message", [None, "ping", {"id": "1"}, {"type": "subscribe", "id": [1]}])
+def test_a_websocket_message_of_the_wrong_shape_closes_with_4400(
+    served: Served, message: Any
+) -> None:
+    app = served.client.http._transport.app  # type: ignore[attr-defined]
+    answered = served.portal.call(_converse, app, "graphql-transport-ws", [message])
+
+    assert answered[-1]["type"] == "websocket.close" and answered[-1]["code"] == 4400
 
 
 @pytest.mark.parametrize(
