@@ -90,7 +90,7 @@ class _JwtVerifier:
                 f"The bearer token is not valid ({type(error).__name__})."
             ) from None
         exp = claims["exp"]
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
+        if not isinstance(exp, int | float):
             raise Unauthenticated("The bearer token's `exp` is not a number (a NumericDate).")
         raw = claims.get(self._settings.scopes_claim, "")
         scopes = raw.split() if isinstance(raw, str) else raw if isinstance(raw, list) else []
