@@ -54,8 +54,9 @@ __all__ = [
 
 logger = logging.getLogger("gateway.http")
 
+_UNSUPPORTED = "Unsupported content type"
 _CODES = {
-    "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
+    _UNSUPPORTED: (415, "UNSUPPORTED_MEDIA_TYPE"),
     "mutations are not allowed when using GET": (405, "MUTATION_OVER_GET"),
     "Batching is not enabled": (400, "BATCHING_DISABLED"),
 }
@@ -329,10 +330,14 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """Strawberry reads a JSON body as an object (or a batch) without checking, so
-        `null`, a string or a number would fail inside it as an internal error. The body is
-        read once and decoded a second time, cheaply, by Strawberry itself."""
-        if request.method == "POST" and request.content_type == responses.JSON:
+        """Strawberry reads as JSON any body whose media type merely contains
+        `application/json` (`application/json5`), and reads that JSON as an object (or a
+        batch) without checking, so `null`, a string or a number would fail inside it as an
+        internal error. The body is read once and decoded a second time, cheaply, by
+        Strawberry itself."""
+        if request.method == "POST" and responses.JSON in (request.content_type or ""):
+            if request.content_type != responses.JSON:
+                raise HTTPException(400, _UNSUPPORTED)
             if not isinstance(self.parse_json(await request.get_body()), dict | list):
                 raise HTTPException(400, _NOT_AN_OBJECT)
         return await super().parse_http_body(request)

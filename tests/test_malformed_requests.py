@@ -85,6 +85,8 @@ media_types = st.sampled_from(
         "Application/Json;charset=latin-1",
         "application/graphql-response+json",
         "application/graphql",
+        "application/json5",
+        "x-application/json",
         "text/plain",
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
@@ -315,6 +317,18 @@ def test_what_used_to_be_a_plain_text_500_is_a_graphql_error(
     assert_graphql_shaped(response)
     errors = response.json()["errors"]
     assert errors[0]["extensions"]["code"] == (code or "PAGE_SIZE_EXCEEDED")
+
+
+@pytest.mark.parametrize("media_type", ["application/json5", "x-application/json", "text/json"])
+def test_a_media_type_that_only_contains_json_is_unsupported(
+    served: Served, media_type: str
+) -> None:
+    response = served.send(
+        "POST", "/graphql", content=b"null", headers={"content-type": media_type}
+    )
+
+    assert response.status_code == 415, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 @pytest.mark.parametrize(
