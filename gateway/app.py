@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from gateway.cache import EntityCache, LocalEntityCache
@@ -38,8 +39,10 @@ from gateway.graphiql import GraphiQL
 from gateway.http import (
     GatewayRouter,
     GraphQLRefusals,
+    InternalErrors,
     asks_for_the_ide,
     forbidden,
+    not_routed,
     unauthenticated,
 )
 from gateway.metrics import Metrics
@@ -418,9 +421,11 @@ def create_app(
     app.include_router(graphiql.router)
     app.add_exception_handler(Unauthenticated, unauthenticated)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(HTTPException, not_routed)
     app.add_middleware(
         GraphQLRefusals, paths=("/graphql", "/webhooks/"), max_body_bytes=limits.max_body_bytes
     )
+    app.add_middleware(InternalErrors)
     app.add_middleware(RequestIds)
 
     @app.post("/webhooks/{provider}")

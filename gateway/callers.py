@@ -65,6 +65,13 @@ class _JwtVerifier:
             raise ConfigError("[auth.jwt] RS256 needs `public_key_file` or `jwks_file`.")
 
     def verify(self, token: str) -> Caller:
+        """A caller for a token whose signature, audience, issuer and `exp` hold.
+
+        PyJWT checks `exp` as `int(exp)`, which lets a numeric string through (and would
+        leave a subscription nothing to end at) and cuts a fraction off; `exp` must be a
+        JSON number here, and is read as PyJWT read it, so a connection ends at the very
+        second a request made then would have been refused.
+        """
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid) or self._keys.get(None)
@@ -82,13 +89,13 @@ class _JwtVerifier:
             raise Unauthenticated(
                 f"The bearer token is not valid ({type(error).__name__})."
             ) from None
+        exp = claims["exp"]
+        if not isinstance(exp, int | float):
+            raise Unauthenticated("The bearer token's `exp` is not a number (a NumericDate).")
         raw = claims.get(self._settings.scopes_claim, "")
         scopes = raw.split() if isinstance(raw, str) else raw if isinstance(raw, list) else []
-        exp = claims.get("exp")
         return Caller(
-            str(claims.get("sub", "jwt")),
-            frozenset(str(scope) for scope in scopes),
-            float(exp) if isinstance(exp, int | float) else None,
+            str(claims.get("sub", "jwt")), frozenset(str(scope) for scope in scopes), int(exp)
         )
 
 

@@ -3,31 +3,40 @@ and the GraphQL-over-HTTP rules for what leaves (`gateway/responses.py`).
 
 Strawberry refuses what GraphQL over HTTP must refuse (a mutation over GET, a
 POST that is not JSON, which is also the CSRF guard: a browser cannot send
-`application/json` cross-site without a preflight) but answers in plain text.
-Callers get the same refusals as GraphQL errors with a stable code.
+`application/json` cross-site without a preflight) but answers in plain text,
+and Starlette answers an unknown route or method with its own JSON. Callers get
+every refusal as a GraphQL error with a stable code and the request's id, and
+nothing a caller sends ends as a plain-text 500: what no guard foresaw is an
+`INTERNAL_SERVER_ERROR` with the traceback in the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, overload
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, cast, overload
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
+from cross_web import parse_content_type as media_type_of
 from fastapi.responses import HTMLResponse
 from graphql import GraphQLError, OperationType
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway import responses
+from gateway import requestid, responses
 from gateway.callers import Authenticator
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.persisted import PersistedQueries, PersistedQueryRefused
@@ -36,41 +45,96 @@ from schema.documents import operation_type
 __all__ = [
     "GatewayRouter",
     "GraphQLRefusals",
+    "InternalErrors",
     "asks_for_the_ide",
     "forbidden",
+    "not_routed",
     "unauthenticated",
 ]
 
+logger = logging.getLogger("gateway.http")
+
+_UNSUPPORTED = "Unsupported content type"
 _CODES = {
-    "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
+    _UNSUPPORTED: (415, "UNSUPPORTED_MEDIA_TYPE"),
     "mutations are not allowed when using GET": (405, "MUTATION_OVER_GET"),
     "Batching is not enabled": (400, "BATCHING_DISABLED"),
 }
 
+_NOT_AN_OBJECT = 'The request body must be a JSON object, such as {"query": "{ __typename }"}.'
+_NOT_A_NAME = "The GraphQL operation's `operationName` must be a string or null, if provided."
+_CODES_BY_STATUS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
-def _error_body(message: str, code: str, **extensions: Any) -> bytes:
-    payload = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    return orjson.dumps(payload)
+
+def _refusal(
+    status: int,
+    message: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    """A request refused before any operation ran: a GraphQL error with its code and the
+    request's id, which is what a caller quotes and what every log line of it carries."""
+    error = {
+        "message": message,
+        "extensions": {"code": code, **extensions, "requestId": requestid.current()},
+    }
+    return Response(
+        orjson.dumps({"errors": [error]}),
+        status_code=status,
+        media_type=responses.JSON,
+        headers=headers,
+    )
 
 
 async def unauthenticated(_: Request, error: Exception) -> Response:
     message = error.message if isinstance(error, Unauthenticated) else "Unauthenticated."
-    return Response(
-        _error_body(message, "UNAUTHENTICATED"),
-        status_code=401,
-        media_type="application/json",
-        headers={"WWW-Authenticate": 'Bearer realm="propgate"'},
+    return _refusal(
+        401, message, "UNAUTHENTICATED", headers={"WWW-Authenticate": 'Bearer realm="propgate"'}
     )
 
 
 async def forbidden(_: Request, error: Exception) -> Response:
     """A caller without the scope an HTTP route (`/metrics`) needs."""
-    refusal = error if isinstance(error, Forbidden) else Forbidden("Forbidden.")
-    return Response(
-        _error_body(refusal.message, refusal.code, **refusal.details),
-        status_code=403,
-        media_type="application/json",
-    )
+    refused = error if isinstance(error, Forbidden) else Forbidden("Forbidden.")
+    return _refusal(403, refused.message, refused.code, **refused.details)
+
+
+async def not_routed(_: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, a method the route does not take), which it
+    would write as `{"detail": ...}`."""
+    refused = cast(StarletteHTTPException, error)  # the only exception it is registered for
+    code = _CODES_BY_STATUS.get(refused.status_code, "BAD_REQUEST")
+    return _refusal(refused.status_code, refused.detail, code, headers=refused.headers)
+
+
+class InternalErrors:
+    """The last guard: an exception nothing else caught becomes an `INTERNAL_SERVER_ERROR`
+    with the request's id, its traceback logged, instead of uvicorn's plain-text 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            logger.exception("unexpected error answering %s", scope.get("path", ""))
+            if started:
+                raise
+            request_id = requestid.current()
+            message = f"Unexpected error; quote request id {request_id} when reporting it."
+            await _refusal(500, message, "INTERNAL_SERVER_ERROR")(scope, receive, send)
 
 
 class GraphQLRefusals:
@@ -88,7 +152,7 @@ class GraphQLRefusals:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(send, 413, "The request body is too large.", "BODY_TOO_LARGE")
+            await self._too_large(scope, receive, send)
             return
         received = 0
 
@@ -118,28 +182,20 @@ class GraphQLRefusals:
                 if not message.get("more_body", False):
                     reason = b"".join(chunks).decode("utf-8", "replace")
                     status, code = _CODES.get(reason, (start["status"], "BAD_REQUEST"))
-                    await self._refuse(send, status, reason, code)
+                    await _refusal(status, reason, code)(scope, receive, send)
             else:
                 await send(message)
 
         try:
             await self.app(scope, bounded_receive, rewriting_send)
         except _BodyTooLarge:
-            await self._refuse(send, 413, "The request body is too large.", "BODY_TOO_LARGE")
+            await self._too_large(scope, receive, send)
 
-    async def _refuse(self, send: Send, status: int, message: str, code: str) -> None:
-        body = _error_body(message, code)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        await _refusal(413, "The request body is too large.", "BODY_TOO_LARGE")(
+            scope, receive, send
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 class _BodyTooLarge(Exception):
@@ -147,12 +203,13 @@ class _BodyTooLarge(Exception):
 
 
 _SUBSCRIPTION_OVER_HTTP = (
-    "Subscriptions run over a websocket at /graphql (graphql-transport-ws or graphql-ws), "
-    "or over HTTP as a multipart stream (Accept: multipart/mixed); a plain request cannot "
-    "carry the events."
+    "Subscriptions run over a websocket at /graphql (graphql-transport-ws or graphql-ws); "
+    "an HTTP request cannot carry the events."
 )
 """Strawberry would run the subscription as a query, whose field then has no value: an
-internal error with a traceback in the log."""
+internal error with a traceback in the log. It streams subscriptions over HTTP only with
+its multipart protocol on, which is off: its stream skips the persisted queries and the
+error codes that `execute_single` and the schema's extensions give everything else."""
 
 
 def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
@@ -167,6 +224,60 @@ def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> boo
     )
 
 
+class _MediaTypedRequest(StarletteRequestAdapter):
+    """A media type is case-insensitive (`APPLICATION/JSON; CHARSET=UTF-8` is JSON), but
+    Strawberry compares it as written. Only the type is kept: the body is JSON, so UTF-8,
+    whatever `charset` says, and nothing here reads another parameter."""
+
+    @property
+    def content_type(self) -> str | None:
+        written = self.headers.get("content-type")
+        return None if written is None else media_type_of(written)[0]
+
+
+_ADDRESSED = frozenset({"subscribe", "start", "stop", "complete"})
+"""Messages about one operation, which name it by `id`, in either protocol."""
+_OPERATIONS = frozenset({"subscribe", "start"})
+_OPERATION_MEMBERS = {"variables": dict, "operationName": str, "extensions": dict}
+
+
+def _well_formed(message: object) -> bool:
+    """The shape both GraphQL websocket protocols give a message, as far as Strawberry relies
+    on it without checking."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    if ("id" in message or message["type"] in _ADDRESSED) and not isinstance(
+        message.get("id"), str
+    ):
+        return False
+    payload = message.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        return False
+    if message["type"] not in _OPERATIONS:
+        return True
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and all(
+            isinstance(payload.get(name), kind | None) for name, kind in _OPERATION_MEMBERS.items()
+        )
+    )
+
+
+class _MessageSocket(ASGIWebSocketAdapter):
+    """Strawberry's websocket handlers index a message as its protocol describes it, so
+    `null`, a message without a `type`, a list for an `id` or a subscription without a query
+    ends the connection's handler with a traceback. Such a message is refused as a text that
+    is not JSON is: graphql-transport-ws closes with 4400, graphql-ws ignores it."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            if _well_formed(message):
+                yield message
+            elif not ignore_parsing_errors:
+                raise NonJsonMessageReceived
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -177,6 +288,9 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     `connection_init` payload (`{"X-API-Key": "..."}` or `{"Authorization": "Bearer ..."}`);
     without valid ones the connection is closed (4403) before any operation runs.
     """
+
+    request_adapter_class = _MediaTypedRequest
+    websocket_adapter_class = _MessageSocket
 
     def __init__(
         self,
@@ -197,9 +311,37 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         """orjson writes a 1,000-edge result about ten times faster than the standard library.
 
         Text, not bytes: websocket messages go through here too, and Strawberry sends
-        bytes as binary frames, which GraphQL's websocket protocols do not allow.
+        bytes as binary frames, which GraphQL's websocket protocols do not allow. orjson
+        cannot write an integer beyond 64 bits, which JSON allows and an error can quote
+        (the `first` a caller asked for); the standard library writes those.
         """
-        return orjson.dumps(data).decode()
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson refuses what the standard library lets through only to fail later: bytes
+        that are not UTF-8 (a `UnicodeDecodeError`, not a `JSONDecodeError`), a lone
+        surrogate (which no response could then encode), `NaN`, and nesting deep enough to
+        exhaust the recursion limit. Its error is a `JSONDecodeError`, which Strawberry
+        answers as a bad request."""
+        return orjson.loads(data)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry reads as JSON any body whose media type merely contains
+        `application/json` (`application/json5`), and reads that JSON as an object (or a
+        batch) without checking, so `null`, a string or a number would fail inside it as an
+        internal error. The body is read once and decoded a second time, cheaply, by
+        Strawberry itself."""
+        if request.method == "POST" and responses.JSON in (request.content_type or ""):
+            if request.content_type != responses.JSON:
+                raise HTTPException(400, _UNSUPPORTED)
+            if not isinstance(self.parse_json(await request.get_body()), dict | list):
+                raise HTTPException(400, _NOT_AN_OBJECT)
+        return await super().parse_http_body(request)
 
     async def render_graphql_ide(self, _request: Request) -> HTMLResponse:
         return self._ide()
@@ -231,7 +373,10 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A persisted query's hash becomes its text here; a refusal is a request error, as is a
-        subscription asked over plain HTTP."""
+        subscription, whatever `Accept` asks for. Strawberry checks the type of every member of
+        the request but `operationName`."""
+        if not isinstance(request_data.operation_name, str | None):
+            raise HTTPException(400, _NOT_A_NAME)
         try:
             request_data.query = self._persisted.query_for(
                 request_data.query, request_data.extensions
@@ -239,10 +384,8 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
             return ExecutionResult(data=None, errors=[error])
-        if operation_type(
-            request_data.query, request_data.operation_name
-        ) is OperationType.SUBSCRIPTION and "multipart/mixed" not in request.headers.get(
-            "accept", ""
+        if operation_type(request_data.query, request_data.operation_name) is (
+            OperationType.SUBSCRIPTION
         ):
             error = GraphQLError(
                 _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}
@@ -256,10 +399,14 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         """A request error (nothing executed: no data, and no error has a field path) has no
-        `data` entry; the response is kept for `run` to choose the status and headers."""
+        `data` entry, and its errors carry the request's id like every other refusal; the
+        response is kept for `run` to choose the status and headers."""
         response = await super().process_result(request, result)
         if result.data is None and not any(error.path for error in result.errors or []):
             response.pop("data", None)
+            request_id = requestid.current()
+            for error in cast(list[dict[str, Any]], response.get("errors") or []):
+                error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
         request.state.graphql_response = response
         return response
 

@@ -5,18 +5,26 @@ uvicorn, so every worker process logs alike, uvicorn's own access and error
 lines included. The JSON lines are python-json-logger's: it already handles
 extra fields, tracebacks and values JSON cannot encode, which a hand-written
 formatter would have to relearn.
+
+Nothing a caller or a provider sends as a value reaches a line: query strings are
+redacted (a webhook's `?key=` is its secret, a GET's `variables` name tenants), and
+GraphQL errors are logged by code, not by their messages (`schema/errors.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from gateway import requestid
 
-__all__ = ["LogFormat", "RequestIdFilter", "logging_config"]
+__all__ = ["REDACTED", "LogFormat", "QueryStringRedaction", "RequestIdFilter", "logging_config"]
+
+REDACTED = "[redacted]"
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 
 LogFormat = Literal["json", "text"]
 
@@ -30,6 +38,39 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = requestid.current() or self._outside
+        return True
+
+
+def _redacted(target: str) -> str:
+    """A request target with every value of its query string replaced; the names stay, and
+    so does an `operationName` that is a GraphQL name, which says what ran without saying
+    with what."""
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    parameters = []
+    for parameter in query.split("&"):
+        name, equals, value = parameter.partition("=")
+        if not equals:
+            parameters.append(REDACTED)
+        elif name == "operationName" and _GRAPHQL_NAME.fullmatch(value):
+            parameters.append(parameter)
+        else:
+            parameters.append(f"{name}={REDACTED}")
+    return f"{path}?{'&'.join(parameters)}"
+
+
+class QueryStringRedaction(logging.Filter):
+    """uvicorn logs each request's target whole, query string included (the access line,
+    and a websocket's line on `uvicorn.error`); any argument that is a path loses the
+    values of its query string before a line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _redacted(arg) if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
         return True
 
 
@@ -52,14 +93,15 @@ def logging_config(log_format: LogFormat = "json", level: str = "INFO") -> dict[
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": RequestIdFilter, "outside": None if log_format == "json" else "-"}
+            "request_id": {"()": RequestIdFilter, "outside": None if log_format == "json" else "-"},
+            "query_strings": {"()": QueryStringRedaction},
         },
         "formatters": {"chosen": _FORMATTERS[log_format]},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "chosen",
-                "filters": ["request_id"],
+                "filters": ["request_id", "query_strings"],
                 "stream": "ext://sys.stderr",
             }
         },

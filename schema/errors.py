@@ -23,21 +23,30 @@ __all__ = ["ErrorShaping", "log_errors"]
 logger = logging.getLogger("gateway.graphql")
 
 
+def _code_of(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        return original.code
+    if original is None:
+        syntax = error.message.startswith("Syntax Error")
+        return "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+    if isinstance(original, GraphQLError):
+        return "BAD_USER_INPUT"  # a variable's value that does not fit its type
+    return "INTERNAL_SERVER_ERROR"
+
+
 def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
+    code = _code_of(error)
     if isinstance(original, GatewayError):
         extensions = original.extensions
         message = original.message
-    elif original is None:
-        syntax = error.message.startswith("Syntax Error")
-        extensions = {"code": "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"}
-        message = error.message
-    elif isinstance(original, GraphQLError):
-        extensions = {"code": "BAD_USER_INPUT"}  # a variable's value that does not fit its type
-        message = error.message
-    else:
-        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    elif code == "INTERNAL_SERVER_ERROR":
+        extensions = {"code": code, "requestId": request_id}
         message = f"Unexpected error; quote request id {request_id} when reporting it."
+    else:
+        extensions = {"code": code}
+        message = error.message
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -76,10 +85,14 @@ class ErrorShaping(SchemaExtension):
 
 
 def log_errors(errors: list[GraphQLError], request_id: str) -> None:
-    """Expected errors are one line each; unexpected ones keep their traceback, in the log only."""
+    """Expected errors are one line each, by code and path: their messages quote what the
+    caller sent (a variable's value, an id, a filter's text, the query's own tokens), which
+    a log must never hold; the caller has the message. Unexpected ones keep their traceback,
+    in the log only."""
     for error in errors:
-        original = error.original_error
-        if original is None or isinstance(original, GatewayError | GraphQLError):
-            logger.info("request %s: %s", request_id, error.message)
+        code = _code_of(error)
+        if code == "INTERNAL_SERVER_ERROR":
+            logger.error("request %s: unexpected error", request_id, exc_info=error.original_error)
         else:
-            logger.error("request %s: unexpected error", request_id, exc_info=original)
+            path = ".".join(str(key) for key in error.path or ())
+            logger.info("request %s: %s%s", request_id, code, f" at {path}" if path else "")

@@ -120,3 +120,13 @@ async def test_a_get_may_be_reused_for_the_configured_time(
         response = await client.http.get("/graphql", params={"query": LANDLORDS})
 
     assert response.headers["cache-control"] == "private, max-age=30"
+
+
+async def test_a_subscription_asking_for_a_multipart_stream_is_refused_not_run(
+    client: Client,
+) -> None:
+    response = await post(
+        client, REQUEST_ERRORS["SUBSCRIPTION_OVER_HTTP"], "multipart/mixed, application/json"
+    )
+
+    assert error_codes(response.json()) == ["SUBSCRIPTION_OVER_HTTP"]

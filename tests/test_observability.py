@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import logging
 import re
 import threading
 from collections import Counter
@@ -27,6 +28,7 @@ from gateway.config import (
     ObservabilitySettings,
     Settings,
 )
+from gateway.logs import QueryStringRedaction
 from gateway.loopback import free_port
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
@@ -104,6 +106,7 @@ async def test_metrics_need_the_gateway_read_scope(
     assert frontend.json()["errors"][0]["extensions"] == {
         "code": "FORBIDDEN",
         "scope": "gateway:read",
+        "requestId": frontend.headers["X-Request-ID"],
     }
     assert reader.status_code == 200
     assert reader.headers["content-type"].startswith("text/plain")
@@ -395,3 +398,31 @@ async def test_a_configured_otlp_endpoint_receives_the_spans(
     assert services == {"propgate"}
     assert "graphql query Exported" in names
     assert {"GET primmo", "GET pms"} <= names
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        ("/webhooks/scom?key=s3cret", "/webhooks/scom?key=[redacted]"),
+        ("/graphql?query=%7B%7D&operationName=Few", "/graphql?query=[redacted]&operationName=Few"),
+        ("/graphql?operationName=Ann%20Smith", "/graphql?operationName=[redacted]"),
+        ("/sandbox/x?s3cret&token=", "/sandbox/x?[redacted]&token=[redacted]"),
+        ("/healthz", "/healthz"),
+    ],
+)
+def test_a_logged_query_string_keeps_its_names_and_loses_its_values(
+    target: str, logged: str
+) -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", target, "1.1", 200),
+        None,
+    )
+
+    QueryStringRedaction().filter(record)
+
+    assert record.getMessage() == f'127.0.0.1:5000 - "GET {logged} HTTP/1.1" 200'

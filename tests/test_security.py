@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -14,8 +15,10 @@ import pytest
 from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, JwtSettings, SecretRef, Settings
+from gateway.events import Change, ChangeKind
+from gateway.model import Entity
 from gateway.sandbox import PROVIDERS, Sandbox
-from tests.conftest import Client, Socket, error_codes, serving
+from tests.conftest import Client, Socket, error_codes, eventually, serving
 
 READER_KEY = "reader-key-0123456789"
 MANAGER_KEY = "manager-key-9876543210"
@@ -153,6 +156,59 @@ async def test_bearer_jwts_carry_scopes_and_expire(
 
     assert [a.status_code for a in answers] == [200, 401, 401]
     assert answers[0].json()["data"]["landlords"]["totalCount"] > 0
+
+
+def _signed(claims: dict[str, Any]) -> str:
+    return jwt.encode({"sub": "svc", "scope": "property:read", **claims}, JWT_SECRET, "HS256")
+
+
+async def test_a_jwt_whose_exp_is_not_a_number_is_refused_over_http_and_websockets(
+    sandbox: Sandbox, clock: ManualClock, secured: Settings
+) -> None:
+    later = int(time.time()) + 600
+    tokens = [_signed({"exp": str(later)}), _signed({"exp": later + 0.5})]
+    query = {"query": "{ landlords(first: 1) { totalCount } }"}
+    async with serving(sandbox, clock, secured, headers={}) as client:
+        answers = [
+            await client.http.post("/graphql", json=query, headers={"Authorization": f"Bearer {t}"})
+            for t in tokens
+        ]
+        closed, _ = await _over_websocket(
+            client, {"Authorization": f"Bearer {tokens[0]}"}, "{ providers { name } }"
+        )
+
+    assert [a.status_code for a in answers] == [401, 200]
+    assert error_codes(answers[0].json()) == ["UNAUTHENTICATED"]
+    assert closed[-1]["type"] == "websocket.close" and closed[-1]["code"] == 4403
+
+
+async def test_a_subscription_ends_once_the_jwt_it_connected_with_expires(
+    sandbox: Sandbox, clock: ManualClock, secured: Settings
+) -> None:
+    expires = int(time.time()) + 2
+    token = _signed({"exp": expires + 0.9})  # PyJWT reads it as `expires`, and so do we
+    async with serving(sandbox, clock, secured, headers={}) as client:
+        socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+        await socket.inbox.put({"type": "websocket.connect"})
+        await socket.say(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        )
+        await socket.until(lambda m: _text(m).get("type") == "connection_ack")
+        await socket.say(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "subscription { entityChanged { kind } }"},
+            }
+        )
+        await eventually(lambda: client.gateway.bus.listeners > 0)  # type: ignore[attr-defined]
+        await asyncio.sleep(expires - time.time())
+        await client.gateway.bus.publish(Change(ChangeKind.UPDATED, Entity.TENANT, "pms", "p/t"))
+        await socket.until(lambda m: _text(m).get("type") == "complete")
+        await socket.close()
+
+    [last] = [_text(m)["payload"] for m in socket.sent if _text(m).get("type") == "next"]
+    assert last["data"] is None and error_codes(last) == ["UNAUTHENTICATED"]
 
 
 async def test_real_providers_have_no_development_key(monkeypatch: pytest.MonkeyPatch) -> None:
