@@ -28,7 +28,7 @@ def _serve(args: argparse.Namespace) -> None:
     log_format = args.log_format
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
-    log_config = logging_config(log_format)
+    log_config = logging_config(log_format, args.log_level)
     logging.config.dictConfig(log_config)
     loopback = args.host in ("0.0.0.0", "::", "")
     self_url = f"http://{'127.0.0.1' if loopback else args.host}:{args.port}"

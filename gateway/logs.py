@@ -21,7 +21,14 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 
 from gateway import requestid
 
-__all__ = ["REDACTED", "LogFormat", "QueryStringRedaction", "RequestIdFilter", "logging_config"]
+__all__ = [
+    "REDACTED",
+    "LogFormat",
+    "QueryStringRedaction",
+    "RequestIdFilter",
+    "SandboxRequestsAtDebug",
+    "logging_config",
+]
 
 REDACTED = "[redacted]"
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
@@ -74,6 +81,25 @@ class QueryStringRedaction(logging.Filter):
         return True
 
 
+class SandboxRequestsAtDebug(logging.Filter):
+    """The sandbox is served by the gateway's own server, so every upstream call of the demo
+    was an access line at INFO: a person saw the gateway's traffic to itself rather than their
+    own requests. Those lines are DEBUG, shown only when `--log-level debug` asks for them."""
+
+    def __init__(self, level: str = "INFO") -> None:
+        super().__init__()
+        self._shown: bool = logging.getLevelNamesMapping()[level.upper()] <= logging.DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) < 3:
+            return True
+        if not str(args[2]).startswith("/sandbox/"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self._shown
+
+
 _FORMATTERS: dict[LogFormat, dict[str, Any]] = {
     "json": {
         "()": "pythonjsonlogger.json.JsonFormatter",
@@ -95,13 +121,14 @@ def logging_config(log_format: LogFormat = "json", level: str = "INFO") -> dict[
         "filters": {
             "request_id": {"()": RequestIdFilter, "outside": None if log_format == "json" else "-"},
             "query_strings": {"()": QueryStringRedaction},
+            "sandbox_requests": {"()": SandboxRequestsAtDebug, "level": level},
         },
         "formatters": {"chosen": _FORMATTERS[log_format]},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "chosen",
-                "filters": ["request_id", "query_strings"],
+                "filters": ["sandbox_requests", "request_id", "query_strings"],
                 "stream": "ext://sys.stderr",
             }
         },
