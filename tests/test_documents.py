@@ -98,11 +98,14 @@ async def test_a_text_too_long_is_not_even_parsed(client: Client, calls: Counter
         ["TOO_MANY_TOKENS"],
         ["TOO_MANY_CHARACTERS"],
     ]
-    assert bodies[0]["errors"][0]["extensions"] == {
-        "code": "TOO_MANY_CHARACTERS",
-        "limit": 100_000,
-        "actual": len(long),
-    }
+    assert (
+        bodies[0]["errors"][0]["extensions"].items()
+        >= {
+            "code": "TOO_MANY_CHARACTERS",
+            "limit": 100_000,
+            "actual": len(long),
+        }.items()
+    )
     assert calls == {}
 
 

@@ -162,11 +162,14 @@ async def test_a_fragment_bomb_is_refused_after_one_visit_to_each_fragment(
     body = await client.query(query)
 
     assert error_codes(body) == ["TOO_MANY_FIELDS"]
-    assert body["errors"][0]["extensions"] == {
-        "code": "TOO_MANY_FIELDS",
-        "limit": 5000,
-        "actual": fields,
-    }
+    assert (
+        body["errors"][0]["extensions"].items()
+        >= {
+            "code": "TOO_MANY_FIELDS",
+            "limit": 5000,
+            "actual": fields,
+        }.items()
+    )
     assert visits == _selection_sets(query)
     assert set(visits.values()) == {1}
     assert _count(client) == 0
@@ -185,12 +188,8 @@ def test_a_chain_of_hundreds_of_fragments_is_measured_without_recursion() -> Non
 
 @pytest.mark.parametrize(
     ("first", "variables"),
-    [
-        ("18446744073709551616", None),
-        ("9" * 5000, None),
-        ("$first", {"first": 2**64}),
-    ],
-    ids=["2**64", "5000 digits", "2**64 as a variable"],
+    [("18446744073709551616", None), ("9" * 5000, None)],
+    ids=["2**64", "5000 digits"],
 )
 async def test_a_page_size_past_64_bits_is_refused_with_a_number_json_can_hold(
     client: Client, first: str, variables: dict[str, Any] | None
@@ -203,6 +202,17 @@ async def test_a_page_size_past_64_bits_is_refused_with_a_number_json_can_hold(
     assert error_codes(body) == ["PAGE_SIZE_EXCEEDED"]
     assert body["errors"][0]["extensions"]["actual"] == LARGEST_REPORTED
     assert f"more than {LARGEST_REPORTED}" in body["errors"][0]["message"]
+
+
+async def test_a_page_size_past_64_bits_in_a_variable_is_not_an_int(client: Client) -> None:
+    """JSON numbers past 64 bits are read as floats (orjson), which no Int holds: the
+    variable is refused as the caller's input, before any limit is asked."""
+    body = await client.query(
+        "query($first: Int) { buildings(first: $first) { totalCount } }", {"first": 2**64}
+    )
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert _count(client) == 0
 
 
 async def test_every_operation_in_the_document_is_measured(client: Client) -> None:

@@ -31,7 +31,8 @@ def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_pa
     with (
         log_path.open("wb") as log,
         running(
-            ["serve", "--port", str(port), "--config", str(config)],
+            # DEBUG: the sandbox's own request lines, which show the id it received.
+            ["serve", "--port", str(port), "--config", str(config), "--log-level", "debug"],
             f"{url}/healthz",
             seconds=30,
             log=log,
