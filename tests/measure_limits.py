@@ -3,8 +3,10 @@
 The gateway runs in this process on the sandbox, reached over ASGI as in the tests.
 It prints how long a fragment bomb (each of twenty fragments spreading the next one
 twice: a million fields once expanded) takes to be refused, median over distinct
-texts, end to end and for the limits' walk alone; then this process's resident
-memory before and after a thousand distinct 190 kB refused queries of each kind.
+texts, end to end and for the limits' walk alone; this process's resident memory
+before and after a thousand distinct 190 kB refused queries of each kind; then, against
+a `gateway serve` process, another caller's latency alone and with hostile queries
+arriving beside it, in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from graphql import parse
 
+from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Limits, Settings
+from gateway.loopback import free_port, running
 from gateway.sandbox import Sandbox
 from schema import build_schema
 from schema.limits import measure
@@ -78,6 +83,49 @@ def walk_ms() -> float:
     return statistics.median(times) * 1000
 
 
+async def beside(url: str, hostile: bool, seconds: float = 5.0) -> tuple[float, float, int]:
+    """Another caller's `{ __typename }` latency (median, worst) against a gateway process
+    while, if `hostile`, bombs and 190 kB refused queries arrive back to back beside it
+    over their own connection: a stall of the gateway's loop shows as that caller's worst."""
+    latencies: list[float] = []
+    sent = 0
+    stop = time.perf_counter() + seconds
+    key = {"X-API-Key": DEV_KEY}
+
+    async def other_caller(http: httpx.AsyncClient) -> None:
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            await http.post("/graphql", json={"query": "{ __typename }"})
+            latencies.append(time.perf_counter() - started)
+
+    async def attacker(http: httpx.AsyncClient) -> None:
+        nonlocal sent
+        texts = [bomb, lambda: bomb(under_building=False), lambda: one_letter_fields(190_000)]
+        while time.perf_counter() < stop:
+            await http.post("/graphql", json={"query": texts[sent % len(texts)]()})
+            sent += 1
+
+    async with (
+        httpx.AsyncClient(base_url=url, headers=key, timeout=60) as calm,
+        httpx.AsyncClient(base_url=url, headers=key, timeout=60) as hostile_http,
+    ):
+        await asyncio.gather(other_caller(calm), *([attacker(hostile_http)] if hostile else []))
+    return statistics.median(latencies) * 1000, max(latencies) * 1000, sent
+
+
+def interleaved(rounds: int = 3) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], f"{url}/healthz", seconds=30):
+        for _ in range(rounds):
+            for hostile in (False, True):
+                median, worst, sent = asyncio.run(beside(url, hostile))
+                said = f"beside {sent} hostile queries" if hostile else "alone"
+                print(  # noqa: T201
+                    f"another caller {said}: median {median:.2f} ms, worst {worst:.2f} ms"
+                )
+
+
 async def memory(client: Client, label: str, characters: int) -> None:
     before = resident_mb()
     codes: set[str] = set()
@@ -114,3 +162,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    interleaved()
