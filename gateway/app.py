@@ -289,11 +289,12 @@ def build_gateway(
             Breaker(
                 upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
             ),
+            upstream.quota,
         )
         for upstream in upstreams
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    metrics.watch_breakers(health)
+    metrics.watch_providers(health)
     ttls = _ttls(settings)
     cache: EntityCache = (
         RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)

@@ -28,6 +28,7 @@ __all__ = [
     "Refused",
     "SubscriptionEnded",
     "RateLimited",
+    "Resting",
     "ConfigError",
 ]
 
@@ -151,6 +152,16 @@ class RateLimited(ProviderError):
     """The provider asked us to wait longer than we will make a caller wait."""
 
     code = "RATE_LIMITED"
+
+    @property
+    def retry_after(self) -> float | None:
+        seconds = self.details.get("retryAfter")
+        return float(seconds) if isinstance(seconds, int | float) else None
+
+
+class Resting(RateLimited):
+    """The gateway held the call back itself, sending nothing: the provider asked it to wait,
+    or its quota is all but spent. To the caller it is the same `RATE_LIMITED`."""
 
 
 class ConfigError(Exception):

@@ -1,9 +1,10 @@
 """Faults stay local: a deadline per GraphQL request, and a circuit breaker per provider.
 
 Every connector call goes through its provider's `ProviderHealth`, which
-refuses calls while the provider's circuit is open, cuts a call at the
-request's deadline, counts failures, and keeps what the `providers` query
-reports: breaker state, last error, median latency.
+refuses calls while the provider rests (it asked the gateway to wait longer
+than a caller can) or its circuit is open, cuts a call at the request's
+deadline, counts failures, and keeps what the `providers` query reports:
+breaker state, rest, last error, median latency.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import enum
 import logging
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,10 +28,13 @@ from gateway.errors import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    RateLimited,
+    Resting,
     UpstreamInvalidResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.quota import Quota
 
 __all__ = ["Breaker", "BreakerState", "ProviderHealth", "Ticket", "deadline_in"]
 
@@ -126,24 +130,32 @@ def _is_failure(error: ProviderError) -> bool:
 
 
 class ProviderHealth:
-    def __init__(self, name: str, kind: str, breaker: Breaker) -> None:
+    def __init__(self, name: str, kind: str, breaker: Breaker, quota: Quota) -> None:
         self.name = name
         self.kind = kind
         self.breaker = breaker
+        self.quota = quota
         self.last_error: str | None = None
+        self.shed: Counter[str] = Counter()
+        """Calls the gateway did not send, by reason (for the metrics)."""
         self._latencies: deque[float] = deque(maxlen=256)
 
     @property
     def healthy(self) -> bool:
-        return self.breaker.state is BreakerState.CLOSED
+        return self.breaker.state is BreakerState.CLOSED and self.quota.resting_until is None
 
     @property
     def latency_p50_ms(self) -> float | None:
         return round(statistics.median(self._latencies) * 1000, 1) if self._latencies else None
 
     async def call(self, operation: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
+        refused = self.quota.refusal()
+        if refused is not None:
+            self.shed["rate_limit"] += 1
+            raise refused
         ticket = self.breaker.admit()
         if ticket is None:
+            self.shed["circuit_open"] += 1
             raise CircuitOpen(
                 self.name, f"{self.name} is failing; calls are paused while its circuit is open."
             )
@@ -164,6 +176,15 @@ class ProviderHealth:
             )
             self._failed(ticket, error)
             raise error from None
+        except Resting:
+            self.shed["rate_limit"] += 1
+            self.breaker.released(ticket)
+            raise
+        except RateLimited as error:
+            if error.retry_after is not None:
+                self.quota.rest(error.retry_after, "asked not to be called")
+            self.breaker.released(ticket)
+            raise
         except ProviderError as error:
             if _is_failure(error) or isinstance(error, OutcomeUnknown):
                 self._failed(ticket, error)

@@ -30,6 +30,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.metrics import Metrics
+from gateway.quota import Quota
 from gateway.shared.link import RedisLink
 from gateway.shared.tokens import RedisTokens
 from gateway.transports import (
@@ -71,6 +72,11 @@ class Upstream:
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None
+    quota: Quota = field(init=False)
+    """What the provider lets this gateway spend, as its health keeps it."""
+
+    def __post_init__(self) -> None:
+        self.quota = Quota(self.name, self.clock)
 
     def client(
         self,

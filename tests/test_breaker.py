@@ -1,9 +1,14 @@
-"""The circuit breaker under late, cancelled and caller-caused outcomes."""
+"""The circuit breaker under late, cancelled and caller-caused outcomes, and a provider's
+health when the provider asks the gateway to wait."""
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.clock import ManualClock
-from gateway.resilience import Breaker, BreakerState
+from gateway.errors import RateLimited, Resting
+from gateway.quota import Quota
+from gateway.resilience import Breaker, BreakerState, ProviderHealth
 
 
 def _opened(clock: ManualClock) -> Breaker:
@@ -76,3 +81,42 @@ def test_the_probe_decides() -> None:
     breaker.succeeded(probe)
     assert breaker.state is BreakerState.CLOSED
     assert breaker.admit() is not None
+
+
+def _health(clock: ManualClock) -> ProviderHealth:
+    return ProviderHealth(
+        "slowpoke",
+        "rest",
+        Breaker(failures=5, open_seconds=30, clock=clock),
+        Quota("slowpoke", clock),
+    )
+
+
+async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+    called = 0
+
+    async def throttled() -> None:
+        nonlocal called
+        called += 1
+        raise RateLimited("slowpoke", "slow down", retryAfter=2700)
+
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    clock.advance(700)
+    with pytest.raises(Resting) as refused:
+        await health.call(throttled)
+
+    assert called == 1
+    assert refused.value.extensions == {
+        "code": "RATE_LIMITED",
+        "provider": "slowpoke",
+        "retryAfter": 2000,
+    }
+    assert "until 2026-01-01T00:45:00Z" in refused.value.message
+    assert not health.healthy and health.breaker.state is BreakerState.CLOSED
+    clock.advance(2000)
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    assert called == 2

@@ -12,6 +12,7 @@ from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, serving
+from tests.metrics_reading import metric
 
 DEADLINE = 2.0
 """Long enough that the healthy providers answer on a busy CI machine (at 0.5 s, the
@@ -184,3 +185,52 @@ async def test_a_write_that_times_out_is_outcome_unknown_and_sent_once(client: C
         path for (method, path) in client.pms.requests if method == "POST" and "tenants" in path
     ]
     assert len(posts) == 1 and client.pms.requests[("POST", posts[0])] == 1
+
+
+async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client: Client) -> None:
+    await client.data(LANDLORDS)
+    client.pms.throttle(retry_after=2700)
+
+    first = await client.query(LANDLORDS)
+    sent = client.pms.count()
+    client.clock.advance(700)
+    later = [await client.query(LANDLORDS) for _ in range(3)]
+    status = await client.data(
+        "{ providers { name healthy breakerState restingUntil retryAfterSeconds } }"
+    )
+    scraped = (await client.http.get("/metrics")).text
+
+    assert first["errors"][0]["extensions"] == {
+        "code": "RATE_LIMITED",
+        "provider": "pms",
+        "retryAfter": 2700,
+    }
+    assert client.pms.count() == sent, "a resting provider is sent nothing"
+    for body in later:
+        (error,) = body["errors"]
+        assert error["extensions"] == {
+            "code": "RATE_LIMITED",
+            "provider": "pms",
+            "retryAfter": 2000,
+        }
+        assert "until 2026-01-01T00:45:00Z" in error["message"]
+        served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
+        assert served == {"mycrm", "primmo", "scom"}
+    (pms,) = [row for row in status["providers"] if row["name"] == "pms"]
+    assert pms == {
+        "name": "pms",
+        "healthy": False,
+        "breakerState": "CLOSED",
+        "restingUntil": "2026-01-01T00:45:00+00:00",
+        "retryAfterSeconds": 2000,
+    }
+    assert metric(scraped, "propgate_provider_resting_seconds", provider="pms") == 2000
+    assert metric(scraped, "propgate_calls_shed_total", provider="pms", reason="rate_limit") == 3
+
+    client.clock.advance(2000)
+    body = await client.query(LANDLORDS)
+
+    assert "errors" not in body
+    assert client.pms.count() > sent
+    status = await client.data("{ providers { name healthy restingUntil } }")
+    assert {"name": "pms", "healthy": True, "restingUntil": None} in status["providers"]
