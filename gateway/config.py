@@ -72,6 +72,9 @@ class Traffic(_Strict):
     """Consecutive failed calls that open the provider's circuit."""
     breaker_open_seconds: float = Field(30.0, gt=0)
     """How long an open circuit refuses calls before one probe is let through."""
+    quota_reserve: float = Field(0.05, ge=0, lt=1)
+    """Share of a published quota (`X-RateLimit-Limit`) below which the rest is spread
+    evenly until `X-RateLimit-Reset`."""
     max_response_bytes: int = Field(20_000_000, ge=1024)
 
 

@@ -5,10 +5,10 @@ live in one process, as they do in the tests, without counting into each other.
 Everything is counted where it happens once: GraphQL operations around their
 execution, upstream requests in a transport layer, token fetches in the auth
 flow (where a fetch really runs, whatever store keeps the token), cache lookups
-where the federation reads the cache (whichever cache it is). Breaker states and rests
-are read when scraped, since an open circuit turns half-open and a rest ends by the
-clock alone; so are the calls each provider's health shed, which it counts where it
-sheds them.
+where the federation reads the cache (whichever cache it is). Breaker states, rests
+and quotas are read when scraped, since an open circuit turns half-open and a rest
+ends by the clock alone; so are the calls each provider's health shed, which it
+counts where it sheds them.
 
 Label values are bounded: providers, kinds, statuses and error codes are the
 gateway's own; operation names come from callers, so only the names of
@@ -117,7 +117,7 @@ class Metrics:
 
 class _ProviderStates(Collector):
     """Each provider's breaker state (one series per state, 1 for the current one), the
-    seconds left of its rest, and the calls shed."""
+    seconds left of its rest, what is left of its published quota, and the calls shed."""
 
     def __init__(self, health: Mapping[str, ProviderHealth]) -> None:
         self._health = health
@@ -133,6 +133,11 @@ class _ProviderStates(Collector):
             "Seconds until a resting provider is called again (0: not resting).",
             labels=["provider"],
         )
+        quotas = GaugeMetricFamily(
+            "propgate_provider_quota_remaining",
+            "Calls left in a provider's published rate-limit window (X-RateLimit-Remaining).",
+            labels=["provider"],
+        )
         shed = CounterMetricFamily(
             "propgate_calls_shed",
             "Provider calls not sent (rate_limit, circuit_open).",
@@ -143,6 +148,9 @@ class _ProviderStates(Collector):
             for state in BreakerState:
                 breakers.add_metric([name, state.value], 1.0 if state is now else 0.0)
             resting.add_metric([name], health.quota.resting_for or 0.0)
+            window = health.quota.window
+            if window is not None:
+                quotas.add_metric([name], float(window.remaining))
             for reason, count in sorted(health.shed.items()):
                 shed.add_metric([name, reason], float(count))
-        yield from (breakers, resting, shed)
+        yield from (breakers, resting, quotas, shed)

@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from gateway.errors import UpstreamInvalidResponse
 from gateway.metrics import Metrics
+from gateway.quota import Quota
 
 __all__ = [
     "KIND",
@@ -29,6 +30,7 @@ __all__ = [
     "RetryAfter",
     "RetryBudget",
     "RetryIdempotent",
+    "WithinQuota",
     "retry_after_header",
 ]
 
@@ -60,6 +62,30 @@ class ConcurrencyLimit(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         async with self._slots:
             return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class WithinQuota(httpx.AsyncBaseTransport):
+    """Sends a request only while the provider's quota allows it, and reads the quota off
+    every answer.
+
+    It sits under coalescing and retries, so each request the provider receives is spent
+    once, and above the concurrency limit, so a request held back never took a slot. It
+    never waits for a turn: a request held back raises `Resting` (`RATE_LIMITED`) at once,
+    so a nearly spent quota holds no caller (nor looks like a slow provider).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, quota: Quota) -> None:
+        self._inner = inner
+        self._quota = quota
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._quota.spend()
+        response = await self._inner.handle_async_request(request)
+        self._quota.observe(response.headers)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

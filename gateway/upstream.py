@@ -43,6 +43,7 @@ from gateway.transports import (
     RetryAfter,
     RetryBudget,
     RetryIdempotent,
+    WithinQuota,
     retry_after_header,
 )
 from gateway.vault import Vault
@@ -73,10 +74,10 @@ class Upstream:
 
     _layered: httpx.AsyncBaseTransport | None = None
     quota: Quota = field(init=False)
-    """What the provider lets this gateway spend, as its health keeps it."""
+    """What the provider lets this gateway spend, shared by its transport and its health."""
 
     def __post_init__(self) -> None:
-        self.quota = Quota(self.name, self.clock)
+        self.quota = Quota(self.name, self.clock, self.traffic.quota_reserve)
 
     def client(
         self,
@@ -117,7 +118,7 @@ class Upstream:
 
     def _shared(self) -> httpx.AsyncBaseTransport:
         """The provider's one stack, shared by its clients:
-        coalescing > retry > concurrency > observation > body bound."""
+        coalescing > retry > quota > concurrency > observation > body bound."""
         if self._layered is None:
             traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
@@ -128,14 +129,17 @@ class Upstream:
             )
             self._layered = Coalesce(
                 RetryIdempotent(
-                    ConcurrencyLimit(
-                        Observed(
-                            BoundedBody(inner, self.name, traffic.max_response_bytes),
-                            self.name,
-                            self.metrics,
-                            self.tracer,
+                    WithinQuota(
+                        ConcurrencyLimit(
+                            Observed(
+                                BoundedBody(inner, self.name, traffic.max_response_bytes),
+                                self.name,
+                                self.metrics,
+                                self.tracer,
+                            ),
+                            traffic.max_concurrency,
                         ),
-                        traffic.max_concurrency,
+                        self.quota,
                     ),
                     retries=traffic.retries,
                     budget=RetryBudget(traffic.retry_budget_ratio),

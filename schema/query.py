@@ -85,6 +85,13 @@ strawberry.enum(
 )
 
 
+@strawberry.type(description="A provider's rate-limit window, as its last answer published it.")
+class ProviderQuota:
+    limit: int
+    remaining: int = strawberry.field(description="Less what the gateway sent since.")
+    resets_at: datetime
+
+
 @strawberry.type(description="How a provider is doing, as the gateway sees it. No secrets.")
 class ProviderStatus:
     name: str
@@ -95,15 +102,19 @@ class ProviderStatus:
     latency_p50_ms: float | None = strawberry.field(description="Median of recent calls.")
     token_expires_at: datetime | None
     resting_until: datetime | None = strawberry.field(
-        description="While the provider rests (it asked to wait longer than a caller can), "
-        "nothing is sent to it: its part is RATE_LIMITED at once."
+        description="While the provider rests (it asked to wait longer than a caller can, or "
+        "its quota is spent), nothing is sent to it: its part is RATE_LIMITED at once."
     )
     retry_after_seconds: int | None = strawberry.field(description="Seconds left of the rest.")
+    quota: ProviderQuota | None = strawberry.field(
+        description="For providers that publish X-RateLimit-* headers, while the window lasts."
+    )
 
 
 def _status(name: str, health: resilience.ProviderHealth, expires: float | None) -> ProviderStatus:
     until = health.quota.resting_until
     left = health.quota.resting_for
+    window = health.quota.window
     return ProviderStatus(
         name=name,
         kind=health.kind,
@@ -114,6 +125,13 @@ def _status(name: str, health: resilience.ProviderHealth, expires: float | None)
         token_expires_at=_moment(expires),
         resting_until=_moment(until),
         retry_after_seconds=math.ceil(left) if left is not None else None,
+        quota=ProviderQuota(
+            limit=window.limit,
+            remaining=window.remaining,
+            resets_at=datetime.fromtimestamp(window.resets_at, UTC),
+        )
+        if window is not None
+        else None,
     )
 
 

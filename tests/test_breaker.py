@@ -88,7 +88,7 @@ def _health(clock: ManualClock) -> ProviderHealth:
         "slowpoke",
         "rest",
         Breaker(failures=5, open_seconds=30, clock=clock),
-        Quota("slowpoke", clock),
+        Quota("slowpoke", clock, reserve=0.05),
     )
 
 
