@@ -46,7 +46,7 @@ from gateway.metrics import Metrics
 from gateway.model import Entity
 from gateway.persisted import PersistedQueries
 from gateway.requestid import RequestIds
-from gateway.resilience import Breaker, ProviderHealth
+from gateway.resilience import Breaker, Patience, ProviderHealth
 from gateway.safelist import load_safelist
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
@@ -290,6 +290,7 @@ def build_gateway(
                 upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
             ),
             upstream.quota,
+            Patience.of(upstream.traffic),
         )
         for upstream in upstreams
     }

@@ -75,6 +75,12 @@ class Traffic(_Strict):
     quota_reserve: float = Field(0.05, ge=0, lt=1)
     """Share of a published quota (`X-RateLimit-Limit`) below which the rest is spread
     evenly until `X-RateLimit-Reset`."""
+    max_fan_out_per_query: int = Field(100, ge=1)
+    """Calls one query may make to the provider one key at a time (where it cannot batch); a
+    fan-out beyond it is refused whole, before any of its calls is sent."""
+    fan_out_concurrency: int = Field(8, ge=1)
+    """How many calls of one such fan-out are in flight at once: half of `max_concurrency`
+    by default, so one query's fan-out leaves room for the others'."""
     max_response_bytes: int = Field(20_000_000, ge=1024)
 
 

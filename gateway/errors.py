@@ -29,6 +29,7 @@ __all__ = [
     "SubscriptionEnded",
     "RateLimited",
     "Resting",
+    "TooManyProviderCalls",
     "ConfigError",
 ]
 
@@ -162,6 +163,16 @@ class RateLimited(ProviderError):
 class Resting(RateLimited):
     """The gateway held the call back itself, sending nothing: the provider asked it to wait,
     or its quota is all but spent. To the caller it is the same `RATE_LIMITED`."""
+
+
+class TooManyProviderCalls(ProviderError):
+    """A query would make more one-key-at-a-time calls to a provider than one query may;
+    refused before any of them was sent."""
+
+    code = "TOO_MANY_PROVIDER_CALLS"
+
+    def __init__(self, provider: str, message: str, limit: int, actual: int) -> None:
+        super().__init__(provider, message, limit=limit, actual=actual)
 
 
 class ConfigError(Exception):

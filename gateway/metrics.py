@@ -140,7 +140,7 @@ class _ProviderStates(Collector):
         )
         shed = CounterMetricFamily(
             "propgate_calls_shed",
-            "Provider calls not sent (rate_limit, circuit_open).",
+            "Provider calls not sent (rate_limit, circuit_open, fan_out).",
             labels=["provider", "reason"],
         )
         for name, health in sorted(self._health.items()):

@@ -1,10 +1,12 @@
-"""Faults stay local: a deadline per GraphQL request, and a circuit breaker per provider.
+"""Faults stay local: a deadline per GraphQL request, a circuit breaker per provider, and a
+bound on how much of a provider one query may take.
 
 Every connector call goes through its provider's `ProviderHealth`, which
-refuses calls while the provider rests (it asked the gateway to wait longer
-than a caller can) or its circuit is open, cuts a call at the request's
-deadline, counts failures, and keeps what the `providers` query reports:
-breaker state, rest, last error, median latency.
+refuses calls while the provider rests (it asked the gateway to wait, or its
+quota is spent) or its circuit is open, cuts a call at the request's
+deadline, counts failures, charges one-key-at-a-time fan-outs to the query's
+budget, and keeps what the `providers` query reports: breaker state, rest,
+last error, median latency.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.clock import Clock
+from gateway.config import Traffic
 from gateway.errors import (
     CircuitOpen,
     GatewayError,
@@ -30,27 +33,62 @@ from gateway.errors import (
     ProviderError,
     RateLimited,
     Resting,
+    TooManyProviderCalls,
     UpstreamInvalidResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gateway.quota import Quota
 
-__all__ = ["Breaker", "BreakerState", "ProviderHealth", "Ticket", "deadline_in"]
+__all__ = [
+    "Breaker",
+    "BreakerState",
+    "Patience",
+    "ProviderHealth",
+    "Ticket",
+    "deadline_in",
+    "fan_out",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("gateway.resilience")
-_deadline: ContextVar[float | None] = ContextVar("gateway_deadline", default=None)
+
+
+@dataclass
+class _Operation:
+    """What the provider calls of one GraphQL operation share: its deadline, and how many
+    one-key-at-a-time calls each provider has been asked for so far."""
+
+    deadline: float
+    fanned_out: Counter[str] = field(default_factory=Counter)
+
+
+_operation: ContextVar[_Operation | None] = ContextVar("gateway_operation", default=None)
+_calling: ContextVar[ProviderHealth | None] = ContextVar("gateway_calling", default=None)
 
 
 @contextlib.contextmanager
 def deadline_in(seconds: float) -> Iterator[None]:
-    """Every provider call made inside (and in tasks started inside) ends within `seconds`."""
-    token = _deadline.set(asyncio.get_running_loop().time() + seconds)
+    """Every provider call made inside (and in tasks started inside) ends within `seconds`,
+    and their fan-outs share one budget per provider (`fan_out`)."""
+    token = _operation.set(_Operation(asyncio.get_running_loop().time() + seconds))
     try:
         yield
     finally:
-        _deadline.reset(token)
+        _operation.reset(token)
+
+
+def fan_out(calls: int) -> int:
+    """Charges `calls` one-key-at-a-time calls to the provider being called; how many of them
+    may be in flight at once. Beyond the query's budget, raises `TooManyProviderCalls`
+    before any is sent.
+
+    The provider is the one whose `ProviderHealth.call` is running, so a connector need
+    not say whose fan-out it is; a connector used on its own (no call running) is not
+    bounded here, and its transport's concurrency limit still holds.
+    """
+    health = _calling.get()
+    return max(calls, 1) if health is None else health.fan_out(calls)
 
 
 class BreakerState(enum.Enum):
@@ -124,17 +162,40 @@ class Breaker:
             self._epoch += 1
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How widely the gateway waits on one provider."""
+
+    max_fan_out: int = 100
+    fan_out_concurrency: int = 8
+
+    @classmethod
+    def of(cls, traffic: Traffic) -> Patience:
+        return cls(
+            max_fan_out=traffic.max_fan_out_per_query,
+            fan_out_concurrency=traffic.fan_out_concurrency,
+        )
+
+
 def _is_failure(error: ProviderError) -> bool:
     """The provider is unwell (down, slow, garbling); not a refusal it chose to make."""
     return isinstance(error, UpstreamUnavailable | UpstreamInvalidResponse)
 
 
 class ProviderHealth:
-    def __init__(self, name: str, kind: str, breaker: Breaker, quota: Quota) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        breaker: Breaker,
+        quota: Quota,
+        patience: Patience | None = None,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.breaker = breaker
         self.quota = quota
+        self.patience = patience or Patience()
         self.last_error: str | None = None
         self.shed: Counter[str] = Counter()
         """Calls the gateway did not send, by reason (for the metrics)."""
@@ -148,6 +209,24 @@ class ProviderHealth:
     def latency_p50_ms(self) -> float | None:
         return round(statistics.median(self._latencies) * 1000, 1) if self._latencies else None
 
+    def fan_out(self, calls: int) -> int:
+        """See `fan_out`: the budget is per operation, or per fan-out outside one."""
+        operation = _operation.get()
+        spent = calls + (operation.fanned_out[self.name] if operation is not None else 0)
+        limit = self.patience.max_fan_out
+        if spent > limit:
+            self.shed["fan_out"] += 1
+            raise TooManyProviderCalls(
+                self.name,
+                f"This query needs {spent} calls to {self.name}, one record at a time (it "
+                f"cannot batch them); a query may make {limit}. Ask for fewer records at once.",
+                limit,
+                spent,
+            )
+        if operation is not None:
+            operation.fanned_out[self.name] = spent
+        return self.patience.fan_out_concurrency
+
     async def call(self, operation: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
         refused = self.quota.refusal()
         if refused is not None:
@@ -159,10 +238,11 @@ class ProviderHealth:
             raise CircuitOpen(
                 self.name, f"{self.name} is failing; calls are paused while its circuit is open."
             )
-        deadline = _deadline.get()
+        scope = _operation.get()
         started = time.monotonic()
+        calling = _calling.set(self)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(scope.deadline if scope else None):
                 result = await operation()
         except TimeoutError:
             error: ProviderError = (
@@ -178,6 +258,9 @@ class ProviderHealth:
             raise error from None
         except Resting:
             self.shed["rate_limit"] += 1
+            self.breaker.released(ticket)
+            raise
+        except TooManyProviderCalls:
             self.breaker.released(ticket)
             raise
         except RateLimited as error:
@@ -207,6 +290,8 @@ class ProviderHealth:
         except BaseException:
             self.breaker.released(ticket)
             raise
+        finally:
+            _calling.reset(calling)
         self.breaker.succeeded(ticket)
         self._latencies.append(time.monotonic() - started)
         return result
