@@ -290,7 +290,8 @@ def build_gateway(
                 upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
             ),
             upstream.quota,
-            Patience.of(upstream.traffic),
+            upstream.latency,
+            Patience.of(upstream.traffic, settings.gateway.request_deadline_seconds),
         )
         for upstream in upstreams
     }

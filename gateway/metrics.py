@@ -140,7 +140,8 @@ class _ProviderStates(Collector):
         )
         shed = CounterMetricFamily(
             "propgate_calls_shed",
-            "Provider calls not sent (rate_limit, circuit_open, fan_out).",
+            "Provider calls not sent (rate_limit, circuit_open, fan_out) or no longer waited "
+            "for (cut).",
             labels=["provider", "reason"],
         )
         for name, health in sorted(self._health.items()):

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from gateway.errors import UpstreamInvalidResponse
 from gateway.metrics import Metrics
 from gateway.quota import Quota
+from gateway.resilience import Latency
 
 __all__ = [
     "KIND",
@@ -96,8 +97,9 @@ class Observed(httpx.AsyncBaseTransport):
 
     It sits under the retry and rate-limit layers, so every attempt counts, as the
     provider's own logs would count it; the time includes reading the body but not
-    waiting for a concurrency slot. A trace's context goes upstream (`traceparent`),
-    so a provider that traces joins the gateway's trace.
+    waiting for a concurrency slot, so it is also the time the provider's health
+    judges its latency by. A trace's context goes upstream (`traceparent`), so a
+    provider that traces joins the gateway's trace.
     """
 
     def __init__(
@@ -106,11 +108,13 @@ class Observed(httpx.AsyncBaseTransport):
         provider: str,
         metrics: Metrics,
         tracer: Tracer | None,
+        latency: Latency,
     ) -> None:
         self._inner = inner
         self._provider = provider
         self._metrics = metrics
         self._tracer = tracer
+        self._latency = latency
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         kind = str(request.extensions.get(KIND, "data"))
@@ -134,6 +138,7 @@ class Observed(httpx.AsyncBaseTransport):
 
     async def _measured(self, request: httpx.Request, kind: str) -> httpx.Response:
         started = time.perf_counter()
+        waiting = self._latency.sent()
         status = "error"
         try:
             response = await self._inner.handle_async_request(request)
@@ -147,6 +152,7 @@ class Observed(httpx.AsyncBaseTransport):
             status = str(response.status_code)
             return response
         finally:
+            self._latency.ended(waiting, answered=status.isdigit())
             self._metrics.upstream_request(
                 self._provider, kind, status, time.perf_counter() - started
             )

@@ -31,6 +31,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.quota import Quota
+from gateway.resilience import Latency
 from gateway.shared.link import RedisLink
 from gateway.shared.tokens import RedisTokens
 from gateway.transports import (
@@ -75,6 +76,8 @@ class Upstream:
     _layered: httpx.AsyncBaseTransport | None = None
     quota: Quota = field(init=False)
     """What the provider lets this gateway spend, shared by its transport and its health."""
+    latency: Latency = field(init=False, default_factory=Latency)
+    """How long its answers take, timed by its transport, judged by its health."""
 
     def __post_init__(self) -> None:
         self.quota = Quota(self.name, self.clock, self.traffic.quota_reserve)
@@ -136,6 +139,7 @@ class Upstream:
                                 self.name,
                                 self.metrics,
                                 self.tracer,
+                                self.latency,
                             ),
                             traffic.max_concurrency,
                         ),

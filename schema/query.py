@@ -99,7 +99,12 @@ class ProviderStatus:
     healthy: bool = strawberry.field(description="Its circuit is closed and it is not resting.")
     breaker_state: BreakerState
     last_error: str | None
-    latency_p50_ms: float | None = strawberry.field(description="Median of recent calls.")
+    latency_p50_ms: float | None = strawberry.field(
+        description="Median of its recent answers, from sending a request to the end of its body."
+    )
+    latency_p95_ms: float | None = strawberry.field(
+        description="95th percentile of the same: above the slow time, the circuit opens."
+    )
     token_expires_at: datetime | None
     resting_until: datetime | None = strawberry.field(
         description="While the provider rests (it asked to wait longer than a caller can, or "
@@ -122,6 +127,7 @@ def _status(name: str, health: resilience.ProviderHealth, expires: float | None)
         breaker_state=health.breaker.state,
         last_error=health.last_error,
         latency_p50_ms=health.latency_p50_ms,
+        latency_p95_ms=health.latency_p95_ms,
         token_expires_at=_moment(expires),
         resting_until=_moment(until),
         retry_after_seconds=math.ceil(left) if left is not None else None,

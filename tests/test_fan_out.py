@@ -14,7 +14,7 @@ from gateway.connectors.paging import each
 from gateway.errors import TooManyProviderCalls, UpstreamUnavailable
 from gateway.model import Entity
 from gateway.quota import Quota
-from gateway.resilience import Breaker, Patience, ProviderHealth, deadline_in
+from gateway.resilience import Breaker, Latency, Patience, ProviderHealth, deadline_in
 from gateway.sandbox import Sandbox
 from schema.ids import encode_id
 from tests.conftest import Client, serving
@@ -81,6 +81,7 @@ async def test_a_fan_out_stops_at_its_first_failure() -> None:
         "rest",
         Breaker(5, 30, clock),
         Quota("pms", clock, 0.05),
+        Latency(),
         Patience(fan_out_concurrency=2),
     )
     started: list[int] = []

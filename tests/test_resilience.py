@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 
 import httpx
@@ -234,3 +236,38 @@ async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client:
     assert client.pms.count() > sent
     status = await client.data("{ providers { name healthy restingUntil } }")
     assert {"name": "pms", "healthy": True, "restingUntil": None} in status["providers"]
+
+
+async def test_a_stalled_provider_is_shed_long_before_the_deadline(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    deadline = 20.0
+    settings = Settings(
+        gateway=GatewaySettings(request_deadline_seconds=deadline, subscribe_at_start=False),
+        defaults=Traffic(breaker_slow_share=0.05, breaker_stalled_calls=4),
+    )
+    async with serving(sandbox, clock, settings) as client:
+        await client.data(LANDLORDS)
+        client.primmo.inject("slow", seconds=30)
+
+        started = time.monotonic()
+        held = await asyncio.gather(*(client.query(LANDLORDS) for _ in range(6)))
+        elapsed = time.monotonic() - started
+        sent = client.primmo.count()
+        after = await client.query(LANDLORDS)
+        status = await client.data("{ providers { name healthy breakerState lastError } }")
+
+    for body in held:
+        (error,) = body["errors"]
+        assert error["extensions"] == {"code": "UPSTREAM_TIMEOUT", "provider": "primmo"}
+        assert "stopped waiting" in error["message"]
+        served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
+        assert served == {"mycrm", "pms", "scom"}
+    assert elapsed < deadline / 2, "shed at about 1 s, not at the 20 s deadline"
+    assert after["errors"][0]["extensions"] == {"code": "CIRCUIT_OPEN", "provider": "primmo"}
+    assert client.primmo.count() == sent
+    (primmo,) = [row for row in status["providers"] if row["name"] == "primmo"]
+    assert primmo["breakerState"] == "OPEN" and not primmo["healthy"]
+    assert re.search(
+        r"[4-6] calls have waited more than 1 s, and it answered none", primmo["lastError"]
+    )
