@@ -49,7 +49,7 @@ from gateway.metrics import Metrics
 from gateway.model import Entity
 from gateway.persisted import PersistedQueries
 from gateway.requestid import RequestIds
-from gateway.resilience import Breaker, ProviderHealth
+from gateway.resilience import Breaker, Patience, ProviderHealth
 from gateway.safelist import load_safelist
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
@@ -294,11 +294,14 @@ def build_gateway(
             Breaker(
                 upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
             ),
+            upstream.quota,
+            upstream.latency,
+            Patience.of(upstream.traffic, settings.gateway.request_deadline_seconds),
         )
         for upstream in upstreams
     }
     limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    metrics.watch_breakers(health)
+    metrics.watch_providers(health)
     ttls = _ttls(settings)
     cache: EntityCache = (
         RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)

@@ -16,6 +16,10 @@ that client's latency is what a user pays for the gateway.
 
 With `--latency 0` the gateway's own CPU per query and per returned object is
 what is left to see.
+
+`--fault-run` asks another question: while one provider stalls for the middle third of
+the run, how many of the other providers' queries still get through, and how long the
+gateway takes to stop waiting for the stalled one.
 """
 
 from __future__ import annotations
@@ -44,9 +48,12 @@ from gateway.sandbox.data import WorldSize
 from gateway.vault import Vault
 
 __all__ = [
+    "FAULT_MIX",
     "MIX",
     "BenchQuery",
     "Upstream",
+    "fault_run",
+    "fault_table",
     "levels",
     "pick",
     "run",
@@ -282,10 +289,12 @@ async def _load(
     concurrency: int, seconds: float, mix: list[BenchQuery], ask: Ask
 ) -> dict[str, Any]:
     """`concurrency` clients, each running the mix in turn (each from its own place in it)
-    for `seconds`, with a progress line."""
+    for `seconds`, with a progress line. The timeline holds every query as (start on
+    `time.perf_counter()`, seconds, name, failed), for runs whose conditions change."""
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     objects: dict[str, int] = defaultdict(int)
+    timeline: list[tuple[float, float, str, bool]] = []
     done = 0
     stop = time.monotonic() + seconds
 
@@ -297,7 +306,9 @@ async def _load(
             turn += 1
             started = time.perf_counter()
             failed, data = await ask(item)
-            latencies[item.name].append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            latencies[item.name].append(elapsed)
+            timeline.append((started, elapsed, item.name, failed))
             errors[item.name] += failed
             objects[item.name] += _objects(data)
             done += 1
@@ -319,6 +330,7 @@ async def _load(
         "objects": objects,
         "queries": done,
         "seconds": elapsed,
+        "timeline": timeline,
     }
 
 
@@ -584,6 +596,200 @@ def scale_table(result: dict[str, Any]) -> str:
             f"{row['p99_ms']!s:>8} {row['nested_p50_ms']!s:>11} {row['errors']:7d} "
             f"{row['peak_rss_mb']!s:>8}"
         )
+    return "\n".join(rows)
+
+
+FAULT_MIX = [
+    BenchQuery(
+        "primmo",
+        '{ buildings(first: 10, providers: ["primmo"]) { edges { node { sourceId name } } } }',
+        1,
+        "1: Buildings with $top=11",
+    ),
+    BenchQuery(
+        "mycrm",
+        '{ landlords(first: 10, providers: ["mycrm"]) { edges { node { sourceId name } } } }',
+        1,
+        "1: a page of landlords",
+    ),
+    BenchQuery(
+        "scom",
+        '{ landlords(first: 10, providers: ["scom"]) { edges { node { sourceId name } } } }',
+        1,
+        "1: a relay page of landlords",
+    ),
+    BenchQuery(
+        "leap",
+        "{ relationships(first: 10) { edges { node { sourceId role } } } }",
+        1,
+        "1: a page of relationships",
+    ),
+]
+"""One query per provider, each asking that provider alone, so a stall shows under one name.
+pms is left out: the sandbox's pms allows 1,000 requests an hour, which one run would spend,
+and its refusals would hide what the stall does."""
+
+SHED = 1.0
+"""A stalled provider's query that fails faster than this was shed, not waited for."""
+
+
+async def _stall_midway(
+    gateway: str, sandbox: str, stall: str, concurrency: int, seconds: float
+) -> tuple[dict[str, Any], float, float, float]:
+    """The fault mix driven for `seconds` while `stall` stalls for the middle third: the run,
+    and when it began, when the stall began and when it ended (`time.perf_counter()`).
+
+    Each stalled request is held a third of the run, so the last is answered as the run
+    ends and the sandbox can stop (it finishes what it holds before it exits)."""
+
+    async def fault(kind: str) -> float:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.post(
+                f"{sandbox}/sandbox/{stall}/_sandbox/fault",
+                params={"kind": kind, "seconds": seconds / 3},
+            )
+            answer.raise_for_status()
+        return time.perf_counter()
+
+    async def middle_third() -> tuple[float, float]:
+        await asyncio.sleep(seconds / 3)
+        began = await fault("slow")
+        await asyncio.sleep(seconds / 3)
+        return began, await fault("none")
+
+    started = time.perf_counter()
+    driven, (began, ended) = await asyncio.gather(
+        _drive(gateway, concurrency, seconds, FAULT_MIX), middle_third()
+    )
+    return driven, started, began, ended
+
+
+def _phases(
+    timeline: list[tuple[float, float, str, bool]],
+    stall: str,
+    bounds: list[tuple[str, float, float]],
+) -> list[dict[str, Any]]:
+    """Per phase, the queries that ended in it: the others' successes per second and p50,
+    the stalled provider's successes and failures per second and p50."""
+    rows = []
+    for phase, start, stop in bounds:
+        ended = [
+            (seconds, name, failed)
+            for began, seconds, name, failed in timeline
+            if start <= began + seconds < stop
+        ]
+        others = [seconds for seconds, name, failed in ended if name != stall and not failed]
+        stalled = [(seconds, failed) for seconds, name, failed in ended if name == stall]
+        length = stop - start
+        rows.append(
+            {
+                "phase": phase,
+                "seconds": round(length, 1),
+                "others_ok_per_second": round(len(others) / length, 1),
+                "others_p50_ms": round(statistics.median(others) * 1000, 1) if others else None,
+                "stalled_ok_per_second": round(
+                    sum(1 for _, failed in stalled if not failed) / length, 1
+                ),
+                "stalled_failed_per_second": round(
+                    sum(1 for _, failed in stalled if failed) / length, 1
+                ),
+                "stalled_p50_ms": round(
+                    statistics.median(seconds for seconds, _ in stalled) * 1000, 1
+                )
+                if stalled
+                else None,
+            }
+        )
+    return rows
+
+
+def fault_run(
+    *,
+    stall: str,
+    latency: float,
+    jitter: float,
+    concurrency: int,
+    seconds: float,
+    out: Path | None,
+) -> dict[str, Any]:
+    """`concurrency` clients for `seconds`; `stall` stops answering for the middle third.
+
+    Reported: each phase's throughput for the other providers and for the stalled one; the
+    time from the stall's start to its first shed query (one that failed within `SHED`);
+    and, second by second during the stall, how many of the others' queries got through,
+    with the seconds in which fewer than half the rate before the stall did.
+    """
+    if stall not in {item.name for item in FAULT_MIX}:
+        raise SystemExit(
+            f"gateway bench: --stall takes one of {', '.join(item.name for item in FAULT_MIX)}"
+        )
+    with _serving(
+        latency=latency, jitter=jitter, workers=1, buildings=750, units=4, max_page=1000
+    ) as (gateway, sandbox, _):
+        asyncio.run(_drive(gateway, 1, 2, FAULT_MIX))
+        sys.stderr.write(
+            f"fault run: {concurrency} clients for {seconds:.0f} s, {stall} stalls "
+            "for the middle third\n"
+        )
+        driven, started, began, ended = asyncio.run(
+            _stall_midway(gateway, sandbox, stall, concurrency, seconds)
+        )
+    timeline = driven["timeline"]
+    bounds = [
+        ("before", started, began),
+        ("during", began, ended),
+        ("after", ended, started + seconds),
+    ]
+    phases = _phases(timeline, stall, bounds)
+    shed = [
+        start + spent - began
+        for start, spent, name, failed in timeline
+        if name == stall and failed and spent < SHED and start + spent >= began
+    ]
+    per_second = [
+        sum(
+            1
+            for start, spent, name, failed in timeline
+            if name != stall and not failed and began + second <= start + spent < began + second + 1
+        )
+        for second in range(int(ended - began))
+    ]
+    before_rate = phases[0]["others_ok_per_second"]
+    result = {
+        "settings": {
+            "stall": stall,
+            "latency": latency,
+            "jitter": jitter,
+            "concurrency": concurrency,
+            "seconds": seconds,
+        },
+        "phases": phases,
+        "shed_seconds": round(min(shed), 2) if shed else None,
+        "others_ok_each_second_of_the_stall": per_second,
+        "seconds_below_half": sum(1 for count in per_second if count < before_rate / 2),
+    }
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def fault_table(result: dict[str, Any]) -> str:
+    stall = result["settings"]["stall"]
+    rows = [
+        f"{'phase':8} {'others ok/s':>12} {'others p50 ms':>14} {stall + ' ok/s':>12} "
+        f"{stall + ' failed/s':>14} {stall + ' p50 ms':>14}"
+    ]
+    for row in result["phases"]:
+        rows.append(
+            f"{row['phase']:8} {row['others_ok_per_second']:12.1f} {row['others_p50_ms']!s:>14} "
+            f"{row['stalled_ok_per_second']:12.1f} {row['stalled_failed_per_second']:14.1f} "
+            f"{row['stalled_p50_ms']!s:>14}"
+        )
+    rows.append(
+        f"time to shed {result['shed_seconds']} s; the others' queries each second of the "
+        f"stall: {result['others_ok_each_second_of_the_stall']} "
+        f"({result['seconds_below_half']} s below half the rate before)"
+    )
     return "\n".join(rows)
 
 

@@ -124,9 +124,20 @@ def _webhooks(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gateway.bench import pick, run, scale, scale_table, table
+    from gateway.bench import fault_run, fault_table, pick, run, scale, scale_table, table
 
     out = Path(args.out) if args.out else None
+    if args.fault_run:
+        faulted = fault_run(
+            stall=args.stall,
+            latency=args.latency,
+            jitter=args.jitter,
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+            out=out,
+        )
+        sys.stdout.write(fault_table(faulted) + "\n")
+        return
     if args.scale:
         grown = scale(latency=args.latency, jitter=args.jitter, seconds=args.seconds, out=out)
         sys.stdout.write(scale_table(grown) + "\n")
@@ -282,5 +293,12 @@ def parser() -> argparse.ArgumentParser:
         help="time and memory by result size (100, 1,000, 10,000 units), then by clients "
         "(1, 8, 32, 128) for --seconds each",
     )
+    bench.add_argument(
+        "--fault-run",
+        action="store_true",
+        help="one query per provider while --stall stops answering for the middle third: "
+        "throughput before, during and after, and the time to shed (README: Traffic)",
+    )
+    bench.add_argument("--stall", default="primmo", help="the provider that stalls (--fault-run)")
     bench.set_defaults(run=_bench)
     return parser

@@ -83,6 +83,24 @@ class Traffic(_Strict):
     """Consecutive failed calls that open the provider's circuit."""
     breaker_open_seconds: float = Field(30.0, gt=0)
     """How long an open circuit refuses calls before one probe is let through."""
+    breaker_slow_share: float = Field(0.25, gt=0, le=1)
+    """This share of the request deadline is the slow time: the circuit also opens when the
+    p95 of the provider's recent answers is above it, or when `breaker_stalled_calls` calls
+    have waited that long while it answered nothing. 1 turns the latency breaker off."""
+    breaker_slow_min_calls: int = Field(20, ge=1)
+    """Answers timed before their p95 can open the circuit."""
+    breaker_stalled_calls: int = Field(4, ge=1)
+    """Calls waiting longer than the slow time at once, with no answer from the provider in
+    that time, that open its circuit (and end the reads among them at once)."""
+    quota_reserve: float = Field(0.05, ge=0, lt=1)
+    """Share of a published quota (`X-RateLimit-Limit`) below which the rest is spread
+    evenly until `X-RateLimit-Reset`."""
+    max_fan_out_per_query: int = Field(100, ge=1)
+    """Calls one query may make to the provider one key at a time (where it cannot batch); a
+    fan-out beyond it is refused whole, before any of its calls is sent."""
+    fan_out_concurrency: int = Field(8, ge=1)
+    """How many calls of one such fan-out are in flight at once: half of `max_concurrency`
+    by default, so one query's fan-out leaves room for the others'."""
     max_response_bytes: int = Field(20_000_000, ge=1024)
 
 

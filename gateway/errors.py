@@ -31,6 +31,8 @@ __all__ = [
     "Unconfirmed",
     "SubscriptionEnded",
     "RateLimited",
+    "Resting",
+    "TooManyProviderCalls",
     "ConfigError",
 ]
 
@@ -183,6 +185,26 @@ class RateLimited(ProviderError):
         """`retry_after`: the provider's wait in seconds, for the caller as `retryAfter`."""
         wait = {"retryAfter": round(retry_after)} if retry_after is not None else {}
         super().__init__(provider, message, **wait)
+
+    @property
+    def retry_after(self) -> float | None:
+        seconds = self.details.get("retryAfter")
+        return float(seconds) if isinstance(seconds, int | float) else None
+
+
+class Resting(RateLimited):
+    """The gateway held the call back itself, sending nothing: the provider asked it to wait,
+    or its quota is all but spent. To the caller it is the same `RATE_LIMITED`."""
+
+
+class TooManyProviderCalls(ProviderError):
+    """A query would make more one-key-at-a-time calls to a provider than one query may;
+    refused before any of them was sent."""
+
+    code = "TOO_MANY_PROVIDER_CALLS"
+
+    def __init__(self, provider: str, message: str, limit: int, actual: int) -> None:
+        super().__init__(provider, message, limit=limit, actual=actual)
 
 
 class ConfigError(Exception):

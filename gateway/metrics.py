@@ -5,8 +5,10 @@ live in one process, as they do in the tests, without counting into each other.
 Everything is counted where it happens once: GraphQL operations around their
 execution, upstream requests in a transport layer, token fetches in the auth
 flow (where a fetch really runs, whatever store keeps the token), cache lookups
-where the federation reads the cache (whichever cache it is). Breaker states are
-read when scraped, since an open circuit turns half-open by the clock alone.
+where the federation reads the cache (whichever cache it is). Breaker states, rests
+and quotas are read when scraped, since an open circuit turns half-open and a rest
+ends by the clock alone; so are the calls each provider's health shed, which it
+counts where it sheds them.
 
 Label values are bounded: providers, kinds, statuses and error codes are the
 gateway's own; operation names come from callers, so only the names of
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -104,8 +106,8 @@ class Metrics:
     def cache_lookup(self, provider: str, entity: str, hit: bool) -> None:
         self._cache.labels(provider, entity, "hit" if hit else "miss").inc()
 
-    def watch_breakers(self, health: Mapping[str, ProviderHealth]) -> None:
-        self.registry.register(_BreakerStates(health))
+    def watch_providers(self, health: Mapping[str, ProviderHealth]) -> None:
+        self.registry.register(_ProviderStates(health))
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The registry in the format the scraper asked for (OpenMetrics or Prometheus text)."""
@@ -113,20 +115,43 @@ class Metrics:
         return encode(self.registry), content_type
 
 
-class _BreakerStates(Collector):
-    """One series per provider and state, 1 for the state it is in now."""
+class _ProviderStates(Collector):
+    """Each provider's breaker state (one series per state, 1 for the current one), the
+    seconds left of its rest, what is left of its published quota, and the calls shed."""
 
     def __init__(self, health: Mapping[str, ProviderHealth]) -> None:
         self._health = health
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
+        breakers = GaugeMetricFamily(
             "propgate_breaker_state",
             "Each provider's circuit breaker: 1 for its current state, 0 for the others.",
             labels=["provider", "state"],
         )
+        resting = GaugeMetricFamily(
+            "propgate_provider_resting_seconds",
+            "Seconds until a resting provider is called again (0: not resting).",
+            labels=["provider"],
+        )
+        quotas = GaugeMetricFamily(
+            "propgate_provider_quota_remaining",
+            "Calls left in a provider's published rate-limit window (X-RateLimit-Remaining).",
+            labels=["provider"],
+        )
+        shed = CounterMetricFamily(
+            "propgate_calls_shed",
+            "Provider calls not sent (rate_limit, circuit_open, fan_out) or no longer waited "
+            "for (cut).",
+            labels=["provider", "reason"],
+        )
         for name, health in sorted(self._health.items()):
             now = health.breaker.state
             for state in BreakerState:
-                family.add_metric([name, state.value], 1.0 if state is now else 0.0)
-        yield family
+                breakers.add_metric([name, state.value], 1.0 if state is now else 0.0)
+            resting.add_metric([name], health.quota.resting_for or 0.0)
+            window = health.quota.window
+            if window is not None:
+                quotas.add_metric([name], float(window.remaining))
+            for reason, count in sorted(health.shed.items()):
+                shed.add_metric([name, reason], float(count))
+        yield from (breakers, resting, quotas, shed)

@@ -18,6 +18,8 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from gateway.errors import UpstreamInvalidResponse
 from gateway.metrics import Metrics
+from gateway.quota import Quota
+from gateway.resilience import Latency
 
 __all__ = [
     "KIND",
@@ -29,6 +31,7 @@ __all__ = [
     "RetryAfter",
     "RetryBudget",
     "RetryIdempotent",
+    "WithinQuota",
     "retry_after_header",
 ]
 
@@ -65,13 +68,38 @@ class ConcurrencyLimit(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class WithinQuota(httpx.AsyncBaseTransport):
+    """Sends a request only while the provider's quota allows it, and reads the quota off
+    every answer.
+
+    It sits under coalescing and retries, so each request the provider receives is spent
+    once, and above the concurrency limit, so a request held back never took a slot. It
+    never waits for a turn: a request held back raises `Resting` (`RATE_LIMITED`) at once,
+    so a nearly spent quota holds no caller (nor looks like a slow provider).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, quota: Quota) -> None:
+        self._inner = inner
+        self._quota = quota
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._quota.spend()
+        response = await self._inner.handle_async_request(request)
+        self._quota.observe(response.headers)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class Observed(httpx.AsyncBaseTransport):
     """Counts and times each request the provider receives, and traces it when tracing is on.
 
     It sits under the retry and rate-limit layers, so every attempt counts, as the
     provider's own logs would count it; the time includes reading the body but not
-    waiting for a concurrency slot. A trace's context goes upstream (`traceparent`),
-    so a provider that traces joins the gateway's trace.
+    waiting for a concurrency slot, so it is also the time the provider's health
+    judges its latency by. A trace's context goes upstream (`traceparent`), so a
+    provider that traces joins the gateway's trace.
     """
 
     def __init__(
@@ -80,11 +108,13 @@ class Observed(httpx.AsyncBaseTransport):
         provider: str,
         metrics: Metrics,
         tracer: Tracer | None,
+        latency: Latency,
     ) -> None:
         self._inner = inner
         self._provider = provider
         self._metrics = metrics
         self._tracer = tracer
+        self._latency = latency
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         kind = str(request.extensions.get(KIND, "data"))
@@ -108,6 +138,7 @@ class Observed(httpx.AsyncBaseTransport):
 
     async def _measured(self, request: httpx.Request, kind: str) -> httpx.Response:
         started = time.perf_counter()
+        waiting = self._latency.sent()
         status = "error"
         try:
             response = await self._inner.handle_async_request(request)
@@ -121,6 +152,7 @@ class Observed(httpx.AsyncBaseTransport):
             status = str(response.status_code)
             return response
         finally:
+            self._latency.ended(waiting, answered=status.isdigit())
             self._metrics.upstream_request(
                 self._provider, kind, status, time.perf_counter() - started
             )

@@ -34,6 +34,8 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.metrics import Metrics
+from gateway.quota import Quota
+from gateway.resilience import Latency
 from gateway.shared.link import RedisLink
 from gateway.shared.tokens import RedisTokens
 from gateway.transports import (
@@ -46,6 +48,7 @@ from gateway.transports import (
     RetryAfter,
     RetryBudget,
     RetryIdempotent,
+    WithinQuota,
     retry_after_header,
 )
 from gateway.vault import Vault
@@ -85,6 +88,13 @@ class Upstream:
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None
+    quota: Quota = field(init=False)
+    """What the provider lets this gateway spend, shared by its transport and its health."""
+    latency: Latency = field(init=False, default_factory=Latency)
+    """How long its answers take, timed by its transport, judged by its health."""
+
+    def __post_init__(self) -> None:
+        self.quota = Quota(self.name, self.clock, self.traffic.quota_reserve)
 
     def client(
         self,
@@ -125,7 +135,7 @@ class Upstream:
 
     def _shared(self) -> httpx.AsyncBaseTransport:
         """The provider's one stack, shared by its clients:
-        coalescing > retry > concurrency > observation > body bound."""
+        coalescing > retry > quota > concurrency > observation > body bound."""
         if self._layered is None:
             traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
@@ -136,14 +146,18 @@ class Upstream:
             )
             self._layered = Coalesce(
                 RetryIdempotent(
-                    ConcurrencyLimit(
-                        Observed(
-                            BoundedBody(inner, self.name, traffic.max_response_bytes),
-                            self.name,
-                            self.metrics,
-                            self.tracer,
+                    WithinQuota(
+                        ConcurrencyLimit(
+                            Observed(
+                                BoundedBody(inner, self.name, traffic.max_response_bytes),
+                                self.name,
+                                self.metrics,
+                                self.tracer,
+                                self.latency,
+                            ),
+                            traffic.max_concurrency,
                         ),
-                        traffic.max_concurrency,
+                        self.quota,
                     ),
                     retries=traffic.retries,
                     budget=RetryBudget(traffic.retry_budget_ratio),

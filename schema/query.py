@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, date, datetime
 from typing import Annotated, cast
 
@@ -84,15 +85,64 @@ strawberry.enum(
 )
 
 
+@strawberry.type(description="A provider's rate-limit window, as its last answer published it.")
+class ProviderQuota:
+    limit: int
+    remaining: int = strawberry.field(description="Less what the gateway sent since.")
+    resets_at: datetime
+
+
 @strawberry.type(description="How a provider is doing, as the gateway sees it. No secrets.")
 class ProviderStatus:
     name: str
     kind: str = strawberry.field(description="odata, rest, xml or graphql.")
-    healthy: bool
+    healthy: bool = strawberry.field(description="Its circuit is closed and it is not resting.")
     breaker_state: BreakerState
     last_error: str | None
-    latency_p50_ms: float | None = strawberry.field(description="Median of recent calls.")
+    latency_p50_ms: float | None = strawberry.field(
+        description="Median of its recent answers, from sending a request to the end of its body."
+    )
+    latency_p95_ms: float | None = strawberry.field(
+        description="95th percentile of the same: above the slow time, the circuit opens."
+    )
     token_expires_at: datetime | None
+    resting_until: datetime | None = strawberry.field(
+        description="While the provider rests (it asked to wait longer than a caller can, or "
+        "its quota is spent), nothing is sent to it: its part is RATE_LIMITED at once."
+    )
+    retry_after_seconds: int | None = strawberry.field(description="Seconds left of the rest.")
+    quota: ProviderQuota | None = strawberry.field(
+        description="For providers that publish X-RateLimit-* headers, while the window lasts."
+    )
+
+
+def _status(name: str, health: resilience.ProviderHealth, expires: float | None) -> ProviderStatus:
+    until = health.quota.resting_until
+    left = health.quota.resting_for
+    window = health.quota.window
+    return ProviderStatus(
+        name=name,
+        kind=health.kind,
+        healthy=health.healthy,
+        breaker_state=health.breaker.state,
+        last_error=health.last_error,
+        latency_p50_ms=health.latency_p50_ms,
+        latency_p95_ms=health.latency_p95_ms,
+        token_expires_at=_moment(expires),
+        resting_until=_moment(until),
+        retry_after_seconds=math.ceil(left) if left is not None else None,
+        quota=ProviderQuota(
+            limit=window.limit,
+            remaining=window.remaining,
+            resets_at=datetime.fromtimestamp(window.resets_at, UTC),
+        )
+        if window is not None
+        else None,
+    )
+
+
+def _moment(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
 
 @strawberry.type
@@ -106,18 +156,7 @@ class Query:
         statuses = []
         for name, health in sorted(federation.health.items()):
             auth = federation.connectors[name].auth
-            expires = auth.expires_at if auth is not None else None
-            statuses.append(
-                ProviderStatus(
-                    name=name,
-                    kind=health.kind,
-                    healthy=health.healthy,
-                    breaker_state=health.breaker.state,
-                    last_error=health.last_error,
-                    latency_p50_ms=health.latency_p50_ms,
-                    token_expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,
-                )
-            )
+            statuses.append(_status(name, health, auth.expires_at if auth is not None else None))
         return statuses
 
     @strawberry.field(

@@ -1,9 +1,25 @@
-"""The circuit breaker under late, cancelled and caller-caused outcomes."""
+"""The circuit breaker under late, cancelled and caller-caused outcomes, on failures and on
+slowness, and a provider's health when the provider asks the gateway to wait."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
 from gateway.clock import ManualClock
-from gateway.resilience import Breaker, BreakerState
+from gateway.errors import CircuitOpen, OutcomeUnknown, RateLimited, Resting, UpstreamTimeout
+from gateway.quota import Quota
+from gateway.resilience import (
+    Breaker,
+    BreakerState,
+    Latency,
+    Patience,
+    ProviderHealth,
+    deadline_in,
+)
 
 
 def _opened(clock: ManualClock) -> Breaker:
@@ -76,3 +92,148 @@ def test_the_probe_decides() -> None:
     breaker.succeeded(probe)
     assert breaker.state is BreakerState.CLOSED
     assert breaker.admit() is not None
+
+
+def _health(clock: ManualClock, **patience: Any) -> ProviderHealth:
+    return ProviderHealth(
+        "slowpoke",
+        "rest",
+        Breaker(failures=5, open_seconds=30, clock=clock),
+        Quota("slowpoke", clock, reserve=0.05),
+        Latency(),
+        Patience(**patience),
+    )
+
+
+def _request(health: ProviderHealth, seconds: float | None) -> Callable[[], Awaitable[None]]:
+    """A call of one request that the provider answers after `seconds`, or never (`None`),
+    timed as the transport times it."""
+
+    async def call() -> None:
+        waiting = health.latency.sent()
+        try:
+            await (asyncio.sleep(seconds) if seconds is not None else asyncio.Event().wait())
+        finally:
+            health.latency.ended(waiting, answered=seconds is not None)
+
+    return call
+
+
+async def test_enough_stalled_calls_open_the_circuit_and_are_cut_before_the_deadline() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.05, stalled_calls=3)
+
+    async with asyncio.timeout(10):
+        with deadline_in(60):
+            outcomes = await asyncio.gather(
+                *(health.call(_request(health, None)) for _ in range(3)), return_exceptions=True
+            )
+
+    assert all(isinstance(outcome, UpstreamTimeout) for outcome in outcomes)
+    assert all("stopped waiting" in str(outcome) for outcome in outcomes)
+    assert health.breaker.state is BreakerState.OPEN and not health.healthy
+    assert health.last_error is not None
+    assert "3 calls have waited more than 0.05 s, and it answered none" in health.last_error
+    with pytest.raises(CircuitOpen):
+        await health.call(_request(health, None))
+    assert health.shed == {"cut": 3, "circuit_open": 1}
+
+
+async def test_fewer_stalled_calls_than_the_bound_wait_for_the_deadline() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.01, stalled_calls=3)
+
+    with deadline_in(0.2):
+        outcomes = await asyncio.gather(
+            *(health.call(_request(health, None)) for _ in range(2)), return_exceptions=True
+        )
+
+    assert [str(outcome) for outcome in outcomes] == ["slowpoke did not answer in time."] * 2
+    assert health.breaker.state is BreakerState.CLOSED and not health.shed
+
+
+async def test_calls_queued_behind_the_gateways_own_limit_are_not_taken_for_a_stall() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.05, stalled_calls=3)
+    slot = asyncio.Semaphore(1)
+
+    async def queued() -> None:
+        async with slot:
+            await _request(health, 0.02)()
+
+    with deadline_in(10):
+        await asyncio.gather(*(health.call(queued) for _ in range(10)))
+
+    assert health.breaker.state is BreakerState.CLOSED, "each answer took 0.02 s; the queue 0.2 s"
+
+
+async def test_a_stalled_write_is_left_to_its_deadline_when_the_reads_beside_it_are_cut() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.05, stalled_calls=3)
+
+    async with asyncio.timeout(10):
+        with deadline_in(0.5):
+            read, write, other = await asyncio.gather(
+                health.call(_request(health, None)),
+                health.call(_request(health, None), write=True),
+                health.call(_request(health, None)),
+                return_exceptions=True,
+            )
+
+    assert isinstance(read, UpstreamTimeout) and isinstance(other, UpstreamTimeout)
+    assert isinstance(write, OutcomeUnknown)
+    assert health.shed == {"cut": 2}
+
+
+async def test_a_slow_p95_over_enough_answers_opens_the_circuit() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.01, slow_min_calls=5)
+
+    for _ in range(5):
+        await health.call(_request(health, 0.02))
+
+    assert health.breaker.state is BreakerState.OPEN
+    assert health.last_error is not None and "the p95 of its last 5 answers" in health.last_error
+
+
+async def test_a_probe_slower_than_the_slow_time_fails_without_waiting_for_the_deadline() -> None:
+    clock = ManualClock()
+    health = _health(clock, slow_seconds=0.05)
+    health.breaker.trip()
+    clock.advance(30)
+
+    async with asyncio.timeout(10):
+        with deadline_in(60), pytest.raises(UpstreamTimeout):
+            await health.call(_request(health, None))
+
+    assert health.breaker.state is BreakerState.OPEN
+
+
+async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+    called = 0
+
+    async def throttled() -> None:
+        nonlocal called
+        called += 1
+        raise RateLimited("slowpoke", "slow down", retryAfter=2700)
+
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    clock.advance(700)
+    with pytest.raises(Resting) as refused:
+        await health.call(throttled)
+
+    assert called == 1
+    assert refused.value.extensions == {
+        "code": "RATE_LIMITED",
+        "provider": "slowpoke",
+        "retryAfter": 2000,
+    }
+    assert "until 2026-01-01T00:45:00Z" in refused.value.message
+    assert not health.healthy and health.breaker.state is BreakerState.CLOSED
+    clock.advance(2000)
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    assert called == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 
 import httpx
@@ -12,6 +14,7 @@ from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, serving
+from tests.metrics_reading import metric
 
 DEADLINE = 2.0
 """Long enough that the healthy providers answer on a busy CI machine (at 0.5 s, the
@@ -185,3 +188,87 @@ async def test_a_write_that_times_out_is_outcome_unknown_and_sent_once(client: C
         path for (method, path) in client.pms.requests if method == "POST" and "tenants" in path
     ]
     assert len(posts) == 1 and client.pms.requests[("POST", posts[0])] == 1
+
+
+async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client: Client) -> None:
+    await client.data(LANDLORDS)
+    client.pms.throttle(retry_after=2700)
+
+    first = await client.query(LANDLORDS)
+    sent = client.pms.count()
+    client.clock.advance(700)
+    later = [await client.query(LANDLORDS) for _ in range(3)]
+    status = await client.data(
+        "{ providers { name healthy breakerState restingUntil retryAfterSeconds } }"
+    )
+    scraped = (await client.http.get("/metrics")).text
+
+    assert first["errors"][0]["extensions"] == {
+        "code": "RATE_LIMITED",
+        "provider": "pms",
+        "retryAfter": 2700,
+    }
+    assert client.pms.count() == sent, "a resting provider is sent nothing"
+    for body in later:
+        (error,) = body["errors"]
+        assert error["extensions"] == {
+            "code": "RATE_LIMITED",
+            "provider": "pms",
+            "retryAfter": 2000,
+        }
+        assert "until 2026-01-01T00:45:00Z" in error["message"]
+        served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
+        assert served == {"mycrm", "primmo", "scom"}
+    (pms,) = [row for row in status["providers"] if row["name"] == "pms"]
+    assert pms == {
+        "name": "pms",
+        "healthy": False,
+        "breakerState": "CLOSED",
+        "restingUntil": "2026-01-01T00:45:00+00:00",
+        "retryAfterSeconds": 2000,
+    }
+    assert metric(scraped, "propgate_provider_resting_seconds", provider="pms") == 2000
+    assert metric(scraped, "propgate_calls_shed_total", provider="pms", reason="rate_limit") == 3
+
+    client.clock.advance(2000)
+    body = await client.query(LANDLORDS)
+
+    assert "errors" not in body
+    assert client.pms.count() > sent
+    status = await client.data("{ providers { name healthy restingUntil } }")
+    assert {"name": "pms", "healthy": True, "restingUntil": None} in status["providers"]
+
+
+async def test_a_stalled_provider_is_shed_long_before_the_deadline(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    deadline = 20.0
+    settings = Settings(
+        gateway=GatewaySettings(request_deadline_seconds=deadline, subscribe_at_start=False),
+        defaults=Traffic(breaker_slow_share=0.05, breaker_stalled_calls=4),
+    )
+    async with serving(sandbox, clock, settings) as client:
+        await client.data(LANDLORDS)
+        client.primmo.inject("slow", seconds=30)
+
+        started = time.monotonic()
+        held = await asyncio.gather(*(client.query(LANDLORDS) for _ in range(6)))
+        elapsed = time.monotonic() - started
+        sent = client.primmo.count()
+        after = await client.query(LANDLORDS)
+        status = await client.data("{ providers { name healthy breakerState lastError } }")
+
+    for body in held:
+        (error,) = body["errors"]
+        assert error["extensions"] == {"code": "UPSTREAM_TIMEOUT", "provider": "primmo"}
+        assert "stopped waiting" in error["message"]
+        served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
+        assert served == {"mycrm", "pms", "scom"}
+    assert elapsed < deadline / 2, "shed at about 1 s, not at the 20 s deadline"
+    assert after["errors"][0]["extensions"] == {"code": "CIRCUIT_OPEN", "provider": "primmo"}
+    assert client.primmo.count() == sent
+    (primmo,) = [row for row in status["providers"] if row["name"] == "primmo"]
+    assert primmo["breakerState"] == "OPEN" and not primmo["healthy"]
+    assert re.search(
+        r"[4-6] calls have waited more than 1 s, and it answered none", primmo["lastError"]
+    )

@@ -1,0 +1,151 @@
+"""What a provider lets the gateway spend: a rest it asked for, and the quota it publishes.
+
+A provider that answers 429 with a wait longer than a caller can be kept waiting
+has said when it will serve again; until then every call would spend its quota,
+or its patience, for another 429. So the provider *rests*: nothing is sent to it,
+and each caller is told at once when to come back.
+
+Providers that publish their quota on every answer (`X-RateLimit-Limit`,
+`-Remaining`, `-Reset`: pms documents them) are tracked from those headers. The
+quota is spent freely down to a reserve; from there what is left is spread evenly
+until the reset, so it lasts until it refills rather than running out with most of
+the window still to go. With nothing left, the provider rests until the reset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from gateway.clock import Clock
+from gateway.errors import Resting
+
+__all__ = ["Quota", "Window"]
+
+_YEAR = 365 * 24 * 3600
+"""A reset larger than this is a Unix time (pms's `X-RateLimit-Reset: 1640995200`); a smaller
+one counts seconds from now, as other APIs send it."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The quota as the provider last published it, less what was sent since."""
+
+    limit: int
+    remaining: int
+    resets_at: float
+
+
+def _whole(headers: httpx.Headers, name: str) -> int | None:
+    try:
+        return int(headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _moment(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Quota:
+    def __init__(self, provider: str, clock: Clock, reserve: float) -> None:
+        self._provider = provider
+        self._clock = clock
+        self._reserve = reserve
+        self._resting_until: float | None = None
+        self._why = ""
+        self._window: Window | None = None
+        self._next_turn = 0.0
+
+    @property
+    def resting_until(self) -> float | None:
+        """When calls may be sent again, while the provider rests."""
+        if self._resting_until is None or self._resting_until <= self._clock():
+            return None
+        return self._resting_until
+
+    @property
+    def resting_for(self) -> float | None:
+        """Seconds the rest still lasts."""
+        until = self.resting_until
+        return None if until is None else until - self._clock()
+
+    @property
+    def window(self) -> Window | None:
+        """The published quota, while its window lasts."""
+        if self._window is None or self._window.resets_at <= self._clock():
+            return None
+        return self._window
+
+    def rest(self, seconds: float, why: str) -> None:
+        """No call until `seconds` from now (a longer rest already under way stands)."""
+        until = self._clock() + seconds
+        if self._resting_until is None or until > self._resting_until:
+            self._resting_until = until
+            self._why = why
+
+    def refusal(self) -> Resting | None:
+        """Why a call now would not be sent, without taking its turn."""
+        now = self._clock()
+        until = self.resting_until
+        if until is not None:
+            return Resting(
+                self._provider,
+                f"{self._provider} {self._why} until {_moment(until)}: the gateway sends it "
+                "nothing before then.",
+                math.ceil(until - now),
+            )
+        window = self.window
+        if window is not None and self._pacing(window) and self._next_turn > now:
+            return Resting(
+                self._provider,
+                f"{self._provider}'s quota is nearly spent: the gateway spreads what is left "
+                f"until it refills at {_moment(window.resets_at)}; the next call may go at "
+                f"{_moment(self._next_turn)}.",
+                math.ceil(self._next_turn - now),
+            )
+        return None
+
+    def spend(self) -> None:
+        """Takes one call from the quota, or raises `Resting` without sending it."""
+        refused = self.refusal()
+        if refused is not None:
+            raise refused
+        window = self.window
+        if window is None:
+            return
+        now = self._clock()
+        if self._pacing(window):
+            self._next_turn = now + (window.resets_at - now) / window.remaining
+        left = window.remaining - 1
+        self._window = Window(window.limit, left, window.resets_at)
+        if left <= 0:
+            self.rest(window.resets_at - now, "has no quota left")
+
+    def observe(self, headers: httpx.Headers) -> None:
+        """The quota an answer publishes; answers to earlier requests may say more is left
+        than has been, so within one window the lowest count stands. The answer that shows
+        the reserve reached counts as the first paced call."""
+        limit = _whole(headers, "x-ratelimit-limit")
+        remaining = _whole(headers, "x-ratelimit-remaining")
+        reset = _whole(headers, "x-ratelimit-reset")
+        if limit is None or remaining is None or reset is None or limit <= 0:
+            return
+        now = self._clock()
+        resets_at = float(reset) if reset > _YEAR else now + reset
+        current = self._window
+        if current is not None and resets_at <= current.resets_at + 1:
+            remaining = min(remaining, current.remaining)
+            resets_at = current.resets_at
+        window = Window(limit, remaining, resets_at)
+        if self._pacing(window) and not (current is not None and self._pacing(current)):
+            self._next_turn = now + (resets_at - now) / remaining
+        self._window = window
+        if remaining <= 0 and resets_at > now:
+            self.rest(resets_at - now, "has no quota left")
+
+    def _pacing(self, window: Window) -> bool:
+        return 0 < window.remaining <= self._reserve * window.limit
