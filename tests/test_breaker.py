@@ -217,7 +217,7 @@ async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     async def throttled() -> None:
         nonlocal called
         called += 1
-        raise RateLimited("slowpoke", "slow down", retryAfter=2700)
+        raise RateLimited("slowpoke", "slow down", 2700)
 
     with pytest.raises(RateLimited):
         await health.call(throttled)

@@ -84,7 +84,7 @@ def test_a_reset_in_seconds_from_now_is_read_as_such() -> None:
 async def _spend_directly(client: Client, requests: int) -> None:
     """Spends pms's hourly quota as another client of the same account would."""
     async with httpx.AsyncClient(
-        transport=client.sandbox.transport("pms"), base_url="http://pms"
+        transport=client.sandbox.transport("pms"), base_url="http://pms/sandbox/pms"
     ) as other:
         for _ in range(requests):
             await other.post("/api/v1/identity/login", json={})
