@@ -63,13 +63,19 @@ def _serve(args: argparse.Namespace) -> None:
 def _sandbox(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from gateway.config import SandboxSettings
+    from gateway.logs import logging_config
     from gateway.sandbox import Sandbox
     from gateway.sandbox.data import WorldSize
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(logging_config("text" if sys.stderr.isatty() else "json"))
     sandbox = Sandbox(
         seed=args.seed,
-        size=WorldSize(buildings=args.buildings, units_per_building=(args.units, args.units)),
+        size=WorldSize(
+            landlords=SandboxSettings().landlords,
+            buildings=args.buildings,
+            units_per_building=(args.min_units, args.max_units),
+        ),
     )
     for state in sandbox.states.values():
         state.latency, state.jitter = args.latency, args.jitter
@@ -195,7 +201,7 @@ class _SaysDefaults(argparse.ArgumentDefaultsHelpFormatter):
     whose default is nothing (unset, a flag off) says what unset means in its own words."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False):
+        if action.default is None or action.default is False:
             return action.help or ""
         return super()._get_help_string(action) or ""
 
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from gateway.config import SandboxSettings
+
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -253,13 +261,28 @@ def parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sandbox.add_argument("--port", type=int, default=9000, help="port to listen on")
-    sandbox.add_argument("--seed", type=int, default=7, help="the generated world's seed")
-    sandbox.add_argument("--buildings", type=int, default=60, help="buildings in the world")
-    sandbox.add_argument("--units", type=int, default=4, help="units per building")
+    world = SandboxSettings()
+    sandbox.add_argument("--seed", type=int, default=world.seed, help="the generated world's seed")
+    sandbox.add_argument(
+        "--buildings", type=int, default=world.buildings, help="buildings in the world"
+    )
+    sandbox.add_argument(
+        "--min-units",
+        type=int,
+        default=world.min_units_per_building,
+        help="fewest units per building",
+    )
+    sandbox.add_argument(
+        "--max-units",
+        type=int,
+        default=world.max_units_per_building,
+        help="most units per building",
+    )
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     sandbox.add_argument("--jitter", type=float, default=0.0, help="± seconds per request")
     sandbox.add_argument(
-        "--callback-url", help="where SCOM calls back (the gateway's /webhooks/scom)"
+        "--callback-url",
+        help="where SCOM calls back (the gateway's /webhooks/scom); unset, it calls no one",
     )
     sandbox.set_defaults(run=_sandbox)
     webhooks = command("webhooks", "see or change which provider webhooks reach this gateway")

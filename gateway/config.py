@@ -274,11 +274,19 @@ class AuthSettings(_Strict):
 
 
 class SandboxSettings(_Strict):
+    """The world `gateway serve` and `gateway sandbox` generate when no provider is real."""
+
     seed: int = 7
     landlords: int = Field(20, ge=1)
     buildings: int = Field(60, ge=0)
     min_units_per_building: int = Field(1, ge=0)
     max_units_per_building: int = Field(8, ge=0)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> SandboxSettings:
+        if self.min_units_per_building > self.max_units_per_building:
+            raise ValueError("min_units_per_building is more than max_units_per_building")
+        return self
 
 
 class VaultSettings(_Strict):

@@ -28,7 +28,7 @@ def test_every_option_has_help_and_shows_its_default(name: str) -> None:
         if isinstance(action, argparse._HelpAction):
             continue
         assert action.help, f"gateway {name} {action.dest} has no help"
-        if action.default not in (None, False):
+        if action.default is not None and action.default is not False:
             said = f"(default:{action.default})".replace(" ", "")
             assert said in "".join(text.split()), action.dest
 

@@ -140,3 +140,11 @@ def test_a_redis_password_cannot_be_written_in_the_file(tmp_path: Path) -> None:
         load_settings(path)
     assert "redis_url" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_sandbox_whose_unit_range_is_empty_is_refused_by_name(tmp_path: Path) -> None:
+    """Once a traceback from the generator's randrange; now the configuration's own error."""
+    path = _write(tmp_path, "[sandbox]\nmin_units_per_building = 5\nmax_units_per_building = 2\n")
+
+    with pytest.raises(ConfigError, match="min_units_per_building is more than max"):
+        load_settings(path)

@@ -287,3 +287,19 @@ def test_the_vault_keeps_nothing_in_clear_text(tmp_path: Path) -> None:
         Vault(path, Fernet.generate_key()).get_now("scom", "42")
     with pytest.raises(ConfigError, match="Fernet"):
         Vault(path, "not-a-key")
+
+
+async def test_scom_buildings_with_no_landlord_token_say_why_they_are_empty(client: Client) -> None:
+    """SCOM lists properties per landlord token: with none held, an empty list would look like
+    a landlord-less world, as a gateway configured against `gateway sandbox` found it."""
+    query = '{ buildings(providers: ["scom"]) { totalCount } }'
+    assert "warnings" not in (await client.query(query)).get("extensions", {})
+    vault = client.gateway.vault
+    for landlord in vault.subjects_now("scom"):
+        vault.delete_now("scom", landlord)
+
+    body = await client.query(query)
+
+    assert body["data"]["buildings"]["totalCount"] == 0
+    (warning,) = body["extensions"]["warnings"]
+    assert warning["provider"] == "scom" and "activateLandlord" in warning["message"]

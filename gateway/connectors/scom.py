@@ -245,7 +245,14 @@ class ScomConnector(Connector):
         the federation.
         """
         started = _positions(request.position)
-        owners = [o for o in await self._vault.subjects(NAME) if started.get(o, "") != "done"]
+        held = await self._vault.subjects(NAME)
+        if not held:
+            notices.warn(
+                NAME,
+                "scom's buildings are read with each landlord's own token, and the vault holds "
+                "none: activate a landlord (activateLandlord) to list its buildings.",
+            )
+        owners = [o for o in held if started.get(o, "") != "done"]
         pages = await each(
             owners, lambda owner: self._page_of(owner, started.get(owner), request.limit)
         )
