@@ -406,7 +406,7 @@ def _serving(
         vault.close()
         sandbox_args = ["sandbox", "--port", str(sandbox_port), "--latency", str(latency)]
         sandbox_args += ["--jitter", str(jitter), "--buildings", str(buildings)]
-        sandbox_args += ["--units", str(units)]
+        sandbox_args += ["--min-units", str(units), "--max-units", str(units)]
         serve_args = ["serve", "--port", str(gateway_port), "--config", str(config)]
         serve_args += ["--workers", str(workers), "--log-level", "warning"]
         try:
