@@ -21,13 +21,14 @@ from datetime import date, datetime
 
 import httpx
 
-from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.paging import drain, each, scan
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.calls import Dialect, Said
+from gateway.connectors.paging import Offsets, each
 from gateway.connectors.untrusted_xml import parse_untrusted
 from gateway.connectors.values import day, moment, path_segment
 from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
 from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
-from gateway.upstream import Upstream, check_status, send
+from gateway.upstream import Upstream
 
 __all__ = ["LeapConnector"]
 
@@ -130,20 +131,7 @@ class LeapConnector(Connector):
         if isinstance(acknowledged, Equals):
             params["acked"] = "true" if acknowledged.value else "false"
         keep = _matches(request.criteria, self._today())
-
-        async def fetch(offset: int, limit: int) -> tuple[Sequence[Relationship], bool, None]:
-            rows = await self._list({**params, "limit": str(limit), "offset": str(offset)})
-            return rows, len(rows) < limit, None
-
-        found = await scan(
-            fetch,
-            offset=offset_of(request.position),
-            limit=request.limit,
-            max_size=MAX_LIMIT,
-            keep=keep,
-            count=request.count,
-        )
-        return Page(found.rows, found.positions, found.exhausted, found.total)
+        return await self._relationships(params).page(request, _as_record, keep)
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
@@ -158,7 +146,7 @@ class LeapConnector(Connector):
         if by in self.references:
             wanted = set(keys)
             grouped: dict[str, list[Record]] = defaultdict(list)
-            for record in await self._everything():
+            for record in await self._relationships({}).all():
                 link = record.building if by == "building" else record.party
                 reference = f"{link.provider}:{link.key}" if isinstance(link, Link) else None
                 if reference in wanted:
@@ -170,18 +158,15 @@ class LeapConnector(Connector):
         segment = path_segment(identifier)
         if segment is None:
             raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
-        response = await send(
+        missing = Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
+        in_use = Refused("EXTERNAL_ID_IN_USE", f"'{external_id}' is used by another relationship.")
+        await _LEAP.response(
             self._client,
-            NAME,
             "POST",
             f"{BASE}/{segment}/extid",
+            refusals={404: lambda _: missing, 409: lambda _: in_use},
             data={"extid": external_id},
         )
-        if response.status_code == 404:
-            raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
-        if response.status_code == 409:
-            raise Refused("EXTERNAL_ID_IN_USE", f"'{external_id}' is used by another relationship.")
-        check_status(response, NAME, await _message(response))
         record = await self._one(f"{BASE}/{segment}")
         if record is None:
             raise Refused("NOT_FOUND", f"leap has no relationship {identifier}.")
@@ -192,19 +177,17 @@ class LeapConnector(Connector):
         for key in keys:
             ET.SubElement(root, "acknowledgement").text = key
         path = f"{BASE}/external/acked" if external else f"{BASE}/acked"
-        response = await send(
+        missing = Refused(
+            "NOT_FOUND", "At least one relationship does not exist; none was acknowledged."
+        )
+        await _LEAP.response(
             self._client,
-            NAME,
             "POST",
             path,
+            refusals={404: lambda _: missing},
             content=ET.tostring(root),
-            headers={"Content-Type": "application/xml"},
+            headers=_XML,
         )
-        if response.status_code == 404:
-            raise Refused(
-                "NOT_FOUND", "At least one relationship does not exist; none was acknowledged."
-            )
-        check_status(response, NAME, await _message(response))
 
     async def associate(
         self, account: str, property_code: str, role: str, start: date, /
@@ -214,53 +197,50 @@ class LeapConnector(Connector):
         ET.SubElement(root, "property", identifier=property_code)
         ET.SubElement(root, "relationship").text = role
         ET.SubElement(root, "start-date").text = start.isoformat()
-        response = await send(
+        created = await _LEAP.body(
             self._client,
-            NAME,
             "POST",
             f"{BASE}/",
+            refusals={
+                400: _refusal(
+                    "INVALID_ACCOUNT_NUMBER", "The account number is not in LEAP's format."
+                ),
+                404: _refusal("NOT_FOUND", "LEAP has no such account or property."),
+                409: _refusal("CONFLICT", "This account already holds that role on that property."),
+            },
             content=ET.tostring(root),
-            headers={"Content-Type": "application/xml"},
+            headers=_XML,
         )
-        refusals = {
-            400: ("INVALID_ACCOUNT_NUMBER", "The account number is not in LEAP's format."),
-            404: ("NOT_FOUND", "LEAP has no such account or property."),
-            409: ("CONFLICT", "This account already holds that role on that property."),
-        }
-        if response.status_code in refusals:
-            code, text = refusals[response.status_code]
-            raise Refused(code, await _message(response) or text)
-        check_status(response, NAME, await _message(response))
-        return _relationship(await parse_untrusted(response.content, NAME))
+        return _relationship(created)
 
     async def _one(self, path: str) -> Relationship | None:
-        response = await send(self._client, NAME, "GET", path)
-        if response.status_code == 404:
-            return None
-        check_status(response, NAME, await _message(response))
-        return _relationship(await parse_untrusted(response.content, NAME))
+        found = await _LEAP.found(self._client, "GET", path)
+        return None if found is None else _relationship(found)
 
-    async def _list(self, params: Mapping[str, str]) -> list[Relationship]:
-        response = await send(self._client, NAME, "GET", f"{BASE}/", params=params)
-        check_status(response, NAME, await _message(response))
-        root = await parse_untrusted(response.content, NAME)
-        if root.tag != _q("property-relationships"):
-            raise UpstreamInvalidResponse(NAME, "leap returned a list of something else.")
-        return [_relationship(child) for child in root]
+    def _relationships(self, params: Mapping[str, str]) -> Offsets[Relationship]:
+        async def fetch(offset: int, limit: int) -> tuple[Sequence[Relationship], bool, None]:
+            paged = {**params, "limit": str(limit), "offset": str(offset)}
+            root = await _LEAP.body(self._client, "GET", f"{BASE}/", params=paged)
+            if root.tag != _q("property-relationships"):
+                raise UpstreamInvalidResponse(NAME, "leap returned a list of something else.")
+            rows = [_relationship(child) for child in root]
+            return rows, len(rows) < limit, None
 
-    async def _everything(self) -> list[Relationship]:
-        async def fetch(offset: int | None) -> tuple[list[Relationship], int | None]:
-            start = offset or 0
-            batch = await self._list({"limit": str(MAX_LIMIT), "offset": str(start)})
-            return batch, start + len(batch) if len(batch) == MAX_LIMIT else None
-
-        return await drain(fetch)
+        return Offsets(fetch, MAX_LIMIT)
 
 
-async def _message(response: httpx.Response) -> str | None:
-    if response.status_code < 400:
-        return None
-    try:
-        return ((await parse_untrusted(response.content, NAME)).text or "").strip() or None
-    except UpstreamInvalidResponse:
-        return None
+def _text(root: ET.Element) -> Said:
+    """LEAP's error bodies are an element whose text is the reason."""
+    return Said(message=(root.text or "").strip() or None)
+
+
+def _refusal(code: str, otherwise: str) -> Callable[[Said], Refused]:
+    return lambda said: Refused(code, said.message or otherwise)
+
+
+def _as_record(record: Relationship) -> Relationship:
+    return record
+
+
+_LEAP = Dialect(NAME, _text, parse=parse_untrusted)
+_XML = {"Content-Type": "application/xml"}

@@ -19,13 +19,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+import httpx
+
 from gateway import notices
 from gateway.auth import ClientCredentialsAuth, TokenRequest
 from gateway.config import AbsoluteUrl, ConnectorOptions, connector_options
-from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.paging import each, pages, scan
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.calls import Dialect, Failure, Said, member
+from gateway.connectors.paging import PageNumbers, each
 from gateway.connectors.values import integer_id, number, text
-from gateway.errors import BadUserInput, NotFound, UpstreamInvalidResponse
+from gateway.errors import BadUserInput, UpstreamInvalidResponse
 from gateway.model import (
     AvailableBetween,
     Between,
@@ -41,7 +44,7 @@ from gateway.model import (
     Unavailable,
     Unit,
 )
-from gateway.upstream import Failure, Said, Upstream, check_status, decode_json, said_in, send
+from gateway.upstream import Upstream
 
 __all__ = ["MyCrmConnector"]
 
@@ -224,28 +227,15 @@ class MyCrmConnector(Connector):
         fields = self._fields(entity, request.selection, local=bool(tests))
         if fields:
             params["fields"] = fields
-        expand = entity is Entity.UNIT and "landlord" in request.selection.relations
+        headers = _expand(entity, request.selection)
 
         async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
-            body = await self._get(path, {**params, "page": page, "per_page": size}, expand)
-            rows = body.get(path) if isinstance(body, dict) else None
-            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-                raise UpstreamInvalidResponse(NAME, f"mycrm returned no '{path}' list.")
-            count = body.get("count")
-            return rows, count if isinstance(count, int) else None
+            paged = {**params, "page": page, "per_page": size}
+            return await _MYCRM.listing(self._client, path, path, params=paged, headers=headers)
 
-        found = await scan(
-            pages(fetch, MAX_PER_PAGE),
-            offset=offset_of(request.position),
-            limit=request.limit,
-            max_size=MAX_PER_PAGE,
-            keep=(lambda row: all(test(row) for test in tests)) if tests else None,
-            count=request.count,
-        )
         build = _landlord if entity is Entity.LANDLORD else _unit
-        return Page(
-            [build(row) for row in found.rows], found.positions, found.exhausted, found.total
-        )
+        keep = (lambda row: all(test(row) for test in tests)) if tests else None
+        return await PageNumbers(fetch, MAX_PER_PAGE).page(request, build, keep)
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
@@ -256,17 +246,11 @@ class MyCrmConnector(Connector):
             ("landlord", "landlords") if entity is Entity.LANDLORD else ("property", "properties")
         )
         params = {"fields": fields} if (fields := self._fields(entity, selection)) else {}
-        expand = entity is Entity.UNIT and "landlord" in selection.relations
+        headers = _expand(entity, selection)
 
         async def one(key: str) -> Row | None:
-            try:
-                body = await self._get(f"{path}/{key}", params, expand)
-            except NotFound:
-                return None
-            row = body.get(resource) if isinstance(body, dict) else None
-            if not isinstance(row, dict):
-                raise UpstreamInvalidResponse(NAME, f"mycrm returned no '{resource}' object.")
-            return row
+            url = f"{path}/{key}"
+            return await _MYCRM.one(self._client, url, resource, params=params, headers=headers)
 
         found = await each([key for key in keys if integer_id(key)], one)
         build = _landlord if entity is Entity.LANDLORD else _unit
@@ -284,16 +268,6 @@ class MyCrmConnector(Connector):
             names.append("landlord")
         return ",".join(dict.fromkeys(names))
 
-    async def _get(self, path: str, params: Mapping[str, Any], expand: bool) -> Any:
-        response = await send(
-            self._client, NAME, "GET", path, params=params, headers=EXPAND if expand else None
-        )
-        check_status(response, NAME, said_in(response, _said), names=_ERRORS)
-        warning = response.headers.get("x-mycrm-api-warning")
-        if warning:
-            notices.warn(NAME, warning)
-        return decode_json(response, NAME)
-
 
 def _said(body: Any) -> Said:
     """MyCRM's error body: `{"<resource>": "ResourceNotFound", "messages": [...]}`: the name
@@ -304,3 +278,23 @@ def _said(body: Any) -> Said:
     words = [str(m) for m in messages] if isinstance(messages, list) else []
     names = [v for k, v in body.items() if k != "messages" and isinstance(v, str)]
     return Said(name=names[0] if len(names) == 1 else None, message="; ".join(words) or None)
+
+
+def _heard(response: httpx.Response) -> None:
+    """MyCRM's warning header reaches the caller as `extensions.warnings`."""
+    warning = response.headers.get("x-mycrm-api-warning")
+    if warning:
+        notices.warn(NAME, warning)
+
+
+def _count(body: Any) -> int | None:
+    count = member(body, "count")
+    return count if isinstance(count, int) else None
+
+
+def _expand(entity: Entity, selection: Selection) -> Mapping[str, str] | None:
+    """Listings carry their landlords in full when asked, so a unit's landlord costs nothing."""
+    return EXPAND if entity is Entity.UNIT and "landlord" in selection.relations else None
+
+
+_MYCRM = Dialect(NAME, _said, _ERRORS, heard=_heard, total=_count)

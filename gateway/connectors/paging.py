@@ -1,8 +1,16 @@
-"""Offset and page-number pagination (LEAP `limit`/`offset`; pms, MyCRM `page`/size), as one.
+"""How a provider's lists are read, one strategy per way of paging, and how lists merge.
 
-A connector's position is an absolute offset in its provider's ordered
-stream; this module turns "`limit` records from offset `o`" into as few
-requests as possible, and filters locally what the provider cannot filter.
+- `PageNumbers` (pms `page`/`page_size`, MyCRM `page`/`per_page`) and `Offsets`
+  (LEAP `limit`/`offset`): a connector's position is an absolute offset in its
+  provider's ordered stream; "`limit` records from offset `o`" becomes as few
+  requests as possible, and what the provider cannot filter is filtered here.
+- `RelayCursor` (SCOM's `first`/`after` connections): the position is the cursor.
+- `NextLinks` (OData's `@odata.nextLink`): the server decides where pages end.
+- `Standings`: where each of several merged streams stands, shared by the
+  federation's cursor over providers and SCOM's over landlords.
+
+A provider that says "more" without moving (no items, the same cursor) ends a
+read instead of looping; so does a budget of pages per answer.
 """
 
 from __future__ import annotations
@@ -10,22 +18,38 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import httpx
+
+from gateway.connectors.base import ListRequest, Page, offset_of
+from gateway.errors import InvalidCursor, NotFound, UpstreamInvalidResponse
+from gateway.model import Record
 from gateway.resilience import fan_out
 
 __all__ = [
+    "MAX_PAGES",
+    "Answer",
+    "FetchAfter",
     "FetchPage",
     "FetchRange",
+    "NextLinks",
+    "Offsets",
+    "PageNumbers",
+    "RelayCursor",
     "Scan",
-    "drain",
+    "Standings",
     "each",
     "merge",
     "pages",
     "scan",
     "window",
 ]
+
+MAX_PAGES = 1000
+"""Pages read for one answer at most: a provider whose pages never end (or loop) is
+refused, or its read cut short, rather than read forever."""
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -123,25 +147,232 @@ async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool] | No
             return matched
 
 
-async def drain(
-    fetch: Callable[[C | None], Awaitable[tuple[Sequence[T], C | None]]],
-    *,
-    max_pages: int = 1000,
-) -> list[T]:
-    """Every item of a list read page by page until the provider says it has no more.
+class _Offsetted(Generic[T]):
+    """A list whose positions are offsets, read through its `FetchRange`."""
 
-    A provider that says "more" without moving (no items, or the same cursor)
-    ends the read instead of looping; so does `max_pages`.
+    max_size: int
+
+    def ranges(self) -> FetchRange[T]:
+        raise NotImplementedError
+
+    async def page(
+        self,
+        request: ListRequest,
+        build: Callable[[T], Record],
+        keep: Callable[[T], bool] | None = None,
+    ) -> Page:
+        """The page a request asks for, from the offset its position holds."""
+        found = await scan(
+            self.ranges(),
+            offset=offset_of(request.position),
+            limit=request.limit,
+            max_size=self.max_size,
+            keep=keep,
+            count=request.count,
+        )
+        return Page(
+            [build(row) for row in found.rows], found.positions, found.exhausted, found.total
+        )
+
+    async def all(self) -> list[T]:
+        """Every row, at the largest page the provider allows."""
+        fetch, rows = self.ranges(), list[T]()
+        for _ in range(MAX_PAGES):
+            batch, ended, _ = await fetch(len(rows), self.max_size)
+            rows.extend(batch)
+            if ended or not batch:
+                break
+        return rows
+
+
+@dataclass(frozen=True)
+class PageNumbers(_Offsetted[T]):
+    """A list read by page number and size (pms `page`/`page_size`, MyCRM `page`/`per_page`)."""
+
+    fetch: FetchPage[T]
+    max_size: int
+
+    def ranges(self) -> FetchRange[T]:
+        return pages(self.fetch, self.max_size)
+
+
+@dataclass(frozen=True)
+class Offsets(_Offsetted[T]):
+    """A list read by offset and limit (LEAP's `offset`/`limit`)."""
+
+    fetch: FetchRange[T]
+    max_size: int
+
+    def ranges(self) -> FetchRange[T]:
+        return self.fetch
+
+
+FetchAfter = Callable[
+    [str | None, int], Awaitable[tuple[Sequence[tuple[str, T]], bool, int | None]]
+]
+"""(after this cursor, at most n) -> ((cursor, item) pairs, whether there are more, total)."""
+
+
+@dataclass(frozen=True)
+class RelayCursor(Generic[T]):
+    """A Relay connection read with `first`/`after` (SCOM): each item's cursor is its position."""
+
+    fetch: FetchAfter[T]
+    max_size: int
+
+    async def read(
+        self, after: str | None, limit: int
+    ) -> tuple[list[T], list[str], bool, int | None]:
+        """Up to `limit` items after `after`: (items, their cursors, exhausted, total)."""
+        items: list[T] = []
+        cursors: list[str] = []
+        total: int | None = None
+        while len(items) < limit:
+            edges, more, total = await self.fetch(after, min(self.max_size, limit - len(items)))
+            for cursor, item in edges:
+                items.append(item)
+                cursors.append(cursor)
+            if not more or not edges or cursors[-1] == after:
+                return items, cursors, True, total
+            after = cursors[-1]
+        return items, cursors, False, total
+
+    async def page(self, request: ListRequest, build: Callable[[T], Record]) -> Page:
+        if request.position is not None and not isinstance(request.position, str):
+            raise InvalidCursor("The cursor does not hold a position this provider can use.")
+        items, cursors, exhausted, total = await self.read(request.position, request.limit)
+        return Page([build(item) for item in items], cursors, exhausted, total)
+
+    async def all(self) -> list[T]:
+        """Every item, at the largest page the provider allows."""
+        items, _, _, _ = await self.read(None, self.max_size * MAX_PAGES)
+        return items
+
+
+_NEXT = "@odata.nextLink"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `NextLinks` read for one answer."""
+
+    rows: list[dict[str, Any]]
+    total: int | None
+    more: bool
+    """A next link was left unfollowed: the list goes on past these rows."""
+
+
+class NextLinks:
+    """OData v4 server-driven paging: `@odata.nextLink` followed, in a list and in each
+    row's expanded collections alike, since a server may cap both.
+
+    One answer has one budget of pages and one set of pages seen, however deep its
+    links go: a server whose links never end, or lead back, is refused within the
+    budget. An expanded collection's further pages are its rows only; they are not
+    expanded again, so a link inside them cannot start a read of its own.
     """
-    items: list[T] = []
-    cursor: C | None = None
-    for _ in range(max_pages):
-        batch, following = await fetch(cursor)
-        items.extend(batch)
-        if following is None or not batch or following == cursor:
-            break
-        cursor = following
-    return items
+
+    def __init__(
+        self,
+        fetch: Callable[[str], Awaitable[Any]],
+        root: httpx.URL,
+        provider: str,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
+        self._fetch = fetch
+        self._root = root
+        self._provider = provider
+        self._max_pages = max_pages
+
+    async def read(self, target: str, want: int | None = None) -> Answer:
+        """Rows from `target`, following next links until `want` rows (or all of them) are
+        in, and each row's expanded collections to their ends."""
+        seen: set[str] = set()
+        rows: list[dict[str, Any]] = []
+        total: int | None = None
+        following: str | None = str(self._root.join(target))
+        while following is not None and (want is None or len(rows) < want):
+            body = await self._page(following, seen, linked=bool(seen))
+            page = self._rows(body)
+            if len(seen) == 1:
+                count = body.get("@odata.count")
+                total = count if isinstance(count, int) and not isinstance(count, bool) else None
+            base = _base_of(following, body)
+            await asyncio.gather(*(self._complete(row, base, seen) for row in page))
+            rows.extend(page)
+            following = self._next(body.get(_NEXT), base, seen)
+        return Answer(rows, total, more=following is not None)
+
+    async def _complete(self, row: dict[str, Any], base: httpx.URL, seen: set[str]) -> None:
+        """An expanded collection the server cut short names where the rest is."""
+        for key in [key for key in row if key.endswith(_NEXT)]:
+            name, link = key[: -len(_NEXT)], row.pop(key)
+            following = self._next(link, _base_of(str(base), row), seen)
+            collection = row.get(name)
+            if not isinstance(collection, list) or following is None:
+                raise UpstreamInvalidResponse(
+                    self._provider, f"{self._provider} sent {key} without its collection."
+                )
+            while following is not None:
+                body = await self._page(following, seen, linked=True)
+                collection.extend(self._rows(body))
+                following = self._next(body.get(_NEXT), _base_of(following, body), seen)
+
+    async def _page(self, url: str, seen: set[str], *, linked: bool) -> dict[str, Any]:
+        """A page within the answer's budget; a link the server gave that leads nowhere is
+        the server's fault, not a record the caller asked for that does not exist."""
+        if len(seen) >= self._max_pages:
+            raise UpstreamInvalidResponse(
+                self._provider, f"{self._provider}'s next links ran past {self._max_pages}."
+            )
+        seen.add(url)
+        try:
+            body = await self._fetch(url)
+        except NotFound:
+            if not linked:
+                raise
+            raise UpstreamInvalidResponse(
+                self._provider, f"{self._provider}'s @odata.nextLink leads to no page (HTTP 404)."
+            ) from None
+        if not isinstance(body, dict):
+            raise UpstreamInvalidResponse(
+                self._provider, f"{self._provider} returned a body without a 'value' list."
+            )
+        return body
+
+    def _rows(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        page = body.get("value")
+        if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+            raise UpstreamInvalidResponse(
+                self._provider, f"{self._provider} returned a page without a value list."
+            )
+        return page
+
+    def _next(self, link: Any, base: httpx.URL, seen: set[str]) -> str | None:
+        """The next link, resolved as OData's JSON format says (against the context URL; CAP
+        writes `Buildings?...` relative to the service root) and kept on the service root:
+        the bearer token goes with the request, so a link to another host is never followed."""
+        if link is None:
+            return None
+        provider = self._provider
+        if not isinstance(link, str):
+            raise UpstreamInvalidResponse(provider, f"{provider}'s @odata.nextLink is not a URL.")
+        resolved = str(base.join(link))
+        if not resolved.startswith(str(self._root)):
+            raise UpstreamInvalidResponse(
+                provider, f"{provider}'s @odata.nextLink leaves its service root."
+            )
+        if resolved in seen:
+            raise UpstreamInvalidResponse(provider, f"{provider}'s @odata.nextLink repeats a page.")
+        return resolved
+
+
+def _base_of(url: str, payload: Mapping[str, Any]) -> httpx.URL:
+    """What relative URLs in `payload` are relative to: its `@odata.context` (itself relative
+    to the request), else the request's own URL (OData JSON Format, "Relative URLs")."""
+    request = httpx.URL(url)
+    context = payload.get("@odata.context")
+    return request.join(context) if isinstance(context, str) else request
 
 
 def merge(
@@ -165,6 +396,41 @@ def merge(
         taken.append((name, position, item))
         counts[name] += 1
     return taken, counts
+
+
+Stream = tuple[Sequence[tuple[Any, P, T]], bool]
+"""One stream's next items as `merge` takes them (sort key, position after it, item), and
+whether the stream ends after them."""
+
+
+@dataclass(kw_only=True)
+class Standings(Generic[P]):
+    """Where each of several merged streams stands: absent means not started, `done` means
+    exhausted. Totals travel too, so an exhausted stream still counts without being asked
+    again."""
+
+    positions: dict[str, P] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def advance(
+        self, streams: Mapping[str, Stream[P, T]], limit: int, encode: Callable[[], str]
+    ) -> list[tuple[str, T, str]]:
+        """The first `limit` items of the streams merged, each with where every stream
+        stands just after it, as `encode` writes that; a stream that ends and was taken
+        whole is done, which the last item's standing says."""
+        taken, counts = merge({name: items for name, (items, _) in streams.items()}, limit)
+        advanced: list[tuple[str, T, str]] = []
+        for name, position, item in taken:
+            self.positions[name] = position
+            advanced.append((name, item, encode()))
+        for name, (items, ends) in streams.items():
+            if ends and counts[name] == len(items):
+                self.done.add(name)
+        if advanced:
+            name, item, _ = advanced[-1]
+            advanced[-1] = (name, item, encode())
+        return advanced
 
 
 async def each(keys: Iterable[K], one: Callable[[K], Awaitable[V | None]]) -> Mapping[K, V]:

@@ -22,8 +22,9 @@ import httpx
 
 from gateway.auth import LoginRefreshAuth
 from gateway.clock import Clock
-from gateway.connectors.base import Connector, ListRequest, Page, offset_of
-from gateway.connectors.paging import drain, each, pages, scan
+from gateway.connectors.base import Connector, ListRequest, Page
+from gateway.connectors.calls import Dialect, Failure, Said
+from gateway.connectors.paging import PageNumbers, each
 from gateway.connectors.values import day, json_object, moment, number, text, token_id
 from gateway.errors import (
     BadUserInput,
@@ -47,7 +48,7 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.upstream import Failure, Said, Upstream, check_status, decode_json, said_in, send
+from gateway.upstream import Upstream
 
 __all__ = ["PmsConnector"]
 
@@ -108,8 +109,22 @@ def _said(body: Any) -> Said:
     )
 
 
-def _check(response: httpx.Response) -> None:
-    check_status(response, NAME, said_in(response, _said), _retry_after, _ERRORS)
+def _data(body: Any) -> Any:
+    """`{"success": true, "data": ..., "meta"?}` around every answer: its data."""
+    if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
+        raise UpstreamInvalidResponse(NAME, "pms returned a body outside its envelope.")
+    return body["data"]
+
+
+def _total(body: Any) -> int | None:
+    """`{"meta": {"pagination": {"total_count"}}}` beside a list's data."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    total = pagination.get("total_count") if isinstance(pagination, dict) else None
+    return total if isinstance(total, int) else None
+
+
+_PMS = Dialect(NAME, _said, _ERRORS, _retry_after, envelope=_data, total=_total)
 
 
 def _id(row: Row) -> str:
@@ -281,23 +296,8 @@ class PmsConnector(Connector):
             entity
         ]
         build = _landlord if entity is Entity.LANDLORD else _building
-
-        async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
-            return await self._list(
-                path, {"page": page, "page_size": size, "sort_by": "name", "sort_order": "asc"}
-            )
-
-        found = await scan(
-            pages(fetch, MAX_PAGE_SIZE),
-            offset=offset_of(request.position),
-            limit=request.limit,
-            max_size=MAX_PAGE_SIZE,
-            keep=_matches(entity, request.criteria),
-            count=request.count,
-        )
-        return Page(
-            [build(row) for row in found.rows], found.positions, found.exhausted, found.total
-        )
+        listing = self._listing(path, sort_by="name", sort_order="asc")
+        return await listing.page(request, build, _matches(entity, request.criteria))
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
@@ -305,11 +305,13 @@ class PmsConnector(Connector):
         match entity, by:
             case (Entity.LANDLORD, "id"):
                 found = await each(
-                    _plain(keys), lambda key: self._one(f"api/v1/organizations/{key}")
+                    _plain(keys), lambda key: _PMS.one(self._client, f"api/v1/organizations/{key}")
                 )
                 return {key: [_landlord(row)] for key, row in found.items()}
             case (Entity.BUILDING, "id"):
-                found = await each(_plain(keys), lambda key: self._one(f"api/v1/properties/{key}"))
+                found = await each(
+                    _plain(keys), lambda key: _PMS.one(self._client, f"api/v1/properties/{key}")
+                )
                 return {key: [_building(row)] for key, row in found.items()}
             case (Entity.BUILDING, "organization"):
                 return await self._properties_of(keys)
@@ -338,8 +340,9 @@ class PmsConnector(Connector):
             case (Entity.LEASE, "tenant"):
                 leases = await each(
                     [key for key in keys if _split(key)],
-                    lambda key: self._one(
-                        "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/"))
+                    lambda key: _PMS.one(
+                        self._client,
+                        "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/")),
                     ),
                 )
                 return {key: [_lease(row)] for key, row in leases.items()}
@@ -369,7 +372,9 @@ class PmsConnector(Connector):
             for record in records
             if isinstance(record, Unit) and isinstance(record.building, Link)
         }
-        rows = await each(sorted(properties), lambda key: self._one(f"api/v1/properties/{key}"))
+        rows = await each(
+            sorted(properties), lambda key: _PMS.one(self._client, f"api/v1/properties/{key}")
+        )
         owners = {
             key: owner for key, row in rows.items() if (owner := text(row, "organization_id"))
         }
@@ -402,49 +407,19 @@ class PmsConnector(Connector):
                     found[key_of(record)].append(record)
         return found
 
-    async def _request(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = await send(self._client, NAME, "GET", path, params=params)
-        _check(response)
-        body = decode_json(response, NAME)
-        if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
-            raise UpstreamInvalidResponse(NAME, "pms returned a body outside its envelope.")
-        return body
-
-    async def _one(self, path: str) -> Row | None:
-        try:
-            body = await self._request(path)
-        except NotFound:
-            return None
-        data = body["data"]
-        if not isinstance(data, dict):
-            raise UpstreamInvalidResponse(NAME, "pms returned a non-object record.")
-        return data
-
-    async def _list(self, path: str, params: Mapping[str, Any]) -> tuple[list[Row], int | None]:
-        body = await self._request(path, params)
-        rows = body["data"]
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise UpstreamInvalidResponse(
-                NAME, "pms returned a list that is not a list of records."
-            )
-        meta = body.get("meta")
-        pagination = meta.get("pagination") if isinstance(meta, dict) else None
-        total = pagination.get("total_count") if isinstance(pagination, dict) else None
-        return rows, total if isinstance(total, int) else None
-
     async def _all(self, path: str) -> list[Row] | None:
-        """Every record of a property's sub-list, at the largest page pms allows."""
-
-        async def fetch(page: int | None) -> tuple[list[Row], int | None]:
-            number = page or 1
-            batch, total = await self._list(path, {"page": number, "page_size": MAX_PAGE_SIZE})
-            more = len(batch) == MAX_PAGE_SIZE and (total is None or number * MAX_PAGE_SIZE < total)
-            return batch, number + 1 if more else None
-
+        """Every record of a property's sub-list; None for a property pms does not have."""
         try:
-            return await drain(fetch)
+            return await self._listing(path).all()
         except NotFound:
             return None
+
+    def _listing(self, path: str, **order: str) -> PageNumbers[Row]:
+        async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
+            params = {"page": page, "page_size": size, **order}
+            return await _PMS.listing(self._client, path, params=params)
+
+        return PageNumbers(fetch, MAX_PAGE_SIZE)
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
@@ -485,8 +460,7 @@ class PmsConnector(Connector):
         mine = [hook for hook in hooks if hook.get("url") == url]
         if not mine:
             body = {"url": url, "events": list(_EVENTS), "secret": self._webhook_secret}
-            response = await send(self._client, NAME, "POST", "api/v1/webhooks", json=body)
-            _check(response)
+            await _PMS.response(self._client, "POST", "api/v1/webhooks", json=body)
             mine = [hook for hook in await self._hooks() if hook.get("url") == url]
         return sorted({str(event) for hook in mine for event in hook.get("events") or []})
 
@@ -494,7 +468,7 @@ class PmsConnector(Connector):
         return sorted({str(e) for hook in await self._hooks() for e in hook.get("events") or []})
 
     async def _hooks(self) -> list[dict[str, Any]]:
-        hooks = (await self._request("api/v1/webhooks"))["data"]
+        hooks = await _PMS.body(self._client, "GET", "api/v1/webhooks")
         if not isinstance(hooks, list):
             raise UpstreamInvalidResponse(NAME, "pms listed its webhooks as a non-list.")
         return [hook for hook in hooks if isinstance(hook, dict)]
@@ -511,12 +485,7 @@ class PmsConnector(Connector):
             "email": tenant.email,
             "phone": tenant.phone,
         }
-        response = await send(
-            self._client, NAME, "POST", f"api/v1/properties/{property_id}/tenants", json=body
+        created = await _PMS.body(
+            self._client, "POST", f"api/v1/properties/{property_id}/tenants", json=body
         )
-        _check(response)
-        created = decode_json(response, NAME)
-        data = created.get("data") if isinstance(created, dict) else None
-        if not isinstance(data, dict):
-            raise UpstreamInvalidResponse(NAME, "pms did not return the created tenant.")
-        return _tenant(data, property_id)
+        return _tenant(_PMS.as_record(created, "did not return the created tenant"), property_id)

@@ -29,6 +29,8 @@ import orjson
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
+from gateway.connectors.calls import Dialect, Said
+from gateway.connectors.paging import Answer, NextLinks
 from gateway.connectors.values import integer_id, json_object, number, text
 from gateway.errors import (
     BadUserInput,
@@ -57,7 +59,7 @@ from gateway.model import (
     Unavailable,
     Unit,
 )
-from gateway.upstream import Upstream, check_status, decode_json, error_message, parse_json, send
+from gateway.upstream import Upstream, parse_json
 
 __all__ = ["PrimmoConnector"]
 
@@ -70,10 +72,7 @@ _UNIT_KEY = (*_BUILDING_KEY, "UnitCode")
 _TOKEN_LIFETIME = 24 * 3600.0
 _MAX_FILTER_CHARS = 6000
 """Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
-_MAX_PAGES = 1000
-"""Next links followed for one answer at most: a server whose links never end (or loop)
-is refused rather than read forever."""
-_NEXT = "@odata.nextLink"
+_PRIMMO = Dialect(NAME)
 
 
 @dataclass(frozen=True)
@@ -366,17 +365,15 @@ class PrimmoConnector(Connector):
             "FirstName": tenant.first_name,
             "TenantType": "D",
         }
-        response = await send(
-            self._client, NAME, "POST", "api/Tenants", json=body, headers=odata.HEADERS
+        row = await _PRIMMO.body(
+            self._client,
+            "POST",
+            "api/Tenants",
+            refusals={400: _refused_tenant},
+            json=body,
+            headers=odata.HEADERS,
         )
-        if response.status_code == 400:
-            message = error_message(response) or "primmo refused the tenant."
-            raise ValidationFailed(NAME, message, [{"field": "", "message": message}])
-        check_status(response, NAME, error_message(response))
-        row = decode_json(response, NAME)
-        if not isinstance(row, dict):
-            raise UpstreamInvalidResponse(NAME, "primmo did not return the created tenant.")
-        return _tenant(row, Selection())
+        return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
@@ -409,9 +406,7 @@ class PrimmoConnector(Connector):
         return Delivery(changes, key, outcome, window=CONTENT_WINDOW)
 
     async def webhook_subscriptions(self) -> list[str]:
-        response = await send(self._client, NAME, "GET", "api/subscribe")
-        check_status(response, NAME, error_message(response))
-        entities = decode_json(response, NAME)
+        entities = await _PRIMMO.body(self._client, "GET", "api/subscribe")
         if not isinstance(entities, list):
             raise UpstreamInvalidResponse(NAME, "primmo listed its subscriptions as a non-list.")
         return sorted(str(entity) for entity in entities)
@@ -430,13 +425,11 @@ class PrimmoConnector(Connector):
             ),
             "Entities": missing,
         }
-        response = await send(self._client, NAME, "POST", "api/subscribe", json=body)
-        check_status(response, NAME, error_message(response))
+        await _PRIMMO.response(self._client, "POST", "api/subscribe", json=body)
         return await self.webhook_subscriptions()
 
     async def unsubscribe_webhooks(self) -> list[str]:
-        response = await send(self._client, NAME, "POST", "api/unsubscribe", json=list(_SUBSCRIBED))
-        check_status(response, NAME, error_message(response))
+        await _PRIMMO.response(self._client, "POST", "api/unsubscribe", json=list(_SUBSCRIBED))
         return await self.webhook_subscriptions()
 
     @staticmethod
@@ -478,67 +471,12 @@ class PrimmoConnector(Connector):
             parts.append(_condition(entity, name, condition))
         return path, extra, odata.all_of(*parts)
 
-    async def _read(
-        self, path: str, options: Mapping[str, str], want: int | None = None
-    ) -> _Answer:
-        return await self._pages(f"{path}?{odata.encode(options)}", want)
+    async def _read(self, path: str, options: Mapping[str, str], want: int | None = None) -> Answer:
+        async def fetch(url: str) -> Any:
+            return await _PRIMMO.body(self._client, "GET", url, headers=odata.HEADERS)
 
-    async def _pages(self, target: str, want: int | None) -> _Answer:
-        """Rows from `target`, following next links until `want` rows (or all of them) are in,
-        and each row's expanded collections to their ends."""
-        rows: list[Row] = []
-        total: int | None = None
-        seen: set[str] = set()
-        following: str | None = str(self._client.base_url.join(target))
-        while following is not None and (want is None or len(rows) < want):
-            if len(seen) == _MAX_PAGES:
-                raise UpstreamInvalidResponse(NAME, f"primmo's next links ran past {_MAX_PAGES}.")
-            body = await self._body(following)
-            page = body.get("value")
-            if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
-                raise UpstreamInvalidResponse(NAME, "primmo returned a page without a value list.")
-            if not seen:
-                count = body.get("@odata.count")
-                total = count if isinstance(count, int) and not isinstance(count, bool) else None
-            seen.add(following)
-            base = _base_of(following, body)
-            await asyncio.gather(*(self._expanded(row, base) for row in page))
-            rows.extend(page)
-            following = self._next(body.get(_NEXT), base, seen)
-        return _Answer(rows, total, more=following is not None)
-
-    async def _expanded(self, row: dict[str, Any], base: httpx.URL) -> None:
-        """An expanded collection the server cut short names where the rest is."""
-        for key in [key for key in row if key.endswith(_NEXT)]:
-            name, link = key[: -len(_NEXT)], row.pop(key)
-            target = self._next(link, _base_of(str(base), row), set())
-            if not isinstance(row.get(name), list) or target is None:
-                raise UpstreamInvalidResponse(NAME, f"primmo sent {key} without its collection.")
-            row[name] = [*row[name], *(await self._pages(target, None)).rows]
-
-    def _next(self, link: Any, base: httpx.URL, seen: set[str]) -> str | None:
-        """The next link, resolved as OData's JSON format says (against the context URL; CAP
-        writes `Buildings?...` relative to the service root) and kept on the service root:
-        the bearer token goes with the request, so a link to another host is never followed."""
-        if link is None:
-            return None
-        if not isinstance(link, str):
-            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink is not a URL.")
-        root = str(self._client.base_url)
-        resolved = str(base.join(link))
-        if not resolved.startswith(root):
-            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink leaves its service root.")
-        if resolved in seen:
-            raise UpstreamInvalidResponse(NAME, "primmo's @odata.nextLink repeats a page.")
-        return resolved
-
-    async def _body(self, target: str) -> dict[str, Any]:
-        response = await send(self._client, NAME, "GET", target, headers=odata.HEADERS)
-        check_status(response, NAME, error_message(response))
-        body = decode_json(response, NAME)
-        if not isinstance(body, dict):
-            raise UpstreamInvalidResponse(NAME, "primmo returned a body without a 'value' list.")
-        return body
+        links = NextLinks(fetch, self._client.base_url, NAME)
+        return await links.read(f"{path}?{odata.encode(options)}", want)
 
     async def _count(
         self, path: str, extra: Mapping[str, str], expr: odata.Expr | None
@@ -547,32 +485,25 @@ class PrimmoConnector(Connector):
         text). One that has no such resource gives no count: never a guessed number."""
         options = {**extra, **({"$filter": odata.render(expr)} if expr is not None else {})}
         target = f"{path}/$count" + (f"?{odata.encode(options)}" if options else "")
-        response = await send(
-            self._client, NAME, "GET", target, headers={**odata.HEADERS, "Accept": "text/plain"}
+        response = await _PRIMMO.response(
+            self._client,
+            "GET",
+            target,
+            passes=(400, 404, 501),
+            headers={**odata.HEADERS, "Accept": "text/plain"},
         )
-        if response.status_code in (400, 404, 501):
+        if response.status_code >= 400:
             return None
-        check_status(response, NAME, error_message(response))
         text = response.text.strip().lstrip("\ufeff")
         if not (text.isascii() and text.isdigit()):
             raise UpstreamInvalidResponse(NAME, "primmo's /$count is not a number.")
         return int(text)
 
 
-def _base_of(url: str, payload: Mapping[str, Any]) -> httpx.URL:
-    """What relative URLs in `payload` are relative to: its `@odata.context` (itself relative
-    to the request), else the request's own URL (OData JSON Format, "Relative URLs")."""
-    request = httpx.URL(url)
-    context = payload.get("@odata.context")
-    return request.join(context) if isinstance(context, str) else request
-
-
-@dataclass(frozen=True)
-class _Answer:
-    rows: list[Row]
-    total: int | None
-    more: bool
-    """A next link was left unfollowed: the list goes on past these rows."""
+def _refused_tenant(said: Said) -> ValidationFailed:
+    """Primmo answers a tenant it will not file with a 400 and its reason."""
+    message = said.message or "primmo refused the tenant."
+    return ValidationFailed(NAME, message, [{"field": "", "message": message}])
 
 
 def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | None:

@@ -26,7 +26,8 @@ from gateway import notices
 from gateway.auth import HeaderAuth
 from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
-from gateway.connectors.paging import drain, each, merge
+from gateway.connectors.calls import Dialect
+from gateway.connectors.paging import RelayCursor, Standings, each
 from gateway.connectors.values import json_object, text
 from gateway.errors import (
     BadUserInput,
@@ -50,7 +51,7 @@ from gateway.model import (
     Selection,
     Unavailable,
 )
-from gateway.upstream import Upstream, check_status, decode_json, send
+from gateway.upstream import Upstream
 from gateway.vault import Vault
 
 __all__ = ["ScomConnector"]
@@ -59,8 +60,15 @@ NAME = "scom"
 logger = logging.getLogger("gateway.connectors.scom")
 MAX_PAGE = 100
 _BATCH = 50
+_TOKEN = "x-api-token"
+"""The header for the partner's token and for each landlord's alike."""
 _LANDLORD_FIELDS = "id name status companyType billingAddress billingPostalCode businessNumber"
 _PROPERTY_FIELDS = "id landlordId name address city postalCode"
+_LANDLORDS = (
+    "query($first: Int!, $after: String) { landlords(first: $first, after: $after) "
+    "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
+    f"{_LANDLORD_FIELDS} }} }} }} }}"
+)
 _PROPERTIES = (
     "query($first: Int!, $after: String) { properties(first: $first, after: $after) "
     "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
@@ -146,10 +154,14 @@ def _count(connection: Mapping[str, Any]) -> int | None:
     return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
-def _positions(position: Any) -> dict[str, str | None]:
-    """Each landlord's cursor, from a position that came back from a caller: checked."""
+_DONE = "done"
+
+
+def _standings(position: Any) -> Standings[str]:
+    """Each landlord's cursor (or `done`), from a position that came back from a caller:
+    checked."""
     if position is None:
-        return {}
+        return Standings()
     try:
         parsed = json.loads(position) if isinstance(position, str) else None
     except ValueError:
@@ -158,7 +170,16 @@ def _positions(position: Any) -> dict[str, str | None]:
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in parsed.items()
     ):
         raise InvalidCursor("The cursor does not hold a position scom can use.")
-    return parsed
+    return Standings(
+        positions={owner: at for owner, at in parsed.items() if at not in (None, _DONE)},
+        done={owner for owner, at in parsed.items() if at == _DONE},
+    )
+
+
+def _position(standings: Standings[str]) -> str:
+    return json.dumps(
+        {**standings.positions, **dict.fromkeys(standings.done, _DONE)}, sort_keys=True
+    )
 
 
 class ScomOptions(ConnectorOptions):
@@ -194,7 +215,7 @@ class ScomConnector(Connector):
     def connect(cls, upstream: Upstream) -> ScomConnector:
         if upstream.vault is None:
             raise ConfigError("scom keeps landlord tokens in the vault: configure [vault].")
-        partner = upstream.client(HeaderAuth("x-api-token", upstream.credential("api_token")))
+        partner = upstream.client(HeaderAuth(_TOKEN, upstream.credential("api_token")))
         key = upstream.credentials.get("webhook_secret")
         if key is None:
             logger.warning("scom: no webhook_secret; its verification callbacks will be refused")
@@ -211,28 +232,7 @@ class ScomConnector(Connector):
             raise BadUserInput("scom lists landlords and buildings unfiltered.", provider=NAME)
         if entity is Entity.BUILDING:
             return await self._buildings(request)
-        records: list[Record] = []
-        positions: list[str] = []
-        if request.position is not None and not isinstance(request.position, str):
-            raise InvalidCursor("The cursor does not hold a position scom can use.")
-        after = request.position
-        total = None
-        while len(records) < request.limit:
-            data = await self._ask(
-                "query($first: Int!, $after: String) { landlords(first: $first, after: $after) "
-                "{ totalCount pageInfo { hasNextPage } edges { cursor node { "
-                f"{_LANDLORD_FIELDS} }} }} }} }}",
-                {"first": min(MAX_PAGE, request.limit - len(records)), "after": after},
-            )
-            edges, connection = _edges(data, "landlords")
-            total = _count(connection)
-            for cursor, node in edges:
-                records.append(_landlord(node))
-                positions.append(cursor)
-            if not _more(connection) or not edges:
-                return Page(records, positions, True, total)
-            after = positions[-1]
-        return Page(records, positions, False, total)
+        return await self._connection(_LANDLORDS, "landlords").page(request, _landlord)
 
     def supports(self, entity: Entity, criteria: Any, /) -> bool:
         return entity in self.lists and not criteria
@@ -244,7 +244,7 @@ class ScomConnector(Connector):
         own cursor (a JSON object), and landlords are merged here as providers are in
         the federation.
         """
-        started = _positions(request.position)
+        standings = _standings(request.position)
         held = await self._vault.subjects(NAME)
         if not held:
             notices.warn(
@@ -252,42 +252,42 @@ class ScomConnector(Connector):
                 "scom's buildings are read with each landlord's own token, and the vault holds "
                 "none: activate a landlord (activateLandlord) to list its buildings.",
             )
-        owners = [o for o in held if started.get(o, "") != "done"]
+        owners = [owner for owner in held if owner not in standings.done]
         pages = await each(
-            owners, lambda owner: self._page_of(owner, started.get(owner), request.limit)
+            owners,
+            lambda owner: self._page_of(owner, standings.positions.get(owner), request.limit),
         )
         streams = {
-            owner: [((text(node, "name") or "").casefold(), cursor, node) for cursor, node in edges]
-            for owner, (edges, _, _) in pages.items()
+            owner: (
+                [
+                    ((text(node, "name") or "").casefold(), cursor, node)
+                    for node, cursor in zip(nodes, cursors, strict=True)
+                ],
+                ends,
+            )
+            for owner, (nodes, cursors, ends, _) in pages.items()
         }
-        taken, counts = merge(streams, request.limit)
-        position: dict[str, str | None] = dict(started)
-        records: list[Record] = []
-        positions: list[str] = []
-        for owner, cursor, node in taken:
-            records.append(_building(node))
-            position[owner] = cursor
-            positions.append(json.dumps(position, sort_keys=True))
-        for owner, (edges, more, _) in pages.items():
-            if not more and counts[owner] == len(edges):
-                position[owner] = "done"
-        if positions:
-            positions[-1] = json.dumps(position, sort_keys=True)
-        exhausted = all(position.get(owner) == "done" for owner in owners)
-        total = sum(count for _, _, count in pages.values()) if request.count else None
-        return Page(records, positions, exhausted, total)
+        taken = standings.advance(streams, request.limit, lambda: _position(standings))
+        exhausted = all(owner in standings.done for owner in owners)
+        total = sum(count or 0 for *_, count in pages.values()) if request.count else None
+        return Page(
+            [_building(node) for _, node, _ in taken],
+            [position for *_, position in taken],
+            exhausted,
+            total,
+        )
 
     async def _page_of(
         self, owner: str, after: str | None, limit: int
-    ) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
+    ) -> tuple[list[dict[str, Any]], list[str], bool, int | None]:
+        """A page of one landlord's properties, read with that landlord's token; none, and
+        ended, for a landlord whose token the vault does not hold."""
         token = await self._vault.get(NAME, owner)
         if token is None:
-            return [], False, 0
-        data = await self._ask(
-            _PROPERTIES, {"first": min(limit, MAX_PAGE), "after": after}, token=token
+            return [], [], True, 0
+        return await self._connection(_PROPERTIES, "properties", token).read(
+            after, min(limit, MAX_PAGE)
         )
-        edges, connection = _edges(data, "properties")
-        return edges, _more(connection) and bool(edges), _count(connection) or 0
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], _selection: Selection, /
@@ -329,14 +329,21 @@ class ScomConnector(Connector):
         if token is None:
             notices.warn(NAME, f"No token for scom landlord {landlord_id}: activate it first.")
             return []
+        return await self._connection(_PROPERTIES, "properties", token).all()
 
-        async def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            data = await self._ask(_PROPERTIES, {"first": MAX_PAGE, "after": after}, token=token)
-            edges, connection = _edges(data, "properties")
-            following = edges[-1][0] if edges and _more(connection) else None
-            return [node for _, node in edges], following
+    def _connection(
+        self, query: str, field: str, token: str | None = None
+    ) -> RelayCursor[dict[str, Any]]:
+        """A Relay connection of SCOM's, read with the partner token or a landlord's."""
 
-        return await drain(fetch)
+        async def fetch(
+            after: str | None, first: int
+        ) -> tuple[list[tuple[str, dict[str, Any]]], bool, int | None]:
+            data = await self._ask(query, {"first": first, "after": after}, token=token)
+            edges, connection = _edges(data, field)
+            return edges, _more(connection), _count(connection)
+
+        return RelayCursor(fetch, MAX_PAGE)
 
     async def _properties_by_id(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         by_owner: dict[str, list[str]] = defaultdict(list)
@@ -488,21 +495,14 @@ class ScomConnector(Connector):
     async def _post(
         self, query: str, variables: Mapping[str, Any], *, token: str | None = None
     ) -> dict[str, Any]:
-        client = self._client if token is None else self._landlords
-        headers = {"x-api-token": token} if token is not None else None
-        response = await send(
-            client,
-            NAME,
+        body = await _SCOM.body(
+            self._client if token is None else self._landlords,
             "POST",
             "graphql",
             json={"query": query, "variables": dict(variables)},
-            headers=headers,
+            auth=httpx.USE_CLIENT_DEFAULT if token is None else HeaderAuth(_TOKEN, token),
         )
-        check_status(response, NAME, None)
-        body = decode_json(response, NAME)
-        if not isinstance(body, dict):
-            raise UpstreamInvalidResponse(NAME, "scom returned a body that is not an object.")
-        return body
+        return _SCOM.as_record(body, "returned a body that is not an object")
 
     @staticmethod
     def _data(
@@ -527,6 +527,10 @@ class ScomConnector(Connector):
             raise UpstreamInvalidResponse(NAME, "scom returned no data.")
         _warn(errors)
         return data
+
+
+_SCOM = Dialect(NAME, said=None)
+"""SCOM's HTTP errors say nothing worth passing on; its GraphQL errors are `_data`'s."""
 
 
 def _upstream_errors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
