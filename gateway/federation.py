@@ -22,7 +22,7 @@ import orjson
 from gateway import notices
 from gateway.cache import EntityCache, LocalEntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
-from gateway.connectors.paging import merge
+from gateway.connectors.paging import Standings
 from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
 from gateway.metrics import Metrics
 from gateway.model import Criteria, Entity, Record, Selection
@@ -87,31 +87,11 @@ class ListResult:
     errors: list[ProviderError] = field(default_factory=list)
 
 
-def _first(
-    pages: Mapping[str, Page], size: int
-) -> tuple[list[tuple[str, Position, Record]], dict[str, int]]:
-    """One provider's page needs no merging: its own order is the list's (a tenth of the
-    CPU of a 1,000-record page went to sort keys and the heap)."""
-    ((name, page),) = pages.items()
-    taken = [
-        (name, position, record)
-        for record, position in zip(page.records[:size], page.positions[:size], strict=True)
-    ]
-    return taken, {name: len(taken)}
-
-
 @dataclass
-class _Cursor:
-    """Where each provider stands: absent means not started, `done` means exhausted.
-
-    Totals travel too, so an exhausted provider still counts in `totalCount`
-    without being asked again.
-    """
+class _Cursor(Standings[Position]):
+    """Where each provider stands, for one list (its fingerprint), as an opaque cursor."""
 
     fingerprint: str
-    positions: dict[str, Position] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
-    totals: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> str:
         payload = {
@@ -150,7 +130,7 @@ class _Cursor:
             raise InvalidCursor(
                 "The cursor belongs to a different list (other filters or providers)."
             )
-        return cls(fingerprint, dict(positions), set(done), dict(totals))
+        return cls(fingerprint, positions=dict(positions), done=set(done), totals=dict(totals))
 
 
 def _fingerprint(entity: Entity, criteria: Criteria, providers: Sequence[str]) -> str:
@@ -262,12 +242,7 @@ class Federation:
                 cursor.totals[name] = outcome.total
             elif isinstance(outcome, Page) and count:
                 notices.warn(name, f"{name} gave no count: totalCount leaves its records out.")
-        edges, taken = self._merge(entity, pages, cursor, size)
-        for name, page in pages.items():
-            if page.exhausted and taken[name] == len(page.records):
-                cursor.done.add(name)
-        if edges:
-            edges[-1] = Edge(edges[-1].node, cursor.encode())
+        edges = self._merge(entity, pages, cursor, size)
         return ListResult(
             edges=edges,
             page_info=PageInfo(
@@ -282,24 +257,25 @@ class Federation:
 
     def _merge(
         self, entity: Entity, pages: Mapping[str, Page], cursor: _Cursor, size: int
-    ) -> tuple[list[Edge], dict[str, int]]:
-        if len(pages) == 1:
-            taken, counts = _first(pages, size)
-        else:
-            sort_key = SORT_KEYS[entity]
-            streams = {
-                name: [
-                    ((sort_key(record), name, record.source_id), position, record)
+    ) -> list[Edge]:
+        """One provider's page needs no sort keys: its own order is the list's (a tenth of
+        the CPU of a 1,000-record page went to sort keys and the heap)."""
+        sort_key = SORT_KEYS[entity] if len(pages) > 1 else None
+        streams = {
+            name: (
+                [
+                    (
+                        None if sort_key is None else (sort_key(record), name, record.source_id),
+                        position,
+                        record,
+                    )
                     for record, position in zip(page.records, page.positions, strict=True)
-                ]
-                for name, page in pages.items()
-            }
-            taken, counts = merge(streams, size)
-        edges: list[Edge] = []
-        for name, position, record in taken:
-            cursor.positions[name] = position
-            edges.append(Edge(record, cursor.encode()))
-        return edges, counts
+                ],
+                page.exhausted,
+            )
+            for name, page in pages.items()
+        }
+        return [Edge(record, at) for _, record, at in cursor.advance(streams, size, cursor.encode)]
 
     async def _page(self, name: str, entity: Entity, request: ListRequest) -> Page | ProviderError:
         try:

@@ -383,7 +383,12 @@ def merge(
     Each stream is consumed in its own order whatever its keys say, so what is
     taken from a stream is always a prefix of it: the position after the last
     taken item is where that stream resumes, and nothing is skipped or repeated.
+    One stream's keys are never read, nor a heap built for it.
     """
+    if len(streams) == 1:
+        ((name, stream),) = streams.items()
+        prefix = [(name, position, item) for _, position, item in stream[:limit]]
+        return prefix, {name: len(prefix)}
     tagged = [
         [(key, name, index, position, item) for index, (key, position, item) in enumerate(stream)]
         for name, stream in streams.items()
