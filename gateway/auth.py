@@ -12,15 +12,18 @@ The styles differ only in how a token is bought:
 - `LoginRefreshAuth`: a login that returns access and refresh tokens, renewed
   with the refresh token and by logging in again when that fails (pms);
 - `ClientCredentialsAuth`: OAuth2 client credentials over HTTP Basic (MyCRM);
-- `HeaderAuth`: a long-lived token in a header (SCOM's partner token).
+- `HeaderAuth`: a long-lived token in a header (SCOM's partner token, and each
+  landlord's own, per request).
 Provider-specific envelopes come in through small `unwrap` hooks, as in dlt's
 `OAuth2ClientCredentials`.
 
-A token endpoint that gives no token is reported by its status: a rejected
-request (400), refused credentials (401, 403), a rate limit (429, with its
-`retryAfter`) and an outage (5xx) each have their own code, and the message
-carries what the endpoint said (RFC 6749 §5.2's `error` and
-`error_description`), bounded, with the gateway's secrets masked.
+A token endpoint that gives no token is reported by what it said: a rejected
+request, refused credentials, a rate limit (429, with its `retryAfter`) and an
+outage (5xx) each have their own code. RFC 6749 §5.2's `error` decides between
+the first two where the endpoint names one (a wrong password is `invalid_grant`
+with a 400), else the status does (400, or 401 and 403). The message carries
+what the endpoint said (`error` and `error_description`), bounded, with the
+gateway's secrets masked.
 """
 
 from __future__ import annotations
@@ -262,19 +265,22 @@ _MAX_REASON = 200
 """Characters kept of what a token endpoint said: a reason fits, a page of HTML does not."""
 
 
-def _reason(response: httpx.Response, secrets: Iterable[str]) -> str:
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """A refusal's JSON object, or nothing for a body that is not one."""
+    try:
+        body = orjson.loads(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reason(body: Mapping[str, Any], secrets: Iterable[str]) -> str:
     """What the endpoint said, as `error: description`: RFC 6749 §5.2's `error` and
     `error_description`, or OData's `{"error": {"code", "message"}}` (which pms shares).
 
     An endpoint may echo what it was sent: the gateway's secrets are masked before
     anything is cut, so no part of one survives, and control characters go.
     """
-    try:
-        body = orjson.loads(response.content)
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
     error = body.get("error")
     said = (
         (error.get("code"), error.get("message"))
@@ -295,14 +301,17 @@ def _refused(
     secrets: Iterable[str],
     retry_after: RetryAfter = retry_after_header,
 ) -> ProviderError:
-    """The stable error for a token endpoint that gave no token, by its status.
+    """The stable error for a token endpoint that gave no token.
 
-    RFC 6749 §5.2 answers a malformed or unsupported request with 400 and a client
-    that failed to authenticate with 401; a rate limit or an outage is neither, and
-    must not send anyone to check credentials that are fine.
+    A rate limit or an outage is neither a refusal of the request nor of the
+    credentials, and must not send anyone to check credentials that are fine. Of the
+    refusals, RFC 6749 §5.2's `error` says which it is; the status only where the
+    endpoint names none (or one it made up): §5.2 gives most errors a 400, including
+    the `invalid_grant` of a wrong password.
     """
     status = response.status_code
-    reason = _reason(response, secrets)
+    body = _body(response)
+    reason = _reason(body, secrets)
     endpoint = f"{provider}'s token endpoint"
     why = f" (HTTP {status}): {reason}" if reason else f" (HTTP {status})"
     if status == 429:
@@ -311,11 +320,29 @@ def _refused(
         )
     if status >= 500:
         return UpstreamUnavailable(provider, f"{endpoint} failed{why}")
-    if status in (401, 403):
+    if status < 400:
+        return UpstreamInvalidResponse(provider, f"{endpoint} answered without a token{why}")
+    named = body.get("error")
+    credentials = _REFUSES_CREDENTIALS.get(named) if isinstance(named, str) else None
+    if credentials is None:
+        credentials = status in (401, 403)
+    if credentials:
         return CredentialsRefused(provider, f"{endpoint} refused the gateway's credentials{why}")
-    if status >= 400:
-        return TokenRequestRejected(provider, f"{endpoint} rejected the token request{why}")
-    return UpstreamInvalidResponse(provider, f"{endpoint} answered without a token{why}")
+    return TokenRequestRejected(provider, f"{endpoint} rejected the token request{why}")
+
+
+_REFUSES_CREDENTIALS = {
+    "invalid_client": True,
+    "invalid_grant": True,
+    "unauthorized_client": True,
+    "invalid_request": False,
+    "invalid_scope": False,
+    "unsupported_grant_type": False,
+}
+"""RFC 6749 §5.2's errors, by whether the credentials were refused: the client, its grant
+(a password, a refresh token) or what the client may do, which configuration or the
+provider's record of the client must fix; or else the request's form, grant type or
+scope, on which the gateway and that server disagree."""
 
 
 def _json(provider: str, response: httpx.Response) -> Any:

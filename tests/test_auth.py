@@ -162,6 +162,36 @@ async def test_a_token_endpoint_refusal_has_its_own_code_and_says_why(
     assert error.extensions.get("retryAfter") == (120 if status == 429 else None)
 
 
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        (400, "invalid_grant", "UPSTREAM_CREDENTIALS_REFUSED"),
+        (400, "invalid_client", "UPSTREAM_CREDENTIALS_REFUSED"),
+        (400, "unauthorized_client", "UPSTREAM_CREDENTIALS_REFUSED"),
+        (401, "invalid_scope", "UPSTREAM_TOKEN_REQUEST_REJECTED"),
+        (401, "unsupported_grant_type", "UPSTREAM_TOKEN_REQUEST_REJECTED"),
+        (403, "invalid_request", "UPSTREAM_TOKEN_REQUEST_REJECTED"),
+        (400, "not_an_rfc_6749_error", "UPSTREAM_TOKEN_REQUEST_REJECTED"),
+        (401, "not_an_rfc_6749_error", "UPSTREAM_CREDENTIALS_REFUSED"),
+        (429, "invalid_grant", "RATE_LIMITED"),
+        (503, "invalid_client", "UPSTREAM_UNAVAILABLE"),
+    ],
+)
+async def test_the_rfc_6749_error_a_token_endpoint_names_decides_which_refusal_it_is(
+    style: str, status: int, error: str, code: str
+) -> None:
+    """RFC 6749 §5.2 gives a wrong password (`invalid_grant`) a 400, as it does a malformed
+    request: the name, not the status, says whether the credentials need fixing. A rate
+    limit or an outage stays what it is, whatever the body names."""
+    async with _auth(style, _answering(status, {"error": error}, {})) as auth:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+
+    assert raised.value.code == code
+    assert error in raised.value.message
+
+
 async def test_what_a_token_endpoint_says_is_bounded_and_masks_the_secret_wherever_it_is() -> None:
     said = "x" * 190 + SECRET + "\n\x1b[31m" + "y" * 5000
     answer = _answering(400, {"error": "invalid_request", "error_description": said}, {})

@@ -41,7 +41,15 @@ from gateway.sandbox import mycrm
 from gateway.sandbox.data import World
 from gateway.sandbox.server import ProviderState, counting
 
-__all__ = ["API", "AUTH", "CLIENT_ID", "CLIENT_SECRET", "TOKEN_PATH", "create_app"]
+__all__ = [
+    "API",
+    "AUTH",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "NO_GRANT_CLIENT_ID",
+    "TOKEN_PATH",
+    "create_app",
+]
 
 AUTH = "/auth"
 API = "/api"
@@ -51,6 +59,8 @@ CLIENT_ID = "propgate"
 CLIENT_SECRET = "s3cr:et%41 +é"
 """Reserved characters: only a client that form-urlencodes the secret before Base64
 (RFC 6749 §2.3.1) is let in, since Authlib percent-decodes what it receives."""
+NO_GRANT_CLIENT_ID = "propgate-unauthorized"
+"""A client with the same secret that may use no grant: Authlib refuses it `unauthorized_client`."""
 SCOPES = ("openid",)
 FORM = "application/x-www-form-urlencoded"
 
@@ -59,6 +69,7 @@ FORM = "application/x-www-form-urlencoded"
 class _Client(ClientMixin):
     client_id: str
     secret: str
+    grant_types: tuple[str, ...] = (grants.ClientCredentialsGrant.GRANT_TYPE,)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -82,7 +93,7 @@ class _Client(ClientMixin):
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == grants.ClientCredentialsGrant.GRANT_TYPE
+        return grant_type in self.grant_types
 
 
 @dataclass(frozen=True)
@@ -203,7 +214,7 @@ def create_app(world: World, state: ProviderState) -> Starlette:
     `token_lifetime` sets the `expires_in` Authlib grants.
     """
     server = StarletteAuthorizationServer(
-        [_Client(CLIENT_ID, CLIENT_SECRET)],
+        [_Client(CLIENT_ID, CLIENT_SECRET), _Client(NO_GRANT_CLIENT_ID, CLIENT_SECRET, ())],
         state.clock,
         lambda: state.token_lifetime or mycrm.TOKEN_LIFETIME,
     )

@@ -200,6 +200,29 @@ async def test_a_wrong_secret_is_reported_with_the_endpoints_reason_and_never_th
     assert "wr0ng" not in response.text
 
 
+async def test_a_client_refused_its_grant_is_a_credentials_refusal_though_it_comes_as_400(
+    sandbox: Sandbox, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authlib answers a client not allowed the grant `unauthorized_client` with a 400, the
+    status of a malformed request; the RFC 6749 name says it is the client's record."""
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    state = sandbox.states["mycrm"]
+    async with _on_loopback(authlib_server.create_app(sandbox.world, state)) as root:
+        provider = Provider(
+            f"{root}{authlib_server.API}",
+            f"{root}{authlib_server.AUTH}{authlib_server.TOKEN_PATH}",
+            authlib_server.NO_GRANT_CLIENT_ID,
+            authlib_server.CLIENT_SECRET,
+            state,
+        )
+        async with _gateway(provider, sandbox, clock, monkeypatch) as client:
+            body = await client.query(LANDLORDS)
+
+    error = _only_error(body)
+    assert error["extensions"]["code"] == "UPSTREAM_CREDENTIALS_REFUSED"
+    assert "unauthorized_client" in error["message"] and "HTTP 400" in error["message"]
+
+
 async def test_the_documents_json_body_is_refused_by_a_standard_server_and_said_so(
     provider: Provider, sandbox: Sandbox, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
