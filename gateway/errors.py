@@ -93,15 +93,17 @@ class UpstreamRejected(ProviderError):
 
 
 class CredentialsRefused(ProviderError):
-    """A token endpoint refused the gateway's own credentials (HTTP 401 or 403): the configured
-    key, secret or password needs fixing, and asking again will not help."""
+    """A token endpoint refused the gateway's own credentials (`invalid_client`, `invalid_grant`,
+    or else HTTP 401 or 403): the configured key, secret or password needs fixing, and asking
+    again will not help."""
 
     code = "UPSTREAM_CREDENTIALS_REFUSED"
 
 
 class TokenRequestRejected(ProviderError):
-    """A token endpoint refused the token request itself (HTTP 400 and other 4xx): the gateway
-    and that server disagree on its form, grant or scope, which configuration may settle."""
+    """A token endpoint refused the token request itself (`invalid_request`, `invalid_scope`, or
+    else HTTP 400 and other 4xx): the gateway and that server disagree on its form, grant or
+    scope, which configuration may settle."""
 
     code = "UPSTREAM_TOKEN_REQUEST_REJECTED"
 

@@ -247,8 +247,8 @@ class Dialect:
     ) -> Any:
         """The successful response's body, parsed, out of its envelope."""
         response = await self.response(client, method, url, refusals=refusals, **kwargs)
-        parsed = await self.parse(response.content, self.provider)
-        return parsed if self.envelope is None else self.envelope(parsed)
+        _, content = await self._opened(response)
+        return content
 
     async def found(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
@@ -274,10 +274,8 @@ class Dialect:
     ) -> tuple[list[dict[str, Any]], int | None]:
         """A page of records (under `key` where the provider names it) and the total the
         provider gives, if it does."""
-        response = await self.response(client, "GET", url, **kwargs)
-        parsed = await self.parse(response.content, self.provider)
+        parsed, content = await self._opened(await self.response(client, "GET", url, **kwargs))
         total = self.total(parsed) if self.total is not None else None
-        content = parsed if self.envelope is None else self.envelope(parsed)
         rows = self.as_records(content if key is None else member(content, key), _what("list", key))
         return rows, total
 
@@ -292,6 +290,11 @@ class Dialect:
         if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
             raise UpstreamInvalidResponse(self.provider, f"{self.provider} {complaint}.")
         return value
+
+    async def _opened(self, response: httpx.Response) -> tuple[Any, Any]:
+        """The body as parsed, and its content out of the envelope."""
+        parsed = await self.parse(response.content, self.provider)
+        return parsed, parsed if self.envelope is None else self.envelope(parsed)
 
     async def _said(self, response: httpx.Response) -> Said:
         if self.said is None:
