@@ -147,13 +147,12 @@ async def _count(fetch: FetchRange[T], size: int, keep: Callable[[T], bool] | No
             return matched
 
 
-class _Offsetted(Generic[T]):
-    """A list whose positions are offsets, read through its `FetchRange`."""
+@dataclass(frozen=True)
+class Offsets(Generic[T]):
+    """A list whose positions are offsets, read by offset and limit (LEAP's `offset`/`limit`)."""
 
+    fetch: FetchRange[T]
     max_size: int
-
-    def ranges(self) -> FetchRange[T]:
-        raise NotImplementedError
 
     async def page(
         self,
@@ -163,7 +162,7 @@ class _Offsetted(Generic[T]):
     ) -> Page:
         """The page a request asks for, from the offset its position holds."""
         found = await scan(
-            self.ranges(),
+            self.fetch,
             offset=offset_of(request.position),
             limit=request.limit,
             max_size=self.max_size,
@@ -176,35 +175,21 @@ class _Offsetted(Generic[T]):
 
     async def all(self) -> list[T]:
         """Every row, at the largest page the provider allows."""
-        fetch, rows = self.ranges(), list[T]()
+        rows: list[T] = []
         for _ in range(MAX_PAGES):
-            batch, ended, _ = await fetch(len(rows), self.max_size)
+            batch, ended, _ = await self.fetch(len(rows), self.max_size)
             rows.extend(batch)
             if ended or not batch:
                 break
         return rows
 
 
-@dataclass(frozen=True)
-class PageNumbers(_Offsetted[T]):
-    """A list read by page number and size (pms `page`/`page_size`, MyCRM `page`/`per_page`)."""
+class PageNumbers(Offsets[T]):
+    """A list read by page number and size (pms `page`/`page_size`, MyCRM `page`/`per_page`),
+    its positions still offsets: each window of them is read as the page that covers it."""
 
-    fetch: FetchPage[T]
-    max_size: int
-
-    def ranges(self) -> FetchRange[T]:
-        return pages(self.fetch, self.max_size)
-
-
-@dataclass(frozen=True)
-class Offsets(_Offsetted[T]):
-    """A list read by offset and limit (LEAP's `offset`/`limit`)."""
-
-    fetch: FetchRange[T]
-    max_size: int
-
-    def ranges(self) -> FetchRange[T]:
-        return self.fetch
+    def __init__(self, fetch: FetchPage[T], max_size: int) -> None:
+        super().__init__(pages(fetch, max_size), max_size)
 
 
 FetchAfter = Callable[
