@@ -77,19 +77,28 @@ def test_a_probe_that_ends_with_the_callers_error_frees_the_slot_and_decides_not
     assert again is not None and again.probe
 
 
-def test_the_probe_decides() -> None:
+def test_a_failed_probe_opens_the_circuit_again() -> None:
     clock = ManualClock()
     breaker = _opened(clock)
     clock.advance(30)
     probe = breaker.admit()
     assert probe is not None
-    breaker.failed(probe)
-    assert breaker.state is BreakerState.OPEN
 
+    breaker.failed(probe)
+
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.admit() is None
+
+
+def test_a_probe_that_succeeds_closes_the_circuit() -> None:
+    clock = ManualClock()
+    breaker = _opened(clock)
     clock.advance(30)
     probe = breaker.admit()
     assert probe is not None
+
     breaker.succeeded(probe)
+
     assert breaker.state is BreakerState.CLOSED
     assert breaker.admit() is not None
 
