@@ -4,6 +4,7 @@ slowness, and a provider's health when the provider asks the gateway to wait."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -108,7 +109,7 @@ def _health(clock: ManualClock, **patience: Any) -> ProviderHealth:
         "slowpoke",
         "rest",
         Breaker(failures=5, open_seconds=30, clock=clock),
-        Quota("slowpoke", clock, reserve=0.05),
+        Quota("slowpoke", clock, reserve=0.05, max_rest=3600),
         Latency(),
         Patience(**patience),
     )
@@ -216,6 +217,40 @@ async def test_a_probe_slower_than_the_slow_time_fails_without_waiting_for_the_d
             await health.call(_request(health, None))
 
     assert health.breaker.state is BreakerState.OPEN
+
+
+async def test_a_retry_after_beyond_any_number_rests_nothing_and_fails_nothing() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+
+    async def throttled() -> None:
+        raise RateLimited("slowpoke", "slow down", math.inf)
+
+    with pytest.raises(RateLimited) as refused:
+        await health.call(throttled)
+
+    assert refused.value.extensions == {"code": "RATE_LIMITED", "provider": "slowpoke"}
+    assert health.healthy and health.quota.resting_until is None
+
+
+async def test_a_retry_after_of_years_rests_the_longest_rest_then_the_provider_is_probed() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+    called = 0
+
+    async def throttled() -> None:
+        nonlocal called
+        called += 1
+        if called == 1:
+            raise RateLimited("slowpoke", "slow down", 1e9)
+
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    assert health.quota.resting_for == 3600
+    clock.advance(3600)
+    await health.call(throttled)
+
+    assert called == 2 and health.healthy
 
 
 async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
