@@ -219,6 +219,53 @@ async def test_a_probe_slower_than_the_slow_time_fails_without_waiting_for_the_d
     assert health.breaker.state is BreakerState.OPEN
 
 
+def _half_open(clock: ManualClock, slow_seconds: float) -> ProviderHealth:
+    health = _health(clock, slow_seconds=slow_seconds)
+    health.breaker.trip()
+    clock.advance(30)
+    assert health.breaker.state is BreakerState.HALF_OPEN
+    return health
+
+
+async def test_a_probe_of_many_requests_each_answered_in_time_closes_the_circuit() -> None:
+    clock = ManualClock()
+    health = _half_open(clock, slow_seconds=0.1)
+
+    async def pages() -> None:
+        for _ in range(10):
+            await _request(health, 0.02)()
+
+    async with asyncio.timeout(10):
+        with deadline_in(60):
+            await health.call(pages)
+
+    assert health.breaker.state is BreakerState.CLOSED, "0.2 s in all, no answer took 0.1 s"
+    assert not health.shed
+
+
+async def test_a_probe_is_cut_once_the_provider_is_silent_for_the_slow_time() -> None:
+    clock = ManualClock()
+    health = _half_open(clock, slow_seconds=0.1)
+    loop = asyncio.get_running_loop()
+    answered: list[float] = []
+
+    async def pages_then_silence() -> None:
+        for _ in range(5):
+            await _request(health, 0.03)()
+            answered.append(loop.time())
+        await _request(health, None)()
+
+    started = loop.time()
+    async with asyncio.timeout(10):
+        with deadline_in(60), pytest.raises(UpstreamTimeout):
+            await health.call(pages_then_silence)
+
+    assert health.breaker.state is BreakerState.OPEN
+    assert loop.time() - answered[-1] >= 0.1, "silent since its last answer, for the slow time"
+    assert loop.time() - started < 1, "not at the deadline"
+    assert health.shed == {"cut": 1}
+
+
 async def test_a_retry_after_beyond_any_number_rests_nothing_and_fails_nothing() -> None:
     clock = ManualClock()
     health = _health(clock)
