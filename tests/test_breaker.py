@@ -266,12 +266,24 @@ async def test_a_probe_is_cut_once_the_provider_is_silent_for_the_slow_time() ->
     assert health.shed == {"cut": 1}
 
 
+class _Throttled:
+    """A provider call refused with 429 and `wait` the first `times` times it is made."""
+
+    def __init__(self, wait: float, times: int) -> None:
+        self.wait = wait
+        self.times = times
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise RateLimited("slowpoke", "slow down", self.wait)
+
+
 async def test_a_retry_after_beyond_any_number_rests_nothing_and_fails_nothing() -> None:
     clock = ManualClock()
     health = _health(clock)
-
-    async def throttled() -> None:
-        raise RateLimited("slowpoke", "slow down", math.inf)
+    throttled = _Throttled(math.inf, times=1)
 
     with pytest.raises(RateLimited) as refused:
         await health.call(throttled)
@@ -283,13 +295,7 @@ async def test_a_retry_after_beyond_any_number_rests_nothing_and_fails_nothing()
 async def test_a_retry_after_of_years_rests_the_longest_rest_then_the_provider_is_probed() -> None:
     clock = ManualClock()
     health = _health(clock)
-    called = 0
-
-    async def throttled() -> None:
-        nonlocal called
-        called += 1
-        if called == 1:
-            raise RateLimited("slowpoke", "slow down", 1e9)
+    throttled = _Throttled(1e9, times=1)
 
     with pytest.raises(RateLimited):
         await health.call(throttled)
@@ -297,18 +303,13 @@ async def test_a_retry_after_of_years_rests_the_longest_rest_then_the_provider_i
     clock.advance(3600)
     await health.call(throttled)
 
-    assert called == 2 and health.healthy
+    assert throttled.calls == 2 and health.healthy
 
 
 async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     clock = ManualClock()
     health = _health(clock)
-    called = 0
-
-    async def throttled() -> None:
-        nonlocal called
-        called += 1
-        raise RateLimited("slowpoke", "slow down", 2700)
+    throttled = _Throttled(2700, times=2)
 
     with pytest.raises(RateLimited):
         await health.call(throttled)
@@ -316,7 +317,7 @@ async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     with pytest.raises(Resting) as refused:
         await health.call(throttled)
 
-    assert called == 1
+    assert throttled.calls == 1
     assert refused.value.extensions == {
         "code": "RATE_LIMITED",
         "provider": "slowpoke",
@@ -327,4 +328,4 @@ async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     clock.advance(2000)
     with pytest.raises(RateLimited):
         await health.call(throttled)
-    assert called == 2
+    assert throttled.calls == 2
