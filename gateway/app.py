@@ -25,6 +25,7 @@ from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, connector_options, load_settings
 from gateway.connectors import CONNECTORS
+from gateway.connectors.capabilities import LandlordOnboarding, WebhookSource
 from gateway.errors import (
     BadUserInput,
     ConfigError,
@@ -135,7 +136,7 @@ class Gateway:
         """
         if public_url is None:
             return
-        waiting = list(self.federation.connectors.items())
+        waiting = list(self.federation.capable(WebhookSource).items())
         for attempt in range(attempts):
             failed = []
             for name, connector in waiting:
@@ -187,7 +188,11 @@ def _vault_for(settings: Settings) -> Vault:
     try:
         key = settings.vault.key.resolve()
     except ConfigError:
-        needy = [n for n in settings.providers if getattr(CONNECTORS.get(n), "needs_vault", False)]
+        needy = [
+            n
+            for n in settings.providers
+            if n in CONNECTORS and issubclass(CONNECTORS[n], LandlordOnboarding)
+        ]
         if needy:
             raise ConfigError(
                 f"{', '.join(needy)} keeps secrets in the vault: set {settings.vault.key.env} "
@@ -438,7 +443,7 @@ def create_app(
         if connector is None:
             return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
         try:
-            delivery = await connector.receive(
+            delivery = await gateway.federation.able(WebhookSource, provider).receive(
                 await request.body(), request.headers, request.query_params
             )
         except Unauthenticated as error:
