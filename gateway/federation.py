@@ -186,6 +186,9 @@ class Federation:
         self.metrics = metrics or Metrics()
         self.writes = Writes(self)
 
+    def knows(self, provider: str) -> bool:
+        return provider in self.connectors
+
     def capable(self, capability: type[C]) -> dict[str, C]:
         """The providers with `capability`, by name: found by type, as their classes declare."""
         found: dict[str, C] = {}

@@ -114,7 +114,7 @@ async def _written(write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
 def _source(info: Info, global_id: str, entity: model.Entity) -> tuple[str, str]:
     """The provider and its id for a caller's global id, which must name an `entity`."""
     named, provider, source_id = decode_id(global_id)
-    if named is not entity or provider not in info.context.federation.connectors:
+    if named is not entity or not info.context.federation.knows(provider):
         raise InvalidId(f"'{global_id}' is not the id of a {entity.value.lower()}.")
     return provider, source_id
 

@@ -67,7 +67,7 @@ async def _connection(
 
 async def _node(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
     entity, provider, source_id = decode_id(global_id)
-    if provider not in info.context.federation.connectors:
+    if not info.context.federation.knows(provider):
         raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
     selection = selection_here(NODE_TYPES[entity], info)
     link = model.Link(provider, entity, "id", source_id)
