@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection
 from gateway.callers import Authenticator, Caller
 from gateway.clock import Clock
 from gateway.config import Settings, load_settings
+from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import BadUserInput, Forbidden, ProviderError, Unauthenticated
 from gateway.graphiql import GraphiQL
 from gateway.http import (
@@ -163,7 +164,7 @@ def create_app(
         if connector is None:
             return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
         try:
-            delivery = await connector.receive(
+            delivery = await gateway.federation.able(WebhookSource, provider).receive(
                 await request.body(), request.headers, request.query_params
             )
         except Unauthenticated as error:

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import GatewayError
 from gateway.events import Change, Delivery, EventBus, Seen
 from gateway.federation import Federation
@@ -97,7 +98,7 @@ class Gateway:
         """
         if public_url is None:
             return
-        waiting = list(self.federation.connectors.items())
+        waiting = list(self.federation.capable(WebhookSource).items())
         for attempt in range(attempts):
             failed = []
             for name, connector in waiting:

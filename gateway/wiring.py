@@ -15,6 +15,7 @@ from gateway.cache import EntityCache, LocalEntityCache
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, connector_options
 from gateway.connectors import CONNECTORS
+from gateway.connectors.capabilities import LandlordOnboarding
 from gateway.errors import ConfigError
 from gateway.events import EventBus, LocalBus, LocalSeen, Seen
 from gateway.federation import Federation, PageLimits
@@ -59,7 +60,11 @@ def _vault_for(settings: Settings) -> Vault:
     try:
         key = settings.vault.key.resolve()
     except ConfigError:
-        needy = [n for n in settings.providers if getattr(CONNECTORS.get(n), "needs_vault", False)]
+        needy = [
+            n
+            for n in settings.providers
+            if n in CONNECTORS and issubclass(CONNECTORS[n], LandlordOnboarding)
+        ]
         if needy:
             raise ConfigError(
                 f"{', '.join(needy)} keeps secrets in the vault: set {settings.vault.key.env} "

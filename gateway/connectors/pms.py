@@ -23,6 +23,7 @@ import httpx
 from gateway.auth import LoginRefreshAuth
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
+from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import drain, each, pages, scan
 from gateway.connectors.values import day, json_object, moment, number, text, token_id
 from gateway.errors import (
@@ -229,7 +230,7 @@ def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None
     return lambda row: all(test(row) for test in tests)
 
 
-class PmsConnector(Connector):
+class PmsConnector(Connector, TenantWrites, WebhookSource):
     name = NAME
     kind = "rest"
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})

@@ -29,6 +29,7 @@ import orjson
 from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
+from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.values import integer_id, json_object, number, text
 from gateway.errors import (
     BadUserInput,
@@ -262,7 +263,7 @@ _WEBHOOK_ENTITIES = {
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector):
+class PrimmoConnector(Connector, TenantWrites, WebhookSource):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)
