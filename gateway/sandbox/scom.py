@@ -38,8 +38,17 @@ from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
 from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.vault import Vault
 
-__all__ = ["CREDENTIALS", "PAYLOAD_KEYS", "create_app", "landlord_token", "references"]
+__all__ = [
+    "CREDENTIALS",
+    "PAYLOAD_KEYS",
+    "call_back_to",
+    "create_app",
+    "hand_over_tokens",
+    "landlord_token",
+    "references",
+]
 
 logger = logging.getLogger("gateway.sandbox.scom")
 
@@ -147,6 +156,22 @@ class _Knobs:
 def landlord_token(landlord_id: int) -> str:
     """The tokens of landlords activated before the sandbox started (a deterministic stand-in)."""
     return f"scom-landlord-token-{landlord_id}"
+
+
+def call_back_to(state: ProviderState, gateway_url: str) -> None:
+    """SCOM calls the partner back when it verifies a landlord: here, at the gateway's
+    webhook, with the key the gateway checks; a URL set already is kept."""
+    key = CREDENTIALS["webhook_secret"]
+    base = gateway_url.rstrip("/")
+    state.callback_url = state.callback_url or f"{base}/webhooks/{state.name}?key={key}"
+
+
+def hand_over_tokens(state: ProviderState, vault: Vault) -> None:
+    """SCOM landlords active before the sandbox started: as if the gateway had activated
+    them, their tokens are in its vault, so the demo shows their buildings."""
+    for landlord_id in state.records:
+        if vault.get_now(state.name, landlord_id) is None:
+            vault.put_now(state.name, landlord_id, landlord_token(int(landlord_id)))
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
