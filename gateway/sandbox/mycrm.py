@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -39,6 +39,7 @@ from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
 from gateway.sandbox.server import (
+    Handler,
     ProviderState,
     admin_routes,
     counting,
@@ -83,7 +84,6 @@ SCOPES = frozenset({"openid"})
 AUDIENCE = "mycrm-api"
 MAX_PER_PAGE = 100
 Row = dict[str, Any]
-Handler = Callable[[Request], Awaitable[Response]]
 Admits = Callable[[Request], bool]
 """Whether a request's bearer token opens the API."""
 _AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("Mathieu", "Caron")]

@@ -13,7 +13,6 @@ turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -42,7 +41,7 @@ from gateway.sandbox.odata import (
     query_pairs,
 )
 from gateway.sandbox.outbox import Outbox
-from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.sandbox.server import Handler, ProviderState, admin_routes, counting
 
 __all__ = ["CREDENTIALS", "create_app"]
 
@@ -279,9 +278,6 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
     return counting(
         Starlette(routes=[*_Service(world, state).routes(), *admin_routes(state)]), state
     )
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class _Service:

@@ -13,7 +13,7 @@ import functools
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +29,7 @@ from gateway.clock import Clock
 
 __all__ = [
     "FAULTS",
+    "Handler",
     "ProviderState",
     "SeenRequest",
     "admin_routes",
@@ -39,6 +40,9 @@ __all__ = [
     "sign_rs256",
 ]
 
+
+Handler = Callable[[Request], Awaitable[Response]]
+"""A route's handler, as each provider's app writes them."""
 
 FAULTS = frozenset(
     {
