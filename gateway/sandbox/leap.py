@@ -22,14 +22,13 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
-from gateway.sandbox.server import Handler, ProviderState, admin_routes, counting
+from gateway.sandbox.server import Handler, ProviderState, served
 
 __all__ = ["CREDENTIALS", "NAMESPACE", "create_app"]
 
@@ -174,9 +173,7 @@ def _local(tag: str) -> str:
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
-    return counting(
-        Starlette(routes=[*_Service(world, state).routes(), *admin_routes(state)]), state
-    )
+    return served(state, _Service(world, state).routes())
 
 
 class _Service:

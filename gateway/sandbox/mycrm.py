@@ -41,11 +41,11 @@ from gateway.sandbox.data import World
 from gateway.sandbox.server import (
     Handler,
     ProviderState,
-    admin_routes,
     counting,
     mounted,
     page_of,
     read_rs256,
+    served,
     sign_rs256,
 )
 
@@ -177,7 +177,7 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
     api = _Api(world, state, admits)
     handlers = {404: api.unrouted, 405: api.unrouted}
-    return counting(Starlette(routes=api.routes(), exception_handlers=handlers), state)
+    return served(state, api.routes(), exception_handlers=handlers)
 
 
 class _Api:
@@ -309,7 +309,6 @@ class _Api:
             routes.append(Route(f"/{plural}", self.guarded(singular, listed), methods=["GET"]))
             one = self.guarded(singular, self.single(singular))
             routes.append(Route(f"/{plural}/{{id}}", one, methods=["GET"]))
-        routes.extend(admin_routes(self.state))
         documented = self.documented_token_request
         routes.append(Route("/_sandbox/documented-token-request", documented, methods=["POST"]))
         return routes

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jwt
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,10 +29,9 @@ from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
     Handler,
     ProviderState,
-    admin_routes,
-    counting,
     page_of,
     read_rs256,
+    served,
     sign_rs256,
 )
 
@@ -205,9 +203,7 @@ def references(world: World) -> dict[tuple[str, int], str]:
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
-    return counting(
-        Starlette(routes=[*_Service(world, state).routes(), *admin_routes(state)]), state
-    )
+    return served(state, _Service(world, state).routes())
 
 
 class _Service:

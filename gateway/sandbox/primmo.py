@@ -19,7 +19,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 import jwt
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -41,7 +40,7 @@ from gateway.sandbox.odata import (
     query_pairs,
 )
 from gateway.sandbox.outbox import Outbox
-from gateway.sandbox.server import Handler, ProviderState, admin_routes, counting
+from gateway.sandbox.server import Handler, ProviderState, served
 
 __all__ = ["CREDENTIALS", "create_app"]
 
@@ -275,9 +274,7 @@ def references(world: World) -> dict[tuple[str, int], str]:
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
     state.server = Server(max_page_size=PAGE_SIZE)
-    return counting(
-        Starlette(routes=[*_Service(world, state).routes(), *admin_routes(state)]), state
-    )
+    return served(state, _Service(world, state).routes())
 
 
 class _Service:

@@ -30,14 +30,13 @@ from typing import Any
 
 import httpx
 from graphql import GraphQLError, build_schema, graphql
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
-from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.sandbox.server import ProviderState, served
 from gateway.vault import Vault
 
 __all__ = [
@@ -249,9 +248,7 @@ def _connection(
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset()
-    return counting(
-        Starlette(routes=[*_Service(world, state).routes(), *admin_routes(state)]), state
-    )
+    return served(state, _Service(world, state).routes())
 
 
 class _Service:
