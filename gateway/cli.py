@@ -131,7 +131,7 @@ def _webhooks(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gateway.bench import fault_run, fault_table, pick, run, scale, scale_table, table
+    from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
 
     out = Path(args.out) if args.out else None
     if args.fault_run:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench import MIX, Upstream, levels, pick
+from gateway.tools.bench import MIX, Upstream, levels, pick
 
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
