@@ -27,7 +27,7 @@ three runs), `report` (their tables and JSON), `process` (what /proc says of the
 """
 
 from gateway.tools.bench.fault_run import fault_run
-from gateway.tools.bench.ideal import Upstream, levels
+from gateway.tools.bench.ideal import ReceivedRequest, levels
 from gateway.tools.bench.mix import FAULT_MIX, MIX, BenchQuery, pick
 from gateway.tools.bench.overhead import run
 from gateway.tools.bench.report import fault_table, scale_table, table
@@ -37,7 +37,7 @@ __all__ = [
     "FAULT_MIX",
     "MIX",
     "BenchQuery",
-    "Upstream",
+    "ReceivedRequest",
     "fault_run",
     "fault_table",
     "levels",

@@ -16,11 +16,11 @@ from gateway.tools.bench.drive import client, load
 from gateway.tools.bench.mix import BenchQuery
 from gateway.tools.bench.serving import KEY
 
-__all__ = ["RECORDING_LATENCY", "Upstream", "drive_direct", "levels", "record", "round_trip"]
+__all__ = ["RECORDING_LATENCY", "ReceivedRequest", "drive_direct", "levels", "record", "round_trip"]
 
 
 @dataclass(frozen=True)
-class Upstream:
+class ReceivedRequest:
     """One request as a provider received it, to be sent again as it was."""
 
     provider: str
@@ -32,7 +32,7 @@ class Upstream:
     answered: float
 
 
-def levels(requests: list[Upstream]) -> list[list[Upstream]]:
+def levels(requests: list[ReceivedRequest]) -> list[list[ReceivedRequest]]:
     """The requests as an ideal client sends them: one that arrived after another was
     answered may have needed that answer, so it waits for it; the others go together."""
     ordered = sorted(requests, key=lambda r: r.arrived)
@@ -40,7 +40,7 @@ def levels(requests: list[Upstream]) -> list[list[Upstream]]:
     for index, request in enumerate(ordered):
         after = [level_of[i] + 1 for i in range(index) if ordered[i].answered <= request.arrived]
         level_of.append(max(after, default=0))
-    grouped: list[list[Upstream]] = [[] for _ in range(max(level_of, default=-1) + 1)]
+    grouped: list[list[ReceivedRequest]] = [[] for _ in range(max(level_of, default=-1) + 1)]
     for request, level in zip(ordered, level_of, strict=True):
         grouped[level].append(request)
     return grouped
@@ -53,7 +53,7 @@ sent together arrive together, long before any answer, whatever the bench's own 
 
 async def record(
     gateway: str, sandbox: str, mix: list[BenchQuery], latency: float, jitter: float
-) -> dict[str, list[list[Upstream]]]:
+) -> dict[str, list[list[ReceivedRequest]]]:
     """Each query alone, with every provider's record cleared before and read after: its
     upstream requests, grouped as an ideal client would send them. Token requests are left
     out: an ideal client, like the gateway, holds its tokens already."""
@@ -76,7 +76,7 @@ async def record(
             for name in PROVIDERS:
                 seen = await http.get(f"{sandbox}/sandbox/{name}/_sandbox/requests/recent")
                 made += [
-                    Upstream(
+                    ReceivedRequest(
                         name,
                         r["method"],
                         r["target"],
@@ -114,14 +114,14 @@ async def drive_direct(
     concurrency: int,
     seconds: float,
     mix: list[BenchQuery],
-    plans: dict[str, list[list[Upstream]]],
+    plans: dict[str, list[list[ReceivedRequest]]],
 ) -> dict[str, Any]:
     """The ideal client: each query's upstream requests, sent straight to the sandbox, every
     level's at once. It reads each answer whole but spends nothing on making sense of it."""
     widest = max((len(level) for plan in plans.values() for level in plan), default=1)
     async with client(concurrency * widest) as http:
 
-        async def send(request: Upstream) -> bool:
+        async def send(request: ReceivedRequest) -> bool:
             try:
                 response = await http.request(
                     request.method,

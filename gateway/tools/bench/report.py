@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gateway.tools.bench.ideal import Upstream
+from gateway.tools.bench.ideal import ReceivedRequest
 from gateway.tools.bench.mix import BenchQuery
 
 __all__ = ["fault_table", "percentile", "save", "scale_table", "summary", "table"]
@@ -27,7 +27,7 @@ def save(result: dict[str, Any], out: Path | None) -> None:
 def summary(
     driven: dict[str, Any],
     direct: dict[str, Any],
-    plans: dict[str, list[list[Upstream]]],
+    plans: dict[str, list[list[ReceivedRequest]]],
     trip: float,
     cpu_before: float | None,
     cpu_after: float | None,
