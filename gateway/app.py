@@ -1,17 +1,18 @@
-"""The FastAPI app: `/graphql` (POST, GET, GraphiQL), `/healthz`, and the sandbox.
+"""The FastAPI app: `/graphql` (POST, GET, GraphiQL), the webhooks, `/metrics`, `/healthz`,
+`/readyz`, and the sandbox.
 
-Without configured providers the sandbox is mounted and served on the same port.
+Without configured providers the sandbox is mounted and served on the same port. The
+gateway behind the routes is built in `gateway/wiring.py` and runs in `gateway/runtime.py`;
+`Gateway` and `build_gateway` are importable from here as well, as they were before.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,21 +21,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from gateway.cache import EntityCache, LocalEntityCache
 from gateway.callers import Authenticator, Caller
-from gateway.clock import Clock, SystemClock
-from gateway.config import Settings, connector_options, load_settings
-from gateway.connectors import CONNECTORS
-from gateway.errors import (
-    BadUserInput,
-    ConfigError,
-    Forbidden,
-    GatewayError,
-    ProviderError,
-    Unauthenticated,
-)
-from gateway.events import Change, Delivery, EventBus, LocalBus, LocalSeen, Seen
-from gateway.federation import Federation, PageLimits
+from gateway.clock import Clock
+from gateway.config import Settings, load_settings
+from gateway.connectors.capabilities import WebhookSource
+from gateway.errors import BadUserInput, Forbidden, ProviderError, Unauthenticated
 from gateway.graphiql import GraphiQL
 from gateway.http import (
     GatewayRouter,
@@ -45,283 +36,18 @@ from gateway.http import (
     not_routed,
     unauthenticated,
 )
-from gateway.metrics import Metrics
-from gateway.model import Entity
-from gateway.persisted import PersistedQueries
 from gateway.requestid import RequestIds
-from gateway.resilience import Breaker, Patience, ProviderHealth
-from gateway.safelist import load_safelist
+from gateway.runtime import Gateway
 from gateway.sandbox import Sandbox
-from gateway.sandbox.data import WorldSize
-from gateway.shared.bus import RedisBus
-from gateway.shared.cache import RedisEntityCache
-from gateway.shared.link import RedisLink, RedisUnavailable
-from gateway.shared.seen import RedisSeen
+from gateway.shared.link import RedisUnavailable
 from gateway.tracing import Tracing, tracing_from
-from gateway.upstream import Upstream
-from gateway.vault import Vault
+from gateway.wiring import build_gateway, persisted_for
 from schema import Context, build_schema
 from schema.permissions import demand
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway", "build_gateway", "create_app", "from_environment"]
 
 logger = logging.getLogger("gateway")
-
-
-@dataclass
-class Gateway:
-    """What one running gateway holds: its connectors, their upstreams, and the sandbox if any;
-    with Redis configured, the link that the replicas' shared tokens, cache, de-duplication
-    and change feed go through."""
-
-    federation: Federation
-    upstreams: list[Upstream]
-    sandbox: Sandbox | None
-    settings: Settings
-    vault: Vault
-    clock: Clock
-    bus: EventBus
-    seen: Seen
-    metrics: Metrics = field(default_factory=Metrics)
-    tracing: Tracing | None = None
-    redis: RedisLink | None = None
-    processed: int = 0
-
-    async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
-        """Processes a delivery once: a repeat within its window is acknowledged, not redone.
-
-        The claim is atomic (no await between check and mark in this process, SET NX
-        across replicas), so two copies arriving together cannot both pass; if the work
-        or the publishing fails, the claim is released so the provider's retry is
-        processed. A repeat still evicts the cache (eviction is idempotent). Raises
-        `RedisUnavailable` when the replicas' shared state cannot be reached.
-        """
-        await self._evict(delivery.changes)
-        if delivery.key is not None and not await self.seen.claim(
-            provider, delivery.key, delivery.window
-        ):
-            return {**delivery.outcome, "duplicate": True}
-        try:
-            changes, outcome = delivery.changes, dict(delivery.outcome)
-            if delivery.work is not None:
-                done, said = await delivery.work()
-                changes, outcome = changes + done, {**outcome, **said}
-                await self._evict(done)
-            for change in changes:
-                await self.bus.publish(change)
-        except BaseException:
-            if delivery.key is not None:
-                with contextlib.suppress(RedisUnavailable):
-                    await self.seen.release(provider, delivery.key)
-            raise
-        self.processed += 1
-        return {**outcome, "changes": len(changes)}
-
-    async def _evict(self, changes: Sequence[Change]) -> None:
-        for change in changes:
-            await self.federation.cache.evict(change.provider, change.entity, change.source_id)
-
-    async def start(self) -> None:
-        if isinstance(self.bus, RedisBus):
-            await self.bus.start()
-
-    async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
-        """Asks every provider that sends webhooks to send them here.
-
-        Runs beside start-up, not in it: a sandbox provider served by this very
-        process can only answer once the server listens. A refusal is retried with
-        backoff, then logged: the gateway still answers, and `gateway webhooks
-        subscribe` can try again.
-        """
-        if public_url is None:
-            return
-        waiting = list(self.federation.connectors.items())
-        for attempt in range(attempts):
-            failed = []
-            for name, connector in waiting:
-                try:
-                    entities = await connector.subscribe_webhooks(public_url)
-                except GatewayError as error:
-                    logger.warning("%s: webhook subscription failed: %s", name, error.message)
-                    failed.append((name, connector))
-                    continue
-                except Exception:
-                    logger.exception("%s: webhook subscription failed unexpectedly", name)
-                    continue
-                if entities:
-                    logger.info("%s sends webhooks for %s", name, ", ".join(entities))
-            if not failed:
-                return
-            waiting = failed
-            await asyncio.sleep(0.5 * 2**attempt)
-
-    async def aclose(self) -> None:
-        if isinstance(self.bus, RedisBus):
-            await self.bus.aclose()
-        for upstream in self.upstreams:
-            await upstream.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
-        self.vault.close()
-        if self.tracing is not None:
-            await self.tracing.shutdown()
-
-
-def _ttls(settings: Settings) -> dict[tuple[str, Entity], float]:
-    """`[cache] ttl = {"primmo.Tenant" = 60}` as (provider, entity) -> seconds."""
-    ttls: dict[tuple[str, Entity], float] = {}
-    types = {entity.value: entity for entity in Entity}
-    for place, seconds in settings.cache.ttl.items():
-        provider, _, kind = place.partition(".")
-        if provider not in CONNECTORS or kind not in types:
-            raise ConfigError(
-                f"[cache] ttl key '{place}' is not '<provider>.<Type>' "
-                f"(providers: {', '.join(sorted(CONNECTORS))})."
-            )
-        ttls[(provider, types[kind])] = seconds
-    return ttls
-
-
-def _vault_for(settings: Settings) -> Vault:
-    """The vault from the configuration; in memory only where nothing needs it to last."""
-    try:
-        key = settings.vault.key.resolve()
-    except ConfigError:
-        needy = [n for n in settings.providers if getattr(CONNECTORS.get(n), "needs_vault", False)]
-        if needy:
-            raise ConfigError(
-                f"{', '.join(needy)} keeps secrets in the vault: set {settings.vault.key.env} "
-                "to a Fernet key (see README, Configuration)."
-            ) from None
-        logger.warning(
-            "%s is not set: landlord tokens are kept in memory and lost at restart",
-            settings.vault.key.env,
-        )
-        return Vault.ephemeral()
-    return Vault(settings.vault.path, key)
-
-
-def _persisted_for(settings: Settings) -> PersistedQueries:
-    options = settings.gateway.persisted_queries
-    safelist = load_safelist(options.safelist) if options.safelist else None
-    return PersistedQueries(store_characters=options.store_characters, safelist=safelist)
-
-
-def _sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
-    options = settings.sandbox
-    size = WorldSize(
-        landlords=options.landlords,
-        buildings=options.buildings,
-        units_per_building=(options.min_units_per_building, options.max_units_per_building),
-    )
-    return Sandbox(options.seed, size, clock)
-
-
-def build_gateway(
-    settings: Settings,
-    *,
-    self_url: str,
-    sandbox: Sandbox | None = None,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    clock: Clock | None = None,
-    tracing: Tracing | None = None,
-) -> Gateway:
-    clock = clock or (sandbox.clock if sandbox else SystemClock())
-    transports = transports or {}
-    vault = _vault_for(settings)
-    metrics = Metrics(settings.observability.max_operation_names)
-    tracer = tracing.tracer if tracing is not None else None
-    redis_url = settings.gateway.redis()
-    redis = RedisLink(redis_url) if redis_url else None
-    upstreams: list[Upstream] = []
-    if settings.uses_sandbox:
-        sandbox = sandbox or _sandbox_for(settings, clock)
-        sandbox.call_back_to(self_url)
-        sandbox.hand_over_tokens(vault)
-        for name in CONNECTORS:
-            upstreams.append(
-                Upstream(
-                    name=name,
-                    base_url=f"{self_url.rstrip('/')}/sandbox/{name}",
-                    credentials=Sandbox.credentials(name),
-                    traffic=settings.defaults,
-                    clock=clock,
-                    transport=transports.get(name),
-                    vault=vault,
-                    options=Sandbox.options(name, self_url),
-                    metrics=metrics,
-                    tracer=tracer,
-                    shared=redis,
-                )
-            )
-    else:
-        sandbox = None
-        for name, provider in settings.providers.items():
-            connector_type = CONNECTORS.get(name)
-            if connector_type is None:
-                raise ConfigError(
-                    f"Unknown provider [providers.{name}]; known: {', '.join(sorted(CONNECTORS))}."
-                )
-            connector_options(connector_type.options, name, provider.options)
-            credentials = {
-                key: provider.username or "" if key == "username" else provider.secret(key)
-                for key in connector_type.credentials
-            }
-            if provider.webhook_secret is not None:
-                credentials["webhook_secret"] = provider.webhook_secret.resolve()
-            upstreams.append(
-                Upstream(
-                    name=name,
-                    base_url=provider.url,
-                    credentials=credentials,
-                    traffic=provider.traffic(settings.defaults),
-                    clock=clock,
-                    transport=transports.get(name),
-                    vault=vault,
-                    options=provider.options,
-                    metrics=metrics,
-                    tracer=tracer,
-                    shared=redis,
-                )
-            )
-    connectors = {
-        upstream.name: CONNECTORS[upstream.name].connect(upstream) for upstream in upstreams
-    }
-    health = {
-        upstream.name: ProviderHealth(
-            upstream.name,
-            connectors[upstream.name].kind,
-            Breaker(
-                upstream.traffic.breaker_failures, upstream.traffic.breaker_open_seconds, clock
-            ),
-            upstream.quota,
-            upstream.latency,
-            Patience.of(upstream.traffic, settings.gateway.request_deadline_seconds),
-        )
-        for upstream in upstreams
-    }
-    limits = PageLimits(settings.gateway.default_page_size, settings.gateway.max_page_size)
-    metrics.watch_providers(health)
-    ttls = _ttls(settings)
-    cache: EntityCache = (
-        RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)
-    )
-    federation = Federation(connectors, limits, health, cache, metrics)
-    bus: EventBus = RedisBus(redis) if redis else LocalBus()
-    seen: Seen = RedisSeen(redis) if redis else LocalSeen(clock)
-    return Gateway(
-        federation,
-        upstreams,
-        sandbox,
-        settings,
-        vault,
-        clock,
-        bus,
-        seen,
-        metrics=metrics,
-        tracing=tracing,
-        redis=redis,
-    )
 
 
 def create_app(
@@ -384,7 +110,7 @@ def create_app(
     app.state.gateway = gateway
     limits = settings.gateway.limits
     authenticator = Authenticator(settings.auth, development=settings.uses_sandbox)
-    persisted = _persisted_for(settings)
+    persisted = persisted_for(settings)
     graphiql = GraphiQL(endpoint="/graphql", development_key=authenticator.development_key)
 
     async def context(connection: HTTPConnection) -> Context:
@@ -438,7 +164,7 @@ def create_app(
         if connector is None:
             return JSONResponse({"error": f"no provider {provider!r}"}, status_code=404)
         try:
-            delivery = await connector.receive(
+            delivery = await gateway.federation.able(WebhookSource, provider).receive(
                 await request.body(), request.headers, request.query_params
             )
         except Unauthenticated as error:

@@ -96,6 +96,7 @@ def _webhooks(args: argparse.Namespace) -> None:
 
     from gateway.app import build_gateway
     from gateway.config import load_settings
+    from gateway.connectors.capabilities import WebhookSource
     from gateway.errors import GatewayError
 
     try:
@@ -107,7 +108,7 @@ def _webhooks(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         try:
-            for name, connector in sorted(gateway.federation.connectors.items()):
+            for name, connector in gateway.federation.capable(WebhookSource).items():
                 try:
                     if args.action == "subscribe":
                         if not public_url:
@@ -130,7 +131,7 @@ def _webhooks(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gateway.bench import fault_run, fault_table, pick, run, scale, scale_table, table
+    from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
 
     out = Path(args.out) if args.out else None
     if args.fault_run:

@@ -95,6 +95,11 @@ class Traffic(_Strict):
     quota_reserve: float = Field(0.05, ge=0, lt=1)
     """Share of a published quota (`X-RateLimit-Limit`) below which the rest is spread
     evenly until `X-RateLimit-Reset`."""
+    max_rest_seconds: float = Field(3600.0, gt=0, le=365 * 24 * 3600)
+    """How far ahead the gateway takes the provider's word (`Retry-After`,
+    `X-RateLimit-Reset`): asked to wait longer (`1e9` s, a reset years away), it sends a call
+    after this long to see, and rests again if still refused. A published quota's window
+    counts this long at most, so a provider with a daily quota needs a day here."""
     max_fan_out_per_query: int = Field(100, ge=1)
     """Calls one query may make to the provider one key at a time (where it cannot batch); a
     fan-out beyond it is refused whole, before any of its calls is sent."""

@@ -6,6 +6,7 @@ something a client can switch on; anything else is a bug and is masked.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
@@ -184,8 +185,12 @@ class RateLimited(ProviderError):
     code = "RATE_LIMITED"
 
     def __init__(self, provider: str, message: str, retry_after: float | None) -> None:
-        """`retry_after`: the provider's wait in seconds, for the caller as `retryAfter`."""
-        wait = {"retryAfter": round(retry_after)} if retry_after is not None else {}
+        """`retry_after`: the provider's wait in seconds, for the caller as `retryAfter`. A
+        wait that is no number of seconds (`Retry-After: 1e400` reads as infinity) says
+        nothing of when to come back, and is left out rather than failing the query."""
+        wait: dict[str, int] = {}
+        if retry_after is not None and math.isfinite(retry_after):
+            wait["retryAfter"] = round(retry_after)
         super().__init__(provider, message, **wait)
 
     @property

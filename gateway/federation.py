@@ -22,16 +22,19 @@ import orjson
 from gateway import notices
 from gateway.cache import EntityCache, LocalEntityCache
 from gateway.connectors.base import Connector, ListRequest, Page, Position
+from gateway.connectors.capabilities import Capability, RelationshipRecords
 from gateway.connectors.paging import Standings
 from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
 from gateway.metrics import Metrics
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.relationships import derive
 from gateway.resilience import ProviderHealth
+from gateway.writes import Writes
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Capability)
 
-__all__ = ["Edge", "Federation", "ListResult", "PageInfo", "PageLimits"]
+__all__ = ["Edge", "Federation", "ListResult", "PageInfo", "PageLimits", "ProviderView"]
 
 
 def _text(value: str | None) -> str:
@@ -75,6 +78,15 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """A provider as operators see it: its health, and when its token expires (no secret)."""
+
+    name: str
+    health: ProviderHealth
+    token_expires_at: float | None
 
 
 @dataclass
@@ -152,6 +164,45 @@ class Federation:
         self.health = dict(health)
         self.cache = cache or LocalEntityCache({}, lambda: 0.0)
         self.metrics = metrics or Metrics()
+        self.writes = Writes(self)
+
+    def knows(self, provider: str) -> bool:
+        return provider in self.connectors
+
+    def capable(self, capability: type[C]) -> dict[str, C]:
+        """The providers with `capability`, by name: found by type, as their classes declare."""
+        found: dict[str, C] = {}
+        for name, connector in sorted(self.connectors.items()):
+            if isinstance(connector, capability):
+                found[name] = connector
+        return found
+
+    def able(self, capability: type[C], provider: str) -> C:
+        """The provider's connector, refused clearly if it lacks `capability`."""
+        connector = self.connectors.get(provider)
+        if not isinstance(connector, capability):
+            raise BadUserInput(f"{provider} does not {capability.ability}.")
+        return connector
+
+    def choose(self, capability: type[C], wanted: str | None) -> tuple[str, C]:
+        """The provider asked for, or else the only one with `capability`: never a guess."""
+        if wanted is not None:
+            return wanted, self.able(capability, wanted)
+        able = self.capable(capability)
+        if not able:
+            raise BadUserInput(f"No configured provider can {capability.ability}.")
+        if len(able) > 1:
+            raise BadUserInput(
+                f"Say which provider should {capability.ability}: {', '.join(able)}."
+            )
+        return next(iter(able.items()))
+
+    def providers(self) -> list[ProviderView]:
+        views = []
+        for name, health in sorted(self.health.items()):
+            auth = self.connectors[name].auth
+            views.append(ProviderView(name, health, auth.expires_at if auth is not None else None))
+        return views
 
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
@@ -288,7 +339,9 @@ class Federation:
         return [
             name
             for name, connector in sorted(self.connectors.items())
-            if entity in connector.serves and by in connector.references
+            if isinstance(connector, RelationshipRecords)
+            and entity in connector.serves
+            and by in connector.references
         ]
 
     async def fetch(
@@ -328,7 +381,6 @@ class Federation:
                 found[key] = records
         return found
 
-    async def write(self, provider: str, operation: Callable[[Connector], Awaitable[T]]) -> T:
+    async def write(self, provider: str, operation: Callable[[], Awaitable[T]]) -> T:
         """A mutation at one provider: guarded like reads, never retried, late means unknown."""
-        connector = self.connectors[provider]
-        return await self.health[provider].call(lambda: operation(connector), write=True)
+        return await self.health[provider].call(operation, write=True)

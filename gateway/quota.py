@@ -10,6 +10,10 @@ Providers that publish their quota on every answer (`X-RateLimit-Limit`,
 quota is spent freely down to a reserve; from there what is left is spread evenly
 until the reset, so it lasts until it refills rather than running out with most of
 the window still to go. With nothing left, the provider rests until the reset.
+
+A provider's word is taken up to a point: a rest, or a window, longer than `max_rest`
+(a `Retry-After` of years, a reset in a far future) ends after `max_rest`, and the next
+call probes whether it still holds; a provider that still refuses says so again.
 """
 
 from __future__ import annotations
@@ -51,10 +55,11 @@ def _moment(at: float) -> str:
 
 
 class Quota:
-    def __init__(self, provider: str, clock: Clock, reserve: float) -> None:
+    def __init__(self, provider: str, clock: Clock, reserve: float, max_rest: float) -> None:
         self._provider = provider
         self._clock = clock
         self._reserve = reserve
+        self._max_rest = max_rest
         self._resting_until: float | None = None
         self._why = ""
         self._window: Window | None = None
@@ -81,8 +86,9 @@ class Quota:
         return self._window
 
     def rest(self, seconds: float, why: str) -> None:
-        """No call until `seconds` from now (a longer rest already under way stands)."""
-        until = self._clock() + seconds
+        """No call until `seconds` from now, `max_rest` at most (a longer rest already under
+        way stands)."""
+        until = self._clock() + min(seconds, self._max_rest)
         if self._resting_until is None or until > self._resting_until:
             self._resting_until = until
             self._why = why
@@ -135,7 +141,7 @@ class Quota:
         if limit is None or remaining is None or reset is None or limit <= 0:
             return
         now = self._clock()
-        resets_at = float(reset) if reset > _YEAR else now + reset
+        resets_at = self._resets_at(reset, now)
         current = self._window
         if current is not None and resets_at <= current.resets_at + 1:
             remaining = min(remaining, current.remaining)
@@ -146,6 +152,14 @@ class Quota:
         self._window = window
         if remaining <= 0 and resets_at > now:
             self.rest(resets_at - now, "has no quota left")
+
+    def _resets_at(self, reset: int, now: float) -> float:
+        """When the published window resets, `max_rest` from now at the latest. Compared as
+        the integer it was sent as: one beyond what a float holds would overflow."""
+        latest = now + self._max_rest
+        if reset > _YEAR:
+            return float(reset) if reset < latest else latest
+        return now + reset if reset < self._max_rest else latest
 
     def _pacing(self, window: Window) -> bool:
         return 0 < window.remaining <= self._reserve * window.limit

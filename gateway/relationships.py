@@ -8,12 +8,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gateway.model import Building, Entity, Link, Record, Relationship, Selection, Tenant
+from gateway.model import (
+    Building,
+    Entity,
+    Landlord,
+    Link,
+    Record,
+    Relationship,
+    Selection,
+    Tenant,
+)
 
 if TYPE_CHECKING:
     from gateway.federation import Federation
+    from gateway.loaders import Loaders
 
-__all__ = ["derive", "occupier", "owner"]
+__all__ = ["derive", "derived", "occupier", "owner"]
 
 _NEEDS = Selection(frozenset({"name", "first_name", "last_name"}))
 
@@ -60,3 +70,14 @@ async def derive(
         for key, records in buildings.items():
             found[f"owner:{key}"] = [owner(r) for r in records if isinstance(r, Building)]
     return found
+
+
+async def derived(loaders: Loaders, record: Landlord | Building | Tenant) -> list[Relationship]:
+    """The relationships read off a record: a tenant occupies its unit, a building with a
+    landlord is owned, a landlord owns each of its buildings (loaded in the request's batch)."""
+    if isinstance(record, Tenant):
+        return [occupier(record)]
+    if isinstance(record, Building):
+        return [owner(record)] if record.landlord is not None else []
+    buildings = await loaders.many(record.buildings, Selection(frozenset({"name"})))
+    return [owner(building) for building in buildings if isinstance(building, Building)]

@@ -436,18 +436,20 @@ class ProviderHealth:
             )
 
     def _waited_long(self, ticket: Ticket) -> None:
-        """A call has waited the slow time. A probe that slow has failed: its caller need not
-        wait for the deadline to learn so. Enough calls that slow at once, while the provider
-        has answered nothing for as long, mean it has stalled: nothing will complete to show
-        it before the deadline. If its silence is younger, the call looks again when it is
-        not."""
+        """A call has waited the slow time. The provider is judged by its requests, not by
+        the call, which may send many (a page after page listing): only a provider that has
+        answered nothing for the slow time is slow. A probe read waiting on such a silence
+        has failed: its caller need not wait for the deadline to learn so. Enough calls that
+        slow at once, while the provider has answered nothing for as long, mean it has
+        stalled: nothing will complete to show it before the deadline. If its silence is
+        younger, the call looks again when it is not."""
         call = self._calls.get(ticket)
         slow = self.patience.slow_seconds
         if call is None or slow is None:
             return
         if ticket.probe:
             if not call.write:
-                self._cut(call)
+                self._judge_probe(ticket, call, slow)
             return
         loop = asyncio.get_running_loop()
         cutoff = loop.time() - slow + _EARLY
@@ -463,6 +465,17 @@ class ProviderHealth:
             loop.call_at(silent + slow, self._waited_long, ticket)
             return
         self._shed(f"{stalled} calls have waited more than {slow:g} s, and it answered none")
+
+    def _judge_probe(self, ticket: Ticket, call: _Call, slow: float) -> None:
+        """A probe that sends one request after another is not slow while each is answered
+        in time; between two of them, no silence has begun."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        silent = self.latency.silent_since()
+        if silent is not None and silent <= now - slow + _EARLY:
+            self._cut(call)
+        else:
+            loop.call_at((now if silent is None else silent) + slow, self._waited_long, ticket)
 
     def _shed(self, reason: str) -> None:
         """Opens the circuit for slowness and stops waiting for the reads already sent: their

@@ -72,7 +72,9 @@ class Upstream:
     """How long its answers take, timed by its transport, judged by its health."""
 
     def __post_init__(self) -> None:
-        self.quota = Quota(self.name, self.clock, self.traffic.quota_reserve)
+        self.quota = Quota(
+            self.name, self.clock, self.traffic.quota_reserve, self.traffic.max_rest_seconds
+        )
 
     def client(
         self,

@@ -19,7 +19,7 @@ from schema.limits import OperationDeadline, OperationLimits
 from schema.mutation import Mutation
 from schema.observing import Observing
 from schema.query import Query
-from schema.safelist import Safelist
+from schema.safelist import SafelistCheck
 from schema.subscription import Subscription
 from schema.types import NODE_TYPES
 
@@ -39,7 +39,7 @@ def build_schema(
 ) -> GatewaySchema:
     """With `metrics`, operations are counted (and traced with `tracer`): first in the list,
     so the observer exits last and sees the errors already shaped."""
-    extensions: list[Any] = [ErrorShaping, Safelist, OperationLimits, OperationDeadline]
+    extensions: list[Any] = [ErrorShaping, SafelistCheck, OperationLimits, OperationDeadline]
     if metrics is not None:
         extensions.insert(0, lambda: Observing(metrics, tracer))
     if not introspection:

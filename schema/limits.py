@@ -362,7 +362,7 @@ def _check(measured: Measure, limits: Limits, max_page: int) -> LimitExceeded | 
 
 
 class OperationLimits(SchemaExtension):
-    """Runs after `Safelist`: an operation already refused is not measured."""
+    """Runs after `SafelistCheck`: an operation already refused is not measured."""
 
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context

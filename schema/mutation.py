@@ -8,14 +8,13 @@ again); anything else is a GraphQL error. Writes are sent once, never retried.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import date
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import strawberry
 
 from gateway import model
-from gateway.connectors.base import Connector
 from gateway.errors import (
     BadUserInput,
     InvalidId,
@@ -55,7 +54,7 @@ class CreateTenantInput:
 
 @strawberry.type
 class CreateTenantPayload:
-    tenant: Tenant | None
+    tenant: model.Tenant | None = strawberry.field(graphql_type=Tenant | None)
     errors: list[UserError]
 
 
@@ -74,7 +73,7 @@ class AssociatePropertyInput:
 
 @strawberry.type
 class RelationshipPayload:
-    relationship: Relationship | None
+    relationship: model.Relationship | None = strawberry.field(graphql_type=Relationship | None)
     errors: list[UserError]
 
 
@@ -93,37 +92,19 @@ class AcknowledgeRelationshipsInput:
 
 @strawberry.type
 class AcknowledgePayload:
-    acknowledged: list[Relationship]
+    acknowledged: list[model.Relationship] = strawberry.field(graphql_type=list[Relationship])
     errors: list[UserError]
-
-
-def _one_of(able: list[str], wanted: str | None, cannot: str, ask: str) -> str:
-    """The provider asked for, or else the only one able to: never a guess between several."""
-    if wanted is not None:
-        if wanted not in able:
-            raise BadUserInput(f"{wanted} {cannot}.")
-        return wanted
-    if len(able) != 1:
-        raise BadUserInput(f"Say which provider {ask}: " + ", ".join(able))
-    return able[0]
-
-
-def _recorder(info: Info, wanted: str | None) -> str:
-    recorders = info.context.federation.referencing(model.Entity.RELATIONSHIP, "building")
-    return _one_of(recorders, wanted, "does not record property relationships", "records this")
 
 
 def _refusal(error: Refused | OutcomeUnknown | Unconfirmed) -> UserError:
     return UserError(code=error.code, message=error.message)
 
 
-async def _write(
-    info: Info, provider: str, operation: Callable[[Connector], Awaitable[T]]
-) -> tuple[T | None, list[UserError]]:
+async def _written(write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     """A refusal the caller can act on, or an unknown outcome, comes back as data; a write
     that happened but could not be read back comes with what is known of its record."""
     try:
-        return await info.context.federation.write(provider, operation), []
+        return await write, []
     except (Refused, OutcomeUnknown) as error:
         return None, [_refusal(error)]
     except Unconfirmed as error:
@@ -133,7 +114,7 @@ async def _write(
 def _source(info: Info, global_id: str, entity: model.Entity) -> tuple[str, str]:
     """The provider and its id for a caller's global id, which must name an `entity`."""
     named, provider, source_id = decode_id(global_id)
-    if named is not entity or provider not in info.context.federation.connectors:
+    if named is not entity or not info.context.federation.knows(provider):
         raise InvalidId(f"'{global_id}' is not the id of a {entity.value.lower()}.")
     return provider, source_id
 
@@ -162,7 +143,7 @@ class CreateLandlordInput:
 
 @strawberry.type
 class LandlordPayload:
-    landlord: Landlord | None
+    landlord: model.Landlord | None = strawberry.field(graphql_type=Landlord | None)
     errors: list[UserError]
 
 
@@ -174,14 +155,6 @@ class ActivateLandlordInput:
         description="From the provider's verification callback. Left out, the token the "
         "gateway received at /webhooks/<provider> is used.",
     )
-
-
-def _onboarder(info: Info, wanted: str | None) -> str:
-    connectors = info.context.federation.connectors
-    onboarders = [
-        name for name, connector in sorted(connectors.items()) if connector.onboards_landlords
-    ]
-    return _one_of(onboarders, wanted, "does not onboard landlords", "onboards this landlord")
 
 
 @strawberry.type
@@ -199,9 +172,7 @@ class Mutation:
             phone=input.phone,
         )
         try:
-            created = await info.context.federation.write(
-                provider, lambda connector: connector.create_tenant(unit_id, new)
-            )
+            created = await info.context.federation.writes.create_tenant(provider, unit_id, new)
         except ValidationFailed as error:
             problems = error.problems or [{"field": "", "message": error.message}]
             return CreateTenantPayload(
@@ -213,7 +184,7 @@ class Mutation:
             )
         except OutcomeUnknown as error:
             return CreateTenantPayload(tenant=None, errors=[_refusal(error)])
-        return CreateTenantPayload(tenant=cast(Tenant, created), errors=[])
+        return CreateTenantPayload(tenant=created, errors=[])
 
     @strawberry.mutation(
         description="Records that an account holds a role on a property from a date.",
@@ -222,18 +193,16 @@ class Mutation:
     async def associate_property(
         self, info: Info, input: AssociatePropertyInput
     ) -> RelationshipPayload:
-        provider = _recorder(info, input.provider)
-        created, errors = await _write(
-            info,
-            provider,
-            lambda connector: connector.associate(
+        created, errors = await _written(
+            info.context.federation.writes.associate(
+                input.provider,
                 input.account_number.strip(),
                 input.property_code.strip(),
                 input.role.value,
                 input.start_date,
-            ),
+            )
         )
-        return RelationshipPayload(relationship=cast(Relationship | None, created), errors=errors)
+        return RelationshipPayload(relationship=created, errors=errors)
 
     @strawberry.mutation(
         description="Sets the external id a relationship can then be found and acknowledged by.",
@@ -246,10 +215,10 @@ class Mutation:
         external_id = input.external_id.strip()
         if not external_id:
             raise BadUserInput("`externalId` must not be empty.", field="externalId")
-        updated, errors = await _write(
-            info, provider, lambda connector: connector.set_external_id(identifier, external_id)
+        updated, errors = await _written(
+            info.context.federation.writes.set_external_id(provider, identifier, external_id)
         )
-        return RelationshipPayload(relationship=cast(Relationship | None, updated), errors=errors)
+        return RelationshipPayload(relationship=updated, errors=errors)
 
     @strawberry.mutation(
         description="Clears `unackedSince` on the relationships (not on their property or "
@@ -262,52 +231,16 @@ class Mutation:
         if not input.ids and not input.external_ids:
             raise BadUserInput("Give `ids` or `externalIds`.")
         by_id = [_source(info, global_id, model.Entity.RELATIONSHIP) for global_id in input.ids]
-        providers = {provider for provider, _ in by_id}
-        provider = _recorder(
-            info, input.provider or (providers.pop() if len(providers) == 1 else None)
+        acknowledged, errors = await _written(
+            info.context.federation.writes.acknowledge(input.provider, by_id, input.external_ids)
         )
-        federation = info.context.federation
-        keys = [identifier for _, identifier in by_id]
-        fresh = model.Selection()
-
-        async def look_up() -> tuple[list[model.Record], list[str]]:
-            by_key = await federation.fetch(provider, model.Entity.RELATIONSHIP, "id", keys, fresh)
-            by_external = await federation.fetch(
-                provider, model.Entity.RELATIONSHIP, "external_id", input.external_ids, fresh
-            )
-            missing = [k for k in keys if not by_key.get(k)] + [
-                k for k in input.external_ids if not by_external.get(k)
-            ]
-            found = [r for records in (*by_key.values(), *by_external.values()) for r in records]
-            return found, missing
-
-        _, missing = await look_up()
-        if missing:
-            return AcknowledgePayload(
-                acknowledged=[],
-                errors=[
-                    UserError(
-                        code="NOT_FOUND",
-                        message=f"No relationship {', '.join(missing[:5])}; none was acknowledged.",
-                    )
-                ],
-            )
-        try:
-            if keys:
-                await federation.write(provider, lambda c: c.acknowledge(keys, False))
-            if input.external_ids:
-                await federation.write(provider, lambda c: c.acknowledge(input.external_ids, True))
-        except (Refused, OutcomeUnknown) as error:
-            return AcknowledgePayload(acknowledged=[], errors=[_refusal(error)])
-        records, _ = await look_up()
-        return AcknowledgePayload(acknowledged=cast(list[Relationship], records), errors=[])
+        return AcknowledgePayload(acknowledged=acknowledged or [], errors=errors)
 
     @strawberry.mutation(
         description="Creates a landlord at SCOM (status PENDING until SCOM verifies it).",
         extensions=requires("landlord:manage"),
     )
     async def create_landlord(self, info: Info, input: CreateLandlordInput) -> LandlordPayload:
-        provider = _onboarder(info, input.provider)
         new = model.NewLandlord(
             name=input.name.strip(),
             company_type=input.company_type.value,
@@ -315,10 +248,10 @@ class Mutation:
             billing_postal_code=input.billing_postal_code.strip(),
             business_number=input.business_number.strip(),
         )
-        created, errors = await _write(
-            info, provider, lambda connector: connector.create_landlord(new)
+        created, errors = await _written(
+            info.context.federation.writes.create_landlord(input.provider, new)
         )
-        return LandlordPayload(landlord=cast(Landlord | None, created), errors=errors)
+        return LandlordPayload(landlord=created, errors=errors)
 
     @strawberry.mutation(
         description="Activates a verified landlord. Its token goes to the gateway's vault and "
@@ -328,7 +261,7 @@ class Mutation:
     async def activate_landlord(self, info: Info, input: ActivateLandlordInput) -> LandlordPayload:
         provider, landlord_id = _source(info, input.landlord_id, model.Entity.LANDLORD)
         token = input.activation_token.strip() if input.activation_token else None
-        landlord, errors = await _write(
-            info, provider, lambda connector: connector.activate_landlord(landlord_id, token)
+        landlord, errors = await _written(
+            info.context.federation.writes.activate_landlord(provider, landlord_id, token)
         )
-        return LandlordPayload(landlord=cast(Landlord | None, landlord), errors=errors)
+        return LandlordPayload(landlord=landlord, errors=errors)

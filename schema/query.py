@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, date, datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
 from strawberry.types.nodes import SelectedField
 
 from gateway import model, resilience
 from gateway.errors import InvalidId, LimitExceeded, NotFound
+from gateway.federation import ListResult, ProviderView
 from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,
@@ -46,7 +47,7 @@ async def _connection(
     first: int | None,
     after: str | None,
     providers: list[str] | None,
-) -> object:
+) -> ListResult:
     field = info.selected_fields[0]
     assert isinstance(field, SelectedField)
     selection, count = connection_selection(NODE_TYPES[entity], field)
@@ -64,16 +65,16 @@ async def _connection(
     return result
 
 
-async def _node(info: Info, global_id: str, path: list[str | int]) -> Node | None:
+async def _node(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
     entity, provider, source_id = decode_id(global_id)
-    if provider not in info.context.federation.connectors:
+    if not info.context.federation.knows(provider):
         raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
     selection = selection_here(NODE_TYPES[entity], info)
     link = model.Link(provider, entity, "id", source_id)
     record = await info.context.loaders.one(link, selection)
     if record is None:
         info.context.report(NotFound(f"No {entity.value} with id '{global_id}'."), path)
-    return cast(Node | None, record)
+    return record
 
 
 _READ = requires("property:read")
@@ -116,19 +117,20 @@ class ProviderStatus:
     )
 
 
-def _status(name: str, health: resilience.ProviderHealth, expires: float | None) -> ProviderStatus:
+def _status(view: ProviderView) -> ProviderStatus:
+    health = view.health
     until = health.quota.resting_until
     left = health.quota.resting_for
     window = health.quota.window
     return ProviderStatus(
-        name=name,
+        name=view.name,
         kind=health.kind,
         healthy=health.healthy,
         breaker_state=health.breaker.state,
         last_error=health.last_error,
         latency_p50_ms=health.latency_p50_ms,
         latency_p95_ms=health.latency_p95_ms,
-        token_expires_at=_moment(expires),
+        token_expires_at=_moment(view.token_expires_at),
         resting_until=_moment(until),
         retry_after_seconds=math.ceil(left) if left is not None else None,
         quota=ProviderQuota(
@@ -152,24 +154,22 @@ class Query:
         extensions=requires("gateway:read"),
     )
     def providers(self, info: Info) -> list[ProviderStatus]:
-        federation = info.context.federation
-        statuses = []
-        for name, health in sorted(federation.health.items()):
-            auth = federation.connectors[name].auth
-            statuses.append(_status(name, health, auth.expires_at if auth is not None else None))
-        return statuses
+        return [_status(view) for view in info.context.federation.providers()]
 
     @strawberry.field(
         description="Any object by its global id; null with a NOT_FOUND error if gone.",
         extensions=_READ,
+        graphql_type=Node | None,
     )
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: Info, id: strawberry.ID) -> model.Record | None:
         return await _node(info, id, info.path.as_list())
 
     @strawberry.field(
-        description="Several objects by global id, in the order asked, batched.", extensions=_READ
+        description="Several objects by global id, in the order asked, batched.",
+        extensions=_READ,
+        graphql_type=list[Node | None],
     )
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[model.Record | None]:
         most = info.context.federation.limits.maximum
         if len(ids) > most:
             raise LimitExceeded("TOO_MANY_IDS", f"`ids` may hold at most {most}.", most, len(ids))
@@ -185,6 +185,7 @@ class Query:
     @strawberry.field(
         description="Landlords from every provider, by name, then provider, then id.",
         extensions=_READ,
+        graphql_type=Connection[Landlord],
     )
     async def landlords(
         self,
@@ -193,14 +194,14 @@ class Query:
         after: After = None,
         filter: LandlordFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Landlord]:
+    ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        found = await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
-        return cast(Connection[Landlord], found)
+        return await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
 
     @strawberry.field(
         description="Buildings from every provider, by name, then provider, then id.",
         extensions=_READ,
+        graphql_type=Connection[Building],
     )
     async def buildings(
         self,
@@ -209,14 +210,14 @@ class Query:
         after: After = None,
         filter: BuildingFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Building]:
+    ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        found = await _connection(info, model.Entity.BUILDING, criteria, first, after, providers)
-        return cast(Connection[Building], found)
+        return await _connection(info, model.Entity.BUILDING, criteria, first, after, providers)
 
     @strawberry.field(
         description="Units from every provider, by unit code, then provider, then id.",
         extensions=_READ,
+        graphql_type=Connection[Unit],
     )
     async def units(
         self,
@@ -225,14 +226,14 @@ class Query:
         after: After = None,
         filter: UnitFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Unit]:
+    ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        found = await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
-        return cast(Connection[Unit], found)
+        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Units free for the whole of [from, to], from each provider's availability.",
         extensions=_READ,
+        graphql_type=Connection[Unit],
     )
     async def units_for_rent(
         self,
@@ -243,13 +244,14 @@ class Query:
         after: After = None,
         filter: UnitFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Unit]:
+    ) -> ListResult:
         criteria = {**(filter.criteria() if filter else {}), "available": availability(from_, to)}
-        found = await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
-        return cast(Connection[Unit], found)
+        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
 
     @strawberry.field(
-        description="Tenants from every provider, by last then first name.", extensions=_READ
+        description="Tenants from every provider, by last then first name.",
+        extensions=_READ,
+        graphql_type=Connection[Tenant],
     )
     async def tenants(
         self,
@@ -258,7 +260,7 @@ class Query:
         after: After = None,
         filter: TenantFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Tenant]:
+    ) -> ListResult:
         if filter is not None and filter.name_contains:
             demand(
                 info.context.caller,
@@ -266,13 +268,13 @@ class Query:
                 "Matching tenants by name needs the `tenant:read` scope.",
             )
         criteria = filter.criteria() if filter else {}
-        found = await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
-        return cast(Connection[Tenant], found)
+        return await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Property relationships recorded by providers (LEAP), in each provider's "
         "own order. Derived ones are on Tenant, Building and Landlord.",
         extensions=_READ,
+        graphql_type=Connection[Relationship],
     )
     async def relationships(
         self,
@@ -281,33 +283,36 @@ class Query:
         after: After = None,
         filter: RelationshipFilter | None = None,
         providers: Providers = None,
-    ) -> Connection[Relationship]:
+    ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        found = await _connection(
-            info, model.Entity.RELATIONSHIP, criteria, first, after, providers
-        )
-        return cast(Connection[Relationship], found)
+        return await _connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
 
-    @strawberry.field(description="A relationship by its global id.", extensions=_READ)
-    async def relationship(self, info: Info, id: strawberry.ID) -> Relationship | None:
+    @strawberry.field(
+        description="A relationship by its global id.",
+        extensions=_READ,
+        graphql_type=Relationship | None,
+    )
+    async def relationship(self, info: Info, id: strawberry.ID) -> model.Relationship | None:
         if decode_id(id)[0] is not model.Entity.RELATIONSHIP:
             raise InvalidId(f"'{id}' is not the id of a relationship.")
-        return cast(Relationship | None, await _node(info, id, info.path.as_list()))
+        found = await _node(info, id, info.path.as_list())
+        return found if isinstance(found, model.Relationship) else None
 
     @strawberry.field(
         description="A relationship by the external id set with setRelationshipExternalId.",
         extensions=_READ,
+        graphql_type=Relationship | None,
     )
     async def relationship_by_external_id(
         self, info: Info, external_id: str
-    ) -> Relationship | None:
+    ) -> model.Relationship | None:
         selection = selection_here(Relationship, info)
         federation = info.context.federation
         for provider in federation.referencing(model.Entity.RELATIONSHIP, "building"):
             link = model.Link(provider, model.Entity.RELATIONSHIP, "external_id", external_id)
             found = await info.context.loaders.one(link, selection)
-            if found is not None:
-                return cast(Relationship, found)
+            if isinstance(found, model.Relationship):
+                return found
         info.context.report(
             NotFound(f"No relationship has the external id '{external_id[:80]}'."),
             info.path.as_list(),

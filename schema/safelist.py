@@ -14,10 +14,10 @@ from strawberry.extensions import SchemaExtension
 from gateway.safelist import not_in_safelist
 from schema.context import Context
 
-__all__ = ["Safelist"]
+__all__ = ["SafelistCheck"]
 
 
-class Safelist(SchemaExtension):
+class SafelistCheck(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context.context
         query = self.execution_context.query or ""

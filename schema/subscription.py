@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import AsyncGenerator
-from typing import cast
 
 import strawberry
 from strawberry.types.nodes import SelectedField
@@ -52,7 +51,9 @@ class EntityChange:
     id: strawberry.ID
     provider: str
     source_id: str
-    node: Node | None = strawberry.field(description="Null once deleted, or if unreadable.")
+    node: model.Record | None = strawberry.field(
+        description="Null once deleted, or if unreadable.", graphql_type=Node | None
+    )
 
 
 def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
@@ -119,5 +120,5 @@ async def _changes(
             id=strawberry.ID(encode_id(change.entity, change.provider, change.source_id)),
             provider=change.provider,
             source_id=change.source_id,
-            node=cast(Node | None, node),
+            node=node,
         )

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from gateway import model
 from gateway.errors import ProviderError
-from gateway.relationships import occupier, owner
+from gateway.relationships import derived
 from schema.context import Context
 from schema.ids import encode_id
 from schema.permissions import requires
@@ -34,19 +34,22 @@ __all__ = [
 ]
 
 Info = strawberry.Info[Context, None]
-T = TypeVar("T")
+R = TypeVar("R", bound=model.Record)
 Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
 
 
-async def _one(info: Info, link: model.Relation | None, graphql_type: type[T]) -> T | None:
-    selection = selection_here(graphql_type, info)
-    return cast(T | None, await info.context.loaders.one(link, selection))
+async def _one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
+    """The related record, of the type the link's entity names (its provider's connector
+    made it so); resolvers return model records, and their GraphQL type says how they show."""
+    record = await info.context.loaders.one(link, selection_here(GRAPHQL_OF[record_type], info))
+    return record if isinstance(record, record_type) else None
 
 
-async def _many(info: Info, link: model.Relation | None, graphql_type: type[T]) -> list[T]:
-    selection = selection_here(graphql_type, info)
-    return cast(list[T], list(await info.context.loaders.many(link, selection)))
+async def _many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
+    selection = selection_here(GRAPHQL_OF[record_type], info)
+    records = await info.context.loaders.many(link, selection)
+    return [record for record in records if isinstance(record, record_type)]
 
 
 @strawberry.interface(description="Any object that can be fetched again by its global id.")
@@ -73,21 +76,24 @@ class Landlord(Node):
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Landlord)
 
-    @strawberry.field(description="The landlord's buildings at the same provider.")
+    @strawberry.field(
+        description="The landlord's buildings at the same provider.", graphql_type="list[Building]"
+    )
     @staticmethod
-    async def buildings(root: strawberry.Parent[model.Landlord], info: Info) -> list[Building]:
-        return await _many(info, root.buildings, Building)
+    async def buildings(
+        root: strawberry.Parent[model.Landlord], info: Info
+    ) -> list[model.Building]:
+        return await _many(info, root.buildings, model.Building)
 
-    @strawberry.field(description="Ownership of its buildings (derived) and LEAP's records.")
+    @strawberry.field(
+        description="Ownership of its buildings (derived) and LEAP's records.",
+        graphql_type="list[Relationship]",
+    )
     @staticmethod
     async def relationships(
         root: strawberry.Parent[model.Landlord], info: Info
-    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
-        wants = model.Selection(frozenset({"name"}))
-        buildings = await info.context.loaders.many(root.buildings, wants)
-        derived = [owner(b) for b in buildings if isinstance(b, model.Building)]
-        recorded = await _about(info, "party", root)
-        return cast(list[Relationship], [*derived, *recorded])
+    ) -> list[model.Relationship]:
+        return await _relationships(info, "party", root)
 
 
 @strawberry.type(description="A building: an address with units.")
@@ -102,24 +108,27 @@ class Building(Node):
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Building)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="Landlord | None")
     @staticmethod
-    async def landlord(root: strawberry.Parent[model.Building], info: Info) -> Landlord | None:
-        return await _one(info, root.landlord, Landlord)
+    async def landlord(
+        root: strawberry.Parent[model.Building], info: Info
+    ) -> model.Landlord | None:
+        return await _one(info, root.landlord, model.Landlord)
 
-    @strawberry.field(description="Ownership (derived) and the roles LEAP records on it.")
+    @strawberry.field(
+        description="Ownership (derived) and the roles LEAP records on it.",
+        graphql_type="list[Relationship]",
+    )
     @staticmethod
     async def relationships(
         root: strawberry.Parent[model.Building], info: Info
-    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
-        recorded = await _about(info, "building", root)
-        derived = [owner(root)] if root.landlord is not None else []
-        return cast(list[Relationship], [*derived, *recorded])
+    ) -> list[model.Relationship]:
+        return await _relationships(info, "building", root)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="list[Unit]")
     @staticmethod
-    async def units(root: strawberry.Parent[model.Building], info: Info) -> list[Unit]:
-        return await _many(info, root.units, Unit)
+    async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
+        return await _many(info, root.units, model.Unit)
 
 
 @strawberry.type(description="A rentable unit of a building.")
@@ -135,20 +144,23 @@ class Unit(Node):
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Unit)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="Building | None")
     @staticmethod
-    async def building(root: strawberry.Parent[model.Unit], info: Info) -> Building | None:
-        return await _one(info, root.building, Building)
+    async def building(root: strawberry.Parent[model.Unit], info: Info) -> model.Building | None:
+        return await _one(info, root.building, model.Building)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="list[Tenant]")
     @staticmethod
-    async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[Tenant]:
-        return await _many(info, root.tenants, Tenant)
+    async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[model.Tenant]:
+        return await _many(info, root.tenants, model.Tenant)
 
-    @strawberry.field(description="The unit's owner, where the provider links one.")
+    @strawberry.field(
+        description="The unit's owner, where the provider links one.",
+        graphql_type="Landlord | None",
+    )
     @staticmethod
-    async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> Landlord | None:
-        return await _one(info, root.landlord, Landlord)
+    async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
+        return await _one(info, root.landlord, model.Landlord)
 
 
 _PERSONAL = requires("tenant:read")
@@ -182,25 +194,29 @@ class Tenant(Node):
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Tenant)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="Unit | None")
     @staticmethod
-    async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> Unit | None:
-        return await _one(info, root.unit, Unit)
+    async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> model.Unit | None:
+        return await _one(info, root.unit, model.Unit)
 
-    @strawberry.field(description="Occupancy, derived from the unit and recorded by LEAP.")
+    @strawberry.field(
+        description="Occupancy, derived from the unit and recorded by LEAP.",
+        graphql_type="list[Relationship]",
+    )
     @staticmethod
     async def relationships(
         root: strawberry.Parent[model.Tenant], info: Info
-    ) -> list[Annotated[Relationship, strawberry.lazy("schema.types")]]:
-        recorded = await _about(info, "party", root)
-        return cast(list[Relationship], [occupier(root), *recorded])
+    ) -> list[model.Relationship]:
+        return await _relationships(info, "party", root)
 
     @strawberry.field(
-        description="Where the provider keeps leases (pms); null elsewhere.", extensions=_PERSONAL
+        description="Where the provider keeps leases (pms); null elsewhere.",
+        extensions=_PERSONAL,
+        graphql_type=Lease | None,
     )
     @staticmethod
-    async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> Lease | None:
-        return await _one(info, root.lease, Lease)
+    async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
+        return await _one(info, root.lease, model.Lease)
 
 
 @strawberry.enum(description="What a party is to a property.")
@@ -231,48 +247,72 @@ class Relationship(Node):
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
         return isinstance(obj, model.Relationship)
 
-    @strawberry.field(description="The building, directly or through the unit.")
+    @strawberry.field(
+        description="The building, directly or through the unit.", graphql_type=Building | None
+    )
     @staticmethod
-    async def building(root: strawberry.Parent[model.Relationship], info: Info) -> Building | None:
+    async def building(
+        root: strawberry.Parent[model.Relationship], info: Info
+    ) -> model.Building | None:
         if root.building is not None or root.unit is None:
-            return await _one(info, root.building, Building)
+            return await _one(info, root.building, model.Building)
         wants = model.Selection(frozenset({"code"}))
         unit = await info.context.loaders.one(root.unit, wants)
         link = unit.building if isinstance(unit, model.Unit) else None
-        return await _one(info, link, Building)
+        return await _one(info, link, model.Building)
 
-    @strawberry.field(description="The unit, where the role is on one unit (occupiers).")
+    @strawberry.field(
+        description="The unit, where the role is on one unit (occupiers).", graphql_type=Unit | None
+    )
     @staticmethod
-    async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> Unit | None:
-        return await _one(info, root.unit, Unit)
+    async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> model.Unit | None:
+        return await _one(info, root.unit, model.Unit)
 
-    @strawberry.field(description="The tenant or landlord holding the role, where known.")
+    @strawberry.field(
+        description="The tenant or landlord holding the role, where known.",
+        graphql_type=Party | None,
+    )
     @staticmethod
-    async def party(root: strawberry.Parent[model.Relationship], info: Info) -> Party | None:
+    async def party(
+        root: strawberry.Parent[model.Relationship], info: Info
+    ) -> model.Tenant | model.Landlord | None:
         link = root.party
         if link is None:
             return None
-        return cast(Party | None, await _one(info, link, NODE_TYPES[link.entity]))
+        record = await info.context.loaders.one(link, selection_here(NODE_TYPES[link.entity], info))
+        return record if isinstance(record, model.Tenant | model.Landlord) else None
 
 
-async def _about(
+async def _relationships(
     info: Info, by: str, record: model.Building | model.Tenant | model.Landlord
-) -> list[model.Record]:
-    """What providers record about this record; a provider that fails costs only its part."""
+) -> list[model.Relationship]:
+    """Those read off the record, then what providers record about it by `by`; a provider
+    that fails costs only its part."""
+    found = await derived(info.context.loaders, record)
     selection = selection_here(Relationship, info)
+    reference = f"{record.provider}:{record.source_id}"
     try:
-        return await info.context.loaders.about(
-            model.Entity.RELATIONSHIP, by, f"{record.provider}:{record.source_id}", selection
+        recorded = await info.context.loaders.about(
+            model.Entity.RELATIONSHIP, by, reference, selection
         )
     except ProviderError as error:
         info.context.report(error, info.path.as_list())
-        return []
+        recorded = []
+    return [*found, *(r for r in recorded if isinstance(r, model.Relationship))]
 
+
+GRAPHQL_OF: dict[type, type[Any]] = {
+    model.Landlord: Landlord,
+    model.Building: Building,
+    model.Unit: Unit,
+    model.Tenant: Tenant,
+    model.Relationship: Relationship,
+    model.Lease: Lease,
+}
+"""The GraphQL type each model record shows as."""
 
 NODE_TYPES: dict[model.Entity, type[Any]] = {
-    model.Entity.LANDLORD: Landlord,
-    model.Entity.BUILDING: Building,
-    model.Entity.UNIT: Unit,
-    model.Entity.TENANT: Tenant,
-    model.Entity.RELATIONSHIP: Relationship,
+    model.ENTITY_OF[record]: shown
+    for record, shown in GRAPHQL_OF.items()
+    if issubclass(shown, Node)
 }

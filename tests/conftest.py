@@ -86,7 +86,9 @@ async def serving(
     tracing: Tracing | None = None,
 ) -> AsyncIterator[Client]:
     """The gateway in-process; providers in-process too unless `transports` says otherwise."""
-    reach = {name: sandbox.transport(name) for name in sandbox.apps}
+    reach: dict[str, httpx.AsyncBaseTransport] = {
+        name: sandbox.transport(name) for name in sandbox.apps
+    }
     reach.update(transports or {})
     app = create_app(
         settings,

@@ -15,6 +15,7 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -100,7 +101,11 @@ async def beside(url: str, hostile: bool, seconds: float = 5.0) -> tuple[float, 
 
     async def attacker(http: httpx.AsyncClient) -> None:
         nonlocal sent
-        texts = [bomb, lambda: bomb(under_building=False), lambda: one_letter_fields(190_000)]
+        texts: list[Callable[[], str]] = [
+            bomb,
+            lambda: bomb(under_building=False),
+            lambda: one_letter_fields(190_000),
+        ]
         while time.perf_counter() < stop:
             await http.post("/graphql", json={"query": texts[sent % len(texts)]()})
             sent += 1

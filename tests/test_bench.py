@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench import MIX, Upstream, levels, pick
+from gateway.tools.bench import MIX, ReceivedRequest, levels, pick
 
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
@@ -79,8 +79,8 @@ def test_query_picks_part_of_the_mix_and_refuses_a_name_it_does_not_know() -> No
         pick(["no such query"])
 
 
-def _request(target: str, arrived: float, answered: float) -> Upstream:
-    return Upstream("primmo", "GET", target, [], "", arrived, answered)
+def _request(target: str, arrived: float, answered: float) -> ReceivedRequest:
+    return ReceivedRequest("primmo", "GET", target, [], "", arrived, answered)
 
 
 def test_a_request_waits_only_for_those_answered_before_it_arrived() -> None:

@@ -4,6 +4,7 @@ slowness, and a provider's health when the provider asks the gateway to wait."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,19 +78,28 @@ def test_a_probe_that_ends_with_the_callers_error_frees_the_slot_and_decides_not
     assert again is not None and again.probe
 
 
-def test_the_probe_decides() -> None:
+def test_a_failed_probe_opens_the_circuit_again() -> None:
     clock = ManualClock()
     breaker = _opened(clock)
     clock.advance(30)
     probe = breaker.admit()
     assert probe is not None
-    breaker.failed(probe)
-    assert breaker.state is BreakerState.OPEN
 
+    breaker.failed(probe)
+
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.admit() is None
+
+
+def test_a_probe_that_succeeds_closes_the_circuit() -> None:
+    clock = ManualClock()
+    breaker = _opened(clock)
     clock.advance(30)
     probe = breaker.admit()
     assert probe is not None
+
     breaker.succeeded(probe)
+
     assert breaker.state is BreakerState.CLOSED
     assert breaker.admit() is not None
 
@@ -99,7 +109,7 @@ def _health(clock: ManualClock, **patience: Any) -> ProviderHealth:
         "slowpoke",
         "rest",
         Breaker(failures=5, open_seconds=30, clock=clock),
-        Quota("slowpoke", clock, reserve=0.05),
+        Quota("slowpoke", clock, reserve=0.05, max_rest=3600),
         Latency(),
         Patience(**patience),
     )
@@ -209,15 +219,97 @@ async def test_a_probe_slower_than_the_slow_time_fails_without_waiting_for_the_d
     assert health.breaker.state is BreakerState.OPEN
 
 
+def _half_open(clock: ManualClock, slow_seconds: float) -> ProviderHealth:
+    health = _health(clock, slow_seconds=slow_seconds)
+    health.breaker.trip()
+    clock.advance(30)
+    assert health.breaker.state is BreakerState.HALF_OPEN
+    return health
+
+
+async def test_a_probe_of_many_requests_each_answered_in_time_closes_the_circuit() -> None:
+    clock = ManualClock()
+    health = _half_open(clock, slow_seconds=0.1)
+
+    async def pages() -> None:
+        for _ in range(10):
+            await _request(health, 0.02)()
+
+    async with asyncio.timeout(10):
+        with deadline_in(60):
+            await health.call(pages)
+
+    assert health.breaker.state is BreakerState.CLOSED, "0.2 s in all, no answer took 0.1 s"
+    assert not health.shed
+
+
+async def test_a_probe_is_cut_once_the_provider_is_silent_for_the_slow_time() -> None:
+    clock = ManualClock()
+    health = _half_open(clock, slow_seconds=0.1)
+    loop = asyncio.get_running_loop()
+    answered: list[float] = []
+
+    async def pages_then_silence() -> None:
+        for _ in range(5):
+            await _request(health, 0.03)()
+            answered.append(loop.time())
+        await _request(health, None)()
+
+    started = loop.time()
+    async with asyncio.timeout(10):
+        with deadline_in(60), pytest.raises(UpstreamTimeout):
+            await health.call(pages_then_silence)
+
+    assert health.breaker.state is BreakerState.OPEN
+    assert loop.time() - answered[-1] >= 0.1, "silent since its last answer, for the slow time"
+    assert loop.time() - started < 1, "not at the deadline"
+    assert health.shed == {"cut": 1}
+
+
+class _Throttled:
+    """A provider call refused with 429 and `wait` the first `times` times it is made."""
+
+    def __init__(self, wait: float, times: int) -> None:
+        self.wait = wait
+        self.times = times
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise RateLimited("slowpoke", "slow down", self.wait)
+
+
+async def test_a_retry_after_beyond_any_number_rests_nothing_and_fails_nothing() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+    throttled = _Throttled(math.inf, times=1)
+
+    with pytest.raises(RateLimited) as refused:
+        await health.call(throttled)
+
+    assert refused.value.extensions == {"code": "RATE_LIMITED", "provider": "slowpoke"}
+    assert health.healthy and health.quota.resting_until is None
+
+
+async def test_a_retry_after_of_years_rests_the_longest_rest_then_the_provider_is_probed() -> None:
+    clock = ManualClock()
+    health = _health(clock)
+    throttled = _Throttled(1e9, times=1)
+
+    with pytest.raises(RateLimited):
+        await health.call(throttled)
+    assert health.quota.resting_for == 3600
+    clock.advance(3600)
+    await health.call(throttled)
+
+    assert throttled.calls == 2 and health.healthy
+
+
 async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     clock = ManualClock()
     health = _health(clock)
-    called = 0
-
-    async def throttled() -> None:
-        nonlocal called
-        called += 1
-        raise RateLimited("slowpoke", "slow down", 2700)
+    throttled = _Throttled(2700, times=2)
 
     with pytest.raises(RateLimited):
         await health.call(throttled)
@@ -225,7 +317,7 @@ async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     with pytest.raises(Resting) as refused:
         await health.call(throttled)
 
-    assert called == 1
+    assert throttled.calls == 1
     assert refused.value.extensions == {
         "code": "RATE_LIMITED",
         "provider": "slowpoke",
@@ -236,4 +328,4 @@ async def test_a_long_retry_after_from_any_call_rests_the_provider() -> None:
     clock.advance(2000)
     with pytest.raises(RateLimited):
         await health.call(throttled)
-    assert called == 2
+    assert throttled.calls == 2

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from graphql import parse
+from strawberry.schema.schema import validate_document
 
 from gateway.callers import DEV_KEY
 from schema import documents
@@ -41,10 +42,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
         return counted_step
 
-    monkeypatch.setattr(documents, "parse", counting("parse", documents.parse))
-    monkeypatch.setattr(
-        documents, "validate_document", counting("validate", documents.validate_document)
-    )
+    monkeypatch.setattr(documents, "parse", counting("parse", parse))
+    monkeypatch.setattr(documents, "validate_document", counting("validate", validate_document))
     return counted
 
 

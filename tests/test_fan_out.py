@@ -80,7 +80,7 @@ async def test_a_fan_out_stops_at_its_first_failure() -> None:
         "pms",
         "rest",
         Breaker(5, 30, clock),
-        Quota("pms", clock, 0.05),
+        Quota("pms", clock, 0.05, 3600),
         Latency(),
         Patience(fan_out_concurrency=2),
     )

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.bench import _phases
+from gateway.tools.bench.fault_run import phases
 
 
 def test_the_fault_run_reports_each_phase_and_the_time_to_shed(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_query_counts_in_the_phase_it_ended_in() -> None:
         (2.5, 0.1, "primmo", True),
     ]
 
-    before, during = _phases(timeline, "primmo", [("before", 0.0, 1.0), ("during", 1.0, 3.0)])
+    before, during = phases(timeline, "primmo", [("before", 0.0, 1.0), ("during", 1.0, 3.0)])
 
     assert before["others_ok_per_second"] == 1.0 and before["stalled_ok_per_second"] == 1.0
     assert during["others_ok_per_second"] == 0.5 and during["stalled_failed_per_second"] == 1.0

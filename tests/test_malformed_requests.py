@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -281,7 +282,8 @@ async def _converse(app: Any, protocol: str, sent: list[Any]) -> list[dict[str, 
 def test_any_websocket_message_is_answered_by_the_protocol_not_a_crash(
     served: Served, protocol: str, sent: list[Any]
 ) -> None:
-    served.portal.call(_converse, served.client.http._transport.app, protocol, sent)  # type: ignore[attr-defined]
+    app = served.client.http._transport.app  # type: ignore[attr-defined]
+    served.portal.call(_converse, app, protocol, sent)
 
 
 @pytest.mark.parametrize("message", [None, "ping", {"id": "1"}, {"type": "subscribe", "id": [1]}])
@@ -360,7 +362,7 @@ def test_an_unknown_route_or_method_is_refused_as_graphql(served: Served) -> Non
 async def test_an_unforeseen_exception_is_an_internal_error_with_the_request_id(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = client.http._transport.app  # type: ignore[attr-defined]
+    app: FastAPI = client.http._transport.app  # type: ignore[attr-defined]
 
     @app.get("/fails")
     async def fails() -> None:

@@ -311,8 +311,9 @@ def _attribute(span: ReadableSpan, name: str) -> object:
 
 
 def _context(span: ReadableSpan) -> SpanContext:
-    assert span.context is not None
-    return span.context
+    context = span.get_span_context()
+    assert context is not None
+    return context
 
 
 def test_tracing_is_off_unless_an_endpoint_is_configured() -> None:
@@ -341,7 +342,7 @@ class _Collector(http.server.BaseHTTPRequestHandler):
 
     received: ClassVar[list[tuple[str, str, bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_POST(self) -> None:  # the name http.server calls
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path, self.headers["Content-Type"], body))
         self.send_response(200)

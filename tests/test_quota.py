@@ -7,13 +7,22 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.errors import Resting
+from gateway.config import Traffic
+from gateway.connectors.calls import Said, check_status
+from gateway.errors import RateLimited, Resting
 from gateway.quota import Quota
 from tests.conftest import Client
 from tests.metrics_reading import metric
 
 PMS_LANDLORDS = '{ landlords(first: 5, providers: ["pms"]) { edges { node { name } } } }'
 STATUS = "{ providers { name healthy restingUntil retryAfterSeconds quota { limit remaining } } }"
+
+
+def _quota(clock: ManualClock, provider: str = "pms") -> Quota:
+    """A provider's quota as the default `Traffic` sets it up: a 5 % reserve, rests of an
+    hour at most."""
+    traffic = Traffic()
+    return Quota(provider, clock, traffic.quota_reserve, traffic.max_rest_seconds)
 
 
 def _published(limit: int, remaining: int, reset: float) -> httpx.Headers:
@@ -28,7 +37,7 @@ def _published(limit: int, remaining: int, reset: float) -> httpx.Headers:
 
 def test_the_last_of_a_quota_is_spread_until_it_resets_then_the_provider_rests() -> None:
     clock = ManualClock()
-    quota = Quota("pms", clock, reserve=0.05)
+    quota = _quota(clock)
     quota.observe(_published(100, 3, clock() + 60))
 
     with pytest.raises(Resting) as early:
@@ -52,7 +61,7 @@ def test_the_last_of_a_quota_is_spread_until_it_resets_then_the_provider_rests()
 
 def test_above_the_reserve_the_quota_is_spent_freely() -> None:
     clock = ManualClock()
-    quota = Quota("pms", clock, reserve=0.05)
+    quota = _quota(clock)
     quota.observe(_published(1000, 900, clock() + 3600))
 
     for _ in range(100):
@@ -63,22 +72,65 @@ def test_above_the_reserve_the_quota_is_spent_freely() -> None:
 
 def test_within_a_window_the_lowest_count_stands_and_a_new_window_is_read_afresh() -> None:
     clock = ManualClock()
-    quota = Quota("pms", clock, reserve=0.05)
-    reset = clock() + 3600
+    quota = _quota(clock)
+    reset = clock() + 1800
     quota.observe(_published(1000, 500, reset))
     quota.observe(_published(1000, 700, reset))
     assert quota.window is not None and quota.window.remaining == 500
 
-    quota.observe(_published(1000, 1000, reset + 3600))
+    quota.observe(_published(1000, 1000, reset + 1800))
     assert quota.window is not None and quota.window.remaining == 1000
 
 
 def test_a_reset_in_seconds_from_now_is_read_as_such() -> None:
     clock = ManualClock()
-    quota = Quota("mycrm", clock, reserve=0.05)
+    quota = _quota(clock, "mycrm")
     quota.observe(_published(60, 0, 30))
 
     assert quota.resting_for == 30
+
+
+@pytest.mark.parametrize("wait", ["1e400", "Infinity"])
+def test_a_retry_after_beyond_any_number_is_reported_without_one(wait: str) -> None:
+    response = httpx.Response(
+        429, headers={"Retry-After": wait}, request=httpx.Request("GET", "http://mycrm/api")
+    )
+
+    with pytest.raises(RateLimited) as refused:
+        check_status(response, "mycrm", Said(message="slow down"))
+
+    assert refused.value.extensions == {"code": "RATE_LIMITED", "provider": "mycrm"}
+
+
+def test_a_rest_longer_than_the_longest_ends_with_it_and_the_next_call_probes() -> None:
+    clock = ManualClock()
+    quota = _quota(clock)
+
+    quota.rest(1e9, "asked not to be called")
+
+    assert quota.resting_for == 3600, "not 31 years"
+    clock.advance(3600)
+    assert quota.refusal() is None
+    quota.spend()
+
+
+@pytest.mark.parametrize(
+    "reset",
+    [30_000_000, 10**12, 10**400],
+    ids=["a year in seconds", "a Unix time in the year 33658", "beyond a float"],
+)
+def test_a_spent_quota_that_resets_in_a_far_future_rests_no_longer_than_the_longest(
+    reset: int,
+) -> None:
+    clock = ManualClock()
+    quota = _quota(clock)
+
+    quota.observe(_published(100, 0, reset))
+
+    assert quota.resting_for == 3600
+    assert quota.window is not None and quota.window.resets_at == clock() + 3600
+    clock.advance(3600)
+    assert quota.refusal() is None and quota.window is None
 
 
 async def _spend_directly(client: Client, requests: int) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from gateway.callers import DEV_KEY
 from gateway.loopback import free_port, running
@@ -98,7 +99,7 @@ def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Pat
 
         async def scenario() -> tuple[dict[str, object], float]:
             async with websockets.connect(
-                f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]
+                f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
             ) as ws:
                 await ws.send(
                     json.dumps({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})

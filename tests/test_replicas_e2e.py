@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from gateway.connectors.primmo import WEBHOOK_HEADER
 from gateway.loopback import free_port, running
@@ -190,7 +191,8 @@ def test_a_webhook_taken_by_one_replica_reaches_the_other(deployment: Deployment
             await _ask(http, two, _node(tenant))
             gets.append(deployment.count("primmo", "GET", tenant_gets))
             async with websockets.connect(
-                two.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
+                two.replace("http", "ws") + "/graphql",
+                subprotocols=[Subprotocol("graphql-transport-ws")],
             ) as ws:
                 await ws.send(
                     json.dumps({"type": "connection_init", "payload": {"X-API-Key": KEY}})

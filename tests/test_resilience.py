@@ -239,6 +239,24 @@ async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client:
     assert {"name": "pms", "healthy": True, "restingUntil": None} in status["providers"]
 
 
+async def test_a_retry_after_of_years_rests_the_provider_an_hour_then_it_is_probed(
+    client: Client,
+) -> None:
+    await client.data(LANDLORDS)
+    client.pms.throttle(retry_after=10**9)
+
+    first = await client.query(LANDLORDS)
+    sent = client.pms.count()
+    status = await client.data("{ providers { name retryAfterSeconds } }")
+    client.clock.advance(3600)
+    probed = await client.query(LANDLORDS)
+
+    assert first["errors"][0]["extensions"]["retryAfter"] == 10**9, "the provider's own word"
+    assert {"name": "pms", "retryAfterSeconds": 3600} in status["providers"]
+    assert "errors" not in probed
+    assert client.pms.count() > sent
+
+
 async def test_a_stalled_provider_is_shed_long_before_the_deadline(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:

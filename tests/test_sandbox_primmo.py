@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 from xml.etree import ElementTree
 
@@ -12,10 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import odata
+from gateway.clock import ManualClock
+from gateway.config import Traffic
+from gateway.connectors.base import ListRequest
+from gateway.connectors.primmo import PrimmoConnector
+from gateway.model import AvailableBetween, Entity, Selection
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.sandbox.odata import COLLATIONS, EntitySet, Server, evaluate, parse_options
 from gateway.sandbox.primmo import CREDENTIALS
+from gateway.upstream import Upstream
 
 
 @pytest.fixture
@@ -410,3 +417,120 @@ def test_a_batch_of_keys_selects_what_clause_by_clause_equality_selects(
 
     expected = [r for r in _ROWS if any(all(equal(r, n, v) for n, v in c) for c in batch)]
     assert [row["Id"] for row in found] == [row["Id"] for row in expected], text
+
+
+_FOR_RENT = {"StartDate": "2027-01-01", "EndDate": "2027-03-31"}
+
+
+async def test_units_for_rent_pages_behind_next_links_that_lead_to_the_rest(
+    primmo: httpx.AsyncClient,
+) -> None:
+    whole = (await _values(primmo, "/api/Units/ForRent", **_FOR_RENT))["value"]
+    assert len(whole) > 6
+
+    assert (await primmo.post("/_sandbox/odata?max_page_size=3")).status_code == 204
+    response = await primmo.get(f"/api/Units/ForRent?{odata.encode(_FOR_RENT)}")
+    rows = list(response.json()["value"])
+    while "@odata.nextLink" in response.json():
+        response = await _follow(primmo, response)
+        assert response.status_code == 200, response.url
+        rows.extend(response.json()["value"])
+
+    assert rows == whole
+
+
+async def test_the_connector_reads_every_unit_for_rent_once_from_capped_pages(
+    primmo: httpx.AsyncClient, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    free = {
+        row["Id"] for row in (await _values(primmo, "/api/Units/ForRent", **_FOR_RENT))["value"]
+    }
+    await primmo.post("/_sandbox/odata?max_page_size=3&counts=false")
+    sandbox.reset_counters()
+    upstream = Upstream(
+        name="primmo",
+        base_url="http://127.0.0.1/sandbox/primmo",
+        credentials=Sandbox.credentials("primmo"),
+        traffic=Traffic(),
+        clock=clock,
+        transport=sandbox.transport("primmo"),
+    )
+    available = AvailableBetween(date(2027, 1, 1), date(2027, 3, 31))
+    request = ListRequest({"available": available}, Selection(), limit=1000, count=True)
+    try:
+        page = await PrimmoConnector.connect(upstream).page(Entity.UNIT, request)
+    finally:
+        await upstream.aclose()
+
+    read = [record.source_id for record in page.records]
+    assert sorted(read) == sorted(str(unit) for unit in free) and len(set(read)) == len(read)
+    assert page.exhausted and page.total == len(free)
+    assert sandbox.states["primmo"].count("GET", "/api/Units/ForRent") == -(-len(free) // 3)
+
+
+async def test_endswith_compares_the_text_as_stored_trailing_spaces_included(
+    primmo: httpx.AsyncClient,
+) -> None:
+    buildings = (await _values(primmo, "/api/Buildings", **{"$select": "Id,BuildingCode"}))["value"]
+    padded = next(b["BuildingCode"] for b in buildings if b["BuildingCode"].endswith(" "))
+    for part in (padded.rstrip()[-2:], " "):
+        body = await _values(
+            primmo, "/api/Buildings", **{"$filter": f"endswith(BuildingCode, '{part}')"}
+        )
+        expected = [b["Id"] for b in buildings if b["BuildingCode"].endswith(part)]
+        assert [row["Id"] for row in body["value"]] == expected, part
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "Id eq '1'",
+        "'1' eq Id",
+        "Id ne '1'",
+        "Id in ('1', '2')",
+        "(Id eq '1') or (Id eq '2')",
+        "(CompanyNo eq '1' and BuildingCode eq 'B1') or (CompanyNo eq 2 and BuildingCode eq 2)",
+        "UnitCode eq 3",
+        "NumberOfRooms eq true",
+    ],
+)
+async def test_equality_across_types_is_refused_as_real_servers_refuse_it(
+    primmo: httpx.AsyncClient, expression: str
+) -> None:
+    response = await primmo.get(f"/api/Units?{odata.encode({'$filter': expression})}")
+
+    assert response.status_code == 400, expression
+    assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_equality_within_a_type_and_with_null_is_answered(
+    primmo: httpx.AsyncClient,
+) -> None:
+    for expression in ("NumberOfRooms eq 3", "Id eq 3.0", "HousingType eq null", "Id ne null"):
+        await _values(primmo, "/api/Units", **{"$filter": expression})
+
+
+async def test_units_for_rent_has_a_count_segment(primmo: httpx.AsyncClient) -> None:
+    rows = (await _values(primmo, "/api/Units/ForRent", **_FOR_RENT))["value"]
+
+    response = await primmo.get(f"/api/Units/ForRent/$count?{odata.encode(_FOR_RENT)}")
+
+    assert response.status_code == 200 and response.text == str(len(rows))
+
+
+@pytest.mark.parametrize("option", ["$top", "$skip", "$select", "$expand", "$orderby"])
+async def test_the_count_segment_refuses_options_it_cannot_honour(
+    primmo: httpx.AsyncClient, option: str
+) -> None:
+    value = {"$top": "1", "$skip": "1", "$select": "Id", "$expand": "Units", "$orderby": "Id"}
+    response = await primmo.get(f"/api/Buildings/$count?{option}={value[option]}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_a_query_name_that_is_not_utf8_is_refused(primmo: httpx.AsyncClient) -> None:
+    response = await primmo.get("/api/Units?%FF%FE=1")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadRequest"

@@ -25,12 +25,12 @@ async def pms(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _login(http: httpx.AsyncClient) -> dict[str, str]:
+async def _login(http: httpx.AsyncClient) -> dict[str, Any]:
     response = await http.post(
         "/api/v1/identity/login", json={"email": PMS["username"], "password": PMS["password"]}
     )
     assert response.status_code == 200
-    data: dict[str, str] = response.json()["data"]
+    data: dict[str, Any] = response.json()["data"]
     http.headers["Authorization"] = f"Bearer {data['access_token']}"
     return data
 

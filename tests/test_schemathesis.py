@@ -10,6 +10,7 @@ longer has; its documented `as_strategy()` drives Hypothesis directly instead.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -17,6 +18,7 @@ from graphql import get_introspection_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case
+from schemathesis.core.result import Err
 
 from gateway.callers import DEV_KEY
 from tests.conftest import error_codes, gateway_process
@@ -28,18 +30,23 @@ limit; no type here wraps more than three deep (`[ID!]!`)."""
 
 
 @pytest.fixture(scope="module")
-def operations() -> Iterator[st.SearchStrategy[Case]]:
+def operations() -> Iterator[st.SearchStrategy[Case[Any]]]:
     with gateway_process() as url:
         published = schemathesis.graphql.from_url(
             f"{url}/graphql", headers=AUTH, json=INTROSPECTION, timeout=20
         )
-        yield st.one_of([result.ok().as_strategy() for result in published.get_all_operations()])
+        strategies = []
+        for result in published.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()
+            strategies.append(result.ok().as_strategy())
+        yield st.one_of(strategies)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_no_generated_operation_gets_a_500(
-    operations: st.SearchStrategy[Case], data: st.DataObject
+    operations: st.SearchStrategy[Case[Any]], data: st.DataObject
 ) -> None:
     case = data.draw(operations, label="operation")
     response = case.call(headers=AUTH, timeout=20)

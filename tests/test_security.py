@@ -306,7 +306,7 @@ async def test_simple_requests_and_get_mutations_are_refused(client: Client) -> 
 
 async def test_introspection_can_be_switched_off(sandbox: Sandbox, clock: ManualClock) -> None:
     settings = Settings(
-        gateway=GatewaySettings(limits={"introspection": False}, subscribe_at_start=False)  # type: ignore[arg-type]
+        gateway=GatewaySettings(limits={"introspection": False}, subscribe_at_start=False)
     )
     async with serving(sandbox, clock, settings) as client:
         body = await client.query("{ __schema { types { name } } }")

@@ -3,7 +3,9 @@
 A connector turns unified requests into its provider's calls and its
 provider's payloads into unified records. It is the only place a provider's
 field names, pagination and error shapes are known. The contract is small on
-purpose: list a page, fetch by keys.
+purpose: list a page, fetch by keys, say what it serves. What only some providers
+do (writes, onboarding, webhooks) is a capability it declares in its bases
+(`gateway.connectors.capabilities`), never a method here that refuses.
 """
 
 from __future__ import annotations
@@ -11,26 +13,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import ClassVar
 
 import httpx
 
 from gateway.auth import CachedTokenAuth
 from gateway.config import ConnectorOptions
-from gateway.errors import BadUserInput, InvalidCursor
-from gateway.events import Delivery
-from gateway.model import (
-    Criteria,
-    Entity,
-    Landlord,
-    NewLandlord,
-    NewTenant,
-    Record,
-    Relationship,
-    Selection,
-    Tenant,
-)
+from gateway.errors import InvalidCursor
+from gateway.model import Criteria, Entity, Record, Selection
 from gateway.upstream import Upstream
 
 __all__ = ["Connector", "ListRequest", "Page", "Position", "offset_of"]
@@ -78,14 +68,6 @@ class Connector(abc.ABC):
     """The credential names the connector reads from its configuration."""
     options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     """What its `[providers.<name>.options]` may hold."""
-    onboards_landlords: ClassVar[bool] = False
-    """Landlords can be created and activated through this provider (SCOM)."""
-    references: ClassVar[frozenset[str]] = frozenset()
-    """Key kinds by which this connector finds records about other providers' records:
-    "building" and "party" (relationships about a building, or held by a tenant or landlord),
-    keyed "<provider>:<sourceId>"."""
-    needs_vault: ClassVar[bool] = False
-    """The connector keeps secrets handed over at run time (SCOM landlord tokens)."""
 
     def __init__(self, client: httpx.AsyncClient, auth: CachedTokenAuth | None = None) -> None:
         """`client` reaches the provider (built by `connect` from its `Upstream`); `auth` is
@@ -117,59 +99,10 @@ class Connector(abc.ABC):
         """Records for each key of kind `by`, matched by key (never by position).
 
         `by` is "id" for source ids, "external_id" for ids the caller set, a kind in
-        `references`, or a key kind this connector put in a `Link`.
+        `RelationshipRecords.references`, or a key kind this connector put in a `Link`.
         A key with no record maps to an empty sequence or is absent.
         """
 
     def credential_scope(self, _entity: Entity, _key: str, /) -> str:
         """Whose credentials read this record: a cache never serves it under other ones."""
         return "gateway"
-
-    async def create_tenant(self, _unit_id: str, _tenant: NewTenant, /) -> Tenant:
-        """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
-        raise BadUserInput(f"{self.name} does not take new tenants through its API.")
-
-    async def associate(
-        self, _account: str, _property_code: str, _role: str, _start: date, /
-    ) -> Relationship:
-        """Records that an account holds a role on a property from a date (LEAP)."""
-        raise BadUserInput(f"{self.name} does not record property relationships.")
-
-    async def set_external_id(self, _identifier: str, _external_id: str, /) -> Relationship:
-        raise BadUserInput(f"{self.name} does not record property relationships.")
-
-    async def acknowledge(self, _keys: Sequence[str], _external: bool, /) -> None:
-        """Clears `unacked-since` on the relationships named by id, or by external id."""
-        raise BadUserInput(f"{self.name} does not record property relationships.")
-
-    async def create_landlord(self, _landlord: NewLandlord, /) -> Landlord:
-        raise BadUserInput(f"{self.name} does not onboard landlords.")
-
-    async def activate_landlord(
-        self, _landlord_id: str, _activation_token: str | None, /
-    ) -> Landlord:
-        """Activates a verified landlord and keeps its token in the vault, never returning it.
-
-        Without an activation token, the one the provider's callback delivered is used.
-        """
-        raise BadUserInput(f"{self.name} does not onboard landlords.")
-
-    async def receive(
-        self, _body: bytes, _headers: Mapping[str, str], _params: Mapping[str, str], /
-    ) -> Delivery:
-        """A delivery to `/webhooks/<provider>`: what the provider calls back with.
-
-        Raises `Unauthenticated` for a delivery that does not prove its origin, and
-        `BadUserInput` for one that cannot be read."""
-        raise BadUserInput(f"{self.name} sends no callbacks the gateway listens to.")
-
-    async def webhook_subscriptions(self) -> list[str]:
-        """What the provider currently sends this gateway webhooks for."""
-        return []
-
-    async def subscribe_webhooks(self, _gateway_url: str, /) -> list[str]:
-        """Asks the provider to call `<gateway_url>/webhooks/<name>` on changes; idempotent."""
-        return []
-
-    async def unsubscribe_webhooks(self) -> list[str]:
-        return []

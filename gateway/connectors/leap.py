@@ -23,6 +23,7 @@ import httpx
 
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Said
+from gateway.connectors.capabilities import RelationshipRecords
 from gateway.connectors.paging import Offsets, each
 from gateway.connectors.untrusted_xml import parse_untrusted
 from gateway.connectors.values import day, moment, path_segment
@@ -101,7 +102,7 @@ def _matches(criteria: Criteria, today: date) -> Callable[[Relationship], bool] 
     return (lambda r: all(test(r) for test in tests)) if tests else None
 
 
-class LeapConnector(Connector):
+class LeapConnector(Connector, RelationshipRecords):
     name = NAME
     kind = "xml"
     serves = frozenset({Entity.RELATIONSHIP})

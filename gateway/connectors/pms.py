@@ -24,6 +24,7 @@ from gateway.auth import LoginRefreshAuth
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
+from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import PageNumbers, each
 from gateway.connectors.values import day, json_object, moment, number, text, token_id
 from gateway.errors import (
@@ -244,7 +245,7 @@ def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None
     return lambda row: all(test(row) for test in tests)
 
 
-class PmsConnector(Connector):
+class PmsConnector(Connector, TenantWrites, WebhookSource):
     name = NAME
     kind = "rest"
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})

@@ -30,6 +30,7 @@ from gateway import odata
 from gateway.auth import ApiKeyPasswordAuth
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
+from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import Answer, NextLinks
 from gateway.connectors.values import integer_id, json_object, number, text
 from gateway.errors import (
@@ -261,7 +262,7 @@ _WEBHOOK_ENTITIES = {
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector):
+class PrimmoConnector(Connector, TenantWrites, WebhookSource):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)

@@ -27,6 +27,7 @@ from gateway.auth import HeaderAuth
 from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect
+from gateway.connectors.capabilities import LandlordOnboarding, WebhookSource
 from gateway.connectors.paging import RelayCursor, Standings, each
 from gateway.connectors.values import json_object, text
 from gateway.errors import (
@@ -187,15 +188,13 @@ class ScomOptions(ConnectorOptions):
     """Activate a landlord as soon as SCOM's verification callback arrives."""
 
 
-class ScomConnector(Connector):
+class ScomConnector(Connector, LandlordOnboarding, WebhookSource):
     name = NAME
     kind = "graphql"
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)
     options = ScomOptions
-    onboards_landlords = True
-    needs_vault = True
 
     def __init__(
         self,

@@ -36,6 +36,10 @@ class SandboxProvider(NamedTuple):
     """The provider's other hosts, by the name each is mounted under, sharing its state."""
     options: Callable[[str], dict[str, Any]] | None = None
     """The connector options that lead a gateway to those hosts, for a sandbox at a root URL."""
+    call_back_to: Callable[[ProviderState, str], None] | None = None
+    """For a provider that calls the partner back: point those calls at a gateway's URL."""
+    hand_over_tokens: Callable[[ProviderState, Vault], None] | None = None
+    """For a provider whose records hold their own tokens: put them in a gateway's vault."""
 
 
 PROVIDERS: dict[str, SandboxProvider] = {
@@ -49,7 +53,13 @@ PROVIDERS: dict[str, SandboxProvider] = {
         options=mycrm.gateway_options,
     ),
     "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS),
-    "scom": SandboxProvider(scom.create_app, scom.CREDENTIALS, scom.references),
+    "scom": SandboxProvider(
+        scom.create_app,
+        scom.CREDENTIALS,
+        scom.references,
+        call_back_to=scom.call_back_to,
+        hand_over_tokens=scom.hand_over_tokens,
+    ),
 }
 
 
@@ -112,20 +122,17 @@ class Sandbox:
         return options(root) if options is not None else {}
 
     def call_back_to(self, gateway_url: str) -> None:
-        """Providers that call the partner back (SCOM) call this gateway."""
-        state = self.states["scom"]
-        key = scom.CREDENTIALS["webhook_secret"]
-        state.callback_url = (
-            state.callback_url or f"{gateway_url.rstrip('/')}/webhooks/scom?key={key}"
-        )
+        """Providers that call the partner back call this gateway."""
+        for name, provider in PROVIDERS.items():
+            if provider.call_back_to is not None:
+                provider.call_back_to(self.states[name], gateway_url)
 
     def hand_over_tokens(self, vault: Vault) -> None:
-        """SCOM landlords active before the sandbox started: as if the gateway had activated
-        them, their tokens are in its vault, so the demo shows their buildings."""
-        for landlord_id in self.states["scom"].records:
-            token = scom.landlord_token(int(landlord_id))
-            if vault.get_now("scom", landlord_id) is None:
-                vault.put_now("scom", landlord_id, token)
+        """Records that were active before the sandbox started are as if the gateway had
+        activated them: their tokens are in its vault, so the demo shows what they hold."""
+        for name, provider in PROVIDERS.items():
+            if provider.hand_over_tokens is not None:
+                provider.hand_over_tokens(self.states[name], vault)
 
     def reset_counters(self) -> None:
         for state in self.states.values():

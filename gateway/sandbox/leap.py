@@ -22,14 +22,13 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
-from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.sandbox.server import Handler, ProviderState, served
 
 __all__ = ["CREDENTIALS", "NAMESPACE", "create_app"]
 
@@ -174,9 +173,18 @@ def _local(tag: str) -> str:
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
-    store = _Store(world, state.clock())
+    return served(state, _Service(world, state).routes())
 
-    def authorized(request: Request) -> bool:
+
+class _Service:
+    """One LEAP: its store of relationships, and a handler for each route."""
+
+    def __init__(self, world: World, state: ProviderState) -> None:
+        self.world = world
+        self.state = state
+        self.store = state.records = _Store(world, state.clock())
+
+    def authorized(self, request: Request) -> bool:
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
         try:
             user, _, password = base64.b64decode(encoded).decode().partition(":")
@@ -187,18 +195,17 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             CREDENTIALS["password"],
         )
 
-    def guarded(handler: Any) -> Any:
+    def guarded(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            if not authorized(request):
+            if not self.authorized(request):
                 response = _problem(401, "Authentication required.")
                 response.headers["WWW-Authenticate"] = 'Basic realm="leap"'
                 return response
-            result: Response = await handler(request)
-            return result
+            return await handler(request)
 
         return endpoint
 
-    async def listing(request: Request) -> Response:
+    async def listing(self, request: Request) -> Response:
         params = request.query_params
         try:
             limit = min(int(params.get("limit", str(MAX_LIMIT))), MAX_LIMIT)
@@ -212,7 +219,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return _problem(400, "acked is true or false.")
         rows = [
             rel
-            for rel in store.relationships.values()
+            for rel in self.store.relationships.values()
             if acked is None or (rel.unacked_since is None) == (acked == "true")
         ]
         rows.sort(key=lambda rel: int(rel.identifier))
@@ -221,31 +228,31 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             root.append(_element(rel))
         return _xml(root)
 
-    async def one(request: Request) -> Response:
-        rel = store.relationships.get(request.path_params["identifier"])
+    async def one(self, request: Request) -> Response:
+        rel = self.store.relationships.get(request.path_params["identifier"])
         return (
             _xml(_element(rel)) if rel else _problem(404, "The supplied identifier doesn't exist.")
         )
 
-    async def by_extid(request: Request) -> Response:
-        rel = store.by_extid(request.path_params["extid"])
+    async def by_extid(self, request: Request) -> Response:
+        rel = self.store.by_extid(request.path_params["extid"])
         if rel is None:
             return _problem(404, "The supplied external reference doesn't exist.")
         return _xml(_element(rel))
 
-    async def set_extid(request: Request) -> Response:
-        rel = store.relationships.get(request.path_params["identifier"])
+    async def set_extid(self, request: Request) -> Response:
+        rel = self.store.relationships.get(request.path_params["identifier"])
         if rel is None:
             return _problem(404, "The supplied property relationship identifier does not exist.")
         form = await request.form()
         extid = form.get("extid")
         if not isinstance(extid, str) or not extid.strip():
             return _problem(400, "extid is required.")
-        holder = store.by_extid(extid)
+        holder = self.store.by_extid(extid)
         if holder is not None and holder is not rel:
             return _problem(409, "The supplied external identifier is already in use.")
         rel.extid = extid
-        rel.unacked_since = _stamp(state.clock())
+        rel.unacked_since = _stamp(self.state.clock())
         ref = ET.Element(
             f"{{{NAMESPACE}}}ref",
             ref=f"{HOST}{BASE}/{rel.identifier}",
@@ -254,7 +261,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         )
         return _xml(ref)
 
-    def acknowledge(external: bool) -> Any:
+    def acknowledge(self, external: bool) -> Handler:
         async def endpoint(request: Request) -> Response:
             root = await _parse(request)
             if root is None or _local(root.tag) != "acknowledgements":
@@ -262,7 +269,10 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             keys = [
                 (item.text or "").strip() for item in root if _local(item.tag) == "acknowledgement"
             ]
-            found = [store.by_extid(k) if external else store.relationships.get(k) for k in keys]
+            found = [
+                self.store.by_extid(k) if external else self.store.relationships.get(k)
+                for k in keys
+            ]
             if not keys or any(rel is None for rel in found):
                 return _problem(
                     404,
@@ -276,7 +286,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
 
         return endpoint
 
-    async def associate(request: Request) -> Response:
+    async def associate(self, request: Request) -> Response:
         root = await _parse(request)
         if root is None or _local(root.tag) != "associated-account":
             return _problem(400, "The body must be <associated-account>.")
@@ -294,12 +304,12 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             start = date.fromisoformat(start_text)
         except ValueError:
             return _problem(400, "start-date must be an ISO date.")
-        if number not in store.accounts:
+        if number not in self.store.accounts:
             return _problem(404, "The supplied account doesn't exist.")
-        property_ref = store.properties.get(prop.get("identifier", ""))
+        property_ref = self.store.properties.get(prop.get("identifier", ""))
         if property_ref is None:
             return _problem(404, "The supplied property doesn't exist.")
-        for rel in store.relationships.values():
+        for rel in self.store.relationships.values():
             if (rel.account.identifier, rel.property.identifier, rel.role, rel.end) == (
                 number,
                 property_ref.identifier,
@@ -307,39 +317,43 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 None,
             ):
                 return _problem(409, "A conflicting property-account association exists.")
-        identifier = str(store.next_id)
-        store.next_id += 1
+        identifier = str(self.store.next_id)
+        self.store.next_id += 1
         rel = _Relationship(
             identifier,
             property_ref,
-            store.accounts[number],
+            self.store.accounts[number],
             role,
             start,
-            unacked_since=_stamp(state.clock()),
+            unacked_since=_stamp(self.state.clock()),
         )
-        store.relationships[identifier] = rel
+        self.store.relationships[identifier] = rel
         return _xml(_element(rel), 201, Location=f"{HOST}{BASE}/{identifier}")
 
-    async def end(request: Request) -> Response:
+    async def end(self, request: Request) -> Response:
         """Sandbox admin: ends a relationship, as a LEAP operator would."""
-        rel = store.relationships.get(request.query_params.get("identifier", ""))
+        rel = self.store.relationships.get(request.query_params.get("identifier", ""))
         if rel is None:
             return _problem(404, "No such relationship.")
-        rel.end = date.fromisoformat(request.query_params.get("date", world.today.isoformat()))
-        rel.unacked_since = _stamp(state.clock())
+        rel.end = date.fromisoformat(request.query_params.get("date", self.world.today.isoformat()))
+        rel.unacked_since = _stamp(self.state.clock())
         return Response(status_code=204)
 
-    routes = [
-        Route(f"{BASE}/", guarded(listing), methods=["GET"]),
-        Route(f"{BASE}", guarded(listing), methods=["GET"]),
-        Route(f"{BASE}/", guarded(associate), methods=["POST"]),
-        Route(f"{BASE}/acked", guarded(acknowledge(external=False)), methods=["POST"]),
-        Route(f"{BASE}/external/acked", guarded(acknowledge(external=True)), methods=["POST"]),
-        Route(f"{BASE}/extid/{{extid:path}}", guarded(by_extid), methods=["GET"]),
-        Route(f"{BASE}/{{identifier}}/extid", guarded(set_extid), methods=["POST"]),
-        Route(f"{BASE}/{{identifier}}", guarded(one), methods=["GET"]),
-        Route("/_sandbox/end-relationship", end, methods=["POST"]),
-        *admin_routes(state),
-    ]
-    state.records = store
-    return counting(Starlette(routes=routes), state)
+    def routes(self) -> list[Route]:
+        return [
+            Route(f"{BASE}/", self.guarded(self.listing), methods=["GET"]),
+            Route(f"{BASE}", self.guarded(self.listing), methods=["GET"]),
+            Route(f"{BASE}/", self.guarded(self.associate), methods=["POST"]),
+            Route(
+                f"{BASE}/acked", self.guarded(self.acknowledge(external=False)), methods=["POST"]
+            ),
+            Route(
+                f"{BASE}/external/acked",
+                self.guarded(self.acknowledge(external=True)),
+                methods=["POST"],
+            ),
+            Route(f"{BASE}/extid/{{extid:path}}", self.guarded(self.by_extid), methods=["GET"]),
+            Route(f"{BASE}/{{identifier}}/extid", self.guarded(self.set_extid), methods=["POST"]),
+            Route(f"{BASE}/{{identifier}}", self.guarded(self.one), methods=["GET"]),
+            Route("/_sandbox/end-relationship", self.end, methods=["POST"]),
+        ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -39,12 +39,13 @@ from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
 from gateway.sandbox.server import (
+    Handler,
     ProviderState,
-    admin_routes,
     counting,
     mounted,
     page_of,
     read_rs256,
+    served,
     sign_rs256,
 )
 
@@ -83,7 +84,6 @@ SCOPES = frozenset({"openid"})
 AUDIENCE = "mycrm-api"
 MAX_PER_PAGE = 100
 Row = dict[str, Any]
-Handler = Callable[[Request], Awaitable[Response]]
 Admits = Callable[[Request], bool]
 """Whether a request's bearer token opens the API."""
 _AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("Mathieu", "Caron")]
@@ -175,36 +175,51 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
     of another authorization server put in front of the same data (the conformance tests
     put Authlib's)."""
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
-    tables = _Tables(world)
-    state.records = tables
-    by_id = {
-        "landlord": {row["id"]: row for row in tables.landlords},
-        "property": {row["id"]: row for row in tables.properties},
-        "user": {row["id"]: row for row in tables.users},
-    }
+    api = _Api(world, state, admits)
+    handlers = {404: api.unrouted, 405: api.unrouted}
+    return served(state, api.routes(), exception_handlers=handlers)
 
-    def error(resource: str, status: int, code: str, *messages: str) -> Response:
+
+class _Api:
+    """One MyCRM API host: its tables, the tokens it admits, and a handler for each route."""
+
+    def __init__(self, world: World, state: ProviderState, admits: Admits) -> None:
+        self.state = state
+        self.admits = admits
+        self.tables = state.records = _Tables(world)
+        self.by_id = {
+            "landlord": {row["id"]: row for row in self.tables.landlords},
+            "property": {row["id"]: row for row in self.tables.properties},
+            "user": {row["id"]: row for row in self.tables.users},
+        }
+        self.collections = (
+            ("landlords", "landlord", self.tables.landlords, ("status",)),
+            ("properties", "property", self.tables.properties, ("status", "landlord", "city")),
+            ("users", "user", self.tables.users, ("role",)),
+        )
+
+    def error(self, resource: str, status: int, code: str, *messages: str) -> Response:
         return JSONResponse({resource: code, "messages": list(messages)}, status_code=status)
 
-    async def documented_token_request(request: Request) -> Response:
-        state.documented_token_request = request.query_params.get("accept") == "true"
+    async def documented_token_request(self, request: Request) -> Response:
+        self.state.documented_token_request = request.query_params.get("accept") == "true"
         return Response(status_code=204)
 
-    def guarded(resource: str, handler: Handler) -> Handler:
+    def guarded(self, resource: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            if not admits(request):
-                return error(
+            if not self.admits(request):
+                return self.error(
                     resource, 401, "AuthenticationError", "The token is missing or incorrect."
                 )
-            refusal = state.take_refusal()
+            refusal = self.state.take_refusal()
             if refusal is not None:
                 name, status = refusal
-                return error(resource, status, name, ERRORS[name][1])
+                return self.error(resource, status, name, ERRORS[name][1])
             return await handler(request)
 
         return endpoint
 
-    def shape(request: Request, row: Row) -> tuple[Row, list[str]]:
+    def shape(self, request: Request, row: Row) -> tuple[Row, list[str]]:
         warnings: list[str] = []
         names = request.query_params.get("fields")
         if names is None and "field" in request.query_params:
@@ -214,22 +229,22 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
         if request.headers.get("x-mycrm-expand-data", "").lower() == "true":
             for name, table in (("landlord", "landlord"), ("agent", "user")):
                 if name in shaped:
-                    shaped[name] = by_id[table].get(shaped[name])
+                    shaped[name] = self.by_id[table].get(shaped[name])
         if names is not None:
             wanted = {name.strip() for name in names.split(",")}
             shaped = {key: value for key, value in shaped.items() if key in wanted}
         return shaped, warnings
 
-    def respond(body: Row, warnings: list[str], status: int = 200) -> Response:
+    def respond(self, body: Row, warnings: list[str], status: int = 200) -> Response:
         response = JSONResponse(body, status_code=status)
-        if state.warning:
-            warnings = [*warnings, state.warning]
+        if self.state.warning:
+            warnings = [*warnings, self.state.warning]
         if warnings:
             response.headers["X-MyCRM-API-Warning"] = " ".join(dict.fromkeys(warnings))
         return response
 
     def collection(
-        plural: str, singular: str, rows: list[Row], filters: tuple[str, ...]
+        self, plural: str, singular: str, rows: list[Row], filters: tuple[str, ...]
     ) -> Handler:
         async def endpoint(request: Request) -> Response:
             params = request.query_params
@@ -238,9 +253,11 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
                 page = int(params.get("page", "1"))
                 per_page = int(params.get("per_page", str(MAX_PER_PAGE)))
             except ValueError:
-                return error(singular, 400, "InvalidRequest", "page and per_page are integers.")
+                return self.error(
+                    singular, 400, "InvalidRequest", "page and per_page are integers."
+                )
             if page < 1 or per_page < 1:
-                return error(singular, 400, "InvalidRequest", "page and per_page start at 1.")
+                return self.error(singular, 400, "InvalidRequest", "page and per_page start at 1.")
             if per_page > MAX_PER_PAGE:
                 warnings.append(f"per_page is capped at {MAX_PER_PAGE}.")
                 per_page = MAX_PER_PAGE
@@ -252,74 +269,62 @@ def create_api(world: World, state: ProviderState, admits: Admits) -> ASGIApp:
             sort = params.get("sort")
             if sort is not None:
                 if not rows or sort not in rows[0]:
-                    return error(singular, 400, "InvalidRequest", f"Cannot sort by '{sort}'.")
+                    return self.error(singular, 400, "InvalidRequest", f"Cannot sort by '{sort}'.")
                 selected.sort(
                     key=lambda row: (str(row.get(sort) or "").casefold(), row["id"]),
                     reverse=params.get("sort_order", "asc").lower() == "desc",
                 )
             items = []
             for row in page_of(selected, page, per_page):
-                shaped, said = shape(request, row)
+                shaped, said = self.shape(request, row)
                 items.append(shaped)
                 warnings.extend(said)
             body = {"count": len(selected), "page": page, "per_page": per_page, plural: items}
-            return respond(body, warnings)
+            return self.respond(body, warnings)
 
         return endpoint
 
-    def single(singular: str) -> Handler:
+    def single(self, singular: str) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                row = by_id[singular].get(int(request.path_params["id"]))
+                row = self.by_id[singular].get(int(request.path_params["id"]))
             except ValueError:
                 row = None
             if row is None:
-                return error(
+                return self.error(
                     singular,
                     404,
                     "ResourceNotFound",
                     f"No {singular} with id '{request.path_params['id']}'.",
                 )
-            shaped, warnings = shape(request, row)
-            return respond({singular: shaped}, warnings)
+            shaped, warnings = self.shape(request, row)
+            return self.respond({singular: shaped}, warnings)
 
         return endpoint
 
-    routes: list[BaseRoute] = []
-    collections = (
-        ("landlords", "landlord", tables.landlords, ("status",)),
-        ("properties", "property", tables.properties, ("status", "landlord", "city")),
-        ("users", "user", tables.users, ("role",)),
-    )
-    for plural, singular, rows, filters in collections:
-        routes.append(
-            Route(
-                f"/{plural}",
-                guarded(singular, collection(plural, singular, rows, filters)),
-                methods=["GET"],
-            )
-        )
-        routes.append(
-            Route(f"/{plural}/{{id}}", guarded(singular, single(singular)), methods=["GET"])
-        )
-    routes.extend(admin_routes(state))
-    routes.append(
-        Route("/_sandbox/documented-token-request", documented_token_request, methods=["POST"])
-    )
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for plural, singular, rows, filters in self.collections:
+            listed = self.collection(plural, singular, rows, filters)
+            routes.append(Route(f"/{plural}", self.guarded(singular, listed), methods=["GET"]))
+            one = self.guarded(singular, self.single(singular))
+            routes.append(Route(f"/{plural}/{{id}}", one, methods=["GET"]))
+        documented = self.documented_token_request
+        routes.append(Route("/_sandbox/documented-token-request", documented, methods=["POST"]))
+        return routes
 
-    async def unrouted(request: Request, problem: Exception) -> Response:
+    async def unrouted(self, request: Request, problem: Exception) -> Response:
         """No such route, or not with this method: MyCRM's own body, named after the
         resource the path starts with (`/users/foo/bar` is about a user)."""
         path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
         first = path.strip("/").split("/")[0]
-        resource = next((one for many, one, _, _ in collections if many == first), first)
+        resource = next((one for many, one, _, _ in self.collections if many == first), first)
         route = f"{request.method} {path}"
         if getattr(problem, "status_code", 404) == 405:
-            return error(resource, 400, "MethodNotAllowed", f'Method not allowed for "{route}"')
-        return error(resource, 404, "ResourceNotFound", f'No route found for "{route}"')
-
-    app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted})
-    return counting(app, state)
+            return self.error(
+                resource, 400, "MethodNotAllowed", f'Method not allowed for "{route}"'
+            )
+        return self.error(resource, 404, "ResourceNotFound", f'No route found for "{route}"')
 
 
 def create_auth_app(state: ProviderState) -> ASGIApp:

@@ -38,6 +38,7 @@ __all__ = [
     "Server",
     "evaluate",
     "next_link",
+    "parse_count_options",
     "parse_options",
     "query_pairs",
 ]
@@ -118,6 +119,15 @@ class EntitySet:
 
     properties: frozenset[str]
     navigation: Mapping[str, Navigation] = field(default_factory=dict)
+    types: Mapping[str, str] = field(default_factory=dict)
+    """Properties' EDM types (`Edm.Int32`), where known: a real server refuses a filter that
+    compares one with a literal of another kind before it reads a row."""
+
+    @classmethod
+    def typed(
+        cls, types: Mapping[str, str], navigation: Mapping[str, Navigation] | None = None
+    ) -> EntitySet:
+        return cls(frozenset(types), navigation or {}, types)
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,10 @@ def query_pairs(raw: bytes) -> list[tuple[str, str]]:
         name, _, value = part.partition(b"=")
         try:
             pairs.append(
-                (unquote(name.decode("ascii")), unquote(value.decode("ascii"), errors="strict"))
+                (
+                    unquote(name.decode("ascii"), errors="strict"),
+                    unquote(value.decode("ascii"), errors="strict"),
+                )
             )
         except UnicodeError:
             raise ODataError("The query string is not percent-encoded UTF-8.") from None
@@ -161,6 +174,20 @@ def parse_options(params: Sequence[tuple[str, str]]) -> QueryOptions:
             raise ODataError(f"The query option '{name}' is given more than once.")
         options[key] = value
     return _build(options)
+
+
+_COUNT_OPTIONS = frozenset({"$filter"})
+"""What a `/$count` segment honours (OData 4.01 §11.2.10: `$filter` and `$search`)."""
+
+
+def parse_count_options(params: Sequence[tuple[str, str]]) -> QueryOptions:
+    """The options of a `/$count` request: any but `$filter` is refused, not dropped, as a
+    count that silently ignored `$top` would answer another question than the one asked."""
+    options = parse_options(params)
+    for name in options.given.keys() - _COUNT_OPTIONS:
+        raise ODataError(f"The query option '{name}' cannot be applied to $count.")
+    options.count = True
+    return options
 
 
 def next_link(url: str, params: Sequence[tuple[str, str]], skiptoken: int) -> str:
@@ -278,7 +305,8 @@ def evaluate(
     _check_names(options, entity_set)
     selected: list[Row] = list(rows)
     if options.filter is not None:
-        matches = _Compiler(entity_set.properties, server.collation).predicate(options.filter)
+        compiler = _Compiler(entity_set.properties, server.collation, entity_set.types)
+        matches = compiler.predicate(options.filter)
         selected = [row for row in selected if matches(row)]
     total = len(selected) if options.count and server.counts else None
     for name, descending in reversed(options.orderby):
@@ -381,16 +409,34 @@ class _Compiler(NodeVisitor):
     _FUNCTIONS: dict[str, Callable[..., Any]] = {
         "contains": lambda text, part: part in text,
         "startswith": lambda text, part: text.startswith(part),
-        "endswith": lambda text, part: text.rstrip().endswith(part),
+        "endswith": lambda text, part: text.endswith(part),
         "tolower": str.lower,
         "toupper": str.upper,
         "trim": str.strip,
         "length": len,
     }
 
-    def __init__(self, properties: frozenset[str], collation: Collation) -> None:
+    def __init__(
+        self, properties: frozenset[str], collation: Collation, types: Mapping[str, str]
+    ) -> None:
         self.properties = properties
         self.collation = collation
+        self.types = types
+
+    def _check_types(self, left: ast._Node, right: ast._Node) -> None:
+        """A property compared with a literal of another kind (`Id eq '1'` on an Int32) is
+        refused as ASP.NET's OData refuses it, whatever the rows hold."""
+        for name, literal in ((left, right), (right, left)):
+            held = self.types.get(name.name, "") if isinstance(name, ast.Identifier) else ""
+            if held not in _EDM_KINDS:
+                continue
+            for item in literal.val if isinstance(literal, ast.List) else [literal]:
+                given = _LITERAL_TYPES.get(type(item))
+                if given is not None and _EDM_KINDS[held] != _EDM_KINDS[given]:
+                    raise ODataError(
+                        "A binary operator with incompatible types was detected. "
+                        f"Found operand types '{held}' and '{given}'."
+                    )
 
     def _comparable(self, value: Any) -> Any:
         return self.collation.equal(value) if isinstance(value, str) else value
@@ -414,6 +460,7 @@ class _Compiler(NodeVisitor):
                 pair = _equality(term)
                 if pair is None or pair[0] in matched:
                     return None
+                self._check_types(ast.Identifier(pair[0]), pair[1])
                 matched[pair[0]] = self.visit(pair[1])({})
             if not matched.keys() <= self.properties:
                 return None
@@ -459,6 +506,7 @@ class _Compiler(NodeVisitor):
         return lambda row: [item(row) for item in items]
 
     def visit_Compare(self, node: ast.Compare) -> Compiled:
+        self._check_types(node.left, node.right)
         left, right = self.visit(node.left), self.visit(node.right)
         comparator = node.comparator
         _comparable = self._comparable
@@ -536,6 +584,26 @@ def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:
 
 
 _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
+
+_LITERAL_TYPES: dict[type, str] = {
+    ast.String: "Edm.String",
+    ast.Integer: "Edm.Int32",
+    ast.Float: "Edm.Double",
+    ast.Boolean: "Edm.Boolean",
+    ast.Date: "Edm.Date",
+}
+"""A literal's EDM type; `null` has none, and compares with anything."""
+_EDM_KINDS = {
+    "Edm.String": "text",
+    "Edm.Int16": "number",
+    "Edm.Int32": "number",
+    "Edm.Int64": "number",
+    "Edm.Double": "number",
+    "Edm.Decimal": "number",
+    "Edm.Boolean": "boolean",
+    "Edm.Date": "date",
+}
+"""Types that compare with one another: numbers of any width, and each other type alone."""
 
 
 def _equality(node: ast._Node) -> tuple[str, ast._Node] | None:

@@ -90,7 +90,7 @@ class Outbox:
                     content=letter.body,
                     headers={"Content-Type": "application/json", **letter.headers},
                 )
-            except Exception as error:  # noqa: BLE001 - any failure to send is retried
+            except Exception as error:  # any failure to send is retried
                 logger.debug("%s: delivery to %s failed: %s", self._state.name, url, error)
             else:
                 if response.is_success:

@@ -15,12 +15,10 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jwt
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,11 +27,11 @@ from starlette.types import ASGIApp
 from gateway.sandbox.data import Tenant, World
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
+    Handler,
     ProviderState,
-    admin_routes,
-    counting,
     page_of,
     read_rs256,
+    served,
     sign_rs256,
 )
 
@@ -73,7 +71,6 @@ RATE_WINDOW = 3600
 MAX_PAGE_SIZE = 100
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Row = dict[str, Any]
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _created(index: int) -> str:
@@ -206,32 +203,47 @@ def references(world: World) -> dict[tuple[str, int], str]:
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/v1/identity/login", "/api/v1/identity/refresh"})
     state.error_names = {name: status for name, (status, _) in ERRORS.items()}
-    tables = _Tables(world)
-    state.records = tables
-    refresh_tokens: dict[str, tuple[float, int]] = {}
-    window: dict[str, float] = {"start": state.clock(), "used": 0}
+    return served(state, _Service(world, state).routes())
 
-    def envelope(request: Request, data: Any, status: int = 200, **meta: Any) -> Response:
-        return _respond(
-            request, {"success": True, "data": data, "meta": _meta(request, **meta)}, status
+
+class _Service:
+    """One pms: its tables, tokens, rate window and webhooks, and a handler for each route."""
+
+    def __init__(self, world: World, state: ProviderState) -> None:
+        self.state = state
+        self.tables = state.records = _Tables(world)
+        self.refresh_tokens: dict[str, tuple[float, int]] = {}
+        self.window: dict[str, float] = {"start": state.clock(), "used": 0}
+        self.hooks: list[dict[str, Any]] = []
+        self.outbox = state.outbox = Outbox(state)
+
+    def envelope(self, request: Request, data: Any, status: int = 200, **meta: Any) -> Response:
+        return self._respond(
+            request, {"success": True, "data": data, "meta": self._meta(request, **meta)}, status
         )
 
-    def failure(request: Request, status: int, code: str, message: str, **extra: Any) -> Response:
+    def failure(
+        self, request: Request, status: int, code: str, message: str, **extra: Any
+    ) -> Response:
         error = {"code": code, "message": message, **extra}
-        return _respond(request, {"success": False, "error": error, "meta": _meta(request)}, status)
+        return self._respond(
+            request, {"success": False, "error": error, "meta": self._meta(request)}, status
+        )
 
-    def _respond(request: Request, body: Row, status: int) -> Response:
-        reset = int(window["start"] + RATE_WINDOW)
+    def _respond(self, request: Request, body: Row, status: int) -> Response:
+        reset = int(self.window["start"] + RATE_WINDOW)
         response = JSONResponse(body, status_code=status)
         response.headers["X-Request-ID"] = request.state.request_id
         response.headers["X-RateLimit-Limit"] = str(RATE_LIMIT)
-        response.headers["X-RateLimit-Remaining"] = str(max(0, RATE_LIMIT - int(window["used"])))
+        response.headers["X-RateLimit-Remaining"] = str(
+            max(0, RATE_LIMIT - int(self.window["used"]))
+        )
         response.headers["X-RateLimit-Reset"] = str(reset)
         response.headers["X-RateLimit-Window"] = str(RATE_WINDOW)
         return response
 
-    def _meta(request: Request, **extra: Any) -> Row:
-        now = datetime.fromtimestamp(state.clock(), UTC).isoformat().replace("+00:00", "Z")
+    def _meta(self, request: Request, **extra: Any) -> Row:
+        now = datetime.fromtimestamp(self.state.clock(), UTC).isoformat().replace("+00:00", "Z")
         return {
             "timestamp": now,
             "request_id": request.state.request_id,
@@ -239,9 +251,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             **extra,
         }
 
-    def issue(request: Request) -> Response:
-        now = state.clock()
-        lifetime = state.token_lifetime or ACCESS_LIFETIME
+    def issue(self, request: Request) -> Response:
+        now = self.state.clock()
+        lifetime = self.state.token_lifetime or ACCESS_LIFETIME
         claims = {
             "sub": "user-integrations",
             "email": CREDENTIALS["username"],
@@ -252,11 +264,11 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             "iat": int(now),
             "exp": int(now + lifetime),
             "aud": AUDIENCE,
-            "gen": state.token_generation,
+            "gen": self.state.token_generation,
         }
         refresh = secrets.token_urlsafe(24)
-        refresh_tokens[refresh] = (now + REFRESH_LIFETIME, state.token_generation)
-        return envelope(
+        self.refresh_tokens[refresh] = (now + REFRESH_LIFETIME, self.state.token_generation)
+        return self.envelope(
             request,
             {
                 "access_token": sign_rs256(claims),
@@ -266,6 +278,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             },
         )
 
+    @staticmethod
     async def body_of(request: Request) -> Row | None:
         try:
             body = json.loads(await request.body())
@@ -273,10 +286,10 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return None
         return body if isinstance(body, dict) else None
 
-    async def login(request: Request) -> Response:
-        body = await body_of(request)
+    async def login(self, request: Request) -> Response:
+        body = await self.body_of(request)
         if body is None:
-            return failure(
+            return self.failure(
                 request,
                 422,
                 "VALIDATION_ERROR",
@@ -287,72 +300,78 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             CREDENTIALS["username"],
             CREDENTIALS["password"],
         ):
-            return failure(request, 401, "AUTHENTICATION_FAILED", "Invalid credentials")
-        return issue(request)
+            return self.failure(request, 401, "AUTHENTICATION_FAILED", "Invalid credentials")
+        return self.issue(request)
 
-    async def refresh(request: Request) -> Response:
-        body = await body_of(request) or {}
+    async def refresh(self, request: Request) -> Response:
+        body = await self.body_of(request) or {}
         token = body.get("refresh_token")
-        known = refresh_tokens.pop(token, None) if isinstance(token, str) else None
-        if known is None or known[0] <= state.clock() or known[1] != state.token_generation:
-            return failure(request, 401, "AUTHENTICATION_FAILED", "The refresh token is invalid")
-        return issue(request)
+        known = self.refresh_tokens.pop(token, None) if isinstance(token, str) else None
+        if (
+            known is None
+            or known[0] <= self.state.clock()
+            or known[1] != self.state.token_generation
+        ):
+            return self.failure(
+                request, 401, "AUTHENTICATION_FAILED", "The refresh token is invalid"
+            )
+        return self.issue(request)
 
-    def authorized(request: Request) -> Response | None:
+    def authorized(self, request: Request) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return failure(request, 401, "AUTHENTICATION_FAILED", "Authentication required")
+            return self.failure(request, 401, "AUTHENTICATION_FAILED", "Authentication required")
         try:
             claims = read_rs256(token, AUDIENCE)
         except jwt.PyJWTError:
-            return failure(request, 401, "AUTHENTICATION_FAILED", "The token is invalid")
-        if claims.get("gen") != state.token_generation:
-            return failure(request, 401, "AUTHENTICATION_FAILED", "The token was revoked")
-        if claims["exp"] <= state.clock():
-            return failure(request, 401, "TOKEN_EXPIRED", "JWT token has expired")
+            return self.failure(request, 401, "AUTHENTICATION_FAILED", "The token is invalid")
+        if claims.get("gen") != self.state.token_generation:
+            return self.failure(request, 401, "AUTHENTICATION_FAILED", "The token was revoked")
+        if claims["exp"] <= self.state.clock():
+            return self.failure(request, 401, "TOKEN_EXPIRED", "JWT token has expired")
         return None
 
-    def guarded(handler: Handler, needs_token: bool = True) -> Handler:
+    def guarded(self, handler: Handler, needs_token: bool = True) -> Handler:
         """Request id, rate limit and (for data routes) the token, before any handler runs."""
 
         async def endpoint(request: Request) -> Response:
             request.state.request_id = (
                 request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:12]}"
             )
-            now = state.clock()
-            if now >= window["start"] + RATE_WINDOW:
-                window["start"], window["used"] = now, 0
-            window["used"] += 1
-            forced = state.take_throttle()
-            if forced is not None or window["used"] > RATE_LIMIT:
+            now = self.state.clock()
+            if now >= self.window["start"] + RATE_WINDOW:
+                self.window["start"], self.window["used"] = now, 0
+            self.window["used"] += 1
+            forced = self.state.take_throttle()
+            if forced is not None or self.window["used"] > RATE_LIMIT:
                 retry_after = (
-                    forced if forced is not None else int(window["start"] + RATE_WINDOW - now)
+                    forced if forced is not None else int(self.window["start"] + RATE_WINDOW - now)
                 )
-                return failure(
+                return self.failure(
                     request,
                     429,
                     "RATE_LIMIT_EXCEEDED",
                     f"Rate limit exceeded. Try again in {retry_after} seconds.",
                     retry_after=retry_after,
                 )
-            if needs_token and (refused := authorized(request)) is not None:
+            if needs_token and (refused := self.authorized(request)) is not None:
                 return refused
-            if needs_token and (refusal := state.take_refusal()) is not None:
-                return refuse(request, *refusal)
+            if needs_token and (refusal := self.state.take_refusal()) is not None:
+                return self.refuse(request, *refusal)
             return await handler(request)
 
         return endpoint
 
-    def refuse(request: Request, name: str, status: int) -> Response:
+    def refuse(self, request: Request, name: str, status: int) -> Response:
         """A documented error on demand, shaped as the document's examples of it are."""
         extra: dict[str, Any] = {}
         if name == "VALIDATION_ERROR":
             extra["details"] = []
         if name == "RATE_LIMIT_EXCEEDED":
-            extra["retry_after"] = state.throttle_retry_after or RATE_WINDOW
-        return failure(request, status, name, ERRORS[name][1], **extra)
+            extra["retry_after"] = self.state.throttle_retry_after or RATE_WINDOW
+        return self.failure(request, status, name, ERRORS[name][1], **extra)
 
-    def listing(request: Request, rows: list[Row], sortable: set[str]) -> Response:
+    def listing(self, request: Request, rows: list[Row], sortable: set[str]) -> Response:
         params = request.query_params
         try:
             page = int(params.get("page", "1"))
@@ -388,7 +407,9 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                     if (row["created_at"][:10] > bound) == after and row["created_at"][:10] != bound
                 ]
         if details:
-            return failure(request, 422, "VALIDATION_ERROR", "Validation failed", details=details)
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=details
+            )
         if sort_by is not None:
             rows = sorted(
                 rows,
@@ -397,7 +418,7 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             )
         total = len(rows)
         pages = max(1, -(-total // size))
-        return envelope(
+        return self.envelope(
             request,
             page_of(rows, page, size),
             pagination={
@@ -410,84 +431,87 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             },
         )
 
+    @staticmethod
     def find(rows: list[Row], key: str) -> Row | None:
         return next((row for row in rows if row["id"] == key), None)
 
-    def not_found(request: Request, what: str) -> Response:
-        return failure(request, 404, "RESOURCE_NOT_FOUND", f"{what} not found")
+    def not_found(self, request: Request, what: str) -> Response:
+        return self.failure(request, 404, "RESOURCE_NOT_FOUND", f"{what} not found")
 
-    async def organizations(request: Request) -> Response:
-        return listing(request, tables.organizations, {"name", "created_at"})
+    async def organizations(self, request: Request) -> Response:
+        return self.listing(request, self.tables.organizations, {"name", "created_at"})
 
-    async def organization(request: Request) -> Response:
-        row = find(tables.organizations, request.path_params["id"])
-        return envelope(request, row) if row else not_found(request, "Organization")
+    async def organization(self, request: Request) -> Response:
+        row = self.find(self.tables.organizations, request.path_params["id"])
+        return self.envelope(request, row) if row else self.not_found(request, "Organization")
 
-    async def properties(request: Request) -> Response:
-        return listing(request, tables.properties, {"name", "created_at"})
+    async def properties(self, request: Request) -> Response:
+        return self.listing(request, self.tables.properties, {"name", "created_at"})
 
-    async def one_property(request: Request) -> Response:
-        row = find(tables.properties, request.path_params["id"])
-        return envelope(request, row) if row else not_found(request, "Property")
+    async def one_property(self, request: Request) -> Response:
+        row = self.find(self.tables.properties, request.path_params["id"])
+        return self.envelope(request, row) if row else self.not_found(request, "Property")
 
-    async def units(request: Request) -> Response:
-        rows = tables.units.get(request.path_params["id"])
+    async def units(self, request: Request) -> Response:
+        rows = self.tables.units.get(request.path_params["id"])
         if rows is None:
-            return not_found(request, "Property")
-        return listing(request, rows, {"unit_number", "created_at"})
+            return self.not_found(request, "Property")
+        return self.listing(request, rows, {"unit_number", "created_at"})
 
-    async def unit(request: Request) -> Response:
-        row = find(tables.units.get(request.path_params["id"], []), request.path_params["unit_id"])
-        return envelope(request, row) if row else not_found(request, "Unit")
+    async def unit(self, request: Request) -> Response:
+        row = self.find(
+            self.tables.units.get(request.path_params["id"], []), request.path_params["unit_id"]
+        )
+        return self.envelope(request, row) if row else self.not_found(request, "Unit")
 
-    async def tenants(request: Request) -> Response:
+    async def tenants(self, request: Request) -> Response:
         property_id = request.path_params["id"]
-        rows = tables.tenants.get(property_id)
+        rows = self.tables.tenants.get(property_id)
         if rows is None:
-            return not_found(request, "Property")
+            return self.not_found(request, "Property")
         if request.method == "GET":
-            return listing(request, rows, {"last_name", "move_in_date"})
-        body = await body_of(request)
-        details = _tenant_problems(body, {u["id"] for u in tables.units[property_id]})
+            return self.listing(request, rows, {"last_name", "move_in_date"})
+        body = await self.body_of(request)
+        details = _tenant_problems(body, {u["id"] for u in self.tables.units[property_id]})
         if body is None or details:
-            return failure(request, 422, "VALIDATION_ERROR", "Validation failed", details=details)
-        created = tables.create_tenant(property_id, body)
-        announce("tenant.created", {"tenant_id": created["id"], "property_id": property_id})
-        return envelope(request, created, status=201)
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=details
+            )
+        created = self.tables.create_tenant(property_id, body)
+        self.announce("tenant.created", {"tenant_id": created["id"], "property_id": property_id})
+        return self.envelope(request, created, status=201)
 
-    hooks: list[dict[str, Any]] = []
-    outbox = Outbox(state)
-    state.outbox = outbox
-
-    def announce(event: str, data: dict[str, Any]) -> None:
+    def announce(self, event: str, data: dict[str, Any]) -> None:
         """`{event, timestamp, data, webhook_id}`, signed with each subscriber's secret
         (`X-Webhook-Signature: sha256=<hex HMAC of the raw body>`, assumed)."""
-        for hook in hooks:
+        for hook in self.hooks:
             if event not in hook["events"]:
                 continue
             body = json.dumps(
                 {
                     "event": event,
-                    "timestamp": datetime.fromtimestamp(state.clock(), UTC).isoformat(),
+                    "timestamp": datetime.fromtimestamp(self.state.clock(), UTC).isoformat(),
                     "data": data,
                     "webhook_id": f"webhook_{uuid.uuid4().hex}",
                 }
             ).encode()
             signature = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
-            outbox.send(hook["url"], body, {"X-Webhook-Signature": f"sha256={signature}"})
+            self.outbox.send(hook["url"], body, {"X-Webhook-Signature": f"sha256={signature}"})
 
-    async def webhooks(request: Request) -> Response:
+    async def webhooks(self, request: Request) -> Response:
         """Webhook endpoints (assumed: the document names the section, not the route)."""
         if request.method == "GET":
-            return envelope(request, [{k: h[k] for k in ("id", "url", "events")} for h in hooks])
-        body = await body_of(request)
+            return self.envelope(
+                request, [{k: h[k] for k in ("id", "url", "events")} for h in self.hooks]
+            )
+        body = await self.body_of(request)
         url, events, secret = (
             (body or {}).get("url"),
             (body or {}).get("events"),
             (body or {}).get("secret"),
         )
         if not isinstance(url, str) or not isinstance(secret, str) or not isinstance(events, list):
-            return failure(
+            return self.failure(
                 request,
                 422,
                 "VALIDATION_ERROR",
@@ -495,24 +519,24 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 details=[{"field": "url", "message": "url, events, secret required"}],
             )
         hook = {
-            "id": f"hook_{len(hooks) + 1}",
+            "id": f"hook_{len(self.hooks) + 1}",
             "url": url,
             "secret": secret,
             "events": [e for e in events if e in EVENTS],
         }
-        hooks.append(hook)
-        return envelope(request, {k: hook[k] for k in ("id", "url", "events")}, status=201)
+        self.hooks.append(hook)
+        return self.envelope(request, {k: hook[k] for k in ("id", "url", "events")}, status=201)
 
-    async def tenant(request: Request) -> Response:
+    async def tenant(self, request: Request) -> Response:
         property_id = request.path_params["id"]
-        row = find(tables.tenants.get(property_id, []), request.path_params["tenant_id"])
+        row = self.find(self.tables.tenants.get(property_id, []), request.path_params["tenant_id"])
         if row is None:
-            return not_found(request, "Tenant")
+            return self.not_found(request, "Tenant")
         if request.method == "PUT":
-            body = await body_of(request)
+            body = await self.body_of(request)
             allowed = {"first_name", "last_name", "email", "phone"}
             if body is None or not set(body) <= allowed or not body:
-                return failure(
+                return self.failure(
                     request,
                     422,
                     "VALIDATION_ERROR",
@@ -520,40 +544,55 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                     details=[{"field": "body", "message": f"only {sorted(allowed)}"}],
                 )
             row.update({k: str(v) for k, v in body.items()})
-            announce("tenant.updated", {"tenant_id": row["id"], "property_id": property_id})
-        return envelope(request, row)
+            self.announce("tenant.updated", {"tenant_id": row["id"], "property_id": property_id})
+        return self.envelope(request, row)
 
-    async def lease(request: Request) -> Response:
-        row = find(
-            tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
+    async def lease(self, request: Request) -> Response:
+        row = self.find(
+            self.tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
         )
-        return envelope(request, tables.leases[row["id"]]) if row else not_found(request, "Tenant")
+        return (
+            self.envelope(request, self.tables.leases[row["id"]])
+            if row
+            else self.not_found(request, "Tenant")
+        )
 
-    prefix = "/api/v1"
-    routes = [
-        Route(f"{prefix}/identity/login", guarded(login, False), methods=["POST"]),
-        Route(f"{prefix}/identity/refresh", guarded(refresh, False), methods=["POST"]),
-        Route(f"{prefix}/webhooks", guarded(webhooks), methods=["GET", "POST"]),
-        Route(f"{prefix}/organizations", guarded(organizations), methods=["GET"]),
-        Route(f"{prefix}/organizations/{{id}}", guarded(organization), methods=["GET"]),
-        Route(f"{prefix}/properties", guarded(properties), methods=["GET"]),
-        Route(f"{prefix}/properties/{{id}}", guarded(one_property), methods=["GET"]),
-        Route(f"{prefix}/properties/{{id}}/units", guarded(units), methods=["GET"]),
-        Route(f"{prefix}/properties/{{id}}/units/{{unit_id}}", guarded(unit), methods=["GET"]),
-        Route(f"{prefix}/properties/{{id}}/tenants", guarded(tenants), methods=["GET", "POST"]),
-        Route(
-            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}",
-            guarded(tenant),
-            methods=["GET", "PUT"],
-        ),
-        Route(
-            f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",
-            guarded(lease),
-            methods=["GET"],
-        ),
-        *admin_routes(state),
-    ]
-    return counting(Starlette(routes=routes), state)
+    def routes(self) -> list[Route]:
+        prefix = "/api/v1"
+        return [
+            Route(f"{prefix}/identity/login", self.guarded(self.login, False), methods=["POST"]),
+            Route(
+                f"{prefix}/identity/refresh", self.guarded(self.refresh, False), methods=["POST"]
+            ),
+            Route(f"{prefix}/webhooks", self.guarded(self.webhooks), methods=["GET", "POST"]),
+            Route(f"{prefix}/organizations", self.guarded(self.organizations), methods=["GET"]),
+            Route(
+                f"{prefix}/organizations/{{id}}", self.guarded(self.organization), methods=["GET"]
+            ),
+            Route(f"{prefix}/properties", self.guarded(self.properties), methods=["GET"]),
+            Route(f"{prefix}/properties/{{id}}", self.guarded(self.one_property), methods=["GET"]),
+            Route(f"{prefix}/properties/{{id}}/units", self.guarded(self.units), methods=["GET"]),
+            Route(
+                f"{prefix}/properties/{{id}}/units/{{unit_id}}",
+                self.guarded(self.unit),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/properties/{{id}}/tenants",
+                self.guarded(self.tenants),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}",
+                self.guarded(self.tenant),
+                methods=["GET", "PUT"],
+            ),
+            Route(
+                f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",
+                self.guarded(self.lease),
+                methods=["GET"],
+            ),
+        ]
 
 
 def _tenant_problems(body: Row | None, units: set[str]) -> list[Row]:

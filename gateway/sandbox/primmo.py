@@ -19,7 +19,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 import jwt
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -36,11 +35,12 @@ from gateway.sandbox.odata import (
     Server,
     evaluate,
     next_link,
+    parse_count_options,
     parse_options,
     query_pairs,
 )
 from gateway.sandbox.outbox import Outbox
-from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.sandbox.server import Handler, ProviderState, served
 
 __all__ = ["CREDENTIALS", "create_app"]
 
@@ -99,10 +99,6 @@ _SETS = {
     "Tenants": "Tenant",
     "LedgerDivisions": "LedgerDivision",
 }
-_BUILDING = frozenset(_TYPES["Building"])
-_UNIT = frozenset(_TYPES["Unit"])
-_TENANT = frozenset(_TYPES["Tenant"])
-_DIVISION = frozenset(_TYPES["LedgerDivision"])
 
 
 def _metadata() -> bytes:
@@ -278,25 +274,67 @@ def references(world: World) -> dict[tuple[str, int], str]:
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
     state.server = Server(max_page_size=PAGE_SIZE)
-    tables = _Tables(world)
-    state.records = tables
-    units_set = EntitySet(_UNIT)
-    units_of = Navigation(units_set, tables.units_of, "Units", _PLACE_KEY)
-    buildings_set = EntitySet(_BUILDING, {"Units": units_of})
-    tenants_set = EntitySet(_TENANT)
-    divisions_set = EntitySet(_DIVISION)
+    return served(state, _Service(world, state).routes())
 
-    def issue_token() -> str:
-        now = state.clock()
+
+class _Service:
+    """One Primmo: its tables, its webhook subscribers, and a handler for each route."""
+
+    def __init__(self, world: World, state: ProviderState) -> None:
+        self.world = world
+        self.state = state
+        self.tables = state.records = _Tables(world)
+        self.units = EntitySet.typed(_TYPES["Unit"])
+        units_of = Navigation(self.units, self.tables.units_of, "Units", _PLACE_KEY)
+        self.buildings = EntitySet.typed(_TYPES["Building"], {"Units": units_of})
+        self.tenants = EntitySet.typed(_TYPES["Tenant"])
+        self.divisions = EntitySet.typed(_TYPES["LedgerDivision"])
+        self.subscribers: dict[str, dict[str, Any]] = {}
+        self.outbox = state.outbox = Outbox(state)
+
+    def routes(self) -> list[Route]:
+        bearer = self.bearer
+        sets = {
+            "Buildings": (self.tables.buildings, self.buildings),
+            "Units": (self.tables.units, self.units),
+            "Tenants": (self.tables.tenants, self.tenants),
+            "LedgerDivisions": (self.tables.divisions, self.divisions),
+        }
+        routes = [
+            Route("/api/Token", self.token, methods=["POST"]),
+            Route("/api/$metadata", metadata, methods=["GET"]),
+            Route("/api/Units/ForRent", bearer(self.units_for_rent), methods=["GET"]),
+            Route("/api/Units/ForRent/$count", bearer(self.units_for_rent_count), methods=["GET"]),
+            Route("/api/Tenants", bearer(self.tenants_endpoint), methods=["GET", "POST"]),
+            Route("/_sandbox/odata", self.configure, methods=["POST"]),
+            Route("/api/FinancialStatements", forbidden, methods=["GET"]),
+            Route("/api/subscribe", bearer(self.subscribe), methods=["GET", "POST"]),
+            Route("/api/unsubscribe", bearer(self.unsubscribe), methods=["POST"]),
+            Route("/_sandbox/tenants/{id:int}", self.edit_tenant, methods=["POST"]),
+        ]
+        for path, (rows, description) in sets.items():
+            if path != "Tenants":
+                routes.append(
+                    Route(f"/api/{path}", bearer(self.listed(rows, description)), methods=["GET"])
+                )
+            routes.append(
+                Route(
+                    f"/api/{path}/$count", bearer(self.counted(rows, description)), methods=["GET"]
+                )
+            )
+        return routes
+
+    def issue_token(self) -> str:
+        now = self.state.clock()
         claims = {
             "sub": CREDENTIALS["username"],
             "iat": int(now),
             "exp": int(now + TOKEN_LIFETIME.total_seconds()),
-            "gen": state.token_generation,
+            "gen": self.state.token_generation,
         }
         return jwt.encode(claims, _SIGNING_KEY, algorithm="HS256")
 
-    def authorized(request: Request) -> bool:
+    def authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -307,9 +345,20 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             )
         except jwt.PyJWTError:
             return False
+        state = self.state
         return bool(claims.get("gen") == state.token_generation and claims["exp"] > state.clock())
 
-    async def token(request: Request) -> Response:
+    def bearer(self, handler: Handler) -> Handler:
+        """`handler` behind the token check every data route makes first."""
+
+        async def checked(request: Request) -> Response:
+            if not self.authorized(request):
+                return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+            return await handler(request)
+
+        return checked
+
+    async def token(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != CREDENTIALS["api_key"]:
             return _error(401, "Unauthorized", "The x-api-key header is missing or unknown.")
         try:
@@ -321,40 +370,24 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             CREDENTIALS["password"],
         ):
             return _error(401, "Unauthorized", "Unknown user name or password.")
-        return JSONResponse(issue_token())
+        return JSONResponse(self.issue_token())
 
-    def entity_set(rows: list[Row], description: EntitySet) -> Any:
+    def listed(self, rows: list[Row], description: EntitySet) -> Handler:
         async def endpoint(request: Request) -> Response:
-            if not authorized(request):
-                return _error(401, "Unauthorized", "The bearer token is missing or expired.")
-            return _query(request, rows, description, state.server)
+            return _query(request, rows, description, self.state.server)
 
         return endpoint
 
-    def counted(rows: list[Row], description: EntitySet) -> Any:
-        """`<set>/$count`: the number of rows matching `$filter`, as plain text."""
-
+    def counted(self, rows: list[Row], description: EntitySet) -> Handler:
         async def endpoint(request: Request) -> Response:
-            if not authorized(request):
-                return _error(401, "Unauthorized", "The bearer token is missing or expired.")
-            try:
-                pairs = query_pairs(request.scope["query_string"])
-                options = parse_options(pairs)
-                options.count, options.top, options.skip = True, None, 0
-                answer = evaluate(rows, options, description, replace(state.server, counts=True))
-            except ODataError as error:
-                return _error(error.status, error.code, error.message)
-            return PlainTextResponse(str(answer.total))
+            return _count(request, rows, description, self.state.server)
 
         return endpoint
 
-    async def metadata(_: Request) -> Response:
-        return Response(METADATA, media_type="application/xml")
-
-    async def configure(request: Request) -> Response:
+    async def configure(self, request: Request) -> Response:
         """Sandbox admin: the knobs of `odata.Server`, to behave like another real server."""
         params = request.query_params
-        server = state.server
+        server = self.state.server
         try:
             if "max_page_size" in params:
                 size = int(params["max_page_size"])
@@ -371,12 +404,11 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 {"error": f"max_page_size is a positive integer, collation one of {known}"},
                 status_code=400,
             )
-        state.server = server
+        self.state.server = server
         return Response(status_code=204)
 
-    async def units_for_rent(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+    def free_units(self, request: Request) -> list[Row] | Response:
+        """The units free for the whole of `StartDate` to `EndDate`, or why there are none."""
         try:
             dates = dict(query_pairs(request.scope["query_string"]))
             start = date.fromisoformat(dates["StartDate"])
@@ -385,12 +417,28 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return _error(400, "BadRequest", "StartDate and EndDate are required ISO dates.")
         if end < start:
             return _error(400, "BadRequest", "EndDate is before StartDate.")
-        free = [unit for unit in tables.units if world.is_free(int(unit["Id"]), start, end)]
-        return _query(request, free, units_set, state.server)
+        return [
+            unit for unit in self.tables.units if self.world.is_free(int(unit["Id"]), start, end)
+        ]
 
-    async def create_tenant(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+    async def units_for_rent(self, request: Request) -> Response:
+        free = self.free_units(request)
+        if isinstance(free, Response):
+            return free
+        return _query(request, free, self.units, self.state.server)
+
+    async def units_for_rent_count(self, request: Request) -> Response:
+        free = self.free_units(request)
+        if isinstance(free, Response):
+            return free
+        return _count(request, free, self.units, self.state.server)
+
+    async def tenants_endpoint(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.create_tenant(request)
+        return _query(request, self.tables.tenants, self.tenants, self.state.server)
+
+    async def create_tenant(self, request: Request) -> Response:
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -400,24 +448,20 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         missing = [name for name in _REQUIRED_TENANT_FIELDS if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        unit_row = tables.find_unit(body, state.server.collation)
+        unit_row = self.tables.find_unit(body, self.state.server.collation)
         if unit_row is None:
             return _error(
                 400,
                 "ValidationError",
                 "No unit matches CompanyNo, DivisionNo, BuildingCode and UnitCode.",
             )
-        created = tables.add_tenant(body, unit_row)
-        announce("Tenant", int(created["Id"]), 3, json.dumps({"unitId": unit_row["Id"]}))
+        created = self.tables.add_tenant(body, unit_row)
+        self.announce("Tenant", int(created["Id"]), 3, json.dumps({"unitId": unit_row["Id"]}))
         return JSONResponse(created, status_code=201)
 
-    subscribers: dict[str, dict[str, Any]] = {}
-    outbox = Outbox(state)
-    state.outbox = outbox
-
-    def announce(entity: str, identifier: int, status: int, extra: str | None = None) -> None:
+    def announce(self, entity: str, identifier: int, status: int, extra: str | None = None) -> None:
         """Primmo's delivery: `{Id, Entity, Status (1 UPDATE, 2 DELETE, 3 INSERT), ...}`."""
-        subscription = subscribers.get(entity.lower())
+        subscription = self.subscribers.get(entity.lower())
         if subscription is None:
             return
         body = json.dumps(
@@ -429,13 +473,14 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 "AdditionalInformationJson": extra,
             }
         ).encode()
-        outbox.send(subscription["url"], body, subscription["headers"])
+        self.outbox.send(subscription["url"], body, subscription["headers"])
 
-    async def subscribe(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+    def subscribed(self) -> Response:
+        return JSONResponse(sorted({s["entity"] for s in self.subscribers.values()}))
+
+    async def subscribe(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+            return self.subscribed()
         try:
             body = json.loads(await request.body())
             url, entities = body["ResponseUrl"], body["Entities"]
@@ -450,16 +495,14 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
                 headers[name.strip()] = value.strip()
         for entity in entities:
             name = str(entity)
-            subscribers[name.lower()] = {
+            self.subscribers[name.lower()] = {
                 "entity": name[:1].upper() + name[1:],
                 "url": url,
                 "headers": headers,
             }
-        return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+        return self.subscribed()
 
-    async def unsubscribe(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "Unauthorized", "The bearer token is missing or expired.")
+    async def unsubscribe(self, request: Request) -> Response:
         try:
             entities = json.loads(await request.body())
         except ValueError:
@@ -467,13 +510,13 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         if not isinstance(entities, list):
             return _error(400, "BadRequest", "The body is a list of entities.")
         for entity in entities:
-            subscribers.pop(str(entity).lower(), None)
-        return JSONResponse(sorted({s["entity"] for s in subscribers.values()}))
+            self.subscribers.pop(str(entity).lower(), None)
+        return self.subscribed()
 
-    async def edit_tenant(request: Request) -> Response:
+    async def edit_tenant(self, request: Request) -> Response:
         """Sandbox admin: someone edits a tenant in Primmo itself (an UPDATE webhook follows)."""
         identifier = int(request.path_params["id"])
-        row = next((t for t in tables.tenants if t["Id"] == identifier), None)
+        row = next((t for t in self.tables.tenants if t["Id"] == identifier), None)
         if row is None:
             return _error(404, "NotFound", "No such tenant.")
         try:
@@ -483,46 +526,16 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         if not isinstance(changes, dict) or not set(changes) <= {"LastName", "FirstName"}:
             return _error(400, "BadRequest", "Give LastName and/or FirstName.")
         row.update(changes)
-        announce("Tenant", identifier, 1)
+        self.announce("Tenant", identifier, 1)
         return JSONResponse(row)
 
-    async def forbidden(_: Request) -> Response:
-        return _error(
-            403, "Forbidden", "The client has not acquired the FinancialStatements module."
-        )
 
-    tenants = entity_set(tables.tenants, tenants_set)
+async def metadata(_: Request) -> Response:
+    return Response(METADATA, media_type="application/xml")
 
-    async def tenants_endpoint(request: Request) -> Response:
-        if request.method == "POST":
-            return await create_tenant(request)
-        response: Response = await tenants(request)
-        return response
 
-    routes = [
-        Route("/api/Token", token, methods=["POST"]),
-        Route("/api/$metadata", metadata, methods=["GET"]),
-        Route("/api/Buildings", entity_set(tables.buildings, buildings_set), methods=["GET"]),
-        Route("/api/Buildings/$count", counted(tables.buildings, buildings_set), methods=["GET"]),
-        Route("/api/Units/ForRent", units_for_rent, methods=["GET"]),
-        Route("/api/Units", entity_set(tables.units, units_set), methods=["GET"]),
-        Route("/api/Units/$count", counted(tables.units, units_set), methods=["GET"]),
-        Route("/api/Tenants", tenants_endpoint, methods=["GET", "POST"]),
-        Route("/api/Tenants/$count", counted(tables.tenants, tenants_set), methods=["GET"]),
-        Route("/api/LedgerDivisions", entity_set(tables.divisions, divisions_set), methods=["GET"]),
-        Route(
-            "/api/LedgerDivisions/$count",
-            counted(tables.divisions, divisions_set),
-            methods=["GET"],
-        ),
-        Route("/_sandbox/odata", configure, methods=["POST"]),
-        Route("/api/FinancialStatements", forbidden, methods=["GET"]),
-        Route("/api/subscribe", subscribe, methods=["GET", "POST"]),
-        Route("/api/unsubscribe", unsubscribe, methods=["POST"]),
-        Route("/_sandbox/tenants/{id:int}", edit_tenant, methods=["POST"]),
-        *admin_routes(state),
-    ]
-    return counting(Starlette(routes=routes), state)
+async def forbidden(_: Request) -> Response:
+    return _error(403, "Forbidden", "The client has not acquired the FinancialStatements module.")
 
 
 def _query(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:
@@ -533,13 +546,25 @@ def _query(request: Request, rows: list[Row], description: EntitySet, server: Se
     except ODataError as error:
         return _error(error.status, error.code, error.message)
     path = request.url.path.rsplit("/api/", 1)[1]
-    body: dict[str, Any] = {"@odata.context": f"$metadata#{path.split('/')[0]}"}
+    # Absolute, as ASP.NET writes it: next links resolve against the context URL, and a
+    # relative one read below `Units/ForRent` would lead them to `Units/Units/ForRent`.
+    body: dict[str, Any] = {"@odata.context": f"{root}/$metadata#{path.split('/')[0]}"}
     body["value"] = answer.rows
     if answer.total is not None:
         body["@odata.count"] = answer.total
     if answer.skiptoken is not None:
         body["@odata.nextLink"] = next_link(path, pairs, answer.skiptoken)
     return JSONResponse(body)
+
+
+def _count(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:
+    """`<set>/$count`: the number of rows matching `$filter`, as plain text."""
+    try:
+        options = parse_count_options(query_pairs(request.scope["query_string"]))
+        answer = evaluate(rows, options, description, replace(server, counts=True))
+    except ODataError as error:
+        return _error(error.status, error.code, error.message)
+    return PlainTextResponse(str(answer.total))
 
 
 def _error(status: int, code: str, message: str) -> Response:

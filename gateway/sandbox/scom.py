@@ -30,16 +30,24 @@ from typing import Any
 
 import httpx
 from graphql import GraphQLError, build_schema, graphql
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
-from gateway.sandbox.server import ProviderState, admin_routes, counting
+from gateway.sandbox.server import ProviderState, served
+from gateway.vault import Vault
 
-__all__ = ["CREDENTIALS", "PAYLOAD_KEYS", "create_app", "landlord_token", "references"]
+__all__ = [
+    "CREDENTIALS",
+    "PAYLOAD_KEYS",
+    "call_back_to",
+    "create_app",
+    "hand_over_tokens",
+    "landlord_token",
+    "references",
+]
 
 logger = logging.getLogger("gateway.sandbox.scom")
 
@@ -149,6 +157,22 @@ def landlord_token(landlord_id: int) -> str:
     return f"scom-landlord-token-{landlord_id}"
 
 
+def call_back_to(state: ProviderState, gateway_url: str) -> None:
+    """SCOM calls the partner back when it verifies a landlord: here, at the gateway's
+    webhook, with the key the gateway checks; a URL set already is kept."""
+    key = CREDENTIALS["webhook_secret"]
+    base = gateway_url.rstrip("/")
+    state.callback_url = state.callback_url or f"{base}/webhooks/{state.name}?key={key}"
+
+
+def hand_over_tokens(state: ProviderState, vault: Vault) -> None:
+    """SCOM landlords active before the sandbox started: as if the gateway had activated
+    them, their tokens are in its vault, so the demo shows their buildings."""
+    for landlord_id in state.records:
+        if vault.get_now(state.name, landlord_id) is None:
+            vault.put_now(state.name, landlord_id, landlord_token(int(landlord_id)))
+
+
 def references(world: World) -> dict[tuple[str, int], str]:
     """SCOM property ids carry their landlord, as the SCOM connector names them."""
     found = {
@@ -223,83 +247,102 @@ def _connection(
 
 
 def create_app(world: World, state: ProviderState) -> ASGIApp:
-    schema = build_schema(SDL)
-
-    def stamp() -> str:
-        return datetime.fromtimestamp(state.clock(), UTC).isoformat()
-
-    landlords: dict[str, _Landlord] = {}
-    for landlord in world.landlords_of("scom"):
-        record = _Landlord(
-            id=str(landlord.id),
-            name=landlord.name,
-            company_type="PROPERTY_MANAGEMENT",
-            billing_address=landlord.street,
-            billing_postal_code=landlord.postal_code,
-            business_number=landlord.business_number,
-            status="ACTIVE",
-            created_at=stamp(),
-            register_type="SCOM_CREATED",
-            verified_at=stamp(),
-            api_token=landlord_token(landlord.id),
-        )
-        for building in world.buildings_of("scom"):
-            if building.landlord_id == landlord.id:
-                record.properties.append(
-                    {
-                        "id": f"sp_{building.id}",
-                        "landlordId": record.id,
-                        "name": building.name,
-                        "address": building.street,
-                        "city": building.city,
-                        "postalCode": building.postal_code,
-                        "unitCount": len(world.units_in(building.id)),
-                        "createdAt": stamp(),
-                    }
-                )
-        landlords[record.id] = record
-    state.records = landlords
     state.token_paths = frozenset()
-    knobs = _Knobs()
+    return served(state, _Service(world, state).routes())
 
-    def partner(info: Any) -> None:
+
+class _Service:
+    """One SCOM: its landlords and knobs, the GraphQL root over them, and its admin routes."""
+
+    def __init__(self, world: World, state: ProviderState) -> None:
+        self.world = world
+        self.state = state
+        self.schema = build_schema(SDL)
+        self.landlords = state.records = self.seeded()
+        self.knobs = _Knobs()
+        self.root = self.resolvers()
+
+    def stamp(self) -> str:
+        return datetime.fromtimestamp(self.state.clock(), UTC).isoformat()
+
+    def seeded(self) -> dict[str, _Landlord]:
+        """The world's SCOM landlords, ACTIVE, each with its buildings as properties."""
+        landlords: dict[str, _Landlord] = {}
+        for landlord in self.world.landlords_of("scom"):
+            record = _Landlord(
+                id=str(landlord.id),
+                name=landlord.name,
+                company_type="PROPERTY_MANAGEMENT",
+                billing_address=landlord.street,
+                billing_postal_code=landlord.postal_code,
+                business_number=landlord.business_number,
+                status="ACTIVE",
+                created_at=self.stamp(),
+                register_type="SCOM_CREATED",
+                verified_at=self.stamp(),
+                api_token=landlord_token(landlord.id),
+            )
+            for building in self.world.buildings_of("scom"):
+                if building.landlord_id == landlord.id:
+                    record.properties.append(
+                        {
+                            "id": f"sp_{building.id}",
+                            "landlordId": record.id,
+                            "name": building.name,
+                            "address": building.street,
+                            "city": building.city,
+                            "postalCode": building.postal_code,
+                            "unitCount": len(self.world.units_in(building.id)),
+                            "createdAt": self.stamp(),
+                        }
+                    )
+            landlords[record.id] = record
+        return landlords
+
+    def partner(self, info: Any) -> None:
         if info.context["token"] != CREDENTIALS["api_token"]:
             raise GraphQLError("unauthorized: a partner token is required")
 
-    def owner(info: Any) -> _Landlord:
+    def owner(self, info: Any) -> _Landlord:
         token = info.context["token"]
-        for landlord in landlords.values():
+        for landlord in self.landlords.values():
             if token and landlord.api_token == token and landlord.status == "ACTIVE":
                 return landlord
         raise GraphQLError("unauthorized: a landlord token is required")
 
-    def resolve_landlord(info: Any, id: str) -> dict[str, Any] | None:
-        partner(info)
-        if knobs.fails(id):
-            info.context["refused"] = knobs.status
+    def resolve_landlord(self, info: Any, id: str) -> dict[str, Any] | None:
+        self.partner(info)
+        if self.knobs.fails(id):
+            info.context["refused"] = self.knobs.status
             raise GraphQLError(f"landlord {id} could not be read")
-        found = landlords.get(id)
+        found = self.landlords.get(id)
         return found.view() if found else None
 
-    def resolve_landlords(info: Any, first: int | None = None, after: str | None = None) -> Any:
-        partner(info)
-        ordered = sorted(landlords.values(), key=lambda one: (one.name.casefold(), int(one.id)))
+    def resolve_landlords(
+        self, info: Any, first: int | None = None, after: str | None = None
+    ) -> Any:
+        self.partner(info)
+        ordered = sorted(
+            self.landlords.values(), key=lambda one: (one.name.casefold(), int(one.id))
+        )
         return _connection([one.view() for one in ordered], first, after)
 
-    def resolve_properties(info: Any, first: int | None = None, after: str | None = None) -> Any:
-        mine = owner(info)
+    def resolve_properties(
+        self, info: Any, first: int | None = None, after: str | None = None
+    ) -> Any:
+        mine = self.owner(info)
         ordered = sorted(mine.properties, key=lambda p: (p["name"].casefold(), p["id"]))
         return _connection(ordered, first, after)
 
-    def resolve_property(info: Any, id: str) -> dict[str, Any] | None:
-        return next((p for p in owner(info).properties if p["id"] == id), None)
+    def resolve_property(self, info: Any, id: str) -> dict[str, Any] | None:
+        return next((p for p in self.owner(info).properties if p["id"] == id), None)
 
-    def create_landlord(info: Any, input: dict[str, Any]) -> Any:
-        partner(info)
+    def create_landlord(self, info: Any, input: dict[str, Any]) -> Any:
+        self.partner(info)
         blank = [k for k, v in input.items() if isinstance(v, str) and not v.strip()]
         if blank:
             raise GraphQLError(f"{', '.join(sorted(blank))} must not be blank")
-        identifier = str(world.new_id())
+        identifier = str(self.world.new_id())
         record = _Landlord(
             id=identifier,
             name=input["name"],
@@ -308,21 +351,25 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             billing_postal_code=input["billingPostalCode"],
             business_number=input["businessNumber"],
             status="PENDING",
-            created_at=stamp(),
+            created_at=self.stamp(),
         )
-        landlords[identifier] = record
+        self.landlords[identifier] = record
         return {"landlord": record.view()}
 
-    def active_landlord(info: Any, input: dict[str, Any]) -> Any:
-        partner(info)
+    def active_landlord(self, info: Any, input: dict[str, Any]) -> Any:
+        self.partner(info)
         token = input["activationToken"]
         record = next(
-            (one for one in landlords.values() if one.activation and one.activation[0] == token),
+            (
+                one
+                for one in self.landlords.values()
+                if one.activation and one.activation[0] == token
+            ),
             None,
         )
         if record is None or record.activation is None:
             raise GraphQLError("activationToken not exist")
-        if record.activation[1] <= state.clock():
+        if record.activation[1] <= self.state.clock():
             raise GraphQLError("activationToken expired")
         if record.status != "VERIFIED":
             raise GraphQLError("landlord status must be verified")
@@ -331,29 +378,30 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         record.api_token = secrets.token_urlsafe(24)
         return {"apiToken": record.api_token}
 
-    def create_property(info: Any, input: dict[str, Any]) -> Any:
-        mine = owner(info)
+    def create_property(self, info: Any, input: dict[str, Any]) -> Any:
+        mine = self.owner(info)
         item = {
-            "id": f"sp_{world.new_id()}",
+            "id": f"sp_{self.world.new_id()}",
             "landlordId": mine.id,
             "unitCount": 0,
-            "createdAt": stamp(),
+            "createdAt": self.stamp(),
             **input,
         }
         mine.properties.append(item)
         return item
 
-    root = {
-        "landlord": resolve_landlord,
-        "landlords": resolve_landlords,
-        "property": resolve_property,
-        "properties": resolve_properties,
-        "createLandlord": create_landlord,
-        "activeLandlord": active_landlord,
-        "createProperty": create_property,
-    }
+    def resolvers(self) -> dict[str, Any]:
+        return {
+            "landlord": self.resolve_landlord,
+            "landlords": self.resolve_landlords,
+            "property": self.resolve_property,
+            "properties": self.resolve_properties,
+            "createLandlord": self.create_landlord,
+            "activeLandlord": self.active_landlord,
+            "createProperty": self.create_property,
+        }
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(self, request: Request) -> Response:
         try:
             body = json.loads(await request.body())
             query = body["query"]
@@ -364,29 +412,33 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return JSONResponse({"errors": [{"message": "query is a string"}]}, 400)
         context: dict[str, Any] = {"token": request.headers.get("x-api-token", ""), "refused": None}
         result = await graphql(
-            schema, query, root_value=root, variable_values=variables, context_value=context
+            self.schema,
+            query,
+            root_value=self.root,
+            variable_values=variables,
+            context_value=context,
         )
         if context["refused"] is not None:
             return JSONResponse(
                 {"errors": [{"message": "the server could not answer"}]}, context["refused"]
             )
         if result.data and PAYLOAD_KEYS[0] in result.data:
-            result.data[knobs.payload_key] = result.data.pop(PAYLOAD_KEYS[0])
+            result.data[self.knobs.payload_key] = result.data.pop(PAYLOAD_KEYS[0])
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
         return JSONResponse(payload)
 
-    async def verify(request: Request) -> Response:
+    async def verify(self, request: Request) -> Response:
         """Sandbox admin: a SCOM administrator verifies (or binds) a landlord."""
-        record = landlords.get(request.query_params.get("landlord", ""))
+        record = self.landlords.get(request.query_params.get("landlord", ""))
         if record is None:
             return JSONResponse({"error": "no such landlord"}, 404)
         record.status = "VERIFIED"
-        record.verified_at = stamp()
-        record.activation = (secrets.token_urlsafe(24), state.clock() + ACTIVATION_LIFETIME)
+        record.verified_at = self.stamp()
+        record.activation = (secrets.token_urlsafe(24), self.state.clock() + ACTIVATION_LIFETIME)
         delivered = await _call_back(
-            state,
+            self.state,
             {
                 "event": "landlord.verified",
                 "landlordId": record.id,
@@ -395,16 +447,16 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         )
         return JSONResponse({"landlordId": record.id, "callback": delivered})
 
-    async def add_property(request: Request) -> Response:
+    async def add_property(self, request: Request) -> Response:
         """Sandbox admin: a property appears in a landlord's SCOM account."""
-        record = landlords.get(request.path_params["landlord"])
+        record = self.landlords.get(request.path_params["landlord"])
         if record is None:
             return JSONResponse({"error": "no such landlord"}, 404)
         item = {
-            "id": f"sp_{world.new_id()}",
+            "id": f"sp_{self.world.new_id()}",
             "landlordId": record.id,
             "unitCount": 0,
-            "createdAt": stamp(),
+            "createdAt": self.stamp(),
             "name": request.query_params.get("name", "New property"),
             "address": None,
             "city": request.query_params.get("city"),
@@ -413,24 +465,24 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
         record.properties.append(item)
         return JSONResponse(item, 201)
 
-    async def set_status(request: Request) -> Response:
+    async def set_status(self, request: Request) -> Response:
         """Sandbox admin: an administrator changes a landlord's status (suspends it, say)."""
-        record = landlords.get(request.query_params.get("landlord", ""))
+        record = self.landlords.get(request.query_params.get("landlord", ""))
         status = request.query_params.get("status", "")
         if record is None or status not in ("PENDING", "VERIFIED", "ACTIVE"):
             return JSONResponse({"error": "no such landlord or status"}, 404)
         record.status = status
         return Response(status_code=204)
 
-    async def activation_payload(request: Request) -> Response:
+    async def activation_payload(self, request: Request) -> Response:
         """Sandbox knob: the key the activation's answer comes under."""
         key = request.query_params.get("key", PAYLOAD_KEYS[0])
         if key not in PAYLOAD_KEYS:
             return JSONResponse({"error": f"key is one of {', '.join(PAYLOAD_KEYS)}"}, 400)
-        knobs.payload_key = key
+        self.knobs.payload_key = key
         return Response(status_code=204)
 
-    async def unreadable(request: Request) -> Response:
+    async def unreadable(self, request: Request) -> Response:
         """Sandbox knob: reading a landlord by id fails (`times` reads, or until cleared by
         a request without `landlord`), at its path or with the whole answer's `status`."""
         params = request.query_params
@@ -441,28 +493,27 @@ def create_app(world: World, state: ProviderState) -> ASGIApp:
             return JSONResponse({"error": "status and times are integers"}, 400)
         if (status is not None and not 400 <= status <= 599) or (times is not None and times < 1):
             return JSONResponse({"error": "status is 400 to 599, times at least 1"}, 400)
-        knobs.unreadable = params.get("landlord") or None
-        knobs.status, knobs.times = status, times
+        self.knobs.unreadable = params.get("landlord") or None
+        self.knobs.status, self.knobs.times = status, times
         return Response(status_code=204)
 
-    async def show(request: Request) -> Response:
+    async def show(self, request: Request) -> Response:
         """Sandbox admin: a landlord as SCOM stores it, token included (to check leaks)."""
-        record = landlords.get(request.path_params["landlord"])
+        record = self.landlords.get(request.path_params["landlord"])
         if record is None:
             return JSONResponse({"error": "no such landlord"}, 404)
         return JSONResponse({**record.view(), "apiToken": record.api_token})
 
-    routes = [
-        Route("/graphql", endpoint, methods=["POST"]),
-        Route("/_sandbox/landlords/{landlord}", show, methods=["GET"]),
-        Route("/_sandbox/verify", verify, methods=["POST"]),
-        Route("/_sandbox/status", set_status, methods=["POST"]),
-        Route("/_sandbox/landlords/{landlord}/properties", add_property, methods=["POST"]),
-        Route("/_sandbox/activation-payload", activation_payload, methods=["POST"]),
-        Route("/_sandbox/unreadable", unreadable, methods=["POST"]),
-        *admin_routes(state),
-    ]
-    return counting(Starlette(routes=routes), state)
+    def routes(self) -> list[Route]:
+        return [
+            Route("/graphql", self.endpoint, methods=["POST"]),
+            Route("/_sandbox/landlords/{landlord}", self.show, methods=["GET"]),
+            Route("/_sandbox/verify", self.verify, methods=["POST"]),
+            Route("/_sandbox/status", self.set_status, methods=["POST"]),
+            Route("/_sandbox/landlords/{landlord}/properties", self.add_property, methods=["POST"]),
+            Route("/_sandbox/activation-payload", self.activation_payload, methods=["POST"]),
+            Route("/_sandbox/unreadable", self.unreadable, methods=["POST"]),
+        ]
 
 
 async def _call_back(state: ProviderState, payload: dict[str, Any]) -> dict[str, Any]:

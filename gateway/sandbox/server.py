@@ -13,22 +13,24 @@ import functools
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.clock import Clock
 
 __all__ = [
     "FAULTS",
+    "Handler",
     "ProviderState",
     "SeenRequest",
     "admin_routes",
@@ -36,9 +38,13 @@ __all__ = [
     "mounted",
     "page_of",
     "read_rs256",
+    "served",
     "sign_rs256",
 ]
 
+
+Handler = Callable[[Request], Awaitable[Response]]
+"""A route's handler, as each provider's app writes them."""
 
 FAULTS = frozenset(
     {
@@ -310,39 +316,54 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
     return counted
 
 
+def served(state: ProviderState, routes: Sequence[BaseRoute], **options: Any) -> ASGIApp:
+    """What each provider's `create_app` returns: its routes, the admin routes beside them,
+    every request counted."""
+    return counting(Starlette(routes=[*routes, *admin_routes(state)], **options), state)
+
+
 def admin_routes(state: ProviderState) -> list[Route]:
-    async def requests(_: Request) -> Response:
+    return _Admin(state).routes()
+
+
+class _Admin:
+    """The `/_sandbox/` routes every provider has: its counter, and the knobs of `state`."""
+
+    def __init__(self, state: ProviderState) -> None:
+        self.state = state
+
+    async def requests(self, _: Request) -> Response:
         return JSONResponse(
             {
-                "total": state.count(),
+                "total": self.state.count(),
                 "requests": [
                     {"method": method, "path": path, "count": number}
-                    for (method, path), number in sorted(state.requests.items())
+                    for (method, path), number in sorted(self.state.requests.items())
                 ],
             }
         )
 
-    async def recent(_: Request) -> Response:
-        return JSONResponse({"requests": [seen.as_json() for seen in state.recent]})
+    async def recent(self, _: Request) -> Response:
+        return JSONResponse({"requests": [seen.as_json() for seen in self.state.recent]})
 
-    async def latency(request: Request) -> Response:
+    async def latency(self, request: Request) -> Response:
         try:
-            state.latency = float(request.query_params.get("seconds", "0"))
-            state.jitter = float(request.query_params.get("jitter", "0"))
+            self.state.latency = float(request.query_params.get("seconds", "0"))
+            self.state.jitter = float(request.query_params.get("jitter", "0"))
         except ValueError:
             return JSONResponse({"error": "seconds and jitter are numbers"}, status_code=400)
         return Response(status_code=204)
 
-    async def reset(_: Request) -> Response:
-        state.reset_counter()
+    async def reset(self, _: Request) -> Response:
+        self.state.reset_counter()
         return Response(status_code=204)
 
-    async def revoke(_: Request) -> Response:
-        state.revoke_tokens()
+    async def revoke(self, _: Request) -> Response:
+        self.state.revoke_tokens()
         return Response(status_code=204)
 
-    async def outbox(_: Request) -> Response:
-        sent = state.outbox
+    async def outbox(self, _: Request) -> Response:
+        sent = self.state.outbox
         if sent is None:
             return JSONResponse({"error": "this provider sends no webhooks"}, status_code=404)
         return JSONResponse(
@@ -354,10 +375,10 @@ def admin_routes(state: ProviderState) -> list[Route]:
             }
         )
 
-    async def fault(request: Request) -> Response:
+    async def fault(self, request: Request) -> Response:
         params = request.query_params
         try:
-            state.inject(
+            self.state.inject(
                 params.get("kind", "none"),
                 status=int(params.get("status", "500")),
                 seconds=float(params.get("seconds", "30")),
@@ -366,38 +387,39 @@ def admin_routes(state: ProviderState) -> list[Route]:
             return JSONResponse({"error": str(error)}, status_code=400)
         return Response(status_code=204)
 
-    async def refuse(request: Request) -> Response:
+    async def refuse(self, request: Request) -> Response:
         params = request.query_params
         try:
             status = int(params["status"]) if "status" in params else None
             times = int(params.get("times", "1"))
             if status is not None and not 400 <= status <= 599:
                 raise ValueError("status is 400 to 599")
-            state.refuse(params.get("name", ""), times, status)
+            self.state.refuse(params.get("name", ""), times, status)
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return Response(status_code=204)
 
-    async def throttle(request: Request) -> Response:
+    async def throttle(self, request: Request) -> Response:
         try:
             retry_after = int(request.query_params.get("retry_after", "60"))
             times = int(request.query_params.get("times", "1"))
         except ValueError:
             return JSONResponse({"error": "retry_after and times are integers"}, status_code=400)
-        state.throttle(retry_after, times)
+        self.state.throttle(retry_after, times)
         return Response(status_code=204)
 
-    return [
-        Route("/_sandbox/requests", requests, methods=["GET"]),
-        Route("/_sandbox/requests/recent", recent, methods=["GET"]),
-        Route("/_sandbox/requests/reset", reset, methods=["POST"]),
-        Route("/_sandbox/latency", latency, methods=["POST"]),
-        Route("/_sandbox/revoke-tokens", revoke, methods=["POST"]),
-        Route("/_sandbox/throttle", throttle, methods=["POST"]),
-        Route("/_sandbox/refuse", refuse, methods=["POST"]),
-        Route("/_sandbox/fault", fault, methods=["POST"]),
-        Route("/_sandbox/outbox", outbox, methods=["GET"]),
-    ]
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_sandbox/requests", self.requests, methods=["GET"]),
+            Route("/_sandbox/requests/recent", self.recent, methods=["GET"]),
+            Route("/_sandbox/requests/reset", self.reset, methods=["POST"]),
+            Route("/_sandbox/latency", self.latency, methods=["POST"]),
+            Route("/_sandbox/revoke-tokens", self.revoke, methods=["POST"]),
+            Route("/_sandbox/throttle", self.throttle, methods=["POST"]),
+            Route("/_sandbox/refuse", self.refuse, methods=["POST"]),
+            Route("/_sandbox/fault", self.fault, methods=["POST"]),
+            Route("/_sandbox/outbox", self.outbox, methods=["GET"]),
+        ]
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -74,11 +74,9 @@ class _Client(ClientMixin):
     def get_client_id(self) -> str:
         return self.client_id
 
-    def get_default_redirect_uri(self) -> None:
-        return None
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        return " ".join(name for name in (scope or "").split() if name in SCOPES)
+    def get_allowed_scope(self, scope: Collection[str] | str | None) -> str:
+        asked = scope.split() if isinstance(scope, str) else scope or ()
+        return " ".join(name for name in asked if name in SCOPES)
 
     def check_redirect_uri(self, _redirect_uri: str) -> bool:
         return False
@@ -176,20 +174,29 @@ class StarletteAuthorizationServer(AuthorizationServer):
             ),
         )
 
-    def query_client(self, client_id: str) -> _Client | None:
+    # Authlib answers an unknown client (None here) with invalid_client; types-Authlib
+    # types the hook as always finding one.
+    def query_client(self, client_id: str) -> _Client | None:  # type: ignore[override]
         return self._clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        client = request.client
+        assert isinstance(client, _Client), "query_client gives only these"
         self.tokens[token["access_token"]] = _Token(
-            request.client, token.get("scope", ""), self._clock(), token["expires_in"], self._clock
+            client, token.get("scope", ""), self._clock(), token["expires_in"], self._clock
         )
 
     def create_oauth2_request(self, request: _Received) -> OAuth2Request:
         return _Request(request)
 
     def handle_response(
-        self, status_code: int, payload: Any, headers: list[tuple[str, str]]
+        self,
+        status_code: int,
+        payload: Any,
+        headers: Mapping[str, str] | list[tuple[str, str]],
     ) -> Response:
+        """Authlib's grants hand over their headers as a list of pairs, which
+        types-Authlib types as a mapping; both are taken."""
         body = json.dumps(payload) if isinstance(payload, dict) else payload
         return Response(body, status_code=status_code, headers=dict(headers))
 
@@ -231,12 +238,15 @@ def create_app(world: World, state: ProviderState) -> Starlette:
             request.headers,
             [*request.query_params.multi_items(), *form],
         )
-        response: Response = server.create_token_response(received)
+        # What `handle_response` returned; types-Authlib types it as the generic
+        # server's (status, body, headers) tuple.
+        response: Response = server.create_token_response(received)  # type: ignore[assignment]
         return response
 
     def admits(request: Request) -> bool:
         try:
-            protector.validate_request(
+            # types-Authlib leaves this method unannotated.
+            protector.validate_request(  # type: ignore[no-untyped-call]
                 list(SCOPES), JsonRequest(request.method, str(request.url), request.headers)
             )
         except OAuth2Error:

@@ -1,0 +1,121 @@
+"""What a provider can do beyond reading: each an abstract mixin a connector declares in its bases.
+
+A connector names its capabilities where it is defined (`class LeapConnector(Connector,
+RelationshipRecords)`), and the federation finds them by type (`federation.capable(TenantWrites)`).
+So there are no flags to keep in step with methods, and no defaults that refuse: a provider
+without a capability has none of its methods, and the federation, which sees that it lacks it,
+is the one place that refuses (`Federation.able` and `Federation.choose`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import ClassVar
+
+from gateway.events import Delivery
+from gateway.model import Landlord, NewLandlord, NewTenant, Relationship, Tenant
+
+__all__ = [
+    "CAPABILITIES",
+    "Capability",
+    "LandlordOnboarding",
+    "RelationshipRecords",
+    "TenantWrites",
+    "WebhookSource",
+]
+
+
+class Capability:
+    """What every capability is: something a provider may lack, said so in one phrase."""
+
+    ability: ClassVar[str]
+    """What it lets a provider do, as refusals say it: "<provider> does not <ability>"."""
+
+
+class TenantWrites(Capability, abc.ABC):
+    ability = "take new tenants through its API"
+
+    @abc.abstractmethod
+    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
+        """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
+
+
+class RelationshipRecords(Capability, abc.ABC):
+    """The provider keeps property relationships about other providers' records (LEAP)."""
+
+    ability = "record property relationships"
+    references: ClassVar[frozenset[str]]
+    """Key kinds by which it finds records about other providers' records: "building" and
+    "party" (relationships about a building, or held by a tenant or landlord), keyed
+    "<provider>:<sourceId>"."""
+
+    @abc.abstractmethod
+    async def associate(
+        self, account: str, property_code: str, role: str, start: date, /
+    ) -> Relationship:
+        """Records that an account holds a role on a property from a date."""
+
+    @abc.abstractmethod
+    async def set_external_id(self, identifier: str, external_id: str, /) -> Relationship: ...
+
+    @abc.abstractmethod
+    async def acknowledge(self, keys: Sequence[str], external: bool, /) -> None:
+        """Clears `unacked-since` on the relationships named by id, or by external id."""
+
+
+class LandlordOnboarding(Capability, abc.ABC):
+    """Landlords are created and activated through the provider (SCOM). Activation hands over
+    the landlord's token, so a provider with this capability needs the gateway's vault."""
+
+    ability = "onboard landlords"
+
+    @abc.abstractmethod
+    async def create_landlord(self, landlord: NewLandlord, /) -> Landlord: ...
+
+    @abc.abstractmethod
+    async def activate_landlord(
+        self, landlord_id: str, activation_token: str | None, /
+    ) -> Landlord:
+        """Activates a verified landlord and keeps its token in the vault, never returning it.
+
+        Without an activation token, the one the provider's callback delivered is used.
+        """
+
+
+class WebhookSource(Capability, abc.ABC):
+    """The provider calls the gateway back at `/webhooks/<name>`.
+
+    Subscribing is optional within it: a provider that calls back where it was configured
+    (SCOM's callback URL) has nothing to subscribe to, so those three answer "nothing"."""
+
+    ability = "send callbacks the gateway listens to"
+
+    @abc.abstractmethod
+    async def receive(
+        self, body: bytes, headers: Mapping[str, str], params: Mapping[str, str], /
+    ) -> Delivery:
+        """What the provider calls back with.
+
+        Raises `Unauthenticated` for a delivery that does not prove its origin, and
+        `BadUserInput` for one that cannot be read."""
+
+    async def webhook_subscriptions(self) -> list[str]:
+        """What the provider currently sends this gateway webhooks for."""
+        return []
+
+    async def subscribe_webhooks(self, _gateway_url: str, /) -> list[str]:
+        """Asks the provider to call `<gateway_url>/webhooks/<name>` on changes; idempotent."""
+        return []
+
+    async def unsubscribe_webhooks(self) -> list[str]:
+        return []
+
+
+CAPABILITIES: tuple[type[Capability], ...] = (
+    TenantWrites,
+    RelationshipRecords,
+    LandlordOnboarding,
+    WebhookSource,
+)

@@ -1,0 +1,1 @@
+"""Developer tools: what a person working on the gateway runs, not what it serves."""

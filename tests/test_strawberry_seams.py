@@ -1,0 +1,104 @@
+"""What gateway/http.py relies on inside Strawberry is still there, in the installed release.
+
+`GatewayRouter` overrides Strawberry's internal hooks and tells its refusals apart by
+their English text (`_CODES`). Neither is a public contract: a release may rename a
+hook, so that the override silently stops running, or reword a refusal, so that its
+stable code becomes `BAD_REQUEST`. pyproject.toml bounds Strawberry to the releases
+this has passed on; a newer one is admitted after it passes here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from fastapi import FastAPI
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLRequestData
+
+from gateway import http
+
+_OVERRIDING = [http.GatewayRouter, http._MediaTypedRequest, http._MessageSocket]
+
+
+def _parameters(function: Callable[..., Any]) -> list[tuple[str, inspect._ParameterKind]]:
+    """Names (an unused one may be `_`-prefixed) and kinds, as callers pass them."""
+    return [
+        (name.lstrip("_"), parameter.kind)
+        for name, parameter in inspect.signature(function).parameters.items()
+    ]
+
+
+def _overrides(cls: type) -> list[tuple[str, object, object]]:
+    """Each hook `cls` defines (not its own `_` helpers), with what it replaces."""
+    found = []
+    for name, ours in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        base = next((base for base in cls.__mro__[1:] if name in vars(base)), None)
+        found.append((name, ours, None if base is None else vars(base)[name]))
+    return found
+
+
+@pytest.mark.parametrize("cls", _OVERRIDING, ids=lambda cls: cls.__name__)
+def test_every_override_replaces_a_hook_strawberry_still_calls_as_it_did(cls: type) -> None:
+    for name, ours, theirs in _overrides(cls):
+        assert theirs is not None, f"{cls.__name__}.{name}: no base class defines it any more"
+        if isinstance(ours, property) and isinstance(theirs, property):
+            ours, theirs = ours.fget, theirs.fget
+        if inspect.isfunction(ours):
+            assert callable(theirs), f"{cls.__name__}.{name} is no longer a method"
+            assert _parameters(ours) == _parameters(theirs), f"{cls.__name__}.{name}"
+        else:
+            assert isinstance(ours, type) and isinstance(theirs, type), name
+            assert issubclass(ours, theirs), f"{cls.__name__}.{name} replaces {theirs}"
+
+
+def test_what_the_overrides_call_of_strawberrys_own_is_still_there() -> None:
+    assert callable(GraphQLRouter.parse_json)
+    assert {"query", "variables", "operation_name", "extensions"} <= {
+        field.name for field in fields(GraphQLRequestData)
+    }
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "hello"
+
+
+@strawberry.type
+class _Mutation:
+    @strawberry.mutation
+    def touch(self) -> bool:
+        return True
+
+
+async def _strawberry_says(method: str, **request: Any) -> str:
+    """The plain-text refusal Strawberry's own router gives, with nothing of the gateway's."""
+    app = FastAPI()
+    app.include_router(
+        GraphQLRouter(strawberry.Schema(query=_Query, mutation=_Mutation)), prefix="/graphql"
+    )
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://strawberry") as client:
+        response = await client.request(method, "/graphql", **request)
+    assert response.status_code >= 400
+    assert response.headers["content-type"].startswith("text/plain"), response.text
+    return response.text
+
+
+async def test_every_refusal_the_gateway_tells_apart_is_worded_as_strawberry_words_it() -> None:
+    said = {
+        await _strawberry_says("GET", params={"query": "mutation { touch }"}),
+        await _strawberry_says("POST", content=b"{ hello }", headers={"content-type": "text/x"}),
+        await _strawberry_says("POST", json=[{"query": "{ hello }"}]),
+    }
+
+    assert said == set(http._CODES)
