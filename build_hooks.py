@@ -3,7 +3,7 @@
 It runs inside `build_py`, which `pip install .`, `pip install -e .` and the Docker
 build all go through, so the README's set-up commands need no extra step. It fetches
 before the package data is collected, into the source tree's git-ignored
-`gateway/graphiql/static/` (an editable install serves it from there; a wheel copies it).
+`gateway/edge/graphiql/static/` (an editable install serves it from there; a wheel copies it).
 
 Without the npm registry the install still succeeds: the build says so, and the
 GraphiQL page then tells the user to run `gateway graphiql-assets`.
@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def _assets_module() -> ModuleType:
-    """`gateway/graphiql/assets.py` by its path: importing the `gateway` package here would
+    """`gateway/edge/graphiql/assets.py` by its path: importing the `gateway` package here would
     need its dependencies, which are not installed while the project is being built."""
-    path = Path(__file__).parent / "gateway" / "graphiql" / "assets.py"
+    path = Path(__file__).parent / "gateway" / "edge" / "graphiql" / "assets.py"
     spec = importlib.util.spec_from_file_location("propgate_graphiql_assets", path)
     if spec is None or spec.loader is None:
         raise ImportError(path)

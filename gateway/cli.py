@@ -21,9 +21,9 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from gateway.app import create_app
     from gateway.config import load_settings
-    from gateway.logs import logging_config
+    from gateway.edge.app import create_app
+    from gateway.observability.logs import logging_config
 
     log_format = args.log_format
     if log_format == "auto":
@@ -41,7 +41,7 @@ def _serve(args: argparse.Namespace) -> None:
         os.environ["PROPGATE_CONFIG"] = args.config or os.environ["PROPGATE_CONFIG"]
         os.environ["PROPGATE_SELF_URL"] = self_url
         uvicorn.run(
-            "gateway.app:from_environment",
+            "gateway.edge.app:from_environment",
             factory=True,
             host=args.host,
             port=args.port,
@@ -64,7 +64,7 @@ def _sandbox(args: argparse.Namespace) -> None:
     import uvicorn
 
     from gateway.config import SandboxSettings
-    from gateway.logs import logging_config
+    from gateway.observability.logs import logging_config
     from gateway.sandbox import Sandbox
     from gateway.sandbox.data import WorldSize
 
@@ -94,9 +94,9 @@ def _webhooks(args: argparse.Namespace) -> None:
     """Shows or changes what providers send webhooks for, using the configured providers."""
     import asyncio
 
-    from gateway.app import build_gateway
     from gateway.config import load_settings
     from gateway.connectors.capabilities import WebhookSource
+    from gateway.edge.app import build_gateway
     from gateway.errors import GatewayError
 
     try:
@@ -165,7 +165,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _graphiql_assets(_: argparse.Namespace) -> None:
     """The install's own step, again: for an install made without the npm registry."""
-    from gateway.graphiql.assets import DIRECTORY, AssetsUnavailable, fetch
+    from gateway.edge.graphiql.assets import DIRECTORY, AssetsUnavailable, fetch
 
     try:
         fetched = fetch()
@@ -186,7 +186,7 @@ def _schema(_: argparse.Namespace) -> None:
 def _safelist(args: argparse.Namespace) -> None:
     import json
 
-    from gateway.safelist import manifest_of
+    from gateway.edge.persisted.safelist import manifest_of
 
     try:
         manifest = manifest_of(args.files)

@@ -11,7 +11,7 @@ from opentelemetry.trace import Tracer
 from strawberry.extensions import AddValidationRules
 from strawberry.types import ExecutionContext
 
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors

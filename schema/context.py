@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
 
-from gateway import requestid
-from gateway.callers import Caller
 from gateway.config import Limits
+from gateway.edge.callers import Caller
+from gateway.edge.persisted.safelist import Safelist
 from gateway.errors import GatewayError
-from gateway.events import EventBus, LocalBus
-from gateway.federation import Federation
-from gateway.loaders import Loaders
-from gateway.safelist import Safelist
+from gateway.federation.fan_out import Federation
+from gateway.federation.loaders import Loaders
+from gateway.observability import requestid
+from gateway.state.bus import EventBus, LocalBus
 from schema.selection import Places
 
 __all__ = ["Context", "Reported"]

@@ -52,9 +52,9 @@ from graphql import (
 from graphql.language.lexer import Lexer
 from strawberry.extensions import SchemaExtension
 
-from gateway import resilience
 from gateway.config import Limits
 from gateway.errors import LimitExceeded
+from gateway.upstream import resilience
 from schema.context import Context
 
 __all__ = ["Measure", "OperationDeadline", "OperationLimits", "measure", "text_refusal"]

@@ -17,8 +17,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from gateway import requestid
-from gateway.metrics import INVALID, Metrics
+from gateway.observability import requestid
+from gateway.observability.metrics import INVALID, Metrics
 
 __all__ = ["Observing"]
 

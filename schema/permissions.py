@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from gateway.callers import Caller
+from gateway.edge.callers import Caller
 from gateway.errors import Forbidden
 
 __all__ = ["demand", "requires"]

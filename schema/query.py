@@ -10,9 +10,10 @@ from typing import Annotated
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from gateway import model, resilience
+from gateway import model
 from gateway.errors import InvalidId, LimitExceeded, NotFound
-from gateway.federation import ListResult, ProviderView
+from gateway.federation.fan_out import ListResult, ProviderView
+from gateway.upstream import resilience
 from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,

@@ -1,7 +1,7 @@
 """With a safelist configured, only the operations on it run, over HTTP and websockets alike.
 
 The check runs before validation, so nothing else is spent on an operation that
-will not run; what matches is `gateway/safelist.py`'s to say.
+will not run; what matches is `gateway/edge/persisted/safelist.py`'s to say.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from gateway.safelist import not_in_safelist
+from gateway.edge.persisted.safelist import not_in_safelist
 from schema.context import Context
 
 __all__ = ["SafelistCheck"]

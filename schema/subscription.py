@@ -20,8 +20,8 @@ from gateway.errors import (
     SubscriptionEnded,
     Unauthenticated,
 )
-from gateway.events import FellBehind
-from gateway.loaders import Loaders
+from gateway.federation.loaders import Loaders
+from gateway.state.bus import FellBehind
 from schema.ids import encode_id
 from schema.permissions import demand
 from schema.selection import selection_of

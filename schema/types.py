@@ -14,7 +14,7 @@ import strawberry
 
 from gateway import model
 from gateway.errors import ProviderError
-from gateway.relationships import derived
+from gateway.federation.relationships import derived
 from schema.context import Context
 from schema.ids import encode_id
 from schema.permissions import requires

@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import Gateway, create_app
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
-from gateway.loopback import free_port, running
+from gateway.edge.app import Gateway, create_app
+from gateway.edge.callers import DEV_KEY
+from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from gateway.sandbox.server import ProviderState
-from gateway.tracing import Tracing
+from gateway.tools.loopback import free_port, running
 
 
 @dataclass

@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 from graphql import parse
 
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Limits, Settings
-from gateway.loopback import free_port, running
+from gateway.edge.callers import DEV_KEY
 from gateway.sandbox import Sandbox
+from gateway.tools.loopback import free_port, running
 from schema import build_schema
 from schema.limits import measure
 from tests.conftest import Client, error_codes, serving

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from gateway.loopback import free_port
+from gateway.tools.loopback import free_port
 from tests.tools import unavailable
 
 __all__ = ["RedisServer", "redis_binary"]

@@ -18,7 +18,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway import sandbox as sandboxes
-from gateway.auth import HeaderAuth
 from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.connectors import CONNECTORS
@@ -28,7 +27,8 @@ from gateway.model import Building, Criteria, Entity, Record, Selection
 from gateway.sandbox import Sandbox, SandboxProvider
 from gateway.sandbox.data import World
 from gateway.sandbox.server import ProviderState
-from gateway.upstream import Upstream
+from gateway.upstream.auth import HeaderAuth
+from gateway.upstream.client import Upstream
 from tests.conftest import Client, serving
 
 KEY = "tiny-key"

@@ -13,16 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.auth import (
+from gateway.clock import ManualClock
+from gateway.errors import ProviderError, RateLimited
+from gateway.state.tokens import Token
+from gateway.upstream.auth import (
     ApiKeyPasswordAuth,
     CachedTokenAuth,
     ClientCredentialsAuth,
     LoginRefreshAuth,
-    Token,
     TokenRequest,
 )
-from gateway.clock import ManualClock
-from gateway.errors import ProviderError, RateLimited
 from tests.conftest import Client
 
 TOKEN = "/api/Token"

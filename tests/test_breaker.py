@@ -12,8 +12,8 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.errors import CircuitOpen, OutcomeUnknown, RateLimited, Resting, UpstreamTimeout
-from gateway.quota import Quota
-from gateway.resilience import (
+from gateway.upstream.quota import Quota
+from gateway.upstream.resilience import (
     Breaker,
     BreakerState,
     Latency,

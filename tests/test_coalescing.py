@@ -7,7 +7,7 @@ import gzip
 
 import httpx
 
-from gateway.transports import Coalesce
+from gateway.upstream.transports import Coalesce
 from tests.conftest import Client
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import BUILDING_PROVIDERS
 from tests.conftest import error_codes, gateway_process

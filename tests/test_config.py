@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from gateway.app import create_app
 from gateway.config import load_settings
+from gateway.edge.app import create_app
 from gateway.errors import ConfigError
 
 

@@ -20,11 +20,11 @@ from gateway.connectors.capabilities import (
     WebhookSource,
 )
 from gateway.errors import BadUserInput, InvalidCursor
-from gateway.federation import SORT_FIELDS, SORT_KEYS, Federation, PageLimits
+from gateway.federation.fan_out import SORT_FIELDS, SORT_KEYS, Federation, PageLimits
 from gateway.model import Criteria, Entity, Equals, Selection
 from gateway.sandbox import Sandbox
-from gateway.upstream import Upstream
-from gateway.vault import Vault
+from gateway.state.vault import Vault
+from gateway.upstream.client import Upstream
 from tests.conftest import Client, error_codes
 
 _ORDER = {

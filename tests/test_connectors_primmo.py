@@ -11,7 +11,7 @@ from gateway.connectors.primmo import PrimmoConnector
 from gateway.errors import ProviderError
 from gateway.model import Building, Entity, Selection, Tenant
 from gateway.sandbox import Sandbox
-from gateway.upstream import Upstream
+from gateway.upstream.client import Upstream
 
 
 def _upstream(sandbox: Sandbox, clock: ManualClock, **credentials: str) -> Upstream:

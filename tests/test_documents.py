@@ -15,7 +15,7 @@ import pytest
 from graphql import parse
 from strawberry.schema.schema import validate_document
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 from schema import documents
 from tests.conftest import Client, Socket, error_codes
 

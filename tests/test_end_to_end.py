@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 
 KEY = {"X-API-Key": DEV_KEY}
 

@@ -13,9 +13,9 @@ from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.connectors.paging import each
 from gateway.errors import TooManyProviderCalls, UpstreamUnavailable
 from gateway.model import Entity
-from gateway.quota import Quota
-from gateway.resilience import Breaker, Latency, Patience, ProviderHealth, deadline_in
 from gateway.sandbox import Sandbox
+from gateway.upstream.quota import Quota
+from gateway.upstream.resilience import Breaker, Latency, Patience, ProviderHealth, deadline_in
 from schema.ids import encode_id
 from tests.conftest import Client, serving
 

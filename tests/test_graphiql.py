@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.callers import DEV_KEY
-from gateway.graphiql import ASSETS_PATH, GraphiQL
-from gateway.graphiql.assets import DIRECTORY, FILES, PACKAGES, AssetsUnavailable, fetch
-from gateway.loopback import free_port, running
+from gateway.edge.callers import DEV_KEY
+from gateway.edge.graphiql import ASSETS_PATH, GraphiQL
+from gateway.edge.graphiql.assets import DIRECTORY, FILES, PACKAGES, AssetsUnavailable, fetch
+from gateway.tools.loopback import free_port, running
 from tests.browser import Page, open_page
 from tests.conftest import Client
 from tests.test_realtime_e2e import _primmo, _wait_for_subscription

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 from tests.tools import npm_package
 
 GRAPHQL_HTTP = "graphql-http@1.23.1"

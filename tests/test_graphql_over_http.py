@@ -10,7 +10,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
-from gateway.responses import GRAPHQL_RESPONSE, JSON, media_type_for
+from gateway.edge.responses import GRAPHQL_RESPONSE, JSON, media_type_for
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, error_codes, serving
 

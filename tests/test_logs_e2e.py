@@ -27,9 +27,9 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from gateway.connectors.primmo import WEBHOOK_HEADER
-from gateway.logs import REDACTED
-from gateway.loopback import free_port, running
+from gateway.observability.logs import REDACTED
 from gateway.sandbox import PROVIDERS
+from gateway.tools.loopback import free_port, running
 
 CALLER_KEY = f"e2e-caller-{secrets.token_hex(8)}"
 JWT_SECRET = f"e2e-jwt-secret-{secrets.token_hex(16)}"

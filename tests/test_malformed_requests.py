@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
+from gateway.edge.callers import DEV_KEY
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, Socket, serving
 

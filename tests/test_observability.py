@@ -19,7 +19,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext, SpanKind
 
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import (
     ApiKey,
@@ -28,11 +27,12 @@ from gateway.config import (
     ObservabilitySettings,
     Settings,
 )
-from gateway.logs import QueryStringRedaction
-from gateway.loopback import free_port
+from gateway.edge.callers import DEV_KEY
 from gateway.model import Entity
+from gateway.observability.logs import QueryStringRedaction
+from gateway.observability.tracing import Tracing, tracing_from
 from gateway.sandbox import Sandbox
-from gateway.tracing import Tracing, tracing_from
+from gateway.tools.loopback import free_port
 from schema.ids import encode_id
 from tests.conftest import Client, serving
 from tests.metrics_reading import metric, upstream_requests

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from gateway.callers import DEV_KEY
-from gateway.loopback import free_port, running
+from gateway.edge.callers import DEV_KEY
 from gateway.sandbox import Sandbox
+from gateway.tools.loopback import free_port, running
 from tests.metrics_reading import upstream_requests
 
 PROVIDERS = ("primmo", "pms", "mycrm", "leap", "scom")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
 
-from gateway import odata
+from gateway.connectors import odata
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60))

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from gateway.loopback import free_port, running
 from gateway.sandbox.scom import CREDENTIALS
+from gateway.tools.loopback import free_port, running
 
 KEY = "e2e-caller-key"
 CALLBACK_KEY = "e2e-callback-key"

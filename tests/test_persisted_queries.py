@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
-from gateway.callers import DEV_KEY
 from gateway.cli import main
 from gateway.clock import ManualClock
 from gateway.config import PersistedQuerySettings
+from gateway.edge.app import create_app
+from gateway.edge.callers import DEV_KEY
+from gateway.edge.persisted.queries import sha256_of
+from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.errors import ConfigError
-from gateway.persisted import sha256_of
-from gateway.responses import GRAPHQL_RESPONSE
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, Socket, error_codes, serving
 from tests.test_graphql_over_http import BUILDINGS, LANDLORDS, post, settings_with

@@ -10,7 +10,7 @@ from gateway.clock import ManualClock
 from gateway.config import Traffic
 from gateway.connectors.calls import Said, check_status
 from gateway.errors import RateLimited, Resting
-from gateway.quota import Quota
+from gateway.upstream.quota import Quota
 from tests.conftest import Client
 from tests.metrics_reading import metric
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import CacheSettings, Settings
 from gateway.connectors.primmo import WEBHOOK_HEADER
+from gateway.edge.callers import DEV_KEY
 from gateway.events import Change
 from gateway.sandbox import Sandbox
 from gateway.sandbox.pms import CREDENTIALS as PMS
@@ -275,8 +275,8 @@ async def test_the_legacy_graphql_ws_protocol_authenticates_too(client: Client) 
 
 
 async def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache() -> None:
-    from gateway.cache import LocalEntityCache
     from gateway.model import Entity, Selection, Tenant
+    from gateway.state.cache import LocalEntityCache
 
     clock = ManualClock()
     cache = LocalEntityCache({("primmo", Entity.TENANT): 60}, clock)
@@ -293,8 +293,9 @@ async def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache(
 
 
 async def test_a_listener_that_falls_behind_is_ended_not_thinned() -> None:
-    from gateway.events import ChangeKind, FellBehind, LocalBus
+    from gateway.events import ChangeKind
     from gateway.model import Entity
+    from gateway.state.bus import FellBehind, LocalBus
 
     bus = LocalBus(backlog=2)
     listening = bus.listen()

@@ -16,9 +16,9 @@ import httpx
 import websockets
 from websockets.typing import Subprotocol
 
-from gateway.callers import DEV_KEY
-from gateway.loopback import free_port, running
+from gateway.edge.callers import DEV_KEY
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.tools.loopback import free_port, running
 
 KEY = {"X-API-Key": DEV_KEY}
 SUBSCRIBE = (

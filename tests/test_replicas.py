@@ -13,15 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.auth import CachedTokenAuth, Token, TokenFetched
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.model import Entity, Selection, Tenant
 from gateway.sandbox import Sandbox
 from gateway.sandbox.pms import CREDENTIALS as PMS
-from gateway.shared.cache import RedisEntityCache
-from gateway.shared.link import RedisLink
-from gateway.shared.tokens import RedisTokens
+from gateway.state.cache.redis import RedisEntityCache
+from gateway.state.redis import RedisLink
+from gateway.state.tokens import Token
+from gateway.state.tokens.redis import RedisTokens
+from gateway.upstream.auth import CachedTokenAuth, TokenFetched
 from tests.conftest import Socket, serving
 from tests.redis_server import RedisServer
 from tests.test_realtime import _pms_delivery
@@ -260,6 +261,6 @@ async def test_without_redis_queries_are_answered_and_webhooks_wait_for_it(
 
 
 def _dev_key() -> str:
-    from gateway.callers import DEV_KEY
+    from gateway.edge.callers import DEV_KEY
 
     return DEV_KEY

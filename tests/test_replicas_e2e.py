@@ -22,11 +22,11 @@ import websockets
 from websockets.typing import Subprotocol
 
 from gateway.connectors.primmo import WEBHOOK_HEADER
-from gateway.loopback import free_port, running
 from gateway.sandbox import Sandbox
 from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.tools.loopback import free_port, running
 from tests.metrics_reading import metric, upstream_requests
 from tests.redis_server import RedisServer
 

@@ -11,8 +11,8 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
-from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
+from gateway.tools.loopback import free_port
 from tests.conftest import Client, serving
 from tests.metrics_reading import metric
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway import odata
 from gateway.clock import ManualClock
 from gateway.config import Traffic
+from gateway.connectors import odata
 from gateway.connectors.base import ListRequest
 from gateway.connectors.primmo import PrimmoConnector
 from gateway.model import AvailableBetween, Entity, Selection
@@ -22,7 +22,7 @@ from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.sandbox.odata import COLLATIONS, EntitySet, Server, evaluate, parse_options
 from gateway.sandbox.primmo import CREDENTIALS
-from gateway.upstream import Upstream
+from gateway.upstream.client import Upstream
 
 
 @pytest.fixture

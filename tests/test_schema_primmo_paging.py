@@ -16,7 +16,7 @@ from gateway.errors import UpstreamInvalidResponse
 from gateway.model import Entity, Selection
 from gateway.sandbox import Sandbox
 from gateway.sandbox.odata import COLLATIONS
-from gateway.upstream import Upstream
+from gateway.upstream.client import Upstream
 from tests.conftest import Client
 
 NESTED = (

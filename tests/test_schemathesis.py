@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.core.result import Err
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 from tests.conftest import error_codes, gateway_process
 
 AUTH = {"X-API-Key": DEV_KEY}

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from gateway.errors import ConfigError
 from gateway.sandbox.scom import CREDENTIALS, PAYLOAD_KEYS
-from gateway.vault import Vault
+from gateway.state.vault import Vault
 from tests.conftest import Client
 
 CREATE = (

@@ -12,9 +12,9 @@ from typing import Any
 import jwt
 import pytest
 
-from gateway.callers import DEV_KEY
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, JwtSettings, SecretRef, Settings
+from gateway.edge.callers import DEV_KEY
 from gateway.events import Change, ChangeKind
 from gateway.model import Entity
 from gateway.sandbox import PROVIDERS, Sandbox
@@ -212,8 +212,8 @@ async def test_a_subscription_ends_once_the_jwt_it_connected_with_expires(
 
 
 async def test_real_providers_have_no_development_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.app import create_app
     from gateway.config import ProviderSettings
+    from gateway.edge.app import create_app
 
     monkeypatch.setenv("K", "k")
     monkeypatch.setenv("P", "p")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY
 from tests.conftest import Client, Socket
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 
-from gateway.loopback import free_port, running
+from gateway.tools.loopback import free_port, running
 
 
 def _console_of_a_fresh_start(

@@ -1,4 +1,4 @@
-"""What gateway/http.py relies on inside Strawberry is still there, in the installed release.
+"""What gateway/edge/router.py relies on inside Strawberry is still there, in the installed release.
 
 `GatewayRouter` overrides Strawberry's internal hooks and tells its refusals apart by
 their English text (`_CODES`). Neither is a public contract: a release may rename a
@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 
-from gateway import http
+from gateway.edge import router
 
-_OVERRIDING = [http.GatewayRouter, http._MediaTypedRequest, http._MessageSocket]
+_OVERRIDING = [router.GatewayRouter, router._MediaTypedRequest, router._MessageSocket]
 
 
 def _parameters(function: Callable[..., Any]) -> list[tuple[str, inspect._ParameterKind]]:
@@ -101,4 +101,4 @@ async def test_every_refusal_the_gateway_tells_apart_is_worded_as_strawberry_wor
         await _strawberry_says("POST", json=[{"query": "{ hello }"}]),
     }
 
-    assert said == set(http._CODES)
+    assert said == set(router._CODES)

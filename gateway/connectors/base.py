@@ -17,11 +17,11 @@ from typing import ClassVar
 
 import httpx
 
-from gateway.auth import CachedTokenAuth
 from gateway.config import ConnectorOptions
 from gateway.errors import InvalidCursor
 from gateway.model import Criteria, Entity, Record, Selection
-from gateway.upstream import Upstream
+from gateway.upstream.auth import CachedTokenAuth
+from gateway.upstream.client import Upstream
 
 __all__ = ["Connector", "ListRequest", "Page", "Position", "offset_of"]
 

@@ -32,8 +32,8 @@ from gateway.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from gateway.transports import RetryAfter, retry_after_header
-from gateway.upstream import parse_json
+from gateway.upstream.client import parse_json
+from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
     "Dialect",

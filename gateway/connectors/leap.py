@@ -29,7 +29,7 @@ from gateway.connectors.untrusted_xml import parse_untrusted
 from gateway.connectors.values import day, moment, path_segment
 from gateway.errors import BadUserInput, Refused, UpstreamInvalidResponse
 from gateway.model import Criteria, Entity, Equals, Link, Record, Relationship, Selection
-from gateway.upstream import Upstream
+from gateway.upstream.client import Upstream
 
 __all__ = ["LeapConnector"]
 

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 
 from gateway import notices
-from gateway.auth import ClientCredentialsAuth, TokenRequest
 from gateway.config import AbsoluteUrl, ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said, member
@@ -44,7 +43,8 @@ from gateway.model import (
     Unavailable,
     Unit,
 )
-from gateway.upstream import Upstream
+from gateway.upstream.auth import ClientCredentialsAuth, TokenRequest
+from gateway.upstream.client import Upstream
 
 __all__ = ["MyCrmConnector"]
 

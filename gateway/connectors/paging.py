@@ -26,7 +26,7 @@ import httpx
 from gateway.connectors.base import ListRequest, Page, offset_of
 from gateway.errors import InvalidCursor, NotFound, UpstreamInvalidResponse
 from gateway.model import Record
-from gateway.resilience import fan_out
+from gateway.upstream.resilience import fan_out
 
 __all__ = [
     "MAX_PAGES",

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from gateway.auth import LoginRefreshAuth
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
@@ -49,7 +48,8 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.upstream import Upstream
+from gateway.upstream.auth import LoginRefreshAuth
+from gateway.upstream.client import Upstream
 
 __all__ = ["PmsConnector"]
 

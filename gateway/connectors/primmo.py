@@ -7,7 +7,7 @@ Primmo links a unit to its building and a tenant to its unit by company,
 division and codes rather than by id, so those tuples are the keys of its `Link`s.
 
 Primmo is a standard OData v4 service, so the connector speaks the standard,
-not what one server forgives: query strings encoded by `gateway.odata`, every
+not what one server forgives: query strings encoded by `gateway.connectors.odata`, every
 `@odata.nextLink` followed (a server may cap its pages, in lists, batched
 fetches and expanded collections alike), and a count asked of `/$count` when
 the body does not carry one.
@@ -26,8 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway import odata
-from gateway.auth import ApiKeyPasswordAuth
+from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
 from gateway.connectors.capabilities import TenantWrites, WebhookSource
@@ -60,7 +59,8 @@ from gateway.model import (
     Unavailable,
     Unit,
 )
-from gateway.upstream import Upstream, parse_json
+from gateway.upstream.auth import ApiKeyPasswordAuth
+from gateway.upstream.client import Upstream, parse_json
 
 __all__ = ["PrimmoConnector"]
 

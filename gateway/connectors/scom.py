@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 
 from gateway import notices
-from gateway.auth import HeaderAuth
 from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect
@@ -52,8 +51,9 @@ from gateway.model import (
     Selection,
     Unavailable,
 )
-from gateway.upstream import Upstream
-from gateway.vault import Vault
+from gateway.state.vault import Vault
+from gateway.upstream.auth import HeaderAuth
+from gateway.upstream.client import Upstream
 
 __all__ = ["ScomConnector"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.errors import BadUserInput
-from gateway.upstream import parse_json
+from gateway.upstream.client import parse_json
 
 __all__ = [
     "day",

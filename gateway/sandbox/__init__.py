@@ -22,7 +22,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.sandbox import leap, mycrm, pms, primmo, scom
 from gateway.sandbox.data import World, WorldSize, generate
 from gateway.sandbox.server import ProviderState, mounted
-from gateway.vault import Vault
+from gateway.state.vault import Vault
 
 __all__ = ["PROVIDERS", "Sandbox", "SandboxProvider"]
 

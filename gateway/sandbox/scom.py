@@ -37,7 +37,7 @@ from starlette.types import ASGIApp
 
 from gateway.sandbox.data import World
 from gateway.sandbox.server import ProviderState, served
-from gateway.vault import Vault
+from gateway.state.vault import Vault
 
 __all__ = [
     "CREDENTIALS",

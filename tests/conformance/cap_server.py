@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 
-from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
+from gateway.tools.loopback import free_port
 from tests.tools import npm_package, unavailable
 
 __all__ = ["CREDENTIALS", "CapRuntime", "CapServer", "cap_runtime", "running_cap", "write_world"]

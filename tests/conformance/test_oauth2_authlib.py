@@ -20,7 +20,6 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateway.auth import TokenRequest
 from gateway.clock import ManualClock
 from gateway.config import (
     ApiKey,
@@ -31,10 +30,11 @@ from gateway.config import (
     Settings,
     Traffic,
 )
-from gateway.loopback import free_port
 from gateway.sandbox import Sandbox
 from gateway.sandbox import mycrm as sandbox_mycrm
 from gateway.sandbox.server import ProviderState
+from gateway.tools.loopback import free_port
+from gateway.upstream.auth import TokenRequest
 from tests.conformance import authlib_server
 from tests.conftest import Client, eventually, serving
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from gateway.loopback import DidNotStart, free_port, running
 from gateway.sandbox import PROVIDERS, Sandbox
 from gateway.sandbox.data import WorldSize
-from gateway.vault import Vault
+from gateway.state.vault import Vault
+from gateway.tools.loopback import DidNotStart, free_port, running
 
 __all__ = ["KEY", "serving"]
 

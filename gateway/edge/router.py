@@ -1,0 +1,452 @@
+"""HTTP-level guards in front of `/graphql`: body size, GraphQL-shaped refusals, 401s,
+and the GraphQL-over-HTTP rules for what leaves (`gateway/edge/responses.py`).
+
+Strawberry refuses what GraphQL over HTTP must refuse (a mutation over GET, a
+POST that is not JSON, which is also the CSRF guard: a browser cannot send
+`application/json` cross-site without a preflight) but answers in plain text,
+and Starlette answers an unknown route or method with its own JSON. Callers get
+every refusal as a GraphQL error with a stable code and the request's id, and
+nothing a caller sends ends as a plain-text 500: what no guard foresaw is an
+`INTERNAL_SERVER_ERROR` with the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, cast, overload
+
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
+from cross_web import parse_content_type as media_type_of
+from fastapi.responses import HTMLResponse
+from graphql import GraphQLError, OperationType
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from gateway.edge import responses
+from gateway.edge.callers import Authenticator
+from gateway.edge.persisted.queries import PersistedQueries, PersistedQueryRefused
+from gateway.errors import Forbidden, Unauthenticated
+from gateway.observability import requestid
+from schema.documents import operation_type
+
+__all__ = [
+    "GatewayRouter",
+    "GraphQLRefusals",
+    "InternalErrors",
+    "asks_for_the_ide",
+    "forbidden",
+    "not_routed",
+    "unauthenticated",
+]
+
+logger = logging.getLogger("gateway.http")
+
+_UNSUPPORTED = "Unsupported content type"
+_CODES = {
+    _UNSUPPORTED: (415, "UNSUPPORTED_MEDIA_TYPE"),
+    "mutations are not allowed when using GET": (405, "MUTATION_OVER_GET"),
+    "Batching is not enabled": (400, "BATCHING_DISABLED"),
+}
+
+_NOT_AN_OBJECT = 'The request body must be a JSON object, such as {"query": "{ __typename }"}.'
+_NOT_A_NAME = "The GraphQL operation's `operationName` must be a string or null, if provided."
+_CODES_BY_STATUS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def _refusal(
+    status: int,
+    message: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    """A request refused before any operation ran: a GraphQL error with its code and the
+    request's id, which is what a caller quotes and what every log line of it carries."""
+    error = {
+        "message": message,
+        "extensions": {"code": code, **extensions, "requestId": requestid.current()},
+    }
+    return Response(
+        orjson.dumps({"errors": [error]}),
+        status_code=status,
+        media_type=responses.JSON,
+        headers=headers,
+    )
+
+
+async def unauthenticated(_: Request, error: Exception) -> Response:
+    message = error.message if isinstance(error, Unauthenticated) else "Unauthenticated."
+    return _refusal(
+        401, message, "UNAUTHENTICATED", headers={"WWW-Authenticate": 'Bearer realm="propgate"'}
+    )
+
+
+async def forbidden(_: Request, error: Exception) -> Response:
+    """A caller without the scope an HTTP route (`/metrics`) needs."""
+    refused = error if isinstance(error, Forbidden) else Forbidden("Forbidden.")
+    return _refusal(403, refused.message, refused.code, **refused.details)
+
+
+async def not_routed(_: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, a method the route does not take), which it
+    would write as `{"detail": ...}`."""
+    refused = cast(StarletteHTTPException, error)  # the only exception it is registered for
+    code = _CODES_BY_STATUS.get(refused.status_code, "BAD_REQUEST")
+    return _refusal(refused.status_code, refused.detail, code, headers=refused.headers)
+
+
+class InternalErrors:
+    """The last guard: an exception nothing else caught becomes an `INTERNAL_SERVER_ERROR`
+    with the request's id, its traceback logged, instead of uvicorn's plain-text 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            logger.exception("unexpected error answering %s", scope.get("path", ""))
+            if started:
+                raise
+            request_id = requestid.current()
+            message = f"Unexpected error; quote request id {request_id} when reporting it."
+            await _refusal(500, message, "INTERNAL_SERVER_ERROR")(scope, receive, send)
+
+
+class GraphQLRefusals:
+    """Bounds request bodies (GraphQL and webhooks) and turns plain-text refusals into
+    GraphQL errors."""
+
+    def __init__(self, app: ASGIApp, *, paths: tuple[str, ...], max_body_bytes: int) -> None:
+        self.app = app
+        self.paths = paths
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.paths):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                plain = headers.get(b"content-type", b"").startswith(b"text/plain")
+                if message["status"] >= 400 and plain:
+                    start = message
+                    return
+                await send(message)
+            elif start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    reason = b"".join(chunks).decode("utf-8", "replace")
+                    status, code = _CODES.get(reason, (start["status"], "BAD_REQUEST"))
+                    await _refusal(status, reason, code)(scope, receive, send)
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, rewriting_send)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        await _refusal(413, "The request body is too large.", "BODY_TOO_LARGE")(
+            scope, receive, send
+        )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+_SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over a websocket at /graphql (graphql-transport-ws or graphql-ws); "
+    "an HTTP request cannot carry the events."
+)
+"""Strawberry would run the subscription as a query, whose field then has no value: an
+internal error with a traceback in the log. It streams subscriptions over HTTP only with
+its multipart protocol on, which is off: its stream skips the persisted queries and the
+error codes that `execute_single` and the schema's extensions give everything else."""
+
+
+def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
+    """A browser loading GraphiQL: a GET for HTML with no operation in the URL, neither its
+    text nor a persisted query's hash. The page needs no credentials; anything that runs an
+    operation does, so the caller's context and the router must agree on this one test."""
+    return (
+        method == "GET"
+        and "text/html" in accept
+        and "query" not in params
+        and "extensions" not in params
+    )
+
+
+class _MediaTypedRequest(StarletteRequestAdapter):
+    """A media type is case-insensitive (`APPLICATION/JSON; CHARSET=UTF-8` is JSON), but
+    Strawberry compares it as written. Only the type is kept: the body is JSON, so UTF-8,
+    whatever `charset` says, and nothing here reads another parameter."""
+
+    @property
+    def content_type(self) -> str | None:
+        written = self.headers.get("content-type")
+        return None if written is None else media_type_of(written)[0]
+
+
+_ADDRESSED = frozenset({"subscribe", "start", "stop", "complete"})
+"""Messages about one operation, which name it by `id`, in either protocol."""
+_OPERATIONS = frozenset({"subscribe", "start"})
+_OPERATION_MEMBERS = {"variables": dict, "operationName": str, "extensions": dict}
+
+
+def _well_formed(message: object) -> bool:
+    """The shape both GraphQL websocket protocols give a message, as far as Strawberry relies
+    on it without checking."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    if ("id" in message or message["type"] in _ADDRESSED) and not isinstance(
+        message.get("id"), str
+    ):
+        return False
+    payload = message.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        return False
+    if message["type"] not in _OPERATIONS:
+        return True
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and all(
+            isinstance(payload.get(name), kind | None) for name, kind in _OPERATION_MEMBERS.items()
+        )
+    )
+
+
+class _MessageSocket(ASGIWebSocketAdapter):
+    """Strawberry's websocket handlers index a message as its protocol describes it, so
+    `null`, a message without a `type`, a list for an `id` or a subscription without a query
+    ends the connection's handler with a traceback. Such a message is refused as a text that
+    is not JSON is: graphql-transport-ws closes with 4400, graphql-ws ignores it."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            if _well_formed(message):
+                yield message
+            elif not ignore_parsing_errors:
+                raise NonJsonMessageReceived
+
+
+class GatewayRouter(GraphQLRouter[Any, None]):
+    """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
+    media types, cacheable GETs, the caller authenticated in a websocket's
+    `connection_init`, and the gateway's own GraphiQL page in place of Strawberry's, which
+    loads from a CDN.
+
+    A websocket cannot send headers from a browser, so its credentials come in the
+    `connection_init` payload (`{"X-API-Key": "..."}` or `{"Authorization": "Bearer ..."}`);
+    without valid ones the connection is closed (4403) before any operation runs.
+    """
+
+    request_adapter_class = _MediaTypedRequest
+    websocket_adapter_class = _MessageSocket
+
+    def __init__(
+        self,
+        *args: Any,
+        authenticator: Authenticator,
+        persisted: PersistedQueries,
+        get_max_age_seconds: int,
+        ide: Callable[[], HTMLResponse],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._authenticator = authenticator
+        self._persisted = persisted
+        self._get_max_age_seconds = get_max_age_seconds
+        self._ide = ide
+
+    def encode_json(self, data: object) -> str:
+        """orjson writes a 1,000-edge result about ten times faster than the standard library.
+
+        Text, not bytes: websocket messages go through here too, and Strawberry sends
+        bytes as binary frames, which GraphQL's websocket protocols do not allow. orjson
+        cannot write an integer beyond 64 bits, which JSON allows and an error can quote
+        (the `first` a caller asked for); the standard library writes those.
+        """
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson refuses what the standard library lets through only to fail later: bytes
+        that are not UTF-8 (a `UnicodeDecodeError`, not a `JSONDecodeError`), a lone
+        surrogate (which no response could then encode), `NaN`, and nesting deep enough to
+        exhaust the recursion limit. Its error is a `JSONDecodeError`, which Strawberry
+        answers as a bad request."""
+        return orjson.loads(data)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry reads as JSON any body whose media type merely contains
+        `application/json` (`application/json5`), and reads that JSON as an object (or a
+        batch) without checking, so `null`, a string or a number would fail inside it as an
+        internal error. The body is read once and decoded a second time, cheaply, by
+        Strawberry itself."""
+        if request.method == "POST" and responses.JSON in (request.content_type or ""):
+            if request.content_type != responses.JSON:
+                raise HTTPException(400, _UNSUPPORTED)
+            if not isinstance(self.parse_json(await request.get_body()), dict | list):
+                raise HTTPException(400, _NOT_AN_OBJECT)
+        return await super().parse_http_body(request)
+
+    async def render_graphql_ide(self, _request: Request) -> HTMLResponse:
+        return self._ide()
+
+    async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        headers = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
+        try:
+            context.caller = self._authenticator.authenticate(headers)
+        except Unauthenticated as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "code": "UNAUTHENTICATED"}
+            ) from None
+        unset: UnsetType = UNSET
+        return unset
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return asks_for_the_ide(
+            request.method, request.headers.get("accept", ""), request.query_params
+        ) and super().should_render_graphql_ide(request)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Any,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A persisted query's hash becomes its text here; a refusal is a request error, as is a
+        subscription, whatever `Accept` asks for. Strawberry checks the type of every member of
+        the request but `operationName`."""
+        if not isinstance(request_data.operation_name, str | None):
+            raise HTTPException(400, _NOT_A_NAME)
+        try:
+            request_data.query = self._persisted.query_for(
+                request_data.query, request_data.extensions
+            )
+        except PersistedQueryRefused as refusal:
+            error = GraphQLError(refusal.message, extensions=refusal.extensions)
+            return ExecutionResult(data=None, errors=[error])
+        if operation_type(request_data.query, request_data.operation_name) is (
+            OperationType.SUBSCRIPTION
+        ):
+            error = GraphQLError(
+                _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}
+            )
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error (nothing executed: no data, and no error has a field path) has no
+        `data` entry, and its errors carry the request's id like every other refusal; the
+        response is kept for `run` to choose the status and headers."""
+        response = await super().process_result(request, result)
+        if result.data is None and not any(error.path for error in result.errors or []):
+            response.pop("data", None)
+            request_id = requestid.current()
+            for error in cast(list[dict[str, Any]], response.get("errors") or []):
+                error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
+        request.state.graphql_response = response
+        return response
+
+    @overload
+    async def run(
+        self, request: Request, context: Any = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Any = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Any = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        if isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        response = await super().run(request, context, root_value)
+        shaped = getattr(request.state, "graphql_response", None)
+        if shaped is None:
+            return response
+        media_type = responses.media_type_for(request.headers.get("accept", ""))
+        response.headers["content-type"] = media_type
+        if "data" not in shaped and media_type == responses.GRAPHQL_RESPONSE:
+            response.status_code = responses.request_error_status(shaped)
+        if request.method == "GET":
+            return self._cacheable(request, response, fresh="errors" not in shaped)
+        return response
+
+    def _cacheable(self, request: Request, response: Response, *, fresh: bool) -> Response:
+        """A GET answered without errors carries an ETag and may be kept by the caller;
+        a repeat with that ETag in `If-None-Match` is a 304 without a body."""
+        if not fresh or response.status_code != 200:
+            response.headers["cache-control"] = "no-store"
+            return response
+        etag = responses.etag_of(bytes(response.body))
+        headers = {**responses.cache_headers(self._get_max_age_seconds), "ETag": etag}
+        if responses.matches(request.headers.get("if-none-match", ""), etag):
+            return Response(status_code=304, headers=headers)
+        response.headers.update(headers)
+        return response

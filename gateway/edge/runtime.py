@@ -1,0 +1,132 @@
+"""What one running gateway holds and does beyond answering queries: it takes the providers'
+webhook deliveries once each, evicting what they change from the cache and publishing the
+changes to subscribers, asks the providers to send them, and starts and stops what it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.connectors.capabilities import WebhookSource
+from gateway.errors import GatewayError
+from gateway.events import Change, Delivery
+from gateway.federation.fan_out import Federation
+from gateway.observability.metrics import Metrics
+from gateway.observability.tracing import Tracing
+from gateway.sandbox import Sandbox
+from gateway.state.bus import EventBus
+from gateway.state.bus.redis import RedisBus
+from gateway.state.redis import RedisLink, RedisUnavailable
+from gateway.state.seen import Seen
+from gateway.state.vault import Vault
+from gateway.upstream.client import Upstream
+
+__all__ = ["Gateway"]
+
+logger = logging.getLogger("gateway")
+
+
+@dataclass
+class Gateway:
+    """What one running gateway holds: its connectors, their upstreams, and the sandbox if any;
+    with Redis configured, the link that the replicas' shared tokens, cache, de-duplication
+    and change feed go through."""
+
+    federation: Federation
+    upstreams: list[Upstream]
+    sandbox: Sandbox | None
+    settings: Settings
+    vault: Vault
+    clock: Clock
+    bus: EventBus
+    seen: Seen
+    metrics: Metrics = field(default_factory=Metrics)
+    tracing: Tracing | None = None
+    redis: RedisLink | None = None
+    processed: int = 0
+
+    async def take(self, provider: str, delivery: Delivery) -> dict[str, Any]:
+        """Processes a delivery once: a repeat within its window is acknowledged, not redone.
+
+        The claim is atomic (no await between check and mark in this process, SET NX
+        across replicas), so two copies arriving together cannot both pass; if the work
+        or the publishing fails, the claim is released so the provider's retry is
+        processed. A repeat still evicts the cache (eviction is idempotent). Raises
+        `RedisUnavailable` when the replicas' shared state cannot be reached.
+        """
+        await self._evict(delivery.changes)
+        if delivery.key is not None and not await self.seen.claim(
+            provider, delivery.key, delivery.window
+        ):
+            return {**delivery.outcome, "duplicate": True}
+        try:
+            changes, outcome = delivery.changes, dict(delivery.outcome)
+            if delivery.work is not None:
+                done, said = await delivery.work()
+                changes, outcome = changes + done, {**outcome, **said}
+                await self._evict(done)
+            for change in changes:
+                await self.bus.publish(change)
+        except BaseException:
+            if delivery.key is not None:
+                with contextlib.suppress(RedisUnavailable):
+                    await self.seen.release(provider, delivery.key)
+            raise
+        self.processed += 1
+        return {**outcome, "changes": len(changes)}
+
+    async def _evict(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            await self.federation.cache.evict(change.provider, change.entity, change.source_id)
+
+    async def start(self) -> None:
+        if isinstance(self.bus, RedisBus):
+            await self.bus.start()
+
+    async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
+        """Asks every provider that sends webhooks to send them here.
+
+        Runs beside start-up, not in it: a sandbox provider served by this very
+        process can only answer once the server listens. A refusal is retried with
+        backoff, then logged: the gateway still answers, and `gateway webhooks
+        subscribe` can try again.
+        """
+        if public_url is None:
+            return
+        waiting = list(self.federation.capable(WebhookSource).items())
+        for attempt in range(attempts):
+            failed = []
+            for name, connector in waiting:
+                try:
+                    entities = await connector.subscribe_webhooks(public_url)
+                except GatewayError as error:
+                    logger.warning("%s: webhook subscription failed: %s", name, error.message)
+                    failed.append((name, connector))
+                    continue
+                except Exception:
+                    logger.exception("%s: webhook subscription failed unexpectedly", name)
+                    continue
+                if entities:
+                    logger.info("%s sends webhooks for %s", name, ", ".join(entities))
+            if not failed:
+                return
+            waiting = failed
+            await asyncio.sleep(0.5 * 2**attempt)
+
+    async def aclose(self) -> None:
+        if isinstance(self.bus, RedisBus):
+            await self.bus.aclose()
+        for upstream in self.upstreams:
+            await upstream.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.vault.close()
+        if self.tracing is not None:
+            await self.tracing.shutdown()

@@ -1,0 +1,144 @@
+"""The entity cache in Redis, shared by every replica, with the in-process cache's guarantees.
+
+Each record has one Redis hash of its cached copies (one field per selection
+and credential scope, hashed: a scope may name a landlord) and one version
+counter. An eviction bumps the counter and deletes the hash in one script; a
+fill stores its copy only if the counter still says what it said when the read
+began, checked in one script too, so a read that started on one replica before
+another replica's eviction cannot put the stale copy back. Each copy carries its
+own expiry; the hash lives as long as its newest copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.model import Entity, Record, Selection
+from gateway.state import records as codec
+from gateway.state.redis import PREFIX, RedisLink, RedisUnavailable
+
+__all__ = ["RedisEntityCache", "VERSION_SECONDS"]
+
+logger = logging.getLogger("gateway.shared")
+
+VERSION_SECONDS = 3600
+"""How long an eviction is remembered: far longer than any read in flight (a request's
+deadline), which is all a version guards."""
+
+_FILL = """
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+_EVICT = """
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local copies = redis.call('HLEN', KEYS[2])
+redis.call('DEL', KEYS[2])
+return copies
+"""
+_UNKNOWN = -1
+"""The version when Redis did not answer: it matches no counter, so nothing is filled."""
+
+
+def _canonical(selection: Selection) -> Any:
+    return [
+        sorted(selection.fields),
+        {name: _canonical(sub) for name, sub in sorted(selection.relations.items())},
+    ]
+
+
+def _copy(selection: Selection, scope: str) -> str:
+    text = json.dumps([_canonical(selection), scope], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class RedisEntityCache:
+    def __init__(
+        self, ttls: Mapping[tuple[str, Entity], float], clock: Clock, link: RedisLink
+    ) -> None:
+        self._ttls = {place: ttl for place, ttl in ttls.items() if ttl > 0}
+        self._clock = clock
+        self._link = link
+        self._fill = link.client.register_script(_FILL)
+        self._evict = link.client.register_script(_EVICT)
+
+    def caches(self, provider: str, entity: Entity) -> bool:
+        return (provider, entity) in self._ttls
+
+    async def version(self, provider: str, entity: Entity, source_id: str) -> int:
+        counter, _ = self._keys(provider, entity, source_id)
+        try:
+            value = await self._link.run("cache version", lambda client: client.get(counter))
+        except RedisUnavailable:
+            return _UNKNOWN
+        return int(value) if value is not None else 0
+
+    async def get(
+        self, provider: str, entity: Entity, key: str, selection: Selection, scope: str
+    ) -> Sequence[Record] | None:
+        if not self.caches(provider, entity):
+            return None
+        _, copies = self._keys(provider, entity, key)
+        try:
+            kept = await self._link.run(
+                "cache read", lambda client: client.hget(copies, _copy(selection, scope))
+            )
+        except RedisUnavailable:
+            return None
+        if kept is None:
+            return None
+        until, _, text = (kept.decode() if isinstance(kept, bytes) else kept).partition(" ")
+        try:
+            return codec.loads(text) if self._clock() < float(until) else None
+        except ValueError:
+            logger.warning("cache: a copy of %s %s could not be read", provider, entity.value)
+            return None
+
+    async def put(
+        self,
+        provider: str,
+        entity: Entity,
+        key: str,
+        selection: Selection,
+        scope: str,
+        records: Sequence[Record],
+        version: int,
+    ) -> None:
+        ttl = self._ttls.get((provider, entity))
+        if ttl is None or not records or version == _UNKNOWN:
+            return
+        kept = f"{self._clock() + ttl!r} {codec.dumps(records)}"
+        try:
+            await self._link.run(
+                "cache fill",
+                lambda _: self._fill(
+                    keys=list(self._keys(provider, entity, key)),
+                    args=[version, _copy(selection, scope), kept, int(ttl * 1000)],
+                ),
+            )
+        except RedisUnavailable:
+            return
+
+    async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Raises `RedisUnavailable`: an eviction that did not happen must not be acknowledged."""
+        copies: int = await self._link.run(
+            "cache eviction",
+            lambda _: self._evict(
+                keys=list(self._keys(provider, entity, source_id)), args=[VERSION_SECONDS * 1000]
+            ),
+        )
+        return copies
+
+    @staticmethod
+    def _keys(provider: str, entity: Entity, source_id: str) -> tuple[str, str]:
+        place = f"{PREFIX}cache:{provider}:{entity.value}:{source_id}"
+        return f"{place}:version", f"{place}:copies"

@@ -1,0 +1,3 @@
+"""Reaching a provider: one httpx client each, its auth flows, the traffic layers around its
+transport, and the budgets it sets.
+"""
