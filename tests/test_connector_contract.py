@@ -151,24 +151,7 @@ async def _positions(connectors: dict[str, Connector]) -> dict[tuple[str, Entity
     return found
 
 
-_RELAY_UNCHECKED = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="scom hands a Relay cursor it did not make to SCOM, which refuses it "
-    "(UPSTREAM_REJECTED); its paginator is to check it (issue 17, item 2)",
-)
-FOREIGN = [
-    pytest.param(
-        p,
-        e,
-        id=f"{p}-{e.value}",
-        marks=[_RELAY_UNCHECKED] if (p, e) == ("scom", Entity.LANDLORD) else [],
-    )
-    for p, e in CASES
-]
-
-
-@pytest.mark.parametrize(("provider", "entity"), FOREIGN)
+@pytest.mark.parametrize(("provider", "entity"), CASES, ids=[f"{p}-{e.value}" for p, e in CASES])
 async def test_another_lists_position_is_an_invalid_cursor(
     connectors: dict[str, Connector], provider: str, entity: Entity
 ) -> None:

@@ -198,9 +198,16 @@ FetchAfter = Callable[
 """(after this cursor, at most n) -> ((cursor, item) pairs, whether there are more, total)."""
 
 
+_AFTER = "after:"
+"""What marks a position as a Relay cursor of this paginator's own: a cursor is the
+provider's opaque text, so without a mark a position from another list would be sent
+upstream as `after` and refused there as the provider's error, not the caller's."""
+
+
 @dataclass(frozen=True)
 class RelayCursor(Generic[T]):
-    """A Relay connection read with `first`/`after` (SCOM): each item's cursor is its position."""
+    """A Relay connection read with `first`/`after` (SCOM): each item's position is its
+    cursor, marked as one."""
 
     fetch: FetchAfter[T]
     max_size: int
@@ -223,10 +230,13 @@ class RelayCursor(Generic[T]):
         return items, cursors, False, total
 
     async def page(self, request: ListRequest, build: Callable[[T], Record]) -> Page:
-        if request.position is not None and not isinstance(request.position, str):
+        position = request.position
+        if position is not None and not (isinstance(position, str) and position.startswith(_AFTER)):
             raise InvalidCursor("The cursor does not hold a position this provider can use.")
-        items, cursors, exhausted, total = await self.read(request.position, request.limit)
-        return Page([build(item) for item in items], cursors, exhausted, total)
+        after = None if position is None else position.removeprefix(_AFTER)
+        items, cursors, exhausted, total = await self.read(after, request.limit)
+        positions = [_AFTER + cursor for cursor in cursors]
+        return Page([build(item) for item in items], positions, exhausted, total)
 
     async def all(self) -> list[T]:
         """Every item, at the largest page the provider allows."""
