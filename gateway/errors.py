@@ -34,6 +34,7 @@ __all__ = [
     "RateLimited",
     "Resting",
     "TooManyProviderCalls",
+    "LinksUnavailable",
     "ConfigError",
 ]
 
@@ -212,6 +213,13 @@ class TooManyProviderCalls(ProviderError):
 
     def __init__(self, provider: str, message: str, limit: int, actual: int) -> None:
         super().__init__(provider, message, limit=limit, actual=actual)
+
+
+class LinksUnavailable(GatewayError):
+    """The link store could not be reached: what needs links (`sameAs`, `entityId`,
+    `distinct` lists, linking) fails; everything else is answered."""
+
+    code = "LINKS_UNAVAILABLE"
 
 
 class ConfigError(Exception):

@@ -1,0 +1,662 @@
+"""Which records, at which providers, are one thing: linked groups, and why each link was made.
+
+One implementation over SQLAlchemy's async engine, for both places a gateway keeps them:
+an embedded SQLite file (the default, nothing to install) and PostgreSQL, which several
+replicas share. The tables are made and changed by Alembic migrations, run once by the
+store before its first use, so a new release upgrades the store it finds.
+
+A record is named by its reference, `"<provider>:<source id>"`, within its entity. A
+group is a connected set of links; it is stored materialized (each member with the
+group's label, the reference of its founding record), so a request finds any record's
+group in two indexed reads. A record in no group is a group of its own, never stored.
+
+Writes that change groups (a person's link or unlink, a rebuild) run one at a time,
+across replicas too: a PostgreSQL transaction-scoped advisory lock, SQLite's
+`BEGIN IMMEDIATE`. A group's label is kept through changes wherever it can be: the
+part of a split, or the side of a merge, that holds most of its members keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, and_, delete, event, func, insert, or_, select, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from gateway.clock import Clock, SystemClock
+from gateway.errors import LinksUnavailable, Refused
+from gateway.model import Entity
+from gateway.state.links.tables import apart, links, members, proposals
+
+__all__ = [
+    "Decisions",
+    "Evidence",
+    "Group",
+    "LinkStore",
+    "Proposal",
+    "Source",
+    "provider_of",
+    "reference",
+]
+
+_CHUNK = 500
+"""References per `IN (...)`: well under SQLite's and PostgreSQL's bound parameters."""
+_LOCK = int.from_bytes(hashlib.sha256(b"propgate links").digest()[:4], "big")
+"""The PostgreSQL advisory lock every group-changing transaction takes."""
+
+
+def reference(provider: str, source_id: str) -> str:
+    """How the store and LEAP's `extid` name a record: `"primmo:9"`."""
+    return f"{provider}:{source_id}"
+
+
+def provider_of(ref: str) -> str:
+    return ref.partition(":")[0]
+
+
+class Source(enum.Enum):
+    """Where a link came from."""
+
+    PROVIDER = "PROVIDER"
+    """A provider's own reference to another's record (LEAP's `extid`)."""
+    RULE = "RULE"
+    """A matching rule whose score reached the threshold."""
+    PERSON = "PERSON"
+    """A person, through the `link` mutation."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One link: why two records are one, said by whom, and when."""
+
+    entity: Entity
+    first: str
+    second: str
+    source: Source
+    origin: str
+    """The provider, the rule or the person."""
+    score: float = 1.0
+    made_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A rule's finding below the threshold, until a person links or unlinks the two."""
+
+    entity: Entity
+    first: str
+    second: str
+    rule: str
+    score: float
+    id: int | None = None
+    made_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    entity: Entity
+    label: str
+    """The founding record's reference: what the group's entity id says."""
+    members: tuple[str, ...]
+
+
+@dataclass
+class Decisions:
+    """What people decided, which a rebuild keeps and never overrules."""
+
+    linked: list[tuple[str, str]] = field(default_factory=list)
+    apart: set[frozenset[str]] = field(default_factory=set)
+
+
+def _pair(first: str, second: str) -> tuple[str, str]:
+    return (first, second) if first <= second else (second, first)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class LinkStore:
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
+        """`url`: SQLAlchemy's, with an async driver (`sqlite+aiosqlite:///links.sqlite3`,
+        `postgresql+asyncpg://user@host/db`); `sqlite+aiosqlite://` keeps it in memory."""
+        self.url = url
+        self._clock = clock or SystemClock()
+        self._engine: AsyncEngine | None = None
+        self._ready = asyncio.Lock()
+        self._migrated = False
+        self._writing = asyncio.Lock()
+
+    @classmethod
+    def memory(cls, clock: Clock | None = None) -> LinkStore:
+        return cls("sqlite+aiosqlite://", clock)
+
+    @property
+    def postgres(self) -> bool:
+        return self.url.startswith("postgresql")
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _make_engine(self) -> AsyncEngine:
+        if not self.url.startswith("sqlite"):
+            return create_async_engine(self.url, pool_pre_ping=True)
+        memory = self.url.rstrip("/").endswith(":") or ":memory:" in self.url
+        options: dict[str, Any] = {"connect_args": {"timeout": 15}}
+        if memory:
+            options["poolclass"] = StaticPool
+        engine = create_async_engine(self.url, **options)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _no_implicit_transactions(connection: Any, _record: Any) -> None:
+            """pysqlite begins its transactions itself, late and deferred; the store begins
+            them (below) so a write transaction holds SQLite's write lock from its start."""
+            connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    async def ready(self) -> AsyncEngine:
+        """The engine, once the tables are at the migrations' head."""
+        if self._migrated and self._engine is not None:
+            return self._engine
+        async with self._ready:
+            if self._engine is None:
+                self._engine = self._make_engine()
+            if not self._migrated:
+                try:
+                    async with self._engine.begin() as connection:
+                        if self.postgres:
+                            await connection.execute(
+                                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK}
+                            )
+                        await connection.run_sync(_upgrade)
+                except (SQLAlchemyError, OSError) as error:
+                    raise _unavailable(error) from None
+                self._migrated = True
+        return self._engine
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._migrated = False
+
+    async def groups(self, entity: Entity, refs: Iterable[str]) -> dict[str, Group]:
+        """The group of each record: its linked group, or a group of its own."""
+        wanted = list(dict.fromkeys(refs))
+        if not wanted:
+            return {}
+        engine = await self.ready()
+        try:
+            async with engine.connect() as connection:
+                found = await self._groups(connection, entity, wanted)
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(error) from None
+        return found
+
+    async def _groups(
+        self, connection: AsyncConnection, entity: Entity, wanted: Sequence[str]
+    ) -> dict[str, Group]:
+        labels: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            rows = await connection.execute(
+                select(members.c.reference, members.c.label).where(
+                    members.c.entity == entity.value, members.c.reference.in_(chunk)
+                )
+            )
+            labels.update({row.reference: row.label for row in rows})
+        belonging: dict[str, list[str]] = defaultdict(list)
+        distinct = sorted(set(labels.values()))
+        for chunk in _chunks(distinct):
+            rows = await connection.execute(
+                select(members.c.reference, members.c.label)
+                .where(members.c.entity == entity.value, members.c.label.in_(chunk))
+                .order_by(members.c.reference)
+            )
+            for row in rows:
+                belonging[row.label].append(row.reference)
+        found = {}
+        for ref in wanted:
+            label = labels.get(ref)
+            group_members = tuple(belonging.get(label, ())) if label else ()
+            found[ref] = Group(entity, label or ref, group_members or (ref,))
+        return found
+
+    async def link(self, entity: Entity, refs: Sequence[str], origin: str) -> Group:
+        """A person's link: the records, and the groups they are in, become one group.
+
+        Refused (`KEPT_APART`) if that would join records a person kept apart, other than
+        the ones named here: naming both is how a person takes back such a decision."""
+        named = list(dict.fromkeys(refs))
+        now = self._now()
+        async with self._transaction() as connection:
+            groups = await self._groups(connection, entity, named)
+            joined = sorted({ref for group in groups.values() for ref in group.members})
+            apart_pairs = await self._apart_among(connection, entity, joined)
+            lifted = {frozenset(_pair(a, b)) for a in named for b in named if a != b}
+            blocking = [pair for pair in apart_pairs if pair not in lifted]
+            if blocking:
+                first, second = sorted(blocking[0])
+                raise Refused(
+                    "KEPT_APART",
+                    f"A person kept {first} and {second} apart; unlink or link those two first.",
+                )
+            for pair in lifted & set(apart_pairs):
+                first, second = sorted(pair)
+                await connection.execute(
+                    delete(apart).where(
+                        apart.c.entity == entity.value,
+                        apart.c.first == first,
+                        apart.c.second == second,
+                    )
+                )
+            for other in named[1:]:
+                first, second = _pair(named[0], other)
+                await connection.execute(
+                    delete(links).where(
+                        links.c.entity == entity.value,
+                        links.c.first == first,
+                        links.c.second == second,
+                        links.c.source == Source.PERSON.value,
+                        links.c.origin == origin,
+                    )
+                )
+                await connection.execute(
+                    insert(links).values(
+                        entity=entity.value,
+                        first=first,
+                        second=second,
+                        source=Source.PERSON.value,
+                        origin=origin,
+                        score=1.0,
+                        made_at=now,
+                    )
+                )
+            await self._drop_proposals(connection, entity, joined)
+            await self._regroup(connection, entity, joined)
+            return (await self._groups(connection, entity, named[:1]))[named[0]]
+
+    async def unlink(self, entity: Entity, refs: Sequence[str], origin: str) -> list[Group]:
+        """A person's unlink: each record named leaves its group and is kept apart from that
+        group's other members, and the records named from each other (which dismisses a
+        proposal between them). What is left of a group stays together where other links
+        still hold it."""
+        named = list(dict.fromkeys(refs))
+        now = self._now()
+        async with self._transaction() as connection:
+            groups = await self._groups(connection, entity, named)
+            touched = sorted({ref for group in groups.values() for ref in group.members})
+            pairs = {_pair(ref, other) for ref in named for other in groups[ref].members}
+            pairs |= {_pair(a, b) for a in named for b in named}
+            pairs = {(a, b) for a, b in pairs if a != b}
+            for first, second in sorted(pairs):
+                await connection.execute(
+                    delete(links).where(
+                        links.c.entity == entity.value,
+                        links.c.first == first,
+                        links.c.second == second,
+                    )
+                )
+                await connection.execute(
+                    delete(apart).where(
+                        apart.c.entity == entity.value,
+                        apart.c.first == first,
+                        apart.c.second == second,
+                    )
+                )
+                await connection.execute(
+                    insert(apart).values(
+                        entity=entity.value,
+                        first=first,
+                        second=second,
+                        origin=origin,
+                        made_at=now,
+                    )
+                )
+            for ref in named:
+                await connection.execute(
+                    delete(links).where(
+                        links.c.entity == entity.value,
+                        or_(links.c.first == ref, links.c.second == ref),
+                    )
+                )
+            await self._drop_proposals(connection, entity, named)
+            await self._regroup(connection, entity, touched)
+            after = await self._groups(connection, entity, touched)
+        return list({group.label: group for group in after.values()}.values())
+
+    async def forget(self, entity: Entity, ref: str) -> None:
+        """A record its provider deleted: its links go, and it leaves its group. People's
+        decisions about it stay, should it come back."""
+        async with self._transaction() as connection:
+            touched = list((await self._groups(connection, entity, [ref]))[ref].members)
+            await connection.execute(
+                delete(links).where(
+                    links.c.entity == entity.value,
+                    or_(links.c.first == ref, links.c.second == ref),
+                )
+            )
+            await self._drop_proposals(connection, entity, [ref])
+            await self._regroup(connection, entity, touched)
+
+    async def decisions(self, entity: Entity) -> Decisions:
+        engine = await self.ready()
+        found = Decisions()
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    select(links.c.first, links.c.second).where(
+                        links.c.entity == entity.value, links.c.source == Source.PERSON.value
+                    )
+                )
+                found.linked = [(row.first, row.second) for row in rows]
+                rows = await connection.execute(
+                    select(apart.c.first, apart.c.second).where(apart.c.entity == entity.value)
+                )
+                found.apart = {frozenset((row.first, row.second)) for row in rows}
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(error) from None
+        return found
+
+    async def replace(
+        self, entity: Entity, evidence: Sequence[Evidence], found: Sequence[Proposal]
+    ) -> None:
+        """A rebuild's outcome: every link a provider or a rule made, and every proposal,
+        replaced by these, in one transaction; people's links and decisions stay."""
+        now = self._now()
+        async with self._transaction() as connection:
+            await connection.execute(
+                delete(links).where(
+                    links.c.entity == entity.value, links.c.source != Source.PERSON.value
+                )
+            )
+            await connection.execute(delete(proposals).where(proposals.c.entity == entity.value))
+            rows = {}
+            for item in evidence:
+                first, second = _pair(item.first, item.second)
+                rows[(first, second, item.source.value, item.origin)] = {
+                    "entity": entity.value,
+                    "first": first,
+                    "second": second,
+                    "source": item.source.value,
+                    "origin": item.origin,
+                    "score": item.score,
+                    "made_at": item.made_at or now,
+                }
+            if rows:
+                await connection.execute(insert(links), list(rows.values()))
+            waiting = {}
+            for proposal in found:
+                first, second = _pair(proposal.first, proposal.second)
+                waiting[(first, second)] = {
+                    "entity": entity.value,
+                    "first": first,
+                    "second": second,
+                    "rule": proposal.rule,
+                    "score": proposal.score,
+                    "made_at": proposal.made_at or now,
+                }
+            if waiting:
+                await connection.execute(insert(proposals), list(waiting.values()))
+            await self._regroup(connection, entity, None)
+
+    async def proposals(
+        self, entity: Entity | None, offset: int, limit: int
+    ) -> tuple[list[Proposal], int]:
+        """Proposals by score, best first, then by when; and how many there are."""
+        engine = await self.ready()
+        where = [] if entity is None else [proposals.c.entity == entity.value]
+        try:
+            async with engine.connect() as connection:
+                total = await connection.scalar(
+                    select(func.count()).select_from(proposals).where(*where)
+                )
+                rows = await connection.execute(
+                    select(proposals)
+                    .where(*where)
+                    .order_by(proposals.c.score.desc(), proposals.c.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+                found = [
+                    Proposal(
+                        Entity(row.entity),
+                        row.first,
+                        row.second,
+                        row.rule,
+                        row.score,
+                        row.id,
+                        _aware(row.made_at),
+                    )
+                    for row in rows
+                ]
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(error) from None
+        return found, int(total or 0)
+
+    async def evidence(self, entity: Entity, refs: Sequence[str]) -> dict[str, list[Evidence]]:
+        """The links each record takes part in."""
+        engine = await self.ready()
+        found: dict[str, list[Evidence]] = {ref: [] for ref in refs}
+        try:
+            async with engine.connect() as connection:
+                for chunk in _chunks(list(found)):
+                    rows = await connection.execute(
+                        select(links)
+                        .where(
+                            links.c.entity == entity.value,
+                            or_(links.c.first.in_(chunk), links.c.second.in_(chunk)),
+                        )
+                        .order_by(links.c.id)
+                    )
+                    for row in rows:
+                        item = Evidence(
+                            entity,
+                            row.first,
+                            row.second,
+                            Source(row.source),
+                            row.origin,
+                            row.score,
+                            _aware(row.made_at),
+                        )
+                        for ref in (row.first, row.second):
+                            if ref in found:
+                                found[ref].append(item)
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(error) from None
+        return found
+
+    async def duplicates(self, entity: Entity, providers: Sequence[str]) -> int:
+        """Records of these providers that a list showing each group once leaves out: in
+        each group, all but one of its members at these providers."""
+        engine = await self.ready()
+        scoped = and_(members.c.entity == entity.value, members.c.provider.in_(list(providers)))
+        try:
+            async with engine.connect() as connection:
+                records = await connection.scalar(
+                    select(func.count()).select_from(members).where(scoped)
+                )
+                groups = await connection.scalar(
+                    select(func.count(members.c.label.distinct())).where(scoped)
+                )
+        except (SQLAlchemyError, OSError) as error:
+            raise _unavailable(error) from None
+        return int(records or 0) - int(groups or 0)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    async def _apart_among(
+        self, connection: AsyncConnection, entity: Entity, refs: Sequence[str]
+    ) -> list[frozenset[str]]:
+        inside = set(refs)
+        found = []
+        for chunk in _chunks(list(refs)):
+            rows = await connection.execute(
+                select(apart.c.first, apart.c.second).where(
+                    apart.c.entity == entity.value, apart.c.first.in_(chunk)
+                )
+            )
+            found += [frozenset((r.first, r.second)) for r in rows if r.second in inside]
+        return found
+
+    async def _drop_proposals(
+        self, connection: AsyncConnection, entity: Entity, refs: Sequence[str]
+    ) -> None:
+        """Proposals between records now decided on (linked together, or kept apart)."""
+        inside = set(refs)
+        for chunk in _chunks(list(refs)):
+            rows = await connection.execute(
+                select(proposals.c.id, proposals.c.second).where(
+                    proposals.c.entity == entity.value, proposals.c.first.in_(chunk)
+                )
+            )
+            done = [row.id for row in rows if row.second in inside]
+            if done:
+                await connection.execute(delete(proposals).where(proposals.c.id.in_(done)))
+
+    async def _regroup(
+        self, connection: AsyncConnection, entity: Entity, refs: Sequence[str] | None
+    ) -> None:
+        """Recomputes the groups of `refs` (every group with `None`) from the links."""
+        kind = members.c.entity == entity.value
+        edges = select(links.c.first, links.c.second).where(links.c.entity == entity.value)
+        old = select(members.c.reference, members.c.label).where(kind)
+        pairs: list[tuple[str, str]] = []
+        previous: dict[str, str] = {}
+        for chunk in [None] if refs is None else _chunks(list(refs)):
+            edge_rows = await connection.execute(
+                edges
+                if chunk is None
+                else edges.where(or_(links.c.first.in_(chunk), links.c.second.in_(chunk)))
+            )
+            pairs += [(row.first, row.second) for row in edge_rows]
+            old_rows = await connection.execute(
+                old if chunk is None else old.where(members.c.reference.in_(chunk))
+            )
+            previous.update({row.reference: row.label for row in old_rows})
+        labelled = _components(pairs, previous, refs)
+        if refs is None:
+            await connection.execute(delete(members).where(kind))
+        else:
+            for chunk in _chunks(list(refs)):
+                await connection.execute(
+                    delete(members).where(kind, members.c.reference.in_(chunk))
+                )
+        rows = [
+            {"entity": entity.value, "reference": ref, "provider": provider_of(ref), "label": label}
+            for ref, label in labelled.items()
+        ]
+        if rows:
+            await connection.execute(insert(members), rows)
+
+
+class _Transaction:
+    """One group-changing transaction at a time: in this process (a lock), across replicas
+    (PostgreSQL's advisory lock, SQLite's write lock taken at `BEGIN IMMEDIATE`)."""
+
+    def __init__(self, store: LinkStore) -> None:
+        self._store = store
+        self._context: Any = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        engine = await self._store.ready()
+        await self._store._writing.acquire()
+        try:
+            self._context = engine.begin()
+            connection: AsyncConnection = await self._context.__aenter__()
+            if self._store.postgres:
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        except (SQLAlchemyError, OSError) as error:
+            self._store._writing.release()
+            raise _unavailable(error) from None
+        except BaseException:
+            self._store._writing.release()
+            raise
+        return connection
+
+    async def __aexit__(self, kind: Any, error: Any, trace: Any) -> None:
+        try:
+            await self._context.__aexit__(kind, error, trace)
+        except (SQLAlchemyError, OSError) as failure:
+            raise _unavailable(failure) from None
+        finally:
+            self._store._writing.release()
+        if isinstance(error, SQLAlchemyError | OSError):
+            raise _unavailable(error) from None
+
+
+def _components(
+    pairs: Sequence[tuple[str, str]], previous: Mapping[str, str], scope: Sequence[str] | None
+) -> dict[str, str]:
+    """Each record in a group of two or more, with its group's label.
+
+    A record alone is its own group (its label, implicitly, its reference), so a group
+    that lost its founder cannot keep the founder's label. Otherwise each group keeps
+    the label most of its members had (ties: the smallest), if no other group claimed
+    it first, else it is founded anew by its smallest reference."""
+    parent: dict[str, str] = {}
+
+    def root(ref: str) -> str:
+        parent.setdefault(ref, ref)
+        while parent[ref] != ref:
+            parent[ref] = parent[parent[ref]]
+            ref = parent[ref]
+        return ref
+
+    for first, second in pairs:
+        a, b = root(first), root(second)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    for ref in scope or ():
+        root(ref)
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for ref in list(parent):
+        grouped[root(ref)].append(ref)
+    taken = {refs[0] for refs in grouped.values() if len(refs) == 1}
+    labelled: dict[str, str] = {}
+    for refs in sorted(grouped.values(), key=lambda group: (-len(group), min(group))):
+        if len(refs) < 2:
+            continue
+        votes = Counter(previous.get(ref, ref) for ref in refs)
+        ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
+        label = next((name for name, _ in ranked if name not in taken), min(refs))
+        taken.add(label)
+        labelled.update(dict.fromkeys(refs, label))
+    return labelled
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", "gateway.state.links:migrations")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; the store writes UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _unavailable(error: BaseException) -> LinksUnavailable:
+    """The driver's own message can carry the URL, and so a password: the kind only."""
+    kind = type(getattr(error, "orig", None) or error).__name__
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        kind = f"{kind}, connection lost"
+    return LinksUnavailable(f"The link store is unavailable ({kind}).")

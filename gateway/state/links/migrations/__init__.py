@@ -1,0 +1,1 @@
+"""Alembic migrations of the link store, run by the store itself before its first use."""
