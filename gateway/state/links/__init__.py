@@ -19,10 +19,11 @@ part of a split, or the side of a merge, that holds most of its members keeps it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -138,6 +139,8 @@ class LinkStore:
         self._ready = asyncio.Lock()
         self._migrated = False
         self._writing = asyncio.Lock()
+        self._one_connection = asyncio.Lock() if self.in_memory else None
+        """A store in memory is one SQLite connection, which takes one statement at a time."""
 
     @classmethod
     def memory(cls, clock: Clock | None = None) -> LinkStore:
@@ -147,15 +150,28 @@ class LinkStore:
     def postgres(self) -> bool:
         return self.url.startswith("postgresql")
 
+    @property
+    def in_memory(self) -> bool:
+        return self.url.startswith("sqlite") and (
+            self.url.rstrip("/").endswith(":") or ":memory:" in self.url
+        )
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        engine = await self.ready()
+        async with contextlib.AsyncExitStack() as stack:
+            if self._one_connection is not None:
+                await stack.enter_async_context(self._one_connection)
+            yield await stack.enter_async_context(engine.connect())
+
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     def _make_engine(self) -> AsyncEngine:
         if not self.url.startswith("sqlite"):
             return create_async_engine(self.url, pool_pre_ping=True)
-        memory = self.url.rstrip("/").endswith(":") or ":memory:" in self.url
         options: dict[str, Any] = {"connect_args": {"timeout": 15}}
-        if memory:
+        if self.in_memory:
             options["poolclass"] = StaticPool
         engine = create_async_engine(self.url, **options)
 
@@ -202,9 +218,8 @@ class LinkStore:
         wanted = list(dict.fromkeys(refs))
         if not wanted:
             return {}
-        engine = await self.ready()
         try:
-            async with engine.connect() as connection:
+            async with self._connect() as connection:
                 found = await self._groups(connection, entity, wanted)
         except (SQLAlchemyError, OSError) as error:
             raise _unavailable(error) from None
@@ -356,10 +371,9 @@ class LinkStore:
             await self._regroup(connection, entity, touched)
 
     async def decisions(self, entity: Entity) -> Decisions:
-        engine = await self.ready()
         found = Decisions()
         try:
-            async with engine.connect() as connection:
+            async with self._connect() as connection:
                 rows = await connection.execute(
                     select(links.c.first, links.c.second).where(
                         links.c.entity == entity.value, links.c.source == Source.PERSON.value
@@ -420,10 +434,9 @@ class LinkStore:
         self, entity: Entity | None, offset: int, limit: int
     ) -> tuple[list[Proposal], int]:
         """Proposals by score, best first, then by when; and how many there are."""
-        engine = await self.ready()
         where = [] if entity is None else [proposals.c.entity == entity.value]
         try:
-            async with engine.connect() as connection:
+            async with self._connect() as connection:
                 total = await connection.scalar(
                     select(func.count()).select_from(proposals).where(*where)
                 )
@@ -452,10 +465,9 @@ class LinkStore:
 
     async def evidence(self, entity: Entity, refs: Sequence[str]) -> dict[str, list[Evidence]]:
         """The links each record takes part in."""
-        engine = await self.ready()
         found: dict[str, list[Evidence]] = {ref: [] for ref in refs}
         try:
-            async with engine.connect() as connection:
+            async with self._connect() as connection:
                 for chunk in _chunks(list(found)):
                     rows = await connection.execute(
                         select(links)
@@ -485,10 +497,9 @@ class LinkStore:
     async def duplicates(self, entity: Entity, providers: Sequence[str]) -> int:
         """Records of these providers that a list showing each group once leaves out: in
         each group, all but one of its members at these providers."""
-        engine = await self.ready()
         scoped = and_(members.c.entity == entity.value, members.c.provider.in_(list(providers)))
         try:
-            async with engine.connect() as connection:
+            async with self._connect() as connection:
                 records = await connection.scalar(
                     select(func.count()).select_from(members).where(scoped)
                 )
@@ -578,18 +589,25 @@ class _Transaction:
     async def __aenter__(self) -> AsyncConnection:
         engine = await self._store.ready()
         await self._store._writing.acquire()
+        if self._store._one_connection is not None:
+            await self._store._one_connection.acquire()
         try:
             self._context = engine.begin()
             connection: AsyncConnection = await self._context.__aenter__()
             if self._store.postgres:
                 await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         except (SQLAlchemyError, OSError) as error:
-            self._store._writing.release()
+            self._release()
             raise _unavailable(error) from None
         except BaseException:
-            self._store._writing.release()
+            self._release()
             raise
         return connection
+
+    def _release(self) -> None:
+        if self._store._one_connection is not None:
+            self._store._one_connection.release()
+        self._store._writing.release()
 
     async def __aexit__(self, kind: Any, error: Any, trace: Any) -> None:
         try:
@@ -597,7 +615,7 @@ class _Transaction:
         except (SQLAlchemyError, OSError) as failure:
             raise _unavailable(failure) from None
         finally:
-            self._store._writing.release()
+            self._release()
         if isinstance(error, SQLAlchemyError | OSError):
             raise _unavailable(error) from None
 
