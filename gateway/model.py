@@ -119,6 +119,9 @@ class Unit:
     rooms: float | None = None
     occupancy: Occupancy | None = None
     housing_type: str | None = None
+    address: str | None = None
+    """Its own street address, unit included, where the provider gives one (a listing's)."""
+    city: str | None = None
     building: Relation | None = None
     tenants: Relation | None = None
     landlord: Relation | None = None

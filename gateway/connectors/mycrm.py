@@ -76,6 +76,8 @@ _FIELDS: dict[Entity, dict[str, tuple[str, ...]]] = {
         "rooms": ("rooms",),
         "occupancy": ("status",),
         "housing_type": ("type",),
+        "address": ("address",),
+        "city": ("city",),
     },
 }
 
@@ -134,6 +136,8 @@ def _unit(row: Row) -> Unit:
         if "status" in row
         else None,
         housing_type=(text(row, "type") or "").upper() or None,
+        address=text(row, "address"),
+        city=text(row, "city"),
         building=_NO_BUILDING,
         tenants=_NO_TENANTS,
         landlord=landlord,
