@@ -9,18 +9,23 @@ built with ElementTree, which escapes every value placed in them.
 LEAP has no batch lookup and no filter by property or account: relationships
 for a set of buildings or parties are found by one scan of the list per
 query level (pages of 100), grouped by the references' `extid`, which holds
-how the gateway names the record ("primmo:9").
+how the gateway names the record ("primmo:9"), or another form an earlier
+integration wrote, which `extid_forms` maps to it ("XREF9" -> "primmo:9").
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from string import Formatter
 
 import httpx
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Said
 from gateway.connectors.capabilities import RelationshipRecords
@@ -44,35 +49,87 @@ def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
 
 
-def _link(extid: str | None, entity: Entity) -> Link | None:
-    """An extid of "<provider>:<source id>" points at that provider's record."""
-    provider, _, key = (extid or "").partition(":")
-    return Link(provider, entity, "id", key) if provider and key else None
+class ExtidForm(BaseModel):
+    """An `extid` written in another form than the gateway's: `{name}` stands for any text
+    (`"XREF{id}"`), and `reference` says which record it names (`"primmo:{id}"`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extid: str
+    reference: str
+
+    @model_validator(mode="after")
+    def _same_names(self) -> ExtidForm:
+        given = _names(self.extid)
+        if not given:
+            raise ValueError(f"extid {self.extid!r} has no {{name}} to read")
+        if not _names(self.reference) <= given or ":" not in self.reference.partition("{")[0]:
+            raise ValueError(
+                f"reference {self.reference!r} must be '<provider>:...' using only "
+                f"names that extid {self.extid!r} has"
+            )
+        return self
+
+    def pattern(self) -> re.Pattern[str]:
+        parts = []
+        for text, name, _, _ in Formatter().parse(self.extid):
+            parts.append(re.escape(text))
+            if name:
+                parts.append(f"(?P<{name}>.+?)")
+        return re.compile("".join(parts))
 
 
-def _relationship(element: ET.Element) -> Relationship:
-    identifier = element.get("identifier")
-    if element.tag != _q("property-relationship") or not identifier:
-        raise UpstreamInvalidResponse(NAME, "leap returned a relationship without an identifier.")
-    prop = element.find(_q("property"))
-    account = element.find(_q("account"))
-    role = (element.findtext(_q("relationship")) or "").strip().upper() or None
-    return Relationship(
-        provider=NAME,
-        source_id=identifier,
-        role=role,
-        start_date=day(element.findtext(_q("start-date"))),
-        end_date=day(element.findtext(_q("end-date"))),
-        external_id=element.get("extid"),
-        unacked_since=moment(element.get("unacked-since")),
-        account_number=account.get("identifier") if account is not None else None,
-        property_code=prop.get("identifier") if prop is not None else None,
-        building=_link(prop.get("extid") if prop is not None else None, Entity.BUILDING),
-        party=_link(
-            account.get("extid") if account is not None else None,
-            _PARTY.get(role or "", Entity.TENANT),
-        ),
-    )
+def _names(template: str) -> set[str]:
+    return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+
+class LeapOptions(ConnectorOptions):
+    extid_forms: list[ExtidForm] = []
+    """Other forms of `extid` than `"<provider>:<source id>"`, tried first, in order."""
+
+
+class _References:
+    """Reads a reference's `extid` as the record it names."""
+
+    def __init__(self, forms: Sequence[ExtidForm]) -> None:
+        self._forms = [(form.pattern(), form.reference) for form in forms]
+
+    def link(self, extid: str | None, entity: Entity) -> Link | None:
+        """A configured form, else "<provider>:<source id>"; anything else names nothing."""
+        text = (extid or "").strip()
+        for pattern, reference in self._forms:
+            found = pattern.fullmatch(text)
+            if found is not None:
+                text = reference.format(**found.groupdict())
+                break
+        provider, _, key = text.partition(":")
+        return Link(provider, entity, "id", key) if provider and key else None
+
+    def relationship(self, element: ET.Element) -> Relationship:
+        identifier = element.get("identifier")
+        if element.tag != _q("property-relationship") or not identifier:
+            raise UpstreamInvalidResponse(
+                NAME, "leap returned a relationship without an identifier."
+            )
+        prop = element.find(_q("property"))
+        account = element.find(_q("account"))
+        role = (element.findtext(_q("relationship")) or "").strip().upper() or None
+        return Relationship(
+            provider=NAME,
+            source_id=identifier,
+            role=role,
+            start_date=day(element.findtext(_q("start-date"))),
+            end_date=day(element.findtext(_q("end-date"))),
+            external_id=element.get("extid"),
+            unacked_since=moment(element.get("unacked-since")),
+            account_number=account.get("identifier") if account is not None else None,
+            property_code=prop.get("identifier") if prop is not None else None,
+            building=self.link(prop.get("extid") if prop is not None else None, Entity.BUILDING),
+            party=self.link(
+                account.get("extid") if account is not None else None,
+                _PARTY.get(role or "", Entity.TENANT),
+            ),
+        )
 
 
 def _current(record: Relationship, today: date) -> bool:
@@ -109,15 +166,27 @@ class LeapConnector(Connector, RelationshipRecords):
     lists = frozenset({Entity.RELATIONSHIP})
     credentials = ("username", "password")
     references = frozenset({"building", "party"})
+    options = LeapOptions
 
-    def __init__(self, client: httpx.AsyncClient, today: Callable[[], date]) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        today: Callable[[], date],
+        forms: Sequence[ExtidForm] = (),
+    ) -> None:
         super().__init__(client)
         self._today = today
+        self._references = _References(forms)
 
     @classmethod
     def connect(cls, upstream: Upstream) -> LeapConnector:
         auth = httpx.BasicAuth(upstream.credential("username"), upstream.credential("password"))
-        return cls(upstream.client(auth), lambda: datetime.fromtimestamp(upstream.clock()).date())
+        options = connector_options(LeapOptions, NAME, upstream.options)
+        return cls(
+            upstream.client(auth),
+            lambda: datetime.fromtimestamp(upstream.clock()).date(),
+            options.extid_forms,
+        )
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         return entity is Entity.RELATIONSHIP and set(criteria) <= {
@@ -212,11 +281,11 @@ class LeapConnector(Connector, RelationshipRecords):
             content=ET.tostring(root),
             headers=_XML,
         )
-        return _relationship(created)
+        return self._references.relationship(created)
 
     async def _one(self, path: str) -> Relationship | None:
         found = await _LEAP.found(self._client, "GET", path)
-        return None if found is None else _relationship(found)
+        return None if found is None else self._references.relationship(found)
 
     def _relationships(self, params: Mapping[str, str]) -> Offsets[Relationship]:
         async def fetch(offset: int, limit: int) -> tuple[Sequence[Relationship], bool, None]:
@@ -224,7 +293,7 @@ class LeapConnector(Connector, RelationshipRecords):
             root = await _LEAP.body(self._client, "GET", f"{BASE}/", params=paged)
             if root.tag != _q("property-relationships"):
                 raise UpstreamInvalidResponse(NAME, "leap returned a list of something else.")
-            rows = [_relationship(child) for child in root]
+            rows = [self._references.relationship(child) for child in root]
             return rows, len(rows) < limit, None
 
         return Offsets(fetch, MAX_LIMIT)

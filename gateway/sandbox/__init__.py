@@ -52,7 +52,7 @@ PROVIDERS: dict[str, SandboxProvider] = {
         hosts={mycrm.AUTH_HOST: mycrm.create_auth_app},
         options=mycrm.gateway_options,
     ),
-    "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS),
+    "leap": SandboxProvider(leap.create_app, leap.CREDENTIALS, options=leap.gateway_options),
     "scom": SandboxProvider(
         scom.create_app,
         scom.CREDENTIALS,

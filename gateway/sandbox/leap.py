@@ -30,11 +30,15 @@ from starlette.types import ASGIApp
 from gateway.sandbox.data import World
 from gateway.sandbox.server import Handler, ProviderState, served
 
-__all__ = ["CREDENTIALS", "NAMESPACE", "create_app"]
+__all__ = ["CREDENTIALS", "LEGACY_FORM", "NAMESPACE", "create_app", "extid_of", "gateway_options"]
 
 NAMESPACE = "http://schema.majitek.com/leap-ws-v1.0"
 CREDENTIALS = {"username": "propgate", "password": "sandbox-leap-password"}
 """The sandbox's only account; `gateway serve` without configuration uses it."""
+
+LEGACY_FORM = {"extid": "XREF{id}", "reference": "primmo:{id}"}
+"""How an earlier integration named Primmo's buildings in LEAP, in the form of the document's
+own example (`"XREF1"`): every fourth Primmo building's property still carries it."""
 
 BASE = "/api/v1/property-relationship"
 HOST = "https://sandbox.leapcities.example"
@@ -68,6 +72,19 @@ def _stamp(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
 
 
+def extid_of(world: World, kind: str, identifier: int) -> str | None:
+    """The `extid` a reference carries: how the gateway names the record, or the legacy form."""
+    reference = world.references.get((kind, identifier))
+    if kind == "building" and reference == f"primmo:{identifier}" and identifier % 4 == 0:
+        return LEGACY_FORM["extid"].format(id=identifier)
+    return reference
+
+
+def gateway_options(_root: str) -> dict[str, Any]:
+    """A gateway on this sandbox reads the legacy form as the record it names."""
+    return {"extid_forms": [LEGACY_FORM]}
+
+
 def account_number(party: str, party_id: int) -> str:
     """Tenants' accounts start with 0, landlords' with 9: eight digits, as every sample shows."""
     return f"{'9' if party == 'landlord' else '0'}{party_id:07d}"
@@ -77,9 +94,7 @@ class _Store:
     def __init__(self, world: World, now: float) -> None:
         stamp = _stamp(now)
         self.properties = {
-            f"PP-{b.id}": _Ref(
-                f"PP-{b.id}", "properties", world.references.get(("building", b.id)), stamp
-            )
+            f"PP-{b.id}": _Ref(f"PP-{b.id}", "properties", extid_of(world, "building", b.id), stamp)
             for b in world.buildings
         }
         self.accounts = {

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -50,10 +51,20 @@ def _config(directory: Path, sandbox: str, max_page: int) -> tuple[Path, dict[st
         options = Sandbox.options(name, sandbox)
         if options:
             lines.append(f"[providers.{name}.options]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+            lines += [f"{key} = {_toml(value)}" for key, value in options.items()]
     path = directory / "propgate.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, env
+
+
+def _toml(value: Any) -> str:
+    """An option's value in TOML: JSON's strings, numbers and lists are TOML's, its objects not
+    (LEAP's `extid_forms` is a list of tables)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(value)
 
 
 @contextmanager
