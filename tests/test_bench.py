@@ -54,7 +54,7 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
     assert {name: q["upstream_requests"] for name, q in queries.items()} == {
         "nested buildings": 2,
         "units for rent": 2,
-        "landlords with buildings": 8,
+        "landlords with buildings": 7,
         "node by id": 1,
         "1,000 units": 1,
         "create tenant": 2,

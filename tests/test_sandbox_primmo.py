@@ -357,7 +357,7 @@ def test_a_world_large_enough_for_ten_thousand_primmo_units_has_unique_codes() -
     primmo = {building.id for building in world.buildings_of("primmo")}
 
     codes = [building.code for building in world.buildings]
-    assert len(set(codes)) == len(codes) == 7500 + size.listed_buildings
+    assert len(set(codes)) == len(codes) >= 7500 + size.listed_buildings
     assert sum(unit.building_id in primmo for unit in world.units) >= 10_000
     assert all(len(world.units_in(building.id)) == 4 for building in world.buildings)
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from gateway.clock import Clock, SystemClock
 from gateway.sandbox import leap, mycrm, pms, primmo, scom
 from gateway.sandbox.data import World, WorldSize, generate
+from gateway.sandbox.overlaps import overlap
 from gateway.sandbox.server import ProviderState, mounted
 from gateway.state.vault import Vault
 
@@ -70,7 +71,7 @@ class Sandbox:
         self, seed: int = 7, size: WorldSize | None = None, clock: Clock | None = None
     ) -> None:
         self.clock = clock or SystemClock()
-        self.world = generate(seed, size)
+        self.world = overlap(generate(seed, size), seed)
         for provider in PROVIDERS.values():
             if provider.references is not None:
                 self.world.references.update(provider.references(self.world))

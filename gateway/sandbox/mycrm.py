@@ -143,8 +143,16 @@ class _Tables:
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
-    """MyCRM's ids are the world's: its own landlords."""
-    return {("landlord", one.id): f"mycrm:{one.id}" for one in world.landlords_of("mycrm")}
+    """MyCRM's ids are the world's: its own landlords, and its listings (one a unit)."""
+    found = {("landlord", one.id): f"mycrm:{one.id}" for one in world.landlords_of("mycrm")}
+    found.update(
+        {
+            ("unit", unit.id): f"mycrm:{unit.id}"
+            for building in world.buildings_of("mycrm")
+            for unit in world.units_in(building.id)
+        }
+    )
+    return found
 
 
 def gateway_options(root: str) -> dict[str, Any]:

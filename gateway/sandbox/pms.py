@@ -189,6 +189,12 @@ def references(world: World) -> dict[tuple[str, int], str]:
     mine = {b.id for b in world.buildings_of("pms")}
     building_of = {u.id: u.building_id for u in world.units if u.building_id in mine}
     found = {("building", building_id): f"pms:prop_{building_id}" for building_id in mine}
+    found.update(
+        {
+            ("unit", unit): f"pms:prop_{building}/unit_{unit}"
+            for unit, building in building_of.items()
+        }
+    )
     found.update({("landlord", one.id): f"pms:org_{one.id}" for one in world.landlords_of("pms")})
     found.update(
         {

@@ -256,10 +256,11 @@ def _place(row: Row) -> tuple[Any, Any, str]:
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
-    """Primmo's ids are the world's: its landlords, buildings, and their present tenants."""
+    """Primmo's ids are the world's: its landlords, buildings, units, and present tenants."""
     mine = {b.id for b in world.buildings_of("primmo")}
     units = {u.id for u in world.units if u.building_id in mine}
     found = {("building", building_id): f"primmo:{building_id}" for building_id in mine}
+    found.update({("unit", unit_id): f"primmo:{unit_id}" for unit_id in units})
     found.update({("landlord", one.id): f"primmo:{one.id}" for one in world.landlords_of("primmo")})
     found.update(
         {
