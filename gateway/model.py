@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 __all__ = [
+    "Across",
     "AvailableBetween",
     "Between",
     "Building",
@@ -81,7 +82,19 @@ class Unavailable:
     reason: str
 
 
-Relation = Link | Unavailable
+@dataclass(frozen=True, slots=True)
+class Across:
+    """A relation of records linked as one thing (at several providers): what each of their
+    links finds, together, each linked group once."""
+
+    links: tuple[Link, ...]
+
+    @property
+    def entity(self) -> Entity:
+        return self.links[0].entity
+
+
+Relation = Link | Unavailable | Across
 """Where a record's related records are, or why its provider cannot say."""
 
 

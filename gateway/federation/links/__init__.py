@@ -1,0 +1,146 @@
+"""Records of one thing at several providers, seen as one: groups, their ids, their merged view.
+
+The store (`gateway.state.links`) says which records are linked; this says what a linked
+group looks like to a caller. Its entity id is its label, so it stays the same while the
+group does, and any entity id ever given out still finds the group holding the record it
+was founded on. Its records come in the order of the configured provider precedence,
+and a group shown once (`distinct`) is its first record with each field taken from the
+first record, in that field's precedence, that has it; its relations are every record's
+relations together (`Across`), each related group once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gateway.model import (
+    ENTITY_OF,
+    Across,
+    Between,
+    Contains,
+    Criteria,
+    Entity,
+    Equals,
+    Link,
+    Record,
+    Tenant,
+    Unavailable,
+)
+from gateway.state.links import LinkStore, provider_of, reference
+
+__all__ = ["DEFAULT_PRECEDENCE", "Linking", "Precedence", "matches", "reference_of"]
+
+DEFAULT_PRECEDENCE = ("primmo", "pms", "scom", "mycrm", "leap")
+"""The systems of record for buildings, units and tenants first; listings last but one."""
+
+
+def reference_of(record: Record) -> str:
+    return reference(record.provider, record.source_id)
+
+
+@dataclass(frozen=True)
+class Precedence:
+    """Which provider's record leads a group, and whose value each field takes."""
+
+    default: tuple[str, ...] = DEFAULT_PRECEDENCE
+    types: Mapping[Entity, tuple[str, ...]] = field(default_factory=dict)
+    fields: Mapping[tuple[Entity, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def of(self, entity: Entity, name: str | None = None) -> tuple[str, ...]:
+        if name is not None and (entity, name) in self.fields:
+            return self.fields[(entity, name)]
+        return self.types.get(entity, self.default)
+
+    def rank(self, entity: Entity, name: str | None = None) -> dict[str, int]:
+        order = self.of(entity, name)
+        return {provider: index for index, provider in enumerate(order)}
+
+    def ordered(self, entity: Entity, refs: Sequence[str], name: str | None = None) -> list[str]:
+        """Providers named first, in their order; the others after, by name."""
+        rank = self.rank(entity, name)
+        return sorted(refs, key=lambda ref: (rank.get(provider_of(ref), len(rank)), ref))
+
+
+class Linking:
+    """The federation's links: the store, and how a linked group is shown."""
+
+    def __init__(
+        self,
+        store: LinkStore | None = None,
+        precedence: Precedence | None = None,
+        threshold: float = 0.9,
+    ) -> None:
+        self.store = store or LinkStore.memory()
+        self.precedence = precedence or Precedence()
+        self.threshold = threshold
+
+    def merged(self, records: Sequence[Record]) -> Record:
+        """One record for a group: the first in precedence, each field from the first record
+        (in the field's precedence) that has it, relations across all of them."""
+        entity = ENTITY_OF[type(records[0])]
+        by_ref = {reference_of(record): record for record in records}
+        ordered = [by_ref[ref] for ref in self.precedence.ordered(entity, list(by_ref))]
+        lead = ordered[0]
+        if len(ordered) == 1:
+            return lead
+        changes: dict[str, object] = {}
+        for item in dataclasses.fields(lead):
+            if item.name in ("provider", "source_id"):
+                continue
+            values = [getattr(record, item.name) for record in ordered]
+            relations = [value for value in values if isinstance(value, Link | Unavailable)]
+            if relations:
+                changes[item.name] = _across(relations)
+                continue
+            rank = self.precedence.rank(entity, item.name)
+            chosen = sorted(ordered, key=lambda record: rank.get(record.provider, len(rank)))
+            changes[item.name] = next(
+                (
+                    getattr(record, item.name)
+                    for record in chosen
+                    if getattr(record, item.name) is not None
+                ),
+                getattr(lead, item.name),
+            )
+        return dataclasses.replace(lead, **changes)  # type: ignore[arg-type]
+
+
+def _across(relations: Sequence[Link | Unavailable]) -> Link | Unavailable | Across:
+    """Every record's relation; one that cannot be answered counts only if none can."""
+    links = tuple(relation for relation in relations if isinstance(relation, Link))
+    if not links:
+        return relations[0]
+    return links[0] if len(links) == 1 else Across(links)
+
+
+def matches(record: Record, criteria: Criteria) -> bool:
+    """Whether a record is one a list under `criteria` shows, judged here as the providers
+    judge it: text contained ignoring case, codes without their padding, rooms in range."""
+    for name, condition in criteria.items():
+        match condition:
+            case Contains(text):
+                wanted = text.casefold()
+                if name == "name" and isinstance(record, Tenant):
+                    values = [record.first_name, record.last_name]
+                else:
+                    values = [getattr(record, name, None)]
+                if not any(wanted in (value or "").casefold() for value in values):
+                    return False
+            case Equals(value) if name == "occupancy":
+                occupancy = getattr(record, "occupancy", None)
+                if occupancy is None or occupancy.value != value:
+                    return False
+            case Equals(value):
+                if str(getattr(record, name, None) or "").strip() != str(value).strip():
+                    return False
+            case Between(low, high):
+                number = getattr(record, name, None)
+                if not isinstance(number, int | float):
+                    return False
+                if (low is not None and number < low) or (high is not None and number > high):
+                    return False
+            case _:
+                return False
+    return True
