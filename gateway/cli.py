@@ -2,7 +2,8 @@
 
 `gateway schema` prints the SDL that codegen clients build from; `gateway safelist`
 the manifest of the operations a safelisted gateway runs; `gateway graphiql-assets`
-fetches GraphiQL's files when the install could not.
+fetches GraphiQL's files when the install could not; `gateway links` rebuilds the links
+between providers' records, or measures the rules.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _serve(args: argparse.Namespace) -> None:
         )
         return
     try:
-        app = create_app(load_settings(args.config), self_url=self_url)
+        settings = load_settings(args.config)
+        app = create_app(settings, self_url=self_url, rebuild_links=settings.uses_sandbox)
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
@@ -161,6 +163,21 @@ def _bench(args: argparse.Namespace) -> None:
         mix=pick(args.query),
     )
     sys.stdout.write(table(result) + "\n")
+
+
+def _links(args: argparse.Namespace) -> None:
+    from gateway.config import load_settings
+    from gateway.tools.linking import bench, rebuild_now
+
+    if args.action == "bench":
+        sys.stdout.write(bench(args.records, args.seed or [1, 2, 3], args.units))
+        return
+    try:
+        settings = load_settings(args.config)
+        code = rebuild_now(settings)
+    except ConfigError as error:
+        sys.exit(f"gateway: {error}")
+    sys.exit(code)
 
 
 def _graphiql_assets(_: argparse.Namespace) -> None:
@@ -293,6 +310,23 @@ def parser() -> argparse.ArgumentParser:
     webhooks.add_argument("--config", help="TOML settings (default: $PROPGATE_CONFIG)")
     webhooks.add_argument("--url", help="the gateway's public URL (default: [gateway] public_url)")
     webhooks.set_defaults(run=_webhooks)
+    links = command(
+        "links",
+        "rebuild the links between providers' records by the matching rules (README: Linking "
+        "records), or measure the rules on sandbox worlds (bench)",
+    )
+    links.add_argument("action", choices=("rebuild", "bench"), help="what to do")
+    links.add_argument(
+        "--config", help="TOML settings (default: $PROPGATE_CONFIG, else the sandbox)"
+    )
+    links.add_argument(
+        "--records", type=int, default=10_000, help="bench: records per provider in its worlds"
+    )
+    links.add_argument("--units", type=int, default=40, help="bench: units per building")
+    links.add_argument(
+        "--seed", type=int, action="append", help="bench: a world's seed (repeatable; 1, 2, 3)"
+    )
+    links.set_defaults(run=_links)
     bench = command(
         "bench", "measure the gateway against the sandbox on loopback (README: Performance)"
     )

@@ -35,6 +35,7 @@ __all__ = [
     "GatewaySettings",
     "JwtSettings",
     "Limits",
+    "LinkSettings",
     "ObservabilitySettings",
     "PersistedQuerySettings",
     "ProviderSettings",
@@ -301,6 +302,39 @@ class VaultSettings(_Strict):
     key: SecretRef = SecretRef(env="PROPGATE_VAULT_KEY")
 
 
+class LinkSettings(_Strict):
+    """Records linked across providers (README: Linking records)."""
+
+    url: str | SecretRef | None = None
+    """SQLAlchemy's URL of the link store, with an async driver: a SQLite file
+    (`sqlite+aiosqlite:///path`) or PostgreSQL for several replicas
+    (`postgresql+asyncpg://user@host/db`); `$PROPGATE_LINKS_URL` overrides it. Unset: the
+    file `propgate-links.sqlite3`, or for a sandbox gateway (whose world is made anew at
+    each start) memory. A URL with a password must come from the environment."""
+    threshold: float = Field(0.9, ge=0, le=1)
+    """A rule's score from which two records are linked; below it they are proposed."""
+    write_back: bool = True
+    """Give a relationship LEAP records, once linked, the gateway's name as its external id."""
+    precedence: dict[str, list[str]] = {}
+    """Provider order: `default`, per type (`Landlord`), per field (`Landlord.businessNumber`)."""
+
+    @model_validator(mode="after")
+    def _no_password_in_the_file(self) -> LinkSettings:
+        if isinstance(self.url, str) and urlsplit(self.url).password:
+            raise ValueError('url holds a password: name it by environment, url = { env = "..." }')
+        return self
+
+    def store_url(self, sandbox: bool) -> str:
+        override = os.environ.get("PROPGATE_LINKS_URL")
+        if override:
+            return override
+        if isinstance(self.url, SecretRef):
+            return self.url.resolve()
+        if self.url:
+            return self.url
+        return "sqlite+aiosqlite://" if sandbox else "sqlite+aiosqlite:///propgate-links.sqlite3"
+
+
 class CacheSettings(_Strict):
     ttl: dict[str, float] = {}
     """Seconds a record loaded by id is kept, per "provider.Type" (e.g. "primmo.Tenant" = 60);
@@ -323,6 +357,7 @@ class Settings(_Strict):
     observability: ObservabilitySettings = ObservabilitySettings()
     auth: AuthSettings = AuthSettings()
     vault: VaultSettings = VaultSettings()
+    links: LinkSettings = LinkSettings()
     defaults: Traffic = Traffic()
     providers: dict[str, ProviderSettings] = {}
     sandbox: SandboxSettings = SandboxSettings()

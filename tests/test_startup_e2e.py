@@ -29,8 +29,12 @@ def _console_of_a_fresh_start(
 
 
 def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warning() -> None:
-    console = _console_of_a_fresh_start("primmo sends webhooks for", "pms sends webhooks for")
+    """And the sandbox's records are linked, once it listens too."""
+    console = _console_of_a_fresh_start(
+        "primmo sends webhooks for", "pms sends webhooks for", "links rebuilt"
+    )
 
+    assert "links rebuilt in" in console and "links were not rebuilt" not in console
     assert "primmo sends webhooks for Building, Tenant, Unit" in console
     assert "pms sends webhooks for property.created" in console
     assert "webhook subscription failed" not in console

@@ -37,7 +37,13 @@ from gateway.edge.router import (
 )
 from gateway.edge.runtime import Gateway
 from gateway.edge.wiring import build_gateway, persisted_for
-from gateway.errors import BadUserInput, Forbidden, ProviderError, Unauthenticated
+from gateway.errors import (
+    BadUserInput,
+    Forbidden,
+    LinksUnavailable,
+    ProviderError,
+    Unauthenticated,
+)
 from gateway.observability.requestid import RequestIds
 from gateway.observability.tracing import Tracing, tracing_from
 from gateway.sandbox import Sandbox
@@ -58,10 +64,13 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
     tracing: Tracing | None = None,
+    rebuild_links: bool = False,
 ) -> FastAPI:
     """Builds the app. Without providers configured, the sandbox is mounted under `/sandbox/`
     and the connectors reach it over real HTTP at `self_url` (or through `transports`).
-    Traces go where `tracing` says, else where the settings and environment say."""
+    Traces go where `tracing` says, else where the settings and environment say. With
+    `rebuild_links`, the links are rebuilt once the server listens (a sandbox `gateway
+    serve`: its world is new at each start)."""
     settings = settings or Settings()
     gateway = build_gateway(
         settings,
@@ -91,6 +100,11 @@ def create_app(
             else None
         )
         await gateway.start()
+        linking = (
+            asyncio.create_task(_once_listening(self_url, gateway.rebuild_links))
+            if rebuild_links
+            else None
+        )
         if authenticator.development_key:
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
@@ -101,9 +115,10 @@ def create_app(
                 ", ".join(graphiql.missing),
             )
         yield
-        if subscribing is not None:
-            subscribing.cancel()
-            await asyncio.gather(subscribing, return_exceptions=True)
+        for task in (subscribing, linking):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await gateway.aclose()
 
     app = FastAPI(title="propgate", lifespan=lifespan)
@@ -181,6 +196,11 @@ def create_app(
         except RedisUnavailable as error:
             return JSONResponse(
                 {"error": f"{error} Send it again later.", "code": error.code}, status_code=503
+            )
+        except LinksUnavailable as error:
+            return JSONResponse(
+                {"error": f"{error.message} Send it again later.", "code": error.code},
+                status_code=503,
             )
 
     @app.get("/metrics")

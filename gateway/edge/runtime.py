@@ -10,19 +10,22 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.connectors.capabilities import WebhookSource
-from gateway.errors import GatewayError
-from gateway.events import Change, Delivery
+from gateway.errors import GatewayError, LinksUnavailable
+from gateway.events import Change, ChangeKind, Delivery
 from gateway.federation.fan_out import Federation
+from gateway.federation.links.rebuild import RebuildFailed, rebuild
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from gateway.state.bus import EventBus
 from gateway.state.bus.redis import RedisBus
+from gateway.state.links import reference
 from gateway.state.redis import RedisLink, RedisUnavailable
 from gateway.state.seen import Seen
 from gateway.state.vault import Vault
@@ -72,7 +75,7 @@ class Gateway:
                 done, said = await delivery.work()
                 changes, outcome = changes + done, {**outcome, **said}
                 await self._evict(done)
-            for change in changes:
+            for change in await self._told_for_groups(changes):
                 await self.bus.publish(change)
         except BaseException:
             if delivery.key is not None:
@@ -82,6 +85,24 @@ class Gateway:
         self.processed += 1
         return {**outcome, "changes": len(changes)}
 
+    async def _told_for_groups(self, changes: Sequence[Change]) -> list[Change]:
+        """Each change, and for every record linked with the one changed, that the thing it
+        is changed too; a record its provider deleted leaves its group. Raises
+        `LinksUnavailable`: a change told to part of its group must not be acknowledged."""
+        told: list[Change] = []
+        store = self.federation.linking.store
+        for change in changes:
+            told.append(change)
+            ref = reference(change.provider, change.source_id)
+            group = (await store.groups(change.entity, [ref]))[ref]
+            for member in group.members:
+                provider, _, source_id = member.partition(":")
+                if member != ref:
+                    told.append(Change(ChangeKind.UPDATED, change.entity, provider, source_id))
+            if change.kind is ChangeKind.DELETED and len(group.members) > 1:
+                await store.forget(change.entity, ref)
+        return list(dict.fromkeys(told))
+
     async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
             await self.federation.cache.evict(change.provider, change.entity, change.source_id)
@@ -89,6 +110,12 @@ class Gateway:
     async def start(self) -> None:
         if isinstance(self.bus, RedisBus):
             await self.bus.start()
+        store = self.federation.linking.store
+        try:
+            if store.postgres:
+                await store.ready()
+        except LinksUnavailable as error:
+            logger.warning("%s Linking waits for it; everything else is answered.", error.message)
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.
@@ -120,6 +147,27 @@ class Gateway:
             waiting = failed
             await asyncio.sleep(0.5 * 2**attempt)
 
+    async def rebuild_links(self) -> None:
+        """Links the records of every provider by the rules (`gateway links rebuild`, run
+        here for a sandbox gateway, whose world, and so whose links, are made at start)."""
+        today = (
+            self.sandbox.world.today
+            if self.sandbox is not None
+            else datetime.fromtimestamp(self.clock(), UTC).date()
+        )
+        try:
+            rebuilt = await rebuild(
+                self.federation, today=today, write_back=self.settings.links.write_back
+            )
+        except (RebuildFailed, LinksUnavailable) as error:
+            logger.warning("links were not rebuilt: %s", error)
+            return
+        logger.info(
+            "links rebuilt in %.1f s: %s",
+            rebuilt.seconds,
+            ", ".join(f"{count} {kind}" for kind, count in rebuilt.groups.items()),
+        )
+
     async def aclose(self) -> None:
         if isinstance(self.bus, RedisBus):
             await self.bus.aclose()
@@ -127,6 +175,7 @@ class Gateway:
             await upstream.aclose()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.federation.linking.store.aclose()
         self.vault.close()
         if self.tracing is not None:
             await self.tracing.shutdown()

@@ -6,6 +6,7 @@ with a `ConfigError` rather than the first query that meets it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 
@@ -20,7 +21,8 @@ from gateway.edge.persisted.safelist import load_safelist
 from gateway.edge.runtime import Gateway
 from gateway.errors import ConfigError
 from gateway.federation.fan_out import Federation, PageLimits
-from gateway.model import Entity
+from gateway.federation.links import DEFAULT_PRECEDENCE, Linking, Precedence
+from gateway.model import ENTITY_OF, Entity
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
@@ -29,6 +31,7 @@ from gateway.state.bus import EventBus, LocalBus
 from gateway.state.bus.redis import RedisBus
 from gateway.state.cache import EntityCache, LocalEntityCache
 from gateway.state.cache.redis import RedisEntityCache
+from gateway.state.links import LinkStore
 from gateway.state.redis import RedisLink
 from gateway.state.seen import LocalSeen, Seen
 from gateway.state.seen.redis import RedisSeen
@@ -36,7 +39,7 @@ from gateway.state.vault import Vault
 from gateway.upstream.client import Upstream
 from gateway.upstream.resilience import Breaker, Patience, ProviderHealth
 
-__all__ = ["build_gateway", "persisted_for"]
+__all__ = ["build_gateway", "persisted_for", "sandbox_for"]
 
 logger = logging.getLogger("gateway")
 
@@ -79,13 +82,52 @@ def _vault_for(settings: Settings) -> Vault:
     return Vault(settings.vault.path, key)
 
 
+def _precedence(settings: Settings) -> Precedence:
+    """`[links.precedence]`: `default`, a type (`Landlord`), or a field of one, by the name
+    callers know it by (`Landlord.businessNumber`, `Unit.unitCode`)."""
+    types = {entity.value: entity for entity in ENTITY_OF.values()}
+    fields = {
+        entity: {_camel(item.name): item.name for item in dataclasses.fields(record)}
+        for record, entity in ENTITY_OF.items()
+    }
+    fields[Entity.UNIT]["unitCode"] = "code"
+    by_type: dict[Entity, tuple[str, ...]] = {}
+    by_field: dict[tuple[Entity, str], tuple[str, ...]] = {}
+    default: tuple[str, ...] = DEFAULT_PRECEDENCE
+    for key, order in settings.links.precedence.items():
+        unknown = sorted(set(order) - set(CONNECTORS))
+        if unknown:
+            raise ConfigError(
+                f"[links.precedence] {key}: unknown provider(s) {', '.join(unknown)}."
+            )
+        kind, _, field = key.partition(".")
+        if key == "default":
+            default = tuple(order)
+        elif kind in types and not field:
+            by_type[types[kind]] = tuple(order)
+        elif kind in types and field in fields[types[kind]]:
+            by_field[(types[kind], fields[types[kind]][field])] = tuple(order)
+        else:
+            raise ConfigError(
+                f"[links.precedence] key '{key}' is not 'default', a type "
+                f"({', '.join(sorted(types))}) or '<Type>.<field>' (e.g. Landlord.businessNumber)."
+            )
+    return Precedence(default, by_type, by_field)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
 def persisted_for(settings: Settings) -> PersistedQueries:
     options = settings.gateway.persisted_queries
     safelist = load_safelist(options.safelist) if options.safelist else None
     return PersistedQueries(store_characters=options.store_characters, safelist=safelist)
 
 
-def _sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
+def sandbox_for(settings: Settings, clock: Clock) -> Sandbox:
+    """The sandbox `[sandbox]` describes, as `gateway serve` makes it."""
     options = settings.sandbox
     size = WorldSize(
         landlords=options.landlords,
@@ -113,7 +155,7 @@ def build_gateway(
     redis = RedisLink(redis_url) if redis_url else None
     upstreams: list[Upstream] = []
     if settings.uses_sandbox:
-        sandbox = sandbox or _sandbox_for(settings, clock)
+        sandbox = sandbox or sandbox_for(settings, clock)
         sandbox.call_back_to(self_url)
         sandbox.hand_over_tokens(vault)
         for name in CONNECTORS:
@@ -184,7 +226,12 @@ def build_gateway(
     cache: EntityCache = (
         RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)
     )
-    federation = Federation(connectors, limits, health, cache, metrics)
+    linking = Linking(
+        LinkStore(settings.links.store_url(sandbox is not None), clock),
+        _precedence(settings),
+        settings.links.threshold,
+    )
+    federation = Federation(connectors, limits, health, cache, metrics, linking)
     bus: EventBus = RedisBus(redis) if redis else LocalBus()
     seen: Seen = RedisSeen(redis) if redis else LocalSeen(clock)
     return Gateway(

@@ -5,6 +5,9 @@ stream. The opaque cursor holds every provider's own position (offset, page,
 cursor), so the next page asks each provider only for what follows, and no
 provider's whole table is ever fetched to serve one page. A provider that
 fails gives an error naming it; the others' records still arrive.
+
+A `distinct` list shows each linked group once, where the first of its records
+that the list shows stands (`Federation.distinct`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ import orjson
 from gateway import notices
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.capabilities import Capability, RelationshipRecords
-from gateway.connectors.paging import Standings
+from gateway.connectors.paging import Standings, merge
 from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
+from gateway.federation.links import Linking, matches, reference_of
 from gateway.federation.relationships import derive
 from gateway.federation.writes import Writes
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.observability.metrics import Metrics
 from gateway.state.cache import EntityCache, LocalEntityCache
+from gateway.state.links import provider_of
 from gateway.upstream.resilience import ProviderHealth
 
 T = TypeVar("T")
@@ -145,9 +150,17 @@ class _Cursor(Standings[Position]):
         return cls(fingerprint, positions=dict(positions), done=set(done), totals=dict(totals))
 
 
-def _fingerprint(entity: Entity, criteria: Criteria, providers: Sequence[str]) -> str:
-    text = repr((entity.value, sorted(criteria.items()), sorted(providers)))
+def _fingerprint(
+    entity: Entity, criteria: Criteria, providers: Sequence[str], distinct: bool = False
+) -> str:
+    shown = (entity.value, sorted(criteria.items()), sorted(providers))
+    text = repr((*shown, "distinct") if distinct else shown)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _order(entity: Entity, record: Record) -> tuple[Any, ...]:
+    """Where a record stands in a merged list (`_merge`'s key)."""
+    return (SORT_KEYS[entity](record), record.provider, record.source_id)
 
 
 class Federation:
@@ -158,12 +171,14 @@ class Federation:
         health: Mapping[str, ProviderHealth],
         cache: EntityCache | None = None,
         metrics: Metrics | None = None,
+        linking: Linking | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
         self.health = dict(health)
         self.cache = cache or LocalEntityCache({}, lambda: 0.0)
         self.metrics = metrics or Metrics()
+        self.linking = linking or Linking()
         self.writes = Writes(self)
 
     def knows(self, provider: str) -> bool:
@@ -306,6 +321,184 @@ class Federation:
             errors=errors,
         )
 
+    async def distinct(
+        self,
+        entity: Entity,
+        *,
+        criteria: Criteria,
+        selection: Selection,
+        first: int | None,
+        after: str | None,
+        providers: Sequence[str] | None,
+        count: bool,
+    ) -> ListResult:
+        """Each linked group once, merged, where the first of its records this list shows
+        stands: the one first in the list's order among its records at providers in the
+        list that match its filters (matched here, as `matches` says). So which record
+        stands for a group never depends on the page it falls on, and nothing is kept
+        between pages but each provider's position. Records skipped for their group are
+        read past; a page with some needs more of each provider's list, asked for then."""
+        size = self.page_size(first)
+        scope = self.listing(entity, criteria, providers)
+        fingerprint = _fingerprint(entity, criteria, scope, distinct=True)
+        cursor = _Cursor.decode(after, fingerprint, scope) if after else _Cursor(fingerprint)
+        wanted = Selection(
+            selection.fields | SORT_FIELDS[entity] | _criteria_fields(entity, criteria),
+            selection.relations,
+        )
+        buffers: dict[str, list[tuple[Any, Any, Record]]] = {}
+        exhausted: dict[str, bool] = {}
+        errors: list[ProviderError] = []
+        edges: list[Edge] = []
+        shown: dict[str, Record] = {}
+        while len(edges) < size:
+            asked = {
+                name: ListRequest(criteria, wanted, size + 1, _resume(cursor, buffers, name))
+                for name in scope
+                if name not in cursor.done
+                and name not in errors_from(errors)
+                and not exhausted.get(name)
+                and len(buffers.get(name, ())) < 2
+            }
+            outcomes = await asyncio.gather(
+                *(self._page(name, entity, request) for name, request in asked.items())
+            )
+            for name, outcome in zip(asked, outcomes, strict=True):
+                if isinstance(outcome, ProviderError):
+                    errors.append(outcome)
+                    continue
+                buffers.setdefault(name, []).extend(
+                    (_order(entity, record), position, record)
+                    for record, position in zip(outcome.records, outcome.positions, strict=True)
+                )
+                exhausted[name] = outcome.exhausted
+            live = {
+                name: items
+                for name, items in buffers.items()
+                if items and name not in errors_from(errors)
+            }
+            if not live:
+                break
+            room = min(
+                [len(items) - 1 for name, items in live.items() if not exhausted.get(name)]
+                or [size]
+            )
+            if room <= 0:
+                break
+            taken, counts = merge(live, min(room, size - len(edges)))
+            for name in counts:
+                del buffers[name][: counts[name]]
+            firsts = await self._firsts(entity, criteria, wanted, scope, taken, shown)
+            for name, position, record in taken:
+                cursor.positions[name] = position
+                if exhausted.get(name) and not buffers.get(name):
+                    cursor.done.add(name)
+                merged = firsts.get(reference_of(record))
+                if merged is not None:
+                    edges.append(Edge(merged, cursor.encode()))
+                    if len(edges) == size:
+                        break
+        total = 0
+        if count:
+            total = await self._distinct_total(entity, criteria, scope, errors)
+        return ListResult(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=any(name not in cursor.done for name in scope),
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else cursor.encode(),
+            ),
+            total_count=total,
+            errors=errors,
+        )
+
+    async def _firsts(
+        self,
+        entity: Entity,
+        criteria: Criteria,
+        selection: Selection,
+        scope: Sequence[str],
+        taken: Sequence[tuple[str, Any, Record]],
+        shown: dict[str, Record],
+    ) -> dict[str, Record]:
+        """Of the records taken, those that stand for their group, each merged with the
+        rest of its group (read by id, one batch per provider)."""
+        records = {reference_of(record): record for _, _, record in taken}
+        groups = await self.linking.store.groups(entity, list(records))
+        missing: dict[str, list[str]] = {}
+        for group in groups.values():
+            for ref in group.members:
+                if ref not in records and ref not in shown:
+                    missing.setdefault(provider_of(ref), []).append(ref.partition(":")[2])
+        shown.update(records)
+        for provider, keys in missing.items():
+            try:
+                found = await self.fetch(provider, entity, "id", keys, selection)
+            except ProviderError:
+                continue
+            for items in found.values():
+                shown.update({reference_of(record): record for record in items})
+        firsts: dict[str, Record] = {}
+        for ref, record in records.items():
+            group = groups[ref]
+            members = [shown[member] for member in group.members if member in shown]
+            listed = [
+                member
+                for member in members
+                if member.provider in scope and matches(member, criteria)
+            ]
+            leader = min(listed or [record], key=lambda member: _order(entity, member))
+            if reference_of(leader) == ref:
+                firsts[ref] = self.linking.merged(members or [record])
+        return firsts
+
+    async def _distinct_total(
+        self,
+        entity: Entity,
+        criteria: Criteria,
+        scope: Sequence[str],
+        errors: list[ProviderError],
+    ) -> int:
+        """Groups in the list. Without filters, the providers' own counts less the records
+        the store knows share a group; with filters, the list is read to its end."""
+        failed = errors_from(errors)
+        if not criteria:
+            outcomes = await asyncio.gather(
+                *(
+                    self._page(name, entity, ListRequest({}, Selection(), 1, None, count=True))
+                    for name in scope
+                    if name not in failed
+                )
+            )
+            answered = [name for name in scope if name not in failed]
+            records = 0
+            for name, outcome in zip(answered, outcomes, strict=True):
+                if isinstance(outcome, ProviderError):
+                    errors.append(outcome)
+                elif outcome.total is None:
+                    notices.warn(name, f"{name} gave no count: totalCount leaves its records out.")
+                else:
+                    records += outcome.total
+            return records - await self.linking.store.duplicates(entity, answered)
+        refs: list[str] = []
+        for name in scope:
+            if name in failed:
+                continue
+            position = None
+            while True:
+                request = ListRequest(criteria, Selection(), self.limits.maximum, position)
+                page = await self._page(name, entity, request)
+                if isinstance(page, ProviderError):
+                    errors.append(page)
+                    break
+                refs += [reference_of(record) for record in page.records]
+                if page.exhausted or not page.positions:
+                    break
+                position = page.positions[-1]
+        groups = await self.linking.store.groups(entity, refs)
+        return len({group.label for group in groups.values()})
+
     def _merge(
         self, entity: Entity, pages: Mapping[str, Page], cursor: _Cursor, size: int
     ) -> list[Edge]:
@@ -384,3 +577,22 @@ class Federation:
     async def write(self, provider: str, operation: Callable[[], Awaitable[T]]) -> T:
         """A mutation at one provider: guarded like reads, never retried, late means unknown."""
         return await self.health[provider].call(operation, write=True)
+
+
+def errors_from(errors: Sequence[ProviderError]) -> set[str]:
+    return {error.provider for error in errors}
+
+
+def _resume(
+    cursor: _Cursor, buffers: Mapping[str, Sequence[tuple[Any, Any, Record]]], name: str
+) -> Any:
+    """Where a provider's list goes on: after what is read of it already."""
+    held = buffers.get(name)
+    return held[-1][1] if held else cursor.positions.get(name)
+
+
+def _criteria_fields(entity: Entity, criteria: Criteria) -> frozenset[str]:
+    """The fields the gateway reads to judge a record against the list's filters (a
+    tenant's name is its first and last names, which every list reads anyway)."""
+    judged = frozenset(criteria) & {"name", "city", "code", "rooms", "occupancy"}
+    return judged - {"name"} if entity is Entity.TENANT else judged

@@ -2,7 +2,9 @@
 
 Loaders are keyed by (provider, entity, key kind, selection): the same relation
 asked for the same fields anywhere in one query shares one batch, and a
-record already fetched in this request is not fetched again.
+record already fetched in this request is not fetched again. Linked groups are
+looked up the same way: every record of a query level asking for its group
+costs one read of the link store together.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from aiodataloader import DataLoader
 
 from gateway import notices
 from gateway.federation.fan_out import Federation
-from gateway.model import Entity, Link, Record, Relation, Selection, Unavailable
+from gateway.federation.links import reference_of
+from gateway.model import ENTITY_OF, Across, Entity, Link, Record, Relation, Selection, Unavailable
+from gateway.state.links import Group, provider_of
 
 __all__ = ["Loaders"]
 
@@ -25,8 +29,12 @@ class Loaders:
     def __init__(self, federation: Federation) -> None:
         self._federation = federation
         self._loaders: dict[_LoaderKey, DataLoader[str, Sequence[Record]]] = {}
+        self._groups: dict[Entity, DataLoader[str, Group]] = {}
 
     async def one(self, relation: Relation | None, selection: Selection) -> Record | None:
+        if isinstance(relation, Across):
+            found = await self.many(relation, selection)
+            return found[0] if found else None
         link = _followable(relation)
         if link is None:
             return None
@@ -36,6 +44,11 @@ class Loaders:
         return records[0] if records else None
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
+        if isinstance(relation, Across):
+            found = await asyncio.gather(*(self.many(link, selection) for link in relation.links))
+            return await self.distinct(
+                [record for records in found for record in records], selection
+            )
         link = _followable(relation)
         if link is None:
             return ()
@@ -44,17 +57,67 @@ class Loaders:
         return await self._loader(link, selection).load(link.key)
 
     async def about(
-        self, entity: Entity, by: str, reference: str, selection: Selection
+        self, entity: Entity, by: str, references: Sequence[str], selection: Selection
     ) -> list[Record]:
-        """Records any provider keeps about another's record ("primmo:9"), one batch each."""
+        """Records any provider keeps about others' records ("primmo:9"), one batch each."""
         providers = self._federation.referencing(entity, by)
         found = await asyncio.gather(
             *(
-                self._loader(Link(provider, entity, by, reference), selection).load(reference)
+                self._loader(Link(provider, entity, by, ref), selection).load(ref)
                 for provider in providers
+                for ref in references
             )
         )
-        return [record for records in found for record in records]
+        unique = {reference_of(record): record for records in found for record in records}
+        return list(unique.values())
+
+    async def group(self, record: Record) -> Group:
+        """The record's linked group (itself alone, if it has none)."""
+        entity = ENTITY_OF[type(record)]
+        loader = self._groups.get(entity)
+        if loader is None:
+            store = self._federation.linking.store
+
+            async def batch(refs: list[str]) -> list[Group]:
+                found = await store.groups(entity, refs)
+                return [found[ref] for ref in refs]
+
+            loader = self._groups[entity] = DataLoader(batch)
+        return await loader.load(reference_of(record))
+
+    async def members(self, record: Record, selection: Selection) -> list[Record]:
+        """Every record of the record's group, in precedence order, this one included as it
+        is; a member its provider no longer has is left out."""
+        entity = ENTITY_OF[type(record)]
+        group = await self.group(record)
+        own = reference_of(record)
+        ordered = self._federation.linking.precedence.ordered(entity, list(group.members))
+        found = await asyncio.gather(
+            *(
+                self.one(Link(provider_of(ref), entity, "id", ref.partition(":")[2]), selection)
+                for ref in ordered
+                if ref != own
+            )
+        )
+        others = iter(found)
+        members: list[Record] = []
+        for ref in ordered:
+            member = record if ref == own else next(others)
+            if member is not None:
+                members.append(member)
+        return members
+
+    async def distinct(self, records: Sequence[Record], selection: Selection) -> list[Record]:
+        """Each linked group among `records` once, merged, where its first record stood."""
+        if not records:
+            return []
+        groups = await asyncio.gather(*(self.group(record) for record in records))
+        seen: dict[str, Record] = {}
+        for record, group in zip(records, groups, strict=True):
+            seen.setdefault(group.label, record)
+        members = await asyncio.gather(*(self.members(first, selection) for first in seen.values()))
+        linking = self._federation.linking
+        return [linking.merged(group) for group in members if group]
 
     def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
         key = (link.provider, link.entity, link.by, selection)
@@ -72,7 +135,7 @@ class Loaders:
         return loader
 
 
-def _followable(relation: Relation | None) -> Link | None:
+def _followable(relation: Link | Unavailable | None) -> Link | None:
     """A relation the provider cannot give says why, once per answer (warnings are
     deduplicated), and answers nothing."""
     if isinstance(relation, Unavailable):

@@ -23,9 +23,14 @@ if TYPE_CHECKING:
     from gateway.federation.fan_out import Federation
     from gateway.federation.loaders import Loaders
 
-__all__ = ["derive", "derived", "occupier", "owner"]
+__all__ = ["derive", "derived", "is_derived", "occupier", "owner"]
 
 _NEEDS = Selection(frozenset({"name", "first_name", "last_name"}))
+
+
+def is_derived(source_id: str) -> bool:
+    """Whether a relationship's id is one the gateway gave a relationship it derived."""
+    return source_id.partition(":")[0] in ("occupier", "owner")
 
 
 def occupier(tenant: Tenant) -> Relationship:
