@@ -8,7 +8,7 @@ import binascii
 from gateway.errors import InvalidId
 from gateway.model import Entity
 
-__all__ = ["decode_id", "encode_id"]
+__all__ = ["decode_entity_id", "decode_id", "encode_entity_id", "encode_id", "is_entity_id"]
 
 _ENTITIES = {entity.value: entity for entity in Entity if entity is not Entity.LEASE}
 """Node types only: a lease is reached through its tenant, never by id."""
@@ -30,3 +30,37 @@ def decode_id(text: str) -> tuple[Entity, str, str]:
     if entity is None or not provider or not source_id:
         raise InvalidId(f"'{text[:80]}' is not a global id of this API.")
     return entity, provider, source_id
+
+
+_ENTITY_PREFIX = "entity:"
+"""Entity ids read `entity:<Type>:<provider>:<source id>` (a record of the group), encoded."""
+
+
+def encode_entity_id(entity: Entity, label: str) -> str:
+    """A linked group's id: its label, the reference of the record it was founded on."""
+    raw = f"{_ENTITY_PREFIX}{entity.value}:{label}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _raw(text: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidId(f"'{text[:80]}' is not a global id of this API.") from None
+
+
+def is_entity_id(text: str) -> bool:
+    try:
+        return _raw(text).startswith(_ENTITY_PREFIX)
+    except InvalidId:
+        return False
+
+
+def decode_entity_id(text: str) -> tuple[Entity, str]:
+    """(entity, label) of an entity id."""
+    kind, _, label = _raw(text).removeprefix(_ENTITY_PREFIX).partition(":")
+    provider, _, source_id = label.partition(":")
+    entity = _ENTITIES.get(kind)
+    if not _raw(text).startswith(_ENTITY_PREFIX) or entity is None or not provider or not source_id:
+        raise InvalidId(f"'{text[:80]}' is not an entity id of this API.")
+    return entity, label

@@ -23,6 +23,7 @@ from gateway.errors import (
     Unconfirmed,
     ValidationFailed,
 )
+from schema import linked
 from schema.ids import decode_id
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
@@ -37,7 +38,8 @@ class UserError:
     code: str = strawberry.field(
         description="VALIDATION_FAILED, OUTCOME_UNKNOWN, NOT_FOUND, EXTERNAL_ID_IN_USE, "
         "CONFLICT, INVALID_ACCOUNT_NUMBER, ACTIVATION_TOKEN_NOT_FOUND, ACTIVATION_TOKEN_EXPIRED, "
-        "LANDLORD_NOT_VERIFIED, ALREADY_ACTIVE, LANDLORD_MISMATCH or ACTIVATION_UNCONFIRMED."
+        "LANDLORD_NOT_VERIFIED, ALREADY_ACTIVE, LANDLORD_MISMATCH, ACTIVATION_UNCONFIRMED or "
+        "KEPT_APART."
     )
     message: str
     field: str | None = None
@@ -157,6 +159,19 @@ class ActivateLandlordInput:
     )
 
 
+@strawberry.input(description="Global ids of records of one type, at any providers.")
+class LinkInput:
+    ids: list[strawberry.ID]
+
+
+@strawberry.type
+class LinkPayload:
+    groups: list[linked.LinkedGroup] = strawberry.field(
+        description="The groups the records named are in afterwards."
+    )
+    errors: list[UserError]
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -265,3 +280,25 @@ class Mutation:
             info.context.federation.writes.activate_landlord(provider, landlord_id, token)
         )
         return LandlordPayload(landlord=landlord, errors=errors)
+
+    @strawberry.mutation(
+        description="Links records as one thing, with the groups they are in: a person's "
+        "link, which rules never undo. Refused (KEPT_APART) if it would join records a person "
+        "kept apart, unless it names those two; NOT_FOUND if a record is not at its provider.",
+        extensions=requires("identity:manage"),
+    )
+    async def link(self, info: Info, input: LinkInput) -> LinkPayload:
+        groups, refusals = await linked.link(info, input.ids)
+        return LinkPayload(
+            groups=groups,
+            errors=[UserError(code=r.code, message=r.message, field=r.field) for r in refusals],
+        )
+
+    @strawberry.mutation(
+        description="Takes each record named out of its group, kept apart from that group's "
+        "other records and from the others named (which dismisses a proposal between them); "
+        "no rule links them again.",
+        extensions=requires("identity:manage"),
+    )
+    async def unlink(self, info: Info, input: LinkInput) -> LinkPayload:
+        return LinkPayload(groups=await linked.unlink(info, input.ids), errors=[])

@@ -14,6 +14,7 @@ from gateway import model
 from gateway.errors import InvalidId, LimitExceeded, NotFound
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
+from schema import linked
 from schema.connection import Connection
 from schema.filters import (
     BuildingFilter,
@@ -23,9 +24,10 @@ from schema.filters import (
     UnitFilter,
     availability,
 )
-from schema.ids import decode_id
+from schema.ids import decode_id, is_entity_id
 from schema.permissions import demand, requires
 from schema.selection import connection_selection, selection_here
+from schema.subscription import NodeType
 from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
 __all__ = ["Query"]
@@ -39,6 +41,13 @@ Providers = Annotated[
     list[str] | None,
     strawberry.argument(description="Only these providers; all that serve the type when left out."),
 ]
+Distinct = Annotated[
+    bool,
+    strawberry.argument(
+        description="Each linked group once, where its first record in the list stands, "
+        "fields from its records by provider precedence; `totalCount` counts groups."
+    ),
+]
 
 
 async def _connection(
@@ -48,11 +57,14 @@ async def _connection(
     first: int | None,
     after: str | None,
     providers: list[str] | None,
+    distinct: bool = False,
 ) -> ListResult:
     field = info.selected_fields[0]
     assert isinstance(field, SelectedField)
     selection, count = connection_selection(NODE_TYPES[entity], field)
-    result = await info.context.federation.connection(
+    federation = info.context.federation
+    listing = federation.distinct if distinct else federation.connection
+    result = await listing(
         entity,
         criteria=criteria,
         selection=selection,
@@ -67,6 +79,8 @@ async def _connection(
 
 
 async def _node(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
+    if is_entity_id(global_id):
+        return await linked.node_by_entity_id(info, global_id, path)
     entity, provider, source_id = decode_id(global_id)
     if not info.context.federation.knows(provider):
         raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
@@ -158,7 +172,8 @@ class Query:
         return [_status(view) for view in info.context.federation.providers()]
 
     @strawberry.field(
-        description="Any object by its global id; null with a NOT_FOUND error if gone.",
+        description="Any object by its global id, or a linked group (as `distinct` lists show "
+        "it) by its `entityId`; null with a NOT_FOUND error if gone.",
         extensions=_READ,
         graphql_type=Node | None,
     )
@@ -195,9 +210,12 @@ class Query:
         after: After = None,
         filter: LandlordFilter | None = None,
         providers: Providers = None,
+        distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
+        return await _connection(
+            info, model.Entity.LANDLORD, criteria, first, after, providers, distinct
+        )
 
     @strawberry.field(
         description="Buildings from every provider, by name, then provider, then id.",
@@ -211,9 +229,12 @@ class Query:
         after: After = None,
         filter: BuildingFilter | None = None,
         providers: Providers = None,
+        distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.BUILDING, criteria, first, after, providers)
+        return await _connection(
+            info, model.Entity.BUILDING, criteria, first, after, providers, distinct
+        )
 
     @strawberry.field(
         description="Units from every provider, by unit code, then provider, then id.",
@@ -227,9 +248,12 @@ class Query:
         after: After = None,
         filter: UnitFilter | None = None,
         providers: Providers = None,
+        distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return await _connection(
+            info, model.Entity.UNIT, criteria, first, after, providers, distinct
+        )
 
     @strawberry.field(
         description="Units free for the whole of [from, to], from each provider's availability.",
@@ -261,6 +285,7 @@ class Query:
         after: After = None,
         filter: TenantFilter | None = None,
         providers: Providers = None,
+        distinct: Distinct = False,
     ) -> ListResult:
         if filter is not None and filter.name_contains:
             demand(
@@ -269,7 +294,9 @@ class Query:
                 "Matching tenants by name needs the `tenant:read` scope.",
             )
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
+        return await _connection(
+            info, model.Entity.TENANT, criteria, first, after, providers, distinct
+        )
 
     @strawberry.field(
         description="Property relationships recorded by providers (LEAP), in each provider's "
@@ -287,6 +314,23 @@ class Query:
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
         return await _connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
+
+    @strawberry.field(
+        description="Records a matching rule found alike but not sure enough to link, best "
+        "score first: link them with `link`, or keep them apart with `unlink`.",
+        extensions=requires("identity:manage"),
+    )
+    async def proposed_links(
+        self,
+        info: Info,
+        type: Annotated[
+            NodeType | None, strawberry.argument(description="Only these; all when left out.")
+        ] = None,
+        first: First = None,
+        after: After = None,
+    ) -> linked.ProposedLinkConnection:
+        entity = model.Entity(type.value) if type else None
+        return await linked.proposed_links(info, entity, first, after)
 
     @strawberry.field(
         description="A relationship by its global id.",

@@ -16,13 +16,16 @@ from strawberry.types.nodes import SelectedField
 from gateway import events, model
 from gateway.errors import (
     LimitExceeded,
+    LinksUnavailable,
     ProviderError,
     SubscriptionEnded,
     Unauthenticated,
 )
+from gateway.federation.fan_out import Federation
 from gateway.federation.loaders import Loaders
 from gateway.state.bus import FellBehind
-from schema.ids import encode_id
+from gateway.state.links import reference
+from schema.ids import encode_entity_id, encode_id
 from schema.permissions import demand
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
@@ -53,6 +56,10 @@ class EntityChange:
     source_id: str
     node: model.Record | None = strawberry.field(
         description="Null once deleted, or if unreadable.", graphql_type=Node | None
+    )
+    entity_id: strawberry.ID | None = strawberry.field(
+        description="The linked group's: a change to one record is told for each record "
+        "linked with it too."
     )
 
 
@@ -121,4 +128,14 @@ async def _changes(
             provider=change.provider,
             source_id=change.source_id,
             node=node,
+            entity_id=await _entity_id(federation, change),
         )
+
+
+async def _entity_id(federation: Federation, change: events.Change) -> strawberry.ID | None:
+    ref = reference(change.provider, change.source_id)
+    try:
+        group = (await federation.linking.store.groups(change.entity, [ref]))[ref]
+    except LinksUnavailable:
+        return None
+    return strawberry.ID(encode_entity_id(change.entity, group.label))

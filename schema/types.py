@@ -13,8 +13,10 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 
 from gateway import model
-from gateway.errors import ProviderError
+from gateway.errors import LinksUnavailable, ProviderError
+from gateway.federation.links import reference_of
 from gateway.federation.relationships import derived
+from schema import linked
 from schema.context import Context
 from schema.ids import encode_id
 from schema.permissions import requires
@@ -52,6 +54,9 @@ async def _many(info: Info, link: model.Relation | None, record_type: type[R]) -
     return [record for record in records if isinstance(record, record_type)]
 
 
+_Nodes = list[Annotated["Node", strawberry.lazy("schema.types")]]
+
+
 @strawberry.interface(description="Any object that can be fetched again by its global id.")
 class Node:
     provider: str = strawberry.field(description="The provider the object comes from.")
@@ -61,6 +66,42 @@ class Node:
     @staticmethod
     def id(root: strawberry.Parent[Any]) -> strawberry.ID:
         return strawberry.ID(encode_id(model.ENTITY_OF[type(root)], root.provider, root.source_id))
+
+    @strawberry.field(
+        description="The thing's id, shared by every record linked with this one, at any "
+        "provider; `node` takes it. Stable while the group is; null (with LINKS_UNAVAILABLE) "
+        "while the link store cannot be reached."
+    )
+    @staticmethod
+    async def entity_id(root: strawberry.Parent[Any], info: Info) -> strawberry.ID | None:
+        found = await linked.entity_id_of(root, info)
+        return strawberry.ID(found) if found is not None else None
+
+    @strawberry.field(
+        description="The same thing's other records, at other providers, in precedence order.",
+        graphql_type=_Nodes,
+    )
+    @staticmethod
+    async def same_as(root: strawberry.Parent[Any], info: Info) -> list[model.Record]:
+        return await linked.members_of(root, info, itself=False)
+
+    @strawberry.field(
+        description="Every record of this one's linked group, itself included, in precedence "
+        "order: where a `distinct` list takes each field from.",
+        graphql_type=_Nodes,
+    )
+    @staticmethod
+    async def sources(root: strawberry.Parent[Any], info: Info) -> list[model.Record]:
+        return await linked.members_of(root, info, itself=True)
+
+    @strawberry.field(
+        description="Why this record is linked: each link with its source, rule or person, "
+        "score and date. Needs the `identity:manage` scope.",
+        extensions=requires("identity:manage"),
+    )
+    @staticmethod
+    async def links(root: strawberry.Parent[Any], info: Info) -> list[linked.RecordLink]:
+        return await linked.links_of(root, info)
 
 
 @strawberry.type(description="An owner of buildings.")
@@ -139,6 +180,11 @@ class Unit(Node):
         description="Today's status; use `unitsForRent` for availability over dates."
     )
     housing_type: str | None
+    address: str | None = strawberry.field(
+        description="Its own street address, unit included, where the provider gives units "
+        "one (a MyCRM listing); elsewhere its building's."
+    )
+    city: str | None
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
@@ -286,14 +332,18 @@ class Relationship(Node):
 async def _relationships(
     info: Info, by: str, record: model.Building | model.Tenant | model.Landlord
 ) -> list[model.Relationship]:
-    """Those read off the record, then what providers record about it by `by`; a provider
-    that fails costs only its part."""
+    """Those read off the record, then what providers record about it, or about any record
+    linked with it, by `by`; a provider that fails costs only its part."""
     found = await derived(info.context.loaders, record)
     selection = selection_here(Relationship, info)
-    reference = f"{record.provider}:{record.source_id}"
+    try:
+        references = list((await info.context.loaders.group(record)).members)
+    except LinksUnavailable as error:
+        info.context.report(error, info.path.as_list())
+        references = [reference_of(record)]
     try:
         recorded = await info.context.loaders.about(
-            model.Entity.RELATIONSHIP, by, reference, selection
+            model.Entity.RELATIONSHIP, by, references, selection
         )
     except ProviderError as error:
         info.context.report(error, info.path.as_list())

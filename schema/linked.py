@@ -1,0 +1,321 @@
+"""Records linked across providers: each node's group, its entity id, the records proposed for a
+person to decide on, and the `link` and `unlink` a person decides with (`identity:manage`).
+
+Everything here asks the federation: its loaders find a record's group (one read of the
+link store per query level) and its other records (one batch per provider); linking goes
+through `federation.linking`. While the link store cannot be reached, a field that needs
+it answers what it can (no `sameAs`, only the record in `sources`, no `entityId`) with a
+`LINKS_UNAVAILABLE` error at its path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from gateway import model
+from gateway.errors import (
+    BadUserInput,
+    InvalidCursor,
+    InvalidId,
+    LinksUnavailable,
+    NotFound,
+    Refused,
+)
+from gateway.federation.links import reference_of
+from gateway.federation.links.rebuild import keep_in_step
+from gateway.state.links import Group, Proposal, Source, provider_of
+from schema.context import Context
+from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id
+from schema.selection import selection_here
+
+if TYPE_CHECKING:
+    from schema.types import Node
+
+__all__ = [
+    "LinkSource",
+    "LinkedGroup",
+    "ProposedLink",
+    "ProposedLinkConnection",
+    "RecordLink",
+    "Refusal",
+    "entity_id_of",
+    "link",
+    "links_of",
+    "members_of",
+    "node_by_entity_id",
+    "proposed_links",
+    "unlink",
+]
+
+Info = strawberry.Info[Context, None]
+Nodes = list[Annotated["Node", strawberry.lazy("schema.types")]]
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+LinkSource = Source
+strawberry.enum(
+    LinkSource,
+    description="Where a link came from: a provider's own reference to another's record, a "
+    "matching rule whose score reached the threshold, or a person.",
+)
+
+
+def _node_type(entity: model.Entity) -> Any:
+    from schema.types import NODE_TYPES
+
+    return NODE_TYPES[entity]
+
+
+async def entity_id_of(root: model.Record, info: Info) -> str | None:
+    try:
+        group = await info.context.loaders.group(root)
+    except LinksUnavailable as error:
+        info.context.report(error, info.path.as_list())
+        return None
+    return encode_entity_id(model.ENTITY_OF[type(root)], group.label)
+
+
+async def members_of(root: model.Record, info: Info, *, itself: bool) -> list[model.Record]:
+    """The record's group in precedence order, with or without the record itself."""
+    selection = selection_here(_node_type(model.ENTITY_OF[type(root)]), info)
+    try:
+        members = await info.context.loaders.members(root, selection)
+    except LinksUnavailable as error:
+        info.context.report(error, info.path.as_list())
+        members = [root]
+    own = reference_of(root)
+    return [member for member in members if itself or reference_of(member) != own]
+
+
+async def node_by_entity_id(info: Info, text: str, path: list[str | int]) -> model.Record | None:
+    """A linked group as one record (as a `distinct` list shows it), by its entity id."""
+    entity, label = decode_entity_id(text)
+    if not info.context.federation.knows(provider_of(label)):
+        raise InvalidId(f"'{text[:80]}' names a provider this gateway does not serve.")
+    group = (await info.context.federation.linking.store.groups(entity, [label]))[label]
+    records = await _records(info, entity, group.members)
+    if not records:
+        info.context.report(NotFound(f"No {entity.value} with entity id '{text[:80]}'."), path)
+        return None
+    return info.context.federation.linking.merged(records)
+
+
+async def _records(
+    info: Info, entity: model.Entity, refs: tuple[str, ...] | list[str]
+) -> list[model.Record]:
+    selection = selection_here(_node_type(entity), info)
+    found = await asyncio.gather(
+        *(
+            info.context.loaders.one(
+                model.Link(provider_of(ref), entity, "id", ref.partition(":")[2]), selection
+            )
+            for ref in refs
+        )
+    )
+    return [record for record in found if record is not None]
+
+
+@strawberry.type(description="Why two records are one: who said so, how sure, and when.")
+class RecordLink:
+    source: LinkSource
+    origin: str = strawberry.field(
+        description="The provider whose reference it is, the rule's name, or the person."
+    )
+    score: float
+    made_at: datetime
+    other: strawberry.Private[tuple[model.Entity, str]]
+
+    @strawberry.field(description="The global id of the record at the other end.")
+    def other_id(self) -> strawberry.ID:
+        entity, ref = self.other
+        provider, _, source_id = ref.partition(":")
+        return strawberry.ID(encode_id(entity, provider, source_id))
+
+
+async def links_of(root: model.Record, info: Info) -> list[RecordLink]:
+    entity = model.ENTITY_OF[type(root)]
+    own = reference_of(root)
+    try:
+        found = await info.context.federation.linking.store.evidence(entity, [own])
+    except LinksUnavailable as error:
+        info.context.report(error, info.path.as_list())
+        return []
+    return [
+        RecordLink(
+            source=item.source,
+            origin=item.origin,
+            score=item.score,
+            made_at=item.made_at or _NEVER,
+            other=(entity, item.second if item.first == own else item.first),
+        )
+        for item in found[own]
+    ]
+
+
+@strawberry.type(description="Records, at one or several providers, that are one thing.")
+class LinkedGroup:
+    entity_id: strawberry.ID
+    records: list[model.Record] = strawberry.field(
+        graphql_type=Nodes, description="In precedence order."
+    )
+
+
+@strawberry.type(description="Records a rule found alike, below the threshold: a person decides.")
+class ProposedLink:
+    id: strawberry.ID
+    score: float
+    rule: str
+    proposed_at: datetime
+    records: list[model.Record] = strawberry.field(
+        graphql_type=Nodes,
+        description="Link them with `link`, or keep them apart with `unlink`.",
+    )
+
+
+@strawberry.type
+class ProposedLinkEdge:
+    node: ProposedLink
+    cursor: str
+
+
+@strawberry.type
+class ProposedLinkConnection:
+    edges: list[ProposedLinkEdge]
+    total_count: int
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something the caller can act on, for its payload's `errors`."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"proposals:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, number = raw.partition(":")
+        offset = int(number)
+    except (ValueError, UnicodeDecodeError):
+        offset = -1
+        kind = ""
+    if kind != "proposals" or offset < 0:
+        raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
+    return offset
+
+
+async def proposed_links(
+    info: Info, entity: model.Entity | None, first: int | None, after: str | None
+) -> ProposedLinkConnection:
+    size = info.context.federation.page_size(first)
+    offset = _offset(after)
+    found, total = await info.context.federation.linking.store.proposals(entity, offset, size)
+    records = await asyncio.gather(
+        *(_records(info, proposal.entity, [proposal.first, proposal.second]) for proposal in found)
+    )
+    edges = [
+        ProposedLinkEdge(
+            node=_proposal(proposal, pair),
+            cursor=_cursor(offset + index + 1),
+        )
+        for index, (proposal, pair) in enumerate(zip(found, records, strict=True))
+    ]
+    return ProposedLinkConnection(
+        edges=edges,
+        total_count=total,
+        end_cursor=edges[-1].cursor if edges else after,
+        has_next_page=offset + len(found) < total,
+    )
+
+
+def _proposal(proposal: Proposal, records: list[model.Record]) -> ProposedLink:
+    return ProposedLink(
+        id=strawberry.ID(
+            base64.urlsafe_b64encode(f"ProposedLink:{proposal.id}".encode()).decode().rstrip("=")
+        ),
+        score=proposal.score,
+        rule=proposal.rule,
+        proposed_at=proposal.made_at or _NEVER,
+        records=records,
+    )
+
+
+@dataclass(frozen=True)
+class _Named:
+    entity: model.Entity
+    refs: list[str]
+
+
+def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
+    if len(ids) < least:
+        raise BadUserInput(f"Give at least {least} ids.", field="ids")
+    most = info.context.federation.limits.maximum
+    if len(ids) > most:
+        raise BadUserInput(f"Give at most {most} ids.", field="ids")
+    decoded = [decode_id(global_id) for global_id in ids]
+    entities = {entity for entity, _, _ in decoded}
+    if len(entities) != 1:
+        raise BadUserInput("The ids must all be of one type.", field="ids")
+    for _, provider, _ in decoded:
+        if not info.context.federation.knows(provider):
+            raise InvalidId(f"'{provider}' is not a provider this gateway serves.")
+    refs = list(dict.fromkeys(f"{provider}:{source_id}" for _, provider, source_id in decoded))
+    if len(refs) < least:
+        raise BadUserInput(f"Give at least {least} different ids.", field="ids")
+    return _Named(entities.pop(), refs)
+
+
+async def _groups(info: Info, groups: list[Group]) -> list[LinkedGroup]:
+    shown = []
+    for group in groups:
+        ordered = info.context.federation.linking.precedence.ordered(
+            group.entity, list(group.members)
+        )
+        shown.append(
+            LinkedGroup(
+                entity_id=strawberry.ID(encode_entity_id(group.entity, group.label)),
+                records=await _records(info, group.entity, ordered),
+            )
+        )
+    return shown
+
+
+async def link(info: Info, ids: list[strawberry.ID]) -> tuple[list[LinkedGroup], list[Refusal]]:
+    """Checks that every record exists (one batch per provider), then links them."""
+    named = _named(info, ids, 2)
+    found = await _records(info, named.entity, named.refs)
+    present = {reference_of(record) for record in found}
+    missing = [ref for ref in named.refs if ref not in present]
+    if missing:
+        return [], [Refusal("NOT_FOUND", f"No record {ref}.", "ids") for ref in missing]
+    try:
+        group = await info.context.federation.linking.store.link(
+            named.entity, named.refs, info.context.caller.name
+        )
+    except Refused as refused:
+        return [], [Refusal(refused.code, refused.message)]
+    await keep_in_step(info.context.federation, [group])
+    return await _groups(info, [group]), []
+
+
+async def unlink(info: Info, ids: list[strawberry.ID]) -> list[LinkedGroup]:
+    named = _named(info, ids, 1)
+    groups = await info.context.federation.linking.store.unlink(
+        named.entity, named.refs, info.context.caller.name
+    )
+    return await _groups(info, groups)

@@ -1,0 +1,438 @@
+"""Linked records through the API: `distinct` lists and their totals, `sameAs` and `entityId`
+batched, a landlord's portfolio across providers, `node(entityId)`, a person's `link` and
+`unlink`, proposals, changes told to a whole group, LEAP kept in step, and the store a
+restart keeps (SQLite) and replicas share (PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import ApiKey, AuthSettings, LinkSettings, Settings, load_settings
+from gateway.connectors.primmo import WEBHOOK_HEADER
+from gateway.edge.app import create_app
+from gateway.errors import ConfigError
+from gateway.sandbox import Sandbox
+from gateway.sandbox.overlaps import truth
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from tests.conftest import Client, error_codes, eventually, serving
+from tests.postgres_server import PostgresServer
+from tests.test_realtime import _changes, _primmo_delivery, base64_id
+
+KEY = "links-test-key"
+
+
+def _counted(sandbox: Sandbox) -> dict[str, int]:
+    return {name: state.count() for name, state in sandbox.states.items() if state.count()}
+
+
+@pytest.fixture
+def quiet(settings: Settings) -> Settings:
+    """The rebuild without LEAP's external ids written (tested on their own)."""
+    return settings.model_copy(update={"links": LinkSettings(write_back=False)})
+
+
+@pytest.fixture
+async def linked(sandbox: Sandbox, clock: ManualClock, quiet: Settings) -> AsyncIterator[Client]:
+    async with serving(sandbox, clock, quiet) as client:
+        await client.gateway.rebuild_links()
+        yield client
+
+
+def _true_count(world_truth: dict[str, list[frozenset[str]]], kind: str, shown: set[str]) -> int:
+    """Records shown, less all but one of each group of them."""
+    return len(shown) - sum(len(group & shown) - 1 for group in world_truth.get(kind, []))
+
+
+async def _all(
+    client: Client, query: str, field: str, variables: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Every node of a list, page by page, and the total its first page said."""
+    nodes, after, total = [], None, None
+    while True:
+        page = (await client.data(query, {**(variables or {}), "after": after}))[field]
+        total = page["totalCount"] if total is None else total
+        nodes += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes, total
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_distinct_lists_show_each_thing_once_and_count_what_the_world_holds(
+    linked: Client,
+) -> None:
+    world = linked.sandbox.world
+    found = truth(world)
+    references = world.references
+    landlords = {references[("landlord", one.id)] for one in world.landlords}
+    buildings = {
+        references[("building", b.id)] for b in world.buildings if ("building", b.id) in references
+    }
+    query = """query($after: String) { %s(first: 7, after: $after, distinct: true) {
+        totalCount pageInfo { hasNextPage endCursor }
+        edges { node { provider sourceId entityId sources { provider sourceId } } } } }"""
+
+    for field, kind, shown in (
+        ("landlords", "landlord", landlords),
+        ("buildings", "building", buildings),
+    ):
+        nodes, total = await _all(linked, query % field, field)
+
+        expected = _true_count(found, kind, shown)
+        assert total == len(nodes) == expected < len(shown)
+        assert len({node["entityId"] for node in nodes}) == expected
+        sources = [f"{s['provider']}:{s['sourceId']}" for node in nodes for s in node["sources"]]
+        assert sorted(sources) == sorted(shown), "every record once, in its group's row"
+
+
+async def test_a_filtered_distinct_list_counts_groups_with_a_record_that_matches(
+    linked: Client,
+) -> None:
+    world = linked.sandbox.world
+    buildings = {b.id: b for b in world.buildings}
+    city = next(
+        buildings[a].city
+        for kind, a, b in world.same_as
+        if kind == "building"
+        and {buildings[a].provider, buildings[b].provider} == {"primmo", "pms"}
+        and buildings[a].city.isascii()
+    ).casefold()
+    query = """query($after: String, $city: String!) { buildings(first: 3, after: $after,
+        distinct: true, filter: {cityContains: $city}) { totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { city entityId sources { ... on Building { city } } } } } }"""
+
+    nodes, total = await _all(linked, query, "buildings", {"city": city})
+
+    plain = await linked.data(
+        "query($city: String!) { buildings(first: 100, filter: {cityContains: $city}) "
+        "{ totalCount } }",
+        {"city": city},
+    )
+    assert total == len(nodes) < plain["buildings"]["totalCount"]
+    assert len({node["entityId"] for node in nodes}) == total
+    assert all(any(city in s["city"].casefold() for s in n["sources"]) for n in nodes)
+
+
+async def test_same_as_and_entity_ids_cost_one_batch_per_provider(linked: Client) -> None:
+    query = """{ landlords(first: 50, providers: ["pms"]) { edges { node {
+        sourceId entityId sameAs { provider sourceId entityId ... on Landlord { name } } } } } }"""
+    linked.sandbox.reset_counters()
+
+    edges = (await linked.data(query))["landlords"]["edges"]
+
+    twins = [twin for edge in edges for twin in edge["node"]["sameAs"]]
+    by_provider = {p: [t for t in twins if t["provider"] == p] for p in ("scom", "primmo")}
+    assert len(by_provider["scom"]) >= 2 and by_provider["primmo"]
+    assert _counted(linked.sandbox) == {"pms": 1, "scom": 1, "primmo": 1}, (
+        "one page of pms, the twins at each other provider in one request, whatever their number"
+    )
+    for edge in edges:
+        node = edge["node"]
+        assert all(twin["entityId"] == node["entityId"] for twin in node["sameAs"])
+
+
+async def test_a_landlords_portfolio_across_providers_shows_each_building_once(
+    linked: Client,
+) -> None:
+    world = linked.sandbox.world
+    landlords = {one.id: one for one in world.landlords}
+    pair = next(
+        (a, b)
+        for kind, a, b in world.same_as
+        if kind == "landlord"
+        and {landlords[a].provider, landlords[b].provider} == {"primmo", "pms"}
+    )
+    owned = [b for b in world.buildings if b.landlord_id in pair]
+    twins = sum(
+        1 for kind, a, b in world.same_as if kind == "building" and {a, b} <= {x.id for x in owned}
+    )
+    name = landlords[pair[0]].name
+    query = """query($name: String!) { landlords(first: 2, distinct: true,
+        filter: {nameContains: $name}) { edges { node { name entityId sources { provider }
+        buildings { name entityId sources { provider }
+        units { unitCode sources { provider } } } } } } }"""
+    linked.sandbox.reset_counters()
+
+    edges = (await linked.data(query, {"name": name}))["landlords"]["edges"]
+
+    (row,) = [e["node"] for e in edges if len(e["node"]["sources"]) == 2]
+    assert {s["provider"] for s in row["sources"]} == {"primmo", "pms"}
+    assert len(row["buildings"]) == len(owned) - twins > 0
+    shared = [b for b in row["buildings"] if len(b["sources"]) == 2]
+    assert len(shared) == twins
+    assert all(len(u["sources"]) == 2 for b in shared for u in b["units"])
+    requests = _counted(linked.sandbox)
+    assert requests["primmo"] <= 3, "a page of landlords, its buildings expanded, twins by id"
+    assert requests["pms"] <= 2 + 3 * len(owned), "pms reads a property, its units, one by one"
+
+
+async def test_node_takes_an_entity_id_and_gives_the_group_as_one(linked: Client) -> None:
+    row = (
+        await linked.data(
+            "{ landlords(first: 100, distinct: true) { edges { node { entityId name "
+            "businessNumber sources { provider sourceId } } } } }"
+        )
+    )["landlords"]["edges"]
+    merged = next(edge["node"] for edge in row if len(edge["node"]["sources"]) > 1)
+
+    again = await linked.data(
+        '{{ node(id: "{}") {{ ... on Landlord {{ entityId name businessNumber '
+        "sources {{ provider sourceId }} }} }} }}".format(merged["entityId"])
+    )
+    missing = await linked.query(
+        '{{ node(id: "{}") {{ id }} }}'.format(base64_id("entity:Building:primmo:999999"))
+    )
+
+    assert again["node"] == merged
+    assert error_codes(missing) == ["NOT_FOUND"]
+
+
+def _forbidden_and_allowed(quiet: Settings) -> tuple[Settings, dict[str, str], dict[str, str]]:
+    auth = AuthSettings(
+        api_keys=[
+            ApiKey(name="reader", sha256=sha256(b"reader").hexdigest(), scopes=["property:read"]),
+            ApiKey(name="ana", sha256=sha256(KEY.encode()).hexdigest(), scopes=["*"]),
+        ]
+    )
+    return quiet.model_copy(update={"auth": auth}), {"X-API-Key": "reader"}, {"X-API-Key": KEY}
+
+
+LINK = """mutation($ids: [ID!]!) { link(input: {ids: $ids}) {
+    groups { entityId records { provider sourceId } } errors { code message } } }"""
+UNLINK = """mutation($ids: [ID!]!) { unlink(input: {ids: $ids}) {
+    groups { entityId records { provider sourceId } } errors { code } } }"""
+
+
+async def test_a_person_links_and_unlinks_with_identity_manage(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    settings, reader, person = _forbidden_and_allowed(quiet)
+    one, two = (
+        base64_id("Building:primmo:27"),
+        base64_id(f"Building:scom:{_scom_building(sandbox)}"),
+    )
+    async with serving(sandbox, clock, settings, headers=person) as client:
+        refused = await client.http.post(
+            "/graphql", json={"query": LINK, "variables": {"ids": [one, two]}}, headers=reader
+        )
+        made = (await client.data(LINK, {"ids": [one, two]}))["link"]
+        seen = await client.data(
+            f'{{ node(id: "{one}") {{ sameAs {{ id }} links {{ source origin }} }} }}'
+        )
+        gone = await client.data(LINK, {"ids": [one, base64_id("Building:primmo:999999")]})
+        apart = (await client.data(UNLINK, {"ids": [two]}))["unlink"]
+        again = await client.data(LINK, {"ids": [two, base64_id("Building:pms:prop_41")]})
+        kept = await client.data(LINK, {"ids": [one, base64_id("Building:pms:prop_41")]})
+        mixed = await client.query(LINK, {"ids": [one, base64_id("Unit:primmo:28")]})
+
+    assert error_codes(refused.json()) == ["FORBIDDEN"]
+    assert made["errors"] == [] and len(made["groups"][0]["records"]) == 2
+    assert seen["node"]["sameAs"] == [{"id": two}]
+    assert seen["node"]["links"] == [{"source": "PERSON", "origin": "ana"}]
+    assert [e["code"] for e in gone["link"]["errors"]] == ["NOT_FOUND"]
+    assert {len(group["records"]) for group in apart["groups"]} == {1}
+    assert again["link"]["errors"] == []
+    assert [e["code"] for e in kept["link"]["errors"]] == ["KEPT_APART"]
+    assert error_codes(mixed) == ["BAD_USER_INPUT"]
+
+
+def _scom_building(sandbox: Sandbox) -> str:
+    building = sandbox.world.buildings_of("scom")[0]
+    return f"{building.landlord_id}/sp_{building.id}"
+
+
+async def test_proposals_wait_for_a_person_and_go_once_decided(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    settings, _, person = _forbidden_and_allowed(quiet)
+    query = """{ proposedLinks(type: LANDLORD, first: 10) { totalCount
+        edges { node { rule score records { id provider ... on Landlord { name } } } } } }"""
+    async with serving(sandbox, clock, settings, headers=person) as client:
+        await client.gateway.rebuild_links()
+        before = (await client.data(query))["proposedLinks"]
+        first = before["edges"][0]["node"]
+        await client.data(UNLINK, {"ids": [record["id"] for record in first["records"]]})
+        after = (await client.data(query))["proposedLinks"]
+        await client.gateway.rebuild_links()
+        rebuilt = (await client.data(query))["proposedLinks"]
+
+    assert before["totalCount"] >= 1 and first["rule"] == "name" and first["score"] < 0.9
+    names = {record["name"] for record in first["records"]}
+    assert len(names) == 1, "a namesake: one name, two companies"
+    assert after["totalCount"] == before["totalCount"] - 1
+    assert rebuilt["totalCount"] == after["totalCount"], "a person's decision outlives rebuilds"
+
+
+async def test_a_change_to_one_record_is_told_for_its_whole_group(linked: Client) -> None:
+    world = linked.sandbox.world
+    references = world.references
+    twin = next(
+        (a, b)
+        for kind, a, b in world.same_as
+        if kind == "tenant"
+        and references.get(("tenant", a), "").startswith("primmo:")
+        and references.get(("tenant", b))
+    )
+    changes = await _changes(linked)
+
+    response = await linked.http.post(
+        "/webhooks/primmo",
+        content=_primmo_delivery(twin[0]),
+        headers={WEBHOOK_HEADER: PRIMMO["webhook_secret"]},
+    )
+
+    await eventually(lambda: len(changes) >= 2)
+    assert response.status_code == 200
+    told = {f"{c.provider}:{c.source_id}" for c in changes}
+    assert told == {references[("tenant", twin[0])], references[("tenant", twin[1])]}
+
+
+async def test_leap_is_kept_in_step_with_the_links(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> None:
+    async with serving(sandbox, clock, settings) as client:
+        await client.gateway.rebuild_links()
+        recorded = sandbox.states["leap"].records.relationships
+        named = {r.identifier: r.extid for r in recorded.values() if r.extid}
+        owner = next(
+            identifier for identifier, extid in named.items() if extid.startswith("primmo:owner:")
+        )
+        found = await client.data(
+            "query($id: String!) { relationshipByExternalId(externalId: $id) { sourceId "
+            "sameAs { provider ... on Relationship { derived } } } }",
+            {"id": named[owner]},
+        )
+        sandbox.states["leap"].reset_counter()
+        await client.gateway.rebuild_links()
+        writes = sandbox.states["leap"].count("POST")
+
+    owned = [r for r in recorded.values() if r.role == "OWNER" and r.property.extid is not None]
+    assert owned and all(r.extid and ":owner:" in r.extid for r in owned)
+    assert found["relationshipByExternalId"]["sourceId"] == owner
+    assert {"provider": "primmo", "derived": True} in found["relationshipByExternalId"]["sameAs"]
+    assert writes == 0, "a second rebuild finds LEAP in step"
+
+
+async def test_links_outlive_a_restart_in_a_sqlite_file(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings, tmp_path: Path
+) -> None:
+    settings = quiet.model_copy(
+        update={"links": LinkSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'links.sqlite3'}")}
+    )
+    one, two = base64_id("Building:primmo:27"), base64_id("Building:pms:prop_41")
+    async with serving(sandbox, clock, settings) as before:
+        await before.data(LINK, {"ids": [one, two]})
+    async with serving(sandbox, clock, settings) as after:
+        seen = await after.data(f'{{ node(id: "{one}") {{ sameAs {{ id }} }} }}')
+
+    assert seen["node"]["sameAs"] == [{"id": two}]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer().running() as server:
+        yield server
+
+
+async def test_two_replicas_share_links_through_postgresql(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings, postgres: PostgresServer
+) -> None:
+    settings = quiet.model_copy(update={"links": LinkSettings(url=postgres.url)})
+    one, two = base64_id("Building:primmo:27"), base64_id("Building:pms:prop_41")
+    query = f'{{ node(id: "{one}") {{ entityId sameAs {{ id }} }} }}'
+    async with (
+        serving(sandbox, clock, settings) as first,
+        serving(
+            Sandbox(seed=7, clock=clock), clock, settings, self_url="http://127.0.0.1:8001"
+        ) as second,
+    ):
+        await first.data(LINK, {"ids": [one, two]})
+        seen = await second.data(query)
+        await second.data(UNLINK, {"ids": [two]})
+        after = await first.data(query)
+
+    assert seen["node"]["sameAs"] == [{"id": two}]
+    assert after["node"]["sameAs"] == []
+
+
+async def test_without_its_store_a_query_has_its_data_and_an_error_and_a_webhook_waits(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    settings = quiet.model_copy(
+        update={"links": LinkSettings(url="postgresql+asyncpg://nobody@127.0.0.1:9/links")}
+    )
+    async with serving(sandbox, clock, settings) as client:
+        body = await client.query(
+            '{ buildings(first: 2, providers: ["primmo"]) { edges { node { name entityId '
+            "sameAs { id } } } } }"
+        )
+        webhook = await client.http.post(
+            "/webhooks/primmo",
+            content=_primmo_delivery(1),
+            headers={WEBHOOK_HEADER: PRIMMO["webhook_secret"]},
+        )
+
+    assert [edge["node"]["entityId"] for edge in body["data"]["buildings"]["edges"]] == [None] * 2
+    assert all(edge["node"]["name"] for edge in body["data"]["buildings"]["edges"])
+    assert set(error_codes(body)) == {"LINKS_UNAVAILABLE"}
+    assert webhook.status_code == 503 and webhook.json()["code"] == "LINKS_UNAVAILABLE"
+
+
+def test_a_precedence_naming_what_does_not_exist_stops_start_up(tmp_path: Path) -> None:
+    for text, named in (
+        ('[links.precedence]\n"Landlord.businessNumbr" = ["scom"]\n', "Landlord.businessNumbr"),
+        ('[links.precedence]\n"Landlord" = ["acme"]\n', "acme"),
+        ('[links]\nurl = "postgresql+asyncpg://me:hunter2@db/links"\n', "url"),
+    ):
+        path = tmp_path / "propgate.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as raised:
+            create_app(load_settings(path))
+        assert named in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+async def test_a_field_comes_from_the_provider_its_precedence_names(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    query = """{ landlords(first: 100, distinct: true) { edges { node { provider name
+        sources { provider ... on Landlord { name businessNumber } } businessNumber } } } }"""
+    settings = quiet.model_copy(
+        update={
+            "links": LinkSettings(
+                write_back=False,
+                precedence={"default": ["scom", "pms"], "Landlord.name": ["mycrm", "pms"]},
+            )
+        }
+    )
+    async with serving(sandbox, clock, settings) as client:
+        await client.gateway.rebuild_links()
+        rows = [e["node"] for e in (await client.data(query))["landlords"]["edges"]]
+
+    groups = [row for row in rows if len(row["sources"]) == 2]
+    assert groups
+    for row in groups:
+        providers = [source["provider"] for source in row["sources"]]
+        by_provider = {source["provider"]: source for source in row["sources"]}
+        ranked = sorted(providers, key=lambda p: (["scom", "pms"] + [p]).index(p))
+        assert (
+            row["provider"]
+            == providers[0]
+            == (["scom", "pms"] + sorted(providers)).pop(
+                min((["scom", "pms"] + sorted(providers)).index(p) for p in providers)
+            )
+            == ranked[0]
+            or row["provider"] == sorted(providers)[0]
+        )
+        if "mycrm" in providers:
+            assert row["name"] == by_provider["mycrm"]["name"]
+        assert row["businessNumber"] == next(
+            (s["businessNumber"] for s in row["sources"] if s["businessNumber"]), None
+        )
+    assert json.dumps(rows)
