@@ -27,9 +27,8 @@ from gateway.errors import (
     NotFound,
     Refused,
 )
-from gateway.federation.links import reference_of
+from gateway.federation.links import Group, Proposal, Source, provider_of, reference_of
 from gateway.federation.links.rebuild import keep_in_step
-from gateway.state.links import Group, Proposal, Source, provider_of
 from schema.context import Context
 from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id
 from schema.selection import selection_here

@@ -22,9 +22,9 @@ from gateway.errors import (
     Unauthenticated,
 )
 from gateway.federation.fan_out import Federation
+from gateway.federation.links import reference
 from gateway.federation.loaders import Loaders
 from gateway.state.bus import FellBehind
-from gateway.state.links import reference
 from schema.ids import encode_entity_id, encode_id
 from schema.permissions import demand
 from schema.selection import selection_of

@@ -181,8 +181,8 @@ class Unit(Node):
     )
     housing_type: str | None
     address: str | None = strawberry.field(
-        description="Its own street address, unit included, where the provider gives units "
-        "one (a MyCRM listing); elsewhere its building's."
+        description="Its own street address, unit included, where its provider gives one "
+        "(a listing's); null where its address is its building's."
     )
     city: str | None
 

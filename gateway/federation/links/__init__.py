@@ -28,9 +28,30 @@ from gateway.model import (
     Tenant,
     Unavailable,
 )
-from gateway.state.links import LinkStore, provider_of, reference
+from gateway.state.links import (
+    Evidence,
+    Group,
+    LinkStore,
+    Proposal,
+    Source,
+    provider_of,
+    reference,
+)
 
-__all__ = ["DEFAULT_PRECEDENCE", "Linking", "Precedence", "matches", "reference_of"]
+__all__ = [
+    "DEFAULT_PRECEDENCE",
+    "Evidence",
+    "Group",
+    "Linking",
+    "Precedence",
+    "Proposal",
+    "Source",
+    "matches",
+    "provider_of",
+    "reference",
+    "reference_of",
+]
+"""The store's vocabulary is the schema's too: it reaches links through the federation."""
 
 DEFAULT_PRECEDENCE = ("primmo", "pms", "scom", "mycrm", "leap")
 """The systems of record for buildings, units and tenants first; listings last but one."""
