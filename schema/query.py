@@ -62,9 +62,7 @@ async def _connection(
     field = info.selected_fields[0]
     assert isinstance(field, SelectedField)
     selection, count = connection_selection(NODE_TYPES[entity], field)
-    federation = info.context.federation
-    listing = federation.distinct if distinct else federation.connection
-    result = await listing(
+    result = await info.context.federation.connection(
         entity,
         criteria=criteria,
         selection=selection,
@@ -72,6 +70,7 @@ async def _connection(
         after=after,
         providers=providers,
         count=count,
+        distinct=distinct,
     )
     for error in result.errors:
         info.context.report(error, info.path.as_list())

@@ -7,7 +7,7 @@ provider's whole table is ever fetched to serve one page. A provider that
 fails gives an error naming it; the others' records still arrive.
 
 A `distinct` list shows each linked group once, where the first of its records
-that the list shows stands (`Federation.distinct`).
+that the list shows stands (`Federation._distinct`).
 """
 
 from __future__ import annotations
@@ -270,7 +270,10 @@ class Federation:
         after: str | None,
         providers: Sequence[str] | None,
         count: bool,
+        distinct: bool = False,
     ) -> ListResult:
+        if distinct:
+            return await self._distinct(entity, criteria, selection, first, after, providers, count)
         size = self.page_size(first)
         scope = self.listing(entity, criteria, providers)
         fingerprint = _fingerprint(entity, criteria, scope)
@@ -309,22 +312,12 @@ class Federation:
             elif isinstance(outcome, Page) and count:
                 notices.warn(name, f"{name} gave no count: totalCount leaves its records out.")
         edges = self._merge(entity, pages, cursor, size)
-        return ListResult(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=any(name not in cursor.done for name in scope),
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else cursor.encode(),
-            ),
-            total_count=sum(cursor.totals.get(name, 0) for name in scope),
-            errors=errors,
-        )
+        total = sum(cursor.totals.get(name, 0) for name in scope)
+        return _listed(edges, cursor, scope, after, total, errors)
 
-    async def distinct(
+    async def _distinct(
         self,
         entity: Entity,
-        *,
         criteria: Criteria,
         selection: Selection,
         first: int | None,
@@ -398,20 +391,8 @@ class Federation:
                     edges.append(Edge(merged, cursor.encode()))
                     if len(edges) == size:
                         break
-        total = 0
-        if count:
-            total = await self._distinct_total(entity, criteria, scope, errors)
-        return ListResult(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=any(name not in cursor.done for name in scope),
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else cursor.encode(),
-            ),
-            total_count=total,
-            errors=errors,
-        )
+        total = await self._distinct_total(entity, criteria, scope, errors) if count else 0
+        return _listed(edges, cursor, scope, after, total, errors)
 
     async def _firsts(
         self,
@@ -577,6 +558,27 @@ class Federation:
     async def write(self, provider: str, operation: Callable[[], Awaitable[T]]) -> T:
         """A mutation at one provider: guarded like reads, never retried, late means unknown."""
         return await self.health[provider].call(operation, write=True)
+
+
+def _listed(
+    edges: list[Edge],
+    cursor: _Cursor,
+    scope: Sequence[str],
+    after: str | None,
+    total: int,
+    errors: list[ProviderError],
+) -> ListResult:
+    return ListResult(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=any(name not in cursor.done for name in scope),
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else cursor.encode(),
+        ),
+        total_count=total,
+        errors=errors,
+    )
 
 
 def errors_from(errors: Sequence[ProviderError]) -> set[str]:

@@ -38,6 +38,7 @@ from gateway.sandbox.data import (
     Unit,
     World,
 )
+from gateway.state.links import connected
 
 __all__ = ["overlap", "truth"]
 
@@ -288,18 +289,4 @@ def _twins(world: World) -> Callable[[str, int], int]:
 
 
 def _grouped(pairs: list[tuple[str, str]]) -> list[frozenset[str]]:
-    parent: dict[str, str] = {}
-
-    def root(ref: str) -> str:
-        parent.setdefault(ref, ref)
-        while parent[ref] != ref:
-            parent[ref] = parent[parent[ref]]
-            ref = parent[ref]
-        return ref
-
-    for first, second in pairs:
-        parent[root(first)] = root(second)
-    groups: dict[str, set[str]] = {}
-    for ref in parent:
-        groups.setdefault(root(ref), set()).add(ref)
-    return [frozenset(group) for group in groups.values() if len(group) > 1]
+    return [frozenset(group) for group in connected(pairs) if len(group) > 1]

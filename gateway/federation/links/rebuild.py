@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.connectors.capabilities import RelationshipRecords
 from gateway.errors import ProviderError, Refused
@@ -31,6 +31,7 @@ from gateway.federation.links import reference_of
 from gateway.federation.links.rules import STAGES, Matched, Snapshot, match
 from gateway.federation.relationships import is_derived
 from gateway.model import (
+    ENTITY_OF,
     Building,
     Entity,
     Landlord,
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from gateway.federation.fan_out import Federation
 
 __all__ = ["KeptInStep", "Rebuilt", "keep_in_step", "read", "rebuild"]
+
+R = TypeVar("R", bound=Record)
 
 _BATCH = 50
 """Keys per fetch: one `$filter` for a provider that batches, a bounded fan-out otherwise."""
@@ -184,41 +187,20 @@ async def read(federation: Federation, tell: Progress) -> Snapshot:
                 snapshot.relationships[ref] = record
             elif isinstance(record, Unit):
                 units_at_root.append(record)
-    owners = await _follow(
-        federation,
-        {ref: building.landlord for ref, building in snapshot.buildings.items()},
-        _SELECTIONS[Entity.LANDLORD],
-        tell,
-    )
-    snapshot.owner = {ref: reference_of(found[0]) for ref, found in owners.items() if found}
-    units = await _follow(
-        federation,
-        {ref: building.units for ref, building in snapshot.buildings.items()},
-        _SELECTIONS[Entity.UNIT],
-        tell,
-    )
-    for building, found in units.items():
-        for unit in found:
-            if isinstance(unit, Unit):
-                snapshot.units[reference_of(unit)] = unit
-                snapshot.building_of[reference_of(unit)] = building
+    for building, owner in await _under(federation, snapshot.buildings, "landlord", Landlord, tell):
+        snapshot.owner[building] = reference_of(owner)
+    for building, unit in await _under(federation, snapshot.buildings, "units", Unit, tell):
+        snapshot.units[reference_of(unit)] = unit
+        snapshot.building_of[reference_of(unit)] = building
     for unit in units_at_root:
         ref = reference_of(unit)
         snapshot.units[ref] = unit
         landlord = unit.landlord
         if isinstance(landlord, Link) and landlord.by == "id":
             snapshot.listed_by[ref] = reference(landlord.provider, landlord.key)
-    tenants = await _follow(
-        federation,
-        {ref: unit.tenants for ref, unit in snapshot.units.items()},
-        _SELECTIONS[Entity.TENANT],
-        tell,
-    )
-    for unit_ref, found in tenants.items():
-        for tenant in found:
-            if isinstance(tenant, Tenant):
-                snapshot.tenants[reference_of(tenant)] = tenant
-                snapshot.unit_of[reference_of(tenant)] = unit_ref
+    for unit_ref, tenant in await _under(federation, snapshot.units, "tenants", Tenant, tell):
+        snapshot.tenants[reference_of(tenant)] = tenant
+        snapshot.unit_of[reference_of(tenant)] = unit_ref
     return snapshot
 
 
@@ -245,6 +227,28 @@ async def _all(
         if not page.page_info.has_next_page:
             return records
         after = page.page_info.end_cursor
+
+
+async def _under(
+    federation: Federation,
+    parents: Mapping[str, Record],
+    relation: str,
+    kind: type[R],
+    tell: Progress,
+) -> list[tuple[str, R]]:
+    """(parent's reference, record) for what each parent's `relation` gives."""
+    found = await _follow(
+        federation,
+        {ref: getattr(parent, relation) for ref, parent in parents.items()},
+        _SELECTIONS[ENTITY_OF[kind]],
+        tell,
+    )
+    return [
+        (ref, record)
+        for ref, records in found.items()
+        for record in records
+        if isinstance(record, kind)
+    ]
 
 
 async def _follow(

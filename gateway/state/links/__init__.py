@@ -30,7 +30,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, and_, delete, event, func, insert, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Table,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -42,6 +54,7 @@ from gateway.state.links.tables import apart, links, members, proposals
 
 __all__ = [
     "Decisions",
+    "connected",
     "Evidence",
     "Group",
     "LinkStore",
@@ -118,6 +131,13 @@ class Decisions:
 
     linked: list[tuple[str, str]] = field(default_factory=list)
     apart: set[frozenset[str]] = field(default_factory=set)
+
+
+def _between(table: Table, entity: Entity, first: str, second: str) -> Delete:
+    """Deletes the rows about that pair of records (stored with the smaller one first)."""
+    return delete(table).where(
+        table.c.entity == entity.value, table.c.first == first, table.c.second == second
+    )
 
 
 def _pair(first: str, second: str) -> tuple[str, str]:
@@ -274,22 +294,12 @@ class LinkStore:
                 )
             for pair in lifted & set(apart_pairs):
                 first, second = sorted(pair)
-                await connection.execute(
-                    delete(apart).where(
-                        apart.c.entity == entity.value,
-                        apart.c.first == first,
-                        apart.c.second == second,
-                    )
-                )
+                await connection.execute(_between(apart, entity, first, second))
             for other in named[1:]:
                 first, second = _pair(named[0], other)
                 await connection.execute(
-                    delete(links).where(
-                        links.c.entity == entity.value,
-                        links.c.first == first,
-                        links.c.second == second,
-                        links.c.source == Source.PERSON.value,
-                        links.c.origin == origin,
+                    _between(links, entity, first, second).where(
+                        links.c.source == Source.PERSON.value, links.c.origin == origin
                     )
                 )
                 await connection.execute(
@@ -321,20 +331,8 @@ class LinkStore:
             pairs |= {_pair(a, b) for a in named for b in named}
             pairs = {(a, b) for a, b in pairs if a != b}
             for first, second in sorted(pairs):
-                await connection.execute(
-                    delete(links).where(
-                        links.c.entity == entity.value,
-                        links.c.first == first,
-                        links.c.second == second,
-                    )
-                )
-                await connection.execute(
-                    delete(apart).where(
-                        apart.c.entity == entity.value,
-                        apart.c.first == first,
-                        apart.c.second == second,
-                    )
-                )
+                await connection.execute(_between(links, entity, first, second))
+                await connection.execute(_between(apart, entity, first, second))
                 await connection.execute(
                     insert(apart).values(
                         entity=entity.value,
@@ -620,15 +618,9 @@ class _Transaction:
             raise _unavailable(error) from None
 
 
-def _components(
-    pairs: Sequence[tuple[str, str]], previous: Mapping[str, str], scope: Sequence[str] | None
-) -> dict[str, str]:
-    """Each record in a group of two or more, with its group's label.
-
-    A record alone is its own group (its label, implicitly, its reference), so a group
-    that lost its founder cannot keep the founder's label. Otherwise each group keeps
-    the label most of its members had (ties: the smallest), if no other group claimed
-    it first, else it is founded anew by its smallest reference."""
+def connected(pairs: Iterable[tuple[str, str]], alone: Iterable[str] = ()) -> list[list[str]]:
+    """The groups that pairs of records make, each record's group with every record it is
+    paired with, directly or not; `alone` adds records that may be in no pair."""
     parent: dict[str, str] = {}
 
     def root(ref: str) -> str:
@@ -642,14 +634,27 @@ def _components(
         a, b = root(first), root(second)
         if a != b:
             parent[max(a, b)] = min(a, b)
-    for ref in scope or ():
+    for ref in alone:
         root(ref)
     grouped: dict[str, list[str]] = defaultdict(list)
     for ref in list(parent):
         grouped[root(ref)].append(ref)
-    taken = {refs[0] for refs in grouped.values() if len(refs) == 1}
+    return list(grouped.values())
+
+
+def _components(
+    pairs: Sequence[tuple[str, str]], previous: Mapping[str, str], scope: Sequence[str] | None
+) -> dict[str, str]:
+    """Each record in a group of two or more, with its group's label.
+
+    A record alone is its own group (its label, implicitly, its reference), so a group
+    that lost its founder cannot keep the founder's label. Otherwise each group keeps
+    the label most of its members had (ties: the smallest), if no other group claimed
+    it first, else it is founded anew by its smallest reference."""
+    groups = connected(pairs, scope or ())
+    taken = {refs[0] for refs in groups if len(refs) == 1}
     labelled: dict[str, str] = {}
-    for refs in sorted(grouped.values(), key=lambda group: (-len(group), min(group))):
+    for refs in sorted(groups, key=lambda group: (-len(group), min(group))):
         if len(refs) < 2:
             continue
         votes = Counter(previous.get(ref, ref) for ref in refs)
