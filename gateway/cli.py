@@ -53,7 +53,8 @@ def _serve(args: argparse.Namespace) -> None:
         return
     try:
         settings = load_settings(args.config)
-        app = create_app(settings, self_url=self_url, rebuild_links=settings.uses_sandbox)
+        rebuilding = settings.uses_sandbox and settings.links.rebuild_at_start
+        app = create_app(settings, self_url=self_url, rebuild_links=rebuilding)
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)

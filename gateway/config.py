@@ -315,6 +315,9 @@ class LinkSettings(_Strict):
     """A rule's score from which two records are linked; below it they are proposed."""
     write_back: bool = True
     """Give a relationship LEAP records, once linked, the gateway's name as its external id."""
+    rebuild_at_start: bool = True
+    """A sandbox `gateway serve` links its world's records once it listens (its world is new
+    at each start); a gateway with real providers never does (`gateway links rebuild`)."""
     precedence: dict[str, list[str]] = {}
     """Provider order: `default`, per type (`Landlord`), per field (`Landlord.businessNumber`)."""
 

@@ -23,8 +23,11 @@ EVERY_PROVIDER = """query Everything {
 
 def test_metrics_over_http_equal_the_sandbox_counters_and_the_log_is_json(tmp_path: Path) -> None:
     config = tmp_path / "propgate.toml"
-    # No start-up webhook subscriptions: the counts are then this test's queries alone.
-    config.write_text("[gateway]\nsubscribe_at_start = false\n", encoding="utf-8")
+    # No start-up webhook subscriptions or links rebuilt: the counts are this test's queries.
+    config.write_text(
+        "[gateway]\nsubscribe_at_start = false\n[links]\nrebuild_at_start = false\n",
+        encoding="utf-8",
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "gateway.log"
