@@ -51,17 +51,23 @@ def _true_count(world_truth: dict[str, list[frozenset[str]]], kind: str, shown: 
 
 
 async def _all(
-    client: Client, query: str, field: str, variables: dict[str, Any] | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """Every node of a list, page by page, and the total its first page said."""
+    client: Client,
+    query: str,
+    field: str,
+    variables: dict[str, Any] | None = None,
+    most: int = 100,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every node of a list, page by page, and the total its first page said; a list that
+    has not ended after `most` pages fails the test."""
     nodes, after, total = [], None, None
-    while True:
+    for _ in range(most):
         page = (await client.data(query, {**(variables or {}), "after": after}))[field]
-        total = page["totalCount"] if total is None else total
+        total = page.get("totalCount") if total is None else total
         nodes += [edge["node"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             return nodes, total
         after = page["pageInfo"]["endCursor"]
+    raise AssertionError(f"{field} did not end after {most} pages ({len(nodes)} nodes)")
 
 
 async def test_distinct_lists_show_each_thing_once_and_count_what_the_world_holds(
@@ -118,6 +124,42 @@ async def test_a_filtered_distinct_list_counts_groups_with_a_record_that_matches
     assert total == len(nodes) < plain["buildings"]["totalCount"]
     assert len({node["entityId"] for node in nodes}) == total
     assert all(any(city in s["city"].casefold() for s in n["sources"]) for n in nodes)
+
+
+async def test_a_distinct_list_ends_when_a_provider_in_it_has_nothing_that_matches(
+    linked: Client,
+) -> None:
+    """MyCRM has no unit coded 101: its page comes back empty and at its end, and the list
+    must end with the others', not ask it again from its start on every page."""
+    query = """query($after: String) { units(first: 5, after: $after, distinct: true,
+        filter: {unitCode: "101"}) { pageInfo { hasNextPage endCursor }
+        edges { node { entityId } } } }"""
+    plain = await linked.data(
+        '{ units(first: 100, filter: {unitCode: "101"}) { edges { node { provider } } } }'
+    )
+    in_list = {edge["node"]["provider"] for edge in plain["units"]["edges"]}
+    assert "mycrm" not in in_list, "the world this test reads has no MyCRM unit 101"
+    linked.sandbox.reset_counters()
+
+    nodes, _ = await _all(linked, query, "units", most=10)
+
+    assert len(nodes) == len({node["entityId"] for node in nodes}) > 5
+    listed = [path for _, path in linked.mycrm.requests if path.count("/") == 1]
+    assert sum(linked.mycrm.requests[("GET", path)] for path in listed) == 1, (
+        "MyCRM's list is asked on the first page only"
+    )
+
+
+async def test_a_distinct_list_goes_on_from_any_of_its_cursors(linked: Client) -> None:
+    """Relay lets a caller resume after any edge, not only the last: an edge's cursor must
+    not say a provider is done while its last records are still to come."""
+    query = """query($after: String) { landlords(first: 50, after: $after, distinct: true) {
+        edges { cursor node { entityId } } } }"""
+    edges = (await linked.data(query))["landlords"]["edges"]
+
+    for index in range(0, len(edges) - 1, 4):
+        rest = (await linked.data(query, {"after": edges[index]["cursor"]}))["landlords"]
+        assert [e["node"] for e in rest["edges"]] == [e["node"] for e in edges[index + 1 :]]
 
 
 async def test_same_as_and_entity_ids_cost_one_batch_per_provider(linked: Client) -> None:

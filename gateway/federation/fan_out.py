@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -365,6 +366,8 @@ class Federation:
                     for record, position in zip(outcome.records, outcome.positions, strict=True)
                 )
                 exhausted[name] = outcome.exhausted
+                if outcome.exhausted and not buffers[name]:
+                    cursor.done.add(name)
             live = {
                 name: items
                 for name, items in buffers.items()
@@ -382,9 +385,11 @@ class Federation:
             for name in counts:
                 del buffers[name][: counts[name]]
             firsts = await self._firsts(entity, criteria, wanted, scope, taken, shown)
+            left = Counter(name for name, _, _ in taken)
             for name, position, record in taken:
                 cursor.positions[name] = position
-                if exhausted.get(name) and not buffers.get(name):
+                left[name] -= 1
+                if exhausted.get(name) and not buffers.get(name) and not left[name]:
                     cursor.done.add(name)
                 merged = firsts.get(reference_of(record))
                 if merged is not None:
