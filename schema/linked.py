@@ -83,10 +83,12 @@ async def members_of(root: model.Record, info: Info, *, itself: bool) -> list[mo
     """The record's group in precedence order, with or without the record itself."""
     selection = selection_here(_node_type(model.ENTITY_OF[type(root)]), info)
     try:
-        members = await info.context.loaders.members(root, selection)
+        members, failed = await info.context.loaders.members(root, selection)
     except LinksUnavailable as error:
         info.context.report(error, info.path.as_list())
-        members = [root]
+        members, failed = [root], []
+    for provider_error in failed:
+        info.context.report(provider_error, info.path.as_list())
     own = reference_of(root)
     return [member for member in members if itself or reference_of(member) != own]
 

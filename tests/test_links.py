@@ -162,6 +162,31 @@ async def test_a_distinct_list_goes_on_from_any_of_its_cursors(linked: Client) -
         assert [e["node"] for e in rest["edges"]] == [e["node"] for e in edges[index + 1 :]]
 
 
+async def test_a_distinct_list_names_a_provider_that_failed_to_give_a_group_s_records(
+    linked: Client,
+) -> None:
+    """pms's landlords are merged with their SCOM twins, read by id: SCOM failing then must
+    be an error naming it at the list, not a silent row without its SCOM half."""
+    linked.sandbox.states["scom"].inject("error")
+
+    body = await linked.query(
+        '{ landlords(first: 50, distinct: true, providers: ["pms"]) { edges { node { sourceId '
+        "} } } }"
+    )
+    sources = await linked.query(
+        '{ landlords(first: 50, providers: ["pms"]) { edges { node { sourceId '
+        "sources { provider } } } } }"
+    )
+
+    assert body["data"]["landlords"]["edges"]
+    assert {error["extensions"].get("provider") for error in body["errors"]} == {"scom"}
+    assert {tuple(error["path"]) for error in body["errors"]} == {("landlords",)}
+    rows = sources["data"]["landlords"]["edges"]
+    assert all({"provider": "pms"} in row["node"]["sources"] for row in rows)
+    assert {error["extensions"].get("provider") for error in sources["errors"]} == {"scom"}
+    assert all(error["path"][-1] == "sources" for error in sources["errors"])
+
+
 async def test_same_as_and_entity_ids_cost_one_batch_per_provider(linked: Client) -> None:
     query = """{ landlords(first: 50, providers: ["pms"]) { edges { node {
         sourceId entityId sameAs { provider sourceId entityId ... on Landlord { name } } } } } }"""

@@ -384,7 +384,7 @@ class Federation:
             taken, counts = merge(live, min(room, size - len(edges)))
             for name in counts:
                 del buffers[name][: counts[name]]
-            firsts = await self._firsts(entity, criteria, wanted, scope, taken, shown)
+            firsts = await self._firsts(entity, criteria, wanted, scope, taken, shown, errors)
             left = Counter(name for name, _, _ in taken)
             for name, position, record in taken:
                 cursor.positions[name] = position
@@ -407,9 +407,12 @@ class Federation:
         scope: Sequence[str],
         taken: Sequence[tuple[str, Any, Record]],
         shown: dict[str, Record],
+        errors: list[ProviderError],
     ) -> dict[str, Record]:
         """Of the records taken, those that stand for their group, each merged with the
-        rest of its group (read by id, one batch per provider)."""
+        rest of its group (read by id, one batch per provider). A provider that fails to
+        give its records is an error of the list's: its groups are led and merged without
+        them, so one may stand twice."""
         records = {reference_of(record): record for _, _, record in taken}
         groups = await self.linking.store.groups(entity, list(records))
         missing: dict[str, list[str]] = {}
@@ -421,7 +424,9 @@ class Federation:
         for provider, keys in missing.items():
             try:
                 found = await self.fetch(provider, entity, "id", keys, selection)
-            except ProviderError:
+            except ProviderError as error:
+                if error.provider not in errors_from(errors):
+                    errors.append(error)
                 continue
             for items in found.values():
                 shown.update({reference_of(record): record for record in items})

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from aiodataloader import DataLoader
 
 from gateway import notices
+from gateway.errors import ProviderError
 from gateway.federation.fan_out import Federation
 from gateway.federation.links import reference_of
 from gateway.model import ENTITY_OF, Across, Entity, Link, Record, Relation, Selection, Unavailable
@@ -85,27 +86,36 @@ class Loaders:
             loader = self._groups[entity] = DataLoader(batch)
         return await loader.load(reference_of(record))
 
-    async def members(self, record: Record, selection: Selection) -> list[Record]:
+    async def members(
+        self, record: Record, selection: Selection
+    ) -> tuple[list[Record], list[ProviderError]]:
         """Every record of the record's group, in precedence order, this one included as it
-        is; a member its provider no longer has is left out."""
+        is; a member its provider no longer has is left out, and so is one whose provider
+        failed, with its error."""
         entity = ENTITY_OF[type(record)]
         group = await self.group(record)
         own = reference_of(record)
         ordered = self._federation.linking.precedence.ordered(entity, list(group.members))
-        found = await asyncio.gather(
-            *(
-                self.one(Link(provider_of(ref), entity, "id", ref.partition(":")[2]), selection)
-                for ref in ordered
-                if ref != own
-            )
-        )
+
+        async def other(ref: str) -> Record | ProviderError | None:
+            try:
+                return await self.one(
+                    Link(provider_of(ref), entity, "id", ref.partition(":")[2]), selection
+                )
+            except ProviderError as error:
+                return error
+
+        found = await asyncio.gather(*(other(ref) for ref in ordered if ref != own))
         others = iter(found)
         members: list[Record] = []
+        errors: list[ProviderError] = []
         for ref in ordered:
             member = record if ref == own else next(others)
-            if member is not None:
+            if isinstance(member, ProviderError):
+                errors.append(member)
+            elif member is not None:
                 members.append(member)
-        return members
+        return members, errors
 
     async def distinct(self, records: Sequence[Record], selection: Selection) -> list[Record]:
         """Each linked group among `records` once, merged, where its first record stood."""
@@ -115,9 +125,12 @@ class Loaders:
         seen: dict[str, Record] = {}
         for record, group in zip(records, groups, strict=True):
             seen.setdefault(group.label, record)
-        members = await asyncio.gather(*(self.members(first, selection) for first in seen.values()))
+        found = await asyncio.gather(*(self.members(first, selection) for first in seen.values()))
+        for _, errors in found:
+            if errors:
+                raise errors[0]
         linking = self._federation.linking
-        return [linking.merged(group) for group in members if group]
+        return [linking.merged(group) for group, _ in found if group]
 
     def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
         key = (link.provider, link.entity, link.by, selection)
