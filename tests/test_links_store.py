@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect
 
 from gateway.clock import ManualClock
 from gateway.errors import LinksUnavailable, Refused
 from gateway.model import Entity
 from gateway.state.links import Evidence, LinkStore, Proposal, Source
-from gateway.state.links.tables import metadata
+from gateway.state.links.tables import members, metadata
 from tests.postgres_server import PostgresServer
 
 B = Entity.BUILDING
@@ -102,6 +102,28 @@ async def test_a_linked_or_dismissed_proposal_is_gone(store: LinkStore) -> None:
     await store.unlink(B, ["c:3", "d:4"], "bo")
 
     assert await store.proposals(None, 0, 10) == ([], 0)
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+async def test_a_read_is_answered_while_a_write_is_under_way(where: str, tmp_path: Path) -> None:
+    """Reads never wait for a write (SQLite in WAL mode, reads in deferred transactions),
+    in this store or another sharing its file; and they see what was committed, not the
+    write under way. The read is made inside the write: were it to wait for the write
+    lock, it would wait for ever (bounded here by `wait_for`)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'links.sqlite3'}" if where == "file" else None
+    store = LinkStore(url) if url else LinkStore.memory()
+    readers = [store, LinkStore(url)] if url else [store]
+    await store.link(B, ["a:1", "b:2"], "ana")
+    try:
+        async with store._transaction() as connection:
+            await connection.execute(delete(members))
+            seen = [
+                await asyncio.wait_for(reader.groups(B, ["a:1"]), timeout=10) for reader in readers
+            ]
+        assert [found["a:1"].members for found in seen] == [("a:1", "b:2")] * len(readers)
+    finally:
+        for reader in readers:
+            await reader.aclose()
 
 
 async def test_the_tables_are_what_the_migrations_made(tmp_path: Path) -> None:

@@ -12,8 +12,13 @@ group in two indexed reads. A record in no group is a group of its own, never st
 
 Writes that change groups (a person's link or unlink, a rebuild) run one at a time,
 across replicas too: a PostgreSQL transaction-scoped advisory lock, SQLite's
-`BEGIN IMMEDIATE`. A group's label is kept through changes wherever it can be: the
-part of a split, or the side of a merge, that holds most of its members keeps it.
+`BEGIN IMMEDIATE`. Reads never wait for them: PostgreSQL's reads take no lock, and
+SQLite runs in WAL mode with reads in deferred transactions, each reading what was
+committed when it began. A store "in memory" is a SQLite file of its own in a
+temporary directory, gone when the store is closed: an in-memory SQLite database is
+one connection, on which a read would have to wait for a whole write transaction.
+A group's label is kept through changes wherever it can be: the part of a split, or
+the side of a merge, that holds most of its members keeps it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ import asyncio
 import contextlib
 import enum
 import hashlib
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Delete,
@@ -45,7 +54,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from gateway.clock import Clock, SystemClock
 from gateway.errors import LinksUnavailable, Refused
@@ -68,6 +76,8 @@ _CHUNK = 500
 """References per `IN (...)`: well under SQLite's and PostgreSQL's bound parameters."""
 _LOCK = int.from_bytes(hashlib.sha256(b"propgate links").digest()[:4], "big")
 """The PostgreSQL advisory lock every group-changing transaction takes."""
+_WRITING = "propgate_links_writing"
+"""The execution option that makes a SQLite transaction begin IMMEDIATE (a write's)."""
 
 
 def reference(provider: str, source_id: str) -> str:
@@ -159,8 +169,8 @@ class LinkStore:
         self._ready = asyncio.Lock()
         self._migrated = False
         self._writing = asyncio.Lock()
-        self._one_connection = asyncio.Lock() if self.in_memory else None
-        """A store in memory is one SQLite connection, which takes one statement at a time."""
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        """Where a store in memory keeps its file."""
 
     @classmethod
     def memory(cls, clock: Clock | None = None) -> LinkStore:
@@ -178,11 +188,11 @@ class LinkStore:
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads: its transaction, begun by its first statement, is
+        deferred on SQLite, so it takes no lock a write holds."""
         engine = await self.ready()
-        async with contextlib.AsyncExitStack() as stack:
-            if self._one_connection is not None:
-                await stack.enter_async_context(self._one_connection)
-            yield await stack.enter_async_context(engine.connect())
+        async with engine.connect() as connection:
+            yield connection
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -190,20 +200,24 @@ class LinkStore:
     def _make_engine(self) -> AsyncEngine:
         if not self.url.startswith("sqlite"):
             return create_async_engine(self.url, pool_pre_ping=True)
-        options: dict[str, Any] = {"connect_args": {"timeout": 15}}
+        url = self.url
         if self.in_memory:
-            options["poolclass"] = StaticPool
-        engine = create_async_engine(self.url, **options)
+            self._scratch = tempfile.TemporaryDirectory(prefix="propgate-links-")
+            url = f"sqlite+aiosqlite:///{Path(self._scratch.name) / 'links.sqlite3'}"
+        engine = create_async_engine(url, connect_args={"timeout": 15})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _no_implicit_transactions(connection: Any, _record: Any) -> None:
+        def _write_ahead(connection: Any, _record: Any) -> None:
             """pysqlite begins its transactions itself, late and deferred; the store begins
-            them (below) so a write transaction holds SQLite's write lock from its start."""
+            them (below) so a write transaction holds SQLite's write lock from its start.
+            In WAL mode, readers read past a writer rather than wait for it."""
             connection.isolation_level = None
+            connection.execute("PRAGMA journal_mode=WAL")
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Connection) -> None:
+            writing = connection.get_execution_options().get(_WRITING, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
         return engine
 
@@ -216,12 +230,11 @@ class LinkStore:
                 self._engine = self._make_engine()
             if not self._migrated:
                 try:
-                    async with self._engine.begin() as connection:
-                        if self.postgres:
-                            await connection.execute(
-                                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK}
-                            )
-                        await connection.run_sync(_upgrade)
+                    async with self._engine.connect() as connection:
+                        current = await connection.run_sync(_revision)
+                    if current != _HEAD:
+                        async with _writing(self._engine) as connection:
+                            await connection.run_sync(_upgrade)
                 except (SQLAlchemyError, OSError) as error:
                     raise _unavailable(error) from None
                 self._migrated = True
@@ -232,6 +245,9 @@ class LinkStore:
             await self._engine.dispose()
             self._engine = None
             self._migrated = False
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     async def groups(self, entity: Entity, refs: Iterable[str]) -> dict[str, Group]:
         """The group of each record: its linked group, or a group of its own."""
@@ -508,8 +524,8 @@ class LinkStore:
             raise _unavailable(error) from None
         return int(records or 0) - int(groups or 0)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self)
+    def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return _transaction(self)
 
     async def _apart_among(
         self, connection: AsyncConnection, entity: Entity, refs: Sequence[str]
@@ -576,45 +592,28 @@ class LinkStore:
             await connection.execute(insert(members), rows)
 
 
-class _Transaction:
-    """One group-changing transaction at a time: in this process (a lock), across replicas
-    (PostgreSQL's advisory lock, SQLite's write lock taken at `BEGIN IMMEDIATE`)."""
-
-    def __init__(self, store: LinkStore) -> None:
-        self._store = store
-        self._context: Any = None
-
-    async def __aenter__(self) -> AsyncConnection:
-        engine = await self._store.ready()
-        await self._store._writing.acquire()
-        if self._store._one_connection is not None:
-            await self._store._one_connection.acquire()
-        try:
-            self._context = engine.begin()
-            connection: AsyncConnection = await self._context.__aenter__()
-            if self._store.postgres:
+@contextlib.asynccontextmanager
+async def _writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction, holding the lock of writes from its start: PostgreSQL's
+    advisory lock, SQLite's write lock (`BEGIN IMMEDIATE`)."""
+    async with engine.connect() as connection:
+        await connection.execution_options(**{_WRITING: True})
+        async with connection.begin():
+            if engine.dialect.name == "postgresql":
                 await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        except (SQLAlchemyError, OSError) as error:
-            self._release()
-            raise _unavailable(error) from None
-        except BaseException:
-            self._release()
-            raise
-        return connection
+            yield connection
 
-    def _release(self) -> None:
-        if self._store._one_connection is not None:
-            self._store._one_connection.release()
-        self._store._writing.release()
 
-    async def __aexit__(self, kind: Any, error: Any, trace: Any) -> None:
+@contextlib.asynccontextmanager
+async def _transaction(store: LinkStore) -> AsyncIterator[AsyncConnection]:
+    """One group-changing transaction at a time: in this process (a lock), across
+    replicas (the write lock of `_writing`); a store that fails says it is unavailable."""
+    engine = await store.ready()
+    async with store._writing:
         try:
-            await self._context.__aexit__(kind, error, trace)
-        except (SQLAlchemyError, OSError) as failure:
-            raise _unavailable(failure) from None
-        finally:
-            self._release()
-        if isinstance(error, SQLAlchemyError | OSError):
+            async with _writing(engine) as connection:
+                yield connection
+        except (SQLAlchemyError, OSError) as error:
             raise _unavailable(error) from None
 
 
@@ -665,9 +664,23 @@ def _components(
     return labelled
 
 
-def _upgrade(connection: Connection) -> None:
+def _migrations() -> Config:
     config = Config()
     config.set_main_option("script_location", "gateway.state.links:migrations")
+    return config
+
+
+_HEAD = ScriptDirectory.from_config(_migrations()).get_current_head()
+"""The revision the store's tables must be at: checked by a read, so a store already
+there (every start but the first) takes no write lock to learn it."""
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = _migrations()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
