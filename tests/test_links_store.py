@@ -13,7 +13,7 @@ from sqlalchemy import delete, inspect
 from gateway.clock import ManualClock
 from gateway.errors import LinksUnavailable, Refused
 from gateway.model import Entity
-from gateway.state.links import Evidence, LinkStore, Proposal, Source
+from gateway.state.links import Evidence, Group, LinkStore, Proposal, Source
 from gateway.state.links.tables import members, metadata
 from tests.postgres_server import PostgresServer
 
@@ -52,6 +52,23 @@ async def test_a_group_keeps_its_label_through_merges_and_splits(store: LinkStor
     }
     alone = await store.groups(B, ["x:1"])
     assert alone["x:1"].members == ("x:1",) and alone["x:1"].label == "x:1"
+
+
+async def test_a_group_that_lost_its_founder_to_a_rebuild_is_founded_anew(
+    store: LinkStore,
+) -> None:
+    """A label is a member's reference: the founder, alone again, is a group of its own with
+    its own reference as its id, so the group it left cannot keep that id."""
+
+    def rule(first: str, second: str) -> Evidence:
+        return Evidence(B, first, second, Source.RULE, "address", 0.97)
+
+    await store.replace(B, [rule("a:1", "b:1"), rule("b:1", "c:1")], [])
+    await store.replace(B, [rule("b:1", "c:1")], [])
+
+    groups = await store.groups(B, ["a:1", "b:1", "c:1"])
+    assert groups["a:1"] == Group(B, "a:1", ("a:1",))
+    assert groups["b:1"] == groups["c:1"] == Group(B, "b:1", ("b:1", "c:1"))
 
 
 async def test_what_a_person_kept_apart_is_refused_until_both_are_named(store: LinkStore) -> None:

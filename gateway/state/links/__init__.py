@@ -17,8 +17,9 @@ SQLite runs in WAL mode with reads in deferred transactions, each reading what w
 committed when it began. A store "in memory" is a SQLite file of its own in a
 temporary directory, gone when the store is closed: an in-memory SQLite database is
 one connection, on which a read would have to wait for a whole write transaction.
-A group's label is kept through changes wherever it can be: the part of a split, or
-the side of a merge, that holds most of its members keeps it.
+A group's label is the reference of one of its members, kept through changes wherever
+it can be: the part of a split that holds that member, the side of a merge that holds
+most of the members, keeps it.
 """
 
 from __future__ import annotations
@@ -576,7 +577,7 @@ class LinkStore:
                 old if chunk is None else old.where(members.c.reference.in_(chunk))
             )
             previous.update({row.reference: row.label for row in old_rows})
-        labelled = _components(pairs, previous, refs)
+        labelled = _components(pairs, previous)
         if refs is None:
             await connection.execute(delete(members).where(kind))
         else:
@@ -617,9 +618,9 @@ async def _transaction(store: LinkStore) -> AsyncIterator[AsyncConnection]:
             raise _unavailable(error) from None
 
 
-def connected(pairs: Iterable[tuple[str, str]], alone: Iterable[str] = ()) -> list[list[str]]:
+def connected(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
     """The groups that pairs of records make, each record's group with every record it is
-    paired with, directly or not; `alone` adds records that may be in no pair."""
+    paired with, directly or not."""
     parent: dict[str, str] = {}
 
     def root(ref: str) -> str:
@@ -633,33 +634,26 @@ def connected(pairs: Iterable[tuple[str, str]], alone: Iterable[str] = ()) -> li
         a, b = root(first), root(second)
         if a != b:
             parent[max(a, b)] = min(a, b)
-    for ref in alone:
-        root(ref)
     grouped: dict[str, list[str]] = defaultdict(list)
     for ref in list(parent):
         grouped[root(ref)].append(ref)
     return list(grouped.values())
 
 
-def _components(
-    pairs: Sequence[tuple[str, str]], previous: Mapping[str, str], scope: Sequence[str] | None
-) -> dict[str, str]:
+def _components(pairs: Sequence[tuple[str, str]], previous: Mapping[str, str]) -> dict[str, str]:
     """Each record in a group of two or more, with its group's label.
 
-    A record alone is its own group (its label, implicitly, its reference), so a group
-    that lost its founder cannot keep the founder's label. Otherwise each group keeps
-    the label most of its members had (ties: the smallest), if no other group claimed
-    it first, else it is founded anew by its smallest reference."""
-    groups = connected(pairs, scope or ())
-    taken = {refs[0] for refs in groups if len(refs) == 1}
+    A label is always one of its group's references, so no two groups can hold one, and
+    any label finds its group through that record: a record alone is its own group (its
+    label, implicitly, its reference), and a group that lost its founder is founded anew.
+    Otherwise each group keeps the label most of its members had (ties: the smallest) among
+    those still its members', else its smallest reference founds it."""
     labelled: dict[str, str] = {}
-    for refs in sorted(groups, key=lambda group: (-len(group), min(group))):
-        if len(refs) < 2:
-            continue
+    for refs in connected(pairs):
+        inside = set(refs)
         votes = Counter(previous.get(ref, ref) for ref in refs)
         ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
-        label = next((name for name, _ in ranked if name not in taken), min(refs))
-        taken.add(label)
+        label = next((name for name, _ in ranked if name in inside), min(refs))
         labelled.update(dict.fromkeys(refs, label))
     return labelled
 
