@@ -18,9 +18,11 @@ from gateway.config import ApiKey, AuthSettings, LinkSettings, Settings, load_se
 from gateway.connectors.primmo import WEBHOOK_HEADER
 from gateway.edge.app import create_app
 from gateway.errors import ConfigError
+from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.overlaps import truth
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.state.links import Decisions
 from tests.conftest import Client, error_codes, eventually, serving
 from tests.postgres_server import PostgresServer
 from tests.test_realtime import _changes, _primmo_delivery, base64_id
@@ -335,6 +337,39 @@ async def test_proposals_wait_for_a_person_and_go_once_decided(
     assert len(names) == 1, "a namesake: one name, two companies"
     assert after["totalCount"] == before["totalCount"] - 1
     assert rebuilt["totalCount"] == after["totalCount"], "a person's decision outlives rebuilds"
+
+
+async def test_a_rebuild_keeps_apart_what_a_person_unlinked_while_it_ran(
+    linked: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild reads people's decisions, then spends its time matching: a person's unlink
+    made meanwhile must hold once the rebuild stores what it found."""
+    store = linked.gateway.federation.linking.store
+    rows = (
+        await linked.data(
+            "{ landlords(first: 100, distinct: true) { edges { node { sources { provider "
+            "sourceId } } } } }"
+        )
+    )["landlords"]["edges"]
+    one, two = next(
+        [f"{s['provider']}:{s['sourceId']}" for s in row["node"]["sources"]]
+        for row in rows
+        if len(row["node"]["sources"]) == 2
+    )
+    reading = store.decisions
+
+    async def a_person_meanwhile(entity: Entity) -> Decisions:
+        found = await reading(entity)
+        if entity is Entity.LANDLORD:
+            await store.unlink(entity, [two], "ana")
+        return found
+
+    monkeypatch.setattr(store, "decisions", a_person_meanwhile)
+    await linked.gateway.rebuild_links()
+
+    groups = await store.groups(Entity.LANDLORD, [one, two])
+    assert groups[one].members == (one,) and groups[two].members == (two,)
+    assert frozenset((one, two)) in (await reading(Entity.LANDLORD)).apart
 
 
 async def test_a_change_to_one_record_is_told_for_its_whole_group(linked: Client) -> None:

@@ -4,7 +4,7 @@ them, a SQLite file that outlives its process, and a PostgreSQL that two replica
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,16 @@ from sqlalchemy import delete, inspect
 from gateway.clock import ManualClock
 from gateway.errors import LinksUnavailable, Refused
 from gateway.model import Entity
-from gateway.state.links import Evidence, Group, LinkStore, Proposal, Source
+from gateway.state.links import (
+    Decide,
+    Decisions,
+    Evidence,
+    Findings,
+    Group,
+    LinkStore,
+    Proposal,
+    Source,
+)
 from gateway.state.links.tables import members, metadata
 from tests.postgres_server import PostgresServer
 
@@ -31,6 +40,37 @@ async def store() -> AsyncIterator[LinkStore]:
 def postgres() -> Iterator[PostgresServer]:
     with PostgresServer().running() as server:
         yield server
+
+
+def _found(evidence: list[Evidence], proposals: list[Proposal] | None = None) -> Decide:
+    """A rebuild that found these, whatever people decided (the rules' part is theirs)."""
+
+    async def decide(_decisions: Mapping[Entity, Decisions]) -> dict[Entity, Findings]:
+        return {B: Findings(evidence, proposals or [])}
+
+    return decide
+
+
+async def test_a_rebuild_stores_what_it_makes_of_decisions_as_they_stand_then(
+    store: LinkStore,
+) -> None:
+    """A rebuild read the decisions, a person unlinked, then the rebuild stores: it is
+    given the decisions with the unlink, under the lock that keeps further ones out."""
+    rule = Evidence(B, "pms:org_7", "scom:8", Source.RULE, "business-number", 0.99)
+    await store.replace([B], _found([rule]))
+    await store.decisions(B)
+    await store.unlink(B, ["scom:8"], "alice")
+    given: list[Decisions] = []
+
+    async def decide(decisions: Mapping[Entity, Decisions]) -> dict[Entity, Findings]:
+        given.append(decisions[B])
+        kept = [] if frozenset(("pms:org_7", "scom:8")) in decisions[B].apart else [rule]
+        return {B: Findings(kept)}
+
+    await store.replace([B], decide)
+
+    assert given == [Decisions([], {frozenset(("pms:org_7", "scom:8"))})]
+    assert (await store.groups(B, ["scom:8"]))["scom:8"].members == ("scom:8",)
 
 
 async def test_a_group_keeps_its_label_through_merges_and_splits(store: LinkStore) -> None:
@@ -63,8 +103,8 @@ async def test_a_group_that_lost_its_founder_to_a_rebuild_is_founded_anew(
     def rule(first: str, second: str) -> Evidence:
         return Evidence(B, first, second, Source.RULE, "address", 0.97)
 
-    await store.replace(B, [rule("a:1", "b:1"), rule("b:1", "c:1")], [])
-    await store.replace(B, [rule("b:1", "c:1")], [])
+    await store.replace([B], _found([rule("a:1", "b:1"), rule("b:1", "c:1")]))
+    await store.replace([B], _found([rule("b:1", "c:1")]))
 
     groups = await store.groups(B, ["a:1", "b:1", "c:1"])
     assert groups["a:1"] == Group(B, "a:1", ("a:1",))
@@ -89,11 +129,13 @@ async def test_a_rebuild_replaces_machine_links_and_keeps_people_s(store: LinkSt
     await store.link(B, ["a:1", "b:2"], "ana")
     await store.unlink(B, ["c:3", "d:4"], "bo")
     rule = Evidence(B, "c:3", "e:5", Source.RULE, "address", 0.97)
-    await store.replace(B, [rule], [Proposal(B, "a:1", "f:6", "name", 0.6)])
+    await store.replace([B], _found([rule], [Proposal(B, "a:1", "f:6", "name", 0.6)]))
     await store.replace(
-        B,
-        [Evidence(B, "d:4", "e:5", Source.PROVIDER, "leap")],
-        [Proposal(B, "c:3", "g:7", "name", 0.5)],
+        [B],
+        _found(
+            [Evidence(B, "d:4", "e:5", Source.PROVIDER, "leap")],
+            [Proposal(B, "c:3", "g:7", "name", 0.5)],
+        ),
     )
 
     groups = await store.groups(B, ["a:1", "c:3", "d:4"])
@@ -112,7 +154,10 @@ async def test_a_rebuild_replaces_machine_links_and_keeps_people_s(store: LinkSt
 
 async def test_a_linked_or_dismissed_proposal_is_gone(store: LinkStore) -> None:
     await store.replace(
-        B, [], [Proposal(B, "a:1", "b:2", "name", 0.6), Proposal(B, "c:3", "d:4", "name", 0.6)]
+        [B],
+        _found(
+            [], [Proposal(B, "a:1", "b:2", "name", 0.6), Proposal(B, "c:3", "d:4", "name", 0.6)]
+        ),
     )
 
     await store.link(B, ["b:2", "a:1"], "ana")

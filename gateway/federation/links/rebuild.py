@@ -42,7 +42,7 @@ from gateway.model import (
     Tenant,
     Unit,
 )
-from gateway.state.links import Group, provider_of, reference
+from gateway.state.links import Decisions, Findings, Group, provider_of, reference
 
 if TYPE_CHECKING:
     from gateway.federation.fan_out import Federation
@@ -115,13 +115,27 @@ async def rebuild(
     snapshot = await read(federation, tell)
     steps["reading"] = time.perf_counter() - started
     store = federation.linking.store
+    threshold = federation.linking.threshold
     decisions = {entity: await store.decisions(entity) for entity in STAGES}
     tell("matching", 0)
-    matched = match(snapshot, decisions, federation.linking.threshold, today)
+    matched = match(snapshot, decisions, threshold, today)
     steps["matching"] = time.perf_counter() - started - sum(steps.values())
-    for entity in STAGES:
-        tell(f"storing {entity.value} links", 0)
-        await store.replace(entity, matched.evidence[entity], matched.proposals[entity])
+
+    async def decide(standing: Mapping[Entity, Decisions]) -> dict[Entity, Findings]:
+        """People may have decided while the rules ran: then they run again on what
+        people decided, inside the store's transaction, which holds off any further
+        decision until this one is stored."""
+        nonlocal matched
+        if dict(standing) != decisions:
+            tell("matching again: people decided meanwhile", 0)
+            matched = await asyncio.to_thread(match, snapshot, standing, threshold, today)
+        return {
+            entity: Findings(matched.evidence[entity], matched.proposals[entity])
+            for entity in STAGES
+        }
+
+    tell("storing links", 0)
+    await store.replace(STAGES, decide)
     steps["storing"] = time.perf_counter() - started - sum(steps.values())
     outcome = Rebuilt(snapshot=snapshot, matched=matched, steps=steps)
     for entity in STAGES:

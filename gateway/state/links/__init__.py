@@ -30,7 +30,15 @@ import enum
 import hashlib
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,9 +70,11 @@ from gateway.model import Entity
 from gateway.state.links.tables import apart, links, members, proposals
 
 __all__ = [
+    "Decide",
     "Decisions",
     "connected",
     "Evidence",
+    "Findings",
     "Group",
     "LinkStore",
     "Proposal",
@@ -142,6 +152,18 @@ class Decisions:
 
     linked: list[tuple[str, str]] = field(default_factory=list)
     apart: set[frozenset[str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a rebuild found of one type: the links it makes, the proposals it leaves."""
+
+    evidence: Sequence[Evidence] = ()
+    proposals: Sequence[Proposal] = ()
+
+
+Decide = Callable[[Mapping[Entity, Decisions]], Awaitable[Mapping[Entity, Findings]]]
+"""A rebuild's findings, given people's decisions as they stand when it stores them."""
 
 
 def _between(table: Table, entity: Entity, first: str, second: str) -> Delete:
@@ -386,64 +408,77 @@ class LinkStore:
             await self._regroup(connection, entity, touched)
 
     async def decisions(self, entity: Entity) -> Decisions:
-        found = Decisions()
         try:
             async with self._connect() as connection:
-                rows = await connection.execute(
-                    select(links.c.first, links.c.second).where(
-                        links.c.entity == entity.value, links.c.source == Source.PERSON.value
-                    )
-                )
-                found.linked = [(row.first, row.second) for row in rows]
-                rows = await connection.execute(
-                    select(apart.c.first, apart.c.second).where(apart.c.entity == entity.value)
-                )
-                found.apart = {frozenset((row.first, row.second)) for row in rows}
+                return await self._decisions(connection, entity)
         except (SQLAlchemyError, OSError) as error:
             raise _unavailable(error) from None
+
+    async def _decisions(self, connection: AsyncConnection, entity: Entity) -> Decisions:
+        found = Decisions()
+        rows = await connection.execute(
+            select(links.c.first, links.c.second)
+            .where(links.c.entity == entity.value, links.c.source == Source.PERSON.value)
+            .order_by(links.c.first, links.c.second)
+        )
+        found.linked = [(row.first, row.second) for row in rows]
+        rows = await connection.execute(
+            select(apart.c.first, apart.c.second).where(apart.c.entity == entity.value)
+        )
+        found.apart = {frozenset((row.first, row.second)) for row in rows}
         return found
 
-    async def replace(
-        self, entity: Entity, evidence: Sequence[Evidence], found: Sequence[Proposal]
-    ) -> None:
-        """A rebuild's outcome: every link a provider or a rule made, and every proposal,
-        replaced by these, in one transaction; people's links and decisions stay."""
+    async def replace(self, entities: Sequence[Entity], decide: Decide) -> None:
+        """A rebuild's outcome: for each entity, every link a provider or a rule made and
+        every proposal replaced, in one transaction; people's links and decisions stay.
+
+        What is stored is what `decide` makes of people's decisions as they stand inside
+        that transaction, which every other change to groups waits for: a person's link or
+        unlink made while the rebuild read and matched is never overruled by it."""
         now = self._now()
         async with self._transaction() as connection:
-            await connection.execute(
-                delete(links).where(
-                    links.c.entity == entity.value, links.c.source != Source.PERSON.value
-                )
+            decisions = {entity: await self._decisions(connection, entity) for entity in entities}
+            decided = await decide(decisions)
+            for entity in entities:
+                await self._replace(connection, entity, decided[entity], now)
+
+    async def _replace(
+        self, connection: AsyncConnection, entity: Entity, found: Findings, now: datetime
+    ) -> None:
+        await connection.execute(
+            delete(links).where(
+                links.c.entity == entity.value, links.c.source != Source.PERSON.value
             )
-            await connection.execute(delete(proposals).where(proposals.c.entity == entity.value))
-            rows = {}
-            for item in evidence:
-                first, second = _pair(item.first, item.second)
-                rows[(first, second, item.source.value, item.origin)] = {
-                    "entity": entity.value,
-                    "first": first,
-                    "second": second,
-                    "source": item.source.value,
-                    "origin": item.origin,
-                    "score": item.score,
-                    "made_at": item.made_at or now,
-                }
-            if rows:
-                await connection.execute(insert(links), list(rows.values()))
-            waiting = {}
-            for proposal in found:
-                first, second = _pair(proposal.first, proposal.second)
-                waiting[(first, second)] = {
-                    "entity": entity.value,
-                    "first": first,
-                    "second": second,
-                    "rule": proposal.rule,
-                    "score": proposal.score,
-                    "made_at": proposal.made_at or now,
-                }
-            if waiting:
-                await connection.execute(insert(proposals), list(waiting.values()))
-            await self._regroup(connection, entity, None)
+        )
+        await connection.execute(delete(proposals).where(proposals.c.entity == entity.value))
+        rows = {}
+        for item in found.evidence:
+            first, second = _pair(item.first, item.second)
+            rows[(first, second, item.source.value, item.origin)] = {
+                "entity": entity.value,
+                "first": first,
+                "second": second,
+                "source": item.source.value,
+                "origin": item.origin,
+                "score": item.score,
+                "made_at": item.made_at or now,
+            }
+        if rows:
+            await connection.execute(insert(links), list(rows.values()))
+        waiting = {}
+        for proposal in found.proposals:
+            first, second = _pair(proposal.first, proposal.second)
+            waiting[(first, second)] = {
+                "entity": entity.value,
+                "first": first,
+                "second": second,
+                "rule": proposal.rule,
+                "score": proposal.score,
+                "made_at": proposal.made_at or now,
+            }
+        if waiting:
+            await connection.execute(insert(proposals), list(waiting.values()))
+        await self._regroup(connection, entity, None)
 
     async def proposals(
         self, entity: Entity | None, offset: int, limit: int
