@@ -109,6 +109,8 @@ async def node_by_entity_id(info: Info, text: str, path: list[str | int]) -> mod
 async def _records(
     info: Info, entity: model.Entity, refs: tuple[str, ...] | list[str]
 ) -> list[model.Record]:
+    """The records, each read by id (one batch per provider), with the fields selected
+    under the field `info` is about."""
     selection = selection_here(_node_type(entity), info)
     found = await asyncio.gather(
         *(
@@ -161,9 +163,13 @@ async def links_of(root: model.Record, info: Info) -> list[RecordLink]:
 @strawberry.type(description="Records, at one or several providers, that are one thing.")
 class LinkedGroup:
     entity_id: strawberry.ID
-    records: list[model.Record] = strawberry.field(
-        graphql_type=Nodes, description="In precedence order."
-    )
+    entity: strawberry.Private[model.Entity]
+    refs: strawberry.Private[list[str]]
+
+    @strawberry.field(graphql_type=Nodes, description="In precedence order.")
+    async def records(self, info: Info) -> list[model.Record]:
+        """Read here, where the fields selected of them are known."""
+        return await _records(info, self.entity, self.refs)
 
 
 @strawberry.type(description="Records a rule found alike, below the threshold: a person decides.")
@@ -172,10 +178,15 @@ class ProposedLink:
     score: float
     rule: str
     proposed_at: datetime
-    records: list[model.Record] = strawberry.field(
+    entity: strawberry.Private[model.Entity]
+    refs: strawberry.Private[list[str]]
+
+    @strawberry.field(
         graphql_type=Nodes,
         description="Link them with `link`, or keep them apart with `unlink`.",
     )
+    async def records(self, info: Info) -> list[model.Record]:
+        return await _records(info, self.entity, self.refs)
 
 
 @strawberry.type
@@ -226,15 +237,9 @@ async def proposed_links(
     size = info.context.federation.page_size(first)
     offset = _offset(after)
     found, total = await info.context.federation.linking.store.proposals(entity, offset, size)
-    records = await asyncio.gather(
-        *(_records(info, proposal.entity, [proposal.first, proposal.second]) for proposal in found)
-    )
     edges = [
-        ProposedLinkEdge(
-            node=_proposal(proposal, pair),
-            cursor=_cursor(offset + index + 1),
-        )
-        for index, (proposal, pair) in enumerate(zip(found, records, strict=True))
+        ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(offset + index + 1))
+        for index, proposal in enumerate(found)
     ]
     return ProposedLinkConnection(
         edges=edges,
@@ -244,7 +249,7 @@ async def proposed_links(
     )
 
 
-def _proposal(proposal: Proposal, records: list[model.Record]) -> ProposedLink:
+def _proposal(proposal: Proposal) -> ProposedLink:
     return ProposedLink(
         id=strawberry.ID(
             base64.urlsafe_b64encode(f"ProposedLink:{proposal.id}".encode()).decode().rstrip("=")
@@ -252,7 +257,8 @@ def _proposal(proposal: Proposal, records: list[model.Record]) -> ProposedLink:
         score=proposal.score,
         rule=proposal.rule,
         proposed_at=proposal.made_at or _NEVER,
-        records=records,
+        entity=proposal.entity,
+        refs=[proposal.first, proposal.second],
     )
 
 
@@ -281,19 +287,16 @@ def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
     return _Named(entities.pop(), refs)
 
 
-async def _groups(info: Info, groups: list[Group]) -> list[LinkedGroup]:
-    shown = []
-    for group in groups:
-        ordered = info.context.federation.linking.precedence.ordered(
-            group.entity, list(group.members)
+def _groups(info: Info, groups: list[Group]) -> list[LinkedGroup]:
+    precedence = info.context.federation.linking.precedence
+    return [
+        LinkedGroup(
+            entity_id=strawberry.ID(encode_entity_id(group.entity, group.label)),
+            entity=group.entity,
+            refs=precedence.ordered(group.entity, list(group.members)),
         )
-        shown.append(
-            LinkedGroup(
-                entity_id=strawberry.ID(encode_entity_id(group.entity, group.label)),
-                records=await _records(info, group.entity, ordered),
-            )
-        )
-    return shown
+        for group in groups
+    ]
 
 
 async def link(info: Info, ids: list[strawberry.ID]) -> tuple[list[LinkedGroup], list[Refusal]]:
@@ -311,7 +314,7 @@ async def link(info: Info, ids: list[strawberry.ID]) -> tuple[list[LinkedGroup],
     except Refused as refused:
         return [], [Refusal(refused.code, refused.message)]
     await keep_in_step(info.context.federation, [group])
-    return await _groups(info, [group]), []
+    return _groups(info, [group]), []
 
 
 async def unlink(info: Info, ids: list[strawberry.ID]) -> list[LinkedGroup]:
@@ -319,4 +322,4 @@ async def unlink(info: Info, ids: list[strawberry.ID]) -> list[LinkedGroup]:
     groups = await info.context.federation.linking.store.unlink(
         named.entity, named.refs, info.context.caller.name
     )
-    return await _groups(info, groups)
+    return _groups(info, groups)

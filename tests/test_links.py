@@ -274,7 +274,8 @@ def _forbidden_and_allowed(quiet: Settings) -> tuple[Settings, dict[str, str], d
 
 
 LINK = """mutation($ids: [ID!]!) { link(input: {ids: $ids}) {
-    groups { entityId records { provider sourceId } } errors { code message } } }"""
+    groups { entityId records { provider sourceId ... on Building { name } } }
+    errors { code message } } }"""
 UNLINK = """mutation($ids: [ID!]!) { unlink(input: {ids: $ids}) {
     groups { entityId records { provider sourceId } } errors { code } } }"""
 
@@ -303,6 +304,7 @@ async def test_a_person_links_and_unlinks_with_identity_manage(
 
     assert error_codes(refused.json()) == ["FORBIDDEN"]
     assert made["errors"] == [] and len(made["groups"][0]["records"]) == 2
+    assert all(record["name"] for record in made["groups"][0]["records"]), "fields selected"
     assert seen["node"]["sameAs"] == [{"id": two}]
     assert seen["node"]["links"] == [{"source": "PERSON", "origin": "ana"}]
     assert [e["code"] for e in gone["link"]["errors"]] == ["NOT_FOUND"]
@@ -327,14 +329,22 @@ async def test_proposals_wait_for_a_person_and_go_once_decided(
         await client.gateway.rebuild_links()
         before = (await client.data(query))["proposedLinks"]
         first = before["edges"][0]["node"]
+        names = [
+            (
+                await client.data(
+                    f'{{ node(id: "{record["id"]}") {{ ... on Landlord {{ name }} }} }}'
+                )
+            )["node"]["name"]
+            for record in first["records"]
+        ]
         await client.data(UNLINK, {"ids": [record["id"] for record in first["records"]]})
         after = (await client.data(query))["proposedLinks"]
         await client.gateway.rebuild_links()
         rebuilt = (await client.data(query))["proposedLinks"]
 
     assert before["totalCount"] >= 1 and first["rule"] == "name" and first["score"] < 0.9
-    names = {record["name"] for record in first["records"]}
-    assert len(names) == 1, "a namesake: one name, two companies"
+    assert [record["name"] for record in first["records"]] == names, "as each provider has it"
+    assert len(set(names)) == 1, "a namesake: one name, two companies"
     assert after["totalCount"] == before["totalCount"] - 1
     assert rebuilt["totalCount"] == after["totalCount"], "a person's decision outlives rebuilds"
 
