@@ -25,9 +25,18 @@ from gateway.errors import (
     InvalidId,
     LinksUnavailable,
     NotFound,
-    Refused,
 )
-from gateway.federation.links import Group, Proposal, Source, provider_of, reference_of
+from gateway.federation.links import (
+    Group,
+    KeptApart,
+    Proposal,
+    Source,
+    decide,
+    provider_of,
+    reference,
+    reference_of,
+)
+from gateway.federation.links.decide import Decided
 from gateway.federation.links.rebuild import keep_in_step
 from schema.context import Context
 from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id
@@ -266,25 +275,28 @@ def _proposal(proposal: Proposal) -> ProposedLink:
 class _Named:
     entity: model.Entity
     refs: list[str]
+    given: dict[str, str]
+    """Each reference, by the global id the caller gave for it: what errors name."""
 
 
 def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
     if len(ids) < least:
-        raise BadUserInput(f"Give at least {least} ids.", field="ids")
-    most = info.context.federation.limits.maximum
-    if len(ids) > most:
-        raise BadUserInput(f"Give at most {most} ids.", field="ids")
-    decoded = [decode_id(global_id) for global_id in ids]
-    entities = {entity for entity, _, _ in decoded}
+        raise BadUserInput(f"Give at least {_ids(least)}.", field="ids")
+    decoded = [(global_id, *decode_id(global_id)) for global_id in ids]
+    entities = {entity for _, entity, _, _ in decoded}
     if len(entities) != 1:
         raise BadUserInput("The ids must all be of one type.", field="ids")
-    for _, provider, _ in decoded:
+    for global_id, _, provider, _ in decoded:
         if not info.context.federation.knows(provider):
-            raise InvalidId(f"'{provider}' is not a provider this gateway serves.")
-    refs = list(dict.fromkeys(f"{provider}:{source_id}" for _, provider, source_id in decoded))
-    if len(refs) < least:
-        raise BadUserInput(f"Give at least {least} different ids.", field="ids")
-    return _Named(entities.pop(), refs)
+            raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
+    given = {reference(provider, source): str(text) for text, _, provider, source in decoded}
+    if len(given) < least:
+        raise BadUserInput(f"Give at least {_ids(least)}, all different.", field="ids")
+    return _Named(entities.pop(), list(given), given)
+
+
+def _ids(count: int) -> str:
+    return "one id" if count == 1 else f"{count} ids"
 
 
 def _groups(info: Info, groups: list[Group]) -> list[LinkedGroup]:
@@ -299,27 +311,34 @@ def _groups(info: Info, groups: list[Group]) -> list[LinkedGroup]:
     ]
 
 
+def _id_of(named: _Named, ref: str) -> str:
+    provider, _, source_id = ref.partition(":")
+    return named.given.get(ref) or encode_id(named.entity, provider, source_id)
+
+
+def _refused(named: _Named, decided: Decided) -> list[Refusal]:
+    return [
+        Refusal("NOT_FOUND", f"No record {named.given[ref]}.", "ids") for ref in decided.missing
+    ]
+
+
 async def link(info: Info, ids: list[strawberry.ID]) -> tuple[list[LinkedGroup], list[Refusal]]:
-    """Checks that every record exists (one batch per provider), then links them."""
     named = _named(info, ids, 2)
-    found = await _records(info, named.entity, named.refs)
-    present = {reference_of(record) for record in found}
-    missing = [ref for ref in named.refs if ref not in present]
-    if missing:
-        return [], [Refusal("NOT_FOUND", f"No record {ref}.", "ids") for ref in missing]
+    federation = info.context.federation
     try:
-        group = await info.context.federation.linking.store.link(
-            named.entity, named.refs, info.context.caller.name
-        )
-    except Refused as refused:
-        return [], [Refusal(refused.code, refused.message)]
-    await keep_in_step(info.context.federation, [group])
-    return _groups(info, [group]), []
+        decided = await decide.link(federation, named.entity, named.refs, info.context.caller.name)
+    except KeptApart as refused:
+        first, second = _id_of(named, refused.first), _id_of(named, refused.second)
+        message = f"A person kept {first} and {second} apart; unlink or link those two first."
+        return [], [Refusal(refused.code, message, "ids")]
+    if decided.missing:
+        return [], _refused(named, decided)
+    await keep_in_step(federation, decided.groups)
+    return _groups(info, decided.groups), []
 
 
-async def unlink(info: Info, ids: list[strawberry.ID]) -> list[LinkedGroup]:
+async def unlink(info: Info, ids: list[strawberry.ID]) -> tuple[list[LinkedGroup], list[Refusal]]:
     named = _named(info, ids, 1)
-    groups = await info.context.federation.linking.store.unlink(
-        named.entity, named.refs, info.context.caller.name
-    )
-    return _groups(info, groups)
+    federation = info.context.federation
+    decided = await decide.unlink(federation, named.entity, named.refs, info.context.caller.name)
+    return _groups(info, decided.groups), _refused(named, decided)

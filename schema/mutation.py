@@ -282,9 +282,10 @@ class Mutation:
         return LandlordPayload(landlord=landlord, errors=errors)
 
     @strawberry.mutation(
-        description="Links records as one thing, with the groups they are in: a person's "
-        "link, which rules never undo. Refused (KEPT_APART) if it would join records a person "
-        "kept apart, unless it names those two; NOT_FOUND if a record is not at its provider.",
+        description="Links records (2 to 20) as one thing, with the groups they are in: a "
+        "person's link, which rules never undo. Refused (KEPT_APART) if it would join records "
+        "a person kept apart, unless it names those two; NOT_FOUND if a record is not at its "
+        "provider.",
         extensions=requires("identity:manage"),
     )
     async def link(self, info: Info, input: LinkInput) -> LinkPayload:
@@ -295,10 +296,15 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Takes each record named out of its group, kept apart from that group's "
-        "other records and from the others named (which dismisses a proposal between them); "
-        "no rule links them again.",
+        description="Takes each record named (1 to 20) out of its group, kept apart from that "
+        "group's other records and from the others named (which dismisses a proposal between "
+        "them); no rule links them again. NOT_FOUND if a record is neither at its provider nor "
+        "in a group.",
         extensions=requires("identity:manage"),
     )
     async def unlink(self, info: Info, input: LinkInput) -> LinkPayload:
-        return LinkPayload(groups=await linked.unlink(info, input.ids), errors=[])
+        groups, refusals = await linked.unlink(info, input.ids)
+        return LinkPayload(
+            groups=groups,
+            errors=[UserError(code=r.code, message=r.message, field=r.field) for r in refusals],
+        )

@@ -277,7 +277,7 @@ LINK = """mutation($ids: [ID!]!) { link(input: {ids: $ids}) {
     groups { entityId records { provider sourceId ... on Building { name } } }
     errors { code message } } }"""
 UNLINK = """mutation($ids: [ID!]!) { unlink(input: {ids: $ids}) {
-    groups { entityId records { provider sourceId } } errors { code } } }"""
+    groups { entityId records { provider sourceId } } errors { code message field } } }"""
 
 
 async def test_a_person_links_and_unlinks_with_identity_manage(
@@ -312,6 +312,35 @@ async def test_a_person_links_and_unlinks_with_identity_manage(
     assert again["link"]["errors"] == []
     assert [e["code"] for e in kept["link"]["errors"]] == ["KEPT_APART"]
     assert error_codes(mixed) == ["BAD_USER_INPUT"]
+
+
+async def test_unlink_names_a_few_records_that_exist_or_are_linked(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    """An unlink is a person's decision about a few records: at most 20, each at its
+    provider or in a group the store holds (a record gone from its provider can still be
+    taken out of its group), each a reference the store can hold."""
+    settings, _, person = _forbidden_and_allowed(quiet)
+    gone, here = base64_id("Building:primmo:999999"), base64_id("Building:primmo:27")
+    many = [base64_id(f"Building:primmo:{n}") for n in range(1, 22)]
+    long = base64_id("Building:primmo:" + "9" * 600)
+    async with serving(sandbox, clock, settings, headers=person) as client:
+        store = client.gateway.federation.linking.store
+        missing = (await client.data(UNLINK, {"ids": [gone, here]}))["unlink"]
+        kept = await store.decisions(Entity.BUILDING)
+        too_many = [await client.query(q, {"ids": many}) for q in (UNLINK, LINK)]
+        too_long = [await client.query(q, {"ids": [long, here]}) for q in (UNLINK, LINK)]
+        await store.link(Entity.BUILDING, ["primmo:27", "primmo:999999"], "ana")
+        linked_gone = (await client.data(UNLINK, {"ids": [gone]}))["unlink"]
+
+    assert missing["errors"] == [
+        {"code": "NOT_FOUND", "message": f"No record {gone}.", "field": "ids"}
+    ]
+    assert missing["groups"] == [] and kept.apart == set(), "nothing decided"
+    assert [error_codes(body) for body in too_many] == [["BAD_USER_INPUT"]] * 2
+    assert [error_codes(body) for body in too_long] == [["INVALID_ID"]] * 2
+    assert linked_gone["errors"] == []
+    assert sorted(len(group["records"]) for group in linked_gone["groups"]) == [0, 1]
 
 
 def _scom_building(sandbox: Sandbox) -> str:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, inspect
+from sqlalchemy import delete, event, inspect
 
 from gateway.clock import ManualClock
 from gateway.errors import LinksUnavailable, Refused
@@ -109,6 +109,31 @@ async def test_a_group_that_lost_its_founder_to_a_rebuild_is_founded_anew(
     groups = await store.groups(B, ["a:1", "b:1", "c:1"])
     assert groups["a:1"] == Group(B, "a:1", ("a:1",))
     assert groups["b:1"] == groups["c:1"] == Group(B, "b:1", ("b:1", "c:1"))
+
+
+async def test_a_link_or_unlink_costs_the_same_statements_for_few_records_or_many(
+    store: LinkStore,
+) -> None:
+    """Pairs kept apart, links dropped and made are written a batch at a time, not a
+    statement per pair: unlinking 20 records is not 190 round trips inside the lock."""
+    engine = await store.ready()
+    statements: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    costs = []
+    for size in (3, 20):
+        names = [f"p{n}:{size}" for n in range(size)]
+        statements.clear()
+        await store.link(B, names, "ana")
+        linking = len(statements)
+        statements.clear()
+        await store.unlink(B, names, "bo")
+        costs.append((linking, len(statements)))
+
+    assert costs[0] == costs[1], costs
 
 
 async def test_what_a_person_kept_apart_is_refused_until_both_are_named(store: LinkStore) -> None:

@@ -31,6 +31,7 @@ from gateway.model import (
 from gateway.state.links import (
     Evidence,
     Group,
+    KeptApart,
     LinkStore,
     Proposal,
     Source,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_PRECEDENCE",
     "Evidence",
     "Group",
+    "KeptApart",
     "Linking",
     "Precedence",
     "Proposal",

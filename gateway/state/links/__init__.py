@@ -42,7 +42,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -50,7 +50,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
-    Delete,
     Table,
     and_,
     delete,
@@ -60,6 +59,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -67,15 +67,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from gateway.clock import Clock, SystemClock
 from gateway.errors import LinksUnavailable, Refused
 from gateway.model import Entity
-from gateway.state.links.tables import apart, links, members, proposals
+from gateway.state.links.tables import REFERENCE_LENGTH, apart, links, members, proposals
 
 __all__ = [
+    "REFERENCE_LENGTH",
     "Decide",
     "Decisions",
     "connected",
     "Evidence",
     "Findings",
     "Group",
+    "KeptApart",
     "LinkStore",
     "Proposal",
     "Source",
@@ -84,7 +86,9 @@ __all__ = [
 ]
 
 _CHUNK = 500
-"""References per `IN (...)`: well under SQLite's and PostgreSQL's bound parameters."""
+"""References (or pairs) per `IN (...)`: well under SQLite's and PostgreSQL's bound
+parameters."""
+T = TypeVar("T")
 _LOCK = int.from_bytes(hashlib.sha256(b"propgate links").digest()[:4], "big")
 """The PostgreSQL advisory lock every group-changing transaction takes."""
 _WRITING = "propgate_links_writing"
@@ -166,18 +170,27 @@ Decide = Callable[[Mapping[Entity, Decisions]], Awaitable[Mapping[Entity, Findin
 """A rebuild's findings, given people's decisions as they stand when it stores them."""
 
 
-def _between(table: Table, entity: Entity, first: str, second: str) -> Delete:
-    """Deletes the rows about that pair of records (stored with the smaller one first)."""
-    return delete(table).where(
-        table.c.entity == entity.value, table.c.first == first, table.c.second == second
-    )
+class KeptApart(Refused):
+    """A link refused: it would join two records a person kept apart."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(
+            "KEPT_APART",
+            f"A person kept {first} and {second} apart; unlink or link those two first.",
+        )
+        self.first, self.second = first, second
+
+
+def _pairs_in(table: Table, chunk: Sequence[tuple[str, str]]) -> Any:
+    """Rows about these pairs of records (each stored with the smaller one first)."""
+    return tuple_(table.c.first, table.c.second).in_(list(chunk))
 
 
 def _pair(first: str, second: str) -> tuple[str, str]:
     return (first, second) if first <= second else (second, first)
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
@@ -315,7 +328,7 @@ class LinkStore:
     async def link(self, entity: Entity, refs: Sequence[str], origin: str) -> Group:
         """A person's link: the records, and the groups they are in, become one group.
 
-        Refused (`KEPT_APART`) if that would join records a person kept apart, other than
+        Refused (`KeptApart`) if that would join records a person kept apart, other than
         the ones named here: naming both is how a person takes back such a decision."""
         named = list(dict.fromkeys(refs))
         now = self._now()
@@ -324,34 +337,39 @@ class LinkStore:
             joined = sorted({ref for group in groups.values() for ref in group.members})
             apart_pairs = await self._apart_among(connection, entity, joined)
             lifted = {frozenset(_pair(a, b)) for a in named for b in named if a != b}
-            blocking = [pair for pair in apart_pairs if pair not in lifted]
+            blocking = sorted(sorted(pair) for pair in apart_pairs if pair not in lifted)
             if blocking:
-                first, second = sorted(blocking[0])
-                raise Refused(
-                    "KEPT_APART",
-                    f"A person kept {first} and {second} apart; unlink or link those two first.",
-                )
-            for pair in lifted & set(apart_pairs):
-                first, second = sorted(pair)
-                await connection.execute(_between(apart, entity, first, second))
-            for other in named[1:]:
-                first, second = _pair(named[0], other)
+                raise KeptApart(*blocking[0])
+            taken_back = [_pair(*pair) for pair in lifted & set(apart_pairs)]
+            for chunk in _chunks(taken_back):
                 await connection.execute(
-                    _between(links, entity, first, second).where(
-                        links.c.source == Source.PERSON.value, links.c.origin == origin
+                    delete(apart).where(apart.c.entity == entity.value, _pairs_in(apart, chunk))
+                )
+            made = sorted({_pair(named[0], other) for other in named[1:]})
+            for chunk in _chunks(made):
+                await connection.execute(
+                    delete(links).where(
+                        links.c.entity == entity.value,
+                        links.c.source == Source.PERSON.value,
+                        links.c.origin == origin,
+                        _pairs_in(links, chunk),
                     )
                 )
-                await connection.execute(
-                    insert(links).values(
-                        entity=entity.value,
-                        first=first,
-                        second=second,
-                        source=Source.PERSON.value,
-                        origin=origin,
-                        score=1.0,
-                        made_at=now,
-                    )
-                )
+            await connection.execute(
+                insert(links),
+                [
+                    {
+                        "entity": entity.value,
+                        "first": first,
+                        "second": second,
+                        "source": Source.PERSON.value,
+                        "origin": origin,
+                        "score": 1.0,
+                        "made_at": now,
+                    }
+                    for first, second in made
+                ],
+            )
             await self._drop_proposals(connection, entity, joined)
             await self._regroup(connection, entity, joined)
             return (await self._groups(connection, entity, named[:1]))[named[0]]
@@ -360,7 +378,8 @@ class LinkStore:
         """A person's unlink: each record named leaves its group and is kept apart from that
         group's other members, and the records named from each other (which dismisses a
         proposal between them). What is left of a group stays together where other links
-        still hold it."""
+        still hold it. The pairs are written a batch at a time: their number grows as the
+        square of the records named."""
         named = list(dict.fromkeys(refs))
         now = self._now()
         async with self._transaction() as connection:
@@ -368,24 +387,30 @@ class LinkStore:
             touched = sorted({ref for group in groups.values() for ref in group.members})
             pairs = {_pair(ref, other) for ref in named for other in groups[ref].members}
             pairs |= {_pair(a, b) for a in named for b in named}
-            pairs = {(a, b) for a, b in pairs if a != b}
-            for first, second in sorted(pairs):
-                await connection.execute(_between(links, entity, first, second))
-                await connection.execute(_between(apart, entity, first, second))
+            kept = sorted((a, b) for a, b in pairs if a != b)
+            for chunk in _chunks(kept):
                 await connection.execute(
-                    insert(apart).values(
-                        entity=entity.value,
-                        first=first,
-                        second=second,
-                        origin=origin,
-                        made_at=now,
-                    )
+                    delete(apart).where(apart.c.entity == entity.value, _pairs_in(apart, chunk))
                 )
-            for ref in named:
+            if kept:
+                await connection.execute(
+                    insert(apart),
+                    [
+                        {
+                            "entity": entity.value,
+                            "first": first,
+                            "second": second,
+                            "origin": origin,
+                            "made_at": now,
+                        }
+                        for first, second in kept
+                    ],
+                )
+            for leaving in _chunks(named):
                 await connection.execute(
                     delete(links).where(
                         links.c.entity == entity.value,
-                        or_(links.c.first == ref, links.c.second == ref),
+                        or_(links.c.first.in_(leaving), links.c.second.in_(leaving)),
                     )
                 )
             await self._drop_proposals(connection, entity, named)

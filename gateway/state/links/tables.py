@@ -18,22 +18,23 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["apart", "links", "members", "metadata", "proposals"]
+__all__ = ["REFERENCE_LENGTH", "apart", "links", "members", "metadata", "proposals"]
 
 metadata = MetaData()
 
 _ENTITY = 16
 _PROVIDER = 64
-_REFERENCE = 600
+REFERENCE_LENGTH = 600
+"""The longest record reference the store keeps (`"<provider>:<source id>"`)."""
 _ORIGIN = 200
 
 members = Table(
     "link_members",
     metadata,
     Column("entity", String(_ENTITY), primary_key=True),
-    Column("reference", String(_REFERENCE), primary_key=True),
+    Column("reference", String(REFERENCE_LENGTH), primary_key=True),
     Column("provider", String(_PROVIDER), nullable=False),
-    Column("label", String(_REFERENCE), nullable=False),
+    Column("label", String(REFERENCE_LENGTH), nullable=False),
     Index("link_members_by_label", "entity", "label"),
 )
 """Each record of a linked group of two or more, with the group's label (its founding
@@ -44,8 +45,8 @@ links = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("entity", String(_ENTITY), nullable=False),
-    Column("first", String(_REFERENCE), nullable=False),
-    Column("second", String(_REFERENCE), nullable=False),
+    Column("first", String(REFERENCE_LENGTH), nullable=False),
+    Column("second", String(REFERENCE_LENGTH), nullable=False),
     Column("source", String(16), nullable=False),
     Column("origin", String(_ORIGIN), nullable=False),
     Column("score", Float, nullable=False),
@@ -60,8 +61,8 @@ apart = Table(
     "link_apart",
     metadata,
     Column("entity", String(_ENTITY), primary_key=True),
-    Column("first", String(_REFERENCE), primary_key=True),
-    Column("second", String(_REFERENCE), primary_key=True),
+    Column("first", String(REFERENCE_LENGTH), primary_key=True),
+    Column("second", String(REFERENCE_LENGTH), primary_key=True),
     Column("origin", String(_ORIGIN), nullable=False),
     Column("made_at", DateTime(timezone=True), nullable=False),
 )
@@ -72,8 +73,8 @@ proposals = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("entity", String(_ENTITY), nullable=False),
-    Column("first", String(_REFERENCE), nullable=False),
-    Column("second", String(_REFERENCE), nullable=False),
+    Column("first", String(REFERENCE_LENGTH), nullable=False),
+    Column("second", String(REFERENCE_LENGTH), nullable=False),
     Column("rule", String(_ORIGIN), nullable=False),
     Column("score", Float, nullable=False),
     Column("made_at", DateTime(timezone=True), nullable=False),
