@@ -5,6 +5,7 @@ restart keeps (SQLite) and replicas share (PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from hashlib import sha256
@@ -459,6 +460,69 @@ async def test_leap_is_kept_in_step_with_the_links(
     assert found["relationshipByExternalId"]["sourceId"] == owner
     assert {"provider": "primmo", "derived": True} in found["relationshipByExternalId"]["sameAs"]
     assert writes == 0, "a second rebuild finds LEAP in step"
+
+
+async def _unnamed_leap_twin(client: Client) -> tuple[str, str, str]:
+    """A relationship LEAP records, without an external id, linked with the one the gateway
+    derives: (LEAP's identifier, its global id, its derived twin's global id)."""
+    rows = (
+        await client.data(
+            '{ relationships(first: 100, providers: ["leap"]) { edges { node { id sourceId '
+            "externalId sameAs { id ... on Relationship { derived } } } } } }"
+        )
+    )["relationships"]["edges"]
+    return next(
+        (row["node"]["sourceId"], row["node"]["id"], twin["id"])
+        for row in rows
+        if row["node"]["externalId"] is None
+        for twin in row["node"]["sameAs"]
+        if twin["derived"]
+    )
+
+
+async def test_a_persons_link_writes_to_leap_only_if_write_back_is_on(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    settings, _, person = _forbidden_and_allowed(quiet)
+    recorded = sandbox.states["leap"].records.relationships
+    async with serving(sandbox, clock, settings, headers=person) as off:
+        await off.gateway.rebuild_links()
+        identifier, leap, derived = await _unnamed_leap_twin(off)
+        sandbox.states["leap"].reset_counter()
+        made = (await off.data(LINK, {"ids": [leap, derived]}))["link"]
+        posts = sandbox.states["leap"].count("POST")
+    on = settings.model_copy(update={"links": LinkSettings(write_back=True)})
+    async with serving(sandbox, clock, on, headers=person) as client:
+        await client.data(LINK, {"ids": [leap, derived]})
+
+    assert made["errors"] == [] and posts == 0, "[links] write_back = false: LEAP untouched"
+    assert recorded[identifier].extid is not None, "with write_back on, the link names it"
+
+
+async def test_a_write_back_leap_refuses_is_a_warning_on_the_link(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings, tmp_path: Path
+) -> None:
+    """The link stands (it is the gateway's); LEAP keeping another relationship under the
+    name is said, naming LEAP, rather than counted where no caller sees it."""
+    settings, _, person = _forbidden_and_allowed(quiet)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'links.sqlite3'}"
+    rebuilt = settings.model_copy(update={"links": LinkSettings(url=url, write_back=False)})
+    settings = settings.model_copy(update={"links": LinkSettings(url=url, write_back=True)})
+    recorded = sandbox.states["leap"].records.relationships
+    async with serving(sandbox, clock, rebuilt, headers=person) as before:
+        await before.gateway.rebuild_links()
+        identifier, leap, derived = await _unnamed_leap_twin(before)
+    async with serving(sandbox, clock, settings, headers=person) as client:
+        name = base64.urlsafe_b64decode(derived + "==").decode().partition(":")[2]
+        holder = next(r for r in recorded.values() if r.identifier != identifier and not r.extid)
+        holder.extid = name
+        body = await client.query(LINK, {"ids": [leap, derived]})
+
+    assert body["data"]["link"]["errors"] == [] and "errors" not in body
+    assert [(w["provider"], name in w["message"]) for w in body["extensions"]["warnings"]] == [
+        ("leap", True)
+    ]
+    assert recorded[identifier].extid is None
 
 
 async def test_links_outlive_a_restart_in_a_sqlite_file(

@@ -156,9 +156,7 @@ class Gateway:
             else datetime.fromtimestamp(self.clock(), UTC).date()
         )
         try:
-            rebuilt = await rebuild(
-                self.federation, today=today, write_back=self.settings.links.write_back
-            )
+            rebuilt = await rebuild(self.federation, today=today)
         except (RebuildFailed, LinksUnavailable) as error:
             logger.warning("links were not rebuilt: %s", error)
             return

@@ -230,6 +230,7 @@ def build_gateway(
         LinkStore(settings.links.store_url(sandbox is not None), clock),
         _precedence(settings),
         settings.links.threshold,
+        settings.links.write_back,
     )
     federation = Federation(connectors, limits, health, cache, metrics, linking)
     bus: EventBus = RedisBus(redis) if redis else LocalBus()

@@ -119,12 +119,7 @@ async def _rebuild(
     )
     try:
         return [
-            await rebuild(
-                gateway.federation,
-                today=_today(sandbox),
-                progress=tell,
-                write_back=settings.links.write_back,
-            )
+            await rebuild(gateway.federation, today=_today(sandbox), progress=tell)
             for _ in range(times)
         ]
     finally:

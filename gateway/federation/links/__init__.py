@@ -94,10 +94,14 @@ class Linking:
         store: LinkStore | None = None,
         precedence: Precedence | None = None,
         threshold: float = 0.9,
+        write_back: bool = True,
     ) -> None:
         self.store = store or LinkStore.memory()
         self.precedence = precedence or Precedence()
         self.threshold = threshold
+        self.write_back = write_back
+        """Whether a provider that records relationships is given the gateway's names for
+        those linked (`[links] write_back`): checked where any link is kept in step."""
 
     def merged(self, records: Sequence[Record]) -> Record:
         """One record for a group: the first in precedence, each field from the first record

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
+from gateway import notices
 from gateway.connectors.capabilities import RelationshipRecords
 from gateway.errors import ProviderError, Refused
 from gateway.federation.links import reference_of
@@ -107,7 +108,6 @@ async def rebuild(
     *,
     today: date,
     progress: Progress | None = None,
-    write_back: bool = True,
 ) -> Rebuilt:
     started, cpu = time.perf_counter(), time.process_time()
     steps: dict[str, float] = {}
@@ -152,7 +152,7 @@ async def rebuild(
         for ref in _records(snapshot, entity):
             counts = outcome.read.setdefault(provider_of(ref), {})
             counts[entity.value] = counts.get(entity.value, 0) + 1
-    if write_back:
+    if federation.linking.write_back:
         tell("writing external ids", 0)
         groups = [
             Group(Entity.RELATIONSHIP, root, tuple(sorted(members)))
@@ -314,7 +314,11 @@ async def keep_in_step(
     known: Mapping[str, Relationship] | None = None,
 ) -> KeptInStep:
     """Gives each provider-recorded relationship linked to a derived one, and without an
-    external id, the derived one's name as its external id."""
+    external id, the derived one's name as its external id, unless `[links] write_back` is
+    off. What the provider refuses or fails is a warning naming it (a caller's link
+    stands: it is the gateway's) and is counted."""
+    if not federation.linking.write_back:
+        return KeptInStep()
     recorders = federation.capable(RelationshipRecords)
     wanted: list[tuple[str, str, str]] = []
     for group in groups:
@@ -328,30 +332,41 @@ async def keep_in_step(
             provider, _, identifier = ref.partition(":")
             if provider in recorders:
                 wanted.append((provider, identifier, name))
-    unknown = [(p, i) for p, i, _ in wanted if known is None or f"{p}:{i}" not in known]
+    unknown: dict[str, list[str]] = defaultdict(list)
+    for provider, identifier, _ in wanted:
+        if known is None or reference(provider, identifier) not in known:
+            unknown[provider].append(identifier)
     current = dict(known or {})
-    for provider, identifier in unknown:
-        try:
-            records = await federation.fetch(
-                provider, Entity.RELATIONSHIP, "id", [identifier], _SELECTIONS[Entity.RELATIONSHIP]
-            )
-        except ProviderError:
-            continue
-        for record in records.get(identifier, ()):
-            if isinstance(record, Relationship):
-                current[reference_of(record)] = record
     kept = KeptInStep()
+
+    async def read(provider: str, identifiers: list[str]) -> None:
+        selection = _SELECTIONS[Entity.RELATIONSHIP]
+        try:
+            found = await federation.fetch(
+                provider, Entity.RELATIONSHIP, "id", identifiers, selection
+            )
+        except ProviderError as error:
+            kept.refused += len(identifiers)
+            notices.warn(provider, f"External ids not written: {error.message}")
+            return
+        for records in found.values():
+            current.update({reference_of(r): r for r in records if isinstance(r, Relationship)})
+
+    await asyncio.gather(*(read(provider, ids) for provider, ids in unknown.items()))
     slots = asyncio.Semaphore(_WRITES)
 
     async def write(provider: str, identifier: str, name: str) -> None:
-        record = current.get(f"{provider}:{identifier}")
+        record = current.get(reference(provider, identifier))
         if record is None or record.external_id:
             return
         async with slots:
             try:
                 await federation.writes.set_external_id(provider, identifier, name)
-            except (Refused, ProviderError):
+            except (Refused, ProviderError) as error:
                 kept.refused += 1
+                notices.warn(
+                    provider, f"External id {name} not given to {identifier}: {error.message}"
+                )
                 return
         kept.written += 1
 
