@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 __all__ = [
     "Across",
+    "Merged",
     "AvailableBetween",
     "Between",
     "Building",
@@ -99,6 +100,18 @@ Relation = Link | Unavailable | Across
 
 
 @dataclass(frozen=True, slots=True)
+class Merged:
+    """Set on a record made of a linked group's records (a `distinct` list's row,
+    `node(entityId)`): it is the group, not any one of them, and is known by its label."""
+
+    label: str
+    records: tuple[Record, ...]
+    """In precedence order, each as its provider gave it."""
+    selection: Selection
+    """What was asked of them."""
+
+
+@dataclass(frozen=True, slots=True)
 class Landlord:
     provider: str
     source_id: str
@@ -109,6 +122,7 @@ class Landlord:
     billing_postal_code: str | None = None
     business_number: str | None = None
     buildings: Relation | None = None
+    merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +136,7 @@ class Building:
     postal_code: str | None = None
     landlord: Relation | None = None
     units: Relation | None = None
+    merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +153,7 @@ class Unit:
     building: Relation | None = None
     tenants: Relation | None = None
     landlord: Relation | None = None
+    merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +168,7 @@ class Tenant:
     phone: str | None = None
     unit: Relation | None = None
     lease: Relation | None = None
+    merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +180,7 @@ class Lease:
     monthly_rent: float | None = None
     currency: str | None = None
     status: str | None = None
+    merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +202,7 @@ class Relationship:
     building: Relation | None = None
     unit: Relation | None = None
     party: Relation | None = None
+    merged: Merged | None = None
 
     @property
     def acknowledged(self) -> bool | None:

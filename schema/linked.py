@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ from gateway.errors import (
     NotFound,
 )
 from gateway.federation.links import (
+    NOT_MERGED,
     Group,
     KeptApart,
     Proposal,
@@ -80,6 +82,8 @@ def _node_type(entity: model.Entity) -> Any:
 
 
 async def entity_id_of(root: model.Record, info: Info) -> str | None:
+    if root.merged is not None:
+        return encode_entity_id(model.ENTITY_OF[type(root)], root.merged.label)
     try:
         group = await info.context.loaders.group(root)
     except LinksUnavailable as error:
@@ -89,8 +93,16 @@ async def entity_id_of(root: model.Record, info: Info) -> str | None:
 
 
 async def members_of(root: model.Record, info: Info, *, itself: bool) -> list[model.Record]:
-    """The record's group in precedence order, with or without the record itself."""
-    selection = selection_here(_node_type(model.ENTITY_OF[type(root)]), info)
+    """The record's group in precedence order, with or without the record itself; a merged
+    record's are the records it was made of (none of them is itself), read again only if
+    more is asked of them than was when they were read."""
+    entity = model.ENTITY_OF[type(root)]
+    selection = selection_here(_node_type(entity), info)
+    if root.merged is not None:
+        read = {item.name for item in dataclasses.fields(root)} - NOT_MERGED
+        if selection.fields & read <= root.merged.selection.fields:
+            return list(root.merged.records)
+        return await _records(info, entity, [reference_of(r) for r in root.merged.records])
     try:
         members, failed = await info.context.loaders.members(root, selection)
     except LinksUnavailable as error:
@@ -112,7 +124,8 @@ async def node_by_entity_id(info: Info, text: str, path: list[str | int]) -> mod
     if not records:
         info.context.report(NotFound(f"No {entity.value} with entity id '{text[:80]}'."), path)
         return None
-    return info.context.federation.linking.merged(records)
+    selection = selection_here(_node_type(entity), info)
+    return info.context.federation.linking.merged(records, group.label, selection)
 
 
 async def _records(

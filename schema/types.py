@@ -18,7 +18,7 @@ from gateway.federation.links import reference_of
 from gateway.federation.relationships import derived
 from schema import linked
 from schema.context import Context
-from schema.ids import encode_id
+from schema.ids import encode_entity_id, encode_id
 from schema.permissions import requires
 from schema.selection import selection_here
 
@@ -62,10 +62,17 @@ class Node:
     provider: str = strawberry.field(description="The provider the object comes from.")
     source_id: str = strawberry.field(description="The object's id at its provider.")
 
-    @strawberry.field(description="Opaque global id, accepted by `node` and `nodes`.")
+    @strawberry.field(
+        description="Opaque global id, accepted by `node` and `nodes`. A row of a `distinct` "
+        "list, or what `node` gives for an entity id, is a linked group, not one of its "
+        "records: its id is its `entityId`."
+    )
     @staticmethod
     def id(root: strawberry.Parent[Any]) -> strawberry.ID:
-        return strawberry.ID(encode_id(model.ENTITY_OF[type(root)], root.provider, root.source_id))
+        entity = model.ENTITY_OF[type(root)]
+        if root.merged is not None:
+            return strawberry.ID(encode_entity_id(entity, root.merged.label))
+        return strawberry.ID(encode_id(entity, root.provider, root.source_id))
 
     @strawberry.field(
         description="The thing's id, shared by every record linked with this one, at any "

@@ -264,6 +264,36 @@ async def test_node_takes_an_entity_id_and_gives_the_group_as_one(linked: Client
     assert error_codes(missing) == ["NOT_FOUND"]
 
 
+async def test_one_id_names_one_set_of_values_in_distinct_lists_and_node(
+    linked: Client,
+) -> None:
+    """Normalized client caches (Apollo, Relay, urql) key objects by `id`: a merged row,
+    whose fields come from several records, must not reuse one record's id. Every object
+    seen, in the list, in `sources` and from `node`, must give one id one set of values."""
+    fields = "id provider sourceId entityId ... on Landlord { name businessNumber }"
+    rows = (
+        await linked.data(
+            "{ landlords(first: 100, distinct: true) { edges { node { FIELDS sources { FIELDS "
+            "} } } } }".replace("FIELDS", fields)
+        )
+    )["landlords"]["edges"]
+    objects = [{k: v for k, v in row["node"].items() if k != "sources"} for row in rows]
+    objects += [source for row in rows for source in row["node"]["sources"]]
+    ids = [obj["id"] for obj in objects]
+    objects += [
+        (await linked.data(f'{{ node(id: "{one}") {{ {fields} }} }}'))["node"]
+        for one in dict.fromkeys(ids)
+    ]
+
+    seen: dict[str, set[str]] = {}
+    for obj in objects:
+        seen.setdefault(obj["id"], set()).add(json.dumps(obj, sort_keys=True))
+    assert {one: values for one, values in seen.items() if len(values) > 1} == {}
+    merged = [row["node"] for row in rows if len(row["node"]["sources"]) > 1]
+    assert merged and all(row["id"] == row["entityId"] for row in merged)
+    assert all(row["id"] not in {s["id"] for s in row["sources"]} for row in merged)
+
+
 def _forbidden_and_allowed(quiet: Settings) -> tuple[Settings, dict[str, str], dict[str, str]]:
     auth = AuthSettings(
         api_keys=[

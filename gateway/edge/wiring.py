@@ -21,7 +21,7 @@ from gateway.edge.persisted.safelist import load_safelist
 from gateway.edge.runtime import Gateway
 from gateway.errors import ConfigError
 from gateway.federation.fan_out import Federation, PageLimits
-from gateway.federation.links import DEFAULT_PRECEDENCE, Linking, Precedence
+from gateway.federation.links import DEFAULT_PRECEDENCE, NOT_MERGED, Linking, Precedence
 from gateway.model import ENTITY_OF, Entity
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
@@ -87,7 +87,11 @@ def _precedence(settings: Settings) -> Precedence:
     callers know it by (`Landlord.businessNumber`, `Unit.unitCode`)."""
     types = {entity.value: entity for entity in ENTITY_OF.values()}
     fields = {
-        entity: {_camel(item.name): item.name for item in dataclasses.fields(record)}
+        entity: {
+            _camel(item.name): item.name
+            for item in dataclasses.fields(record)
+            if item.name not in NOT_MERGED
+        }
         for record, entity in ENTITY_OF.items()
     }
     fields[Entity.UNIT]["unitCode"] = "code"

@@ -441,7 +441,7 @@ class Federation:
             ]
             leader = min(listed or [record], key=lambda member: _order(entity, member))
             if reference_of(leader) == ref:
-                firsts[ref] = self.linking.merged(members or [record])
+                firsts[ref] = self.linking.merged(members or [record], group.label, selection)
         return firsts
 
     async def _distinct_total(

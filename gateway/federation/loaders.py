@@ -130,7 +130,11 @@ class Loaders:
             if errors:
                 raise errors[0]
         linking = self._federation.linking
-        return [linking.merged(group) for group, _ in found if group]
+        return [
+            linking.merged(group, label, selection)
+            for label, (group, _) in zip(seen, found, strict=True)
+            if group
+        ]
 
     def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
         key = (link.provider, link.entity, link.by, selection)

@@ -24,7 +24,9 @@ from gateway.model import (
     Entity,
     Equals,
     Link,
+    Merged,
     Record,
+    Selection,
     Tenant,
     Unavailable,
 )
@@ -41,6 +43,7 @@ from gateway.state.links import (
 
 __all__ = [
     "DEFAULT_PRECEDENCE",
+    "NOT_MERGED",
     "Evidence",
     "Group",
     "KeptApart",
@@ -55,6 +58,8 @@ __all__ = [
 ]
 """The store's vocabulary is the schema's too: it reaches links through the federation."""
 
+NOT_MERGED = frozenset({"provider", "source_id", "merged"})
+"""A merged record's own: which record leads it, and what it was made of."""
 DEFAULT_PRECEDENCE = ("primmo", "pms", "scom", "mycrm", "leap")
 """The systems of record for buildings, units and tenants first; listings last but one."""
 
@@ -103,18 +108,18 @@ class Linking:
         """Whether a provider that records relationships is given the gateway's names for
         those linked (`[links] write_back`): checked where any link is kept in step."""
 
-    def merged(self, records: Sequence[Record]) -> Record:
-        """One record for a group: the first in precedence, each field from the first record
-        (in the field's precedence) that has it, relations across all of them."""
+    def merged(self, records: Sequence[Record], label: str, selection: Selection) -> Record:
+        """One record for a group, known by its label (`Merged`): the first in precedence,
+        each field from the first record (in the field's precedence) that has it, relations
+        across all of them. Made for a group of one record too, so a row of a `distinct`
+        list is always its group, whatever the group's size."""
         entity = ENTITY_OF[type(records[0])]
         by_ref = {reference_of(record): record for record in records}
         ordered = [by_ref[ref] for ref in self.precedence.ordered(entity, list(by_ref))]
         lead = ordered[0]
-        if len(ordered) == 1:
-            return lead
-        changes: dict[str, object] = {}
+        changes: dict[str, object] = {"merged": Merged(label, tuple(ordered), selection)}
         for item in dataclasses.fields(lead):
-            if item.name in ("provider", "source_id"):
+            if item.name in NOT_MERGED:
                 continue
             values = [getattr(record, item.name) for record in ordered]
             relations = [value for value in values if isinstance(value, Link | Unavailable)]
