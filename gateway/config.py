@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from gateway.errors import ConfigError
+from gateway.state.links import url_problem
 
 __all__ = [
     "AbsoluteUrl",
@@ -328,14 +329,23 @@ class LinkSettings(_Strict):
         return self
 
     def store_url(self, sandbox: bool) -> str:
+        """The URL the store is to use, once it is one it can use: a wrong driver or a
+        SQLite file that cannot be made is a mistake to say at start, not an outage."""
         override = os.environ.get("PROPGATE_LINKS_URL")
         if override:
-            return override
-        if isinstance(self.url, SecretRef):
-            return self.url.resolve()
-        if self.url:
-            return self.url
-        return "sqlite+aiosqlite://" if sandbox else "sqlite+aiosqlite:///propgate-links.sqlite3"
+            url, named = override, "$PROPGATE_LINKS_URL (for [links] url)"
+        elif isinstance(self.url, SecretRef):
+            url, named = self.url.resolve(), f"[links] url (${self.url.env})"
+        elif self.url:
+            url, named = self.url, "[links] url"
+        elif sandbox:
+            url, named = "sqlite+aiosqlite://", "the sandbox's link store"
+        else:
+            url, named = "sqlite+aiosqlite:///propgate-links.sqlite3", "the link store's default"
+        problem = url_problem(url)
+        if problem is not None:
+            raise ConfigError(f"{named} {problem}.")
+        return url
 
 
 class CacheSettings(_Strict):

@@ -220,6 +220,8 @@ class LinksUnavailable(GatewayError):
     `distinct` lists, linking) fails; everything else is answered."""
 
     code = "LINKS_UNAVAILABLE"
+    reason = ""
+    """The driver's reason, for the operator's log, never for a caller."""
 
 
 class ConfigError(Exception):

@@ -18,12 +18,14 @@ from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, LinkSettings, Settings, load_settings
 from gateway.connectors.primmo import WEBHOOK_HEADER
 from gateway.edge.app import create_app
+from gateway.edge.wiring import sandbox_for
 from gateway.errors import ConfigError
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.overlaps import truth
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.state.links import Decisions
+from gateway.tools.linking import rebuild_now
 from tests.conftest import Client, error_codes, eventually, serving
 from tests.postgres_server import PostgresServer
 from tests.test_realtime import _changes, _primmo_delivery, base64_id
@@ -631,6 +633,54 @@ def test_a_precedence_naming_what_does_not_exist_stops_start_up(tmp_path: Path) 
         with pytest.raises(ConfigError) as raised:
             create_app(load_settings(path))
         assert named in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql+aiomysql://propgate@db/links", "mysql+aiomysql"),
+        ("nonsense", "not a database URL"),
+        ("sqlite:///links.sqlite3", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///{tmp}/no/such/dir/links.sqlite3", "no/such/dir"),
+    ],
+)
+def test_a_link_store_the_gateway_cannot_use_stops_start_up(
+    url: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL without a driver the store can use, or a SQLite file it cannot make, is a
+    mistake in the configuration: said at start, by key, not an outage every query reports
+    (nor INTERNAL_SERVER_ERROR for a driver not installed)."""
+    url = url.format(tmp=tmp_path)
+    path = tmp_path / "propgate.toml"
+    path.write_text(f'[links]\nurl = "{url}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as in_file:
+        create_app(load_settings(path))
+    monkeypatch.setenv("PROPGATE_LINKS_URL", url)
+    with pytest.raises(ConfigError) as in_environment:
+        create_app(Settings())
+
+    for raised in (in_file, in_environment):
+        assert "links" in str(raised.value) and said in str(raised.value)
+
+
+def test_a_rebuild_without_its_store_reads_no_provider_and_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings(links=LinkSettings(url="postgresql+asyncpg://nobody@127.0.0.1:9/links"))
+    made: list[Sandbox] = []
+
+    def counted(settings: Settings, clock: Any) -> Sandbox:
+        made.append(sandbox_for(settings, clock))
+        return made[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gateway.tools.linking.sandbox_for", counted)
+        code = rebuild_now(settings)
+
+    said = capsys.readouterr().err
+    assert code == 1 and "LINKS_UNAVAILABLE" not in said and "Traceback" not in said
+    assert "link store" in said and "nothing was read" in said
+    assert [_counted(sandbox) for sandbox in made] == [{}], "no provider was read"
 
 
 async def test_a_field_comes_from_the_provider_its_precedence_names(

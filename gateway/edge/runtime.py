@@ -25,7 +25,7 @@ from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from gateway.state.bus import EventBus
 from gateway.state.bus.redis import RedisBus
-from gateway.state.links import reference
+from gateway.state.links import masked, reference
 from gateway.state.redis import RedisLink, RedisUnavailable
 from gateway.state.seen import Seen
 from gateway.state.vault import Vault
@@ -112,10 +112,14 @@ class Gateway:
             await self.bus.start()
         store = self.federation.linking.store
         try:
-            if store.postgres:
-                await store.ready()
+            await store.ready()
         except LinksUnavailable as error:
-            logger.warning("%s Linking waits for it; everything else is answered.", error.message)
+            logger.warning(
+                "The link store %s cannot be used (%s). Linking waits for it; everything "
+                "else is answered.",
+                masked(store.url, store.url),
+                masked(store.url, error.reason),
+            )
 
     async def subscribe_webhooks(self, public_url: str | None, attempts: int = 6) -> None:
         """Asks every provider that sends webhooks to send them here.

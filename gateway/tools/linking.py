@@ -28,11 +28,13 @@ from tqdm import tqdm
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.edge.wiring import build_gateway, sandbox_for
+from gateway.errors import LinksUnavailable
 from gateway.federation.links.rebuild import Progress, RebuildFailed, Rebuilt, rebuild
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.sandbox.overlaps import truth
+from gateway.state.links import masked
 
 __all__ = ["Score", "bench", "rebuild_now", "score", "sized"]
 
@@ -145,6 +147,14 @@ def rebuild_now(settings: Settings) -> int:
     except RebuildFailed as failure:
         close()
         sys.stderr.write(f"gateway: the rebuild stopped, nothing was changed: {failure}\n")
+        return 1
+    except LinksUnavailable as failure:
+        close()
+        url = settings.links.store_url(settings.uses_sandbox)
+        sys.stderr.write(
+            f"gateway: the link store {masked(url, url)} cannot be used, so nothing was read "
+            f"and nothing changed: {masked(url, failure.reason)}\n"
+        )
         return 1
     close()
     sys.stdout.write(_summary(rebuilt))

@@ -109,9 +109,12 @@ async def rebuild(
     today: date,
     progress: Progress | None = None,
 ) -> Rebuilt:
+    """Raises `LinksUnavailable` before any provider is read if the store cannot be used:
+    reading a real pms costs hundreds of requests of its hourly quota."""
     started, cpu = time.perf_counter(), time.process_time()
     steps: dict[str, float] = {}
     tell = progress or (lambda _what, _count: None)
+    await federation.linking.store.ready()
     snapshot = await read(federation, tell)
     steps["reading"] = time.perf_counter() - started
     store = federation.linking.store

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import enum
 import hashlib
+import os
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import (
@@ -61,7 +62,8 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.clock import Clock, SystemClock
@@ -70,10 +72,12 @@ from gateway.model import Entity
 from gateway.state.links.tables import REFERENCE_LENGTH, apart, links, members, proposals
 
 __all__ = [
+    "DRIVERS",
     "REFERENCE_LENGTH",
     "Decide",
     "Decisions",
     "connected",
+    "masked",
     "Evidence",
     "Findings",
     "Group",
@@ -83,6 +87,7 @@ __all__ = [
     "Source",
     "provider_of",
     "reference",
+    "url_problem",
 ]
 
 _CHUNK = 500
@@ -193,6 +198,32 @@ def _pair(first: str, second: str) -> tuple[str, str]:
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+"""The databases and drivers the store runs on: its writes take turns by a lock each has
+its own way of taking (SQLite's write lock, PostgreSQL's advisory lock)."""
+
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` one the store cannot use, said without its password, or None."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "is not a database URL (sqlite+aiosqlite:///path, postgresql+asyncpg://...)"
+    if parsed.drivername not in DRIVERS:
+        return (
+            f"names {parsed.drivername}: the link store runs on "
+            f"{' or '.join(f'{name}://' for name in DRIVERS)} only"
+        )
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        place = Path(parsed.database)
+        folder = place.parent
+        if not folder.is_dir():
+            return f"is a file in {folder}, which does not exist"
+        if not os.access(folder, os.W_OK) or (place.exists() and not os.access(place, os.W_OK)):
+            return f"is {place}, which this process cannot write"
+    return None
 
 
 class LinkStore:
@@ -745,8 +776,23 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _unavailable(error: BaseException) -> LinksUnavailable:
-    """The driver's own message can carry the URL, and so a password: the kind only."""
-    kind = type(getattr(error, "orig", None) or error).__name__
+    """Callers are told the kind only; the driver's own message (which can carry the URL,
+    and so a password: `masked` hides it) is the operator's, in `reason`."""
+    cause = getattr(error, "orig", None) or error
+    kind = type(cause).__name__
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         kind = f"{kind}, connection lost"
-    return LinksUnavailable(f"The link store is unavailable ({kind}).")
+    failure = LinksUnavailable(f"The link store is unavailable ({kind}).")
+    failure.reason = str(cause) or kind
+    return failure
+
+
+def masked(url: str, text: str) -> str:
+    """`text` without the password `url` holds, and `url` as it may be shown."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return text
+    if parsed.password:
+        text = text.replace(str(parsed.password), "***")
+    return text.replace(url, parsed.render_as_string(hide_password=True))
