@@ -234,40 +234,50 @@ class Refusal:
     field: str | None = None
 
 
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"proposals:{offset}".encode()).decode().rstrip("=")
+_LARGEST_ID = 2**31 - 1
+"""Proposal ids are PostgreSQL `integer`s: a cursor naming a larger one is not ours."""
 
 
-def _offset(cursor: str | None) -> int:
+def _cursor(proposal: Proposal) -> str:
+    """Where a page stands: its last proposal's score and id (the list's order)."""
+    text = f"proposals:{proposal.score!r}:{proposal.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> tuple[float, int] | None:
     if cursor is None:
-        return 0
+        return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, number = raw.partition(":")
-        offset = int(number)
+        kind, score, identifier = raw.split(":")
+        after = (float(score), int(identifier))
     except (ValueError, UnicodeDecodeError):
-        offset = -1
+        after = None
         kind = ""
-    if kind != "proposals" or offset < 0:
+    if (
+        kind != "proposals"
+        or after is None
+        or not (0.0 <= after[0] <= 1.0 and 0 <= after[1] <= _LARGEST_ID)
+    ):
         raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
-    return offset
+    return after
 
 
 async def proposed_links(
     info: Info, entity: model.Entity | None, first: int | None, after: str | None
 ) -> ProposedLinkConnection:
     size = info.context.federation.page_size(first)
-    offset = _offset(after)
-    found, total = await info.context.federation.linking.store.proposals(entity, offset, size)
+    store = info.context.federation.linking.store
+    found, total = await store.proposals(entity, _after(after), size + 1)
     edges = [
-        ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(offset + index + 1))
-        for index, proposal in enumerate(found)
+        ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(proposal))
+        for proposal in found[:size]
     ]
     return ProposedLinkConnection(
         edges=edges,
         total_count=total,
         end_cursor=edges[-1].cursor if edges else after,
-        has_next_page=offset + len(found) < total,
+        has_next_page=len(found) > size,
     )
 
 

@@ -411,6 +411,33 @@ async def test_proposals_wait_for_a_person_and_go_once_decided(
     assert rebuilt["totalCount"] == after["totalCount"], "a person's decision outlives rebuilds"
 
 
+async def test_proposals_page_on_past_one_decided_meanwhile_and_refuse_a_forged_cursor(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    """A page of proposals goes on after the last one it showed, not at an offset: a
+    proposal decided between two pages (gone) must not make the next page skip one."""
+    settings, _, person = _forbidden_and_allowed(quiet)
+    query = """query($after: String, $first: Int) { proposedLinks(first: $first, after: $after)
+        { totalCount endCursor hasNextPage edges { node { id records { id } } } } }"""
+    forged = [
+        base64.urlsafe_b64encode(text.encode()).decode()
+        for text in ("proposals:99999999999999999999", "proposals:1e999:5", "proposals:0.5:-1")
+    ]
+    async with serving(sandbox, clock, settings, headers=person) as client:
+        await client.gateway.rebuild_links()
+        every = (await client.data(query, {"first": 100}))["proposedLinks"]
+        first = (await client.data(query, {"first": 1}))["proposedLinks"]
+        decided = first["edges"][0]["node"]
+        await client.data(UNLINK, {"ids": [record["id"] for record in decided["records"]]})
+        second = await client.data(query, {"first": 1, "after": first["endCursor"]})
+        refused = [await client.query(query, {"first": 1, "after": text}) for text in forged]
+
+    ids = [edge["node"]["id"] for edge in every["edges"]]
+    assert len(ids) >= 2 and every["hasNextPage"] is False
+    assert [edge["node"]["id"] for edge in second["proposedLinks"]["edges"]] == [ids[1]]
+    assert [error_codes(body) for body in refused] == [["INVALID_CURSOR"]] * len(forged)
+
+
 async def test_a_rebuild_keeps_apart_what_a_person_unlinked_while_it_ran(
     linked: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,7 +165,7 @@ async def test_a_rebuild_replaces_machine_links_and_keeps_people_s(store: LinkSt
 
     groups = await store.groups(B, ["a:1", "c:3", "d:4"])
     decisions = await store.decisions(B)
-    proposals, total = await store.proposals(B, 0, 10)
+    proposals, total = await store.proposals(B, None, 10)
 
     assert groups["a:1"].members == ("a:1", "b:2")
     assert groups["c:3"].members == ("c:3",) and groups["d:4"].members == ("d:4", "e:5")
@@ -188,7 +188,7 @@ async def test_a_linked_or_dismissed_proposal_is_gone(store: LinkStore) -> None:
     await store.link(B, ["b:2", "a:1"], "ana")
     await store.unlink(B, ["c:3", "d:4"], "bo")
 
-    assert await store.proposals(None, 0, 10) == ([], 0)
+    assert await store.proposals(None, None, 10) == ([], 0)
 
 
 @pytest.mark.parametrize("where", ["file", "memory"])

@@ -537,20 +537,29 @@ class LinkStore:
         await self._regroup(connection, entity, None)
 
     async def proposals(
-        self, entity: Entity | None, offset: int, limit: int
+        self, entity: Entity | None, after: tuple[float, int] | None, limit: int
     ) -> tuple[list[Proposal], int]:
-        """Proposals by score, best first, then by when; and how many there are."""
+        """Proposals by score, best first, then as they were made (by id), from the one
+        after `after` (a score and an id): a position that stays where it was when the
+        proposals before it are decided; and how many there are in all."""
         where = [] if entity is None else [proposals.c.entity == entity.value]
         try:
             async with self._connect() as connection:
                 total = await connection.scalar(
                     select(func.count()).select_from(proposals).where(*where)
                 )
+                if after is not None:
+                    score, identifier = after
+                    where.append(
+                        or_(
+                            proposals.c.score < score,
+                            and_(proposals.c.score == score, proposals.c.id > identifier),
+                        )
+                    )
                 rows = await connection.execute(
                     select(proposals)
                     .where(*where)
                     .order_by(proposals.c.score.desc(), proposals.c.id)
-                    .offset(offset)
                     .limit(limit)
                 )
                 found = [
