@@ -690,6 +690,36 @@ def test_a_link_store_the_gateway_cannot_use_stops_start_up(
         assert "links" in str(raised.value) and said in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("extid", "reference", "said"),
+    [
+        ("X{id}-{id}", "primmo:{id}", "more than once"),
+        ("X{0}", "primmo:{0}", "'0'"),
+        ("X{id.x}", "primmo:{id}", "'id.x'"),
+        ("X{id!r}", "primmo:{id}", "no conversion"),
+        ("X{id}", "primmo:{id.real}", "'id.real'"),
+    ],
+)
+def test_an_extid_form_leap_cannot_read_stops_start_up(
+    extid: str, reference: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form is read by a pattern made of it: one it cannot make (a name twice, a name
+    that is not one) is said at start, by key, not a traceback once LEAP is connected."""
+    monkeypatch.setenv("LEAP_TEST_PASSWORD", "secret")
+    path = tmp_path / "propgate.toml"
+    path.write_text(
+        '[providers.leap]\nurl = "http://127.0.0.1:9"\nusername = "gateway"\n'
+        'password = { env = "LEAP_TEST_PASSWORD" }\n[providers.leap.options]\n'
+        f'extid_forms = [{{ extid = "{extid}", reference = "{reference}" }}]\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        create_app(load_settings(path))
+
+    assert "[providers.leap.options]" in str(raised.value) and said in str(raised.value)
+
+
 def test_a_rebuild_without_its_store_reads_no_provider_and_says_why(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

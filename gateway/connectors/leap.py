@@ -60,14 +60,21 @@ class ExtidForm(BaseModel):
 
     @model_validator(mode="after")
     def _same_names(self) -> ExtidForm:
-        given = _names(self.extid)
+        """Checked here, as the pattern is made, so a form that cannot be read stops
+        start-up with its key rather than a traceback once LEAP is connected."""
+        given = _names("extid", self.extid)
+        if len(set(given)) < len(given):
+            twice = next(name for name in given if given.count(name) > 1)
+            raise ValueError(f"extid {self.extid!r} names {{{twice}}} more than once")
         if not given:
             raise ValueError(f"extid {self.extid!r} has no {{name}} to read")
-        if not _names(self.reference) <= given or ":" not in self.reference.partition("{")[0]:
+        named = _names("reference", self.reference)
+        if not set(named) <= set(given) or ":" not in self.reference.partition("{")[0]:
             raise ValueError(
                 f"reference {self.reference!r} must be '<provider>:...' using only "
                 f"names that extid {self.extid!r} has"
             )
+        self.pattern()
         return self
 
     def pattern(self) -> re.Pattern[str]:
@@ -79,8 +86,19 @@ class ExtidForm(BaseModel):
         return re.compile("".join(parts))
 
 
-def _names(template: str) -> set[str]:
-    return {name for _, name, _, _ in Formatter().parse(template) if name}
+def _names(key: str, template: str) -> list[str]:
+    """The `{name}`s of a template, in order: each a plain name, as the pattern's groups
+    and `str.format` both need."""
+    found = []
+    for _, name, spec, conversion in Formatter().parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise ValueError(f"{key} {template!r}: {{{name}}} is not a name, '{name}'")
+        if spec or conversion:
+            raise ValueError(f"{key} {template!r}: {{{name}}} takes no conversion or format")
+        found.append(name)
+    return found
 
 
 class LeapOptions(ConnectorOptions):
