@@ -55,6 +55,8 @@ class Score:
     true: int
     found: int
     right: int
+    missed: frozenset[tuple[str, str]] = frozenset()
+    """The pairs the world says are one thing that were not linked: what recall lost."""
 
     @property
     def precision(self) -> float:
@@ -84,7 +86,7 @@ def score(world_truth: dict[str, list[frozenset[str]]], rebuilt: Rebuilt) -> dic
     for kind, entity in KINDS.items():
         true = _pairs(group & seen[entity] for group in world_truth.get(kind, []))
         found = _pairs(matched.members(entity).values())
-        scores[kind] = Score(len(true), len(found), len(true & found))
+        scores[kind] = Score(len(true), len(found), len(true & found), frozenset(true - found))
     return scores
 
 
