@@ -166,6 +166,9 @@ class Tenant:
     tenant_type: str | None = None
     email: str | None = None
     phone: str | None = None
+    current: bool | None = None
+    """Whether its tenancy runs today, where its provider's record says (pms's status);
+    None where it does not."""
     unit: Relation | None = None
     lease: Relation | None = None
     merged: Merged | None = None

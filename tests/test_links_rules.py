@@ -4,6 +4,7 @@ truth is in `test_links_world.py`."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -218,6 +219,42 @@ def test_units_and_tenants_match_within_their_linked_building() -> None:
     assert {frozenset(g) for g in matched.members(Entity.TENANT).values()} == {
         frozenset({"primmo:111", "pms:211"})
     }
+
+
+def test_a_former_tenancy_is_matched_only_with_a_former_one() -> None:
+    """One unit, two people with one name at different times: pms keeps the former tenant
+    (and its present twin by another name), Primmo only the present one. A name within a
+    unit cannot tell the two apart, what pms says of its tenant can. The world's one wrong
+    link at 2,000 records (seed 1) was this."""
+    former = dataclasses.replace(_tenant("pms:212", "Julie", "Bélanger"), current=False)
+    present = dataclasses.replace(_tenant("pms:213", "Julie", "Poirier"), current=True)
+    also_former = dataclasses.replace(_tenant("leap:9", "Julie", "Belanger"), current=False)
+    snapshot = Snapshot(
+        units={
+            "primmo:11": Unit("primmo", "11", code="101"),
+            "pms:21": Unit("pms", "21", code="101"),
+        },
+        building_of={"primmo:11": "primmo:1", "pms:21": "primmo:1"},
+        tenants={
+            "primmo:111": _tenant("primmo:111", "Julie", "Bélanger"),
+            "pms:212": former,
+            "pms:213": present,
+            "leap:9": also_former,
+        },
+        unit_of={
+            "primmo:111": "primmo:11",
+            "pms:212": "pms:21",
+            "pms:213": "pms:21",
+            "leap:9": "pms:21",
+        },
+    )
+
+    matched = match(snapshot, {}, 0.9, TODAY)
+
+    assert {frozenset(g) for g in matched.members(Entity.TENANT).values()} == {
+        frozenset({"pms:212", "leap:9"})
+    }, "the former ones with each other; the present one at Primmo with no one"
+    assert matched.proposals[Entity.TENANT] == []
 
 
 def test_people_s_decisions_come_before_every_rule() -> None:

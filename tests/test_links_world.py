@@ -73,6 +73,17 @@ async def test_the_rules_find_what_the_world_says_is_one_thing(case: str) -> Non
 
     scores = score(truth(sandbox.world), rebuilt)
     unknowable = _unknowable(sandbox.world)
+    world = sandbox.world
+    tenants = {
+        world.references[("tenant", t.id)]: t
+        for t in world.tenants
+        if ("tenant", t.id) in world.references
+    }
+    standing = {ref: t.current for ref, t in rebuilt.snapshot.tenants.items()}
+    assert {ref: world.is_current(tenants[ref]) for ref in standing if ref.startswith("pms:")} == {
+        ref: current for ref, current in standing.items() if ref.startswith("pms:")
+    }, "pms says which of its tenants are former"
+    assert False in standing.values()
 
     for kind, result in scores.items():
         assert result.true > 0, kind

@@ -180,6 +180,10 @@ def _unit(row: Row, property_id: str) -> Unit:
     )
 
 
+_CURRENT = {"active": True, "past": False}
+"""A tenant's status: pms keeps former tenants as `past` (assumed values, as its leases')."""
+
+
 def _tenant(row: Row, property_id: str) -> Tenant:
     unit = text(row, "unit_id")
     key = f"{property_id}/{_id(row)}"
@@ -190,6 +194,7 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         last_name=text(row, "last_name"),
         email=text(row, "email"),
         phone=text(row, "phone"),
+        current=_CURRENT.get(text(row, "status") or ""),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         lease=Link(NAME, Entity.LEASE, "tenant", key),
     )

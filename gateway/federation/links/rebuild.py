@@ -65,7 +65,7 @@ _SELECTIONS = {
         {"units": Selection(frozenset({"code"}))},
     ),
     Entity.UNIT: Selection(frozenset({"code", "address", "city"})),
-    Entity.TENANT: Selection(frozenset({"first_name", "last_name", "email", "phone"})),
+    Entity.TENANT: Selection(frozenset({"first_name", "last_name", "email", "phone", "current"})),
     Entity.RELATIONSHIP: Selection(frozenset({"role", "end_date", "external_id"})),
 }
 """What the rules read of each record."""

@@ -298,15 +298,26 @@ def _units(snapshot: Snapshot, matched: Matched) -> Iterable[Candidate]:
 
 
 def _tenants(snapshot: Snapshot, matched: Matched) -> Iterable[Candidate]:
+    """A tenant record is a tenancy (pms keeps one per lease, former ones too): a record its
+    provider says is former is matched only with another said to be former. A name within a
+    unit cannot tell a former tenant from the present one of the same name; their standing
+    can."""
     tenants = snapshot.tenants
+
+    def keyed(key: Callable[[Ref, Tenant], Hashable | None]) -> dict[Hashable, list[Ref]]:
+        return _index(
+            (ref, (found, tenant.current is False) if (found := key(ref, tenant)) else None)
+            for ref, tenant in tenants.items()
+        )
+
     yield from _pairs(
         Entity.TENANT,
-        _index((ref, normalize.email(t.email)) for ref, t in tenants.items()),
+        keyed(lambda _ref, tenant: normalize.email(tenant.email)),
         lambda _a, _b: (0.97, "email"),
     )
     yield from _pairs(
         Entity.TENANT,
-        _index((ref, normalize.phone(t.phone)) for ref, t in tenants.items()),
+        keyed(lambda _ref, tenant: normalize.phone(tenant.phone)),
         lambda _a, _b: (0.93, "phone"),
     )
 
@@ -315,11 +326,7 @@ def _tenants(snapshot: Snapshot, matched: Matched) -> Iterable[Candidate]:
         unit = snapshot.unit_of.get(ref)
         return (matched.group_of(Entity.UNIT, unit), name) if name and unit else None
 
-    yield from _pairs(
-        Entity.TENANT,
-        _index((ref, in_unit(ref, t)) for ref, t in tenants.items()),
-        lambda _a, _b: (0.95, "name+unit"),
-    )
+    yield from _pairs(Entity.TENANT, keyed(in_unit), lambda _a, _b: (0.95, "name+unit"))
 
 
 def _relationships(snapshot: Snapshot, matched: Matched) -> Iterable[Candidate]:
