@@ -24,7 +24,7 @@ from schema.filters import (
     UnitFilter,
     availability,
 )
-from schema.ids import decode_id, is_entity_id
+from schema.ids import decode_entity_id, decode_id, is_entity_id
 from schema.permissions import demand, requires
 from schema.selection import connection_selection, selection_here
 from schema.subscription import NodeType
@@ -180,7 +180,8 @@ class Query:
         return await _node(info, id, info.path.as_list())
 
     @strawberry.field(
-        description="Several objects by global id, in the order asked, batched.",
+        description="Several objects by global id (or linked groups by `entityId`, as `node` "
+        "takes them), in the order asked, batched.",
         extensions=_READ,
         graphql_type=list[Node | None],
     )
@@ -189,7 +190,10 @@ class Query:
         if len(ids) > most:
             raise LimitExceeded("TOO_MANY_IDS", f"`ids` may hold at most {most}.", most, len(ids))
         for global_id in ids:
-            decode_id(global_id)
+            if is_entity_id(global_id):
+                decode_entity_id(global_id)
+            else:
+                decode_id(global_id)
         base = info.path.as_list()
         return list(
             await asyncio.gather(

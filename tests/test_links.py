@@ -267,7 +267,13 @@ async def test_node_takes_an_entity_id_and_gives_the_group_as_one(linked: Client
         '{{ node(id: "{}") {{ id }} }}'.format(base64_id("entity:Building:primmo:999999"))
     )
 
+    both = await linked.data(
+        '{{ nodes(ids: ["{}", "{}"]) {{ ... on Landlord {{ entityId name businessNumber '
+        "sources {{ provider sourceId }} }} }} }}".format(merged["entityId"], merged["entityId"])
+    )
+
     assert again["node"] == merged
+    assert both["nodes"] == [merged, merged], "`nodes` takes what `node` takes"
     assert error_codes(missing) == ["NOT_FOUND"]
 
 
