@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from gateway.model import Entity, Landlord, Selection
 from gateway.sandbox import Sandbox
 from gateway.sandbox.overlaps import truth
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from gateway.state.links import Decisions
+from gateway.state.links import Decisions, Findings, Proposal
 from gateway.tools.linking import rebuild_now
 from tests.conftest import Client, error_codes, eventually, serving
 from tests.postgres_server import PostgresServer
@@ -504,6 +504,30 @@ async def test_a_change_to_one_record_is_told_for_its_whole_group(linked: Client
     assert response.status_code == 200
     told = {f"{c.provider}:{c.source_id}" for c in changes}
     assert told == {references[("tenant", twin[0])], references[("tenant", twin[1])]}
+
+
+async def test_a_record_deleted_at_its_provider_takes_its_proposals_with_it(
+    linked: Client,
+) -> None:
+    """Even a record in no group: a proposal naming a record that is gone cannot be decided."""
+    store = linked.gateway.federation.linking.store
+    gone = f"primmo:{linked.sandbox.world.tenants[0].id}"
+    proposal = Proposal(Entity.TENANT, gone, "pms:prop_1/ten_1", "name", 0.6)
+
+    async def found(_decisions: Mapping[Entity, Decisions]) -> dict[Entity, Findings]:
+        return {Entity.TENANT: Findings((), [proposal])}
+
+    await store.replace([Entity.TENANT], found)
+    assert (await store.groups(Entity.TENANT, [gone]))[gone].members == (gone,)
+
+    response = await linked.http.post(
+        "/webhooks/primmo",
+        content=_primmo_delivery(int(gone.partition(":")[2]), status=2),
+        headers={WEBHOOK_HEADER: PRIMMO["webhook_secret"]},
+    )
+
+    assert response.status_code == 200
+    assert await store.proposals(Entity.TENANT, None, 10) == ([], 0)
 
 
 async def test_leap_is_kept_in_step_with_the_links(

@@ -213,6 +213,28 @@ async def test_a_read_is_answered_while_a_write_is_under_way(where: str, tmp_pat
             await reader.aclose()
 
 
+async def test_a_record_forgotten_leaves_its_group_and_every_proposal_naming_it(
+    store: LinkStore,
+) -> None:
+    await store.replace(
+        [B],
+        _found(
+            [Evidence(B, "a:1", "b:2", Source.RULE, "address", 0.97)],
+            [
+                Proposal(B, "a:1", "c:3", "name", 0.6),
+                Proposal(B, "d:4", "a:1", "name", 0.6),
+                Proposal(B, "c:3", "d:4", "name", 0.6),
+            ],
+        ),
+    )
+
+    await store.forget(B, "a:1")
+
+    proposals, total = await store.proposals(B, None, 10)
+    assert [(p.first, p.second) for p in proposals] == [("c:3", "d:4")] and total == 1
+    assert (await store.groups(B, ["a:1"]))["a:1"].members == ("a:1",)
+
+
 async def test_the_tables_are_what_the_migrations_made(tmp_path: Path) -> None:
     store = LinkStore(f"sqlite+aiosqlite:///{tmp_path / 'links.sqlite3'}")
     engine = await store.ready()

@@ -99,7 +99,7 @@ class Gateway:
                 provider, _, source_id = member.partition(":")
                 if member != ref:
                     told.append(Change(ChangeKind.UPDATED, change.entity, provider, source_id))
-            if change.kind is ChangeKind.DELETED and len(group.members) > 1:
+            if change.kind is ChangeKind.DELETED:
                 await store.forget(change.entity, ref)
         return list(dict.fromkeys(told))
 

@@ -450,8 +450,9 @@ class LinkStore:
         return list({group.label: group for group in after.values()}.values())
 
     async def forget(self, entity: Entity, ref: str) -> None:
-        """A record its provider deleted: its links go, and it leaves its group. People's
-        decisions about it stay, should it come back."""
+        """A record its provider deleted: its links go, it leaves its group, and every
+        proposal naming it goes (none could be decided). People's decisions about it
+        stay, should it come back."""
         async with self._transaction() as connection:
             touched = list((await self._groups(connection, entity, [ref]))[ref].members)
             await connection.execute(
@@ -460,7 +461,12 @@ class LinkStore:
                     or_(links.c.first == ref, links.c.second == ref),
                 )
             )
-            await self._drop_proposals(connection, entity, [ref])
+            await connection.execute(
+                delete(proposals).where(
+                    proposals.c.entity == entity.value,
+                    or_(proposals.c.first == ref, proposals.c.second == ref),
+                )
+            )
             await self._regroup(connection, entity, touched)
 
     async def decisions(self, entity: Entity) -> Decisions:
