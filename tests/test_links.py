@@ -156,6 +156,30 @@ async def test_a_distinct_list_ends_when_a_provider_in_it_has_nothing_that_match
     )
 
 
+async def test_a_filtered_distinct_lists_total_is_counted_once_not_on_every_page(
+    linked: Client,
+) -> None:
+    """Counting a filtered distinct list reads it to its end: done on the first page, and
+    carried in the cursor, not again on each of the five pages."""
+    query = """query($after: String) { units(first: 5, after: $after, distinct: true,
+        filter: {unitCode: "101"}) { totalCount pageInfo { hasNextPage endCursor }
+        edges { node { entityId } } } }"""
+    linked.sandbox.reset_counters()
+    totals, after = [], None
+    for _ in range(10):
+        page = (await linked.data(query, {"after": after}))["units"]
+        totals.append(page["totalCount"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    listed = [path for _, path in linked.mycrm.requests if path.count("/") == 1]
+    assert len(totals) > 2 and len(set(totals)) == 1
+    assert sum(linked.mycrm.requests[("GET", path)] for path in listed) == 2, (
+        "MyCRM's list: its first page, then read to its end once for the count"
+    )
+
+
 async def test_a_distinct_list_goes_on_from_any_of_its_cursors(linked: Client) -> None:
     """Relay lets a caller resume after any edge, not only the last: an edge's cursor must
     not say a provider is done while its last records are still to come."""

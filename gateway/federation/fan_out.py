@@ -110,15 +110,20 @@ class _Cursor(Standings[Position]):
     """Where each provider stands, for one list (its fingerprint), as an opaque cursor."""
 
     fingerprint: str
+    groups: int | None = None
+    """A filtered distinct list's count of groups, once counted (it reads the list to its
+    end): later pages say it again rather than read it again."""
 
     def encode(self) -> str:
-        payload = {
+        payload: dict[str, Any] = {
             "v": 1,
             "f": self.fingerprint,
             "p": self.positions,
             "d": sorted(self.done),
             "t": self.totals,
         }
+        if self.groups is not None:
+            payload["g"] = self.groups
         return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
     @classmethod
@@ -130,8 +135,10 @@ class _Cursor(Standings[Position]):
             done = payload["d"]
             totals = payload["t"]
             fingerprint_given = payload["f"]
+            groups = payload.get("g")
             valid = (
-                payload["v"] == 1
+                (groups is None or (isinstance(groups, int) and groups >= 0))
+                and payload["v"] == 1
                 and isinstance(fingerprint_given, str)
                 and isinstance(positions, dict)
                 and isinstance(done, list)
@@ -148,7 +155,13 @@ class _Cursor(Standings[Position]):
             raise InvalidCursor(
                 "The cursor belongs to a different list (other filters or providers)."
             )
-        return cls(fingerprint, positions=dict(positions), done=set(done), totals=dict(totals))
+        return cls(
+            fingerprint,
+            groups=groups,
+            positions=dict(positions),
+            done=set(done),
+            totals=dict(totals),
+        )
 
 
 def _fingerprint(
@@ -345,6 +358,10 @@ class Federation:
         errors: list[ProviderError] = []
         edges: list[Edge] = []
         shown: dict[str, Record] = {}
+        total = cursor.groups or 0
+        if count and criteria and cursor.groups is None:
+            total = await self._distinct_total(entity, criteria, scope, errors)
+            cursor.groups = None if errors else total
         while len(edges) < size:
             asked = {
                 name: ListRequest(criteria, wanted, size + 1, _resume(cursor, buffers, name))
@@ -396,7 +413,8 @@ class Federation:
                     edges.append(Edge(merged, cursor.encode()))
                     if len(edges) == size:
                         break
-        total = await self._distinct_total(entity, criteria, scope, errors) if count else 0
+        if count and not criteria:
+            total = await self._distinct_total(entity, criteria, scope, errors)
         return _listed(edges, cursor, scope, after, total, errors)
 
     async def _firsts(
@@ -452,7 +470,8 @@ class Federation:
         errors: list[ProviderError],
     ) -> int:
         """Groups in the list. Without filters, the providers' own counts less the records
-        the store knows share a group; with filters, the list is read to its end."""
+        the store knows share a group; with filters, the list is read to its end, once: the
+        count goes on in the list's cursors."""
         failed = errors_from(errors)
         if not criteria:
             outcomes = await asyncio.gather(
