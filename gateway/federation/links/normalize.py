@@ -96,7 +96,6 @@ _UNIT_TAIL = re.compile(
     r"(?:\.\s*|\s+)|#\s*)(?P<unit>[0-9a-z]+)\s*$"
 )
 """`, app. 101`, ` apt 3`, ` #5`: a word and a separator, so `"rue Nobel"` keeps its street."""
-_POSTAL = re.compile(r"^[A-Z][0-9][A-Z][0-9][A-Z][0-9]$")
 
 
 def fold(text: str | None) -> str:
@@ -158,10 +157,6 @@ def postal_code(code: str | None) -> str | None:
     """`"g1a 2b3"` and `"G1A2B3"` alike; a code of another shape is kept as its letters."""
     plain = re.sub(r"[^0-9A-Za-z]", "", code or "").upper()
     return plain or None
-
-
-def canadian(code: str | None) -> bool:
-    return bool(code and _POSTAL.match(code))
 
 
 def company(name: str | None) -> str | None:
