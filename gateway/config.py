@@ -303,6 +303,11 @@ class VaultSettings(_Strict):
     key: SecretRef = SecretRef(env="PROPGATE_VAULT_KEY")
 
 
+DEFAULT_PRECEDENCE = ("primmo", "pms", "scom", "mycrm", "leap")
+"""`[links.precedence] default`: the systems of record for buildings, units and tenants
+first; listings last but one."""
+
+
 class LinkSettings(_Strict):
     """Records linked across providers (README: Linking records)."""
 

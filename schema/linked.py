@@ -119,7 +119,7 @@ async def node_by_entity_id(info: Info, text: str, path: list[str | int]) -> mod
     entity, label = decode_entity_id(text)
     if not info.context.federation.knows(provider_of(label)):
         raise InvalidId(f"'{text[:80]}' names a provider this gateway does not serve.")
-    group = (await info.context.federation.linking.store.groups(entity, [label]))[label]
+    group = (await info.context.federation.linking.groups(entity, [label]))[label]
     records = await _records(info, entity, group.members)
     if not records:
         info.context.report(NotFound(f"No {entity.value} with entity id '{text[:80]}'."), path)
@@ -166,7 +166,7 @@ async def links_of(root: model.Record, info: Info) -> list[RecordLink]:
     entity = model.ENTITY_OF[type(root)]
     own = reference_of(root)
     try:
-        found = await info.context.federation.linking.store.evidence(entity, [own])
+        found = await info.context.federation.linking.evidence(entity, [own])
     except LinksUnavailable as error:
         info.context.report(error, info.path.as_list())
         return []
@@ -267,8 +267,8 @@ async def proposed_links(
     info: Info, entity: model.Entity | None, first: int | None, after: str | None
 ) -> ProposedLinkConnection:
     size = info.context.federation.page_size(first)
-    store = info.context.federation.linking.store
-    found, total = await store.proposals(entity, _after(after), size + 1)
+    linking = info.context.federation.linking
+    found, total = await linking.proposals(entity, _after(after), size + 1)
     edges = [
         ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(proposal))
         for proposal in found[:size]

@@ -135,7 +135,7 @@ async def _changes(
 async def _entity_id(federation: Federation, change: events.Change) -> strawberry.ID | None:
     ref = reference(change.provider, change.source_id)
     try:
-        group = (await federation.linking.store.groups(change.entity, [ref]))[ref]
+        group = (await federation.linking.groups(change.entity, [ref]))[ref]
     except LinksUnavailable:
         return None
     return strawberry.ID(encode_entity_id(change.entity, group.label))

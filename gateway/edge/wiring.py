@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import httpx
 
 from gateway.clock import Clock, SystemClock
-from gateway.config import Settings, connector_options
+from gateway.config import DEFAULT_PRECEDENCE, Settings, connector_options
 from gateway.connectors import CONNECTORS
 from gateway.connectors.capabilities import LandlordOnboarding
 from gateway.edge.persisted.queries import PersistedQueries
@@ -21,7 +21,7 @@ from gateway.edge.persisted.safelist import load_safelist
 from gateway.edge.runtime import Gateway
 from gateway.errors import ConfigError
 from gateway.federation.fan_out import Federation, PageLimits
-from gateway.federation.links import DEFAULT_PRECEDENCE, NOT_MERGED, Linking, Precedence
+from gateway.federation.links import NOT_MERGED, Linking, Precedence
 from gateway.model import ENTITY_OF, Entity
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing

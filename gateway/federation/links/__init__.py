@@ -42,7 +42,6 @@ from gateway.state.links import (
 )
 
 __all__ = [
-    "DEFAULT_PRECEDENCE",
     "NOT_MERGED",
     "Evidence",
     "Group",
@@ -60,8 +59,6 @@ __all__ = [
 
 NOT_MERGED = frozenset({"provider", "source_id", "merged"})
 """A merged record's own: which record leads it, and what it was made of."""
-DEFAULT_PRECEDENCE = ("primmo", "pms", "scom", "mycrm", "leap")
-"""The systems of record for buildings, units and tenants first; listings last but one."""
 
 
 def reference_of(record: Record) -> str:
@@ -72,7 +69,9 @@ def reference_of(record: Record) -> str:
 class Precedence:
     """Which provider's record leads a group, and whose value each field takes."""
 
-    default: tuple[str, ...] = DEFAULT_PRECEDENCE
+    default: tuple[str, ...] = ()
+    """Unnamed providers come after the named ones, by name (`[links.precedence]` names
+    them all by default)."""
     types: Mapping[Entity, tuple[str, ...]] = field(default_factory=dict)
     fields: Mapping[tuple[Entity, str], tuple[str, ...]] = field(default_factory=dict)
 
@@ -92,7 +91,8 @@ class Precedence:
 
 
 class Linking:
-    """The federation's links: the store, and how a linked group is shown."""
+    """The federation's links: the store, and how a linked group is shown. The schema reads
+    links through these methods; the store is the federation's."""
 
     def __init__(
         self,
@@ -107,6 +107,17 @@ class Linking:
         self.write_back = write_back
         """Whether a provider that records relationships is given the gateway's names for
         those linked (`[links] write_back`): checked where any link is kept in step."""
+
+    async def groups(self, entity: Entity, refs: Sequence[str]) -> dict[str, Group]:
+        return await self.store.groups(entity, refs)
+
+    async def evidence(self, entity: Entity, refs: Sequence[str]) -> dict[str, list[Evidence]]:
+        return await self.store.evidence(entity, refs)
+
+    async def proposals(
+        self, entity: Entity | None, after: tuple[float, int] | None, limit: int
+    ) -> tuple[list[Proposal], int]:
+        return await self.store.proposals(entity, after, limit)
 
     def merged(self, records: Sequence[Record], label: str, selection: Selection) -> Record:
         """One record for a group, known by its label (`Merged`): the first in precedence,
