@@ -217,6 +217,35 @@ async def test_a_distinct_list_names_a_provider_that_failed_to_give_a_group_s_re
     assert all(error["path"][-1] == "sources" for error in sources["errors"])
 
 
+@pytest.mark.parametrize(
+    ("field", "filter", "texts"),
+    [
+        ("landlords", "nameContains", ["Gagné", "gagne", "GAGNÉ", "Neil"]),
+        ("buildings", "cityContains", ["Lévis", "levis", "QUÉBEC", "rivières"]),
+    ],
+)
+async def test_a_filtered_distinct_list_shows_each_group_the_plain_list_has_once(
+    linked: Client, field: str, filter: str, texts: list[str]
+) -> None:
+    """The gateway judges which record leads a group by its own reading of the filter
+    (`matches`); a provider filtering otherwise (accents, case) would lose a group whose
+    leader it never returns, or show one twice. Accented, unaccented and upper-case text,
+    against every provider the list asks: each group the plain list has a record of,
+    once."""
+    query = """query($text: String, $distinct: Boolean!) { FIELD(first: 100,
+        distinct: $distinct, filter: {FILTER: $text}) { edges { node { entityId
+        sources { provider } } } } }""".replace("FIELD", field).replace("FILTER", filter)
+    linked_groups = 0
+    for text in texts:
+        plain = (await linked.data(query, {"text": text, "distinct": False}))[field]["edges"]
+        rows = (await linked.data(query, {"text": text, "distinct": True}))[field]["edges"]
+
+        groups = [row["node"]["entityId"] for row in rows]
+        assert sorted(groups) == sorted({row["node"]["entityId"] for row in plain}), text
+        linked_groups += sum(len(row["node"]["sources"]) > 1 for row in rows)
+    assert linked_groups, "some of these groups have records at two providers"
+
+
 async def test_same_as_and_entity_ids_cost_one_batch_per_provider(linked: Client) -> None:
     query = """{ landlords(first: 50, providers: ["pms"]) { edges { node {
         sourceId entityId sameAs { provider sourceId entityId ... on Landlord { name } } } } } }"""
