@@ -289,11 +289,7 @@ class Mutation:
         extensions=requires("identity:manage"),
     )
     async def link(self, info: Info, input: LinkInput) -> LinkPayload:
-        groups, refusals = await linked.link(info, input.ids)
-        return LinkPayload(
-            groups=groups,
-            errors=[UserError(code=r.code, message=r.message, field=r.field) for r in refusals],
-        )
+        return _decided(*await linked.link(info, input.ids))
 
     @strawberry.mutation(
         description="Takes each record named (1 to 20) out of its group, kept apart from that "
@@ -303,8 +299,11 @@ class Mutation:
         extensions=requires("identity:manage"),
     )
     async def unlink(self, info: Info, input: LinkInput) -> LinkPayload:
-        groups, refusals = await linked.unlink(info, input.ids)
-        return LinkPayload(
-            groups=groups,
-            errors=[UserError(code=r.code, message=r.message, field=r.field) for r in refusals],
-        )
+        return _decided(*await linked.unlink(info, input.ids))
+
+
+def _decided(groups: list[linked.LinkedGroup], refusals: list[linked.Refusal]) -> LinkPayload:
+    return LinkPayload(
+        groups=groups,
+        errors=[UserError(code=r.code, message=r.message, field=r.field) for r in refusals],
+    )

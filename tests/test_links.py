@@ -132,6 +132,13 @@ async def test_a_filtered_distinct_list_counts_groups_with_a_record_that_matches
     assert all(any(city in s["city"].casefold() for s in n["sources"]) for n in nodes)
 
 
+def _listings_asked(client: Client) -> int:
+    """Requests for MyCRM's list of listings (`/properties`), not for one listing by id."""
+    return sum(
+        number for (_, path), number in client.mycrm.requests.items() if path.count("/") == 1
+    )
+
+
 async def test_a_distinct_list_ends_when_a_provider_in_it_has_nothing_that_matches(
     linked: Client,
 ) -> None:
@@ -150,10 +157,7 @@ async def test_a_distinct_list_ends_when_a_provider_in_it_has_nothing_that_match
     nodes, _ = await _all(linked, query, "units", most=10)
 
     assert len(nodes) == len({node["entityId"] for node in nodes}) > 5
-    listed = [path for _, path in linked.mycrm.requests if path.count("/") == 1]
-    assert sum(linked.mycrm.requests[("GET", path)] for path in listed) == 1, (
-        "MyCRM's list is asked on the first page only"
-    )
+    assert _listings_asked(linked) == 1, "MyCRM's list is asked on the first page only"
 
 
 async def test_a_filtered_distinct_lists_total_is_counted_once_not_on_every_page(
@@ -173,9 +177,8 @@ async def test_a_filtered_distinct_lists_total_is_counted_once_not_on_every_page
             break
         after = page["pageInfo"]["endCursor"]
 
-    listed = [path for _, path in linked.mycrm.requests if path.count("/") == 1]
     assert len(totals) > 2 and len(set(totals)) == 1
-    assert sum(linked.mycrm.requests[("GET", path)] for path in listed) == 2, (
+    assert _listings_asked(linked) == 2, (
         "MyCRM's list: its first page, then read to its end once for the count"
     )
 
