@@ -26,6 +26,7 @@ from gateway.errors import (
     InvalidId,
     LinksUnavailable,
     NotFound,
+    ProviderError,
 )
 from gateway.federation.links import (
     NOT_MERGED,
@@ -120,9 +121,12 @@ async def node_by_entity_id(info: Info, text: str, path: list[str | int]) -> mod
     if not info.context.federation.knows(provider_of(label)):
         raise InvalidId(f"'{text[:80]}' names a provider this gateway does not serve.")
     group = (await info.context.federation.linking.groups(entity, [label]))[label]
-    records = await _records(info, entity, group.members)
+    records, failed = await _read(info, entity, group.members)
+    for error in failed:
+        info.context.report(error, path)
     if not records:
-        info.context.report(NotFound(f"No {entity.value} with entity id '{text[:80]}'."), path)
+        if not failed:
+            info.context.report(NotFound(f"No {entity.value} with entity id '{text[:80]}'."), path)
         return None
     selection = selection_here(_node_type(entity), info)
     return info.context.federation.linking.merged(records, group.label, selection)
@@ -132,17 +136,29 @@ async def _records(
     info: Info, entity: model.Entity, refs: tuple[str, ...] | list[str]
 ) -> list[model.Record]:
     """The records, each read by id (one batch per provider), with the fields selected
-    under the field `info` is about."""
+    under the field `info` is about; a provider that fails is an error at that field, and
+    the others' records still come."""
+    found, failed = await _read(info, entity, refs)
+    for error in failed:
+        info.context.report(error, info.path.as_list())
+    return found
+
+
+async def _read(
+    info: Info, entity: model.Entity, refs: tuple[str, ...] | list[str]
+) -> tuple[list[model.Record], list[ProviderError]]:
     selection = selection_here(_node_type(entity), info)
-    found = await asyncio.gather(
-        *(
-            info.context.loaders.one(
-                model.Link(provider_of(ref), entity, "id", ref.partition(":")[2]), selection
-            )
-            for ref in refs
-        )
-    )
-    return [record for record in found if record is not None]
+
+    async def one(ref: str) -> model.Record | ProviderError | None:
+        link = model.Link(provider_of(ref), entity, "id", ref.partition(":")[2])
+        try:
+            return await info.context.loaders.one(link, selection)
+        except ProviderError as error:
+            return error
+
+    found = await asyncio.gather(*(one(ref) for ref in refs))
+    records = [item for item in found if item is not None and not isinstance(item, ProviderError)]
+    return records, [item for item in found if isinstance(item, ProviderError)]
 
 
 @strawberry.type(description="Why two records are one: who said so, how sure, and when.")

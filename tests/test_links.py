@@ -200,6 +200,17 @@ async def test_a_distinct_list_names_a_provider_that_failed_to_give_a_group_s_re
 ) -> None:
     """pms's landlords are merged with their SCOM twins, read by id: SCOM failing then must
     be an error naming it at the list, not a silent row without its SCOM half."""
+    rows = (
+        await linked.data(
+            '{ landlords(first: 50, distinct: true, providers: ["pms", "scom"]) { edges { node '
+            "{ entityId sources { provider } } } } }"
+        )
+    )["landlords"]["edges"]
+    scom_twin = next(
+        row["node"]["entityId"]
+        for row in rows
+        if sorted(s["provider"] for s in row["node"]["sources"]) == ["pms", "scom"]
+    )
     linked.sandbox.states["scom"].inject("error")
 
     body = await linked.query(
@@ -218,6 +229,11 @@ async def test_a_distinct_list_names_a_provider_that_failed_to_give_a_group_s_re
     assert all({"provider": "pms"} in row["node"]["sources"] for row in rows)
     assert {error["extensions"].get("provider") for error in sources["errors"]} == {"scom"}
     assert all(error["path"][-1] == "sources" for error in sources["errors"])
+    group = await linked.query(
+        f'{{ node(id: "{scom_twin}") {{ ... on Landlord {{ sources {{ provider }} }} }} }}'
+    )
+    assert group["data"]["node"] == {"sources": [{"provider": "pms"}]}, "the rest of the group"
+    assert {e["extensions"].get("provider") for e in group["errors"]} == {"scom"}
 
 
 @pytest.mark.parametrize(
