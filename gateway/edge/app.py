@@ -137,6 +137,7 @@ def create_app(
                 introspection=limits.introspection,
                 metrics=gateway.metrics,
                 tracer=gateway.tracing.tracer if gateway.tracing else None,
+                compiled=settings.gateway.compiled_execution,
             ),
             context_getter=context,
             graphql_ide="graphiql",

@@ -55,6 +55,14 @@ class Metrics:
             ["operation", "type"],
             registry=self.registry,
         )
+        self._executors = Counter(
+            "propgate_graphql_executor_runs",
+            "Operations that reached execution, by the executor that ran them: compiled (their "
+            "plan) or graphql-core (what plans do not cover: mutations, subscriptions, "
+            "operations whose document is not kept).",
+            ["executor"],
+            registry=self.registry,
+        )
         self._upstream = Counter(
             "propgate_upstream_requests",
             "HTTP requests sent to providers (each retry counts), by response status "
@@ -95,6 +103,9 @@ class Metrics:
     def operation(self, operation: str, kind: str, outcome: str, seconds: float) -> None:
         self._operations.labels(operation, kind, outcome).inc()
         self._operation_seconds.labels(operation, kind).observe(seconds)
+
+    def executed(self, executor: str) -> None:
+        self._executors.labels(executor).inc()
 
     def upstream_request(self, provider: str, kind: str, status: str, seconds: float) -> None:
         self._upstream.labels(provider, kind, status).inc()
