@@ -149,10 +149,11 @@ def _bench(args: argparse.Namespace) -> None:
         grown = scale(latency=args.latency, jitter=args.jitter, seconds=args.seconds, out=out)
         sys.stdout.write(scale_table(grown) + "\n")
         return
+    clients = [int(n) for n in args.clients.split(",")] if args.clients else [args.concurrency]
     result = run(
         latency=args.latency,
         jitter=args.jitter,
-        concurrency=args.concurrency,
+        clients=clients,
         seconds=args.seconds,
         workers=args.workers,
         buildings=args.buildings,
@@ -299,6 +300,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency", type=float, default=0.020, help="upstream seconds per request")
     bench.add_argument("--jitter", type=float, default=0.005, help="± seconds per request")
     bench.add_argument("--concurrency", type=int, default=32, help="clients at once")
+    bench.add_argument(
+        "--clients",
+        help="several numbers of clients, e.g. 1,8,32: the mix and the ideal client at each, "
+        "on one gateway, then each query's ratio to the ideal client at each",
+    )
     bench.add_argument("--seconds", type=float, default=20, help="how long the mix is driven")
     bench.add_argument("--workers", type=int, default=1, help="gateway uvicorn workers")
     bench.add_argument(
