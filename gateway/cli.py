@@ -134,6 +134,20 @@ def _bench(args: argparse.Namespace) -> None:
     from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
 
     out = Path(args.out) if args.out else None
+    if args.mesh:
+        from gateway.tools.bench.mesh import mesh_table, side_by_side
+
+        compared = side_by_side(
+            latency=args.latency,
+            jitter=args.jitter,
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            workers=args.workers,
+            out=out,
+        )
+        sys.stdout.write(mesh_table(compared) + "\n")
+        return
     if args.fault_run:
         faulted = fault_run(
             stall=args.stall,
@@ -330,5 +344,12 @@ def parser() -> argparse.ArgumentParser:
         "throughput before, during and after, and the time to shed (README: Traffic)",
     )
     bench.add_argument("--stall", default="primmo", help="the provider that stalls (--fault-run)")
+    bench.add_argument(
+        "--mesh",
+        action="store_true",
+        help="propgate and GraphQL Mesh (installed by npm into ~/.cache/propgate) on the nested "
+        "query, in turns, on one sandbox (README: Performance)",
+    )
+    bench.add_argument("--rounds", type=int, default=3, help="turns each side gets (--mesh)")
     bench.set_defaults(run=_bench)
     return parser
