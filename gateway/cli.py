@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> None:
         )
         return
     try:
-        app = create_app(load_settings(args.config), self_url=self_url)
+        app = create_app(load_settings(args.config), self_url=self_url, freeze_heap=True)
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)

@@ -38,6 +38,7 @@ from gateway.edge.router import (
 from gateway.edge.runtime import Gateway
 from gateway.edge.wiring import build_gateway, persisted_for
 from gateway.errors import BadUserInput, Forbidden, ProviderError, Unauthenticated
+from gateway.observability.heap import freeze_after_start
 from gateway.observability.requestid import RequestIds
 from gateway.observability.tracing import Tracing, tracing_from
 from gateway.sandbox import Sandbox
@@ -58,10 +59,14 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     clock: Clock | None = None,
     tracing: Tracing | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Builds the app. Without providers configured, the sandbox is mounted under `/sandbox/`
     and the connectors reach it over real HTTP at `self_url` (or through `transports`).
-    Traces go where `tracing` says, else where the settings and environment say."""
+    Traces go where `tracing` says, else where the settings and environment say.
+    `freeze_heap`: once started, the objects start-up made are frozen out of the garbage
+    collector's sight (`gateway.observability.heap`); for a server's own process, not for
+    a process that builds many apps (tests), whose frozen objects would stay."""
     settings = settings or Settings()
     gateway = build_gateway(
         settings,
@@ -91,6 +96,9 @@ def create_app(
             else None
         )
         await gateway.start()
+        if freeze_heap:
+            frozen = freeze_after_start()
+            logger.info("froze %d objects made at start-up out of the collector's sight", frozen)
         if authenticator.development_key:
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
@@ -230,5 +238,7 @@ async def _once_listening(self_url: str, then: Callable[[], Awaitable[None]]) ->
 def from_environment() -> FastAPI:
     """The app for `uvicorn --factory` (several workers): settings from `$PROPGATE_CONFIG`."""
     return create_app(
-        load_settings(None), self_url=os.environ.get("PROPGATE_SELF_URL", "http://127.0.0.1:8000")
+        load_settings(None),
+        self_url=os.environ.get("PROPGATE_SELF_URL", "http://127.0.0.1:8000"),
+        freeze_heap=True,
     )

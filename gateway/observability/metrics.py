@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gateway.observability.heap import CollectionsCollector, collections
 from gateway.upstream.resilience import BreakerState, ProviderHealth
 
 __all__ = ["ANONYMOUS", "INVALID", "OTHER", "Metrics"]
@@ -88,6 +89,7 @@ class Metrics:
             ["provider", "type", "result"],
             registry=self.registry,
         )
+        self.registry.register(CollectionsCollector(collections()))
 
     def operation_name(self, name: str | None) -> str:
         """The label for a validated operation's name, keeping the label set bounded."""

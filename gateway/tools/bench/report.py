@@ -136,7 +136,8 @@ def _run_table(result: dict[str, Any]) -> str:
         f"requests/s {result['requests_per_second']} (the ideal client: "
         f"{result['direct_requests_per_second']}), one upstream round trip "
         f"{result['round_trip_ms']} ms, gateway CPU {result['cpu_us_per_query']} µs/query, "
-        f"{result['cpu_us_per_object']} µs/object"
+        f"{result['cpu_us_per_object']} µs/object, of which garbage collection "
+        f"{result.get('gc_us_per_query', '-')} µs/query"
     )
     rows.append(
         "ideal: depth x round trip; direct: p50 of the ideal client, which replays the "
