@@ -130,52 +130,40 @@ def _webhooks(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
+    from typing import Any
 
     from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
+    from gateway.tools.bench.mesh import mesh_table, side_by_side
 
-    out = Path(args.out) if args.out else None
+    common: dict[str, Any] = {
+        "latency": args.latency,
+        "jitter": args.jitter,
+        "seconds": args.seconds,
+        "out": Path(args.out) if args.out else None,
+    }
     if args.mesh:
-        from gateway.tools.bench.mesh import mesh_table, side_by_side
-
-        compared = side_by_side(
-            latency=args.latency,
-            jitter=args.jitter,
-            concurrency=args.concurrency,
-            seconds=args.seconds,
-            rounds=args.rounds,
+        printed = mesh_table(
+            side_by_side(
+                **common, concurrency=args.concurrency, rounds=args.rounds, workers=args.workers
+            )
+        )
+    elif args.fault_run:
+        printed = fault_table(fault_run(**common, stall=args.stall, concurrency=args.concurrency))
+    elif args.scale:
+        printed = scale_table(scale(**common))
+    else:
+        clients = [int(n) for n in args.clients.split(",")] if args.clients else [args.concurrency]
+        result = run(
+            **common,
+            clients=clients,
             workers=args.workers,
-            out=out,
+            buildings=args.buildings,
+            units=args.units,
+            mix=pick(args.query),
+            compiled=not args.graphql_core,
         )
-        sys.stdout.write(mesh_table(compared) + "\n")
-        return
-    if args.fault_run:
-        faulted = fault_run(
-            stall=args.stall,
-            latency=args.latency,
-            jitter=args.jitter,
-            concurrency=args.concurrency,
-            seconds=args.seconds,
-            out=out,
-        )
-        sys.stdout.write(fault_table(faulted) + "\n")
-        return
-    if args.scale:
-        grown = scale(latency=args.latency, jitter=args.jitter, seconds=args.seconds, out=out)
-        sys.stdout.write(scale_table(grown) + "\n")
-        return
-    clients = [int(n) for n in args.clients.split(",")] if args.clients else [args.concurrency]
-    result = run(
-        latency=args.latency,
-        jitter=args.jitter,
-        clients=clients,
-        seconds=args.seconds,
-        workers=args.workers,
-        buildings=args.buildings,
-        units=args.units,
-        out=out,
-        mix=pick(args.query),
-    )
-    sys.stdout.write(table(result) + "\n")
+        printed = table(result)
+    sys.stdout.write(printed + "\n")
 
 
 def _graphiql_assets(_: argparse.Namespace) -> None:
@@ -351,5 +339,10 @@ def parser() -> argparse.ArgumentParser:
         "query, in turns, on one sandbox (README: Performance)",
     )
     bench.add_argument("--rounds", type=int, default=3, help="turns each side gets (--mesh)")
+    bench.add_argument(
+        "--graphql-core",
+        action="store_true",
+        help="the gateway with compiled_execution = false: every operation through graphql-core",
+    )
     bench.set_defaults(run=_bench)
     return parser

@@ -168,8 +168,7 @@ def _pools(ids: list[str], root_fields: tuple[str, ...] = ()) -> Pools:
 _SCHEMA = build_schema()._schema
 
 
-@settings(
-    max_examples=EXAMPLES,
+_DRAWN = settings(
     deadline=None,
     suppress_health_check=[
         HealthCheck.large_base_example,
@@ -177,6 +176,10 @@ _SCHEMA = build_schema()._schema
         HealthCheck.function_scoped_fixture,
     ],
 )
+"""Operations take tens of milliseconds each, and the gateways live as long as the module."""
+
+
+@settings(_DRAWN, max_examples=EXAMPLES)
 @given(data=st.data())
 def test_both_executors_answer_every_drawn_operation_with_the_same_bytes(
     twins: Twins, data: st.DataObject
@@ -184,15 +187,7 @@ def test_both_executors_answer_every_drawn_operation_with_the_same_bytes(
     _differential(twins, data, _pools(twins.ids))
 
 
-@settings(
-    max_examples=max(EXAMPLES // 4, 1),
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.large_base_example,
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@settings(_DRAWN, max_examples=max(EXAMPLES // 4, 1))
 @given(data=st.data())
 def test_both_executors_answer_alike_where_personal_data_is_asked_without_the_scope(
     twins: Twins, data: st.DataObject

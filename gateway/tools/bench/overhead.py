@@ -48,10 +48,11 @@ def run(
     units: int,
     out: Path | None,
     mix: list[BenchQuery] = MIX,
+    compiled: bool = True,
 ) -> dict[str, Any]:
     """The mix at each number of `clients`, each time followed by the ideal client at the
-    same number, on one gateway. The first number's summary is the result's top level;
-    `runs` holds every number's."""
+    same number, on one gateway (with compiled execution, or all through graphql-core).
+    The first number's summary is the result's top level; `runs` holds every number's."""
     settings = {
         "latency": latency,
         "jitter": jitter,
@@ -61,6 +62,7 @@ def run(
         "buildings": buildings,
         "units_per_building": units,
         "queries": [item.name for item in mix],
+        "compiled_execution": compiled,
     }
     runs = []
     with serving(
@@ -70,6 +72,7 @@ def run(
         buildings=buildings,
         units=units,
         max_page=1000,
+        compiled=compiled,
     ) as (gateway, sandbox, pid):
         sys.stderr.write("reading variants, measuring upstream requests and one round trip...\n")
         mix = asyncio.run(with_variants(gateway, mix))
