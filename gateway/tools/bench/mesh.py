@@ -9,7 +9,8 @@ Mesh runs as one Node process bound to 127.0.0.1 with a Primmo token fetched for
 propgate runs as `gateway serve`, both against one sandbox process.
 
 The two are driven in turns (propgate, Mesh, propgate, ...) at the same concurrency for
-the same time, each client asking another page of twenty buildings, and each turn
+the same time, each client asking another twenty buildings (a page starting one
+building further each time, as propgate's variants do), and each turn
 reports requests per second, p50/p95, the upstream requests per query (the sandbox's
 own counter) and the CPU per query of each one's processes.
 """
@@ -145,7 +146,7 @@ def _until_answers(url: str, process: subprocess.Popen[bytes], seconds: float = 
 
 async def _drive_mesh(url: str, concurrency: int, seconds: float, pages: int) -> dict[str, Any]:
     item = BenchQuery("nested buildings", _MESH_QUERY, 2, "").varied(
-        [str(20 * page) for page in range(pages)]
+        [str(start) for start in range(pages)]
     )
     async with client(concurrency) as http:
 
