@@ -3,7 +3,8 @@
 The differential test draws valid operations from the SDL (`tests/operations.py`) and
 sends each to two gateways on two identical sandbox worlds, one compiled and one
 all graphql-core, as the same caller (with or without the scopes personal data
-needs), with the same providers failing; the two bodies must be the same bytes.
+needs), with the same providers failing; the two bodies must be the same bytes, and
+each provider must have received as many requests from one gateway as from the other.
 `PROPGATE_DIFFERENTIAL_EXAMPLES` sets how many operations are drawn (default 200;
 `pytest tests/test_compiled.py --hypothesis-show-statistics` shows what they did).
 """
@@ -67,6 +68,13 @@ def _settings(compiled: bool) -> Settings:
     )
 
 
+@dataclass(frozen=True)
+class Asked:
+    response: httpx.Response
+    upstream: dict[str, int]
+    """Requests each provider of its world received for the operation (tokens too)."""
+
+
 @dataclass
 class Twins:
     """Two gateways, compiled and graphql-core, each on its own copy of the same world."""
@@ -76,13 +84,15 @@ class Twins:
     core: Client
     ids: list[str]
 
-    def both(self, operation: Operation, caller: str) -> tuple[httpx.Response, httpx.Response]:
+    def both(self, operation: Operation, caller: str) -> tuple[Asked, Asked]:
         """The operation sent to one gateway, then the other, each after the work the one
         before left behind has settled: an operation whose error nulls the whole response
         leaves its other root fields running in the background (both executors do), and
         their requests must land in their own gateway's history, not in the other's."""
 
-        async def ask(client: Client) -> httpx.Response:
+        async def ask(client: Client) -> Asked:
+            states = client.sandbox.states
+            before = {name: state.count() for name, state in states.items()}
             idle = asyncio.all_tasks()
             response = await client.http.post(
                 "/graphql",
@@ -92,7 +102,8 @@ class Twins:
             left = asyncio.all_tasks() - idle - {asyncio.current_task()}
             if left:
                 await asyncio.wait(left, timeout=10)
-            return response
+            made = {name: state.count() - before[name] for name, state in states.items()}
+            return Asked(response, made)
 
         return self.runner.run(ask(self.compiled)), self.runner.run(ask(self.core))
 
@@ -210,9 +221,10 @@ def _differential(twins: Twins, data: st.DataObject, pools: Pools) -> None:
     finally:
         twins.fail({})
 
-    assert compiled.status_code == core.status_code
-    assert compiled.content == core.content
-    body = compiled.json()
+    assert compiled.response.status_code == core.response.status_code
+    assert compiled.response.content == core.response.content
+    assert compiled.upstream == core.upstream
+    body = compiled.response.json()
     codes = sorted({error["extensions"]["code"] for error in body.get("errors", [])})
     event(f"data {'null' if body.get('data') is None else 'present'}, errors {codes or 'none'}")
 
