@@ -3,8 +3,11 @@
 The differential test draws valid operations from the SDL (`tests/operations.py`) and
 sends each to two gateways on two identical sandbox worlds, one compiled and one
 all graphql-core, as the same caller (with or without the scopes personal data
-needs), with the same providers failing; the two bodies must be the same bytes, and
-each provider must have received as many requests from one gateway as from the other.
+needs), with the same providers failing; the two bodies must be the same bytes, and,
+where no provider fails, each provider must have received as many requests from one
+gateway as from the other. (Where one fails, a provider called once per key stops being
+called at its first failure, and how many calls had left by then depends on the event
+loop's other work, the other gateway's timers included, whichever executor runs.)
 `PROPGATE_DIFFERENTIAL_EXAMPLES` sets how many operations are drawn (default 200;
 `pytest tests/test_compiled.py --hypothesis-show-statistics` shows what they did).
 """
@@ -223,7 +226,8 @@ def _differential(twins: Twins, data: st.DataObject, pools: Pools) -> None:
 
     assert compiled.response.status_code == core.response.status_code
     assert compiled.response.content == core.response.content
-    assert compiled.upstream == core.upstream
+    if not faults:
+        assert compiled.upstream == core.upstream
     body = compiled.response.json()
     codes = sorted({error["extensions"]["code"] for error in body.get("errors", [])})
     event(f"data {'null' if body.get('data') is None else 'present'}, errors {codes or 'none'}")
