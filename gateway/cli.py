@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> None:
     try:
         settings = load_settings(args.config)
         rebuilding = settings.uses_sandbox and settings.links.rebuild_at_start
-        app = create_app(settings, self_url=self_url, rebuild_links=rebuilding)
+        app = create_app(settings, self_url=self_url, rebuild_links=rebuilding, freeze_heap=True)
     except ConfigError as error:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
@@ -133,37 +133,40 @@ def _webhooks(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from pathlib import Path
+    from typing import Any
 
     from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
+    from gateway.tools.bench.mesh import mesh_table, side_by_side
 
-    out = Path(args.out) if args.out else None
-    if args.fault_run:
-        faulted = fault_run(
-            stall=args.stall,
-            latency=args.latency,
-            jitter=args.jitter,
-            concurrency=args.concurrency,
-            seconds=args.seconds,
-            out=out,
+    common: dict[str, Any] = {
+        "latency": args.latency,
+        "jitter": args.jitter,
+        "seconds": args.seconds,
+        "out": Path(args.out) if args.out else None,
+    }
+    if args.mesh:
+        printed = mesh_table(
+            side_by_side(
+                **common, concurrency=args.concurrency, rounds=args.rounds, workers=args.workers
+            )
         )
-        sys.stdout.write(fault_table(faulted) + "\n")
-        return
-    if args.scale:
-        grown = scale(latency=args.latency, jitter=args.jitter, seconds=args.seconds, out=out)
-        sys.stdout.write(scale_table(grown) + "\n")
-        return
-    result = run(
-        latency=args.latency,
-        jitter=args.jitter,
-        concurrency=args.concurrency,
-        seconds=args.seconds,
-        workers=args.workers,
-        buildings=args.buildings,
-        units=args.units,
-        out=out,
-        mix=pick(args.query),
-    )
-    sys.stdout.write(table(result) + "\n")
+    elif args.fault_run:
+        printed = fault_table(fault_run(**common, stall=args.stall, concurrency=args.concurrency))
+    elif args.scale:
+        printed = scale_table(scale(**common))
+    else:
+        clients = [int(n) for n in args.clients.split(",")] if args.clients else [args.concurrency]
+        result = run(
+            **common,
+            clients=clients,
+            workers=args.workers,
+            buildings=args.buildings,
+            units=args.units,
+            mix=pick(args.query),
+            compiled=not args.graphql_core,
+        )
+        printed = table(result)
+    sys.stdout.write(printed + "\n")
 
 
 def _links(args: argparse.Namespace) -> None:
@@ -334,6 +337,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency", type=float, default=0.020, help="upstream seconds per request")
     bench.add_argument("--jitter", type=float, default=0.005, help="± seconds per request")
     bench.add_argument("--concurrency", type=int, default=32, help="clients at once")
+    bench.add_argument(
+        "--clients",
+        help="several numbers of clients, e.g. 1,8,32: the mix and the ideal client at each, "
+        "on one gateway, then each query's ratio to the ideal client at each",
+    )
     bench.add_argument("--seconds", type=float, default=20, help="how long the mix is driven")
     bench.add_argument("--workers", type=int, default=1, help="gateway uvicorn workers")
     bench.add_argument(
@@ -359,5 +367,17 @@ def parser() -> argparse.ArgumentParser:
         "throughput before, during and after, and the time to shed (README: Traffic)",
     )
     bench.add_argument("--stall", default="primmo", help="the provider that stalls (--fault-run)")
+    bench.add_argument(
+        "--mesh",
+        action="store_true",
+        help="propgate and GraphQL Mesh (installed by npm into ~/.cache/propgate) on the nested "
+        "query, in turns, on one sandbox (README: Performance)",
+    )
+    bench.add_argument("--rounds", type=int, default=3, help="turns each side gets (--mesh)")
+    bench.add_argument(
+        "--graphql-core",
+        action="store_true",
+        help="the gateway with compiled_execution = false: every operation through graphql-core",
+    )
     bench.set_defaults(run=_bench)
     return parser

@@ -222,6 +222,9 @@ class GatewaySettings(_Strict):
     """Subscribe to provider webhooks at start-up (when the public URL is known)."""
     request_deadline_seconds: float = Field(10.0, gt=0)
     """Every provider call of one GraphQL request ends by then; late parts become errors."""
+    compiled_execution: bool = True
+    """Queries run through plans compiled once per operation (`schema/compiled`); off, every
+    operation runs through graphql-core's executor, as before them."""
     limits: Limits = Limits()
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     get_max_age_seconds: int = Field(0, ge=0)

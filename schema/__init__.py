@@ -12,6 +12,7 @@ from strawberry.extensions import AddValidationRules
 from strawberry.types import ExecutionContext
 
 from gateway.observability.metrics import Metrics
+from schema.compiled import CompiledExecutor, GraphQLCoreExecutor
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors
@@ -35,10 +36,14 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(
-    introspection: bool = True, metrics: Metrics | None = None, tracer: Tracer | None = None
+    introspection: bool = True,
+    metrics: Metrics | None = None,
+    tracer: Tracer | None = None,
+    compiled: bool = True,
 ) -> GatewaySchema:
     """With `metrics`, operations are counted (and traced with `tracer`): first in the list,
-    so the observer exits last and sees the errors already shaped."""
+    so the observer exits last and sees the errors already shaped. `compiled`: queries run
+    through their compiled plans (`schema/compiled`), else all through graphql-core."""
     extensions: list[Any] = [ErrorShaping, SafelistCheck, OperationLimits, OperationDeadline]
     if metrics is not None:
         extensions.insert(0, lambda: Observing(metrics, tracer))
@@ -51,6 +56,7 @@ def build_schema(
         subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
+        execution_context_class=CompiledExecutor if compiled else GraphQLCoreExecutor,
     )
 
 

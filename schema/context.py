@@ -44,6 +44,8 @@ class Context(BaseContext):
     (`schema.selection.selection_here`)."""
     subscriptions: int = 0
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""
+    executor: str | None = None
+    """Which executor ran the last operation: `compiled` or `graphql-core` (its fallback)."""
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -11,14 +11,16 @@ validate before `OperationLimits` has looked (and overwrite its refusal), which 
 the costly step a hostile operation aims at.
 
 The cache holds `BUDGET_BYTES`, least recently used out first, each document weighed
-as its text plus `BYTES_PER_TOKEN` for each of its tokens.
+as its text plus `BYTES_PER_TOKEN` for each of its tokens, plus the execution plans
+kept with it (`planned`), each weighed by what it says it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from cachetools import LRUCache
 from graphql import (
@@ -42,7 +44,16 @@ from gateway.config import Limits
 from schema.context import Context
 from schema.limits import text_refusal
 
-__all__ = ["BUDGET_BYTES", "BYTES_PER_TOKEN", "CachedParsing", "CachedValidation", "operation_type"]
+__all__ = [
+    "BUDGET_BYTES",
+    "BYTES_PER_TOKEN",
+    "PLANS_PER_DOCUMENT",
+    "CachedParsing",
+    "CachedValidation",
+    "Weighed",
+    "operation_type",
+    "planned",
+]
 
 BUDGET_BYTES = 32 * 2**20
 
@@ -51,9 +62,22 @@ BYTES_PER_TOKEN = 600
 with tracemalloc at 560 for the densest text (`{ a a a … }`), 370 to 450 for texts with
 arguments, aliases or variables, and the standard introspection query."""
 
+PLANS_PER_DOCUMENT = 16
+"""Plans kept per document: one per operation and per set of `@skip`/`@include` values,
+so a document whose variables choose between many shapes keeps the first sixteen."""
+
 _Verdict = tuple[GraphQLSchema, tuple[type[ASTValidationRule], ...]]
 """A schema and the rules a document validated against: one gateway has one of each,
 but a process may serve several, and a document valid for one may not be for another."""
+
+
+class Weighed(Protocol):
+    @property
+    def weight(self) -> int:
+        """Bytes it holds, about."""
+
+
+P = TypeVar("P", bound=Weighed)
 
 
 @dataclass
@@ -61,11 +85,14 @@ class _Kept:
     document: DocumentNode
     tokens: int
     valid_for: set[_Verdict] = field(default_factory=set)
+    plans: dict[Hashable, Weighed | None] = field(default_factory=dict)
+    """What execution made of the document, by its key; None: nothing it could use."""
 
     @property
     def weight(self) -> int:
         assert self.document.loc is not None
-        return len(self.document.loc.source.body) + self.tokens * BYTES_PER_TOKEN
+        plans = sum(plan.weight for plan in self.plans.values() if plan is not None)
+        return len(self.document.loc.source.body) + self.tokens * BYTES_PER_TOKEN + plans
 
 
 _kept: LRUCache[str, _Kept] = LRUCache(maxsize=BUDGET_BYTES, getsizeof=lambda kept: kept.weight)
@@ -94,6 +121,33 @@ def _keep(text: str, document: DocumentNode, verdict: _Verdict) -> None:
     kept.valid_for.add(verdict)
     if kept.weight <= BUDGET_BYTES:
         _kept[text] = kept
+
+
+def planned(
+    operation: OperationDefinitionNode, key: Hashable, build: Callable[[], P | None]
+) -> P | None:
+    """The plan kept under `key` with the validated document `operation` belongs to,
+    built and kept on first use; None for an operation of a document not kept (it is
+    run once), or when `build` can make nothing of it. The document is weighed again
+    with its new plan, and a plan that would not fit is used once, not kept."""
+    if operation.loc is None:
+        return None
+    text = operation.loc.source.body
+    kept = _kept.get(text)
+    if kept is None or not any(d is operation for d in kept.document.definitions):
+        return None
+    if key in kept.plans:
+        found: P | None = kept.plans[key]  # type: ignore[assignment]
+        return found
+    if len(kept.plans) >= PLANS_PER_DOCUMENT:
+        return None
+    plan = build()
+    kept.plans[key] = plan
+    if kept.weight > BUDGET_BYTES:
+        del kept.plans[key]
+    else:
+        _kept[text] = kept
+    return plan
 
 
 def _parsed(text: str) -> _Kept | None:

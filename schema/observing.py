@@ -19,6 +19,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 
 from gateway.observability import requestid
 from gateway.observability.metrics import INVALID, Metrics
+from schema.context import Context
 
 __all__ = ["Observing"]
 
@@ -46,6 +47,7 @@ class Observing(SchemaExtension):
             finally:
                 name, kind = self._labels()
                 self._metrics.operation(name, kind, outcome, time.perf_counter() - started)
+                self._count_executor()
                 if span is not None:
                     span.update_name(f"graphql {kind} {name}")
                     span.set_attribute("graphql.operation.name", name)
@@ -57,6 +59,15 @@ class Observing(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         self._validated = True
         yield
+
+    def _count_executor(self) -> None:
+        """Which executor ran the operation, as it noted on the context (taken, so that the
+        next operation on a websocket's context is not counted under it)."""
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.executor is not None:
+            if self._validated:
+                self._metrics.executed(context.executor)
+            context.executor = None
 
     @contextlib.contextmanager
     def _span(self) -> Iterator[Span | None]:

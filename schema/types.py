@@ -21,6 +21,7 @@ from schema.context import Context
 from schema.ids import encode_entity_id, encode_id
 from schema.permissions import requires
 from schema.selection import selection_here
+from schema.shows import Shows
 
 __all__ = [
     "Party",
@@ -120,9 +121,7 @@ class Landlord(Node):
     billing_postal_code: str | None
     business_number: str | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Landlord)
+    is_type_of = Shows(model.Landlord)
 
     @strawberry.field(
         description="The landlord's buildings at the same provider.", graphql_type="list[Building]"
@@ -152,9 +151,7 @@ class Building(Node):
     city: str | None
     postal_code: str | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Building)
+    is_type_of = Shows(model.Building)
 
     @strawberry.field(graphql_type="Landlord | None")
     @staticmethod
@@ -193,9 +190,7 @@ class Unit(Node):
     )
     city: str | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Unit)
+    is_type_of = Shows(model.Unit)
 
     @strawberry.field(graphql_type="Building | None")
     @staticmethod
@@ -227,9 +222,7 @@ class Lease:
     currency: str | None
     status: str | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Lease)
+    is_type_of = Shows(model.Lease)
 
 
 @strawberry.type(description="A person or company renting a unit.")
@@ -243,9 +236,7 @@ class Tenant(Node):
     email: str | None = strawberry.field(extensions=_PERSONAL)
     phone: str | None = strawberry.field(extensions=_PERSONAL)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Tenant)
+    is_type_of = Shows(model.Tenant)
 
     @strawberry.field(graphql_type="Unit | None")
     @staticmethod
@@ -296,9 +287,7 @@ class Relationship(Node):
     property_code: str | None = strawberry.field(description="The provider's property code.")
     derived: bool
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Relationship)
+    is_type_of = Shows(model.Relationship)
 
     @strawberry.field(
         description="The building, directly or through the unit.", graphql_type=Building | None

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gateway.tools.bench import MIX, ReceivedRequest, levels, pick
+from gateway.tools.bench import MIX, BenchQuery, ReceivedRequest, levels, pick
+from gateway.tools.bench.drive import load
+from gateway.tools.bench.mix import VARY
+from gateway.tools.bench.process import cpu_seconds, tree_cpu_seconds
 
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
@@ -23,8 +30,8 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
             "bench",
             "--seconds",
             "2",
-            "--concurrency",
-            "2",
+            "--clients",
+            "1,2",
             "--latency",
             "0",
             "--jitter",
@@ -69,6 +76,12 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
     }
     assert all(q["direct_p50_ms"] > 0 and q["direct_errors"] == 0 for q in queries.values())
     assert result["requests_per_second"] > 0 and "requests/s" in printed
+    assert [run["settings"]["concurrency"] for run in result["runs"]] == [1, 2]
+    assert all(run["cpu_us_per_query"] > 0 for run in result["runs"])
+    assert queries["node by id"]["variants"] > 1 and queries["units for rent"]["variants"] > 1
+    assert queries["node by id"]["upstream_requests_over_variants"] == [1, 1]
+    assert queries["units for rent"]["upstream_requests_over_variants"][1] <= 2
+    assert "ratio" in printed.splitlines()[-len(MIX) * 2 - 2]
 
 
 def test_query_picks_part_of_the_mix_and_refuses_a_name_it_does_not_know() -> None:
@@ -94,3 +107,41 @@ def test_a_request_waits_only_for_those_answered_before_it_arrived() -> None:
 
     assert grouped == [[units, buildings], [unrelated, tenants], [leases]]
     assert levels([]) == []
+
+
+async def test_clients_asking_the_same_query_at_once_ask_different_variants() -> None:
+    """Identical reads in flight are sent upstream once: clients that all asked the same
+    thing would flatter the gateway. Each client starts from its own variant."""
+    item = BenchQuery("q", f"{{ a({VARY}) }}", 1, "1").varied([f"x: {n}" for n in range(8)])
+    asked: list[str] = []
+
+    async def ask(query: BenchQuery, variant: int) -> tuple[bool, Any]:
+        asked.append(query.text(variant))
+        await asyncio.sleep(1)
+        return False, None
+
+    await load(4, 0.01, [item], ask)
+
+    assert asked == ["{ a(x: 0) }", "{ a(x: 1) }", "{ a(x: 2) }", "{ a(x: 3) }"]
+    assert all(VARY in query.query for query in MIX if query.vary)
+
+
+def test_the_cpu_of_a_process_tree_counts_its_children() -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\n"
+            "while time.process_time() - t < 0.3: pass\ntime.sleep(30)",
+        ]
+    )
+    try:
+        while (cpu_seconds(child.pid) or 0) < 0.3:
+            time.sleep(0.05)
+        own = cpu_seconds(os.getpid())
+        tree = tree_cpu_seconds(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+    assert own is not None and tree is not None and tree >= own + 0.3

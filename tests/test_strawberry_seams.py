@@ -18,10 +18,14 @@ import httpx
 import pytest
 import strawberry
 from fastapi import FastAPI
+from graphql import GraphQLObjectType
+from graphql.execution.values import VariableValues
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 
 from gateway.edge import router
+from schema import build_schema
+from schema.compiled import CompiledExecutor
 
 _OVERRIDING = [router.GatewayRouter, router._MediaTypedRequest, router._MessageSocket]
 
@@ -102,3 +106,71 @@ async def test_every_refusal_the_gateway_tells_apart_is_worded_as_strawberry_wor
     }
 
     assert said == set(router._CODES)
+
+
+_EXECUTOR_CALLS = {
+    "execute_operation": ["serially"],
+    "execute_field": ["parent_type", "source", "field_details_list", "path", "position_context"],
+    "handle_field_error": ["raw_error", "return_type", "field_details_list", "path"],
+    "build_resolve_info": ["field_def", "field_nodes", "parent_type", "path"],
+    "collect_subfields": ["return_type", "field_details_list"],
+    "complete_list_value": [
+        "return_type",
+        "field_details_list",
+        "info",
+        "path",
+        "result",
+        "position_context",
+    ],
+    "complete_awaitable_list_item_value": [
+        "item",
+        "item_type",
+        "field_details_list",
+        "info",
+        "item_path",
+        "position_context",
+    ],
+    "ensure_valid_runtime_type": [
+        "runtime_type_name",
+        "return_type",
+        "field_details_list",
+        "info",
+        "result",
+    ],
+    "settle_in_background": ["awaitables"],
+    "build_response": ["data"],
+    "finish": ["result"],
+    "run_async_work_finished_hook": [],
+}
+"""What `schema/compiled` calls of graphql-core's executor (Strawberry's executor class is
+a subclass of it): each one's parameters, as the compiled executor passes them."""
+
+
+def test_what_the_compiled_executor_calls_of_graphql_core_is_still_there() -> None:
+    for name, parameters in _EXECUTOR_CALLS.items():
+        method = getattr(CompiledExecutor, name)
+        assert list(inspect.signature(method).parameters)[1:] == parameters, name
+    assert list(inspect.signature(CompiledExecutor.complete_leaf_value).parameters) == [
+        "return_type",
+        "result",
+    ]
+    assert hasattr(VariableValues, "coerced")
+
+
+def test_strawberry_still_names_the_resolvers_plans_tell_apart() -> None:
+    """A plain field's resolver read off the record, a guarded one's and a relation's
+    through Strawberry's wrappers: `schema/compiled/plan.py` knows them by these names,
+    and would call every field through its wrapper (correct, slower) if they changed."""
+    graphql_schema = build_schema()._schema
+    tenant = graphql_schema.get_type("Tenant")
+    assert isinstance(tenant, GraphQLObjectType)
+    names = {
+        field: getattr(tenant.fields[field].resolve, "__name__", None)
+        for field in ("sourceId", "firstName", "unit")
+    }
+
+    assert names == {
+        "sourceId": "_get_basic_result",
+        "firstName": "_resolver",
+        "unit": "_async_resolver",
+    }

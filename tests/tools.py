@@ -9,13 +9,13 @@ comma-separated `PROPGATE_REQUIRE` names that tool (CI sets it): then it fails.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from gateway.tools.installs import NotInstalled, installed, npm_packages
 
 __all__ = ["npm_package", "python_tool", "unavailable"]
 
@@ -30,33 +30,19 @@ def unavailable(tool: str, reason: str) -> NoReturn:
 
 
 def _installed(place: Path, install: list[str], tool: str) -> Path:
-    """`place` once `install` (with `{}` standing for `place`) has succeeded there; a
-    marker written last tells a finished install from an interrupted one."""
-    done = place / ".propgate-installed"
-    if done.exists():
-        return place
-    shutil.rmtree(place, ignore_errors=True)
-    place.mkdir(parents=True)
-    command = [str(place) if part == "{}" else part for part in install]
     try:
-        subprocess.run(command, check=True, capture_output=True, timeout=600)
-    except (OSError, subprocess.SubprocessError) as error:
-        output = getattr(error, "stderr", b"") or b""
-        unavailable(
-            tool, f"cannot install {tool}: {error} {output.decode(errors='replace')[-500:]}"
-        )
-    done.touch()
-    return place
+        return installed(place, install)
+    except NotInstalled as error:
+        unavailable(tool, f"cannot install {tool}: {error}")
 
 
 def npm_package(*specs: str, tool: str = "node") -> Path:
     """The `node_modules` holding the npm packages `specs` (`name@version`), installed
     together; `tool` is the name `PROPGATE_REQUIRE` gives to insist on them."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        unavailable(tool, "Node.js and npm are not installed")
-    install = ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", "{}", *specs]
-    place = _CACHE / "npm" / "+".join(spec.replace("/", "%2F") for spec in specs)
-    return _installed(place, install, tool) / "node_modules"
+    try:
+        return npm_packages(*specs, cache=_CACHE)
+    except NotInstalled as error:
+        unavailable(tool, f"cannot install {tool}: {error}")
 
 
 def python_tool(spec: str, command: str) -> Path:

@@ -49,7 +49,7 @@ __all__ = [
 
 
 async def send(
-    client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient, provider: str, method: str, url: str | httpx.URL, **kwargs: Any
 ) -> httpx.Response:
     """Sends, turning network failures into that provider's stable errors.
 
@@ -217,7 +217,7 @@ class Dialect:
         self,
         client: httpx.AsyncClient,
         method: str,
-        url: str,
+        url: str | httpx.URL,
         *,
         refusals: Refusals | None = None,
         passes: Collection[int] = (),
@@ -240,7 +240,7 @@ class Dialect:
         self,
         client: httpx.AsyncClient,
         method: str,
-        url: str,
+        url: str | httpx.URL,
         *,
         refusals: Refusals | None = None,
         **kwargs: Any,

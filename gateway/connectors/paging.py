@@ -54,6 +54,7 @@ refused, or its read cut short, rather than read forever."""
 T = TypeVar("T")
 C = TypeVar("C")
 P = TypeVar("P")
+S = TypeVar("S")
 K = TypeVar("K")
 V = TypeVar("V")
 FetchPage = Callable[[int, int], Awaitable[tuple[Sequence[T], int | None]]]
@@ -265,11 +266,16 @@ class NextLinks:
     links go: a server whose links never end, or lead back, is refused within the
     budget. An expanded collection's further pages are its rows only; they are not
     expanded again, so a link inside them cannot start a read of its own.
+
+    A page's URL is parsed once and handed to `fetch` as an `httpx.URL`: a batched
+    fetch's `$filter` runs to thousands of characters, which httpx checks one by one
+    each time it parses them. What relative links are relative to is worked out only
+    for a page that has one.
     """
 
     def __init__(
         self,
-        fetch: Callable[[str], Awaitable[Any]],
+        fetch: Callable[[httpx.URL], Awaitable[Any]],
         root: httpx.URL,
         provider: str,
         max_pages: int = MAX_PAGES,
@@ -285,24 +291,32 @@ class NextLinks:
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         total: int | None = None
-        following: str | None = str(self._root.join(target))
+        following: httpx.URL | None = self._root.join(target)
         while following is not None and (want is None or len(rows) < want):
             body = await self._page(following, seen, linked=bool(seen))
             page = self._rows(body)
             if len(seen) == 1:
                 count = body.get("@odata.count")
                 total = count if isinstance(count, int) and not isinstance(count, bool) else None
-            base = _base_of(following, body)
-            await asyncio.gather(*(self._complete(row, base, seen) for row in page))
+            linking = [(row, keys) for row in page if (keys := _links_in(row))]
+            if linking or body.get(_NEXT) is not None:
+                base = _base_of(following, body)
+                await asyncio.gather(
+                    *(self._complete(row, keys, base, seen) for row, keys in linking)
+                )
+                following = self._next(body.get(_NEXT), base, seen)
+            else:
+                following = None
             rows.extend(page)
-            following = self._next(body.get(_NEXT), base, seen)
         return Answer(rows, total, more=following is not None)
 
-    async def _complete(self, row: dict[str, Any], base: httpx.URL, seen: set[str]) -> None:
+    async def _complete(
+        self, row: dict[str, Any], keys: list[str], base: httpx.URL, seen: set[str]
+    ) -> None:
         """An expanded collection the server cut short names where the rest is."""
-        for key in [key for key in row if key.endswith(_NEXT)]:
+        for key in keys:
             name, link = key[: -len(_NEXT)], row.pop(key)
-            following = self._next(link, _base_of(str(base), row), seen)
+            following = self._next(link, _base_of(base, row), seen)
             collection = row.get(name)
             if not isinstance(collection, list) or following is None:
                 raise UpstreamInvalidResponse(
@@ -313,14 +327,14 @@ class NextLinks:
                 collection.extend(self._rows(body))
                 following = self._next(body.get(_NEXT), _base_of(following, body), seen)
 
-    async def _page(self, url: str, seen: set[str], *, linked: bool) -> dict[str, Any]:
+    async def _page(self, url: httpx.URL, seen: set[str], *, linked: bool) -> dict[str, Any]:
         """A page within the answer's budget; a link the server gave that leads nowhere is
         the server's fault, not a record the caller asked for that does not exist."""
         if len(seen) >= self._max_pages:
             raise UpstreamInvalidResponse(
                 self._provider, f"{self._provider}'s next links ran past {self._max_pages}."
             )
-        seen.add(url)
+        seen.add(str(url))
         try:
             body = await self._fetch(url)
         except NotFound:
@@ -343,7 +357,7 @@ class NextLinks:
             )
         return page
 
-    def _next(self, link: Any, base: httpx.URL, seen: set[str]) -> str | None:
+    def _next(self, link: Any, base: httpx.URL, seen: set[str]) -> httpx.URL | None:
         """The next link, resolved as OData's JSON format says (against the context URL; CAP
         writes `Buildings?...` relative to the service root) and kept on the service root:
         the bearer token goes with the request, so a link to another host is never followed."""
@@ -352,20 +366,24 @@ class NextLinks:
         provider = self._provider
         if not isinstance(link, str):
             raise UpstreamInvalidResponse(provider, f"{provider}'s @odata.nextLink is not a URL.")
-        resolved = str(base.join(link))
-        if not resolved.startswith(str(self._root)):
+        resolved = base.join(link)
+        if not str(resolved).startswith(str(self._root)):
             raise UpstreamInvalidResponse(
                 provider, f"{provider}'s @odata.nextLink leaves its service root."
             )
-        if resolved in seen:
+        if str(resolved) in seen:
             raise UpstreamInvalidResponse(provider, f"{provider}'s @odata.nextLink repeats a page.")
         return resolved
 
 
-def _base_of(url: str, payload: Mapping[str, Any]) -> httpx.URL:
+def _links_in(row: dict[str, Any]) -> list[str]:
+    """The keys of a row's expanded collections' next links."""
+    return [key for key in row if key.endswith(_NEXT)]
+
+
+def _base_of(request: httpx.URL, payload: Mapping[str, Any]) -> httpx.URL:
     """What relative URLs in `payload` are relative to: its `@odata.context` (itself relative
     to the request), else the request's own URL (OData JSON Format, "Relative URLs")."""
-    request = httpx.URL(url)
     context = payload.get("@odata.context")
     return request.join(context) if isinstance(context, str) else request
 
@@ -414,22 +432,23 @@ class Standings(Generic[P]):
     totals: dict[str, int] = field(default_factory=dict)
 
     def advance(
-        self, streams: Mapping[str, Stream[P, T]], limit: int, encode: Callable[[], str]
-    ) -> list[tuple[str, T, str]]:
+        self, streams: Mapping[str, Stream[P, T]], limit: int, standing: Callable[[], S]
+    ) -> list[tuple[str, T, S]]:
         """The first `limit` items of the streams merged, each with where every stream
-        stands just after it, as `encode` writes that; a stream that ends and was taken
-        whole is done, which the last item's standing says."""
+        stands just after it, as `standing` takes that down (a cursor, or what writes one
+        when it is read); a stream that ends and was taken whole is done, which the last
+        item's standing says."""
         taken, counts = merge({name: items for name, (items, _) in streams.items()}, limit)
-        advanced: list[tuple[str, T, str]] = []
+        advanced: list[tuple[str, T, S]] = []
         for name, position, item in taken:
             self.positions[name] = position
-            advanced.append((name, item, encode()))
+            advanced.append((name, item, standing()))
         for name, (items, ends) in streams.items():
             if ends and counts[name] == len(items):
                 self.done.add(name)
         if advanced:
             name, item, _ = advanced[-1]
-            advanced[-1] = (name, item, encode())
+            advanced[-1] = (name, item, standing())
         return advanced
 
 

@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -89,10 +90,33 @@ class _Shape:
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
     """The key values exactly as Primmo returned them, padding included: a trimmed code
     matches only on a server that ignores trailing spaces (SQL Server), nowhere else.
-    Two of these per unit: orjson writes the same compact JSON in a tenth of the time."""
+    orjson writes the same compact JSON in a tenth of the time."""
     if properties == ("Id",):
         return str(row.get("Id"))
-    return orjson.dumps([row.get(name) for name in properties]).decode()
+    return orjson.dumps(_values(row, properties)).decode()
+
+
+def _values(row: Row, properties: tuple[str, ...]) -> tuple[Any, ...]:
+    """The row's values of `properties`, taken out in one `itemgetter` call (a missing one
+    is None)."""
+    getter = _GETTERS.get(properties)
+    if getter is None:
+        getter = _GETTERS[properties] = itemgetter(*properties)
+    try:
+        values = getter(row)
+    except KeyError:
+        return tuple(row.get(name) for name in properties)
+    return values if len(properties) > 1 else (values,)
+
+
+_GETTERS: dict[tuple[str, ...], Callable[[Row], Any]] = {}
+"""One `itemgetter` per kind of key: a handful, fixed by `_SHAPES`."""
+
+_SHARED_LINKS: dict[tuple[Any, ...], Link] = {}
+"""Links many records share (every unit of a building points to it, every record of a
+division to its landlord), made once: a link is immutable, and this one's key costs more
+to write than to look up. Emptied when it reaches `_SHARED_LINKS_KEPT`."""
+_SHARED_LINKS_KEPT = 10_000
 
 
 def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
@@ -121,6 +145,21 @@ def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Lin
     return Link(NAME, entity, by, _row_key(row, properties))
 
 
+def _shared_link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Link:
+    """`_link`, for a key many records have (see `_SHARED_LINKS`)."""
+    values = _values(row, properties)
+    memo = (entity, by, values)
+    try:
+        found = _SHARED_LINKS.get(memo)
+    except TypeError:
+        return Link(NAME, entity, by, orjson.dumps(values).decode())
+    if found is None:
+        if len(_SHARED_LINKS) >= _SHARED_LINKS_KEPT:
+            _SHARED_LINKS.clear()
+        found = _SHARED_LINKS[memo] = Link(NAME, entity, by, orjson.dumps(values).decode())
+    return found
+
+
 def _building(row: Row, selection: Selection) -> Building:
     units = _link(Entity.UNIT, "building", row, _BUILDING_KEY)
     if "units" in selection.relations and isinstance(row.get("Units"), list):
@@ -134,7 +173,7 @@ def _building(row: Row, selection: Selection) -> Building:
         code=text(row, "BuildingCode"),
         street=text(row, "CivicNoAndStreet"),
         city=text(row, "City"),
-        landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
+        landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
         units=units,
     )
 
@@ -152,9 +191,9 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
         housing_type=text(row, "HousingType"),
-        building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
+        building=_shared_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
-        landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
+        landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
     )
 
 
@@ -189,7 +228,7 @@ def _landlord(row: Row, _selection: Selection) -> Landlord:
         )
         or None,
         billing_postal_code=text(row, "PostalCode"),
-        buildings=_link(Entity.BUILDING, "division", row, _PLACE),
+        buildings=_shared_link(Entity.BUILDING, "division", row, _PLACE),
     )
 
 
@@ -473,7 +512,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         return path, extra, odata.all_of(*parts)
 
     async def _read(self, path: str, options: Mapping[str, str], want: int | None = None) -> Answer:
-        async def fetch(url: str) -> Any:
+        async def fetch(url: httpx.URL) -> Any:
             return await _PRIMMO.body(self._client, "GET", url, headers=odata.HEADERS)
 
         links = NextLinks(fetch, self._client.base_url, NAME)

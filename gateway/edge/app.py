@@ -44,6 +44,7 @@ from gateway.errors import (
     ProviderError,
     Unauthenticated,
 )
+from gateway.observability.heap import freeze_after_start
 from gateway.observability.requestid import RequestIds
 from gateway.observability.tracing import Tracing, tracing_from
 from gateway.sandbox import Sandbox
@@ -65,12 +66,16 @@ def create_app(
     clock: Clock | None = None,
     tracing: Tracing | None = None,
     rebuild_links: bool = False,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Builds the app. Without providers configured, the sandbox is mounted under `/sandbox/`
     and the connectors reach it over real HTTP at `self_url` (or through `transports`).
     Traces go where `tracing` says, else where the settings and environment say. With
     `rebuild_links`, the links are rebuilt once the server listens (a sandbox `gateway
-    serve`: its world is new at each start)."""
+    serve`: its world is new at each start). `freeze_heap`: once started, the objects
+    start-up made are frozen out of the garbage collector's sight
+    (`gateway.observability.heap`); for a server's own process, not for a process that
+    builds many apps (tests), whose frozen objects would stay."""
     settings = settings or Settings()
     gateway = build_gateway(
         settings,
@@ -105,6 +110,9 @@ def create_app(
             if rebuild_links
             else None
         )
+        if freeze_heap:
+            frozen = freeze_after_start()
+            logger.info("froze %d objects made at start-up out of the collector's sight", frozen)
         if authenticator.development_key:
             logger.info(
                 "development API key (sandbox only): X-API-Key: %s", authenticator.development_key
@@ -152,6 +160,7 @@ def create_app(
                 introspection=limits.introspection,
                 metrics=gateway.metrics,
                 tracer=gateway.tracing.tracer if gateway.tracing else None,
+                compiled=settings.gateway.compiled_execution,
             ),
             context_getter=context,
             graphql_ide="graphiql",
@@ -249,5 +258,7 @@ async def _once_listening(self_url: str, then: Callable[[], Awaitable[None]]) ->
 def from_environment() -> FastAPI:
     """The app for `uvicorn --factory` (several workers): settings from `$PROPGATE_CONFIG`."""
     return create_app(
-        load_settings(None), self_url=os.environ.get("PROPGATE_SELF_URL", "http://127.0.0.1:8000")
+        load_settings(None),
+        self_url=os.environ.get("PROPGATE_SELF_URL", "http://127.0.0.1:8000"),
+        freeze_heap=True,
     )

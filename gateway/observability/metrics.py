@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gateway.observability.heap import CollectionsCollector, collections
 from gateway.upstream.resilience import BreakerState, ProviderHealth
 
 __all__ = ["ANONYMOUS", "INVALID", "OTHER", "Metrics"]
@@ -55,6 +56,14 @@ class Metrics:
             ["operation", "type"],
             registry=self.registry,
         )
+        self._executors = Counter(
+            "propgate_graphql_executor_runs",
+            "Operations that reached execution, by the executor that ran them: compiled (their "
+            "plan) or graphql-core (what plans do not cover: mutations, subscriptions, "
+            "operations whose document is not kept).",
+            ["executor"],
+            registry=self.registry,
+        )
         self._upstream = Counter(
             "propgate_upstream_requests",
             "HTTP requests sent to providers (each retry counts), by response status "
@@ -80,6 +89,7 @@ class Metrics:
             ["provider", "type", "result"],
             registry=self.registry,
         )
+        self.registry.register(CollectionsCollector(collections()))
 
     def operation_name(self, name: str | None) -> str:
         """The label for a validated operation's name, keeping the label set bounded."""
@@ -95,6 +105,9 @@ class Metrics:
     def operation(self, operation: str, kind: str, outcome: str, seconds: float) -> None:
         self._operations.labels(operation, kind, outcome).inc()
         self._operation_seconds.labels(operation, kind).observe(seconds)
+
+    def executed(self, executor: str) -> None:
+        self._executors.labels(executor).inc()
 
     def upstream_request(self, provider: str, kind: str, status: str, seconds: float) -> None:
         self._upstream.labels(provider, kind, status).inc()

@@ -16,8 +16,8 @@ from gateway.tools.bench.serving import KEY
 
 __all__ = ["Ask", "client", "drive", "load"]
 
-Ask = Callable[[BenchQuery], Awaitable[tuple[bool, Any]]]
-"""Runs one query; whether it failed, and the data whose objects it returned."""
+Ask = Callable[[BenchQuery, int], Awaitable[tuple[bool, Any]]]
+"""Runs one variant of a query; whether it failed, and the data whose objects it returned."""
 
 
 def _objects(value: Any) -> int:
@@ -29,9 +29,10 @@ def _objects(value: Any) -> int:
 
 
 async def load(concurrency: int, seconds: float, mix: list[BenchQuery], ask: Ask) -> dict[str, Any]:
-    """`concurrency` clients, each running the mix in turn (each from its own place in it)
-    for `seconds`, with a progress line. The timeline holds every query as (start on
-    `time.perf_counter()`, seconds, name, failed), for runs whose conditions change."""
+    """`concurrency` clients, each running the mix in turn (each from its own place in it,
+    each query's variants in turn from its own place in them) for `seconds`, with a progress
+    line. The timeline holds every query as (start on `time.perf_counter()`, seconds, name,
+    failed), for runs whose conditions change."""
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     objects: dict[str, int] = defaultdict(int)
@@ -44,9 +45,9 @@ async def load(concurrency: int, seconds: float, mix: list[BenchQuery], ask: Ask
         turn = offset
         while time.monotonic() < stop:
             item = mix[turn % len(mix)]
-            turn += 1
             started = time.perf_counter()
-            failed, data = await ask(item)
+            failed, data = await ask(item, turn)
+            turn += 1
             elapsed = time.perf_counter() - started
             latencies[item.name].append(elapsed)
             timeline.append((started, elapsed, item.name, failed))
@@ -86,9 +87,10 @@ async def drive(
     """The mix through the gateway's `/graphql`, as the bench's caller."""
     async with client(concurrency, headers={"X-API-Key": KEY}) as http:
 
-        async def ask(item: BenchQuery) -> tuple[bool, Any]:
+        async def ask(item: BenchQuery, variant: int) -> tuple[bool, Any]:
             try:
-                response = await http.post(f"{gateway}/graphql", json={"query": item.query})
+                query = item.text(variant)
+                response = await http.post(f"{gateway}/graphql", json={"query": query})
                 body = response.json()
             except (httpx.HTTPError, ValueError):
                 return True, None

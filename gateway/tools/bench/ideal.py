@@ -16,7 +16,15 @@ from gateway.tools.bench.drive import client, load
 from gateway.tools.bench.mix import BenchQuery
 from gateway.tools.bench.serving import KEY
 
-__all__ = ["RECORDING_LATENCY", "ReceivedRequest", "drive_direct", "levels", "record", "round_trip"]
+__all__ = [
+    "RECORDING_LATENCY",
+    "Plans",
+    "ReceivedRequest",
+    "drive_direct",
+    "levels",
+    "record",
+    "round_trip",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,9 @@ def levels(requests: list[ReceivedRequest]) -> list[list[ReceivedRequest]]:
     return grouped
 
 
+Plans = dict[str, list[list[list[ReceivedRequest]]]]
+"""Each query's upstream requests, by variant, grouped by level."""
+
 RECORDING_LATENCY = 0.05
 """Upstream latency while a query's requests are recorded: long enough that the requests
 sent together arrive together, long before any answer, whatever the bench's own latency."""
@@ -53,11 +64,11 @@ sent together arrive together, long before any answer, whatever the bench's own 
 
 async def record(
     gateway: str, sandbox: str, mix: list[BenchQuery], latency: float, jitter: float
-) -> dict[str, list[list[ReceivedRequest]]]:
-    """Each query alone, with every provider's record cleared before and read after: its
-    upstream requests, grouped as an ideal client would send them. Token requests are left
-    out: an ideal client, like the gateway, holds its tokens already."""
-    plans = {}
+) -> Plans:
+    """Each variant of each query alone, with every provider's record cleared before and
+    read after: its upstream requests, grouped as an ideal client would send them. Token
+    requests are left out: an ideal client, like the gateway, holds its tokens already."""
+    plans: Plans = {}
     async with httpx.AsyncClient(timeout=60, headers={"X-API-Key": KEY}) as http:
 
         async def slow_down(seconds: float, spread: float) -> None:
@@ -69,26 +80,28 @@ async def record(
 
         await slow_down(RECORDING_LATENCY, 0)
         for item in mix:
-            for name in PROVIDERS:
-                await http.post(f"{sandbox}/sandbox/{name}/_sandbox/requests/reset")
-            await http.post(f"{gateway}/graphql", json={"query": item.query})
-            made = []
-            for name in PROVIDERS:
-                seen = await http.get(f"{sandbox}/sandbox/{name}/_sandbox/requests/recent")
-                made += [
-                    ReceivedRequest(
-                        name,
-                        r["method"],
-                        r["target"],
-                        [tuple(h) for h in r["headers"]],
-                        r["body"],
-                        r["arrived"],
-                        r["answered"],
-                    )
-                    for r in seen.json()["requests"]
-                    if r["answered"] is not None and not r["token"]
-                ]
-            plans[item.name] = levels(made)
+            plans[item.name] = []
+            for variant in range(max(len(item.variants), 1)):
+                for name in PROVIDERS:
+                    await http.post(f"{sandbox}/sandbox/{name}/_sandbox/requests/reset")
+                await http.post(f"{gateway}/graphql", json={"query": item.text(variant)})
+                made = []
+                for name in PROVIDERS:
+                    seen = await http.get(f"{sandbox}/sandbox/{name}/_sandbox/requests/recent")
+                    made += [
+                        ReceivedRequest(
+                            name,
+                            r["method"],
+                            r["target"],
+                            [tuple(h) for h in r["headers"]],
+                            r["body"],
+                            r["arrived"],
+                            r["answered"],
+                        )
+                        for r in seen.json()["requests"]
+                        if r["answered"] is not None and not r["token"]
+                    ]
+                plans[item.name].append(levels(made))
         await slow_down(latency, jitter)
     return plans
 
@@ -114,11 +127,15 @@ async def drive_direct(
     concurrency: int,
     seconds: float,
     mix: list[BenchQuery],
-    plans: dict[str, list[list[ReceivedRequest]]],
+    plans: Plans,
 ) -> dict[str, Any]:
     """The ideal client: each query's upstream requests, sent straight to the sandbox, every
-    level's at once. It reads each answer whole but spends nothing on making sense of it."""
-    widest = max((len(level) for plan in plans.values() for level in plan), default=1)
+    level's at once, the same variants in the same turns as the gateway's clients. It reads
+    each answer whole but spends nothing on making sense of it."""
+    widest = max(
+        (len(level) for variants in plans.values() for plan in variants for level in plan),
+        default=1,
+    )
     async with client(concurrency * widest) as http:
 
         async def send(request: ReceivedRequest) -> bool:
@@ -133,9 +150,10 @@ async def drive_direct(
                 return True
             return response.status_code >= 400
 
-        async def ask(item: BenchQuery) -> tuple[bool, Any]:
+        async def ask(item: BenchQuery, variant: int) -> tuple[bool, Any]:
             failed = False
-            for level in plans[item.name]:
+            variants = plans[item.name]
+            for level in variants[variant % len(variants)]:
                 failed |= any(await asyncio.gather(*(send(request) for request in level)))
             return failed, None
 

@@ -1,10 +1,20 @@
-"""The queries the bench asks: the usual mix, and one per provider for the fault run."""
+"""The queries the bench asks: the usual mix, and one per provider for the fault run.
+
+Each query of the mix has variants (`vary`): another page, another date range, another
+id. Clients running side by side ask different variants at any moment, so the gateway
+cannot answer several of them with one upstream request (identical reads in flight are
+sent once, `Coalesce`), which real traffic, whose callers ask different things, rarely
+allows either. The values come from the world being measured (`gateway.tools.bench.vary`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["FAULT_MIX", "MIX", "BenchQuery", "pick"]
+__all__ = ["FAULT_MIX", "MIX", "VARY", "BenchQuery", "pick"]
+
+VARY = "__VARY__"
+"""Where a query's variants differ: replaced by each variant's text."""
 
 
 @dataclass(frozen=True)
@@ -15,52 +25,70 @@ class BenchQuery:
     """Upstream round trips an ideal client needs one after the other."""
     minimum: str
     """The fewest upstream requests the providers' APIs allow, and why."""
+    vary: str | None = None
+    """What its variants change (a kind `gateway.tools.bench.vary` knows), or nothing."""
+    variants: tuple[str, ...] = ()
+    """The texts the clients ask, in turn: the first asks what the query asked before it
+    had variants (the first page, the first building)."""
+
+    def text(self, variant: int) -> str:
+        """The variant's text (the query itself when it has none)."""
+        return self.variants[variant % len(self.variants)] if self.variants else self.query
+
+    def varied(self, values: list[str]) -> BenchQuery:
+        """With one variant per value (each replacing `VARY`)."""
+        return replace(self, variants=tuple(self.query.replace(VARY, v) for v in values))
 
 
 MIX = [
     BenchQuery(
         "nested buildings",
-        '{ buildings(first: 20, providers: ["primmo"]) { edges { node { sourceId name '
-        "units { sourceId unitCode rooms tenants { sourceId lastName } } } } } }",
+        f'{{ buildings(first: 20, providers: ["primmo"]{VARY}) {{ edges {{ node {{ sourceId '
+        "name units { sourceId unitCode rooms tenants { sourceId lastName } } } } } }",
         2,
         "2: Buildings with $expand=Units, then every unit's tenants in one $filter",
+        vary="after: building pages",
     ),
     BenchQuery(
         "units for rent",
-        '{ unitsForRent(from: "2027-01-01", to: "2027-03-31", first: 20, providers: ["primmo"]) '
+        f'{{ unitsForRent({VARY}, first: 20, providers: ["primmo"]) '
         "{ edges { node { sourceId unitCode building { sourceId name } } } } }",
         2,
         "2: Units/ForRent, then their buildings in one $filter",
+        vary="from, to: rent windows",
     ),
     BenchQuery(
         "landlords with buildings",
-        "{ landlords(first: 10) { edges { node { sourceId name buildings { sourceId name } } } } }",
+        f"{{ landlords(first: 10{VARY}) {{ edges {{ node {{ sourceId name buildings "
+        "{ sourceId name } } } } }",
         2,
         "one page per landlord provider (4, in parallel), then buildings: one $filter for "
         "Primmo, one read of pms's property list (a page per 100 properties), one request per "
         "SCOM landlord (its own token); MyCRM has no buildings",
+        vary="after: landlord pages",
     ),
-    # Building:primmo:27 and Unit:primmo:28: the sandbox world's first building and its first
-    # unit, Primmo's, numbered after the 26 landlord records of the default 20 landlords.
     BenchQuery(
         "node by id",
-        '{ node(id: "QnVpbGRpbmc6cHJpbW1vOjI3") { ... on Building { sourceId name city } } }',
+        f'{{ node(id: "{VARY}") {{ ... on Building {{ sourceId name city }} }} }}',
         1,
         "1: Buildings with $filter on the id",
+        vary="id: primmo buildings",
     ),
     BenchQuery(
         "1,000 units",
-        '{ units(first: 1000, providers: ["primmo"]) '
+        f'{{ units(first: {VARY}, providers: ["primmo"]) '
         "{ edges { node { sourceId unitCode rooms } } } }",
         1,
         "1: Units with $top=1001 (one more, to know whether a page follows)",
+        vary="first: 1,000 less a few",
     ),
     BenchQuery(
         "create tenant",
-        'mutation { createTenant(input: {unitId: "VW5pdDpwcmltbW86Mjg", firstName: "Bench", '
+        f'mutation {{ createTenant(input: {{unitId: "{VARY}", firstName: "Bench", '
         'lastName: "Mark"}) { tenant { sourceId } errors { code } } }',
         2,
         "2: the unit's codes (Primmo files tenants by codes), then the POST",
+        vary="unitId: primmo units",
     ),
 ]
 

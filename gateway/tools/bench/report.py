@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gateway.tools.bench.ideal import ReceivedRequest
+from gateway.tools.bench.ideal import Plans
 from gateway.tools.bench.mix import BenchQuery
 
 __all__ = ["fault_table", "percentile", "save", "scale_table", "summary", "table"]
@@ -27,14 +27,15 @@ def save(result: dict[str, Any], out: Path | None) -> None:
 def summary(
     driven: dict[str, Any],
     direct: dict[str, Any],
-    plans: dict[str, list[list[ReceivedRequest]]],
+    plans: Plans,
     trip: float,
     cpu_before: float | None,
     cpu_after: float | None,
-    workers: int,
     mix: list[BenchQuery],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
+    """One run's figures. A query's upstream requests and levels are its first variant's
+    (the first page, the first id), with the fewest and most over all its variants."""
     queries = []
     for item in mix:
         samples = driven["latencies"].get(item.name, [])
@@ -43,7 +44,9 @@ def summary(
         count = len(samples)
         replayed = direct["latencies"].get(item.name, [])
         direct_p50 = statistics.median(replayed) if replayed else 0.0
-        plan = plans.get(item.name, [])
+        variants = plans.get(item.name) or [[]]
+        plan = variants[0]
+        spread = [sum(len(level) for level in variant) for variant in variants]
         queries.append(
             {
                 "name": item.name,
@@ -58,6 +61,8 @@ def summary(
                 "direct_errors": direct["errors"].get(item.name, 0),
                 "ratio_to_direct": round(p50 / direct_p50, 3) if direct_p50 else None,
                 "upstream_requests": sum(len(level) for level in plan),
+                "upstream_requests_over_variants": [min(spread), max(spread)],
+                "variants": len(variants),
                 "upstream_levels": len(plan),
                 "minimum_upstream_requests": item.minimum,
                 "objects_per_query": round(driven["objects"].get(item.name, 0) / count, 1)
@@ -66,11 +71,7 @@ def summary(
             }
         )
     total_objects = sum(driven["objects"].values())
-    cpu = (
-        cpu_after - cpu_before
-        if workers == 1 and cpu_before is not None and cpu_after is not None
-        else None
-    )
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     result = {
         "settings": settings,
         "round_trip_ms": round(trip * 1000, 2),
@@ -89,9 +90,39 @@ def summary(
 
 
 def table(result: dict[str, Any]) -> str:
+    """Each run's table; with several numbers of clients, then the ratio to the ideal client
+    for each query at each number."""
+    runs = result.get("runs") or [result]
+    tables = [_run_table(run) for run in runs]
+    if len(runs) > 1:
+        tables.append(_ratio_table(runs))
+    return "\n\n".join(tables)
+
+
+def _ratio_table(runs: list[dict[str, Any]]) -> str:
     rows = [
+        f"{'query':26} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'direct':>8} {'ratio':>6} "
+        f"{'CPU/query':>10}"
+    ]
+    for query in runs[0]["queries"]:
+        for run in runs:
+            found = next(q for q in run["queries"] if q["name"] == query["name"])
+            ratio = found["ratio_to_direct"]
+            rows.append(
+                f"{found['name']:26} {run['settings']['concurrency']:7d} "
+                f"{run['requests_per_second']:8.1f} {found['p50_ms']:8.2f} "
+                f"{found['direct_p50_ms']:8.2f} {ratio if ratio is not None else '-':>6} "
+                f"{run['cpu_us_per_query']!s:>10}"
+            )
+    rows.append("req/s and CPU/query (µs, the gateway's processes) are the whole mix's")
+    return "\n".join(rows)
+
+
+def _run_table(result: dict[str, Any]) -> str:
+    rows = [
+        f"{result['settings']['concurrency']} clients",
         f"{'query':26} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'ideal':>7} {'ratio':>6} {'direct':>8} {'ratio':>6} {'upstream':>8}"
+        f"{'ideal':>7} {'ratio':>6} {'direct':>8} {'ratio':>6} {'upstream':>8}",
     ]
     for q in result["queries"]:
         ratio = f"{q['overhead_ratio']:.2f}" if q["overhead_ratio"] is not None else "-"
@@ -105,7 +136,8 @@ def table(result: dict[str, Any]) -> str:
         f"requests/s {result['requests_per_second']} (the ideal client: "
         f"{result['direct_requests_per_second']}), one upstream round trip "
         f"{result['round_trip_ms']} ms, gateway CPU {result['cpu_us_per_query']} µs/query, "
-        f"{result['cpu_us_per_object']} µs/object"
+        f"{result['cpu_us_per_object']} µs/object, of which garbage collection "
+        f"{result.get('gc_us_per_query', '-')} µs/query"
     )
     rows.append(
         "ideal: depth x round trip; direct: p50 of the ideal client, which replays the "

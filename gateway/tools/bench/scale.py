@@ -16,6 +16,7 @@ from gateway.tools.bench.mix import MIX
 from gateway.tools.bench.process import cpu_seconds, memory_mb
 from gateway.tools.bench.report import percentile, save
 from gateway.tools.bench.serving import KEY, serving
+from gateway.tools.bench.vary import with_variants
 
 __all__ = ["CLIENTS", "SIZES", "scale"]
 
@@ -82,9 +83,10 @@ def scale(*, latency: float, jitter: float, seconds: float, out: Path | None) ->
         with serving(
             latency=latency, jitter=jitter, workers=1, buildings=750, units=4, max_page=1000
         ) as (gateway, _, pid):
-            asyncio.run(drive(gateway, 1, 2, MIX))
+            mix = asyncio.run(with_variants(gateway, MIX))
+            asyncio.run(drive(gateway, 1, 2, mix))
             sys.stderr.write(f"driving the mix: {concurrency} clients for {seconds:.0f} s\n")
-            driven = asyncio.run(drive(gateway, concurrency, seconds, MIX))
+            driven = asyncio.run(drive(gateway, concurrency, seconds, mix))
             every = [t for samples in driven["latencies"].values() for t in samples]
             nested = driven["latencies"].get(MIX[0].name, [])
             clients.append(

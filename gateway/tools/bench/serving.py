@@ -24,11 +24,14 @@ KEY = "bench-caller-key"
 """The API key every bench client sends, the only caller the bench's gateway knows."""
 
 
-def _config(directory: Path, sandbox: str, max_page: int) -> tuple[Path, dict[str, str]]:
+def _config(
+    directory: Path, sandbox: str, max_page: int, compiled: bool
+) -> tuple[Path, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "PROPGATE_CONFIG"}
     lines = [
         "[gateway]",
         f"max_page_size = {max_page}",
+        f"compiled_execution = {'true' if compiled else 'false'}",
         "subscribe_at_start = false",
         "[gateway.limits]",
         "max_cost = 1000000",
@@ -69,7 +72,14 @@ def _toml(value: Any) -> str:
 
 @contextmanager
 def serving(
-    *, latency: float, jitter: float, workers: int, buildings: int, units: int, max_page: int
+    *,
+    latency: float,
+    jitter: float,
+    workers: int,
+    buildings: int,
+    units: int,
+    max_page: int,
+    compiled: bool = True,
 ) -> Iterator[tuple[str, str, int]]:
     """The sandbox and the gateway as real servers on loopback: (gateway, sandbox, gateway pid)."""
     with tempfile.TemporaryDirectory(prefix="propgate-bench-") as scratch:
@@ -77,7 +87,7 @@ def serving(
         sandbox_port, gateway_port = free_port(), free_port()
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         gateway = f"http://127.0.0.1:{gateway_port}"
-        config, env = _config(directory, sandbox, max_page)
+        config, env = _config(directory, sandbox, max_page, compiled)
         env["PROPGATE_VAULT_KEY"] = key = Fernet.generate_key().decode()
         vault = Vault(directory / "vault.sqlite3", key)
         world = WorldSize(buildings=buildings, units_per_building=(units, units))

@@ -1,0 +1,395 @@
+"""Compiled execution answers byte for byte as graphql-core's executor does.
+
+The differential test draws valid operations from the SDL (`tests/operations.py`) and
+sends each to two gateways on two identical sandbox worlds, one compiled and one
+all graphql-core, as the same caller (with or without the scopes personal data
+needs), with the same providers failing; the two bodies must be the same bytes, and,
+where no provider fails, each provider must have received as many requests from one
+gateway as from the other. (Where one fails, a provider called once per key stops being
+called at its first failure, and how many calls had left by then depends on the event
+loop's other work, the other gateway's timers included, whichever executor runs.)
+`PROPGATE_DIFFERENTIAL_EXAMPLES` sets how many operations are drawn (default 200;
+`pytest tests/test_compiled.py --hypothesis-show-statistics` shows what they did).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import os
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from graphql import GraphQLObjectType, parse, validate
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from gateway.clock import ManualClock
+from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
+from gateway.model import Entity
+from gateway.sandbox import Sandbox
+from schema import build_schema, documents
+from schema.compiled import COMPILED, GRAPHQL_CORE, CompiledExecutor
+from schema.compiled import plan as plans
+from schema.ids import encode_id
+from schema.shows import Shows
+from tests.conftest import Client, serving
+from tests.metrics_reading import metric
+from tests.operations import Operation, Pools, operations
+
+EXAMPLES = int(os.environ.get("PROPGATE_DIFFERENTIAL_EXAMPLES", "200"))
+CALLERS = {
+    "reader": ["property:read"],
+    "tenants": ["property:read", "tenant:read"],
+    "all": ["*"],
+}
+FAULTS = [("error", 400), ("error", 404), ("malformed", 200), ("wrong_shape", 200)]
+"""Faults a provider answers with at once: no retry, so no timing, decides the outcome."""
+
+
+def _settings(compiled: bool) -> Settings:
+    return Settings(
+        gateway=GatewaySettings(
+            default_page_size=20,
+            max_page_size=100,
+            subscribe_at_start=False,
+            compiled_execution=compiled,
+        ),
+        defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
+        auth=AuthSettings(
+            api_keys=[
+                ApiKey(name=name, sha256=hashlib.sha256(name.encode()).hexdigest(), scopes=scopes)
+                for name, scopes in CALLERS.items()
+            ]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Asked:
+    response: httpx.Response
+    upstream: dict[str, int]
+    """Requests each provider of its world received for the operation (tokens too)."""
+
+
+@dataclass
+class Twins:
+    """Two gateways, compiled and graphql-core, each on its own copy of the same world."""
+
+    runner: asyncio.Runner
+    compiled: Client
+    core: Client
+    ids: list[str]
+
+    def both(self, operation: Operation, caller: str) -> tuple[Asked, Asked]:
+        """The operation sent to one gateway, then the other, each after the work the one
+        before left behind has settled: an operation whose error nulls the whole response
+        leaves its other root fields running in the background (both executors do), and
+        their requests must land in their own gateway's history, not in the other's."""
+
+        async def ask(client: Client) -> Asked:
+            states = client.sandbox.states
+            before = {name: state.count() for name, state in states.items()}
+            idle = asyncio.all_tasks()
+            response = await client.http.post(
+                "/graphql",
+                json={"query": operation.text, "variables": operation.variables},
+                headers={"X-API-Key": caller, "X-Request-ID": "differential"},
+            )
+            left = asyncio.all_tasks() - idle - {asyncio.current_task()}
+            if left:
+                await asyncio.wait(left, timeout=10)
+            made = {name: state.count() - before[name] for name, state in states.items()}
+            return Asked(response, made)
+
+        return self.runner.run(ask(self.compiled)), self.runner.run(ask(self.core))
+
+    def fail(self, faults: dict[str, tuple[str, int]]) -> None:
+        """Providers fail as given, on both worlds; the clocks move on a minute, so circuits
+        opened by earlier failures let their probe through by now."""
+        for client in (self.compiled, self.core):
+            client.clock.advance(60)
+            for name, state in client.sandbox.states.items():
+                if name in faults:
+                    kind, status = faults[name]
+                    state.inject(kind, status=status)
+                else:
+                    state.inject("none")
+
+
+@asynccontextmanager
+async def _gateway(compiled: bool) -> AsyncIterator[Client]:
+    clock = ManualClock()
+    sandbox = Sandbox(seed=7, clock=clock)
+    async with serving(sandbox, clock, _settings(compiled), headers={"X-API-Key": "all"}) as client:
+        yield client
+
+
+_LISTS = {
+    Entity.LANDLORD: "landlords",
+    Entity.BUILDING: "buildings",
+    Entity.UNIT: "units",
+    Entity.TENANT: "tenants",
+    Entity.RELATIONSHIP: "relationships",
+}
+
+
+async def _ids(client: Client) -> list[str]:
+    """Global ids that exist (a few of each type, from several providers), then ids of
+    records no provider has, of a provider no one serves, and not ids at all."""
+    found = []
+    for entity, field in _LISTS.items():
+        body = await client.data(f"{{ {field}(first: 4) {{ edges {{ node {{ id }} }} }} }}")
+        found += [edge["node"]["id"] for edge in body[field]["edges"]]
+        found.append(encode_id(entity, "primmo", "999999"))
+    return [*found, encode_id(Entity.UNIT, "nowhere", "1"), "bad"]
+
+
+@pytest.fixture(scope="module")
+def twins() -> Iterator[Twins]:
+    with asyncio.Runner() as runner:
+        stack = AsyncExitStack()
+        try:
+            compiled = runner.run(stack.enter_async_context(_gateway(True)))
+            core = runner.run(stack.enter_async_context(_gateway(False)))
+            ids = runner.run(_ids(compiled))
+            assert runner.run(_ids(core)) == ids
+            yield Twins(runner, compiled, core, ids)
+        finally:
+            runner.run(stack.aclose())
+
+
+def _pools(ids: list[str], root_fields: tuple[str, ...] = ()) -> Pools:
+    return Pools(
+        scalars={
+            "Int": [0, 1, 2, 3, -1],
+            "Float": [0.0, 2.5, 4.0],
+            "String": ["primmo", "pms", "mycrm", "scom", "leap", "nowhere", "bad", "Ma"],
+            "ID": ids,
+            "Date": ["2027-01-01", "2027-03-31", "2026-12-31"],
+        },
+        skipped=frozenset({"ProviderStatus.latencyP50Ms", "ProviderStatus.latencyP95Ms"}),
+        root_fields=root_fields,
+    )
+
+
+_SCHEMA = build_schema()._schema
+
+
+_DRAWN = settings(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.large_base_example,
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+"""Operations take tens of milliseconds each, and the gateways live as long as the module."""
+
+
+@settings(_DRAWN, max_examples=EXAMPLES)
+@given(data=st.data())
+def test_both_executors_answer_every_drawn_operation_with_the_same_bytes(
+    twins: Twins, data: st.DataObject
+) -> None:
+    _differential(twins, data, _pools(twins.ids))
+
+
+@settings(_DRAWN, max_examples=max(EXAMPLES // 4, 1))
+@given(data=st.data())
+def test_both_executors_answer_alike_where_personal_data_is_asked_without_the_scope(
+    twins: Twins, data: st.DataObject
+) -> None:
+    """Tenants lie deep in most operations; these start from them, so that a caller without
+    `tenant:read` meets their guarded fields (and `Tenant.lease`) often."""
+    _differential(twins, data, _pools(twins.ids, ("tenants", "nodes", "node")))
+
+
+def _differential(twins: Twins, data: st.DataObject, pools: Pools) -> None:
+    operation = data.draw(operations(_SCHEMA, pools), label="operation")
+    caller = data.draw(st.sampled_from(sorted(CALLERS)), label="caller")
+    providers = sorted(twins.compiled.sandbox.states)
+    failing = data.draw(st.lists(st.sampled_from(providers), max_size=2, unique=True))
+    faults = {name: data.draw(st.sampled_from(FAULTS), label=name) for name in failing}
+    open("/tmp/lastop.txt","w").write(operation.text + "\n" + repr(operation.variables) + "\n" + caller + repr(faults))
+    assert not validate(_SCHEMA, parse(operation.text))
+    twins.fail(faults)
+    try:
+        compiled, core = twins.both(operation, caller)
+    finally:
+        twins.fail({})
+
+    assert compiled.response.status_code == core.response.status_code
+    assert compiled.response.content == core.response.content
+    if not faults:
+        assert compiled.upstream == core.upstream
+    body = compiled.response.json()
+    codes = sorted({error["extensions"]["code"] for error in body.get("errors", [])})
+    event(f"data {'null' if body.get('data') is None else 'present'}, errors {codes or 'none'}")
+
+
+def _executed(client: Client) -> dict[str, float]:
+    text = client.gateway.metrics.exposition("text/plain")[0].decode()
+    return {
+        executor: metric(text, "propgate_graphql_executor_runs_total", executor=executor)
+        for executor in (COMPILED, GRAPHQL_CORE)
+    }
+
+
+def test_every_drawn_query_ran_compiled_on_the_compiled_gateway(twins: Twins) -> None:
+    """Run after the differential test (it shares the module's gateways): the compiled
+    gateway never fell back to graphql-core for a drawn query, the other never compiled."""
+    compiled, core = _executed(twins.compiled), _executed(twins.core)
+
+    assert compiled[COMPILED] > 0 and compiled[GRAPHQL_CORE] == 0
+    assert core[COMPILED] == 0 and core[GRAPHQL_CORE] > 0
+
+
+NESTED = (
+    '{ buildings(first: 20, providers: ["primmo"]) { edges { node { sourceId name '
+    "units { sourceId unitCode rooms tenants { sourceId lastName } } } } } }"
+)
+
+
+async def test_the_nested_query_costs_the_same_upstream_requests_either_way() -> None:
+    counts = []
+    for compiled in (True, False):
+        async with _gateway(compiled) as client:
+            await client.data(NESTED)
+            for state in client.sandbox.states.values():
+                state.requests.clear()
+            await client.data(NESTED)
+            counts.append(sum(state.count() for state in client.sandbox.states.values()))
+
+    assert counts == [2, 2]
+
+
+def _unique(selection: str) -> str:
+    return f"query Q{uuid.uuid4().hex} {{ {selection} }}"
+
+
+async def test_a_plan_is_kept_with_its_document_per_skip_and_include_values(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiles: list[str] = []
+    compile_operation = plans._compile
+
+    def counting(ex: CompiledExecutor) -> plans.Plan | None:
+        compiles.append(ex.operation.name.value if ex.operation.name else "")
+        return compile_operation(ex)
+
+    monkeypatch.setattr(plans, "_compile", counting)
+    text = _unique(
+        'buildings(first: 2, providers: ["primmo"]) { edges { node { name '
+        "code @include(if: $withCode) } } }"
+    ).replace("{", "($withCode: Boolean!) {", 1)
+
+    answers = [await client.data(text, {"withCode": value}) for value in (True, True, False, False)]
+
+    assert len(compiles) == 2
+    assert [set(a["buildings"]["edges"][0]["node"]) for a in answers] == [
+        {"name", "code"},
+        {"name", "code"},
+        {"name"},
+        {"name"},
+    ]
+    kept = documents._kept[text]
+    assert len(kept.plans) == 2
+    assert kept.weight > len(text) + documents._tokens(kept.document) * documents.BYTES_PER_TOKEN
+
+
+async def test_a_document_keeps_at_most_its_share_of_plans(client: Client) -> None:
+    flags = [f"$f{n}" for n in range(6)]
+    declared = ", ".join(f"{flag}: Boolean!" for flag in flags)
+    fields = " ".join(f"a{n}: name @include(if: {flag})" for n, flag in enumerate(flags))
+    text = (
+        f"query Q{uuid.uuid4().hex}({declared}) "
+        f"{{ buildings(first: 1) {{ edges {{ node {{ {fields} }} }} }} }}"
+    )
+
+    for number in range(documents.PLANS_PER_DOCUMENT + 4):
+        bits = {f"f{n}": bool(number >> n & 1) for n in range(6)}
+        body = await client.data(text, bits)
+        assert set(body["buildings"]["edges"][0]["node"]) == {
+            f"a{n}" for n in range(6) if bits[f"f{n}"]
+        }
+
+    assert len(documents._kept[text].plans) == documents.PLANS_PER_DOCUMENT
+    runs = _executed(client)
+    assert runs[GRAPHQL_CORE] >= 4
+
+
+async def test_mutations_and_operations_not_kept_run_through_graphql_core(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "BUDGET_BYTES", 0)
+    before = _executed(client)
+
+    await client.data(_unique("buildings(first: 1) { edges { node { name } } }"))
+    await client.query(
+        'mutation { createTenant(input: {unitId: "x", firstName: "A", lastName: "B"}) '
+        "{ errors { code } } }"
+    )
+
+    after = _executed(client)
+    assert after[GRAPHQL_CORE] - before[GRAPHQL_CORE] == 2
+    assert after[COMPILED] == before[COMPILED]
+
+
+def test_every_type_showing_a_record_says_which_so_plans_check_its_class() -> None:
+    """A type added without `is_type_of = Shows(...)` would still be answered right, but
+    each of its objects would cost the resolver information graphql-core hands the check."""
+    shown = {
+        name: graphql_type.is_type_of
+        for name, graphql_type in _SCHEMA.type_map.items()
+        if isinstance(graphql_type, GraphQLObjectType) and graphql_type.is_type_of is not None
+    }
+
+    assert shown and all(isinstance(check, Shows) for check in shown.values()), shown
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "buildings(first: 5) { edges { node { id name code street city postalCode provider "
+        "sourceId units { id unitCode rooms occupancy housingType tenants { id firstName "
+        "lastName email phone tenantNumber tenantType } } } cursor } pageInfo { hasNextPage "
+        "endCursor } totalCount }",
+        "nodes(ids: []) { __typename id ... on Tenant { lastName unit { unitCode } } "
+        "... on Relationship { role party { __typename ... on Landlord { name } } } }",
+        "units(first: 2) { edges { node { unitCode } } }",
+    ],
+    ids=["wide and deep", "abstract", "narrow"],
+)
+async def test_a_plan_weighs_at_least_what_it_holds(client: Client, selection: str) -> None:
+    text = _unique(selection)
+    await client.query(text)
+    kept = documents._kept[text]
+    kept.plans.clear()
+    held: list[int] = []
+
+    def measured(ex: CompiledExecutor) -> plans.Plan | None:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            made = compile_operation(ex)
+            held.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        return made
+
+    compile_operation = plans._compile
+    plans._compile = measured
+    try:
+        await client.query(text)
+    finally:
+        plans._compile = compile_operation
+
+    plan = next(iter(kept.plans.values()))
+    assert plan is not None and held and plan.weight >= held[0]
