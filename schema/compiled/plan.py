@@ -257,6 +257,7 @@ class _Planner:
         self.config: StrawberryConfig | None = getattr(strawberry_schema, "config", None)
         self.fields = 0
         self.objects = 0
+        self._made: dict[tuple[str, tuple[int, ...]], ObjectFunction] = {}
 
     # Objects
 
@@ -277,10 +278,16 @@ class _Planner:
     def subfields(
         self, object_type: GraphQLObjectType, details: FieldDetailsList
     ) -> ObjectFunction:
-        collected = self.ex.collect_subfields(object_type, details)
-        if collected.new_defer_usages:
-            raise _NotCompiled
-        return self.object_function(object_type, collected.grouped_field_set)
+        """One function per object type and selection: an abstract field's possible types
+        each select from the same nodes, so abstract fields nested in one another (a node's
+        `sameAs` within `sameAs`) add their types' functions once instead of multiplying."""
+        made = (object_type.name, tuple(id(item.node) for item in details))
+        if made not in self._made:
+            collected = self.ex.collect_subfields(object_type, details)
+            if collected.new_defer_usages:
+                raise _NotCompiled
+            self._made[made] = self.object_function(object_type, collected.grouped_field_set)
+        return self._made[made]
 
     # Fields
 
