@@ -5,6 +5,8 @@ restart keeps (SQLite) and replicas share (PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -904,3 +906,24 @@ async def test_a_field_comes_from_the_provider_its_precedence_names(
     for row, by in both:
         assert row["provider"] == "primmo" and row["name"] == by["primmo"]["name"]
         assert row["street"] == by["pms"]["street"]
+
+
+async def test_a_failed_field_does_not_take_its_siblings_shared_answers_with_it(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    """`links` refused for want of a scope nulls its node, and graphql-core then cancels the
+    node's other fields, `sameAs` among them, while they wait for groups that `entityId`
+    elsewhere waits for too: those shared answers must still reach `entityId`."""
+    settings, reader, _ = _forbidden_and_allowed(quiet)
+    async with serving(sandbox, clock, settings, headers=reader) as client:
+        await client.gateway.rebuild_links()
+        idle = asyncio.all_tasks()
+        body = await client.query(
+            "{ landlords { edges { node { links { origin } ... on Landlord "
+            "{ sameAs { sameAs { provider } } } } other: node { entityId } } } }"
+        )
+        left = asyncio.all_tasks() - idle - {asyncio.current_task()}
+        if left:
+            await asyncio.wait(left, timeout=10)
+
+    assert "FORBIDDEN" in error_codes(body)

@@ -10,7 +10,8 @@ costs one read of the link store together.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -24,6 +25,26 @@ from gateway.state.links import Group, provider_of
 __all__ = ["Loaders"]
 
 _LoaderKey = tuple[str, Entity, str, Selection]
+T = TypeVar("T")
+
+
+async def _shared(answer: Awaitable[T]) -> T:
+    """A key's answer is one future shared by every field that asked for it. graphql-core
+    cancels a failed field's siblings, and cancelling a task cancels the future it awaits:
+    unshielded, the other fields waiting for the same answer would get `CancelledError`,
+    which ends the whole request instead of one field. An answer that every field gave up
+    on is still read once it comes, so its failure is not logged as never retrieved."""
+    future = asyncio.ensure_future(answer)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_read)
+        raise
+
+
+def _read(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Loaders:
@@ -41,7 +62,7 @@ class Loaders:
             return None
         if link.prefetched is not None:
             return link.prefetched[0] if link.prefetched else None
-        records = await self._loader(link, selection).load(link.key)
+        records = await _shared(self._loader(link, selection).load(link.key))
         return records[0] if records else None
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
@@ -55,7 +76,7 @@ class Loaders:
             return ()
         if link.prefetched is not None:
             return link.prefetched
-        return await self._loader(link, selection).load(link.key)
+        return await _shared(self._loader(link, selection).load(link.key))
 
     async def about(
         self, entity: Entity, by: str, references: Sequence[str], selection: Selection
@@ -64,7 +85,7 @@ class Loaders:
         providers = self._federation.referencing(entity, by)
         found = await asyncio.gather(
             *(
-                self._loader(Link(provider, entity, by, ref), selection).load(ref)
+                _shared(self._loader(Link(provider, entity, by, ref), selection).load(ref))
                 for provider in providers
                 for ref in references
             )
@@ -84,7 +105,7 @@ class Loaders:
                 return [found[ref] for ref in refs]
 
             loader = self._groups[entity] = DataLoader(batch)
-        return await loader.load(reference_of(record))
+        return await _shared(loader.load(reference_of(record)))
 
     async def members(
         self, record: Record, selection: Selection
