@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
 __all__ = [
     "AvailableBetween",
@@ -26,6 +27,7 @@ __all__ = [
     "Landlord",
     "Lease",
     "Link",
+    "Money",
     "NewLandlord",
     "NewTenant",
     "Occupancy",
@@ -83,6 +85,16 @@ class Unavailable:
 
 Relation = Link | Unavailable
 """Where a record's related records are, or why its provider cannot say."""
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in a currency. A `Decimal`, never a float: 0.10 + 0.20 is 0.30, and an
+    amount read from a provider is the amount it sent. `currency` is an ISO 4217 code
+    (`CAD`); the amount carries at least the currency's minor units (`1250.00`)."""
+
+    amount: Decimal
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +156,7 @@ class Lease:
     source_id: str
     start_date: date | None = None
     end_date: date | None = None
-    monthly_rent: float | None = None
-    currency: str | None = None
+    rent: Money | None = None
     status: str | None = None
 
 

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from opentelemetry.trace import Tracer
 from strawberry.extensions import AddValidationRules
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.observability.metrics import Metrics
@@ -16,6 +17,7 @@ from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
+from schema.money import SCALARS
 from schema.mutation import Mutation
 from schema.observing import Observing
 from schema.query import Query
@@ -51,6 +53,7 @@ def build_schema(
         subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

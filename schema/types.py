@@ -17,6 +17,7 @@ from gateway.errors import ProviderError
 from gateway.federation.relationships import derived
 from schema.context import Context
 from schema.ids import encode_id
+from schema.money import Money
 from schema.permissions import requires
 from schema.selection import selection_here
 
@@ -170,8 +171,7 @@ _PERSONAL = requires("tenant:read")
 class Lease:
     start_date: date | None
     end_date: date | None
-    monthly_rent: float | None
-    currency: str | None
+    rent: Money | None = strawberry.field(description="The monthly rent, as an exact amount.")
     status: str | None
 
     @classmethod

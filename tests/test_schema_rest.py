@@ -143,7 +143,7 @@ async def test_mycrm_warnings_reach_the_caller(client: Client) -> None:
 async def test_leases_come_from_pms(client: Client) -> None:
     data = await client.data(
         '{ buildings(first: 2, providers: ["pms"]) { edges { node { units { tenants '
-        "{ lastName lease { startDate endDate monthlyRent currency } } } } } } }"
+        "{ lastName lease { startDate endDate rent { amount currency } } } } } } } }"
     )
 
     leases = [
@@ -153,7 +153,11 @@ async def test_leases_come_from_pms(client: Client) -> None:
         for tenant in unit["tenants"]
     ]
     assert leases and all(lease["startDate"] < lease["endDate"] for lease in leases)
-    assert all(lease["currency"] == "CAD" and lease["monthlyRent"] > 0 for lease in leases)
+    rents = {str(tenant.lease.monthly_rent) for tenant in client.sandbox.world.tenants}
+    for lease in leases:
+        assert lease["rent"]["currency"] == "CAD"
+        whole, _, cents = lease["rent"]["amount"].partition(".")
+        assert whole in rents and cents == "00", "amounts are exact strings, never floats"
 
 
 async def test_a_provider_that_cannot_list_a_type_is_named(client: Client) -> None:

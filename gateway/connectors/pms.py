@@ -25,7 +25,7 @@ from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
 from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import PageNumbers, each
-from gateway.connectors.values import day, json_object, moment, number, text, token_id
+from gateway.connectors.values import day, json_object, moment, money, number, text, token_id
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -196,14 +196,12 @@ def _tenant(row: Row, property_id: str) -> Tenant:
 
 
 def _lease(row: Row) -> Lease:
-    rent = number(row.get("monthly_rent"))
     return Lease(
         provider=NAME,
         source_id=_id(row),
         start_date=day(row.get("start_date")),
         end_date=day(row.get("end_date")),
-        monthly_rent=rent,
-        currency=text(row, "currency"),
+        rent=money(row.get("monthly_rent"), row.get("currency")),
         status=(text(row, "status") or "").upper() or None,
     )
 

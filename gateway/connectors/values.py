@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 from gateway.errors import BadUserInput
+from gateway.model import Money
 from gateway.upstream.client import parse_json
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "integer_id",
     "json_object",
     "moment",
+    "money",
     "number",
     "path_segment",
     "text",
@@ -26,6 +29,15 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+"""ISO 4217's minor units where they are not 2 (cents): how many places an amount shows."""
 
 
 def text(row: Any, *path: str) -> str | None:
@@ -47,6 +59,33 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def amount(value: Any) -> Decimal | None:
+    """A provider's amount as a Decimal. JSON numbers arrive as floats, whose shortest
+    repr (what `str` gives) is the text the provider sent for any amount of up to 15
+    significant digits; text is read as it is. Anything else, or not finite, is None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return parsed if parsed.is_finite() else None
+
+
+def money(value: Any, currency: Any) -> Money | None:
+    """An amount and its ISO 4217 code as `Money`, shown to the currency's minor units
+    (`1250` CAD is `1250.00`) without ever rounding away a place the provider sent."""
+    parsed = amount(value)
+    code = currency.strip().upper() if isinstance(currency, str) else None
+    if parsed is None or code is None or not _CURRENCY.match(code):
+        return None
+    places = _MINOR_UNITS.get(code, 2)
+    exponent = parsed.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent < places:
+        parsed = parsed.quantize(Decimal(1).scaleb(-places))
+    return Money(parsed, code)
 
 
 def day(value: Any) -> date | None:

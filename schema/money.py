@@ -1,0 +1,80 @@
+"""Money as GraphQL shows it: an exact decimal, as a string, and its currency.
+
+A JSON number is a double in most clients: `1250.10` read into JavaScript is already
+not 1250.10, and sums drift from there. So amounts travel as strings in both
+directions, and an amount sent as a float is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, NewType
+
+import strawberry
+from graphql import IntValueNode, StringValueNode, ValueNode
+from strawberry.types.scalar import ScalarDefinition
+
+from gateway import model
+from gateway.errors import BadUserInput
+
+__all__ = ["SCALARS", "Amount", "Money", "MoneyInput"]
+
+_AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _parsed(value: Any) -> Decimal:
+    """Text of digits (an integer is exact too); a float has already lost the amount."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+    text = str(value).strip()
+    if not _AMOUNT.match(text):
+        raise ValueError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"'{text[:40]}' is not an amount.") from None
+
+
+def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
+    if isinstance(node, StringValueNode | IntValueNode):
+        return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
+    raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+
+
+Amount = NewType("Amount", Decimal)
+SCALARS: dict[object, ScalarDefinition] = {
+    Amount: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number, as a string: "1250.00". Never a float.',
+        serialize=str,
+        parse_value=_parsed,
+        parse_literal=_literal,
+    )
+}
+"""The schema's own scalars, for `StrawberryConfig.scalar_map`."""
+
+
+@strawberry.type(description="An amount of money in a currency.")
+class Money:
+    amount: Amount = strawberry.field(
+        description='Exact, as a string, to at least the currency\'s minor units: "1250.00".'
+    )
+    currency: str = strawberry.field(description="ISO 4217 code: CAD, USD, EUR...")
+
+
+@strawberry.input(description="An amount of money: the amount as a string, never a float.")
+class MoneyInput:
+    amount: Amount
+    currency: str = strawberry.field(description="ISO 4217 code: CAD, USD, EUR...")
+
+    def value(self, field: str) -> model.Money:
+        """The model's `Money`; `field` names the input field in a refusal."""
+        code = self.currency.strip().upper()
+        if not _CURRENCY.match(code):
+            raise BadUserInput(
+                f"`{field}.currency` is not an ISO 4217 code (three letters, as CAD).",
+                field=field,
+            )
+        return model.Money(self.amount, code)

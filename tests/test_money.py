@@ -1,0 +1,74 @@
+"""Money is exact from the provider's body to the caller's: a Decimal in between, a string on
+the wire, never a float; dates and timestamps keep the offset the provider sent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from gateway.connectors.values import moment, money
+from gateway.model import Lease, Money
+from gateway.state import records
+
+
+@pytest.mark.parametrize(
+    ("sent", "currency", "shown"),
+    [
+        (1250, "CAD", "1250.00"),
+        (1250.1, "cad", "1250.10"),
+        ("0.10", "USD", "0.10"),
+        (0.3, "EUR", "0.30"),
+        ("1234.5678", "CAD", "1234.5678"),
+        (1500, "JPY", "1500"),
+        ("12.5", "KWD", "12.500"),
+    ],
+)
+def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
+    sent: object, currency: str, shown: str
+) -> None:
+    read = money(sent, currency)
+
+    assert read is not None and str(read.amount) == shown and read.currency == currency.upper()
+
+
+@pytest.mark.parametrize(
+    ("sent", "currency"),
+    [
+        (True, "CAD"),
+        ("12,50", "CAD"),
+        (float("nan"), "CAD"),
+        ("Infinity", "CAD"),
+        (10, "dollars"),
+        (10, None),
+        (None, "CAD"),
+        ([10], "CAD"),
+    ],
+)
+def test_what_is_not_an_amount_in_a_currency_is_none(sent: object, currency: object) -> None:
+    assert money(sent, currency) is None
+
+
+def test_a_float_sum_would_drift_where_decimals_do_not() -> None:
+    ten, twenty = money(0.1, "CAD"), money(0.2, "CAD")
+    assert ten is not None and twenty is not None
+
+    assert ten.amount + twenty.amount == Decimal("0.30")
+    assert 0.1 + 0.2 != 0.3
+
+
+def test_timestamps_keep_the_offset_the_provider_sent() -> None:
+    read = moment("2026-10-03T10:22:00-04:00")
+
+    assert read is not None and read.utcoffset() == timedelta(hours=-4)
+    assert read.isoformat() == "2026-10-03T10:22:00-04:00"
+
+
+def test_money_survives_the_shared_cache_as_text() -> None:
+    lease = Lease("pms", "prop_1/ten_2", rent=Money(Decimal("1250.10"), "CAD"))
+
+    (again,) = records.loads(records.dumps([lease]))
+
+    assert again == lease and isinstance(again, Lease) and again.rent is not None
+    assert isinstance(again.rent.amount, Decimal) and '"1250.10"' in records.dumps([lease])
