@@ -26,6 +26,7 @@ __all__ = [
     "Equals",
     "Landlord",
     "Lease",
+    "LeaseStatus",
     "Link",
     "Money",
     "NewLandlord",
@@ -38,6 +39,7 @@ __all__ = [
     "Tenant",
     "Unavailable",
     "Unit",
+    "Within",
 ]
 
 
@@ -48,6 +50,12 @@ class Entity(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+
+
+class LeaseStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    UPCOMING = "UPCOMING"
+    ENDED = "ENDED"
 
 
 class Occupancy(enum.Enum):
@@ -152,12 +160,18 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
+    """The terms a unit is let under: `rent` is the rent in effect today, `tenants` the
+    parties who signed it."""
+
     provider: str
     source_id: str
     start_date: date | None = None
     end_date: date | None = None
     rent: Money | None = None
-    status: str | None = None
+    deposit: Money | None = None
+    status: LeaseStatus | None = None
+    tenants: Relation | None = None
+    unit: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,5 +281,13 @@ class AvailableBetween:
     end: date
 
 
-Condition = Contains | Equals | Between | AvailableBetween
+@dataclass(frozen=True, slots=True)
+class Within:
+    """Inclusive date range; an open end is `None`."""
+
+    low: date | None = None
+    high: date | None = None
+
+
+Condition = Contains | Equals | Between | AvailableBetween | Within
 Criteria = Mapping[str, Condition]

@@ -12,6 +12,7 @@ from schema.types import Occupancy, Role
 
 __all__ = [
     "BuildingFilter",
+    "DateRange",
     "LandlordFilter",
     "RelationshipFilter",
     "RoomsRange",
@@ -93,6 +94,17 @@ class UnitFilter:
             rooms=rooms,
             occupancy=model.Equals(self.occupancy.value) if self.occupancy else None,
         )
+
+
+@strawberry.input(description="Inclusive; leave an end out for an open range.")
+class DateRange:
+    from_: date | None = strawberry.field(default=None, name="from")
+    to: date | None = None
+
+    def within(self, field: str) -> model.Within:
+        if self.from_ is not None and self.to is not None and self.to < self.from_:
+            raise BadUserInput(f"`{field}.to` is before `{field}.from`.", field=field)
+        return model.Within(self.from_, self.to)
 
 
 def availability(start: date, end: date) -> model.AvailableBetween:

@@ -9,8 +9,14 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from gateway.edge.callers import Caller
 from gateway.errors import Forbidden
+from gateway.model import Entity
 
-__all__ = ["demand", "requires"]
+__all__ = ["READ_SCOPES", "demand", "demand_to_read", "may_read", "requires"]
+
+READ_SCOPES: dict[Entity, str] = {Entity.LEASE: "tenant:read"}
+"""What reading a type needs beyond `property:read`, wherever it is reached: its root list,
+a relation to it, `node(id)`, or a change to it. A lease is personal data (who rents at
+what price)."""
 
 
 def demand(caller: Caller, scope: str, refusal: str | None = None) -> None:
@@ -27,6 +33,17 @@ class _Scope(BasePermission):
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:  # noqa: ARG002
         demand(info.context.caller, self.scope)
         return True
+
+
+def may_read(caller: Caller, entity: Entity) -> bool:
+    scope = READ_SCOPES.get(entity)
+    return scope is None or caller.allows(scope)
+
+
+def demand_to_read(caller: Caller, entity: Entity) -> None:
+    scope = READ_SCOPES.get(entity)
+    if scope is not None:
+        demand(caller, scope, f"Reading a {entity.value} needs the `{scope}` scope.")
 
 
 def requires(scope: str) -> list[FieldExtension]:

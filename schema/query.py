@@ -8,10 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.types.nodes import SelectedField
 
 from gateway import model
-from gateway.errors import InvalidId, LimitExceeded, NotFound
+from gateway.errors import LimitExceeded, NotFound
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
 from schema.connection import Connection
@@ -24,59 +23,14 @@ from schema.filters import (
     availability,
 )
 from schema.ids import decode_id
+from schema.leasing import LeaseQueries
 from schema.permissions import demand, requires
-from schema.selection import connection_selection, selection_here
-from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
+from schema.roots import After, First, Providers, connection, node_of
+from schema.roots import node as _node
+from schema.selection import selection_here
+from schema.types import Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
 __all__ = ["Query"]
-
-First = Annotated[
-    int | None,
-    strawberry.argument(description="Page size; the server's default when left out."),
-]
-After = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
-Providers = Annotated[
-    list[str] | None,
-    strawberry.argument(description="Only these providers; all that serve the type when left out."),
-]
-
-
-async def _connection(
-    info: Info,
-    entity: model.Entity,
-    criteria: model.Criteria,
-    first: int | None,
-    after: str | None,
-    providers: list[str] | None,
-) -> ListResult:
-    field = info.selected_fields[0]
-    assert isinstance(field, SelectedField)
-    selection, count = connection_selection(NODE_TYPES[entity], field)
-    result = await info.context.federation.connection(
-        entity,
-        criteria=criteria,
-        selection=selection,
-        first=first,
-        after=after,
-        providers=providers,
-        count=count,
-    )
-    for error in result.errors:
-        info.context.report(error, info.path.as_list())
-    return result
-
-
-async def _node(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
-    entity, provider, source_id = decode_id(global_id)
-    if not info.context.federation.knows(provider):
-        raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
-    selection = selection_here(NODE_TYPES[entity], info)
-    link = model.Link(provider, entity, "id", source_id)
-    record = await info.context.loaders.one(link, selection)
-    if record is None:
-        info.context.report(NotFound(f"No {entity.value} with id '{global_id}'."), path)
-    return record
-
 
 _READ = requires("property:read")
 
@@ -149,7 +103,9 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 @strawberry.type
-class Query:
+class Query(LeaseQueries):
+    """The root fields: these, and each domain module's, inherited (`LeaseQueries`, ...)."""
+
     @strawberry.field(
         description="Every configured provider's health, for operators.",
         extensions=requires("gateway:read"),
@@ -197,7 +153,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
+        return await connection(info, model.Entity.LANDLORD, criteria, first, after, providers)
 
     @strawberry.field(
         description="Buildings from every provider, by name, then provider, then id.",
@@ -213,7 +169,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.BUILDING, criteria, first, after, providers)
+        return await connection(info, model.Entity.BUILDING, criteria, first, after, providers)
 
     @strawberry.field(
         description="Units from every provider, by unit code, then provider, then id.",
@@ -229,7 +185,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return await connection(info, model.Entity.UNIT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Units free for the whole of [from, to], from each provider's availability.",
@@ -247,7 +203,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = {**(filter.criteria() if filter else {}), "available": availability(from_, to)}
-        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return await connection(info, model.Entity.UNIT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Tenants from every provider, by last then first name.",
@@ -269,7 +225,7 @@ class Query:
                 "Matching tenants by name needs the `tenant:read` scope.",
             )
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.TENANT, criteria, first, after, providers)
+        return await connection(info, model.Entity.TENANT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Property relationships recorded by providers (LEAP), in each provider's "
@@ -286,7 +242,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
+        return await connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
 
     @strawberry.field(
         description="A relationship by its global id.",
@@ -294,8 +250,7 @@ class Query:
         graphql_type=Relationship | None,
     )
     async def relationship(self, info: Info, id: strawberry.ID) -> model.Relationship | None:
-        if decode_id(id)[0] is not model.Entity.RELATIONSHIP:
-            raise InvalidId(f"'{id}' is not the id of a relationship.")
+        node_of(id, model.Entity.RELATIONSHIP)
         found = await _node(info, id, info.path.as_list())
         return found if isinstance(found, model.Relationship) else None
 

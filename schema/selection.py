@@ -62,12 +62,14 @@ def _object_type(annotation: Any) -> type | None:
 @cache
 def _fields(graphql_type: type) -> dict[str, tuple[str, type | None]]:
     """GraphQL name -> (unified name, related type if the field is a relation); one entry
-    per type of the schema, so bounded by the schema itself."""
+    per type of the schema, so bounded by the schema itself. A relation is resolved (through
+    the loaders); an object-typed field without a resolver is a value the record holds
+    (`Money`), asked of the provider like any other field."""
     definition = get_object_definition(graphql_type, strict=True)
     return {
         (field.graphql_name or to_camel_case(field.python_name)): (
             field.python_name,
-            _object_type(field.type),
+            _object_type(field.type) if field.base_resolver is not None else None,
         )
         for field in definition.fields
     }

@@ -23,7 +23,7 @@ from gateway.errors import (
 from gateway.federation.loaders import Loaders
 from gateway.state.bus import FellBehind
 from schema.ids import encode_id
-from schema.permissions import demand
+from schema.permissions import demand, demand_to_read, may_read
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
 
@@ -42,6 +42,7 @@ class NodeType(enum.Enum):
     UNIT = "Unit"
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
+    LEASE = "Lease"
 
 
 @strawberry.type(description="A change a provider reported, with the object as it is now.")
@@ -76,6 +77,8 @@ class Subscription:
     ) -> AsyncGenerator[EntityChange, None]:
         context = info.context
         demand(context.caller, "property:read")
+        for named in types or []:
+            demand_to_read(context.caller, model.Entity(named.value))
         if context.subscriptions >= MAX_SUBSCRIPTIONS:
             raise LimitExceeded(
                 "TOO_MANY_SUBSCRIPTIONS",
@@ -105,7 +108,7 @@ async def _changes(
             providers is not None and change.provider not in providers
         ):
             continue
-        if change.entity not in NODE_TYPES:
+        if change.entity not in NODE_TYPES or not may_read(info.context.caller, change.entity):
             continue
         node = None
         if change.kind is not events.ChangeKind.DELETED:

@@ -7,8 +7,9 @@ relations go through the request's loaders.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 
@@ -17,37 +18,44 @@ from gateway.errors import ProviderError
 from gateway.federation.relationships import derived
 from schema.context import Context
 from schema.ids import encode_id
-from schema.money import Money
 from schema.permissions import requires
 from schema.selection import selection_here
 
+if TYPE_CHECKING:
+    from schema.leasing import Lease
+
 __all__ = [
+    "GRAPHQL_OF",
+    "NODE_TYPES",
     "Party",
     "Role",
     "Building",
     "Landlord",
-    "Lease",
     "Node",
     "Occupancy",
     "Relationship",
     "Tenant",
     "Unit",
+    "many",
+    "one",
+    "shows",
 ]
 
 Info = strawberry.Info[Context, None]
 R = TypeVar("R", bound=model.Record)
+S = TypeVar("S")
 Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
 
 
-async def _one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
+async def one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
     """The related record, of the type the link's entity names (its provider's connector
     made it so); resolvers return model records, and their GraphQL type says how they show."""
     record = await info.context.loaders.one(link, selection_here(GRAPHQL_OF[record_type], info))
     return record if isinstance(record, record_type) else None
 
 
-async def _many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
+async def many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
     selection = selection_here(GRAPHQL_OF[record_type], info)
     records = await info.context.loaders.many(link, selection)
     return [record for record in records if isinstance(record, record_type)]
@@ -64,6 +72,27 @@ class Node:
         return strawberry.ID(encode_id(model.ENTITY_OF[type(root)], root.provider, root.source_id))
 
 
+GRAPHQL_OF: dict[type, type[Any]] = {}
+"""The GraphQL type each model record shows as, filled by `shows` as each is defined."""
+
+NODE_TYPES: dict[model.Entity, type[Any]] = {}
+"""The node types by entity: what `node(id)`, lists and subscriptions can name."""
+
+
+def shows(record: type[model.Record]) -> Callable[[type[S]], type[S]]:
+    """Registers a GraphQL type as how `record` shows, and as a node type if it is one: a
+    new type in a module of its own is known to `node(id)` and to relations this way."""
+
+    def register(graphql_type: type[S]) -> type[S]:
+        GRAPHQL_OF[record] = graphql_type
+        if issubclass(graphql_type, Node):
+            NODE_TYPES[model.ENTITY_OF[record]] = graphql_type
+        return graphql_type
+
+    return register
+
+
+@shows(model.Landlord)
 @strawberry.type(description="An owner of buildings.")
 class Landlord(Node):
     name: str | None
@@ -84,7 +113,7 @@ class Landlord(Node):
     async def buildings(
         root: strawberry.Parent[model.Landlord], info: Info
     ) -> list[model.Building]:
-        return await _many(info, root.buildings, model.Building)
+        return await many(info, root.buildings, model.Building)
 
     @strawberry.field(
         description="Ownership of its buildings (derived) and LEAP's records.",
@@ -97,6 +126,7 @@ class Landlord(Node):
         return await _relationships(info, "party", root)
 
 
+@shows(model.Building)
 @strawberry.type(description="A building: an address with units.")
 class Building(Node):
     name: str | None
@@ -114,7 +144,7 @@ class Building(Node):
     async def landlord(
         root: strawberry.Parent[model.Building], info: Info
     ) -> model.Landlord | None:
-        return await _one(info, root.landlord, model.Landlord)
+        return await one(info, root.landlord, model.Landlord)
 
     @strawberry.field(
         description="Ownership (derived) and the roles LEAP records on it.",
@@ -129,9 +159,10 @@ class Building(Node):
     @strawberry.field(graphql_type="list[Unit]")
     @staticmethod
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
-        return await _many(info, root.units, model.Unit)
+        return await many(info, root.units, model.Unit)
 
 
+@shows(model.Unit)
 @strawberry.type(description="A rentable unit of a building.")
 class Unit(Node):
     code: str | None = strawberry.field(name="unitCode", description="The unit's code, trimmed.")
@@ -148,12 +179,12 @@ class Unit(Node):
     @strawberry.field(graphql_type="Building | None")
     @staticmethod
     async def building(root: strawberry.Parent[model.Unit], info: Info) -> model.Building | None:
-        return await _one(info, root.building, model.Building)
+        return await one(info, root.building, model.Building)
 
     @strawberry.field(graphql_type="list[Tenant]")
     @staticmethod
     async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[model.Tenant]:
-        return await _many(info, root.tenants, model.Tenant)
+        return await many(info, root.tenants, model.Tenant)
 
     @strawberry.field(
         description="The unit's owner, where the provider links one.",
@@ -161,24 +192,14 @@ class Unit(Node):
     )
     @staticmethod
     async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
-        return await _one(info, root.landlord, model.Landlord)
+        return await one(info, root.landlord, model.Landlord)
 
 
 _PERSONAL = requires("tenant:read")
+LeaseType = Annotated["Lease", strawberry.lazy("schema.leasing")]
 
 
-@strawberry.type(description="The terms a tenant rents under.")
-class Lease:
-    start_date: date | None
-    end_date: date | None
-    rent: Money | None = strawberry.field(description="The monthly rent, as an exact amount.")
-    status: str | None
-
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model.Lease)
-
-
+@shows(model.Tenant)
 @strawberry.type(description="A person or company renting a unit.")
 class Tenant(Node):
     """Names, contact and lease are personal data: they need the `tenant:read` scope."""
@@ -197,7 +218,7 @@ class Tenant(Node):
     @strawberry.field(graphql_type="Unit | None")
     @staticmethod
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> model.Unit | None:
-        return await _one(info, root.unit, model.Unit)
+        return await one(info, root.unit, model.Unit)
 
     @strawberry.field(
         description="Occupancy, derived from the unit and recorded by LEAP.",
@@ -210,13 +231,13 @@ class Tenant(Node):
         return await _relationships(info, "party", root)
 
     @strawberry.field(
-        description="Where the provider keeps leases (pms); null elsewhere.",
+        description="The lease the tenant signed, where its provider keeps leases.",
         extensions=_PERSONAL,
-        graphql_type=Lease | None,
+        graphql_type=LeaseType | None,
     )
     @staticmethod
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
-        return await _one(info, root.lease, model.Lease)
+        return await one(info, root.lease, model.Lease)
 
 
 @strawberry.enum(description="What a party is to a property.")
@@ -228,6 +249,7 @@ class Role(enum.Enum):
 Party = Annotated[Tenant | Landlord, strawberry.union("Party", description="Who holds a role.")]
 
 
+@shows(model.Relationship)
 @strawberry.type(
     description="A party's role on a property over time: recorded by a provider (LEAP), or "
     "derived (a tenant occupies its unit, a landlord owns its building)."
@@ -255,18 +277,18 @@ class Relationship(Node):
         root: strawberry.Parent[model.Relationship], info: Info
     ) -> model.Building | None:
         if root.building is not None or root.unit is None:
-            return await _one(info, root.building, model.Building)
+            return await one(info, root.building, model.Building)
         wants = model.Selection(frozenset({"code"}))
         unit = await info.context.loaders.one(root.unit, wants)
         link = unit.building if isinstance(unit, model.Unit) else None
-        return await _one(info, link, model.Building)
+        return await one(info, link, model.Building)
 
     @strawberry.field(
         description="The unit, where the role is on one unit (occupiers).", graphql_type=Unit | None
     )
     @staticmethod
     async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> model.Unit | None:
-        return await _one(info, root.unit, model.Unit)
+        return await one(info, root.unit, model.Unit)
 
     @strawberry.field(
         description="The tenant or landlord holding the role, where known.",
@@ -299,20 +321,3 @@ async def _relationships(
         info.context.report(error, info.path.as_list())
         recorded = []
     return [*found, *(r for r in recorded if isinstance(r, model.Relationship))]
-
-
-GRAPHQL_OF: dict[type, type[Any]] = {
-    model.Landlord: Landlord,
-    model.Building: Building,
-    model.Unit: Unit,
-    model.Tenant: Tenant,
-    model.Relationship: Relationship,
-    model.Lease: Lease,
-}
-"""The GraphQL type each model record shows as."""
-
-NODE_TYPES: dict[model.Entity, type[Any]] = {
-    model.ENTITY_OF[record]: shown
-    for record, shown in GRAPHQL_OF.items()
-    if issubclass(shown, Node)
-}

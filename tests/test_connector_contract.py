@@ -21,7 +21,7 @@ from gateway.connectors.capabilities import (
 )
 from gateway.errors import BadUserInput, InvalidCursor
 from gateway.federation.fan_out import SORT_FIELDS, SORT_KEYS, Federation, PageLimits
-from gateway.model import Criteria, Entity, Equals, Selection
+from gateway.model import ENTITY_OF, Criteria, Entity, Equals, Link, Record, Selection
 from gateway.sandbox import Sandbox
 from gateway.state.vault import Vault
 from gateway.upstream.client import Upstream
@@ -33,6 +33,7 @@ _ORDER = {
     Entity.UNIT: ("code",),
     Entity.TENANT: ("last_name", "first_name"),
     Entity.RELATIONSHIP: (),
+    Entity.LEASE: ("start_date",),
 }
 """The sort key's fields as they are: a provider may collate by code point, not ignoring case
 (Primmo's strict server), and its own order is the one the gateway keeps."""
@@ -84,7 +85,9 @@ async def test_pages_continue_where_they_stopped_in_the_sort_order(
     assert all(record.provider == provider for record in records)
     assert len({record.source_id for record in records}) == 6
     keys = [SORT_KEYS[entity](record) for record in records]
-    exact = [tuple(getattr(record, name) or "" for name in _ORDER[entity]) for record in records]
+    exact = [
+        tuple(str(getattr(record, name) or "") for name in _ORDER[entity]) for record in records
+    ]
     assert keys == sorted(keys) or exact == sorted(exact)
 
 
@@ -100,6 +103,55 @@ async def test_fetch_by_id_matches_by_key(
 
     assert set(found) == set(ids)
     assert all(records[0].source_id == key for key, records in found.items())
+
+
+SERVED = [
+    (name, entity)
+    for name, cls in sorted(CONNECTORS.items())
+    for entity in sorted(cls.serves - cls.lists, key=lambda e: e.value)
+]
+
+
+async def _reached(connector: Connector, entity: Entity, depth: int = 4) -> list[Record]:
+    """Records of `entity` found by following links from the connector's own root lists, as
+    a caller's query would reach a type its provider serves but does not list."""
+    frontier: list[Record] = []
+    for listed in sorted(type(connector).lists, key=lambda e: e.value):
+        frontier += (await connector.page(listed, ListRequest({}, Selection(), limit=3))).records
+    followed: set[Link] = set()
+    for _ in range(depth):
+        found = [record for record in frontier if ENTITY_OF[type(record)] is entity]
+        if found:
+            return found
+        links = {
+            link
+            for record in frontier
+            for name in record.__slots__
+            if isinstance(link := getattr(record, name), Link)
+            and link.provider == connector.name
+            and link not in followed
+        }
+        followed |= links
+        frontier = []
+        for link in sorted(links, key=lambda one: (one.entity.value, one.by, one.key))[:20]:
+            fetched = await connector.fetch(link.entity, link.by, [link.key], Selection())
+            frontier += fetched.get(link.key, ())
+    return []
+
+
+@pytest.mark.parametrize(("provider", "entity"), SERVED, ids=[f"{p}-{e.value}" for p, e in SERVED])
+async def test_what_it_serves_but_does_not_list_is_fetched_by_id(
+    connectors: dict[str, Connector], provider: str, entity: Entity
+) -> None:
+    connector = connectors[provider]
+    reached = await _reached(connector, entity)
+    ids = sorted({record.source_id for record in reached})
+    assert ids, f"no {entity.value} reachable from {provider}'s lists"
+
+    found = await connector.fetch(entity, "id", [*ids, "404404404", "x/y"], Selection())
+
+    assert set(found) == set(ids)
+    assert all(len(found[key]) == 1 and found[key][0].source_id == key for key in ids)
 
 
 async def _to_the_end(connector: Connector, entity: Entity) -> tuple[Page, list[Page]]:

@@ -40,6 +40,7 @@ from gateway.model import (
     Entity,
     Landlord,
     Lease,
+    LeaseStatus,
     Link,
     NewTenant,
     Occupancy,
@@ -191,18 +192,33 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         email=text(row, "email"),
         phone=text(row, "phone"),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
-        lease=Link(NAME, Entity.LEASE, "tenant", key),
+        lease=Link(NAME, Entity.LEASE, "id", key),
     )
 
 
-def _lease(row: Row) -> Lease:
+_LEASE_STATUSES = {
+    "active": LeaseStatus.ACTIVE,
+    "past": LeaseStatus.ENDED,
+    "future": LeaseStatus.UPCOMING,
+}
+
+
+def _lease(row: Row, tenant: str) -> Lease:
+    """pms keeps a lease under each of its tenants (`…/tenants/{id}/lease`) and reads it
+    nowhere else, so the lease is known by that tenant's key."""
+    property_id = tenant.split("/")[0]
+    unit = text(row, "unit_id")
+    currency = row.get("currency")
     return Lease(
         provider=NAME,
-        source_id=_id(row),
+        source_id=tenant,
         start_date=day(row.get("start_date")),
         end_date=day(row.get("end_date")),
-        rent=money(row.get("monthly_rent"), row.get("currency")),
-        status=(text(row, "status") or "").upper() or None,
+        rent=money(row.get("monthly_rent"), currency),
+        deposit=money(row.get("deposit"), currency),
+        status=_LEASE_STATUSES.get(text(row, "status") or ""),
+        tenants=Link(NAME, Entity.TENANT, "id", tenant),
+        unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
     )
 
 
@@ -336,7 +352,7 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
                 return await self._children(
                     keys, "tenants", _tenant, lambda record: record.source_id
                 )
-            case (Entity.LEASE, "tenant"):
+            case (Entity.LEASE, "id"):
                 leases = await each(
                     [key for key in keys if _split(key)],
                     lambda key: _PMS.one(
@@ -344,7 +360,7 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
                         "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/")),
                     ),
                 )
-                return {key: [_lease(row)] for key, row in leases.items()}
+                return {key: [_lease(row, key)] for key, row in leases.items()}
         return {}
 
     async def _properties_of(self, organizations: Sequence[str]) -> Mapping[str, Sequence[Record]]:

@@ -31,7 +31,7 @@ from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
 from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import Answer, NextLinks
-from gateway.connectors.values import integer_id, json_object, number, text
+from gateway.connectors.values import day, integer_id, json_object, money, number, text
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -50,6 +50,8 @@ from gateway.model import (
     Entity,
     Equals,
     Landlord,
+    Lease,
+    LeaseStatus,
     Link,
     NewTenant,
     Occupancy,
@@ -58,6 +60,7 @@ from gateway.model import (
     Tenant,
     Unavailable,
     Unit,
+    Within,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
 from gateway.upstream.client import Upstream, parse_json
@@ -71,6 +74,9 @@ _PLACE = ("CompanyNo", "DivisionNo")
 _BUILDING_KEY = (*_PLACE, "BuildingCode")
 _UNIT_KEY = (*_BUILDING_KEY, "UnitCode")
 _TOKEN_LIFETIME = 24 * 3600.0
+CURRENCY = "CAD"
+"""Primmo's amounts carry no currency: it is a Québec product, and they are Canadian
+dollars (assumed)."""
 _MAX_FILTER_CHARS = 6000
 """Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
 _PRIMMO = Dialect(NAME)
@@ -87,17 +93,19 @@ class _Shape:
 
 
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
-    """The key values exactly as Primmo returned them, padding included: a trimmed code
+    """The key values exactly as Primmo returned them, padding included (a key of one
+    property is an integer id, as itself): a trimmed code
     matches only on a server that ignores trailing spaces (SQL Server), nowhere else.
     Two of these per unit: orjson writes the same compact JSON in a tenth of the time."""
-    if properties == ("Id",):
-        return str(row.get("Id"))
+    if len(properties) == 1:
+        return str(row.get(properties[0]))
     return orjson.dumps([row.get(name) for name in properties]).decode()
 
 
 def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
-    """Keys come from our own links, or from a caller's global id: trust neither blindly."""
-    if properties == ("Id",):
+    """Keys come from our own links, or from a caller's global id: trust neither blindly.
+    A key of one property is an integer id (`Id`, `LeaseId`)."""
+    if len(properties) == 1:
         return (int(key),) if integer_id(key) else None
     try:
         values = json.loads(key)
@@ -158,15 +166,11 @@ def _unit(row: Row, _selection: Selection) -> Unit:
     )
 
 
-_NO_LEASES = Unavailable(
-    NAME, Entity.LEASE, "primmo has no leases in its API: Tenant.lease cannot be answered from it."
-)
-
-
 def _tenant(row: Row, _selection: Selection) -> Tenant:
     number = row.get("TenantNo")
     if isinstance(number, float) and number.is_integer():
         number = int(number)
+    lease = row.get("LeaseId")
     return Tenant(
         provider=NAME,
         source_id=_source_id(row),
@@ -175,7 +179,32 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
-        lease=_NO_LEASES,
+        lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
+    )
+
+
+_LEASE_STATUSES = {"A": LeaseStatus.ACTIVE, "T": LeaseStatus.ENDED, "F": LeaseStatus.UPCOMING}
+_FORGOTTEN = Unavailable(
+    NAME,
+    Entity.TENANT,
+    "primmo keeps no former tenants: Lease.tenants of an ended lease cannot be answered.",
+)
+
+
+def _lease(row: Row, _selection: Selection) -> Lease:
+    status = _LEASE_STATUSES.get((text(row, "Status") or "").upper())
+    return Lease(
+        provider=NAME,
+        source_id=_source_id(row),
+        start_date=day(row.get("StartDate")),
+        end_date=day(row.get("EndDate")),
+        rent=money(row.get("RentAmount"), CURRENCY),
+        deposit=money(row.get("DepositAmount"), CURRENCY),
+        status=status,
+        tenants=_FORGOTTEN
+        if status is LeaseStatus.ENDED
+        else _link(Entity.TENANT, "lease", row, ("Id",)),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
     )
 
 
@@ -228,10 +257,24 @@ _SHAPES: dict[Entity, _Shape] = {
             "tenant_number": "TenantNo",
             "tenant_type": "TenantType",
         },
-        identity=("Id", *_UNIT_KEY),
+        identity=("Id", *_UNIT_KEY, "LeaseId"),
         order=("LastName", "FirstName", "Id"),
-        keys={"id": ("Id",), "unit": _UNIT_KEY},
+        keys={"id": ("Id",), "unit": _UNIT_KEY, "lease": ("LeaseId",)},
         build=_tenant,
+    ),
+    Entity.LEASE: _Shape(
+        path="api/Leases",
+        fields={
+            "start_date": "StartDate",
+            "end_date": "EndDate",
+            "rent": "RentAmount",
+            "deposit": "DepositAmount",
+            "status": "Status",
+        },
+        identity=("Id", *_UNIT_KEY, "Status"),
+        order=("StartDate", "Id"),
+        keys={"id": ("Id",)},
+        build=_lease,
     ),
     Entity.LANDLORD: _Shape(
         path="api/LedgerDivisions",
@@ -248,6 +291,7 @@ _SHAPES: dict[Entity, _Shape] = {
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+_LEASE_CODES = {status.value: code for code, status in _LEASE_STATUSES.items()}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
 """The custom header Primmo sends back with every delivery, as asked at subscription."""
 CONTENT_WINDOW = 10.0
@@ -526,6 +570,13 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
             return odata.eq_trimmed("OccupancyStatus", _OCCUPANCY_CODES[value])
         case (Entity.TENANT, "name", Contains(text)):
             return odata.any_of(odata.contains("LastName", text), odata.contains("FirstName", text))
+        case (Entity.LEASE, "status", Equals(str(value))) if value in _LEASE_CODES:
+            return odata.eq_trimmed("Status", _LEASE_CODES[value])
+        case (Entity.LEASE, "end_date", Within(low, high)):
+            return odata.all_of(
+                odata.ge("EndDate", low) if low is not None else None,
+                odata.le("EndDate", high) if high is not None else None,
+            )
     raise BadUserInput(f"primmo cannot filter {entity.value} by {name}.", provider=NAME)
 
 

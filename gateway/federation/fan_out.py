@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 import orjson
@@ -41,12 +42,17 @@ def _text(value: str | None) -> str:
     return (value or "").casefold()
 
 
+def _day(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
 SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.LANDLORD: lambda record: (_text(record.name),),
     Entity.BUILDING: lambda record: (_text(record.name),),
     Entity.UNIT: lambda record: (_text(record.code),),
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
     Entity.RELATIONSHIP: lambda _record: (),
+    Entity.LEASE: lambda record: (_day(record.start_date),),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -56,6 +62,7 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.UNIT: frozenset({"code"}),
     Entity.TENANT: frozenset({"last_name", "first_name"}),
     Entity.RELATIONSHIP: frozenset(),
+    Entity.LEASE: frozenset({"start_date"}),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 

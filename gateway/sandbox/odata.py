@@ -481,6 +481,8 @@ class _Compiler(NodeVisitor):
         if node.namespace or node.name not in self.properties:
             raise ODataError(f"Could not find a property named '{node.name}'.")
         name = node.name
+        if self.types.get(name) == "Edm.Date":
+            return lambda row: _as_date(row.get(name))
         return lambda row: row.get(name)
 
     def visit_Null(self, node: ast.Null) -> Compiled:  # noqa: ARG002
@@ -574,6 +576,12 @@ class _Compiler(NodeVisitor):
 
     def generic_visit(self, node: ast._Node) -> Any:
         raise ODataError(f"'{type(node).__name__}' is not supported in $filter.")
+
+
+def _as_date(value: Any) -> date | None:
+    """A date column's value as the database holds it: rows keep the ISO text they are
+    served as, compared as the dates they are."""
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
 
 
 def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:

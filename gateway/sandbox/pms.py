@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.data import Tenant, World
+from gateway.sandbox.leasing import Books
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
     Handler,
@@ -82,6 +83,7 @@ class _Tables:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.books = Books(world)
         buildings = world.buildings_of("pms")
         self.organizations: list[Row] = [
             {
@@ -156,17 +158,28 @@ class _Tables:
             "move_in_date": tenant.lease.start.isoformat(),
         }
         self.tenants[property_id].append(row)
-        self.leases[row["id"]] = {
-            "id": f"lease_{tenant.lease.unit_id}_{tenant.lease.start.isoformat()}",
-            "tenant_id": row["id"],
-            "unit_id": row["unit_id"],
-            "start_date": tenant.lease.start.isoformat(),
-            "end_date": tenant.lease.end.isoformat(),
-            "monthly_rent": tenant.lease.monthly_rent,
-            "currency": "CAD",
-            "status": row["status"],
-        }
+        self.leases[row["id"]] = self.lease_row(row, tenant)
         return row
+
+    def lease_row(self, tenant_row: Row, tenant: Tenant) -> Row:
+        """The lease as pms serves it under each of its tenants; `rent_changes` (assumed: the
+        document names the route only) are its scheduled and recorded rent changes."""
+        lease, books = tenant.lease, self.books
+        return {
+            "id": f"lease_{books.number(lease)}",
+            "tenant_id": tenant_row["id"],
+            "unit_id": tenant_row["unit_id"],
+            "start_date": lease.start.isoformat(),
+            "end_date": lease.end.isoformat(),
+            "monthly_rent": books.rent(lease),
+            "deposit": books.deposit(lease),
+            "currency": "CAD",
+            "status": books.status(lease),
+            "rent_changes": [
+                {"effective_date": change.effective.isoformat(), "monthly_rent": change.rent}
+                for change in books.rent_changes(lease)
+            ],
+        }
 
     def create_tenant(self, property_id: str, body: Row) -> Row:
         unit_key = str(body["unit_id"])

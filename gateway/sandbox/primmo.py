@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.data import Tenant, World
+from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.leasing import Books
 from gateway.sandbox.odata import (
     COLLATIONS,
     Collation,
@@ -83,6 +84,17 @@ _TYPES = {
         "UnitCode": "Edm.String",
         "LastName": "Edm.String",
         "FirstName": "Edm.String",
+        "LeaseId": "Edm.Int32",
+    },
+    "Lease": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "StartDate": "Edm.Date",
+        "EndDate": "Edm.Date",
+        "RentAmount": "Edm.Decimal",
+        "DepositAmount": "Edm.Decimal",
+        "Status": "Edm.String",
     },
     "LedgerDivision": {
         **_PLACE_TYPES,
@@ -97,12 +109,13 @@ _SETS = {
     "Buildings": "Building",
     "Units": "Unit",
     "Tenants": "Tenant",
+    "Leases": "Lease",
     "LedgerDivisions": "LedgerDivision",
 }
 
 
 def _metadata() -> bytes:
-    """CSDL XML for exactly what the service answers: four sets, one navigation (a building's
+    """CSDL XML for exactly what the service answers: its sets, one navigation (a building's
     units, joined on place and code rather than a key, so without a referential constraint)."""
     edmx = "http://docs.oasis-open.org/odata/ns/edmx"
     edm = "http://docs.oasis-open.org/odata/ns/edm"
@@ -137,6 +150,9 @@ METADATA = _metadata()
 _PLACE_KEY = ("CompanyNo", "DivisionNo", "BuildingCode")
 """How a building's units are found: Primmo keys them by place and code, not by id."""
 _REQUIRED_TENANT_FIELDS = ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "LastName")
+_LEASE_STATUSES = {"active": "A ", "past": "T ", "future": "F "}
+"""Primmo's lease status codes (assumed), padded as its other codes are: A (active, "en
+cours"), T (ended, "terminé"), F (future, "à venir")."""
 
 
 def _code(value: Any) -> str:
@@ -148,6 +164,7 @@ class _Tables:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.books = Books(world)
         landlords = {landlord.id: landlord for landlord in world.landlords}
         buildings = world.buildings_of("primmo")
         self.divisions: list[Row] = [
@@ -208,9 +225,27 @@ class _Tables:
             unit_row = units_by_id.get(tenant.unit_id)
             if unit_row is not None and world.is_current(tenant):
                 self.tenants.append(self._tenant_row(tenant, unit_row))
+        # Its leases, present and past (it keeps a lease when it forgets its tenants).
+        self.units_by_id = units_by_id
+        self.leases: list[Row] = [
+            self.lease_row(lease) for lease in self.books.leases(set(units_by_id))
+        ]
 
-    @staticmethod
-    def _tenant_row(tenant: Tenant, unit_row: Row) -> Row:
+    def lease_row(self, lease: Lease) -> Row:
+        """A lease as Primmo's `api/Leases` (assumed) holds it: under its unit's codes, the
+        rent in effect today, and no deposit (Québec's Civil Code, art. 1904, forbids one)."""
+        unit_row = self.units_by_id[lease.unit_id]
+        return {
+            "Id": self.books.number(lease),
+            **{name: unit_row[name] for name in (*_PLACE_KEY, "UnitCode")},
+            "StartDate": lease.start.isoformat(),
+            "EndDate": lease.end.isoformat(),
+            "RentAmount": self.books.rent(lease),
+            "DepositAmount": None,
+            "Status": _LEASE_STATUSES[self.books.status(lease)],
+        }
+
+    def _tenant_row(self, tenant: Tenant, unit_row: Row) -> Row:
         return {
             "Id": tenant.id,
             "CompanyNo": unit_row["CompanyNo"],
@@ -221,6 +256,7 @@ class _Tables:
             "UnitCode": unit_row["UnitCode"],
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
+            "LeaseId": self.books.number(tenant.lease),
         }
 
     def units_of(self, building: Row) -> list[Row]:
@@ -248,6 +284,8 @@ class _Tables:
         unit_row["OccupancyStatus"] = "L "
         row = self._tenant_row(tenant, unit_row)
         self.tenants.append(row)
+        if not any(lease["Id"] == row["LeaseId"] for lease in self.leases):
+            self.leases.append(self.lease_row(tenant.lease))
         return row
 
 
@@ -288,6 +326,7 @@ class _Service:
         units_of = Navigation(self.units, self.tables.units_of, "Units", _PLACE_KEY)
         self.buildings = EntitySet.typed(_TYPES["Building"], {"Units": units_of})
         self.tenants = EntitySet.typed(_TYPES["Tenant"])
+        self.leases = EntitySet.typed(_TYPES["Lease"])
         self.divisions = EntitySet.typed(_TYPES["LedgerDivision"])
         self.subscribers: dict[str, dict[str, Any]] = {}
         self.outbox = state.outbox = Outbox(state)
@@ -298,6 +337,7 @@ class _Service:
             "Buildings": (self.tables.buildings, self.buildings),
             "Units": (self.tables.units, self.units),
             "Tenants": (self.tables.tenants, self.tenants),
+            "Leases": (self.tables.leases, self.leases),
             "LedgerDivisions": (self.tables.divisions, self.divisions),
         }
         routes = [

@@ -23,7 +23,9 @@ __all__ = ["dumps", "loads"]
 _CLASSES: dict[str, type[Any]] = {
     cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link, model.Unavailable, model.Money)
 }
-_ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (model.Entity, model.Occupancy)}
+_ENUMS: dict[str, type[enum.Enum]] = {
+    cls.__name__: cls for cls in (model.Entity, model.Occupancy, model.LeaseStatus)
+}
 
 
 def _plain(value: Any) -> Any:

@@ -39,6 +39,7 @@ entity Tenants {
   UnitCode     : String(10);
   LastName     : String(60);
   FirstName    : String(60);
+  LeaseId      : Integer;
 }
 
 entity LedgerDivisions {
