@@ -24,6 +24,7 @@ __all__ = [
     "UpstreamTimeout",
     "CircuitOpen",
     "OutcomeUnknown",
+    "Conflict",
     "ValidationFailed",
     "Forbidden",
     "Unauthenticated",
@@ -31,6 +32,7 @@ __all__ = [
     "Refused",
     "Unconfirmed",
     "SubscriptionEnded",
+    "SharedStateUnavailable",
     "RateLimited",
     "Resting",
     "TooManyProviderCalls",
@@ -131,6 +133,13 @@ class ValidationFailed(ProviderError):
         self.problems = problems
 
 
+class Conflict(ProviderError):
+    """The provider refused a write that clashes with the record's state (HTTP 409): nothing
+    was written; the caller reads the record again and decides."""
+
+    code = "CONFLICT"
+
+
 class OutcomeUnknown(ProviderError):
     """A write was sent but no answer came: it may or may not have happened. Never retried."""
 
@@ -169,6 +178,13 @@ class SubscriptionEnded(GatewayError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SharedStateUnavailable(GatewayError):
+    """What the replicas share (Redis) did not answer, where going on without it could do
+    harm: a write under an idempotency key might happen twice. Nothing was sent."""
+
+    code = "REDIS_UNAVAILABLE"
 
 
 class LimitExceeded(GatewayError):

@@ -219,6 +219,7 @@ class NewTenant:
     last_name: str
     email: str | None = None
     phone: str | None = None
+    tenant_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

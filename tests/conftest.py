@@ -115,6 +115,19 @@ async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
         yield served
 
 
+@pytest.fixture
+async def impatient(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> AsyncIterator[Client]:
+    """The gateway with a half-second request deadline: a write a provider does not answer
+    is OUTCOME_UNKNOWN in half a second rather than ten."""
+    hurried = settings.model_copy(
+        update={"gateway": settings.gateway.model_copy(update={"request_deadline_seconds": 0.5})}
+    )
+    async with serving(sandbox, clock, hurried) as served:
+        yield served
+
+
 @contextmanager
 def gateway_process(*options: str) -> Iterator[str]:
     """`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it

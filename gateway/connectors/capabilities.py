@@ -32,6 +32,10 @@ class Capability:
 
     ability: ClassVar[str]
     """What it lets a provider do, as refusals say it: "<provider> does not <ability>"."""
+    accepts: ClassVar[Mapping[str, frozenset[str]]] = {}
+    """For each write it makes (by method name), the optional fields of its input it has a
+    place for; a caller who gives another is refused before anything is sent, never
+    silently ignored (`gateway.federation.writes.taken`). Required fields always go."""
 
 
 class TenantWrites(Capability, abc.ABC):
@@ -39,7 +43,8 @@ class TenantWrites(Capability, abc.ABC):
 
     @abc.abstractmethod
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
+        """Creates a tenant in the unit with this source id, with every field `accepts` names
+        for `create_tenant` that the caller gave. Writes are sent once, never retried."""
 
 
 class RelationshipRecords(Capability, abc.ABC):

@@ -265,6 +265,7 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("username", "password")
+    accepts = {"create_tenant": frozenset({"email", "phone"})}
 
     def __init__(
         self,
@@ -500,7 +501,11 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
             "email": tenant.email,
             "phone": tenant.phone,
         }
-        created = await _PMS.body(
-            self._client, "POST", f"api/v1/properties/{property_id}/tenants", json=body
+        created = await _PMS.write(
+            self._client,
+            "POST",
+            f"api/v1/properties/{property_id}/tenants",
+            fields={"unit_id": "unit_id", **{name: name for name in body}},
+            json={name: value for name, value in body.items() if value is not None},
         )
         return _tenant(_PMS.as_record(created, "did not return the created tenant"), property_id)

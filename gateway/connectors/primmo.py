@@ -178,6 +178,8 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         last_name=text(row, "LastName"),
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
+        email=text(row, "Email"),
+        phone=text(row, "Phone"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
         lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
     )
@@ -256,6 +258,8 @@ _SHAPES: dict[Entity, _Shape] = {
             "last_name": "LastName",
             "tenant_number": "TenantNo",
             "tenant_type": "TenantType",
+            "email": "Email",
+            "phone": "Phone",
         },
         identity=("Id", *_UNIT_KEY, "LeaseId"),
         order=("LastName", "FirstName", "Id"),
@@ -311,6 +315,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
     kind = "odata"
     serves = frozenset(_SHAPES)
     lists = frozenset(_SHAPES)
+    accepts = {"create_tenant": frozenset({"email", "phone", "tenant_type"})}
 
     credentials = ("api_key", "username", "password")
 
@@ -404,17 +409,23 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         rows = (await self._read("api/Units", query.params())).rows
         if not rows:
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
-        body = {
-            **{name: rows[0].get(name) for name in _UNIT_KEY},
+        given = {
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
-            "TenantType": "D",
+            "Email": tenant.email,
+            "Phone": tenant.phone,
+            "TenantType": tenant.tenant_type,
         }
-        row = await _PRIMMO.body(
+        body = {
+            **{name: rows[0].get(name) for name in _UNIT_KEY},
+            **{name: value for name, value in given.items() if value is not None},
+        }
+        row = await _PRIMMO.write(
             self._client,
             "POST",
             "api/Tenants",
-            refusals={400: _refused_tenant},
+            fields=_TENANT_FIELDS,
+            refusals={400: _refused},
             json=body,
             headers=odata.HEADERS,
         )
@@ -545,9 +556,21 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         return int(text)
 
 
-def _refused_tenant(said: Said) -> ValidationFailed:
-    """Primmo answers a tenant it will not file with a 400 and its reason."""
-    message = said.message or "primmo refused the tenant."
+_TENANT_FIELDS = {
+    "LastName": "last_name",
+    "FirstName": "first_name",
+    "Email": "email",
+    "Phone": "phone",
+    "TenantType": "tenant_type",
+    "UnitCode": "unit_id",
+}
+"""A tenant's properties as the caller named them, for Primmo's refusals."""
+
+
+def _refused(said: Said) -> ValidationFailed:
+    """Primmo answers a write it will not take with a 400 and its reason, which names the
+    property at fault (its validation is Primmo's own, FAQ R6)."""
+    message = said.message or "primmo refused the write."
     return ValidationFailed(NAME, message, [{"field": "", "message": message}])
 
 

@@ -129,6 +129,7 @@ def create_app(
             settings.gateway.request_deadline_seconds,
             gateway.bus,
             persisted.safelist,
+            connection.headers.get("idempotency-key"),
         )
 
     app.include_router(

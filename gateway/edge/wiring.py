@@ -29,6 +29,8 @@ from gateway.state.bus import EventBus, LocalBus
 from gateway.state.bus.redis import RedisBus
 from gateway.state.cache import EntityCache, LocalEntityCache
 from gateway.state.cache.redis import RedisEntityCache
+from gateway.state.idempotency import Idempotency, LocalIdempotency
+from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.state.seen import LocalSeen, Seen
 from gateway.state.seen.redis import RedisSeen
@@ -184,7 +186,8 @@ def build_gateway(
     cache: EntityCache = (
         RedisEntityCache(ttls, clock, redis) if redis else LocalEntityCache(ttls, clock)
     )
-    federation = Federation(connectors, limits, health, cache, metrics)
+    idempotency: Idempotency = RedisIdempotency(redis) if redis else LocalIdempotency(clock)
+    federation = Federation(connectors, limits, health, cache, metrics, idempotency)
     bus: EventBus = RedisBus(redis) if redis else LocalBus()
     seen: Seen = RedisSeen(redis) if redis else LocalSeen(clock)
     return Gateway(

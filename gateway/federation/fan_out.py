@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway import notices
+from gateway.clock import SystemClock
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.capabilities import Capability, RelationshipRecords
 from gateway.connectors.paging import Standings
@@ -30,6 +31,7 @@ from gateway.federation.writes import Writes
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.observability.metrics import Metrics
 from gateway.state.cache import EntityCache, LocalEntityCache
+from gateway.state.idempotency import Idempotency, LocalIdempotency
 from gateway.upstream.resilience import ProviderHealth
 
 T = TypeVar("T")
@@ -165,13 +167,14 @@ class Federation:
         health: Mapping[str, ProviderHealth],
         cache: EntityCache | None = None,
         metrics: Metrics | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
         self.health = dict(health)
         self.cache = cache or LocalEntityCache({}, lambda: 0.0)
         self.metrics = metrics or Metrics()
-        self.writes = Writes(self)
+        self.writes = Writes(self, idempotency or LocalIdempotency(SystemClock()))
 
     def knows(self, provider: str) -> bool:
         return provider in self.connectors

@@ -1,43 +1,187 @@
-"""Writes at providers, each at a provider with the capability it needs.
+"""Writes at providers, each at a provider with the capability it needs, with one set of
+guarantees for all of them.
 
 The schema names what to do and where, in the model's terms; which providers can,
 the refusal when one cannot, and the steps of a write that is more than one call
-(acknowledging: look up, write, read back) are here, so every caller gets the same.
-Writes are guarded like reads but never retried: a late answer means the outcome is unknown.
+(acknowledging: look up, write, read back) are here, so every caller gets the same:
+
+- every field the caller gave reaches the provider, or the write is refused before anything
+  is sent (`VALIDATION_FAILED` naming the field): a connector says what it takes
+  (`Capability.accepts`), and nothing is silently dropped;
+- sent once, never retried; a late answer means the outcome is unknown (`OUTCOME_UNKNOWN`);
+- the written record's cached copies are evicted, whatever the outcome;
+- under an idempotency key, a retry gets the first outcome and never writes again
+  (`gateway.state.idempotency`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.connectors.capabilities import LandlordOnboarding, RelationshipRecords, TenantWrites
-from gateway.errors import Refused
+from gateway.connectors.capabilities import (
+    Capability,
+    LandlordOnboarding,
+    RelationshipRecords,
+    TenantWrites,
+)
+from gateway.errors import (
+    Conflict,
+    NotFound,
+    OutcomeUnknown,
+    Refused,
+    SharedStateUnavailable,
+    Unconfirmed,
+    ValidationFailed,
+)
 from gateway.model import (
     Entity,
     Landlord,
     NewLandlord,
     NewTenant,
+    Record,
     Relationship,
     Selection,
     Tenant,
 )
+from gateway.state import records
+from gateway.state.idempotency import Idempotency
+from gateway.state.redis import RedisUnavailable
 
 if TYPE_CHECKING:
     from gateway.federation.fan_out import Federation
 
-__all__ = ["Writes"]
+__all__ = ["Outcome", "Refusal", "Writes", "taken"]
+
+logger = logging.getLogger("gateway.writes")
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something the caller can fix or check, as the payload's `errors` shows it; `field` is
+    the unified name of the input field it is about."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write came to: the record as written (or as known), and what was refused."""
+
+    record: Record | None
+    refusals: tuple[Refusal, ...] = ()
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "record": records.dumps([self.record]) if self.record is not None else None,
+                "refusals": [dataclasses.asdict(refusal) for refusal in self.refusals],
+            }
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> Outcome:
+        kept = json.loads(text)
+        record = records.loads(kept["record"])[0] if kept["record"] is not None else None
+        return cls(record, tuple(Refusal(**refusal) for refusal in kept["refusals"]))
+
+
+async def _settled(write: Awaitable[Record]) -> Outcome:
+    """A refusal the caller can act on, or an unknown outcome, comes back as data; a write
+    that happened but could not be read back comes with what is known of its record."""
+    try:
+        return Outcome(await write)
+    except ValidationFailed as error:
+        problems = error.problems or [{"field": "", "message": error.message}]
+        return Outcome(
+            None,
+            tuple(
+                Refusal(error.code, item["message"], item.get("field") or None) for item in problems
+            ),
+        )
+    except (Refused, OutcomeUnknown, Conflict, NotFound) as error:
+        return Outcome(None, (Refusal(error.code, error.message),))
+    except Unconfirmed as error:
+        return Outcome(error.record, (Refusal(error.code, error.message),))
+
+
+def taken(provider: str, capability: Capability, operation: str, given: Any) -> None:
+    """Refuses, before anything is sent, each optional field given that the provider has no
+    place for: its required fields it always takes, its optional ones as it `accepts`."""
+    offered = [
+        item.name
+        for item in dataclasses.fields(given)
+        if item.default is None and getattr(given, item.name) is not None
+    ]
+    refused = [name for name in offered if name not in capability.accepts.get(operation, ())]
+    if refused:
+        raise ValidationFailed(
+            provider,
+            f"{provider} has no place for {', '.join(refused)}: nothing was sent.",
+            [
+                {"field": name, "message": f"{provider} has no place for {name}; nothing was sent."}
+                for name in refused
+            ],
+        )
 
 
 class Writes:
-    def __init__(self, federation: Federation) -> None:
+    def __init__(self, federation: Federation, idempotency: Idempotency) -> None:
         self._federation = federation
+        self._idempotency = idempotency
+
+    async def once(
+        self, key: str | None, fingerprint: str, write: Callable[[], Awaitable[Record]]
+    ) -> Outcome:
+        """The write's outcome; under `key`, the first request's outcome for every retry with
+        the same `fingerprint`. A write that fails as an error (nothing was sent, or nothing
+        the caller can act on) frees the key, so the retry runs."""
+        if key is None:
+            return await _settled(write())
+        try:
+            first = await self._idempotency.begin(key, fingerprint)
+        except RedisUnavailable as error:
+            raise SharedStateUnavailable(f"{error} The write was not sent; try again.") from None
+        if first is not None:
+            return Outcome.loads(first)
+        try:
+            done = await _settled(write())
+        except BaseException:
+            with contextlib.suppress(RedisUnavailable):
+                await self._idempotency.release(key, fingerprint)
+            raise
+        try:
+            await self._idempotency.finish(key, fingerprint, done.dumps())
+        except RedisUnavailable:
+            logger.warning("an idempotency key's outcome could not be kept: Redis is unavailable")
+        return done
+
+    async def _written(
+        self, provider: str, changed: tuple[Entity, str] | None, write: Callable[[], Awaitable[R]]
+    ) -> R:
+        """Sent once through the provider's guard; the changed record's cached copies are
+        evicted whether or not the answer came back, since the write may have happened."""
+        try:
+            return await self._federation.write(provider, write)
+        finally:
+            if changed is not None:
+                await self._federation.cache.evict(provider, *changed)
 
     async def create_tenant(self, provider: str, unit_id: str, tenant: NewTenant) -> Tenant:
         """A tenant in the unit with this source id, at the unit's provider."""
         writer = self._federation.able(TenantWrites, provider)
-        return await self._federation.write(provider, lambda: writer.create_tenant(unit_id, tenant))
+        taken(provider, writer, "create_tenant", tenant)
+        return await self._written(provider, None, lambda: writer.create_tenant(unit_id, tenant))
 
     async def associate(
         self, wanted: str | None, account: str, property_code: str, role: str, start: date

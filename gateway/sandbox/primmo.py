@@ -13,6 +13,7 @@ turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -84,6 +85,8 @@ _TYPES = {
         "UnitCode": "Edm.String",
         "LastName": "Edm.String",
         "FirstName": "Edm.String",
+        "Email": "Edm.String",
+        "Phone": "Edm.String",
         "LeaseId": "Edm.Int32",
     },
     "Lease": {
@@ -256,6 +259,8 @@ class _Tables:
             "UnitCode": unit_row["UnitCode"],
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
+            "Email": tenant.email or None,
+            "Phone": tenant.phone or None,
             "LeaseId": self.books.number(tenant.lease),
         }
 
@@ -279,6 +284,8 @@ class _Tables:
             int(unit_row["Id"]),
             str(body.get("FirstName") or ""),
             str(body["LastName"]),
+            email=str(body.get("Email") or ""),
+            phone=str(body.get("Phone") or ""),
             tenant_type=str(body.get("TenantType") or "D"),
         )
         unit_row["OccupancyStatus"] = "L "
@@ -287,6 +294,20 @@ class _Tables:
         if not any(lease["Id"] == row["LeaseId"] for lease in self.leases):
             self.leases.append(self.lease_row(tenant.lease))
         return row
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TENANT_TYPE = re.compile(r"^[A-Z]$")
+
+
+def _tenant_problem(body: Row) -> str | None:
+    """Primmo's own rules for a tenant (assumed, as its screens would check them)."""
+    email, kind = body.get("Email"), body.get("TenantType")
+    if email is not None and not (isinstance(email, str) and _EMAIL.match(email)):
+        return "Email is not a valid address."
+    if kind is not None and not (isinstance(kind, str) and _TENANT_TYPE.match(kind)):
+        return "TenantType is a one-letter code (D, C...)."
+    return None
 
 
 def _place(row: Row) -> tuple[Any, Any, str]:
@@ -488,6 +509,12 @@ class _Service:
         missing = [name for name in _REQUIRED_TENANT_FIELDS if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - set(_TYPES["Tenant"]) - {"Id"})
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        problem = _tenant_problem(body)
+        if problem:
+            return _error(400, "ValidationError", problem)
         unit_row = self.tables.find_unit(body, self.state.server.collation)
         if unit_row is None:
             return _error(

@@ -1,0 +1,282 @@
+"""Every write's guarantees, whatever it writes: each field given reaches the provider or is
+refused naming it before anything is sent; sent once; a retry under an idempotency key gets
+the first outcome and never writes twice, in one process and across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import Settings
+from gateway.sandbox import Sandbox
+from gateway.state.idempotency import KeyInUse, KeyReused, LocalIdempotency
+from gateway.state.idempotency.redis import RedisIdempotency
+from gateway.state.redis import RedisLink
+from gateway.tools.loopback import free_port
+from tests.conftest import Client, error_codes, serving
+from tests.redis_server import RedisServer
+
+CREATE = (
+    "mutation($input: CreateTenantInput!) { createTenant(input: $input) { "
+    "tenant { id sourceId firstName lastName email phone tenantType } "
+    "errors { code field message } } }"
+)
+
+
+async def _unit(client: Client, provider: str) -> str:
+    if provider == "primmo":
+        data = await client.data(
+            '{ units(first: 1, providers: ["primmo"]) { edges { node { id } } } }'
+        )
+        return str(data["units"]["edges"][0]["node"]["id"])
+    data = await client.data(
+        '{ buildings(first: 1, providers: ["pms"]) { edges { node { units { id } } } } }'
+    )
+    return str(data["buildings"]["edges"][0]["node"]["units"][0]["id"])
+
+
+def _posts(client: Client, provider: str) -> list[dict[str, Any]]:
+    state = client.sandbox.states[provider]
+    return [
+        json.loads(seen.body) if seen.body else {}
+        for seen in state.seen()
+        if seen.method == "POST" and seen.path.endswith(("/Tenants", "/tenants"))
+    ]
+
+
+async def test_every_field_given_reaches_primmo(client: Client) -> None:
+    unit = await _unit(client, "primmo")
+    person = {"firstName": "Léa", "lastName": "Roy", "email": "lea@example.com"}
+
+    data = await client.data(
+        CREATE, {"input": {"unitId": unit, **person, "phone": "+1-418-555-0101", "tenantType": "C"}}
+    )
+
+    payload = data["createTenant"]
+    assert payload["errors"] == []
+    ((sent),) = _posts(client, "primmo")
+    assert (sent["Email"], sent["Phone"], sent["TenantType"]) == (
+        "lea@example.com",
+        "+1-418-555-0101",
+        "C",
+    )
+    assert payload["tenant"]["email"] == "lea@example.com"
+    assert payload["tenant"]["tenantType"] == "C"
+
+
+async def test_a_field_left_out_is_not_sent_so_the_providers_default_applies(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "primmo")
+
+    data = await client.data(CREATE, {"input": {"unitId": unit, "firstName": "A", "lastName": "B"}})
+
+    ((sent),) = _posts(client, "primmo")
+    assert not {"TenantType", "Email", "Phone"} & set(sent)
+    assert data["createTenant"]["tenant"]["tenantType"] == "D"
+
+
+async def test_a_field_the_provider_has_no_place_for_is_refused_and_nothing_sent(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "pms")
+
+    data = await client.data(
+        CREATE,
+        {
+            "input": {
+                "unitId": unit,
+                "firstName": "Léa",
+                "lastName": "Roy",
+                "email": "lea@example.com",
+                "tenantType": "C",
+            }
+        },
+    )
+
+    assert data["createTenant"]["tenant"] is None
+    assert [(e["code"], e["field"]) for e in data["createTenant"]["errors"]] == [
+        ("VALIDATION_FAILED", "tenantType")
+    ]
+    assert _posts(client, "pms") == []
+
+
+async def test_a_providers_refusal_names_the_callers_field(client: Client) -> None:
+    unit = await _unit(client, "primmo")
+
+    data = await client.data(
+        CREATE, {"input": {"unitId": unit, "firstName": "A", "lastName": "B", "email": "nope"}}
+    )
+
+    assert [(e["code"], e["field"]) for e in data["createTenant"]["errors"]] == [
+        ("VALIDATION_FAILED", "email")
+    ]
+
+
+async def test_a_retry_under_the_same_key_gets_the_first_tenant_and_writes_once(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-1"}
+
+    first = await client.data(CREATE, {"input": given})
+    again = await client.data(CREATE, {"input": given})
+    header = await client.http.post(
+        "/graphql",
+        json={"query": CREATE, "variables": {"input": {**given, "idempotencyKey": None}}},
+        headers={"Idempotency-Key": "k-1"},
+    )
+
+    assert first == again == header.json()["data"]
+    assert first["createTenant"]["tenant"]["sourceId"]
+    assert len(_posts(client, "primmo")) == 1
+
+
+async def test_concurrent_retries_wait_for_the_first_and_share_its_outcome(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-2"}
+    client.primmo.latency = 0.05
+
+    answers = await asyncio.gather(*(client.data(CREATE, {"input": given}) for _ in range(5)))
+
+    assert all(answer == answers[0] for answer in answers)
+    assert len(_posts(client, "primmo")) == 1
+
+
+async def test_the_same_key_with_another_body_is_refused_and_not_sent(client: Client) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-3"}
+    await client.data(CREATE, {"input": given})
+
+    body = await client.query(CREATE, {"input": {**given, "lastName": "Tremblay"}})
+
+    assert error_codes(body) == ["IDEMPOTENCY_KEY_REUSED"]
+    assert len(_posts(client, "primmo")) == 1
+
+
+async def test_keys_are_the_callers_own_and_of_a_reasonable_shape(client: Client) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "A", "lastName": "B", "idempotencyKey": "é" * 3}
+
+    body = await client.query(CREATE, {"input": given})
+
+    assert error_codes(body) == ["BAD_USER_INPUT"] and _posts(client, "primmo") == []
+
+
+async def test_an_unknown_outcome_is_what_a_retry_gets_never_a_second_write(
+    impatient: Client,
+) -> None:
+    client = impatient
+    unit = await _unit(client, "pms")
+    given = {
+        "unitId": unit,
+        "firstName": "Léa",
+        "lastName": "Roy",
+        "email": "lea@example.com",
+        "idempotencyKey": "k-4",
+    }
+    client.pms.inject("slow", seconds=30)
+
+    first = await client.data(CREATE, {"input": given})
+    client.pms.inject("none")
+    again = await client.data(CREATE, {"input": given})
+
+    assert [e["code"] for e in first["createTenant"]["errors"]] == ["OUTCOME_UNKNOWN"]
+    assert again == first
+    assert len(_posts(client, "pms")) == 1
+
+
+async def test_a_write_that_failed_as_an_error_frees_its_key_for_the_retry(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-5"}
+    client.primmo.inject("error", status=503)
+
+    failed = await client.query(CREATE, {"input": given})
+    client.primmo.inject("none")
+    retried = await client.data(CREATE, {"input": given})
+
+    assert error_codes(failed) == ["UPSTREAM_UNAVAILABLE"]
+    assert retried["createTenant"]["errors"] == [] and retried["createTenant"]["tenant"]
+
+
+async def test_a_process_keeps_a_key_until_the_first_finishes_or_frees_it() -> None:
+    keys = LocalIdempotency(ManualClock(), wait=0.05)
+    assert await keys.begin("k", "body") is None
+
+    with pytest.raises(KeyInUse):
+        await keys.begin("k", "body")
+    with pytest.raises(KeyReused):
+        await keys.begin("k", "other body")
+    waiting = asyncio.ensure_future(keys.begin("k", "body"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await keys.release("k", "body")
+    assert await waiting is None
+
+
+@pytest.fixture
+async def two_replicas() -> AsyncIterator[tuple[RedisIdempotency, RedisIdempotency]]:
+    with RedisServer().running() as server:
+        one, two = RedisLink(server.url), RedisLink(server.url)
+        yield RedisIdempotency(one, wait=2.0), RedisIdempotency(two, wait=2.0)
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_a_retry_on_another_replica_waits_for_the_first_and_gets_its_outcome(
+    two_replicas: tuple[RedisIdempotency, RedisIdempotency],
+) -> None:
+    one, two = two_replicas
+    assert await one.begin("k", "body") is None
+    retry = asyncio.ensure_future(two.begin("k", "body"))
+    await asyncio.sleep(0.1)
+    assert not retry.done()
+
+    await one.finish("k", "body", '{"outcome": 1}')
+
+    assert await retry == '{"outcome": 1}'
+    assert await two.begin("k", "body") == '{"outcome": 1}'
+    with pytest.raises(KeyReused):
+        await two.begin("k", "other body")
+
+
+async def test_a_release_on_one_replica_lets_the_retry_on_another_run(
+    two_replicas: tuple[RedisIdempotency, RedisIdempotency],
+) -> None:
+    one, two = two_replicas
+    assert await one.begin("k", "body") is None
+    retry = asyncio.ensure_future(two.begin("k", "body"))
+
+    await one.release("k", "body")
+
+    assert await retry is None
+    await two.finish("k", "body", '{"outcome": 2}')
+    assert await one.begin("k", "body") == '{"outcome": 2}'
+
+
+async def test_without_redis_a_keyed_write_is_refused_and_one_without_a_key_goes_on(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> None:
+    gone = f"redis://127.0.0.1:{free_port()}/0"
+    shared = settings.model_copy(
+        update={"gateway": settings.gateway.model_copy(update={"redis_url": gone})}
+    )
+    async with serving(sandbox, clock, shared) as client:
+        unit = await _unit(client, "primmo")
+        given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy"}
+
+        keyed = await client.query(CREATE, {"input": {**given, "idempotencyKey": "k-6"}})
+        plain = await client.data(CREATE, {"input": given})
+
+    assert error_codes(keyed) == ["REDIS_UNAVAILABLE"]
+    assert plain["createTenant"]["errors"] == []
+    assert len(_posts(client, "primmo")) == 1
