@@ -234,7 +234,16 @@ async def test_metadata_describes_exactly_the_sets_and_properties_served(
     }
     sets = {item.get("Name"): item.get("EntityType") for item in root.iter(f"{edm}EntitySet")}
 
-    assert set(sets) == {"Buildings", "Units", "Tenants", "Leases", "LedgerDivisions"}
+    assert set(sets) == {
+        "Buildings",
+        "Units",
+        "Tenants",
+        "Leases",
+        "LedgerDivisions",
+        "ServiceCalls",
+        "ServiceCallDetails",
+        "Suppliers",
+    }
     for name, type_name in sets.items():
         (row, *_) = (await _values(primmo, f"/api/{name}", **{"$top": "1"}))["value"]
         assert set(row) == types[str(type_name).removeprefix("Primmo.")], name

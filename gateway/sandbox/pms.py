@@ -15,7 +15,9 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import jwt
@@ -24,8 +26,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from gateway.clock import Clock
 from gateway.sandbox.data import Tenant, World
 from gateway.sandbox.leasing import Books
+from gateway.sandbox.operations import Clash, Invalid, Job, Missing, Ticket, Vendor, Workshop
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
     Handler,
@@ -51,6 +55,8 @@ EVENTS = (
     "tenant.created",
     "tenant.updated",
     "tenant.deleted",
+    "maintenance.created",
+    "maintenance.completed",
 )
 
 ERRORS = {
@@ -81,9 +87,10 @@ def _created(index: int) -> str:
 class _Tables:
     """pms's records, laid out from the shared world: its buildings and their people."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
         self.books = Books(world)
+        self.workshop = Workshop(world, "pms", clock)
         buildings = world.buildings_of("pms")
         self.organizations: list[Row] = [
             {
@@ -224,7 +231,7 @@ class _Service:
 
     def __init__(self, world: World, state: ProviderState) -> None:
         self.state = state
-        self.tables = state.records = _Tables(world)
+        self.tables = state.records = _Tables(world, state.clock)
         self.refresh_tokens: dict[str, tuple[float, int]] = {}
         self.window: dict[str, float] = {"start": state.clock(), "used": 0}
         self.hooks: list[dict[str, Any]] = []
@@ -573,6 +580,7 @@ class _Service:
     def routes(self) -> list[Route]:
         prefix = "/api/v1"
         return [
+            *_Operations(self).routes(prefix),
             Route(f"{prefix}/identity/login", self.guarded(self.login, False), methods=["POST"]),
             Route(
                 f"{prefix}/identity/refresh", self.guarded(self.refresh, False), methods=["POST"]
@@ -606,6 +614,378 @@ class _Service:
                 methods=["GET"],
             ),
         ]
+
+
+_PRIORITY_WORDS = {"low": "low", "normal": "medium", "high": "high", "urgent": "emergency"}
+"""The workshop's priorities as pms spells them (assumed: its document names no values)."""
+_PRIORITY_OF = {word: priority for priority, word in _PRIORITY_WORDS.items()}
+_FIELDS = {"unit": "unit_id", "tenant": "tenant_id", "vendor": "vendor_id", "cost": "cost"}
+"""The workshop's names for what it refuses, as pms's `details[].field` names them."""
+_UNIT_STATUSES = ("vacant", "occupied")
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    """pms's timestamps: UTC, with a `Z`, as its `meta.timestamp`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _numbered(key: str, prefix: str) -> int | None:
+    """`mr_123` -> 123; anything else names nothing here."""
+    number = key.removeprefix(prefix)
+    return int(number) if key.startswith(prefix) and number.isdigit() else None
+
+
+class _Operations:
+    """The Operations service: maintenance requests, work orders and vendors (the routes its
+    document lists; the fields and filters they take are assumed), over the workshop's books,
+    and a unit's status (`PUT …/units/{unit_id}/status`)."""
+
+    def __init__(self, service: _Service) -> None:
+        self.service = service
+        self.workshop = service.tables.workshop
+
+    def request_row(self, ticket: Ticket) -> Row:
+        title, description = ticket.words()
+        return {
+            "id": f"mr_{ticket.id}",
+            "property_id": f"prop_{ticket.building_id}",
+            "unit_id": f"unit_{ticket.unit_id}",
+            "tenant_id": f"ten_{ticket.tenant_id}" if ticket.tenant_id else None,
+            "title": title,
+            "description": description,
+            "category": ticket.problem.trade if ticket.problem else "general",
+            "priority": _PRIORITY_WORDS[ticket.priority],
+            "status": ticket.status,
+            "vendor_id": f"ven_{ticket.vendor_id}" if ticket.vendor_id else None,
+            "scheduled_date": ticket.scheduled.isoformat() if ticket.scheduled else None,
+            "resolution": ticket.resolution,
+            "created_at": _stamp(ticket.reported),
+            "completed_at": _stamp(ticket.completed),
+        }
+
+    def job_row(self, job: Job) -> Row:
+        ticket = self.workshop.requests[job.request_id]
+        return {
+            "id": f"wo_{job.id}",
+            "maintenance_request_id": f"mr_{job.request_id}",
+            "property_id": f"prop_{ticket.building_id}",
+            "unit_id": f"unit_{ticket.unit_id}",
+            "vendor_id": f"ven_{job.vendor_id}",
+            "description": job.words(),
+            "status": job.status,
+            "scheduled_date": job.scheduled.isoformat(),
+            "started_at": _stamp(job.started),
+            "completed_at": _stamp(job.completed),
+            "cost": float(job.cost) if job.cost is not None else None,
+            "currency": "CAD",
+            "cancellation_reason": job.reason,
+            "created_at": _stamp(ticket.reported),
+        }
+
+    @staticmethod
+    def vendor_row(vendor: Vendor) -> Row:
+        return {
+            "id": f"ven_{vendor.id}",
+            "name": vendor.name,
+            "category": vendor.trade,
+            "email": vendor.email,
+            "phone": vendor.phone,
+            "status": "active",
+            "created_at": _created(vendor.id % 1000),
+        }
+
+    def invalid(self, request: Request, *details: tuple[str, str]) -> Response:
+        return self.service.failure(
+            request,
+            422,
+            "VALIDATION_ERROR",
+            "Validation failed",
+            details=[{"field": field, "message": message} for field, message in details],
+        )
+
+    def refused(self, request: Request, error: Exception) -> Response:
+        """The workshop's refusal in pms's words: 404, 409 (a code of its own, assumed: the
+        document's table names none for a conflict), or 422 naming the field."""
+        if isinstance(error, Missing):
+            return self.service.failure(request, 404, "RESOURCE_NOT_FOUND", str(error))
+        if isinstance(error, Clash):
+            return self.service.failure(request, 409, "CONFLICT", str(error))
+        assert isinstance(error, Invalid)
+        return self.invalid(request, (_FIELDS.get(error.field, error.field), str(error)))
+
+    async def body(self, request: Request, allowed: set[str], *required: str) -> Row | Response:
+        """The JSON body, every field known and the required ones given, or the 422."""
+        body = await self.service.body_of(request)
+        if body is None:
+            return self.invalid(request, ("body", "A JSON object is required"))
+        unknown = [(name, f"{name} is not a field here") for name in sorted(set(body) - allowed)]
+        missing = [
+            (name, f"{name} is required")
+            for name in required
+            if not isinstance(body.get(name), str) or not body[name].strip()
+        ]
+        if unknown or missing:
+            return self.invalid(request, *unknown, *missing)
+        return body
+
+    @staticmethod
+    def filtered(request: Request, rows: list[Row], names: tuple[str, ...]) -> list[Row]:
+        params = request.query_params
+        return [row for row in rows if all(row[n] == params[n] for n in names if n in params)]
+
+    async def requests(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.create_request(request)
+        rows = [self.request_row(ticket) for ticket in self.workshop.requests.values()]
+        names = ("property_id", "unit_id", "tenant_id", "priority", "category", "vendor_id")
+        return self.service.listing(request, self.filtered(request, rows, names), {"created_at"})
+
+    async def create_request(self, request: Request) -> Response:
+        allowed = {"property_id", "unit_id", "tenant_id", "title", "description", "priority"}
+        body = await self.body(request, allowed, "property_id", "unit_id", "description")
+        if isinstance(body, Response):
+            return body
+        priority = body.get("priority", "medium")
+        if priority not in _PRIORITY_OF:
+            return self.invalid(request, ("priority", f"priority is one of {list(_PRIORITY_OF)}"))
+        units = self.service.tables.units.get(str(body["property_id"]))
+        if units is None:
+            return self.service.not_found(request, "Property")
+        unit = _numbered(str(body["unit_id"]), "unit_")
+        tenant = body.get("tenant_id")
+        if unit is None or body["unit_id"] not in {row["id"] for row in units}:
+            return self.invalid(request, ("unit_id", "No such unit in this property"))
+        try:
+            ticket = self.workshop.open(
+                unit,
+                str(body["description"]),
+                title=body.get("title"),
+                priority=_PRIORITY_OF[priority],
+                tenant_id=_numbered(str(tenant), "ten_") if tenant is not None else None,
+            )
+        except Invalid as error:
+            return self.refused(request, error)
+        row = self.request_row(ticket)
+        self.announce("maintenance.created", row)
+        return self.service.envelope(request, row, status=201)
+
+    def announce(self, event: str, row: Row) -> None:
+        self.service.announce(
+            event,
+            {
+                "maintenance_request_id": row["id"],
+                "property_id": row["property_id"],
+                "unit_id": row["unit_id"],
+                "status": row["status"],
+            },
+        )
+
+    async def one_request(self, request: Request) -> Response:
+        number = _numbered(request.path_params["id"], "mr_")
+        ticket = self.workshop.requests.get(number) if number else None
+        if ticket is None:
+            return self.service.not_found(request, "Maintenance request")
+        return self.service.envelope(request, self.request_row(ticket))
+
+    async def assign(self, request: Request) -> Response:
+        body = await self.body(request, {"vendor_id", "scheduled_date"}, "vendor_id")
+        if isinstance(body, Response):
+            return body
+        try:
+            scheduled = body.get("scheduled_date")
+            day = date.fromisoformat(scheduled) if scheduled is not None else None
+        except (TypeError, ValueError):
+            return self.invalid(request, ("scheduled_date", "scheduled_date is an ISO date"))
+        return await self.step(
+            request,
+            lambda number: self.workshop.assign(
+                number, _numbered(str(body["vendor_id"]), "ven_"), day
+            ),
+        )
+
+    async def complete(self, request: Request) -> Response:
+        body = await self.body(request, {"resolution"})
+        if isinstance(body, Response):
+            return body
+        return await self.step(
+            request,
+            lambda number: self.workshop.complete(number, body.get("resolution")),
+            "maintenance.completed",
+        )
+
+    async def step(
+        self,
+        request: Request,
+        move: Callable[[int], Ticket | Job],
+        event: str | None = None,
+        prefix: str = "mr_",
+    ) -> Response:
+        """One step of a request's or a work order's flow, by the id in its path."""
+        number = _numbered(request.path_params["id"], prefix)
+        try:
+            if number is None:
+                raise Missing(f"No such record {request.path_params['id'][:40]}.")
+            moved = move(number)
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(request, error)
+        row = self.request_row(moved) if isinstance(moved, Ticket) else self.job_row(moved)
+        if event is not None:
+            self.announce(event, row)
+        return self.service.envelope(request, row)
+
+    async def work_orders(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.create_work_order(request)
+        rows = [self.job_row(job) for job in self.workshop.jobs.values()]
+        names = ("maintenance_request_id", "property_id", "unit_id", "vendor_id")
+        return self.service.listing(
+            request, self.filtered(request, rows, names), {"scheduled_date", "created_at"}
+        )
+
+    async def create_work_order(self, request: Request) -> Response:
+        allowed = {
+            "maintenance_request_id",
+            "vendor_id",
+            "description",
+            "scheduled_date",
+            "cost",
+            "currency",
+        }
+        body = await self.body(
+            request, allowed, "maintenance_request_id", "vendor_id", "description"
+        )
+        if isinstance(body, Response):
+            return body
+        problems = _cost_problems(body)
+        try:
+            scheduled = body.get("scheduled_date")
+            day = date.fromisoformat(scheduled) if scheduled is not None else None
+        except (TypeError, ValueError):
+            problems.append(("scheduled_date", "scheduled_date is an ISO date"))
+        if problems:
+            return self.invalid(request, *problems)
+        number = _numbered(str(body["maintenance_request_id"]), "mr_")
+        try:
+            job = self.workshop.add_job(
+                number or 0,
+                _numbered(str(body["vendor_id"]), "ven_"),
+                str(body["description"]),
+                day,
+                _cost(body),
+            )
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(request, error)
+        return self.service.envelope(request, self.job_row(job), status=201)
+
+    async def one_work_order(self, request: Request) -> Response:
+        number = _numbered(request.path_params["id"], "wo_")
+        job = self.workshop.jobs.get(number) if number else None
+        if job is None:
+            return self.service.not_found(request, "Work order")
+        return self.service.envelope(request, self.job_row(job))
+
+    async def start(self, request: Request) -> Response:
+        body = await self.body(request, set())
+        if isinstance(body, Response):
+            return body
+        return await self.step(request, self.workshop.start, prefix="wo_")
+
+    async def finish(self, request: Request) -> Response:
+        body = await self.body(request, {"cost", "currency"})
+        if isinstance(body, Response):
+            return body
+        problems = _cost_problems(body)
+        if problems:
+            return self.invalid(request, *problems)
+        cost = _cost(body)
+        return await self.step(
+            request, lambda number: self.workshop.finish(number, cost), prefix="wo_"
+        )
+
+    async def cancel(self, request: Request) -> Response:
+        body = await self.body(request, {"reason"})
+        if isinstance(body, Response):
+            return body
+        return await self.step(
+            request,
+            lambda number: self.workshop.cancel(number, body.get("reason")),
+            prefix="wo_",
+        )
+
+    async def vendors(self, request: Request) -> Response:
+        rows = [self.vendor_row(vendor) for vendor in self.workshop.vendors.values()]
+        return self.service.listing(
+            request, self.filtered(request, rows, ("category",)), {"name", "created_at"}
+        )
+
+    async def one_vendor(self, request: Request) -> Response:
+        number = _numbered(request.path_params["id"], "ven_")
+        vendor = self.workshop.vendors.get(number) if number else None
+        if vendor is None:
+            return self.service.not_found(request, "Vendor")
+        return self.service.envelope(request, self.vendor_row(vendor))
+
+    async def unit_status(self, request: Request) -> Response:
+        """`PUT …/units/{unit_id}/status` (assumed body: `{"status"}`): a manager may mark a
+        unit occupied without a lease (a caretaker's, say), but not vacant while a lease
+        runs in it: that is a conflict."""
+        units = self.service.tables.units.get(request.path_params["id"], [])
+        row = next((unit for unit in units if unit["id"] == request.path_params["unit_id"]), None)
+        if row is None:
+            return self.service.not_found(request, "Unit")
+        if request.method == "GET":
+            return self.service.envelope(request, {"status": row["status"]})
+        body = await self.body(request, {"status"}, "status")
+        if isinstance(body, Response):
+            return body
+        if body["status"] not in _UNIT_STATUSES:
+            return self.invalid(request, ("status", f"status is one of {list(_UNIT_STATUSES)}"))
+        leased = self.service.tables.world.is_occupied(int(row["id"].removeprefix("unit_")))
+        if body["status"] == "vacant" and leased:
+            said = "The unit has a lease running today: it cannot be vacant."
+            return self.service.failure(request, 409, "CONFLICT", said)
+        row["status"] = body["status"]
+        return self.service.envelope(request, row)
+
+    def routes(self, prefix: str) -> list[Route]:
+        guarded, ops = self.service.guarded, f"{prefix}/operations"
+        post = ["POST"]
+        return [
+            Route(f"{ops}/maintenance-requests", guarded(self.requests), methods=["GET", *post]),
+            Route(f"{ops}/maintenance-requests/{{id}}", guarded(self.one_request)),
+            Route(f"{ops}/maintenance-requests/{{id}}/assign", guarded(self.assign), methods=post),
+            Route(
+                f"{ops}/maintenance-requests/{{id}}/complete", guarded(self.complete), methods=post
+            ),
+            Route(f"{ops}/work-orders", guarded(self.work_orders), methods=["GET", *post]),
+            Route(f"{ops}/work-orders/{{id}}", guarded(self.one_work_order)),
+            Route(f"{ops}/work-orders/{{id}}/start", guarded(self.start), methods=post),
+            Route(f"{ops}/work-orders/{{id}}/complete", guarded(self.finish), methods=post),
+            Route(f"{ops}/work-orders/{{id}}/cancel", guarded(self.cancel), methods=post),
+            Route(f"{ops}/vendors", guarded(self.vendors)),
+            Route(f"{ops}/vendors/{{id}}", guarded(self.one_vendor)),
+            Route(
+                f"{prefix}/properties/{{id}}/units/{{unit_id}}/status",
+                guarded(self.unit_status),
+                methods=["GET", "PUT"],
+            ),
+        ]
+
+
+def _cost_problems(body: Row) -> list[tuple[str, str]]:
+    """A cost is a number in the organization's currency (CAD here)."""
+    problems = []
+    cost = body.get("cost")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float)):
+        problems.append(("cost", "cost is a number"))
+    if body.get("currency", "CAD") != "CAD":
+        problems.append(("currency", "currency must be the organization's, CAD"))
+    return problems
+
+
+def _cost(body: Row) -> Decimal | None:
+    cost = body.get("cost")
+    return Decimal(str(cost)) if cost is not None else None
 
 
 def _tenant_problems(body: Row | None, units: set[str]) -> list[Row]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree
 
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from gateway.clock import Clock
 from gateway.sandbox.data import Lease, Tenant, World
 from gateway.sandbox.leasing import Books
 from gateway.sandbox.odata import (
@@ -41,6 +43,7 @@ from gateway.sandbox.odata import (
     parse_options,
     query_pairs,
 )
+from gateway.sandbox.operations import Clash, Invalid, Job, Missing, Ticket, Workshop
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import Handler, ProviderState, served
 
@@ -108,12 +111,53 @@ _TYPES = {
     },
 }
 """Each entity type's properties and their EDM types: what `$metadata` says and the sets hold."""
+_SERVICE_TYPES = {
+    "ServiceCall": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "TenantId": "Edm.Int32",
+        "SupplierId": "Edm.Int32",
+        "Description": "Edm.String",
+        "Priority": "Edm.Int32",
+        "Status": "Edm.String",
+        "RequestDate": "Edm.DateTimeOffset",
+        "ScheduledDate": "Edm.Date",
+        "CompletedDate": "Edm.DateTimeOffset",
+    },
+    "ServiceCallDetail": {
+        **_PLACE_TYPES,
+        "ServiceCallId": "Edm.Int32",
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "SupplierId": "Edm.Int32",
+        "Description": "Edm.String",
+        "Status": "Edm.String",
+        "ScheduledDate": "Edm.Date",
+        "StartDate": "Edm.DateTimeOffset",
+        "EndDate": "Edm.DateTimeOffset",
+        "Amount": "Edm.Decimal",
+    },
+    "Supplier": {
+        "Id": "Edm.Int32",
+        "Name": "Edm.String",
+        "Trade": "Edm.String",
+        "Email": "Edm.String",
+        "Phone": "Edm.String",
+    },
+}
+"""Service calls (a maintenance request), their details (the work done on one) and suppliers:
+the document names them writable, with webhooks; their properties are assumed."""
+_TYPES.update(_SERVICE_TYPES)
 _SETS = {
     "Buildings": "Building",
     "Units": "Unit",
     "Tenants": "Tenant",
     "Leases": "Lease",
     "LedgerDivisions": "LedgerDivision",
+    "ServiceCalls": "ServiceCall",
+    "ServiceCallDetails": "ServiceCallDetail",
+    "Suppliers": "Supplier",
 }
 
 
@@ -165,9 +209,10 @@ def _code(value: Any) -> str:
 class _Tables:
     """Primmo's rows, laid out from the shared world once, then kept up to date by writes."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
         self.books = Books(world)
+        self.workshop = Workshop(world, "primmo", clock)
         landlords = {landlord.id: landlord for landlord in world.landlords}
         buildings = world.buildings_of("primmo")
         self.divisions: list[Row] = [
@@ -342,7 +387,7 @@ class _Service:
     def __init__(self, world: World, state: ProviderState) -> None:
         self.world = world
         self.state = state
-        self.tables = state.records = _Tables(world)
+        self.tables = state.records = _Tables(world, state.clock)
         self.units = EntitySet.typed(_TYPES["Unit"])
         units_of = Navigation(self.units, self.tables.units_of, "Units", _PLACE_KEY)
         self.buildings = EntitySet.typed(_TYPES["Building"], {"Units": units_of})
@@ -372,6 +417,7 @@ class _Service:
             Route("/api/subscribe", bearer(self.subscribe), methods=["GET", "POST"]),
             Route("/api/unsubscribe", bearer(self.unsubscribe), methods=["POST"]),
             Route("/_sandbox/tenants/{id:int}", self.edit_tenant, methods=["POST"]),
+            *_ServiceCalls(self).routes(),
         ]
         for path, (rows, description) in sets.items():
             if path != "Tenants":
@@ -595,6 +641,272 @@ class _Service:
         row.update(changes)
         self.announce("Tenant", identifier, 1)
         return JSONResponse(row)
+
+
+_CALL_STATUSES = {"open": "O ", "assigned": "A ", "completed": "T "}
+"""A service call's status codes (assumed), padded as Primmo's other codes: O (ouvert), A
+(assigné), T (terminé)."""
+_DETAIL_STATUSES = {"scheduled": "P ", "in_progress": "E ", "completed": "T ", "cancelled": "X "}
+"""A detail's: P (planifié), E (en cours), T (terminé), X (annulé)."""
+_PRIORITY_CODES = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
+"""Priority as a number, 1 the most urgent (assumed)."""
+_PROPERTIES = {
+    "unit": "UnitCode",
+    "tenant": "TenantId",
+    "vendor": "SupplierId",
+    "description": "Description",
+    "priority": "Priority",
+    "cost": "Amount",
+}
+"""The workshop's names for what it refuses, as Primmo's messages name the properties."""
+_NEW_CALL = {"CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "Description"}
+_NEW_DETAIL = {"ServiceCallId", "SupplierId", "Description"}
+
+
+def _eastern(moment: datetime | None) -> str | None:
+    """A timestamp as Primmo's server in Québec writes a DateTimeOffset: local time with its
+    offset, -04:00 in summer (second Sunday of March to first Sunday of November), -05:00
+    otherwise."""
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC)
+    march, november = date(utc.year, 3, 8), date(utc.year, 11, 1)
+    start = datetime.combine(march + timedelta(days=(6 - march.weekday()) % 7), time(7), UTC)
+    end = datetime.combine(november + timedelta(days=(6 - november.weekday()) % 7), time(6), UTC)
+    hours = -4 if start <= utc < end else -5
+    return utc.astimezone(timezone(timedelta(hours=hours))).isoformat()
+
+
+def _day(value: Any) -> date | Invalid | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return Invalid("ScheduledDate", "ScheduledDate is an ISO date.")
+
+
+class _ServiceCalls:
+    """`api/ServiceCalls`, `api/ServiceCallDetails` and `api/Suppliers` over the workshop's
+    books: OData reads like every set, `POST` to create, `PATCH <set>(<Id>)` to move a record
+    along its flow (OData's update; `Prefer: return=representation` answers the record)."""
+
+    def __init__(self, service: _Service) -> None:
+        self.service = service
+        self.tables = service.tables
+        self.workshop = service.tables.workshop
+        self.calls = EntitySet.typed(_TYPES["ServiceCall"])
+        self.details = EntitySet.typed(_TYPES["ServiceCallDetail"])
+        self.suppliers = EntitySet.typed(_TYPES["Supplier"])
+
+    def call_row(self, ticket: Ticket, current: set[int] | None = None) -> Row:
+        """`current`: the tenants Primmo lists, when rows are made for many calls at once."""
+        unit = self.tables.units_by_id[ticket.unit_id]
+        tenant = ticket.tenant_id
+        if current is None:
+            current = {row["Id"] for row in self.tables.tenants}
+        return {
+            "Id": ticket.id,
+            **{name: unit[name] for name in (*_PLACE_KEY, "UnitCode")},
+            # Primmo keeps no former tenants: a call they made no longer names them.
+            "TenantId": tenant if tenant in current else None,
+            "SupplierId": ticket.vendor_id,
+            "Description": ticket.words(french=True)[1],
+            "Priority": _PRIORITY_CODES[ticket.priority],
+            "Status": _CALL_STATUSES[ticket.status],
+            "RequestDate": _eastern(ticket.reported),
+            "ScheduledDate": ticket.scheduled.isoformat() if ticket.scheduled else None,
+            "CompletedDate": _eastern(ticket.completed),
+        }
+
+    def detail_row(self, job: Job) -> Row:
+        ticket = self.workshop.requests[job.request_id]
+        unit = self.tables.units_by_id[ticket.unit_id]
+        return {
+            "Id": job.id,
+            "ServiceCallId": job.request_id,
+            **{name: unit[name] for name in (*_PLACE_KEY, "UnitCode")},
+            "SupplierId": job.vendor_id,
+            "Description": job.words(french=True),
+            "Status": _DETAIL_STATUSES[job.status],
+            "ScheduledDate": job.scheduled.isoformat(),
+            "StartDate": _eastern(job.started),
+            "EndDate": _eastern(job.completed),
+            "Amount": float(job.cost) if job.cost is not None else None,
+        }
+
+    def rows(self, name: str) -> tuple[list[Row], EntitySet]:
+        if name == "ServiceCalls":
+            current = {row["Id"] for row in self.tables.tenants}
+            tickets = self.workshop.requests.values()
+            return [self.call_row(ticket, current) for ticket in tickets], self.calls
+        if name == "ServiceCallDetails":
+            return [self.detail_row(job) for job in self.workshop.jobs.values()], self.details
+        suppliers = [
+            {"Id": v.id, "Name": v.name, "Trade": v.trade, "Email": v.email, "Phone": v.phone}
+            for v in self.workshop.vendors.values()
+        ]
+        return suppliers, self.suppliers
+
+    def reader(self, name: str, count: bool = False) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            rows, description = self.rows(name)
+            server = self.service.state.server
+            if count:
+                return _count(request, rows, description, server)
+            return _query(request, rows, description, server)
+
+        return endpoint
+
+    def refused(self, error: Exception) -> Response:
+        """The workshop's refusal in Primmo's words: 404, 409 (assumed: a step that does not
+        fit the record's status), or 400 with a message naming the property, as its own
+        validation does (FAQ R6)."""
+        if isinstance(error, Missing):
+            return _error(404, "NotFound", str(error))
+        if isinstance(error, Clash):
+            return _error(409, "Conflict", str(error))
+        assert isinstance(error, Invalid)
+        named = _PROPERTIES.get(error.field, error.field)
+        return _error(400, "ValidationError", f"{named}: {error}")
+
+    async def body(self, request: Request, allowed: set[str], required: set[str]) -> Row | Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "The body must be a JSON object.")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        missing = sorted(name for name in required if body.get(name) in (None, ""))
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        return body
+
+    @staticmethod
+    def answered(request: Request, row: Row, status: int = 200) -> Response:
+        """OData's update answers 204 unless the client prefers the record back."""
+        if status == 200 and "return=representation" not in request.headers.get("prefer", ""):
+            return Response(status_code=204)
+        return JSONResponse(row, status_code=status)
+
+    async def create_call(self, request: Request) -> Response:
+        allowed = {*_NEW_CALL, "Priority", "TenantId"}
+        body = await self.body(request, allowed, _NEW_CALL)
+        if isinstance(body, Response):
+            return body
+        unit = self.tables.find_unit(body, self.service.state.server.collation)
+        priority = {code: word for word, code in _PRIORITY_CODES.items()}.get(
+            body.get("Priority", 3)
+        )
+        tenant = body.get("TenantId")
+        try:
+            if unit is None:
+                raise Invalid("unit", "No unit matches CompanyNo, DivisionNo and the codes.")
+            if priority is None:
+                raise Invalid("priority", "Priority is 1 (urgent) to 4 (low).")
+            if tenant is not None and not isinstance(tenant, int):
+                raise Invalid("tenant", "TenantId is a tenant's Id.")
+            ticket = self.workshop.open(
+                int(unit["Id"]), str(body["Description"]), priority=priority, tenant_id=tenant
+            )
+        except Invalid as error:
+            return self.refused(error)
+        row = self.call_row(ticket)
+        self.service.announce("ServiceCall", ticket.id, 3)
+        return JSONResponse(row, status_code=201)
+
+    async def update_call(self, request: Request) -> Response:
+        body = await self.body(request, {"SupplierId", "Status", "ScheduledDate"}, {"Status"})
+        if isinstance(body, Response):
+            return body
+        number = request.path_params["id"]
+        status = str(body["Status"]).strip()
+        day = _day(body.get("ScheduledDate"))
+        try:
+            if isinstance(day, Invalid):
+                raise day
+            if status == "A":
+                ticket = self.workshop.assign(number, body.get("SupplierId"), day)
+            elif status == "T" and set(body) == {"Status"}:
+                ticket = self.workshop.complete(number, None)
+            else:
+                raise Invalid("Status", "Status is A (with SupplierId) or T (alone).")
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce("ServiceCall", ticket.id, 1)
+        return self.answered(request, self.call_row(ticket))
+
+    async def create_detail(self, request: Request) -> Response:
+        allowed = {*_NEW_DETAIL, "ScheduledDate", "Amount"}
+        body = await self.body(request, allowed, _NEW_DETAIL)
+        if isinstance(body, Response):
+            return body
+        call, amount = body.get("ServiceCallId"), body.get("Amount")
+        day = _day(body.get("ScheduledDate"))
+        try:
+            if isinstance(day, Invalid):
+                raise day
+            if not isinstance(call, int) or call not in self.workshop.requests:
+                raise Invalid("ServiceCallId", "No such service call.")
+            if amount is not None and not isinstance(amount, int | float):
+                raise Invalid("cost", "Amount is a number.")
+            job = self.workshop.add_job(
+                call,
+                body.get("SupplierId"),
+                str(body["Description"]),
+                day,
+                Decimal(str(amount)) if amount is not None else None,
+            )
+        except (Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce(
+            "ServiceCallDetail", job.id, 3, json.dumps({"serviceCallId": job.request_id})
+        )
+        return JSONResponse(self.detail_row(job), status_code=201)
+
+    async def update_detail(self, request: Request) -> Response:
+        body = await self.body(request, {"Status", "Amount"}, {"Status"})
+        if isinstance(body, Response):
+            return body
+        number, amount = request.path_params["id"], body.get("Amount")
+        status = str(body["Status"]).strip()
+        try:
+            if amount is not None and (status != "T" or not isinstance(amount, int | float)):
+                raise Invalid("cost", "Amount is a number, given when the work is done (T).")
+            if status == "E":
+                job = self.workshop.start(number)
+            elif status == "T":
+                cost = Decimal(str(amount)) if amount is not None else None
+                job = self.workshop.finish(number, cost)
+            elif status == "X":
+                job = self.workshop.cancel(number, None)
+            else:
+                raise Invalid("Status", "Status is E (started), T (done) or X (cancelled).")
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce(
+            "ServiceCallDetail", job.id, 1, json.dumps({"serviceCallId": job.request_id})
+        )
+        return self.answered(request, self.detail_row(job))
+
+    def routes(self) -> list[Route]:
+        bearer = self.service.bearer
+        routes = [
+            Route("/api/ServiceCalls", bearer(self.create_call), methods=["POST"]),
+            Route("/api/ServiceCalls({id:int})", bearer(self.update_call), methods=["PATCH"]),
+            Route("/api/ServiceCallDetails", bearer(self.create_detail), methods=["POST"]),
+            Route(
+                "/api/ServiceCallDetails({id:int})", bearer(self.update_detail), methods=["PATCH"]
+            ),
+        ]
+        for name in ("ServiceCalls", "ServiceCallDetails", "Suppliers"):
+            routes.append(Route(f"/api/{name}", bearer(self.reader(name)), methods=["GET"]))
+            counted = bearer(self.reader(name, count=True))
+            routes.append(Route(f"/api/{name}/$count", counted, methods=["GET"]))
+        return routes
 
 
 async def metadata(_: Request) -> Response:
