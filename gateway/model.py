@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 __all__ = [
+    "Agent",
     "AvailableBetween",
     "Between",
     "Building",
@@ -28,10 +29,15 @@ __all__ = [
     "Lease",
     "LeaseStatus",
     "Link",
+    "Listing",
+    "ListingStatus",
+    "MaintenanceRequest",
+    "MaintenanceStatus",
     "Money",
     "NewLandlord",
     "NewTenant",
     "Occupancy",
+    "Priority",
     "Record",
     "Relation",
     "Relationship",
@@ -39,7 +45,10 @@ __all__ = [
     "Tenant",
     "Unavailable",
     "Unit",
+    "Vendor",
     "Within",
+    "WorkOrder",
+    "WorkOrderStatus",
 ]
 
 
@@ -50,6 +59,12 @@ class Entity(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    # operations and listings
+    MAINTENANCE_REQUEST = "MaintenanceRequest"
+    WORK_ORDER = "WorkOrder"
+    VENDOR = "Vendor"
+    LISTING = "Listing"
+    AGENT = "Agent"
 
 
 class LeaseStatus(enum.Enum):
@@ -129,6 +144,7 @@ class Building:
     postal_code: str | None = None
     landlord: Relation | None = None
     units: Relation | None = None
+    maintenance_requests: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +158,8 @@ class Unit:
     building: Relation | None = None
     tenants: Relation | None = None
     landlord: Relation | None = None
+    maintenance_requests: Relation | None = None
+    listing: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +174,7 @@ class Tenant:
     phone: str | None = None
     unit: Relation | None = None
     lease: Relation | None = None
+    maintenance_requests: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +218,130 @@ class Relationship:
         return None if self.derived else self.unacked_since is None
 
 
-Record = Landlord | Building | Unit | Tenant | Relationship | Lease
+# --- Operations (maintenance, work orders, vendors) and listings (listings, agents) ---
+
+
+class Priority(enum.Enum):
+    LOW = "LOW"
+    NORMAL = "NORMAL"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+class MaintenanceStatus(enum.Enum):
+    """A request's flow: reported (OPEN), given to a vendor (ASSIGNED), done (COMPLETED)."""
+
+    OPEN = "OPEN"
+    ASSIGNED = "ASSIGNED"
+    COMPLETED = "COMPLETED"
+
+
+class WorkOrderStatus(enum.Enum):
+    """A work order's flow: SCHEDULED, then IN_PROGRESS, then COMPLETED; or CANCELLED
+    before it is done."""
+
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class ListingStatus(enum.Enum):
+    AVAILABLE = "AVAILABLE"
+    RENTED = "RENTED"
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRequest:
+    """Something to fix in a unit, as a tenant or a manager reported it. Timestamps keep the
+    offset the provider sent."""
+
+    provider: str
+    source_id: str
+    title: str | None = None
+    description: str | None = None
+    priority: Priority | None = None
+    status: MaintenanceStatus | None = None
+    reported_at: datetime | None = None
+    scheduled_for: date | None = None
+    completed_at: datetime | None = None
+    unit: Relation | None = None
+    building: Relation | None = None
+    tenant: Relation | None = None
+    vendor: Relation | None = None
+    work_orders: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrder:
+    """A job a vendor does for a maintenance request; `cost` is what it cost once done, or
+    the estimate before."""
+
+    provider: str
+    source_id: str
+    description: str | None = None
+    status: WorkOrderStatus | None = None
+    scheduled_for: date | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost: Money | None = None
+    request: Relation | None = None
+    vendor: Relation | None = None
+    unit: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """A contractor or supplier who does maintenance work."""
+
+    provider: str
+    source_id: str
+    name: str | None = None
+    trade: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A unit advertised for rent: the asking price, and the agent showing it."""
+
+    provider: str
+    source_id: str
+    title: str | None = None
+    price: Money | None = None
+    bedrooms: int | None = None
+    status: ListingStatus | None = None
+    available_from: date | None = None
+    unit: Relation | None = None
+    agent: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Someone who shows and lets advertised units."""
+
+    provider: str
+    source_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+Record = (
+    Landlord
+    | Building
+    | Unit
+    | Tenant
+    | Relationship
+    | Lease
+    | MaintenanceRequest
+    | WorkOrder
+    | Vendor
+    | Listing
+    | Agent
+)
 
 ENTITY_OF: dict[type, Entity] = {
     Landlord: Entity.LANDLORD,
@@ -208,6 +350,11 @@ ENTITY_OF: dict[type, Entity] = {
     Tenant: Entity.TENANT,
     Relationship: Entity.RELATIONSHIP,
     Lease: Entity.LEASE,
+    MaintenanceRequest: Entity.MAINTENANCE_REQUEST,
+    WorkOrder: Entity.WORK_ORDER,
+    Vendor: Entity.VENDOR,
+    Listing: Entity.LISTING,
+    Agent: Entity.AGENT,
 }
 
 

@@ -11,6 +11,7 @@ from gateway.errors import BadUserInput
 from schema.types import Occupancy, Role
 
 __all__ = [
+    "AgentFilter",
     "BuildingFilter",
     "DateRange",
     "LandlordFilter",
@@ -18,6 +19,7 @@ __all__ = [
     "RoomsRange",
     "TenantFilter",
     "UnitFilter",
+    "VendorFilter",
 ]
 
 _MAX_TEXT = 200
@@ -137,3 +139,25 @@ class RelationshipFilter:
             role=model.Equals(self.role.value) if self.role else None,
             current=model.Equals(self.current) if self.current is not None else None,
         )
+
+
+@strawberry.input
+class VendorFilter:
+    name_contains: str | None = strawberry.field(default=None, description="Ignoring case.")
+    trade: str | None = strawberry.field(
+        default=None, description="Exact, as the provider names it (plumbing, electrical...)."
+    )
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(
+            name=_contains("nameContains", self.name_contains),
+            trade=_equals("trade", self.trade),
+        )
+
+
+@strawberry.input(description="Agents whose first or last name contains the text, ignoring case.")
+class AgentFilter:
+    name_contains: str | None = None
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(name=_contains("nameContains", self.name_contains))

@@ -24,6 +24,8 @@ from schema.filters import (
 )
 from schema.ids import decode_id
 from schema.leasing import LeaseQueries
+from schema.listings import ListingQueries
+from schema.operations import OperationsQueries
 from schema.permissions import demand, requires
 from schema.roots import After, First, Providers, connection, node_of
 from schema.roots import node as _node
@@ -103,7 +105,7 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 @strawberry.type
-class Query(LeaseQueries):
+class Query(LeaseQueries, OperationsQueries, ListingQueries):
     """The root fields: these, and each domain module's, inherited (`LeaseQueries`, ...)."""
 
     @strawberry.field(

@@ -43,6 +43,11 @@ class NodeType(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    MAINTENANCE_REQUEST = "MaintenanceRequest"
+    WORK_ORDER = "WorkOrder"
+    VENDOR = "Vendor"
+    LISTING = "Listing"
+    AGENT = "Agent"
 
 
 @strawberry.type(description="A change a provider reported, with the object as it is now.")
@@ -67,7 +72,9 @@ def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Changes to objects, as providers report them (Primmo, pms, SCOM webhooks)."
+        description="Changes to objects, as providers report them (Primmo, pms, SCOM webhooks): "
+        "tenants, units and buildings; maintenance requests (pms, Primmo), work orders and "
+        "vendors (Primmo)."
     )
     async def entity_changed(
         self,

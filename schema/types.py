@@ -23,6 +23,8 @@ from schema.selection import selection_here
 
 if TYPE_CHECKING:
     from schema.leasing import Lease
+    from schema.listings import Listing
+    from schema.operations import MaintenanceRequest
 
 __all__ = [
     "GRAPHQL_OF",
@@ -46,6 +48,16 @@ R = TypeVar("R", bound=model.Record)
 S = TypeVar("S")
 Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
+MaintenanceRequestType = Annotated["MaintenanceRequest", strawberry.lazy("schema.operations")]
+ListingType = Annotated["Listing", strawberry.lazy("schema.listings")]
+OpenRequests = Annotated[
+    bool | None,
+    strawberry.argument(
+        name="open",
+        description="true: only those not yet completed (OPEN or ASSIGNED); false: only "
+        "completed ones; left out: all.",
+    ),
+]
 
 
 async def one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
@@ -161,6 +173,16 @@ class Building(Node):
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
         return await many(info, root.units, model.Unit)
 
+    @strawberry.field(
+        description="Its maintenance requests, where the provider keeps them.",
+        graphql_type=list[MaintenanceRequestType],
+    )
+    @staticmethod
+    async def maintenance_requests(
+        root: strawberry.Parent[model.Building], info: Info, open: OpenRequests = None
+    ) -> list[model.MaintenanceRequest]:
+        return await _requests(info, root.maintenance_requests, open)
+
 
 @shows(model.Unit)
 @strawberry.type(description="A rentable unit of a building.")
@@ -193,6 +215,24 @@ class Unit(Node):
     @staticmethod
     async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
         return await one(info, root.landlord, model.Landlord)
+
+    @strawberry.field(
+        description="Its maintenance requests, where the provider keeps them.",
+        graphql_type=list[MaintenanceRequestType],
+    )
+    @staticmethod
+    async def maintenance_requests(
+        root: strawberry.Parent[model.Unit], info: Info, open: OpenRequests = None
+    ) -> list[model.MaintenanceRequest]:
+        return await _requests(info, root.maintenance_requests, open)
+
+    @strawberry.field(
+        description="Its advertisement, if it is advertised (MyCRM's listings).",
+        graphql_type=ListingType | None,
+    )
+    @staticmethod
+    async def listing(root: strawberry.Parent[model.Unit], info: Info) -> model.Listing | None:
+        return await one(info, root.listing, model.Listing)
 
 
 _PERSONAL = requires("tenant:read")
@@ -238,6 +278,16 @@ class Tenant(Node):
     @staticmethod
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
         return await one(info, root.lease, model.Lease)
+
+    @strawberry.field(
+        description="The maintenance requests the tenant reported.",
+        graphql_type=list[MaintenanceRequestType],
+    )
+    @staticmethod
+    async def maintenance_requests(
+        root: strawberry.Parent[model.Tenant], info: Info, open: OpenRequests = None
+    ) -> list[model.MaintenanceRequest]:
+        return await _requests(info, root.maintenance_requests, open)
 
 
 @strawberry.enum(description="What a party is to a property.")
@@ -321,3 +371,24 @@ async def _relationships(
         info.context.report(error, info.path.as_list())
         recorded = []
     return [*found, *(r for r in recorded if isinstance(r, model.Relationship))]
+
+
+_OPEN = frozenset({model.MaintenanceStatus.OPEN, model.MaintenanceStatus.ASSIGNED})
+
+
+async def _requests(
+    info: Info, link: model.Relation | None, wanted: bool | None
+) -> list[model.MaintenanceRequest]:
+    """A record's maintenance requests, those not yet done (`open: true`), done ones (false)
+    or all. The provider is asked for the record's requests in one batch per query level
+    whatever the argument: the batch is shared, the choice made here."""
+    if wanted is None:
+        return await many(info, link, model.MaintenanceRequest)
+    asked = selection_here(GRAPHQL_OF[model.MaintenanceRequest], info)
+    selection = model.Selection(asked.fields | {"status"}, asked.relations)
+    records = await info.context.loaders.many(link, selection)
+    return [
+        record
+        for record in records
+        if isinstance(record, model.MaintenanceRequest) and (record.status in _OPEN) == wanted
+    ]

@@ -34,6 +34,11 @@ _ORDER = {
     Entity.TENANT: ("last_name", "first_name"),
     Entity.RELATIONSHIP: (),
     Entity.LEASE: ("start_date",),
+    Entity.MAINTENANCE_REQUEST: ("reported_at",),
+    Entity.WORK_ORDER: ("scheduled_for",),
+    Entity.VENDOR: ("name",),
+    Entity.LISTING: ("title",),
+    Entity.AGENT: ("last_name", "first_name"),
 }
 """The sort key's fields as they are: a provider may collate by code point, not ignoring case
 (Primmo's strict server), and its own order is the one the gateway keeps."""

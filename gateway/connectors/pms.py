@@ -23,9 +23,20 @@ import httpx
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
-from gateway.connectors.capabilities import TenantWrites, WebhookSource
+from gateway.connectors.capabilities import (
+    TenantWrites,
+    WebhookSource,
+)
 from gateway.connectors.paging import PageNumbers, each
-from gateway.connectors.values import day, json_object, moment, money, number, text, token_id
+from gateway.connectors.values import (
+    day,
+    json_object,
+    moment,
+    money,
+    number,
+    text,
+    token_id,
+)
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -35,19 +46,28 @@ from gateway.errors import (
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     Building,
+    Condition,
     Contains,
     Criteria,
     Entity,
+    Equals,
     Landlord,
     Lease,
     LeaseStatus,
     Link,
+    MaintenanceRequest,
+    MaintenanceStatus,
     NewTenant,
     Occupancy,
+    Priority,
     Record,
     Selection,
     Tenant,
+    Unavailable,
     Unit,
+    Vendor,
+    WorkOrder,
+    WorkOrderStatus,
 )
 from gateway.upstream.auth import LoginRefreshAuth
 from gateway.upstream.client import Upstream
@@ -63,6 +83,8 @@ _EVENTS = (
     "tenant.created",
     "tenant.updated",
     "tenant.deleted",
+    "maintenance.created",
+    "maintenance.completed",
 )
 MAX_PAGE_SIZE = 100
 Row = Mapping[str, Any]
@@ -71,6 +93,7 @@ _EVENT_KINDS = {
     "created": ChangeKind.CREATED,
     "updated": ChangeKind.UPDATED,
     "deleted": ChangeKind.DELETED,
+    "completed": ChangeKind.UPDATED,
 }
 _ERRORS = {
     "AUTHENTICATION_FAILED": Failure.DENIED,
@@ -164,7 +187,15 @@ def _building(row: Row) -> Building:
         postal_code=text(row, "address", "postal_code"),
         landlord=Link(NAME, Entity.LANDLORD, "id", organization) if organization else None,
         units=Link(NAME, Entity.UNIT, "property", _id(row)),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "property", _id(row)),
     )
+
+
+_NO_LISTING = Unavailable(
+    NAME,
+    Entity.LISTING,
+    "pms does not advertise units: Unit.listing cannot be answered from it.",
+)
 
 
 def _unit(row: Row, property_id: str) -> Unit:
@@ -178,6 +209,8 @@ def _unit(row: Row, property_id: str) -> Unit:
         occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
         building=Link(NAME, Entity.BUILDING, "id", property_id),
         tenants=Link(NAME, Entity.TENANT, "unit", key),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "unit", key),
+        listing=_NO_LISTING,
     )
 
 
@@ -193,6 +226,7 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         phone=text(row, "phone"),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         lease=Link(NAME, Entity.LEASE, "id", key),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "tenant", key),
     )
 
 
@@ -222,6 +256,117 @@ def _lease(row: Row, tenant: str) -> Lease:
     )
 
 
+# --- The Operations service: maintenance requests, work orders, vendors ---
+
+_OPERATIONS = "api/v1/operations"
+_MAINTENANCE_STATUSES = {
+    "open": MaintenanceStatus.OPEN,
+    "assigned": MaintenanceStatus.ASSIGNED,
+    "completed": MaintenanceStatus.COMPLETED,
+}
+_WORK_ORDER_STATUSES = {
+    "scheduled": WorkOrderStatus.SCHEDULED,
+    "in_progress": WorkOrderStatus.IN_PROGRESS,
+    "completed": WorkOrderStatus.COMPLETED,
+    "cancelled": WorkOrderStatus.CANCELLED,
+}
+_PRIORITIES = {
+    "low": Priority.LOW,
+    "medium": Priority.NORMAL,
+    "high": Priority.HIGH,
+    "emergency": Priority.URGENT,
+}
+_WORDS = {
+    **{status.value: word for word, status in _MAINTENANCE_STATUSES.items()},
+    **{status.value: word for word, status in _WORK_ORDER_STATUSES.items()},
+    **{priority.value: word for word, priority in _PRIORITIES.items()},
+}
+"""A unified status or priority as pms spells it, for its filters and writes."""
+_OPEN = {"open", "assigned"}
+
+
+def _under(row: Row, key: str, *prefix: str) -> str | None:
+    """`prop_1/<value>` for a reference that pms keeps under a property."""
+    value = text(row, key)
+    return "/".join((*prefix, value)) if value else None
+
+
+def _request(row: Row) -> MaintenanceRequest:
+    prop = text(row, "property_id") or ""
+    unit, tenant = _under(row, "unit_id", prop), _under(row, "tenant_id", prop)
+    vendor = text(row, "vendor_id")
+    return MaintenanceRequest(
+        provider=NAME,
+        source_id=_id(row),
+        title=text(row, "title"),
+        description=text(row, "description"),
+        priority=_PRIORITIES.get(text(row, "priority") or ""),
+        status=_MAINTENANCE_STATUSES.get(text(row, "status") or ""),
+        reported_at=moment(row.get("created_at")),
+        scheduled_for=day(row.get("scheduled_date")),
+        completed_at=moment(row.get("completed_at")),
+        unit=Link(NAME, Entity.UNIT, "id", unit) if unit else None,
+        building=Link(NAME, Entity.BUILDING, "id", prop) if prop else None,
+        tenant=Link(NAME, Entity.TENANT, "id", tenant) if tenant else None,
+        vendor=Link(NAME, Entity.VENDOR, "id", vendor) if vendor else None,
+        work_orders=Link(NAME, Entity.WORK_ORDER, "request", f"{prop}/{_id(row)}"),
+    )
+
+
+def _work_order(row: Row) -> WorkOrder:
+    prop = text(row, "property_id") or ""
+    unit, vendor = _under(row, "unit_id", prop), text(row, "vendor_id")
+    request = text(row, "maintenance_request_id")
+    return WorkOrder(
+        provider=NAME,
+        source_id=_id(row),
+        description=text(row, "description"),
+        status=_WORK_ORDER_STATUSES.get(text(row, "status") or ""),
+        scheduled_for=day(row.get("scheduled_date")),
+        started_at=moment(row.get("started_at")),
+        completed_at=moment(row.get("completed_at")),
+        cost=money(row.get("cost"), row.get("currency")),
+        request=Link(NAME, Entity.MAINTENANCE_REQUEST, "id", request) if request else None,
+        vendor=Link(NAME, Entity.VENDOR, "id", vendor) if vendor else None,
+        unit=Link(NAME, Entity.UNIT, "id", unit) if unit else None,
+    )
+
+
+def _vendor(row: Row) -> Vendor:
+    return Vendor(
+        provider=NAME,
+        source_id=_id(row),
+        name=text(row, "name"),
+        trade=text(row, "category"),
+        email=text(row, "email"),
+        phone=text(row, "phone"),
+    )
+
+
+_LISTS: dict[Entity, tuple[str, str, Callable[[Row], Record]]] = {
+    Entity.LANDLORD: ("api/v1/organizations", "name", _landlord),
+    Entity.BUILDING: ("api/v1/properties", "name", _building),
+    Entity.MAINTENANCE_REQUEST: (f"{_OPERATIONS}/maintenance-requests", "created_at", _request),
+    Entity.WORK_ORDER: (f"{_OPERATIONS}/work-orders", "scheduled_date", _work_order),
+    Entity.VENDOR: (f"{_OPERATIONS}/vendors", "name", _vendor),
+}
+"""Each root list: its path, the field pms sorts it by (the type's documented order), and how
+a row reads."""
+_FILTERS: dict[Entity, frozenset[str]] = {
+    Entity.LANDLORD: frozenset({"name", "city"}),
+    Entity.BUILDING: frozenset({"name", "city"}),
+    Entity.MAINTENANCE_REQUEST: frozenset({"status", "priority", "open"}),
+    Entity.WORK_ORDER: frozenset({"status"}),
+    Entity.VENDOR: frozenset({"name", "trade"}),
+}
+"""What each list can be filtered by: sent to pms where it filters (`status`, `priority`,
+`category`), matched here where it does not."""
+_KINDS = {
+    "maintenance-requests": Entity.MAINTENANCE_REQUEST,
+    "work-orders": Entity.WORK_ORDER,
+}
+
+
 def _split(key: str) -> tuple[str, str] | None:
     """`prop_1/unit_2` -> ("prop_1", "unit_2"); anything else is not a key of ours.
 
@@ -243,27 +388,64 @@ def _contains(part: str, *path: str) -> Callable[[Row], bool]:
     return lambda row: wanted in (text(row, *path) or "").casefold()
 
 
-def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None:
-    """pms cannot filter by text: the criteria become a local test on each row."""
+def _matches(
+    entity: Entity, criteria: Criteria
+) -> tuple[dict[str, str], Callable[[Row], bool] | None]:
+    """The criteria pms filters by, as its query parameters; the others (pms cannot filter
+    by text) as a local test on each row."""
+    params: dict[str, str] = {}
     tests: list[Callable[[Row], bool]] = []
     for name, condition in criteria.items():
+        pushed = _parameter(entity, name, condition)
+        if pushed is not None:
+            params.update(pushed)
+            continue
         match entity, name, condition:
-            case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(part)):
+            case (Entity.BUILDING | Entity.LANDLORD | Entity.VENDOR, "name", Contains(part)):
                 tests.append(_contains(part, "name"))
             case (Entity.BUILDING, "city", Contains(part)):
                 tests.append(_contains(part, "address", "city"))
+            case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
+                tests.append(_open(wanted))
             case _:
                 raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
     if not tests:
-        return None
-    return lambda row: all(test(row) for test in tests)
+        return params, None
+    return params, lambda row: all(test(row) for test in tests)
+
+
+def _open(wanted: bool) -> Callable[[Row], bool]:
+    """Open or assigned (not yet done); pms filters by one status at a time."""
+    return lambda row: (row.get("status") in _OPEN) == wanted
+
+
+def _parameter(entity: Entity, name: str, condition: Condition) -> dict[str, str] | None:
+    match entity, name, condition:
+        case (Entity.MAINTENANCE_REQUEST | Entity.WORK_ORDER, "status", Equals(str(value))):
+            return {"status": _WORDS.get(value, value)}
+        case (Entity.MAINTENANCE_REQUEST, "priority", Equals(str(value))):
+            return {"priority": _WORDS.get(value, value)}
+        case (Entity.VENDOR, "trade", Equals(str(value))):
+            return {"category": value}
+    return None
 
 
 class PmsConnector(Connector, TenantWrites, WebhookSource):
     name = NAME
     kind = "rest"
-    serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})
-    lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
+    serves = frozenset(
+        {
+            Entity.LANDLORD,
+            Entity.BUILDING,
+            Entity.UNIT,
+            Entity.TENANT,
+            Entity.LEASE,
+            Entity.MAINTENANCE_REQUEST,
+            Entity.WORK_ORDER,
+            Entity.VENDOR,
+        }
+    )
+    lists = frozenset(_LISTS)
     credentials = ("username", "password")
     accepts = {"create_tenant": frozenset({"email", "phone"})}
 
@@ -305,15 +487,13 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         """pms properties have no code: a code filter could only ever match nothing."""
-        return entity in self.lists and all(name in ("name", "city") for name in criteria)
+        return entity in self.lists and set(criteria) <= _FILTERS[entity]
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
-        path = {Entity.LANDLORD: "api/v1/organizations", Entity.BUILDING: "api/v1/properties"}[
-            entity
-        ]
-        build = _landlord if entity is Entity.LANDLORD else _building
-        listing = self._listing(path, sort_by="name", sort_order="asc")
-        return await listing.page(request, build, _matches(entity, request.criteria))
+        path, order, build = _LISTS[entity]
+        params, keep = _matches(entity, request.criteria)
+        listing = self._listing(path, sort_by=order, sort_order="asc", **params)
+        return await listing.page(request, build, keep)
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
@@ -362,7 +542,68 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
                     ),
                 )
                 return {key: [_lease(row, key)] for key, row in leases.items()}
+            case (Entity.MAINTENANCE_REQUEST, "id"):
+                return await self._by_id(keys, "maintenance-requests", _request)
+            case (Entity.MAINTENANCE_REQUEST, "unit" | "tenant" | "property"):
+                return await self._grouped(
+                    keys,
+                    "maintenance-requests",
+                    _request,
+                    lambda row, prop: _under(row, f"{by}_id", prop) if by != "property" else prop,
+                )
+            case (Entity.WORK_ORDER, "id"):
+                return await self._by_id(keys, "work-orders", _work_order)
+            case (Entity.WORK_ORDER, "request"):
+                return await self._grouped(
+                    keys,
+                    "work-orders",
+                    _work_order,
+                    lambda row, prop: _under(row, "maintenance_request_id", prop),
+                )
+            case (Entity.VENDOR, "id"):
+                return await self._vendors(keys)
         return {}
+
+    async def _by_id(
+        self, keys: Sequence[str], kind: str, build: Callable[[Row], Record]
+    ) -> Mapping[str, Sequence[Record]]:
+        """pms reads an Operations record one request each: it has no lookup of several."""
+        found = await each(
+            _plain(keys), lambda key: _PMS.one(self._client, f"{_OPERATIONS}/{kind}/{key}")
+        )
+        return {key: [build(row)] for key, row in found.items()}
+
+    async def _grouped(
+        self,
+        keys: Sequence[str],
+        kind: str,
+        build: Callable[[Row], Record],
+        key_of: Callable[[Row, str], str | None],
+    ) -> Mapping[str, Sequence[Record]]:
+        """Operations records about units, tenants, requests or whole properties: one read
+        of the list filtered by property (`property_id`, assumed) per property of the keys,
+        its rows grouped by the key each one answers."""
+        wanted = {key for key in keys if _split(key) or token_id(key)}
+        path, order, _ = _LISTS[_KINDS[kind]]
+        listed = await each(
+            {key.split("/")[0] for key in wanted},
+            lambda prop: self._listing(path, property_id=prop, sort_by=order).all(),
+        )
+        found: dict[str, list[Record]] = defaultdict(list)
+        for prop, rows in listed.items():
+            for row in rows:
+                key = key_of(row, prop)
+                if key in wanted:
+                    found[key].append(build(row))
+        return found
+
+    async def _vendors(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """pms has no lookup of several vendors, and an organization keeps few: one read of
+        its vendor list serves every vendor of a query level."""
+        wanted = set(keys)
+        path, order, _ = _LISTS[Entity.VENDOR]
+        rows = await self._listing(path, sort_by=order).all()
+        return {_id(row): [_vendor(row)] for row in rows if _id(row) in wanted}
 
     async def _properties_of(self, organizations: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """An organization's properties: pms has no list of them, but each property names its
@@ -461,7 +702,10 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
         kind = _EVENT_KINDS.get(verb)
         property_id, tenant_id = text(data, "property_id"), text(data, "tenant_id")
         changes: tuple[Change, ...] = ()
-        if kind is not None and subject == "tenant" and property_id and tenant_id:
+        request = text(data, "maintenance_request_id")
+        if kind is not None and subject == "maintenance" and request:
+            changes = (Change(kind, Entity.MAINTENANCE_REQUEST, NAME, request),)
+        elif kind is not None and subject == "tenant" and property_id and tenant_id:
             changes = (Change(kind, Entity.TENANT, NAME, f"{property_id}/{tenant_id}"),)
         elif kind is not None and subject == "property" and property_id:
             changes = (Change(kind, Entity.BUILDING, NAME, property_id),)

@@ -31,7 +31,15 @@ from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
 from gateway.connectors.capabilities import TenantWrites, WebhookSource
 from gateway.connectors.paging import Answer, NextLinks
-from gateway.connectors.values import day, integer_id, json_object, money, number, text
+from gateway.connectors.values import (
+    day,
+    integer_id,
+    json_object,
+    moment,
+    money,
+    number,
+    text,
+)
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -53,14 +61,20 @@ from gateway.model import (
     Lease,
     LeaseStatus,
     Link,
+    MaintenanceRequest,
+    MaintenanceStatus,
     NewTenant,
     Occupancy,
+    Priority,
     Record,
     Selection,
     Tenant,
     Unavailable,
     Unit,
+    Vendor,
     Within,
+    WorkOrder,
+    WorkOrderStatus,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
 from gateway.upstream.client import Upstream, parse_json
@@ -144,10 +158,16 @@ def _building(row: Row, selection: Selection) -> Building:
         city=text(row, "City"),
         landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
         units=units,
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "building", row, _BUILDING_KEY),
     )
 
 
 _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
+_NO_LISTING = Unavailable(
+    NAME,
+    Entity.LISTING,
+    "primmo does not advertise units: Unit.listing cannot be answered from it.",
+)
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
@@ -163,6 +183,8 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
         landlord=_link(Entity.LANDLORD, "division", row, _PLACE),
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "unit", row, _UNIT_KEY),
+        listing=_NO_LISTING,
     )
 
 
@@ -182,6 +204,7 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         phone=text(row, "Phone"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
         lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "tenant", row, ("Id",)),
     )
 
 
@@ -222,6 +245,126 @@ def _landlord(row: Row, _selection: Selection) -> Landlord:
         billing_postal_code=text(row, "PostalCode"),
         buildings=_link(Entity.BUILDING, "division", row, _PLACE),
     )
+
+
+# --- Service calls (maintenance requests), their details (work orders), suppliers (vendors).
+# Their properties and codes are assumed: the document names the entities, writable and
+# with webhooks, but shows none of them. ---
+
+_CALL_STATUSES = {
+    "O": MaintenanceStatus.OPEN,
+    "A": MaintenanceStatus.ASSIGNED,
+    "T": MaintenanceStatus.COMPLETED,
+}
+_DETAIL_STATUSES = {
+    "P": WorkOrderStatus.SCHEDULED,
+    "E": WorkOrderStatus.IN_PROGRESS,
+    "T": WorkOrderStatus.COMPLETED,
+    "X": WorkOrderStatus.CANCELLED,
+}
+_PRIORITIES = {1: Priority.URGENT, 2: Priority.HIGH, 3: Priority.NORMAL, 4: Priority.LOW}
+_CALL_CODES = {status.value: code for code, status in _CALL_STATUSES.items()}
+_DETAIL_CODES = {status.value: code for code, status in _DETAIL_STATUSES.items()}
+_PRIORITY_NUMBERS = {priority.value: number for number, priority in _PRIORITIES.items()}
+
+
+def _by_id(entity: Entity, value: Any) -> Link | None:
+    """A reference by integer id (`TenantId`, `SupplierId`), where one is set."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return Link(NAME, entity, "id", str(value))
+
+
+def _code(row: Row, name: str) -> str:
+    return (text(row, name) or "").upper()
+
+
+def _service_call(row: Row, _selection: Selection) -> MaintenanceRequest:
+    priority = row.get("Priority")
+    return MaintenanceRequest(
+        provider=NAME,
+        source_id=_source_id(row),
+        description=text(row, "Description"),
+        priority=_PRIORITIES.get(priority) if isinstance(priority, int) else None,
+        status=_CALL_STATUSES.get(_code(row, "Status")),
+        reported_at=moment(row.get("RequestDate")),
+        scheduled_for=day(row.get("ScheduledDate")),
+        completed_at=moment(row.get("CompletedDate")),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
+        tenant=_by_id(Entity.TENANT, row.get("TenantId")),
+        vendor=_by_id(Entity.VENDOR, row.get("SupplierId")),
+        work_orders=_link(Entity.WORK_ORDER, "request", row, ("Id",)),
+    )
+
+
+def _service_call_detail(row: Row, _selection: Selection) -> WorkOrder:
+    return WorkOrder(
+        provider=NAME,
+        source_id=_source_id(row),
+        description=text(row, "Description"),
+        status=_DETAIL_STATUSES.get(_code(row, "Status")),
+        scheduled_for=day(row.get("ScheduledDate")),
+        started_at=moment(row.get("StartDate")),
+        completed_at=moment(row.get("EndDate")),
+        cost=money(row.get("Amount"), CURRENCY),
+        request=_by_id(Entity.MAINTENANCE_REQUEST, row.get("ServiceCallId")),
+        vendor=_by_id(Entity.VENDOR, row.get("SupplierId")),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+    )
+
+
+def _supplier(row: Row, _selection: Selection) -> Vendor:
+    return Vendor(
+        provider=NAME,
+        source_id=_source_id(row),
+        name=text(row, "Name"),
+        trade=text(row, "Trade"),
+        email=text(row, "Email"),
+        phone=text(row, "Phone"),
+    )
+
+
+_SERVICE_SHAPES: dict[Entity, _Shape] = {
+    Entity.MAINTENANCE_REQUEST: _Shape(
+        path="api/ServiceCalls",
+        fields={
+            "description": "Description",
+            "priority": "Priority",
+            "status": "Status",
+            "reported_at": "RequestDate",
+            "scheduled_for": "ScheduledDate",
+            "completed_at": "CompletedDate",
+        },
+        identity=("Id", *_UNIT_KEY, "TenantId", "SupplierId"),
+        order=("RequestDate", "Id"),
+        keys={"id": ("Id",), "unit": _UNIT_KEY, "building": _BUILDING_KEY, "tenant": ("TenantId",)},
+        build=_service_call,
+    ),
+    Entity.WORK_ORDER: _Shape(
+        path="api/ServiceCallDetails",
+        fields={
+            "description": "Description",
+            "status": "Status",
+            "scheduled_for": "ScheduledDate",
+            "started_at": "StartDate",
+            "completed_at": "EndDate",
+            "cost": "Amount",
+        },
+        identity=("Id", "ServiceCallId", "SupplierId", *_UNIT_KEY),
+        order=("ScheduledDate", "Id"),
+        keys={"id": ("Id",), "request": ("ServiceCallId",)},
+        build=_service_call_detail,
+    ),
+    Entity.VENDOR: _Shape(
+        path="api/Suppliers",
+        fields={"name": "Name", "trade": "Trade", "email": "Email", "phone": "Phone"},
+        identity=("Id",),
+        order=("Name", "Id"),
+        keys={"id": ("Id",)},
+        build=_supplier,
+    ),
+}
 
 
 _SHAPES: dict[Entity, _Shape] = {
@@ -292,6 +435,7 @@ _SHAPES: dict[Entity, _Shape] = {
         keys={"id": ("Id",), "division": _PLACE},
         build=_landlord,
     ),
+    **_SERVICE_SHAPES,
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
@@ -301,11 +445,14 @@ WEBHOOK_HEADER = "x-propgate-webhook-key"
 CONTENT_WINDOW = 10.0
 """Primmo deliveries carry no id: the same record and status within this many seconds is
 taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
-_SUBSCRIBED = ("Building", "Unit", "Tenant")
+_SUBSCRIBED = ("Building", "Unit", "Tenant", "ServiceCall", "ServiceCallDetail", "Supplier")
 _WEBHOOK_ENTITIES = {
     "building": Entity.BUILDING,
     "unit": Entity.UNIT,
     "tenant": Entity.TENANT,
+    "servicecall": Entity.MAINTENANCE_REQUEST,
+    "servicecalldetail": Entity.WORK_ORDER,
+    "supplier": Entity.VENDOR,
 }
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
@@ -401,14 +548,19 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
                     found[key].append(shape.build(row, selection))
         return found
 
-    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        """Primmo files a tenant under the unit's company, division and codes, not its id."""
+    async def _unit_codes(self, unit_id: str) -> dict[str, Any]:
+        """Primmo files what belongs to a unit under the unit's company, division and codes,
+        not its id: those, exactly as Primmo returned them."""
         if not integer_id(unit_id):
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
         query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
         rows = (await self._read("api/Units", query.params())).rows
         if not rows:
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
+        return {name: rows[0].get(name) for name in _UNIT_KEY}
+
+    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
+        codes = await self._unit_codes(unit_id)
         given = {
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
@@ -416,10 +568,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
             "Phone": tenant.phone,
             "TenantType": tenant.tenant_type,
         }
-        body = {
-            **{name: rows[0].get(name) for name in _UNIT_KEY},
-            **{name: value for name, value in given.items() if value is not None},
-        }
+        body = {**codes, **{name: value for name, value in given.items() if value is not None}}
         row = await _PRIMMO.write(
             self._client,
             "POST",
@@ -600,6 +749,21 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
                 odata.ge("EndDate", low) if low is not None else None,
                 odata.le("EndDate", high) if high is not None else None,
             )
+        case (Entity.MAINTENANCE_REQUEST, "status", Equals(str(value))) if value in _CALL_CODES:
+            return odata.eq_trimmed("Status", _CALL_CODES[value])
+        case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
+            done = odata.eq_trimmed("Status", _CALL_CODES["COMPLETED"])
+            return odata.any_of(*(odata.eq_trimmed("Status", c) for c in "OA")) if wanted else done
+        case (Entity.MAINTENANCE_REQUEST, "priority", Equals(str(value))) if (
+            value in _PRIORITY_NUMBERS
+        ):
+            return odata.eq("Priority", _PRIORITY_NUMBERS[value])
+        case (Entity.WORK_ORDER, "status", Equals(str(value))) if value in _DETAIL_CODES:
+            return odata.eq_trimmed("Status", _DETAIL_CODES[value])
+        case (Entity.VENDOR, "name", Contains(text)):
+            return odata.contains("Name", text)
+        case (Entity.VENDOR, "trade", Equals(str(value))):
+            return odata.eq("Trade", value)
     raise BadUserInput(f"primmo cannot filter {entity.value} by {name}.", provider=NAME)
 
 

@@ -111,6 +111,11 @@ _NO_UNITS = Unavailable(
     Entity.UNIT,
     "scom keeps a property's unit count, not its units: Building.units cannot be answered from it.",
 )
+_NO_MAINTENANCE = Unavailable(
+    NAME,
+    Entity.MAINTENANCE_REQUEST,
+    "scom keeps no maintenance: Building.maintenanceRequests cannot be answered from it.",
+)
 
 
 def _building(node: Mapping[str, Any]) -> Building:
@@ -126,6 +131,7 @@ def _building(node: Mapping[str, Any]) -> Building:
         postal_code=text(node, "postalCode"),
         landlord=Link(NAME, Entity.LANDLORD, "id", owner),
         units=_NO_UNITS,
+        maintenance_requests=_NO_MAINTENANCE,
     )
 
 

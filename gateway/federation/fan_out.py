@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -48,6 +48,11 @@ def _day(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def _instant(value: datetime | None) -> str:
+    """A moment in UTC: providers send their own offsets, and the merge compares instants."""
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
 SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.LANDLORD: lambda record: (_text(record.name),),
     Entity.BUILDING: lambda record: (_text(record.name),),
@@ -55,6 +60,11 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
     Entity.RELATIONSHIP: lambda _record: (),
     Entity.LEASE: lambda record: (_day(record.start_date),),
+    Entity.MAINTENANCE_REQUEST: lambda record: (_instant(record.reported_at),),
+    Entity.WORK_ORDER: lambda record: (_day(record.scheduled_for),),
+    Entity.VENDOR: lambda record: (_text(record.name),),
+    Entity.LISTING: lambda record: (_text(record.title),),
+    Entity.AGENT: lambda record: (_text(record.last_name), _text(record.first_name)),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -65,6 +75,11 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.TENANT: frozenset({"last_name", "first_name"}),
     Entity.RELATIONSHIP: frozenset(),
     Entity.LEASE: frozenset({"start_date"}),
+    Entity.MAINTENANCE_REQUEST: frozenset({"reported_at"}),
+    Entity.WORK_ORDER: frozenset({"scheduled_for"}),
+    Entity.VENDOR: frozenset({"name"}),
+    Entity.LISTING: frozenset({"title"}),
+    Entity.AGENT: frozenset({"last_name", "first_name"}),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 

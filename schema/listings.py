@@ -1,0 +1,136 @@
+"""Listings: units advertised for rent, at an asking price, shown by an agent.
+
+Following `schema.leasing`'s pattern. Only MyCRM advertises units; a listing and its unit
+are one of its records, so `Unit.listing` costs no request of its own there.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from gateway import model
+from gateway.errors import BadUserInput
+from gateway.federation.fan_out import ListResult
+from schema.connection import Connection
+from schema.filters import AgentFilter
+from schema.money import Money
+from schema.permissions import requires
+from schema.roots import After, First, Providers, connection
+from schema.types import Info, Node, one, shows
+
+if TYPE_CHECKING:
+    from schema.types import Unit
+
+__all__ = ["Agent", "Listing", "ListingFilter", "ListingQueries", "ListingStatus"]
+
+ListingStatus = model.ListingStatus
+strawberry.enum(ListingStatus, description="Whether an advertised unit is still to let.")
+
+UnitType = Annotated["Unit", strawberry.lazy("schema.types")]
+
+
+@shows(model.Agent)
+@strawberry.type(description="Someone who shows and lets advertised units.")
+class Agent(Node):
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Agent)
+
+
+@shows(model.Listing)
+@strawberry.type(description="A unit advertised for rent.")
+class Listing(Node):
+    title: str | None
+    price: Money | None = strawberry.field(description="The asking rent, monthly.")
+    bedrooms: int | None
+    status: ListingStatus | None
+    available_from: date | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model.Listing)
+
+    @strawberry.field(description="The unit it advertises.", graphql_type=UnitType | None)
+    @staticmethod
+    async def unit(root: strawberry.Parent[model.Listing], info: Info) -> model.Unit | None:
+        return await one(info, root.unit, model.Unit)
+
+    @strawberry.field(description="Who shows it.", graphql_type=Agent | None)
+    @staticmethod
+    async def agent(root: strawberry.Parent[model.Listing], info: Info) -> model.Agent | None:
+        return await one(info, root.agent, model.Agent)
+
+
+@strawberry.input(description="Inclusive; leave an end out for an open range.")
+class BedroomsRange:
+    min: int | None = None
+    max: int | None = None
+
+
+@strawberry.input
+class ListingFilter:
+    status: ListingStatus | None = None
+    bedrooms: BedroomsRange | None = None
+
+    def criteria(self) -> model.Criteria:
+        criteria: dict[str, model.Condition] = {}
+        if self.status is not None:
+            criteria["status"] = model.Equals(self.status.value)
+        if self.bedrooms is not None and (
+            self.bedrooms.min is not None or self.bedrooms.max is not None
+        ):
+            low, high = self.bedrooms.min, self.bedrooms.max
+            if low is not None and high is not None and low > high:
+                raise BadUserInput(
+                    "`bedrooms.min` is greater than `bedrooms.max`.", field="bedrooms"
+                )
+            criteria["bedrooms"] = model.Between(low, high)
+        return criteria
+
+
+_READ = requires("property:read")
+
+
+@strawberry.type
+class ListingQueries:
+    @strawberry.field(
+        description="Advertised units from every provider that advertises (MyCRM), by title, "
+        "then provider, then id.",
+        extensions=_READ,
+        graphql_type=Connection[Listing],
+    )
+    async def listings(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: ListingFilter | None = None,
+        providers: Providers = None,
+    ) -> ListResult:
+        criteria = filter.criteria() if filter else {}
+        return await connection(info, model.Entity.LISTING, criteria, first, after, providers)
+
+    @strawberry.field(
+        description="Agents from every provider that has them (MyCRM's users), by last then "
+        "first name.",
+        extensions=_READ,
+        graphql_type=Connection[Agent],
+    )
+    async def agents(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: AgentFilter | None = None,
+        providers: Providers = None,
+    ) -> ListResult:
+        criteria = filter.criteria() if filter else {}
+        return await connection(info, model.Entity.AGENT, criteria, first, after, providers)
