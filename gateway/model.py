@@ -16,9 +16,12 @@ from decimal import Decimal
 
 __all__ = [
     "Agent",
+    "Assignment",
     "AvailableBetween",
     "Between",
     "Building",
+    "Cancellation",
+    "Completion",
     "Condition",
     "Contains",
     "Criteria",
@@ -35,7 +38,10 @@ __all__ = [
     "MaintenanceStatus",
     "Money",
     "NewLandlord",
+    "NewMaintenanceRequest",
+    "NewProperty",
     "NewTenant",
+    "NewWorkOrder",
     "Occupancy",
     "Priority",
     "Record",
@@ -45,9 +51,11 @@ __all__ = [
     "Tenant",
     "Unavailable",
     "Unit",
+    "UnitStatusChange",
     "Vendor",
     "Within",
     "WorkOrder",
+    "WorkOrderCompletion",
     "WorkOrderStatus",
 ]
 
@@ -376,6 +384,64 @@ class NewLandlord:
     billing_address: str
     billing_postal_code: str
     business_number: str
+
+
+# --- What callers give to the operations writes; required fields first, optional ones
+# default None (`gateway.federation.writes.taken` refuses an optional one a provider has
+# no place for). ---
+
+
+@dataclass(frozen=True, slots=True)
+class NewMaintenanceRequest:
+    description: str
+    title: str | None = None
+    priority: Priority | None = None
+    tenant_id: str | None = None
+    """The reporting tenant's source id, at the unit's provider."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    vendor_id: str
+    scheduled_for: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    resolution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkOrder:
+    vendor_id: str
+    description: str
+    scheduled_for: date | None = None
+    estimated_cost: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderCompletion:
+    cost: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatusChange:
+    occupancy: Occupancy
+
+
+@dataclass(frozen=True, slots=True)
+class NewProperty:
+    """A building a landlord adds to its account at a provider."""
+
+    name: str
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

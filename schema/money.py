@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
 import strawberry
-from graphql import IntValueNode, StringValueNode, ValueNode
+from graphql import GraphQLError, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 from gateway import model
@@ -38,9 +38,14 @@ def _parsed(value: Any) -> Decimal:
 
 
 def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
-    if isinstance(node, StringValueNode | IntValueNode):
-        return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
-    raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+    """An amount written in the query. Validation reports a `GraphQLError` as the query's
+    own fault; any other exception there would be taken for the gateway's."""
+    try:
+        if isinstance(node, StringValueNode | IntValueNode):
+            return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
+    except ValueError as error:
+        raise GraphQLError(str(error)) from None
+    raise GraphQLError('An amount is a string of digits, as "1250.00", never a float.')
 
 
 Amount = NewType("Amount", Decimal)

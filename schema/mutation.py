@@ -16,6 +16,7 @@ import strawberry
 
 from gateway import model
 from gateway.errors import BadUserInput, OutcomeUnknown, Refused, Unconfirmed
+from schema.operations_writes import OperationsMutations
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
 from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
@@ -140,7 +141,9 @@ class ActivateLandlordInput:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(OperationsMutations):
+    """The root mutations: these, and each domain module's, inherited."""
+
     @strawberry.mutation(
         description="Creates a tenant in a unit at the unit's provider (Primmo, pms).",
         extensions=requires("tenant:manage"),

@@ -15,8 +15,11 @@ from gateway.connectors.capabilities import (
     CAPABILITIES,
     Capability,
     LandlordOnboarding,
+    MaintenanceWrites,
+    PropertyCreation,
     RelationshipRecords,
     TenantWrites,
+    UnitStatusWrites,
     WebhookSource,
 )
 from gateway.errors import BadUserInput, InvalidCursor
@@ -237,6 +240,9 @@ DECLARED: dict[type[Capability], set[str]] = {
     RelationshipRecords: {"leap"},
     LandlordOnboarding: {"scom"},
     WebhookSource: {"primmo", "pms", "scom"},
+    MaintenanceWrites: {"primmo", "pms"},
+    UnitStatusWrites: {"pms"},
+    PropertyCreation: {"scom"},
 }
 
 

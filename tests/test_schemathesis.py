@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.core.result import Err
+from schemathesis.graphql import nodes
 
 from gateway.edge.callers import DEV_KEY
 from tests.conftest import error_codes, gateway_process
@@ -27,6 +28,14 @@ AUTH = {"X-API-Key": DEV_KEY}
 INTROSPECTION = {"query": get_introspection_query(type_depth=6)}
 """schemathesis' own introspection query nests `ofType` nine deep, past the gateway's depth
 limit; no type here wraps more than three deep (`[ID!]!`)."""
+
+schemathesis.graphql.scalar(
+    "Decimal",
+    st.one_of(st.from_regex(r"-?\d{1,15}(\.\d{1,6})?", fullmatch=True), st.text(max_size=24)).map(
+        nodes.String
+    ),
+)
+"""Amounts (`MoneyInput`): well-formed ones, and any text, which must be refused, not a 500."""
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,35 @@ from datetime import date
 from typing import ClassVar
 
 from gateway.events import Delivery
-from gateway.model import Landlord, NewLandlord, NewTenant, Relationship, Tenant
+from gateway.model import (
+    Assignment,
+    Building,
+    Cancellation,
+    Completion,
+    Landlord,
+    MaintenanceRequest,
+    NewLandlord,
+    NewMaintenanceRequest,
+    NewProperty,
+    NewTenant,
+    NewWorkOrder,
+    Relationship,
+    Tenant,
+    Unit,
+    UnitStatusChange,
+    WorkOrder,
+    WorkOrderCompletion,
+)
 
 __all__ = [
     "CAPABILITIES",
     "Capability",
     "LandlordOnboarding",
+    "MaintenanceWrites",
+    "PropertyCreation",
     "RelationshipRecords",
     "TenantWrites",
+    "UnitStatusWrites",
     "WebhookSource",
 ]
 
@@ -118,9 +139,69 @@ class WebhookSource(Capability, abc.ABC):
         return []
 
 
+class MaintenanceWrites(Capability, abc.ABC):
+    """Maintenance requests and work orders move along their flow through the provider's API
+    (pms's Operations service, Primmo's service calls). Ids are the provider's source ids;
+    each method returns the record as the provider answered it, and a step that does not
+    fit the record's status is the provider's refusal (`CONFLICT`), never guessed here."""
+
+    ability = "take maintenance requests and work orders through its API"
+
+    @abc.abstractmethod
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def complete_maintenance_request(
+        self, request_id: str, completion: Completion, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def start_work_order(self, order_id: str, /) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def cancel_work_order(
+        self, order_id: str, cancellation: Cancellation, /
+    ) -> WorkOrder: ...
+
+
+class UnitStatusWrites(Capability, abc.ABC):
+    ability = "update unit statuses through its API"
+
+    @abc.abstractmethod
+    async def update_unit_status(self, unit_id: str, change: UnitStatusChange, /) -> Unit: ...
+
+
+class PropertyCreation(Capability, abc.ABC):
+    """A landlord's buildings are created at the provider under the landlord's own credentials
+    (SCOM: with the token its activation handed over)."""
+
+    ability = "create properties for a landlord"
+
+    @abc.abstractmethod
+    async def create_property(self, landlord_id: str, new: NewProperty, /) -> Building: ...
+
+
 CAPABILITIES: tuple[type[Capability], ...] = (
     TenantWrites,
     RelationshipRecords,
     LandlordOnboarding,
     WebhookSource,
+    MaintenanceWrites,
+    UnitStatusWrites,
+    PropertyCreation,
 )

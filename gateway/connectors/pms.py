@@ -24,12 +24,15 @@ from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
 from gateway.connectors.capabilities import (
+    MaintenanceWrites,
     TenantWrites,
+    UnitStatusWrites,
     WebhookSource,
 )
 from gateway.connectors.paging import PageNumbers, each
 from gateway.connectors.values import (
     day,
+    json_amount,
     json_object,
     moment,
     money,
@@ -42,10 +45,14 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
+    ValidationFailed,
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
+    Assignment,
     Building,
+    Cancellation,
+    Completion,
     Condition,
     Contains,
     Criteria,
@@ -57,7 +64,10 @@ from gateway.model import (
     Link,
     MaintenanceRequest,
     MaintenanceStatus,
+    Money,
+    NewMaintenanceRequest,
     NewTenant,
+    NewWorkOrder,
     Occupancy,
     Priority,
     Record,
@@ -65,8 +75,10 @@ from gateway.model import (
     Tenant,
     Unavailable,
     Unit,
+    UnitStatusChange,
     Vendor,
     WorkOrder,
+    WorkOrderCompletion,
     WorkOrderStatus,
 )
 from gateway.upstream.auth import LoginRefreshAuth
@@ -430,7 +442,7 @@ def _parameter(entity: Entity, name: str, condition: Condition) -> dict[str, str
     return None
 
 
-class PmsConnector(Connector, TenantWrites, WebhookSource):
+class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, UnitStatusWrites):
     name = NAME
     kind = "rest"
     serves = frozenset(
@@ -447,7 +459,15 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
     )
     lists = frozenset(_LISTS)
     credentials = ("username", "password")
-    accepts = {"create_tenant": frozenset({"email", "phone"})}
+    accepts = {
+        "create_tenant": frozenset({"email", "phone"}),
+        "create_maintenance_request": frozenset({"title", "priority", "tenant_id"}),
+        "assign_maintenance_request": frozenset({"scheduled_for"}),
+        "complete_maintenance_request": frozenset({"resolution"}),
+        "create_work_order": frozenset({"scheduled_for", "estimated_cost"}),
+        "complete_work_order": frozenset({"cost"}),
+        "cancel_work_order": frozenset({"reason"}),
+    }
 
     def __init__(
         self,
@@ -753,3 +773,138 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
             json={name: value for name, value in body.items() if value is not None},
         )
         return _tenant(_PMS.as_record(created, "did not return the created tenant"), property_id)
+
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest:
+        key = _split(unit_id)
+        if key is None:
+            raise NotFound(f"pms has no unit {unit_id}.", provider=NAME)
+        property_id, unit = key
+        tenant = _split(request.tenant_id) if request.tenant_id is not None else None
+        if request.tenant_id is not None and (tenant is None or tenant[0] != property_id):
+            raise _refused_here("tenant_id", "The tenant does not live in the unit's property.")
+        body = {
+            "property_id": property_id,
+            "unit_id": unit,
+            "description": request.description,
+            "title": request.title,
+            "priority": _WORDS[request.priority.value] if request.priority else None,
+            "tenant_id": tenant[1] if tenant else None,
+        }
+        created = await self._operate(
+            "POST",
+            "maintenance-requests",
+            {"property_id": "unit_id", **{name: name for name in body}},
+            body,
+        )
+        return _request(created)
+
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest:
+        scheduled = assignment.scheduled_for
+        body = {
+            "vendor_id": assignment.vendor_id,
+            "scheduled_date": scheduled.isoformat() if scheduled else None,
+        }
+        fields = {"vendor_id": "vendor_id", "scheduled_date": "scheduled_for"}
+        path = f"maintenance-requests/{_path_id(request_id)}/assign"
+        return _request(await self._operate("POST", path, fields, body))
+
+    async def complete_maintenance_request(
+        self, request_id: str, completion: Completion, /
+    ) -> MaintenanceRequest:
+        path = f"maintenance-requests/{_path_id(request_id)}/complete"
+        body = {"resolution": completion.resolution}
+        return _request(await self._operate("POST", path, {"resolution": "resolution"}, body))
+
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
+        scheduled = order.scheduled_for
+        body = {
+            "maintenance_request_id": _path_id(request_id),
+            "vendor_id": order.vendor_id,
+            "description": order.description,
+            "scheduled_date": scheduled.isoformat() if scheduled else None,
+            **_cost(order.estimated_cost, "estimated_cost"),
+        }
+        fields = {
+            "maintenance_request_id": "maintenance_request_id",
+            "vendor_id": "vendor_id",
+            "description": "description",
+            "scheduled_date": "scheduled_for",
+            "cost": "estimated_cost",
+            "currency": "estimated_cost",
+        }
+        return _work_order(await self._operate("POST", "work-orders", fields, body))
+
+    async def start_work_order(self, order_id: str, /) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/start"
+        return _work_order(await self._operate("POST", path, {}, {}))
+
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/complete"
+        body = _cost(completion.cost, "cost")
+        fields = {"cost": "cost", "currency": "cost"}
+        return _work_order(await self._operate("POST", path, fields, body))
+
+    async def cancel_work_order(self, order_id: str, cancellation: Cancellation, /) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/cancel"
+        body = {"reason": cancellation.reason}
+        return _work_order(await self._operate("POST", path, {"reason": "reason"}, body))
+
+    async def _operate(
+        self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A write to the Operations service: what was not given is left out, so pms's own
+        default applies; its refusal names the caller's fields."""
+        answered = await _PMS.write(
+            self._client,
+            method,
+            f"{_OPERATIONS}/{path}",
+            fields=fields,
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _PMS.as_record(answered, "did not return the record written")
+
+    async def update_unit_status(self, unit_id: str, change: UnitStatusChange, /) -> Unit:
+        key = _split(unit_id)
+        status = {Occupancy.VACANT: "vacant", Occupancy.OCCUPIED: "occupied"}.get(change.occupancy)
+        if key is None:
+            raise NotFound(f"pms has no unit {unit_id}.", provider=NAME)
+        if status is None:
+            raise _refused_here("occupancy", "pms sets a unit vacant or occupied.")
+        property_id, unit = key
+        answered = await _PMS.write(
+            self._client,
+            "PUT",
+            f"api/v1/properties/{property_id}/units/{unit}/status",
+            fields={"status": "occupancy"},
+            json={"status": status},
+        )
+        return _unit(_PMS.as_record(answered, "did not return the unit"), property_id)
+
+
+def _path_id(key: str) -> str:
+    """An id that goes into a write's path: a plain one, or nothing pms could have."""
+    if not token_id(key):
+        raise NotFound(f"pms has no record {key[:40]}.", provider=NAME)
+    return key
+
+
+def _refused_here(field: str, message: str) -> ValidationFailed:
+    """A refusal before anything is sent, naming the caller's field."""
+    return ValidationFailed(NAME, message, [{"field": field, "message": message}])
+
+
+def _cost(cost: Money | None, field: str) -> dict[str, Any]:
+    """An amount as pms takes it: a number and its currency; one no JSON number holds
+    exactly is refused, not rounded."""
+    if cost is None:
+        return {}
+    number = json_amount(cost.amount)
+    if number is None:
+        raise _refused_here(field, "The amount has more digits than pms can take exactly.")
+    return {"cost": number, "currency": cost.currency}

@@ -29,11 +29,12 @@ import orjson
 from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
-from gateway.connectors.capabilities import TenantWrites, WebhookSource
+from gateway.connectors.capabilities import MaintenanceWrites, TenantWrites, WebhookSource
 from gateway.connectors.paging import Answer, NextLinks
 from gateway.connectors.values import (
     day,
     integer_id,
+    json_amount,
     json_object,
     moment,
     money,
@@ -49,9 +50,12 @@ from gateway.errors import (
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
+    Assignment,
     AvailableBetween,
     Between,
     Building,
+    Cancellation,
+    Completion,
     Condition,
     Contains,
     Criteria,
@@ -63,7 +67,10 @@ from gateway.model import (
     Link,
     MaintenanceRequest,
     MaintenanceStatus,
+    Money,
+    NewMaintenanceRequest,
     NewTenant,
+    NewWorkOrder,
     Occupancy,
     Priority,
     Record,
@@ -74,6 +81,7 @@ from gateway.model import (
     Vendor,
     Within,
     WorkOrder,
+    WorkOrderCompletion,
     WorkOrderStatus,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
@@ -457,12 +465,18 @@ _WEBHOOK_ENTITIES = {
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector, TenantWrites, WebhookSource):
+class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)
     lists = frozenset(_SHAPES)
-    accepts = {"create_tenant": frozenset({"email", "phone", "tenant_type"})}
+    accepts = {
+        "create_tenant": frozenset({"email", "phone", "tenant_type"}),
+        "create_maintenance_request": frozenset({"priority", "tenant_id"}),
+        "assign_maintenance_request": frozenset({"scheduled_for"}),
+        "create_work_order": frozenset({"scheduled_for", "estimated_cost"}),
+        "complete_work_order": frozenset({"cost"}),
+    }
 
     credentials = ("api_key", "username", "password")
 
@@ -579,6 +593,84 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
             headers=odata.HEADERS,
         )
         return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
+
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest:
+        """A service call, filed under the unit's codes like a tenant."""
+        tenant = _integer("tenant_id", request.tenant_id)
+        codes = await self._unit_codes(unit_id)
+        priority = _PRIORITY_NUMBERS[request.priority.value] if request.priority else None
+        given = {"Description": request.description, "Priority": priority, "TenantId": tenant}
+        row = await self._written("POST", "api/ServiceCalls", {**codes, **given})
+        return _service_call(row, Selection())
+
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest:
+        scheduled = assignment.scheduled_for
+        body = {
+            "Status": _CALL_CODES["ASSIGNED"],
+            "SupplierId": _integer("vendor_id", assignment.vendor_id),
+            "ScheduledDate": scheduled.isoformat() if scheduled else None,
+        }
+        row = await self._written("PATCH", _keyed("api/ServiceCalls", request_id), body)
+        return _service_call(row, Selection())
+
+    async def complete_maintenance_request(
+        self, request_id: str, _completion: Completion, /
+    ) -> MaintenanceRequest:
+        body = {"Status": _CALL_CODES["COMPLETED"]}
+        row = await self._written("PATCH", _keyed("api/ServiceCalls", request_id), body)
+        return _service_call(row, Selection())
+
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
+        """A detail line of the service call: the work one supplier does."""
+        scheduled = order.scheduled_for
+        if not integer_id(request_id):
+            raise NotFound(f"primmo has no service call {request_id[:40]}.", provider=NAME)
+        body = {
+            "ServiceCallId": int(request_id),
+            "SupplierId": _integer("vendor_id", order.vendor_id),
+            "Description": order.description,
+            "ScheduledDate": scheduled.isoformat() if scheduled else None,
+            "Amount": _amount("estimated_cost", order.estimated_cost),
+        }
+        row = await self._written("POST", "api/ServiceCallDetails", body)
+        return _service_call_detail(row, Selection())
+
+    async def start_work_order(self, order_id: str, /) -> WorkOrder:
+        return await self._detail(order_id, {"Status": _DETAIL_CODES["IN_PROGRESS"]})
+
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder:
+        amount = _amount("cost", completion.cost)
+        return await self._detail(
+            order_id, {"Status": _DETAIL_CODES["COMPLETED"], "Amount": amount}
+        )
+
+    async def cancel_work_order(self, order_id: str, _cancellation: Cancellation, /) -> WorkOrder:
+        return await self._detail(order_id, {"Status": _DETAIL_CODES["CANCELLED"]})
+
+    async def _detail(self, order_id: str, body: dict[str, Any]) -> WorkOrder:
+        row = await self._written("PATCH", _keyed("api/ServiceCallDetails", order_id), body)
+        return _service_call_detail(row, Selection())
+
+    async def _written(self, method: str, path: str, body: Mapping[str, Any]) -> Row:
+        """A write in OData's terms: `POST` to a set creates, `PATCH` to `<set>(<Id>)` updates,
+        and the record comes back (`Prefer: return=representation`). What was not given is
+        left out, so Primmo's own default applies; its refusal names the caller's field."""
+        row = await _PRIMMO.write(
+            self._client,
+            method,
+            path,
+            fields=_SERVICE_FIELDS,
+            refusals={400: _refused},
+            json={name: value for name, value in body.items() if value is not None},
+            headers={**odata.HEADERS, "Prefer": "return=representation"},
+        )
+        return _PRIMMO.as_record(row, "did not return the record written")
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
@@ -714,6 +806,49 @@ _TENANT_FIELDS = {
     "UnitCode": "unit_id",
 }
 """A tenant's properties as the caller named them, for Primmo's refusals."""
+
+
+_SERVICE_FIELDS = {
+    "Description": "description",
+    "Priority": "priority",
+    "TenantId": "tenant_id",
+    "SupplierId": "vendor_id",
+    "ScheduledDate": "scheduled_for",
+    "ServiceCallId": "maintenance_request_id",
+    "UnitCode": "unit_id",
+    "Amount": "cost",
+}
+"""Service calls' and details' properties as the caller named them, for Primmo's refusals."""
+
+
+def _integer(field: str, key: str | None) -> int | None:
+    """A Primmo id the caller gave: an integer, or the write is refused naming the field."""
+    if key is None:
+        return None
+    if not integer_id(key):
+        raise ValidationFailed(
+            NAME, f"primmo has no such record: {field}.", [{"field": field, "message": key[:40]}]
+        )
+    return int(key)
+
+
+def _keyed(path: str, key: str) -> str:
+    """`api/Set(<Id>)`: OData's address of one record by its integer key."""
+    if not integer_id(key):
+        raise NotFound(f"primmo has no record {key[:40]}.", provider=NAME)
+    return f"{path}({key})"
+
+
+def _amount(field: str, cost: Money | None) -> float | None:
+    """Primmo's amounts are Canadian dollars (it carries no currency): another currency, or
+    an amount no JSON number holds exactly, is refused naming the field, nothing sent."""
+    if cost is None:
+        return None
+    number = json_amount(cost.amount) if cost.currency == CURRENCY else None
+    if number is None:
+        said = f"primmo takes amounts in {CURRENCY}, to at most 15 significant digits."
+        raise ValidationFailed(NAME, said, [{"field": field, "message": said}])
+    return number
 
 
 def _refused(said: Said) -> ValidationFailed:

@@ -19,6 +19,7 @@ from gateway.upstream.client import parse_json
 __all__ = [
     "day",
     "integer_id",
+    "json_amount",
     "json_object",
     "moment",
     "money",
@@ -86,6 +87,14 @@ def money(value: Any, currency: Any) -> Money | None:
     if isinstance(exponent, int) and -exponent < places:
         parsed = parsed.quantize(Decimal(1).scaleb(-places))
     return Money(parsed, code)
+
+
+def json_amount(value: Decimal) -> float | None:
+    """An amount as a JSON number, for a provider that takes amounts as numbers: the double
+    whose shortest text is the amount itself, or None when no double holds it (more than 15
+    significant digits), so the write is refused rather than sent with another amount."""
+    number = float(value)
+    return number if Decimal(repr(number)) == value else None
 
 
 def day(value: Any) -> date | None:

@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.connectors.capabilities import (
     Capability,
     LandlordOnboarding,
+    MaintenanceWrites,
+    PropertyCreation,
     RelationshipRecords,
     TenantWrites,
+    UnitStatusWrites,
 )
 from gateway.errors import (
     Conflict,
@@ -41,14 +44,26 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.model import (
+    Assignment,
+    Building,
+    Cancellation,
+    Completion,
     Entity,
     Landlord,
+    MaintenanceRequest,
     NewLandlord,
+    NewMaintenanceRequest,
+    NewProperty,
     NewTenant,
+    NewWorkOrder,
     Record,
     Relationship,
     Selection,
     Tenant,
+    Unit,
+    UnitStatusChange,
+    WorkOrder,
+    WorkOrderCompletion,
 )
 from gateway.state import records
 from gateway.state.idempotency import Idempotency
@@ -62,6 +77,7 @@ __all__ = ["Outcome", "Refusal", "Writes", "taken"]
 logger = logging.getLogger("gateway.writes")
 
 R = TypeVar("R", bound=Record)
+C = TypeVar("C", bound=Capability)
 
 
 @dataclass(frozen=True)
@@ -256,4 +272,128 @@ class Writes:
         onboarder = self._federation.able(LandlordOnboarding, provider)
         return await self._federation.write(
             provider, lambda: onboarder.activate_landlord(landlord_id, activation_token)
+        )
+
+    # --- Operations: maintenance requests, work orders, unit statuses, properties ---
+
+    async def _by(
+        self,
+        capability: type[C],
+        provider: str,
+        operation: str,
+        given: Any,
+        changed: tuple[Entity, str] | None,
+        call: Callable[[C], Awaitable[R]],
+    ) -> R:
+        """A write by the provider's `capability`: refused before anything is sent if the
+        provider lacks it or has no place for a field given (`given`, the model's input, or
+        None for a write that takes none), then sent once, `changed` evicted."""
+        writer = self._federation.able(capability, provider)
+        if given is not None:
+            taken(provider, writer, operation, given)
+        return await self._written(provider, changed, lambda: call(writer))
+
+    async def create_maintenance_request(
+        self, provider: str, unit_id: str, new: NewMaintenanceRequest
+    ) -> MaintenanceRequest:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "create_maintenance_request",
+            new,
+            None,
+            lambda writer: writer.create_maintenance_request(unit_id, new),
+        )
+
+    async def assign_maintenance_request(
+        self, provider: str, request_id: str, assignment: Assignment
+    ) -> MaintenanceRequest:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "assign_maintenance_request",
+            assignment,
+            (Entity.MAINTENANCE_REQUEST, request_id),
+            lambda writer: writer.assign_maintenance_request(request_id, assignment),
+        )
+
+    async def complete_maintenance_request(
+        self, provider: str, request_id: str, completion: Completion
+    ) -> MaintenanceRequest:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "complete_maintenance_request",
+            completion,
+            (Entity.MAINTENANCE_REQUEST, request_id),
+            lambda writer: writer.complete_maintenance_request(request_id, completion),
+        )
+
+    async def create_work_order(
+        self, provider: str, request_id: str, order: NewWorkOrder
+    ) -> WorkOrder:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "create_work_order",
+            order,
+            None,
+            lambda writer: writer.create_work_order(request_id, order),
+        )
+
+    async def start_work_order(self, provider: str, order_id: str) -> WorkOrder:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "start_work_order",
+            None,
+            (Entity.WORK_ORDER, order_id),
+            lambda writer: writer.start_work_order(order_id),
+        )
+
+    async def complete_work_order(
+        self, provider: str, order_id: str, completion: WorkOrderCompletion
+    ) -> WorkOrder:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "complete_work_order",
+            completion,
+            (Entity.WORK_ORDER, order_id),
+            lambda writer: writer.complete_work_order(order_id, completion),
+        )
+
+    async def cancel_work_order(
+        self, provider: str, order_id: str, cancellation: Cancellation
+    ) -> WorkOrder:
+        return await self._by(
+            MaintenanceWrites,
+            provider,
+            "cancel_work_order",
+            cancellation,
+            (Entity.WORK_ORDER, order_id),
+            lambda writer: writer.cancel_work_order(order_id, cancellation),
+        )
+
+    async def update_unit_status(
+        self, provider: str, unit_id: str, change: UnitStatusChange
+    ) -> Unit:
+        return await self._by(
+            UnitStatusWrites,
+            provider,
+            "update_unit_status",
+            change,
+            (Entity.UNIT, unit_id),
+            lambda writer: writer.update_unit_status(unit_id, change),
+        )
+
+    async def create_property(self, provider: str, landlord_id: str, new: NewProperty) -> Building:
+        """With the landlord's own credentials, at the landlord's provider."""
+        return await self._by(
+            PropertyCreation,
+            provider,
+            "create_property",
+            new,
+            None,
+            lambda writer: writer.create_property(landlord_id, new),
         )

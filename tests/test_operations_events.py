@@ -1,0 +1,151 @@
+"""Maintenance changes the providers report by webhook (pms `maintenance.created` and
+`maintenance.completed`; Primmo's `ServiceCall` and `ServiceCallDetail` deliveries) reach
+`entityChanged` subscribers with the object read fresh, and evict its cached copies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import CacheSettings, Settings
+from gateway.edge.callers import DEV_KEY
+from gateway.events import Change
+from gateway.model import Entity
+from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from schema.ids import encode_id
+from tests.conftest import Client, Socket, eventually, serving
+
+GATEWAY = "http://127.0.0.1:8000"
+
+
+async def _changes(client: Client) -> list[Change]:
+    """Everything published on the bus from now on, collected in the background."""
+    seen: list[Change] = []
+
+    async def listen() -> None:
+        async for change in client.gateway.bus.listen():
+            seen.append(change)
+
+    asyncio.get_running_loop().create_task(listen())
+    await asyncio.sleep(0)
+    return seen
+
+
+async def test_pms_maintenance_events_are_changes_to_the_request(client: Client) -> None:
+    await client.gateway.subscribe_webhooks(GATEWAY)
+    changes = await _changes(client)
+    ticket = next(t for t in client.pms.records.workshop.requests.values() if t.status == "open")
+    unit = encode_id(Entity.UNIT, "pms", f"prop_{ticket.building_id}/unit_{ticket.unit_id}")
+
+    created = await client.data(
+        "mutation($unit: ID!) { createMaintenanceRequest(input: {unitId: $unit, description: "
+        '"Door"}) { maintenanceRequest { id sourceId } } }',
+        {"unit": unit},
+    )
+    request = created["createMaintenanceRequest"]["maintenanceRequest"]
+    await client.data(
+        "mutation($id: ID!) { completeMaintenanceRequest(input: {maintenanceRequestId: $id}) "
+        "{ errors { code } } }",
+        {"id": request["id"]},
+    )
+    await eventually(lambda: len(changes) >= 2)
+
+    assert [(c.kind.value, c.entity, c.provider, c.source_id) for c in changes] == [
+        ("CREATED", Entity.MAINTENANCE_REQUEST, "pms", request["sourceId"]),
+        ("UPDATED", Entity.MAINTENANCE_REQUEST, "pms", request["sourceId"]),
+    ]
+
+
+async def test_a_primmo_service_call_change_reaches_a_subscriber_read_fresh(
+    client: Client,
+) -> None:
+    await client.gateway.subscribe_webhooks(GATEWAY)
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    await socket.say(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": "subscription { entityChanged(types: [MAINTENANCE_REQUEST, WORK_ORDER]) "
+                "{ kind type sourceId node { ... on MaintenanceRequest { status "
+                "vendor { name } } ... on WorkOrder { stage: status } } } }"
+            },
+        }
+    )
+    await eventually(lambda: client.gateway.bus.listeners > 0)  # type: ignore[attr-defined]
+    books = client.primmo.records.workshop
+    ticket = next(t for t in books.requests.values() if t.status == "open")
+    vendor = books.vendor_for("general")
+
+    await client.data(
+        "mutation($id: ID!, $vendor: ID!) { assignMaintenanceRequest(input: "
+        "{maintenanceRequestId: $id, vendorId: $vendor}) { errors { code } } }",
+        {
+            "id": encode_id(Entity.MAINTENANCE_REQUEST, "primmo", str(ticket.id)),
+            "vendor": encode_id(Entity.VENDOR, "primmo", str(vendor.id)),
+        },
+    )
+    message = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
+    await socket.close()
+
+    change = json.loads(message["text"])["payload"]["data"]["entityChanged"]
+    assert (change["kind"], change["type"], change["sourceId"]) == (
+        "UPDATED",
+        "MAINTENANCE_REQUEST",
+        str(ticket.id),
+    )
+    assert change["node"] == {"status": "ASSIGNED", "vendor": {"name": vendor.name}}
+
+
+@pytest.fixture
+async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
+    ttl = {"primmo.MaintenanceRequest": 300, "primmo.WorkOrder": 300}
+    configured = settings.model_copy(update={"cache": CacheSettings(ttl=ttl)})
+    async with serving(sandbox, clock, configured) as served:
+        await served.gateway.subscribe_webhooks(GATEWAY)
+        yield served
+
+
+async def test_a_change_primmo_reports_evicts_the_cached_work_order(cached: Client) -> None:
+    client = cached
+    books = client.primmo.records.workshop
+    job = next(job for job in books.jobs.values() if job.status == "in_progress")
+    query = (
+        f'{{ node(id: "{encode_id(Entity.WORK_ORDER, "primmo", str(job.id))}") '
+        "{ ... on WorkOrder { status } } }"
+    )
+    first = await client.data(query)
+    client.primmo.reset_counter()
+    again = await client.data(query)
+    assert again == first and client.primmo.count("GET", "/api/ServiceCallDetails") == 0
+
+    # done at Primmo itself, not through the gateway: only the webhook can tell it
+    primmo = client.sandbox.transport("primmo")
+    async with httpx.AsyncClient(transport=primmo, base_url="http://x/sandbox/primmo") as http:
+        token = await http.post(
+            "/api/Token",
+            headers={"x-api-key": PRIMMO["api_key"]},
+            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+        )
+        done = await http.patch(
+            f"/api/ServiceCallDetails({job.id})",
+            json={"Status": "T"},
+            headers={"Authorization": f"Bearer {token.json()}"},
+        )
+    await eventually(lambda: not client.primmo.outbox.pending)
+    client.primmo.reset_counter()
+    after = await client.data(query)
+
+    assert done.status_code == 204
+    assert (first["node"]["status"], after["node"]["status"]) == ("IN_PROGRESS", "COMPLETED")
+    assert client.primmo.count("GET", "/api/ServiceCallDetails") == 1
