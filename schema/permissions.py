@@ -6,12 +6,14 @@ from typing import Any
 
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from gateway.edge.callers import Caller
 from gateway.errors import Forbidden
 from gateway.model import Entity
 
-__all__ = ["READ_SCOPES", "demand", "demand_to_read", "may_read", "requires"]
+__all__ = ["READ_SCOPES", "demand", "demand_to_read", "may_read", "requires", "shown_fields"]
 
 READ_SCOPES: dict[Entity, str] = {Entity.LEASE: "tenant:read"}
 """What reading a type needs beyond `property:read`, wherever it is reached: its root list,
@@ -48,3 +50,28 @@ def demand_to_read(caller: Caller, entity: Entity) -> None:
 
 def requires(scope: str) -> list[FieldExtension]:
     return [PermissionExtension(permissions=[_Scope(scope)], use_directives=False)]
+
+
+_SHOWN: dict[type, dict[str, tuple[str, str | None]]] = {}
+
+
+def shown_fields(graphql_type: type) -> dict[str, tuple[str, str | None]]:
+    """A type's fields by unified name: how this API names each, and the scope reading it
+    needs (None: the type's own). What is told of a record outside its fields (what changed,
+    in `entityChanged`) is told under the same names and scopes."""
+    known = _SHOWN.get(graphql_type)
+    if known is not None:
+        return known
+    shown: dict[str, tuple[str, str | None]] = {}
+    for field in get_object_definition(graphql_type, strict=True).fields:
+        scopes = [
+            permission.scope
+            for extension in field.extensions
+            if isinstance(extension, PermissionExtension)
+            for permission in extension.permissions
+            if isinstance(permission, _Scope)
+        ]
+        name = field.graphql_name or to_camel_case(field.python_name)
+        shown[field.python_name] = (name, scopes[0] if scopes else None)
+    _SHOWN[graphql_type] = shown
+    return shown

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncGenerator
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
@@ -23,7 +24,7 @@ from gateway.errors import (
 from gateway.federation.loaders import Loaders
 from gateway.state.bus import FellBehind
 from schema.ids import encode_id
-from schema.permissions import demand, demand_to_read, may_read
+from schema.permissions import demand, demand_to_read, may_read, shown_fields
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
 
@@ -50,6 +51,16 @@ class NodeType(enum.Enum):
     AGENT = "Agent"
 
 
+@strawberry.type(description="One field of the object, before and after the change.")
+class FieldChange:
+    field: str = strawberry.field(description="As this API names it: `lastName`.")
+    previous: JSON | None = strawberry.field(
+        description="Null where the gateway could not know it (the provider said only the new "
+        "value and no copy was cached), or where it was null."
+    )
+    new: JSON | None
+
+
 @strawberry.type(description="A change a provider reported, with the object as it is now.")
 class EntityChange:
     kind: ChangeKind
@@ -60,6 +71,21 @@ class EntityChange:
     node: model.Record | None = strawberry.field(
         description="Null once deleted, or if unreadable.", graphql_type=Node | None
     )
+    changes: list[FieldChange] = strawberry.field(
+        description="What changed, wherever the gateway can know it: from the object's cached "
+        "copy read again, or from the provider's payload. Fields the caller may not read are "
+        "left out."
+    )
+
+
+def _told(info: Info, change: events.Change) -> list[FieldChange]:
+    shown = shown_fields(NODE_TYPES[change.entity])
+    told = []
+    for item in change.changes:
+        name, scope = shown.get(item.field, (None, None))
+        if name is not None and (scope is None or info.context.caller.allows(scope)):
+            told.append(FieldChange(field=name, previous=item.previous, new=item.new))
+    return told
 
 
 def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
@@ -131,4 +157,5 @@ async def _changes(
             provider=change.provider,
             source_id=change.source_id,
             node=node,
+            changes=_told(info, change),
         )

@@ -116,7 +116,9 @@ async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> As
         yield served
 
 
-async def test_a_change_primmo_reports_evicts_the_cached_work_order(cached: Client) -> None:
+async def test_a_change_primmo_reports_refreshes_the_cached_work_order_and_says_what_changed(
+    cached: Client,
+) -> None:
     client = cached
     books = client.primmo.records.workshop
     job = next(job for job in books.jobs.values() if job.status == "in_progress")
@@ -128,6 +130,7 @@ async def test_a_change_primmo_reports_evicts_the_cached_work_order(cached: Clie
     client.primmo.reset_counter()
     again = await client.data(query)
     assert again == first and client.primmo.count("GET", "/api/ServiceCallDetails") == 0
+    changes = await _changes(client)
 
     # done at Primmo itself, not through the gateway: only the webhook can tell it
     primmo = client.sandbox.transport("primmo")
@@ -142,10 +145,21 @@ async def test_a_change_primmo_reports_evicts_the_cached_work_order(cached: Clie
             json={"Status": "T"},
             headers={"Authorization": f"Bearer {token.json()}"},
         )
-    await eventually(lambda: not client.primmo.outbox.pending)
-    client.primmo.reset_counter()
+    await eventually(lambda: bool(changes))
+    read_for_the_change = client.primmo.count("GET", "/api/ServiceCallDetails")
     after = await client.data(query)
 
     assert done.status_code == 204
     assert (first["node"]["status"], after["node"]["status"]) == ("IN_PROGRESS", "COMPLETED")
+    (change,) = changes
+    assert (change.kind.value, change.entity, change.source_id) == (
+        "UPDATED",
+        Entity.WORK_ORDER,
+        str(job.id),
+    )
+    assert [(c.field, c.previous, c.new) for c in change.changes] == [
+        ("status", "IN_PROGRESS", "COMPLETED")
+    ]
+    # the delivery read it fresh once, to compare; the next query is served that copy
+    assert read_for_the_change == 1
     assert client.primmo.count("GET", "/api/ServiceCallDetails") == 1

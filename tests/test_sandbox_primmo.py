@@ -224,6 +224,7 @@ async def test_count_without_a_body_count_comes_from_the_count_segment(
 async def test_metadata_describes_exactly_the_sets_and_properties_served(
     primmo: httpx.AsyncClient,
 ) -> None:
+    assert (await primmo.post("/_sandbox/modules?FinancialStatements=true")).status_code == 200
     response = await primmo.get("/api/$metadata")
     assert response.headers["content-type"].startswith("application/xml")
     root = ElementTree.fromstring(response.content)
@@ -239,10 +240,14 @@ async def test_metadata_describes_exactly_the_sets_and_properties_served(
         "Units",
         "Tenants",
         "Leases",
-        "LedgerDivisions",
         "ServiceCalls",
         "ServiceCallDetails",
         "Suppliers",
+        "Invoices",
+        "FinancialStatements",
+        "AccountsReceivable",
+        "LeasePriceChanges",
+        "LedgerDivisions",
     }
     for name, type_name in sets.items():
         (row, *_) = (await _values(primmo, f"/api/{name}", **{"$top": "1"}))["value"]
@@ -543,3 +548,17 @@ async def test_a_query_name_that_is_not_utf8_is_refused(primmo: httpx.AsyncClien
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_a_module_the_client_has_not_bought_is_403_until_it_has(
+    primmo: httpx.AsyncClient,
+) -> None:
+    before = await primmo.get("/api/FinancialStatements", params={"$top": "1"})
+    await primmo.post("/_sandbox/modules?FinancialStatements=true")
+    after = await primmo.get("/api/FinancialStatements", params={"$top": "1"})
+    refused = await primmo.post("/_sandbox/modules?Everything=true")
+
+    assert before.status_code == 403
+    assert before.json()["error"]["code"] == "Forbidden"
+    assert after.status_code == 200 and after.json()["value"]
+    assert refused.status_code == 400

@@ -9,15 +9,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import GatewayError
-from gateway.events import Change, Delivery
+from gateway.events import Change, ChangeKind, Delivery, differences
 from gateway.federation.fan_out import Federation
+from gateway.model import Record, Selection
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
@@ -61,6 +62,7 @@ class Gateway:
         processed. A repeat still evicts the cache (eviction is idempotent). Raises
         `RedisUnavailable` when the replicas' shared state cannot be reached.
         """
+        before = [await self._kept(change) for change in delivery.changes]
         await self._evict(delivery.changes)
         if delivery.key is not None and not await self.seen.claim(
             provider, delivery.key, delivery.window
@@ -68,6 +70,12 @@ class Gateway:
             return {**delivery.outcome, "duplicate": True}
         try:
             changes, outcome = delivery.changes, dict(delivery.outcome)
+            changes = tuple(
+                [
+                    await self._described(change, kept)
+                    for change, kept in zip(changes, before, strict=True)
+                ]
+            )
             if delivery.work is not None:
                 done, said = await delivery.work()
                 changes, outcome = changes + done, {**outcome, **said}
@@ -85,6 +93,33 @@ class Gateway:
     async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
             await self.federation.cache.evict(change.provider, change.entity, change.source_id)
+
+    async def _kept(self, change: Change) -> tuple[Selection, Record] | None:
+        """The record's cached copy before the change evicts it, if it was kept."""
+        if change.kind is not ChangeKind.UPDATED:
+            return None
+        return await self.federation.cache.peek(change.provider, change.entity, change.source_id)
+
+    async def _described(self, change: Change, kept: tuple[Selection, Record] | None) -> Change:
+        """The change with what changed: its cached copy against the record read fresh (the
+        fields that copy was read with), then what the provider's payload said of the others.
+        A fresh read that fails leaves the change as the payload told it."""
+        if kept is None:
+            return change
+        selection, before = kept
+        try:
+            found = await self.federation.fetch(
+                change.provider, change.entity, "id", [change.source_id], selection
+            )
+        except GatewayError as error:
+            logger.info("%s: what changed could not be read: %s", change.provider, error.message)
+            return change
+        after = found.get(change.source_id)
+        if not after:
+            return change
+        compared = differences(before, after[0], selection.fields)
+        told = tuple(item for item in change.changes if item.field not in selection.fields)
+        return replace(change, changes=compared + told)
 
     async def start(self) -> None:
         if isinstance(self.bus, RedisBus):

@@ -11,7 +11,7 @@ kept beside what was derived. Kept apart from `data.py`, which generates the wor
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from gateway.sandbox.data import Lease, World
@@ -54,6 +54,7 @@ class Books:
 
     world: World
     _changes: dict[int, list[RentChange]] = field(default_factory=dict)
+    _deposits: dict[int, int] = field(default_factory=dict)
 
     def leases(self, units: set[int]) -> list[Lease]:
         """The leases of these units, present and past, in the order they were signed."""
@@ -64,12 +65,26 @@ class Books:
         first = min(t.id for t in self.world.tenants_of(lease.unit_id) if t.lease == lease)
         return LEASE_NUMBERS_FROM + first
 
+    def lease(self, number: int) -> Lease | None:
+        """The lease with this number, as it is now (a write may have changed its end)."""
+        tenant = next((t for t in self.world.tenants if t.id == number - LEASE_NUMBERS_FROM), None)
+        return tenant.lease if tenant is not None else None
+
     def tenants(self, lease: Lease) -> list[int]:
         return [t.id for t in self.world.tenants_of(lease.unit_id) if t.lease == lease]
 
     def deposit(self, lease: Lease) -> int:
-        """One month of the first rent, as pms's leases hold it."""
-        return lease.monthly_rent
+        """One month of the first rent, as pms's leases hold it, unless a write changed it."""
+        return self._deposits.get(self.number(lease), lease.monthly_rent)
+
+    def set_deposit(self, lease: Lease, amount: int) -> None:
+        self._deposits[self.number(lease)] = amount
+
+    def end(self, lease: Lease, day: date) -> Lease:
+        """The lease ending on `day` instead: its tenants hold the new terms."""
+        ended = replace(lease, end=day)
+        self.world.amend_lease(lease, ended)
+        return ended
 
     def status(self, lease: Lease) -> str:
         today = self.world.today
@@ -79,7 +94,8 @@ class Books:
 
     def rent_changes(self, lease: Lease) -> list[RentChange]:
         """Each anniversary's increase (2 to 3.5 %, to the nearest 5), then those recorded
-        by a write, in the order they take effect."""
+        by a write, in the order they take effect; none after the lease's end (a lease ended
+        early drops what was scheduled beyond it)."""
         number = self.number(lease)
         changes = self._changes.get(number)
         if changes is None:
@@ -90,7 +106,10 @@ class Books:
                 rent += max(5, round(rent * rng.uniform(0.02, 0.035) / 5) * 5)
                 changes.append(RentChange(day, rent, number * 100 + len(changes) + 1))
             self._changes[number] = changes
-        return sorted(changes, key=lambda change: (change.effective, change.number))
+        return sorted(
+            (change for change in changes if change.effective <= lease.end),
+            key=lambda change: (change.effective, change.number),
+        )
 
     def rent_on(self, lease: Lease, day: date) -> int:
         rent = lease.monthly_rent

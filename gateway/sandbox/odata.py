@@ -18,7 +18,7 @@ import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -310,7 +310,8 @@ def evaluate(
         selected = [row for row in selected if matches(row)]
     total = len(selected) if options.count and server.counts else None
     for name, descending in reversed(options.orderby):
-        selected.sort(key=_sort_key_of(name, server.collation), reverse=descending)
+        key = _sort_key_of(name, server.collation, entity_set.types.get(name))
+        selected.sort(key=key, reverse=descending)
     selected = selected[options.skip :]
     if options.top is not None:
         selected = selected[: options.top]
@@ -389,9 +390,14 @@ class _Key:
         return bool(self.value < other.value)
 
 
-def _sort_key_of(name: str, collation: Collation) -> Callable[[Row], _Key]:
+def _sort_key_of(name: str, collation: Collation, kind: str | None) -> Callable[[Row], _Key]:
+    """Text by the collation; a DateTimeOffset by the instant it names, whatever its offset
+    (`-04:00` in summer, `-05:00` in winter), as SQL Server orders one."""
+
     def key(row: Row) -> _Key:
         value = row.get(name)
+        if kind == "Edm.DateTimeOffset" and isinstance(value, str):
+            return _Key(datetime.fromisoformat(value).astimezone(UTC))
         return _Key(collation.order(value) if isinstance(value, str) else value)
 
     return key
@@ -610,6 +616,7 @@ _EDM_KINDS = {
     "Edm.Decimal": "number",
     "Edm.Boolean": "boolean",
     "Edm.Date": "date",
+    "Edm.DateTimeOffset": "moment",
 }
 """Types that compare with one another: numbers of any width, and each other type alone."""
 

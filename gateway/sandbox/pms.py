@@ -16,6 +16,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,8 +28,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.clock import Clock
-from gateway.sandbox.data import Tenant, World
+from gateway.sandbox.data import Lease, Tenant, World
 from gateway.sandbox.leasing import Books
+from gateway.sandbox.ledger import Charge, Ledger, Payment
 from gateway.sandbox.operations import Clash, Invalid, Job, Missing, Ticket, Vendor, Workshop
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import (
@@ -57,7 +59,13 @@ EVENTS = (
     "tenant.deleted",
     "maintenance.created",
     "maintenance.completed",
+    "invoice.created",
+    "invoice.paid",
+    "payment.received",
+    "payment.failed",
 )
+CURRENCIES = frozenset({"USD", "CAD", "INR"})
+"""What its payment integration supports, as its document lists them."""
 
 ERRORS = {
     "AUTHENTICATION_FAILED": (401, "Invalid credentials"),
@@ -89,9 +97,17 @@ class _Tables:
 
     def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
+        self.clock = clock
         self.books = Books(world)
         self.workshop = Workshop(world, "pms", clock)
+        self.ledger = Ledger(self.books)
+        self._money: tuple[list[Row], list[Row]] | None = None
         buildings = world.buildings_of("pms")
+        self.property_of = {
+            unit.id: f"prop_{building.id}"
+            for building in buildings
+            for unit in world.units_in(building.id)
+        }
         self.organizations: list[Row] = [
             {
                 "id": f"org_{landlord.id}",
@@ -188,6 +204,95 @@ class _Tables:
             ],
         }
 
+    def now(self) -> datetime:
+        """This moment of the world's today (the sandbox's clock and world keep their own
+        dates): when a payment made through the API is stamped."""
+        clock = datetime.fromtimestamp(self.clock(), UTC)
+        return datetime.combine(self.world.today, clock.time(), UTC)
+
+    def lease_of(self, property_id: str, tenant_id: str) -> Lease | None:
+        tenant = next((t for t in self.world.tenants if f"ten_{t.id}" == tenant_id), None)
+        if tenant is None or self.property_of.get(tenant.unit_id) != property_id:
+            return None
+        return tenant.lease
+
+    def refresh_lease(self, lease: Lease) -> Row:
+        """Each of its tenants' lease rows again, after a write; the signer's."""
+        rows = []
+        for tenant in self.world.tenants_of(lease.unit_id):
+            if tenant.lease == lease:
+                row = next(
+                    r
+                    for r in self.tenants[self.property_of[lease.unit_id]]
+                    if r["id"] == f"ten_{tenant.id}"
+                )
+                self.leases[row["id"]] = self.lease_row(row, tenant)
+                rows.append(self.leases[row["id"]])
+        self._money = None
+        return rows[0]
+
+    def money(self) -> tuple[list[Row], list[Row]]:
+        """Every invoice and payment, as the Financial service lists them: read from the
+        ledger once, again after a write."""
+        if self._money is None:
+            invoices: list[Row] = []
+            payments: list[Row] = []
+            for lease in self.books.leases(set(self.property_of)):
+                invoices += [self.invoice_row(lease, c) for c in self.ledger.charges(lease)]
+                payments += [self.payment_row(lease, p) for p in self.ledger.payments(lease)]
+            self._money = invoices, payments
+        return self._money
+
+    def invoice_row(self, lease: Lease, charge: Charge) -> Row:
+        """An invoice (assumed shape: the document names the routes only)."""
+        ledger = self.ledger
+        paid, left = ledger.paid(charge), ledger.open_amount(charge)
+        if charge.cancelled:
+            status = "cancelled"
+        elif left <= 0:
+            status = "paid"
+        elif charge.due < self.world.today:
+            status = "overdue"
+        else:
+            status = "partially_paid" if paid > 0 else "sent"
+        settled = [
+            p.paid_at
+            for p in ledger.payments(lease)
+            if p.charge == charge.id and p.status == "completed"
+        ]
+        return {
+            "id": f"inv_{charge.id}",
+            "number": f"INV-{charge.id}",
+            "tenant_id": f"ten_{charge.tenant}",
+            "property_id": self.property_of[lease.unit_id],
+            "lease_id": f"lease_{charge.lease}",
+            "description": charge.description,
+            "amount": float(charge.amount),
+            "amount_paid": float(paid),
+            "balance_due": float(left),
+            "currency": "CAD",
+            "issue_date": charge.issued.isoformat(),
+            "due_date": charge.due.isoformat(),
+            "status": status,
+            "paid_at": _utc(max(settled)) if status == "paid" and settled else None,
+            "created_at": _utc(datetime.combine(charge.issued, datetime.min.time(), UTC)),
+        }
+
+    def payment_row(self, lease: Lease, payment: Payment) -> Row:
+        return {
+            "id": f"pay_{payment.id}",
+            "invoice_id": f"inv_{payment.charge}",
+            "tenant_id": f"ten_{payment.tenant}",
+            "property_id": self.property_of[lease.unit_id],
+            "lease_id": f"lease_{payment.lease}",
+            "amount": float(payment.amount),
+            "currency": "CAD",
+            "method": payment.method,
+            "status": payment.status,
+            "paid_at": _utc(payment.paid_at),
+            "created_at": _utc(payment.paid_at),
+        }
+
     def create_tenant(self, property_id: str, body: Row) -> Row:
         unit_key = str(body["unit_id"])
         tenant = self.world.move_in(
@@ -202,6 +307,11 @@ class _Tables:
             if unit["id"] == unit_key:
                 unit["status"] = "occupied"
         return self._add(property_id, tenant)
+
+
+def _utc(moment: datetime) -> str:
+    """Timestamps as pms writes them, in UTC with a `Z` (its document's `meta.timestamp`)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def references(world: World) -> dict[tuple[str, int], str]:
@@ -391,7 +501,15 @@ class _Service:
             extra["retry_after"] = self.state.throttle_retry_after or RATE_WINDOW
         return self.failure(request, status, name, ERRORS[name][1], **extra)
 
-    def listing(self, request: Request, rows: list[Row], sortable: set[str]) -> Response:
+    def listing(
+        self,
+        request: Request,
+        rows: list[Row],
+        sortable: set[str],
+        keys: tuple[str, ...] = (),
+    ) -> Response:
+        """A page of `rows`: the document's filters (`status`, `type`, `created_*`), and the
+        ids in `keys` a route also filters by (assumed: `tenant_id`, `lease_id`...)."""
         params = request.query_params
         try:
             page = int(params.get("page", "1"))
@@ -411,7 +529,7 @@ class _Service:
         order = params.get("sort_order", "asc")
         if order not in ("asc", "desc"):
             details.append({"field": "sort_order", "message": "sort_order must be asc or desc"})
-        for field in ("status", "type"):
+        for field in ("status", "type", *keys):
             if field in params:
                 rows = [row for row in rows if row.get(field) == params[field]]
         for field, after in (("created_after", True), ("created_before", False)):
@@ -568,14 +686,213 @@ class _Service:
         return self.envelope(request, row)
 
     async def lease(self, request: Request) -> Response:
-        row = self.find(
-            self.tables.tenants.get(request.path_params["id"], []), request.path_params["tenant_id"]
+        property_id, tenant_id = request.path_params["id"], request.path_params["tenant_id"]
+        row = self.find(self.tables.tenants.get(property_id, []), tenant_id)
+        lease = self.tables.lease_of(property_id, tenant_id)
+        if row is None or lease is None:
+            return self.not_found(request, "Tenant")
+        if request.method == "GET":
+            return self.envelope(request, self.tables.leases[row["id"]])
+        body = await self.body_of(request)
+        problems, conflict = _amendment_problems(body, lease, self.tables)
+        if conflict:
+            return self.failure(request, 409, "CONFLICT", conflict)
+        if body is None or problems:
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=problems
+            )
+        books = self.tables.books
+        if "monthly_rent" in body:
+            books.record_rent_change(
+                lease, date.fromisoformat(body["effective_date"]), int(body["monthly_rent"])
+            )
+        if "deposit" in body:
+            books.set_deposit(lease, int(body["deposit"]))
+        if "end_date" in body:
+            lease = books.end(lease, date.fromisoformat(body["end_date"]))
+        return self.envelope(request, self.tables.refresh_lease(lease))
+
+    async def invoices(self, request: Request) -> Response:
+        invoices, _ = self.tables.money()
+        if request.method == "GET":
+            return self.listing(
+                request,
+                invoices,
+                {"due_date", "issue_date", "created_at"},
+                ("tenant_id", "lease_id", "property_id"),
+            )
+        body = await self.body_of(request)
+        number = _number_of((body or {}).get("lease_id"), "lease_")
+        lease = self.tables.books.lease(number) if number is not None else None
+        if lease is None or lease.unit_id not in self.tables.property_of:
+            return self.not_found(request, "Lease")
+        if lease.end < self.tables.world.today:
+            return self.failure(
+                request, 409, "CONFLICT", "The lease has ended: it cannot be billed."
+            )
+        problems = _money_problems(body, "amount") + _date_problems(body, "due_date", True)
+        if body is None or problems:
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=problems
+            )
+        charge = self.tables.ledger.bill(
+            lease,
+            Decimal(str(body["amount"])),
+            date.fromisoformat(body["due_date"]),
+            str(body.get("description") or "Invoice"),
         )
-        return (
-            self.envelope(request, self.tables.leases[row["id"]])
-            if row
-            else self.not_found(request, "Tenant")
+        self.tables.refresh_lease(lease)
+        row = self.tables.invoice_row(lease, charge)
+        created: dict[str, Any] = {"invoice_id": row["id"]}
+        for name in ("tenant_id", "property_id", "amount", "currency", "due_date"):
+            created[name] = row[name]
+        self.announce("invoice.created", created)
+        return self.envelope(request, row, status=201)
+
+    def held_invoice(self, identifier: str) -> tuple[Lease, Charge] | None:
+        number = _number_of(identifier, "inv_")
+        held = self.tables.ledger.charge(number) if number is not None else None
+        if held is None or held[0].unit_id not in self.tables.property_of:
+            return None
+        return held
+
+    async def invoice(self, request: Request) -> Response:
+        held = self.held_invoice(request.path_params["invoice_id"])
+        if held is None:
+            return self.not_found(request, "Invoice")
+        return self.envelope(request, self.tables.invoice_row(*held))
+
+    async def invoice_payments(self, request: Request) -> Response:
+        held = self.held_invoice(request.path_params["invoice_id"])
+        if held is None:
+            return self.not_found(request, "Invoice")
+        _, payments = self.tables.money()
+        mine = [row for row in payments if row["invoice_id"] == request.path_params["invoice_id"]]
+        return self.listing(request, mine, {"paid_at", "created_at"})
+
+    async def payments(self, request: Request) -> Response:
+        _, payments = self.tables.money()
+        if request.method == "GET":
+            return self.listing(
+                request,
+                payments,
+                {"paid_at", "created_at"},
+                ("tenant_id", "lease_id", "invoice_id", "property_id"),
+            )
+        body = await self.body_of(request)
+        held = self.held_invoice(str((body or {}).get("invoice_id", "")))
+        if held is None:
+            return self.not_found(request, "Invoice")
+        lease, charge = held
+        before = self.tables.invoice_row(lease, charge)
+        if before["status"] in ("paid", "cancelled"):
+            return self.failure(
+                request,
+                409,
+                "CONFLICT",
+                f"The invoice is {before['status']}: nothing is owed on it.",
+            )
+        problems = _money_problems(body, "amount") + _date_problems(body, "paid_at", False)
+        method = (body or {}).get("method", "bank_transfer")
+        if method not in _METHODS:
+            problems.append(
+                {"field": "method", "message": f"method must be one of {sorted(_METHODS)}"}
+            )
+        owed = Decimal(str(before["balance_due"]))
+        if body is not None and not problems and Decimal(str(body["amount"])) > owed:
+            problems.append({"field": "amount", "message": "amount is more than the balance due"})
+        if body is None or problems:
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=problems
+            )
+        paid_at = (
+            datetime.fromisoformat(body["paid_at"]) if body.get("paid_at") else self.tables.now()
         )
+        payment = self.tables.ledger.pay(
+            lease, charge, Decimal(str(body["amount"])), paid_at, method
+        )
+        self.tables.refresh_lease(lease)
+        row = self.tables.payment_row(lease, payment)
+        after = self.tables.invoice_row(lease, charge)
+        self.announce(
+            "payment.received",
+            {
+                "payment_id": row["id"],
+                "invoice_id": row["invoice_id"],
+                "amount": row["amount"],
+                "currency": row["currency"],
+            },
+        )
+        if after["status"] == "paid":
+            self.announce(
+                "invoice.paid",
+                {
+                    "invoice_id": after["id"],
+                    "status": "paid",
+                    "previous_status": before["status"],
+                    "balance_due": 0,
+                    "paid_at": after["paid_at"],
+                },
+            )
+        return self.envelope(request, row, status=201)
+
+    def held_payment(self, identifier: str) -> tuple[Lease, Payment] | None:
+        number = _number_of(identifier, "pay_")
+        held = self.tables.ledger.payment(number) if number is not None else None
+        if held is None or held[0].unit_id not in self.tables.property_of:
+            return None
+        return held
+
+    async def payment(self, request: Request) -> Response:
+        held = self.held_payment(request.path_params["payment_id"])
+        if held is None:
+            return self.not_found(request, "Payment")
+        return self.envelope(request, self.tables.payment_row(*held))
+
+    async def receipt(self, request: Request) -> Response:
+        held = self.held_payment(request.path_params["payment_id"])
+        if held is None or held[1].status != "completed":
+            return self.not_found(request, "Receipt")
+        row = self.tables.payment_row(*held)
+        return self.envelope(
+            request,
+            {
+                "receipt_number": f"RCT-{held[1].id}",
+                "payment_id": row["id"],
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "issued_at": row["paid_at"],
+            },
+        )
+
+    async def refund(self, request: Request) -> Response:
+        held = self.held_payment(request.path_params["payment_id"])
+        if held is None:
+            return self.not_found(request, "Payment")
+        lease, payment = held
+        if payment.status != "completed":
+            return self.failure(request, 409, "CONFLICT", f"The payment is {payment.status}.")
+        refunded = self.tables.ledger.refund(lease, payment)
+        self.tables.refresh_lease(lease)
+        return self.envelope(request, self.tables.payment_row(lease, refunded))
+
+    async def failed_payment(self, request: Request) -> Response:
+        """Sandbox admin: a tenant's card is declined on an invoice (payment.failed follows)."""
+        held = self.held_invoice(request.path_params["invoice_id"])
+        if held is None:
+            return self.not_found(request, "Invoice")
+        lease, charge = held
+        payment = self.tables.ledger.pay(lease, charge, charge.amount, self.tables.now(), "card")
+        failed = self.tables.ledger.refund(lease, payment)
+        kept = self.tables.ledger.payments(lease)
+        kept[kept.index(failed)] = replace(failed, status="failed")
+        self.tables.refresh_lease(lease)
+        row = self.tables.payment_row(lease, kept[-1])
+        self.announce(
+            "payment.failed",
+            {"payment_id": row["id"], "invoice_id": row["invoice_id"], "reason": "card_declined"},
+        )
+        return self.envelope(request, row, status=201)
 
     def routes(self) -> list[Route]:
         prefix = "/api/v1"
@@ -611,7 +928,43 @@ class _Service:
             Route(
                 f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",
                 self.guarded(self.lease),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                f"{prefix}/financial/invoices", self.guarded(self.invoices), methods=["GET", "POST"]
+            ),
+            Route(
+                f"{prefix}/financial/invoices/{{invoice_id}}",
+                self.guarded(self.invoice),
                 methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/financial/invoices/{{invoice_id}}/payments",
+                self.guarded(self.invoice_payments),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/financial/payments", self.guarded(self.payments), methods=["GET", "POST"]
+            ),
+            Route(
+                f"{prefix}/financial/payments/{{payment_id}}",
+                self.guarded(self.payment),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/financial/payments/{{payment_id}}/receipt",
+                self.guarded(self.receipt),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/financial/payments/{{payment_id}}/refund",
+                self.guarded(self.refund),
+                methods=["POST"],
+            ),
+            Route(
+                "/_sandbox/invoices/{invoice_id}/failed-payment",
+                self.failed_payment,
+                methods=["POST"],
             ),
         ]
 
@@ -986,6 +1339,113 @@ def _cost_problems(body: Row) -> list[tuple[str, str]]:
 def _cost(body: Row) -> Decimal | None:
     cost = body.get("cost")
     return Decimal(str(cost)) if cost is not None else None
+
+
+_METHODS = frozenset({"bank_transfer", "card", "interac", "pre_authorized_debit", "cash"})
+_AMENDABLE = frozenset(
+    {"end_date", "deposit", "monthly_rent", "effective_date", "termination_reason"}
+)
+
+
+def _number_of(identifier: Any, prefix: str) -> int | None:
+    text = identifier if isinstance(identifier, str) else ""
+    digits = text.removeprefix(prefix)
+    return (
+        int(digits) if text.startswith(prefix) and digits.isdigit() and len(digits) < 19 else None
+    )
+
+
+def _money_problems(body: Row | None, field: str) -> list[Row]:
+    if body is None:
+        return [{"field": "body", "message": "A JSON object is required"}]
+    problems = []
+    value = body.get(field)
+    try:
+        amount = (
+            Decimal(str(value))
+            if isinstance(value, int | float | str) and not isinstance(value, bool)
+            else None
+        )
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0:
+        problems.append({"field": field, "message": f"{field} must be a positive amount"})
+    elif not isinstance(places := amount.as_tuple().exponent, int) or places < -2:
+        problems.append({"field": field, "message": f"{field} has at most 2 decimal places"})
+    currency = body.get("currency")
+    if currency not in CURRENCIES:
+        problems.append(
+            {"field": "currency", "message": f"currency must be one of {sorted(CURRENCIES)}"}
+        )
+    elif currency != "CAD":
+        problems.append({"field": "currency", "message": "currency must be the lease's, CAD"})
+    return problems
+
+
+def _date_problems(body: Row | None, field: str, required: bool) -> list[Row]:
+    value = (body or {}).get(field)
+    if value is None and not required:
+        return []
+    try:
+        (date if field.endswith("date") else datetime).fromisoformat(str(value))
+    except ValueError:
+        return [{"field": field, "message": f"{field} must be an ISO 8601 date"}]
+    return []
+
+
+def _amendment_problems(
+    body: Row | None, lease: Lease, tables: _Tables
+) -> tuple[list[Row], str | None]:
+    """What is wrong with a lease amendment, and the conflict with the lease's state if any:
+    an ended lease takes no change (409); a date outside its term, a past end, a rent change
+    without its date are invalid (422)."""
+    if body is None or not body:
+        return [{"field": "body", "message": "Give end_date, deposit or monthly_rent"}], None
+    if lease.end < tables.world.today:
+        return [], "The lease has ended: its terms can no longer change."
+    problems = [
+        {"field": name, "message": f"{name} cannot be changed here"}
+        for name in sorted(set(body) - _AMENDABLE)
+    ]
+    today = tables.world.today
+    end = body.get("end_date")
+    if end is not None:
+        problems += _date_problems(body, "end_date", True)
+        if not problems:
+            day = date.fromisoformat(str(end))
+            if day < max(today, lease.start):
+                problems.append(
+                    {
+                        "field": "end_date",
+                        "message": "end_date cannot be before today or the lease's start",
+                    }
+                )
+            elif "termination_reason" in body and day > lease.end:
+                problems.append(
+                    {"field": "end_date", "message": "an early end cannot be after the lease's end"}
+                )
+    if "deposit" in body:
+        deposit = body["deposit"]
+        if not isinstance(deposit, int) or isinstance(deposit, bool) or deposit < 0:
+            problems.append(
+                {"field": "deposit", "message": "deposit must be a whole amount, 0 or more"}
+            )
+    if "monthly_rent" in body or "effective_date" in body:
+        rent = body.get("monthly_rent")
+        if not isinstance(rent, int) or isinstance(rent, bool) or rent <= 0:
+            problems.append(
+                {"field": "monthly_rent", "message": "monthly_rent must be a positive whole amount"}
+            )
+        problems += _date_problems(body, "effective_date", True)
+        if not any(p["field"] == "effective_date" for p in problems):
+            day = date.fromisoformat(str(body["effective_date"]))
+            if not lease.start <= day <= lease.end:
+                problems.append(
+                    {"field": "effective_date", "message": "effective_date is outside the lease"}
+                )
+            elif any(change.effective == day for change in tables.books.rent_changes(lease)):
+                return [], f"A rent change already takes effect on {day}."
+    return problems, None
 
 
 def _tenant_problems(body: Row | None, units: set[str]) -> list[Row]:

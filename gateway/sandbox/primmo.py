@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp
 from gateway.clock import Clock
 from gateway.sandbox.data import Lease, Tenant, World
 from gateway.sandbox.leasing import Books
+from gateway.sandbox.ledger import LOCAL, Charge, Ledger
 from gateway.sandbox.odata import (
     COLLATIONS,
     Collation,
@@ -102,6 +104,42 @@ _TYPES = {
         "DepositAmount": "Edm.Decimal",
         "Status": "Edm.String",
     },
+    "Invoice": {
+        "Id": "Edm.Int32",
+        "CompanyNo": "Edm.Int32",
+        "DivisionNo": "Edm.Int32",
+        "InvoiceNo": "Edm.String",
+        "TenantId": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "InvoiceDate": "Edm.Date",
+        "DueDate": "Edm.Date",
+        "Amount": "Edm.Decimal",
+        "Balance": "Edm.Decimal",
+        "Description": "Edm.String",
+    },
+    "FinancialStatement": {
+        "Id": "Edm.Int32",
+        "TenantId": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "InvoiceId": "Edm.Int32",
+        "TransactionDate": "Edm.DateTimeOffset",
+        "TransactionType": "Edm.String",
+        "Amount": "Edm.Decimal",
+        "Reference": "Edm.String",
+    },
+    "AccountReceivable": {
+        "Id": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "TenantId": "Edm.Int32",
+        "Balance": "Edm.Decimal",
+        "PastDue": "Edm.Decimal",
+    },
+    "LeasePriceChange": {
+        "Id": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "EffectiveDate": "Edm.Date",
+        "Amount": "Edm.Decimal",
+    },
     "LedgerDivision": {
         **_PLACE_TYPES,
         "Name": "Edm.String",
@@ -154,6 +192,10 @@ _SETS = {
     "Units": "Unit",
     "Tenants": "Tenant",
     "Leases": "Lease",
+    "Invoices": "Invoice",
+    "FinancialStatements": "FinancialStatement",
+    "AccountsReceivable": "AccountReceivable",
+    "LeasePriceChanges": "LeasePriceChange",
     "LedgerDivisions": "LedgerDivision",
     "ServiceCalls": "ServiceCall",
     "ServiceCallDetails": "ServiceCallDetail",
@@ -176,7 +218,7 @@ def _metadata() -> bytes:
         key = ElementTree.SubElement(entity, f"{{{edm}}}Key")
         ElementTree.SubElement(key, f"{{{edm}}}PropertyRef", {"Name": "Id"})
         for prop, kind in properties.items():
-            nullable = "false" if prop in _PLACE_TYPES else "true"
+            nullable = "false" if prop == "Id" or prop in _PLACE_TYPES else "true"
             attributes = {"Name": prop, "Type": kind, "Nullable": nullable}
             ElementTree.SubElement(entity, f"{{{edm}}}Property", attributes)
         if name == "Building":
@@ -213,6 +255,11 @@ class _Tables:
         self.world = world
         self.books = Books(world)
         self.workshop = Workshop(world, "primmo", clock)
+        self.ledger = Ledger(self.books)
+        self._money: _Money | None = None
+        self.modules = {"FinancialStatements": False}
+        """Modules the client has acquired (`POST /_sandbox/modules`); the sandbox's client
+        has not bought FinancialStatements, as FAQ R8's has not."""
         landlords = {landlord.id: landlord for landlord in world.landlords}
         buildings = world.buildings_of("primmo")
         self.divisions: list[Row] = [
@@ -293,6 +340,13 @@ class _Tables:
             "Status": _LEASE_STATUSES[self.books.status(lease)],
         }
 
+    def money(self) -> _Money:
+        """Its invoices, statements, receivables and price changes: laid out from the ledger
+        on first use (a world no one asks about costs nothing), then kept up to date."""
+        if self._money is None:
+            self._money = _Money(self)
+        return self._money
+
     def _tenant_row(self, tenant: Tenant, unit_row: Row) -> Row:
         return {
             "Id": tenant.id,
@@ -355,6 +409,112 @@ def _tenant_problem(body: Row) -> str | None:
     return None
 
 
+class _Money:
+    """Primmo's money sets (assumed, as the document names them without their shape):
+    `api/Invoices` (its invoices; creation only, FAQ R20), `api/FinancialStatements` (each
+    tenant's account: an `F` line per invoice, a `P` line per payment; 403 without the
+    module, FAQ R8), `api/AccountsReceivable` (what each lease still owes) and
+    `api/LeasePriceChanges` (FAQ R9). Ids are Primmo's own, numbered as rows are filed."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self.tables = tables
+        self.invoices: list[Row] = []
+        self.statements: list[Row] = []
+        self.receivables: list[Row] = []
+        self.price_changes: list[Row] = []
+        self.charges: dict[int, tuple[Lease, Charge]] = {}
+        self._ids: dict[tuple[str, int], int] = {}
+        for lease in tables.books.leases(set(tables.units_by_id)):
+            self.file(lease)
+
+    def id(self, kind: str, key: int) -> int:
+        """Primmo's own Int32 id for a ledger record (whose ids hold the lease number, too
+        wide), numbered as rows are filed, the same each time a lease is filed again."""
+        return self._ids.setdefault((kind, key), 100_000_000 + len(self._ids))
+
+    def file(self, lease: Lease) -> None:
+        """A lease's rows, filed again (after a write: its balance and lines changed)."""
+        number = self.tables.books.number(lease)
+        for rows in (self.invoices, self.statements, self.receivables, self.price_changes):
+            rows[:] = [row for row in rows if row["LeaseId"] != number]
+        ledger, today = self.tables.ledger, self.tables.world.today
+        unit = self.tables.units_by_id[lease.unit_id]
+        by_charge = {}
+        for charge in ledger.charges(lease):
+            identifier = self.id("invoice", charge.id)
+            self.charges[identifier] = (lease, charge)
+            by_charge[charge.id] = identifier
+            self.invoices.append(
+                {
+                    "Id": identifier,
+                    "CompanyNo": unit["CompanyNo"],
+                    "DivisionNo": unit["DivisionNo"],
+                    "InvoiceNo": f"F-{identifier:08d}",
+                    "TenantId": charge.tenant,
+                    "LeaseId": number,
+                    "InvoiceDate": charge.issued.isoformat(),
+                    "DueDate": charge.due.isoformat(),
+                    "Amount": float(charge.amount),
+                    "Balance": float(ledger.open_amount(charge)),
+                    "Description": charge.description,
+                }
+            )
+            self.statements.append(
+                {
+                    "Id": self.id("line", charge.id),
+                    "TenantId": charge.tenant,
+                    "LeaseId": number,
+                    "InvoiceId": identifier,
+                    "TransactionDate": _local(datetime.combine(charge.issued, time(), LOCAL)),
+                    "TransactionType": "F",
+                    "Amount": float(charge.amount),
+                    "Reference": f"F-{identifier:08d}",
+                }
+            )
+        for payment in ledger.payments(lease):
+            if payment.status == "completed":
+                self.statements.append(
+                    {
+                        "Id": self.id("line", payment.id),
+                        "TenantId": payment.tenant,
+                        "LeaseId": number,
+                        "InvoiceId": by_charge[payment.charge],
+                        "TransactionDate": _local(payment.paid_at),
+                        "TransactionType": "P",
+                        "Amount": float(payment.amount),
+                        "Reference": payment.method,
+                    }
+                )
+        owed, overdue = ledger.owed(lease)
+        self.receivables.append(
+            {
+                "Id": number,
+                "LeaseId": number,
+                "TenantId": min(self.tables.books.tenants(lease)),
+                "Balance": float(owed),
+                "PastDue": float(overdue),
+            }
+        )
+        for change in self.tables.books.rent_changes(lease):
+            self.price_changes.append(
+                {
+                    "Id": self.id("price", change.number),
+                    "LeaseId": number,
+                    "EffectiveDate": change.effective.isoformat(),
+                    "Amount": change.rent,
+                }
+            )
+        if lease.end >= today:
+            for row in self.tables.leases:
+                if row["Id"] == number:
+                    row.update(self.tables.lease_row(lease))
+
+
+def _local(moment: datetime) -> str:
+    """As ASP.NET writes a DateTimeOffset: local time with its offset."""
+    return moment.astimezone(LOCAL).isoformat()
+
+
 def _place(row: Row) -> tuple[Any, Any, str]:
     return row["CompanyNo"], row["DivisionNo"], _code(row["BuildingCode"])
 
@@ -394,6 +554,11 @@ class _Service:
         self.tenants = EntitySet.typed(_TYPES["Tenant"])
         self.leases = EntitySet.typed(_TYPES["Lease"])
         self.divisions = EntitySet.typed(_TYPES["LedgerDivision"])
+        self.invoices = EntitySet.typed(_TYPES["Invoice"])
+        self.statements = EntitySet.typed(_TYPES["FinancialStatement"])
+        self.receivables = EntitySet.typed(_TYPES["AccountReceivable"])
+        self.price_changes = EntitySet.typed(_TYPES["LeasePriceChange"])
+        self.books = self.tables.books
         self.subscribers: dict[str, dict[str, Any]] = {}
         self.outbox = state.outbox = Outbox(state)
 
@@ -413,12 +578,34 @@ class _Service:
             Route("/api/Units/ForRent/$count", bearer(self.units_for_rent_count), methods=["GET"]),
             Route("/api/Tenants", bearer(self.tenants_endpoint), methods=["GET", "POST"]),
             Route("/_sandbox/odata", self.configure, methods=["POST"]),
-            Route("/api/FinancialStatements", forbidden, methods=["GET"]),
+            Route("/_sandbox/modules", self.license, methods=["POST"]),
             Route("/api/subscribe", bearer(self.subscribe), methods=["GET", "POST"]),
             Route("/api/unsubscribe", bearer(self.unsubscribe), methods=["POST"]),
             Route("/_sandbox/tenants/{id:int}", self.edit_tenant, methods=["POST"]),
             *_ServiceCalls(self).routes(),
         ]
+        money: dict[str, tuple[Callable[[], list[Row]], EntitySet]] = {
+            "Invoices": (lambda: self.tables.money().invoices, self.invoices),
+            "FinancialStatements": (lambda: self.tables.money().statements, self.statements),
+            "AccountsReceivable": (lambda: self.tables.money().receivables, self.receivables),
+            "LeasePriceChanges": (lambda: self.tables.money().price_changes, self.price_changes),
+        }
+        writes = {"Invoices": self.create_invoice, "LeasePriceChanges": self.create_price_change}
+        for path, (read, description) in money.items():
+            listed = self.licensed(path, self.listed_now(read, description))
+            write = writes.get(path)
+            routes += [
+                Route(
+                    f"/api/{path}",
+                    bearer(self.either(listed, write) if write else listed),
+                    methods=["GET", "POST"] if write else ["GET"],
+                ),
+                Route(
+                    f"/api/{path}/$count",
+                    bearer(self.licensed(path, self.counted_now(read, description))),
+                    methods=["GET"],
+                ),
+            ]
         for path, (rows, description) in sets.items():
             if path != "Tenants":
                 routes.append(
@@ -484,6 +671,118 @@ class _Service:
             return _query(request, rows, description, self.state.server)
 
         return endpoint
+
+    def listed_now(self, read: Callable[[], list[Row]], description: EntitySet) -> Handler:
+        """A set laid out on first use: its rows are read when asked for, not at start."""
+
+        async def endpoint(request: Request) -> Response:
+            return _query(request, read(), description, self.state.server)
+
+        return endpoint
+
+    def counted_now(self, read: Callable[[], list[Row]], description: EntitySet) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return _count(request, read(), description, self.state.server)
+
+        return endpoint
+
+    def licensed(self, path: str, handler: Handler) -> Handler:
+        """A set of a module the client may not have bought: 403 until it has (FAQ R8)."""
+
+        async def endpoint(request: Request) -> Response:
+            if self.tables.modules.get(path, True):
+                return await handler(request)
+            return _error(403, "Forbidden", f"The client has not acquired the {path} module.")
+
+        return endpoint
+
+    @staticmethod
+    def either(read: Handler, write: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return await (write if request.method == "POST" else read)(request)
+
+        return endpoint
+
+    async def license(self, request: Request) -> Response:
+        """Sandbox admin: the client buys a module (`?FinancialStatements=true`), or loses it."""
+        for name, value in request.query_params.items():
+            if name not in self.tables.modules or value not in ("true", "false"):
+                return JSONResponse(
+                    {"error": f"modules: {', '.join(self.tables.modules)}; true or false"},
+                    status_code=400,
+                )
+            self.tables.modules[name] = value == "true"
+        return JSONResponse(self.tables.modules)
+
+    async def posted(self, request: Request) -> Row | Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "The body must be a JSON object.")
+        return body
+
+    def lease_for(self, body: Row) -> Lease | Response:
+        number = body.get("LeaseId")
+        lease = self.books.lease(number) if isinstance(number, int) else None
+        if lease is None or lease.unit_id not in self.tables.units_by_id:
+            return _error(400, "ValidationError", "LeaseId names no lease.")
+        if lease.end < self.world.today:
+            return _error(409, "Conflict", "The lease has ended.")
+        return lease
+
+    async def create_invoice(self, request: Request) -> Response:
+        body = await self.posted(request)
+        if isinstance(body, Response):
+            return body
+        missing = [n for n in ("LeaseId", "DueDate", "Amount") if body.get(n) in (None, "")]
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - {"LeaseId", "DueDate", "Amount", "Description"})
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        problem = _amount_problem(body, "Amount") or _date_problem(body, "DueDate")
+        if problem:
+            return _error(400, "ValidationError", problem)
+        lease = self.lease_for(body)
+        if isinstance(lease, Response):
+            return lease
+        charge = self.tables.ledger.bill(
+            lease,
+            Decimal(str(body["Amount"])),
+            date.fromisoformat(body["DueDate"]),
+            str(body.get("Description") or "Facture"),
+        )
+        money = self.tables.money()
+        money.file(lease)
+        row = next(r for r in money.invoices if r["Id"] == money.id("invoice", charge.id))
+        self.announce("Invoice", int(row["Id"]), 3)
+        return JSONResponse(row, status_code=201)
+
+    async def create_price_change(self, request: Request) -> Response:
+        body = await self.posted(request)
+        if isinstance(body, Response):
+            return body
+        missing = [n for n in ("LeaseId", "EffectiveDate", "Amount") if body.get(n) in (None, "")]
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        problem = _amount_problem(body, "Amount") or _date_problem(body, "EffectiveDate")
+        if problem:
+            return _error(400, "ValidationError", problem)
+        lease = self.lease_for(body)
+        if isinstance(lease, Response):
+            return lease
+        effective = date.fromisoformat(body["EffectiveDate"])
+        if not lease.start <= effective <= lease.end:
+            return _error(400, "ValidationError", "EffectiveDate is outside the lease.")
+        if any(change.effective == effective for change in self.books.rent_changes(lease)):
+            return _error(409, "Conflict", f"A price change already takes effect on {effective}.")
+        change = self.books.record_rent_change(lease, effective, int(Decimal(str(body["Amount"]))))
+        money = self.tables.money()
+        money.file(lease)
+        row = next(r for r in money.price_changes if r["Id"] == money.id("price", change.number))
+        return JSONResponse(row, status_code=201)
 
     def counted(self, rows: list[Row], description: EntitySet) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -913,8 +1212,25 @@ async def metadata(_: Request) -> Response:
     return Response(METADATA, media_type="application/xml")
 
 
-async def forbidden(_: Request) -> Response:
-    return _error(403, "Forbidden", "The client has not acquired the FinancialStatements module.")
+def _amount_problem(body: Row, name: str) -> str | None:
+    value = body.get(name)
+    try:
+        amount = Decimal(str(value)) if isinstance(value, int | float | str) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or isinstance(value, bool) or not amount.is_finite() or amount <= 0:
+        return f"{name} must be a positive amount."
+    if not isinstance(places := amount.as_tuple().exponent, int) or places < -2:
+        return f"{name} has at most 2 decimal places."
+    return None
+
+
+def _date_problem(body: Row, name: str) -> str | None:
+    try:
+        date.fromisoformat(str(body.get(name)))
+    except ValueError:
+        return f"{name} must be a date (YYYY-MM-DD)."
+    return None
 
 
 def _query(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:

@@ -55,6 +55,13 @@ class EntityCache(Protocol):
         """Every cached copy of that record, whatever fields or credentials it was read with."""
         ...
 
+    async def peek(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        """A copy of the record as kept (the one read with the most fields), with the fields
+        it was read with: what it was before a change, to tell what changed."""
+        ...
+
 
 class LocalEntityCache:
     """In this process, for one gateway; replicas share `RedisEntityCache` instead.
@@ -98,6 +105,17 @@ class LocalEntityCache:
         cache = self._caches.get((provider, entity))
         if cache is not None and records and version == await self.version(provider, entity, key):
             cache[(key, selection, scope)] = records
+
+    async def peek(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        cache = self._caches.get((provider, entity))
+        copies = [
+            (selection, records[0])
+            for (key, selection, _), records in list((cache or {}).items())
+            if key == source_id and records
+        ]
+        return max(copies, key=lambda copy: len(copy[0].fields), default=None)
 
     async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         place = (provider, entity, source_id)

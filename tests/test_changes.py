@@ -1,0 +1,175 @@
+"""`entityChanged` says what changed wherever the gateway can know it: the cached copy against
+the record read fresh, or the provider's payload; each field only to callers who may read it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import ApiKey, AuthSettings, CacheSettings, Settings
+from gateway.events import Change, ChangeKind, FieldChange, differences
+from gateway.model import Entity, Lease, LeaseStatus, Money, Selection, Tenant
+from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.state.bus.redis import _decode, _encode
+from gateway.state.cache.redis import RedisEntityCache
+from gateway.state.redis import RedisLink
+from schema.ids import encode_id
+from tests.conftest import Client, Socket, eventually, serving
+from tests.redis_server import RedisServer
+
+WATCH = (
+    "subscription { entityChanged(types: [TENANT]) { kind sourceId "
+    "changes { field previous new } } }"
+)
+READER = "reader-key-0123456789"
+MANAGER = "manager-key-0123456789"
+
+
+def _key(name: str, key: str, scopes: list[str]) -> ApiKey:
+    return ApiKey(name=name, sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes)
+
+
+def _secured(settings: Settings) -> Settings:
+    keys = [_key("reader", READER, ["property:read"]), _key("manager", MANAGER, ["*"])]
+    return settings.model_copy(
+        update={
+            "auth": AuthSettings(api_keys=keys),
+            "cache": CacheSettings(ttl={"primmo.Tenant": 300}),
+        }
+    )
+
+
+@pytest.fixture
+async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
+    async with serving(
+        sandbox, clock, _secured(settings), headers={"X-API-Key": MANAGER}
+    ) as served:
+        await served.gateway.subscribe_webhooks("http://127.0.0.1:8000")
+        yield served
+
+
+async def _watching(client: Client, key: str) -> Socket:
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": key}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": WATCH}})
+    return socket
+
+
+async def _edit(sandbox: Sandbox, identifier: int, changes: dict[str, str]) -> None:
+    async with httpx.AsyncClient(
+        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
+    ) as primmo:
+        token = await primmo.post(
+            "/api/Token",
+            headers={"x-api-key": PRIMMO["api_key"]},
+            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+        )
+        primmo.headers["Authorization"] = f"Bearer {token.json()}"
+        await primmo.post(f"/_sandbox/tenants/{identifier}", json=changes)
+
+
+def _a_primmo_tenant(client: Client) -> int:
+    return int(client.primmo.records.tenants[0]["Id"])
+
+
+async def _next(socket: Socket) -> dict[str, object]:
+    message = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
+    change: dict[str, object] = json.loads(message["text"])["payload"]["data"]["entityChanged"]
+    return change
+
+
+async def test_a_cached_tenant_edited_at_primmo_says_what_changed(cached: Client) -> None:
+    tenant = _a_primmo_tenant(cached)
+    old = cached.primmo.records.tenants[0]["LastName"]
+    node = encode_id(Entity.TENANT, "primmo", str(tenant))
+    await cached.data(f'{{ node(id: "{node}") {{ ... on Tenant {{ lastName firstName }} }} }}')
+    manager = await _watching(cached, MANAGER)
+    reader = await _watching(cached, READER)
+    await eventually(lambda: cached.gateway.bus.listeners == 2)  # type: ignore[attr-defined]
+
+    await _edit(cached.sandbox, tenant, {"LastName": "Nouveau-Nom"})
+    told, hidden = await _next(manager), await _next(reader)
+    await manager.close()
+    await reader.close()
+
+    assert told == {
+        "kind": "UPDATED",
+        "sourceId": str(tenant),
+        "changes": [{"field": "lastName", "previous": old, "new": "Nouveau-Nom"}],
+    }
+    assert hidden["changes"] == [], "a name is personal: tenant:read only"
+
+
+async def test_without_a_cached_copy_nothing_is_guessed(cached: Client) -> None:
+    tenant = _a_primmo_tenant(cached)
+    manager = await _watching(cached, MANAGER)
+    await eventually(lambda: cached.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+
+    await _edit(cached.sandbox, tenant, {"LastName": "Nouveau-Nom"})
+    change = await _next(manager)
+    await manager.close()
+
+    assert change["changes"] == []
+
+
+def test_differences_are_exact_values_only_for_the_fields_read() -> None:
+    before = Lease(
+        "primmo",
+        "7",
+        end_date=date(2027, 6, 30),
+        rent=Money(Decimal("1200.00"), "CAD"),
+        status=LeaseStatus.ACTIVE,
+    )
+    after = Lease(
+        "primmo",
+        "7",
+        end_date=date(2027, 1, 31),
+        rent=Money(Decimal("1250.00"), "CAD"),
+        status=LeaseStatus.ACTIVE,
+    )
+
+    changed = differences(before, after, frozenset({"end_date", "rent", "status", "deposit"}))
+
+    assert changed == (
+        FieldChange("end_date", "2027-06-30", "2027-01-31"),
+        FieldChange(
+            "rent",
+            {"amount": "1200.00", "currency": "CAD"},
+            {"amount": "1250.00", "currency": "CAD"},
+        ),
+    )
+
+
+def test_what_changed_crosses_replicas_on_the_bus() -> None:
+    change = Change(
+        ChangeKind.UPDATED, Entity.TENANT, "primmo", "7", (FieldChange("last_name", "A", "B"),)
+    )
+
+    assert _decode(_encode(change).encode()) == change
+
+
+async def test_a_copy_shared_in_redis_tells_what_it_was_and_with_which_fields() -> None:
+    clock = ManualClock()
+    with RedisServer().running() as server:
+        link = RedisLink(server.url)
+        cache = RedisEntityCache({("primmo", Entity.TENANT): 60}, clock, link)
+        tenant = Tenant("primmo", "7", first_name="Léa", last_name="Roy")
+        fields = Selection(frozenset({"first_name", "last_name"}))
+        await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", [tenant], 0)
+        await cache.put("primmo", Entity.TENANT, "7", fields, "gateway", [tenant], 0)
+
+        kept = await cache.peek("primmo", Entity.TENANT, "7")
+        await link.aclose()
+
+    assert kept == (fields, tenant)
