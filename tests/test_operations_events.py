@@ -60,6 +60,11 @@ async def test_pms_maintenance_events_are_changes_to_the_request(client: Client)
         ("CREATED", Entity.MAINTENANCE_REQUEST, "pms", request["sourceId"]),
         ("UPDATED", Entity.MAINTENANCE_REQUEST, "pms", request["sourceId"]),
     ]
+    # what the payload says (the new status), where nothing cached says what it was
+    assert [[(f.field, f.previous, f.new) for f in c.changes] for c in changes] == [
+        [("status", None, "OPEN")],
+        [("status", None, "COMPLETED")],
+    ]
 
 
 async def test_a_primmo_service_call_change_reaches_a_subscriber_read_fresh(

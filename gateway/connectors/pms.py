@@ -47,7 +47,7 @@ from gateway.errors import (
     UpstreamInvalidResponse,
     ValidationFailed,
 )
-from gateway.events import Change, ChangeKind, Delivery
+from gateway.events import Change, ChangeKind, Delivery, FieldChange
 from gateway.model import (
     Assignment,
     Building,
@@ -724,7 +724,9 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
         changes: tuple[Change, ...] = ()
         request = text(data, "maintenance_request_id")
         if kind is not None and subject == "maintenance" and request:
-            changes = (Change(kind, Entity.MAINTENANCE_REQUEST, NAME, request),)
+            status = _MAINTENANCE_STATUSES.get(text(data, "status") or "")
+            said = (FieldChange("status", None, status.value),) if status else ()
+            changes = (Change(kind, Entity.MAINTENANCE_REQUEST, NAME, request, said),)
         elif kind is not None and subject == "tenant" and property_id and tenant_id:
             changes = (Change(kind, Entity.TENANT, NAME, f"{property_id}/{tenant_id}"),)
         elif kind is not None and subject == "property" and property_id:
