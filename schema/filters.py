@@ -12,6 +12,7 @@ from schema.types import Occupancy, Role
 
 __all__ = [
     "AgentFilter",
+    "between",
     "BuildingFilter",
     "DateRange",
     "LandlordFilter",
@@ -85,17 +86,21 @@ class UnitFilter:
     occupancy: Occupancy | None = None
 
     def criteria(self) -> model.Criteria:
-        rooms = None
-        if self.rooms is not None and (self.rooms.min is not None or self.rooms.max is not None):
-            low, high = self.rooms.min, self.rooms.max
-            if low is not None and high is not None and low > high:
-                raise BadUserInput("`rooms.min` is greater than `rooms.max`.", field="rooms")
-            rooms = model.Between(low, high)
+        rooms = self.rooms
         return _criteria(
             code=_equals("unitCode", self.unit_code),
-            rooms=rooms,
+            rooms=between("rooms", rooms.min, rooms.max) if rooms is not None else None,
             occupancy=model.Equals(self.occupancy.value) if self.occupancy else None,
         )
+
+
+def between(field: str, low: float | None, high: float | None) -> model.Between | None:
+    """An inclusive range a caller gave (`rooms`, `bedrooms`), None when both ends are open."""
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None and low > high:
+        raise BadUserInput(f"`{field}.min` is greater than `{field}.max`.", field=field)
+    return model.Between(low, high)
 
 
 @strawberry.input(description="Inclusive; leave an end out for an open range.")

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from gateway import model
-from gateway.errors import BadUserInput
 from gateway.federation.fan_out import ListResult
 from schema.connection import Connection
-from schema.filters import AgentFilter
+from schema.filters import AgentFilter, between
 from schema.money import Money
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
@@ -84,15 +83,9 @@ class ListingFilter:
         criteria: dict[str, model.Condition] = {}
         if self.status is not None:
             criteria["status"] = model.Equals(self.status.value)
-        if self.bedrooms is not None and (
-            self.bedrooms.min is not None or self.bedrooms.max is not None
-        ):
-            low, high = self.bedrooms.min, self.bedrooms.max
-            if low is not None and high is not None and low > high:
-                raise BadUserInput(
-                    "`bedrooms.min` is greater than `bedrooms.max`.", field="bedrooms"
-                )
-            criteria["bedrooms"] = model.Between(low, high)
+        bedrooms = self.bedrooms
+        if bedrooms is not None and (found := between("bedrooms", bedrooms.min, bedrooms.max)):
+            criteria["bedrooms"] = found
         return criteria
 
 

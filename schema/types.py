@@ -73,6 +73,29 @@ async def many(info: Info, link: model.Relation | None, record_type: type[R]) ->
     return [record for record in records if isinstance(record, record_type)]
 
 
+_OPEN = frozenset({model.MaintenanceStatus.OPEN, model.MaintenanceStatus.ASSIGNED})
+
+
+async def maintenance_requests(
+    root: strawberry.Parent[model.Building | model.Unit | model.Tenant],
+    info: Info,
+    open: OpenRequests = None,
+) -> list[model.MaintenanceRequest]:
+    """A record's maintenance requests, those not yet done (`open: true`), done ones (false)
+    or all. The provider is asked for the record's requests in one batch per query level
+    whatever the argument: the batch is shared, the choice made here."""
+    if open is None:
+        return await many(info, root.maintenance_requests, model.MaintenanceRequest)
+    asked = selection_here(GRAPHQL_OF[model.MaintenanceRequest], info)
+    selection = model.Selection(asked.fields | {"status"}, asked.relations)
+    records = await info.context.loaders.many(root.maintenance_requests, selection)
+    return [
+        record
+        for record in records
+        if isinstance(record, model.MaintenanceRequest) and (record.status in _OPEN) == open
+    ]
+
+
 @strawberry.interface(description="Any object that can be fetched again by its global id.")
 class Node:
     provider: str = strawberry.field(description="The provider the object comes from.")
@@ -173,15 +196,11 @@ class Building(Node):
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
         return await many(info, root.units, model.Unit)
 
-    @strawberry.field(
+    maintenance_requests = strawberry.field(
         description="Its maintenance requests, where the provider keeps them.",
+        resolver=maintenance_requests,
         graphql_type=list[MaintenanceRequestType],
     )
-    @staticmethod
-    async def maintenance_requests(
-        root: strawberry.Parent[model.Building], info: Info, open: OpenRequests = None
-    ) -> list[model.MaintenanceRequest]:
-        return await _requests(info, root.maintenance_requests, open)
 
 
 @shows(model.Unit)
@@ -216,15 +235,11 @@ class Unit(Node):
     async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
         return await one(info, root.landlord, model.Landlord)
 
-    @strawberry.field(
+    maintenance_requests = strawberry.field(
         description="Its maintenance requests, where the provider keeps them.",
+        resolver=maintenance_requests,
         graphql_type=list[MaintenanceRequestType],
     )
-    @staticmethod
-    async def maintenance_requests(
-        root: strawberry.Parent[model.Unit], info: Info, open: OpenRequests = None
-    ) -> list[model.MaintenanceRequest]:
-        return await _requests(info, root.maintenance_requests, open)
 
     @strawberry.field(
         description="Its advertisement, if it is advertised (MyCRM's listings).",
@@ -279,15 +294,11 @@ class Tenant(Node):
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
         return await one(info, root.lease, model.Lease)
 
-    @strawberry.field(
+    maintenance_requests = strawberry.field(
         description="The maintenance requests the tenant reported.",
+        resolver=maintenance_requests,
         graphql_type=list[MaintenanceRequestType],
     )
-    @staticmethod
-    async def maintenance_requests(
-        root: strawberry.Parent[model.Tenant], info: Info, open: OpenRequests = None
-    ) -> list[model.MaintenanceRequest]:
-        return await _requests(info, root.maintenance_requests, open)
 
 
 @strawberry.enum(description="What a party is to a property.")
@@ -371,24 +382,3 @@ async def _relationships(
         info.context.report(error, info.path.as_list())
         recorded = []
     return [*found, *(r for r in recorded if isinstance(r, model.Relationship))]
-
-
-_OPEN = frozenset({model.MaintenanceStatus.OPEN, model.MaintenanceStatus.ASSIGNED})
-
-
-async def _requests(
-    info: Info, link: model.Relation | None, wanted: bool | None
-) -> list[model.MaintenanceRequest]:
-    """A record's maintenance requests, those not yet done (`open: true`), done ones (false)
-    or all. The provider is asked for the record's requests in one batch per query level
-    whatever the argument: the batch is shared, the choice made here."""
-    if wanted is None:
-        return await many(info, link, model.MaintenanceRequest)
-    asked = selection_here(GRAPHQL_OF[model.MaintenanceRequest], info)
-    selection = model.Selection(asked.fields | {"status"}, asked.relations)
-    records = await info.context.loaders.many(link, selection)
-    return [
-        record
-        for record in records
-        if isinstance(record, model.MaintenanceRequest) and (record.status in _OPEN) == wanted
-    ]

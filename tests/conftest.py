@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -13,9 +14,10 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
 from gateway.edge.app import Gateway, create_app
 from gateway.edge.callers import DEV_KEY
+from gateway.events import Change
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from gateway.sandbox.server import ProviderState
@@ -201,3 +203,25 @@ async def eventually(test: Any, seconds: float = 5.0) -> None:
     async with asyncio.timeout(seconds):
         while not test():  # noqa: ASYNC110 - the state has no event to wait on
             await asyncio.sleep(0.01)
+
+
+def keyed(key: str, *scopes: str) -> Settings:
+    """A gateway whose one caller holds `key` with these scopes only."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
+        auth=AuthSettings(api_keys=[ApiKey(name="caller", sha256=digest, scopes=list(scopes))]),
+    )
+
+
+async def published(client: Client) -> list[Change]:
+    """Everything the gateway publishes on its bus from now on, collected in the background."""
+    seen: list[Change] = []
+
+    async def listen() -> None:
+        async for change in client.gateway.bus.listen():
+            seen.append(change)
+
+    asyncio.get_running_loop().create_task(listen())
+    await asyncio.sleep(0)
+    return seen

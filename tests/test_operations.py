@@ -154,19 +154,14 @@ async def test_a_tenants_open_requests_are_one_request_for_a_page_of_tenants(
 
 async def test_primmo_forgets_who_reported_a_request_once_they_moved_out(client: Client) -> None:
     world = client.sandbox.world
-    books = client.primmo.records.workshop
-    former = next(
-        ticket
-        for ticket in books.requests.values()
-        if ticket.tenant_id is not None
-        and not any(t.id == ticket.tenant_id and world.is_current(t) for t in world.tenants)
-    )
-    pms_books = client.pms.records.workshop
-    pms_former = next(
-        ticket
-        for ticket in pms_books.requests.values()
-        if ticket.tenant_id is not None
-        and not any(t.id == ticket.tenant_id and world.is_current(t) for t in world.tenants)
+    current = {t.id for t in world.tenants if world.is_current(t)}
+    former, pms_former = (
+        next(
+            ticket
+            for ticket in client.sandbox.states[provider].records.workshop.requests.values()
+            if ticket.tenant_id is not None and ticket.tenant_id not in current
+        )
+        for provider in ("primmo", "pms")
     )
     ids = [
         encode_id(Entity.MAINTENANCE_REQUEST, "primmo", str(former.id)),

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -14,32 +13,18 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.config import CacheSettings, Settings
 from gateway.edge.callers import DEV_KEY
-from gateway.events import Change
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from schema.ids import encode_id
-from tests.conftest import Client, Socket, eventually, serving
+from tests.conftest import Client, Socket, eventually, published, serving
 
 GATEWAY = "http://127.0.0.1:8000"
 
 
-async def _changes(client: Client) -> list[Change]:
-    """Everything published on the bus from now on, collected in the background."""
-    seen: list[Change] = []
-
-    async def listen() -> None:
-        async for change in client.gateway.bus.listen():
-            seen.append(change)
-
-    asyncio.get_running_loop().create_task(listen())
-    await asyncio.sleep(0)
-    return seen
-
-
 async def test_pms_maintenance_events_are_changes_to_the_request(client: Client) -> None:
     await client.gateway.subscribe_webhooks(GATEWAY)
-    changes = await _changes(client)
+    changes = await published(client)
     ticket = next(t for t in client.pms.records.workshop.requests.values() if t.status == "open")
     unit = encode_id(Entity.UNIT, "pms", f"prop_{ticket.building_id}/unit_{ticket.unit_id}")
 
@@ -135,7 +120,7 @@ async def test_a_change_primmo_reports_refreshes_the_cached_work_order_and_says_
     client.primmo.reset_counter()
     again = await client.data(query)
     assert again == first and client.primmo.count("GET", "/api/ServiceCallDetails") == 0
-    changes = await _changes(client)
+    changes = await published(client)
 
     # done at Primmo itself, not through the gateway: only the webhook can tell it
     primmo = client.sandbox.transport("primmo")

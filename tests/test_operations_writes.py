@@ -6,20 +6,18 @@ per write; a unit's status (pms) and a landlord's new property (SCOM, with its o
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import Tenant
 from gateway.sandbox.operations import Job, Ticket, Workshop
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, keyed, serving
 
 ERRORS = "errors { code field message }"
 REQUEST = (
@@ -521,18 +519,7 @@ async def test_each_write_needs_its_scope_and_nothing_is_sent_without_it(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     key = "property-reader-0123456789"
-    settings = Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(
-            api_keys=[
-                ApiKey(
-                    name="reader",
-                    sha256=hashlib.sha256(key.encode()).hexdigest(),
-                    scopes=["property:read"],
-                )
-            ]
-        ),
-    )
+    settings = keyed(key, "property:read")
     world = sandbox.world
     unit = encode_id(
         Entity.UNIT, "primmo", str(world.units_in(world.buildings_of("primmo")[0].id)[0].id)

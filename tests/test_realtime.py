@@ -21,7 +21,7 @@ from gateway.events import Change
 from gateway.sandbox import Sandbox
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from tests.conftest import Client, Socket, eventually, serving
+from tests.conftest import Client, Socket, eventually, published, serving
 
 SUBSCRIBE = (
     "subscription { entityChanged(types: [TENANT]) { kind type id provider sourceId "
@@ -51,19 +51,6 @@ async def _subscribed(client: Client) -> Socket:
     await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
     await eventually(lambda: client.gateway.bus.listeners > 0)  # type: ignore[attr-defined]
     return socket
-
-
-async def _changes(client: Client) -> list[Change]:
-    """Everything published on the bus from now on, collected in the background."""
-    seen: list[Change] = []
-
-    async def listen() -> None:
-        async for change in client.gateway.bus.listen():
-            seen.append(change)
-
-    asyncio.get_running_loop().create_task(listen())
-    await asyncio.sleep(0)
-    return seen
 
 
 async def test_a_tenant_created_in_primmo_reaches_a_subscriber(client: Client) -> None:
@@ -146,7 +133,7 @@ def _primmo_delivery(identifier: int, status: int = 1, extra: Any = None) -> byt
 async def test_primmo_deliveries_need_their_header_and_a_bad_one_stops_nothing(
     client: Client,
 ) -> None:
-    changes = await _changes(client)
+    changes = await published(client)
     header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
 
     unsigned = await client.http.post("/webhooks/primmo", content=_primmo_delivery(1))
@@ -178,7 +165,7 @@ def _pms_delivery(webhook_id: str, timestamp: datetime, secret: str) -> tuple[by
 
 
 async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
-    changes = await _changes(client)
+    changes = await published(client)
     now = datetime.fromtimestamp(client.clock(), UTC)
     body, signature = _pms_delivery("webhook_1", now, PMS["webhook_secret"])
     forged_body, forged = _pms_delivery("webhook_2", now, "not-the-secret")
@@ -217,7 +204,7 @@ async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
 
 
 async def test_a_burst_of_a_thousand_deliveries_is_taken_once_each(client: Client) -> None:
-    changes = await _changes(client)
+    changes = await published(client)
     header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
 
     async def deliver(identifier: int) -> int:

@@ -1070,12 +1070,9 @@ class _ServiceCalls:
         return _error(400, "ValidationError", f"{named}: {error}")
 
     async def body(self, request: Request, allowed: set[str], required: set[str]) -> Row | Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return _error(400, "BadRequest", "The body must be a JSON object.")
+        body = await self.service.posted(request)
+        if isinstance(body, Response):
+            return body
         unknown = sorted(set(body) - allowed)
         if unknown:
             return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
