@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
 import strawberry
-from graphql import IntValueNode, StringValueNode, ValueNode
+from graphql import GraphQLError, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 from gateway import model
@@ -20,27 +20,29 @@ from gateway.errors import BadUserInput
 
 __all__ = ["SCALARS", "Amount", "Money", "MoneyInput"]
 
+_NOT_A_FLOAT = 'An amount is a string of digits, as "1250.00", never a float.'
 _AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def _parsed(value: Any) -> Decimal:
-    """Text of digits (an integer is exact too); a float has already lost the amount."""
+    """Text of digits (an integer is exact too); a float has already lost the amount. A
+    refusal is GraphQL's own error, as a built-in scalar's is: the caller's input."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+        raise GraphQLError(_NOT_A_FLOAT)
     text = str(value).strip()
     if not _AMOUNT.match(text):
-        raise ValueError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
+        raise GraphQLError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"'{text[:40]}' is not an amount.") from None
+        raise GraphQLError(f"'{text[:40]}' is not an amount.") from None
 
 
 def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
     if isinstance(node, StringValueNode | IntValueNode):
         return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
-    raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+    raise GraphQLError(_NOT_A_FLOAT)
 
 
 Amount = NewType("Amount", Decimal)

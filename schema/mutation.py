@@ -16,6 +16,8 @@ import strawberry
 
 from gateway import model
 from gateway.errors import BadUserInput, OutcomeUnknown, Refused, Unconfirmed
+from schema.leasing import LeaseMutations
+from schema.ledger import LedgerMutations
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
 from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
@@ -140,7 +142,9 @@ class ActivateLandlordInput:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(LeaseMutations, LedgerMutations):
+    """Each domain module's writes are inherited (`LeaseMutations`, ...), beside these."""
+
     @strawberry.mutation(
         description="Creates a tenant in a unit at the unit's provider (Primmo, pms).",
         extensions=requires("tenant:manage"),

@@ -24,6 +24,7 @@ from schema.filters import (
 )
 from schema.ids import decode_id
 from schema.leasing import LeaseQueries
+from schema.ledger import LedgerQueries
 from schema.permissions import demand, requires
 from schema.roots import After, First, Providers, connection, node_of
 from schema.roots import node as _node
@@ -103,7 +104,7 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 @strawberry.type
-class Query(LeaseQueries):
+class Query(LeaseQueries, LedgerQueries):
     """The root fields: these, and each domain module's, inherited (`LeaseQueries`, ...)."""
 
     @strawberry.field(

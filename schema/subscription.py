@@ -44,6 +44,8 @@ class NodeType(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    CHARGE = "Charge"
+    PAYMENT = "Payment"
 
 
 @strawberry.type(description="One field of the object, before and after the change.")

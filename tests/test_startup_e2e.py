@@ -31,8 +31,8 @@ def _console_of_a_fresh_start(
 def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warning() -> None:
     console = _console_of_a_fresh_start("primmo sends webhooks for", "pms sends webhooks for")
 
-    assert "primmo sends webhooks for Building, Tenant, Unit" in console
-    assert "pms sends webhooks for property.created" in console
+    assert "primmo sends webhooks for Building, Invoice, Tenant, Unit" in console
+    assert "pms sends webhooks for invoice.created" in console
     assert "webhook subscription failed" not in console
     assert "ConnectError" not in console
 

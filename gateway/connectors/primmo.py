@@ -29,11 +29,21 @@ import orjson
 from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
-from gateway.connectors.capabilities import TenantWrites, WebhookSource
+from gateway.connectors.capabilities import ChargeWrites, RentChanges, TenantWrites, WebhookSource
 from gateway.connectors.paging import Answer, NextLinks
-from gateway.connectors.values import day, integer_id, json_object, money, number, text
+from gateway.connectors.values import (
+    amount,
+    day,
+    integer_id,
+    json_object,
+    moment,
+    money,
+    number,
+    text,
+)
 from gateway.errors import (
     BadUserInput,
+    ModuleNotLicensed,
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
@@ -42,8 +52,11 @@ from gateway.errors import (
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     AvailableBetween,
+    Balance,
     Between,
     Building,
+    Charge,
+    ChargeStatus,
     Condition,
     Contains,
     Criteria,
@@ -53,9 +66,15 @@ from gateway.model import (
     Lease,
     LeaseStatus,
     Link,
+    Money,
+    NewCharge,
+    NewRentChange,
     NewTenant,
     Occupancy,
+    Payment,
+    PaymentStatus,
     Record,
+    RentChange,
     Selection,
     Tenant,
     Unavailable,
@@ -90,6 +109,8 @@ class _Shape:
     order: tuple[str, ...]
     keys: Mapping[str, tuple[str, ...]]
     build: Callable[[Row, Selection], Record]
+    where: odata.Expr | None = None
+    """What every read of the set is narrowed to (a statement's payment lines)."""
 
 
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
@@ -182,6 +203,9 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         phone=text(row, "Phone"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
         lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
+        charges=_link(Entity.CHARGE, "tenant", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "tenant", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "tenant", row, ("Id",)),
     )
 
 
@@ -207,6 +231,71 @@ def _lease(row: Row, _selection: Selection) -> Lease:
         if status is LeaseStatus.ENDED
         else _link(Entity.TENANT, "lease", row, ("Id",)),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        rent_changes=_link(Entity.RENT_CHANGE, "lease", row, ("Id",)),
+        charges=_link(Entity.CHARGE, "lease", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "lease", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "lease", row, ("Id",)),
+    )
+
+
+def _id_link(entity: Entity, row: Row, name: str) -> Link | None:
+    value = row.get(name)
+    return Link(NAME, entity, "id", str(value)) if isinstance(value, int) else None
+
+
+def _charge(row: Row, _selection: Selection) -> Charge:
+    """An invoice (`api/Invoices`, assumed): Primmo keeps what is left to pay on it, not a
+    status, so paid is a zero balance."""
+    left = amount(row.get("Balance"))
+    return Charge(
+        provider=NAME,
+        source_id=_source_id(row),
+        number=text(row, "InvoiceNo"),
+        description=text(row, "Description"),
+        amount=money(row.get("Amount"), CURRENCY),
+        balance=money(left, CURRENCY) if left is not None else None,
+        issued_on=day(row.get("InvoiceDate")),
+        due_on=day(row.get("DueDate")),
+        status=None if left is None else ChargeStatus.PAID if left == 0 else ChargeStatus.OPEN,
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        payments=_link(Entity.PAYMENT, "charge", row, ("Id",)),
+    )
+
+
+def _payment(row: Row, _selection: Selection) -> Payment:
+    """A payment line of a tenant's financial statement (`api/FinancialStatements`,
+    assumed): only payments received are on it."""
+    return Payment(
+        provider=NAME,
+        source_id=_source_id(row),
+        amount=money(row.get("Amount"), CURRENCY),
+        paid_at=moment(row.get("TransactionDate")),
+        status=PaymentStatus.COMPLETED,
+        method=text(row, "Reference"),
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        charge=_id_link(Entity.CHARGE, row, "InvoiceId"),
+    )
+
+
+def _balance(row: Row, _selection: Selection) -> Balance:
+    """A lease's account receivable (`api/AccountsReceivable`, assumed)."""
+    return Balance(
+        provider=NAME,
+        source_id=_source_id(row),
+        owed=money(row.get("Balance"), CURRENCY),
+        overdue=money(row.get("PastDue"), CURRENCY),
+    )
+
+
+def _rent_change(row: Row, _selection: Selection) -> RentChange:
+    return RentChange(
+        provider=NAME,
+        source_id=_source_id(row),
+        effective_date=day(row.get("EffectiveDate")),
+        rent=money(row.get("Amount"), CURRENCY),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
     )
 
 
@@ -280,6 +369,56 @@ _SHAPES: dict[Entity, _Shape] = {
         keys={"id": ("Id",)},
         build=_lease,
     ),
+    Entity.CHARGE: _Shape(
+        path="api/Invoices",
+        fields={
+            "number": "InvoiceNo",
+            "description": "Description",
+            "amount": "Amount",
+            "balance": "Balance",
+            "status": "Balance",
+            "issued_on": "InvoiceDate",
+            "due_on": "DueDate",
+        },
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("DueDate", "Id"),
+        keys={"id": ("Id",), "tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_charge,
+    ),
+    Entity.PAYMENT: _Shape(
+        path="api/FinancialStatements",
+        fields={
+            "amount": "Amount",
+            "paid_at": "TransactionDate",
+            "method": "Reference",
+        },
+        identity=("Id", "TenantId", "LeaseId", "InvoiceId"),
+        order=("TransactionDate", "Id"),
+        keys={
+            "id": ("Id",),
+            "tenant": ("TenantId",),
+            "lease": ("LeaseId",),
+            "charge": ("InvoiceId",),
+        },
+        build=_payment,
+        where=odata.eq("TransactionType", "P"),
+    ),
+    Entity.BALANCE: _Shape(
+        path="api/AccountsReceivable",
+        fields={"owed": "Balance", "overdue": "PastDue"},
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("Id",),
+        keys={"tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_balance,
+    ),
+    Entity.RENT_CHANGE: _Shape(
+        path="api/LeasePriceChanges",
+        fields={"effective_date": "EffectiveDate", "rent": "Amount"},
+        identity=("Id", "LeaseId"),
+        order=("EffectiveDate", "Id"),
+        keys={"lease": ("LeaseId",)},
+        build=_rent_change,
+    ),
     Entity.LANDLORD: _Shape(
         path="api/LedgerDivisions",
         fields={
@@ -295,27 +434,34 @@ _SHAPES: dict[Entity, _Shape] = {
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+_COMPLETED = PaymentStatus.COMPLETED.value
 _LEASE_CODES = {status.value: code for code, status in _LEASE_STATUSES.items()}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
 """The custom header Primmo sends back with every delivery, as asked at subscription."""
 CONTENT_WINDOW = 10.0
 """Primmo deliveries carry no id: the same record and status within this many seconds is
 taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
-_SUBSCRIBED = ("Building", "Unit", "Tenant")
+_SUBSCRIBED = ("Building", "Unit", "Tenant", "Invoice")
 _WEBHOOK_ENTITIES = {
     "building": Entity.BUILDING,
     "unit": Entity.UNIT,
     "tenant": Entity.TENANT,
+    "invoice": Entity.CHARGE,
 }
+_MODULES = {"api/FinancialStatements": "FinancialStatements"}
+"""Sets Primmo sells as modules a client may not have bought: 403 until it has (FAQ R8)."""
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector, TenantWrites, WebhookSource):
+class PrimmoConnector(Connector, TenantWrites, RentChanges, ChargeWrites, WebhookSource):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)
-    lists = frozenset(_SHAPES)
-    accepts = {"create_tenant": frozenset({"email", "phone", "tenant_type"})}
+    lists = frozenset(_SHAPES) - {Entity.BALANCE, Entity.RENT_CHANGE}
+    accepts = {
+        "create_tenant": frozenset({"email", "phone", "tenant_type"}),
+        "create_charge": frozenset({"description"}),
+    }
 
     credentials = ("api_key", "username", "password")
 
@@ -346,9 +492,20 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         )
         return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
 
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        """Primmo cancels no invoice, and a statement shows only payments received: a list
+        of anything else would only ever be empty, so Primmo is left out of it."""
+        status = criteria.get("status")
+        if entity is Entity.CHARGE and status == Equals(ChargeStatus.CANCELLED.value):
+            return False
+        if entity is Entity.PAYMENT and status not in (None, Equals(_COMPLETED)):
+            return False
+        return entity in self.lists
+
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
         path, extra, expr = self._criteria(entity, request.criteria)
+        expr = odata.all_of(shape.where, expr)
         skip = offset_of(request.position)
         query = odata.Query(
             select=self._select(shape, request.selection),
@@ -384,7 +541,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         queries = [
             odata.Query(
                 select=self._select(shape, selection),
-                filter=expr,
+                filter=odata.all_of(shape.where, expr),
                 orderby=shape.order,
                 expand=self._expand(entity, selection),
             )
@@ -430,6 +587,59 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
             headers=odata.HEADERS,
         )
         return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
+
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
+        await self._lease_known(lease_id)
+        _in_dollars(change.rent, "rent")
+        row = await _PRIMMO.write(
+            self._client,
+            "POST",
+            "api/LeasePriceChanges",
+            fields={"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"},
+            refusals={400: _refused},
+            json={
+                "LeaseId": int(lease_id),
+                "EffectiveDate": change.effective_date.isoformat(),
+                "Amount": _number(change.rent),
+            },
+            headers=odata.HEADERS,
+        )
+        return _rent_change(_PRIMMO.as_record(row, "did not return the price change"), Selection())
+
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
+        await self._lease_known(lease_id)
+        _in_dollars(charge.amount, "amount")
+        body = {
+            "LeaseId": int(lease_id),
+            "DueDate": charge.due_date.isoformat(),
+            "Amount": _number(charge.amount),
+            "Description": charge.description,
+        }
+        row = await _PRIMMO.write(
+            self._client,
+            "POST",
+            "api/Invoices",
+            fields={
+                "DueDate": "due_date",
+                "Amount": "amount",
+                "Description": "description",
+                "LeaseId": "lease_id",
+            },
+            refusals={400: _refused},
+            json={name: value for name, value in body.items() if value is not None},
+            headers=odata.HEADERS,
+        )
+        return _charge(_PRIMMO.as_record(row, "did not return the invoice"), Selection())
+
+    async def _lease_known(self, lease_id: str) -> None:
+        """A write about a lease Primmo does not have is NOT_FOUND, not its 400."""
+        if integer_id(lease_id):
+            query = odata.Query(select=("Id",), filter=odata.eq("Id", int(lease_id)))
+            if (await self._read("api/Leases", query.params())).rows:
+                return
+        raise NotFound(f"primmo has no lease {lease_id}.", provider=NAME)
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
@@ -528,8 +738,13 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         return path, extra, odata.all_of(*parts)
 
     async def _read(self, path: str, options: Mapping[str, str], want: int | None = None) -> Answer:
+        module = _MODULES.get(path)
+        refusals = {403: lambda _: ModuleNotLicensed(NAME, module)} if module else None
+
         async def fetch(url: str) -> Any:
-            return await _PRIMMO.body(self._client, "GET", url, headers=odata.HEADERS)
+            return await _PRIMMO.body(
+                self._client, "GET", url, refusals=refusals, headers=odata.HEADERS
+            )
 
         links = NextLinks(fetch, self._client.base_url, NAME)
         return await links.read(f"{path}?{odata.encode(options)}", want)
@@ -595,6 +810,17 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
             return odata.any_of(odata.contains("LastName", text), odata.contains("FirstName", text))
         case (Entity.LEASE, "status", Equals(str(value))) if value in _LEASE_CODES:
             return odata.eq_trimmed("Status", _LEASE_CODES[value])
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.OPEN.value)):
+            return odata.gt("Balance", 0)
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.PAID.value)):
+            return odata.eq("Balance", 0)
+        case (Entity.CHARGE, "due_date", Within(low, high)):
+            return odata.all_of(
+                odata.ge("DueDate", low) if low is not None else None,
+                odata.le("DueDate", high) if high is not None else None,
+            )
+        case (Entity.PAYMENT, "status", Equals(value)) if value == _COMPLETED:
+            return None
         case (Entity.LEASE, "end_date", Within(low, high)):
             return odata.all_of(
                 odata.ge("EndDate", low) if low is not None else None,
@@ -633,6 +859,23 @@ def _batched_filters(
     if pending:
         batches.append(_or(pending))
     return batches
+
+
+def _in_dollars(value: Money, field: str) -> None:
+    """Primmo's amounts carry no currency (they are Canadian dollars): another currency
+    cannot be written there, and is refused before anything is sent."""
+    if value.currency != CURRENCY:
+        raise ValidationFailed(
+            NAME,
+            f"primmo keeps amounts in {CURRENCY} only.",
+            [{"field": field, "message": f"primmo keeps amounts in {CURRENCY} only."}],
+        )
+
+
+def _number(value: Money) -> float:
+    """An amount as OData's JSON carries an Edm.Decimal: a number (its shortest float reads
+    back as the same decimal for any amount of up to 15 digits)."""
+    return float(value.amount)
 
 
 def _or(exprs: list[odata.Expr]) -> odata.Expr:

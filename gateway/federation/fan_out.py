@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -48,6 +48,11 @@ def _day(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def _instant(value: datetime | None) -> str:
+    """A moment as the instant it names: providers send other offsets, ordered alike."""
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
 SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.LANDLORD: lambda record: (_text(record.name),),
     Entity.BUILDING: lambda record: (_text(record.name),),
@@ -55,6 +60,8 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
     Entity.RELATIONSHIP: lambda _record: (),
     Entity.LEASE: lambda record: (_day(record.start_date),),
+    Entity.CHARGE: lambda record: (_day(record.due_on),),
+    Entity.PAYMENT: lambda record: (_instant(record.paid_at),),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -65,6 +72,8 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.TENANT: frozenset({"last_name", "first_name"}),
     Entity.RELATIONSHIP: frozenset(),
     Entity.LEASE: frozenset({"start_date"}),
+    Entity.CHARGE: frozenset({"due_on"}),
+    Entity.PAYMENT: frozenset({"paid_at"}),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 

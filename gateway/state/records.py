@@ -24,7 +24,14 @@ _CLASSES: dict[str, type[Any]] = {
     cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link, model.Unavailable, model.Money)
 }
 _ENUMS: dict[str, type[enum.Enum]] = {
-    cls.__name__: cls for cls in (model.Entity, model.Occupancy, model.LeaseStatus)
+    cls.__name__: cls
+    for cls in (
+        model.Entity,
+        model.Occupancy,
+        model.LeaseStatus,
+        model.ChargeStatus,
+        model.PaymentStatus,
+    )
 }
 
 
