@@ -25,6 +25,7 @@ __all__ = [
     "CircuitOpen",
     "OutcomeUnknown",
     "Conflict",
+    "ModuleNotLicensed",
     "ValidationFailed",
     "Forbidden",
     "Unauthenticated",
@@ -131,6 +132,22 @@ class ValidationFailed(ProviderError):
     def __init__(self, provider: str, message: str, problems: list[dict[str, str]]) -> None:
         super().__init__(provider, message)
         self.problems = problems
+
+
+class ModuleNotLicensed(ProviderError):
+    """The provider sells what was asked as a module the client has not bought (Primmo's
+    FinancialStatements answers 403, its FAQ R8): the field that needs it has no data, the
+    rest of the answer stands; the client's account manager can add the module."""
+
+    code = "MODULE_NOT_LICENSED"
+
+    def __init__(self, provider: str, module: str) -> None:
+        super().__init__(
+            provider,
+            f"{provider} has not licensed the {module} module to this client: what needs it "
+            "cannot be read.",
+            module=module,
+        )
 
 
 class Conflict(ProviderError):

@@ -18,9 +18,12 @@ __all__ = [
     "Agent",
     "Assignment",
     "AvailableBetween",
+    "Balance",
     "Between",
     "Building",
     "Cancellation",
+    "Charge",
+    "ChargeStatus",
     "Completion",
     "Condition",
     "Contains",
@@ -30,23 +33,31 @@ __all__ = [
     "Equals",
     "Landlord",
     "Lease",
+    "LeaseEnding",
     "LeaseStatus",
+    "LeaseTerms",
     "Link",
     "Listing",
     "ListingStatus",
     "MaintenanceRequest",
     "MaintenanceStatus",
     "Money",
+    "NewCharge",
     "NewLandlord",
     "NewMaintenanceRequest",
+    "NewPayment",
     "NewProperty",
+    "NewRentChange",
     "NewTenant",
     "NewWorkOrder",
     "Occupancy",
+    "Payment",
+    "PaymentStatus",
     "Priority",
     "Record",
     "Relation",
     "Relationship",
+    "RentChange",
     "Selection",
     "Tenant",
     "Unavailable",
@@ -67,6 +78,10 @@ class Entity(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    CHARGE = "Charge"
+    PAYMENT = "Payment"
+    BALANCE = "Balance"
+    RENT_CHANGE = "RentChange"
     # operations and listings
     MAINTENANCE_REQUEST = "MaintenanceRequest"
     WORK_ORDER = "WorkOrder"
@@ -79,6 +94,19 @@ class LeaseStatus(enum.Enum):
     ACTIVE = "ACTIVE"
     UPCOMING = "UPCOMING"
     ENDED = "ENDED"
+
+
+class ChargeStatus(enum.Enum):
+    OPEN = "OPEN"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+
+
+class PaymentStatus(enum.Enum):
+    COMPLETED = "COMPLETED"
+    PENDING = "PENDING"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
 
 
 class Occupancy(enum.Enum):
@@ -183,6 +211,9 @@ class Tenant:
     unit: Relation | None = None
     lease: Relation | None = None
     maintenance_requests: Relation | None = None
+    charges: Relation | None = None
+    payments: Relation | None = None
+    balance: Relation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +230,66 @@ class Lease:
     status: LeaseStatus | None = None
     tenants: Relation | None = None
     unit: Relation | None = None
+    rent_changes: Relation | None = None
+    charges: Relation | None = None
+    payments: Relation | None = None
+    balance: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RentChange:
+    """The rent a lease moves to from a date: scheduled (a preprogrammed increase) or recorded."""
+
+    provider: str
+    source_id: str
+    effective_date: date | None = None
+    rent: Money | None = None
+    lease: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount billed to a tenant for a lease (an invoice at pms and Primmo): `balance` is
+    what is still owed on it."""
+
+    provider: str
+    source_id: str
+    number: str | None = None
+    description: str | None = None
+    amount: Money | None = None
+    balance: Money | None = None
+    issued_on: date | None = None
+    due_on: date | None = None
+    paid_at: datetime | None = None
+    status: ChargeStatus | None = None
+    tenant: Relation | None = None
+    lease: Relation | None = None
+    payments: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    provider: str
+    source_id: str
+    amount: Money | None = None
+    paid_at: datetime | None = None
+    """With the offset the provider sent."""
+    status: PaymentStatus | None = None
+    method: str | None = None
+    tenant: Relation | None = None
+    lease: Relation | None = None
+    charge: Relation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """What a tenant or a lease still owes, as its provider reckons it; `source_id` is the
+    tenant's or the lease's."""
+
+    provider: str
+    source_id: str
+    owed: Money | None = None
+    overdue: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +440,10 @@ Record = (
     | Vendor
     | Listing
     | Agent
+    | RentChange
+    | Charge
+    | Payment
+    | Balance
 )
 
 ENTITY_OF: dict[type, Entity] = {
@@ -363,6 +458,10 @@ ENTITY_OF: dict[type, Entity] = {
     Vendor: Entity.VENDOR,
     Listing: Entity.LISTING,
     Agent: Entity.AGENT,
+    RentChange: Entity.RENT_CHANGE,
+    Charge: Entity.CHARGE,
+    Payment: Entity.PAYMENT,
+    Balance: Entity.BALANCE,
 }
 
 
@@ -375,6 +474,42 @@ class NewTenant:
     email: str | None = None
     phone: str | None = None
     tenant_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """What a caller changes in a lease's terms; only what is given."""
+
+    end_date: date | None = None
+    deposit: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseEnding:
+    """A lease ended early: its last day, and why where the provider keeps it."""
+
+    end_date: date
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRentChange:
+    effective_date: date
+    rent: Money
+
+
+@dataclass(frozen=True, slots=True)
+class NewCharge:
+    amount: Money
+    due_date: date
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    amount: Money
+    paid_at: datetime | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

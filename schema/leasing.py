@@ -17,24 +17,45 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from gateway import model
+from gateway.errors import BadUserInput
 from gateway.federation.fan_out import ListResult
 from schema.connection import Connection
 from schema.filters import DateRange
-from schema.money import Money
+from schema.money import Money, MoneyInput
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
 from schema.types import Info, Node, many, one, shows
+from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
 
 if TYPE_CHECKING:
+    from schema.ledger import Balance, Charge, Payment
     from schema.types import Tenant, Unit
 
-__all__ = ["Lease", "LeaseFilter", "LeaseQueries", "LeaseStatus"]
+__all__ = [
+    "Lease",
+    "LeaseFilter",
+    "LeaseMutations",
+    "LeaseQueries",
+    "LeaseStatus",
+    "RentChange",
+]
 
 LeaseStatus = model.LeaseStatus
 strawberry.enum(LeaseStatus, description="Where a lease stands today.")
 
 TenantType = Annotated["Tenant", strawberry.lazy("schema.types")]
 UnitType = Annotated["Unit", strawberry.lazy("schema.types")]
+ChargeType = Annotated["Charge", strawberry.lazy("schema.ledger")]
+PaymentType = Annotated["Payment", strawberry.lazy("schema.ledger")]
+BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
+FINANCIAL = requires("financial:read")
+
+
+@shows(model.RentChange)
+@strawberry.type(description="The rent a lease moves to from a date: scheduled or recorded.")
+class RentChange:
+    effective_date: date | None
+    rent: Money | None
 
 
 @shows(model.Lease)
@@ -62,6 +83,48 @@ class Lease(Node):
     @staticmethod
     async def unit(root: strawberry.Parent[model.Lease], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
+
+    @strawberry.field(
+        description="Its rent changes, scheduled and recorded, in the order they take effect.",
+        graphql_type=list[RentChange] | None,
+    )
+    @staticmethod
+    async def rent_changes(
+        root: strawberry.Parent[model.Lease], info: Info
+    ) -> list[model.RentChange] | None:
+        changes = await many(info, root.rent_changes, model.RentChange)
+        return sorted(changes, key=lambda change: change.effective_date or date.min)
+
+    @strawberry.field(
+        description="What it was billed.",
+        extensions=FINANCIAL,
+        graphql_type=list[ChargeType] | None,
+    )
+    @staticmethod
+    async def charges(
+        root: strawberry.Parent[model.Lease], info: Info
+    ) -> list[model.Charge] | None:
+        return await many(info, root.charges, model.Charge)
+
+    @strawberry.field(
+        description="What was paid on it.",
+        extensions=FINANCIAL,
+        graphql_type=list[PaymentType] | None,
+    )
+    @staticmethod
+    async def payments(
+        root: strawberry.Parent[model.Lease], info: Info
+    ) -> list[model.Payment] | None:
+        return await many(info, root.payments, model.Payment)
+
+    @strawberry.field(
+        description="What is still owed on it.",
+        extensions=FINANCIAL,
+        graphql_type=BalanceType | None,
+    )
+    @staticmethod
+    async def balance(root: strawberry.Parent[model.Lease], info: Info) -> model.Balance | None:
+        return await one(info, root.balance, model.Balance)
 
 
 @strawberry.input
@@ -98,3 +161,100 @@ class LeaseQueries:
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
         return await connection(info, model.Entity.LEASE, criteria, first, after, providers)
+
+
+@strawberry.input(description="Changes a lease's terms (pms): only what is given.")
+class UpdateLeaseInput:
+    lease_id: strawberry.ID
+    end_date: date | None = strawberry.field(default=None, description="Extend or shorten it.")
+    deposit: MoneyInput | None = None
+    idempotency_key: str | None = IdempotencyKey
+
+
+@strawberry.input(description="Ends a lease early (pms): its last day, and why.")
+class EndLeaseInput:
+    lease_id: strawberry.ID
+    end_date: date = strawberry.field(
+        description="Its last day: today or later, not after its end."
+    )
+    reason: str | None = None
+    idempotency_key: str | None = IdempotencyKey
+
+
+@strawberry.input(description="Records that a lease's rent changes from a date (pms, Primmo).")
+class ChangeRentInput:
+    lease_id: strawberry.ID
+    effective_date: date
+    rent: MoneyInput
+    idempotency_key: str | None = IdempotencyKey
+
+
+@strawberry.type
+class LeasePayload:
+    lease: model.Lease | None = strawberry.field(graphql_type=Lease | None)
+    errors: list[UserError]
+
+
+@strawberry.type
+class RentChangePayload:
+    rent_change: model.RentChange | None = strawberry.field(graphql_type=RentChange | None)
+    lease: model.Lease | None = strawberry.field(
+        description="The lease, read again after the change.", graphql_type=Lease | None
+    )
+    errors: list[UserError]
+
+
+MANAGE = requires("lease:manage")
+
+
+@strawberry.type
+class LeaseMutations:
+    @strawberry.mutation(description="Changes a lease's terms.", extensions=MANAGE)
+    async def update_lease(self, info: Info, input: UpdateLeaseInput) -> LeasePayload:
+        provider, lease_id = source_of(info, input.lease_id, model.Entity.LEASE)
+        if input.end_date is None and input.deposit is None:
+            raise BadUserInput("Give `endDate` or `deposit`.")
+        terms = model.LeaseTerms(
+            end_date=input.end_date,
+            deposit=input.deposit.value("deposit") if input.deposit else None,
+        )
+        outcome = await written(
+            info,
+            "updateLease",
+            input,
+            lambda: info.context.federation.writes.update_lease(provider, lease_id, terms),
+        )
+        lease = outcome.record if isinstance(outcome.record, model.Lease) else None
+        return LeasePayload(lease=lease, errors=errors_of(outcome))
+
+    @strawberry.mutation(description="Ends a lease early.", extensions=MANAGE)
+    async def end_lease(self, info: Info, input: EndLeaseInput) -> LeasePayload:
+        provider, lease_id = source_of(info, input.lease_id, model.Entity.LEASE)
+        ending = model.LeaseEnding(end_date=input.end_date, reason=input.reason)
+        outcome = await written(
+            info,
+            "endLease",
+            input,
+            lambda: info.context.federation.writes.end_lease(provider, lease_id, ending),
+        )
+        lease = outcome.record if isinstance(outcome.record, model.Lease) else None
+        return LeasePayload(lease=lease, errors=errors_of(outcome))
+
+    @strawberry.mutation(description="Records a rent change.", extensions=MANAGE)
+    async def change_rent(self, info: Info, input: ChangeRentInput) -> RentChangePayload:
+        provider, lease_id = source_of(info, input.lease_id, model.Entity.LEASE)
+        change = model.NewRentChange(
+            effective_date=input.effective_date, rent=input.rent.value("rent")
+        )
+        outcome = await written(
+            info,
+            "changeRent",
+            input,
+            lambda: info.context.federation.writes.change_rent(provider, lease_id, change),
+        )
+        recorded = outcome.record if isinstance(outcome.record, model.RentChange) else None
+        lease = None
+        if recorded is not None:
+            link = model.Link(provider, model.Entity.LEASE, "id", lease_id)
+            lease = await one(info, link, model.Lease)
+        return RentChangePayload(rent_change=recorded, lease=lease, errors=errors_of(outcome))

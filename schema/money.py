@@ -20,32 +20,29 @@ from gateway.errors import BadUserInput
 
 __all__ = ["SCALARS", "Amount", "Money", "MoneyInput"]
 
+_NOT_A_FLOAT = 'An amount is a string of digits, as "1250.00", never a float.'
 _AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def _parsed(value: Any) -> Decimal:
-    """Text of digits (an integer is exact too); a float has already lost the amount."""
+    """Text of digits (an integer is exact too); a float has already lost the amount. A
+    refusal is GraphQL's own error, as a built-in scalar's is: the caller's input."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError('An amount is a string of digits, as "1250.00", never a float.')
+        raise GraphQLError(_NOT_A_FLOAT)
     text = str(value).strip()
     if not _AMOUNT.match(text):
-        raise ValueError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
+        raise GraphQLError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"'{text[:40]}' is not an amount.") from None
+        raise GraphQLError(f"'{text[:40]}' is not an amount.") from None
 
 
 def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
-    """An amount written in the query. Validation reports a `GraphQLError` as the query's
-    own fault; any other exception there would be taken for the gateway's."""
-    try:
-        if isinstance(node, StringValueNode | IntValueNode):
-            return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
-    except ValueError as error:
-        raise GraphQLError(str(error)) from None
-    raise GraphQLError('An amount is a string of digits, as "1250.00", never a float.')
+    if isinstance(node, StringValueNode | IntValueNode):
+        return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
+    raise GraphQLError(_NOT_A_FLOAT)
 
 
 Amount = NewType("Amount", Decimal)

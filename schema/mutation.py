@@ -16,6 +16,8 @@ import strawberry
 
 from gateway import model
 from gateway.errors import BadUserInput, OutcomeUnknown, Refused, Unconfirmed
+from schema.leasing import LeaseMutations
+from schema.ledger import LedgerMutations
 from schema.operations_writes import OperationsMutations
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
@@ -141,8 +143,8 @@ class ActivateLandlordInput:
 
 
 @strawberry.type
-class Mutation(OperationsMutations):
-    """The root mutations: these, and each domain module's, inherited."""
+class Mutation(LeaseMutations, LedgerMutations, OperationsMutations):
+    """Each domain module's writes are inherited (`LeaseMutations`, ...), beside these."""
 
     @strawberry.mutation(
         description="Creates a tenant in a unit at the unit's provider (Primmo, pms).",

@@ -15,10 +15,14 @@ from gateway.model import Entity
 
 __all__ = ["READ_SCOPES", "demand", "demand_to_read", "may_read", "requires", "shown_fields"]
 
-READ_SCOPES: dict[Entity, str] = {Entity.LEASE: "tenant:read"}
+READ_SCOPES: dict[Entity, str] = {
+    Entity.LEASE: "tenant:read",
+    Entity.CHARGE: "financial:read",
+    Entity.PAYMENT: "financial:read",
+}
 """What reading a type needs beyond `property:read`, wherever it is reached: its root list,
 a relation to it, `node(id)`, or a change to it. A lease is personal data (who rents at
-what price)."""
+what price); what tenants owe and pay is financial (pms's own `financial:read`)."""
 
 
 def demand(caller: Caller, scope: str, refusal: str | None = None) -> None:

@@ -24,6 +24,7 @@ from schema.filters import (
 )
 from schema.ids import decode_id
 from schema.leasing import LeaseQueries
+from schema.ledger import LedgerQueries
 from schema.listings import ListingQueries
 from schema.operations import OperationsQueries
 from schema.permissions import demand, requires
@@ -105,7 +106,7 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 @strawberry.type
-class Query(LeaseQueries, OperationsQueries, ListingQueries):
+class Query(LeaseQueries, LedgerQueries, OperationsQueries, ListingQueries):
     """The root fields: these, and each domain module's, inherited (`LeaseQueries`, ...)."""
 
     @strawberry.field(

@@ -44,6 +44,8 @@ class NodeType(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    CHARGE = "Charge"
+    PAYMENT = "Payment"
     MAINTENANCE_REQUEST = "MaintenanceRequest"
     WORK_ORDER = "WorkOrder"
     VENDOR = "Vendor"

@@ -23,6 +23,7 @@ from schema.selection import selection_here
 
 if TYPE_CHECKING:
     from schema.leasing import Lease
+    from schema.ledger import Balance, Charge, Payment
     from schema.listings import Listing
     from schema.operations import MaintenanceRequest
 
@@ -252,6 +253,10 @@ class Unit(Node):
 
 _PERSONAL = requires("tenant:read")
 LeaseType = Annotated["Lease", strawberry.lazy("schema.leasing")]
+ChargeType = Annotated["Charge", strawberry.lazy("schema.ledger")]
+PaymentType = Annotated["Payment", strawberry.lazy("schema.ledger")]
+BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
+_FINANCIAL = requires("financial:read")
 
 
 @shows(model.Tenant)
@@ -299,6 +304,38 @@ class Tenant(Node):
         resolver=maintenance_requests,
         graphql_type=list[MaintenanceRequestType],
     )
+
+    @strawberry.field(
+        description="What the tenant was billed (as its lease's first signer, to whom both "
+        "providers address a lease's bills).",
+        extensions=_FINANCIAL,
+        graphql_type=list[ChargeType] | None,
+    )
+    @staticmethod
+    async def charges(
+        root: strawberry.Parent[model.Tenant], info: Info
+    ) -> list[model.Charge] | None:
+        return await many(info, root.charges, model.Charge)
+
+    @strawberry.field(
+        description="What the tenant paid.",
+        extensions=_FINANCIAL,
+        graphql_type=list[PaymentType] | None,
+    )
+    @staticmethod
+    async def payments(
+        root: strawberry.Parent[model.Tenant], info: Info
+    ) -> list[model.Payment] | None:
+        return await many(info, root.payments, model.Payment)
+
+    @strawberry.field(
+        description="What the tenant still owes.",
+        extensions=_FINANCIAL,
+        graphql_type=BalanceType | None,
+    )
+    @staticmethod
+    async def balance(root: strawberry.Parent[model.Tenant], info: Info) -> model.Balance | None:
+        return await one(info, root.balance, model.Balance)
 
 
 @strawberry.enum(description="What a party is to a property.")

@@ -215,6 +215,6 @@ def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
     assert (
         subscribed
         == again
-        == ("primmo: Building, ServiceCall, ServiceCallDetail, Supplier, Tenant, Unit\n")
+        == ("primmo: Building, Invoice, ServiceCall, ServiceCallDetail, Supplier, Tenant, Unit\n")
     )
     assert after == "primmo: -\n"

@@ -31,11 +31,12 @@ limit; no type here wraps more than three deep (`[ID!]!`)."""
 
 schemathesis.graphql.scalar(
     "Decimal",
-    st.one_of(st.from_regex(r"-?\d{1,15}(\.\d{1,6})?", fullmatch=True), st.text(max_size=24)).map(
-        nodes.String
-    ),
+    st.one_of(
+        st.from_regex(r"-?[0-9]{1,7}(\.[0-9]{1,3})?", fullmatch=True),
+        st.text(max_size=12),
+    ).map(nodes.String),
 )
-"""Amounts (`MoneyInput`): well-formed ones, and any text, which must be refused, not a 500."""
+"""The gateway's amounts are strings of digits: mostly those, some text that is not one."""
 
 
 @pytest.fixture(scope="module")
@@ -61,4 +62,4 @@ def test_no_generated_operation_gets_a_500(
     response = case.call(headers=AUTH, timeout=20)
 
     assert response.status_code < 500, response.text
-    assert "INTERNAL_SERVER_ERROR" not in error_codes(response.json()), response.text
+    assert "INTERNAL_SERVER_ERROR" not in error_codes(response.json()), (case.body, response.text)

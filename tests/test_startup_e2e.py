@@ -32,13 +32,10 @@ def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warnin
     console = _console_of_a_fresh_start("primmo sends webhooks for", "pms sends webhooks for")
 
     assert (
-        "primmo sends webhooks for Building, ServiceCall, ServiceCallDetail, Supplier, Tenant, Unit"
-        in console
+        "primmo sends webhooks for Building, Invoice, ServiceCall, ServiceCallDetail, Supplier, "
+        "Tenant, Unit" in console
     )
-    assert (
-        "pms sends webhooks for maintenance.completed, maintenance.created, property.created"
-        in console
-    )
+    assert "pms sends webhooks for invoice.created" in console
     assert "webhook subscription failed" not in console
     assert "ConnectError" not in console
 

@@ -19,15 +19,24 @@ from gateway.model import (
     Assignment,
     Building,
     Cancellation,
+    Charge,
     Completion,
     Landlord,
+    Lease,
+    LeaseEnding,
+    LeaseTerms,
     MaintenanceRequest,
+    NewCharge,
     NewLandlord,
     NewMaintenanceRequest,
+    NewPayment,
     NewProperty,
+    NewRentChange,
     NewTenant,
     NewWorkOrder,
+    Payment,
     Relationship,
+    RentChange,
     Tenant,
     Unit,
     UnitStatusChange,
@@ -38,10 +47,14 @@ from gateway.model import (
 __all__ = [
     "CAPABILITIES",
     "Capability",
+    "ChargeWrites",
     "LandlordOnboarding",
+    "LeaseWrites",
     "MaintenanceWrites",
+    "PaymentWrites",
     "PropertyCreation",
     "RelationshipRecords",
+    "RentChanges",
     "TenantWrites",
     "UnitStatusWrites",
     "WebhookSource",
@@ -66,6 +79,42 @@ class TenantWrites(Capability, abc.ABC):
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         """Creates a tenant in the unit with this source id, with every field `accepts` names
         for `create_tenant` that the caller gave. Writes are sent once, never retried."""
+
+
+class LeaseWrites(Capability, abc.ABC):
+    """A lease's terms can be changed, and the lease ended, through the provider's API."""
+
+    ability = "change leases through its API"
+
+    @abc.abstractmethod
+    async def update_lease(self, lease_id: str, terms: LeaseTerms, /) -> Lease:
+        """Changes the terms given; returns the lease as the provider now has it."""
+
+    @abc.abstractmethod
+    async def end_lease(self, lease_id: str, ending: LeaseEnding, /) -> Lease: ...
+
+
+class RentChanges(Capability, abc.ABC):
+    ability = "record rent changes"
+
+    @abc.abstractmethod
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """Records that the lease's rent becomes `change.rent` from its effective date."""
+
+
+class ChargeWrites(Capability, abc.ABC):
+    ability = "take new charges through its API"
+
+    @abc.abstractmethod
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """Bills the lease's tenant; returns the charge as the provider filed it."""
+
+
+class PaymentWrites(Capability, abc.ABC):
+    ability = "record payments through its API"
+
+    @abc.abstractmethod
+    async def record_payment(self, charge_id: str, payment: NewPayment, /) -> Payment: ...
 
 
 class RelationshipRecords(Capability, abc.ABC):
@@ -198,6 +247,10 @@ class PropertyCreation(Capability, abc.ABC):
 
 CAPABILITIES: tuple[type[Capability], ...] = (
     TenantWrites,
+    LeaseWrites,
+    RentChanges,
+    ChargeWrites,
+    PaymentWrites,
     RelationshipRecords,
     LandlordOnboarding,
     WebhookSource,

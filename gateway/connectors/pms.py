@@ -16,6 +16,8 @@ import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,7 +26,11 @@ from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
 from gateway.connectors.capabilities import (
+    ChargeWrites,
+    LeaseWrites,
     MaintenanceWrites,
+    PaymentWrites,
+    RentChanges,
     TenantWrites,
     UnitStatusWrites,
     WebhookSource,
@@ -47,11 +53,14 @@ from gateway.errors import (
     UpstreamInvalidResponse,
     ValidationFailed,
 )
-from gateway.events import Change, ChangeKind, Delivery, FieldChange
+from gateway.events import Change, ChangeKind, Delivery, FieldChange, plain
 from gateway.model import (
     Assignment,
+    Balance,
     Building,
     Cancellation,
+    Charge,
+    ChargeStatus,
     Completion,
     Condition,
     Contains,
@@ -60,23 +69,32 @@ from gateway.model import (
     Equals,
     Landlord,
     Lease,
+    LeaseEnding,
     LeaseStatus,
+    LeaseTerms,
     Link,
     MaintenanceRequest,
     MaintenanceStatus,
     Money,
+    NewCharge,
     NewMaintenanceRequest,
+    NewPayment,
+    NewRentChange,
     NewTenant,
     NewWorkOrder,
     Occupancy,
+    Payment,
+    PaymentStatus,
     Priority,
     Record,
+    RentChange,
     Selection,
     Tenant,
     Unavailable,
     Unit,
     UnitStatusChange,
     Vendor,
+    Within,
     WorkOrder,
     WorkOrderCompletion,
     WorkOrderStatus,
@@ -95,6 +113,10 @@ _EVENTS = (
     "tenant.created",
     "tenant.updated",
     "tenant.deleted",
+    "invoice.created",
+    "invoice.paid",
+    "payment.received",
+    "payment.failed",
     "maintenance.created",
     "maintenance.completed",
 )
@@ -238,6 +260,9 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         phone=text(row, "phone"),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         lease=Link(NAME, Entity.LEASE, "id", key),
+        charges=Link(NAME, Entity.CHARGE, "tenant", key),
+        payments=Link(NAME, Entity.PAYMENT, "tenant", key),
+        balance=Link(NAME, Entity.BALANCE, "tenant", key),
         maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "tenant", key),
     )
 
@@ -255,6 +280,18 @@ def _lease(row: Row, tenant: str) -> Lease:
     property_id = tenant.split("/")[0]
     unit = text(row, "unit_id")
     currency = row.get("currency")
+    own = _id(row)
+    changes = tuple(
+        RentChange(
+            provider=NAME,
+            source_id=f"{own}@{text(change, 'effective_date')}",
+            effective_date=day(change.get("effective_date")),
+            rent=money(change.get("monthly_rent"), currency),
+            lease=Link(NAME, Entity.LEASE, "id", tenant),
+        )
+        for change in row.get("rent_changes") or []
+        if isinstance(change, dict)
+    )
     return Lease(
         provider=NAME,
         source_id=tenant,
@@ -265,7 +302,121 @@ def _lease(row: Row, tenant: str) -> Lease:
         status=_LEASE_STATUSES.get(text(row, "status") or ""),
         tenants=Link(NAME, Entity.TENANT, "id", tenant),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
+        rent_changes=Link(NAME, Entity.RENT_CHANGE, "lease", own, prefetched=changes),
+        charges=Link(NAME, Entity.CHARGE, "lease", own),
+        payments=Link(NAME, Entity.PAYMENT, "lease", own),
+        balance=Link(NAME, Entity.BALANCE, "lease", own),
     )
+
+
+_CHARGE_STATUSES = {
+    "paid": ChargeStatus.PAID,
+    "cancelled": ChargeStatus.CANCELLED,
+    "sent": ChargeStatus.OPEN,
+    "overdue": ChargeStatus.OPEN,
+    "partially_paid": ChargeStatus.OPEN,
+    "draft": ChargeStatus.OPEN,
+}
+_PAYMENT_STATUSES = {
+    "completed": PaymentStatus.COMPLETED,
+    "pending": PaymentStatus.PENDING,
+    "failed": PaymentStatus.FAILED,
+    "refunded": PaymentStatus.REFUNDED,
+}
+
+
+def _payer(row: Row) -> str | None:
+    """The tenant an invoice or payment is addressed to, by the key pms files tenants under."""
+    property_id, tenant = text(row, "property_id"), text(row, "tenant_id")
+    return f"{property_id}/{tenant}" if property_id and tenant else None
+
+
+def _charge(row: Row) -> Charge:
+    """An invoice (pms Financial service; its shape assumed, the document naming the routes)."""
+    currency, payer = row.get("currency"), _payer(row)
+    return Charge(
+        provider=NAME,
+        source_id=_id(row),
+        number=text(row, "number"),
+        description=text(row, "description"),
+        amount=money(row.get("amount"), currency),
+        balance=money(row.get("balance_due"), currency),
+        issued_on=day(row.get("issue_date")),
+        due_on=day(row.get("due_date")),
+        paid_at=moment(row.get("paid_at")),
+        status=_CHARGE_STATUSES.get(text(row, "status") or ""),
+        tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "id", payer) if payer else None,
+        payments=Link(NAME, Entity.PAYMENT, "charge", _id(row)),
+    )
+
+
+def _payment(row: Row) -> Payment:
+    payer, invoice = _payer(row), text(row, "invoice_id")
+    return Payment(
+        provider=NAME,
+        source_id=_id(row),
+        amount=money(row.get("amount"), row.get("currency")),
+        paid_at=moment(row.get("paid_at")),
+        status=_PAYMENT_STATUSES.get(text(row, "status") or ""),
+        method=text(row, "method"),
+        tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "id", payer) if payer else None,
+        charge=Link(NAME, Entity.CHARGE, "id", invoice) if invoice else None,
+    )
+
+
+def _balance(key: str, invoices: Sequence[Row]) -> Balance:
+    """pms keeps no balance: it is what its invoices still say is due, overdue ones apart.
+    Invoices in several currencies make no one amount, and none is given."""
+    currencies = {text(row, "currency") for row in invoices} - {None}
+    if len(currencies) > 1:
+        return Balance(NAME, key)
+    currency = currencies.pop() if currencies else None
+    due = [row for row in invoices if text(row, "status") != "cancelled"]
+    owed = sum((money(row.get("balance_due"), currency) or _NONE).amount for row in due)
+    late = [row for row in due if text(row, "status") == "overdue"]
+    overdue = sum((money(row.get("balance_due"), currency) or _NONE).amount for row in late)
+    return Balance(
+        NAME,
+        key,
+        owed=money(owed, currency) if currency else None,
+        overdue=money(overdue, currency) if currency else None,
+    )
+
+
+_NONE = Money(Decimal(0), "XXX")
+
+
+def _money_changed(event: str, data: Mapping[str, Any]) -> tuple[Change, ...]:
+    """pms's money events, with what their payload says changed (assumed payloads: the
+    document lists the events only). A payment that failed is one, with its status."""
+    invoice, payment = text(data, "invoice_id"), text(data, "payment_id")
+    amount = money(data.get("amount"), data.get("currency"))
+    told = (FieldChange("amount", None, plain(amount)),) if amount else ()
+    match event:
+        case "invoice.created" if invoice:
+            due = day(data.get("due_date"))
+            dated = (FieldChange("due_on", None, plain(due)),) if due else ()
+            return (Change(ChangeKind.CREATED, Entity.CHARGE, NAME, invoice, told + dated),)
+        case "invoice.paid" if invoice:
+            before = _CHARGE_STATUSES.get(text(data, "previous_status") or "")
+            paid = (FieldChange("status", plain(before), ChargeStatus.PAID.value),)
+            return (Change(ChangeKind.UPDATED, Entity.CHARGE, NAME, invoice, paid),)
+        case "payment.received" if payment:
+            return (Change(ChangeKind.CREATED, Entity.PAYMENT, NAME, payment, told),)
+        case "payment.failed" if payment:
+            failed = (FieldChange("status", None, PaymentStatus.FAILED.value),)
+            return (Change(ChangeKind.CREATED, Entity.PAYMENT, NAME, payment, failed),)
+    return ()
+
+
+_INVOICES = "api/v1/financial/invoices"
+_PAYMENTS = "api/v1/financial/payments"
+
+
+def _by(field: str) -> dict[str, str]:
+    return {"sort_by": field, "sort_order": "asc"}
 
 
 # --- The Operations service: maintenance requests, work orders, vendors ---
@@ -294,7 +445,8 @@ _WORDS = {
     **{priority.value: word for word, priority in _PRIORITIES.items()},
 }
 """A unified status or priority as pms spells it, for its filters and writes."""
-_OPEN = {"open", "assigned"}
+_UNDONE = {"open", "assigned"}
+"""pms statuses of a request not yet done."""
 
 
 def _under(row: Row, key: str, *prefix: str) -> str | None:
@@ -355,28 +507,41 @@ def _vendor(row: Row) -> Vendor:
     )
 
 
-_LISTS: dict[Entity, tuple[str, str, Callable[[Row], Record]]] = {
-    Entity.LANDLORD: ("api/v1/organizations", "name", _landlord),
-    Entity.BUILDING: ("api/v1/properties", "name", _building),
-    Entity.MAINTENANCE_REQUEST: (f"{_OPERATIONS}/maintenance-requests", "created_at", _request),
-    Entity.WORK_ORDER: (f"{_OPERATIONS}/work-orders", "scheduled_date", _work_order),
-    Entity.VENDOR: (f"{_OPERATIONS}/vendors", "name", _vendor),
+_LISTS: dict[Entity, tuple[str, dict[str, str], Callable[[Row], Record]]] = {
+    Entity.LANDLORD: ("api/v1/organizations", _by("name"), _landlord),
+    Entity.BUILDING: ("api/v1/properties", _by("name"), _building),
+    Entity.CHARGE: (_INVOICES, _by("due_date"), _charge),
+    Entity.PAYMENT: (_PAYMENTS, _by("paid_at"), _payment),
+    Entity.MAINTENANCE_REQUEST: (
+        f"{_OPERATIONS}/maintenance-requests",
+        _by("created_at"),
+        _request,
+    ),
+    Entity.WORK_ORDER: (f"{_OPERATIONS}/work-orders", _by("scheduled_date"), _work_order),
+    Entity.VENDOR: (f"{_OPERATIONS}/vendors", _by("name"), _vendor),
 }
-"""Each root list: its path, the field pms sorts it by (the type's documented order), and how
-a row reads."""
-_FILTERS: dict[Entity, frozenset[str]] = {
-    Entity.LANDLORD: frozenset({"name", "city"}),
+"""Each root list: its route, the order it is read in (the entity's documented order), how a
+row reads."""
+_FILTERS = {
+    Entity.LANDLORD: frozenset({"name"}),
     Entity.BUILDING: frozenset({"name", "city"}),
+    Entity.CHARGE: frozenset({"status", "due_date"}),
+    Entity.PAYMENT: frozenset({"status"}),
     Entity.MAINTENANCE_REQUEST: frozenset({"status", "priority", "open"}),
     Entity.WORK_ORDER: frozenset({"status"}),
     Entity.VENDOR: frozenset({"name", "trade"}),
 }
-"""What each list can be filtered by: sent to pms where it filters (`status`, `priority`,
-`category`), matched here where it does not."""
 _KINDS = {
     "maintenance-requests": Entity.MAINTENANCE_REQUEST,
     "work-orders": Entity.WORK_ORDER,
 }
+
+
+def _number(amount: Money) -> int | float:
+    """An amount as pms's JSON numbers carry one: whole amounts as integers (its rents and
+    deposits are), others as the shortest float that reads back as the same decimal."""
+    value = amount.amount
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _split(key: str) -> tuple[str, str] | None:
@@ -400,38 +565,27 @@ def _contains(part: str, *path: str) -> Callable[[Row], bool]:
     return lambda row: wanted in (text(row, *path) or "").casefold()
 
 
-def _matches(
-    entity: Entity, criteria: Criteria
-) -> tuple[dict[str, str], Callable[[Row], bool] | None]:
-    """The criteria pms filters by, as its query parameters; the others (pms cannot filter
-    by text) as a local test on each row."""
+_OPEN = ChargeStatus.OPEN
+_PUSHED = {
+    (Entity.CHARGE, ChargeStatus.PAID.value): "paid",
+    (Entity.CHARGE, ChargeStatus.CANCELLED.value): "cancelled",
+    **{(Entity.PAYMENT, status.value): name for name, status in _PAYMENT_STATUSES.items()},
+}
+"""Statuses pms filters by itself (`status=`): one of its own names each."""
+
+
+def _pushed(entity: Entity, criteria: Criteria) -> dict[str, str]:
+    status = criteria.get("status")
+    if isinstance(status, Equals) and (entity, status.value) in _PUSHED:
+        return {"status": _PUSHED[(entity, str(status.value))]}
     params: dict[str, str] = {}
-    tests: list[Callable[[Row], bool]] = []
     for name, condition in criteria.items():
-        pushed = _parameter(entity, name, condition)
-        if pushed is not None:
-            params.update(pushed)
-            continue
-        match entity, name, condition:
-            case (Entity.BUILDING | Entity.LANDLORD | Entity.VENDOR, "name", Contains(part)):
-                tests.append(_contains(part, "name"))
-            case (Entity.BUILDING, "city", Contains(part)):
-                tests.append(_contains(part, "address", "city"))
-            case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
-                tests.append(_open(wanted))
-            case _:
-                raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
-    if not tests:
-        return params, None
-    return params, lambda row: all(test(row) for test in tests)
-
-
-def _open(wanted: bool) -> Callable[[Row], bool]:
-    """Open or assigned (not yet done); pms filters by one status at a time."""
-    return lambda row: (row.get("status") in _OPEN) == wanted
+        params.update(_parameter(entity, name, condition) or {})
+    return params
 
 
 def _parameter(entity: Entity, name: str, condition: Condition) -> dict[str, str] | None:
+    """An Operations criterion pms filters by itself, as its query parameter."""
     match entity, name, condition:
         case (Entity.MAINTENANCE_REQUEST | Entity.WORK_ORDER, "status", Equals(str(value))):
             return {"status": _WORDS.get(value, value)}
@@ -442,7 +596,62 @@ def _parameter(entity: Entity, name: str, condition: Condition) -> dict[str, str
     return None
 
 
-class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, UnitStatusWrites):
+def _undone(wanted: bool) -> Callable[[Row], bool]:
+    """Open or assigned (not yet done); pms filters by one status at a time."""
+    return lambda row: (row.get("status") in _UNDONE) == wanted
+
+
+def _within(low: date | None, high: date | None, field: str) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        value = day(row.get(field))
+        return (
+            value is not None and (low is None or low <= value) and (high is None or value <= high)
+        )
+
+    return test
+
+
+def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None:
+    """What pms cannot filter by itself (text; an open invoice, which is any of four of its
+    statuses; a range of due dates) becomes a local test on each row."""
+    tests: list[Callable[[Row], bool]] = []
+    for name, condition in criteria.items():
+        if _parameter(entity, name, condition) is not None:
+            continue
+        match entity, name, condition:
+            case (Entity.BUILDING | Entity.LANDLORD | Entity.VENDOR, "name", Contains(part)):
+                tests.append(_contains(part, "name"))
+            case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
+                tests.append(_undone(wanted))
+            case (Entity.BUILDING, "city", Contains(part)):
+                tests.append(_contains(part, "address", "city"))
+            case (Entity.CHARGE | Entity.PAYMENT, "status", Equals(value)) if (
+                entity,
+                value,
+            ) in _PUSHED:
+                continue
+            case (Entity.CHARGE, "status", Equals(ChargeStatus.OPEN.value)):
+                tests.append(lambda row: _CHARGE_STATUSES.get(text(row, "status") or "") is _OPEN)
+            case (Entity.CHARGE, "due_date", Within(low, high)):
+                tests.append(_within(low, high, "due_date"))
+            case _:
+                raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
+    if not tests:
+        return None
+    return lambda row: all(test(row) for test in tests)
+
+
+class PmsConnector(
+    Connector,
+    TenantWrites,
+    LeaseWrites,
+    RentChanges,
+    ChargeWrites,
+    PaymentWrites,
+    WebhookSource,
+    MaintenanceWrites,
+    UnitStatusWrites,
+):
     name = NAME
     kind = "rest"
     serves = frozenset(
@@ -452,6 +661,9 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
             Entity.UNIT,
             Entity.TENANT,
             Entity.LEASE,
+            Entity.CHARGE,
+            Entity.PAYMENT,
+            Entity.BALANCE,
             Entity.MAINTENANCE_REQUEST,
             Entity.WORK_ORDER,
             Entity.VENDOR,
@@ -461,6 +673,10 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
     credentials = ("username", "password")
     accepts = {
         "create_tenant": frozenset({"email", "phone"}),
+        "update_lease": frozenset({"end_date", "deposit"}),
+        "end_lease": frozenset({"reason"}),
+        "create_charge": frozenset({"description"}),
+        "record_payment": frozenset({"paid_at", "method"}),
         "create_maintenance_request": frozenset({"title", "priority", "tenant_id"}),
         "assign_maintenance_request": frozenset({"scheduled_for"}),
         "complete_maintenance_request": frozenset({"resolution"}),
@@ -507,13 +723,13 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         """pms properties have no code: a code filter could only ever match nothing."""
-        return entity in self.lists and set(criteria) <= _FILTERS[entity]
+        known = _FILTERS.get(entity, frozenset())
+        return entity in self.lists and all(name in known for name in criteria)
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         path, order, build = _LISTS[entity]
-        params, keep = _matches(entity, request.criteria)
-        listing = self._listing(path, sort_by=order, sort_order="asc", **params)
-        return await listing.page(request, build, keep)
+        listing = self._listing(path, **order, **_pushed(entity, request.criteria))
+        return await listing.page(request, build, _matches(entity, request.criteria))
 
     async def fetch(
         self, entity: Entity, by: str, keys: Sequence[str], selection: Selection, /
@@ -562,6 +778,26 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
                     ),
                 )
                 return {key: [_lease(row, key)] for key, row in leases.items()}
+            case (Entity.CHARGE, "id"):
+                found = await each(
+                    _plain(keys),
+                    lambda key: _PMS.one(self._client, f"{_INVOICES}/{key}"),
+                )
+                return {key: [_charge(row)] for key, row in found.items()}
+            case (Entity.PAYMENT, "id"):
+                found = await each(
+                    _plain(keys),
+                    lambda key: _PMS.one(self._client, f"{_PAYMENTS}/{key}"),
+                )
+                return {key: [_payment(row)] for key, row in found.items()}
+            case (Entity.PAYMENT, "charge"):
+                listed = await each(
+                    _plain(keys),
+                    lambda key: self._all(f"{_INVOICES}/{key}/payments"),
+                )
+                return {key: [_payment(row) for row in rows] for key, rows in listed.items()}
+            case (Entity.CHARGE | Entity.PAYMENT | Entity.BALANCE, "tenant" | "lease"):
+                return await self._money_of(entity, by, keys)
             case (Entity.MAINTENANCE_REQUEST, "id"):
                 return await self._by_id(keys, "maintenance-requests", _request)
             case (Entity.MAINTENANCE_REQUEST, "unit" | "tenant" | "property"):
@@ -607,7 +843,7 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
         path, order, _ = _LISTS[_KINDS[kind]]
         listed = await each(
             {key.split("/")[0] for key in wanted},
-            lambda prop: self._listing(path, property_id=prop, sort_by=order).all(),
+            lambda prop: self._listing(path, property_id=prop, **order).all(),
         )
         found: dict[str, list[Record]] = defaultdict(list)
         for prop, rows in listed.items():
@@ -622,8 +858,30 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
         its vendor list serves every vendor of a query level."""
         wanted = set(keys)
         path, order, _ = _LISTS[Entity.VENDOR]
-        rows = await self._listing(path, sort_by=order).all()
+        rows = await self._listing(path, **order).all()
         return {_id(row): [_vendor(row)] for row in rows if _id(row) in wanted}
+
+    async def _money_of(
+        self, entity: Entity, by: str, keys: Sequence[str]
+    ) -> Mapping[str, Sequence[Record]]:
+        """A tenant's or a lease's invoices, payments or balance: one filtered listing each
+        (every page, at 100). pms keeps no balance: it is summed from the invoices, and
+        without any there is none to give (nor a currency to say nothing is owed in)."""
+        path = _PAYMENTS if entity is Entity.PAYMENT else _INVOICES
+
+        async def rows_of(key: str) -> list[Row] | None:
+            if by == "lease":
+                return await self._all(path, lease_id=key) if token_id(key) else None
+            split = _split(key)
+            if split is None:
+                return None
+            return await self._all(path, property_id=split[0], tenant_id=split[1])
+
+        found = await each(keys, rows_of)
+        if entity is Entity.BALANCE:
+            return {key: [_balance(key, rows)] for key, rows in found.items() if rows}
+        build = _payment if entity is Entity.PAYMENT else _charge
+        return {key: [build(row) for row in rows] for key, rows in found.items()}
 
     async def _properties_of(self, organizations: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """An organization's properties: pms has no list of them, but each property names its
@@ -684,16 +942,16 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
                     found[key_of(record)].append(record)
         return found
 
-    async def _all(self, path: str) -> list[Row] | None:
-        """Every record of a property's sub-list; None for a property pms does not have."""
+    async def _all(self, path: str, **filters: str) -> list[Row] | None:
+        """Every record of a sub-list or a filtered list; None for a parent pms does not have."""
         try:
-            return await self._listing(path).all()
+            return await self._listing(path, **filters).all()
         except NotFound:
             return None
 
-    def _listing(self, path: str, **order: str) -> PageNumbers[Row]:
+    def _listing(self, path: str, **options: str) -> PageNumbers[Row]:
         async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
-            params = {"page": page, "page_size": size, **order}
+            params = {"page": page, "page_size": size, **options}
             return await _PMS.listing(self._client, path, params=params)
 
         return PageNumbers(fetch, MAX_PAGE_SIZE)
@@ -731,6 +989,8 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
             changes = (Change(kind, Entity.TENANT, NAME, f"{property_id}/{tenant_id}"),)
         elif kind is not None and subject == "property" and property_id:
             changes = (Change(kind, Entity.BUILDING, NAME, property_id),)
+        elif subject in ("invoice", "payment"):
+            changes = _money_changed(event, data)
         return Delivery(changes, payload["webhook_id"], {"event": event})
 
     async def subscribe_webhooks(self, gateway_url: str, /) -> list[str]:
@@ -754,6 +1014,104 @@ class PmsConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites, Un
         if not isinstance(hooks, list):
             raise UpstreamInvalidResponse(NAME, "pms listed its webhooks as a non-list.")
         return [hook for hook in hooks if isinstance(hook, dict)]
+
+    async def update_lease(self, lease_id: str, terms: LeaseTerms, /) -> Lease:
+        body: dict[str, Any] = {"end_date": terms.end_date}
+        if terms.deposit is not None:
+            body |= {"deposit": _number(terms.deposit), "currency": terms.deposit.currency}
+        names = {"end_date": "end_date", "deposit": "deposit", "currency": "deposit"}
+        return await self._amend(lease_id, body, names)
+
+    async def end_lease(self, lease_id: str, ending: LeaseEnding, /) -> Lease:
+        """An early end: pms takes it as a new end date with a reason (assumed), which it
+        refuses after the present end."""
+        body = {
+            "end_date": ending.end_date,
+            "termination_reason": ending.reason or "ended early",
+        }
+        return await self._amend(
+            lease_id, body, {"end_date": "end_date", "termination_reason": "reason"}
+        )
+
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """`POST …/lease` with the new rent and the day it takes effect (assumed fields)."""
+        body = {
+            "monthly_rent": _number(change.rent),
+            "effective_date": change.effective_date,
+            "currency": change.rent.currency,
+        }
+        names = {"monthly_rent": "rent", "currency": "rent", "effective_date": "effective_date"}
+        lease = await self._amend(lease_id, body, names)
+        recorded = lease.rent_changes.prefetched if isinstance(lease.rent_changes, Link) else ()
+        for record in recorded or ():
+            if isinstance(record, RentChange) and record.effective_date == change.effective_date:
+                return record
+        raise UpstreamInvalidResponse(NAME, "pms did not show the rent change it took.")
+
+    async def _amend(
+        self, lease_id: str, body: Mapping[str, Any], names: Mapping[str, str]
+    ) -> Lease:
+        key = _split(lease_id)
+        if key is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        sent = {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in body.items()
+            if value is not None
+        }
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            "api/v1/properties/{}/tenants/{}/lease".format(*key),
+            fields=names,
+            json=sent,
+        )
+        return _lease(_PMS.as_record(row, "did not return the lease"), lease_id)
+
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """pms files an invoice under the lease's own id, which the gateway's (its tenant's
+        key, as pms serves leases) does not hold: the lease is read first, then billed."""
+        key = _split(lease_id)
+        path = "api/v1/properties/{}/tenants/{}/lease".format(*key) if key else None
+        lease = await _PMS.one(self._client, path) if path else None
+        if lease is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        body = {
+            "lease_id": _id(lease),
+            "amount": _number(charge.amount),
+            "currency": charge.amount.currency,
+            "due_date": charge.due_date.isoformat(),
+            "description": charge.description,
+        }
+        names = {"amount": "amount", "currency": "amount", "due_date": "due_date"}
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            _INVOICES,
+            fields={**names, "description": "description", "lease_id": "lease_id"},
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _charge(_PMS.as_record(row, "did not return the invoice"))
+
+    async def record_payment(self, charge_id: str, payment: NewPayment, /) -> Payment:
+        if not token_id(charge_id):
+            raise NotFound(f"pms has no invoice {charge_id}.", provider=NAME)
+        body = {
+            "invoice_id": charge_id,
+            "amount": _number(payment.amount),
+            "currency": payment.amount.currency,
+            "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+            "method": payment.method,
+        }
+        names = {"amount": "amount", "currency": "amount", "paid_at": "paid_at", "method": "method"}
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            _PAYMENTS,
+            fields=names,
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _payment(_PMS.as_record(row, "did not return the payment"))
 
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         key = _split(unit_id)

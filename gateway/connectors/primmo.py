@@ -29,9 +29,16 @@ import orjson
 from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
-from gateway.connectors.capabilities import MaintenanceWrites, TenantWrites, WebhookSource
+from gateway.connectors.capabilities import (
+    ChargeWrites,
+    MaintenanceWrites,
+    RentChanges,
+    TenantWrites,
+    WebhookSource,
+)
 from gateway.connectors.paging import Answer, NextLinks
 from gateway.connectors.values import (
+    amount,
     day,
     integer_id,
     json_amount,
@@ -43,6 +50,7 @@ from gateway.connectors.values import (
 )
 from gateway.errors import (
     BadUserInput,
+    ModuleNotLicensed,
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
@@ -52,9 +60,12 @@ from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
     Assignment,
     AvailableBetween,
+    Balance,
     Between,
     Building,
     Cancellation,
+    Charge,
+    ChargeStatus,
     Completion,
     Condition,
     Contains,
@@ -68,12 +79,17 @@ from gateway.model import (
     MaintenanceRequest,
     MaintenanceStatus,
     Money,
+    NewCharge,
     NewMaintenanceRequest,
+    NewRentChange,
     NewTenant,
     NewWorkOrder,
     Occupancy,
+    Payment,
+    PaymentStatus,
     Priority,
     Record,
+    RentChange,
     Selection,
     Tenant,
     Unavailable,
@@ -112,6 +128,8 @@ class _Shape:
     order: tuple[str, ...]
     keys: Mapping[str, tuple[str, ...]]
     build: Callable[[Row, Selection], Record]
+    where: odata.Expr | None = None
+    """What every read of the set is narrowed to (a statement's payment lines)."""
 
 
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
@@ -212,6 +230,9 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         phone=text(row, "Phone"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
         lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
+        charges=_link(Entity.CHARGE, "tenant", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "tenant", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "tenant", row, ("Id",)),
         maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "tenant", row, ("Id",)),
     )
 
@@ -238,6 +259,71 @@ def _lease(row: Row, _selection: Selection) -> Lease:
         if status is LeaseStatus.ENDED
         else _link(Entity.TENANT, "lease", row, ("Id",)),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        rent_changes=_link(Entity.RENT_CHANGE, "lease", row, ("Id",)),
+        charges=_link(Entity.CHARGE, "lease", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "lease", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "lease", row, ("Id",)),
+    )
+
+
+def _id_link(entity: Entity, row: Row, name: str) -> Link | None:
+    value = row.get(name)
+    return Link(NAME, entity, "id", str(value)) if isinstance(value, int) else None
+
+
+def _charge(row: Row, _selection: Selection) -> Charge:
+    """An invoice (`api/Invoices`, assumed): Primmo keeps what is left to pay on it, not a
+    status, so paid is a zero balance."""
+    left = amount(row.get("Balance"))
+    return Charge(
+        provider=NAME,
+        source_id=_source_id(row),
+        number=text(row, "InvoiceNo"),
+        description=text(row, "Description"),
+        amount=money(row.get("Amount"), CURRENCY),
+        balance=money(left, CURRENCY) if left is not None else None,
+        issued_on=day(row.get("InvoiceDate")),
+        due_on=day(row.get("DueDate")),
+        status=None if left is None else ChargeStatus.PAID if left == 0 else ChargeStatus.OPEN,
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        payments=_link(Entity.PAYMENT, "charge", row, ("Id",)),
+    )
+
+
+def _payment(row: Row, _selection: Selection) -> Payment:
+    """A payment line of a tenant's financial statement (`api/FinancialStatements`,
+    assumed): only payments received are on it."""
+    return Payment(
+        provider=NAME,
+        source_id=_source_id(row),
+        amount=money(row.get("Amount"), CURRENCY),
+        paid_at=moment(row.get("TransactionDate")),
+        status=PaymentStatus.COMPLETED,
+        method=text(row, "Reference"),
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        charge=_id_link(Entity.CHARGE, row, "InvoiceId"),
+    )
+
+
+def _balance(row: Row, _selection: Selection) -> Balance:
+    """A lease's account receivable (`api/AccountsReceivable`, assumed)."""
+    return Balance(
+        provider=NAME,
+        source_id=_source_id(row),
+        owed=money(row.get("Balance"), CURRENCY),
+        overdue=money(row.get("PastDue"), CURRENCY),
+    )
+
+
+def _rent_change(row: Row, _selection: Selection) -> RentChange:
+    return RentChange(
+        provider=NAME,
+        source_id=_source_id(row),
+        effective_date=day(row.get("EffectiveDate")),
+        rent=money(row.get("Amount"), CURRENCY),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
     )
 
 
@@ -276,13 +362,6 @@ _DETAIL_CODES = {status.value: code for code, status in _DETAIL_STATUSES.items()
 _PRIORITY_NUMBERS = {priority.value: number for number, priority in _PRIORITIES.items()}
 
 
-def _by_id(entity: Entity, value: Any) -> Link | None:
-    """A reference by integer id (`TenantId`, `SupplierId`), where one is set."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    return Link(NAME, entity, "id", str(value))
-
-
 def _code(row: Row, name: str) -> str:
     return (text(row, name) or "").upper()
 
@@ -300,8 +379,8 @@ def _service_call(row: Row, _selection: Selection) -> MaintenanceRequest:
         completed_at=moment(row.get("CompletedDate")),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
         building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
-        tenant=_by_id(Entity.TENANT, row.get("TenantId")),
-        vendor=_by_id(Entity.VENDOR, row.get("SupplierId")),
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        vendor=_id_link(Entity.VENDOR, row, "SupplierId"),
         work_orders=_link(Entity.WORK_ORDER, "request", row, ("Id",)),
     )
 
@@ -316,8 +395,8 @@ def _service_call_detail(row: Row, _selection: Selection) -> WorkOrder:
         started_at=moment(row.get("StartDate")),
         completed_at=moment(row.get("EndDate")),
         cost=money(row.get("Amount"), CURRENCY),
-        request=_by_id(Entity.MAINTENANCE_REQUEST, row.get("ServiceCallId")),
-        vendor=_by_id(Entity.VENDOR, row.get("SupplierId")),
+        request=_id_link(Entity.MAINTENANCE_REQUEST, row, "ServiceCallId"),
+        vendor=_id_link(Entity.VENDOR, row, "SupplierId"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
     )
 
@@ -431,6 +510,56 @@ _SHAPES: dict[Entity, _Shape] = {
         keys={"id": ("Id",)},
         build=_lease,
     ),
+    Entity.CHARGE: _Shape(
+        path="api/Invoices",
+        fields={
+            "number": "InvoiceNo",
+            "description": "Description",
+            "amount": "Amount",
+            "balance": "Balance",
+            "status": "Balance",
+            "issued_on": "InvoiceDate",
+            "due_on": "DueDate",
+        },
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("DueDate", "Id"),
+        keys={"id": ("Id",), "tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_charge,
+    ),
+    Entity.PAYMENT: _Shape(
+        path="api/FinancialStatements",
+        fields={
+            "amount": "Amount",
+            "paid_at": "TransactionDate",
+            "method": "Reference",
+        },
+        identity=("Id", "TenantId", "LeaseId", "InvoiceId"),
+        order=("TransactionDate", "Id"),
+        keys={
+            "id": ("Id",),
+            "tenant": ("TenantId",),
+            "lease": ("LeaseId",),
+            "charge": ("InvoiceId",),
+        },
+        build=_payment,
+        where=odata.eq("TransactionType", "P"),
+    ),
+    Entity.BALANCE: _Shape(
+        path="api/AccountsReceivable",
+        fields={"owed": "Balance", "overdue": "PastDue"},
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("Id",),
+        keys={"tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_balance,
+    ),
+    Entity.RENT_CHANGE: _Shape(
+        path="api/LeasePriceChanges",
+        fields={"effective_date": "EffectiveDate", "rent": "Amount"},
+        identity=("Id", "LeaseId"),
+        order=("EffectiveDate", "Id"),
+        keys={"lease": ("LeaseId",)},
+        build=_rent_change,
+    ),
     Entity.LANDLORD: _Shape(
         path="api/LedgerDivisions",
         fields={
@@ -447,31 +576,46 @@ _SHAPES: dict[Entity, _Shape] = {
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+_COMPLETED = PaymentStatus.COMPLETED.value
 _LEASE_CODES = {status.value: code for code, status in _LEASE_STATUSES.items()}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
 """The custom header Primmo sends back with every delivery, as asked at subscription."""
 CONTENT_WINDOW = 10.0
 """Primmo deliveries carry no id: the same record and status within this many seconds is
 taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
-_SUBSCRIBED = ("Building", "Unit", "Tenant", "ServiceCall", "ServiceCallDetail", "Supplier")
+_SUBSCRIBED = (
+    "Building",
+    "Unit",
+    "Tenant",
+    "Invoice",
+    "ServiceCall",
+    "ServiceCallDetail",
+    "Supplier",
+)
 _WEBHOOK_ENTITIES = {
     "building": Entity.BUILDING,
     "unit": Entity.UNIT,
     "tenant": Entity.TENANT,
+    "invoice": Entity.CHARGE,
     "servicecall": Entity.MAINTENANCE_REQUEST,
     "servicecalldetail": Entity.WORK_ORDER,
     "supplier": Entity.VENDOR,
 }
+_MODULES = {"api/FinancialStatements": "FinancialStatements"}
+"""Sets Primmo sells as modules a client may not have bought: 403 until it has (FAQ R8)."""
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites):
+class PrimmoConnector(
+    Connector, TenantWrites, RentChanges, ChargeWrites, WebhookSource, MaintenanceWrites
+):
     name = NAME
     kind = "odata"
     serves = frozenset(_SHAPES)
-    lists = frozenset(_SHAPES)
+    lists = frozenset(_SHAPES) - {Entity.BALANCE, Entity.RENT_CHANGE}
     accepts = {
         "create_tenant": frozenset({"email", "phone", "tenant_type"}),
+        "create_charge": frozenset({"description"}),
         "create_maintenance_request": frozenset({"priority", "tenant_id"}),
         "assign_maintenance_request": frozenset({"scheduled_for"}),
         "create_work_order": frozenset({"scheduled_for", "estimated_cost"}),
@@ -507,9 +651,20 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites)
         )
         return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
 
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        """Primmo cancels no invoice, and a statement shows only payments received: a list
+        of anything else would only ever be empty, so Primmo is left out of it."""
+        status = criteria.get("status")
+        if entity is Entity.CHARGE and status == Equals(ChargeStatus.CANCELLED.value):
+            return False
+        if entity is Entity.PAYMENT and status not in (None, Equals(_COMPLETED)):
+            return False
+        return entity in self.lists
+
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
         path, extra, expr = self._criteria(entity, request.criteria)
+        expr = odata.all_of(shape.where, expr)
         skip = offset_of(request.position)
         query = odata.Query(
             select=self._select(shape, request.selection),
@@ -545,7 +700,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites)
         queries = [
             odata.Query(
                 select=self._select(shape, selection),
-                filter=expr,
+                filter=odata.all_of(shape.where, expr),
                 orderby=shape.order,
                 expand=self._expand(entity, selection),
             )
@@ -593,6 +748,59 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites)
             headers=odata.HEADERS,
         )
         return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
+
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
+        await self._lease_known(lease_id)
+        _in_dollars(change.rent, "rent")
+        row = await _PRIMMO.write(
+            self._client,
+            "POST",
+            "api/LeasePriceChanges",
+            fields={"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"},
+            refusals={400: _refused},
+            json={
+                "LeaseId": int(lease_id),
+                "EffectiveDate": change.effective_date.isoformat(),
+                "Amount": _number(change.rent),
+            },
+            headers=odata.HEADERS,
+        )
+        return _rent_change(_PRIMMO.as_record(row, "did not return the price change"), Selection())
+
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
+        await self._lease_known(lease_id)
+        _in_dollars(charge.amount, "amount")
+        body = {
+            "LeaseId": int(lease_id),
+            "DueDate": charge.due_date.isoformat(),
+            "Amount": _number(charge.amount),
+            "Description": charge.description,
+        }
+        row = await _PRIMMO.write(
+            self._client,
+            "POST",
+            "api/Invoices",
+            fields={
+                "DueDate": "due_date",
+                "Amount": "amount",
+                "Description": "description",
+                "LeaseId": "lease_id",
+            },
+            refusals={400: _refused},
+            json={name: value for name, value in body.items() if value is not None},
+            headers=odata.HEADERS,
+        )
+        return _charge(_PRIMMO.as_record(row, "did not return the invoice"), Selection())
+
+    async def _lease_known(self, lease_id: str) -> None:
+        """A write about a lease Primmo does not have is NOT_FOUND, not its 400."""
+        if integer_id(lease_id):
+            query = odata.Query(select=("Id",), filter=odata.eq("Id", int(lease_id)))
+            if (await self._read("api/Leases", query.params())).rows:
+                return
+        raise NotFound(f"primmo has no lease {lease_id}.", provider=NAME)
 
     async def create_maintenance_request(
         self, unit_id: str, request: NewMaintenanceRequest, /
@@ -769,8 +977,13 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource, MaintenanceWrites)
         return path, extra, odata.all_of(*parts)
 
     async def _read(self, path: str, options: Mapping[str, str], want: int | None = None) -> Answer:
+        module = _MODULES.get(path)
+        refusals = {403: lambda _: ModuleNotLicensed(NAME, module)} if module else None
+
         async def fetch(url: str) -> Any:
-            return await _PRIMMO.body(self._client, "GET", url, headers=odata.HEADERS)
+            return await _PRIMMO.body(
+                self._client, "GET", url, refusals=refusals, headers=odata.HEADERS
+            )
 
         links = NextLinks(fetch, self._client.base_url, NAME)
         return await links.read(f"{path}?{odata.encode(options)}", want)
@@ -840,13 +1053,14 @@ def _keyed(path: str, key: str) -> str:
 
 
 def _amount(field: str, cost: Money | None) -> float | None:
-    """Primmo's amounts are Canadian dollars (it carries no currency): another currency, or
-    an amount no JSON number holds exactly, is refused naming the field, nothing sent."""
+    """An amount in Canadian dollars, as a JSON number only when a double holds it exactly:
+    otherwise refused naming the field, nothing sent."""
     if cost is None:
         return None
-    number = json_amount(cost.amount) if cost.currency == CURRENCY else None
+    _in_dollars(cost, field)
+    number = json_amount(cost.amount)
     if number is None:
-        said = f"primmo takes amounts in {CURRENCY}, to at most 15 significant digits."
+        said = "primmo takes amounts to at most 15 significant digits."
         raise ValidationFailed(NAME, said, [{"field": field, "message": said}])
     return number
 
@@ -879,6 +1093,17 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
             return odata.any_of(odata.contains("LastName", text), odata.contains("FirstName", text))
         case (Entity.LEASE, "status", Equals(str(value))) if value in _LEASE_CODES:
             return odata.eq_trimmed("Status", _LEASE_CODES[value])
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.OPEN.value)):
+            return odata.gt("Balance", 0)
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.PAID.value)):
+            return odata.eq("Balance", 0)
+        case (Entity.CHARGE, "due_date", Within(low, high)):
+            return odata.all_of(
+                odata.ge("DueDate", low) if low is not None else None,
+                odata.le("DueDate", high) if high is not None else None,
+            )
+        case (Entity.PAYMENT, "status", Equals(value)) if value == _COMPLETED:
+            return None
         case (Entity.LEASE, "end_date", Within(low, high)):
             return odata.all_of(
                 odata.ge("EndDate", low) if low is not None else None,
@@ -932,6 +1157,23 @@ def _batched_filters(
     if pending:
         batches.append(_or(pending))
     return batches
+
+
+def _in_dollars(value: Money, field: str) -> None:
+    """Primmo's amounts carry no currency (they are Canadian dollars): another currency
+    cannot be written there, and is refused before anything is sent."""
+    if value.currency != CURRENCY:
+        raise ValidationFailed(
+            NAME,
+            f"primmo keeps amounts in {CURRENCY} only.",
+            [{"field": field, "message": f"primmo keeps amounts in {CURRENCY} only."}],
+        )
+
+
+def _number(value: Money) -> float:
+    """An amount as OData's JSON carries an Edm.Decimal: a number (its shortest float reads
+    back as the same decimal for any amount of up to 15 digits)."""
+    return float(value.amount)
 
 
 def _or(exprs: list[odata.Expr]) -> odata.Expr:

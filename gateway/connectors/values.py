@@ -65,7 +65,10 @@ def number(value: Any) -> float | None:
 def amount(value: Any) -> Decimal | None:
     """A provider's amount as a Decimal. JSON numbers arrive as floats, whose shortest
     repr (what `str` gives) is the text the provider sent for any amount of up to 15
-    significant digits; text is read as it is. Anything else, or not finite, is None."""
+    significant digits; text is read as it is, a Decimal (a sum) kept. Anything else, or
+    not finite, is None."""
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

@@ -4,8 +4,8 @@ Callers present an API key (`X-API-Key`, or `Authorization: Bearer <key>`)
 checked against SHA-256 hashes from the configuration, or a bearer JWT
 (HS256 with a shared secret, RS256 with a public key or a JWKS file). Scopes
 follow the pms RBAC vocabulary: `property:read`, `tenant:read`,
-`tenant:manage`, `landlord:manage`, `relationship:manage`, and `gateway:read` for the
-providers' health; `*` is all.
+`tenant:manage`, `landlord:manage`, `relationship:manage`, `lease:manage`, `financial:read`,
+`financial:manage`, and `gateway:read` for the providers' health; `*` is all.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def _day(value: date | None) -> str:
 
 
 def _instant(value: datetime | None) -> str:
-    """A moment in UTC: providers send their own offsets, and the merge compares instants."""
+    """A moment as the instant it names: providers send other offsets, ordered alike."""
     return value.astimezone(UTC).isoformat() if value is not None else ""
 
 
@@ -65,6 +65,8 @@ SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.VENDOR: lambda record: (_text(record.name),),
     Entity.LISTING: lambda record: (_text(record.title),),
     Entity.AGENT: lambda record: (_text(record.last_name), _text(record.first_name)),
+    Entity.CHARGE: lambda record: (_day(record.due_on),),
+    Entity.PAYMENT: lambda record: (_instant(record.paid_at),),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -80,6 +82,8 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.VENDOR: frozenset({"name"}),
     Entity.LISTING: frozenset({"title"}),
     Entity.AGENT: frozenset({"last_name", "first_name"}),
+    Entity.CHARGE: frozenset({"due_on"}),
+    Entity.PAYMENT: frozenset({"paid_at"}),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 

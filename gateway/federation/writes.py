@@ -27,10 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.connectors.capabilities import (
     Capability,
+    ChargeWrites,
     LandlordOnboarding,
+    LeaseWrites,
     MaintenanceWrites,
+    PaymentWrites,
     PropertyCreation,
     RelationshipRecords,
+    RentChanges,
     TenantWrites,
     UnitStatusWrites,
 )
@@ -47,17 +51,26 @@ from gateway.model import (
     Assignment,
     Building,
     Cancellation,
+    Charge,
     Completion,
     Entity,
     Landlord,
+    Lease,
+    LeaseEnding,
+    LeaseTerms,
     MaintenanceRequest,
+    NewCharge,
     NewLandlord,
     NewMaintenanceRequest,
+    NewPayment,
     NewProperty,
+    NewRentChange,
     NewTenant,
     NewWorkOrder,
+    Payment,
     Record,
     Relationship,
+    RentChange,
     Selection,
     Tenant,
     Unit,
@@ -198,6 +211,41 @@ class Writes:
         writer = self._federation.able(TenantWrites, provider)
         taken(provider, writer, "create_tenant", tenant)
         return await self._written(provider, None, lambda: writer.create_tenant(unit_id, tenant))
+
+    async def update_lease(self, provider: str, lease_id: str, terms: LeaseTerms) -> Lease:
+        writer = self._federation.able(LeaseWrites, provider)
+        taken(provider, writer, "update_lease", terms)
+        return await self._written(
+            provider, (Entity.LEASE, lease_id), lambda: writer.update_lease(lease_id, terms)
+        )
+
+    async def end_lease(self, provider: str, lease_id: str, ending: LeaseEnding) -> Lease:
+        writer = self._federation.able(LeaseWrites, provider)
+        taken(provider, writer, "end_lease", ending)
+        return await self._written(
+            provider, (Entity.LEASE, lease_id), lambda: writer.end_lease(lease_id, ending)
+        )
+
+    async def change_rent(self, provider: str, lease_id: str, change: NewRentChange) -> RentChange:
+        writer = self._federation.able(RentChanges, provider)
+        taken(provider, writer, "change_rent", change)
+        return await self._written(
+            provider, (Entity.LEASE, lease_id), lambda: writer.change_rent(lease_id, change)
+        )
+
+    async def create_charge(self, provider: str, lease_id: str, charge: NewCharge) -> Charge:
+        writer = self._federation.able(ChargeWrites, provider)
+        taken(provider, writer, "create_charge", charge)
+        return await self._written(provider, None, lambda: writer.create_charge(lease_id, charge))
+
+    async def record_payment(self, provider: str, charge_id: str, payment: NewPayment) -> Payment:
+        writer = self._federation.able(PaymentWrites, provider)
+        taken(provider, writer, "record_payment", payment)
+        return await self._written(
+            provider,
+            (Entity.CHARGE, charge_id),
+            lambda: writer.record_payment(charge_id, payment),
+        )
 
     async def associate(
         self, wanted: str | None, account: str, property_code: str, role: str, start: date

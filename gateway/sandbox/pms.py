@@ -878,6 +878,7 @@ class _Service:
 
     async def failed_payment(self, request: Request) -> Response:
         """Sandbox admin: a tenant's card is declined on an invoice (payment.failed follows)."""
+        request.state.request_id = f"req_{uuid.uuid4().hex[:12]}"
         held = self.held_invoice(request.path_params["invoice_id"])
         if held is None:
             return self.not_found(request, "Invoice")
@@ -1343,7 +1344,7 @@ def _cost(body: Row) -> Decimal | None:
 
 _METHODS = frozenset({"bank_transfer", "card", "interac", "pre_authorized_debit", "cash"})
 _AMENDABLE = frozenset(
-    {"end_date", "deposit", "monthly_rent", "effective_date", "termination_reason"}
+    {"end_date", "deposit", "monthly_rent", "effective_date", "termination_reason", "currency"}
 )
 
 
@@ -1424,6 +1425,8 @@ def _amendment_problems(
                 problems.append(
                     {"field": "end_date", "message": "an early end cannot be after the lease's end"}
                 )
+    if body.get("currency", "CAD") != "CAD":
+        problems.append({"field": "currency", "message": "currency must be the lease's, CAD"})
     if "deposit" in body:
         deposit = body["deposit"]
         if not isinstance(deposit, int) or isinstance(deposit, bool) or deposit < 0:

@@ -70,6 +70,8 @@ class Fault:
     kind: str
     status: int = 500
     seconds: float = 30.0
+    method: str | None = None
+    """Only requests of this method misbehave (a write's POST, not the read before it)."""
 
 
 async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
@@ -83,9 +85,11 @@ async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, byt
     await send({"type": "http.response.body", "body": body})
 
 
-async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
+async def _misbehave(fault: Fault | None, token: bool, method: str, send: Send) -> bool:
     """Answers in place of the provider if a fault applies to this request."""
     if fault is None or fault.kind.startswith("token_") != token:
+        return False
+    if fault.method is not None and fault.method != method:
         return False
     if fault.kind == "slow":
         await asyncio.sleep(fault.seconds)
@@ -213,14 +217,17 @@ class ProviderState:
     """The knobs of the provider's protocol, where it has some (Primmo: `odata.Server`'s page
     cap, collation and counting), for a test or a person to make it behave like another server."""
 
-    def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
-        """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""
+    def inject(
+        self, kind: str, *, status: int = 500, seconds: float = 30.0, method: str | None = None
+    ) -> None:
+        """Makes the provider misbehave, as real ones do, on every request or only on those of
+        `method`; `None`-like kind "none" heals it."""
         if kind == "none":
             self.fault = None
             return
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
-        self.fault = Fault(kind, status, seconds)
+        self.fault = Fault(kind, status, seconds, method.upper() if method else None)
 
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""
@@ -305,7 +312,7 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                     if state.latency:
                         spread = random.uniform(-state.jitter, state.jitter)
                         await asyncio.sleep(max(0.0, state.latency + spread))
-                    if not await _misbehave(state.fault, seen.token, send):
+                    if not await _misbehave(state.fault, seen.token, scope["method"], send):
                         await app(scope, keeping_body, send)
                 finally:
                     state.in_flight -= 1
@@ -382,6 +389,7 @@ class _Admin:
                 params.get("kind", "none"),
                 status=int(params.get("status", "500")),
                 seconds=float(params.get("seconds", "30")),
+                method=params.get("method"),
             )
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)

@@ -33,6 +33,8 @@ _ENUMS: dict[str, type[enum.Enum]] = {
         model.MaintenanceStatus,
         model.WorkOrderStatus,
         model.ListingStatus,
+        model.ChargeStatus,
+        model.PaymentStatus,
     )
 }
 
