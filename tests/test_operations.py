@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from gateway.model import Entity
 from schema.ids import encode_id
 from tests.conftest import Client
+from tests.test_ledger import LEDGER
 
 REQUEST = (
     "id provider sourceId title description priority status reportedAt scheduledFor completedAt"
@@ -221,3 +224,45 @@ async def test_work_orders_and_their_requests_agree(client: Client) -> None:
         assert order["unit"]["id"] == order["request"]["unit"]["id"]
         if order["request"]["status"] == "COMPLETED":
             assert order["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("provider", ["pms", "primmo"])
+async def test_a_tenants_ledger_with_its_open_requests_costs_one_request_more(
+    client: Client, provider: str
+) -> None:
+    """The issue's tenant's ledger (lease, charges, payments) and its open maintenance
+    requests: the requests are one more read at either provider (pms: the property's
+    requests; Primmo: one `$filter` on `TenantId`), the API's minimum beside the ledger's."""
+    world = client.sandbox.world
+    books = client.sandbox.states[provider].records.workshop
+    ticket = next(
+        t
+        for t in books.requests.values()
+        if t.status != "completed"
+        and t.tenant_id is not None
+        and any(p.id == t.tenant_id and world.is_current(p) for p in world.tenants)
+    )
+    key = world.references[("tenant", ticket.tenant_id)].split(":", 1)[1]
+    tenant = encode_id(Entity.TENANT, provider, key)
+    with_requests = LEDGER.replace(
+        "lease {", "maintenanceRequests(open: true) { sourceId status } lease {"
+    )
+    state = client.sandbox.states[provider]
+    if provider == "primmo":
+        state.records.modules["FinancialStatements"] = True  # its payments need the module
+    await client.data(LEDGER, {"id": tenant})
+    client.sandbox.reset_counters()
+    await client.data(LEDGER, {"id": tenant})
+    alone = state.count()
+    client.sandbox.reset_counters()
+
+    data = await client.data(with_requests, {"id": tenant})
+
+    assert state.count() == alone + 1
+    mine = {
+        t.id
+        for t in books.requests.values()
+        if t.tenant_id == ticket.tenant_id and t.status != "completed"
+    }
+    found = data["node"]["maintenanceRequests"]
+    assert {int(r["sourceId"].removeprefix("mr_")) for r in found} == mine
