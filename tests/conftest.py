@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
 from gateway.edge.app import Gateway, create_app
 from gateway.edge.callers import DEV_KEY
 from gateway.observability.tracing import Tracing
@@ -71,6 +72,22 @@ def settings() -> Settings:
     return Settings(
         gateway=GatewaySettings(default_page_size=20, max_page_size=100, subscribe_at_start=False),
         defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
+    )
+
+
+def keyed(keys: Mapping[str, list[str]], **more: Any) -> Settings:
+    """A gateway that lets in these API keys, each with its scopes (and `more` settings)."""
+    return Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
+        auth=AuthSettings(
+            api_keys=[
+                ApiKey(
+                    name=f"key-{n}", sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes
+                )
+                for n, (key, scopes) in enumerate(keys.items())
+            ]
+        ),
+        **more,
     )
 
 

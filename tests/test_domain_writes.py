@@ -4,7 +4,6 @@ answer), each as data naming what to fix, and where a provider cannot, said so."
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -12,11 +11,10 @@ from typing import Any
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, keyed, serving
 
 UPDATE = (
     "mutation($input: UpdateLeaseInput!) { updateLease(input: $input) { "
@@ -428,18 +426,7 @@ async def test_a_float_amount_is_refused_before_anything_runs(client: Client) ->
 
 async def test_each_write_needs_its_scope(sandbox: Sandbox, clock: ManualClock) -> None:
     key = "lease-manager-0123456789"
-    settings = Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(
-            api_keys=[
-                ApiKey(
-                    name="leases",
-                    sha256=hashlib.sha256(key.encode()).hexdigest(),
-                    scopes=["property:read", "tenant:read", "lease:manage"],
-                )
-            ]
-        ),
-    )
+    settings = keyed({key: ["property:read", "tenant:read", "lease:manage"]})
     async with serving(sandbox, clock, settings, headers={"X-API-Key": key}) as client:
         lease = _lease(client, "pms")
         allowed = await client.data(

@@ -566,46 +566,27 @@ class PrimmoConnector(Connector, TenantWrites, RentChanges, ChargeWrites, Webhoo
         rows = (await self._read("api/Units", query.params())).rows
         if not rows:
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
-        given = {
+        body = {
+            **{name: rows[0].get(name) for name in _UNIT_KEY},
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
             "Email": tenant.email,
             "Phone": tenant.phone,
             "TenantType": tenant.tenant_type,
         }
-        body = {
-            **{name: rows[0].get(name) for name in _UNIT_KEY},
-            **{name: value for name, value in given.items() if value is not None},
-        }
-        row = await _PRIMMO.write(
-            self._client,
-            "POST",
-            "api/Tenants",
-            fields=_TENANT_FIELDS,
-            refusals={400: _refused},
-            json=body,
-            headers=odata.HEADERS,
-        )
-        return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
+        return _tenant(await self._post("api/Tenants", _TENANT_FIELDS, body), Selection())
 
     async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
         """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
         await self._lease_known(lease_id)
         _in_dollars(change.rent, "rent")
-        row = await _PRIMMO.write(
-            self._client,
-            "POST",
-            "api/LeasePriceChanges",
-            fields={"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"},
-            refusals={400: _refused},
-            json={
-                "LeaseId": int(lease_id),
-                "EffectiveDate": change.effective_date.isoformat(),
-                "Amount": _number(change.rent),
-            },
-            headers=odata.HEADERS,
-        )
-        return _rent_change(_PRIMMO.as_record(row, "did not return the price change"), Selection())
+        body = {
+            "LeaseId": int(lease_id),
+            "EffectiveDate": change.effective_date.isoformat(),
+            "Amount": _number(change.rent),
+        }
+        fields = {"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"}
+        return _rent_change(await self._post("api/LeasePriceChanges", fields, body), Selection())
 
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
         """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
@@ -617,21 +598,29 @@ class PrimmoConnector(Connector, TenantWrites, RentChanges, ChargeWrites, Webhoo
             "Amount": _number(charge.amount),
             "Description": charge.description,
         }
+        fields = {
+            "DueDate": "due_date",
+            "Amount": "amount",
+            "Description": "description",
+            "LeaseId": "lease_id",
+        }
+        return _charge(await self._post("api/Invoices", fields, body), Selection())
+
+    async def _post(
+        self, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A row created in an entity set, as Primmo returns it; what the caller left out is
+        not sent (Primmo's own default applies), and a refusal names the caller's fields."""
         row = await _PRIMMO.write(
             self._client,
             "POST",
-            "api/Invoices",
-            fields={
-                "DueDate": "due_date",
-                "Amount": "amount",
-                "Description": "description",
-                "LeaseId": "lease_id",
-            },
+            path,
+            fields=fields,
             refusals={400: _refused},
             json={name: value for name, value in body.items() if value is not None},
             headers=odata.HEADERS,
         )
-        return _charge(_PRIMMO.as_record(row, "did not return the invoice"), Selection())
+        return _PRIMMO.as_record(row, f"did not return what {path} created")
 
     async def _lease_known(self, lease_id: str) -> None:
         """A write about a lease Primmo does not have is NOT_FOUND, not its 400."""

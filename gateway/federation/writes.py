@@ -75,6 +75,17 @@ __all__ = ["Outcome", "Refusal", "Writes", "taken"]
 logger = logging.getLogger("gateway.writes")
 
 R = TypeVar("R", bound=Record)
+W = TypeVar("W", bound=Capability)
+
+_OPERATIONS: dict[type, str] = {
+    NewTenant: "create_tenant",
+    LeaseTerms: "update_lease",
+    LeaseEnding: "end_lease",
+    NewRentChange: "change_rent",
+    NewCharge: "create_charge",
+    NewPayment: "record_payment",
+}
+"""Each write's input, by the capability method (`Capability.accepts` key) that takes it."""
 
 
 @dataclass(frozen=True)
@@ -179,56 +190,62 @@ class Writes:
             logger.warning("an idempotency key's outcome could not be kept: Redis is unavailable")
         return done
 
-    async def _written(
-        self, provider: str, changed: tuple[Entity, str] | None, write: Callable[[], Awaitable[R]]
+    async def _by(
+        self,
+        capability: type[W],
+        provider: str,
+        given: Any,
+        changed: tuple[Entity, str] | None,
+        write: Callable[[W], Awaitable[R]],
     ) -> R:
-        """Sent once through the provider's guard; the changed record's cached copies are
+        """A write at a provider with `capability`: what it has no place for in `given` (the
+        input of the capability's method named as `write` calls it) refused before anything
+        is sent; sent once through the provider's guard; the changed record's cached copies
         evicted whether or not the answer came back, since the write may have happened."""
+        writer = self._federation.able(capability, provider)
+        taken(provider, writer, _OPERATIONS[type(given)], given)
         try:
-            return await self._federation.write(provider, write)
+            return await self._federation.write(provider, lambda: write(writer))
         finally:
             if changed is not None:
                 await self._federation.cache.evict(provider, *changed)
 
     async def create_tenant(self, provider: str, unit_id: str, tenant: NewTenant) -> Tenant:
         """A tenant in the unit with this source id, at the unit's provider."""
-        writer = self._federation.able(TenantWrites, provider)
-        taken(provider, writer, "create_tenant", tenant)
-        return await self._written(provider, None, lambda: writer.create_tenant(unit_id, tenant))
+        return await self._by(
+            TenantWrites, provider, tenant, None, lambda w: w.create_tenant(unit_id, tenant)
+        )
 
     async def update_lease(self, provider: str, lease_id: str, terms: LeaseTerms) -> Lease:
-        writer = self._federation.able(LeaseWrites, provider)
-        taken(provider, writer, "update_lease", terms)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.update_lease(lease_id, terms)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            LeaseWrites, provider, terms, lease, lambda w: w.update_lease(lease_id, terms)
         )
 
     async def end_lease(self, provider: str, lease_id: str, ending: LeaseEnding) -> Lease:
-        writer = self._federation.able(LeaseWrites, provider)
-        taken(provider, writer, "end_lease", ending)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.end_lease(lease_id, ending)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            LeaseWrites, provider, ending, lease, lambda w: w.end_lease(lease_id, ending)
         )
 
     async def change_rent(self, provider: str, lease_id: str, change: NewRentChange) -> RentChange:
-        writer = self._federation.able(RentChanges, provider)
-        taken(provider, writer, "change_rent", change)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.change_rent(lease_id, change)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            RentChanges, provider, change, lease, lambda w: w.change_rent(lease_id, change)
         )
 
     async def create_charge(self, provider: str, lease_id: str, charge: NewCharge) -> Charge:
-        writer = self._federation.able(ChargeWrites, provider)
-        taken(provider, writer, "create_charge", charge)
-        return await self._written(provider, None, lambda: writer.create_charge(lease_id, charge))
+        return await self._by(
+            ChargeWrites, provider, charge, None, lambda w: w.create_charge(lease_id, charge)
+        )
 
     async def record_payment(self, provider: str, charge_id: str, payment: NewPayment) -> Payment:
-        writer = self._federation.able(PaymentWrites, provider)
-        taken(provider, writer, "record_payment", payment)
-        return await self._written(
+        return await self._by(
+            PaymentWrites,
             provider,
+            payment,
             (Entity.CHARGE, charge_id),
-            lambda: writer.record_payment(charge_id, payment),
+            lambda w: w.record_payment(charge_id, payment),
         )
 
     async def associate(

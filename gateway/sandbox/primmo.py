@@ -669,40 +669,44 @@ class _Service:
             self.tables.modules[name] = value == "true"
         return JSONResponse(self.tables.modules)
 
-    async def posted(self, request: Request) -> Row | Response:
+    async def for_lease(
+        self, request: Request, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    ) -> tuple[Row, Lease] | Response:
+        """A row posted about a lease, checked as Primmo checks it (FAQ R6): a JSON object
+        with the properties required and no others, `Amount` a positive amount of cents,
+        dates as dates (400, naming the property), a lease it has that has not ended (400,
+        409)."""
         try:
             body = json.loads(await request.body())
         except ValueError:
             body = None
         if not isinstance(body, dict):
             return _error(400, "BadRequest", "The body must be a JSON object.")
-        return body
-
-    def lease_for(self, body: Row) -> Lease | Response:
+        missing = [name for name in required if body.get(name) in (None, "")]
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - set(required) - set(optional))
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        dated = [name for name in required if name.endswith("Date")]
+        problem = _amount_problem(body, "Amount") or next(
+            (found for name in dated if (found := _date_problem(body, name))), None
+        )
+        if problem:
+            return _error(400, "ValidationError", problem)
         number = body.get("LeaseId")
         lease = self.books.lease(number) if isinstance(number, int) else None
         if lease is None or lease.unit_id not in self.tables.units_by_id:
             return _error(400, "ValidationError", "LeaseId names no lease.")
         if lease.end < self.world.today:
             return _error(409, "Conflict", "The lease has ended.")
-        return lease
+        return body, lease
 
     async def create_invoice(self, request: Request) -> Response:
-        body = await self.posted(request)
-        if isinstance(body, Response):
-            return body
-        missing = [n for n in ("LeaseId", "DueDate", "Amount") if body.get(n) in (None, "")]
-        if missing:
-            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        unknown = sorted(set(body) - {"LeaseId", "DueDate", "Amount", "Description"})
-        if unknown:
-            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
-        problem = _amount_problem(body, "Amount") or _date_problem(body, "DueDate")
-        if problem:
-            return _error(400, "ValidationError", problem)
-        lease = self.lease_for(body)
-        if isinstance(lease, Response):
-            return lease
+        posted = await self.for_lease(request, ("LeaseId", "DueDate", "Amount"), ("Description",))
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
         charge = self.tables.ledger.bill(
             lease,
             Decimal(str(body["Amount"])),
@@ -716,18 +720,10 @@ class _Service:
         return JSONResponse(row, status_code=201)
 
     async def create_price_change(self, request: Request) -> Response:
-        body = await self.posted(request)
-        if isinstance(body, Response):
-            return body
-        missing = [n for n in ("LeaseId", "EffectiveDate", "Amount") if body.get(n) in (None, "")]
-        if missing:
-            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        problem = _amount_problem(body, "Amount") or _date_problem(body, "EffectiveDate")
-        if problem:
-            return _error(400, "ValidationError", problem)
-        lease = self.lease_for(body)
-        if isinstance(lease, Response):
-            return lease
+        posted = await self.for_lease(request, ("LeaseId", "EffectiveDate", "Amount"))
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
         effective = date.fromisoformat(body["EffectiveDate"])
         if not lease.start <= effective <= lease.end:
             return _error(400, "ValidationError", "EffectiveDate is outside the lease.")
