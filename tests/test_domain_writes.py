@@ -256,6 +256,13 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
         CHARGE, {"input": {**charge, "amount": {"amount": "45.50", "currency": "EUR"}}}
     )
     missing = await client.data(CHARGE, {"input": {**charge, "leaseId": _gone("primmo")}})
+    cents = await client.data(
+        CHARGE, {"input": {**charge, "amount": {"amount": "45.505", "currency": "CAD"}}}
+    )
+    ended = await client.data(
+        CHARGE, {"input": {**charge, "leaseId": _lease(client, "primmo", running=False).id}}
+    )
+    unknown = await client.data(RENT, {"input": {**rent, "leaseId": _gone("primmo")}})
 
     assert changed["changeRent"]["rentChange"]["rent"] == {"amount": "1750.00", "currency": "CAD"}
     assert {"effectiveDate": str(lease.end), "rent": {"amount": "1750.00"}} in changed[
@@ -273,6 +280,9 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
     assert created["description"] == "Stationnement"
     assert _errors(dollars, "createCharge") == [("VALIDATION_FAILED", "amount")]
     assert [code for code, _ in _errors(missing, "createCharge")] == ["NOT_FOUND"]
+    assert _errors(cents, "createCharge") == [("VALIDATION_FAILED", "amount")]
+    assert [code for code, _ in _errors(ended, "createCharge")] == ["CONFLICT"]
+    assert [code for code, _ in _errors(unknown, "changeRent")] == ["NOT_FOUND"]
 
 
 async def test_primmo_writes_unanswered_are_outcome_unknown_sent_once(impatient: Client) -> None:
