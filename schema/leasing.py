@@ -127,7 +127,7 @@ class LeaseQueries:
         return await connection(info, model.Entity.LEASE, criteria, first, after, providers)
 
 
-@strawberry.input(description="Changes a lease's terms (pms): only what is given.")
+@strawberry.input(description="Changes a lease's terms: only what is given.")
 class UpdateLeaseInput:
     lease_id: strawberry.ID
     end_date: date | None = strawberry.field(default=None, description="Extend or shorten it.")
@@ -135,7 +135,7 @@ class UpdateLeaseInput:
     idempotency_key: str | None = IdempotencyKey
 
 
-@strawberry.input(description="Ends a lease early (pms): its last day, and why.")
+@strawberry.input(description="Ends a lease early: its last day, and why.")
 class EndLeaseInput:
     lease_id: strawberry.ID
     end_date: date = strawberry.field(
@@ -145,7 +145,7 @@ class EndLeaseInput:
     idempotency_key: str | None = IdempotencyKey
 
 
-@strawberry.input(description="Records that a lease's rent changes from a date (pms, Primmo).")
+@strawberry.input(description="Records that a lease's rent changes from a date.")
 class ChangeRentInput:
     lease_id: strawberry.ID
     effective_date: date

@@ -208,7 +208,7 @@ _FINANCIAL = requires("financial:read")
 @strawberry.type
 class Accounts:
     """The money a tenant and a lease are both reached with, said once: each inherits it.
-    A lease's bills are addressed to its first signer at both providers, so a co-tenant's own
+    A lease's bills are addressed to its first signer, so a co-tenant's own
     are none (the lease's are on `Lease.charges`). Nullable, so a provider that refuses one
     (a module the client has not bought) costs that field alone."""
 
