@@ -24,11 +24,10 @@ from schema.filters import DateRange
 from schema.money import Money, MoneyInput
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
-from schema.types import Info, Node, many, one, shows
+from schema.types import Accounts, Info, Node, many, one, shows
 from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
 
 if TYPE_CHECKING:
-    from schema.ledger import Balance, Charge, Payment
     from schema.types import Tenant, Unit
 
 __all__ = [
@@ -45,10 +44,6 @@ strawberry.enum(LeaseStatus, description="Where a lease stands today.")
 
 TenantType = Annotated["Tenant", strawberry.lazy("schema.types")]
 UnitType = Annotated["Unit", strawberry.lazy("schema.types")]
-ChargeType = Annotated["Charge", strawberry.lazy("schema.ledger")]
-PaymentType = Annotated["Payment", strawberry.lazy("schema.ledger")]
-BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
-FINANCIAL = requires("financial:read")
 
 
 @shows(model.RentChange)
@@ -60,7 +55,7 @@ class RentChange:
 
 @shows(model.Lease)
 @strawberry.type(description="The terms a unit is let under: its term, rent and parties.")
-class Lease(Node):
+class Lease(Node, Accounts):
     start_date: date | None
     end_date: date | None
     rent: Money | None = strawberry.field(description="The monthly rent in effect today.")
@@ -94,37 +89,6 @@ class Lease(Node):
     ) -> list[model.RentChange] | None:
         changes = await many(info, root.rent_changes, model.RentChange)
         return sorted(changes, key=lambda change: change.effective_date or date.min)
-
-    @strawberry.field(
-        description="What it was billed.",
-        extensions=FINANCIAL,
-        graphql_type=list[ChargeType] | None,
-    )
-    @staticmethod
-    async def charges(
-        root: strawberry.Parent[model.Lease], info: Info
-    ) -> list[model.Charge] | None:
-        return await many(info, root.charges, model.Charge)
-
-    @strawberry.field(
-        description="What was paid on it.",
-        extensions=FINANCIAL,
-        graphql_type=list[PaymentType] | None,
-    )
-    @staticmethod
-    async def payments(
-        root: strawberry.Parent[model.Lease], info: Info
-    ) -> list[model.Payment] | None:
-        return await many(info, root.payments, model.Payment)
-
-    @strawberry.field(
-        description="What is still owed on it.",
-        extensions=FINANCIAL,
-        graphql_type=BalanceType | None,
-    )
-    @staticmethod
-    async def balance(root: strawberry.Parent[model.Lease], info: Info) -> model.Balance | None:
-        return await one(info, root.balance, model.Balance)
 
 
 @strawberry.input
@@ -163,7 +127,7 @@ class LeaseQueries:
         return await connection(info, model.Entity.LEASE, criteria, first, after, providers)
 
 
-@strawberry.input(description="Changes a lease's terms (pms): only what is given.")
+@strawberry.input(description="Changes a lease's terms: only what is given.")
 class UpdateLeaseInput:
     lease_id: strawberry.ID
     end_date: date | None = strawberry.field(default=None, description="Extend or shorten it.")
@@ -171,7 +135,7 @@ class UpdateLeaseInput:
     idempotency_key: str | None = IdempotencyKey
 
 
-@strawberry.input(description="Ends a lease early (pms): its last day, and why.")
+@strawberry.input(description="Ends a lease early: its last day, and why.")
 class EndLeaseInput:
     lease_id: strawberry.ID
     end_date: date = strawberry.field(
@@ -181,7 +145,7 @@ class EndLeaseInput:
     idempotency_key: str | None = IdempotencyKey
 
 
-@strawberry.input(description="Records that a lease's rent changes from a date (pms, Primmo).")
+@strawberry.input(description="Records that a lease's rent changes from a date.")
 class ChangeRentInput:
     lease_id: strawberry.ID
     effective_date: date

@@ -5,7 +5,7 @@ down, root lists on `LedgerQueries` (inherited by `Query`), writes on `LedgerMut
 (inherited by `Mutation`) through `schema.writes.written`, a read scope per type
 (`financial:read`, in `schema.permissions.READ_SCOPES`) and a scope per write
 (`financial:manage`). Relations that carry money are nullable: a provider that refuses one
-(Primmo's statements without their module) costs that field alone.
+(a module the client has not bought) costs that field alone.
 """
 
 from __future__ import annotations
@@ -89,9 +89,7 @@ class Charge(Node):
 @strawberry.type(description="Money a tenant paid, or tried to.")
 class Payment(Node):
     amount: Money | None
-    paid_at: datetime | None = strawberry.field(
-        description="With the offset the provider sent (UTC at pms, local time at Primmo)."
-    )
+    paid_at: datetime | None = strawberry.field(description="With the offset the provider sent.")
     status: PaymentStatus | None
     method: str | None = strawberry.field(description="As the provider names it: card, ...")
 
@@ -181,7 +179,7 @@ class LedgerQueries:
         return await connection(info, model.Entity.PAYMENT, criteria, first, after, providers)
 
 
-@strawberry.input(description="Bills a lease's tenant (pms, Primmo).")
+@strawberry.input(description="Bills a lease's tenant.")
 class CreateChargeInput:
     lease_id: strawberry.ID
     amount: MoneyInput
@@ -196,7 +194,7 @@ class ChargePayload:
     errors: list[UserError]
 
 
-@strawberry.input(description="Records a payment on a charge (pms).")
+@strawberry.input(description="Records a payment on a charge.")
 class RecordPaymentInput:
     charge_id: strawberry.ID
     amount: MoneyInput
@@ -204,7 +202,7 @@ class RecordPaymentInput:
         default=None, description="When it was made, with its offset; now if left out."
     )
     method: str | None = strawberry.field(
-        default=None, description="The provider's own name: card, interac, bank_transfer..."
+        default=None, description="How it was paid, as the provider names it."
     )
     idempotency_key: str | None = IdempotencyKey
 

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 @strawberry.input(
     description="A provider that has no place for a field given is refused before anything is "
-    "sent (VALIDATION_FAILED naming the field): pms keeps no tenant type."
+    "sent (VALIDATION_FAILED naming the field)."
 )
 class CreateTenantInput:
     unit_id: strawberry.ID = strawberry.field(description="Global id of the unit.")
@@ -40,7 +40,7 @@ class CreateTenantInput:
     phone: str | None = None
     tenant_type: str | None = strawberry.field(
         default=None,
-        description="The provider's own code (Primmo: D, C...); its default if left out.",
+        description="The provider's own code; its default if left out.",
     )
     idempotency_key: str | None = IdempotencyKey
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from schema.operations import MaintenanceRequest
 
 __all__ = [
+    "Accounts",
     "GRAPHQL_OF",
     "NODE_TYPES",
     "Party",
@@ -259,9 +260,46 @@ BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
 _FINANCIAL = requires("financial:read")
 
 
+@strawberry.type
+class Accounts:
+    """The money a tenant and a lease are both reached with, said once: each inherits it.
+    A lease's bills are addressed to its first signer, so a co-tenant's own
+    are none (the lease's are on `Lease.charges`). Nullable, so a provider that refuses one
+    (a module the client has not bought) costs that field alone."""
+
+    @strawberry.field(
+        description="What was billed (to a tenant: as a lease's first signer).",
+        extensions=_FINANCIAL,
+        graphql_type=list[ChargeType] | None,
+    )
+    @staticmethod
+    async def charges(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> list[model.Charge] | None:
+        return await many(info, root.charges, model.Charge)
+
+    @strawberry.field(
+        description="What was paid.", extensions=_FINANCIAL, graphql_type=list[PaymentType] | None
+    )
+    @staticmethod
+    async def payments(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> list[model.Payment] | None:
+        return await many(info, root.payments, model.Payment)
+
+    @strawberry.field(
+        description="What is still owed.", extensions=_FINANCIAL, graphql_type=BalanceType | None
+    )
+    @staticmethod
+    async def balance(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> model.Balance | None:
+        return await one(info, root.balance, model.Balance)
+
+
 @shows(model.Tenant)
 @strawberry.type(description="A person or company renting a unit.")
-class Tenant(Node):
+class Tenant(Node, Accounts):
     """Names, contact and lease are personal data: they need the `tenant:read` scope."""
 
     first_name: str | None = strawberry.field(extensions=_PERSONAL)
@@ -304,38 +342,6 @@ class Tenant(Node):
         resolver=maintenance_requests,
         graphql_type=list[MaintenanceRequestType],
     )
-
-    @strawberry.field(
-        description="What the tenant was billed (as its lease's first signer, to whom both "
-        "providers address a lease's bills).",
-        extensions=_FINANCIAL,
-        graphql_type=list[ChargeType] | None,
-    )
-    @staticmethod
-    async def charges(
-        root: strawberry.Parent[model.Tenant], info: Info
-    ) -> list[model.Charge] | None:
-        return await many(info, root.charges, model.Charge)
-
-    @strawberry.field(
-        description="What the tenant paid.",
-        extensions=_FINANCIAL,
-        graphql_type=list[PaymentType] | None,
-    )
-    @staticmethod
-    async def payments(
-        root: strawberry.Parent[model.Tenant], info: Info
-    ) -> list[model.Payment] | None:
-        return await many(info, root.payments, model.Payment)
-
-    @strawberry.field(
-        description="What the tenant still owes.",
-        extensions=_FINANCIAL,
-        graphql_type=BalanceType | None,
-    )
-    @staticmethod
-    async def balance(root: strawberry.Parent[model.Tenant], info: Info) -> model.Balance | None:
-        return await one(info, root.balance, model.Balance)
 
 
 @strawberry.enum(description="What a party is to a property.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +73,22 @@ def settings() -> Settings:
     return Settings(
         gateway=GatewaySettings(default_page_size=20, max_page_size=100, subscribe_at_start=False),
         defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
+    )
+
+
+def keyed(keys: Mapping[str, list[str]], **more: Any) -> Settings:
+    """A gateway that lets in these API keys, each with its scopes (and `more` settings)."""
+    return Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
+        auth=AuthSettings(
+            api_keys=[
+                ApiKey(
+                    name=f"key-{n}", sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes
+                )
+                for n, (key, scopes) in enumerate(keys.items())
+            ]
+        ),
+        **more,
     )
 
 
@@ -203,15 +219,6 @@ async def eventually(test: Any, seconds: float = 5.0) -> None:
     async with asyncio.timeout(seconds):
         while not test():  # noqa: ASYNC110 - the state has no event to wait on
             await asyncio.sleep(0.01)
-
-
-def keyed(key: str, *scopes: str) -> Settings:
-    """A gateway whose one caller holds `key` with these scopes only."""
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(api_keys=[ApiKey(name="caller", sha256=digest, scopes=list(scopes))]),
-    )
 
 
 async def published(client: Client) -> list[Change]:

@@ -3,7 +3,6 @@ the record read fresh, or the provider's payload; each field only to callers who
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, CacheSettings, Settings
+from gateway.config import CacheSettings, Settings
 from gateway.events import Change, ChangeKind, FieldChange, differences
 from gateway.model import Entity, Lease, LeaseStatus, Money, Selection, Tenant
 from gateway.sandbox import Sandbox
@@ -22,7 +21,7 @@ from gateway.state.bus.redis import _decode, _encode
 from gateway.state.cache.redis import RedisEntityCache
 from gateway.state.redis import RedisLink
 from schema.ids import encode_id
-from tests.conftest import Client, Socket, eventually, serving
+from tests.conftest import Client, Socket, eventually, keyed, serving
 from tests.redis_server import RedisServer
 
 WATCH = (
@@ -33,25 +32,16 @@ READER = "reader-key-0123456789"
 MANAGER = "manager-key-0123456789"
 
 
-def _key(name: str, key: str, scopes: list[str]) -> ApiKey:
-    return ApiKey(name=name, sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes)
-
-
-def _secured(settings: Settings) -> Settings:
-    keys = [_key("reader", READER, ["property:read"]), _key("manager", MANAGER, ["*"])]
-    return settings.model_copy(
-        update={
-            "auth": AuthSettings(api_keys=keys),
-            "cache": CacheSettings(ttl={"primmo.Tenant": 300}),
-        }
+def _secured() -> Settings:
+    return keyed(
+        {READER: ["property:read"], MANAGER: ["*"]},
+        cache=CacheSettings(ttl={"primmo.Tenant": 300}),
     )
 
 
 @pytest.fixture
-async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
-    async with serving(
-        sandbox, clock, _secured(settings), headers={"X-API-Key": MANAGER}
-    ) as served:
+async def cached(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[Client]:
+    async with serving(sandbox, clock, _secured(), headers={"X-API-Key": MANAGER}) as served:
         await served.gateway.subscribe_webhooks("http://127.0.0.1:8000")
         yield served
 

@@ -4,7 +4,6 @@ answer), each as data naming what to fix, and where a provider cannot, said so."
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -12,11 +11,10 @@ from typing import Any
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, keyed, serving
 
 UPDATE = (
     "mutation($input: UpdateLeaseInput!) { updateLease(input: $input) { "
@@ -258,6 +256,13 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
         CHARGE, {"input": {**charge, "amount": {"amount": "45.50", "currency": "EUR"}}}
     )
     missing = await client.data(CHARGE, {"input": {**charge, "leaseId": _gone("primmo")}})
+    cents = await client.data(
+        CHARGE, {"input": {**charge, "amount": {"amount": "45.505", "currency": "CAD"}}}
+    )
+    ended = await client.data(
+        CHARGE, {"input": {**charge, "leaseId": _lease(client, "primmo", running=False).id}}
+    )
+    unknown = await client.data(RENT, {"input": {**rent, "leaseId": _gone("primmo")}})
 
     assert changed["changeRent"]["rentChange"]["rent"] == {"amount": "1750.00", "currency": "CAD"}
     assert {"effectiveDate": str(lease.end), "rent": {"amount": "1750.00"}} in changed[
@@ -275,6 +280,9 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
     assert created["description"] == "Stationnement"
     assert _errors(dollars, "createCharge") == [("VALIDATION_FAILED", "amount")]
     assert [code for code, _ in _errors(missing, "createCharge")] == ["NOT_FOUND"]
+    assert _errors(cents, "createCharge") == [("VALIDATION_FAILED", "amount")]
+    assert [code for code, _ in _errors(ended, "createCharge")] == ["CONFLICT"]
+    assert [code for code, _ in _errors(unknown, "changeRent")] == ["NOT_FOUND"]
 
 
 async def test_primmo_writes_unanswered_are_outcome_unknown_sent_once(impatient: Client) -> None:
@@ -428,18 +436,7 @@ async def test_a_float_amount_is_refused_before_anything_runs(client: Client) ->
 
 async def test_each_write_needs_its_scope(sandbox: Sandbox, clock: ManualClock) -> None:
     key = "lease-manager-0123456789"
-    settings = Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(
-            api_keys=[
-                ApiKey(
-                    name="leases",
-                    sha256=hashlib.sha256(key.encode()).hexdigest(),
-                    scopes=["property:read", "tenant:read", "lease:manage"],
-                )
-            ]
-        ),
-    )
+    settings = keyed({key: ["property:read", "tenant:read", "lease:manage"]})
     async with serving(sandbox, clock, settings, headers={"X-API-Key": key}) as client:
         lease = _lease(client, "pms")
         allowed = await client.data(

@@ -3,15 +3,13 @@ minimum of requests, and only for callers who may read them."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, keyed, serving
 
 LEASE = "id provider sourceId status startDate endDate rent { amount currency } deposit { amount }"
 
@@ -122,18 +120,7 @@ async def test_reading_a_lease_anywhere_needs_tenant_read(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     key = "property-reader-0123456789"
-    settings = Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(
-            api_keys=[
-                ApiKey(
-                    name="reader",
-                    sha256=hashlib.sha256(key.encode()).hexdigest(),
-                    scopes=["property:read"],
-                )
-            ]
-        ),
-    )
+    settings = keyed({key: ["property:read"]})
     lease = encode_id(Entity.LEASE, "primmo", str(sandbox.states["primmo"].records.leases[0]["Id"]))
     async with serving(sandbox, clock, settings, headers={"X-API-Key": key}) as client:
         listed = await client.query("{ leases(first: 1) { totalCount } }")

@@ -4,17 +4,15 @@ not bought reported on its field alone, and only for callers who may read money.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, keyed, serving
 
 LEDGER = """query($id: ID!) { node(id: $id) { ... on Tenant { sourceId
   lease { status rent { amount currency } }
@@ -184,18 +182,7 @@ async def test_money_needs_financial_read_wherever_it_is_reached(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     key = "tenant-reader-0123456789"
-    settings = Settings(
-        gateway=GatewaySettings(subscribe_at_start=False),
-        auth=AuthSettings(
-            api_keys=[
-                ApiKey(
-                    name="reader",
-                    sha256=hashlib.sha256(key.encode()).hexdigest(),
-                    scopes=["property:read", "tenant:read"],
-                )
-            ]
-        ),
-    )
+    settings = keyed({key: ["property:read", "tenant:read"]})
     async with serving(sandbox, clock, settings, headers={"X-API-Key": key}) as client:
         tenant, _ = _signer(client, "primmo")
         nested = await client.query(LEDGER, {"id": tenant})

@@ -519,7 +519,7 @@ async def test_each_write_needs_its_scope_and_nothing_is_sent_without_it(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     key = "property-reader-0123456789"
-    settings = keyed(key, "property:read")
+    settings = keyed({key: ["property:read"]})
     world = sandbox.world
     unit = encode_id(
         Entity.UNIT, "primmo", str(world.units_in(world.buildings_of("primmo")[0].id)[0].id)

@@ -729,44 +729,31 @@ class PrimmoConnector(
         return {name: rows[0].get(name) for name in _UNIT_KEY}
 
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        codes = await self._unit_codes(unit_id)
-        given = {
+        body = {
+            **await self._unit_codes(unit_id),
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
             "Email": tenant.email,
             "Phone": tenant.phone,
             "TenantType": tenant.tenant_type,
         }
-        body = {**codes, **{name: value for name, value in given.items() if value is not None}}
-        row = await _PRIMMO.write(
-            self._client,
-            "POST",
-            "api/Tenants",
-            fields=_TENANT_FIELDS,
-            refusals={400: _refused},
-            json=body,
-            headers=odata.HEADERS,
+        return _tenant(
+            await self._written("POST", "api/Tenants", _TENANT_FIELDS, body), Selection()
         )
-        return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
 
     async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
         """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
         await self._lease_known(lease_id)
         _in_dollars(change.rent, "rent")
-        row = await _PRIMMO.write(
-            self._client,
-            "POST",
-            "api/LeasePriceChanges",
-            fields={"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"},
-            refusals={400: _refused},
-            json={
-                "LeaseId": int(lease_id),
-                "EffectiveDate": change.effective_date.isoformat(),
-                "Amount": _number(change.rent),
-            },
-            headers=odata.HEADERS,
+        body = {
+            "LeaseId": int(lease_id),
+            "EffectiveDate": change.effective_date.isoformat(),
+            "Amount": _number(change.rent),
+        }
+        fields = {"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"}
+        return _rent_change(
+            await self._written("POST", "api/LeasePriceChanges", fields, body), Selection()
         )
-        return _rent_change(_PRIMMO.as_record(row, "did not return the price change"), Selection())
 
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
         """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
@@ -778,21 +765,13 @@ class PrimmoConnector(
             "Amount": _number(charge.amount),
             "Description": charge.description,
         }
-        row = await _PRIMMO.write(
-            self._client,
-            "POST",
-            "api/Invoices",
-            fields={
-                "DueDate": "due_date",
-                "Amount": "amount",
-                "Description": "description",
-                "LeaseId": "lease_id",
-            },
-            refusals={400: _refused},
-            json={name: value for name, value in body.items() if value is not None},
-            headers=odata.HEADERS,
-        )
-        return _charge(_PRIMMO.as_record(row, "did not return the invoice"), Selection())
+        fields = {
+            "DueDate": "due_date",
+            "Amount": "amount",
+            "Description": "description",
+            "LeaseId": "lease_id",
+        }
+        return _charge(await self._written("POST", "api/Invoices", fields, body), Selection())
 
     async def _lease_known(self, lease_id: str) -> None:
         """A write about a lease Primmo does not have is NOT_FOUND, not its 400."""
@@ -810,7 +789,7 @@ class PrimmoConnector(
         codes = await self._unit_codes(unit_id)
         priority = _PRIORITY_NUMBERS[request.priority.value] if request.priority else None
         given = {"Description": request.description, "Priority": priority, "TenantId": tenant}
-        row = await self._written("POST", "api/ServiceCalls", {**codes, **given})
+        row = await self._written("POST", "api/ServiceCalls", _SERVICE_FIELDS, {**codes, **given})
         return _service_call(row, Selection())
 
     async def assign_maintenance_request(
@@ -822,14 +801,16 @@ class PrimmoConnector(
             "SupplierId": _integer("vendor_id", assignment.vendor_id),
             "ScheduledDate": scheduled.isoformat() if scheduled else None,
         }
-        row = await self._written("PATCH", _keyed("api/ServiceCalls", request_id), body)
+        path = _keyed("api/ServiceCalls", request_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
         return _service_call(row, Selection())
 
     async def complete_maintenance_request(
         self, request_id: str, _completion: Completion, /
     ) -> MaintenanceRequest:
         body = {"Status": _CALL_CODES["COMPLETED"]}
-        row = await self._written("PATCH", _keyed("api/ServiceCalls", request_id), body)
+        path = _keyed("api/ServiceCalls", request_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
         return _service_call(row, Selection())
 
     async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
@@ -844,7 +825,7 @@ class PrimmoConnector(
             "ScheduledDate": scheduled.isoformat() if scheduled else None,
             "Amount": _amount("estimated_cost", order.estimated_cost),
         }
-        row = await self._written("POST", "api/ServiceCallDetails", body)
+        row = await self._written("POST", "api/ServiceCallDetails", _SERVICE_FIELDS, body)
         return _service_call_detail(row, Selection())
 
     async def start_work_order(self, order_id: str, /) -> WorkOrder:
@@ -862,23 +843,27 @@ class PrimmoConnector(
         return await self._detail(order_id, {"Status": _DETAIL_CODES["CANCELLED"]})
 
     async def _detail(self, order_id: str, body: dict[str, Any]) -> WorkOrder:
-        row = await self._written("PATCH", _keyed("api/ServiceCallDetails", order_id), body)
+        path = _keyed("api/ServiceCallDetails", order_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
         return _service_call_detail(row, Selection())
 
-    async def _written(self, method: str, path: str, body: Mapping[str, Any]) -> Row:
-        """A write in OData's terms: `POST` to a set creates, `PATCH` to `<set>(<Id>)` updates,
-        and the record comes back (`Prefer: return=representation`). What was not given is
-        left out, so Primmo's own default applies; its refusal names the caller's field."""
+    async def _written(
+        self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> Row:
+        """A write in OData's terms: `POST` to a set creates a row, `PATCH` to `<set>(<Id>)`
+        updates one, and the row comes back as Primmo holds it (`Prefer:
+        return=representation`). What the caller left out is not sent, so Primmo's own
+        default applies, and a refusal names the caller's fields."""
         row = await _PRIMMO.write(
             self._client,
             method,
             path,
-            fields=_SERVICE_FIELDS,
+            fields=fields,
             refusals={400: _refused},
             json={name: value for name, value in body.items() if value is not None},
             headers={**odata.HEADERS, "Prefer": "return=representation"},
         )
-        return _PRIMMO.as_record(row, "did not return the record written")
+        return _PRIMMO.as_record(row, f"did not return what {path} wrote")
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /

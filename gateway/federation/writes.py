@@ -90,7 +90,25 @@ __all__ = ["Outcome", "Refusal", "Writes", "taken"]
 logger = logging.getLogger("gateway.writes")
 
 R = TypeVar("R", bound=Record)
-C = TypeVar("C", bound=Capability)
+W = TypeVar("W", bound=Capability)
+
+_OPERATIONS: dict[type, str] = {
+    NewTenant: "create_tenant",
+    LeaseTerms: "update_lease",
+    LeaseEnding: "end_lease",
+    NewRentChange: "change_rent",
+    NewCharge: "create_charge",
+    NewPayment: "record_payment",
+    NewMaintenanceRequest: "create_maintenance_request",
+    Assignment: "assign_maintenance_request",
+    Completion: "complete_maintenance_request",
+    NewWorkOrder: "create_work_order",
+    WorkOrderCompletion: "complete_work_order",
+    Cancellation: "cancel_work_order",
+    UnitStatusChange: "update_unit_status",
+    NewProperty: "create_property",
+}
+"""Each write's input, by the capability method (`Capability.accepts` key) that takes it."""
 
 
 @dataclass(frozen=True)
@@ -195,56 +213,64 @@ class Writes:
             logger.warning("an idempotency key's outcome could not be kept: Redis is unavailable")
         return done
 
-    async def _written(
-        self, provider: str, changed: tuple[Entity, str] | None, write: Callable[[], Awaitable[R]]
+    async def _by(
+        self,
+        capability: type[W],
+        provider: str,
+        given: Any,
+        changed: tuple[Entity, str] | None,
+        write: Callable[[W], Awaitable[R]],
     ) -> R:
-        """Sent once through the provider's guard; the changed record's cached copies are
-        evicted whether or not the answer came back, since the write may have happened."""
+        """A write at a provider with `capability`: what it has no place for in `given` (the
+        input of the capability's method named as `write` calls it; None for a write that
+        takes none, as starting a work order) refused before anything is sent; sent once
+        through the provider's guard; the changed record's cached copies evicted whether or
+        not the answer came back, since the write may have happened."""
+        writer = self._federation.able(capability, provider)
+        if given is not None:
+            taken(provider, writer, _OPERATIONS[type(given)], given)
         try:
-            return await self._federation.write(provider, write)
+            return await self._federation.write(provider, lambda: write(writer))
         finally:
             if changed is not None:
                 await self._federation.cache.evict(provider, *changed)
 
     async def create_tenant(self, provider: str, unit_id: str, tenant: NewTenant) -> Tenant:
         """A tenant in the unit with this source id, at the unit's provider."""
-        writer = self._federation.able(TenantWrites, provider)
-        taken(provider, writer, "create_tenant", tenant)
-        return await self._written(provider, None, lambda: writer.create_tenant(unit_id, tenant))
+        return await self._by(
+            TenantWrites, provider, tenant, None, lambda w: w.create_tenant(unit_id, tenant)
+        )
 
     async def update_lease(self, provider: str, lease_id: str, terms: LeaseTerms) -> Lease:
-        writer = self._federation.able(LeaseWrites, provider)
-        taken(provider, writer, "update_lease", terms)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.update_lease(lease_id, terms)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            LeaseWrites, provider, terms, lease, lambda w: w.update_lease(lease_id, terms)
         )
 
     async def end_lease(self, provider: str, lease_id: str, ending: LeaseEnding) -> Lease:
-        writer = self._federation.able(LeaseWrites, provider)
-        taken(provider, writer, "end_lease", ending)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.end_lease(lease_id, ending)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            LeaseWrites, provider, ending, lease, lambda w: w.end_lease(lease_id, ending)
         )
 
     async def change_rent(self, provider: str, lease_id: str, change: NewRentChange) -> RentChange:
-        writer = self._federation.able(RentChanges, provider)
-        taken(provider, writer, "change_rent", change)
-        return await self._written(
-            provider, (Entity.LEASE, lease_id), lambda: writer.change_rent(lease_id, change)
+        lease = (Entity.LEASE, lease_id)
+        return await self._by(
+            RentChanges, provider, change, lease, lambda w: w.change_rent(lease_id, change)
         )
 
     async def create_charge(self, provider: str, lease_id: str, charge: NewCharge) -> Charge:
-        writer = self._federation.able(ChargeWrites, provider)
-        taken(provider, writer, "create_charge", charge)
-        return await self._written(provider, None, lambda: writer.create_charge(lease_id, charge))
+        return await self._by(
+            ChargeWrites, provider, charge, None, lambda w: w.create_charge(lease_id, charge)
+        )
 
     async def record_payment(self, provider: str, charge_id: str, payment: NewPayment) -> Payment:
-        writer = self._federation.able(PaymentWrites, provider)
-        taken(provider, writer, "record_payment", payment)
-        return await self._written(
+        return await self._by(
+            PaymentWrites,
             provider,
+            payment,
             (Entity.CHARGE, charge_id),
-            lambda: writer.record_payment(charge_id, payment),
+            lambda w: w.record_payment(charge_id, payment),
         )
 
     async def associate(
@@ -324,57 +350,39 @@ class Writes:
 
     # --- Operations: maintenance requests, work orders, unit statuses, properties ---
 
-    async def _by(
-        self,
-        capability: type[C],
-        provider: str,
-        operation: str,
-        given: Any,
-        changed: tuple[Entity, str] | None,
-        call: Callable[[C], Awaitable[R]],
-    ) -> R:
-        """A write by the provider's `capability`: refused before anything is sent if the
-        provider lacks it or has no place for a field given (`given`, the model's input, or
-        None for a write that takes none), then sent once, `changed` evicted."""
-        writer = self._federation.able(capability, provider)
-        if given is not None:
-            taken(provider, writer, operation, given)
-        return await self._written(provider, changed, lambda: call(writer))
-
     async def create_maintenance_request(
         self, provider: str, unit_id: str, new: NewMaintenanceRequest
     ) -> MaintenanceRequest:
         return await self._by(
             MaintenanceWrites,
             provider,
-            "create_maintenance_request",
             new,
             None,
-            lambda writer: writer.create_maintenance_request(unit_id, new),
+            lambda w: w.create_maintenance_request(unit_id, new),
         )
 
     async def assign_maintenance_request(
         self, provider: str, request_id: str, assignment: Assignment
     ) -> MaintenanceRequest:
+        request = (Entity.MAINTENANCE_REQUEST, request_id)
         return await self._by(
             MaintenanceWrites,
             provider,
-            "assign_maintenance_request",
             assignment,
-            (Entity.MAINTENANCE_REQUEST, request_id),
-            lambda writer: writer.assign_maintenance_request(request_id, assignment),
+            request,
+            lambda w: w.assign_maintenance_request(request_id, assignment),
         )
 
     async def complete_maintenance_request(
         self, provider: str, request_id: str, completion: Completion
     ) -> MaintenanceRequest:
+        request = (Entity.MAINTENANCE_REQUEST, request_id)
         return await self._by(
             MaintenanceWrites,
             provider,
-            "complete_maintenance_request",
             completion,
-            (Entity.MAINTENANCE_REQUEST, request_id),
-            lambda writer: writer.complete_maintenance_request(request_id, completion),
+            request,
+            lambda w: w.complete_maintenance_request(request_id, completion),
         )
 
     async def create_work_order(
@@ -383,65 +391,55 @@ class Writes:
         return await self._by(
             MaintenanceWrites,
             provider,
-            "create_work_order",
             order,
             None,
-            lambda writer: writer.create_work_order(request_id, order),
+            lambda w: w.create_work_order(request_id, order),
         )
 
     async def start_work_order(self, provider: str, order_id: str) -> WorkOrder:
+        order = (Entity.WORK_ORDER, order_id)
         return await self._by(
-            MaintenanceWrites,
-            provider,
-            "start_work_order",
-            None,
-            (Entity.WORK_ORDER, order_id),
-            lambda writer: writer.start_work_order(order_id),
+            MaintenanceWrites, provider, None, order, lambda w: w.start_work_order(order_id)
         )
 
     async def complete_work_order(
         self, provider: str, order_id: str, completion: WorkOrderCompletion
     ) -> WorkOrder:
+        order = (Entity.WORK_ORDER, order_id)
         return await self._by(
             MaintenanceWrites,
             provider,
-            "complete_work_order",
             completion,
-            (Entity.WORK_ORDER, order_id),
-            lambda writer: writer.complete_work_order(order_id, completion),
+            order,
+            lambda w: w.complete_work_order(order_id, completion),
         )
 
     async def cancel_work_order(
         self, provider: str, order_id: str, cancellation: Cancellation
     ) -> WorkOrder:
+        order = (Entity.WORK_ORDER, order_id)
         return await self._by(
             MaintenanceWrites,
             provider,
-            "cancel_work_order",
             cancellation,
-            (Entity.WORK_ORDER, order_id),
-            lambda writer: writer.cancel_work_order(order_id, cancellation),
+            order,
+            lambda w: w.cancel_work_order(order_id, cancellation),
         )
 
     async def update_unit_status(
         self, provider: str, unit_id: str, change: UnitStatusChange
     ) -> Unit:
+        unit = (Entity.UNIT, unit_id)
         return await self._by(
             UnitStatusWrites,
             provider,
-            "update_unit_status",
             change,
-            (Entity.UNIT, unit_id),
-            lambda writer: writer.update_unit_status(unit_id, change),
+            unit,
+            lambda w: w.update_unit_status(unit_id, change),
         )
 
     async def create_property(self, provider: str, landlord_id: str, new: NewProperty) -> Building:
         """With the landlord's own credentials, at the landlord's provider."""
         return await self._by(
-            PropertyCreation,
-            provider,
-            "create_property",
-            new,
-            None,
-            lambda writer: writer.create_property(landlord_id, new),
+            PropertyCreation, provider, new, None, lambda w: w.create_property(landlord_id, new)
         )

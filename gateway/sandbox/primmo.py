@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -714,40 +714,53 @@ class _Service:
             self.tables.modules[name] = value == "true"
         return JSONResponse(self.tables.modules)
 
-    async def posted(self, request: Request) -> Row | Response:
+    async def posted(
+        self, request: Request, required: Collection[str], optional: Collection[str] = ()
+    ) -> Row | Response:
+        """A row posted, as Primmo checks one (FAQ R6): a JSON object with the properties
+        required (neither null nor empty) and no others, or its 400 naming them."""
         try:
             body = json.loads(await request.body())
         except ValueError:
             body = None
         if not isinstance(body, dict):
             return _error(400, "BadRequest", "The body must be a JSON object.")
+        missing = [name for name in required if body.get(name) in (None, "")]
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - set(required) - set(optional))
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
         return body
 
-    def lease_for(self, body: Row) -> Lease | Response:
+    async def for_lease(
+        self, request: Request, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    ) -> tuple[Row, Lease] | Response:
+        """A row posted about a lease, checked as Primmo checks it (FAQ R6): the properties
+        `posted` checks, `Amount` a positive amount of cents, dates as dates (400, naming the
+        property), a lease it has that has not ended (400, 409)."""
+        body = await self.posted(request, required, optional)
+        if isinstance(body, Response):
+            return body
+        dated = [name for name in required if name.endswith("Date")]
+        problem = _amount_problem(body, "Amount") or next(
+            (found for name in dated if (found := _date_problem(body, name))), None
+        )
+        if problem:
+            return _error(400, "ValidationError", problem)
         number = body.get("LeaseId")
         lease = self.books.lease(number) if isinstance(number, int) else None
         if lease is None or lease.unit_id not in self.tables.units_by_id:
             return _error(400, "ValidationError", "LeaseId names no lease.")
         if lease.end < self.world.today:
             return _error(409, "Conflict", "The lease has ended.")
-        return lease
+        return body, lease
 
     async def create_invoice(self, request: Request) -> Response:
-        body = await self.posted(request)
-        if isinstance(body, Response):
-            return body
-        missing = [n for n in ("LeaseId", "DueDate", "Amount") if body.get(n) in (None, "")]
-        if missing:
-            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        unknown = sorted(set(body) - {"LeaseId", "DueDate", "Amount", "Description"})
-        if unknown:
-            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
-        problem = _amount_problem(body, "Amount") or _date_problem(body, "DueDate")
-        if problem:
-            return _error(400, "ValidationError", problem)
-        lease = self.lease_for(body)
-        if isinstance(lease, Response):
-            return lease
+        posted = await self.for_lease(request, ("LeaseId", "DueDate", "Amount"), ("Description",))
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
         charge = self.tables.ledger.bill(
             lease,
             Decimal(str(body["Amount"])),
@@ -761,18 +774,10 @@ class _Service:
         return JSONResponse(row, status_code=201)
 
     async def create_price_change(self, request: Request) -> Response:
-        body = await self.posted(request)
-        if isinstance(body, Response):
-            return body
-        missing = [n for n in ("LeaseId", "EffectiveDate", "Amount") if body.get(n) in (None, "")]
-        if missing:
-            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        problem = _amount_problem(body, "Amount") or _date_problem(body, "EffectiveDate")
-        if problem:
-            return _error(400, "ValidationError", problem)
-        lease = self.lease_for(body)
-        if isinstance(lease, Response):
-            return lease
+        posted = await self.for_lease(request, ("LeaseId", "EffectiveDate", "Amount"))
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
         effective = date.fromisoformat(body["EffectiveDate"])
         if not lease.start <= effective <= lease.end:
             return _error(400, "ValidationError", "EffectiveDate is outside the lease.")
@@ -1070,16 +1075,7 @@ class _ServiceCalls:
         return _error(400, "ValidationError", f"{named}: {error}")
 
     async def body(self, request: Request, allowed: set[str], required: set[str]) -> Row | Response:
-        body = await self.service.posted(request)
-        if isinstance(body, Response):
-            return body
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
-        missing = sorted(name for name in required if body.get(name) in (None, ""))
-        if missing:
-            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
-        return body
+        return await self.service.posted(request, sorted(required), allowed - required)
 
     @staticmethod
     def answered(request: Request, row: Row, status: int = 200) -> Response:
