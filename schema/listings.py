@@ -95,7 +95,7 @@ _READ = requires("property:read")
 @strawberry.type
 class ListingQueries:
     @strawberry.field(
-        description="Advertised units from every provider that advertises (MyCRM), by title, "
+        description="Advertised units from every provider that advertises, by title, "
         "then provider, then id.",
         extensions=_READ,
         graphql_type=Connection[Listing],
@@ -112,8 +112,7 @@ class ListingQueries:
         return await connection(info, model.Entity.LISTING, criteria, first, after, providers)
 
     @strawberry.field(
-        description="Agents from every provider that has them (MyCRM's users), by last then "
-        "first name.",
+        description="Agents from every provider that has them, by last then first name.",
         extensions=_READ,
         graphql_type=Connection[Agent],
     )

@@ -78,7 +78,7 @@ class MaintenanceRequest(Node):
     priority: Priority | None
     status: MaintenanceStatus | None
     reported_at: datetime | None = strawberry.field(
-        description="With the offset the provider sent (Primmo: Québec's local time)."
+        description="With the offset the provider sent it with."
     )
     scheduled_for: date | None = strawberry.field(description="The vendor's visit, once assigned.")
     completed_at: datetime | None
@@ -195,7 +195,7 @@ _READ = requires("property:read")
 @strawberry.type
 class OperationsQueries:
     @strawberry.field(
-        description="Maintenance requests from every provider that keeps them (pms, Primmo), "
+        description="Maintenance requests from every provider that keeps them, "
         "by when they were reported, then provider, then id.",
         extensions=_READ,
         graphql_type=Connection[MaintenanceRequest],

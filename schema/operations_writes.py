@@ -48,9 +48,7 @@ def _text(value: str | None) -> str | None:
 class CreateMaintenanceRequestInput:
     unit_id: strawberry.ID = strawberry.field(description="Global id of the unit.")
     description: str
-    title: str | None = strawberry.field(
-        default=None, description="pms keeps one; Primmo's service calls have none."
-    )
+    title: str | None = strawberry.field(default=None, description="Where the provider keeps one.")
     priority: Priority | None = strawberry.field(
         default=None, description="The provider's default when left out."
     )
@@ -72,9 +70,7 @@ class MaintenanceRequestPayload:
 class AssignMaintenanceRequestInput:
     maintenance_request_id: strawberry.ID
     vendor_id: strawberry.ID = strawberry.field(description="A vendor at the same provider.")
-    scheduled_for: date | None = strawberry.field(
-        default=None, description="The vendor's visit (pms keeps it; so does Primmo)."
-    )
+    scheduled_for: date | None = strawberry.field(default=None, description="The vendor's visit.")
     idempotency_key: str | None = IdempotencyKey
 
 
@@ -82,7 +78,7 @@ class AssignMaintenanceRequestInput:
 class CompleteMaintenanceRequestInput:
     maintenance_request_id: strawberry.ID
     resolution: str | None = strawberry.field(
-        default=None, description="What was done (pms keeps it; Primmo has no place for it)."
+        default=None, description="What was done, where the provider keeps it."
     )
     idempotency_key: str | None = IdempotencyKey
 
@@ -94,7 +90,7 @@ class CreateWorkOrderInput:
     description: str
     scheduled_for: date | None = None
     estimated_cost: MoneyInput | None = strawberry.field(
-        default=None, description="Primmo takes Canadian dollars only."
+        default=None, description="In a currency the provider takes."
     )
     idempotency_key: str | None = IdempotencyKey
 
@@ -124,7 +120,7 @@ class CompleteWorkOrderInput:
 class CancelWorkOrderInput:
     work_order_id: strawberry.ID
     reason: str | None = strawberry.field(
-        default=None, description="pms keeps it; Primmo has no place for it."
+        default=None, description="Why, where the provider keeps it."
     )
     idempotency_key: str | None = IdempotencyKey
 
@@ -145,7 +141,7 @@ class UnitPayload:
 @strawberry.input
 class CreatePropertyInput:
     landlord_id: strawberry.ID = strawberry.field(
-        description="An onboarded landlord (SCOM): the gateway writes with its own token."
+        description="An onboarded landlord: the gateway writes with its own token."
     )
     name: str
     street: str | None = None
@@ -179,8 +175,7 @@ async def _ordered(
 @strawberry.type
 class OperationsMutations:
     @strawberry.mutation(
-        description="Reports a maintenance request for a unit, at the unit's provider (pms, "
-        "Primmo).",
+        description="Reports a maintenance request for a unit, at the unit's provider.",
         extensions=_MAINTAIN,
     )
     async def create_maintenance_request(
@@ -311,7 +306,7 @@ class OperationsMutations:
         )
 
     @strawberry.mutation(
-        description="Sets a unit VACANT or OCCUPIED at its provider (pms); VACANT while a "
+        description="Sets a unit VACANT or OCCUPIED at its provider; VACANT while a "
         "lease runs in it is refused (CONFLICT).",
         extensions=requires("unit:manage"),
     )
@@ -331,7 +326,7 @@ class OperationsMutations:
         return UnitPayload(unit=unit, errors=errors_of(outcome))
 
     @strawberry.mutation(
-        description="Creates a building for an onboarded landlord at its provider (SCOM), "
+        description="Creates a building for an onboarded landlord at its provider, "
         "with the landlord's own token from the vault.",
         extensions=requires("property:manage"),
     )

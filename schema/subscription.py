@@ -100,9 +100,7 @@ def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Changes to objects, as providers report them (Primmo, pms, SCOM webhooks): "
-        "tenants, units and buildings; maintenance requests (pms, Primmo), work orders and "
-        "vendors (Primmo)."
+        description="Changes to objects, as providers report them (Primmo, pms, SCOM webhooks)."
     )
     async def entity_changed(
         self,

@@ -244,7 +244,7 @@ class Unit(Node):
     )
 
     @strawberry.field(
-        description="Its advertisement, if it is advertised (MyCRM's listings).",
+        description="Its advertisement, if it is advertised.",
         graphql_type=ListingType | None,
     )
     @staticmethod
