@@ -1,8 +1,8 @@
 """Listings: units advertised for rent, at an asking price, shown by an agent.
 
-Following `schema.leasing`'s pattern. Only MyCRM advertises units; a listing and its unit
-are one of its records, so `Unit.listing` costs no request of its own there.
-"""
+Following `schema.leasing`'s pattern. Where a provider keeps a listing and its unit as one
+record, its connector hands each over with the other, so `Unit.listing` and `Listing.unit`
+cost no request of their own there."""
 
 from __future__ import annotations
 
