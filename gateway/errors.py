@@ -19,6 +19,7 @@ __all__ = [
     "UpstreamInvalidResponse",
     "UpstreamUnavailable",
     "UpstreamRejected",
+    "UpstreamDenied",
     "CredentialsRefused",
     "TokenRequestRejected",
     "UpstreamTimeout",
@@ -94,6 +95,12 @@ class UpstreamRejected(ProviderError):
     """The provider refused our request as malformed: a gateway bug, named so it is found."""
 
     code = "UPSTREAM_REJECTED"
+
+
+class UpstreamDenied(ProviderError):
+    """The provider refused the gateway access (HTTP 401 or 403, a fresh token refused too):
+    the account the gateway uses there lacks a permission, which only an operator can grant.
+    The request was not carried out."""
 
 
 class CredentialsRefused(ProviderError):

@@ -18,7 +18,7 @@ from gateway.state.idempotency import KeyInUse, KeyReused, LocalIdempotency
 from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.tools.loopback import free_port
-from tests.conftest import Client, error_codes, serving
+from tests.conftest import Client, error_codes, eventually, serving
 from tests.redis_server import RedisServer
 
 CREATE = (
@@ -193,12 +193,11 @@ async def test_an_unknown_outcome_is_what_a_retry_gets_never_a_second_write(
     assert len(_posts(client, "pms")) == 1
 
 
-async def test_a_write_that_failed_as_an_error_frees_its_key_for_the_retry(
-    client: Client,
-) -> None:
+async def test_a_write_that_never_left_frees_its_key_for_the_retry(client: Client) -> None:
+    """Primmo's unit is read before the tenant is posted: that read failing sent nothing."""
     unit = await _unit(client, "primmo")
     given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-5"}
-    client.primmo.inject("error", status=503)
+    client.primmo.inject("error", status=503, method="GET")
 
     failed = await client.query(CREATE, {"input": given})
     client.primmo.inject("none")
@@ -206,6 +205,110 @@ async def test_a_write_that_failed_as_an_error_frees_its_key_for_the_retry(
 
     assert error_codes(failed) == ["UPSTREAM_UNAVAILABLE"]
     assert retried["createTenant"]["errors"] == [] and retried["createTenant"]["tenant"]
+    assert len(_posts(client, "primmo")) == 1
+
+
+async def test_a_deadline_reached_before_the_write_left_is_a_timeout_and_frees_the_key(
+    impatient: Client,
+) -> None:
+    client = impatient
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "A", "lastName": "Slow-Read", "idempotencyKey": "k-9"}
+    client.primmo.inject("slow", seconds=0.8, method="GET")
+
+    late = await client.query(CREATE, {"input": given})
+    client.primmo.inject("none")
+    await eventually(lambda: client.primmo.in_flight == 0)
+    retried = await client.data(CREATE, {"input": given})
+
+    assert error_codes(late) == ["UPSTREAM_TIMEOUT"]
+    assert retried["createTenant"]["errors"] == []
+    assert len(_posts(client, "primmo")) == 1
+
+
+def _named(client: Client, last_name: str) -> int:
+    tables = client.pms.records
+    return sum(row["last_name"] == last_name for rows in tables.tenants.values() for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [("error", 502), ("error", 500), ("wrong_shape", 200)]
+)
+async def test_a_write_whose_answer_was_lost_once_sent_keeps_its_key_and_is_written_once(
+    client: Client, fault: str, status: int
+) -> None:
+    """pms makes the tenant, then a proxy's 5xx or an unreadable 200 stands in for its answer:
+    the write happened, so it is OUTCOME_UNKNOWN, and the retry gets that, not a second one."""
+    unit = await _unit(client, "pms")
+    given = {
+        "unitId": unit,
+        "firstName": "Léa",
+        "lastName": "Lost-Answer",
+        "email": "lea@example.com",
+        "idempotencyKey": f"k-lost-{fault}-{status}",
+    }
+    client.pms.inject(fault, status=status, method="POST", after=True)
+
+    first = await client.data(CREATE, {"input": given})
+    client.pms.inject("none")
+    again = await client.data(CREATE, {"input": given})
+
+    assert [e["code"] for e in first["createTenant"]["errors"]] == ["OUTCOME_UNKNOWN"]
+    assert first["createTenant"]["tenant"] is None
+    assert again == first
+    assert len(_posts(client, "pms")) == 1
+    assert _named(client, "Lost-Answer") == 1
+
+
+async def test_without_a_key_a_lost_answer_is_an_unknown_outcome_not_an_error(
+    client: Client,
+) -> None:
+    unit = await _unit(client, "pms")
+    given = {"unitId": unit, "firstName": "A", "lastName": "Unanswered", "email": "a@example.com"}
+    client.pms.inject("error", status=504, method="POST", after=True)
+
+    data = await client.data(CREATE, {"input": given})
+
+    assert [e["code"] for e in data["createTenant"]["errors"]] == ["OUTCOME_UNKNOWN"]
+    assert _named(client, "Unanswered") == 1
+
+
+async def test_a_refusal_made_before_sending_frees_the_key_for_the_corrected_write(
+    client: Client,
+) -> None:
+    """Primmo keeps no tenant's email: the gateway refuses it, nothing is sent, and the same
+    key sent again without it is a new first request, not IDEMPOTENCY_KEY_REUSED."""
+    unit = await _unit(client, "pms")
+    given = {"unitId": unit, "firstName": "A", "lastName": "Corrected", "idempotencyKey": "k-7"}
+
+    refused = await client.data(CREATE, {"input": {**given, "tenantType": "C"}})
+    corrected = await client.data(CREATE, {"input": {**given, "email": "a@example.com"}})
+
+    assert [e["code"] for e in refused["createTenant"]["errors"]] == ["VALIDATION_FAILED"]
+    assert corrected["createTenant"]["errors"] == []
+    assert _named(client, "Corrected") == 1
+
+
+async def test_a_request_the_provider_did_not_carry_out_frees_the_key(client: Client) -> None:
+    """A 429 on the write itself: sent, but not carried out (the provider says so)."""
+    unit = await _unit(client, "pms")
+    given = {
+        "unitId": unit,
+        "firstName": "A",
+        "lastName": "Throttled",
+        "email": "a@example.com",
+        "idempotencyKey": "k-8",
+    }
+    client.pms.inject("throttle", method="POST")
+
+    throttled = await client.query(CREATE, {"input": given})
+    client.pms.inject("none")
+    client.clock.advance(121)
+    retried = await client.data(CREATE, {"input": given})
+
+    assert error_codes(throttled) == ["RATE_LIMITED"]
+    assert retried["createTenant"]["errors"] == []
+    assert _named(client, "Throttled") == 1
 
 
 async def test_a_process_keeps_a_key_until_the_first_finishes_or_frees_it() -> None:

@@ -29,6 +29,7 @@ from gateway.errors import (
     OutcomeUnknown,
     ProviderError,
     RateLimited,
+    UpstreamDenied,
     UpstreamInvalidResponse,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -167,7 +168,7 @@ def check_status(
         case Failure.CONFLICT if response.request.method not in _READS:
             raise Conflict(provider, f"{provider} refused the write ({labelled}){words}")
         case Failure.DENIED:
-            raise ProviderError(provider, f"{provider} denied access ({labelled}){words}")
+            raise UpstreamDenied(provider, f"{provider} denied access ({labelled}){words}")
         case Failure.UNAVAILABLE:
             raise UpstreamUnavailable(provider, f"{provider} failed ({labelled}){words}")
     raise ProviderError(provider, f"{provider} answered {labelled}{words}")

@@ -8,10 +8,11 @@ the refusal when one cannot, and the steps of a write that is more than one call
 - every field the caller gave reaches the provider, or the write is refused before anything
   is sent (`VALIDATION_FAILED` naming the field): a connector says what it takes
   (`Capability.accepts`), and nothing is silently dropped;
-- sent once, never retried; a late answer means the outcome is unknown (`OUTCOME_UNKNOWN`);
+- sent once, never retried; once a request of it may have left, a late or unreadable answer
+  means the outcome is unknown (`OUTCOME_UNKNOWN`), never a failure to retry;
 - the written record's cached copies are evicted, whatever the outcome;
 - under an idempotency key, a retry gets the first outcome and never writes again
-  (`gateway.state.idempotency`).
+  (`gateway.state.idempotency`); a write that never left frees its key.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ from gateway.connectors.capabilities import (
 )
 from gateway.errors import (
     Conflict,
+    CredentialsRefused,
+    GatewayError,
     NotFound,
     OutcomeUnknown,
+    RateLimited,
     Refused,
     SharedStateUnavailable,
+    TokenRequestRejected,
     Unconfirmed,
+    UpstreamDenied,
+    UpstreamRejected,
     ValidationFailed,
 )
 from gateway.model import (
@@ -81,6 +88,7 @@ from gateway.model import (
 from gateway.state import records
 from gateway.state.idempotency import Idempotency
 from gateway.state.redis import RedisUnavailable
+from gateway.upstream.dispatch import Dispatch, watching
 
 if TYPE_CHECKING:
     from gateway.federation.fan_out import Federation
@@ -143,11 +151,25 @@ class Outcome:
         return cls(record, tuple(Refusal(**refusal) for refusal in kept["refusals"]))
 
 
-async def _settled(write: Awaitable[Record]) -> Outcome:
+_UNPROCESSED = (
+    RateLimited,
+    UpstreamDenied,
+    UpstreamRejected,
+    CredentialsRefused,
+    TokenRequestRejected,
+)
+"""What a provider answers to a request it did not carry out (a 429, access refused, a request
+it could not read): nothing was written, so the write is not in doubt even once sent."""
+
+
+async def _settled(write: Callable[[], Awaitable[Record]], dispatch: Dispatch) -> Outcome:
     """A refusal the caller can act on, or an unknown outcome, comes back as data; a write
-    that happened but could not be read back comes with what is known of its record."""
+    that happened but could not be read back comes with what is known of its record. Once a
+    request of the write may have left, any failure but a provider's refusal is an unknown
+    outcome: a 502 from a proxy, or a 200 the gateway cannot read, says nothing of whether
+    the provider wrote, and a caller told it failed would write it again."""
     try:
-        return Outcome(await write)
+        return Outcome(await write())
     except ValidationFailed as error:
         problems = error.problems or [{"field": "", "message": error.message}]
         return Outcome(
@@ -160,6 +182,23 @@ async def _settled(write: Awaitable[Record]) -> Outcome:
         return Outcome(None, (Refusal(error.code, error.message),))
     except Unconfirmed as error:
         return Outcome(error.record, (Refusal(error.code, error.message),))
+    except GatewayError as error:
+        if not dispatch.left or isinstance(error, _UNPROCESSED):
+            raise
+        return _unknown(error.message)
+
+
+def _unknown(said: str) -> Outcome:
+    return Outcome(
+        None,
+        (
+            Refusal(
+                OutcomeUnknown.code,
+                f"{said.rstrip('. ')}. The write was sent, so it may have happened: read the "
+                "record before writing it again.",
+            ),
+        ),
+    )
 
 
 def taken(provider: str, capability: Capability, operation: str, given: Any) -> None:
@@ -191,27 +230,43 @@ class Writes:
         self, key: str | None, fingerprint: str, write: Callable[[], Awaitable[Record]]
     ) -> Outcome:
         """The write's outcome; under `key`, the first request's outcome for every retry with
-        the same `fingerprint`. A write that fails as an error (nothing was sent, or nothing
-        the caller can act on) frees the key, so the retry runs."""
-        if key is None:
-            return await _settled(write())
+        the same `fingerprint`. The key keeps every outcome of a write that may have reached
+        its provider, an unknown one included, so a retry never writes twice; a write none of
+        whose requests left (refused before sending, its provider unreachable) frees it, for
+        the corrected or later retry to run."""
+        with watching() as dispatch:
+            if key is None:
+                return await _settled(write, dispatch)
+            try:
+                first = await self._idempotency.begin(key, fingerprint)
+            except RedisUnavailable as error:
+                raise SharedStateUnavailable(
+                    f"{error} The write was not sent; try again."
+                ) from None
+            if first is not None:
+                return Outcome.loads(first)
+            try:
+                done = await _settled(write, dispatch)
+            except BaseException as error:
+                if dispatch.left and not isinstance(error, _UNPROCESSED):
+                    said = error.message if isinstance(error, GatewayError) else "It was cut short."
+                    await self._keep(key, fingerprint, _unknown(said))
+                else:
+                    with contextlib.suppress(RedisUnavailable):
+                        await self._idempotency.release(key, fingerprint)
+                raise
+            if not dispatch.left:
+                with contextlib.suppress(RedisUnavailable):
+                    await self._idempotency.release(key, fingerprint)
+                return done
+            await self._keep(key, fingerprint, done)
+            return done
+
+    async def _keep(self, key: str, fingerprint: str, outcome: Outcome) -> None:
         try:
-            first = await self._idempotency.begin(key, fingerprint)
-        except RedisUnavailable as error:
-            raise SharedStateUnavailable(f"{error} The write was not sent; try again.") from None
-        if first is not None:
-            return Outcome.loads(first)
-        try:
-            done = await _settled(write())
-        except BaseException:
-            with contextlib.suppress(RedisUnavailable):
-                await self._idempotency.release(key, fingerprint)
-            raise
-        try:
-            await self._idempotency.finish(key, fingerprint, done.dumps())
+            await self._idempotency.finish(key, fingerprint, outcome.dumps())
         except RedisUnavailable:
             logger.warning("an idempotency key's outcome could not be kept: Redis is unavailable")
-        return done
 
     async def _by(
         self,

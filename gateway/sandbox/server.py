@@ -72,6 +72,9 @@ class Fault:
     seconds: float = 30.0
     method: str | None = None
     """Only requests of this method misbehave (a write's POST, not the read before it)."""
+    after: bool = False
+    """The provider does the work first, then its answer is lost in the fault (a proxy's 502
+    after the write was made, a body cut short): what a gateway cannot tell from a refusal."""
 
 
 async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
@@ -85,11 +88,19 @@ async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, byt
     await send({"type": "http.response.body", "body": body})
 
 
-async def _misbehave(fault: Fault | None, token: bool, method: str, send: Send) -> bool:
-    """Answers in place of the provider if a fault applies to this request."""
+def _applies(fault: Fault | None, token: bool, method: str) -> bool:
     if fault is None or fault.kind.startswith("token_") != token:
         return False
-    if fault.method is not None and fault.method != method:
+    return fault.method is None or fault.method == method
+
+
+async def _unheard(_message: Message) -> None:
+    """Where the provider's own answer goes when a fault answers in its place afterwards."""
+
+
+async def _misbehave(fault: Fault | None, token: bool, method: str, send: Send) -> bool:
+    """Answers in place of the provider if a fault applies to this request."""
+    if fault is None or not _applies(fault, token, method):
         return False
     if fault.kind == "slow":
         await asyncio.sleep(fault.seconds)
@@ -218,16 +229,25 @@ class ProviderState:
     cap, collation and counting), for a test or a person to make it behave like another server."""
 
     def inject(
-        self, kind: str, *, status: int = 500, seconds: float = 30.0, method: str | None = None
+        self,
+        kind: str,
+        *,
+        status: int = 500,
+        seconds: float = 30.0,
+        method: str | None = None,
+        after: bool = False,
     ) -> None:
         """Makes the provider misbehave, as real ones do, on every request or only on those of
-        `method`; `None`-like kind "none" heals it."""
+        `method`, instead of doing the work or (`after`) once it is done; `None`-like kind
+        "none" heals it."""
         if kind == "none":
             self.fault = None
             return
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
-        self.fault = Fault(kind, status, seconds, method.upper() if method else None)
+        if after and kind == "slow":
+            raise ValueError("a slow answer comes before the work; `after` is for answers")
+        self.fault = Fault(kind, status, seconds, method.upper() if method else None, after)
 
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""
@@ -312,7 +332,11 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                     if state.latency:
                         spread = random.uniform(-state.jitter, state.jitter)
                         await asyncio.sleep(max(0.0, state.latency + spread))
-                    if not await _misbehave(state.fault, seen.token, scope["method"], send):
+                    fault, method = state.fault, scope["method"]
+                    if fault is not None and fault.after and _applies(fault, seen.token, method):
+                        await app(scope, keeping_body, _unheard)
+                        await _misbehave(fault, seen.token, method, send)
+                    elif not await _misbehave(fault, seen.token, method, send):
                         await app(scope, keeping_body, send)
                 finally:
                     state.in_flight -= 1
@@ -390,6 +414,7 @@ class _Admin:
                 status=int(params.get("status", "500")),
                 seconds=float(params.get("seconds", "30")),
                 method=params.get("method"),
+                after=params.get("after", "false").lower() == "true",
             )
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)

@@ -37,6 +37,7 @@ from gateway.upstream.transports import (
     RetryAfter,
     RetryBudget,
     RetryIdempotent,
+    Sent,
     WithinQuota,
     retry_after_header,
 )
@@ -115,7 +116,7 @@ class Upstream:
 
     def _shared(self) -> httpx.AsyncBaseTransport:
         """The provider's one stack, shared by its clients:
-        coalescing > retry > quota > concurrency > observation > body bound."""
+        coalescing > retry > quota > concurrency > observation > body bound > sending."""
         if self._layered is None:
             traffic = self.traffic
             inner = self.transport or httpx.AsyncHTTPTransport(
@@ -129,7 +130,7 @@ class Upstream:
                     WithinQuota(
                         ConcurrencyLimit(
                             Observed(
-                                BoundedBody(inner, self.name, traffic.max_response_bytes),
+                                BoundedBody(Sent(inner), self.name, traffic.max_response_bytes),
                                 self.name,
                                 self.metrics,
                                 self.tracer,

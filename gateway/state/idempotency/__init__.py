@@ -5,8 +5,10 @@ A client that timed out does not know whether its write happened; with a key it 
 send it again. The first request holds the key while its write runs; a retry that arrives
 meanwhile waits for it and gets its outcome; a retry after gets the stored outcome; the same
 key with another body is refused (`IDEMPOTENCY_KEY_REUSED`), since answering it with the first
-outcome would tell the client a write it did not ask for had happened. A write that was never
-sent (refused before leaving, or failing as a GraphQL error) releases the key, so the retry runs.
+outcome would tell the client a write it did not ask for had happened. A write that may have
+reached its provider keeps its outcome, `OUTCOME_UNKNOWN` when no answer could be read; one that
+certainly did not (refused before anything was sent, its provider unreachable, or refused by it
+unprocessed: a 429) releases the key, so the retry runs (`gateway.federation.writes`).
 """
 
 from __future__ import annotations
