@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 __all__ = [
+    "AMOUNT_DIGITS",
     "Agent",
     "Assignment",
     "AvailableBetween",
@@ -59,6 +60,7 @@ __all__ = [
     "Relationship",
     "RentChange",
     "Selection",
+    "significant_digits",
     "Tenant",
     "Unavailable",
     "Unit",
@@ -144,6 +146,17 @@ class Unavailable:
 
 Relation = Link | Unavailable
 """Where a record's related records are, or why its provider cannot say."""
+
+
+AMOUNT_DIGITS = 15
+"""The most significant digits an amount may have: it travels to providers as a JSON number,
+and a JSON reader that holds numbers in doubles (most do) keeps any decimal of up to 15
+significant digits exactly, and no more (`99999999999999.99` reads as `…99.98`)."""
+
+
+def significant_digits(amount: Decimal) -> int:
+    """`1250.00` has 3 (`1.25E+3`), `0.05` has 1: the digits a double must hold exactly."""
+    return 0 if amount.is_zero() else len(amount.normalize().as_tuple().digits)
 
 
 @dataclass(frozen=True, slots=True)

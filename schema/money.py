@@ -34,9 +34,15 @@ def _parsed(value: Any) -> Decimal:
     if not _AMOUNT.match(text):
         raise GraphQLError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
     try:
-        return Decimal(text)
+        amount = Decimal(text)
     except InvalidOperation:
         raise GraphQLError(f"'{text[:40]}' is not an amount.") from None
+    if model.significant_digits(amount) > model.AMOUNT_DIGITS:
+        raise GraphQLError(
+            f"'{text}' has more than {model.AMOUNT_DIGITS} significant digits: no provider "
+            "takes it exactly."
+        )
+    return amount
 
 
 def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
@@ -49,7 +55,8 @@ Amount = NewType("Amount", Decimal)
 SCALARS: dict[object, ScalarDefinition] = {
     Amount: strawberry.scalar(
         name="Decimal",
-        description='An exact decimal number, as a string: "1250.00". Never a float.',
+        description='An exact decimal number, as a string: "1250.00". Never a float. Taken '
+        f"with up to {model.AMOUNT_DIGITS} significant digits and 6 places.",
         serialize=str,
         parse_value=_parsed,
         parse_literal=_literal,

@@ -4,6 +4,7 @@ answer), each as data naming what to fix, and where a provider cannot, said so."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -432,6 +433,78 @@ async def test_a_float_amount_is_refused_before_anything_runs(client: Client) ->
     assert "never a float" in literal["errors"][0]["message"]
     assert error_codes(variable) == ["BAD_USER_INPUT"]
     assert _writes(client, "pms") == 0
+
+
+def _sent(client: Client, provider: str) -> list[str]:
+    """The text of every write's body, as the provider received it."""
+    return [
+        seen.body.decode()
+        for seen in client.sandbox.states[provider].seen()
+        if seen.method in ("POST", "PATCH") and not seen.token
+    ]
+
+
+@pytest.mark.parametrize("provider", ["pms", "primmo"])
+async def test_an_amount_reaches_the_provider_in_the_callers_own_digits(
+    client: Client, provider: str
+) -> None:
+    """`1250.10` is sent as `1250.10`, not as a float's `1250.1`; the largest amount a
+    provider's JSON number holds exactly (15 significant digits) arrives intact; a whole
+    rent goes as an integer."""
+    lease = _lease(client, provider)
+
+    billed = [
+        await client.data(
+            CHARGE,
+            {
+                "input": {
+                    "leaseId": lease.id,
+                    "amount": {"amount": amount, "currency": "CAD"},
+                    "dueOn": str(lease.end),
+                }
+            },
+        )
+        for amount in ("1250.10", "9999999999999.99")
+    ]
+    changed = await client.data(
+        RENT,
+        {
+            "input": {
+                "leaseId": lease.id,
+                "effectiveDate": str(lease.end),
+                "rent": {"amount": "1750.00", "currency": "CAD"},
+            }
+        },
+    )
+
+    assert [_errors(one, "createCharge") for one in billed] == [[], []]
+    assert _errors(changed, "changeRent") == []
+    cents, huge, rent = _sent(client, provider)
+    assert re.search(r'"(amount|Amount)":1250\.10[,}]', cents)
+    assert re.search(r'"(amount|Amount)":9999999999999\.99[,}]', huge)
+    assert re.search(r'"(monthly_rent|Amount)":1750[,}]', rent)
+    amounts = [one["createCharge"]["charge"]["amount"]["amount"] for one in billed]
+    assert amounts == ["1250.10", "9999999999999.99"]
+
+
+@pytest.mark.parametrize("provider", ["pms", "primmo"])
+async def test_an_amount_no_providers_json_number_holds_is_refused_and_not_sent(
+    client: Client, provider: str
+) -> None:
+    """Sixteen significant digits: a double would bill 99999999999999.98."""
+    lease = _lease(client, provider)
+    huge = {"amount": "99999999999999.99", "currency": "CAD"}
+
+    billed = await client.query(
+        CHARGE, {"input": {"leaseId": lease.id, "amount": huge, "dueOn": str(lease.end)}}
+    )
+    changed = await client.query(
+        RENT, {"input": {"leaseId": lease.id, "effectiveDate": str(lease.end), "rent": huge}}
+    )
+
+    assert error_codes(billed) == error_codes(changed) == ["BAD_USER_INPUT"]
+    assert "15 significant digits" in billed["errors"][0]["message"]
+    assert _sent(client, provider) == []
 
 
 async def test_each_write_needs_its_scope(sandbox: Sandbox, clock: ManualClock) -> None:

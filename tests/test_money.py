@@ -8,7 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.connectors.values import moment, money
+import orjson
+
+from gateway.connectors.values import json_amount, moment, money
+from gateway.errors import ValidationFailed
 from gateway.model import Lease, Money
 from gateway.state import records
 
@@ -56,6 +59,31 @@ def test_a_float_sum_would_drift_where_decimals_do_not() -> None:
 
     assert ten.amount + twenty.amount == Decimal("0.30")
     assert 0.1 + 0.2 != 0.3
+
+
+@pytest.mark.parametrize(
+    ("amount", "written"),
+    [
+        ("1250.10", "1250.10"),
+        ("1250.00", "1250"),
+        ("0.05", "0.05"),
+        ("-12.5", "-12.5"),
+        ("9999999999999.99", "9999999999999.99"),
+        ("0.000000000000001", "0.000000000000001"),
+    ],
+)
+def test_an_amount_is_written_to_a_provider_in_its_own_digits(amount: str, written: str) -> None:
+    sent = json_amount(Money(Decimal(amount), "CAD"), "pms", "amount")
+
+    assert orjson.dumps({"amount": sent}) == b'{"amount":' + written.encode() + b"}"
+
+
+@pytest.mark.parametrize("amount", ["99999999999999.99", "1.0000000000000001", "NaN"])
+def test_an_amount_no_double_holds_is_refused_naming_the_field(amount: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        json_amount(Money(Decimal(amount), "CAD"), "pms", "deposit")
+
+    assert [problem["field"] for problem in refused.value.problems] == ["deposit"]
 
 
 def test_timestamps_keep_the_offset_the_provider_sent() -> None:

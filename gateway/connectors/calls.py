@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway.errors import (
     Conflict,
@@ -58,8 +59,12 @@ async def send(
 
     A write that failed after it may have left (a read timeout, a dropped
     connection) is `OUTCOME_UNKNOWN`: reporting it as failed could make a caller
-    create the same tenant twice.
+    create the same tenant twice. A `json` body is written by orjson, which writes an
+    amount (`values.json_amount`) in its own digits rather than through a float.
     """
+    if "json" in kwargs:
+        headers = {"Content-Type": "application/json", **(kwargs.pop("headers", None) or {})}
+        kwargs |= {"content": orjson.dumps(kwargs.pop("json")), "headers": headers}
     try:
         return await client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

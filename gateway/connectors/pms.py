@@ -537,13 +537,6 @@ _KINDS = {
 }
 
 
-def _number(amount: Money) -> int | float:
-    """An amount as pms's JSON numbers carry one: whole amounts as integers (its rents and
-    deposits are), others as the shortest float that reads back as the same decimal."""
-    value = amount.amount
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _split(key: str) -> tuple[str, str] | None:
     """`prop_1/unit_2` -> ("prop_1", "unit_2"); anything else is not a key of ours.
 
@@ -1018,7 +1011,8 @@ class PmsConnector(
     async def update_lease(self, lease_id: str, terms: LeaseTerms, /) -> Lease:
         body: dict[str, Any] = {"end_date": terms.end_date}
         if terms.deposit is not None:
-            body |= {"deposit": _number(terms.deposit), "currency": terms.deposit.currency}
+            deposit = json_amount(terms.deposit, NAME, "deposit")
+            body |= {"deposit": deposit, "currency": terms.deposit.currency}
         names = {"end_date": "end_date", "deposit": "deposit", "currency": "deposit"}
         return await self._amend(lease_id, body, names)
 
@@ -1036,7 +1030,7 @@ class PmsConnector(
     async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
         """`POST …/lease` with the new rent and the day it takes effect (assumed fields)."""
         body = {
-            "monthly_rent": _number(change.rent),
+            "monthly_rent": json_amount(change.rent, NAME, "rent"),
             "effective_date": change.effective_date,
             "currency": change.rent.currency,
         }
@@ -1078,7 +1072,7 @@ class PmsConnector(
             raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
         body = {
             "lease_id": _id(lease),
-            "amount": _number(charge.amount),
+            "amount": json_amount(charge.amount, NAME, "amount"),
             "currency": charge.amount.currency,
             "due_date": charge.due_date.isoformat(),
             "description": charge.description,
@@ -1098,7 +1092,7 @@ class PmsConnector(
             raise NotFound(f"pms has no invoice {charge_id}.", provider=NAME)
         body = {
             "invoice_id": charge_id,
-            "amount": _number(payment.amount),
+            "amount": json_amount(payment.amount, NAME, "amount"),
             "currency": payment.amount.currency,
             "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
             "method": payment.method,
@@ -1260,11 +1254,7 @@ def _refused_here(field: str, message: str) -> ValidationFailed:
 
 
 def _cost(cost: Money | None, field: str) -> dict[str, Any]:
-    """An amount as pms takes it: a number and its currency; one no JSON number holds
-    exactly is refused, not rounded."""
+    """An amount as pms takes it: a number and its currency."""
     if cost is None:
         return {}
-    number = json_amount(cost.amount)
-    if number is None:
-        raise _refused_here(field, "The amount has more digits than pms can take exactly.")
-    return {"cost": number, "currency": cost.currency}
+    return {"cost": json_amount(cost, NAME, field), "currency": cost.currency}

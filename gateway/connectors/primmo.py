@@ -744,11 +744,10 @@ class PrimmoConnector(
     async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
         """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
         await self._lease_known(lease_id)
-        _in_dollars(change.rent, "rent")
         body = {
             "LeaseId": int(lease_id),
             "EffectiveDate": change.effective_date.isoformat(),
-            "Amount": _number(change.rent),
+            "Amount": _amount("rent", change.rent),
         }
         fields = {"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"}
         return _rent_change(
@@ -758,11 +757,10 @@ class PrimmoConnector(
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
         """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
         await self._lease_known(lease_id)
-        _in_dollars(charge.amount, "amount")
         body = {
             "LeaseId": int(lease_id),
             "DueDate": charge.due_date.isoformat(),
-            "Amount": _number(charge.amount),
+            "Amount": _amount("amount", charge.amount),
             "Description": charge.description,
         }
         fields = {
@@ -1037,17 +1035,13 @@ def _keyed(path: str, key: str) -> str:
     return f"{path}({key})"
 
 
-def _amount(field: str, cost: Money | None) -> float | None:
-    """An amount in Canadian dollars, as a JSON number only when a double holds it exactly:
-    otherwise refused naming the field, nothing sent."""
+def _amount(field: str, cost: Money | None) -> orjson.Fragment | None:
+    """An amount in Canadian dollars, as OData's JSON carries an Edm.Decimal: a number, in its
+    own digits (`values.json_amount`)."""
     if cost is None:
         return None
     _in_dollars(cost, field)
-    number = json_amount(cost.amount)
-    if number is None:
-        said = "primmo takes amounts to at most 15 significant digits."
-        raise ValidationFailed(NAME, said, [{"field": field, "message": said}])
-    return number
+    return json_amount(cost, NAME, field)
 
 
 def _refused(said: Said) -> ValidationFailed:
@@ -1153,12 +1147,6 @@ def _in_dollars(value: Money, field: str) -> None:
             f"primmo keeps amounts in {CURRENCY} only.",
             [{"field": field, "message": f"primmo keeps amounts in {CURRENCY} only."}],
         )
-
-
-def _number(value: Money) -> float:
-    """An amount as OData's JSON carries an Edm.Decimal: a number (its shortest float reads
-    back as the same decimal for any amount of up to 15 digits)."""
-    return float(value.amount)
 
 
 def _or(exprs: list[odata.Expr]) -> odata.Expr:

@@ -1,4 +1,5 @@
-"""Reading values out of provider payloads, where any field may be missing or of the wrong type.
+"""Reading values out of provider payloads, where any field may be missing or of the wrong type,
+and writing the few that need care (amounts) into a provider's request.
 
 A provider's body is untrusted input: these readers return `None` for what
 is absent or not what was promised, so a connector maps it without crashing.
@@ -12,8 +13,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from gateway.errors import BadUserInput
-from gateway.model import Money
+import orjson
+
+from gateway.errors import BadUserInput, ValidationFailed
+from gateway.model import AMOUNT_DIGITS, Money, significant_digits
 from gateway.upstream.client import parse_json
 
 __all__ = [
@@ -92,12 +95,19 @@ def money(value: Any, currency: Any) -> Money | None:
     return Money(parsed, code)
 
 
-def json_amount(value: Decimal) -> float | None:
-    """An amount as a JSON number, for a provider that takes amounts as numbers: the double
-    whose shortest text is the amount itself, or None when no double holds it (more than 15
-    significant digits), so the write is refused rather than sent with another amount."""
-    number = float(value)
-    return number if Decimal(repr(number)) == value else None
+def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:
+    """An amount as a JSON number for a provider that takes numbers, written with its own
+    digits (`1250.10`, never a float's `1250.1`; a whole one as an integer, `1250`, which a
+    reader wanting an integer takes too): nothing between the caller and the provider goes
+    through a double. One with more significant digits than a provider reading numbers
+    into doubles keeps (`model.AMOUNT_DIGITS`) is refused naming the caller's field, before
+    anything is sent, rather than written as another amount."""
+    amount = value.amount
+    if not amount.is_finite() or significant_digits(amount) > AMOUNT_DIGITS:
+        said = f"{provider} takes amounts of at most {AMOUNT_DIGITS} significant digits exactly."
+        raise ValidationFailed(provider, said, [{"field": field, "message": said}])
+    whole = amount == amount.to_integral_value()
+    return orjson.Fragment(str(int(amount)) if whole else format(amount, "f"))
 
 
 def day(value: Any) -> date | None:
