@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-
 import orjson
+import pytest
 
 from gateway.connectors.values import json_amount, moment, money
 from gateway.errors import ValidationFailed
 from gateway.model import Lease, Money
 from gateway.state import records
+from gateway.upstream.client import parse_json
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,40 @@ def test_a_float_sum_would_drift_where_decimals_do_not() -> None:
 
     assert ten.amount + twenty.amount == Decimal("0.30")
     assert 0.1 + 0.2 != 0.3
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "99999999999999.99",
+        "12345678901234567.89",
+        "0.12345678901234567",
+        "1.2345678901234567e2",
+        "100000000000000.001",
+    ],
+)
+def test_an_amount_a_double_cannot_hold_is_read_as_the_provider_wrote_it(sent: str) -> None:
+    body = parse_json(f'{{"data": [{{"amount": {sent}, "rooms": 4.5, "no": 1.0}}]}}'.encode())
+
+    (row,) = body["data"]
+    read = money(row["amount"], "CAD")
+    assert read is not None and read.amount == Decimal(sent)
+    assert (row["rooms"], row["no"]) == (4.5, 1.0)
+    assert all(isinstance(row[name], float) for name in ("rooms", "no"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": NaN, "b": 1234567890123456.7}',
+        b'{"a": 1e999, "b": 1234567890123456.7}',
+        b'{"a": "\\ud800", "b": 1234567890123456.7}',
+        b"[" * 1100 + b"1234567890123456.7" + b"]" * 1100,
+    ],
+)
+def test_a_body_that_is_not_strict_json_is_refused_with_long_numbers_too(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_json(body)
 
 
 @pytest.mark.parametrize(

@@ -53,23 +53,24 @@ def text(row: Any, *path: str) -> str | None:
     value: Any = row
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
     spelled = str(value).strip()
     return spelled or None
 
 
 def number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A count or a measure (rooms: `4.5`), where a double's precision is plenty."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     return float(value)
 
 
 def amount(value: Any) -> Decimal | None:
-    """A provider's amount as a Decimal. JSON numbers arrive as floats, whose shortest
-    repr (what `str` gives) is the text the provider sent for any amount of up to 15
-    significant digits; text is read as it is, a Decimal (a sum) kept. Anything else, or
-    not finite, is None."""
+    """A provider's amount as a Decimal. JSON numbers arrive as floats where a double holds
+    them exactly, whose shortest repr (what `str` gives) is then the number the provider
+    sent, and as Decimals where it does not (`upstream.client.parse_json`); text is read as
+    it is, a Decimal (a sum) kept. Anything else, or not finite, is None."""
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
