@@ -11,7 +11,9 @@ from opentelemetry.trace import Tracer
 from strawberry.extensions import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
+from gateway import model
 from gateway.observability.metrics import Metrics
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
@@ -20,10 +22,11 @@ from schema.limits import OperationDeadline, OperationLimits
 from schema.money import SCALARS
 from schema.mutation import Mutation
 from schema.observing import Observing
+from schema.permissions import READ_SCOPES, guard_reads
 from schema.query import Query
 from schema.safelist import SafelistCheck
 from schema.subscription import Subscription
-from schema.types import NODE_TYPES
+from schema.types import GRAPHQL_OF, NODE_TYPES
 
 __all__ = ["Context", "GatewaySchema", "build_schema", "sdl"]
 
@@ -47,7 +50,7 @@ def build_schema(
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     extensions += [CachedParsing, CachedValidation]
-    return GatewaySchema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -55,6 +58,17 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    guard_reads(schema._schema, _read_scopes())
+    return schema
+
+
+def _read_scopes() -> dict[str, str]:
+    """`READ_SCOPES` by the GraphQL name of each type's record."""
+    record_of = {entity: record for record, entity in model.ENTITY_OF.items()}
+    return {
+        get_object_definition(GRAPHQL_OF[record_of[entity]], strict=True).name: scope
+        for entity, scope in READ_SCOPES.items()
+    }
 
 
 def sdl() -> str:

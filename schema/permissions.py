@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from graphql import (
+    GraphQLField,
+    GraphQLFieldResolver,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    default_field_resolver,
+    get_named_type,
+)
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.base import get_object_definition
@@ -13,16 +24,27 @@ from gateway.edge.callers import Caller
 from gateway.errors import Forbidden
 from gateway.model import Entity
 
-__all__ = ["READ_SCOPES", "demand", "demand_to_read", "may_read", "requires", "shown_fields"]
+__all__ = [
+    "READ_SCOPES",
+    "demand",
+    "demand_to_read",
+    "guard_reads",
+    "may_read",
+    "requires",
+    "shown_fields",
+]
 
 READ_SCOPES: dict[Entity, str] = {
     Entity.LEASE: "tenant:read",
+    Entity.RENT_CHANGE: "tenant:read",
     Entity.CHARGE: "financial:read",
     Entity.PAYMENT: "financial:read",
+    Entity.BALANCE: "financial:read",
 }
 """What reading a type needs beyond `property:read`, wherever it is reached: its root list,
-a relation to it, `node(id)`, or a change to it. A lease is personal data (who rents at
-what price); what tenants owe and pay is financial (pms's own `financial:read`)."""
+a relation to it, a mutation's payload, `node(id)`, or a change to it. A lease and its rent
+changes are personal data (who rents at what price); what tenants owe and pay is financial
+(pms's own `financial:read`). `guard_reads` holds every field of the schema to it."""
 
 
 def demand(caller: Caller, scope: str, refusal: str | None = None) -> None:
@@ -50,6 +72,44 @@ def demand_to_read(caller: Caller, entity: Entity) -> None:
     scope = READ_SCOPES.get(entity)
     if scope is not None:
         demand(caller, scope, f"Reading a {entity.value} needs the `{scope}` scope.")
+
+
+def guard_reads(schema: GraphQLSchema, scopes: Mapping[str, str]) -> None:
+    """Every field that leads to a type named in `scopes` (the type itself, a list of it, a
+    connection of it) demands the type's scope before it resolves: one place, where a new
+    relation cannot forget it. Done once on the built schema, so fields that lead elsewhere
+    cost nothing more."""
+    for graphql_type in schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type.name.startswith("__"):
+            continue
+        for field in graphql_type.fields.values():
+            reached = _reached(field)
+            scope = scopes.get(reached.name)
+            if scope is not None:
+                field.resolve = _guarded(field.resolve or default_field_resolver, reached, scope)
+
+
+def _reached(field: GraphQLField) -> GraphQLNamedType:
+    """The type a field leads to; for a Relay connection (`edges { node }`), its nodes'."""
+    named = get_named_type(field.type)
+    edges = named.fields.get("edges") if isinstance(named, GraphQLObjectType) else None
+    edge = get_named_type(edges.type) if edges is not None else None
+    if isinstance(edge, GraphQLObjectType) and "node" in edge.fields:
+        node: GraphQLNamedType = get_named_type(edge.fields["node"].type)
+        return node
+    return named
+
+
+def _guarded(
+    resolve: GraphQLFieldResolver, reached: GraphQLNamedType, scope: str
+) -> GraphQLFieldResolver:
+    refusal = f"Reading a {reached.name} needs the `{scope}` scope."
+
+    def guarded(root: Any, info: GraphQLResolveInfo[Any], **arguments: Any) -> Any:
+        demand(info.context.caller, scope, refusal)
+        return resolve(root, info, **arguments)
+
+    return guarded
 
 
 def requires(scope: str) -> list[FieldExtension]:

@@ -39,7 +39,8 @@ async def connection(
     providers: list[str] | None,
 ) -> ListResult:
     """A root list over every provider that lists `entity`, its providers' failures reported
-    beside the records of the others."""
+    beside the records of the others. Its read scope is the schema's to check
+    (`permissions.guard_reads`)."""
     field = info.selected_fields[0]
     assert isinstance(field, SelectedField)
     selection, count = connection_selection(NODE_TYPES[entity], field)

@@ -257,7 +257,6 @@ LeaseType = Annotated["Lease", strawberry.lazy("schema.leasing")]
 ChargeType = Annotated["Charge", strawberry.lazy("schema.ledger")]
 PaymentType = Annotated["Payment", strawberry.lazy("schema.ledger")]
 BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
-_FINANCIAL = requires("financial:read")
 
 
 @strawberry.type
@@ -265,11 +264,11 @@ class Accounts:
     """The money a tenant and a lease are both reached with, said once: each inherits it.
     A lease's bills are addressed to its first signer, so a co-tenant's own
     are none (the lease's are on `Lease.charges`). Nullable, so a provider that refuses one
-    (a module the client has not bought) costs that field alone."""
+    (a module the client has not bought), or a caller without `financial:read`
+    (`permissions.READ_SCOPES`), costs that field alone."""
 
     @strawberry.field(
         description="What was billed (to a tenant: as a lease's first signer).",
-        extensions=_FINANCIAL,
         graphql_type=list[ChargeType] | None,
     )
     @staticmethod
@@ -278,18 +277,14 @@ class Accounts:
     ) -> list[model.Charge] | None:
         return await many(info, root.charges, model.Charge)
 
-    @strawberry.field(
-        description="What was paid.", extensions=_FINANCIAL, graphql_type=list[PaymentType] | None
-    )
+    @strawberry.field(description="What was paid.", graphql_type=list[PaymentType] | None)
     @staticmethod
     async def payments(
         root: strawberry.Parent[model.Tenant | model.Lease], info: Info
     ) -> list[model.Payment] | None:
         return await many(info, root.payments, model.Payment)
 
-    @strawberry.field(
-        description="What is still owed.", extensions=_FINANCIAL, graphql_type=BalanceType | None
-    )
+    @strawberry.field(description="What is still owed.", graphql_type=BalanceType | None)
     @staticmethod
     async def balance(
         root: strawberry.Parent[model.Tenant | model.Lease], info: Info
@@ -300,7 +295,8 @@ class Accounts:
 @shows(model.Tenant)
 @strawberry.type(description="A person or company renting a unit.")
 class Tenant(Node, Accounts):
-    """Names, contact and lease are personal data: they need the `tenant:read` scope."""
+    """Names, contact and lease are personal data: they need the `tenant:read` scope (the
+    lease by `permissions.READ_SCOPES`)."""
 
     first_name: str | None = strawberry.field(extensions=_PERSONAL)
     last_name: str | None = strawberry.field(extensions=_PERSONAL)
@@ -330,7 +326,6 @@ class Tenant(Node, Accounts):
 
     @strawberry.field(
         description="The lease the tenant signed, where its provider keeps leases.",
-        extensions=_PERSONAL,
         graphql_type=LeaseType | None,
     )
     @staticmethod
