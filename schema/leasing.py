@@ -162,10 +162,18 @@ class LeasePayload:
 @strawberry.type
 class RentChangePayload:
     rent_change: model.RentChange | None = strawberry.field(graphql_type=RentChange | None)
-    lease: model.Lease | None = strawberry.field(
+    errors: list[UserError]
+    changed: strawberry.Private[model.Link | None] = None
+    """The lease the change was recorded on, when it was."""
+
+    @strawberry.field(
         description="The lease, read again after the change.", graphql_type=Lease | None
     )
-    errors: list[UserError]
+    async def lease(self, info: Info) -> model.Lease | None:
+        """Read here, with what is selected under `lease`: the mutation's own selection is
+        its payload's fields, and a provider that reads only what is asked (Primmo's
+        `$select`) would send a lease of nulls."""
+        return await one(info, self.changed, model.Lease)
 
 
 MANAGE = requires("lease:manage")
@@ -217,8 +225,5 @@ class LeaseMutations:
             lambda: info.context.federation.writes.change_rent(provider, lease_id, change),
         )
         recorded = outcome.record if isinstance(outcome.record, model.RentChange) else None
-        lease = None
-        if recorded is not None:
-            link = model.Link(provider, model.Entity.LEASE, "id", lease_id)
-            lease = await one(info, link, model.Lease)
-        return RentChangePayload(rent_change=recorded, lease=lease, errors=errors_of(outcome))
+        changed = model.Link(provider, model.Entity.LEASE, "id", lease_id) if recorded else None
+        return RentChangePayload(rent_change=recorded, errors=errors_of(outcome), changed=changed)

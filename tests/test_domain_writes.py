@@ -28,7 +28,9 @@ END = (
 RENT = (
     "mutation($input: ChangeRentInput!) { changeRent(input: $input) { "
     "rentChange { effectiveDate rent { amount currency } } "
-    "lease { rentChanges { effectiveDate rent { amount } } } errors { code field message } } }"
+    "lease { startDate endDate rent { amount currency } "
+    "rentChanges { effectiveDate rent { amount } } } "
+    "errors { code field message } } }"
 )
 CHARGE = (
     "mutation($input: CreateChargeInput!) { createCharge(input: $input) { "
@@ -266,9 +268,12 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
     unknown = await client.data(RENT, {"input": {**rent, "leaseId": _gone("primmo")}})
 
     assert changed["changeRent"]["rentChange"]["rent"] == {"amount": "1750.00", "currency": "CAD"}
-    assert {"effectiveDate": str(lease.end), "rent": {"amount": "1750.00"}} in changed[
-        "changeRent"
-    ]["lease"]["rentChanges"]
+    read_again = changed["changeRent"]["lease"]
+    assert (read_again["startDate"], read_again["endDate"]) == (str(lease.start), str(lease.end))
+    assert read_again["rent"] is not None and read_again["rent"]["currency"] == "CAD"
+    assert {"effectiveDate": str(lease.end), "rent": {"amount": "1750.00"}} in read_again[
+        "rentChanges"
+    ]
     assert [code for code, _ in _errors(twice, "changeRent")] == ["CONFLICT"]
     assert _errors(outside, "changeRent") == [("VALIDATION_FAILED", "effectiveDate")]
     created = billed["createCharge"]["charge"]
