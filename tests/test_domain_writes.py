@@ -69,13 +69,14 @@ def _lease(client: Client, provider: str, running: bool = True) -> Lease:
                 encode_id(Entity.LEASE, "primmo", str(books.number(lease))), lease.start, lease.end
             )
         if min(books.tenants(lease)) == tenant.id:
-            key = world.references[("tenant", tenant.id)].split(":", 1)[1]
+            home = world.references[("tenant", tenant.id)].split(":", 1)[1].split("/")[0]
+            key = f"{home}/lease_{books.number(lease)}"
             return Lease(encode_id(Entity.LEASE, "pms", key), lease.start, lease.end)
     raise AssertionError(f"no {provider} lease")
 
 
 def _gone(provider: str) -> str:
-    return encode_id(Entity.LEASE, provider, "prop_1/ten_1" if provider == "pms" else "1")
+    return encode_id(Entity.LEASE, provider, "prop_1/lease_1" if provider == "pms" else "1")
 
 
 def _errors(data: dict[str, Any], name: str) -> list[tuple[str, str | None]]:

@@ -130,3 +130,39 @@ async def test_reading_a_lease_anywhere_needs_tenant_read(
     assert error_codes(listed) == ["FORBIDDEN"] and error_codes(by_id) == ["FORBIDDEN"]
     assert by_id["errors"][0]["extensions"]["scope"] == "tenant:read"
     assert before == 0
+
+
+def _co_tenants(client: Client) -> list[str]:
+    """The gateway's keys of two pms tenants who signed one lease that runs today."""
+    world = client.sandbox.world
+    homes = {b.id: b.provider for b in world.buildings}
+    pms = {u.id for u in world.units if homes[u.building_id] == "pms"}
+    for tenant in world.tenants:
+        lease = tenant.lease
+        signers = [t for t in world.tenants if t.lease == lease]
+        if tenant.unit_id in pms and len(signers) > 1 and lease.covers(world.today):
+            return [world.references[("tenant", t.id)].split(":", 1)[1] for t in signers]
+    raise AssertionError("no pms lease with two tenants")
+
+
+async def test_a_pms_lease_of_co_tenants_is_one_lease_with_all_its_tenants(
+    client: Client,
+) -> None:
+    """pms serves a lease under each of its tenants: read through either, it is one node,
+    found again by its id, signed by both."""
+    keys = _co_tenants(client)
+    tenants = [encode_id(Entity.TENANT, "pms", key) for key in keys]
+
+    data = await client.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Tenant { lease { id sourceId "
+        "tenants { sourceId } } } } }",
+        {"ids": tenants},
+    )
+    leases = [node["lease"] for node in data["nodes"]]
+    again = await client.data(
+        f'{{ node(id: "{leases[0]["id"]}") {{ ... on Lease {{ id tenants {{ sourceId }} }} }} }}'
+    )
+
+    assert leases[0] == leases[1]
+    assert sorted(t["sourceId"] for t in leases[0]["tenants"]) == sorted(keys)
+    assert again["node"] == {"id": leases[0]["id"], "tenants": leases[0]["tenants"]}

@@ -259,7 +259,7 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         email=text(row, "email"),
         phone=text(row, "phone"),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
-        lease=Link(NAME, Entity.LEASE, "id", key),
+        lease=Link(NAME, Entity.LEASE, "tenant", key),
         charges=Link(NAME, Entity.CHARGE, "tenant", key),
         payments=Link(NAME, Entity.PAYMENT, "tenant", key),
         balance=Link(NAME, Entity.BALANCE, "tenant", key),
@@ -274,33 +274,35 @@ _LEASE_STATUSES = {
 }
 
 
-def _lease(row: Row, tenant: str) -> Lease:
-    """pms keeps a lease under each of its tenants (`…/tenants/{id}/lease`) and reads it
-    nowhere else, so the lease is known by that tenant's key."""
-    property_id = tenant.split("/")[0]
+def _lease(row: Row, property_id: str) -> Lease:
+    """pms serves a lease under each of its tenants (`…/tenants/{id}/lease`), co-tenants each
+    reading the same one: it is known by its own id under its property (`prop_1/lease_2`),
+    so it is one lease whichever tenant it is read through, and its tenants are those the
+    property's tenant list files under it (`lease_id`, assumed)."""
     unit = text(row, "unit_id")
     currency = row.get("currency")
     own = _id(row)
+    key = f"{property_id}/{own}"
     changes = tuple(
         RentChange(
             provider=NAME,
             source_id=f"{own}@{text(change, 'effective_date')}",
             effective_date=day(change.get("effective_date")),
             rent=money(change.get("monthly_rent"), currency),
-            lease=Link(NAME, Entity.LEASE, "id", tenant),
+            lease=Link(NAME, Entity.LEASE, "id", key),
         )
         for change in row.get("rent_changes") or []
         if isinstance(change, dict)
     )
     return Lease(
         provider=NAME,
-        source_id=tenant,
+        source_id=key,
         start_date=day(row.get("start_date")),
         end_date=day(row.get("end_date")),
         rent=money(row.get("monthly_rent"), currency),
         deposit=money(row.get("deposit"), currency),
         status=_LEASE_STATUSES.get(text(row, "status") or ""),
-        tenants=Link(NAME, Entity.TENANT, "id", tenant),
+        tenants=Link(NAME, Entity.TENANT, "lease", key),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         rent_changes=Link(NAME, Entity.RENT_CHANGE, "lease", own, prefetched=changes),
         charges=Link(NAME, Entity.CHARGE, "lease", own),
@@ -346,7 +348,7 @@ def _charge(row: Row) -> Charge:
         paid_at=moment(row.get("paid_at")),
         status=_CHARGE_STATUSES.get(text(row, "status") or ""),
         tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
-        lease=Link(NAME, Entity.LEASE, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "tenant", payer) if payer else None,
         payments=Link(NAME, Entity.PAYMENT, "charge", _id(row)),
     )
 
@@ -361,7 +363,7 @@ def _payment(row: Row) -> Payment:
         status=_PAYMENT_STATUSES.get(text(row, "status") or ""),
         method=text(row, "method"),
         tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
-        lease=Link(NAME, Entity.LEASE, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "tenant", payer) if payer else None,
         charge=Link(NAME, Entity.CHARGE, "id", invoice) if invoice else None,
     )
 
@@ -749,20 +751,23 @@ class PmsConnector(
                 }
                 return await self._with_landlords(found_units, selection)
             case (Entity.UNIT, "id"):
-                by_id = await self._children(keys, "units", _unit, lambda record: record.source_id)
+                by_id = await self._children(
+                    keys, "units", _unit, lambda row, prop: _under(row, "id", prop)
+                )
                 return await self._with_landlords(by_id, selection)
             case (Entity.TENANT, "unit"):
                 return await self._children(
-                    keys,
-                    "tenants",
-                    _tenant,
-                    lambda record: record.unit.key if isinstance(record.unit, Link) else "",
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "unit_id", prop)
                 )
             case (Entity.TENANT, "id"):
                 return await self._children(
-                    keys, "tenants", _tenant, lambda record: record.source_id
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "id", prop)
                 )
-            case (Entity.LEASE, "id"):
+            case (Entity.TENANT, "lease"):
+                return await self._children(
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+                )
+            case (Entity.LEASE, "tenant"):
                 leases = await each(
                     [key for key in keys if _split(key)],
                     lambda key: _PMS.one(
@@ -770,7 +775,9 @@ class PmsConnector(
                         "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/")),
                     ),
                 )
-                return {key: [_lease(row, key)] for key, row in leases.items()}
+                return {key: [_lease(row, key.split("/")[0])] for key, row in leases.items()}
+            case (Entity.LEASE, "id"):
+                return await self._leases(keys)
             case (Entity.CHARGE, "id"):
                 found = await each(
                     _plain(keys),
@@ -920,20 +927,31 @@ class PmsConnector(
         self,
         keys: Sequence[str],
         kind: str,
-        build: Callable[[Row, str], Any],
-        key_of: Callable[[Any], str],
+        build: Callable[[Row, str], Record],
+        key_of: Callable[[Row, str], str | None],
     ) -> Mapping[str, Sequence[Record]]:
-        """Units or tenants for keys under properties: one listing per property, grouped by key."""
+        """Units or tenants for keys under properties: one listing per property, its rows
+        grouped by the key each answers (`key_of` a row and its property)."""
         wanted = {key for key in keys if _split(key)}
         properties = {key.split("/")[0] for key in wanted}
         listed = await each(properties, lambda prop: self._all(f"api/v1/properties/{prop}/{kind}"))
         found: dict[str, list[Record]] = defaultdict(list)
         for prop, rows in listed.items():
             for row in rows:
-                record = build(row, prop)
-                if key_of(record) in wanted:
-                    found[key_of(record)].append(record)
+                key = key_of(row, prop)
+                if key in wanted:
+                    found[key].append(build(row, prop))
         return found
+
+    async def _leases(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """Leases by their own id: pms reads one only under a tenant of it, so each
+        property's tenant list (one read per property) names a tenant to read it under."""
+        holders = await self._children(
+            keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+        )
+        under = {key: tenants[0].source_id for key, tenants in holders.items() if tenants}
+        found = await self.fetch(Entity.LEASE, "tenant", list(under.values()), Selection())
+        return {key: found[tenant] for key, tenant in under.items() if tenant in found}
 
     async def _all(self, path: str, **filters: str) -> list[Row] | None:
         """Every record of a sub-list or a filtered list; None for a parent pms does not have."""
@@ -1045,8 +1063,13 @@ class PmsConnector(
     async def _amend(
         self, lease_id: str, body: Mapping[str, Any], names: Mapping[str, str]
     ) -> Lease:
-        key = _split(lease_id)
-        if key is None:
+        """pms changes a lease under one of its tenants (`POST …/tenants/{id}/lease`): the
+        property's tenant list names one, then the change is sent there."""
+        holders = await self._children(
+            [lease_id], "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+        )
+        tenant = _split(holders[lease_id][0].source_id) if holders.get(lease_id) else None
+        if tenant is None:
             raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
         sent = {
             name: value.isoformat() if isinstance(value, date) else value
@@ -1056,22 +1079,19 @@ class PmsConnector(
         row = await _PMS.write(
             self._client,
             "POST",
-            "api/v1/properties/{}/tenants/{}/lease".format(*key),
+            "api/v1/properties/{}/tenants/{}/lease".format(*tenant),
             fields=names,
             json=sent,
         )
-        return _lease(_PMS.as_record(row, "did not return the lease"), lease_id)
+        return _lease(_PMS.as_record(row, "did not return the lease"), tenant[0])
 
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
-        """pms files an invoice under the lease's own id, which the gateway's (its tenant's
-        key, as pms serves leases) does not hold: the lease is read first, then billed."""
+        """pms files an invoice under the lease's own id, which the gateway's holds."""
         key = _split(lease_id)
-        path = "api/v1/properties/{}/tenants/{}/lease".format(*key) if key else None
-        lease = await _PMS.one(self._client, path) if path else None
-        if lease is None:
+        if key is None:
             raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
         body = {
-            "lease_id": _id(lease),
+            "lease_id": key[1],
             "amount": json_amount(charge.amount, NAME, "amount"),
             "currency": charge.amount.currency,
             "due_date": charge.due_date.isoformat(),

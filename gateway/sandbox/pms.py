@@ -168,7 +168,9 @@ class _Tables:
                     self._add(property_id, tenant)
 
     def _add(self, property_id: str, tenant: Tenant) -> Row:
-        """pms keeps former tenants, told apart by their status ("past") and their lease's."""
+        """pms keeps former tenants, told apart by their status ("past") and their lease's;
+        each names its lease (`lease_id`, assumed: the document shows no tenant), which
+        co-tenants share."""
         row = {
             "id": f"ten_{tenant.id}",
             "property_id": property_id,
@@ -179,6 +181,7 @@ class _Tables:
             "phone": tenant.phone,
             "status": "active" if self.world.is_current(tenant) else "past",
             "move_in_date": tenant.lease.start.isoformat(),
+            "lease_id": f"lease_{self.books.number(tenant.lease)}",
         }
         self.tenants[property_id].append(row)
         self.leases[row["id"]] = self.lease_row(row, tenant)
