@@ -163,3 +163,22 @@ async def test_a_copy_shared_in_redis_tells_what_it_was_and_with_which_fields() 
         await link.aclose()
 
     assert kept == (fields, tenant)
+
+
+async def test_a_copy_set_aside_in_redis_is_taken_once_by_the_first_report() -> None:
+    clock = ManualClock()
+    with RedisServer().running() as server:
+        link = RedisLink(server.url)
+        cache = RedisEntityCache({("primmo", Entity.TENANT): 60}, clock, link)
+        tenant = Tenant("primmo", "7", first_name="Léa", last_name="Roy")
+        fields = Selection(frozenset({"first_name", "last_name"}))
+        await cache.put("primmo", Entity.TENANT, "7", fields, "gateway", [tenant], 0)
+
+        evicted = await cache.set_aside("primmo", Entity.TENANT, "7")
+        cached = await cache.peek("primmo", Entity.TENANT, "7")
+        first = await cache.aside("primmo", Entity.TENANT, "7")
+        second = await cache.aside("primmo", Entity.TENANT, "7")
+        await link.aclose()
+
+    assert (evicted, cached) == (1, None)
+    assert first == (fields, tenant) and second is None

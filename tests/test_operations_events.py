@@ -153,3 +153,31 @@ async def test_a_change_primmo_reports_refreshes_the_cached_work_order_and_says_
     # the delivery read it fresh once, to compare; the next query is served that copy
     assert read_for_the_change == 1
     assert client.primmo.count("GET", "/api/ServiceCallDetails") == 1
+
+
+async def test_a_change_made_through_the_gateway_says_what_changed(cached: Client) -> None:
+    """The write evicts the cached request, but keeps it aside: when Primmo's webhook for
+    that very write arrives, the change is told against the request as it was."""
+    client = cached
+    books = client.primmo.records.workshop
+    ticket = next(t for t in books.requests.values() if t.status == "open")
+    vendor = books.vendor_for("general")
+    request = encode_id(Entity.MAINTENANCE_REQUEST, "primmo", str(ticket.id))
+    await client.data(
+        f'{{ node(id: "{request}") {{ ... on MaintenanceRequest {{ status vendor {{ id }} }} }} }}'
+    )
+    changes = await published(client)
+
+    assigned = await client.data(
+        "mutation($id: ID!, $vendor: ID!) { assignMaintenanceRequest(input: "
+        "{maintenanceRequestId: $id, vendorId: $vendor}) { errors { code } } }",
+        {"id": request, "vendor": encode_id(Entity.VENDOR, "primmo", str(vendor.id))},
+    )
+    await eventually(lambda: bool(changes))
+
+    assert assigned["assignMaintenanceRequest"]["errors"] == []
+    (change,) = changes
+    assert change.source_id == str(ticket.id)
+    assert [(c.field, c.previous, c.new) for c in change.changes] == [
+        ("status", "OPEN", "ASSIGNED")
+    ]

@@ -95,10 +95,13 @@ class Gateway:
             await self.federation.cache.evict(change.provider, change.entity, change.source_id)
 
     async def _kept(self, change: Change) -> tuple[Selection, Record] | None:
-        """The record's cached copy before the change evicts it, if it was kept."""
+        """The record as it was before the change: the copy a write through the gateway set
+        aside (a copy cached since shows the written state already), else its cached copy
+        before the change evicts it, if either was kept."""
         if change.kind is not ChangeKind.UPDATED:
             return None
-        return await self.federation.cache.peek(change.provider, change.entity, change.source_id)
+        cache, place = self.federation.cache, (change.provider, change.entity, change.source_id)
+        return await cache.aside(*place) or await cache.peek(*place)
 
     async def _described(self, change: Change, kept: tuple[Selection, Record] | None) -> Change:
         """The change with what changed: its cached copy against the record read fresh (the

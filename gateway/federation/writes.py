@@ -10,7 +10,8 @@ the refusal when one cannot, and the steps of a write that is more than one call
   (`Capability.accepts`), and nothing is silently dropped;
 - sent once, never retried; once a request of it may have left, a late or unreadable answer
   means the outcome is unknown (`OUTCOME_UNKNOWN`), never a failure to retry;
-- the written record's cached copies are evicted, whatever the outcome;
+- the written record's cached copies are evicted, whatever the outcome, and the fullest kept
+  aside, so the change the provider reports says what it changed;
 - under an idempotency key, a retry gets the first outcome and never writes again
   (`gateway.state.idempotency`); a write that never left frees its key.
 """
@@ -280,7 +281,8 @@ class Writes:
         input of the capability's method named as `write` calls it; None for a write that
         takes none, as starting a work order) refused before anything is sent; sent once
         through the provider's guard; the changed record's cached copies evicted whether or
-        not the answer came back, since the write may have happened."""
+        not the answer came back, since the write may have happened, the fullest set aside
+        for the provider's report of the write to say what changed."""
         writer = self._federation.able(capability, provider)
         if given is not None:
             taken(provider, writer, _OPERATIONS[type(given)], given)
@@ -288,7 +290,7 @@ class Writes:
             return await self._federation.write(provider, lambda: write(writer))
         finally:
             if changed is not None:
-                await self._federation.cache.evict(provider, *changed)
+                await self._federation.cache.set_aside(provider, *changed)
 
     async def create_tenant(self, provider: str, unit_id: str, tenant: NewTenant) -> Tenant:
         """A tenant in the unit with this source id, at the unit's provider."""

@@ -20,6 +20,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.model import Entity, Record, Selection
 from gateway.state import records as codec
+from gateway.state.cache import ASIDE_SECONDS
 from gateway.state.redis import PREFIX, RedisLink, RedisUnavailable
 
 __all__ = ["RedisEntityCache", "VERSION_SECONDS"]
@@ -156,6 +157,42 @@ class RedisEntityCache:
                 found.append((Selection(copy[2]), copy[1][0]))
         return max(found, key=lambda one: len(one[0].fields), default=None)
 
+    async def set_aside(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Raises `RedisUnavailable` as `evict` does; a copy that could not be set aside only
+        leaves the report of the write without what changed."""
+        kept = await self.peek(provider, entity, source_id)
+        if kept is not None:
+            selection, record = kept
+            fields = json.dumps(sorted(selection.fields), separators=(",", ":"))
+            aside = f"{fields} {codec.dumps([record])}"
+            name = self._aside_key(provider, entity, source_id)
+            try:
+                await self._link.run(
+                    "cache set aside",
+                    lambda client: client.set(name, aside, px=int(ASIDE_SECONDS * 1000)),
+                )
+            except RedisUnavailable:
+                logger.warning("cache: a copy of %s %s was not set aside", provider, entity.value)
+        return await self.evict(provider, entity, source_id)
+
+    async def aside(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        name = self._aside_key(provider, entity, source_id)
+        try:
+            kept = await self._link.run("cache aside", lambda client: client.getdel(name))
+        except RedisUnavailable:
+            return None
+        if kept is None:
+            return None
+        text = kept.decode() if isinstance(kept, bytes) else kept
+        try:
+            fields, records = text.split(" ", 1)
+            (record,) = codec.loads(records)
+            return Selection(frozenset(json.loads(fields))), record
+        except ValueError:
+            return None
+
     async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         """Raises `RedisUnavailable`: an eviction that did not happen must not be acknowledged."""
         copies: int = await self._link.run(
@@ -170,3 +207,7 @@ class RedisEntityCache:
     def _keys(provider: str, entity: Entity, source_id: str) -> tuple[str, str]:
         place = f"{PREFIX}cache:{provider}:{entity.value}:{source_id}"
         return f"{place}:version", f"{place}:copies"
+
+    @staticmethod
+    def _aside_key(provider: str, entity: Entity, source_id: str) -> str:
+        return f"{PREFIX}cache:{provider}:{entity.value}:{source_id}:aside"
