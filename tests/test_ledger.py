@@ -195,3 +195,32 @@ async def test_money_needs_financial_read_wherever_it_is_reached(
     assert set(error_codes(nested)) == {"FORBIDDEN"}
     assert {e["extensions"]["scope"] for e in nested["errors"]} == {"financial:read"}
     assert error_codes(listed) == error_codes(by_id) == ["FORBIDDEN"]
+
+
+async def test_pms_payments_of_a_page_of_charges_are_one_read_per_lease(client: Client) -> None:
+    """pms lists a lease's payments (`?lease_id=`), each naming its invoice: a page of
+    charges costs one read per distinct lease, never one per invoice."""
+    client.sandbox.reset_counters()
+
+    data = await client.data(
+        '{ charges(first: 60, providers: ["pms"]) { edges { node { sourceId '
+        "payments { sourceId amount { amount } } } } } }"
+    )
+
+    charges = [edge["node"] for edge in data["charges"]["edges"]]
+    _, payments = client.pms.records.money()
+    made: dict[str, set[str]] = {}
+    for row in payments:
+        made.setdefault(row["invoice_id"], set()).add(row["id"])
+    for charge in charges:
+        assert {p["sourceId"] for p in charge["payments"]} == made.get(charge["sourceId"], set())
+    invoices, _ = client.pms.records.money()
+    lease_of = {row["id"]: row["lease_id"] for row in invoices}
+    leases = {lease_of[charge["sourceId"]] for charge in charges}
+    per_lease = client.pms.seen("/api/v1/financial/payments")
+    assert sorted(seen.query["lease_id"] for seen in per_lease) == sorted(leases)
+    assert not [
+        path
+        for (_, path) in client.pms.requests
+        if path.endswith("/payments") and "invoices" in path
+    ]

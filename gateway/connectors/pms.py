@@ -334,8 +334,11 @@ def _payer(row: Row) -> str | None:
 
 
 def _charge(row: Row) -> Charge:
-    """An invoice (pms Financial service; its shape assumed, the document naming the routes)."""
+    """An invoice (pms Financial service; its shape assumed, the document naming the routes).
+    Its payments are found among its lease's (`lease_X/inv_Y`), which one read lists for
+    every invoice of the lease; without a lease, under the invoice itself."""
     currency, payer = row.get("currency"), _payer(row)
+    lease = text(row, "lease_id")
     return Charge(
         provider=NAME,
         source_id=_id(row),
@@ -349,7 +352,7 @@ def _charge(row: Row) -> Charge:
         status=_CHARGE_STATUSES.get(text(row, "status") or ""),
         tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
         lease=Link(NAME, Entity.LEASE, "tenant", payer) if payer else None,
-        payments=Link(NAME, Entity.PAYMENT, "charge", _id(row)),
+        payments=Link(NAME, Entity.PAYMENT, "charge", f"{lease}/{_id(row)}" if lease else _id(row)),
     )
 
 
@@ -791,11 +794,7 @@ class PmsConnector(
                 )
                 return {key: [_payment(row)] for key, row in found.items()}
             case (Entity.PAYMENT, "charge"):
-                listed = await each(
-                    _plain(keys),
-                    lambda key: self._all(f"{_INVOICES}/{key}/payments"),
-                )
-                return {key: [_payment(row) for row in rows] for key, rows in listed.items()}
+                return await self._payments_of(keys)
             case (Entity.CHARGE | Entity.PAYMENT | Entity.BALANCE, "tenant" | "lease"):
                 return await self._money_of(entity, by, keys)
             case (Entity.MAINTENANCE_REQUEST, "id"):
@@ -860,6 +859,24 @@ class PmsConnector(
         path, order, _ = _LISTS[Entity.VENDOR]
         rows = await self._listing(path, **order).all()
         return {_id(row): [_vendor(row)] for row in rows if _id(row) in wanted}
+
+    async def _payments_of(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """Invoices' payments: one read of each distinct lease's payments (`?lease_id=`),
+        grouped by the invoice each names; an invoice without a lease, its own list."""
+        leased = {key: split for key in keys if (split := _split(key))}
+        by_lease = await each(
+            {lease for lease, _ in leased.values()},
+            lambda lease: self._all(_PAYMENTS, lease_id=lease),
+        )
+        by_invoice = await each(_plain(keys), lambda key: self._all(f"{_INVOICES}/{key}/payments"))
+        paid: dict[str, list[Record]] = defaultdict(list)
+        for rows in by_lease.values():
+            for row in rows:
+                paid[text(row, "invoice_id") or ""].append(_payment(row))
+        found: dict[str, Sequence[Record]] = {
+            key: [_payment(row) for row in rows] for key, rows in by_invoice.items()
+        }
+        return found | {key: paid.get(invoice, []) for key, (_, invoice) in leased.items()}
 
     async def _money_of(
         self, entity: Entity, by: str, keys: Sequence[str]
