@@ -78,9 +78,9 @@ async def test_pms_reads_a_lease_per_tenant_as_its_api_allows_and_no_more(client
     lease_reads = [p for (_, p) in client.pms.requests if p.endswith("/lease")]
     assert len(lease_reads) == len(tenants)
     assert client.pms.count("GET", lease_reads[0]) == 1
-    # the property's units (by id, then again for the leases' units, asked with other
-    # fields), its tenants, and one lease per tenant: pms has no list of leases
-    assert client.pms.count("GET") == 3 + len(tenants)
+    # the property's units (by id; the leases' units are those, already read), its
+    # tenants, and one lease per tenant: pms has no list of leases
+    assert client.pms.count("GET") == 2 + len(tenants)
 
 
 async def test_lease_filters_go_to_primmo_as_typed_literals(client: Client) -> None:
@@ -166,3 +166,36 @@ async def test_a_pms_lease_of_co_tenants_is_one_lease_with_all_its_tenants(
     assert leases[0] == leases[1]
     assert sorted(t["sourceId"] for t in leases[0]["tenants"]) == sorted(keys)
     assert again["node"] == {"id": leases[0]["id"], "tenants": leases[0]["tenants"]}
+
+
+async def test_one_record_asked_in_two_places_with_other_fields_is_read_once(
+    client: Client,
+) -> None:
+    """A pms lease is asked under its tenant (`status`) and under each of the tenant's
+    charges (`rent`): pms reads a lease whole, so the second place needs no second read."""
+    world = client.sandbox.world
+    homes = {b.id: b.provider for b in world.buildings}
+    tenant = next(
+        t
+        for t in world.tenants
+        if homes[next(u for u in world.units if u.id == t.unit_id).building_id] == "pms"
+        and t.lease.covers(world.today)
+        and t.lease.start < world.today
+        and min(client.pms.records.books.tenants(t.lease)) == t.id
+    )
+    key = world.references[("tenant", tenant.id)].split(":", 1)[1]
+    client.sandbox.reset_counters()
+
+    data = await client.data(
+        f'{{ node(id: "{encode_id(Entity.TENANT, "pms", key)}") {{ ... on Tenant {{ '
+        "lease { status } charges { lease { status rent { amount } } } } } }"
+    )
+
+    lease = data["node"]["lease"]
+    assert data["node"]["charges"] and all(
+        charge["lease"]["status"] == lease["status"] and charge["lease"]["rent"]["amount"]
+        for charge in data["node"]["charges"]
+    )
+    prop, own = key.split("/")
+    assert client.pms.count("GET", f"/api/v1/properties/{prop}/tenants/{own}/lease") == 1
+    assert client.pms.count("GET") == 3

@@ -105,6 +105,7 @@ def _matches(criteria: Criteria, today: date) -> Callable[[Relationship], bool] 
 class LeapConnector(Connector, RelationshipRecords):
     name = NAME
     kind = "xml"
+    selects_fields = False
     serves = frozenset({Entity.RELATIONSHIP})
     lists = frozenset({Entity.RELATIONSHIP})
     credentials = ("username", "password")

@@ -652,6 +652,7 @@ class PmsConnector(
 ):
     name = NAME
     kind = "rest"
+    selects_fields = False
     serves = frozenset(
         {
             Entity.LANDLORD,

@@ -202,6 +202,7 @@ class ScomOptions(ConnectorOptions):
 class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreation):
     name = NAME
     kind = "graphql"
+    selects_fields = False
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)

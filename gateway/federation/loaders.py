@@ -1,8 +1,11 @@
-"""Per-request DataLoaders: every relation of a query level becomes one upstream call per provider.
+"""Per-request loaders: every relation of a query level becomes one upstream call per provider.
 
-Loaders are keyed by (provider, entity, key kind, selection): the same relation
-asked for the same fields anywhere in one query shares one batch, and a
-record already fetched in this request is not fetched again.
+One batch per (provider, entity, key kind) per tick of the event loop: whatever place in
+the query asks, with whatever fields, its keys join the batch of the tick, which reads the
+union of the fields asked there. A record already read in this request is not read again
+where the read covered what is asked now (for a provider that reads whole records, any
+read does); otherwise it is read again, with what was read before as well, so the copy kept
+covers both.
 """
 
 from __future__ import annotations
@@ -10,21 +13,101 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
-
 from gateway import notices
 from gateway.federation.fan_out import Federation
 from gateway.model import Entity, Link, Record, Relation, Selection, Unavailable
 
-__all__ = ["Loaders"]
+__all__ = ["Loaders", "covers", "union"]
 
-_LoaderKey = tuple[str, Entity, str, Selection]
+_BatchKey = tuple[str, Entity, str]
+
+
+def union(one: Selection, other: Selection) -> Selection:
+    """What both ask: their fields, and their relations, each the union of its two."""
+    relations = dict(one.relations)
+    for name, asked in other.relations.items():
+        relations[name] = union(relations[name], asked) if name in relations else asked
+    return Selection(one.fields | other.fields, relations)
+
+
+def covers(read: Selection, asked: Selection, fields: bool = True) -> bool:
+    """Whether records read with `read` answer `asked`; `fields` False for a provider that
+    reads whole records whatever fields are asked, where only the relations (which it may
+    read beside) count."""
+    if fields and not asked.fields <= read.fields:
+        return False
+    return all(
+        name in read.relations and covers(read.relations[name], sub, fields)
+        for name, sub in asked.relations.items()
+    )
+
+
+class _Batches:
+    """The batches of one (provider, entity, key kind) in one request: keys asked in one tick
+    are read together after it, as a DataLoader batches them, and each key's read is kept
+    with the selection it was read with, which is what tells whether it answers a later ask
+    (aiodataloader keys its cache by key alone, with no place for that)."""
+
+    def __init__(self, federation: Federation, place: _BatchKey) -> None:
+        self._federation = federation
+        self._place = place
+        connector = federation.connectors.get(place[0])
+        self._selects_fields = connector is None or connector.selects_fields
+        self._read: dict[str, tuple[Selection, asyncio.Future[Sequence[Record]]]] = {}
+        """Each key as last read or being read: with what, and its records."""
+        self._queued: dict[str, asyncio.Future[Sequence[Record]]] = {}
+        self._asked = Selection()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def load(self, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
+        read = self._read.get(key)
+        if read is not None and covers(read[0], selection, self._selects_fields):
+            return read[1]
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._start)
+        self._asked = union(self._asked, selection if read is None else union(read[0], selection))
+        queued = self._queued.get(key)
+        if queued is None:
+            queued = self._queued[key] = asyncio.get_running_loop().create_future()
+        return queued
+
+    def _start(self) -> None:
+        """The batch runs a tick after its first key was asked, and takes every key asked
+        until it runs: resolvers started together all ask theirs first."""
+        running = asyncio.ensure_future(self._run())
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
+    async def _run(self) -> None:
+        queued, asked = self._queued, self._asked
+        self._queued, self._asked = {}, Selection()
+        for key, future in queued.items():
+            self._read[key] = (asked, future)
+        provider, entity, by = self._place
+        try:
+            found = await self._federation.fetch(provider, entity, by, list(queued), asked)
+        except BaseException as error:
+            for key, future in queued.items():
+                if key in self._read and self._read[key][1] is future:
+                    del self._read[key]
+                if future.done():
+                    continue
+                if isinstance(error, Exception):
+                    future.set_exception(error)
+                else:
+                    future.cancel()
+            if not isinstance(error, Exception):
+                raise
+            return
+        for key, future in queued.items():
+            if not future.done():
+                future.set_result(found.get(key, ()))
 
 
 class Loaders:
     def __init__(self, federation: Federation) -> None:
         self._federation = federation
-        self._loaders: dict[_LoaderKey, DataLoader[str, Sequence[Record]]] = {}
+        self._batches: dict[_BatchKey, _Batches] = {}
 
     async def one(self, relation: Relation | None, selection: Selection) -> Record | None:
         link = _followable(relation)
@@ -32,7 +115,7 @@ class Loaders:
             return None
         if link.prefetched is not None:
             return link.prefetched[0] if link.prefetched else None
-        records = await self._loader(link, selection).load(link.key)
+        records = await self._load(link, link.key, selection)
         return records[0] if records else None
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
@@ -41,7 +124,7 @@ class Loaders:
             return ()
         if link.prefetched is not None:
             return link.prefetched
-        return await self._loader(link, selection).load(link.key)
+        return await self._load(link, link.key, selection)
 
     async def about(
         self, entity: Entity, by: str, reference: str, selection: Selection
@@ -50,26 +133,18 @@ class Loaders:
         providers = self._federation.referencing(entity, by)
         found = await asyncio.gather(
             *(
-                self._loader(Link(provider, entity, by, reference), selection).load(reference)
+                self._load(Link(provider, entity, by, reference), reference, selection)
                 for provider in providers
             )
         )
         return [record for records in found for record in records]
 
-    def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
-        key = (link.provider, link.entity, link.by, selection)
-        loader = self._loaders.get(key)
-        if loader is None:
-
-            async def batch(keys: list[str]) -> list[Sequence[Record]]:
-                found = await self._federation.fetch(
-                    link.provider, link.entity, link.by, keys, selection
-                )
-                return [found.get(k, ()) for k in keys]
-
-            loader = DataLoader(batch)
-            self._loaders[key] = loader
-        return loader
+    def _load(self, link: Link, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
+        place = (link.provider, link.entity, link.by)
+        batches = self._batches.get(place)
+        if batches is None:
+            batches = self._batches[place] = _Batches(self._federation, place)
+        return batches.load(key, selection)
 
 
 def _followable(relation: Relation | None) -> Link | None:
