@@ -132,6 +132,10 @@ class Link:
     by: str
     key: str
     prefetched: tuple[Record, ...] | None = field(default=None, compare=False, hash=False)
+    within: tuple[str, str] | None = None
+    """Only those of the records found that this relation of theirs names, by its key
+    (`("unit", "prop_1/unit_2")`): for a provider that lists them only under a broader key
+    (a property's), whose one read then serves every narrower relation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from typing import ClassVar
 
 import httpx
 
@@ -106,6 +107,7 @@ class LeapConnector(Connector, RelationshipRecords):
     name = NAME
     kind = "xml"
     selects_fields = False
+    embeds: ClassVar[Mapping[Entity, frozenset[str]] | None] = {}
     serves = frozenset({Entity.RELATIONSHIP})
     lists = frozenset({Entity.RELATIONSHIP})
     credentials = ("username", "password")

@@ -243,7 +243,9 @@ def _unit(row: Row, property_id: str) -> Unit:
         occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
         building=Link(NAME, Entity.BUILDING, "id", property_id),
         tenants=Link(NAME, Entity.TENANT, "unit", key),
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "unit", key),
+        maintenance_requests=Link(
+            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("unit", key)
+        ),
         listing=_NO_LISTING,
     )
 
@@ -263,7 +265,9 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         charges=Link(NAME, Entity.CHARGE, "tenant", key),
         payments=Link(NAME, Entity.PAYMENT, "tenant", key),
         balance=Link(NAME, Entity.BALANCE, "tenant", key),
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "tenant", key),
+        maintenance_requests=Link(
+            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("tenant", key)
+        ),
     )
 
 
@@ -478,7 +482,7 @@ def _request(row: Row) -> MaintenanceRequest:
         building=Link(NAME, Entity.BUILDING, "id", prop) if prop else None,
         tenant=Link(NAME, Entity.TENANT, "id", tenant) if tenant else None,
         vendor=Link(NAME, Entity.VENDOR, "id", vendor) if vendor else None,
-        work_orders=Link(NAME, Entity.WORK_ORDER, "request", f"{prop}/{_id(row)}"),
+        work_orders=Link(NAME, Entity.WORK_ORDER, "property", prop, within=("request", _id(row))),
     )
 
 
@@ -653,6 +657,7 @@ class PmsConnector(
     name = NAME
     kind = "rest"
     selects_fields = False
+    embeds = {Entity.UNIT: frozenset({"landlord"})}
     serves = frozenset(
         {
             Entity.LANDLORD,
@@ -800,22 +805,12 @@ class PmsConnector(
                 return await self._money_of(entity, by, keys)
             case (Entity.MAINTENANCE_REQUEST, "id"):
                 return await self._by_id(keys, "maintenance-requests", _request)
-            case (Entity.MAINTENANCE_REQUEST, "unit" | "tenant" | "property"):
-                return await self._grouped(
-                    keys,
-                    "maintenance-requests",
-                    _request,
-                    lambda row, prop: _under(row, f"{by}_id", prop) if by != "property" else prop,
-                )
+            case (Entity.MAINTENANCE_REQUEST, "property"):
+                return await self._of_properties(keys, "maintenance-requests", _request)
             case (Entity.WORK_ORDER, "id"):
                 return await self._by_id(keys, "work-orders", _work_order)
-            case (Entity.WORK_ORDER, "request"):
-                return await self._grouped(
-                    keys,
-                    "work-orders",
-                    _work_order,
-                    lambda row, prop: _under(row, "maintenance_request_id", prop),
-                )
+            case (Entity.WORK_ORDER, "property"):
+                return await self._of_properties(keys, "work-orders", _work_order)
             case (Entity.VENDOR, "id"):
                 return await self._vendors(keys)
         return {}
@@ -829,29 +824,18 @@ class PmsConnector(
         )
         return {key: [build(row)] for key, row in found.items()}
 
-    async def _grouped(
-        self,
-        keys: Sequence[str],
-        kind: str,
-        build: Callable[[Row], Record],
-        key_of: Callable[[Row, str], str | None],
+    async def _of_properties(
+        self, keys: Sequence[str], kind: str, build: Callable[[Row], Record]
     ) -> Mapping[str, Sequence[Record]]:
-        """Operations records about units, tenants, requests or whole properties: one read
-        of the list filtered by property (`property_id`, assumed) per property of the keys,
-        its rows grouped by the key each one answers."""
-        wanted = {key for key in keys if _split(key) or token_id(key)}
+        """Operations records of whole properties: one read of the list filtered by property
+        (`property_id`, assumed) per property. pms has no narrower filter, so a unit's, a
+        tenant's or a request's are these, narrowed by their link (`Link.within`): one read
+        serves them all."""
         path, order, _ = _LISTS[_KINDS[kind]]
         listed = await each(
-            {key.split("/")[0] for key in wanted},
-            lambda prop: self._listing(path, property_id=prop, **order).all(),
+            _plain(keys), lambda prop: self._listing(path, property_id=prop, **order).all()
         )
-        found: dict[str, list[Record]] = defaultdict(list)
-        for prop, rows in listed.items():
-            for row in rows:
-                key = key_of(row, prop)
-                if key in wanted:
-                    found[key].append(build(row))
-        return found
+        return {prop: [build(row) for row in rows] for prop, rows in listed.items()}
 
     async def _vendors(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """pms has no lookup of several vendors, and an organization keeps few: one read of

@@ -611,6 +611,7 @@ class PrimmoConnector(
 ):
     name = NAME
     kind = "odata"
+    embeds = {Entity.BUILDING: frozenset({"units"})}
     serves = frozenset(_SHAPES)
     lists = frozenset(_SHAPES) - {Entity.BALANCE, Entity.RENT_CHANGE}
     accepts = {

@@ -18,7 +18,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -203,6 +203,7 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
     name = NAME
     kind = "graphql"
     selects_fields = False
+    embeds: ClassVar[Mapping[Entity, frozenset[str]] | None] = {}
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)

@@ -4,8 +4,9 @@ One batch per (provider, entity, key kind) per tick of the event loop: whatever 
 the query asks, with whatever fields, its keys join the batch of the tick, which reads the
 union of the fields asked there. A record already read in this request is not read again
 where the read covered what is asked now (for a provider that reads whole records, any
-read does); otherwise it is read again, with what was read before as well, so the copy kept
-covers both.
+read does, but for the relations it reads beside them); otherwise it is read again, with
+what was read before as well, so the copy kept covers both. A relation a provider lists only
+under a broader key (`Link.within`) shares that key's batch and read, narrowed here.
 """
 
 from __future__ import annotations
@@ -30,15 +31,21 @@ def union(one: Selection, other: Selection) -> Selection:
     return Selection(one.fields | other.fields, relations)
 
 
-def covers(read: Selection, asked: Selection, fields: bool = True) -> bool:
-    """Whether records read with `read` answer `asked`; `fields` False for a provider that
-    reads whole records whatever fields are asked, where only the relations (which it may
-    read beside) count."""
+def covers(
+    read: Selection,
+    asked: Selection,
+    fields: bool = True,
+    embedded: frozenset[str] | None = None,
+) -> bool:
+    """Whether records read with `read` answer `asked`. `fields` False for a provider that
+    reads whole records whatever fields are asked; `embedded`, the relations it reads beside
+    a record when asked (None: any may be), the only ones that then count."""
     if fields and not asked.fields <= read.fields:
         return False
     return all(
         name in read.relations and covers(read.relations[name], sub, fields)
         for name, sub in asked.relations.items()
+        if embedded is None or name in embedded
     )
 
 
@@ -53,6 +60,8 @@ class _Batches:
         self._place = place
         connector = federation.connectors.get(place[0])
         self._selects_fields = connector is None or connector.selects_fields
+        embeds = connector.embeds if connector is not None else None
+        self._embedded = embeds.get(place[1], frozenset()) if embeds is not None else None
         self._read: dict[str, tuple[Selection, asyncio.Future[Sequence[Record]]]] = {}
         """Each key as last read or being read: with what, and its records."""
         self._queued: dict[str, asyncio.Future[Sequence[Record]]] = {}
@@ -61,7 +70,7 @@ class _Batches:
 
     def load(self, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
         read = self._read.get(key)
-        if read is not None and covers(read[0], selection, self._selects_fields):
+        if read is not None and covers(read[0], selection, self._selects_fields, self._embedded):
             return read[1]
         if not self._queued:
             asyncio.get_running_loop().call_soon(self._start)
@@ -115,7 +124,7 @@ class Loaders:
             return None
         if link.prefetched is not None:
             return link.prefetched[0] if link.prefetched else None
-        records = await self._load(link, link.key, selection)
+        records = _within(link, await self._load(link, link.key, selection))
         return records[0] if records else None
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
@@ -124,7 +133,7 @@ class Loaders:
             return ()
         if link.prefetched is not None:
             return link.prefetched
-        return await self._load(link, link.key, selection)
+        return _within(link, await self._load(link, link.key, selection))
 
     async def about(
         self, entity: Entity, by: str, reference: str, selection: Selection
@@ -145,6 +154,17 @@ class Loaders:
         if batches is None:
             batches = self._batches[place] = _Batches(self._federation, place)
         return batches.load(key, selection)
+
+
+def _within(link: Link, records: Sequence[Record]) -> Sequence[Record]:
+    if link.within is None:
+        return records
+    name, key = link.within
+    return [
+        record
+        for record in records
+        if isinstance(named := getattr(record, name, None), Link) and named.key == key
+    ]
 
 
 def _followable(relation: Relation | None) -> Link | None:
