@@ -14,6 +14,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
+from gateway.sandbox.pms import PERMISSIONS as PMS_PERMISSIONS
 from schema.ids import encode_id
 from tests.conftest import Client, error_codes, keyed, serving
 
@@ -535,3 +536,32 @@ async def test_each_write_needs_its_scope(sandbox: Sandbox, clock: ManualClock) 
     assert allowed["updateLease"]["errors"] == []
     assert error_codes(billed) == ["FORBIDDEN"]
     assert billed["errors"][0]["extensions"]["scope"] == "financial:manage"
+
+
+async def test_a_write_the_pms_account_may_not_make_is_refused_and_frees_its_key(
+    client: Client,
+) -> None:
+    """pms refuses a token without the route's permission (403 INSUFFICIENT_PERMISSIONS):
+    the write did not happen, the error names the permission for whoever runs the account,
+    and once it is granted the same idempotency key runs the write."""
+    lease = _lease(client, "pms")
+    given = {
+        "leaseId": lease.id,
+        "amount": {"amount": "12.00", "currency": "CAD"},
+        "dueOn": str(lease.end),
+        "idempotencyKey": "k-permission",
+    }
+    client.pms.records.permissions = [p for p in PMS_PERMISSIONS if p != "financial:create"]
+    client.pms.revoke_tokens()
+    before = len(client.pms.records.money()[0])
+
+    refused = await client.query(CHARGE, {"input": given})
+    unwritten = len(client.pms.records.money()[0])
+    client.pms.records.permissions = list(PMS_PERMISSIONS)
+    client.pms.revoke_tokens()
+    granted = await client.data(CHARGE, {"input": given})
+
+    assert error_codes(refused) == ["UPSTREAM_ERROR"]
+    assert "financial:create" in refused["errors"][0]["message"]
+    assert _errors(granted, "createCharge") == []
+    assert (unwritten, len(client.pms.records.money()[0])) == (before, before + 1)

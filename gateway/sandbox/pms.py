@@ -50,6 +50,23 @@ CREDENTIALS = {
     "webhook_secret": "sandbox-pms-webhook-secret",
 }
 """The sandbox's only account, and the secret the gateway registers its webhook with."""
+PERMISSIONS = (
+    "org:read",
+    "property:read",
+    "unit:read",
+    "unit:update",
+    "tenant:manage",
+    "financial:read",
+    "financial:create",
+    "payment:create",
+    "maintenance:*",
+    "workorder:*",
+    "webhook:manage",
+)
+"""What the sandbox's account may do: what the gateway needs of pms (the README says so for a
+real account). Permissions are `resource:action` as the document's RBAC names them, held by
+name, by `resource:*`, by `resource:manage` (the document's sample token holds
+`tenant:manage`; assumed to cover every action on tenants) or by `*`."""
 EVENTS = (
     "property.created",
     "property.updated",
@@ -88,6 +105,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Row = dict[str, Any]
 
 
+def _permits(held: Any, needed: str) -> bool:
+    resource = needed.split(":", 1)[0]
+    granted = {"*", needed, f"{resource}:*", f"{resource}:manage"}
+    return isinstance(held, list) and any(name in granted for name in held)
+
+
 def _created(index: int) -> str:
     return (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=index * 7)).isoformat()
 
@@ -102,6 +125,8 @@ class _Tables:
         self.workshop = Workshop(world, "pms", clock)
         self.ledger = Ledger(self.books)
         self._money: tuple[list[Row], list[Row]] | None = None
+        self.permissions = list(PERMISSIONS)
+        """The account's permissions, as its next token will carry them."""
         buildings = world.buildings_of("pms")
         self.property_of = {
             unit.id: f"prop_{building.id}"
@@ -392,7 +417,7 @@ class _Service:
             "email": CREDENTIALS["username"],
             "org_id": "org-sandbox",
             "org_roles": ["PropertyManager"],
-            "permissions": ["property:read", "tenant:manage", "unit:read"],
+            "permissions": list(self.tables.permissions),
             "jti": uuid.uuid4().hex,
             "iat": int(now),
             "exp": int(now + lifetime),
@@ -412,11 +437,14 @@ class _Service:
         )
 
     @staticmethod
-    async def body_of(request: Request) -> Row | None:
+    async def body_of_any(request: Request) -> Any:
         try:
-            body = json.loads(await request.body())
+            return json.loads(await request.body())
         except ValueError:
             return None
+
+    async def body_of(self, request: Request) -> Row | None:
+        body = await self.body_of_any(request)
         return body if isinstance(body, dict) else None
 
     async def login(self, request: Request) -> Response:
@@ -450,7 +478,9 @@ class _Service:
             )
         return self.issue(request)
 
-    def authorized(self, request: Request) -> Response | None:
+    def authorized(self, request: Request, needed: str | None) -> Response | None:
+        """The bearer token's refusal if any: missing, invalid, revoked, expired, or without
+        the permission the route needs (403, naming it)."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return self.failure(request, 401, "AUTHENTICATION_FAILED", "Authentication required")
@@ -462,10 +492,14 @@ class _Service:
             return self.failure(request, 401, "AUTHENTICATION_FAILED", "The token was revoked")
         if claims["exp"] <= self.state.clock():
             return self.failure(request, 401, "TOKEN_EXPIRED", "JWT token has expired")
+        if needed is not None and not _permits(claims.get("permissions"), needed):
+            said = f"User lacks required permissions: {needed}"
+            return self.failure(request, 403, "INSUFFICIENT_PERMISSIONS", said)
         return None
 
-    def guarded(self, handler: Handler, needs_token: bool = True) -> Handler:
-        """Request id, rate limit and (for data routes) the token, before any handler runs."""
+    def guarded(self, handler: Handler, needs_token: bool = True, **needs: str) -> Handler:
+        """Request id, rate limit and (for data routes) the token, with the permission the
+        route needs for the request's method (`GET="tenant:read"`), before any handler runs."""
 
         async def endpoint(request: Request) -> Response:
             request.state.request_id = (
@@ -487,7 +521,8 @@ class _Service:
                     f"Rate limit exceeded. Try again in {retry_after} seconds.",
                     retry_after=retry_after,
                 )
-            if needs_token and (refused := self.authorized(request)) is not None:
+            needed = needs.get(request.method)
+            if needs_token and (refused := self.authorized(request, needed)) is not None:
                 return refused
             if needs_token and (refusal := self.state.take_refusal()) is not None:
                 return self.refuse(request, *refusal)
@@ -725,6 +760,11 @@ class _Service:
                 ("tenant_id", "lease_id", "property_id"),
             )
         body = await self.body_of(request)
+        shape = _shape_problems(body, _INVOICE_FIELDS, ("description",))
+        if shape:
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=shape
+            )
         number = _number_of((body or {}).get("lease_id"), "lease_")
         lease = self.tables.books.lease(number) if number is not None else None
         if lease is None or lease.unit_id not in self.tables.property_of:
@@ -783,6 +823,11 @@ class _Service:
                 ("tenant_id", "lease_id", "invoice_id", "property_id"),
             )
         body = await self.body_of(request)
+        shape = _shape_problems(body, _PAYMENT_FIELDS, ("method",))
+        if shape:
+            return self.failure(
+                request, 422, "VALIDATION_ERROR", "Validation failed", details=shape
+            )
         held = self.held_invoice(str((body or {}).get("invoice_id", "")))
         if held is None:
             return self.not_found(request, "Invoice")
@@ -906,63 +951,89 @@ class _Service:
             Route(
                 f"{prefix}/identity/refresh", self.guarded(self.refresh, False), methods=["POST"]
             ),
-            Route(f"{prefix}/webhooks", self.guarded(self.webhooks), methods=["GET", "POST"]),
-            Route(f"{prefix}/organizations", self.guarded(self.organizations), methods=["GET"]),
             Route(
-                f"{prefix}/organizations/{{id}}", self.guarded(self.organization), methods=["GET"]
+                f"{prefix}/webhooks",
+                self.guarded(self.webhooks, GET="webhook:manage", POST="webhook:manage"),
+                methods=["GET", "POST"],
             ),
-            Route(f"{prefix}/properties", self.guarded(self.properties), methods=["GET"]),
-            Route(f"{prefix}/properties/{{id}}", self.guarded(self.one_property), methods=["GET"]),
-            Route(f"{prefix}/properties/{{id}}/units", self.guarded(self.units), methods=["GET"]),
+            Route(
+                f"{prefix}/organizations",
+                self.guarded(self.organizations, GET="org:read"),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/organizations/{{id}}",
+                self.guarded(self.organization, GET="org:read"),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/properties",
+                self.guarded(self.properties, GET="property:read"),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/properties/{{id}}",
+                self.guarded(self.one_property, GET="property:read"),
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/properties/{{id}}/units",
+                self.guarded(self.units, GET="unit:read"),
+                methods=["GET"],
+            ),
             Route(
                 f"{prefix}/properties/{{id}}/units/{{unit_id}}",
-                self.guarded(self.unit),
+                self.guarded(self.unit, GET="unit:read"),
                 methods=["GET"],
             ),
             Route(
                 f"{prefix}/properties/{{id}}/tenants",
-                self.guarded(self.tenants),
+                self.guarded(self.tenants, GET="tenant:read", POST="tenant:create"),
                 methods=["GET", "POST"],
             ),
             Route(
                 f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}",
-                self.guarded(self.tenant),
+                self.guarded(self.tenant, GET="tenant:read", PUT="tenant:update"),
                 methods=["GET", "PUT"],
             ),
             Route(
                 f"{prefix}/properties/{{id}}/tenants/{{tenant_id}}/lease",
-                self.guarded(self.lease),
+                self.guarded(self.lease, GET="tenant:read", POST="tenant:update"),
                 methods=["GET", "POST"],
             ),
             Route(
-                f"{prefix}/financial/invoices", self.guarded(self.invoices), methods=["GET", "POST"]
+                f"{prefix}/financial/invoices",
+                self.guarded(self.invoices, GET="financial:read", POST="financial:create"),
+                methods=["GET", "POST"],
             ),
             Route(
                 f"{prefix}/financial/invoices/{{invoice_id}}",
-                self.guarded(self.invoice),
+                self.guarded(self.invoice, GET="financial:read"),
                 methods=["GET"],
             ),
             Route(
                 f"{prefix}/financial/invoices/{{invoice_id}}/payments",
-                self.guarded(self.invoice_payments),
+                self.guarded(self.invoice_payments, GET="financial:read"),
                 methods=["GET"],
             ),
             Route(
-                f"{prefix}/financial/payments", self.guarded(self.payments), methods=["GET", "POST"]
+                f"{prefix}/financial/payments",
+                self.guarded(self.payments, GET="financial:read", POST="payment:create"),
+                methods=["GET", "POST"],
             ),
             Route(
                 f"{prefix}/financial/payments/{{payment_id}}",
-                self.guarded(self.payment),
+                self.guarded(self.payment, GET="financial:read"),
                 methods=["GET"],
             ),
             Route(
                 f"{prefix}/financial/payments/{{payment_id}}/receipt",
-                self.guarded(self.receipt),
+                self.guarded(self.receipt, GET="financial:read"),
                 methods=["GET"],
             ),
             Route(
                 f"{prefix}/financial/payments/{{payment_id}}/refund",
-                self.guarded(self.refund),
+                self.guarded(self.refund, POST="financial:update"),
                 methods=["POST"],
             ),
             Route(
@@ -970,7 +1041,19 @@ class _Service:
                 self.failed_payment,
                 methods=["POST"],
             ),
+            Route("/_sandbox/permissions", self.permissions, methods=["GET", "POST"]),
         ]
+
+    async def permissions(self, request: Request) -> Response:
+        """Sandbox admin: the account's permissions (`POST` a JSON list of them); the tokens
+        issued so far stop working, so the next login carries the new ones."""
+        if request.method == "POST":
+            given = await self.body_of_any(request)
+            if not isinstance(given, list) or not all(isinstance(p, str) for p in given):
+                return JSONResponse({"error": "a JSON list of permissions"}, status_code=400)
+            self.tables.permissions = given
+            self.state.revoke_tokens()
+        return JSONResponse(self.tables.permissions)
 
 
 _PRIORITY_WORDS = {"low": "low", "normal": "medium", "high": "high", "urgent": "emergency"}
@@ -1308,22 +1391,51 @@ class _Operations:
         guarded, ops = self.service.guarded, f"{prefix}/operations"
         post = ["POST"]
         return [
-            Route(f"{ops}/maintenance-requests", guarded(self.requests), methods=["GET", *post]),
-            Route(f"{ops}/maintenance-requests/{{id}}", guarded(self.one_request)),
-            Route(f"{ops}/maintenance-requests/{{id}}/assign", guarded(self.assign), methods=post),
             Route(
-                f"{ops}/maintenance-requests/{{id}}/complete", guarded(self.complete), methods=post
+                f"{ops}/maintenance-requests",
+                guarded(self.requests, GET="maintenance:read", POST="maintenance:create"),
+                methods=["GET", *post],
             ),
-            Route(f"{ops}/work-orders", guarded(self.work_orders), methods=["GET", *post]),
-            Route(f"{ops}/work-orders/{{id}}", guarded(self.one_work_order)),
-            Route(f"{ops}/work-orders/{{id}}/start", guarded(self.start), methods=post),
-            Route(f"{ops}/work-orders/{{id}}/complete", guarded(self.finish), methods=post),
-            Route(f"{ops}/work-orders/{{id}}/cancel", guarded(self.cancel), methods=post),
-            Route(f"{ops}/vendors", guarded(self.vendors)),
-            Route(f"{ops}/vendors/{{id}}", guarded(self.one_vendor)),
+            Route(
+                f"{ops}/maintenance-requests/{{id}}",
+                guarded(self.one_request, GET="maintenance:read"),
+            ),
+            Route(
+                f"{ops}/maintenance-requests/{{id}}/assign",
+                guarded(self.assign, POST="maintenance:update"),
+                methods=post,
+            ),
+            Route(
+                f"{ops}/maintenance-requests/{{id}}/complete",
+                guarded(self.complete, POST="maintenance:update"),
+                methods=post,
+            ),
+            Route(
+                f"{ops}/work-orders",
+                guarded(self.work_orders, GET="workorder:read", POST="workorder:create"),
+                methods=["GET", *post],
+            ),
+            Route(f"{ops}/work-orders/{{id}}", guarded(self.one_work_order, GET="workorder:read")),
+            Route(
+                f"{ops}/work-orders/{{id}}/start",
+                guarded(self.start, POST="workorder:update"),
+                methods=post,
+            ),
+            Route(
+                f"{ops}/work-orders/{{id}}/complete",
+                guarded(self.finish, POST="workorder:update"),
+                methods=post,
+            ),
+            Route(
+                f"{ops}/work-orders/{{id}}/cancel",
+                guarded(self.cancel, POST="workorder:update"),
+                methods=post,
+            ),
+            Route(f"{ops}/vendors", guarded(self.vendors, GET="maintenance:read")),
+            Route(f"{ops}/vendors/{{id}}", guarded(self.one_vendor, GET="maintenance:read")),
             Route(
                 f"{prefix}/properties/{{id}}/units/{{unit_id}}/status",
-                guarded(self.unit_status),
+                guarded(self.unit_status, GET="unit:read", PUT="unit:update"),
                 methods=["GET", "PUT"],
             ),
         ]
@@ -1359,20 +1471,37 @@ def _number_of(identifier: Any, prefix: str) -> int | None:
     )
 
 
+_INVOICE_FIELDS = frozenset({"lease_id", "amount", "currency", "due_date", "description"})
+_PAYMENT_FIELDS = frozenset({"invoice_id", "amount", "currency", "paid_at", "method"})
+
+
+def _shape_problems(body: Row | None, allowed: frozenset[str], texts: tuple[str, ...]) -> list[Row]:
+    """A money write's body as its other write routes check theirs: a JSON object, no field
+    it has no place for, text where text is due."""
+    if body is None:
+        return [{"field": "body", "message": "A JSON object is required"}]
+    return [
+        {"field": name, "message": f"{name} is not a field here"}
+        for name in sorted(set(body) - allowed)
+    ] + [
+        {"field": name, "message": f"{name} is text"}
+        for name in texts
+        if name in body and not isinstance(body[name], str)
+    ]
+
+
 def _money_problems(body: Row | None, field: str) -> list[Row]:
+    """An amount is a JSON number (text is refused, as a typed API refuses it), positive, to
+    the cent."""
     if body is None:
         return [{"field": "body", "message": "A JSON object is required"}]
     problems = []
     value = body.get(field)
-    try:
-        amount = (
-            Decimal(str(value))
-            if isinstance(value, int | float | str) and not isinstance(value, bool)
-            else None
-        )
-    except ArithmeticError:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    amount = Decimal(str(value)) if number else None
+    if amount is None:
+        problems.append({"field": field, "message": f"{field} must be a number"})
+    elif not amount.is_finite() or amount <= 0:
         problems.append({"field": field, "message": f"{field} must be a positive amount"})
     elif not isinstance(places := amount.as_tuple().exponent, int) or places < -2:
         problems.append({"field": field, "message": f"{field} has at most 2 decimal places"})

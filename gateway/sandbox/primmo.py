@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -399,6 +399,39 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TENANT_TYPE = re.compile(r"^[A-Z]$")
 
 
+def _ieee754(request: Request) -> bool:
+    """`IEEE754Compatible=true` among the request's media type parameters (OData JSON §3.2)."""
+    _, *parameters = request.headers.get("content-type", "").split(";")
+    return any(
+        name.strip().lower() == "ieee754compatible" and value.strip().lower() == "true"
+        for name, _, value in (parameter.partition("=") for parameter in parameters)
+    )
+
+
+def _fits(value: Any, kind: str, ieee754: bool) -> bool:
+    """A JSON value as an EDM type takes it: an Edm.Decimal (or Int64) a number, or with
+    `IEEE754Compatible=true` a string and only a string, as ASP.NET OData holds to it."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("Edm.Decimal", "Edm.Int64"):
+        return isinstance(value, str) if ieee754 else number
+    if kind == "Edm.Double":
+        return number
+    if kind == "Edm.Int32":
+        return number and isinstance(value, int) and -(2**31) <= value < 2**31
+    return isinstance(value, str)
+
+
+def _mistyped(body: Row, types: Mapping[str, str], ieee754: bool) -> str | None:
+    """The first property whose value its EDM type does not take, in the words of ASP.NET
+    OData's refusal, naming the property."""
+    for name, value in body.items():
+        kind = types.get(name)
+        if value is not None and kind is not None and not _fits(value, kind, ieee754):
+            shown = json.dumps(value)[:40]
+            return f"Cannot convert the literal {shown} to the expected type '{kind}' ({name})."
+    return None
+
+
 def _tenant_problem(body: Row) -> str | None:
     """Primmo's own rules for a tenant (assumed, as its screens would check them)."""
     email, kind = body.get("Email"), body.get("TenantType")
@@ -715,16 +748,24 @@ class _Service:
         return JSONResponse(self.tables.modules)
 
     async def posted(
-        self, request: Request, required: Collection[str], optional: Collection[str] = ()
+        self,
+        request: Request,
+        kind: str,
+        required: Collection[str],
+        optional: Collection[str] = (),
     ) -> Row | Response:
-        """A row posted, as Primmo checks one (FAQ R6): a JSON object with the properties
-        required (neither null nor empty) and no others, or its 400 naming them."""
+        """A row of entity type `kind` posted, as Primmo checks one: each value of its
+        property's EDM type (the OData layer's 400), then (FAQ R6) the properties required
+        (neither null nor empty) and no others, or its 400 naming them."""
         try:
             body = json.loads(await request.body())
         except ValueError:
             body = None
         if not isinstance(body, dict):
             return _error(400, "BadRequest", "The body must be a JSON object.")
+        mistyped = _mistyped(body, _TYPES[kind], _ieee754(request))
+        if mistyped:
+            return _error(400, "BadRequest", mistyped)
         missing = [name for name in required if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
@@ -734,12 +775,16 @@ class _Service:
         return body
 
     async def for_lease(
-        self, request: Request, required: tuple[str, ...], optional: tuple[str, ...] = ()
+        self,
+        request: Request,
+        kind: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
     ) -> tuple[Row, Lease] | Response:
         """A row posted about a lease, checked as Primmo checks it (FAQ R6): the properties
         `posted` checks, `Amount` a positive amount of cents, dates as dates (400, naming the
         property), a lease it has that has not ended (400, 409)."""
-        body = await self.posted(request, required, optional)
+        body = await self.posted(request, kind, required, optional)
         if isinstance(body, Response):
             return body
         dated = [name for name in required if name.endswith("Date")]
@@ -757,7 +802,9 @@ class _Service:
         return body, lease
 
     async def create_invoice(self, request: Request) -> Response:
-        posted = await self.for_lease(request, ("LeaseId", "DueDate", "Amount"), ("Description",))
+        posted = await self.for_lease(
+            request, "Invoice", ("LeaseId", "DueDate", "Amount"), ("Description",)
+        )
         if isinstance(posted, Response):
             return posted
         body, lease = posted
@@ -774,7 +821,9 @@ class _Service:
         return JSONResponse(row, status_code=201)
 
     async def create_price_change(self, request: Request) -> Response:
-        posted = await self.for_lease(request, ("LeaseId", "EffectiveDate", "Amount"))
+        posted = await self.for_lease(
+            request, "LeasePriceChange", ("LeaseId", "EffectiveDate", "Amount")
+        )
         if isinstance(posted, Response):
             return posted
         body, lease = posted
@@ -856,6 +905,9 @@ class _Service:
             return _error(400, "BadRequest", "The body must be a JSON object.")
         if not isinstance(body, dict):
             return _error(400, "BadRequest", "The body must be a JSON object.")
+        mistyped = _mistyped(body, _TYPES["Tenant"], _ieee754(request))
+        if mistyped:
+            return _error(400, "BadRequest", mistyped)
         missing = [name for name in _REQUIRED_TENANT_FIELDS if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
@@ -1074,8 +1126,10 @@ class _ServiceCalls:
         named = _PROPERTIES.get(error.field, error.field)
         return _error(400, "ValidationError", f"{named}: {error}")
 
-    async def body(self, request: Request, allowed: set[str], required: set[str]) -> Row | Response:
-        return await self.service.posted(request, sorted(required), allowed - required)
+    async def body(
+        self, request: Request, kind: str, allowed: set[str], required: set[str]
+    ) -> Row | Response:
+        return await self.service.posted(request, kind, sorted(required), allowed - required)
 
     @staticmethod
     def answered(request: Request, row: Row, status: int = 200) -> Response:
@@ -1086,7 +1140,7 @@ class _ServiceCalls:
 
     async def create_call(self, request: Request) -> Response:
         allowed = {*_NEW_CALL, "Priority", "TenantId"}
-        body = await self.body(request, allowed, _NEW_CALL)
+        body = await self.body(request, "ServiceCall", allowed, _NEW_CALL)
         if isinstance(body, Response):
             return body
         unit = self.tables.find_unit(body, self.service.state.server.collation)
@@ -1111,7 +1165,9 @@ class _ServiceCalls:
         return JSONResponse(row, status_code=201)
 
     async def update_call(self, request: Request) -> Response:
-        body = await self.body(request, {"SupplierId", "Status", "ScheduledDate"}, {"Status"})
+        body = await self.body(
+            request, "ServiceCall", {"SupplierId", "Status", "ScheduledDate"}, {"Status"}
+        )
         if isinstance(body, Response):
             return body
         number = request.path_params["id"]
@@ -1133,7 +1189,7 @@ class _ServiceCalls:
 
     async def create_detail(self, request: Request) -> Response:
         allowed = {*_NEW_DETAIL, "ScheduledDate", "Amount"}
-        body = await self.body(request, allowed, _NEW_DETAIL)
+        body = await self.body(request, "ServiceCallDetail", allowed, _NEW_DETAIL)
         if isinstance(body, Response):
             return body
         call, amount = body.get("ServiceCallId"), body.get("Amount")
@@ -1160,7 +1216,7 @@ class _ServiceCalls:
         return JSONResponse(self.detail_row(job), status_code=201)
 
     async def update_detail(self, request: Request) -> Response:
-        body = await self.body(request, {"Status", "Amount"}, {"Status"})
+        body = await self.body(request, "ServiceCallDetail", {"Status", "Amount"}, {"Status"})
         if isinstance(body, Response):
             return body
         number, amount = request.path_params["id"], body.get("Amount")
