@@ -113,7 +113,7 @@ class LeaseQueries:
     @strawberry.field(
         description="Leases from every provider that lists them, by start date, then provider, "
         "then id.",
-        graphql_type=Connection[Lease],
+        graphql_type=Connection[Lease] | None,
     )
     async def leases(
         self,

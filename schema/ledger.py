@@ -146,7 +146,7 @@ class LedgerQueries:
     @strawberry.field(
         description="Charges from every provider that lists them, by due date, then provider, "
         "then id.",
-        graphql_type=Connection[Charge],
+        graphql_type=Connection[Charge] | None,
     )
     async def charges(
         self,
@@ -162,7 +162,7 @@ class LedgerQueries:
     @strawberry.field(
         description="Payments from every provider that lists them, by when they were made "
         "(the instant, whatever the offset), then provider, then id.",
-        graphql_type=Connection[Payment],
+        graphql_type=Connection[Payment] | None,
     )
     async def payments(
         self,

@@ -98,7 +98,7 @@ class ListingQueries:
         description="Advertised units from every provider that advertises, by title, "
         "then provider, then id.",
         extensions=_READ,
-        graphql_type=Connection[Listing],
+        graphql_type=Connection[Listing] | None,
     )
     async def listings(
         self,
@@ -114,7 +114,7 @@ class ListingQueries:
     @strawberry.field(
         description="Agents from every provider that has them, by last then first name.",
         extensions=_READ,
-        graphql_type=Connection[Agent],
+        graphql_type=Connection[Agent] | None,
     )
     async def agents(
         self,

@@ -198,7 +198,7 @@ class OperationsQueries:
         description="Maintenance requests from every provider that keeps them, "
         "by when they were reported, then provider, then id.",
         extensions=_READ,
-        graphql_type=Connection[MaintenanceRequest],
+        graphql_type=Connection[MaintenanceRequest] | None,
     )
     async def maintenance_requests(
         self,
@@ -216,7 +216,7 @@ class OperationsQueries:
         description="Work orders from every provider that keeps them, by scheduled date, then "
         "provider, then id.",
         extensions=_READ,
-        graphql_type=Connection[WorkOrder],
+        graphql_type=Connection[WorkOrder] | None,
     )
     async def work_orders(
         self,
@@ -232,7 +232,7 @@ class OperationsQueries:
     @strawberry.field(
         description="Vendors from every provider that keeps them, by name, then provider, then id.",
         extensions=_READ,
-        graphql_type=Connection[Vendor],
+        graphql_type=Connection[Vendor] | None,
     )
     async def vendors(
         self,

@@ -151,3 +151,31 @@ async def test_a_writes_payload_shows_the_record_only_to_a_caller_who_may_read_i
     assert [(e["path"], e["extensions"]["scope"]) for e in body["errors"]] == [
         (["createCharge", "charge"], "financial:read")
     ]
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        "leases",
+        "charges",
+        "payments",
+        "maintenanceRequests",
+        "workOrders",
+        "vendors",
+        "listings",
+        "agents",
+    ],
+)
+async def test_a_root_list_refused_costs_that_field_alone(
+    sandbox: Sandbox, clock: ManualClock, root: str
+) -> None:
+    """FORBIDDEN on that field and data everywhere else: a root list refused is null, not
+    the whole answer."""
+    key = "reader-of-nothing-much-0123456789"
+    settings = keyed({key: ["gateway:read"]})
+    async with serving(sandbox, clock, settings, headers={"X-API-Key": key}) as client:
+        body = await client.query(f"{{ {root}(first: 1) {{ totalCount }} __typename }}")
+
+    assert body["data"] == {root: None, "__typename": "Query"}
+    assert [error["path"] for error in body["errors"]] == [[root]]
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
