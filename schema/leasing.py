@@ -68,6 +68,17 @@ class Lease(Node, Accounts):
         return isinstance(obj, model.Lease)
 
     @strawberry.field(
+        deprecation_reason="Use `rent { amount currency }`: the currency of the exact amount. "
+        "It came with `monthlyRent`, a Float, which could not stay.",
+        metadata={"reads": "rent"},
+    )
+    @staticmethod
+    def currency(root: strawberry.Parent[model.Lease]) -> str | None:
+        """Kept for clients generated before `rent`; read off the rent, so asking for it
+        asks the provider for the rent (`selection.selection_of`)."""
+        return root.rent.currency if root.rent is not None else None
+
+    @strawberry.field(
         description="Who signed it, where the provider still keeps them.",
         graphql_type=list[TenantType],
     )

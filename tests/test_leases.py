@@ -199,3 +199,23 @@ async def test_one_record_asked_in_two_places_with_other_fields_is_read_once(
     prop, own = key.split("/")
     assert client.pms.count("GET", f"/api/v1/properties/{prop}/tenants/{own}/lease") == 1
     assert client.pms.count("GET") == 3
+
+
+async def test_a_leases_currency_is_still_answered_and_marked_deprecated(client: Client) -> None:
+    """`Lease.currency` came with the Float `monthlyRent`, which could not stay (a Float
+    cannot carry an exact amount): it stays, deprecated, for clients generated before."""
+    data = await client.data(
+        '{ leases(first: 2, providers: ["primmo"]) '
+        "{ edges { node { currency rent { currency } } } } "
+        '__type(name: "Lease") { fields(includeDeprecated: true) { name isDeprecated '
+        "deprecationReason } } }"
+    )
+
+    nodes = [edge["node"] for edge in data["leases"]["edges"]]
+    assert nodes and all(node["currency"] == node["rent"]["currency"] == "CAD" for node in nodes)
+    (currency,) = [f for f in data["__type"]["fields"] if f["name"] == "currency"]
+    assert currency["isDeprecated"] and "rent" in currency["deprecationReason"]
+    only = await client.data(
+        '{ leases(first: 1, providers: ["primmo"]) { edges { node { currency } } } }'
+    )
+    assert only["leases"]["edges"][0]["node"]["currency"] == "CAD"
