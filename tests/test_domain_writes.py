@@ -498,19 +498,22 @@ async def test_an_amount_reaches_the_provider_in_the_callers_own_digits(
 async def test_an_amount_no_providers_json_number_holds_is_refused_and_not_sent(
     client: Client, provider: str
 ) -> None:
-    """Sixteen significant digits: a double would bill 99999999999999.98."""
+    """Sixteen significant digits: a double would bill 99999999999999.98. Every write that
+    takes an amount refuses it before anything runs."""
     lease = _lease(client, provider)
     huge = {"amount": "99999999999999.99", "currency": "CAD"}
+    invoice = encode_id(Entity.CHARGE, provider, "inv_1" if provider == "pms" else "1")
+    writes = [
+        (CHARGE, {"leaseId": lease.id, "amount": huge, "dueOn": str(lease.end)}),
+        (RENT, {"leaseId": lease.id, "effectiveDate": str(lease.end), "rent": huge}),
+        (PAY, {"chargeId": invoice, "amount": huge}),
+        (UPDATE, {"leaseId": lease.id, "deposit": huge}),
+    ]
 
-    billed = await client.query(
-        CHARGE, {"input": {"leaseId": lease.id, "amount": huge, "dueOn": str(lease.end)}}
-    )
-    changed = await client.query(
-        RENT, {"input": {"leaseId": lease.id, "effectiveDate": str(lease.end), "rent": huge}}
-    )
+    answers = [await client.query(query, {"input": given}) for query, given in writes]
 
-    assert error_codes(billed) == error_codes(changed) == ["BAD_USER_INPUT"]
-    assert "15 significant digits" in billed["errors"][0]["message"]
+    assert [error_codes(answer) for answer in answers] == [["BAD_USER_INPUT"]] * len(writes)
+    assert all("15 significant digits" in a["errors"][0]["message"] for a in answers)
     assert _sent(client, provider) == []
 
 

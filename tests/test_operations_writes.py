@@ -16,7 +16,7 @@ from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import Tenant
 from gateway.sandbox.operations import Job, Ticket, Workshop
-from schema.ids import encode_id
+from schema.ids import decode_id, encode_id
 from tests.conftest import Client, error_codes, keyed, serving
 
 ERRORS = "errors { code field message }"
@@ -367,16 +367,12 @@ UNIT = f"unit {{ id occupancy }} {ERRORS}"
 BUILDING = f"building {{ id sourceId name street city landlord {{ sourceId }} }} {ERRORS}"
 
 
-async def test_a_late_answer_is_outcome_unknown_for_every_write(impatient: Client) -> None:
-    client = impatient
-    books = Books(client, "pms")
+def _maintenance_writes(books: Books) -> list[tuple[str, str, dict[str, Any]]]:
+    """Each maintenance write once, about records of `books`' provider."""
     open_, job = books.ticket("open"), books.job("in_progress")
     vendor = books.vendor(books.shop.vendor_for("general").id)
-    world = client.sandbox.world
-    vacant = next(u.id for b in world.buildings_of("pms") for u in world.units_in(b.id))
-    landlord = encode_id(Entity.LANDLORD, "scom", str(world.landlords_of("scom")[0].id))
     request, order = books.request(open_.id), books.order(job.id)
-    writes = [
+    return [
         (
             "createMaintenanceRequest",
             REQUEST,
@@ -396,18 +392,53 @@ async def test_a_late_answer_is_outcome_unknown_for_every_write(impatient: Clien
         ("startWorkOrder", ORDER, {"workOrderId": order}),
         ("completeWorkOrder", ORDER, {"workOrderId": order}),
         ("cancelWorkOrder", ORDER, {"workOrderId": order}),
-        ("updateUnitStatus", UNIT, {"unitId": books.unit(vacant), "occupancy": "OCCUPIED"}),
-        ("createProperty", BUILDING, {"landlordId": landlord, "name": "Les Tours du Parc"}),
     ]
 
+
+def _writes_sent(client: Client, provider: str) -> int:
+    seen = client.sandbox.states[provider].seen()
+    return sum(1 for r in seen if r.method in ("POST", "PATCH", "PUT") and not r.token)
+
+
+async def _each_late(client: Client, writes: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Each write unanswered (its provider slow on the write, not on a read before it):
+    OUTCOME_UNKNOWN, and sent once."""
     for name, payload, given in writes:
-        state = client.sandbox.states["scom" if name == "createProperty" else "pms"]
-        state.inject("slow", seconds=5)
+        provider = "scom" if name == "createProperty" else decode_id(next(iter(given.values())))[1]
+        state = client.sandbox.states[provider]
+        sent = _writes_sent(client, provider)
+        method = "PATCH" if provider == "primmo" and not name.startswith("create") else "POST"
+        state.inject("slow", seconds=5, method="PUT" if name == "updateUnitStatus" else method)
         answer = await _write(client, name, payload, given)
         state.inject("none")
         assert [e["code"] for e in answer["errors"]] == ["OUTCOME_UNKNOWN"], name
+        assert _writes_sent(client, provider) == sent + 1, name
         # an answered call between writes, so consecutive timeouts do not open the circuit
-        await client.data('{ vendors(first: 1, providers: ["pms"]) { totalCount } }')
+        await client.data(f'{{ vendors(first: 1, providers: ["{provider}"]) {{ totalCount }} }}')
+
+
+async def test_a_late_answer_is_outcome_unknown_for_every_write(impatient: Client) -> None:
+    client = impatient
+    books = Books(client, "pms")
+    world = client.sandbox.world
+    vacant = next(u.id for b in world.buildings_of("pms") for u in world.units_in(b.id))
+    landlord = encode_id(Entity.LANDLORD, "scom", str(world.landlords_of("scom")[0].id))
+    await _each_late(
+        client,
+        [
+            *_maintenance_writes(books),
+            ("updateUnitStatus", UNIT, {"unitId": books.unit(vacant), "occupancy": "OCCUPIED"}),
+            ("createProperty", BUILDING, {"landlordId": landlord, "name": "Les Tours du Parc"}),
+        ],
+    )
+
+
+async def test_a_late_answer_is_outcome_unknown_for_every_primmo_write(
+    impatient: Client,
+) -> None:
+    """Primmo's creations are POSTs (a service call after reading its unit's codes), its
+    steps PATCHes of the call or detail."""
+    await _each_late(impatient, _maintenance_writes(Books(impatient, "primmo")))
 
 
 async def test_a_units_status_is_written_at_pms_only(client: Client) -> None:
