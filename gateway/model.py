@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+import pycountry
+
 __all__ = [
     "AMOUNT_DIGITS",
     "Agent",
@@ -29,6 +31,7 @@ __all__ = [
     "Condition",
     "Contains",
     "Criteria",
+    "currency_code",
     "ENTITY_OF",
     "Entity",
     "Equals",
@@ -156,6 +159,15 @@ AMOUNT_DIGITS = 15
 """The most significant digits an amount may have: it travels to providers as a JSON number,
 and a JSON reader that holds numbers in doubles (most do) keeps any decimal of up to 15
 significant digits exactly, and no more (`99999999999999.99` reads as `…99.98`)."""
+
+
+def currency_code(text: object) -> str | None:
+    """`text` as an ISO 4217 code (`cad` is `CAD`), or None where it names no currency: the
+    standard's own list (pycountry's), not three letters of any kind (`ZZZ`)."""
+    if not isinstance(text, str):
+        return None
+    code = text.strip().upper()
+    return code if len(code) == 3 and pycountry.currencies.get(alpha_3=code) else None
 
 
 def significant_digits(amount: Decimal) -> int:

@@ -22,7 +22,6 @@ __all__ = ["SCALARS", "Amount", "Money", "MoneyInput"]
 
 _NOT_A_FLOAT = 'An amount is a string of digits, as "1250.00", never a float.'
 _AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def _parsed(value: Any) -> Decimal:
@@ -80,10 +79,9 @@ class MoneyInput:
 
     def value(self, field: str) -> model.Money:
         """The model's `Money`; `field` names the input field in a refusal."""
-        code = self.currency.strip().upper()
-        if not _CURRENCY.match(code):
+        code = model.currency_code(self.currency)
+        if code is None:
             raise BadUserInput(
-                f"`{field}.currency` is not an ISO 4217 code (three letters, as CAD).",
-                field=field,
+                f"`{field}.currency` is not an ISO 4217 code (as CAD, USD, EUR).", field=field
             )
         return model.Money(self.amount, code)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -73,19 +74,51 @@ def _canonical(given: Any) -> str:
         for name, value in dataclasses.asdict(given).items()
         if name != "idempotency_key"
     }
-    return json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    return json.dumps(_plain(fields), sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    """A value as a retry must repeat it: an amount by its number (`11` is `11.00`), its
+    currency by its code (`cad` is `CAD`), anything else as given."""
+    if isinstance(value, dict):
+        if set(value) == {"amount", "currency"} and isinstance(value["amount"], Decimal):
+            code = str(value["currency"]).strip().upper()
+            return {"amount": str(value["amount"].normalize()), "currency": code}
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _key(info: Info, given: Any) -> str | None:
+    """The idempotency key, from the input or the header: both, they must agree."""
+    named, header = getattr(given, "idempotency_key", None), info.context.idempotency_key
+    if named is not None and header is not None and named != header:
+        raise BadUserInput(
+            "The Idempotency-Key header and `idempotencyKey` differ: send one key.",
+            field="idempotencyKey",
+        )
+    key = named or header
+    if key is not None and not _KEY.match(key):
+        raise BadUserInput(
+            "An idempotency key is 1 to 255 printable ASCII characters.", field="idempotencyKey"
+        )
+    if key is not None and info.context.caller.identity is None:
+        raise BadUserInput(
+            "Idempotency keys are kept per caller, and a token without `sub` names none: "
+            "send the write without a key.",
+            field="idempotencyKey",
+        )
+    return key
 
 
 async def written(
     info: Info, operation: str, given: Any, write: Callable[[], Awaitable[Record]]
 ) -> Outcome:
     """The write's outcome, once per idempotency key: `given` is the mutation's input, whose
-    every field (but the key) a retry must repeat."""
-    key = getattr(given, "idempotency_key", None) or info.context.idempotency_key
-    if key is not None and not _KEY.match(key):
-        raise BadUserInput(
-            "An idempotency key is 1 to 255 printable ASCII characters.", field="idempotencyKey"
-        )
-    scoped = f"{info.context.caller.name}\x1f{operation}\x1f{key}" if key is not None else None
+    every field (but the key) a retry must repeat, amounts as numbers."""
+    key = _key(info, given)
+    identity = info.context.caller.identity
+    scoped = f"{identity}\x1f{operation}\x1f{key}" if key is not None else None
     print_ = fingerprint(operation, _canonical(given))
     return await info.context.federation.writes.once(scoped, print_, write)

@@ -44,6 +44,7 @@ def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
         (float("nan"), "CAD"),
         ("Infinity", "CAD"),
         (10, "dollars"),
+        (10, "ZZZ"),
         (10, None),
         (None, "CAD"),
         ([10], "CAD"),

@@ -14,7 +14,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.sandbox import Sandbox
-from gateway.state.idempotency import KeyInUse, KeyReused, LocalIdempotency
+from gateway.state.idempotency import KeyInUse, KeyReused, KeysExhausted, LocalIdempotency
 from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.tools.loopback import free_port
@@ -383,3 +383,77 @@ async def test_without_redis_a_keyed_write_is_refused_and_one_without_a_key_goes
     assert error_codes(keyed) == ["REDIS_UNAVAILABLE"]
     assert plain["createTenant"]["errors"] == []
     assert len(_posts(client, "primmo")) == 1
+
+
+CHARGE = (
+    "mutation($input: CreateChargeInput!) { createCharge(input: $input) { "
+    "charge { id amount { amount } } errors { code } } }"
+)
+
+
+async def _a_running_primmo_lease(client: Client) -> str:
+    data = await client.data(
+        '{ leases(first: 1, providers: ["primmo"], filter: {status: ACTIVE}) '
+        "{ edges { node { id endDate } } } }"
+    )
+    node = data["leases"]["edges"][0]["node"]
+    return str(node["id"])
+
+
+async def test_the_same_amount_written_two_ways_is_the_same_write(client: Client) -> None:
+    """`11` and `11.00` are one amount: the retry is the first write's, not a refusal."""
+    lease = await _a_running_primmo_lease(client)
+    given = {"leaseId": lease, "dueOn": "2026-12-01", "idempotencyKey": "k-amount"}
+
+    first = await client.data(
+        CHARGE, {"input": {**given, "amount": {"amount": "11", "currency": "CAD"}}}
+    )
+    again = await client.data(
+        CHARGE, {"input": {**given, "amount": {"amount": "11.00", "currency": "cad"}}}
+    )
+
+    assert first == again and first["createCharge"]["errors"] == []
+    assert sum(1 for seen in client.primmo.seen("/api/Invoices") if seen.method == "POST") == 1
+
+
+async def test_a_header_key_and_an_input_key_that_differ_are_refused(client: Client) -> None:
+    unit = await _unit(client, "primmo")
+    given = {"unitId": unit, "firstName": "A", "lastName": "B", "idempotencyKey": "k-input"}
+
+    answer = await client.http.post(
+        "/graphql",
+        json={"query": CREATE, "variables": {"input": given}},
+        headers={"Idempotency-Key": "k-header"},
+    )
+
+    assert error_codes(answer.json()) == ["BAD_USER_INPUT"]
+    assert _posts(client, "primmo") == []
+
+
+async def test_a_currency_iso_4217_does_not_know_is_refused(client: Client) -> None:
+    lease = await _a_running_primmo_lease(client)
+
+    answer = await client.query(
+        CHARGE,
+        {
+            "input": {
+                "leaseId": lease,
+                "dueOn": "2026-12-01",
+                "amount": {"amount": "11", "currency": "ZZZ"},
+            }
+        },
+    )
+
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert not [seen for seen in client.primmo.seen("/api/Invoices") if seen.method == "POST"]
+
+
+async def test_a_full_store_refuses_a_new_key_rather_than_forget_a_kept_one() -> None:
+    keys = LocalIdempotency(ManualClock(), capacity=2)
+    assert await keys.begin("a", "body") is None
+    await keys.finish("a", "body", '{"kept": 1}')
+    assert await keys.begin("b", "body") is None
+
+    with pytest.raises(KeysExhausted):
+        await keys.begin("c", "body")
+    assert await keys.begin("a", "body") == '{"kept": 1}'

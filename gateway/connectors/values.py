@@ -16,7 +16,7 @@ from urllib.parse import quote
 import orjson
 
 from gateway.errors import BadUserInput, ValidationFailed
-from gateway.model import AMOUNT_DIGITS, Money, significant_digits
+from gateway.model import AMOUNT_DIGITS, Money, currency_code, significant_digits
 from gateway.upstream.client import parse_json
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MINOR_UNITS = {
     **dict.fromkeys(
         "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
@@ -85,9 +84,8 @@ def amount(value: Any) -> Decimal | None:
 def money(value: Any, currency: Any) -> Money | None:
     """An amount and its ISO 4217 code as `Money`, shown to the currency's minor units
     (`1250` CAD is `1250.00`) without ever rounding away a place the provider sent."""
-    parsed = amount(value)
-    code = currency.strip().upper() if isinstance(currency, str) else None
-    if parsed is None or code is None or not _CURRENCY.match(code):
+    parsed, code = amount(value), currency_code(currency)
+    if parsed is None or code is None:
         return None
     places = _MINOR_UNITS.get(code, 2)
     exponent = parsed.as_tuple().exponent

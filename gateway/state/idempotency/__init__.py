@@ -29,6 +29,7 @@ __all__ = [
     "Idempotency",
     "KeyInUse",
     "KeyReused",
+    "KeysExhausted",
     "LocalIdempotency",
     "fingerprint",
 ]
@@ -42,6 +43,13 @@ default), so a write still running then has ended one way or the other."""
 
 class KeyReused(GatewayError):
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class KeysExhausted(GatewayError):
+    """The process holds as many keys as it may, each still answering retries: a new one is
+    refused rather than an old one forgotten (which would let its retry write again)."""
+
+    code = "TOO_MANY_IDEMPOTENCY_KEYS"
 
 
 class KeyInUse(GatewayError):
@@ -81,11 +89,13 @@ class _Entry:
 
 class LocalIdempotency:
     """In this process, for one gateway; replicas share `RedisIdempotency` instead. At most
-    100,000 keys, each for `KEEP_SECONDS`; keys are kept as their SHA-256."""
+    `capacity` keys (100,000: some 300 bytes each, and a kept outcome), each for
+    `KEEP_SECONDS`; keys are kept as their SHA-256. Full, it refuses new keys
+    (`KeysExhausted`) and never drops one still answering retries."""
 
-    def __init__(self, clock: Clock, wait: float = WAIT_SECONDS) -> None:
+    def __init__(self, clock: Clock, wait: float = WAIT_SECONDS, capacity: int = 100_000) -> None:
         self._entries: TTLCache[bytes, _Entry] = TTLCache(
-            maxsize=100_000, ttl=KEEP_SECONDS, timer=clock
+            maxsize=capacity, ttl=KEEP_SECONDS, timer=clock
         )
         self._wait = wait
 
@@ -94,6 +104,9 @@ class LocalIdempotency:
         while True:
             entry = self._entries.get(held)
             if entry is None:
+                self._entries.expire()
+                if len(self._entries) >= self._entries.maxsize:
+                    raise KeysExhausted(_EXHAUSTED)
                 self._entries[held] = _Entry(fingerprint)
                 return None
             if entry.fingerprint != fingerprint:
@@ -120,6 +133,10 @@ class LocalIdempotency:
 
 
 _REUSED = "This idempotency key was used for a different request; send a new key for a new write."
+_EXHAUSTED = (
+    "This gateway holds as many idempotency keys as it may, each for a day: nothing was sent. "
+    "Try again later, or without a key."
+)
 _IN_USE = (
     "A request with this idempotency key is still running, or stopped without an outcome; "
     "check whether the write happened before sending it with a new key."
