@@ -4,6 +4,7 @@ answer), each as data naming what to fix, and where a provider cannot, said so."
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -568,3 +569,26 @@ async def test_a_write_the_pms_account_may_not_make_is_refused_and_frees_its_key
     assert "financial:create" in refused["errors"][0]["message"]
     assert _errors(granted, "createCharge") == []
     assert (unwritten, len(client.pms.records.money()[0])) == (before, before + 1)
+
+
+async def test_an_early_end_without_a_reason_sends_none_and_is_still_an_early_end(
+    client: Client,
+) -> None:
+    """A field left out is not sent (pms's own default applies): the gateway says the end is
+    early (`early_termination`), not why; and an early end after the present end is refused."""
+    lease = _lease(client, "pms")
+    early = lease.end - timedelta(days=30)
+
+    ended = await client.data(END, {"input": {"leaseId": lease.id, "endDate": str(early)}})
+    late = await client.data(
+        END, {"input": {"leaseId": lease.id, "endDate": str(lease.end + timedelta(days=30))}}
+    )
+
+    (sent, *_) = [
+        json.loads(seen.body)
+        for seen in client.pms.seen()
+        if seen.method == "POST" and seen.path.endswith("/lease")
+    ]
+    assert sent == {"end_date": str(early), "early_termination": True}
+    assert ended["endLease"]["lease"]["endDate"] == str(early)
+    assert _errors(late, "endLease") == [("VALIDATION_FAILED", "endDate")]

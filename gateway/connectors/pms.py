@@ -1037,14 +1037,22 @@ class PmsConnector(
         return await self._amend(lease_id, body, names)
 
     async def end_lease(self, lease_id: str, ending: LeaseEnding, /) -> Lease:
-        """An early end: pms takes it as a new end date with a reason (assumed), which it
-        refuses after the present end."""
+        """An early end: pms takes it as a new end date marked as a termination (assumed),
+        which it refuses after the present end; its reason only if the caller gave one, so
+        pms's own default applies otherwise."""
         body = {
             "end_date": ending.end_date,
-            "termination_reason": ending.reason or "ended early",
+            "early_termination": True,
+            "termination_reason": ending.reason,
         }
         return await self._amend(
-            lease_id, body, {"end_date": "end_date", "termination_reason": "reason"}
+            lease_id,
+            body,
+            {
+                "end_date": "end_date",
+                "early_termination": "end_date",
+                "termination_reason": "reason",
+            },
         )
 
     async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:

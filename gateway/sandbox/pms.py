@@ -1459,7 +1459,15 @@ def _cost(body: Row) -> Decimal | None:
 
 _METHODS = frozenset({"bank_transfer", "card", "interac", "pre_authorized_debit", "cash"})
 _AMENDABLE = frozenset(
-    {"end_date", "deposit", "monthly_rent", "effective_date", "termination_reason", "currency"}
+    {
+        "end_date",
+        "deposit",
+        "monthly_rent",
+        "effective_date",
+        "early_termination",
+        "termination_reason",
+        "currency",
+    }
 )
 
 
@@ -1553,12 +1561,16 @@ def _amendment_problems(
                         "message": "end_date cannot be before today or the lease's start",
                     }
                 )
-            elif "termination_reason" in body and day > lease.end:
+            elif body.get("early_termination") is True and day > lease.end:
                 problems.append(
                     {"field": "end_date", "message": "an early end cannot be after the lease's end"}
                 )
     if body.get("currency", "CAD") != "CAD":
         problems.append({"field": "currency", "message": "currency must be the lease's, CAD"})
+    if not isinstance(body.get("early_termination", False), bool):
+        problems.append(
+            {"field": "early_termination", "message": "early_termination is true or false"}
+        )
     if "deposit" in body:
         deposit = body["deposit"]
         if not isinstance(deposit, int) or isinstance(deposit, bool) or deposit < 0:
