@@ -224,3 +224,46 @@ async def test_pms_payments_of_a_page_of_charges_are_one_read_per_lease(client: 
         for (_, path) in client.pms.requests
         if path.endswith("/payments") and "invoices" in path
     ]
+
+
+async def test_a_pms_balance_owes_what_was_sent_and_is_overdue_by_its_due_date(
+    client: Client,
+) -> None:
+    """pms keeps no balance, so it is summed: a draft is not yet owed; a partly paid invoice
+    past its due date is overdue, whatever status pms gave it; and an invoice whose balance
+    cannot be read makes no balance at all, said in a warning, rather than one too low."""
+    tenant, lease = _signer(client, "pms")
+    today = datetime.fromtimestamp(client.clock()).date()
+    invoices, _ = client.pms.records.money()
+    mine = [
+        row
+        for row in invoices
+        if row["lease_id"] == f"lease_{client.pms.records.books.number(lease)}"
+    ]
+    assert len(mine) >= 3
+    draft, late, *rest = sorted(mine, key=lambda row: row["due_date"])
+    draft.update(status="draft", balance_due=50.0)
+    late.update(status="partially_paid", balance_due=75.0, due_date=str(today - timedelta(days=3)))
+    owing = [late, *(row for row in rest if row["status"] in ("sent", "partially_paid", "overdue"))]
+    query = (
+        "query($id: ID!) { node(id: $id) { ... on Tenant { "
+        "balance { owed { amount } overdue { amount } } } } }"
+    )
+
+    owed = sum(Decimal(str(row["balance_due"])) for row in owing)
+    overdue = sum(
+        Decimal(str(row["balance_due"]))
+        for row in owing
+        if row["status"] == "overdue" or row["due_date"] < str(today)
+    )
+
+    summed = await client.query(query, {"id": tenant})
+    late.pop("balance_due")
+    unreadable = await client.query(query, {"id": tenant})
+
+    assert summed["data"]["node"]["balance"] == {
+        "owed": {"amount": f"{owed:.2f}"},
+        "overdue": {"amount": f"{overdue:.2f}"},
+    }
+    assert unreadable["data"]["node"]["balance"] == {"owed": None, "overdue": None}
+    assert "balance" in unreadable["extensions"]["warnings"][0]["message"]

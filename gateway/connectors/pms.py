@@ -16,12 +16,13 @@ import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from gateway import notices
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
@@ -375,26 +376,37 @@ def _payment(row: Row) -> Payment:
     )
 
 
-def _balance(key: str, invoices: Sequence[Row]) -> Balance:
-    """pms keeps no balance: it is what its invoices still say is due, overdue ones apart.
-    Invoices in several currencies make no one amount, and none is given."""
+_OWING = frozenset({"sent", "partially_paid", "overdue"})
+"""An invoice's statuses while something is owed on it: a draft is not yet, a paid or a
+cancelled one no longer."""
+
+
+def _balance(key: str, invoices: Sequence[Row], today: date) -> Balance:
+    """pms keeps no balance: it is what its owing invoices still say is due, overdue those
+    past their due date (or marked so: pms may mark one late before the gateway's day
+    turns). Invoices in several currencies make no one amount; one whose balance cannot be
+    read makes none either (said in a warning) rather than one too low."""
     currencies = {text(row, "currency") for row in invoices} - {None}
-    if len(currencies) > 1:
+    if len(currencies) != 1:
         return Balance(NAME, key)
-    currency = currencies.pop() if currencies else None
-    due = [row for row in invoices if text(row, "status") != "cancelled"]
-    owed = sum((money(row.get("balance_due"), currency) or _NONE).amount for row in due)
-    late = [row for row in due if text(row, "status") == "overdue"]
-    overdue = sum((money(row.get("balance_due"), currency) or _NONE).amount for row in late)
+    currency = currencies.pop()
+    owing = [row for row in invoices if text(row, "status") in _OWING]
+    due = [money(row.get("balance_due"), currency) for row in owing]
+    amounts = [amount.amount for amount in due if amount is not None]
+    if len(amounts) < len(due):
+        notices.warn(NAME, "pms sent an invoice whose balance cannot be read: no balance given.")
+        return Balance(NAME, key)
+    late = [
+        amount
+        for row, amount in zip(owing, amounts, strict=True)
+        if text(row, "status") == "overdue" or (day(row.get("due_date")) or today) < today
+    ]
     return Balance(
         NAME,
         key,
-        owed=money(owed, currency) if currency else None,
-        overdue=money(overdue, currency) if currency else None,
+        owed=money(sum(amounts, Decimal(0)), currency),
+        overdue=money(sum(late, Decimal(0)), currency),
     )
-
-
-_NONE = Money(Decimal(0), "XXX")
 
 
 def _money_changed(event: str, data: Mapping[str, Any]) -> tuple[Change, ...]:
@@ -881,7 +893,8 @@ class PmsConnector(
 
         found = await each(keys, rows_of)
         if entity is Entity.BALANCE:
-            return {key: [_balance(key, rows)] for key, rows in found.items() if rows}
+            today = datetime.fromtimestamp(self._clock(), UTC).date()
+            return {key: [_balance(key, rows, today)] for key, rows in found.items() if rows}
         build = _payment if entity is Entity.PAYMENT else _charge
         return {key: [build(row) for row in rows] for key, rows in found.items()}
 
