@@ -595,3 +595,33 @@ async def test_an_amount_that_is_not_one_is_the_callers_error_and_nothing_is_sen
     assert "'12,50' is not an amount" in literal["errors"][0]["message"]
     assert error_codes(floated) == ["BAD_USER_INPUT"]
     assert books.sent() == []
+
+
+async def test_a_refusal_names_the_field_the_caller_sent(client: Client) -> None:
+    """pms refusing the property a request is filed under names the caller's `unitId` (the
+    property comes from it), never a `propertyId` it did not send; a Primmo vendor id that
+    is none is refused naming `vendorId`, with a message that says so."""
+    pms, primmo = Books(client, "pms"), Books(client, "primmo")
+    ticket = pms.ticket("open")
+    client.pms.refuse("VALIDATION_ERROR", field="property_id")
+
+    filed = await _write(
+        client,
+        "createMaintenanceRequest",
+        REQUEST,
+        {"unitId": pms.unit(ticket.unit_id), "description": "Fuite"},
+    )
+    assigned = await _write(
+        client,
+        "assignMaintenanceRequest",
+        REQUEST,
+        {
+            "maintenanceRequestId": primmo.request(primmo.ticket("open").id),
+            "vendorId": encode_id(Entity.VENDOR, "primmo", "abc"),
+        },
+    )
+
+    assert [(e["code"], e["field"]) for e in filed["errors"]] == [("VALIDATION_FAILED", "unitId")]
+    ((code, field, message),) = [(e["code"], e["field"], e["message"]) for e in assigned["errors"]]
+    assert (code, field) == ("VALIDATION_FAILED", "vendorId")
+    assert message != "abc" and "vendor" in message

@@ -1192,7 +1192,7 @@ class PmsConnector(
         created = await self._operate(
             "POST",
             "maintenance-requests",
-            {"property_id": "unit_id", **{name: name for name in body}},
+            {**{name: name for name in body}, "property_id": "unit_id"},
             body,
         )
         return _request(created)

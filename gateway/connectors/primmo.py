@@ -1023,9 +1023,8 @@ def _integer(field: str, key: str | None) -> int | None:
     if key is None:
         return None
     if not integer_id(key):
-        raise ValidationFailed(
-            NAME, f"primmo has no such record: {field}.", [{"field": field, "message": key[:40]}]
-        )
+        said = f"primmo has no such record for {field}: its ids are integers, not '{key[:40]}'."
+        raise ValidationFailed(NAME, said, [{"field": field, "message": said}])
     return int(key)
 
 

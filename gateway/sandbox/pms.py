@@ -534,7 +534,8 @@ class _Service:
         """A documented error on demand, shaped as the document's examples of it are."""
         extra: dict[str, Any] = {}
         if name == "VALIDATION_ERROR":
-            extra["details"] = []
+            field = self.state.refused_field
+            extra["details"] = [{"field": field, "message": f"{field} is invalid"}] if field else []
         if name == "RATE_LIMIT_EXCEEDED":
             extra["retry_after"] = self.state.throttle_retry_after or RATE_WINDOW
         return self.failure(request, status, name, ERRORS[name][1], **extra)

@@ -212,6 +212,7 @@ class ProviderState:
     """The provider's documented error names, each with the status its document gives it."""
     refused: int = 0
     refusal: tuple[str, int] | None = None
+    refused_field: str | None = None
     warning: str | None = None
     """A warning the provider attaches to every answer, where its API has a way to say one."""
     token_paths: frozenset[str] = frozenset()
@@ -253,13 +254,17 @@ class ProviderState:
         """The next `times` requests are refused with 429 and this retry-after."""
         self.throttled, self.throttle_retry_after = times, retry_after
 
-    def refuse(self, name: str, times: int = 1, status: int | None = None) -> None:
+    def refuse(
+        self, name: str, times: int = 1, status: int | None = None, field: str | None = None
+    ) -> None:
         """The next `times` data requests are refused with the provider's own error `name`,
-        in its own error body, with the documented status unless `status` says otherwise."""
+        in its own error body, with the documented status unless `status` says otherwise,
+        naming `field` where its error body names fields (pms's `details`)."""
         if name not in self.error_names:
             known = ", ".join(sorted(self.error_names)) or "none"
             raise ValueError(f"unknown error name {name!r}; known: {known}")
         self.refused, self.refusal = times, (name, status or self.error_names[name])
+        self.refused_field = field
 
     def take_refusal(self) -> tuple[str, int] | None:
         if self.refused <= 0 or self.refusal is None:
@@ -427,7 +432,7 @@ class _Admin:
             times = int(params.get("times", "1"))
             if status is not None and not 400 <= status <= 599:
                 raise ValueError("status is 400 to 599")
-            self.state.refuse(params.get("name", ""), times, status)
+            self.state.refuse(params.get("name", ""), times, status, params.get("field"))
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return Response(status_code=204)
