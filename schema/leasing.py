@@ -182,8 +182,8 @@ class RentChangePayload:
     )
     async def lease(self, info: Info) -> model.Lease | None:
         """Read here, with what is selected under `lease`: the mutation's own selection is
-        its payload's fields, and a provider that reads only what is asked (Primmo's
-        `$select`) would send a lease of nulls."""
+        its payload's fields, and a provider that reads only the fields asked would send a
+        lease of nulls."""
         return await one(info, self.changed, model.Lease)
 
 

@@ -1,11 +1,10 @@
 """Money owed and paid: charges (invoices), payments, balances, and the writes that make them.
 
-It follows `schema.leasing`'s pattern: node types registered with `@shows`, filters pushed
-down, root lists on `LedgerQueries` (inherited by `Query`), writes on `LedgerMutations`
-(inherited by `Mutation`) through `schema.writes.written`, a read scope per type
-(`financial:read`, in `schema.permissions.READ_SCOPES`) and a scope per write
-(`financial:manage`). Relations that carry money are nullable: a provider that refuses one
-(a module the client has not bought) costs that field alone.
+Amounts are `Money`, never floats, because a client's double has already changed an amount.
+Reading money needs `financial:read` wherever it is reached, since what a tenant owes is not
+what a property manager's other callers should see; writing it, `financial:manage`.
+Relations that carry money are nullable: a provider that refuses one (a module the client has
+not bought) or a caller without the scope costs that field alone, not the whole answer.
 """
 
 from __future__ import annotations

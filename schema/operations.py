@@ -1,9 +1,9 @@
 """Operations: maintenance requests, the work orders that answer them, the vendors who work.
 
-Following `schema.leasing`'s pattern: `Node` types registered with `@shows`, relations
-through the loaders, typed filters pushed down, root lists on `OperationsQueries`. Reading
-them needs `property:read` only: they are about places, and a request's tenant is a `Tenant`,
-whose names keep their own scope.
+Reading them needs `property:read` only, since they are about places; a request's tenant is
+a `Tenant`, whose names keep their own scope. Their statuses are the steps of one flow
+(OPEN, ASSIGNED, COMPLETED; SCHEDULED, IN_PROGRESS, COMPLETED or CANCELLED), so a caller
+can act on them the same way whichever provider keeps the request.
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ READ_SCOPES: dict[Entity, str] = {
 }
 """What reading a type needs beyond `property:read`, wherever it is reached: its root list,
 a relation to it, a mutation's payload, `node(id)`, or a change to it. A lease and its rent
-changes are personal data (who rents at what price); what tenants owe and pay is financial
-(pms's own `financial:read`). `guard_reads` holds every field of the schema to it."""
+changes are personal data (who rents at what price); what tenants owe and pay is financial,
+a scope of its own as property-management systems keep it. `guard_reads` holds every field
+of the schema to it."""
 
 
 def demand(caller: Caller, scope: str, refusal: str | None = None) -> None:
