@@ -20,6 +20,7 @@ from gateway.edge.callers import DEV_KEY
 from gateway.events import Change
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.sandbox.server import ProviderState
 from gateway.tools.loopback import free_port, running
 
@@ -56,6 +57,22 @@ class Client:
         assert "errors" not in body, body["errors"]
         data: dict[str, Any] = body["data"]
         return data
+
+
+@asynccontextmanager
+async def primmo_itself(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """Primmo's sandbox reached directly with its account's token, as another of its clients
+    (an operator's tool, not the gateway) would: what it does, only its webhooks tell."""
+    async with httpx.AsyncClient(
+        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
+    ) as http:
+        token = await http.post(
+            "/api/Token",
+            headers={"x-api-key": PRIMMO["api_key"]},
+            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+        )
+        http.headers["Authorization"] = f"Bearer {token.json()}"
+        yield http
 
 
 @pytest.fixture

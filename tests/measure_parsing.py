@@ -17,15 +17,13 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-import httpx
 import orjson
 
 from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.sandbox import Sandbox
-from gateway.sandbox.primmo import CREDENTIALS
 from gateway.upstream.client import _LONG, _NUMERALS, parse_json
-from tests.conftest import serving
+from tests.conftest import primmo_itself, serving
 
 RUNS = 51
 
@@ -40,17 +38,8 @@ def median_ms(work: Callable[[], object], runs: int = RUNS) -> float:
 
 
 async def invoices_page(sandbox: Sandbox) -> bytes:
-    async with httpx.AsyncClient(
-        transport=sandbox.transport("primmo"), base_url="http://sandbox/sandbox/primmo/"
-    ) as http:
-        token = await http.post(
-            "api/Token",
-            headers={"x-api-key": CREDENTIALS["api_key"]},
-            json={"UserName": CREDENTIALS["username"], "Password": CREDENTIALS["password"]},
-        )
-        answer = await http.get(
-            "api/Invoices?$top=1000", headers={"Authorization": f"Bearer {token.json()}"}
-        )
+    async with primmo_itself(sandbox) as http:
+        answer = await http.get("/api/Invoices?$top=1000")
         answer.raise_for_status()
         return answer.content
 

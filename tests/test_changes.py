@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -16,12 +15,11 @@ from gateway.config import CacheSettings, Settings
 from gateway.events import Change, ChangeKind, FieldChange, differences
 from gateway.model import Entity, Lease, LeaseStatus, Money, Selection, Tenant
 from gateway.sandbox import Sandbox
-from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.state.bus.redis import _decode, _encode
 from gateway.state.cache.redis import RedisEntityCache
 from gateway.state.redis import RedisLink
 from schema.ids import encode_id
-from tests.conftest import Client, Socket, eventually, keyed, serving
+from tests.conftest import Client, Socket, eventually, keyed, primmo_itself, serving
 from tests.redis_server import RedisServer
 
 WATCH = (
@@ -57,15 +55,7 @@ async def _watching(client: Client, key: str) -> Socket:
 
 
 async def _edit(sandbox: Sandbox, identifier: int, changes: dict[str, str]) -> None:
-    async with httpx.AsyncClient(
-        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
-    ) as primmo:
-        token = await primmo.post(
-            "/api/Token",
-            headers={"x-api-key": PRIMMO["api_key"]},
-            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
-        )
-        primmo.headers["Authorization"] = f"Bearer {token.json()}"
+    async with primmo_itself(sandbox) as primmo:
         await primmo.post(f"/_sandbox/tenants/{identifier}", json=changes)
 
 
@@ -149,36 +139,37 @@ def test_what_changed_crosses_replicas_on_the_bus() -> None:
     assert _decode(_encode(change).encode()) == change
 
 
-async def test_a_copy_shared_in_redis_tells_what_it_was_and_with_which_fields() -> None:
-    clock = ManualClock()
+TENANT = Tenant("primmo", "7", first_name="Léa", last_name="Roy")
+NAMES = Selection(frozenset({"first_name", "last_name"}))
+
+
+@pytest.fixture
+async def shared_cache() -> AsyncIterator[RedisEntityCache]:
+    """A Redis cache of Primmo tenants, holding TENANT as read with NAMES and with nothing."""
     with RedisServer().running() as server:
         link = RedisLink(server.url)
-        cache = RedisEntityCache({("primmo", Entity.TENANT): 60}, clock, link)
-        tenant = Tenant("primmo", "7", first_name="Léa", last_name="Roy")
-        fields = Selection(frozenset({"first_name", "last_name"}))
-        await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", [tenant], 0)
-        await cache.put("primmo", Entity.TENANT, "7", fields, "gateway", [tenant], 0)
-
-        kept = await cache.peek("primmo", Entity.TENANT, "7")
+        cache = RedisEntityCache({("primmo", Entity.TENANT): 60}, ManualClock(), link)
+        await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", [TENANT], 0)
+        await cache.put("primmo", Entity.TENANT, "7", NAMES, "gateway", [TENANT], 0)
+        yield cache
         await link.aclose()
 
-    assert kept == (fields, tenant)
+
+async def test_a_copy_shared_in_redis_tells_what_it_was_and_with_which_fields(
+    shared_cache: RedisEntityCache,
+) -> None:
+    kept = await shared_cache.peek("primmo", Entity.TENANT, "7")
+
+    assert kept == (NAMES, TENANT)
 
 
-async def test_a_copy_set_aside_in_redis_is_taken_once_by_the_first_report() -> None:
-    clock = ManualClock()
-    with RedisServer().running() as server:
-        link = RedisLink(server.url)
-        cache = RedisEntityCache({("primmo", Entity.TENANT): 60}, clock, link)
-        tenant = Tenant("primmo", "7", first_name="Léa", last_name="Roy")
-        fields = Selection(frozenset({"first_name", "last_name"}))
-        await cache.put("primmo", Entity.TENANT, "7", fields, "gateway", [tenant], 0)
+async def test_a_copy_set_aside_in_redis_is_taken_once_by_the_first_report(
+    shared_cache: RedisEntityCache,
+) -> None:
+    evicted = await shared_cache.set_aside("primmo", Entity.TENANT, "7")
+    cached = await shared_cache.peek("primmo", Entity.TENANT, "7")
+    first = await shared_cache.aside("primmo", Entity.TENANT, "7")
+    second = await shared_cache.aside("primmo", Entity.TENANT, "7")
 
-        evicted = await cache.set_aside("primmo", Entity.TENANT, "7")
-        cached = await cache.peek("primmo", Entity.TENANT, "7")
-        first = await cache.aside("primmo", Entity.TENANT, "7")
-        second = await cache.aside("primmo", Entity.TENANT, "7")
-        await link.aclose()
-
-    assert (evicted, cached) == (1, None)
-    assert first == (fields, tenant) and second is None
+    assert (evicted, cached) == (2, None)
+    assert first == (NAMES, TENANT) and second is None

@@ -77,6 +77,15 @@ def _lease(client: Client, provider: str, running: bool = True) -> Lease:
     raise AssertionError(f"no {provider} lease")
 
 
+def _rent_at_end(lease: Lease, amount: str) -> dict[str, Any]:
+    """changeRent's input: the rent from the lease's last day, in dollars."""
+    return {
+        "leaseId": lease.id,
+        "effectiveDate": str(lease.end),
+        "rent": {"amount": amount, "currency": "CAD"},
+    }
+
+
 def _gone(provider: str) -> str:
     return encode_id(Entity.LEASE, provider, "prop_1/lease_1" if provider == "pms" else "1")
 
@@ -299,16 +308,7 @@ async def test_primmo_writes_unanswered_are_outcome_unknown_sent_once(impatient:
     lease = _lease(client, "primmo")
     client.primmo.inject("slow", seconds=30, method="POST")
 
-    rent = await client.data(
-        RENT,
-        {
-            "input": {
-                "leaseId": lease.id,
-                "effectiveDate": str(lease.end),
-                "rent": {"amount": "1", "currency": "CAD"},
-            }
-        },
-    )
+    rent = await client.data(RENT, {"input": _rent_at_end(lease, "1")})
     charge = await client.data(
         CHARGE,
         {
@@ -474,16 +474,7 @@ async def test_an_amount_reaches_the_provider_in_the_callers_own_digits(
         )
         for amount in ("1250.10", "9999999999999.99")
     ]
-    changed = await client.data(
-        RENT,
-        {
-            "input": {
-                "leaseId": lease.id,
-                "effectiveDate": str(lease.end),
-                "rent": {"amount": "1750.00", "currency": "CAD"},
-            }
-        },
-    )
+    changed = await client.data(RENT, {"input": _rent_at_end(lease, "1750.00")})
 
     assert [_errors(one, "createCharge") for one in billed] == [[], []]
     assert _errors(changed, "changeRent") == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -15,9 +14,8 @@ from gateway.config import CacheSettings, Settings
 from gateway.edge.callers import DEV_KEY
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
-from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from schema.ids import encode_id
-from tests.conftest import Client, Socket, eventually, published, serving
+from tests.conftest import Client, Socket, eventually, primmo_itself, published, serving
 
 GATEWAY = "http://127.0.0.1:8000"
 
@@ -123,18 +121,8 @@ async def test_a_change_primmo_reports_refreshes_the_cached_work_order_and_says_
     changes = await published(client)
 
     # done at Primmo itself, not through the gateway: only the webhook can tell it
-    primmo = client.sandbox.transport("primmo")
-    async with httpx.AsyncClient(transport=primmo, base_url="http://x/sandbox/primmo") as http:
-        token = await http.post(
-            "/api/Token",
-            headers={"x-api-key": PRIMMO["api_key"]},
-            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
-        )
-        done = await http.patch(
-            f"/api/ServiceCallDetails({job.id})",
-            json={"Status": "T"},
-            headers={"Authorization": f"Bearer {token.json()}"},
-        )
+    async with primmo_itself(client.sandbox) as http:
+        done = await http.patch(f"/api/ServiceCallDetails({job.id})", json={"Status": "T"})
     await eventually(lambda: bool(changes))
     read_for_the_change = client.primmo.count("GET", "/api/ServiceCallDetails")
     after = await client.data(query)

@@ -21,25 +21,12 @@ from gateway.events import Change
 from gateway.sandbox import Sandbox
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from tests.conftest import Client, Socket, eventually, published, serving
+from tests.conftest import Client, Socket, eventually, primmo_itself, published, serving
 
 SUBSCRIBE = (
     "subscription { entityChanged(types: [TENANT]) { kind type id provider sourceId "
     "node { ... on Tenant { lastName firstName } } } }"
 )
-
-
-async def _primmo(sandbox: Sandbox) -> httpx.AsyncClient:
-    http = httpx.AsyncClient(
-        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
-    )
-    token = await http.post(
-        "/api/Token",
-        headers={"x-api-key": PRIMMO["api_key"]},
-        json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
-    )
-    http.headers["Authorization"] = f"Bearer {token.json()}"
-    return http
 
 
 async def _subscribed(client: Client) -> Socket:
@@ -56,20 +43,18 @@ async def _subscribed(client: Client) -> Socket:
 async def test_a_tenant_created_in_primmo_reaches_a_subscriber(client: Client) -> None:
     await client.gateway.subscribe_webhooks("http://127.0.0.1:8000")
     socket = await _subscribed(client)
-    primmo = await _primmo(client.sandbox)
-    unit = (await primmo.get("/api/Units", params={"$top": "1"})).json()["value"][0]
-
-    created = await primmo.post(
-        "/api/Tenants",
-        json={
-            **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
-            "LastName": "Lapointe",
-            "FirstName": "Rose",
-        },
-    )
+    async with primmo_itself(client.sandbox) as primmo:
+        unit = (await primmo.get("/api/Units", params={"$top": "1"})).json()["value"][0]
+        created = await primmo.post(
+            "/api/Tenants",
+            json={
+                **{k: unit[k] for k in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+                "LastName": "Lapointe",
+                "FirstName": "Rose",
+            },
+        )
     message = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
     await socket.close()
-    await primmo.aclose()
 
     change = json.loads(message["text"])["payload"]["data"]["entityChanged"]
     assert change["kind"] == "CREATED" and change["type"] == "TENANT"
@@ -98,9 +83,8 @@ async def test_an_update_replaces_the_cached_tenant_with_the_fresh_one(cached: C
     again = await cached.data(query)
     assert again == first and cached.primmo.count("GET", "/api/Tenants") == 0
 
-    primmo = await _primmo(cached.sandbox)
-    await primmo.post(f"/_sandbox/tenants/{tenant.id}", json={"LastName": "Nouveau-Nom"})
-    await primmo.aclose()
+    async with primmo_itself(cached.sandbox) as primmo:
+        await primmo.post(f"/_sandbox/tenants/{tenant.id}", json={"LastName": "Nouveau-Nom"})
     await eventually(lambda: not cached.sandbox.states["primmo"].outbox.pending)
     cached.primmo.reset_counter()
 

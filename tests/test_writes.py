@@ -40,6 +40,17 @@ async def _unit(client: Client, provider: str) -> str:
     return str(data["buildings"]["edges"][0]["node"]["units"][0]["id"])
 
 
+async def _pms_tenant(client: Client, last_name: str, key: str) -> dict[str, Any]:
+    """A new tenant's input at a pms unit (pms needs an email), under an idempotency key."""
+    return {
+        "unitId": await _unit(client, "pms"),
+        "firstName": "Léa",
+        "lastName": last_name,
+        "email": "lea@example.com",
+        "idempotencyKey": key,
+    }
+
+
 def _posts(client: Client, provider: str) -> list[dict[str, Any]]:
     state = client.sandbox.states[provider]
     return [
@@ -174,14 +185,7 @@ async def test_an_unknown_outcome_is_what_a_retry_gets_never_a_second_write(
     impatient: Client,
 ) -> None:
     client = impatient
-    unit = await _unit(client, "pms")
-    given = {
-        "unitId": unit,
-        "firstName": "Léa",
-        "lastName": "Roy",
-        "email": "lea@example.com",
-        "idempotencyKey": "k-4",
-    }
+    given = await _pms_tenant(client, "Roy", "k-4")
     client.pms.inject("slow", seconds=30)
 
     first = await client.data(CREATE, {"input": given})
@@ -239,14 +243,7 @@ async def test_a_write_whose_answer_was_lost_once_sent_keeps_its_key_and_is_writ
 ) -> None:
     """pms makes the tenant, then a proxy's 5xx or an unreadable 200 stands in for its answer:
     the write happened, so it is OUTCOME_UNKNOWN, and the retry gets that, not a second one."""
-    unit = await _unit(client, "pms")
-    given = {
-        "unitId": unit,
-        "firstName": "Léa",
-        "lastName": "Lost-Answer",
-        "email": "lea@example.com",
-        "idempotencyKey": f"k-lost-{fault}-{status}",
-    }
+    given = await _pms_tenant(client, "Lost-Answer", f"k-lost-{fault}-{status}")
     client.pms.inject(fault, status=status, method="POST", after=True)
 
     first = await client.data(CREATE, {"input": given})
@@ -291,14 +288,7 @@ async def test_a_refusal_made_before_sending_frees_the_key_for_the_corrected_wri
 
 async def test_a_request_the_provider_did_not_carry_out_frees_the_key(client: Client) -> None:
     """A 429 on the write itself: sent, but not carried out (the provider says so)."""
-    unit = await _unit(client, "pms")
-    given = {
-        "unitId": unit,
-        "firstName": "A",
-        "lastName": "Throttled",
-        "email": "a@example.com",
-        "idempotencyKey": "k-8",
-    }
+    given = await _pms_tenant(client, "Throttled", "k-8")
     client.pms.inject("throttle", method="POST")
 
     throttled = await client.query(CREATE, {"input": given})
