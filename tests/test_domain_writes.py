@@ -304,8 +304,11 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
 
 
 async def test_primmo_writes_unanswered_are_outcome_unknown_sent_once(impatient: Client) -> None:
+    """Each is sent once and not answered. The token is fetched first: a deadline reached
+    before a write leaves (on the read of its lease) is a timeout, not an unknown outcome."""
     client = impatient
     lease = _lease(client, "primmo")
+    await client.data('{ leases(first: 1, providers: ["primmo"]) { totalCount } }')
     client.primmo.inject("slow", seconds=30, method="POST")
 
     rent = await client.data(RENT, {"input": _rent_at_end(lease, "1")})
