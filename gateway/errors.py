@@ -19,11 +19,14 @@ __all__ = [
     "UpstreamInvalidResponse",
     "UpstreamUnavailable",
     "UpstreamRejected",
+    "UpstreamDenied",
     "CredentialsRefused",
     "TokenRequestRejected",
     "UpstreamTimeout",
     "CircuitOpen",
     "OutcomeUnknown",
+    "Conflict",
+    "ModuleNotLicensed",
     "ValidationFailed",
     "Forbidden",
     "Unauthenticated",
@@ -31,6 +34,7 @@ __all__ = [
     "Refused",
     "Unconfirmed",
     "SubscriptionEnded",
+    "SharedStateUnavailable",
     "RateLimited",
     "Resting",
     "TooManyProviderCalls",
@@ -94,6 +98,12 @@ class UpstreamRejected(ProviderError):
     code = "UPSTREAM_REJECTED"
 
 
+class UpstreamDenied(ProviderError):
+    """The provider refused the gateway access (HTTP 401 or 403, a fresh token refused too):
+    the account the gateway uses there lacks a permission, which only an operator can grant.
+    The request was not carried out."""
+
+
 class CredentialsRefused(ProviderError):
     """A token endpoint refused the gateway's own credentials (`invalid_client`, `invalid_grant`,
     or else HTTP 401 or 403): the configured key, secret or password needs fixing, and asking
@@ -130,6 +140,29 @@ class ValidationFailed(ProviderError):
     def __init__(self, provider: str, message: str, problems: list[dict[str, str]]) -> None:
         super().__init__(provider, message)
         self.problems = problems
+
+
+class ModuleNotLicensed(ProviderError):
+    """The provider sells what was asked as a module the client has not bought (Primmo's
+    FinancialStatements answers 403, its FAQ R8): the field that needs it has no data, the
+    rest of the answer stands; the client's account manager can add the module."""
+
+    code = "MODULE_NOT_LICENSED"
+
+    def __init__(self, provider: str, module: str) -> None:
+        super().__init__(
+            provider,
+            f"{provider} has not licensed the {module} module to this client: what needs it "
+            "cannot be read.",
+            module=module,
+        )
+
+
+class Conflict(ProviderError):
+    """The provider refused a write that clashes with the record's state (HTTP 409): nothing
+    was written; the caller reads the record again and decides."""
+
+    code = "CONFLICT"
 
 
 class OutcomeUnknown(ProviderError):
@@ -170,6 +203,13 @@ class SubscriptionEnded(GatewayError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SharedStateUnavailable(GatewayError):
+    """What the replicas share (Redis) did not answer, where going on without it could do
+    harm: a write under an idempotency key might happen twice. Nothing was sent."""
+
+    code = "REDIS_UNAVAILABLE"
 
 
 class LimitExceeded(GatewayError):

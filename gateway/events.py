@@ -8,17 +8,23 @@ Likewise the record of deliveries already taken: `LocalSeen`, or Redis.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from gateway.model import Entity
+from gateway.model import Entity, Link, Record, Unavailable
 
 __all__ = [
     "Change",
     "ChangeKind",
     "Delivery",
+    "FieldChange",
+    "differences",
+    "plain",
 ]
 
 
@@ -29,11 +35,52 @@ class ChangeKind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field of a record, before and after, as JSON values (`plain`); `previous` is None
+    where the gateway could not know it (a payload that gives the new value only)."""
+
+    field: str
+    """The unified field name (`last_name`)."""
+    previous: Any
+    new: Any
+
+
+@dataclass(frozen=True)
 class Change:
     kind: ChangeKind
     entity: Entity
     provider: str
     source_id: str
+    changes: tuple[FieldChange, ...] = ()
+    """What changed, wherever the gateway can know it: from the provider's payload, or from
+    the record's cached copy against the record read fresh."""
+
+
+def plain(value: Any) -> Any:
+    """A field's value as JSON: exact amounts as text, dates as ISO 8601 with their offset,
+    enums as their names, values (Money) as objects."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {item.name: plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    return value
+
+
+def differences(before: Record, after: Record, fields: frozenset[str]) -> tuple[FieldChange, ...]:
+    """The `fields` whose values differ between two reads of one record; relations are not
+    values and are left out."""
+    found = []
+    for name in sorted(fields):
+        old, new = getattr(before, name, None), getattr(after, name, None)
+        if isinstance(old, Link | Unavailable) or isinstance(new, Link | Unavailable):
+            continue
+        if old != new:
+            found.append(FieldChange(name, plain(old), plain(new)))
+    return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -12,32 +12,69 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
+
+import pycountry
 
 __all__ = [
     "Across",
     "Merged",
+    "AMOUNT_DIGITS",
+    "Agent",
+    "Assignment",
     "AvailableBetween",
+    "Balance",
     "Between",
     "Building",
+    "Cancellation",
+    "Charge",
+    "ChargeStatus",
+    "Completion",
     "Condition",
     "Contains",
     "Criteria",
+    "currency_code",
     "ENTITY_OF",
     "Entity",
     "Equals",
     "Landlord",
     "Lease",
+    "LeaseEnding",
+    "LeaseStatus",
+    "LeaseTerms",
     "Link",
+    "Listing",
+    "ListingStatus",
+    "MaintenanceRequest",
+    "MaintenanceStatus",
+    "Money",
+    "NewCharge",
     "NewLandlord",
+    "NewMaintenanceRequest",
+    "NewPayment",
+    "NewProperty",
+    "NewRentChange",
     "NewTenant",
+    "NewWorkOrder",
     "Occupancy",
+    "Payment",
+    "PaymentStatus",
+    "Priority",
     "Record",
     "Relation",
     "Relationship",
+    "RentChange",
     "Selection",
+    "significant_digits",
     "Tenant",
     "Unavailable",
     "Unit",
+    "UnitStatusChange",
+    "Vendor",
+    "Within",
+    "WorkOrder",
+    "WorkOrderCompletion",
+    "WorkOrderStatus",
 ]
 
 
@@ -48,6 +85,35 @@ class Entity(enum.Enum):
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
     LEASE = "Lease"
+    CHARGE = "Charge"
+    PAYMENT = "Payment"
+    BALANCE = "Balance"
+    RENT_CHANGE = "RentChange"
+    # operations and listings
+    MAINTENANCE_REQUEST = "MaintenanceRequest"
+    WORK_ORDER = "WorkOrder"
+    VENDOR = "Vendor"
+    LISTING = "Listing"
+    AGENT = "Agent"
+
+
+class LeaseStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    UPCOMING = "UPCOMING"
+    ENDED = "ENDED"
+
+
+class ChargeStatus(enum.Enum):
+    OPEN = "OPEN"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+
+
+class PaymentStatus(enum.Enum):
+    COMPLETED = "COMPLETED"
+    PENDING = "PENDING"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
 
 
 class Occupancy(enum.Enum):
@@ -71,6 +137,10 @@ class Link:
     by: str
     key: str
     prefetched: tuple[Record, ...] | None = field(default=None, compare=False, hash=False)
+    within: tuple[str, str] | None = None
+    """Only those of the records found that this relation of theirs names, by its key
+    (`("unit", "prop_1/unit_2")`): for a provider that lists them only under a broader key
+    (a property's), whose one read then serves every narrower relation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +167,36 @@ class Across:
 
 Relation = Link | Unavailable | Across
 """Where a record's related records are, or why its provider cannot say."""
+
+
+AMOUNT_DIGITS = 15
+"""The most significant digits an amount may have: it travels to providers as a JSON number,
+and a JSON reader that holds numbers in doubles (most do) keeps any decimal of up to 15
+significant digits exactly, and no more (`99999999999999.99` reads as `…99.98`)."""
+
+
+def currency_code(text: object) -> str | None:
+    """`text` as an ISO 4217 code (`cad` is `CAD`), or None where it names no currency: the
+    standard's own list (pycountry's), not three letters of any kind (`ZZZ`)."""
+    if not isinstance(text, str):
+        return None
+    code = text.strip().upper()
+    return code if len(code) == 3 and pycountry.currencies.get(alpha_3=code) else None
+
+
+def significant_digits(amount: Decimal) -> int:
+    """`1250.00` has 3 (`1.25E+3`), `0.05` has 1: the digits a double must hold exactly."""
+    return 0 if amount.is_zero() else len(amount.normalize().as_tuple().digits)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in a currency. A `Decimal`, never a float: 0.10 + 0.20 is 0.30, and an
+    amount read from a provider is the amount it sent. `currency` is an ISO 4217 code
+    (`CAD`); the amount carries at least the currency's minor units (`1250.00`)."""
+
+    amount: Decimal
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +236,7 @@ class Building:
     postal_code: str | None = None
     landlord: Relation | None = None
     units: Relation | None = None
+    maintenance_requests: Relation | None = None
     merged: Merged | None = None
 
 
@@ -153,6 +254,8 @@ class Unit:
     building: Relation | None = None
     tenants: Relation | None = None
     landlord: Relation | None = None
+    maintenance_requests: Relation | None = None
+    listing: Relation | None = None
     merged: Merged | None = None
 
 
@@ -171,18 +274,91 @@ class Tenant:
     None where it does not."""
     unit: Relation | None = None
     lease: Relation | None = None
+    maintenance_requests: Relation | None = None
+    charges: Relation | None = None
+    payments: Relation | None = None
+    balance: Relation | None = None
     merged: Merged | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Lease:
+    """The terms a unit is let under: `rent` is the rent in effect today, `tenants` the
+    parties who signed it."""
+
     provider: str
     source_id: str
     start_date: date | None = None
     end_date: date | None = None
-    monthly_rent: float | None = None
-    currency: str | None = None
-    status: str | None = None
+    rent: Money | None = None
+    deposit: Money | None = None
+    status: LeaseStatus | None = None
+    tenants: Relation | None = None
+    unit: Relation | None = None
+    rent_changes: Relation | None = None
+    charges: Relation | None = None
+    payments: Relation | None = None
+    balance: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RentChange:
+    """The rent a lease moves to from a date: scheduled (a preprogrammed increase) or recorded."""
+
+    provider: str
+    source_id: str
+    effective_date: date | None = None
+    rent: Money | None = None
+    lease: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount billed to a tenant for a lease (an invoice at pms and Primmo): `balance` is
+    what is still owed on it."""
+
+    provider: str
+    source_id: str
+    number: str | None = None
+    description: str | None = None
+    amount: Money | None = None
+    balance: Money | None = None
+    issued_on: date | None = None
+    due_on: date | None = None
+    paid_at: datetime | None = None
+    status: ChargeStatus | None = None
+    tenant: Relation | None = None
+    lease: Relation | None = None
+    payments: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    provider: str
+    source_id: str
+    amount: Money | None = None
+    paid_at: datetime | None = None
+    """With the offset the provider sent."""
+    status: PaymentStatus | None = None
+    method: str | None = None
+    tenant: Relation | None = None
+    lease: Relation | None = None
+    charge: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """What a tenant or a lease still owes, as its provider reckons it; `source_id` is the
+    tenant's or the lease's."""
+
+    provider: str
+    source_id: str
+    owed: Money | None = None
+    overdue: Money | None = None
     merged: Merged | None = None
 
 
@@ -212,7 +388,139 @@ class Relationship:
         return None if self.derived else self.unacked_since is None
 
 
-Record = Landlord | Building | Unit | Tenant | Relationship | Lease
+# --- Operations (maintenance, work orders, vendors) and listings (listings, agents) ---
+
+
+class Priority(enum.Enum):
+    LOW = "LOW"
+    NORMAL = "NORMAL"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+class MaintenanceStatus(enum.Enum):
+    """A request's flow: reported (OPEN), given to a vendor (ASSIGNED), done (COMPLETED)."""
+
+    OPEN = "OPEN"
+    ASSIGNED = "ASSIGNED"
+    COMPLETED = "COMPLETED"
+
+
+class WorkOrderStatus(enum.Enum):
+    """A work order's flow: SCHEDULED, then IN_PROGRESS, then COMPLETED; or CANCELLED
+    before it is done."""
+
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class ListingStatus(enum.Enum):
+    AVAILABLE = "AVAILABLE"
+    RENTED = "RENTED"
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRequest:
+    """Something to fix in a unit, as a tenant or a manager reported it. Timestamps keep the
+    offset the provider sent."""
+
+    provider: str
+    source_id: str
+    title: str | None = None
+    description: str | None = None
+    priority: Priority | None = None
+    status: MaintenanceStatus | None = None
+    reported_at: datetime | None = None
+    scheduled_for: date | None = None
+    completed_at: datetime | None = None
+    unit: Relation | None = None
+    building: Relation | None = None
+    tenant: Relation | None = None
+    vendor: Relation | None = None
+    work_orders: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrder:
+    """A job a vendor does for a maintenance request; `cost` is what it cost once done, or
+    the estimate before."""
+
+    provider: str
+    source_id: str
+    description: str | None = None
+    status: WorkOrderStatus | None = None
+    scheduled_for: date | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost: Money | None = None
+    request: Relation | None = None
+    vendor: Relation | None = None
+    unit: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """A contractor or supplier who does maintenance work."""
+
+    provider: str
+    source_id: str
+    name: str | None = None
+    trade: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A unit advertised for rent: the asking price, and the agent showing it."""
+
+    provider: str
+    source_id: str
+    title: str | None = None
+    price: Money | None = None
+    bedrooms: int | None = None
+    status: ListingStatus | None = None
+    available_from: date | None = None
+    unit: Relation | None = None
+    agent: Relation | None = None
+    merged: Merged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Someone who shows and lets advertised units."""
+
+    provider: str
+    source_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    merged: Merged | None = None
+
+
+Record = (
+    Landlord
+    | Building
+    | Unit
+    | Tenant
+    | Relationship
+    | Lease
+    | MaintenanceRequest
+    | WorkOrder
+    | Vendor
+    | Listing
+    | Agent
+    | RentChange
+    | Charge
+    | Payment
+    | Balance
+)
 
 ENTITY_OF: dict[type, Entity] = {
     Landlord: Entity.LANDLORD,
@@ -221,6 +529,15 @@ ENTITY_OF: dict[type, Entity] = {
     Tenant: Entity.TENANT,
     Relationship: Entity.RELATIONSHIP,
     Lease: Entity.LEASE,
+    MaintenanceRequest: Entity.MAINTENANCE_REQUEST,
+    WorkOrder: Entity.WORK_ORDER,
+    Vendor: Entity.VENDOR,
+    Listing: Entity.LISTING,
+    Agent: Entity.AGENT,
+    RentChange: Entity.RENT_CHANGE,
+    Charge: Entity.CHARGE,
+    Payment: Entity.PAYMENT,
+    Balance: Entity.BALANCE,
 }
 
 
@@ -232,6 +549,43 @@ class NewTenant:
     last_name: str
     email: str | None = None
     phone: str | None = None
+    tenant_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """What a caller changes in a lease's terms; only what is given."""
+
+    end_date: date | None = None
+    deposit: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseEnding:
+    """A lease ended early: its last day, and why where the provider keeps it."""
+
+    end_date: date
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRentChange:
+    effective_date: date
+    rent: Money
+
+
+@dataclass(frozen=True, slots=True)
+class NewCharge:
+    amount: Money
+    due_date: date
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    amount: Money
+    paid_at: datetime | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +595,64 @@ class NewLandlord:
     billing_address: str
     billing_postal_code: str
     business_number: str
+
+
+# --- What callers give to the operations writes; required fields first, optional ones
+# default None (`gateway.federation.writes.taken` refuses an optional one a provider has
+# no place for). ---
+
+
+@dataclass(frozen=True, slots=True)
+class NewMaintenanceRequest:
+    description: str
+    title: str | None = None
+    priority: Priority | None = None
+    tenant_id: str | None = None
+    """The reporting tenant's source id, at the unit's provider."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    vendor_id: str
+    scheduled_for: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    resolution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkOrder:
+    vendor_id: str
+    description: str
+    scheduled_for: date | None = None
+    estimated_cost: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderCompletion:
+    cost: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatusChange:
+    occupancy: Occupancy
+
+
+@dataclass(frozen=True, slots=True)
+class NewProperty:
+    """A building a landlord adds to its account at a provider."""
+
+    name: str
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,5 +706,13 @@ class AvailableBetween:
     end: date
 
 
-Condition = Contains | Equals | Between | AvailableBetween
+@dataclass(frozen=True, slots=True)
+class Within:
+    """Inclusive date range; an open end is `None`."""
+
+    low: date | None = None
+    high: date | None = None
+
+
+Condition = Contains | Equals | Between | AvailableBetween | Within
 Criteria = Mapping[str, Condition]

@@ -9,20 +9,25 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from opentelemetry.trace import Tracer
 from strawberry.extensions import AddValidationRules
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
+from gateway import model
 from gateway.observability.metrics import Metrics
 from schema.compiled import CompiledExecutor, GraphQLCoreExecutor
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation
 from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
+from schema.money import SCALARS
 from schema.mutation import Mutation
 from schema.observing import Observing
+from schema.permissions import READ_SCOPES, guard_reads
 from schema.query import Query
 from schema.safelist import SafelistCheck
 from schema.subscription import Subscription
-from schema.types import NODE_TYPES
+from schema.types import GRAPHQL_OF, NODE_TYPES
 
 __all__ = ["Context", "GatewaySchema", "build_schema", "sdl"]
 
@@ -50,14 +55,26 @@ def build_schema(
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     extensions += [CachedParsing, CachedValidation]
-    return GatewaySchema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         execution_context_class=CompiledExecutor if compiled else GraphQLCoreExecutor,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
+    guard_reads(schema._schema, _read_scopes())
+    return schema
+
+
+def _read_scopes() -> dict[str, str]:
+    """`READ_SCOPES` by the GraphQL name of each type's record."""
+    record_of = {entity: record for record, entity in model.ENTITY_OF.items()}
+    return {
+        get_object_definition(GRAPHQL_OF[record_of[entity]], strict=True).name: scope
+        for entity, scope in READ_SCOPES.items()
+    }
 
 
 def sdl() -> str:

@@ -46,6 +46,8 @@ class Context(BaseContext):
     """Open subscriptions on this connection (a websocket's context lives as long as it)."""
     executor: str | None = None
     """Which executor ran the last operation: `compiled` or `graphql-core` (its fallback)."""
+    idempotency_key: str | None = None
+    """The request's `Idempotency-Key` header: a mutation's retry is answered, not redone."""
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -59,6 +61,7 @@ class Context(BaseContext):
         deadline_seconds: float | None = None,
         bus: EventBus | None = None,
         safelist: Safelist | None = None,
+        idempotency_key: str | None = None,
     ) -> Context:
         return cls(
             federation=federation,
@@ -68,6 +71,7 @@ class Context(BaseContext):
             limits=limits or Limits(),
             deadline_seconds=deadline_seconds,
             safelist=safelist,
+            idempotency_key=idempotency_key,
         )
 
     def report(self, error: GatewayError, path: Sequence[str | int]) -> None:

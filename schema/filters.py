@@ -11,12 +11,16 @@ from gateway.errors import BadUserInput
 from schema.types import Occupancy, Role
 
 __all__ = [
+    "AgentFilter",
+    "between",
     "BuildingFilter",
+    "DateRange",
     "LandlordFilter",
     "RelationshipFilter",
     "RoomsRange",
     "TenantFilter",
     "UnitFilter",
+    "VendorFilter",
 ]
 
 _MAX_TEXT = 200
@@ -82,17 +86,32 @@ class UnitFilter:
     occupancy: Occupancy | None = None
 
     def criteria(self) -> model.Criteria:
-        rooms = None
-        if self.rooms is not None and (self.rooms.min is not None or self.rooms.max is not None):
-            low, high = self.rooms.min, self.rooms.max
-            if low is not None and high is not None and low > high:
-                raise BadUserInput("`rooms.min` is greater than `rooms.max`.", field="rooms")
-            rooms = model.Between(low, high)
+        rooms = self.rooms
         return _criteria(
             code=_equals("unitCode", self.unit_code),
-            rooms=rooms,
+            rooms=between("rooms", rooms.min, rooms.max) if rooms is not None else None,
             occupancy=model.Equals(self.occupancy.value) if self.occupancy else None,
         )
+
+
+def between(field: str, low: float | None, high: float | None) -> model.Between | None:
+    """An inclusive range a caller gave (`rooms`, `bedrooms`), None when both ends are open."""
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None and low > high:
+        raise BadUserInput(f"`{field}.min` is greater than `{field}.max`.", field=field)
+    return model.Between(low, high)
+
+
+@strawberry.input(description="Inclusive; leave an end out for an open range.")
+class DateRange:
+    from_: date | None = strawberry.field(default=None, name="from")
+    to: date | None = None
+
+    def within(self, field: str) -> model.Within:
+        if self.from_ is not None and self.to is not None and self.to < self.from_:
+            raise BadUserInput(f"`{field}.to` is before `{field}.from`.", field=field)
+        return model.Within(self.from_, self.to)
 
 
 def availability(start: date, end: date) -> model.AvailableBetween:
@@ -125,3 +144,25 @@ class RelationshipFilter:
             role=model.Equals(self.role.value) if self.role else None,
             current=model.Equals(self.current) if self.current is not None else None,
         )
+
+
+@strawberry.input
+class VendorFilter:
+    name_contains: str | None = strawberry.field(default=None, description="Ignoring case.")
+    trade: str | None = strawberry.field(
+        default=None, description="Exact, as the provider names it (plumbing, electrical...)."
+    )
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(
+            name=_contains("nameContains", self.name_contains),
+            trade=_equals("trade", self.trade),
+        )
+
+
+@strawberry.input(description="Agents whose first or last name contains the text, ignoring case.")
+class AgentFilter:
+    name_contains: str | None = None
+
+    def criteria(self) -> model.Criteria:
+        return _criteria(name=_contains("nameContains", self.name_contains))

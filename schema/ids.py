@@ -10,8 +10,8 @@ from gateway.model import Entity
 
 __all__ = ["decode_entity_id", "decode_id", "encode_entity_id", "encode_id", "is_entity_id"]
 
-_ENTITIES = {entity.value: entity for entity in Entity if entity is not Entity.LEASE}
-"""Node types only: a lease is reached through its tenant, never by id."""
+_ENTITIES = {entity.value: entity for entity in Entity}
+"""Any entity; whether it is a node that can be fetched by id is the schema's to say."""
 
 
 def encode_id(entity: Entity, provider: str, source_id: str) -> str:

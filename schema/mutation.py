@@ -15,43 +15,35 @@ from typing import TypeVar
 import strawberry
 
 from gateway import model
-from gateway.errors import (
-    BadUserInput,
-    InvalidId,
-    OutcomeUnknown,
-    Refused,
-    Unconfirmed,
-    ValidationFailed,
-)
+from gateway.errors import BadUserInput, OutcomeUnknown, Refused, Unconfirmed
 from schema import linked
-from schema.ids import decode_id
+from schema.leasing import LeaseMutations
+from schema.ledger import LedgerMutations
+from schema.operations_writes import OperationsMutations
 from schema.permissions import requires
 from schema.types import Info, Landlord, Relationship, Role, Tenant
+from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
 
 __all__ = ["Mutation"]
 
 T = TypeVar("T")
 
 
-@strawberry.type(description="Something the caller can fix or check, returned as data.")
-class UserError:
-    code: str = strawberry.field(
-        description="VALIDATION_FAILED, OUTCOME_UNKNOWN, NOT_FOUND, EXTERNAL_ID_IN_USE, "
-        "CONFLICT, INVALID_ACCOUNT_NUMBER, ACTIVATION_TOKEN_NOT_FOUND, ACTIVATION_TOKEN_EXPIRED, "
-        "LANDLORD_NOT_VERIFIED, ALREADY_ACTIVE, LANDLORD_MISMATCH, ACTIVATION_UNCONFIRMED or "
-        "KEPT_APART."
-    )
-    message: str
-    field: str | None = None
-
-
-@strawberry.input
+@strawberry.input(
+    description="A provider that has no place for a field given is refused before anything is "
+    "sent (VALIDATION_FAILED naming the field)."
+)
 class CreateTenantInput:
     unit_id: strawberry.ID = strawberry.field(description="Global id of the unit.")
     first_name: str
     last_name: str
     email: str | None = None
     phone: str | None = None
+    tenant_type: str | None = strawberry.field(
+        default=None,
+        description="The provider's own code; its default if left out.",
+    )
+    idempotency_key: str | None = IdempotencyKey
 
 
 @strawberry.type
@@ -102,7 +94,7 @@ def _refusal(error: Refused | OutcomeUnknown | Unconfirmed) -> UserError:
     return UserError(code=error.code, message=error.message)
 
 
-async def _written(write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
+async def _as_data(write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     """A refusal the caller can act on, or an unknown outcome, comes back as data; a write
     that happened but could not be read back comes with what is known of its record."""
     try:
@@ -111,14 +103,6 @@ async def _written(write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
         return None, [_refusal(error)]
     except Unconfirmed as error:
         return error.record, [_refusal(error)]
-
-
-def _source(info: Info, global_id: str, entity: model.Entity) -> tuple[str, str]:
-    """The provider and its id for a caller's global id, which must name an `entity`."""
-    named, provider, source_id = decode_id(global_id)
-    if named is not entity or not info.context.federation.knows(provider):
-        raise InvalidId(f"'{global_id}' is not the id of a {entity.value.lower()}.")
-    return provider, source_id
 
 
 @strawberry.enum(description="What kind of company a landlord is registered as.")
@@ -173,33 +157,30 @@ class LinkPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(LeaseMutations, LedgerMutations, OperationsMutations):
+    """Each domain module's writes are inherited (`LeaseMutations`, ...), beside these."""
+
     @strawberry.mutation(
         description="Creates a tenant in a unit at the unit's provider (Primmo, pms).",
         extensions=requires("tenant:manage"),
     )
     async def create_tenant(self, info: Info, input: CreateTenantInput) -> CreateTenantPayload:
-        provider, unit_id = _source(info, input.unit_id, model.Entity.UNIT)
+        provider, unit_id = source_of(info, input.unit_id, model.Entity.UNIT)
         new = model.NewTenant(
             first_name=input.first_name.strip(),
             last_name=input.last_name.strip(),
             email=input.email,
             phone=input.phone,
+            tenant_type=input.tenant_type,
         )
-        try:
-            created = await info.context.federation.writes.create_tenant(provider, unit_id, new)
-        except ValidationFailed as error:
-            problems = error.problems or [{"field": "", "message": error.message}]
-            return CreateTenantPayload(
-                tenant=None,
-                errors=[
-                    UserError(code=error.code, message=item["message"], field=item["field"] or None)
-                    for item in problems
-                ],
-            )
-        except OutcomeUnknown as error:
-            return CreateTenantPayload(tenant=None, errors=[_refusal(error)])
-        return CreateTenantPayload(tenant=created, errors=[])
+        outcome = await written(
+            info,
+            "createTenant",
+            input,
+            lambda: info.context.federation.writes.create_tenant(provider, unit_id, new),
+        )
+        tenant = outcome.record if isinstance(outcome.record, model.Tenant) else None
+        return CreateTenantPayload(tenant=tenant, errors=errors_of(outcome))
 
     @strawberry.mutation(
         description="Records that an account holds a role on a property from a date.",
@@ -208,7 +189,7 @@ class Mutation:
     async def associate_property(
         self, info: Info, input: AssociatePropertyInput
     ) -> RelationshipPayload:
-        created, errors = await _written(
+        created, errors = await _as_data(
             info.context.federation.writes.associate(
                 input.provider,
                 input.account_number.strip(),
@@ -226,11 +207,11 @@ class Mutation:
     async def set_relationship_external_id(
         self, info: Info, input: SetRelationshipExternalIdInput
     ) -> RelationshipPayload:
-        provider, identifier = _source(info, input.relationship_id, model.Entity.RELATIONSHIP)
+        provider, identifier = source_of(info, input.relationship_id, model.Entity.RELATIONSHIP)
         external_id = input.external_id.strip()
         if not external_id:
             raise BadUserInput("`externalId` must not be empty.", field="externalId")
-        updated, errors = await _written(
+        updated, errors = await _as_data(
             info.context.federation.writes.set_external_id(provider, identifier, external_id)
         )
         return RelationshipPayload(relationship=updated, errors=errors)
@@ -245,8 +226,8 @@ class Mutation:
     ) -> AcknowledgePayload:
         if not input.ids and not input.external_ids:
             raise BadUserInput("Give `ids` or `externalIds`.")
-        by_id = [_source(info, global_id, model.Entity.RELATIONSHIP) for global_id in input.ids]
-        acknowledged, errors = await _written(
+        by_id = [source_of(info, global_id, model.Entity.RELATIONSHIP) for global_id in input.ids]
+        acknowledged, errors = await _as_data(
             info.context.federation.writes.acknowledge(input.provider, by_id, input.external_ids)
         )
         return AcknowledgePayload(acknowledged=acknowledged or [], errors=errors)
@@ -263,7 +244,7 @@ class Mutation:
             billing_postal_code=input.billing_postal_code.strip(),
             business_number=input.business_number.strip(),
         )
-        created, errors = await _written(
+        created, errors = await _as_data(
             info.context.federation.writes.create_landlord(input.provider, new)
         )
         return LandlordPayload(landlord=created, errors=errors)
@@ -274,9 +255,9 @@ class Mutation:
         extensions=requires("landlord:manage"),
     )
     async def activate_landlord(self, info: Info, input: ActivateLandlordInput) -> LandlordPayload:
-        provider, landlord_id = _source(info, input.landlord_id, model.Entity.LANDLORD)
+        provider, landlord_id = source_of(info, input.landlord_id, model.Entity.LANDLORD)
         token = input.activation_token.strip() if input.activation_token else None
-        landlord, errors = await _written(
+        landlord, errors = await _as_data(
             info.context.federation.writes.activate_landlord(provider, landlord_id, token)
         )
         return LandlordPayload(landlord=landlord, errors=errors)

@@ -8,10 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.types.nodes import SelectedField
 
 from gateway import model
-from gateway.errors import InvalidId, LimitExceeded, NotFound
+from gateway.errors import LimitExceeded, NotFound
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
 from schema import linked
@@ -25,71 +24,18 @@ from schema.filters import (
     availability,
 )
 from schema.ids import decode_entity_id, decode_id, is_entity_id
+from schema.leasing import LeaseQueries
+from schema.ledger import LedgerQueries
+from schema.listings import ListingQueries
+from schema.operations import OperationsQueries
 from schema.permissions import demand, requires
-from schema.selection import connection_selection, selection_here
+from schema.roots import After, Distinct, First, Providers, connection, node_of
+from schema.roots import node as _node
+from schema.selection import selection_here
 from schema.subscription import NodeType
-from schema.types import NODE_TYPES, Building, Info, Landlord, Node, Relationship, Tenant, Unit
+from schema.types import Building, Info, Landlord, Node, Relationship, Tenant, Unit
 
 __all__ = ["Query"]
-
-First = Annotated[
-    int | None,
-    strawberry.argument(description="Page size; the server's default when left out."),
-]
-After = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
-Providers = Annotated[
-    list[str] | None,
-    strawberry.argument(description="Only these providers; all that serve the type when left out."),
-]
-Distinct = Annotated[
-    bool,
-    strawberry.argument(
-        description="Each linked group once, where its first record in the list stands, "
-        "fields from its records by provider precedence; `totalCount` counts groups."
-    ),
-]
-
-
-async def _connection(
-    info: Info,
-    entity: model.Entity,
-    criteria: model.Criteria,
-    first: int | None,
-    after: str | None,
-    providers: list[str] | None,
-    distinct: bool = False,
-) -> ListResult:
-    field = info.selected_fields[0]
-    assert isinstance(field, SelectedField)
-    selection, count = connection_selection(NODE_TYPES[entity], field)
-    result = await info.context.federation.connection(
-        entity,
-        criteria=criteria,
-        selection=selection,
-        first=first,
-        after=after,
-        providers=providers,
-        count=count,
-        distinct=distinct,
-    )
-    for error in result.errors:
-        info.context.report(error, info.path.as_list())
-    return result
-
-
-async def _node(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
-    if is_entity_id(global_id):
-        return await linked.node_by_entity_id(info, global_id, path)
-    entity, provider, source_id = decode_id(global_id)
-    if not info.context.federation.knows(provider):
-        raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
-    selection = selection_here(NODE_TYPES[entity], info)
-    link = model.Link(provider, entity, "id", source_id)
-    record = await info.context.loaders.one(link, selection)
-    if record is None:
-        info.context.report(NotFound(f"No {entity.value} with id '{global_id}'."), path)
-    return record
-
 
 _READ = requires("property:read")
 
@@ -162,7 +108,9 @@ def _moment(seconds: float | None) -> datetime | None:
 
 
 @strawberry.type
-class Query:
+class Query(LeaseQueries, LedgerQueries, OperationsQueries, ListingQueries):
+    """The root fields: these, and each domain module's, inherited (`LeaseQueries`, ...)."""
+
     @strawberry.field(
         description="Every configured provider's health, for operators.",
         extensions=requires("gateway:read"),
@@ -216,7 +164,7 @@ class Query:
         distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(
+        return await connection(
             info, model.Entity.LANDLORD, criteria, first, after, providers, distinct
         )
 
@@ -235,7 +183,7 @@ class Query:
         distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(
+        return await connection(
             info, model.Entity.BUILDING, criteria, first, after, providers, distinct
         )
 
@@ -254,7 +202,7 @@ class Query:
         distinct: Distinct = False,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(
+        return await connection(
             info, model.Entity.UNIT, criteria, first, after, providers, distinct
         )
 
@@ -274,7 +222,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = {**(filter.criteria() if filter else {}), "available": availability(from_, to)}
-        return await _connection(info, model.Entity.UNIT, criteria, first, after, providers)
+        return await connection(info, model.Entity.UNIT, criteria, first, after, providers)
 
     @strawberry.field(
         description="Tenants from every provider, by last then first name.",
@@ -297,7 +245,7 @@ class Query:
                 "Matching tenants by name needs the `tenant:read` scope.",
             )
         criteria = filter.criteria() if filter else {}
-        return await _connection(
+        return await connection(
             info, model.Entity.TENANT, criteria, first, after, providers, distinct
         )
 
@@ -316,7 +264,7 @@ class Query:
         providers: Providers = None,
     ) -> ListResult:
         criteria = filter.criteria() if filter else {}
-        return await _connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
+        return await connection(info, model.Entity.RELATIONSHIP, criteria, first, after, providers)
 
     @strawberry.field(
         description="Records a matching rule found alike but not sure enough to link, best "
@@ -341,8 +289,7 @@ class Query:
         graphql_type=Relationship | None,
     )
     async def relationship(self, info: Info, id: strawberry.ID) -> model.Relationship | None:
-        if decode_id(id)[0] is not model.Entity.RELATIONSHIP:
-            raise InvalidId(f"'{id}' is not the id of a relationship.")
+        node_of(id, model.Entity.RELATIONSHIP)
         found = await _node(info, id, info.path.as_list())
         return found if isinstance(found, model.Relationship) else None
 

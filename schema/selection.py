@@ -7,7 +7,7 @@ its unified name, and fragments are flattened as GraphQL merges them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -16,6 +16,7 @@ from graphql import OperationDefinitionNode
 from graphql.pyutils import Path
 from strawberry import Info
 from strawberry.types.base import get_object_definition, has_object_definition
+from strawberry.types.field import StrawberryField
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case
 
@@ -62,15 +63,24 @@ def _object_type(annotation: Any) -> type | None:
 @cache
 def _fields(graphql_type: type) -> dict[str, tuple[str, type | None]]:
     """GraphQL name -> (unified name, related type if the field is a relation); one entry
-    per type of the schema, so bounded by the schema itself."""
+    per type of the schema, so bounded by the schema itself. A relation is resolved (through
+    the loaders); an object-typed field without a resolver is a value the record holds
+    (`Money`), asked of the provider like any other field. A field computed from another
+    names it (`metadata={"reads": "rent"}`), and asks the provider for that one."""
     definition = get_object_definition(graphql_type, strict=True)
     return {
         (field.graphql_name or to_camel_case(field.python_name)): (
-            field.python_name,
-            _object_type(field.type),
+            _reads(field),
+            _object_type(field.type) if field.base_resolver is not None else None,
         )
         for field in definition.fields
     }
+
+
+def _reads(field: StrawberryField) -> str:
+    metadata: Mapping[str, Any] = field.metadata or {}
+    reads = metadata.get("reads")
+    return reads if isinstance(reads, str) else field.python_name
 
 
 def selection_of(graphql_type: type, selections: Iterable[Selection]) -> model.Selection:

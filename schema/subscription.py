@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncGenerator
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
@@ -26,7 +27,7 @@ from gateway.federation.links import reference
 from gateway.federation.loaders import Loaders
 from gateway.state.bus import FellBehind
 from schema.ids import encode_entity_id, encode_id
-from schema.permissions import demand
+from schema.permissions import demand, demand_to_read, may_read, shown_fields
 from schema.selection import selection_of
 from schema.types import NODE_TYPES, Info, Node
 
@@ -45,6 +46,24 @@ class NodeType(enum.Enum):
     UNIT = "Unit"
     TENANT = "Tenant"
     RELATIONSHIP = "Relationship"
+    LEASE = "Lease"
+    CHARGE = "Charge"
+    PAYMENT = "Payment"
+    MAINTENANCE_REQUEST = "MaintenanceRequest"
+    WORK_ORDER = "WorkOrder"
+    VENDOR = "Vendor"
+    LISTING = "Listing"
+    AGENT = "Agent"
+
+
+@strawberry.type(description="One field of the object, before and after the change.")
+class FieldChange:
+    field: str = strawberry.field(description="As this API names it: `lastName`.")
+    previous: JSON | None = strawberry.field(
+        description="Null where the gateway could not know it (the provider said only the new "
+        "value and no copy was cached), or where it was null."
+    )
+    new: JSON | None
 
 
 @strawberry.type(description="A change a provider reported, with the object as it is now.")
@@ -61,6 +80,21 @@ class EntityChange:
         description="The linked group's: a change to one record is told for each record "
         "linked with it too."
     )
+    changes: list[FieldChange] = strawberry.field(
+        description="What changed, wherever the gateway can know it: from the object's cached "
+        "copy read again, or from the provider's payload. Fields the caller may not read are "
+        "left out."
+    )
+
+
+def _told(info: Info, change: events.Change) -> list[FieldChange]:
+    shown = shown_fields(NODE_TYPES[change.entity])
+    told = []
+    for item in change.changes:
+        name, scope = shown.get(item.field, (None, None))
+        if name is not None and (scope is None or info.context.caller.allows(scope)):
+            told.append(FieldChange(field=name, previous=item.previous, new=item.new))
+    return told
 
 
 def _node_selection(info: Info, entity: model.Entity) -> model.Selection:
@@ -83,6 +117,8 @@ class Subscription:
     ) -> AsyncGenerator[EntityChange, None]:
         context = info.context
         demand(context.caller, "property:read")
+        for named in types or []:
+            demand_to_read(context.caller, model.Entity(named.value))
         if context.subscriptions >= MAX_SUBSCRIPTIONS:
             raise LimitExceeded(
                 "TOO_MANY_SUBSCRIPTIONS",
@@ -112,7 +148,7 @@ async def _changes(
             providers is not None and change.provider not in providers
         ):
             continue
-        if change.entity not in NODE_TYPES:
+        if change.entity not in NODE_TYPES or not may_read(info.context.caller, change.entity):
             continue
         node = None
         if change.kind is not events.ChangeKind.DELETED:
@@ -129,6 +165,7 @@ async def _changes(
             source_id=change.source_id,
             node=node,
             entity_id=await _entity_id(federation, change),
+            changes=_told(info, change),
         )
 
 

@@ -7,10 +7,12 @@ relations go through the request's loaders.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.types.base import get_object_definition
 
 from gateway import model
 from gateway.errors import LinksUnavailable, ProviderError
@@ -23,39 +25,84 @@ from schema.permissions import requires
 from schema.selection import selection_here
 from schema.shows import Shows
 
+if TYPE_CHECKING:
+    from schema.leasing import Lease
+    from schema.ledger import Balance, Charge, Payment
+    from schema.listings import Listing
+    from schema.operations import MaintenanceRequest
+
 __all__ = [
+    "Accounts",
+    "GRAPHQL_OF",
+    "NODE_TYPES",
     "Party",
     "Role",
     "Building",
     "Landlord",
-    "Lease",
     "Node",
     "Occupancy",
     "Relationship",
     "Tenant",
     "Unit",
+    "many",
+    "one",
+    "shows",
 ]
 
 Info = strawberry.Info[Context, None]
 R = TypeVar("R", bound=model.Record)
+S = TypeVar("S")
 Occupancy = model.Occupancy
 strawberry.enum(Occupancy, description="Whether a unit is let today.")
+MaintenanceRequestType = Annotated["MaintenanceRequest", strawberry.lazy("schema.operations")]
+ListingType = Annotated["Listing", strawberry.lazy("schema.listings")]
+OpenRequests = Annotated[
+    bool | None,
+    strawberry.argument(
+        name="open",
+        description="true: only those not yet completed (OPEN or ASSIGNED); false: only "
+        "completed ones; left out: all.",
+    ),
+]
 
 
-async def _one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
+async def one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
     """The related record, of the type the link's entity names (its provider's connector
     made it so); resolvers return model records, and their GraphQL type says how they show."""
     record = await info.context.loaders.one(link, selection_here(GRAPHQL_OF[record_type], info))
     return record if isinstance(record, record_type) else None
 
 
-async def _many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
+async def many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
     selection = selection_here(GRAPHQL_OF[record_type], info)
     records = await info.context.loaders.many(link, selection)
     return [record for record in records if isinstance(record, record_type)]
 
 
 _Nodes = list[Annotated["Node", strawberry.lazy("schema.types")]]
+
+
+_OPEN = frozenset({model.MaintenanceStatus.OPEN, model.MaintenanceStatus.ASSIGNED})
+
+
+async def maintenance_requests(
+    root: strawberry.Parent[model.Building | model.Unit | model.Tenant],
+    info: Info,
+    open: OpenRequests = None,
+) -> list[model.MaintenanceRequest]:
+    """A record's maintenance requests, those not yet done (`open: true`), done ones (false)
+    or all. The provider is asked for the record's requests in one batch per query level
+    whatever the argument: the batch is shared, the choice made here."""
+    if open is None:
+        return await many(info, root.maintenance_requests, model.MaintenanceRequest)
+    asked = selection_here(GRAPHQL_OF[model.MaintenanceRequest], info)
+    selection = model.Selection(asked.fields | {"status"}, asked.relations)
+    records = await info.context.loaders.many(root.maintenance_requests, selection)
+    return [
+        record
+        for record in records
+        if isinstance(record, model.MaintenanceRequest) and (record.status in _OPEN) == open
+    ]
 
 
 @strawberry.interface(description="Any object that can be fetched again by its global id.")
@@ -112,6 +159,32 @@ class Node:
         return await linked.links_of(root, info)
 
 
+GRAPHQL_OF: dict[type, type[Any]] = {}
+"""The GraphQL type each model record shows as, filled by `shows` as each is defined."""
+
+NODE_TYPES: dict[model.Entity, type[Any]] = {}
+"""The node types by entity: what `node(id)`, lists and subscriptions can name."""
+
+
+def shows(record: type[model.Record]) -> Callable[[type[S]], type[S]]:
+    """Registers a Strawberry type as how `record` shows, and as a node type if it is one: a
+    new type in a module of its own is known to `node(id)` and to relations this way. It
+    also becomes the type's `is_type_of` (`Shows`), so GraphQL and the compiled executor
+    recognise its objects by their record's class; put it above `@strawberry.type`."""
+
+    def register(graphql_type: type[S]) -> type[S]:
+        check = Shows(record)
+        get_object_definition(graphql_type, strict=True).is_type_of = check
+        graphql_type.is_type_of = check  # type: ignore[attr-defined]
+        GRAPHQL_OF[record] = graphql_type
+        if issubclass(graphql_type, Node):
+            NODE_TYPES[model.ENTITY_OF[record]] = graphql_type
+        return graphql_type
+
+    return register
+
+
+@shows(model.Landlord)
 @strawberry.type(description="An owner of buildings.")
 class Landlord(Node):
     name: str | None
@@ -121,8 +194,6 @@ class Landlord(Node):
     billing_postal_code: str | None
     business_number: str | None
 
-    is_type_of = Shows(model.Landlord)
-
     @strawberry.field(
         description="The landlord's buildings at the same provider.", graphql_type="list[Building]"
     )
@@ -130,7 +201,7 @@ class Landlord(Node):
     async def buildings(
         root: strawberry.Parent[model.Landlord], info: Info
     ) -> list[model.Building]:
-        return await _many(info, root.buildings, model.Building)
+        return await many(info, root.buildings, model.Building)
 
     @strawberry.field(
         description="Ownership of its buildings (derived) and LEAP's records.",
@@ -143,6 +214,7 @@ class Landlord(Node):
         return await _relationships(info, "party", root)
 
 
+@shows(model.Building)
 @strawberry.type(description="A building: an address with units.")
 class Building(Node):
     name: str | None
@@ -151,14 +223,12 @@ class Building(Node):
     city: str | None
     postal_code: str | None
 
-    is_type_of = Shows(model.Building)
-
     @strawberry.field(graphql_type="Landlord | None")
     @staticmethod
     async def landlord(
         root: strawberry.Parent[model.Building], info: Info
     ) -> model.Landlord | None:
-        return await _one(info, root.landlord, model.Landlord)
+        return await one(info, root.landlord, model.Landlord)
 
     @strawberry.field(
         description="Ownership (derived) and the roles LEAP records on it.",
@@ -173,9 +243,16 @@ class Building(Node):
     @strawberry.field(graphql_type="list[Unit]")
     @staticmethod
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
-        return await _many(info, root.units, model.Unit)
+        return await many(info, root.units, model.Unit)
+
+    maintenance_requests = strawberry.field(
+        description="Its maintenance requests, where the provider keeps them.",
+        resolver=maintenance_requests,
+        graphql_type=list[MaintenanceRequestType],
+    )
 
 
+@shows(model.Unit)
 @strawberry.type(description="A rentable unit of a building.")
 class Unit(Node):
     code: str | None = strawberry.field(name="unitCode", description="The unit's code, trimmed.")
@@ -190,17 +267,15 @@ class Unit(Node):
     )
     city: str | None
 
-    is_type_of = Shows(model.Unit)
-
     @strawberry.field(graphql_type="Building | None")
     @staticmethod
     async def building(root: strawberry.Parent[model.Unit], info: Info) -> model.Building | None:
-        return await _one(info, root.building, model.Building)
+        return await one(info, root.building, model.Building)
 
     @strawberry.field(graphql_type="list[Tenant]")
     @staticmethod
     async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[model.Tenant]:
-        return await _many(info, root.tenants, model.Tenant)
+        return await many(info, root.tenants, model.Tenant)
 
     @strawberry.field(
         description="The unit's owner, where the provider links one.",
@@ -208,26 +283,68 @@ class Unit(Node):
     )
     @staticmethod
     async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
-        return await _one(info, root.landlord, model.Landlord)
+        return await one(info, root.landlord, model.Landlord)
+
+    maintenance_requests = strawberry.field(
+        description="Its maintenance requests, where the provider keeps them.",
+        resolver=maintenance_requests,
+        graphql_type=list[MaintenanceRequestType],
+    )
+
+    @strawberry.field(
+        description="Its advertisement, if it is advertised.",
+        graphql_type=ListingType | None,
+    )
+    @staticmethod
+    async def listing(root: strawberry.Parent[model.Unit], info: Info) -> model.Listing | None:
+        return await one(info, root.listing, model.Listing)
 
 
 _PERSONAL = requires("tenant:read")
+LeaseType = Annotated["Lease", strawberry.lazy("schema.leasing")]
+ChargeType = Annotated["Charge", strawberry.lazy("schema.ledger")]
+PaymentType = Annotated["Payment", strawberry.lazy("schema.ledger")]
+BalanceType = Annotated["Balance", strawberry.lazy("schema.ledger")]
 
 
-@strawberry.type(description="The terms a tenant rents under.")
-class Lease:
-    start_date: date | None
-    end_date: date | None
-    monthly_rent: float | None
-    currency: str | None
-    status: str | None
+@strawberry.type
+class Accounts:
+    """The money a tenant and a lease are both reached with, said once: each inherits it.
+    A lease's bills are addressed to its first signer, so a co-tenant's own
+    are none (the lease's are on `Lease.charges`). Nullable, so a provider that refuses one
+    (a module the client has not bought), or a caller without `financial:read`
+    (`permissions.READ_SCOPES`), costs that field alone."""
 
-    is_type_of = Shows(model.Lease)
+    @strawberry.field(
+        description="What was billed (to a tenant: as a lease's first signer).",
+        graphql_type=list[ChargeType] | None,
+    )
+    @staticmethod
+    async def charges(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> list[model.Charge] | None:
+        return await many(info, root.charges, model.Charge)
+
+    @strawberry.field(description="What was paid.", graphql_type=list[PaymentType] | None)
+    @staticmethod
+    async def payments(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> list[model.Payment] | None:
+        return await many(info, root.payments, model.Payment)
+
+    @strawberry.field(description="What is still owed.", graphql_type=BalanceType | None)
+    @staticmethod
+    async def balance(
+        root: strawberry.Parent[model.Tenant | model.Lease], info: Info
+    ) -> model.Balance | None:
+        return await one(info, root.balance, model.Balance)
 
 
+@shows(model.Tenant)
 @strawberry.type(description="A person or company renting a unit.")
-class Tenant(Node):
-    """Names, contact and lease are personal data: they need the `tenant:read` scope."""
+class Tenant(Node, Accounts):
+    """Names, contact and lease are personal data: they need the `tenant:read` scope (the
+    lease by `permissions.READ_SCOPES`)."""
 
     first_name: str | None = strawberry.field(extensions=_PERSONAL)
     last_name: str | None = strawberry.field(extensions=_PERSONAL)
@@ -236,12 +353,10 @@ class Tenant(Node):
     email: str | None = strawberry.field(extensions=_PERSONAL)
     phone: str | None = strawberry.field(extensions=_PERSONAL)
 
-    is_type_of = Shows(model.Tenant)
-
     @strawberry.field(graphql_type="Unit | None")
     @staticmethod
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> model.Unit | None:
-        return await _one(info, root.unit, model.Unit)
+        return await one(info, root.unit, model.Unit)
 
     @strawberry.field(
         description="Occupancy, derived from the unit and recorded by LEAP.",
@@ -254,13 +369,18 @@ class Tenant(Node):
         return await _relationships(info, "party", root)
 
     @strawberry.field(
-        description="Where the provider keeps leases (pms); null elsewhere.",
-        extensions=_PERSONAL,
-        graphql_type=Lease | None,
+        description="The lease the tenant signed, where its provider keeps leases.",
+        graphql_type=LeaseType | None,
     )
     @staticmethod
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
-        return await _one(info, root.lease, model.Lease)
+        return await one(info, root.lease, model.Lease)
+
+    maintenance_requests = strawberry.field(
+        description="The maintenance requests the tenant reported.",
+        resolver=maintenance_requests,
+        graphql_type=list[MaintenanceRequestType],
+    )
 
 
 @strawberry.enum(description="What a party is to a property.")
@@ -272,6 +392,7 @@ class Role(enum.Enum):
 Party = Annotated[Tenant | Landlord, strawberry.union("Party", description="Who holds a role.")]
 
 
+@shows(model.Relationship)
 @strawberry.type(
     description="A party's role on a property over time: recorded by a provider (LEAP), or "
     "derived (a tenant occupies its unit, a landlord owns its building)."
@@ -287,8 +408,6 @@ class Relationship(Node):
     property_code: str | None = strawberry.field(description="The provider's property code.")
     derived: bool
 
-    is_type_of = Shows(model.Relationship)
-
     @strawberry.field(
         description="The building, directly or through the unit.", graphql_type=Building | None
     )
@@ -297,18 +416,18 @@ class Relationship(Node):
         root: strawberry.Parent[model.Relationship], info: Info
     ) -> model.Building | None:
         if root.building is not None or root.unit is None:
-            return await _one(info, root.building, model.Building)
+            return await one(info, root.building, model.Building)
         wants = model.Selection(frozenset({"code"}))
         unit = await info.context.loaders.one(root.unit, wants)
         link = unit.building if isinstance(unit, model.Unit) else None
-        return await _one(info, link, model.Building)
+        return await one(info, link, model.Building)
 
     @strawberry.field(
         description="The unit, where the role is on one unit (occupiers).", graphql_type=Unit | None
     )
     @staticmethod
     async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> model.Unit | None:
-        return await _one(info, root.unit, model.Unit)
+        return await one(info, root.unit, model.Unit)
 
     @strawberry.field(
         description="The tenant or landlord holding the role, where known.",
@@ -345,20 +464,3 @@ async def _relationships(
         info.context.report(error, info.path.as_list())
         recorded = []
     return [*found, *(r for r in recorded if isinstance(r, model.Relationship))]
-
-
-GRAPHQL_OF: dict[type, type[Any]] = {
-    model.Landlord: Landlord,
-    model.Building: Building,
-    model.Unit: Unit,
-    model.Tenant: Tenant,
-    model.Relationship: Relationship,
-    model.Lease: Lease,
-}
-"""The GraphQL type each model record shows as."""
-
-NODE_TYPES: dict[model.Entity, type[Any]] = {
-    model.ENTITY_OF[record]: shown
-    for record, shown in GRAPHQL_OF.items()
-    if issubclass(shown, Node)
-}

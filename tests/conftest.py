@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +14,13 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import GatewaySettings, Settings, Traffic
+from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
 from gateway.edge.app import Gateway, create_app
 from gateway.edge.callers import DEV_KEY
+from gateway.events import Change
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.sandbox.server import ProviderState
 from gateway.tools.loopback import free_port, running
 
@@ -56,6 +59,22 @@ class Client:
         return data
 
 
+@asynccontextmanager
+async def primmo_itself(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """Primmo's sandbox reached directly with its account's token, as another of its clients
+    (an operator's tool, not the gateway) would: what it does, only its webhooks tell."""
+    async with httpx.AsyncClient(
+        transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
+    ) as http:
+        token = await http.post(
+            "/api/Token",
+            headers={"x-api-key": PRIMMO["api_key"]},
+            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
+        )
+        http.headers["Authorization"] = f"Bearer {token.json()}"
+        yield http
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
@@ -71,6 +90,22 @@ def settings() -> Settings:
     return Settings(
         gateway=GatewaySettings(default_page_size=20, max_page_size=100, subscribe_at_start=False),
         defaults=Traffic(max_concurrency=8, max_retry_after_seconds=2),
+    )
+
+
+def keyed(keys: Mapping[str, list[str]], **more: Any) -> Settings:
+    """A gateway that lets in these API keys, each with its scopes (and `more` settings)."""
+    return Settings(
+        gateway=GatewaySettings(subscribe_at_start=False),
+        auth=AuthSettings(
+            api_keys=[
+                ApiKey(
+                    name=f"key-{n}", sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes
+                )
+                for n, (key, scopes) in enumerate(keys.items())
+            ]
+        ),
+        **more,
     )
 
 
@@ -112,6 +147,19 @@ async def serving(
 @pytest.fixture
 async def client(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
     async with serving(sandbox, clock, settings) as served:
+        yield served
+
+
+@pytest.fixture
+async def impatient(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> AsyncIterator[Client]:
+    """The gateway with a half-second request deadline: a write a provider does not answer
+    is OUTCOME_UNKNOWN in half a second rather than ten."""
+    hurried = settings.model_copy(
+        update={"gateway": settings.gateway.model_copy(update={"request_deadline_seconds": 0.5})}
+    )
+    async with serving(sandbox, clock, hurried) as served:
         yield served
 
 
@@ -188,3 +236,16 @@ async def eventually(test: Any, seconds: float = 5.0) -> None:
     async with asyncio.timeout(seconds):
         while not test():  # noqa: ASYNC110 - the state has no event to wait on
             await asyncio.sleep(0.01)
+
+
+async def published(client: Client) -> list[Change]:
+    """Everything the gateway publishes on its bus from now on, collected in the background."""
+    seen: list[Change] = []
+
+    async def listen() -> None:
+        async for change in client.gateway.bus.listen():
+            seen.append(change)
+
+    asyncio.get_running_loop().create_task(listen())
+    await asyncio.sleep(0)
+    return seen

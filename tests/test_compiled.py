@@ -217,7 +217,9 @@ def _differential(twins: Twins, data: st.DataObject, pools: Pools) -> None:
     providers = sorted(twins.compiled.sandbox.states)
     failing = data.draw(st.lists(st.sampled_from(providers), max_size=2, unique=True))
     faults = {name: data.draw(st.sampled_from(FAULTS), label=name) for name in failing}
-    open("/tmp/lastop.txt","w").write(operation.text + "\n" + repr(operation.variables) + "\n" + caller + repr(faults))
+    open("/tmp/lastop.txt", "w").write(
+        operation.text + "\n" + repr(operation.variables) + "\n" + caller + repr(faults)
+    )
     assert not validate(_SCHEMA, parse(operation.text))
     twins.fail(faults)
     try:

@@ -14,14 +14,21 @@ from gateway.connectors.base import ListRequest, Page, Position
 from gateway.connectors.capabilities import (
     CAPABILITIES,
     Capability,
+    ChargeWrites,
     LandlordOnboarding,
+    LeaseWrites,
+    MaintenanceWrites,
+    PaymentWrites,
+    PropertyCreation,
     RelationshipRecords,
+    RentChanges,
     TenantWrites,
+    UnitStatusWrites,
     WebhookSource,
 )
 from gateway.errors import BadUserInput, InvalidCursor
 from gateway.federation.fan_out import SORT_FIELDS, SORT_KEYS, Federation, PageLimits
-from gateway.model import Criteria, Entity, Equals, Selection
+from gateway.model import ENTITY_OF, Criteria, Entity, Equals, Link, Record, Selection
 from gateway.sandbox import Sandbox
 from gateway.state.vault import Vault
 from gateway.upstream.client import Upstream
@@ -33,6 +40,14 @@ _ORDER = {
     Entity.UNIT: ("code",),
     Entity.TENANT: ("last_name", "first_name"),
     Entity.RELATIONSHIP: (),
+    Entity.LEASE: ("start_date",),
+    Entity.CHARGE: ("due_on",),
+    Entity.PAYMENT: ("paid_at",),
+    Entity.MAINTENANCE_REQUEST: ("reported_at",),
+    Entity.WORK_ORDER: ("scheduled_for",),
+    Entity.VENDOR: ("name",),
+    Entity.LISTING: ("title",),
+    Entity.AGENT: ("last_name", "first_name"),
 }
 """The sort key's fields as they are: a provider may collate by code point, not ignoring case
 (Primmo's strict server), and its own order is the one the gateway keeps."""
@@ -46,6 +61,8 @@ CASES = [
 
 @pytest.fixture
 async def connectors(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[dict[str, Connector]]:
+    """Every provider as its client has licensed it whole (Primmo's statements included)."""
+    sandbox.states["primmo"].records.modules["FinancialStatements"] = True
     vault = Vault.ephemeral()
     sandbox.hand_over_tokens(vault)
     upstreams = [
@@ -84,7 +101,9 @@ async def test_pages_continue_where_they_stopped_in_the_sort_order(
     assert all(record.provider == provider for record in records)
     assert len({record.source_id for record in records}) == 6
     keys = [SORT_KEYS[entity](record) for record in records]
-    exact = [tuple(getattr(record, name) or "" for name in _ORDER[entity]) for record in records]
+    exact = [
+        tuple(str(getattr(record, name) or "") for name in _ORDER[entity]) for record in records
+    ]
     assert keys == sorted(keys) or exact == sorted(exact)
 
 
@@ -100,6 +119,68 @@ async def test_fetch_by_id_matches_by_key(
 
     assert set(found) == set(ids)
     assert all(records[0].source_id == key for key, records in found.items())
+
+
+SERVED = [
+    (name, entity)
+    for name, cls in sorted(CONNECTORS.items())
+    for entity in sorted(cls.serves - cls.lists, key=lambda e: e.value)
+]
+
+
+async def _reached(connector: Connector, entity: Entity, depth: int = 4) -> list[Link]:
+    """Links to records of `entity` found by following links from the connector's own root
+    lists, as a caller's query would reach a type its provider serves but does not list."""
+    frontier: list[Record] = []
+    for listed in sorted(type(connector).lists, key=lambda e: e.value):
+        frontier += (await connector.page(listed, ListRequest({}, Selection(), limit=3))).records
+    followed: set[Link] = set()
+    for _ in range(depth):
+        links = {
+            link
+            for record in frontier
+            for name in record.__slots__
+            if isinstance(link := getattr(record, name), Link)
+            and link.provider == connector.name
+            and link not in followed
+        }
+        found = sorted(
+            (link for link in links if link.entity is entity and link.prefetched is None),
+            key=lambda one: one.key,
+        )
+        if found:
+            return found[:5]
+        followed |= links
+        frontier = []
+        for link in sorted(links, key=lambda one: (one.entity.value, one.by, one.key))[:20]:
+            if link.prefetched is not None:
+                frontier += link.prefetched
+                continue
+            fetched = await connector.fetch(link.entity, link.by, [link.key], Selection())
+            frontier += fetched.get(link.key, ())
+    return []
+
+
+@pytest.mark.parametrize(("provider", "entity"), SERVED, ids=[f"{p}-{e.value}" for p, e in SERVED])
+async def test_what_it_serves_but_does_not_list_is_fetched_by_key(
+    connectors: dict[str, Connector], provider: str, entity: Entity
+) -> None:
+    """By the key kind a relation named it with (a tenant's lease by id, a lease's balance
+    by lease), matched by key, unknown keys left out."""
+    connector = connectors[provider]
+    links = await _reached(connector, entity)
+    assert links, f"no {entity.value} reachable from {provider}'s lists"
+
+    found = {}
+    for link in links:
+        keys = [link.key, "404404404", "x/y"]
+        found[link] = await connector.fetch(entity, link.by, keys, Selection())
+
+    assert any(answer.get(link.key) for link, answer in found.items()), found
+    for link, answer in found.items():
+        assert set(answer) <= {link.key, "404404404", "x/y"}
+        assert all(ENTITY_OF[type(record)] is entity for record in answer.get(link.key, ()))
+        assert not answer.get("404404404") and not answer.get("x/y")
 
 
 async def _to_the_end(connector: Connector, entity: Entity) -> tuple[Page, list[Page]]:
@@ -142,10 +223,15 @@ async def test_a_filter_it_cannot_apply_is_left_out_or_refused_never_ignored(
         await connector.page(entity, ListRequest(UNKNOWN_FILTER, Selection(), limit=3))
 
 
-async def _positions(connectors: dict[str, Connector]) -> dict[tuple[str, Entity], Position]:
-    """A real position from each list, to hand to the others."""
-    found = {}
+async def _positions(
+    connectors: dict[str, Connector], own: tuple[str, Entity]
+) -> dict[tuple[str, Entity], Position]:
+    """A real position from the list itself and from one list of each provider (a provider's
+    lists share their paginator, so their positions share its shape), to hand to it."""
+    found: dict[tuple[str, Entity], Position] = {}
     for provider, entity in CASES:
+        if (provider, entity) != own and any(place[0] == provider for place in found):
+            continue
         page = await connectors[provider].page(entity, ListRequest({}, Selection(), limit=2))
         found[(provider, entity)] = page.positions[-1]
     return found
@@ -157,7 +243,7 @@ async def test_another_lists_position_is_an_invalid_cursor(
 ) -> None:
     """Each list's position is of its provider's shape (offset, page, cursor, merged cursors):
     one of another shape, from another provider or another list, is refused as a cursor."""
-    positions = await _positions(connectors)
+    positions = await _positions(connectors, (provider, entity))
     own = positions[(provider, entity)]
     foreign = {
         repr(position): position
@@ -177,9 +263,16 @@ async def test_another_lists_position_is_an_invalid_cursor(
 
 DECLARED: dict[type[Capability], set[str]] = {
     TenantWrites: {"primmo", "pms"},
+    LeaseWrites: {"pms"},
+    RentChanges: {"primmo", "pms"},
+    ChargeWrites: {"primmo", "pms"},
+    PaymentWrites: {"pms"},
     RelationshipRecords: {"leap"},
     LandlordOnboarding: {"scom"},
     WebhookSource: {"primmo", "pms", "scom"},
+    MaintenanceWrites: {"primmo", "pms"},
+    UnitStatusWrites: {"pms"},
+    PropertyCreation: {"scom"},
 }
 
 

@@ -21,7 +21,8 @@ def _id(text: str) -> str:
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        ("Lease:pms:lease_1", "INVALID_ID"),
+        ("Lease:pms:lease_1", "NOT_FOUND"),
+        ("Invoice:pms:inv_1", "INVALID_ID"),
         ("Building:primmo:²", "NOT_FOUND"),
         ("Building:primmo:" + "9" * 5000, "NOT_FOUND"),
         ("Landlord:pms:../properties/x?status=active#", "NOT_FOUND"),

@@ -6,7 +6,6 @@ restart keeps (SQLite) and replicas share (PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -29,9 +28,9 @@ from gateway.sandbox.overlaps import truth
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.state.links import Decisions, Findings, Proposal
 from gateway.tools.linking import rebuild_now
-from tests.conftest import Client, error_codes, eventually, serving
+from tests.conftest import Client, error_codes, eventually, published, serving
 from tests.postgres_server import PostgresServer
-from tests.test_realtime import _changes, _primmo_delivery, base64_id
+from tests.test_realtime import _primmo_delivery, base64_id
 
 KEY = "links-test-key"
 
@@ -566,7 +565,7 @@ async def test_a_change_to_one_record_is_told_for_its_whole_group(linked: Client
         and references.get(("tenant", a), "").startswith("primmo:")
         and references.get(("tenant", b))
     )
-    changes = await _changes(linked)
+    changes = await published(linked)
 
     response = await linked.http.post(
         "/webhooks/primmo",

@@ -212,5 +212,9 @@ def test_an_operator_sees_and_changes_the_subscriptions(tmp_path: Path) -> None:
         after = webhooks("unsubscribe")
 
     assert before == "primmo: -\n"
-    assert subscribed == again == "primmo: Building, Tenant, Unit\n"
+    assert (
+        subscribed
+        == again
+        == ("primmo: Building, Invoice, ServiceCall, ServiceCallDetail, Supplier, Tenant, Unit\n")
+    )
     assert after == "primmo: -\n"

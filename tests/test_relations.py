@@ -20,6 +20,7 @@ LISTED = {
     "buildings": ("pms", "primmo", "scom"),
     "units": ("mycrm", "primmo"),
     "tenants": ("primmo",),
+    "leases": ("primmo",),
 }
 """The root lists each provider answers (the others' records are reached through relations)."""
 UNAVAILABLE = {
@@ -27,20 +28,29 @@ UNAVAILABLE = {
     ("mycrm", "Unit.building"),
     ("mycrm", "Unit.tenants"),
     ("scom", "Building.units"),
-    ("primmo", "Tenant.lease"),
 }
 """Relations the provider's API cannot give: each answers nothing, with a warning naming it."""
+PARTLY = {("primmo", "Lease.tenants", "ENDED")}
+"""Relations a provider gives for some records only (Primmo forgets former tenants): those of
+that status answer nothing, with a warning naming the relation."""
 _PARTY = "party { ... on Landlord { id } ... on Tenant { id } }"
 _RELATIONSHIPS = f"relationships {{ id derived role building {{ id }} unit {{ id }} {_PARTY} }}"
 FIELDS = {
     "Landlord": f"id provider buildings {{ id }} {_RELATIONSHIPS}",
     "Building": f"id provider landlord {{ id }} units {{ id }} {_RELATIONSHIPS}",
     "Unit": "id provider occupancy building { id } tenants { id } landlord { id }",
-    "Tenant": f"id provider unit {{ id }} lease {{ status endDate }} {_RELATIONSHIPS}",
+    "Tenant": f"id provider unit {{ id }} lease {{ id status endDate }} {_RELATIONSHIPS}",
+    "Lease": "id provider status tenants { id } unit { id }",
 }
 PAGE = 50
 """Objects per read: a page of 100 with every relation costs more than the query limit."""
-ROOT_TYPE = {"landlords": "Landlord", "buildings": "Building", "units": "Unit", "tenants": "Tenant"}
+ROOT_TYPE = {
+    "landlords": "Landlord",
+    "buildings": "Building",
+    "units": "Unit",
+    "tenants": "Tenant",
+    "leases": "Lease",
+}
 
 
 @dataclass
@@ -80,6 +90,7 @@ async def _walk(client: Client) -> Walk:
                 after = data[root]["pageInfo"]["endCursor"]
     await _by_id(client, walk, "Unit", [u["id"] for b in walk.of("Building") for u in b["units"]])
     await _by_id(client, walk, "Tenant", [t["id"] for u in walk.of("Unit") for t in u["tenants"]])
+    await _by_id(client, walk, "Lease", [t["lease"]["id"] for t in walk.of("Tenant") if t["lease"]])
     after = None
     while True:
         data = walk.read(
@@ -183,7 +194,36 @@ def _inverses(walk: Walk) -> dict[str, tuple[dict[str, Pairs], dict[str, Pairs]]
         }
         return _grouped(walk, pairs, typename)
 
+    signed = {
+        (lease["id"], walk.nodes[tenant["id"]]["unit"]["id"])
+        for lease in walk.of("Lease")
+        for tenant in lease["tenants"]
+        if walk.nodes[tenant["id"]]["unit"]
+    }
+    named = {lease["id"] for lease in walk.of("Lease") if lease["tenants"]}
+
     return {
+        "Tenant.lease": (
+            _forward(walk, "Tenant", "lease"),
+            _inverse(walk, "Tenant", "Lease", "tenants"),
+        ),
+        "Lease.tenants": (
+            _forward(walk, "Lease", "tenants"),
+            _inverse(walk, "Lease", "Tenant", "lease"),
+        ),
+        "Lease.unit (its tenants' unit)": (
+            _grouped(
+                walk,
+                {
+                    (lease["id"], unit)
+                    for lease in walk.of("Lease")
+                    if lease["id"] in named
+                    for unit in _ids(lease["unit"])
+                },
+                "Lease",
+            ),
+            _grouped(walk, signed, "Lease"),
+        ),
         "Landlord.buildings": (
             _forward(walk, "Landlord", "buildings"),
             _inverse(walk, "Landlord", "Building", "landlord"),
@@ -268,6 +308,9 @@ async def test_every_relation_agrees_with_its_inverse_for_every_provider(client:
             "Landlord.relationships (derived)",
             "Building.relationships (derived)",
             "Tenant.relationships (derived)",
+            "Tenant.lease",
+            "Lease.tenants",
+            "Lease.unit (its tenants' unit)",
         ):
             assert checked.get((provider, relation)), (provider, relation)
     for relation in ("Landlord.buildings", "Building.landlord", "Building.relationships"):
@@ -286,7 +329,14 @@ async def test_a_relation_a_provider_cannot_give_says_so_and_gives_nothing(clien
         assert records, relation
         assert all(not node[name] for node in records), relation
         assert any(who == provider and relation in message for who, message in said), relation
-    assert {who for who, _ in said} <= {provider for provider, _ in UNAVAILABLE}
+    for provider, relation, status in PARTLY:
+        typename, name = relation.split(".")
+        records = [node for node in walk.of(typename) if node["provider"] == provider]
+        assert {bool(node[name]) for node in records} == {True, False}, relation
+        assert all(not node[name] for node in records if node["status"] == status), relation
+        assert any(who == provider and relation in message for who, message in said), relation
+    unable = {provider for provider, _ in UNAVAILABLE} | {provider for provider, *_ in PARTLY}
+    assert {who for who, _ in said} <= unable
 
 
 async def test_occupancy_agrees_with_the_tenants_listed(client: Client) -> None:

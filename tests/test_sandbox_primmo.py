@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -224,6 +225,7 @@ async def test_count_without_a_body_count_comes_from_the_count_segment(
 async def test_metadata_describes_exactly_the_sets_and_properties_served(
     primmo: httpx.AsyncClient,
 ) -> None:
+    assert (await primmo.post("/_sandbox/modules?FinancialStatements=true")).status_code == 200
     response = await primmo.get("/api/$metadata")
     assert response.headers["content-type"].startswith("application/xml")
     root = ElementTree.fromstring(response.content)
@@ -234,7 +236,20 @@ async def test_metadata_describes_exactly_the_sets_and_properties_served(
     }
     sets = {item.get("Name"): item.get("EntityType") for item in root.iter(f"{edm}EntitySet")}
 
-    assert set(sets) == {"Buildings", "Units", "Tenants", "LedgerDivisions"}
+    assert set(sets) == {
+        "Buildings",
+        "Units",
+        "Tenants",
+        "Leases",
+        "ServiceCalls",
+        "ServiceCallDetails",
+        "Suppliers",
+        "Invoices",
+        "FinancialStatements",
+        "AccountsReceivable",
+        "LeasePriceChanges",
+        "LedgerDivisions",
+    }
     for name, type_name in sets.items():
         (row, *_) = (await _values(primmo, f"/api/{name}", **{"$top": "1"}))["value"]
         assert set(row) == types[str(type_name).removeprefix("Primmo.")], name
@@ -541,3 +556,66 @@ async def test_a_query_name_that_is_not_utf8_is_refused(primmo: httpx.AsyncClien
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_a_module_the_client_has_not_bought_is_403_until_it_has(
+    primmo: httpx.AsyncClient,
+) -> None:
+    before = await primmo.get("/api/FinancialStatements", params={"$top": "1"})
+    await primmo.post("/_sandbox/modules?FinancialStatements=true")
+    after = await primmo.get("/api/FinancialStatements", params={"$top": "1"})
+    refused = await primmo.post("/_sandbox/modules?Everything=true")
+
+    assert before.status_code == 403
+    assert before.json()["error"]["code"] == "Forbidden"
+    assert after.status_code == 200 and after.json()["value"]
+    assert refused.status_code == 400
+
+
+def _running_lease(sandbox: Sandbox) -> tuple[int, date]:
+    row = next(r for r in sandbox.states["primmo"].records.leases if r["Status"].strip() == "A")
+    return int(row["Id"]), date.fromisoformat(row["EndDate"])
+
+
+@pytest.mark.parametrize(
+    ("content_type", "amount", "status"),
+    [
+        ("application/json", "1e3", 400),
+        ("application/json", "1000", 400),
+        ("application/json", 1000, 201),
+        ("application/json;IEEE754Compatible=true", "1000", 201),
+        ("application/json;IEEE754Compatible=true", 1000, 400),
+    ],
+)
+async def test_a_decimal_is_a_number_or_with_ieee754compatible_a_string(
+    primmo: httpx.AsyncClient, sandbox: Sandbox, content_type: str, amount: object, status: int
+) -> None:
+    """OData JSON §3.2, as an ASP.NET OData server holds to it: an Edm.Decimal is a JSON
+    number, and a string only when the request says `IEEE754Compatible=true`, which then
+    wants it as a string."""
+    lease, end = _running_lease(sandbox)
+    body = {"LeaseId": lease, "EffectiveDate": end.isoformat(), "Amount": amount}
+
+    answer = await primmo.post(
+        "/api/LeasePriceChanges",
+        content=json.dumps(body),
+        headers={"Content-Type": content_type},
+    )
+
+    assert answer.status_code == status, answer.text
+    if status == 400:
+        assert "Amount" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("LeaseId", "7"), ("EffectiveDate", 20261201), ("LeaseId", True)]
+)
+async def test_a_property_of_another_type_is_refused_naming_it(
+    primmo: httpx.AsyncClient, sandbox: Sandbox, name: str, value: object
+) -> None:
+    lease, end = _running_lease(sandbox)
+    body = {"LeaseId": lease, "EffectiveDate": end.isoformat(), "Amount": 1000, name: value}
+
+    answer = await primmo.post("/api/LeasePriceChanges", json=body)
+
+    assert answer.status_code == 400 and name in answer.json()["error"]["message"]

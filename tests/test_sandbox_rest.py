@@ -321,3 +321,63 @@ async def test_mycrm_names_unknown_routes_and_methods_as_its_document_does(
         "messages": ['No route found for "GET /users/foo/bar"'],
     }
     assert method.status_code == 400 and method.json()["user"] == "MethodNotAllowed"
+
+
+async def _running_lease(http: httpx.AsyncClient) -> str:
+    invoices = (await http.get("/api/v1/financial/invoices", params={"status": "sent"})).json()
+    lease: str = invoices["data"][0]["lease_id"]
+    return lease
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("invoices", {"bogus": 1}, "bogus"),
+        ("invoices", {"amount": "5.00"}, "amount"),
+        ("invoices", {"description": 123}, "description"),
+        ("payments", {"bogus": 1}, "bogus"),
+        ("payments", {"amount": "5.00"}, "amount"),
+        ("payments", {"method": 7}, "method"),
+    ],
+)
+async def test_pms_money_writes_refuse_unknown_fields_and_loose_types(
+    pms: httpx.AsyncClient, sandbox: Sandbox, route: str, body: dict[str, Any], field: str
+) -> None:
+    """Like its other write routes: a field it has no place for, or a value of the wrong
+    type (an amount as text), is a 422 naming the field; nothing is written."""
+    await _login(pms)
+    lease = await _running_lease(pms)
+    invoice = (await pms.get("/api/v1/financial/invoices", params={"status": "sent"})).json()
+    good = {
+        "invoices": {"lease_id": lease, "amount": 5, "currency": "CAD", "due_date": "2026-12-01"},
+        "payments": {"invoice_id": invoice["data"][0]["id"], "amount": 1, "currency": "CAD"},
+    }[route]
+    before = len(sandbox.states["pms"].records.money()[route == "payments"])
+
+    refused = await pms.post(f"/api/v1/financial/{route}", json={**good, **body})
+
+    assert refused.status_code == 422
+    assert field in {detail["field"] for detail in refused.json()["error"]["details"]}
+    assert len(sandbox.states["pms"].records.money()[route == "payments"]) == before
+
+
+async def test_pms_refuses_a_write_its_token_does_not_permit(
+    pms: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """pms's RBAC, as its document shows it: a route needs a permission (`financial:create`
+    to invoice), held by name, by `resource:*`, `resource:manage` or `*`."""
+    state = sandbox.states["pms"]
+    state.records.permissions = ["property:read", "financial:read"]
+    await _login(pms)
+    lease = await _running_lease(pms)
+
+    refused = await pms.post(
+        "/api/v1/financial/invoices",
+        json={"lease_id": lease, "amount": 5, "currency": "CAD", "due_date": "2026-12-01"},
+    )
+    read = await pms.get("/api/v1/financial/invoices")
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "INSUFFICIENT_PERMISSIONS"
+    assert "financial:create" in refused.json()["error"]["message"]
+    assert read.status_code == 200

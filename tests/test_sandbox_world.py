@@ -194,3 +194,41 @@ def _named(extid: str | None) -> str | None:
     """The reference an `extid` names, read as the sandbox's gateways are configured to."""
     legacy = ExtidForm(**LEGACY_FORM).pattern().fullmatch(extid or "")
     return LEGACY_FORM["reference"].format(**legacy.groupdict()) if legacy else extid
+
+
+def test_maintenance_is_about_the_providers_own_units_and_who_lived_there(
+    seeded: Sandbox,
+) -> None:
+    """pms and Primmo keep maintenance: a request is about a unit of theirs, reported by the
+    tenant whose lease covered that day (if any), assigned exactly when it left OPEN, done
+    after it was reported; a work order answers a request no longer OPEN, done with it."""
+    world = seeded.world
+    tenants = {tenant.id: tenant for tenant in world.tenants}
+    for provider in ("pms", "primmo"):
+        books = seeded.states[provider].records.workshop
+        units = {u.id: u for b in world.buildings_of(provider) for u in world.units_in(b.id)}
+        for ticket in books.requests.values():
+            assert units[ticket.unit_id].building_id == ticket.building_id
+            assert ticket.reported.date() <= world.today
+            if ticket.tenant_id is not None:
+                tenant = tenants[ticket.tenant_id]
+                assert tenant.unit_id == ticket.unit_id
+                assert tenant.lease.covers(ticket.reported.date())
+            assert (ticket.vendor_id is None) == (ticket.status == "open")
+            assert (ticket.completed is not None) == (ticket.status == "completed")
+            assert ticket.completed is None or ticket.completed > ticket.reported
+        for job in books.jobs.values():
+            ticket = books.requests[job.request_id]
+            assert job.vendor_id in books.vendors and ticket.status != "open"
+            assert (job.status == "completed") == (ticket.status == "completed")
+            assert job.started is None or job.started > ticket.reported
+
+
+def test_mycrm_listings_are_shown_by_its_agents_at_a_price(seeded: Sandbox) -> None:
+    tables = seeded.states["mycrm"].records
+    agents = {user["id"] for user in tables.users if user["role"] == "agent"}
+
+    for row in tables.properties:
+        assert row["agent"] in agents
+        assert row["currency"] == "CAD" and row["price"] > 0
+        assert 0 <= row["bedrooms"] < row["rooms"]

@@ -48,7 +48,12 @@ async def test_select_names_only_the_fields_asked_for_plus_keys(client: Client) 
     unit_select = buildings.query["$expand"].split("$select=")[1].split(";")[0]
     assert set(unit_select.split(",")) == keys | {"Id", "UnitCode", "NumberOfRooms"}
     (tenants,) = client.primmo.seen("/api/Tenants")
-    assert set(tenants.query["$select"].split(",")) == keys | {"Id", "UnitCode", "LastName"}
+    assert set(tenants.query["$select"].split(",")) == keys | {
+        "Id",
+        "UnitCode",
+        "LastName",
+        "LeaseId",
+    }
 
 
 async def test_a_quote_in_a_filter_value_is_escaped_and_matches_nothing_extra(
@@ -280,3 +285,28 @@ async def test_one_path_under_two_parent_types_pushes_down_each_ones_fields(
     unit = next(u for u in world.units if u.id == tenant_record.unit_id)
     assert by_tenant["unit"] == {"unitCode": unit.code}
     assert by_relationship["unit"] == {"sourceId": str(unit.id), "rooms": unit.rooms}
+
+
+async def test_two_places_asking_one_set_in_the_same_tick_share_one_read(
+    client: Client,
+) -> None:
+    """Units under tenants and under relationships, asked together with other fields: one
+    batch reads them, with the union of the fields in its `$select`."""
+    listed = await client.data(
+        '{ tenants(first: 2, providers: ["primmo"]) { edges { node { id relationships '
+        "{ id derived } } } } }"
+    )
+    tenants = [edge["node"] for edge in listed["tenants"]["edges"]]
+    derived = next(r for r in tenants[1]["relationships"] if r["derived"])
+    client.primmo.reset_counter()
+
+    data = await client.data(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Tenant { unit { unitCode } }"
+        " ... on Relationship { unit { rooms } } } }",
+        {"ids": [tenants[0]["id"], derived["id"]]},
+    )
+
+    by_tenant, by_relationship = data["nodes"]
+    assert by_tenant["unit"]["unitCode"] and by_relationship["unit"]["rooms"]
+    (read,) = client.primmo.seen("/api/Units")
+    assert {"UnitCode", "NumberOfRooms"} <= set(read.query["$select"].split(","))

@@ -143,17 +143,21 @@ async def test_mycrm_warnings_reach_the_caller(client: Client) -> None:
 async def test_leases_come_from_pms(client: Client) -> None:
     data = await client.data(
         '{ buildings(first: 2, providers: ["pms"]) { edges { node { units { tenants '
-        "{ lastName lease { startDate endDate monthlyRent currency } } } } } } }"
+        "{ sourceId lease { startDate endDate rent { amount currency } } } } } } } }"
     )
 
-    leases = [
-        tenant["lease"]
+    tenants = [
+        tenant
         for edge in data["buildings"]["edges"]
         for unit in edge["node"]["units"]
         for tenant in unit["tenants"]
     ]
-    assert leases and all(lease["startDate"] < lease["endDate"] for lease in leases)
-    assert all(lease["currency"] == "CAD" and lease["monthlyRent"] > 0 for lease in leases)
+    kept = client.pms.records.leases
+    assert tenants and all(t["lease"]["startDate"] < t["lease"]["endDate"] for t in tenants)
+    for tenant in tenants:
+        rent = tenant["lease"]["rent"]
+        expected = kept[tenant["sourceId"].split("/")[1]]["monthly_rent"]
+        assert rent == {"amount": f"{expected}.00", "currency": "CAD"}, "exact strings"
 
 
 async def test_a_provider_that_cannot_list_a_type_is_named(client: Client) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, JwtSettings, SecretRef, Settings
-from gateway.edge.callers import DEV_KEY
+from gateway.edge.callers import DEV_KEY, Authenticator
 from gateway.events import Change, ChangeKind
 from gateway.model import Entity
 from gateway.sandbox import PROVIDERS, Sandbox
@@ -371,3 +371,54 @@ async def test_websockets_authenticate_in_connection_init(client: Client) -> Non
         assert not [m for m in sent if _text(m).get("type") == "connection_ack"]
     assert answered is not None
     assert answered["payload"]["data"]["landlords"]["totalCount"] > 0
+
+
+def test_callers_are_told_apart_by_kind_issuer_and_subject(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An API key named like a token's `sub` is another caller, and so are two issuers'
+    tokens with one `sub`; a token without `sub` is no one in particular (`identity` None)."""
+    monkeypatch.setenv("PROPGATE_JWT_SECRET", JWT_SECRET)
+    settings = AuthSettings(
+        api_keys=[ApiKey(name="svc", sha256=_sha(READER_KEY), scopes=["property:read"])],
+        jwt=JwtSettings(algorithm="HS256", secret=SecretRef(env="PROPGATE_JWT_SECRET")),
+    )
+    authenticator = Authenticator(settings, development=False)
+    exp = int(time.time()) + 60
+
+    def bearer(**claims: object) -> dict[str, str]:
+        token = jwt.encode({"exp": exp, **claims}, JWT_SECRET, "HS256")
+        return {"authorization": f"Bearer {token}"}
+
+    keyed = authenticator.authenticate({"x-api-key": READER_KEY})
+    one = authenticator.authenticate(bearer(sub="svc", iss="https://a.example"))
+    other = authenticator.authenticate(bearer(sub="svc", iss="https://b.example"))
+    nobody = authenticator.authenticate(bearer(iss="https://a.example"))
+
+    assert len({keyed.identity, one.identity, other.identity}) == 3
+    assert nobody.identity is None
+
+
+async def test_a_token_without_a_subject_cannot_use_an_idempotency_key(
+    sandbox: Sandbox, clock: ManualClock, secured: Settings
+) -> None:
+    """Its key could be any sub-less caller's retry: refused, nothing sent; without a key
+    its write goes on."""
+    token = jwt.encode(
+        {"scope": "property:read tenant:manage", "exp": int(time.time()) + 60},
+        JWT_SECRET,
+        "HS256",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    async with serving(sandbox, clock, secured, headers=headers) as client:
+        units = await client.data(
+            '{ units(first: 1, providers: ["primmo"]) { edges { node { id } } } }'
+        )
+        unit = units["units"]["edges"][0]["node"]["id"]
+        create = "mutation($i: CreateTenantInput!) { createTenant(input: $i) { errors { code } } }"
+        given = {"unitId": unit, "firstName": "A", "lastName": "B"}
+        keyed = await client.query(create, {"i": {**given, "idempotencyKey": "k-nobody"}})
+        plain = await client.data(create, {"i": given})
+
+    assert error_codes(keyed) == ["BAD_USER_INPUT"]
+    assert plain["createTenant"]["errors"] == []

@@ -35,8 +35,11 @@ def test_webhooks_are_subscribed_once_the_gateway_listens_without_a_false_warnin
     )
 
     assert "links rebuilt in" in console and "links were not rebuilt" not in console
-    assert "primmo sends webhooks for Building, Tenant, Unit" in console
-    assert "pms sends webhooks for property.created" in console
+    assert (
+        "primmo sends webhooks for Building, Invoice, ServiceCall, ServiceCallDetail, Supplier, "
+        "Tenant, Unit" in console
+    )
+    assert "pms sends webhooks for invoice.created" in console
     assert "webhook subscription failed" not in console
     assert "ConnectError" not in console
 

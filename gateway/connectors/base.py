@@ -68,6 +68,12 @@ class Connector(abc.ABC):
     """The credential names the connector reads from its configuration."""
     options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     """What its `[providers.<name>.options]` may hold."""
+    selects_fields: ClassVar[bool] = True
+    """Whether it asks its provider for the selection's fields only (`$select`, `fields=`):
+    false for one that reads whole records, so a record it read answers any fields."""
+    embeds: ClassVar[Mapping[Entity, frozenset[str]] | None] = None
+    """The relations it reads beside a record when they are asked (an OData `$expand`), by
+    entity: a record read without one does not answer an ask for it. None: any may be."""
 
     def __init__(self, client: httpx.AsyncClient, auth: CachedTokenAuth | None = None) -> None:
         """`client` reaches the provider (built by `connect` from its `Upstream`); `auth` is

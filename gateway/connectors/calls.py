@@ -15,18 +15,22 @@ expects, is `UPSTREAM_INVALID_RESPONSE` for that provider and nothing else.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway.errors import (
+    Conflict,
     GatewayError,
     NotFound,
     OutcomeUnknown,
     ProviderError,
     RateLimited,
+    UpstreamDenied,
     UpstreamInvalidResponse,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -55,8 +59,12 @@ async def send(
 
     A write that failed after it may have left (a read timeout, a dropped
     connection) is `OUTCOME_UNKNOWN`: reporting it as failed could make a caller
-    create the same tenant twice.
+    create the same tenant twice. A `json` body is written by orjson, which writes an
+    amount (`values.json_amount`) in its own digits rather than through a float.
     """
+    if "json" in kwargs:
+        headers = {"Content-Type": "application/json", **(kwargs.pop("headers", None) or {})}
+        kwargs |= {"content": orjson.dumps(kwargs.pop("json")), "headers": headers}
     try:
         return await client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
@@ -87,6 +95,9 @@ class Failure(enum.Enum):
     REJECTED = "rejected"
     """The request itself was malformed: a gateway bug."""
     DENIED = "denied"
+    CONFLICT = "conflict"
+    """The write clashes with the record's state (ending a lease that has ended): the caller
+    reads it again and decides."""
     RATE_LIMITED = "rate limited"
     UNAVAILABLE = "unavailable"
 
@@ -109,6 +120,8 @@ def _by_status(status: int) -> Failure | None:
         return Failure.RATE_LIMITED
     if status == 404:
         return Failure.NOT_FOUND
+    if status == 409:
+        return Failure.CONFLICT
     if status == 400:
         return Failure.REJECTED
     if status in (401, 403):
@@ -157,8 +170,10 @@ def check_status(
                 f"{provider} rejected the gateway's request ({labelled}){words}"
                 + (f" ({fields})" if fields else ""),
             )
+        case Failure.CONFLICT if response.request.method not in _READS:
+            raise Conflict(provider, f"{provider} refused the write ({labelled}){words}")
         case Failure.DENIED:
-            raise ProviderError(provider, f"{provider} denied access ({labelled}){words}")
+            raise UpstreamDenied(provider, f"{provider} denied access ({labelled}){words}")
         case Failure.UNAVAILABLE:
             raise UpstreamUnavailable(provider, f"{provider} failed ({labelled}){words}")
     raise ProviderError(provider, f"{provider} answered {labelled}{words}")
@@ -184,6 +199,14 @@ def error_member(body: Any) -> Said:
 def member(body: Any, key: str) -> Any:
     """`body[key]` when the body is an object, else None: for envelopes named per call."""
     return body.get(key) if isinstance(body, dict) else None
+
+
+def _named(problem: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
+    named = problem.get("field", "")
+    if not named:
+        message = problem.get("message", "")
+        named = next((name for name in fields if re.search(rf"\b{re.escape(name)}\b", message)), "")
+    return {**problem, "field": fields.get(named, named)}
 
 
 def _what(kind: str, key: str | None) -> str:
@@ -249,6 +272,25 @@ class Dialect:
         response = await self.response(client, method, url, refusals=refusals, **kwargs)
         _, content = await self._opened(response)
         return content
+
+    async def write(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        *,
+        fields: Mapping[str, str],
+        refusals: Refusals | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A write's answer, out of its envelope. A refusal of its content names the caller's
+        fields: `fields` maps the provider's names to the unified ones, read from the
+        provider's list of fields, or from its words where it gives none."""
+        try:
+            return await self.body(client, method, url, refusals=refusals, **kwargs)
+        except ValidationFailed as error:
+            problems = [_named(problem, fields) for problem in error.problems]
+            raise ValidationFailed(self.provider, error.message, problems) from None
 
     async def found(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any

@@ -15,14 +15,48 @@ from datetime import date
 from typing import ClassVar
 
 from gateway.events import Delivery
-from gateway.model import Landlord, NewLandlord, NewTenant, Relationship, Tenant
+from gateway.model import (
+    Assignment,
+    Building,
+    Cancellation,
+    Charge,
+    Completion,
+    Landlord,
+    Lease,
+    LeaseEnding,
+    LeaseTerms,
+    MaintenanceRequest,
+    NewCharge,
+    NewLandlord,
+    NewMaintenanceRequest,
+    NewPayment,
+    NewProperty,
+    NewRentChange,
+    NewTenant,
+    NewWorkOrder,
+    Payment,
+    Relationship,
+    RentChange,
+    Tenant,
+    Unit,
+    UnitStatusChange,
+    WorkOrder,
+    WorkOrderCompletion,
+)
 
 __all__ = [
     "CAPABILITIES",
     "Capability",
+    "ChargeWrites",
     "LandlordOnboarding",
+    "LeaseWrites",
+    "MaintenanceWrites",
+    "PaymentWrites",
+    "PropertyCreation",
     "RelationshipRecords",
+    "RentChanges",
     "TenantWrites",
+    "UnitStatusWrites",
     "WebhookSource",
 ]
 
@@ -32,6 +66,10 @@ class Capability:
 
     ability: ClassVar[str]
     """What it lets a provider do, as refusals say it: "<provider> does not <ability>"."""
+    accepts: ClassVar[Mapping[str, frozenset[str]]] = {}
+    """For each write it makes (by method name), the optional fields of its input it has a
+    place for; a caller who gives another is refused before anything is sent, never
+    silently ignored (`gateway.federation.writes.taken`). Required fields always go."""
 
 
 class TenantWrites(Capability, abc.ABC):
@@ -39,7 +77,44 @@ class TenantWrites(Capability, abc.ABC):
 
     @abc.abstractmethod
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        """Creates a tenant in the unit with this source id. Writes are sent once, never retried."""
+        """Creates a tenant in the unit with this source id, with every field `accepts` names
+        for `create_tenant` that the caller gave. Writes are sent once, never retried."""
+
+
+class LeaseWrites(Capability, abc.ABC):
+    """A lease's terms can be changed, and the lease ended, through the provider's API."""
+
+    ability = "change leases through its API"
+
+    @abc.abstractmethod
+    async def update_lease(self, lease_id: str, terms: LeaseTerms, /) -> Lease:
+        """Changes the terms given; returns the lease as the provider now has it."""
+
+    @abc.abstractmethod
+    async def end_lease(self, lease_id: str, ending: LeaseEnding, /) -> Lease: ...
+
+
+class RentChanges(Capability, abc.ABC):
+    ability = "record rent changes"
+
+    @abc.abstractmethod
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """Records that the lease's rent becomes `change.rent` from its effective date."""
+
+
+class ChargeWrites(Capability, abc.ABC):
+    ability = "take new charges through its API"
+
+    @abc.abstractmethod
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """Bills the lease's tenant; returns the charge as the provider filed it."""
+
+
+class PaymentWrites(Capability, abc.ABC):
+    ability = "record payments through its API"
+
+    @abc.abstractmethod
+    async def record_payment(self, charge_id: str, payment: NewPayment, /) -> Payment: ...
 
 
 class RelationshipRecords(Capability, abc.ABC):
@@ -113,9 +188,73 @@ class WebhookSource(Capability, abc.ABC):
         return []
 
 
+class MaintenanceWrites(Capability, abc.ABC):
+    """Maintenance requests and work orders move along their flow through the provider's API
+    (pms's Operations service, Primmo's service calls). Ids are the provider's source ids;
+    each method returns the record as the provider answered it, and a step that does not
+    fit the record's status is the provider's refusal (`CONFLICT`), never guessed here."""
+
+    ability = "take maintenance requests and work orders through its API"
+
+    @abc.abstractmethod
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def complete_maintenance_request(
+        self, request_id: str, completion: Completion, /
+    ) -> MaintenanceRequest: ...
+
+    @abc.abstractmethod
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def start_work_order(self, order_id: str, /) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder: ...
+
+    @abc.abstractmethod
+    async def cancel_work_order(
+        self, order_id: str, cancellation: Cancellation, /
+    ) -> WorkOrder: ...
+
+
+class UnitStatusWrites(Capability, abc.ABC):
+    ability = "update unit statuses through its API"
+
+    @abc.abstractmethod
+    async def update_unit_status(self, unit_id: str, change: UnitStatusChange, /) -> Unit: ...
+
+
+class PropertyCreation(Capability, abc.ABC):
+    """A landlord's buildings are created at the provider under the landlord's own credentials
+    (SCOM: with the token its activation handed over)."""
+
+    ability = "create properties for a landlord"
+
+    @abc.abstractmethod
+    async def create_property(self, landlord_id: str, new: NewProperty, /) -> Building: ...
+
+
 CAPABILITIES: tuple[type[Capability], ...] = (
     TenantWrites,
+    LeaseWrites,
+    RentChanges,
+    ChargeWrites,
+    PaymentWrites,
     RelationshipRecords,
     LandlordOnboarding,
     WebhookSource,
+    MaintenanceWrites,
+    UnitStatusWrites,
+    PropertyCreation,
 )

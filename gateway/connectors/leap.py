@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from string import Formatter
+from typing import ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -180,6 +181,8 @@ def _matches(criteria: Criteria, today: date) -> Callable[[Relationship], bool] 
 class LeapConnector(Connector, RelationshipRecords):
     name = NAME
     kind = "xml"
+    selects_fields = False
+    embeds: ClassVar[Mapping[Entity, frozenset[str]] | None] = {}
     serves = frozenset({Entity.RELATIONSHIP})
     lists = frozenset({Entity.RELATIONSHIP})
     credentials = ("username", "password")

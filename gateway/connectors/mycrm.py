@@ -26,9 +26,10 @@ from gateway.config import AbsoluteUrl, ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said, member
 from gateway.connectors.paging import PageNumbers, each
-from gateway.connectors.values import integer_id, number, text
+from gateway.connectors.values import day, integer_id, money, number, text
 from gateway.errors import BadUserInput, UpstreamInvalidResponse
 from gateway.model import (
+    Agent,
     AvailableBetween,
     Between,
     Contains,
@@ -37,6 +38,8 @@ from gateway.model import (
     Equals,
     Landlord,
     Link,
+    Listing,
+    ListingStatus,
     Occupancy,
     Record,
     Selection,
@@ -54,6 +57,7 @@ EXPAND = {"X-MyCRM-Expand-Data": "true"}
 Row = Mapping[str, Any]
 _STATUS = {"available": Occupancy.VACANT, "rented": Occupancy.OCCUPIED}
 _STATUS_OF = {"VACANT": "available", "OCCUPIED": "rented"}
+_LISTING_STATUS = {"available": ListingStatus.AVAILABLE, "rented": ListingStatus.RENTED}
 _ERRORS = {
     "ResourceNotFound": Failure.NOT_FOUND,
     "InvalidRequest": Failure.INVALID,
@@ -79,6 +83,33 @@ _FIELDS: dict[Entity, dict[str, tuple[str, ...]]] = {
         "address": ("address",),
         "city": ("city",),
     },
+    Entity.LISTING: {
+        "title": ("title",),
+        "price": ("price", "currency"),
+        "bedrooms": ("bedrooms",),
+        "status": ("status",),
+        "available_from": ("available_from",),
+    },
+    Entity.AGENT: {
+        "first_name": ("first_name",),
+        "last_name": ("last_name",),
+        "email": ("email",),
+        "phone": ("phone",),
+    },
+}
+_RESOURCES: dict[Entity, tuple[str, str, str]] = {
+    Entity.LANDLORD: ("landlords", "landlord", "company_name"),
+    Entity.UNIT: ("properties", "property", "reference"),
+    Entity.LISTING: ("properties", "property", "title"),
+    Entity.AGENT: ("users", "user", "last_name"),
+}
+"""Each type's list, the name one record comes under, and the field its order follows. A
+listing and its unit are one record of MyCRM's (`/properties`), with one id."""
+_FILTERS: dict[Entity, frozenset[str]] = {
+    Entity.LANDLORD: frozenset({"name"}),
+    Entity.UNIT: frozenset({"code", "rooms", "occupancy", "available"}),
+    Entity.LISTING: frozenset({"status", "bedrooms"}),
+    Entity.AGENT: frozenset({"name"}),
 }
 
 
@@ -105,6 +136,11 @@ _NO_TENANTS = Unavailable(
     Entity.TENANT,
     "mycrm listings do not say who rents them: Unit.tenants cannot be answered from it.",
 )
+_NO_MAINTENANCE = Unavailable(
+    NAME,
+    Entity.MAINTENANCE_REQUEST,
+    "mycrm keeps no maintenance: Unit.maintenanceRequests cannot be answered from it.",
+)
 
 
 def _landlord(row: Row) -> Landlord:
@@ -119,14 +155,56 @@ def _landlord(row: Row) -> Landlord:
     )
 
 
-def _unit(row: Row) -> Unit:
+def _related(row: Row, name: str, entity: Entity, build: Callable[[Row], Record]) -> Link | None:
+    """A related object: in full when the expand header asked for it (so following it costs
+    nothing), else by its id."""
+    value = row.get(name)
+    if isinstance(value, dict):
+        return Link(NAME, entity, "id", _id(value), (build(value),))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Link(NAME, entity, "id", str(value))
+    return None
+
+
+def _agent(row: Row) -> Agent:
+    return Agent(
+        provider=NAME,
+        source_id=_id(row),
+        first_name=text(row, "first_name"),
+        last_name=text(row, "last_name"),
+        email=text(row, "email"),
+        phone=text(row, "phone"),
+    )
+
+
+def _listing(row: Row, selection: Selection | None = None) -> Listing:
+    """A listing; its unit is the same record, so when it is asked for it was read in the
+    same call, and comes with the listing."""
+    bedrooms = row.get("bedrooms")
+    unit = Link(NAME, Entity.UNIT, "id", _id(row))
+    if selection is not None and "unit" in selection.relations:
+        unit = Link(NAME, Entity.UNIT, "id", _id(row), (_unit(row, selection.relations["unit"]),))
+    return Listing(
+        provider=NAME,
+        source_id=_id(row),
+        title=text(row, "title"),
+        price=money(row.get("price"), row.get("currency")),
+        bedrooms=bedrooms if isinstance(bedrooms, int) and not isinstance(bedrooms, bool) else None,
+        status=_LISTING_STATUS.get(text(row, "status") or ""),
+        available_from=day(row.get("available_from")),
+        unit=unit,
+        agent=_related(row, "agent", Entity.AGENT, _agent),
+    )
+
+
+def _unit(row: Row, selection: Selection | None = None) -> Unit:
+    """A listing's unit; its listing is the same record, so when it is asked for it was read
+    in the same call, and comes with the unit."""
     rooms = number(row.get("rooms"))
-    owner = row.get("landlord")
-    landlord = None
-    if isinstance(owner, dict):
-        landlord = Link(NAME, Entity.LANDLORD, "id", _id(owner), (_landlord(owner),))
-    elif isinstance(owner, int) and not isinstance(owner, bool):
-        landlord = Link(NAME, Entity.LANDLORD, "id", str(owner))
+    listing = Link(NAME, Entity.LISTING, "id", _id(row))
+    if selection is not None and "listing" in selection.relations:
+        nested = selection.relations["listing"]
+        listing = Link(NAME, Entity.LISTING, "id", _id(row), (_listing(row, nested),))
     return Unit(
         provider=NAME,
         source_id=_id(row),
@@ -140,7 +218,9 @@ def _unit(row: Row) -> Unit:
         city=text(row, "city"),
         building=_NO_BUILDING,
         tenants=_NO_TENANTS,
-        landlord=landlord,
+        landlord=_related(row, "landlord", Entity.LANDLORD, _landlord),
+        maintenance_requests=_NO_MAINTENANCE,
+        listing=listing,
     )
 
 
@@ -151,11 +231,22 @@ def _free_from(row: Row) -> date | None:
         return None
 
 
-def _local_test(name: str, condition: Any) -> Callable[[Row], bool] | None:
+def _local_test(entity: Entity, name: str, condition: Any) -> Callable[[Row], bool] | None:
     match name, condition:
+        case "name", Contains(part) if entity is Entity.AGENT:
+            wanted = part.casefold()
+            return lambda row: any(
+                wanted in (text(row, key) or "").casefold() for key in ("first_name", "last_name")
+            )
         case "name", Contains(part):
             wanted = part.casefold()
             return lambda row: wanted in (_landlord(row).name or "").casefold()
+        case "bedrooms", Between(low, high):
+            return lambda row: (
+                isinstance(bedrooms := row.get("bedrooms"), int)
+                and (low is None or bedrooms >= low)
+                and (high is None or bedrooms <= high)
+            )
         case "code", Equals(str(value)):
             return lambda row: (text(row, "reference") or "") == value.strip()
         case "rooms", Between(low, high):
@@ -182,8 +273,8 @@ class MyCrmOptions(ConnectorOptions):
 class MyCrmConnector(Connector):
     name = NAME
     kind = "rest"
-    serves = frozenset({Entity.LANDLORD, Entity.UNIT})
-    lists = frozenset({Entity.LANDLORD, Entity.UNIT})
+    serves = frozenset(_RESOURCES)
+    lists = frozenset(_RESOURCES)
     credentials = ("api_key", "api_secret")
     options = MyCrmOptions
 
@@ -205,26 +296,24 @@ class MyCrmConnector(Connector):
         return cls(upstream.client(auth), auth)
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
-        allowed = (
-            {"name"} if entity is Entity.LANDLORD else {"code", "rooms", "occupancy", "available"}
-        )
-        return entity in self.lists and set(criteria) <= allowed
+        return entity in self.lists and set(criteria) <= _FILTERS[entity]
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
-        path, sort = (
-            ("landlords", "company_name")
-            if entity is Entity.LANDLORD
-            else ("properties", "reference")
-        )
+        path, _, sort = _RESOURCES[entity]
         params: dict[str, Any] = {"sort": sort, "sort_order": "asc"}
+        if entity is Entity.AGENT:
+            params["role"] = "agent"
         tests = []
         for name, condition in request.criteria.items():
             if name == "occupancy" and isinstance(condition, Equals):
                 params["status"] = _STATUS_OF.get(str(condition.value), "unknown")
                 continue
+            if name == "status" and isinstance(condition, Equals):
+                params["status"] = str(condition.value).lower()
+                continue
             if name == "available":
                 params["status"] = "available"
-            test = _local_test(name, condition)
+            test = _local_test(entity, name, condition)
             if test is None:
                 raise BadUserInput(f"mycrm cannot filter {entity.value} by {name}.", provider=NAME)
             tests.append(test)
@@ -237,7 +326,7 @@ class MyCrmConnector(Connector):
             paged = {**params, "page": page, "per_page": size}
             return await _MYCRM.listing(self._client, path, path, params=paged, headers=headers)
 
-        build = _landlord if entity is Entity.LANDLORD else _unit
+        build = _builder(entity, request.selection)
         keep = (lambda row: all(test(row) for test in tests)) if tests else None
         return await PageNumbers(fetch, MAX_PER_PAGE).page(request, build, keep)
 
@@ -246,9 +335,7 @@ class MyCrmConnector(Connector):
     ) -> Mapping[str, Sequence[Record]]:
         if by != "id" or entity not in self.serves:
             return {}
-        resource, path = (
-            ("landlord", "landlords") if entity is Entity.LANDLORD else ("property", "properties")
-        )
+        path, resource, _ = _RESOURCES[entity]
         params = {"fields": fields} if (fields := self._fields(entity, selection)) else {}
         headers = _expand(entity, selection)
 
@@ -257,19 +344,25 @@ class MyCrmConnector(Connector):
             return await _MYCRM.one(self._client, url, resource, params=params, headers=headers)
 
         found = await each([key for key in keys if integer_id(key)], one)
-        build = _landlord if entity is Entity.LANDLORD else _unit
-        return {key: [build(row)] for key, row in found.items()}
+        build = _builder(entity, selection)
+        return {
+            key: [build(row)]
+            for key, row in found.items()
+            if entity is not Entity.AGENT or row.get("role") == "agent"
+        }
 
     @staticmethod
     def _fields(entity: Entity, selection: Selection, local: bool = False) -> str | None:
-        """`fields=` for what the query asks; everything when rows are filtered here."""
+        """`fields=` for what the query asks (a unit's listing's fields too: they are the same
+        record's); everything when rows are filtered here."""
         if local:
             return None
-        names = ["id"]
-        for field in sorted(selection.fields):
-            names.extend(_FIELDS.get(entity, {}).get(field, ()))
-        if entity is Entity.UNIT and "landlord" in selection.relations:
-            names.append("landlord")
+        names = ["id", "role"] if entity is Entity.AGENT else ["id"]
+        for kind, asked in _same_record(entity, selection):
+            for field in sorted(asked.fields):
+                names.extend(_FIELDS.get(kind, {}).get(field, ()))
+            held = _RELATED.get(kind, {})
+            names.extend(held[name] for name in asked.relations if name in held)
         return ",".join(dict.fromkeys(names))
 
 
@@ -296,9 +389,46 @@ def _count(body: Any) -> int | None:
     return count if isinstance(count, int) else None
 
 
+_RELATED: dict[Entity, dict[str, str]] = {
+    Entity.UNIT: {"landlord": "landlord", "listing": "id"},
+    Entity.LISTING: {"agent": "agent", "unit": "id"},
+}
+"""The field of a record that holds each relation; `id` where the related record is the
+record itself (a listing and its unit)."""
+_EXPANDED = {
+    Entity.UNIT: frozenset({"landlord"}),
+    Entity.LISTING: frozenset({"agent"}),
+}
+"""The relations `X-MyCRM-Expand-Data` carries in full."""
+
+
 def _expand(entity: Entity, selection: Selection) -> Mapping[str, str] | None:
-    """Listings carry their landlords in full when asked, so a unit's landlord costs nothing."""
-    return EXPAND if entity is Entity.UNIT and "landlord" in selection.relations else None
+    """Listings carry their landlords and agents in full when asked, so following either
+    costs nothing; a unit's listing is the same record, and its agent comes the same way."""
+    asked = _same_record(entity, selection)
+    if any(_EXPANDED.get(kind, frozenset()) & set(sel.relations) for kind, sel in asked):
+        return EXPAND
+    return None
+
+
+_SAME = {Entity.UNIT: ("listing", Entity.LISTING), Entity.LISTING: ("unit", Entity.UNIT)}
+"""A unit and its listing are one MyCRM record: each is the other's relation."""
+
+
+def _same_record(entity: Entity, selection: Selection) -> list[tuple[Entity, Selection]]:
+    """What is asked of one record: its own selection, and its twin's where that is asked."""
+    asked = [(entity, selection)]
+    if entity in _SAME and (twin := _SAME[entity])[0] in selection.relations:
+        asked.append((twin[1], selection.relations[twin[0]]))
+    return asked
+
+
+def _builder(entity: Entity, selection: Selection) -> Callable[[Row], Record]:
+    if entity is Entity.UNIT:
+        return lambda row: _unit(row, selection)
+    if entity is Entity.LISTING:
+        return lambda row: _listing(row, selection)
+    return _landlord if entity is Entity.LANDLORD else _agent
 
 
 _MYCRM = Dialect(NAME, _said, _ERRORS, heard=_heard, total=_count)

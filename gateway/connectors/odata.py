@@ -32,6 +32,7 @@ __all__ = [
     "eq",
     "eq_trimmed",
     "ge",
+    "gt",
     "is_in",
     "le",
     "render",
@@ -86,6 +87,10 @@ def _prop(name: str) -> ast.Identifier:
 
 def eq(name: str, value: Value) -> Expr:
     return ast.Compare(ast.Eq(), _prop(name), literal(value))
+
+
+def gt(name: str, value: Value) -> Expr:
+    return ast.Compare(ast.Gt(), _prop(name), literal(value))
 
 
 def ge(name: str, value: Value) -> Expr:

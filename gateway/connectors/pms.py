@@ -16,37 +16,89 @@ import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from gateway import notices
 from gateway.clock import Clock
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect, Failure, Said
-from gateway.connectors.capabilities import TenantWrites, WebhookSource
+from gateway.connectors.capabilities import (
+    ChargeWrites,
+    LeaseWrites,
+    MaintenanceWrites,
+    PaymentWrites,
+    RentChanges,
+    TenantWrites,
+    UnitStatusWrites,
+    WebhookSource,
+)
 from gateway.connectors.paging import PageNumbers, each
-from gateway.connectors.values import day, json_object, moment, number, text, token_id
+from gateway.connectors.values import (
+    day,
+    json_amount,
+    json_object,
+    moment,
+    money,
+    number,
+    text,
+    token_id,
+)
 from gateway.errors import (
     BadUserInput,
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
+    ValidationFailed,
 )
-from gateway.events import Change, ChangeKind, Delivery
+from gateway.events import Change, ChangeKind, Delivery, FieldChange, plain
 from gateway.model import (
+    Assignment,
+    Balance,
     Building,
+    Cancellation,
+    Charge,
+    ChargeStatus,
+    Completion,
+    Condition,
     Contains,
     Criteria,
     Entity,
+    Equals,
     Landlord,
     Lease,
+    LeaseEnding,
+    LeaseStatus,
+    LeaseTerms,
     Link,
+    MaintenanceRequest,
+    MaintenanceStatus,
+    Money,
+    NewCharge,
+    NewMaintenanceRequest,
+    NewPayment,
+    NewRentChange,
     NewTenant,
+    NewWorkOrder,
     Occupancy,
+    Payment,
+    PaymentStatus,
+    Priority,
     Record,
+    RentChange,
     Selection,
     Tenant,
+    Unavailable,
     Unit,
+    UnitStatusChange,
+    Vendor,
+    Within,
+    WorkOrder,
+    WorkOrderCompletion,
+    WorkOrderStatus,
 )
 from gateway.upstream.auth import LoginRefreshAuth
 from gateway.upstream.client import Upstream
@@ -62,6 +114,12 @@ _EVENTS = (
     "tenant.created",
     "tenant.updated",
     "tenant.deleted",
+    "invoice.created",
+    "invoice.paid",
+    "payment.received",
+    "payment.failed",
+    "maintenance.created",
+    "maintenance.completed",
 )
 MAX_PAGE_SIZE = 100
 Row = Mapping[str, Any]
@@ -70,6 +128,7 @@ _EVENT_KINDS = {
     "created": ChangeKind.CREATED,
     "updated": ChangeKind.UPDATED,
     "deleted": ChangeKind.DELETED,
+    "completed": ChangeKind.UPDATED,
 }
 _ERRORS = {
     "AUTHENTICATION_FAILED": Failure.DENIED,
@@ -163,7 +222,15 @@ def _building(row: Row) -> Building:
         postal_code=text(row, "address", "postal_code"),
         landlord=Link(NAME, Entity.LANDLORD, "id", organization) if organization else None,
         units=Link(NAME, Entity.UNIT, "property", _id(row)),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "property", _id(row)),
     )
+
+
+_NO_LISTING = Unavailable(
+    NAME,
+    Entity.LISTING,
+    "pms does not advertise units: Unit.listing cannot be answered from it.",
+)
 
 
 def _unit(row: Row, property_id: str) -> Unit:
@@ -177,6 +244,10 @@ def _unit(row: Row, property_id: str) -> Unit:
         occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
         building=Link(NAME, Entity.BUILDING, "id", property_id),
         tenants=Link(NAME, Entity.TENANT, "unit", key),
+        maintenance_requests=Link(
+            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("unit", key)
+        ),
+        listing=_NO_LISTING,
     )
 
 
@@ -197,20 +268,299 @@ def _tenant(row: Row, property_id: str) -> Tenant:
         current=_CURRENT.get(text(row, "status") or ""),
         unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
         lease=Link(NAME, Entity.LEASE, "tenant", key),
+        charges=Link(NAME, Entity.CHARGE, "tenant", key),
+        payments=Link(NAME, Entity.PAYMENT, "tenant", key),
+        balance=Link(NAME, Entity.BALANCE, "tenant", key),
+        maintenance_requests=Link(
+            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("tenant", key)
+        ),
     )
 
 
-def _lease(row: Row) -> Lease:
-    rent = number(row.get("monthly_rent"))
+_LEASE_STATUSES = {
+    "active": LeaseStatus.ACTIVE,
+    "past": LeaseStatus.ENDED,
+    "future": LeaseStatus.UPCOMING,
+}
+
+
+def _lease(row: Row, property_id: str) -> Lease:
+    """pms serves a lease under each of its tenants (`…/tenants/{id}/lease`), co-tenants each
+    reading the same one: it is known by its own id under its property (`prop_1/lease_2`),
+    so it is one lease whichever tenant it is read through, and its tenants are those the
+    property's tenant list files under it (`lease_id`, assumed)."""
+    unit = text(row, "unit_id")
+    currency = row.get("currency")
+    own = _id(row)
+    key = f"{property_id}/{own}"
+    changes = tuple(
+        RentChange(
+            provider=NAME,
+            source_id=f"{own}@{text(change, 'effective_date')}",
+            effective_date=day(change.get("effective_date")),
+            rent=money(change.get("monthly_rent"), currency),
+            lease=Link(NAME, Entity.LEASE, "id", key),
+        )
+        for change in row.get("rent_changes") or []
+        if isinstance(change, dict)
+    )
     return Lease(
         provider=NAME,
-        source_id=_id(row),
+        source_id=key,
         start_date=day(row.get("start_date")),
         end_date=day(row.get("end_date")),
-        monthly_rent=rent,
-        currency=text(row, "currency"),
-        status=(text(row, "status") or "").upper() or None,
+        rent=money(row.get("monthly_rent"), currency),
+        deposit=money(row.get("deposit"), currency),
+        status=_LEASE_STATUSES.get(text(row, "status") or ""),
+        tenants=Link(NAME, Entity.TENANT, "lease", key),
+        unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
+        rent_changes=Link(NAME, Entity.RENT_CHANGE, "lease", own, prefetched=changes),
+        charges=Link(NAME, Entity.CHARGE, "lease", own),
+        payments=Link(NAME, Entity.PAYMENT, "lease", own),
+        balance=Link(NAME, Entity.BALANCE, "lease", own),
     )
+
+
+_CHARGE_STATUSES = {
+    "paid": ChargeStatus.PAID,
+    "cancelled": ChargeStatus.CANCELLED,
+    "sent": ChargeStatus.OPEN,
+    "overdue": ChargeStatus.OPEN,
+    "partially_paid": ChargeStatus.OPEN,
+    "draft": ChargeStatus.OPEN,
+}
+_PAYMENT_STATUSES = {
+    "completed": PaymentStatus.COMPLETED,
+    "pending": PaymentStatus.PENDING,
+    "failed": PaymentStatus.FAILED,
+    "refunded": PaymentStatus.REFUNDED,
+}
+
+
+def _payer(row: Row) -> str | None:
+    """The tenant an invoice or payment is addressed to, by the key pms files tenants under."""
+    property_id, tenant = text(row, "property_id"), text(row, "tenant_id")
+    return f"{property_id}/{tenant}" if property_id and tenant else None
+
+
+def _charge(row: Row) -> Charge:
+    """An invoice (pms Financial service; its shape assumed, the document naming the routes).
+    Its payments are found among its lease's (`lease_X/inv_Y`), which one read lists for
+    every invoice of the lease; without a lease, under the invoice itself."""
+    currency, payer = row.get("currency"), _payer(row)
+    lease = text(row, "lease_id")
+    return Charge(
+        provider=NAME,
+        source_id=_id(row),
+        number=text(row, "number"),
+        description=text(row, "description"),
+        amount=money(row.get("amount"), currency),
+        balance=money(row.get("balance_due"), currency),
+        issued_on=day(row.get("issue_date")),
+        due_on=day(row.get("due_date")),
+        paid_at=moment(row.get("paid_at")),
+        status=_CHARGE_STATUSES.get(text(row, "status") or ""),
+        tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "tenant", payer) if payer else None,
+        payments=Link(NAME, Entity.PAYMENT, "charge", f"{lease}/{_id(row)}" if lease else _id(row)),
+    )
+
+
+def _payment(row: Row) -> Payment:
+    payer, invoice = _payer(row), text(row, "invoice_id")
+    return Payment(
+        provider=NAME,
+        source_id=_id(row),
+        amount=money(row.get("amount"), row.get("currency")),
+        paid_at=moment(row.get("paid_at")),
+        status=_PAYMENT_STATUSES.get(text(row, "status") or ""),
+        method=text(row, "method"),
+        tenant=Link(NAME, Entity.TENANT, "id", payer) if payer else None,
+        lease=Link(NAME, Entity.LEASE, "tenant", payer) if payer else None,
+        charge=Link(NAME, Entity.CHARGE, "id", invoice) if invoice else None,
+    )
+
+
+_OWING = frozenset({"sent", "partially_paid", "overdue"})
+"""An invoice's statuses while something is owed on it: a draft is not yet, a paid or a
+cancelled one no longer."""
+
+
+def _balance(key: str, invoices: Sequence[Row], today: date) -> Balance:
+    """pms keeps no balance: it is what its owing invoices still say is due, overdue those
+    past their due date (or marked so: pms may mark one late before the gateway's day
+    turns). Invoices in several currencies make no one amount; one whose balance cannot be
+    read makes none either (said in a warning) rather than one too low."""
+    currencies = {text(row, "currency") for row in invoices} - {None}
+    if len(currencies) != 1:
+        return Balance(NAME, key)
+    currency = currencies.pop()
+    owing = [row for row in invoices if text(row, "status") in _OWING]
+    due = [money(row.get("balance_due"), currency) for row in owing]
+    amounts = [amount.amount for amount in due if amount is not None]
+    if len(amounts) < len(due):
+        notices.warn(NAME, "pms sent an invoice whose balance cannot be read: no balance given.")
+        return Balance(NAME, key)
+    late = [
+        amount
+        for row, amount in zip(owing, amounts, strict=True)
+        if text(row, "status") == "overdue" or (day(row.get("due_date")) or today) < today
+    ]
+    return Balance(
+        NAME,
+        key,
+        owed=money(sum(amounts, Decimal(0)), currency),
+        overdue=money(sum(late, Decimal(0)), currency),
+    )
+
+
+def _money_changed(event: str, data: Mapping[str, Any]) -> tuple[Change, ...]:
+    """pms's money events, with what their payload says changed (assumed payloads: the
+    document lists the events only). A payment that failed is one, with its status."""
+    invoice, payment = text(data, "invoice_id"), text(data, "payment_id")
+    amount = money(data.get("amount"), data.get("currency"))
+    told = (FieldChange("amount", None, plain(amount)),) if amount else ()
+    match event:
+        case "invoice.created" if invoice:
+            due = day(data.get("due_date"))
+            dated = (FieldChange("due_on", None, plain(due)),) if due else ()
+            return (Change(ChangeKind.CREATED, Entity.CHARGE, NAME, invoice, told + dated),)
+        case "invoice.paid" if invoice:
+            before = _CHARGE_STATUSES.get(text(data, "previous_status") or "")
+            paid = (FieldChange("status", plain(before), ChargeStatus.PAID.value),)
+            return (Change(ChangeKind.UPDATED, Entity.CHARGE, NAME, invoice, paid),)
+        case "payment.received" if payment:
+            return (Change(ChangeKind.CREATED, Entity.PAYMENT, NAME, payment, told),)
+        case "payment.failed" if payment:
+            failed = (FieldChange("status", None, PaymentStatus.FAILED.value),)
+            return (Change(ChangeKind.CREATED, Entity.PAYMENT, NAME, payment, failed),)
+    return ()
+
+
+_INVOICES = "api/v1/financial/invoices"
+_PAYMENTS = "api/v1/financial/payments"
+
+
+def _by(field: str) -> dict[str, str]:
+    return {"sort_by": field, "sort_order": "asc"}
+
+
+# --- The Operations service: maintenance requests, work orders, vendors ---
+
+_OPERATIONS = "api/v1/operations"
+_MAINTENANCE_STATUSES = {
+    "open": MaintenanceStatus.OPEN,
+    "assigned": MaintenanceStatus.ASSIGNED,
+    "completed": MaintenanceStatus.COMPLETED,
+}
+_WORK_ORDER_STATUSES = {
+    "scheduled": WorkOrderStatus.SCHEDULED,
+    "in_progress": WorkOrderStatus.IN_PROGRESS,
+    "completed": WorkOrderStatus.COMPLETED,
+    "cancelled": WorkOrderStatus.CANCELLED,
+}
+_PRIORITIES = {
+    "low": Priority.LOW,
+    "medium": Priority.NORMAL,
+    "high": Priority.HIGH,
+    "emergency": Priority.URGENT,
+}
+_WORDS = {
+    **{status.value: word for word, status in _MAINTENANCE_STATUSES.items()},
+    **{status.value: word for word, status in _WORK_ORDER_STATUSES.items()},
+    **{priority.value: word for word, priority in _PRIORITIES.items()},
+}
+"""A unified status or priority as pms spells it, for its filters and writes."""
+_UNDONE = {"open", "assigned"}
+"""pms statuses of a request not yet done."""
+
+
+def _under(row: Row, key: str, *prefix: str) -> str | None:
+    """`prop_1/<value>` for a reference that pms keeps under a property."""
+    value = text(row, key)
+    return "/".join((*prefix, value)) if value else None
+
+
+def _request(row: Row) -> MaintenanceRequest:
+    prop = text(row, "property_id") or ""
+    unit, tenant = _under(row, "unit_id", prop), _under(row, "tenant_id", prop)
+    vendor = text(row, "vendor_id")
+    return MaintenanceRequest(
+        provider=NAME,
+        source_id=_id(row),
+        title=text(row, "title"),
+        description=text(row, "description"),
+        priority=_PRIORITIES.get(text(row, "priority") or ""),
+        status=_MAINTENANCE_STATUSES.get(text(row, "status") or ""),
+        reported_at=moment(row.get("created_at")),
+        scheduled_for=day(row.get("scheduled_date")),
+        completed_at=moment(row.get("completed_at")),
+        unit=Link(NAME, Entity.UNIT, "id", unit) if unit else None,
+        building=Link(NAME, Entity.BUILDING, "id", prop) if prop else None,
+        tenant=Link(NAME, Entity.TENANT, "id", tenant) if tenant else None,
+        vendor=Link(NAME, Entity.VENDOR, "id", vendor) if vendor else None,
+        work_orders=Link(NAME, Entity.WORK_ORDER, "property", prop, within=("request", _id(row))),
+    )
+
+
+def _work_order(row: Row) -> WorkOrder:
+    prop = text(row, "property_id") or ""
+    unit, vendor = _under(row, "unit_id", prop), text(row, "vendor_id")
+    request = text(row, "maintenance_request_id")
+    return WorkOrder(
+        provider=NAME,
+        source_id=_id(row),
+        description=text(row, "description"),
+        status=_WORK_ORDER_STATUSES.get(text(row, "status") or ""),
+        scheduled_for=day(row.get("scheduled_date")),
+        started_at=moment(row.get("started_at")),
+        completed_at=moment(row.get("completed_at")),
+        cost=money(row.get("cost"), row.get("currency")),
+        request=Link(NAME, Entity.MAINTENANCE_REQUEST, "id", request) if request else None,
+        vendor=Link(NAME, Entity.VENDOR, "id", vendor) if vendor else None,
+        unit=Link(NAME, Entity.UNIT, "id", unit) if unit else None,
+    )
+
+
+def _vendor(row: Row) -> Vendor:
+    return Vendor(
+        provider=NAME,
+        source_id=_id(row),
+        name=text(row, "name"),
+        trade=text(row, "category"),
+        email=text(row, "email"),
+        phone=text(row, "phone"),
+    )
+
+
+_LISTS: dict[Entity, tuple[str, dict[str, str], Callable[[Row], Record]]] = {
+    Entity.LANDLORD: ("api/v1/organizations", _by("name"), _landlord),
+    Entity.BUILDING: ("api/v1/properties", _by("name"), _building),
+    Entity.CHARGE: (_INVOICES, _by("due_date"), _charge),
+    Entity.PAYMENT: (_PAYMENTS, _by("paid_at"), _payment),
+    Entity.MAINTENANCE_REQUEST: (
+        f"{_OPERATIONS}/maintenance-requests",
+        _by("created_at"),
+        _request,
+    ),
+    Entity.WORK_ORDER: (f"{_OPERATIONS}/work-orders", _by("scheduled_date"), _work_order),
+    Entity.VENDOR: (f"{_OPERATIONS}/vendors", _by("name"), _vendor),
+}
+"""Each root list: its route, the order it is read in (the entity's documented order), how a
+row reads."""
+_FILTERS = {
+    Entity.LANDLORD: frozenset({"name"}),
+    Entity.BUILDING: frozenset({"name", "city"}),
+    Entity.CHARGE: frozenset({"status", "due_date"}),
+    Entity.PAYMENT: frozenset({"status"}),
+    Entity.MAINTENANCE_REQUEST: frozenset({"status", "priority", "open"}),
+    Entity.WORK_ORDER: frozenset({"status"}),
+    Entity.VENDOR: frozenset({"name", "trade"}),
+}
+_KINDS = {
+    "maintenance-requests": Entity.MAINTENANCE_REQUEST,
+    "work-orders": Entity.WORK_ORDER,
+}
 
 
 def _split(key: str) -> tuple[str, str] | None:
@@ -234,15 +584,75 @@ def _contains(part: str, *path: str) -> Callable[[Row], bool]:
     return lambda row: wanted in (text(row, *path) or "").casefold()
 
 
+_OPEN = ChargeStatus.OPEN
+_PUSHED = {
+    (Entity.CHARGE, ChargeStatus.PAID.value): "paid",
+    (Entity.CHARGE, ChargeStatus.CANCELLED.value): "cancelled",
+    **{(Entity.PAYMENT, status.value): name for name, status in _PAYMENT_STATUSES.items()},
+}
+"""Statuses pms filters by itself (`status=`): one of its own names each."""
+
+
+def _pushed(entity: Entity, criteria: Criteria) -> dict[str, str]:
+    status = criteria.get("status")
+    if isinstance(status, Equals) and (entity, status.value) in _PUSHED:
+        return {"status": _PUSHED[(entity, str(status.value))]}
+    params: dict[str, str] = {}
+    for name, condition in criteria.items():
+        params.update(_parameter(entity, name, condition) or {})
+    return params
+
+
+def _parameter(entity: Entity, name: str, condition: Condition) -> dict[str, str] | None:
+    """An Operations criterion pms filters by itself, as its query parameter."""
+    match entity, name, condition:
+        case (Entity.MAINTENANCE_REQUEST | Entity.WORK_ORDER, "status", Equals(str(value))):
+            return {"status": _WORDS.get(value, value)}
+        case (Entity.MAINTENANCE_REQUEST, "priority", Equals(str(value))):
+            return {"priority": _WORDS.get(value, value)}
+        case (Entity.VENDOR, "trade", Equals(str(value))):
+            return {"category": value}
+    return None
+
+
+def _undone(wanted: bool) -> Callable[[Row], bool]:
+    """Open or assigned (not yet done); pms filters by one status at a time."""
+    return lambda row: (row.get("status") in _UNDONE) == wanted
+
+
+def _within(low: date | None, high: date | None, field: str) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        value = day(row.get(field))
+        return (
+            value is not None and (low is None or low <= value) and (high is None or value <= high)
+        )
+
+    return test
+
+
 def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None:
-    """pms cannot filter by text: the criteria become a local test on each row."""
+    """What pms cannot filter by itself (text; an open invoice, which is any of four of its
+    statuses; a range of due dates) becomes a local test on each row."""
     tests: list[Callable[[Row], bool]] = []
     for name, condition in criteria.items():
+        if _parameter(entity, name, condition) is not None:
+            continue
         match entity, name, condition:
-            case (Entity.BUILDING | Entity.LANDLORD, "name", Contains(part)):
+            case (Entity.BUILDING | Entity.LANDLORD | Entity.VENDOR, "name", Contains(part)):
                 tests.append(_contains(part, "name"))
+            case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
+                tests.append(_undone(wanted))
             case (Entity.BUILDING, "city", Contains(part)):
                 tests.append(_contains(part, "address", "city"))
+            case (Entity.CHARGE | Entity.PAYMENT, "status", Equals(value)) if (
+                entity,
+                value,
+            ) in _PUSHED:
+                continue
+            case (Entity.CHARGE, "status", Equals(ChargeStatus.OPEN.value)):
+                tests.append(lambda row: _CHARGE_STATUSES.get(text(row, "status") or "") is _OPEN)
+            case (Entity.CHARGE, "due_date", Within(low, high)):
+                tests.append(_within(low, high, "due_date"))
             case _:
                 raise BadUserInput(f"pms cannot filter {entity.value} by {name}.", provider=NAME)
     if not tests:
@@ -250,12 +660,51 @@ def _matches(entity: Entity, criteria: Criteria) -> Callable[[Row], bool] | None
     return lambda row: all(test(row) for test in tests)
 
 
-class PmsConnector(Connector, TenantWrites, WebhookSource):
+class PmsConnector(
+    Connector,
+    TenantWrites,
+    LeaseWrites,
+    RentChanges,
+    ChargeWrites,
+    PaymentWrites,
+    WebhookSource,
+    MaintenanceWrites,
+    UnitStatusWrites,
+):
     name = NAME
     kind = "rest"
-    serves = frozenset({Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.LEASE})
-    lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
+    selects_fields = False
+    embeds = {Entity.UNIT: frozenset({"landlord"})}
+    serves = frozenset(
+        {
+            Entity.LANDLORD,
+            Entity.BUILDING,
+            Entity.UNIT,
+            Entity.TENANT,
+            Entity.LEASE,
+            Entity.CHARGE,
+            Entity.PAYMENT,
+            Entity.BALANCE,
+            Entity.MAINTENANCE_REQUEST,
+            Entity.WORK_ORDER,
+            Entity.VENDOR,
+        }
+    )
+    lists = frozenset(_LISTS)
     credentials = ("username", "password")
+    accepts = {
+        "create_tenant": frozenset({"email", "phone"}),
+        "update_lease": frozenset({"end_date", "deposit"}),
+        "end_lease": frozenset({"reason"}),
+        "create_charge": frozenset({"description"}),
+        "record_payment": frozenset({"paid_at", "method"}),
+        "create_maintenance_request": frozenset({"title", "priority", "tenant_id"}),
+        "assign_maintenance_request": frozenset({"scheduled_for"}),
+        "complete_maintenance_request": frozenset({"resolution"}),
+        "create_work_order": frozenset({"scheduled_for", "estimated_cost"}),
+        "complete_work_order": frozenset({"cost"}),
+        "cancel_work_order": frozenset({"reason"}),
+    }
 
     def __init__(
         self,
@@ -295,14 +744,12 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         """pms properties have no code: a code filter could only ever match nothing."""
-        return entity in self.lists and all(name in ("name", "city") for name in criteria)
+        known = _FILTERS.get(entity, frozenset())
+        return entity in self.lists and all(name in known for name in criteria)
 
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
-        path = {Entity.LANDLORD: "api/v1/organizations", Entity.BUILDING: "api/v1/properties"}[
-            entity
-        ]
-        build = _landlord if entity is Entity.LANDLORD else _building
-        listing = self._listing(path, sort_by="name", sort_order="asc")
+        path, order, build = _LISTS[entity]
+        listing = self._listing(path, **order, **_pushed(entity, request.criteria))
         return await listing.page(request, build, _matches(entity, request.criteria))
 
     async def fetch(
@@ -330,18 +777,21 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
                 }
                 return await self._with_landlords(found_units, selection)
             case (Entity.UNIT, "id"):
-                by_id = await self._children(keys, "units", _unit, lambda record: record.source_id)
+                by_id = await self._children(
+                    keys, "units", _unit, lambda row, prop: _under(row, "id", prop)
+                )
                 return await self._with_landlords(by_id, selection)
             case (Entity.TENANT, "unit"):
                 return await self._children(
-                    keys,
-                    "tenants",
-                    _tenant,
-                    lambda record: record.unit.key if isinstance(record.unit, Link) else "",
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "unit_id", prop)
                 )
             case (Entity.TENANT, "id"):
                 return await self._children(
-                    keys, "tenants", _tenant, lambda record: record.source_id
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "id", prop)
+                )
+            case (Entity.TENANT, "lease"):
+                return await self._children(
+                    keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
                 )
             case (Entity.LEASE, "tenant"):
                 leases = await each(
@@ -351,8 +801,107 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
                         "api/v1/properties/{}/tenants/{}/lease".format(*key.split("/")),
                     ),
                 )
-                return {key: [_lease(row)] for key, row in leases.items()}
+                return {key: [_lease(row, key.split("/")[0])] for key, row in leases.items()}
+            case (Entity.LEASE, "id"):
+                return await self._leases(keys)
+            case (Entity.CHARGE, "id"):
+                found = await each(
+                    _plain(keys),
+                    lambda key: _PMS.one(self._client, f"{_INVOICES}/{key}"),
+                )
+                return {key: [_charge(row)] for key, row in found.items()}
+            case (Entity.PAYMENT, "id"):
+                found = await each(
+                    _plain(keys),
+                    lambda key: _PMS.one(self._client, f"{_PAYMENTS}/{key}"),
+                )
+                return {key: [_payment(row)] for key, row in found.items()}
+            case (Entity.PAYMENT, "charge"):
+                return await self._payments_of(keys)
+            case (Entity.CHARGE | Entity.PAYMENT | Entity.BALANCE, "tenant" | "lease"):
+                return await self._money_of(entity, by, keys)
+            case (Entity.MAINTENANCE_REQUEST, "id"):
+                return await self._by_id(keys, "maintenance-requests", _request)
+            case (Entity.MAINTENANCE_REQUEST, "property"):
+                return await self._of_properties(keys, "maintenance-requests", _request)
+            case (Entity.WORK_ORDER, "id"):
+                return await self._by_id(keys, "work-orders", _work_order)
+            case (Entity.WORK_ORDER, "property"):
+                return await self._of_properties(keys, "work-orders", _work_order)
+            case (Entity.VENDOR, "id"):
+                return await self._vendors(keys)
         return {}
+
+    async def _by_id(
+        self, keys: Sequence[str], kind: str, build: Callable[[Row], Record]
+    ) -> Mapping[str, Sequence[Record]]:
+        """pms reads an Operations record one request each: it has no lookup of several."""
+        found = await each(
+            _plain(keys), lambda key: _PMS.one(self._client, f"{_OPERATIONS}/{kind}/{key}")
+        )
+        return {key: [build(row)] for key, row in found.items()}
+
+    async def _of_properties(
+        self, keys: Sequence[str], kind: str, build: Callable[[Row], Record]
+    ) -> Mapping[str, Sequence[Record]]:
+        """Operations records of whole properties: one read of the list filtered by property
+        (`property_id`, assumed) per property. pms has no narrower filter, so a unit's, a
+        tenant's or a request's are these, narrowed by their link (`Link.within`): one read
+        serves them all."""
+        path, order, _ = _LISTS[_KINDS[kind]]
+        listed = await each(
+            _plain(keys), lambda prop: self._listing(path, property_id=prop, **order).all()
+        )
+        return {prop: [build(row) for row in rows] for prop, rows in listed.items()}
+
+    async def _vendors(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """pms has no lookup of several vendors, and an organization keeps few: one read of
+        its vendor list serves every vendor of a query level."""
+        wanted = set(keys)
+        path, order, _ = _LISTS[Entity.VENDOR]
+        rows = await self._listing(path, **order).all()
+        return {_id(row): [_vendor(row)] for row in rows if _id(row) in wanted}
+
+    async def _payments_of(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """Invoices' payments: one read of each distinct lease's payments (`?lease_id=`),
+        grouped by the invoice each names; an invoice without a lease, its own list."""
+        leased = {key: split for key in keys if (split := _split(key))}
+        by_lease = await each(
+            {lease for lease, _ in leased.values()},
+            lambda lease: self._all(_PAYMENTS, lease_id=lease),
+        )
+        by_invoice = await each(_plain(keys), lambda key: self._all(f"{_INVOICES}/{key}/payments"))
+        paid: dict[str, list[Record]] = defaultdict(list)
+        for rows in by_lease.values():
+            for row in rows:
+                paid[text(row, "invoice_id") or ""].append(_payment(row))
+        found: dict[str, Sequence[Record]] = {
+            key: [_payment(row) for row in rows] for key, rows in by_invoice.items()
+        }
+        return found | {key: paid.get(invoice, []) for key, (_, invoice) in leased.items()}
+
+    async def _money_of(
+        self, entity: Entity, by: str, keys: Sequence[str]
+    ) -> Mapping[str, Sequence[Record]]:
+        """A tenant's or a lease's invoices, payments or balance: one filtered listing each
+        (every page, at 100). pms keeps no balance: it is summed from the invoices, and
+        without any there is none to give (nor a currency to say nothing is owed in)."""
+        path = _PAYMENTS if entity is Entity.PAYMENT else _INVOICES
+
+        async def rows_of(key: str) -> list[Row] | None:
+            if by == "lease":
+                return await self._all(path, lease_id=key) if token_id(key) else None
+            split = _split(key)
+            if split is None:
+                return None
+            return await self._all(path, property_id=split[0], tenant_id=split[1])
+
+        found = await each(keys, rows_of)
+        if entity is Entity.BALANCE:
+            today = datetime.fromtimestamp(self._clock(), UTC).date()
+            return {key: [_balance(key, rows, today)] for key, rows in found.items() if rows}
+        build = _payment if entity is Entity.PAYMENT else _charge
+        return {key: [build(row) for row in rows] for key, rows in found.items()}
 
     async def _properties_of(self, organizations: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """An organization's properties: pms has no list of them, but each property names its
@@ -398,31 +947,42 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
         self,
         keys: Sequence[str],
         kind: str,
-        build: Callable[[Row, str], Any],
-        key_of: Callable[[Any], str],
+        build: Callable[[Row, str], Record],
+        key_of: Callable[[Row, str], str | None],
     ) -> Mapping[str, Sequence[Record]]:
-        """Units or tenants for keys under properties: one listing per property, grouped by key."""
+        """Units or tenants for keys under properties: one listing per property, its rows
+        grouped by the key each answers (`key_of` a row and its property)."""
         wanted = {key for key in keys if _split(key)}
         properties = {key.split("/")[0] for key in wanted}
         listed = await each(properties, lambda prop: self._all(f"api/v1/properties/{prop}/{kind}"))
         found: dict[str, list[Record]] = defaultdict(list)
         for prop, rows in listed.items():
             for row in rows:
-                record = build(row, prop)
-                if key_of(record) in wanted:
-                    found[key_of(record)].append(record)
+                key = key_of(row, prop)
+                if key in wanted:
+                    found[key].append(build(row, prop))
         return found
 
-    async def _all(self, path: str) -> list[Row] | None:
-        """Every record of a property's sub-list; None for a property pms does not have."""
+    async def _leases(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """Leases by their own id: pms reads one only under a tenant of it, so each
+        property's tenant list (one read per property) names a tenant to read it under."""
+        holders = await self._children(
+            keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+        )
+        under = {key: tenants[0].source_id for key, tenants in holders.items() if tenants}
+        found = await self.fetch(Entity.LEASE, "tenant", list(under.values()), Selection())
+        return {key: found[tenant] for key, tenant in under.items() if tenant in found}
+
+    async def _all(self, path: str, **filters: str) -> list[Row] | None:
+        """Every record of a sub-list or a filtered list; None for a parent pms does not have."""
         try:
-            return await self._listing(path).all()
+            return await self._listing(path, **filters).all()
         except NotFound:
             return None
 
-    def _listing(self, path: str, **order: str) -> PageNumbers[Row]:
+    def _listing(self, path: str, **options: str) -> PageNumbers[Row]:
         async def fetch(page: int, size: int) -> tuple[Sequence[Row], int | None]:
-            params = {"page": page, "page_size": size, **order}
+            params = {"page": page, "page_size": size, **options}
             return await _PMS.listing(self._client, path, params=params)
 
         return PageNumbers(fetch, MAX_PAGE_SIZE)
@@ -451,10 +1011,17 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
         kind = _EVENT_KINDS.get(verb)
         property_id, tenant_id = text(data, "property_id"), text(data, "tenant_id")
         changes: tuple[Change, ...] = ()
-        if kind is not None and subject == "tenant" and property_id and tenant_id:
+        request = text(data, "maintenance_request_id")
+        if kind is not None and subject == "maintenance" and request:
+            status = _MAINTENANCE_STATUSES.get(text(data, "status") or "")
+            said = (FieldChange("status", None, status.value),) if status else ()
+            changes = (Change(kind, Entity.MAINTENANCE_REQUEST, NAME, request, said),)
+        elif kind is not None and subject == "tenant" and property_id and tenant_id:
             changes = (Change(kind, Entity.TENANT, NAME, f"{property_id}/{tenant_id}"),)
         elif kind is not None and subject == "property" and property_id:
             changes = (Change(kind, Entity.BUILDING, NAME, property_id),)
+        elif subject in ("invoice", "payment"):
+            changes = _money_changed(event, data)
         return Delivery(changes, payload["webhook_id"], {"event": event})
 
     async def subscribe_webhooks(self, gateway_url: str, /) -> list[str]:
@@ -479,6 +1046,115 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
             raise UpstreamInvalidResponse(NAME, "pms listed its webhooks as a non-list.")
         return [hook for hook in hooks if isinstance(hook, dict)]
 
+    async def update_lease(self, lease_id: str, terms: LeaseTerms, /) -> Lease:
+        body: dict[str, Any] = {"end_date": terms.end_date}
+        if terms.deposit is not None:
+            deposit = json_amount(terms.deposit, NAME, "deposit")
+            body |= {"deposit": deposit, "currency": terms.deposit.currency}
+        names = {"end_date": "end_date", "deposit": "deposit", "currency": "deposit"}
+        return await self._amend(lease_id, body, names)
+
+    async def end_lease(self, lease_id: str, ending: LeaseEnding, /) -> Lease:
+        """An early end: pms takes it as a new end date marked as a termination (assumed),
+        which it refuses after the present end; its reason only if the caller gave one, so
+        pms's own default applies otherwise."""
+        body = {
+            "end_date": ending.end_date,
+            "early_termination": True,
+            "termination_reason": ending.reason,
+        }
+        return await self._amend(
+            lease_id,
+            body,
+            {
+                "end_date": "end_date",
+                "early_termination": "end_date",
+                "termination_reason": "reason",
+            },
+        )
+
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """`POST …/lease` with the new rent and the day it takes effect (assumed fields)."""
+        body = {
+            "monthly_rent": json_amount(change.rent, NAME, "rent"),
+            "effective_date": change.effective_date,
+            "currency": change.rent.currency,
+        }
+        names = {"monthly_rent": "rent", "currency": "rent", "effective_date": "effective_date"}
+        lease = await self._amend(lease_id, body, names)
+        recorded = lease.rent_changes.prefetched if isinstance(lease.rent_changes, Link) else ()
+        for record in recorded or ():
+            if isinstance(record, RentChange) and record.effective_date == change.effective_date:
+                return record
+        raise UpstreamInvalidResponse(NAME, "pms did not show the rent change it took.")
+
+    async def _amend(
+        self, lease_id: str, body: Mapping[str, Any], names: Mapping[str, str]
+    ) -> Lease:
+        """pms changes a lease under one of its tenants (`POST …/tenants/{id}/lease`): the
+        property's tenant list names one, then the change is sent there."""
+        holders = await self._children(
+            [lease_id], "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+        )
+        tenant = _split(holders[lease_id][0].source_id) if holders.get(lease_id) else None
+        if tenant is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        sent = {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in body.items()
+            if value is not None
+        }
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            "api/v1/properties/{}/tenants/{}/lease".format(*tenant),
+            fields=names,
+            json=sent,
+        )
+        return _lease(_PMS.as_record(row, "did not return the lease"), tenant[0])
+
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """pms files an invoice under the lease's own id, which the gateway's holds."""
+        key = _split(lease_id)
+        if key is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        body = {
+            "lease_id": key[1],
+            "amount": json_amount(charge.amount, NAME, "amount"),
+            "currency": charge.amount.currency,
+            "due_date": charge.due_date.isoformat(),
+            "description": charge.description,
+        }
+        names = {"amount": "amount", "currency": "amount", "due_date": "due_date"}
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            _INVOICES,
+            fields={**names, "description": "description", "lease_id": "lease_id"},
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _charge(_PMS.as_record(row, "did not return the invoice"))
+
+    async def record_payment(self, charge_id: str, payment: NewPayment, /) -> Payment:
+        if not token_id(charge_id):
+            raise NotFound(f"pms has no invoice {charge_id}.", provider=NAME)
+        body = {
+            "invoice_id": charge_id,
+            "amount": json_amount(payment.amount, NAME, "amount"),
+            "currency": payment.amount.currency,
+            "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+            "method": payment.method,
+        }
+        names = {"amount": "amount", "currency": "amount", "paid_at": "paid_at", "method": "method"}
+        row = await _PMS.write(
+            self._client,
+            "POST",
+            _PAYMENTS,
+            fields=names,
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _payment(_PMS.as_record(row, "did not return the payment"))
+
     async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         key = _split(unit_id)
         if key is None:
@@ -491,7 +1167,142 @@ class PmsConnector(Connector, TenantWrites, WebhookSource):
             "email": tenant.email,
             "phone": tenant.phone,
         }
-        created = await _PMS.body(
-            self._client, "POST", f"api/v1/properties/{property_id}/tenants", json=body
+        created = await _PMS.write(
+            self._client,
+            "POST",
+            f"api/v1/properties/{property_id}/tenants",
+            fields={"unit_id": "unit_id", **{name: name for name in body}},
+            json={name: value for name, value in body.items() if value is not None},
         )
         return _tenant(_PMS.as_record(created, "did not return the created tenant"), property_id)
+
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest:
+        key = _split(unit_id)
+        if key is None:
+            raise NotFound(f"pms has no unit {unit_id}.", provider=NAME)
+        property_id, unit = key
+        tenant = _split(request.tenant_id) if request.tenant_id is not None else None
+        if request.tenant_id is not None and (tenant is None or tenant[0] != property_id):
+            raise _refused_here("tenant_id", "The tenant does not live in the unit's property.")
+        body = {
+            "property_id": property_id,
+            "unit_id": unit,
+            "description": request.description,
+            "title": request.title,
+            "priority": _WORDS[request.priority.value] if request.priority else None,
+            "tenant_id": tenant[1] if tenant else None,
+        }
+        created = await self._operate(
+            "POST",
+            "maintenance-requests",
+            {**{name: name for name in body}, "property_id": "unit_id"},
+            body,
+        )
+        return _request(created)
+
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest:
+        scheduled = assignment.scheduled_for
+        body = {
+            "vendor_id": assignment.vendor_id,
+            "scheduled_date": scheduled.isoformat() if scheduled else None,
+        }
+        fields = {"vendor_id": "vendor_id", "scheduled_date": "scheduled_for"}
+        path = f"maintenance-requests/{_path_id(request_id)}/assign"
+        return _request(await self._operate("POST", path, fields, body))
+
+    async def complete_maintenance_request(
+        self, request_id: str, completion: Completion, /
+    ) -> MaintenanceRequest:
+        path = f"maintenance-requests/{_path_id(request_id)}/complete"
+        body = {"resolution": completion.resolution}
+        return _request(await self._operate("POST", path, {"resolution": "resolution"}, body))
+
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
+        scheduled = order.scheduled_for
+        body = {
+            "maintenance_request_id": _path_id(request_id),
+            "vendor_id": order.vendor_id,
+            "description": order.description,
+            "scheduled_date": scheduled.isoformat() if scheduled else None,
+            **_cost(order.estimated_cost, "estimated_cost"),
+        }
+        fields = {
+            "maintenance_request_id": "maintenance_request_id",
+            "vendor_id": "vendor_id",
+            "description": "description",
+            "scheduled_date": "scheduled_for",
+            "cost": "estimated_cost",
+            "currency": "estimated_cost",
+        }
+        return _work_order(await self._operate("POST", "work-orders", fields, body))
+
+    async def start_work_order(self, order_id: str, /) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/start"
+        return _work_order(await self._operate("POST", path, {}, {}))
+
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/complete"
+        body = _cost(completion.cost, "cost")
+        fields = {"cost": "cost", "currency": "cost"}
+        return _work_order(await self._operate("POST", path, fields, body))
+
+    async def cancel_work_order(self, order_id: str, cancellation: Cancellation, /) -> WorkOrder:
+        path = f"work-orders/{_path_id(order_id)}/cancel"
+        body = {"reason": cancellation.reason}
+        return _work_order(await self._operate("POST", path, {"reason": "reason"}, body))
+
+    async def _operate(
+        self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A write to the Operations service: what was not given is left out, so pms's own
+        default applies; its refusal names the caller's fields."""
+        answered = await _PMS.write(
+            self._client,
+            method,
+            f"{_OPERATIONS}/{path}",
+            fields=fields,
+            json={name: value for name, value in body.items() if value is not None},
+        )
+        return _PMS.as_record(answered, "did not return the record written")
+
+    async def update_unit_status(self, unit_id: str, change: UnitStatusChange, /) -> Unit:
+        key = _split(unit_id)
+        status = {Occupancy.VACANT: "vacant", Occupancy.OCCUPIED: "occupied"}.get(change.occupancy)
+        if key is None:
+            raise NotFound(f"pms has no unit {unit_id}.", provider=NAME)
+        if status is None:
+            raise _refused_here("occupancy", "pms sets a unit vacant or occupied.")
+        property_id, unit = key
+        answered = await _PMS.write(
+            self._client,
+            "PUT",
+            f"api/v1/properties/{property_id}/units/{unit}/status",
+            fields={"status": "occupancy"},
+            json={"status": status},
+        )
+        return _unit(_PMS.as_record(answered, "did not return the unit"), property_id)
+
+
+def _path_id(key: str) -> str:
+    """An id that goes into a write's path: a plain one, or nothing pms could have."""
+    if not token_id(key):
+        raise NotFound(f"pms has no record {key[:40]}.", provider=NAME)
+    return key
+
+
+def _refused_here(field: str, message: str) -> ValidationFailed:
+    """A refusal before anything is sent, naming the caller's field."""
+    return ValidationFailed(NAME, message, [{"field": field, "message": message}])
+
+
+def _cost(cost: Money | None, field: str) -> dict[str, Any]:
+    """An amount as pms takes it: a number and its currency."""
+    if cost is None:
+        return {}
+    return {"cost": json_amount(cost, NAME, field), "currency": cost.currency}

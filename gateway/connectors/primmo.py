@@ -30,11 +30,28 @@ import orjson
 from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
-from gateway.connectors.capabilities import TenantWrites, WebhookSource
+from gateway.connectors.capabilities import (
+    ChargeWrites,
+    MaintenanceWrites,
+    RentChanges,
+    TenantWrites,
+    WebhookSource,
+)
 from gateway.connectors.paging import Answer, NextLinks
-from gateway.connectors.values import integer_id, json_object, number, text
+from gateway.connectors.values import (
+    amount,
+    day,
+    integer_id,
+    json_amount,
+    json_object,
+    moment,
+    money,
+    number,
+    text,
+)
 from gateway.errors import (
     BadUserInput,
+    ModuleNotLicensed,
     NotFound,
     Unauthenticated,
     UpstreamInvalidResponse,
@@ -42,23 +59,47 @@ from gateway.errors import (
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
+    Assignment,
     AvailableBetween,
+    Balance,
     Between,
     Building,
+    Cancellation,
+    Charge,
+    ChargeStatus,
+    Completion,
     Condition,
     Contains,
     Criteria,
     Entity,
     Equals,
     Landlord,
+    Lease,
+    LeaseStatus,
     Link,
+    MaintenanceRequest,
+    MaintenanceStatus,
+    Money,
+    NewCharge,
+    NewMaintenanceRequest,
+    NewRentChange,
     NewTenant,
+    NewWorkOrder,
     Occupancy,
+    Payment,
+    PaymentStatus,
+    Priority,
     Record,
+    RentChange,
     Selection,
     Tenant,
     Unavailable,
     Unit,
+    Vendor,
+    Within,
+    WorkOrder,
+    WorkOrderCompletion,
+    WorkOrderStatus,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
 from gateway.upstream.client import Upstream, parse_json
@@ -72,6 +113,9 @@ _PLACE = ("CompanyNo", "DivisionNo")
 _BUILDING_KEY = (*_PLACE, "BuildingCode")
 _UNIT_KEY = (*_BUILDING_KEY, "UnitCode")
 _TOKEN_LIFETIME = 24 * 3600.0
+CURRENCY = "CAD"
+"""Primmo's amounts carry no currency: it is a Québec product, and they are Canadian
+dollars (assumed)."""
 _MAX_FILTER_CHARS = 6000
 """Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
 _PRIMMO = Dialect(NAME)
@@ -85,14 +129,17 @@ class _Shape:
     order: tuple[str, ...]
     keys: Mapping[str, tuple[str, ...]]
     build: Callable[[Row, Selection], Record]
+    where: odata.Expr | None = None
+    """What every read of the set is narrowed to (a statement's payment lines)."""
 
 
 def _row_key(row: Row, properties: tuple[str, ...]) -> str:
-    """The key values exactly as Primmo returned them, padding included: a trimmed code
-    matches only on a server that ignores trailing spaces (SQL Server), nowhere else.
-    orjson writes the same compact JSON in a tenth of the time."""
-    if properties == ("Id",):
-        return str(row.get("Id"))
+    """The key values exactly as Primmo returned them, padding included (a key of one
+    property is an integer id, as itself): a trimmed code matches only on a server that
+    ignores trailing spaces (SQL Server), nowhere else. orjson writes the same compact JSON
+    in a tenth of the time."""
+    if len(properties) == 1:
+        return str(row.get(properties[0]))
     return orjson.dumps(_values(row, properties)).decode()
 
 
@@ -120,8 +167,9 @@ _SHARED_LINKS_KEPT = 10_000
 
 
 def _parse_key(key: str, properties: tuple[str, ...]) -> tuple[Any, ...] | None:
-    """Keys come from our own links, or from a caller's global id: trust neither blindly."""
-    if properties == ("Id",):
+    """Keys come from our own links, or from a caller's global id: trust neither blindly.
+    A key of one property is an integer id (`Id`, `LeaseId`)."""
+    if len(properties) == 1:
         return (int(key),) if integer_id(key) else None
     try:
         values = json.loads(key)
@@ -175,10 +223,16 @@ def _building(row: Row, selection: Selection) -> Building:
         city=text(row, "City"),
         landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
         units=units,
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "building", row, _BUILDING_KEY),
     )
 
 
 _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
+_NO_LISTING = Unavailable(
+    NAME,
+    Entity.LISTING,
+    "primmo does not advertise units: Unit.listing cannot be answered from it.",
+)
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
@@ -194,18 +248,16 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         building=_shared_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
         tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
         landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "unit", row, _UNIT_KEY),
+        listing=_NO_LISTING,
     )
-
-
-_NO_LEASES = Unavailable(
-    NAME, Entity.LEASE, "primmo has no leases in its API: Tenant.lease cannot be answered from it."
-)
 
 
 def _tenant(row: Row, _selection: Selection) -> Tenant:
     number = row.get("TenantNo")
     if isinstance(number, float) and number.is_integer():
         number = int(number)
+    lease = row.get("LeaseId")
     return Tenant(
         provider=NAME,
         source_id=_source_id(row),
@@ -213,8 +265,104 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         last_name=text(row, "LastName"),
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
+        email=text(row, "Email"),
+        phone=text(row, "Phone"),
         unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
-        lease=_NO_LEASES,
+        lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
+        charges=_link(Entity.CHARGE, "tenant", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "tenant", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "tenant", row, ("Id",)),
+        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "tenant", row, ("Id",)),
+    )
+
+
+_LEASE_STATUSES = {"A": LeaseStatus.ACTIVE, "T": LeaseStatus.ENDED, "F": LeaseStatus.UPCOMING}
+_FORGOTTEN = Unavailable(
+    NAME,
+    Entity.TENANT,
+    "primmo keeps no former tenants: Lease.tenants of an ended lease cannot be answered.",
+)
+
+
+def _lease(row: Row, _selection: Selection) -> Lease:
+    status = _LEASE_STATUSES.get((text(row, "Status") or "").upper())
+    return Lease(
+        provider=NAME,
+        source_id=_source_id(row),
+        start_date=day(row.get("StartDate")),
+        end_date=day(row.get("EndDate")),
+        rent=money(row.get("RentAmount"), CURRENCY),
+        deposit=money(row.get("DepositAmount"), CURRENCY),
+        status=status,
+        tenants=_FORGOTTEN
+        if status is LeaseStatus.ENDED
+        else _link(Entity.TENANT, "lease", row, ("Id",)),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        rent_changes=_link(Entity.RENT_CHANGE, "lease", row, ("Id",)),
+        charges=_link(Entity.CHARGE, "lease", row, ("Id",)),
+        payments=_link(Entity.PAYMENT, "lease", row, ("Id",)),
+        balance=_link(Entity.BALANCE, "lease", row, ("Id",)),
+    )
+
+
+def _id_link(entity: Entity, row: Row, name: str) -> Link | None:
+    value = row.get(name)
+    return Link(NAME, entity, "id", str(value)) if isinstance(value, int) else None
+
+
+def _charge(row: Row, _selection: Selection) -> Charge:
+    """An invoice (`api/Invoices`, assumed): Primmo keeps what is left to pay on it, not a
+    status, so paid is a zero balance."""
+    left = amount(row.get("Balance"))
+    return Charge(
+        provider=NAME,
+        source_id=_source_id(row),
+        number=text(row, "InvoiceNo"),
+        description=text(row, "Description"),
+        amount=money(row.get("Amount"), CURRENCY),
+        balance=money(left, CURRENCY) if left is not None else None,
+        issued_on=day(row.get("InvoiceDate")),
+        due_on=day(row.get("DueDate")),
+        status=None if left is None else ChargeStatus.PAID if left == 0 else ChargeStatus.OPEN,
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        payments=_link(Entity.PAYMENT, "charge", row, ("Id",)),
+    )
+
+
+def _payment(row: Row, _selection: Selection) -> Payment:
+    """A payment line of a tenant's financial statement (`api/FinancialStatements`,
+    assumed): only payments received are on it."""
+    return Payment(
+        provider=NAME,
+        source_id=_source_id(row),
+        amount=money(row.get("Amount"), CURRENCY),
+        paid_at=moment(row.get("TransactionDate")),
+        status=PaymentStatus.COMPLETED,
+        method=text(row, "Reference"),
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
+        charge=_id_link(Entity.CHARGE, row, "InvoiceId"),
+    )
+
+
+def _balance(row: Row, _selection: Selection) -> Balance:
+    """A lease's account receivable (`api/AccountsReceivable`, assumed)."""
+    return Balance(
+        provider=NAME,
+        source_id=_source_id(row),
+        owed=money(row.get("Balance"), CURRENCY),
+        overdue=money(row.get("PastDue"), CURRENCY),
+    )
+
+
+def _rent_change(row: Row, _selection: Selection) -> RentChange:
+    return RentChange(
+        provider=NAME,
+        source_id=_source_id(row),
+        effective_date=day(row.get("EffectiveDate")),
+        rent=money(row.get("Amount"), CURRENCY),
+        lease=_id_link(Entity.LEASE, row, "LeaseId"),
     )
 
 
@@ -230,6 +378,119 @@ def _landlord(row: Row, _selection: Selection) -> Landlord:
         billing_postal_code=text(row, "PostalCode"),
         buildings=_shared_link(Entity.BUILDING, "division", row, _PLACE),
     )
+
+
+# --- Service calls (maintenance requests), their details (work orders), suppliers (vendors).
+# Their properties and codes are assumed: the document names the entities, writable and
+# with webhooks, but shows none of them. ---
+
+_CALL_STATUSES = {
+    "O": MaintenanceStatus.OPEN,
+    "A": MaintenanceStatus.ASSIGNED,
+    "T": MaintenanceStatus.COMPLETED,
+}
+_DETAIL_STATUSES = {
+    "P": WorkOrderStatus.SCHEDULED,
+    "E": WorkOrderStatus.IN_PROGRESS,
+    "T": WorkOrderStatus.COMPLETED,
+    "X": WorkOrderStatus.CANCELLED,
+}
+_PRIORITIES = {1: Priority.URGENT, 2: Priority.HIGH, 3: Priority.NORMAL, 4: Priority.LOW}
+_CALL_CODES = {status.value: code for code, status in _CALL_STATUSES.items()}
+_DETAIL_CODES = {status.value: code for code, status in _DETAIL_STATUSES.items()}
+_PRIORITY_NUMBERS = {priority.value: number for number, priority in _PRIORITIES.items()}
+
+
+def _code(row: Row, name: str) -> str:
+    return (text(row, name) or "").upper()
+
+
+def _service_call(row: Row, _selection: Selection) -> MaintenanceRequest:
+    priority = row.get("Priority")
+    return MaintenanceRequest(
+        provider=NAME,
+        source_id=_source_id(row),
+        description=text(row, "Description"),
+        priority=_PRIORITIES.get(priority) if isinstance(priority, int) else None,
+        status=_CALL_STATUSES.get(_code(row, "Status")),
+        reported_at=moment(row.get("RequestDate")),
+        scheduled_for=day(row.get("ScheduledDate")),
+        completed_at=moment(row.get("CompletedDate")),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+        building=_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
+        tenant=_id_link(Entity.TENANT, row, "TenantId"),
+        vendor=_id_link(Entity.VENDOR, row, "SupplierId"),
+        work_orders=_link(Entity.WORK_ORDER, "request", row, ("Id",)),
+    )
+
+
+def _service_call_detail(row: Row, _selection: Selection) -> WorkOrder:
+    return WorkOrder(
+        provider=NAME,
+        source_id=_source_id(row),
+        description=text(row, "Description"),
+        status=_DETAIL_STATUSES.get(_code(row, "Status")),
+        scheduled_for=day(row.get("ScheduledDate")),
+        started_at=moment(row.get("StartDate")),
+        completed_at=moment(row.get("EndDate")),
+        cost=money(row.get("Amount"), CURRENCY),
+        request=_id_link(Entity.MAINTENANCE_REQUEST, row, "ServiceCallId"),
+        vendor=_id_link(Entity.VENDOR, row, "SupplierId"),
+        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
+    )
+
+
+def _supplier(row: Row, _selection: Selection) -> Vendor:
+    return Vendor(
+        provider=NAME,
+        source_id=_source_id(row),
+        name=text(row, "Name"),
+        trade=text(row, "Trade"),
+        email=text(row, "Email"),
+        phone=text(row, "Phone"),
+    )
+
+
+_SERVICE_SHAPES: dict[Entity, _Shape] = {
+    Entity.MAINTENANCE_REQUEST: _Shape(
+        path="api/ServiceCalls",
+        fields={
+            "description": "Description",
+            "priority": "Priority",
+            "status": "Status",
+            "reported_at": "RequestDate",
+            "scheduled_for": "ScheduledDate",
+            "completed_at": "CompletedDate",
+        },
+        identity=("Id", *_UNIT_KEY, "TenantId", "SupplierId"),
+        order=("RequestDate", "Id"),
+        keys={"id": ("Id",), "unit": _UNIT_KEY, "building": _BUILDING_KEY, "tenant": ("TenantId",)},
+        build=_service_call,
+    ),
+    Entity.WORK_ORDER: _Shape(
+        path="api/ServiceCallDetails",
+        fields={
+            "description": "Description",
+            "status": "Status",
+            "scheduled_for": "ScheduledDate",
+            "started_at": "StartDate",
+            "completed_at": "EndDate",
+            "cost": "Amount",
+        },
+        identity=("Id", "ServiceCallId", "SupplierId", *_UNIT_KEY),
+        order=("ScheduledDate", "Id"),
+        keys={"id": ("Id",), "request": ("ServiceCallId",)},
+        build=_service_call_detail,
+    ),
+    Entity.VENDOR: _Shape(
+        path="api/Suppliers",
+        fields={"name": "Name", "trade": "Trade", "email": "Email", "phone": "Phone"},
+        identity=("Id",),
+        order=("Name", "Id"),
+        keys={"id": ("Id",)},
+        build=_supplier,
+    ),
+}
 
 
 _SHAPES: dict[Entity, _Shape] = {
@@ -266,11 +527,77 @@ _SHAPES: dict[Entity, _Shape] = {
             "last_name": "LastName",
             "tenant_number": "TenantNo",
             "tenant_type": "TenantType",
+            "email": "Email",
+            "phone": "Phone",
         },
-        identity=("Id", *_UNIT_KEY),
+        identity=("Id", *_UNIT_KEY, "LeaseId"),
         order=("LastName", "FirstName", "Id"),
-        keys={"id": ("Id",), "unit": _UNIT_KEY},
+        keys={"id": ("Id",), "unit": _UNIT_KEY, "lease": ("LeaseId",)},
         build=_tenant,
+    ),
+    Entity.LEASE: _Shape(
+        path="api/Leases",
+        fields={
+            "start_date": "StartDate",
+            "end_date": "EndDate",
+            "rent": "RentAmount",
+            "deposit": "DepositAmount",
+            "status": "Status",
+        },
+        identity=("Id", *_UNIT_KEY, "Status"),
+        order=("StartDate", "Id"),
+        keys={"id": ("Id",)},
+        build=_lease,
+    ),
+    Entity.CHARGE: _Shape(
+        path="api/Invoices",
+        fields={
+            "number": "InvoiceNo",
+            "description": "Description",
+            "amount": "Amount",
+            "balance": "Balance",
+            "status": "Balance",
+            "issued_on": "InvoiceDate",
+            "due_on": "DueDate",
+        },
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("DueDate", "Id"),
+        keys={"id": ("Id",), "tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_charge,
+    ),
+    Entity.PAYMENT: _Shape(
+        path="api/FinancialStatements",
+        fields={
+            "amount": "Amount",
+            "paid_at": "TransactionDate",
+            "method": "Reference",
+        },
+        identity=("Id", "TenantId", "LeaseId", "InvoiceId"),
+        order=("TransactionDate", "Id"),
+        keys={
+            "id": ("Id",),
+            "tenant": ("TenantId",),
+            "lease": ("LeaseId",),
+            "charge": ("InvoiceId",),
+        },
+        build=_payment,
+        where=odata.eq("TransactionType", "P"),
+    ),
+    Entity.BALANCE: _Shape(
+        path="api/AccountsReceivable",
+        fields={"owed": "Balance", "overdue": "PastDue"},
+        identity=("Id", "TenantId", "LeaseId"),
+        order=("Id",),
+        keys={"tenant": ("TenantId",), "lease": ("LeaseId",)},
+        build=_balance,
+    ),
+    Entity.RENT_CHANGE: _Shape(
+        path="api/LeasePriceChanges",
+        fields={"effective_date": "EffectiveDate", "rent": "Amount"},
+        identity=("Id", "LeaseId"),
+        order=("EffectiveDate", "Id"),
+        keys={"lease": ("LeaseId",)},
+        build=_rent_change,
     ),
     Entity.LANDLORD: _Shape(
         path="api/LedgerDivisions",
@@ -284,28 +611,56 @@ _SHAPES: dict[Entity, _Shape] = {
         keys={"id": ("Id",), "division": _PLACE},
         build=_landlord,
     ),
+    **_SERVICE_SHAPES,
 }
 
 _OCCUPANCY_CODES = {"VACANT": "V", "OCCUPIED": "L"}
+_COMPLETED = PaymentStatus.COMPLETED.value
+_LEASE_CODES = {status.value: code for code, status in _LEASE_STATUSES.items()}
 WEBHOOK_HEADER = "x-propgate-webhook-key"
 """The custom header Primmo sends back with every delivery, as asked at subscription."""
 CONTENT_WINDOW = 10.0
 """Primmo deliveries carry no id: the same record and status within this many seconds is
 taken as a repeat (the object is read fresh anyway, so nothing is lost but a duplicate)."""
-_SUBSCRIBED = ("Building", "Unit", "Tenant")
+_SUBSCRIBED = (
+    "Building",
+    "Unit",
+    "Tenant",
+    "Invoice",
+    "ServiceCall",
+    "ServiceCallDetail",
+    "Supplier",
+)
 _WEBHOOK_ENTITIES = {
     "building": Entity.BUILDING,
     "unit": Entity.UNIT,
     "tenant": Entity.TENANT,
+    "invoice": Entity.CHARGE,
+    "servicecall": Entity.MAINTENANCE_REQUEST,
+    "servicecalldetail": Entity.WORK_ORDER,
+    "supplier": Entity.VENDOR,
 }
+_MODULES = {"api/FinancialStatements": "FinancialStatements"}
+"""Sets Primmo sells as modules a client may not have bought: 403 until it has (FAQ R8)."""
 _STATUSES = {1: ChangeKind.UPDATED, 2: ChangeKind.DELETED, 3: ChangeKind.CREATED}
 
 
-class PrimmoConnector(Connector, TenantWrites, WebhookSource):
+class PrimmoConnector(
+    Connector, TenantWrites, RentChanges, ChargeWrites, WebhookSource, MaintenanceWrites
+):
     name = NAME
     kind = "odata"
+    embeds = {Entity.BUILDING: frozenset({"units"})}
     serves = frozenset(_SHAPES)
-    lists = frozenset(_SHAPES)
+    lists = frozenset(_SHAPES) - {Entity.BALANCE, Entity.RENT_CHANGE}
+    accepts = {
+        "create_tenant": frozenset({"email", "phone", "tenant_type"}),
+        "create_charge": frozenset({"description"}),
+        "create_maintenance_request": frozenset({"priority", "tenant_id"}),
+        "assign_maintenance_request": frozenset({"scheduled_for"}),
+        "create_work_order": frozenset({"scheduled_for", "estimated_cost"}),
+        "complete_work_order": frozenset({"cost"}),
+    }
 
     credentials = ("api_key", "username", "password")
 
@@ -336,9 +691,20 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         )
         return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
 
+    def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
+        """Primmo cancels no invoice, and a statement shows only payments received: a list
+        of anything else would only ever be empty, so Primmo is left out of it."""
+        status = criteria.get("status")
+        if entity is Entity.CHARGE and status == Equals(ChargeStatus.CANCELLED.value):
+            return False
+        if entity is Entity.PAYMENT and status not in (None, Equals(_COMPLETED)):
+            return False
+        return entity in self.lists
+
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         shape = _SHAPES[entity]
         path, extra, expr = self._criteria(entity, request.criteria)
+        expr = odata.all_of(shape.where, expr)
         skip = offset_of(request.position)
         query = odata.Query(
             select=self._select(shape, request.selection),
@@ -374,7 +740,7 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         queries = [
             odata.Query(
                 select=self._select(shape, selection),
-                filter=expr,
+                filter=odata.all_of(shape.where, expr),
                 orderby=shape.order,
                 expand=self._expand(entity, selection),
             )
@@ -391,29 +757,151 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
                     found[key].append(shape.build(row, selection))
         return found
 
-    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
-        """Primmo files a tenant under the unit's company, division and codes, not its id."""
+    async def _unit_codes(self, unit_id: str) -> dict[str, Any]:
+        """Primmo files what belongs to a unit under the unit's company, division and codes,
+        not its id: those, exactly as Primmo returned them."""
         if not integer_id(unit_id):
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
         query = odata.Query(select=("Id", *_UNIT_KEY), filter=odata.eq("Id", int(unit_id)))
         rows = (await self._read("api/Units", query.params())).rows
         if not rows:
             raise NotFound(f"primmo has no unit {unit_id}.", provider=NAME)
+        return {name: rows[0].get(name) for name in _UNIT_KEY}
+
+    async def create_tenant(self, unit_id: str, tenant: NewTenant, /) -> Tenant:
         body = {
-            **{name: rows[0].get(name) for name in _UNIT_KEY},
+            **await self._unit_codes(unit_id),
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
-            "TenantType": "D",
+            "Email": tenant.email,
+            "Phone": tenant.phone,
+            "TenantType": tenant.tenant_type,
         }
-        row = await _PRIMMO.body(
-            self._client,
-            "POST",
-            "api/Tenants",
-            refusals={400: _refused_tenant},
-            json=body,
-            headers=odata.HEADERS,
+        return _tenant(
+            await self._written("POST", "api/Tenants", _TENANT_FIELDS, body), Selection()
         )
-        return _tenant(_PRIMMO.as_record(row, "did not return the created tenant"), Selection())
+
+    async def change_rent(self, lease_id: str, change: NewRentChange, /) -> RentChange:
+        """A `LeasePriceChanges` row: its billing takes the rent from that date (FAQ R9)."""
+        await self._lease_known(lease_id)
+        body = {
+            "LeaseId": int(lease_id),
+            "EffectiveDate": change.effective_date.isoformat(),
+            "Amount": _amount("rent", change.rent),
+        }
+        fields = {"EffectiveDate": "effective_date", "Amount": "rent", "LeaseId": "lease_id"}
+        return _rent_change(
+            await self._written("POST", "api/LeasePriceChanges", fields, body), Selection()
+        )
+
+    async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
+        """An invoice: Primmo creates invoices but does not change them (FAQ R20)."""
+        await self._lease_known(lease_id)
+        body = {
+            "LeaseId": int(lease_id),
+            "DueDate": charge.due_date.isoformat(),
+            "Amount": _amount("amount", charge.amount),
+            "Description": charge.description,
+        }
+        fields = {
+            "DueDate": "due_date",
+            "Amount": "amount",
+            "Description": "description",
+            "LeaseId": "lease_id",
+        }
+        return _charge(await self._written("POST", "api/Invoices", fields, body), Selection())
+
+    async def _lease_known(self, lease_id: str) -> None:
+        """A write about a lease Primmo does not have is NOT_FOUND, not its 400."""
+        if integer_id(lease_id):
+            query = odata.Query(select=("Id",), filter=odata.eq("Id", int(lease_id)))
+            if (await self._read("api/Leases", query.params())).rows:
+                return
+        raise NotFound(f"primmo has no lease {lease_id}.", provider=NAME)
+
+    async def create_maintenance_request(
+        self, unit_id: str, request: NewMaintenanceRequest, /
+    ) -> MaintenanceRequest:
+        """A service call, filed under the unit's codes like a tenant."""
+        tenant = _integer("tenant_id", request.tenant_id)
+        codes = await self._unit_codes(unit_id)
+        priority = _PRIORITY_NUMBERS[request.priority.value] if request.priority else None
+        given = {"Description": request.description, "Priority": priority, "TenantId": tenant}
+        row = await self._written("POST", "api/ServiceCalls", _SERVICE_FIELDS, {**codes, **given})
+        return _service_call(row, Selection())
+
+    async def assign_maintenance_request(
+        self, request_id: str, assignment: Assignment, /
+    ) -> MaintenanceRequest:
+        scheduled = assignment.scheduled_for
+        body = {
+            "Status": _CALL_CODES["ASSIGNED"],
+            "SupplierId": _integer("vendor_id", assignment.vendor_id),
+            "ScheduledDate": scheduled.isoformat() if scheduled else None,
+        }
+        path = _keyed("api/ServiceCalls", request_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        return _service_call(row, Selection())
+
+    async def complete_maintenance_request(
+        self, request_id: str, _completion: Completion, /
+    ) -> MaintenanceRequest:
+        body = {"Status": _CALL_CODES["COMPLETED"]}
+        path = _keyed("api/ServiceCalls", request_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        return _service_call(row, Selection())
+
+    async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
+        """A detail line of the service call: the work one supplier does."""
+        scheduled = order.scheduled_for
+        if not integer_id(request_id):
+            raise NotFound(f"primmo has no service call {request_id[:40]}.", provider=NAME)
+        body = {
+            "ServiceCallId": int(request_id),
+            "SupplierId": _integer("vendor_id", order.vendor_id),
+            "Description": order.description,
+            "ScheduledDate": scheduled.isoformat() if scheduled else None,
+            "Amount": _amount("estimated_cost", order.estimated_cost),
+        }
+        row = await self._written("POST", "api/ServiceCallDetails", _SERVICE_FIELDS, body)
+        return _service_call_detail(row, Selection())
+
+    async def start_work_order(self, order_id: str, /) -> WorkOrder:
+        return await self._detail(order_id, {"Status": _DETAIL_CODES["IN_PROGRESS"]})
+
+    async def complete_work_order(
+        self, order_id: str, completion: WorkOrderCompletion, /
+    ) -> WorkOrder:
+        amount = _amount("cost", completion.cost)
+        return await self._detail(
+            order_id, {"Status": _DETAIL_CODES["COMPLETED"], "Amount": amount}
+        )
+
+    async def cancel_work_order(self, order_id: str, _cancellation: Cancellation, /) -> WorkOrder:
+        return await self._detail(order_id, {"Status": _DETAIL_CODES["CANCELLED"]})
+
+    async def _detail(self, order_id: str, body: dict[str, Any]) -> WorkOrder:
+        path = _keyed("api/ServiceCallDetails", order_id)
+        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        return _service_call_detail(row, Selection())
+
+    async def _written(
+        self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> Row:
+        """A write in OData's terms: `POST` to a set creates a row, `PATCH` to `<set>(<Id>)`
+        updates one, and the row comes back as Primmo holds it (`Prefer:
+        return=representation`). What the caller left out is not sent, so Primmo's own
+        default applies, and a refusal names the caller's fields."""
+        row = await _PRIMMO.write(
+            self._client,
+            method,
+            path,
+            fields=fields,
+            refusals={400: _refused},
+            json={name: value for name, value in body.items() if value is not None},
+            headers={**odata.HEADERS, "Prefer": "return=representation"},
+        )
+        return _PRIMMO.as_record(row, f"did not return what {path} wrote")
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
@@ -512,8 +1000,13 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         return path, extra, odata.all_of(*parts)
 
     async def _read(self, path: str, options: Mapping[str, str], want: int | None = None) -> Answer:
+        module = _MODULES.get(path)
+        refusals = {403: lambda _: ModuleNotLicensed(NAME, module)} if module else None
+
         async def fetch(url: httpx.URL) -> Any:
-            return await _PRIMMO.body(self._client, "GET", url, headers=odata.HEADERS)
+            return await _PRIMMO.body(
+                self._client, "GET", url, refusals=refusals, headers=odata.HEADERS
+            )
 
         links = NextLinks(fetch, self._client.base_url, NAME)
         return await links.read(f"{path}?{odata.encode(options)}", want)
@@ -540,9 +1033,60 @@ class PrimmoConnector(Connector, TenantWrites, WebhookSource):
         return int(text)
 
 
-def _refused_tenant(said: Said) -> ValidationFailed:
-    """Primmo answers a tenant it will not file with a 400 and its reason."""
-    message = said.message or "primmo refused the tenant."
+_TENANT_FIELDS = {
+    "LastName": "last_name",
+    "FirstName": "first_name",
+    "Email": "email",
+    "Phone": "phone",
+    "TenantType": "tenant_type",
+    "UnitCode": "unit_id",
+}
+"""A tenant's properties as the caller named them, for Primmo's refusals."""
+
+
+_SERVICE_FIELDS = {
+    "Description": "description",
+    "Priority": "priority",
+    "TenantId": "tenant_id",
+    "SupplierId": "vendor_id",
+    "ScheduledDate": "scheduled_for",
+    "ServiceCallId": "maintenance_request_id",
+    "UnitCode": "unit_id",
+    "Amount": "cost",
+}
+"""Service calls' and details' properties as the caller named them, for Primmo's refusals."""
+
+
+def _integer(field: str, key: str | None) -> int | None:
+    """A Primmo id the caller gave: an integer, or the write is refused naming the field."""
+    if key is None:
+        return None
+    if not integer_id(key):
+        said = f"primmo has no such record for {field}: its ids are integers, not '{key[:40]}'."
+        raise ValidationFailed(NAME, said, [{"field": field, "message": said}])
+    return int(key)
+
+
+def _keyed(path: str, key: str) -> str:
+    """`api/Set(<Id>)`: OData's address of one record by its integer key."""
+    if not integer_id(key):
+        raise NotFound(f"primmo has no record {key[:40]}.", provider=NAME)
+    return f"{path}({key})"
+
+
+def _amount(field: str, cost: Money | None) -> orjson.Fragment | None:
+    """An amount in Canadian dollars, as OData's JSON carries an Edm.Decimal: a number, in its
+    own digits (`values.json_amount`)."""
+    if cost is None:
+        return None
+    _in_dollars(cost, field)
+    return json_amount(cost, NAME, field)
+
+
+def _refused(said: Said) -> ValidationFailed:
+    """Primmo answers a write it will not take with a 400 and its reason, which names the
+    property at fault (its validation is Primmo's own, FAQ R6)."""
+    message = said.message or "primmo refused the write."
     return ValidationFailed(NAME, message, [{"field": "", "message": message}])
 
 
@@ -565,6 +1109,39 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
             return odata.eq_trimmed("OccupancyStatus", _OCCUPANCY_CODES[value])
         case (Entity.TENANT, "name", Contains(text)):
             return odata.any_of(odata.contains("LastName", text), odata.contains("FirstName", text))
+        case (Entity.LEASE, "status", Equals(str(value))) if value in _LEASE_CODES:
+            return odata.eq_trimmed("Status", _LEASE_CODES[value])
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.OPEN.value)):
+            return odata.gt("Balance", 0)
+        case (Entity.CHARGE, "status", Equals(ChargeStatus.PAID.value)):
+            return odata.eq("Balance", 0)
+        case (Entity.CHARGE, "due_date", Within(low, high)):
+            return odata.all_of(
+                odata.ge("DueDate", low) if low is not None else None,
+                odata.le("DueDate", high) if high is not None else None,
+            )
+        case (Entity.PAYMENT, "status", Equals(value)) if value == _COMPLETED:
+            return None
+        case (Entity.LEASE, "end_date", Within(low, high)):
+            return odata.all_of(
+                odata.ge("EndDate", low) if low is not None else None,
+                odata.le("EndDate", high) if high is not None else None,
+            )
+        case (Entity.MAINTENANCE_REQUEST, "status", Equals(str(value))) if value in _CALL_CODES:
+            return odata.eq_trimmed("Status", _CALL_CODES[value])
+        case (Entity.MAINTENANCE_REQUEST, "open", Equals(bool(wanted))):
+            done = odata.eq_trimmed("Status", _CALL_CODES["COMPLETED"])
+            return odata.any_of(*(odata.eq_trimmed("Status", c) for c in "OA")) if wanted else done
+        case (Entity.MAINTENANCE_REQUEST, "priority", Equals(str(value))) if (
+            value in _PRIORITY_NUMBERS
+        ):
+            return odata.eq("Priority", _PRIORITY_NUMBERS[value])
+        case (Entity.WORK_ORDER, "status", Equals(str(value))) if value in _DETAIL_CODES:
+            return odata.eq_trimmed("Status", _DETAIL_CODES[value])
+        case (Entity.VENDOR, "name", Contains(text)):
+            return odata.contains("Name", text)
+        case (Entity.VENDOR, "trade", Equals(str(value))):
+            return odata.eq("Trade", value)
     raise BadUserInput(f"primmo cannot filter {entity.value} by {name}.", provider=NAME)
 
 
@@ -598,6 +1175,17 @@ def _batched_filters(
     if pending:
         batches.append(_or(pending))
     return batches
+
+
+def _in_dollars(value: Money, field: str) -> None:
+    """Primmo's amounts carry no currency (they are Canadian dollars): another currency
+    cannot be written there, and is refused before anything is sent."""
+    if value.currency != CURRENCY:
+        raise ValidationFailed(
+            NAME,
+            f"primmo keeps amounts in {CURRENCY} only.",
+            [{"field": field, "message": f"primmo keeps amounts in {CURRENCY} only."}],
+        )
 
 
 def _or(exprs: list[odata.Expr]) -> odata.Expr:

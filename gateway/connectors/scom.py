@@ -18,7 +18,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -26,12 +26,13 @@ from gateway import notices
 from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect
-from gateway.connectors.capabilities import LandlordOnboarding, WebhookSource
+from gateway.connectors.capabilities import LandlordOnboarding, PropertyCreation, WebhookSource
 from gateway.connectors.paging import RelayCursor, Standings, each
 from gateway.connectors.values import json_object, text
 from gateway.errors import (
     BadUserInput,
     ConfigError,
+    Conflict,
     GatewayError,
     InvalidCursor,
     Refused,
@@ -39,6 +40,7 @@ from gateway.errors import (
     Unconfirmed,
     UpstreamInvalidResponse,
     UpstreamRejected,
+    ValidationFailed,
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
@@ -47,6 +49,7 @@ from gateway.model import (
     Landlord,
     Link,
     NewLandlord,
+    NewProperty,
     Record,
     Selection,
     Unavailable,
@@ -80,6 +83,8 @@ _ACTIVATION_ERRORS = {
     "activationToken expired": "ACTIVATION_TOKEN_EXPIRED",
     "landlord status must be verified": "LANDLORD_NOT_VERIFIED",
 }
+_PROPERTY_INPUT = {"name": "name", "address": "street", "city": "city", "postalCode": "postal_code"}
+"""`CreatePropertyInput`'s fields as the caller named them, for SCOM's refusals."""
 _PENDING = "scom-activation"
 """Vault space for activation tokens received by callback and not yet used."""
 _UNMATCHED = "scom-unmatched"
@@ -111,6 +116,11 @@ _NO_UNITS = Unavailable(
     Entity.UNIT,
     "scom keeps a property's unit count, not its units: Building.units cannot be answered from it.",
 )
+_NO_MAINTENANCE = Unavailable(
+    NAME,
+    Entity.MAINTENANCE_REQUEST,
+    "scom keeps no maintenance: Building.maintenanceRequests cannot be answered from it.",
+)
 
 
 def _building(node: Mapping[str, Any]) -> Building:
@@ -126,6 +136,7 @@ def _building(node: Mapping[str, Any]) -> Building:
         postal_code=text(node, "postalCode"),
         landlord=Link(NAME, Entity.LANDLORD, "id", owner),
         units=_NO_UNITS,
+        maintenance_requests=_NO_MAINTENANCE,
     )
 
 
@@ -188,13 +199,16 @@ class ScomOptions(ConnectorOptions):
     """Activate a landlord as soon as SCOM's verification callback arrives."""
 
 
-class ScomConnector(Connector, LandlordOnboarding, WebhookSource):
+class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreation):
     name = NAME
     kind = "graphql"
+    selects_fields = False
+    embeds: ClassVar[Mapping[Entity, frozenset[str]] | None] = {}
     serves = frozenset({Entity.LANDLORD, Entity.BUILDING})
     lists = frozenset({Entity.LANDLORD, Entity.BUILDING})
     credentials = ("api_token",)
     options = ScomOptions
+    accepts = {"create_property": frozenset({"street", "city", "postal_code"})}
 
     def __init__(
         self,
@@ -439,6 +453,50 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource):
                 f"shows {shown}); the token SCOM issued is kept aside in the vault.",
             )
         return landlord
+
+    async def create_property(self, landlord_id: str, new: NewProperty, /) -> Building:
+        """`createProperty` with the landlord's own token (assumed API: the document says the
+        token lets the partner "manage the landlord ... such as creating property"). A
+        landlord whose token the vault does not hold is not one the gateway onboarded: nothing
+        is sent. SCOM's refusals are its messages: `<fields> must not be blank`, `a property
+        named ... already exists`, and `unauthorized` for a token it no longer takes."""
+        token = await self._vault.get(NAME, landlord_id)
+        if token is None:
+            raise Refused(
+                "NOT_FOUND",
+                f"No onboarded scom landlord {landlord_id[:40]}: the gateway holds no token "
+                "for it (create and activate it first). Nothing was sent.",
+            )
+        given = {
+            "name": new.name,
+            "address": new.street,
+            "city": new.city,
+            "postalCode": new.postal_code,
+        }
+        body = await self._post(
+            "mutation($input: CreatePropertyInput!) { createProperty(input: $input) "
+            f"{{ {_PROPERTY_FIELDS} }} }}",
+            {"input": {name: value for name, value in given.items() if value is not None}},
+            token=token,
+        )
+        for item in _upstream_errors(body):
+            said = str(item["message"])
+            if said.endswith("must not be blank"):
+                named = said.removesuffix("must not be blank").replace(" ", "").split(",")
+                problems = [{"field": _PROPERTY_INPUT.get(n, n), "message": said} for n in named]
+                raise ValidationFailed(NAME, said, problems)
+            if "already exists" in said:
+                raise Conflict(NAME, f"scom refused the property: {said}")
+            if said.startswith("unauthorized"):
+                raise Refused(
+                    "LANDLORD_NOT_ACTIVE",
+                    f"scom no longer takes landlord {landlord_id}'s token (is it still "
+                    "active there?); nothing was created.",
+                )
+        node = self._data(body, partial=False).get("createProperty")
+        if not isinstance(node, dict):
+            raise UpstreamInvalidResponse(NAME, "scom did not return the created property.")
+        return _building(node)
 
     async def receive(
         self, body: bytes, _headers: Mapping[str, str], params: Mapping[str, str], /

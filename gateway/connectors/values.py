@@ -1,4 +1,5 @@
-"""Reading values out of provider payloads, where any field may be missing or of the wrong type.
+"""Reading values out of provider payloads, where any field may be missing or of the wrong type,
+and writing the few that need care (amounts) into a provider's request.
 
 A provider's body is untrusted input: these readers return `None` for what
 is absent or not what was promised, so a connector maps it without crashing.
@@ -8,17 +9,23 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from gateway.errors import BadUserInput
+import orjson
+
+from gateway.errors import BadUserInput, ValidationFailed
+from gateway.model import AMOUNT_DIGITS, Money, currency_code, significant_digits
 from gateway.upstream.client import parse_json
 
 __all__ = [
     "day",
     "integer_id",
+    "json_amount",
     "json_object",
     "moment",
+    "money",
     "number",
     "path_segment",
     "text",
@@ -26,6 +33,14 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+"""ISO 4217's minor units where they are not 2 (cents): how many places an amount shows."""
 
 
 def text(row: Any, *path: str) -> str | None:
@@ -42,18 +57,63 @@ def text(row: Any, *path: str) -> str | None:
     value: Any = row
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
     spelled = str(value).strip()
     return spelled or None
 
 
 def number(value: Any) -> float | None:
+    """A count or a measure (rooms: `4.5`), where a double's precision is plenty."""
     if value.__class__ is float:
         return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     return float(value)
+
+
+def amount(value: Any) -> Decimal | None:
+    """A provider's amount as a Decimal. JSON numbers arrive as floats where a double holds
+    them exactly, whose shortest repr (what `str` gives) is then the number the provider
+    sent, and as Decimals where it does not (`upstream.client.parse_json`); text is read as
+    it is, a Decimal (a sum) kept. Anything else, or not finite, is None."""
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return parsed if parsed.is_finite() else None
+
+
+def money(value: Any, currency: Any) -> Money | None:
+    """An amount and its ISO 4217 code as `Money`, shown to the currency's minor units
+    (`1250` CAD is `1250.00`) without ever rounding away a place the provider sent."""
+    parsed, code = amount(value), currency_code(currency)
+    if parsed is None or code is None:
+        return None
+    places = _MINOR_UNITS.get(code, 2)
+    exponent = parsed.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent < places:
+        parsed = parsed.quantize(Decimal(1).scaleb(-places))
+    return Money(parsed, code)
+
+
+def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:
+    """An amount as a JSON number for a provider that takes numbers, written with its own
+    digits (`1250.10`, never a float's `1250.1`; a whole one as an integer, `1250`, which a
+    reader wanting an integer takes too): nothing between the caller and the provider goes
+    through a double. One with more significant digits than a provider reading numbers
+    into doubles keeps (`model.AMOUNT_DIGITS`) is refused naming the caller's field, before
+    anything is sent, rather than written as another amount."""
+    amount = value.amount
+    if not amount.is_finite() or significant_digits(amount) > AMOUNT_DIGITS:
+        said = f"{provider} takes amounts of at most {AMOUNT_DIGITS} significant digits exactly."
+        raise ValidationFailed(provider, said, [{"field": field, "message": said}])
+    whole = amount == amount.to_integral_value()
+    return orjson.Fragment(str(int(amount)) if whole else format(amount, "f"))
 
 
 def day(value: Any) -> date | None:

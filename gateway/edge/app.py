@@ -152,6 +152,7 @@ def create_app(
             settings.gateway.request_deadline_seconds,
             gateway.bus,
             persisted.safelist,
+            connection.headers.get("idempotency-key"),
         )
 
     app.include_router(

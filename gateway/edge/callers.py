@@ -4,8 +4,9 @@ Callers present an API key (`X-API-Key`, or `Authorization: Bearer <key>`)
 checked against SHA-256 hashes from the configuration, or a bearer JWT
 (HS256 with a shared secret, RS256 with a public key or a JWKS file). Scopes
 follow the pms RBAC vocabulary: `property:read`, `tenant:read`,
-`tenant:manage`, `landlord:manage`, `relationship:manage`, and `gateway:read` for the
-providers' health; `*` is all.
+`tenant:manage`, `landlord:manage`, `relationship:manage`, `lease:manage`, `financial:read`,
+`financial:manage`, `maintenance:manage`, `unit:manage`, `property:manage`, and
+`gateway:read` for the providers' health; `*` is all.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class Caller:
     scopes: frozenset[str]
     expires_at: float | None = None
     """A bearer token's `exp`: a long-lived websocket stops serving the caller then."""
+    identity: str | None = None
+    """Who this is, told apart from every other caller: an API key's `key:<name>`, a token's
+    `jwt:<iss> <sub>`; None for a token without `sub`, which could be anyone's (what is
+    kept per caller, an idempotency key, is refused to it)."""
 
     def allows(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
@@ -94,18 +99,25 @@ class _JwtVerifier:
             raise Unauthenticated("The bearer token's `exp` is not a number (a NumericDate).")
         raw = claims.get(self._settings.scopes_claim, "")
         scopes = raw.split() if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        subject = claims.get("sub")
         return Caller(
-            str(claims.get("sub", "jwt")), frozenset(str(scope) for scope in scopes), int(exp)
+            str(subject or "jwt"),
+            frozenset(str(scope) for scope in scopes),
+            int(exp),
+            f"jwt:{claims.get('iss', '')} {subject}" if subject else None,
         )
 
 
 class Authenticator:
     def __init__(self, settings: AuthSettings, *, development: bool) -> None:
         self._keys = {
-            key.sha256: Caller(key.name, frozenset(key.scopes)) for key in settings.api_keys
+            key.sha256: Caller(key.name, frozenset(key.scopes), identity=f"key:{key.name}")
+            for key in settings.api_keys
         }
         if development and not settings.configured:
-            self._keys[_digest(DEV_KEY)] = Caller("development", frozenset({"*"}))
+            self._keys[_digest(DEV_KEY)] = Caller(
+                "development", frozenset({"*"}), identity="key:development"
+            )
         self._jwt = _JwtVerifier(settings.jwt) if settings.jwt else None
         self.development_key = DEV_KEY if development and not settings.configured else None
 

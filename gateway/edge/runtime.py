@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +17,10 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import GatewayError, LinksUnavailable
-from gateway.events import Change, ChangeKind, Delivery
+from gateway.events import Change, ChangeKind, Delivery, differences
 from gateway.federation.fan_out import Federation
 from gateway.federation.links.rebuild import RebuildFailed, rebuild
+from gateway.model import Record, Selection
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
@@ -64,6 +65,7 @@ class Gateway:
         processed. A repeat still evicts the cache (eviction is idempotent). Raises
         `RedisUnavailable` when the replicas' shared state cannot be reached.
         """
+        before = [await self._kept(change) for change in delivery.changes]
         await self._evict(delivery.changes)
         if delivery.key is not None and not await self.seen.claim(
             provider, delivery.key, delivery.window
@@ -71,6 +73,12 @@ class Gateway:
             return {**delivery.outcome, "duplicate": True}
         try:
             changes, outcome = delivery.changes, dict(delivery.outcome)
+            changes = tuple(
+                [
+                    await self._described(change, kept)
+                    for change, kept in zip(changes, before, strict=True)
+                ]
+            )
             if delivery.work is not None:
                 done, said = await delivery.work()
                 changes, outcome = changes + done, {**outcome, **said}
@@ -106,6 +114,36 @@ class Gateway:
     async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
             await self.federation.cache.evict(change.provider, change.entity, change.source_id)
+
+    async def _kept(self, change: Change) -> tuple[Selection, Record] | None:
+        """The record as it was before the change: the copy a write through the gateway set
+        aside (a copy cached since shows the written state already), else its cached copy
+        before the change evicts it, if either was kept."""
+        if change.kind is not ChangeKind.UPDATED:
+            return None
+        cache, place = self.federation.cache, (change.provider, change.entity, change.source_id)
+        return await cache.aside(*place) or await cache.peek(*place)
+
+    async def _described(self, change: Change, kept: tuple[Selection, Record] | None) -> Change:
+        """The change with what changed: its cached copy against the record read fresh (the
+        fields that copy was read with), then what the provider's payload said of the others.
+        A fresh read that fails leaves the change as the payload told it."""
+        if kept is None:
+            return change
+        selection, before = kept
+        try:
+            found = await self.federation.fetch(
+                change.provider, change.entity, "id", [change.source_id], selection
+            )
+        except GatewayError as error:
+            logger.info("%s: what changed could not be read: %s", change.provider, error.message)
+            return change
+        after = found.get(change.source_id)
+        if not after:
+            return change
+        compared = differences(before, after[0], selection.fields)
+        told = tuple(item for item in change.changes if item.field not in selection.fields)
+        return replace(change, changes=compared + told)
 
     async def start(self) -> None:
         if isinstance(self.bus, RedisBus):

@@ -31,6 +31,8 @@ from gateway.state.bus import EventBus, LocalBus
 from gateway.state.bus.redis import RedisBus
 from gateway.state.cache import EntityCache, LocalEntityCache
 from gateway.state.cache.redis import RedisEntityCache
+from gateway.state.idempotency import Idempotency, LocalIdempotency
+from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.links import LinkStore
 from gateway.state.redis import RedisLink
 from gateway.state.seen import LocalSeen, Seen
@@ -236,7 +238,8 @@ def build_gateway(
         settings.links.threshold,
         settings.links.write_back,
     )
-    federation = Federation(connectors, limits, health, cache, metrics, linking)
+    idempotency: Idempotency = RedisIdempotency(redis) if redis else LocalIdempotency(clock)
+    federation = Federation(connectors, limits, health, cache, metrics, linking, idempotency)
     bus: EventBus = RedisBus(redis) if redis else LocalBus()
     seen: Seen = RedisSeen(redis) if redis else LocalSeen(clock)
     return Gateway(

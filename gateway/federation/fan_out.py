@@ -19,11 +19,13 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
 
 from gateway import notices
+from gateway.clock import SystemClock
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.capabilities import Capability, RelationshipRecords
 from gateway.connectors.paging import Standings, merge
@@ -34,6 +36,7 @@ from gateway.federation.writes import Writes
 from gateway.model import Criteria, Entity, Record, Selection
 from gateway.observability.metrics import Metrics
 from gateway.state.cache import EntityCache, LocalEntityCache
+from gateway.state.idempotency import Idempotency, LocalIdempotency
 from gateway.state.links import provider_of
 from gateway.upstream.resilience import ProviderHealth
 
@@ -47,12 +50,29 @@ def _text(value: str | None) -> str:
     return (value or "").casefold()
 
 
+def _day(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _instant(value: datetime | None) -> str:
+    """A moment as the instant it names: providers send other offsets, ordered alike."""
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
 SORT_KEYS: dict[Entity, Callable[[Any], tuple[str, ...]]] = {
     Entity.LANDLORD: lambda record: (_text(record.name),),
     Entity.BUILDING: lambda record: (_text(record.name),),
     Entity.UNIT: lambda record: (_text(record.code),),
     Entity.TENANT: lambda record: (_text(record.last_name), _text(record.first_name)),
     Entity.RELATIONSHIP: lambda _record: (),
+    Entity.LEASE: lambda record: (_day(record.start_date),),
+    Entity.MAINTENANCE_REQUEST: lambda record: (_instant(record.reported_at),),
+    Entity.WORK_ORDER: lambda record: (_day(record.scheduled_for),),
+    Entity.VENDOR: lambda record: (_text(record.name),),
+    Entity.LISTING: lambda record: (_text(record.title),),
+    Entity.AGENT: lambda record: (_text(record.last_name), _text(record.first_name)),
+    Entity.CHARGE: lambda record: (_day(record.due_on),),
+    Entity.PAYMENT: lambda record: (_instant(record.paid_at),),
 }
 """The documented order of every list: this key, then provider, then the provider's id."""
 
@@ -62,6 +82,14 @@ SORT_FIELDS: dict[Entity, frozenset[str]] = {
     Entity.UNIT: frozenset({"code"}),
     Entity.TENANT: frozenset({"last_name", "first_name"}),
     Entity.RELATIONSHIP: frozenset(),
+    Entity.LEASE: frozenset({"start_date"}),
+    Entity.MAINTENANCE_REQUEST: frozenset({"reported_at"}),
+    Entity.WORK_ORDER: frozenset({"scheduled_for"}),
+    Entity.VENDOR: frozenset({"name"}),
+    Entity.LISTING: frozenset({"title"}),
+    Entity.AGENT: frozenset({"last_name", "first_name"}),
+    Entity.CHARGE: frozenset({"due_on"}),
+    Entity.PAYMENT: frozenset({"paid_at"}),
 }
 """The fields every list asks for, whatever the query selects: the merge sorts on them."""
 
@@ -235,6 +263,7 @@ class Federation:
         cache: EntityCache | None = None,
         metrics: Metrics | None = None,
         linking: Linking | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.limits = limits
@@ -242,7 +271,7 @@ class Federation:
         self.cache = cache or LocalEntityCache({}, lambda: 0.0)
         self.metrics = metrics or Metrics()
         self.linking = linking or Linking()
-        self.writes = Writes(self)
+        self.writes = Writes(self, idempotency or LocalIdempotency(SystemClock()))
 
     def knows(self, provider: str) -> bool:
         return provider in self.connectors

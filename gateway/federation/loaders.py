@@ -1,31 +1,45 @@
-"""Per-request DataLoaders: every relation of a query level becomes one upstream call per provider.
+"""Per-request loaders: every relation of a query level becomes one upstream call per provider.
 
-Loaders are keyed by (provider, entity, key kind, selection): the same relation
-asked for the same fields anywhere in one query shares one batch, and a
-record already fetched in this request is not fetched again. Linked groups are
-looked up the same way: every record of a query level asking for its group
-costs one read of the link store together.
+One batch per (provider, entity, key kind) per tick of the event loop: whatever place in
+the query asks, with whatever fields, its keys join the batch of the tick, which reads the
+union of the fields asked there. A record already read in this request is not read again
+where the read covered what is asked now (for a provider that reads whole records, any
+read does, but for the relations it reads beside them); otherwise it is read again, with
+what was read before as well, so the copy kept covers both. A relation a provider lists only
+under a broader key (`Link.within`) shares that key's batch and read, narrowed here.
+Linked groups are looked up the same way: every record of a query level asking for its
+group costs one read of the link store together.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
-
-from aiodataloader import DataLoader
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from gateway import notices
 from gateway.errors import ProviderError
 from gateway.federation.fan_out import Federation
 from gateway.federation.links import reference_of
 from gateway.model import ENTITY_OF, Across, Entity, Link, Record, Relation, Selection, Unavailable
-from gateway.state.links import Group, provider_of
+from gateway.state.links import Group, LinkStore, provider_of
 
-__all__ = ["Loaders"]
+__all__ = ["Loaders", "covers", "union"]
 
-_LoaderKey = tuple[str, Entity, str, Selection]
+_BatchKey = tuple[str, Entity, str]
+
+
+def union(one: Selection, other: Selection) -> Selection:
+    """What both ask: their fields, and their relations, each the union of its two."""
+    relations = dict(one.relations)
+    for name, asked in other.relations.items():
+        relations[name] = union(relations[name], asked) if name in relations else asked
+    return Selection(one.fields | other.fields, relations)
+
+
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 async def _shared(answer: Awaitable[T]) -> T:
@@ -38,20 +52,153 @@ async def _shared(answer: Awaitable[T]) -> T:
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        future.add_done_callback(_read)
+        future.add_done_callback(_retrieved)
         raise
 
 
-def _read(future: asyncio.Future[Any]) -> None:
+def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+class _Tick(ABC, Generic[V]):
+    """Keys asked in one tick of the event loop, read together after it, as a DataLoader
+    batches them: resolvers started together all ask theirs first."""
+
+    def __init__(self) -> None:
+        self._queued: dict[str, asyncio.Future[V]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    def _queue(self, key: str) -> asyncio.Future[V]:
+        loop = asyncio.get_running_loop()
+        if not self._queued:
+            loop.call_soon(self._start)
+        queued = self._queued.get(key)
+        if queued is None:
+            queued = self._queued[key] = loop.create_future()
+        return queued
+
+    def _start(self) -> None:
+        running = asyncio.ensure_future(self._run())
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
+    async def _run(self) -> None:
+        queued, self._queued = self._queued, {}
+        try:
+            found = await self._read(queued)
+        except BaseException as error:
+            self._forget(queued)
+            for future in queued.values():
+                if future.done():
+                    continue
+                if isinstance(error, Exception):
+                    future.set_exception(error)
+                else:
+                    future.cancel()
+            if not isinstance(error, Exception):
+                raise
+            return
+        for key, future in queued.items():
+            if not future.done():
+                future.set_result(found[key])
+
+    @abstractmethod
+    async def _read(self, queued: Mapping[str, asyncio.Future[V]]) -> Mapping[str, V]:
+        """Every queued key's answer."""
+
+    @abstractmethod
+    def _forget(self, queued: Mapping[str, asyncio.Future[V]]) -> None:
+        """A failed read is not kept: the next ask reads again."""
+
+
+def covers(
+    read: Selection,
+    asked: Selection,
+    fields: bool = True,
+    embedded: frozenset[str] | None = None,
+) -> bool:
+    """Whether records read with `read` answer `asked`. `fields` False for a provider that
+    reads whole records whatever fields are asked; `embedded`, the relations it reads beside
+    a record when asked (None: any may be), the only ones that then count."""
+    if fields and not asked.fields <= read.fields:
+        return False
+    return all(
+        name in read.relations and covers(read.relations[name], sub, fields)
+        for name, sub in asked.relations.items()
+        if embedded is None or name in embedded
+    )
+
+
+class _Batches(_Tick[Sequence[Record]]):
+    """The batches of one (provider, entity, key kind) in one request. Each key's read is
+    kept with the selection it was read with, which is what tells whether it answers a
+    later ask (aiodataloader keys its cache by key alone, with no place for that)."""
+
+    def __init__(self, federation: Federation, place: _BatchKey) -> None:
+        super().__init__()
+        self._federation = federation
+        self._place = place
+        connector = federation.connectors.get(place[0])
+        self._selects_fields = connector is None or connector.selects_fields
+        embeds = connector.embeds if connector is not None else None
+        self._embedded = embeds.get(place[1], frozenset()) if embeds is not None else None
+        self._kept: dict[str, tuple[Selection, asyncio.Future[Sequence[Record]]]] = {}
+        """Each key as last read or being read: with what, and its records."""
+        self._asked = Selection()
+
+    def load(self, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
+        kept = self._kept.get(key)
+        if kept is not None and covers(kept[0], selection, self._selects_fields, self._embedded):
+            return kept[1]
+        self._asked = union(self._asked, selection if kept is None else union(kept[0], selection))
+        return self._queue(key)
+
+    async def _read(
+        self, queued: Mapping[str, asyncio.Future[Sequence[Record]]]
+    ) -> Mapping[str, Sequence[Record]]:
+        asked, self._asked = self._asked, Selection()
+        for key, future in queued.items():
+            self._kept[key] = (asked, future)
+        provider, entity, by = self._place
+        found = await self._federation.fetch(provider, entity, by, list(queued), asked)
+        return {key: found.get(key, ()) for key in queued}
+
+    def _forget(self, queued: Mapping[str, asyncio.Future[Sequence[Record]]]) -> None:
+        for key, future in queued.items():
+            kept = self._kept.get(key)
+            if kept is not None and kept[1] is future:
+                del self._kept[key]
+
+
+class _Groups(_Tick[Group]):
+    """The linked groups of one type asked in one request."""
+
+    def __init__(self, store: LinkStore, entity: Entity) -> None:
+        super().__init__()
+        self._store = store
+        self._entity = entity
+        self._known: dict[str, asyncio.Future[Group]] = {}
+
+    def load(self, ref: str) -> asyncio.Future[Group]:
+        known = self._known.get(ref)
+        if known is None:
+            known = self._known[ref] = self._queue(ref)
+        return known
+
+    async def _read(self, queued: Mapping[str, asyncio.Future[Group]]) -> Mapping[str, Group]:
+        return await self._store.groups(self._entity, list(queued))
+
+    def _forget(self, queued: Mapping[str, asyncio.Future[Group]]) -> None:
+        for ref in queued:
+            self._known.pop(ref, None)
 
 
 class Loaders:
     def __init__(self, federation: Federation) -> None:
         self._federation = federation
-        self._loaders: dict[_LoaderKey, DataLoader[str, Sequence[Record]]] = {}
-        self._groups: dict[Entity, DataLoader[str, Group]] = {}
+        self._batches: dict[_BatchKey, _Batches] = {}
+        self._groups: dict[Entity, _Groups] = {}
 
     async def one(self, relation: Relation | None, selection: Selection) -> Record | None:
         if isinstance(relation, Across):
@@ -62,7 +209,7 @@ class Loaders:
             return None
         if link.prefetched is not None:
             return link.prefetched[0] if link.prefetched else None
-        records = await _shared(self._loader(link, selection).load(link.key))
+        records = _within(link, await _shared(self._load(link, link.key, selection)))
         return records[0] if records else None
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
@@ -76,7 +223,7 @@ class Loaders:
             return ()
         if link.prefetched is not None:
             return link.prefetched
-        return await _shared(self._loader(link, selection).load(link.key))
+        return _within(link, await _shared(self._load(link, link.key, selection)))
 
     async def about(
         self, entity: Entity, by: str, references: Sequence[str], selection: Selection
@@ -85,7 +232,7 @@ class Loaders:
         providers = self._federation.referencing(entity, by)
         found = await asyncio.gather(
             *(
-                _shared(self._loader(Link(provider, entity, by, ref), selection).load(ref))
+                _shared(self._load(Link(provider, entity, by, ref), ref, selection))
                 for provider in providers
                 for ref in references
             )
@@ -96,16 +243,10 @@ class Loaders:
     async def group(self, record: Record) -> Group:
         """The record's linked group (itself alone, if it has none)."""
         entity = ENTITY_OF[type(record)]
-        loader = self._groups.get(entity)
-        if loader is None:
-            store = self._federation.linking.store
-
-            async def batch(refs: list[str]) -> list[Group]:
-                found = await store.groups(entity, refs)
-                return [found[ref] for ref in refs]
-
-            loader = self._groups[entity] = DataLoader(batch)
-        return await _shared(loader.load(reference_of(record)))
+        groups = self._groups.get(entity)
+        if groups is None:
+            groups = self._groups[entity] = _Groups(self._federation.linking.store, entity)
+        return await _shared(groups.load(reference_of(record)))
 
     async def members(
         self, record: Record, selection: Selection
@@ -157,20 +298,23 @@ class Loaders:
             if group
         ]
 
-    def _loader(self, link: Link, selection: Selection) -> DataLoader[str, Sequence[Record]]:
-        key = (link.provider, link.entity, link.by, selection)
-        loader = self._loaders.get(key)
-        if loader is None:
+    def _load(self, link: Link, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
+        place = (link.provider, link.entity, link.by)
+        batches = self._batches.get(place)
+        if batches is None:
+            batches = self._batches[place] = _Batches(self._federation, place)
+        return batches.load(key, selection)
 
-            async def batch(keys: list[str]) -> list[Sequence[Record]]:
-                found = await self._federation.fetch(
-                    link.provider, link.entity, link.by, keys, selection
-                )
-                return [found.get(k, ()) for k in keys]
 
-            loader = DataLoader(batch)
-            self._loaders[key] = loader
-        return loader
+def _within(link: Link, records: Sequence[Record]) -> Sequence[Record]:
+    if link.within is None:
+        return records
+    name, key = link.within
+    return [
+        record
+        for record in records
+        if isinstance(named := getattr(record, name, None), Link) and named.key == key
+    ]
 
 
 def _followable(relation: Link | Unavailable | None) -> Link | None:

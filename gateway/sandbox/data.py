@@ -13,7 +13,7 @@ tell. The same seed and sizes always give the same world.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 __all__ = ["BUILDING_PROVIDERS", "HOMES", "LISTING_PROVIDER", "World", "WorldSize", "generate"]
@@ -287,6 +287,17 @@ class World:
         )
         self.add_tenant(tenant)
         return tenant
+
+    def amend_lease(self, old: Lease, new: Lease) -> None:
+        """A lease whose terms a provider's API changed (an earlier end): every tenant who
+        signed it holds the new terms, so occupancy and availability follow."""
+        for index, tenant in enumerate(self.tenants):
+            if tenant.lease == old:
+                self.tenants[index] = replace(tenant, lease=new)
+        for unit_tenants in self._tenants_by_unit.values():
+            for index, tenant in enumerate(unit_tenants):
+                if tenant.lease == old:
+                    unit_tenants[index] = replace(tenant, lease=new)
 
 
 def _postal_code(rng: random.Random) -> str:

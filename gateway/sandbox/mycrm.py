@@ -17,7 +17,8 @@ returns related objects (landlord, agent) in full instead of their ids, and
 accepted but deprecated).
 
 Resources (assumed, as PROVIDERS.md records): `/landlords`, `/properties`
-(listings, each one unit with its `landlord` and `agent`), `/users` (agents).
+(listings, each one unit with its `landlord` and `agent`, a `price` and its `currency`,
+assumed), `/users` (agents).
 """
 
 from __future__ import annotations
@@ -86,7 +87,16 @@ MAX_PER_PAGE = 100
 Row = dict[str, Any]
 Admits = Callable[[Request], bool]
 """Whether a request's bearer token opens the API."""
-_AGENTS = [("Sylvie", "Paquette"), ("Hugo", "Lemieux"), ("Karine", "Dubé"), ("Mathieu", "Caron")]
+_AGENTS = [
+    ("Sylvie", "Paquette"),
+    ("Hugo", "Lemieux"),
+    ("Karine", "Dubé"),
+    ("Mathieu", "Caron"),
+    ("Élise", "Boucher"),
+    ("Samuel", "Leblanc"),
+    ("Amélie", "Girard"),
+    ("Vincent", "Poirier"),
+]
 
 
 class _Tables:
@@ -115,6 +125,7 @@ class _Tables:
                 "last_name": last,
                 "role": "agent",
                 "email": f"{first}.{last}@mycrm.example".lower(),
+                "phone": f"+1-514-555-{8100 + index:04d}",
             }
             for index, (first, last) in enumerate(_AGENTS)
         ]
@@ -132,6 +143,7 @@ class _Tables:
                         "rooms": unit.rooms,
                         "bedrooms": max(0, int(unit.rooms) - 1),
                         "price": 900 + int(unit.rooms * 150),
+                        "currency": "CAD",
                         "status": "rented" if lease else "available",
                         "available_from": free_from.isoformat(),
                         "address": f"{building.street}, app. {unit.code}",

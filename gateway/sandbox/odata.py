@@ -18,7 +18,7 @@ import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -310,7 +310,8 @@ def evaluate(
         selected = [row for row in selected if matches(row)]
     total = len(selected) if options.count and server.counts else None
     for name, descending in reversed(options.orderby):
-        selected.sort(key=_sort_key_of(name, server.collation), reverse=descending)
+        key = _sort_key_of(name, server.collation, entity_set.types.get(name))
+        selected.sort(key=key, reverse=descending)
     selected = selected[options.skip :]
     if options.top is not None:
         selected = selected[: options.top]
@@ -389,9 +390,14 @@ class _Key:
         return bool(self.value < other.value)
 
 
-def _sort_key_of(name: str, collation: Collation) -> Callable[[Row], _Key]:
+def _sort_key_of(name: str, collation: Collation, kind: str | None) -> Callable[[Row], _Key]:
+    """Text by the collation; a DateTimeOffset by the instant it names, whatever its offset
+    (`-04:00` in summer, `-05:00` in winter), as SQL Server orders one."""
+
     def key(row: Row) -> _Key:
         value = row.get(name)
+        if kind == "Edm.DateTimeOffset" and isinstance(value, str):
+            return _Key(datetime.fromisoformat(value).astimezone(UTC))
         return _Key(collation.order(value) if isinstance(value, str) else value)
 
     return key
@@ -481,6 +487,8 @@ class _Compiler(NodeVisitor):
         if node.namespace or node.name not in self.properties:
             raise ODataError(f"Could not find a property named '{node.name}'.")
         name = node.name
+        if self.types.get(name) == "Edm.Date":
+            return lambda row: _as_date(row.get(name))
         return lambda row: row.get(name)
 
     def visit_Null(self, node: ast.Null) -> Compiled:  # noqa: ARG002
@@ -576,6 +584,12 @@ class _Compiler(NodeVisitor):
         raise ODataError(f"'{type(node).__name__}' is not supported in $filter.")
 
 
+def _as_date(value: Any) -> date | None:
+    """A date column's value as the database holds it: rows keep the ISO text they are
+    served as, compared as the dates they are."""
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+
+
 def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:
     """The terms joined by one boolean operator, however the parser nested them."""
     if isinstance(node, ast.BoolOp) and isinstance(node.op, joined_by):
@@ -602,6 +616,7 @@ _EDM_KINDS = {
     "Edm.Decimal": "number",
     "Edm.Boolean": "boolean",
     "Edm.Date": "date",
+    "Edm.DateTimeOffset": "moment",
 }
 """Types that compare with one another: numbers of any width, and each other type alone."""
 

@@ -13,8 +13,11 @@ turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`).
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree
 
@@ -24,7 +27,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.data import Tenant, World
+from gateway.clock import Clock
+from gateway.sandbox.data import Lease, Tenant, World
+from gateway.sandbox.leasing import Books
+from gateway.sandbox.ledger import LOCAL, Charge, Ledger
 from gateway.sandbox.odata import (
     COLLATIONS,
     Collation,
@@ -39,6 +45,7 @@ from gateway.sandbox.odata import (
     parse_options,
     query_pairs,
 )
+from gateway.sandbox.operations import Clash, Invalid, Job, Missing, Ticket, Workshop
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import Handler, ProviderState, served
 
@@ -83,6 +90,55 @@ _TYPES = {
         "UnitCode": "Edm.String",
         "LastName": "Edm.String",
         "FirstName": "Edm.String",
+        "Email": "Edm.String",
+        "Phone": "Edm.String",
+        "LeaseId": "Edm.Int32",
+    },
+    "Lease": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "StartDate": "Edm.Date",
+        "EndDate": "Edm.Date",
+        "RentAmount": "Edm.Decimal",
+        "DepositAmount": "Edm.Decimal",
+        "Status": "Edm.String",
+    },
+    "Invoice": {
+        "Id": "Edm.Int32",
+        "CompanyNo": "Edm.Int32",
+        "DivisionNo": "Edm.Int32",
+        "InvoiceNo": "Edm.String",
+        "TenantId": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "InvoiceDate": "Edm.Date",
+        "DueDate": "Edm.Date",
+        "Amount": "Edm.Decimal",
+        "Balance": "Edm.Decimal",
+        "Description": "Edm.String",
+    },
+    "FinancialStatement": {
+        "Id": "Edm.Int32",
+        "TenantId": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "InvoiceId": "Edm.Int32",
+        "TransactionDate": "Edm.DateTimeOffset",
+        "TransactionType": "Edm.String",
+        "Amount": "Edm.Decimal",
+        "Reference": "Edm.String",
+    },
+    "AccountReceivable": {
+        "Id": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "TenantId": "Edm.Int32",
+        "Balance": "Edm.Decimal",
+        "PastDue": "Edm.Decimal",
+    },
+    "LeasePriceChange": {
+        "Id": "Edm.Int32",
+        "LeaseId": "Edm.Int32",
+        "EffectiveDate": "Edm.Date",
+        "Amount": "Edm.Decimal",
     },
     "LedgerDivision": {
         **_PLACE_TYPES,
@@ -93,16 +149,62 @@ _TYPES = {
     },
 }
 """Each entity type's properties and their EDM types: what `$metadata` says and the sets hold."""
+_SERVICE_TYPES = {
+    "ServiceCall": {
+        **_PLACE_TYPES,
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "TenantId": "Edm.Int32",
+        "SupplierId": "Edm.Int32",
+        "Description": "Edm.String",
+        "Priority": "Edm.Int32",
+        "Status": "Edm.String",
+        "RequestDate": "Edm.DateTimeOffset",
+        "ScheduledDate": "Edm.Date",
+        "CompletedDate": "Edm.DateTimeOffset",
+    },
+    "ServiceCallDetail": {
+        **_PLACE_TYPES,
+        "ServiceCallId": "Edm.Int32",
+        "BuildingCode": "Edm.String",
+        "UnitCode": "Edm.String",
+        "SupplierId": "Edm.Int32",
+        "Description": "Edm.String",
+        "Status": "Edm.String",
+        "ScheduledDate": "Edm.Date",
+        "StartDate": "Edm.DateTimeOffset",
+        "EndDate": "Edm.DateTimeOffset",
+        "Amount": "Edm.Decimal",
+    },
+    "Supplier": {
+        "Id": "Edm.Int32",
+        "Name": "Edm.String",
+        "Trade": "Edm.String",
+        "Email": "Edm.String",
+        "Phone": "Edm.String",
+    },
+}
+"""Service calls (a maintenance request), their details (the work done on one) and suppliers:
+the document names them writable, with webhooks; their properties are assumed."""
+_TYPES.update(_SERVICE_TYPES)
 _SETS = {
     "Buildings": "Building",
     "Units": "Unit",
     "Tenants": "Tenant",
+    "Leases": "Lease",
+    "Invoices": "Invoice",
+    "FinancialStatements": "FinancialStatement",
+    "AccountsReceivable": "AccountReceivable",
+    "LeasePriceChanges": "LeasePriceChange",
     "LedgerDivisions": "LedgerDivision",
+    "ServiceCalls": "ServiceCall",
+    "ServiceCallDetails": "ServiceCallDetail",
+    "Suppliers": "Supplier",
 }
 
 
 def _metadata() -> bytes:
-    """CSDL XML for exactly what the service answers: four sets, one navigation (a building's
+    """CSDL XML for exactly what the service answers: its sets, one navigation (a building's
     units, joined on place and code rather than a key, so without a referential constraint)."""
     edmx = "http://docs.oasis-open.org/odata/ns/edmx"
     edm = "http://docs.oasis-open.org/odata/ns/edm"
@@ -116,7 +218,7 @@ def _metadata() -> bytes:
         key = ElementTree.SubElement(entity, f"{{{edm}}}Key")
         ElementTree.SubElement(key, f"{{{edm}}}PropertyRef", {"Name": "Id"})
         for prop, kind in properties.items():
-            nullable = "false" if prop in _PLACE_TYPES else "true"
+            nullable = "false" if prop == "Id" or prop in _PLACE_TYPES else "true"
             attributes = {"Name": prop, "Type": kind, "Nullable": nullable}
             ElementTree.SubElement(entity, f"{{{edm}}}Property", attributes)
         if name == "Building":
@@ -137,6 +239,9 @@ METADATA = _metadata()
 _PLACE_KEY = ("CompanyNo", "DivisionNo", "BuildingCode")
 """How a building's units are found: Primmo keys them by place and code, not by id."""
 _REQUIRED_TENANT_FIELDS = ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "LastName")
+_LEASE_STATUSES = {"active": "A ", "past": "T ", "future": "F "}
+"""Primmo's lease status codes (assumed), padded as its other codes are: A (active, "en
+cours"), T (ended, "terminé"), F (future, "à venir")."""
 
 
 def _code(value: Any) -> str:
@@ -146,8 +251,15 @@ def _code(value: Any) -> str:
 class _Tables:
     """Primmo's rows, laid out from the shared world once, then kept up to date by writes."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
+        self.books = Books(world)
+        self.workshop = Workshop(world, "primmo", clock)
+        self.ledger = Ledger(self.books)
+        self._money: _Money | None = None
+        self.modules = {"FinancialStatements": False}
+        """Modules the client has acquired (`POST /_sandbox/modules`); the sandbox's client
+        has not bought FinancialStatements, as FAQ R8's has not."""
         landlords = {landlord.id: landlord for landlord in world.landlords}
         buildings = world.buildings_of("primmo")
         self.divisions: list[Row] = [
@@ -208,9 +320,34 @@ class _Tables:
             unit_row = units_by_id.get(tenant.unit_id)
             if unit_row is not None and world.is_current(tenant):
                 self.tenants.append(self._tenant_row(tenant, unit_row))
+        # Its leases, present and past (it keeps a lease when it forgets its tenants).
+        self.units_by_id = units_by_id
+        self.leases: list[Row] = [
+            self.lease_row(lease) for lease in self.books.leases(set(units_by_id))
+        ]
 
-    @staticmethod
-    def _tenant_row(tenant: Tenant, unit_row: Row) -> Row:
+    def lease_row(self, lease: Lease) -> Row:
+        """A lease as Primmo's `api/Leases` (assumed) holds it: under its unit's codes, the
+        rent in effect today, and no deposit (Québec's Civil Code, art. 1904, forbids one)."""
+        unit_row = self.units_by_id[lease.unit_id]
+        return {
+            "Id": self.books.number(lease),
+            **{name: unit_row[name] for name in (*_PLACE_KEY, "UnitCode")},
+            "StartDate": lease.start.isoformat(),
+            "EndDate": lease.end.isoformat(),
+            "RentAmount": self.books.rent(lease),
+            "DepositAmount": None,
+            "Status": _LEASE_STATUSES[self.books.status(lease)],
+        }
+
+    def money(self) -> _Money:
+        """Its invoices, statements, receivables and price changes: laid out from the ledger
+        on first use (a world no one asks about costs nothing), then kept up to date."""
+        if self._money is None:
+            self._money = _Money(self)
+        return self._money
+
+    def _tenant_row(self, tenant: Tenant, unit_row: Row) -> Row:
         return {
             "Id": tenant.id,
             "CompanyNo": unit_row["CompanyNo"],
@@ -221,6 +358,9 @@ class _Tables:
             "UnitCode": unit_row["UnitCode"],
             "LastName": tenant.last_name,
             "FirstName": tenant.first_name,
+            "Email": tenant.email or None,
+            "Phone": tenant.phone or None,
+            "LeaseId": self.books.number(tenant.lease),
         }
 
     def units_of(self, building: Row) -> list[Row]:
@@ -243,12 +383,169 @@ class _Tables:
             int(unit_row["Id"]),
             str(body.get("FirstName") or ""),
             str(body["LastName"]),
+            email=str(body.get("Email") or ""),
+            phone=str(body.get("Phone") or ""),
             tenant_type=str(body.get("TenantType") or "D"),
         )
         unit_row["OccupancyStatus"] = "L "
         row = self._tenant_row(tenant, unit_row)
         self.tenants.append(row)
+        if not any(lease["Id"] == row["LeaseId"] for lease in self.leases):
+            self.leases.append(self.lease_row(tenant.lease))
         return row
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TENANT_TYPE = re.compile(r"^[A-Z]$")
+
+
+def _ieee754(request: Request) -> bool:
+    """`IEEE754Compatible=true` among the request's media type parameters (OData JSON §3.2)."""
+    _, *parameters = request.headers.get("content-type", "").split(";")
+    return any(
+        name.strip().lower() == "ieee754compatible" and value.strip().lower() == "true"
+        for name, _, value in (parameter.partition("=") for parameter in parameters)
+    )
+
+
+def _fits(value: Any, kind: str, ieee754: bool) -> bool:
+    """A JSON value as an EDM type takes it: an Edm.Decimal (or Int64) a number, or with
+    `IEEE754Compatible=true` a string and only a string, as ASP.NET OData holds to it."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("Edm.Decimal", "Edm.Int64"):
+        return isinstance(value, str) if ieee754 else number
+    if kind == "Edm.Double":
+        return number
+    if kind == "Edm.Int32":
+        return number and isinstance(value, int) and -(2**31) <= value < 2**31
+    return isinstance(value, str)
+
+
+def _mistyped(body: Row, types: Mapping[str, str], ieee754: bool) -> str | None:
+    """The first property whose value its EDM type does not take, in the words of ASP.NET
+    OData's refusal, naming the property."""
+    for name, value in body.items():
+        kind = types.get(name)
+        if value is not None and kind is not None and not _fits(value, kind, ieee754):
+            shown = json.dumps(value)[:40]
+            return f"Cannot convert the literal {shown} to the expected type '{kind}' ({name})."
+    return None
+
+
+def _tenant_problem(body: Row) -> str | None:
+    """Primmo's own rules for a tenant (assumed, as its screens would check them)."""
+    email, kind = body.get("Email"), body.get("TenantType")
+    if email is not None and not (isinstance(email, str) and _EMAIL.match(email)):
+        return "Email is not a valid address."
+    if kind is not None and not (isinstance(kind, str) and _TENANT_TYPE.match(kind)):
+        return "TenantType is a one-letter code (D, C...)."
+    return None
+
+
+class _Money:
+    """Primmo's money sets (assumed, as the document names them without their shape):
+    `api/Invoices` (its invoices; creation only, FAQ R20), `api/FinancialStatements` (each
+    tenant's account: an `F` line per invoice, a `P` line per payment; 403 without the
+    module, FAQ R8), `api/AccountsReceivable` (what each lease still owes) and
+    `api/LeasePriceChanges` (FAQ R9). Ids are Primmo's own, numbered as rows are filed."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self.tables = tables
+        self.invoices: list[Row] = []
+        self.statements: list[Row] = []
+        self.receivables: list[Row] = []
+        self.price_changes: list[Row] = []
+        self.charges: dict[int, tuple[Lease, Charge]] = {}
+        self._ids: dict[tuple[str, int], int] = {}
+        for lease in tables.books.leases(set(tables.units_by_id)):
+            self.file(lease)
+
+    def id(self, kind: str, key: int) -> int:
+        """Primmo's own Int32 id for a ledger record (whose ids hold the lease number, too
+        wide), numbered as rows are filed, the same each time a lease is filed again."""
+        return self._ids.setdefault((kind, key), 100_000_000 + len(self._ids))
+
+    def file(self, lease: Lease) -> None:
+        """A lease's rows, filed again (after a write: its balance and lines changed)."""
+        number = self.tables.books.number(lease)
+        for rows in (self.invoices, self.statements, self.receivables, self.price_changes):
+            rows[:] = [row for row in rows if row["LeaseId"] != number]
+        ledger, today = self.tables.ledger, self.tables.world.today
+        unit = self.tables.units_by_id[lease.unit_id]
+        by_charge = {}
+        for charge in ledger.charges(lease):
+            identifier = self.id("invoice", charge.id)
+            self.charges[identifier] = (lease, charge)
+            by_charge[charge.id] = identifier
+            self.invoices.append(
+                {
+                    "Id": identifier,
+                    "CompanyNo": unit["CompanyNo"],
+                    "DivisionNo": unit["DivisionNo"],
+                    "InvoiceNo": f"F-{identifier:08d}",
+                    "TenantId": charge.tenant,
+                    "LeaseId": number,
+                    "InvoiceDate": charge.issued.isoformat(),
+                    "DueDate": charge.due.isoformat(),
+                    "Amount": float(charge.amount),
+                    "Balance": float(ledger.open_amount(charge)),
+                    "Description": charge.description,
+                }
+            )
+            self.statements.append(
+                {
+                    "Id": self.id("line", charge.id),
+                    "TenantId": charge.tenant,
+                    "LeaseId": number,
+                    "InvoiceId": identifier,
+                    "TransactionDate": _local(datetime.combine(charge.issued, time(), LOCAL)),
+                    "TransactionType": "F",
+                    "Amount": float(charge.amount),
+                    "Reference": f"F-{identifier:08d}",
+                }
+            )
+        for payment in ledger.payments(lease):
+            if payment.status == "completed":
+                self.statements.append(
+                    {
+                        "Id": self.id("line", payment.id),
+                        "TenantId": payment.tenant,
+                        "LeaseId": number,
+                        "InvoiceId": by_charge[payment.charge],
+                        "TransactionDate": _local(payment.paid_at),
+                        "TransactionType": "P",
+                        "Amount": float(payment.amount),
+                        "Reference": payment.method,
+                    }
+                )
+        owed, overdue = ledger.owed(lease)
+        self.receivables.append(
+            {
+                "Id": number,
+                "LeaseId": number,
+                "TenantId": min(self.tables.books.tenants(lease)),
+                "Balance": float(owed),
+                "PastDue": float(overdue),
+            }
+        )
+        for change in self.tables.books.rent_changes(lease):
+            self.price_changes.append(
+                {
+                    "Id": self.id("price", change.number),
+                    "LeaseId": number,
+                    "EffectiveDate": change.effective.isoformat(),
+                    "Amount": change.rent,
+                }
+            )
+        if lease.end >= today:
+            for row in self.tables.leases:
+                if row["Id"] == number:
+                    row.update(self.tables.lease_row(lease))
+
+
+def _local(moment: datetime) -> str:
+    """As ASP.NET writes a DateTimeOffset: local time with its offset."""
+    return moment.astimezone(LOCAL).isoformat()
 
 
 def _place(row: Row) -> tuple[Any, Any, str]:
@@ -284,12 +581,18 @@ class _Service:
     def __init__(self, world: World, state: ProviderState) -> None:
         self.world = world
         self.state = state
-        self.tables = state.records = _Tables(world)
+        self.tables = state.records = _Tables(world, state.clock)
         self.units = EntitySet.typed(_TYPES["Unit"])
         units_of = Navigation(self.units, self.tables.units_of, "Units", _PLACE_KEY)
         self.buildings = EntitySet.typed(_TYPES["Building"], {"Units": units_of})
         self.tenants = EntitySet.typed(_TYPES["Tenant"])
+        self.leases = EntitySet.typed(_TYPES["Lease"])
         self.divisions = EntitySet.typed(_TYPES["LedgerDivision"])
+        self.invoices = EntitySet.typed(_TYPES["Invoice"])
+        self.statements = EntitySet.typed(_TYPES["FinancialStatement"])
+        self.receivables = EntitySet.typed(_TYPES["AccountReceivable"])
+        self.price_changes = EntitySet.typed(_TYPES["LeasePriceChange"])
+        self.books = self.tables.books
         self.subscribers: dict[str, dict[str, Any]] = {}
         self.outbox = state.outbox = Outbox(state)
 
@@ -299,6 +602,7 @@ class _Service:
             "Buildings": (self.tables.buildings, self.buildings),
             "Units": (self.tables.units, self.units),
             "Tenants": (self.tables.tenants, self.tenants),
+            "Leases": (self.tables.leases, self.leases),
             "LedgerDivisions": (self.tables.divisions, self.divisions),
         }
         routes = [
@@ -308,11 +612,34 @@ class _Service:
             Route("/api/Units/ForRent/$count", bearer(self.units_for_rent_count), methods=["GET"]),
             Route("/api/Tenants", bearer(self.tenants_endpoint), methods=["GET", "POST"]),
             Route("/_sandbox/odata", self.configure, methods=["POST"]),
-            Route("/api/FinancialStatements", forbidden, methods=["GET"]),
+            Route("/_sandbox/modules", self.license, methods=["POST"]),
             Route("/api/subscribe", bearer(self.subscribe), methods=["GET", "POST"]),
             Route("/api/unsubscribe", bearer(self.unsubscribe), methods=["POST"]),
             Route("/_sandbox/tenants/{id:int}", self.edit_tenant, methods=["POST"]),
+            *_ServiceCalls(self).routes(),
         ]
+        money: dict[str, tuple[Callable[[], list[Row]], EntitySet]] = {
+            "Invoices": (lambda: self.tables.money().invoices, self.invoices),
+            "FinancialStatements": (lambda: self.tables.money().statements, self.statements),
+            "AccountsReceivable": (lambda: self.tables.money().receivables, self.receivables),
+            "LeasePriceChanges": (lambda: self.tables.money().price_changes, self.price_changes),
+        }
+        writes = {"Invoices": self.create_invoice, "LeasePriceChanges": self.create_price_change}
+        for path, (read, description) in money.items():
+            listed = self.licensed(path, self.listed_now(read, description))
+            write = writes.get(path)
+            routes += [
+                Route(
+                    f"/api/{path}",
+                    bearer(self.either(listed, write) if write else listed),
+                    methods=["GET", "POST"] if write else ["GET"],
+                ),
+                Route(
+                    f"/api/{path}/$count",
+                    bearer(self.licensed(path, self.counted_now(read, description))),
+                    methods=["GET"],
+                ),
+            ]
         for path, (rows, description) in sets.items():
             if path != "Tenants":
                 routes.append(
@@ -378,6 +705,139 @@ class _Service:
             return _query(request, rows, description, self.state.server)
 
         return endpoint
+
+    def listed_now(self, read: Callable[[], list[Row]], description: EntitySet) -> Handler:
+        """A set laid out on first use: its rows are read when asked for, not at start."""
+
+        async def endpoint(request: Request) -> Response:
+            return _query(request, read(), description, self.state.server)
+
+        return endpoint
+
+    def counted_now(self, read: Callable[[], list[Row]], description: EntitySet) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return _count(request, read(), description, self.state.server)
+
+        return endpoint
+
+    def licensed(self, path: str, handler: Handler) -> Handler:
+        """A set of a module the client may not have bought: 403 until it has (FAQ R8)."""
+
+        async def endpoint(request: Request) -> Response:
+            if self.tables.modules.get(path, True):
+                return await handler(request)
+            return _error(403, "Forbidden", f"The client has not acquired the {path} module.")
+
+        return endpoint
+
+    @staticmethod
+    def either(read: Handler, write: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return await (write if request.method == "POST" else read)(request)
+
+        return endpoint
+
+    async def license(self, request: Request) -> Response:
+        """Sandbox admin: the client buys a module (`?FinancialStatements=true`), or loses it."""
+        for name, value in request.query_params.items():
+            if name not in self.tables.modules or value not in ("true", "false"):
+                return JSONResponse(
+                    {"error": f"modules: {', '.join(self.tables.modules)}; true or false"},
+                    status_code=400,
+                )
+            self.tables.modules[name] = value == "true"
+        return JSONResponse(self.tables.modules)
+
+    async def posted(
+        self,
+        request: Request,
+        kind: str,
+        required: Collection[str],
+        optional: Collection[str] = (),
+    ) -> Row | Response:
+        """A row of entity type `kind` posted, as Primmo checks one: each value of its
+        property's EDM type (the OData layer's 400), then (FAQ R6) the properties required
+        (neither null nor empty) and no others, or its 400 naming them."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "The body must be a JSON object.")
+        mistyped = _mistyped(body, _TYPES[kind], _ieee754(request))
+        if mistyped:
+            return _error(400, "BadRequest", mistyped)
+        missing = [name for name in required if body.get(name) in (None, "")]
+        if missing:
+            return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - set(required) - set(optional))
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        return body
+
+    async def for_lease(
+        self,
+        request: Request,
+        kind: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+    ) -> tuple[Row, Lease] | Response:
+        """A row posted about a lease, checked as Primmo checks it (FAQ R6): the properties
+        `posted` checks, `Amount` a positive amount of cents, dates as dates (400, naming the
+        property), a lease it has that has not ended (400, 409)."""
+        body = await self.posted(request, kind, required, optional)
+        if isinstance(body, Response):
+            return body
+        dated = [name for name in required if name.endswith("Date")]
+        problem = _amount_problem(body, "Amount") or next(
+            (found for name in dated if (found := _date_problem(body, name))), None
+        )
+        if problem:
+            return _error(400, "ValidationError", problem)
+        number = body.get("LeaseId")
+        lease = self.books.lease(number) if isinstance(number, int) else None
+        if lease is None or lease.unit_id not in self.tables.units_by_id:
+            return _error(400, "ValidationError", "LeaseId names no lease.")
+        if lease.end < self.world.today:
+            return _error(409, "Conflict", "The lease has ended.")
+        return body, lease
+
+    async def create_invoice(self, request: Request) -> Response:
+        posted = await self.for_lease(
+            request, "Invoice", ("LeaseId", "DueDate", "Amount"), ("Description",)
+        )
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
+        charge = self.tables.ledger.bill(
+            lease,
+            Decimal(str(body["Amount"])),
+            date.fromisoformat(body["DueDate"]),
+            str(body.get("Description") or "Facture"),
+        )
+        money = self.tables.money()
+        money.file(lease)
+        row = next(r for r in money.invoices if r["Id"] == money.id("invoice", charge.id))
+        self.announce("Invoice", int(row["Id"]), 3)
+        return JSONResponse(row, status_code=201)
+
+    async def create_price_change(self, request: Request) -> Response:
+        posted = await self.for_lease(
+            request, "LeasePriceChange", ("LeaseId", "EffectiveDate", "Amount")
+        )
+        if isinstance(posted, Response):
+            return posted
+        body, lease = posted
+        effective = date.fromisoformat(body["EffectiveDate"])
+        if not lease.start <= effective <= lease.end:
+            return _error(400, "ValidationError", "EffectiveDate is outside the lease.")
+        if any(change.effective == effective for change in self.books.rent_changes(lease)):
+            return _error(409, "Conflict", f"A price change already takes effect on {effective}.")
+        change = self.books.record_rent_change(lease, effective, int(Decimal(str(body["Amount"]))))
+        money = self.tables.money()
+        money.file(lease)
+        row = next(r for r in money.price_changes if r["Id"] == money.id("price", change.number))
+        return JSONResponse(row, status_code=201)
 
     def counted(self, rows: list[Row], description: EntitySet) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -446,9 +906,18 @@ class _Service:
             return _error(400, "BadRequest", "The body must be a JSON object.")
         if not isinstance(body, dict):
             return _error(400, "BadRequest", "The body must be a JSON object.")
+        mistyped = _mistyped(body, _TYPES["Tenant"], _ieee754(request))
+        if mistyped:
+            return _error(400, "BadRequest", mistyped)
         missing = [name for name in _REQUIRED_TENANT_FIELDS if body.get(name) in (None, "")]
         if missing:
             return _error(400, "ValidationError", f"Required: {', '.join(missing)}.")
+        unknown = sorted(set(body) - set(_TYPES["Tenant"]) - {"Id"})
+        if unknown:
+            return _error(400, "ValidationError", f"Unknown property: {', '.join(unknown)}.")
+        problem = _tenant_problem(body)
+        if problem:
+            return _error(400, "ValidationError", problem)
         unit_row = self.tables.find_unit(body, self.state.server.collation)
         if unit_row is None:
             return _error(
@@ -531,12 +1000,287 @@ class _Service:
         return JSONResponse(row)
 
 
+_CALL_STATUSES = {"open": "O ", "assigned": "A ", "completed": "T "}
+"""A service call's status codes (assumed), padded as Primmo's other codes: O (ouvert), A
+(assigné), T (terminé)."""
+_DETAIL_STATUSES = {"scheduled": "P ", "in_progress": "E ", "completed": "T ", "cancelled": "X "}
+"""A detail's: P (planifié), E (en cours), T (terminé), X (annulé)."""
+_PRIORITY_CODES = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
+"""Priority as a number, 1 the most urgent (assumed)."""
+_PROPERTIES = {
+    "unit": "UnitCode",
+    "tenant": "TenantId",
+    "vendor": "SupplierId",
+    "description": "Description",
+    "priority": "Priority",
+    "cost": "Amount",
+}
+"""The workshop's names for what it refuses, as Primmo's messages name the properties."""
+_NEW_CALL = {"CompanyNo", "DivisionNo", "BuildingCode", "UnitCode", "Description"}
+_NEW_DETAIL = {"ServiceCallId", "SupplierId", "Description"}
+
+
+def _eastern(moment: datetime | None) -> str | None:
+    """A timestamp as Primmo's server in Québec writes a DateTimeOffset: local time with its
+    offset, -04:00 in summer (second Sunday of March to first Sunday of November), -05:00
+    otherwise."""
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC)
+    march, november = date(utc.year, 3, 8), date(utc.year, 11, 1)
+    start = datetime.combine(march + timedelta(days=(6 - march.weekday()) % 7), time(7), UTC)
+    end = datetime.combine(november + timedelta(days=(6 - november.weekday()) % 7), time(6), UTC)
+    hours = -4 if start <= utc < end else -5
+    return utc.astimezone(timezone(timedelta(hours=hours))).isoformat()
+
+
+def _day(value: Any) -> date | Invalid | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return Invalid("ScheduledDate", "ScheduledDate is an ISO date.")
+
+
+class _ServiceCalls:
+    """`api/ServiceCalls`, `api/ServiceCallDetails` and `api/Suppliers` over the workshop's
+    books: OData reads like every set, `POST` to create, `PATCH <set>(<Id>)` to move a record
+    along its flow (OData's update; `Prefer: return=representation` answers the record)."""
+
+    def __init__(self, service: _Service) -> None:
+        self.service = service
+        self.tables = service.tables
+        self.workshop = service.tables.workshop
+        self.calls = EntitySet.typed(_TYPES["ServiceCall"])
+        self.details = EntitySet.typed(_TYPES["ServiceCallDetail"])
+        self.suppliers = EntitySet.typed(_TYPES["Supplier"])
+
+    def call_row(self, ticket: Ticket, current: set[int] | None = None) -> Row:
+        """`current`: the tenants Primmo lists, when rows are made for many calls at once."""
+        unit = self.tables.units_by_id[ticket.unit_id]
+        tenant = ticket.tenant_id
+        if current is None:
+            current = {row["Id"] for row in self.tables.tenants}
+        return {
+            "Id": ticket.id,
+            **{name: unit[name] for name in (*_PLACE_KEY, "UnitCode")},
+            # Primmo keeps no former tenants: a call they made no longer names them.
+            "TenantId": tenant if tenant in current else None,
+            "SupplierId": ticket.vendor_id,
+            "Description": ticket.words(french=True)[1],
+            "Priority": _PRIORITY_CODES[ticket.priority],
+            "Status": _CALL_STATUSES[ticket.status],
+            "RequestDate": _eastern(ticket.reported),
+            "ScheduledDate": ticket.scheduled.isoformat() if ticket.scheduled else None,
+            "CompletedDate": _eastern(ticket.completed),
+        }
+
+    def detail_row(self, job: Job) -> Row:
+        ticket = self.workshop.requests[job.request_id]
+        unit = self.tables.units_by_id[ticket.unit_id]
+        return {
+            "Id": job.id,
+            "ServiceCallId": job.request_id,
+            **{name: unit[name] for name in (*_PLACE_KEY, "UnitCode")},
+            "SupplierId": job.vendor_id,
+            "Description": job.words(french=True),
+            "Status": _DETAIL_STATUSES[job.status],
+            "ScheduledDate": job.scheduled.isoformat(),
+            "StartDate": _eastern(job.started),
+            "EndDate": _eastern(job.completed),
+            "Amount": float(job.cost) if job.cost is not None else None,
+        }
+
+    def rows(self, name: str) -> tuple[list[Row], EntitySet]:
+        if name == "ServiceCalls":
+            current = {row["Id"] for row in self.tables.tenants}
+            tickets = self.workshop.requests.values()
+            return [self.call_row(ticket, current) for ticket in tickets], self.calls
+        if name == "ServiceCallDetails":
+            return [self.detail_row(job) for job in self.workshop.jobs.values()], self.details
+        suppliers = [
+            {"Id": v.id, "Name": v.name, "Trade": v.trade, "Email": v.email, "Phone": v.phone}
+            for v in self.workshop.vendors.values()
+        ]
+        return suppliers, self.suppliers
+
+    def reader(self, name: str, count: bool = False) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            rows, description = self.rows(name)
+            server = self.service.state.server
+            if count:
+                return _count(request, rows, description, server)
+            return _query(request, rows, description, server)
+
+        return endpoint
+
+    def refused(self, error: Exception) -> Response:
+        """The workshop's refusal in Primmo's words: 404, 409 (assumed: a step that does not
+        fit the record's status), or 400 with a message naming the property, as its own
+        validation does (FAQ R6)."""
+        if isinstance(error, Missing):
+            return _error(404, "NotFound", str(error))
+        if isinstance(error, Clash):
+            return _error(409, "Conflict", str(error))
+        assert isinstance(error, Invalid)
+        named = _PROPERTIES.get(error.field, error.field)
+        return _error(400, "ValidationError", f"{named}: {error}")
+
+    async def body(
+        self, request: Request, kind: str, allowed: set[str], required: set[str]
+    ) -> Row | Response:
+        return await self.service.posted(request, kind, sorted(required), allowed - required)
+
+    @staticmethod
+    def answered(request: Request, row: Row, status: int = 200) -> Response:
+        """OData's update answers 204 unless the client prefers the record back."""
+        if status == 200 and "return=representation" not in request.headers.get("prefer", ""):
+            return Response(status_code=204)
+        return JSONResponse(row, status_code=status)
+
+    async def create_call(self, request: Request) -> Response:
+        allowed = {*_NEW_CALL, "Priority", "TenantId"}
+        body = await self.body(request, "ServiceCall", allowed, _NEW_CALL)
+        if isinstance(body, Response):
+            return body
+        unit = self.tables.find_unit(body, self.service.state.server.collation)
+        priority = {code: word for word, code in _PRIORITY_CODES.items()}.get(
+            body.get("Priority", 3)
+        )
+        tenant = body.get("TenantId")
+        try:
+            if unit is None:
+                raise Invalid("unit", "No unit matches CompanyNo, DivisionNo and the codes.")
+            if priority is None:
+                raise Invalid("priority", "Priority is 1 (urgent) to 4 (low).")
+            if tenant is not None and not isinstance(tenant, int):
+                raise Invalid("tenant", "TenantId is a tenant's Id.")
+            ticket = self.workshop.open(
+                int(unit["Id"]), str(body["Description"]), priority=priority, tenant_id=tenant
+            )
+        except Invalid as error:
+            return self.refused(error)
+        row = self.call_row(ticket)
+        self.service.announce("ServiceCall", ticket.id, 3)
+        return JSONResponse(row, status_code=201)
+
+    async def update_call(self, request: Request) -> Response:
+        body = await self.body(
+            request, "ServiceCall", {"SupplierId", "Status", "ScheduledDate"}, {"Status"}
+        )
+        if isinstance(body, Response):
+            return body
+        number = request.path_params["id"]
+        status = str(body["Status"]).strip()
+        day = _day(body.get("ScheduledDate"))
+        try:
+            if isinstance(day, Invalid):
+                raise day
+            if status == "A":
+                ticket = self.workshop.assign(number, body.get("SupplierId"), day)
+            elif status == "T" and set(body) == {"Status"}:
+                ticket = self.workshop.complete(number, None)
+            else:
+                raise Invalid("Status", "Status is A (with SupplierId) or T (alone).")
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce("ServiceCall", ticket.id, 1)
+        return self.answered(request, self.call_row(ticket))
+
+    async def create_detail(self, request: Request) -> Response:
+        allowed = {*_NEW_DETAIL, "ScheduledDate", "Amount"}
+        body = await self.body(request, "ServiceCallDetail", allowed, _NEW_DETAIL)
+        if isinstance(body, Response):
+            return body
+        call, amount = body.get("ServiceCallId"), body.get("Amount")
+        day = _day(body.get("ScheduledDate"))
+        try:
+            if isinstance(day, Invalid):
+                raise day
+            if not isinstance(call, int) or call not in self.workshop.requests:
+                raise Invalid("ServiceCallId", "No such service call.")
+            if amount is not None and not isinstance(amount, int | float):
+                raise Invalid("cost", "Amount is a number.")
+            job = self.workshop.add_job(
+                call,
+                body.get("SupplierId"),
+                str(body["Description"]),
+                day,
+                Decimal(str(amount)) if amount is not None else None,
+            )
+        except (Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce(
+            "ServiceCallDetail", job.id, 3, json.dumps({"serviceCallId": job.request_id})
+        )
+        return JSONResponse(self.detail_row(job), status_code=201)
+
+    async def update_detail(self, request: Request) -> Response:
+        body = await self.body(request, "ServiceCallDetail", {"Status", "Amount"}, {"Status"})
+        if isinstance(body, Response):
+            return body
+        number, amount = request.path_params["id"], body.get("Amount")
+        status = str(body["Status"]).strip()
+        try:
+            if amount is not None and (status != "T" or not isinstance(amount, int | float)):
+                raise Invalid("cost", "Amount is a number, given when the work is done (T).")
+            if status == "E":
+                job = self.workshop.start(number)
+            elif status == "T":
+                cost = Decimal(str(amount)) if amount is not None else None
+                job = self.workshop.finish(number, cost)
+            elif status == "X":
+                job = self.workshop.cancel(number, None)
+            else:
+                raise Invalid("Status", "Status is E (started), T (done) or X (cancelled).")
+        except (Missing, Clash, Invalid) as error:
+            return self.refused(error)
+        self.service.announce(
+            "ServiceCallDetail", job.id, 1, json.dumps({"serviceCallId": job.request_id})
+        )
+        return self.answered(request, self.detail_row(job))
+
+    def routes(self) -> list[Route]:
+        bearer = self.service.bearer
+        routes = [
+            Route("/api/ServiceCalls", bearer(self.create_call), methods=["POST"]),
+            Route("/api/ServiceCalls({id:int})", bearer(self.update_call), methods=["PATCH"]),
+            Route("/api/ServiceCallDetails", bearer(self.create_detail), methods=["POST"]),
+            Route(
+                "/api/ServiceCallDetails({id:int})", bearer(self.update_detail), methods=["PATCH"]
+            ),
+        ]
+        for name in ("ServiceCalls", "ServiceCallDetails", "Suppliers"):
+            routes.append(Route(f"/api/{name}", bearer(self.reader(name)), methods=["GET"]))
+            counted = bearer(self.reader(name, count=True))
+            routes.append(Route(f"/api/{name}/$count", counted, methods=["GET"]))
+        return routes
+
+
 async def metadata(_: Request) -> Response:
     return Response(METADATA, media_type="application/xml")
 
 
-async def forbidden(_: Request) -> Response:
-    return _error(403, "Forbidden", "The client has not acquired the FinancialStatements module.")
+def _amount_problem(body: Row, name: str) -> str | None:
+    value = body.get(name)
+    try:
+        amount = Decimal(str(value)) if isinstance(value, int | float | str) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or isinstance(value, bool) or not amount.is_finite() or amount <= 0:
+        return f"{name} must be a positive amount."
+    if not isinstance(places := amount.as_tuple().exponent, int) or places < -2:
+        return f"{name} has at most 2 decimal places."
+    return None
+
+
+def _date_problem(body: Row, name: str) -> str | None:
+    try:
+        date.fromisoformat(str(body.get(name)))
+    except ValueError:
+        return f"{name} must be a date (YYYY-MM-DD)."
+    return None
 
 
 def _query(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:

@@ -379,7 +379,15 @@ class _Service:
         return {"apiToken": record.api_token}
 
     def create_property(self, info: Any, input: dict[str, Any]) -> Any:
+        """A landlord's new property (assumed, as the read API): a blank field and a name
+        the landlord already uses are refused, as the landlord's own screens would."""
         mine = self.owner(info)
+        blank = [k for k, v in input.items() if isinstance(v, str) and not v.strip()]
+        if blank:
+            raise GraphQLError(f"{', '.join(sorted(blank))} must not be blank")
+        taken = {p["name"].casefold() for p in mine.properties}
+        if input["name"].strip().casefold() in taken:
+            raise GraphQLError(f"a property named '{input['name']}' already exists")
         item = {
             "id": f"sp_{self.world.new_id()}",
             "landlordId": mine.id,

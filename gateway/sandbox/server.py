@@ -70,6 +70,11 @@ class Fault:
     kind: str
     status: int = 500
     seconds: float = 30.0
+    method: str | None = None
+    """Only requests of this method misbehave (a write's POST, not the read before it)."""
+    after: bool = False
+    """The provider does the work first, then its answer is lost in the fault (a proxy's 502
+    after the write was made, a body cut short): what a gateway cannot tell from a refusal."""
 
 
 async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
@@ -83,9 +88,19 @@ async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, byt
     await send({"type": "http.response.body", "body": body})
 
 
-async def _misbehave(fault: Fault | None, token: bool, send: Send) -> bool:
-    """Answers in place of the provider if a fault applies to this request."""
+def _applies(fault: Fault | None, token: bool, method: str) -> bool:
     if fault is None or fault.kind.startswith("token_") != token:
+        return False
+    return fault.method is None or fault.method == method
+
+
+async def _unheard(_message: Message) -> None:
+    """Where the provider's own answer goes when a fault answers in its place afterwards."""
+
+
+async def _misbehave(fault: Fault | None, token: bool, method: str, send: Send) -> bool:
+    """Answers in place of the provider if a fault applies to this request."""
+    if fault is None or not _applies(fault, token, method):
         return False
     if fault.kind == "slow":
         await asyncio.sleep(fault.seconds)
@@ -197,6 +212,7 @@ class ProviderState:
     """The provider's documented error names, each with the status its document gives it."""
     refused: int = 0
     refusal: tuple[str, int] | None = None
+    refused_field: str | None = None
     warning: str | None = None
     """A warning the provider attaches to every answer, where its API has a way to say one."""
     token_paths: frozenset[str] = frozenset()
@@ -213,26 +229,42 @@ class ProviderState:
     """The knobs of the provider's protocol, where it has some (Primmo: `odata.Server`'s page
     cap, collation and counting), for a test or a person to make it behave like another server."""
 
-    def inject(self, kind: str, *, status: int = 500, seconds: float = 30.0) -> None:
-        """Makes the provider misbehave, as real ones do; `None`-like kind "none" heals it."""
+    def inject(
+        self,
+        kind: str,
+        *,
+        status: int = 500,
+        seconds: float = 30.0,
+        method: str | None = None,
+        after: bool = False,
+    ) -> None:
+        """Makes the provider misbehave, as real ones do, on every request or only on those of
+        `method`, instead of doing the work or (`after`) once it is done; `None`-like kind
+        "none" heals it."""
         if kind == "none":
             self.fault = None
             return
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
-        self.fault = Fault(kind, status, seconds)
+        if after and kind == "slow":
+            raise ValueError("a slow answer comes before the work; `after` is for answers")
+        self.fault = Fault(kind, status, seconds, method.upper() if method else None, after)
 
     def throttle(self, retry_after: int, times: int = 1) -> None:
         """The next `times` requests are refused with 429 and this retry-after."""
         self.throttled, self.throttle_retry_after = times, retry_after
 
-    def refuse(self, name: str, times: int = 1, status: int | None = None) -> None:
+    def refuse(
+        self, name: str, times: int = 1, status: int | None = None, field: str | None = None
+    ) -> None:
         """The next `times` data requests are refused with the provider's own error `name`,
-        in its own error body, with the documented status unless `status` says otherwise."""
+        in its own error body, with the documented status unless `status` says otherwise,
+        naming `field` where its error body names fields (pms's `details`)."""
         if name not in self.error_names:
             known = ", ".join(sorted(self.error_names)) or "none"
             raise ValueError(f"unknown error name {name!r}; known: {known}")
         self.refused, self.refusal = times, (name, status or self.error_names[name])
+        self.refused_field = field
 
     def take_refusal(self) -> tuple[str, int] | None:
         if self.refused <= 0 or self.refusal is None:
@@ -305,7 +337,11 @@ def counting(app: ASGIApp, state: ProviderState) -> ASGIApp:
                     if state.latency:
                         spread = random.uniform(-state.jitter, state.jitter)
                         await asyncio.sleep(max(0.0, state.latency + spread))
-                    if not await _misbehave(state.fault, seen.token, send):
+                    fault, method = state.fault, scope["method"]
+                    if fault is not None and fault.after and _applies(fault, seen.token, method):
+                        await app(scope, keeping_body, _unheard)
+                        await _misbehave(fault, seen.token, method, send)
+                    elif not await _misbehave(fault, seen.token, method, send):
                         await app(scope, keeping_body, send)
                 finally:
                     state.in_flight -= 1
@@ -382,6 +418,8 @@ class _Admin:
                 params.get("kind", "none"),
                 status=int(params.get("status", "500")),
                 seconds=float(params.get("seconds", "30")),
+                method=params.get("method"),
+                after=params.get("after", "false").lower() == "true",
             )
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
@@ -394,7 +432,7 @@ class _Admin:
             times = int(params.get("times", "1"))
             if status is not None and not 400 <= status <= 599:
                 raise ValueError("status is 400 to 599")
-            self.state.refuse(params.get("name", ""), times, status)
+            self.state.refuse(params.get("name", ""), times, status, params.get("field"))
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return Response(status_code=204)

@@ -12,6 +12,7 @@ import enum
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway import model
@@ -20,9 +21,22 @@ from gateway.model import Record
 __all__ = ["dumps", "loads"]
 
 _CLASSES: dict[str, type[Any]] = {
-    cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link, model.Unavailable)
+    cls.__name__: cls for cls in (*model.ENTITY_OF, model.Link, model.Unavailable, model.Money)
 }
-_ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (model.Entity, model.Occupancy)}
+_ENUMS: dict[str, type[enum.Enum]] = {
+    cls.__name__: cls
+    for cls in (
+        model.Entity,
+        model.Occupancy,
+        model.LeaseStatus,
+        model.Priority,
+        model.MaintenanceStatus,
+        model.WorkOrderStatus,
+        model.ListingStatus,
+        model.ChargeStatus,
+        model.PaymentStatus,
+    )
+}
 
 
 def _plain(value: Any) -> Any:
@@ -33,6 +47,8 @@ def _plain(value: Any) -> Any:
         }
     if isinstance(value, enum.Enum):
         return {"$enum": type(value).__name__, "value": value.value}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -52,6 +68,8 @@ def _rebuilt(value: Any) -> Any:
         return _CLASSES[value["$class"]](**fields)
     if "$enum" in value:
         return _ENUMS[value["$enum"]](value["value"])
+    if "$decimal" in value:
+        return Decimal(value["$decimal"])
     if "$datetime" in value:
         return datetime.fromisoformat(value["$datetime"])
     return date.fromisoformat(value["$date"])

@@ -39,6 +39,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.upstream.dispatch import may_have_left
 from gateway.upstream.quota import Quota
 
 __all__ = [
@@ -403,7 +404,7 @@ class ProviderHealth:
                 f"{self.name} is too slow: its circuit opened and the gateway stopped "
                 "waiting for this call.",
             )
-        if write:
+        if write and may_have_left():
             return OutcomeUnknown(
                 self.name,
                 f"{self.name} did not confirm the write in time; it may or may not have happened.",

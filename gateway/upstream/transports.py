@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from gateway.errors import UpstreamInvalidResponse
 from gateway.observability.metrics import Metrics
+from gateway.upstream.dispatch import watched
 from gateway.upstream.quota import Quota
 from gateway.upstream.resilience import Latency
 
@@ -31,6 +32,7 @@ __all__ = [
     "RetryAfter",
     "RetryBudget",
     "RetryIdempotent",
+    "Sent",
     "WithinQuota",
     "retry_after_header",
 ]
@@ -196,6 +198,35 @@ class RateLimitWait(httpx.AsyncBaseTransport):
             await response.aclose()
             await self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Sent(httpx.AsyncBaseTransport):
+    """Marks the write being watched (`gateway.upstream.dispatch`) as having left, as a data
+    request that may change something is handed to the network: innermost, so a request held
+    back by a layer above (a spent quota, a full pool) never counts as sent. A connection that
+    could not be made sent nothing. Any method but GET, HEAD and OPTIONS counts, a GraphQL
+    query sent by POST too: erring that way only keeps a key that could have been freed."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        dispatch = watched()
+        if (
+            dispatch is None
+            or request.method in _IDEMPOTENT
+            or request.extensions.get(KIND) == "token"
+        ):
+            return await self._inner.handle_async_request(request)
+        before, dispatch.left = dispatch.left, True
+        try:
+            return await self._inner.handle_async_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            dispatch.left = before
+            raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()

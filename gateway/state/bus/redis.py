@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
-from gateway.events import Change, ChangeKind
+from gateway.events import Change, ChangeKind, FieldChange
 from gateway.model import Entity
 from gateway.state.bus import FellBehind, LocalBus
 from gateway.state.redis import PREFIX, RedisLink, RedisUnavailable
@@ -39,6 +39,7 @@ def _encode(change: Change) -> str:
             "entity": change.entity.value,
             "provider": change.provider,
             "sourceId": change.source_id,
+            "changes": [[item.field, item.previous, item.new] for item in change.changes],
         }
     )
 
@@ -46,7 +47,11 @@ def _encode(change: Change) -> str:
 def _decode(data: bytes) -> Change:
     said = json.loads(data)
     return Change(
-        ChangeKind(said["kind"]), Entity(said["entity"]), said["provider"], said["sourceId"]
+        ChangeKind(said["kind"]),
+        Entity(said["entity"]),
+        said["provider"],
+        said["sourceId"],
+        tuple(FieldChange(*item) for item in said.get("changes", [])),
     )
 
 

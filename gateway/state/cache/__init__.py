@@ -19,9 +19,14 @@ from cachetools import LRUCache, TTLCache
 from gateway.clock import Clock
 from gateway.model import Entity, Record, Selection
 
-__all__ = ["EntityCache", "LocalEntityCache"]
+__all__ = ["ASIDE_SECONDS", "EntityCache", "LocalEntityCache"]
 
 _Key = tuple[str, Selection, str]
+_Place = tuple[str, Entity, str]
+
+ASIDE_SECONDS = 300.0
+"""How long a copy set aside by a write waits for the provider's report of that write: its
+webhooks come within seconds, and a retried delivery within minutes."""
 
 
 class EntityCache(Protocol):
@@ -55,6 +60,25 @@ class EntityCache(Protocol):
         """Every cached copy of that record, whatever fields or credentials it was read with."""
         ...
 
+    async def peek(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        """A copy of the record as kept (the one read with the most fields), with the fields
+        it was read with: what it was before a change, to tell what changed."""
+        ...
+
+    async def set_aside(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Evicts the record as `evict` does, keeping its fullest copy aside for
+        `ASIDE_SECONDS`: what it was before a write the gateway made, for the provider's
+        report of that write (its webhook, later) to be told against."""
+        ...
+
+    async def aside(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        """The copy set aside for the record, taken: only the first report uses it."""
+        ...
+
 
 class LocalEntityCache:
     """In this process, for one gateway; replicas share `RedisEntityCache` instead.
@@ -63,7 +87,8 @@ class LocalEntityCache:
     provider and type (an entry is what one key loaded, with one selection and one set of
     credentials), each for its ttl, least recently used out first; some 5 kB an entry for
     a Primmo tenant as measured, so up to about 250 MB for a type read in full. And
-    200,000 eviction counters, about 250 bytes each (50 MB)."""
+    200,000 eviction counters, about 250 bytes each (50 MB), and 10,000 copies set aside by
+    writes, each for `ASIDE_SECONDS`."""
 
     def __init__(self, ttls: Mapping[tuple[str, Entity], float], clock: Clock) -> None:
         self.ttls = {place: ttl for place, ttl in ttls.items() if ttl > 0}
@@ -71,7 +96,10 @@ class LocalEntityCache:
             place: TTLCache(maxsize=50_000, ttl=ttl, timer=clock)
             for place, ttl in self.ttls.items()
         }
-        self._versions: LRUCache[tuple[str, Entity, str], int] = LRUCache(maxsize=200_000)
+        self._versions: LRUCache[_Place, int] = LRUCache(maxsize=200_000)
+        self._aside: TTLCache[_Place, tuple[Selection, Record]] = TTLCache(
+            maxsize=10_000, ttl=ASIDE_SECONDS, timer=clock
+        )
 
     async def version(self, provider: str, entity: Entity, source_id: str) -> int:
         return self._versions.get((provider, entity, source_id), 0)
@@ -98,6 +126,28 @@ class LocalEntityCache:
         cache = self._caches.get((provider, entity))
         if cache is not None and records and version == await self.version(provider, entity, key):
             cache[(key, selection, scope)] = records
+
+    async def peek(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        cache = self._caches.get((provider, entity))
+        copies = [
+            (selection, records[0])
+            for (key, selection, _), records in list((cache or {}).items())
+            if key == source_id and records
+        ]
+        return max(copies, key=lambda copy: len(copy[0].fields), default=None)
+
+    async def set_aside(self, provider: str, entity: Entity, source_id: str) -> int:
+        kept = await self.peek(provider, entity, source_id)
+        if kept is not None:
+            self._aside[(provider, entity, source_id)] = kept
+        return await self.evict(provider, entity, source_id)
+
+    async def aside(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        return self._aside.pop((provider, entity, source_id), None)
 
     async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         place = (provider, entity, source_id)

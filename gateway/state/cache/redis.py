@@ -20,6 +20,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.model import Entity, Record, Selection
 from gateway.state import records as codec
+from gateway.state.cache import ASIDE_SECONDS
 from gateway.state.redis import PREFIX, RedisLink, RedisUnavailable
 
 __all__ = ["RedisEntityCache", "VERSION_SECONDS"]
@@ -61,6 +62,17 @@ def _copy(selection: Selection, scope: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _read(kept: bytes | str, now: float) -> tuple[bool, tuple[Record, ...], frozenset[str]] | None:
+    """A stored copy, `<until> <fields> <records>`: whether it is still fresh, its records,
+    and the fields they were read with; None for one that cannot be read."""
+    text = kept.decode() if isinstance(kept, bytes) else kept
+    try:
+        until, fields, records = text.split(" ", 2)
+        return now < float(until), codec.loads(records), frozenset(json.loads(fields))
+    except ValueError:
+        return None
+
+
 class RedisEntityCache:
     def __init__(
         self, ttls: Mapping[tuple[str, Entity], float], clock: Clock, link: RedisLink
@@ -96,12 +108,11 @@ class RedisEntityCache:
             return None
         if kept is None:
             return None
-        until, _, text = (kept.decode() if isinstance(kept, bytes) else kept).partition(" ")
-        try:
-            return codec.loads(text) if self._clock() < float(until) else None
-        except ValueError:
+        copy = _read(kept, self._clock())
+        if copy is None:
             logger.warning("cache: a copy of %s %s could not be read", provider, entity.value)
             return None
+        return copy[1] if copy[0] else None
 
     async def put(
         self,
@@ -116,7 +127,8 @@ class RedisEntityCache:
         ttl = self._ttls.get((provider, entity))
         if ttl is None or not records or version == _UNKNOWN:
             return
-        kept = f"{self._clock() + ttl!r} {codec.dumps(records)}"
+        fields = json.dumps(sorted(selection.fields), separators=(",", ":"))
+        kept = f"{self._clock() + ttl!r} {fields} {codec.dumps(records)}"
         try:
             await self._link.run(
                 "cache fill",
@@ -127,6 +139,59 @@ class RedisEntityCache:
             )
         except RedisUnavailable:
             return
+
+    async def peek(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        if not self.caches(provider, entity):
+            return None
+        _, copies = self._keys(provider, entity, source_id)
+        try:
+            kept = await self._link.run("cache peek", lambda client: client.hvals(copies))
+        except RedisUnavailable:
+            return None
+        found = []
+        for value in kept:
+            copy = _read(value, self._clock())
+            if copy is not None and copy[0] and copy[1]:
+                found.append((Selection(copy[2]), copy[1][0]))
+        return max(found, key=lambda one: len(one[0].fields), default=None)
+
+    async def set_aside(self, provider: str, entity: Entity, source_id: str) -> int:
+        """Raises `RedisUnavailable` as `evict` does; a copy that could not be set aside only
+        leaves the report of the write without what changed."""
+        kept = await self.peek(provider, entity, source_id)
+        if kept is not None:
+            selection, record = kept
+            fields = json.dumps(sorted(selection.fields), separators=(",", ":"))
+            aside = f"{fields} {codec.dumps([record])}"
+            name = self._aside_key(provider, entity, source_id)
+            try:
+                await self._link.run(
+                    "cache set aside",
+                    lambda client: client.set(name, aside, px=int(ASIDE_SECONDS * 1000)),
+                )
+            except RedisUnavailable:
+                logger.warning("cache: a copy of %s %s was not set aside", provider, entity.value)
+        return await self.evict(provider, entity, source_id)
+
+    async def aside(
+        self, provider: str, entity: Entity, source_id: str
+    ) -> tuple[Selection, Record] | None:
+        name = self._aside_key(provider, entity, source_id)
+        try:
+            kept = await self._link.run("cache aside", lambda client: client.getdel(name))
+        except RedisUnavailable:
+            return None
+        if kept is None:
+            return None
+        text = kept.decode() if isinstance(kept, bytes) else kept
+        try:
+            fields, records = text.split(" ", 1)
+            (record,) = codec.loads(records)
+            return Selection(frozenset(json.loads(fields))), record
+        except ValueError:
+            return None
 
     async def evict(self, provider: str, entity: Entity, source_id: str) -> int:
         """Raises `RedisUnavailable`: an eviction that did not happen must not be acknowledged."""
@@ -142,3 +207,7 @@ class RedisEntityCache:
     def _keys(provider: str, entity: Entity, source_id: str) -> tuple[str, str]:
         place = f"{PREFIX}cache:{provider}:{entity.value}:{source_id}"
         return f"{place}:version", f"{place}:copies"
+
+    @staticmethod
+    def _aside_key(provider: str, entity: Entity, source_id: str) -> str:
+        return f"{PREFIX}cache:{provider}:{entity.value}:{source_id}:aside"

@@ -39,6 +39,9 @@ entity Tenants {
   UnitCode     : String(10);
   LastName     : String(60);
   FirstName    : String(60);
+  Email        : String(100);
+  Phone        : String(30);
+  LeaseId      : Integer;
 }
 
 entity LedgerDivisions {
