@@ -95,21 +95,29 @@ class Gateway:
 
     async def _told_for_groups(self, changes: Sequence[Change]) -> list[Change]:
         """Each change, and for every record linked with the one changed, that the thing it
-        is changed too; a record its provider deleted leaves its group. Raises
+        is changed too (told once, and not over the record's own change, which says what
+        changed); a record its provider deleted leaves its group. Raises
         `LinksUnavailable`: a change told to part of its group must not be acknowledged."""
         told: list[Change] = []
         store = self.federation.linking.store
+        direct = {
+            (change.entity, reference(change.provider, change.source_id)) for change in changes
+        }
         for change in changes:
-            told.append(change)
+            if change not in told:
+                told.append(change)
             ref = reference(change.provider, change.source_id)
             group = (await store.groups(change.entity, [ref]))[ref]
             for member in group.members:
+                if (change.entity, member) in direct:
+                    continue
                 provider, _, source_id = member.partition(":")
-                if member != ref:
-                    told.append(Change(ChangeKind.UPDATED, change.entity, provider, source_id))
+                linked = Change(ChangeKind.UPDATED, change.entity, provider, source_id)
+                if linked not in told:
+                    told.append(linked)
             if change.kind is ChangeKind.DELETED:
                 await store.forget(change.entity, ref)
-        return list(dict.fromkeys(told))
+        return told
 
     async def _evict(self, changes: Sequence[Change]) -> None:
         for change in changes:
