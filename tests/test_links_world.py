@@ -36,7 +36,7 @@ CASES = {
 
 def _unknowable(world: World) -> set[str]:
     """References of twin tenants whose two records share neither a name nor a contact:
-    nothing a rule could go by (Primmo keeps no e-mail or phone)."""
+    nothing a rule could go by."""
     tenants = {tenant.id: tenant for tenant in world.tenants}
     found = set()
     for kind, first, second in world.same_as:
@@ -44,10 +44,7 @@ def _unknowable(world: World) -> set[str]:
         if kind != "tenant" or not one or not two:
             continue
         a, b = tenants[first], tenants[second]
-        shown = {one.partition(":")[0], two.partition(":")[0]}
-        contact = "primmo" not in shown and (
-            email(a.email) == email(b.email) or phone(a.phone) == phone(b.phone)
-        )
+        contact = email(a.email) == email(b.email) or phone(a.phone) == phone(b.phone)
         if (a.first_name, a.last_name) != (b.first_name, b.last_name) and not contact:
             found |= {one, two}
     return found

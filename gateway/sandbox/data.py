@@ -209,6 +209,7 @@ class World:
     next_id: int = 1
     _units_by_building: dict[int, list[Unit]] = field(default_factory=dict, repr=False)
     _tenants_by_unit: dict[int, list[Tenant]] = field(default_factory=dict, repr=False)
+    _contacts: set[str] = field(default_factory=set, repr=False)
     """Units and tenants are looked up per building and per unit while the providers' tables
     are built and for every unit of a listing; scanning the whole world for each made a
     30,000-unit world take minutes to build."""
@@ -220,6 +221,28 @@ class World:
     def add_tenant(self, tenant: Tenant) -> None:
         self.tenants.append(tenant)
         self._tenants_by_unit.setdefault(tenant.unit_id, []).append(tenant)
+
+    def email_of(self, first: str, last: str) -> str:
+        """A person's own address: namesakes are told apart by a number, as mail providers
+        make them, so an address names one person (what the linking rules rely on)."""
+        local = f"{first}.{last}".lower().replace("'", "")
+        address, number = f"{local}@example.com", 1
+        while address in self._contacts:
+            number += 1
+            address = f"{local}{number}@example.com"
+        self._contacts.add(address)
+        return address
+
+    def phone_of(self, drawn: int) -> str:
+        """A person's own number, from a drawn one: the next free one after it if taken
+        (past the 10,000 lines of 555, the exchanges that follow)."""
+        while True:
+            exchange, line = divmod(drawn, 10_000)
+            number = f"+1-418-{555 + exchange}-{line:04d}"
+            if number not in self._contacts:
+                self._contacts.add(number)
+                return number
+            drawn += 1
 
     def units_in(self, building_id: int) -> list[Unit]:
         return self._units_by_building.get(building_id, [])
@@ -462,8 +485,8 @@ def _sign(world: World, rng: random.Random, lease: Lease) -> None:
                 unit_id=lease.unit_id,
                 first_name=first,
                 last_name=last,
-                email=f"{first}.{last}@example.com".lower().replace("'", ""),
-                phone=f"+1-418-555-{rng.randint(0, 9999):04d}",
+                email=world.email_of(first, last),
+                phone=world.phone_of(rng.randint(0, 9999)),
                 tenant_no=len(world.tenants) + 1,
                 tenant_type=rng.choice(["D", "D", "C"]),
                 lease=lease,
