@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from graphql import (
@@ -68,6 +69,13 @@ class _Builder:
     variables: dict[str, tuple[str, Any]] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
     aliases: int = 0
+    shapes: frozenset[str] = frozenset()
+    """Field names whose type differs from one type to another (`status`: an enum on one, a
+    string on another): always aliased, since fragments on two types selecting both under
+    one key would not merge, and the operation would be invalid."""
+
+    def __post_init__(self) -> None:
+        self.shapes = _shapes(self.schema)
 
     def variable(self, type_: GraphQLInputType, value: Any) -> str:
         name = f"v{len(self.variables)}"
@@ -208,13 +216,23 @@ class _Builder:
             named = get_named_type(definition.type)
             arguments = self.arguments(definition)
             nested = "" if is_leaf_type(named) else " " + self.selection(named, depth + 1)
-            if arguments or self.draw(st.booleans()):
+            if arguments or name in self.shapes or self.draw(st.booleans()):
                 self.aliases += 1
                 key = f"k{self.aliases}: "
             else:
                 key = ""
             selected.append(f"{key}{name}{arguments}{self.directives()}{nested}")
         return selected
+
+
+@cache
+def _shapes(schema: GraphQLSchema) -> frozenset[str]:
+    types: dict[str, set[str]] = {}
+    for named in schema.type_map.values():
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            for name, definition in named.fields.items():
+                types.setdefault(name, set()).add(str(definition.type))
+    return frozenset(name for name, found in types.items() if len(found) > 1)
 
 
 def _boolean(schema: GraphQLSchema) -> GraphQLScalarType:
