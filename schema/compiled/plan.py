@@ -11,6 +11,8 @@ values). Each field is then one of:
   permission, which is decided once per request;
 - a resolver with no arguments and no extension, called directly with what
   Strawberry would give it (the parent, the `Info`);
+- either of those behind its type's read scope (`schema.permissions.Guarded`): the
+  scope decided once per request too, then read or called as above;
 - any other resolver, through the resolver Strawberry built, with graphql-core's
   argument values;
 - introspection (`__schema`, `__type`), left to graphql-core's `execute_field`.
@@ -83,7 +85,7 @@ from strawberry.types.field import StrawberryField
 
 from schema.compiled.executor import _PLAIN, CompiledExecutor, path_of
 from schema.documents import planned
-from schema.permissions import Scope
+from schema.permissions import Guarded, Scope
 from schema.shows import Shows
 
 __all__ = ["BYTES_PER_FIELD", "BYTES_PER_OBJECT", "OBJECT_PLANS", "FieldPlan", "Plan", "plan_for"]
@@ -246,8 +248,17 @@ def _nullable(graphql_type: GraphQLOutputType) -> tuple[GraphQLOutputType, bool]
 def _plain_resolver(definition: GraphQLField) -> str:
     """The name Strawberry gives the resolver it builds for a field: `_get_basic_result`
     for one read off the source, `_resolver`/`_async_resolver` for one with its
-    resolver and extensions. Exception handlers get other wrappers."""
-    return getattr(definition.resolve, "__name__", "")
+    resolver and extensions. Exception handlers get other wrappers. A read scope's
+    guard is looked through: its scope is the plan's to check."""
+    resolve = definition.resolve
+    if isinstance(resolve, Guarded):
+        resolve = resolve.resolve
+    return getattr(resolve, "__name__", "")
+
+
+def _guard(definition: GraphQLField) -> tuple[Scope, ...]:
+    resolve = definition.resolve
+    return (resolve.scope,) if isinstance(resolve, Guarded) else ()
 
 
 class _Planner:
@@ -328,12 +339,14 @@ class _Planner:
             and found.python_name.isidentifier()
             and not keyword.iskeyword(found.python_name)
         )
+        guard = _guard(definition)
         if reads and found.is_basic_field and wrapper == "_get_basic_result":
-            plan.kind, plan.attribute = "plain", found.python_name
+            plan.kind, plan.attribute = "guarded" if guard else "plain", found.python_name
+            plan.scopes = guard
             return plan
         scopes = _scopes(found)
         if reads and scopes and not found.is_async and wrapper == "_resolver":
-            plan.kind, plan.attribute, plan.scopes = "guarded", found.python_name, scopes
+            plan.kind, plan.attribute, plan.scopes = "guarded", found.python_name, guard + scopes
             return plan
         resolver = found.base_resolver
         arguments = definition.args or any(item.node.arguments for item in plan.details[:1])
@@ -346,7 +359,7 @@ class _Planner:
             and wrapper in ("_resolver", "_async_resolver")
             and not inspect.isasyncgenfunction(resolver.wrapped_func)
         ):
-            plan.kind, plan.call = "direct", _direct_call(plan)
+            plan.kind, plan.call, plan.scopes = "direct", _direct_call(plan), guard
             return plan
         plan.call = _full_call(plan)
         return plan
@@ -688,11 +701,11 @@ def _field_lines(index: int, plan: FieldPlan, namespace: dict[str, Any]) -> list
             *_pending(v, key),
         ]
     body: list[str] = []
+    for number, scope in enumerate(plan.scopes):
+        name = f"S{index}_{number}"
+        namespace[name] = scope
+        body.append(f"if not ex.allowed({name}): ex.refuse({name})")
     if plan.kind in ("plain", "guarded"):
-        for number, scope in enumerate(plan.scopes):
-            name = f"S{index}_{number}"
-            namespace[name] = scope
-            body.append(f"if not ex.allowed({name}): ex.refuse({name})")
         body.append(f"{v} = source.{plan.attribute}")
         if plan.leaf is not None:
             _, nullable = _nullable(plan.return_type)
