@@ -279,7 +279,7 @@ class Query(LeaseQueries, LedgerQueries, OperationsQueries, ListingQueries):
         ] = None,
         first: First = None,
         after: After = None,
-    ) -> linked.ProposedLinkConnection:
+    ) -> linked.ProposedLinkConnection | None:
         entity = model.Entity(type.value) if type else None
         return await linked.proposed_links(info, entity, first, after)
 

@@ -155,7 +155,7 @@ class Node:
         extensions=requires("identity:manage"),
     )
     @staticmethod
-    async def links(root: strawberry.Parent[Any], info: Info) -> list[linked.RecordLink]:
+    async def links(root: strawberry.Parent[Any], info: Info) -> list[linked.RecordLink] | None:
         return await linked.links_of(root, info)
 
 

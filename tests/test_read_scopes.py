@@ -17,14 +17,16 @@ from graphql import (
     Undefined,
     get_named_type,
 )
+from strawberry.permission import PermissionExtension
 from strawberry.types.base import get_object_definition
+from strawberry.types.field import StrawberryField
 
 from gateway import model
 from gateway.clock import ManualClock
 from gateway.sandbox import Sandbox
 from schema import build_schema
 from schema.ids import encode_id
-from schema.permissions import READ_SCOPES
+from schema.permissions import READ_SCOPES, Guarded
 from schema.types import GRAPHQL_OF
 from tests.conftest import keyed, serving
 
@@ -179,3 +181,49 @@ async def test_a_root_list_refused_costs_that_field_alone(
     assert body["data"] == {root: None, "__typename": "Query"}
     assert [error["path"] for error in body["errors"]] == [[root]]
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+_KEPT_NON_NULL = {
+    "Query": {
+        "providers",
+        "nodes",
+        "landlords",
+        "buildings",
+        "units",
+        "unitsForRent",
+        "tenants",
+        "relationships",
+    },
+}
+"""Root fields older than scopes on every type, kept non-null so generated clients' types do
+not change (README: Authentication): refusing one leaves the whole answer without data."""
+
+
+def _scope_guarded(field: GraphQLField) -> bool:
+    if isinstance(field.resolve, Guarded):
+        return True
+    definition = field.extensions.get("strawberry-definition")
+    return isinstance(definition, StrawberryField) and any(
+        isinstance(extension, PermissionExtension) for extension in definition.extensions
+    )
+
+
+def test_every_field_a_scope_guards_is_nullable_so_a_refusal_costs_that_field_alone() -> None:
+    """A refused non-null field would null its parent, and so on up to the nearest nullable
+    one: a caller without `identity:manage` asking a building's `links` would lose the
+    building. Mutations are the exception (a refused write has no payload to show), and a
+    connection's node, whose connection asked the same scope before it."""
+    schema = build_schema()._schema
+    non_null = [
+        f"{parent.name}.{name}"
+        for parent in schema.type_map.values()
+        if isinstance(parent, GraphQLObjectType)
+        and parent is not schema.mutation_type
+        and not parent.name.startswith("__")
+        for name, field in parent.fields.items()
+        if _scope_guarded(field)
+        and isinstance(field.type, GraphQLNonNull)
+        and name not in _KEPT_NON_NULL.get(parent.name, set())
+        and not (parent.name.endswith("Edge") and name == "node")
+    ]
+    assert non_null == []
