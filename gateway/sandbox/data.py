@@ -13,6 +13,7 @@ tell. The same seed and sizes always give the same world.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -209,7 +210,9 @@ class World:
     next_id: int = 1
     _units_by_building: dict[int, list[Unit]] = field(default_factory=dict, repr=False)
     _tenants_by_unit: dict[int, list[Tenant]] = field(default_factory=dict, repr=False)
-    _contacts: set[str] = field(default_factory=set, repr=False)
+    _namesakes: Counter[str] = field(default_factory=Counter, repr=False)
+    _numbers: set[str] = field(default_factory=set, repr=False)
+    _phones: int = field(default=0, repr=False)
     """Units and tenants are looked up per building and per unit while the providers' tables
     are built and for every unit of a listing; scanning the whole world for each made a
     30,000-unit world take minutes to build."""
@@ -226,23 +229,20 @@ class World:
         """A person's own address: namesakes are told apart by a number, as mail providers
         make them, so an address names one person (what the linking rules rely on)."""
         local = f"{first}.{last}".lower().replace("'", "")
-        address, number = f"{local}@example.com", 1
-        while address in self._contacts:
-            number += 1
-            address = f"{local}{number}@example.com"
-        self._contacts.add(address)
-        return address
+        self._namesakes[local] += 1
+        number = self._namesakes[local]
+        return f"{local}{number if number > 1 else ''}@example.com"
 
-    def phone_of(self, drawn: int) -> str:
-        """A person's own number, from a drawn one: the next free one after it if taken
-        (past the 10,000 lines of 555, the exchanges that follow)."""
-        while True:
-            exchange, line = divmod(drawn, 10_000)
-            number = f"+1-418-{555 + exchange}-{line:04d}"
-            if number not in self._contacts:
-                self._contacts.add(number)
-                return number
-            drawn += 1
+    def phone_of(self, line: int) -> str:
+        """A person's own number, from a drawn line (0 to 9,999): the next free line after it
+        if taken. Every 5,000 people move to the next exchange, which keeps each at most half
+        full, so a free line is always near."""
+        exchange = 555 + self._phones // 5_000
+        while (number := f"+1-418-{exchange}-{line:04d}") in self._numbers:
+            line = (line + 1) % 10_000
+        self._numbers.add(number)
+        self._phones += 1
+        return number
 
     def units_in(self, building_id: int) -> list[Unit]:
         return self._units_by_building.get(building_id, [])
