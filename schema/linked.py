@@ -29,6 +29,7 @@ from gateway.errors import (
     ProviderError,
 )
 from gateway.federation.links import (
+    LINKED,
     NOT_MERGED,
     Group,
     KeptApart,
@@ -282,6 +283,8 @@ def _after(cursor: str | None) -> tuple[float, int] | None:
 async def proposed_links(
     info: Info, entity: model.Entity | None, first: int | None, after: str | None
 ) -> ProposedLinkConnection:
+    if entity is not None:
+        _linked(entity, "type")
     size = info.context.federation.page_size(first)
     linking = info.context.federation.linking
     found, total = await linking.proposals(entity, _after(after), size + 1)
@@ -325,6 +328,7 @@ def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
     entities = {entity for _, entity, _, _ in decoded}
     if len(entities) != 1:
         raise BadUserInput("The ids must all be of one type.", field="ids")
+    _linked(next(iter(entities)), "ids")
     for global_id, _, provider, _ in decoded:
         if not info.context.federation.knows(provider):
             raise InvalidId(f"'{global_id}' names a provider this gateway does not serve.")
@@ -332,6 +336,15 @@ def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
     if len(given) < least:
         raise BadUserInput(f"Give at least {_ids(least)}, all different.", field="ids")
     return _Named(entities.pop(), list(given), given)
+
+
+def _linked(entity: model.Entity, field: str) -> None:
+    """Refuses a type whose records are never linked: a decision on them would have nothing
+    to join, and their records are not the link store's to hold."""
+    if entity not in LINKED:
+        kinds = ", ".join(sorted(kind.value for kind in LINKED))
+        refusal = f"{entity.value} records are not linked; these are: {kinds}."
+        raise BadUserInput(refusal, field=field)
 
 
 def _ids(count: int) -> str:

@@ -460,6 +460,36 @@ async def test_unlink_names_a_few_records_that_exist_or_are_linked(
     assert sorted(len(group["records"]) for group in linked_gone["groups"]) == [0, 1]
 
 
+async def test_only_records_the_gateway_links_can_be_linked_or_proposed(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    """A charge or a lease is one provider's own record: naming them in `link` or `unlink`
+    would show them through the payload's records to a caller with `identity:manage` but
+    not `financial:read`, and write types the link store was not made for."""
+    auth = AuthSettings(
+        api_keys=[
+            ApiKey(
+                name="linker",
+                sha256=sha256(b"linker").hexdigest(),
+                scopes=["property:read", "identity:manage"],
+            )
+        ]
+    )
+    settings = quiet.model_copy(update={"auth": auth})
+    charges = [base64_id(f"Charge:primmo:{n}") for n in (1, 2)]
+    async with serving(sandbox, clock, settings, headers={"X-API-Key": "linker"}) as client:
+        asked = [await client.query(q, {"ids": charges}) for q in (LINK, UNLINK)]
+        proposed = await client.query("{ proposedLinks(type: CHARGE) { totalCount } }")
+        store = client.gateway.federation.linking.store
+        decided = await store.decisions(Entity.CHARGE)
+
+    for body in [*asked, proposed]:
+        assert error_codes(body) == ["BAD_USER_INPUT"], body
+        assert "Charge records are not linked" in body["errors"][0]["message"]
+        assert "amount" not in json.dumps(body)
+    assert decided.apart == set()
+
+
 def _scom_building(sandbox: Sandbox) -> str:
     building = sandbox.world.buildings_of("scom")[0]
     return f"{building.landlord_id}/sp_{building.id}"

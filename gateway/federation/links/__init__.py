@@ -42,6 +42,7 @@ from gateway.state.links import (
 )
 
 __all__ = [
+    "LINKED",
     "NOT_MERGED",
     "Evidence",
     "Group",
@@ -56,6 +57,12 @@ __all__ = [
     "reference_of",
 ]
 """The store's vocabulary is the schema's too: it reaches links through the federation."""
+
+LINKED = frozenset(
+    {Entity.LANDLORD, Entity.BUILDING, Entity.UNIT, Entity.TENANT, Entity.RELATIONSHIP}
+)
+"""The types whose records are linked: those the rules match and LEAP refers to. A lease, a
+charge or a work order is one provider's own record (a group of its own), never linked."""
 
 NOT_MERGED = frozenset({"provider", "source_id", "merged"})
 """A merged record's own: which record leads it, and what it was made of."""
