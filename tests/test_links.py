@@ -28,6 +28,7 @@ from gateway.sandbox.overlaps import truth
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.state.links import Decisions, Findings, Proposal
 from gateway.tools.linking import rebuild_now
+from schema.ids import encode_id
 from tests.conftest import Client, error_codes, eventually, published, serving
 from tests.postgres_server import PostgresServer
 from tests.test_realtime import _primmo_delivery, base64_id
@@ -785,6 +786,33 @@ async def test_without_its_store_a_query_has_its_data_and_an_error_and_a_webhook
     assert all(edge["node"]["name"] for edge in body["data"]["buildings"]["edges"])
     assert set(error_codes(body)) == {"LINKS_UNAVAILABLE"}
     assert webhook.status_code == 503 and webhook.json()["code"] == "LINKS_UNAVAILABLE"
+
+
+async def test_without_its_store_a_change_to_a_type_never_linked_is_still_told(
+    sandbox: Sandbox, clock: ManualClock, quiet: Settings
+) -> None:
+    """A maintenance request is one provider's own record: telling its change asks the link
+    store nothing, so a store that is down (or cannot hold the type's name) does not make
+    pms deliver it again and again."""
+    settings = quiet.model_copy(
+        update={"links": LinkSettings(url="postgresql+asyncpg://nobody@127.0.0.1:9/links")}
+    )
+    async with serving(sandbox, clock, settings) as client:
+        await client.gateway.subscribe_webhooks("http://127.0.0.1:8000")
+        changes = await published(client)
+        ticket = next(t for t in client.pms.records.workshop.requests.values())
+        unit = encode_id(Entity.UNIT, "pms", f"prop_{ticket.building_id}/unit_{ticket.unit_id}")
+        created = await client.data(
+            "mutation($unit: ID!) { createMaintenanceRequest(input: {unitId: $unit, "
+            'description: "Door"}) { maintenanceRequest { sourceId } } }',
+            {"unit": unit},
+        )
+        await eventually(lambda: len(changes) >= 1)
+
+    request = created["createMaintenanceRequest"]["maintenanceRequest"]
+    assert [(c.entity, c.source_id) for c in changes] == [
+        (Entity.MAINTENANCE_REQUEST, request["sourceId"])
+    ]
 
 
 def test_a_precedence_naming_what_does_not_exist_stops_start_up(tmp_path: Path) -> None:

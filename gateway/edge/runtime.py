@@ -19,6 +19,7 @@ from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import GatewayError, LinksUnavailable
 from gateway.events import Change, ChangeKind, Delivery, differences
 from gateway.federation.fan_out import Federation
+from gateway.federation.links import LINKED
 from gateway.federation.links.rebuild import RebuildFailed, rebuild
 from gateway.model import Record, Selection
 from gateway.observability.metrics import Metrics
@@ -96,7 +97,8 @@ class Gateway:
     async def _told_for_groups(self, changes: Sequence[Change]) -> list[Change]:
         """Each change, and for every record linked with the one changed, that the thing it
         is changed too (told once, and not over the record's own change, which says what
-        changed); a record its provider deleted leaves its group. Raises
+        changed); a record its provider deleted leaves its group. A type never linked (a
+        charge, a work order) is told as it is, without asking the link store. Raises
         `LinksUnavailable`: a change told to part of its group must not be acknowledged."""
         told: list[Change] = []
         store = self.federation.linking.store
@@ -106,6 +108,8 @@ class Gateway:
         for change in changes:
             if change not in told:
                 told.append(change)
+            if change.entity not in LINKED:
+                continue
             ref = reference(change.provider, change.source_id)
             group = (await store.groups(change.entity, [ref]))[ref]
             for member in group.members:
