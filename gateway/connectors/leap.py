@@ -19,7 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from string import Formatter
 from typing import ClassVar
 
@@ -205,7 +205,7 @@ class LeapConnector(Connector, RelationshipRecords):
         options = connector_options(LeapOptions, NAME, upstream.options)
         return cls(
             upstream.client(auth),
-            lambda: datetime.fromtimestamp(upstream.clock()).date(),
+            upstream.today,
             options.extid_forms,
         )
 

@@ -16,7 +16,7 @@ import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -712,10 +712,12 @@ class PmsConnector(
         auth: LoginRefreshAuth | None,
         webhook_secret: str | None,
         clock: Clock,
+        today: Callable[[], date],
     ) -> None:
         super().__init__(client, auth)
         self._webhook_secret = webhook_secret
         self._clock = clock
+        self._today = today
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PmsConnector:
@@ -740,6 +742,7 @@ class PmsConnector(
             auth,
             upstream.credentials.get("webhook_secret"),
             upstream.clock,
+            upstream.today,
         )
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
@@ -898,7 +901,7 @@ class PmsConnector(
 
         found = await each(keys, rows_of)
         if entity is Entity.BALANCE:
-            today = datetime.fromtimestamp(self._clock(), UTC).date()
+            today = self._today()
             return {key: [_balance(key, rows, today)] for key, rows in found.items() if rows}
         build = _payment if entity is Entity.PAYMENT else _charge
         return {key: [build(row) for row in rows] for key, rows in found.items()}

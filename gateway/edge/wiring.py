@@ -178,6 +178,7 @@ def build_gateway(
                     metrics=metrics,
                     tracer=tracer,
                     shared=redis,
+                    world_today=sandbox.world.today,
                 )
             )
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -67,6 +68,8 @@ class Upstream:
     metrics: Metrics = field(default_factory=Metrics)
     tracer: Tracer | None = None
     shared: RedisLink | None = None
+    world_today: date | None = None
+    """The sandbox world's fixed today, when the provider is the sandbox's (None: real)."""
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     _layered: httpx.AsyncBaseTransport | None = None
@@ -74,6 +77,14 @@ class Upstream:
     """What the provider lets this gateway spend, shared by its transport and its health."""
     latency: Latency = field(init=False, default_factory=Latency)
     """How long its answers take, timed by its transport, judged by its health."""
+
+    def today(self) -> date:
+        """The provider's today, for what a connector reckons by date (what is overdue, a
+        relationship still current): the clock's, or the sandbox world's, whose bills fall
+        due and leases end relative to its own fixed day."""
+        if self.world_today is not None:
+            return self.world_today
+        return datetime.fromtimestamp(self.clock(), UTC).date()
 
     def __post_init__(self) -> None:
         self.quota = Quota(
