@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway import model
+from gateway.errors import BadUserInput
 from gateway.federation.fan_out import ListResult
 from schema.connection import Connection
 from schema.filters import DateRange
@@ -226,6 +227,12 @@ class LedgerMutations:
     @strawberry.mutation(description="Records a payment on a charge.", extensions=MANAGE)
     async def record_payment(self, info: Info, input: RecordPaymentInput) -> PaymentPayload:
         provider, charge_id = source_of(info, input.charge_id, model.Entity.CHARGE)
+        if input.paid_at is not None and input.paid_at.utcoffset() is None:
+            raise BadUserInput(
+                "`paidAt` needs its offset (as 2026-11-03T09:30:00-05:00): without one, when "
+                "the payment was made is not known.",
+                field="paidAt",
+            )
         new = model.NewPayment(
             amount=input.amount.value("amount"), paid_at=input.paid_at, method=input.method
         )

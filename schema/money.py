@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NewType
 
 import strawberry
-from graphql import GraphQLError, IntValueNode, StringValueNode, ValueNode
+from graphql import FloatValueNode, GraphQLError, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 from gateway import model
@@ -21,24 +21,32 @@ from gateway.errors import BadUserInput
 __all__ = ["SCALARS", "Amount", "Money", "MoneyInput"]
 
 _NOT_A_FLOAT = 'An amount is a string of digits, as "1250.00", never a float.'
-_AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+_NOT_AN_AMOUNT = 'An amount is a string of digits, as "1250.00".'
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+r"""ASCII digits only: Python's `Decimal` and `\d` take any script's (`"１０"`), which no
+provider's API does."""
+_PLACES = 6
 
 
 def _parsed(value: Any) -> Decimal:
     """Text of digits (an integer is exact too); a float has already lost the amount. A
     refusal is GraphQL's own error, as a built-in scalar's is: the caller's input."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, float):
         raise GraphQLError(_NOT_A_FLOAT)
-    text = str(value).strip()
-    if not _AMOUNT.match(text):
-        raise GraphQLError(f"'{text[:40]}' is not an amount: digits, a point, up to 6 places.")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise GraphQLError(_NOT_AN_AMOUNT)
+    text = str(value)
+    if not _AMOUNT.fullmatch(text):
+        raise GraphQLError(f"'{text[:40]}' is not an amount: digits and a point, as \"1250.00\".")
     try:
         amount = Decimal(text)
     except InvalidOperation:
         raise GraphQLError(f"'{text[:40]}' is not an amount.") from None
+    if len(text.partition(".")[2]) > _PLACES:
+        raise GraphQLError(f"'{text[:40]}' has more than {_PLACES} decimal places.")
     if model.significant_digits(amount) > model.AMOUNT_DIGITS:
         raise GraphQLError(
-            f"'{text}' has more than {model.AMOUNT_DIGITS} significant digits: no provider "
+            f"'{text[:40]}' has more than {model.AMOUNT_DIGITS} significant digits: no provider "
             "takes it exactly."
         )
     return amount
@@ -47,7 +55,7 @@ def _parsed(value: Any) -> Decimal:
 def _literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
     if isinstance(node, StringValueNode | IntValueNode):
         return _parsed(node.value if isinstance(node, StringValueNode) else int(node.value))
-    raise GraphQLError(_NOT_A_FLOAT)
+    raise GraphQLError(_NOT_A_FLOAT if isinstance(node, FloatValueNode) else _NOT_AN_AMOUNT)
 
 
 Amount = NewType("Amount", Decimal)

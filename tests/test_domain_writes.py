@@ -446,6 +446,56 @@ async def test_a_float_amount_is_refused_before_anything_runs(client: Client) ->
     assert _writes(client, "pms") == 0
 
 
+@pytest.mark.parametrize(
+    ("amount", "said"),
+    [
+        ("\uff11\uff10", "digits and a point"),
+        (" 10", "digits and a point"),
+        ("1e3", "digits and a point"),
+        ("10.1234567", "more than 6 decimal places"),
+        ("1234567890123456", "more than 15 significant digits"),
+        (True, 'a string of digits, as "1250.00".'),
+    ],
+)
+async def test_an_amount_that_is_not_ascii_digits_and_a_point_is_refused_saying_why(
+    client: Client, amount: object, said: str
+) -> None:
+    """Python's Decimal reads any script's digits and spaces around them; no provider's API
+    does, so the gateway would have been the only one to understand the caller."""
+    lease = _lease(client, "pms")
+    given = {"leaseId": lease.id, "amount": {"amount": amount, "currency": "CAD"}}
+
+    body = await client.query(CHARGE, {"input": {**given, "dueOn": "2026-12-01"}})
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert said in body["errors"][0]["message"]
+    assert "never a float" not in body["errors"][0]["message"]
+    assert _writes(client, "pms") == 0
+
+
+async def test_a_payment_time_without_its_offset_is_refused_not_taken_as_utc(
+    client: Client,
+) -> None:
+    """`2026-11-03T09:30:00` paid in Québec is 13:30 or 14:30 UTC: taken as UTC, the payment
+    would be recorded hours off without a word."""
+    invoice = await _open_invoice(client)
+
+    body = await client.query(
+        PAY,
+        {
+            "input": {
+                "chargeId": invoice["id"],
+                "amount": {"amount": "1.00", "currency": "CAD"},
+                "paidAt": "2026-11-03T09:30:00",
+            }
+        },
+    )
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "paidAt"
+    assert _writes(client, "pms") == 0
+
+
 def _sent(client: Client, provider: str) -> list[str]:
     """The text of every write's body, as the provider received it."""
     return [
