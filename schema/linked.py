@@ -255,13 +255,19 @@ _LARGEST_ID = 2**31 - 1
 """Proposal ids are PostgreSQL `integer`s: a cursor naming a larger one is not ours."""
 
 
-def _cursor(proposal: Proposal) -> str:
-    """Where a page stands: its last proposal's score and id (the list's order)."""
-    text = f"proposals:{proposal.score!r}:{proposal.id}"
+def _list_of(entity: model.Entity | None) -> str:
+    """Which list a cursor is of: proposals of one type, or of all."""
+    return f"proposals-{entity.value if entity else 'all'}"
+
+
+def _cursor(proposal: Proposal, entity: model.Entity | None) -> str:
+    """Where a page stands: its last proposal's score and id (the list's order), in the
+    list it was of, so it cannot skip another list's proposals above that score."""
+    text = f"{_list_of(entity)}:{proposal.score!r}:{proposal.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _after(cursor: str | None) -> tuple[float, int] | None:
+def _after(cursor: str | None, entity: model.Entity | None) -> tuple[float, int] | None:
     if cursor is None:
         return None
     try:
@@ -272,11 +278,13 @@ def _after(cursor: str | None) -> tuple[float, int] | None:
         after = None
         kind = ""
     if (
-        kind != "proposals"
+        not kind.startswith("proposals-")
         or after is None
         or not (0.0 <= after[0] <= 1.0 and 0 <= after[1] <= _LARGEST_ID)
     ):
         raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
+    if kind != _list_of(entity):
+        raise InvalidCursor("The cursor belongs to another list of proposals (another type).")
     return after
 
 
@@ -287,9 +295,9 @@ async def proposed_links(
         _linked(entity, "type")
     size = info.context.federation.page_size(first)
     linking = info.context.federation.linking
-    found, total = await linking.proposals(entity, _after(after), size + 1)
+    found, total = await linking.proposals(entity, _after(after, entity), size + 1)
     edges = [
-        ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(proposal))
+        ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(proposal, entity))
         for proposal in found[:size]
     ]
     return ProposedLinkConnection(

@@ -536,8 +536,14 @@ async def test_proposals_page_on_past_one_decided_meanwhile_and_refuse_a_forged_
         { totalCount endCursor hasNextPage edges { node { id records { id } } } } }"""
     forged = [
         base64.urlsafe_b64encode(text.encode()).decode()
-        for text in ("proposals:99999999999999999999", "proposals:1e999:5", "proposals:0.5:-1")
+        for text in (
+            "proposals-all:99999999999999999999",
+            "proposals-all:1e999:5",
+            "proposals-all:0.5:-1",
+        )
     ]
+    by_type = """query($after: String) { proposedLinks(type: BUILDING, first: 1, after: $after)
+        { totalCount } }"""
     async with serving(sandbox, clock, settings, headers=person) as client:
         await client.gateway.rebuild_links()
         every = (await client.data(query, {"first": 100}))["proposedLinks"]
@@ -546,11 +552,13 @@ async def test_proposals_page_on_past_one_decided_meanwhile_and_refuse_a_forged_
         await client.data(UNLINK, {"ids": [record["id"] for record in decided["records"]]})
         second = await client.data(query, {"first": 1, "after": first["endCursor"]})
         refused = [await client.query(query, {"first": 1, "after": text}) for text in forged]
+        another_list = await client.query(by_type, {"after": first["endCursor"]})
 
     ids = [edge["node"]["id"] for edge in every["edges"]]
     assert len(ids) >= 2 and every["hasNextPage"] is False
     assert [edge["node"]["id"] for edge in second["proposedLinks"]["edges"]] == [ids[1]]
     assert [error_codes(body) for body in refused] == [["INVALID_CURSOR"]] * len(forged)
+    assert error_codes(another_list) == ["INVALID_CURSOR"], "a cursor is of its own list"
 
 
 async def test_a_rebuild_keeps_apart_what_a_person_unlinked_while_it_ran(
