@@ -43,7 +43,7 @@ from gateway.federation.links import (
 from gateway.federation.links.decide import Decided
 from gateway.federation.links.rebuild import keep_in_step
 from schema.context import Context
-from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id
+from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id, is_entity_id
 from schema.selection import selection_here
 
 if TYPE_CHECKING:
@@ -332,6 +332,13 @@ class _Named:
 def _named(info: Info, ids: list[strawberry.ID], least: int) -> _Named:
     if len(ids) < least:
         raise BadUserInput(f"Give at least {_ids(least)}.", field="ids")
+    for global_id in ids:
+        if is_entity_id(global_id):
+            raise InvalidId(
+                f"'{global_id[:80]}' is an entity id (a group's): link and unlink take the "
+                "records' own ids (`id`, or `sources { id }` of a group).",
+                field="ids",
+            )
     decoded = [(global_id, *decode_id(global_id)) for global_id in ids]
     entities = {entity for _, entity, _, _ in decoded}
     if len(entities) != 1:

@@ -419,6 +419,8 @@ async def test_a_person_links_and_unlinks_with_identity_manage(
         again = await client.data(LINK, {"ids": [two, base64_id("Building:pms:prop_41")]})
         kept = await client.data(LINK, {"ids": [one, base64_id("Building:pms:prop_41")]})
         mixed = await client.query(LINK, {"ids": [one, base64_id("Unit:primmo:28")]})
+        group = base64_id("entity:Building:primmo:27")
+        by_group = await client.query(LINK, {"ids": [group, two]})
 
     assert error_codes(refused.json()) == ["FORBIDDEN"]
     assert made["errors"] == [] and len(made["groups"][0]["records"]) == 2
@@ -430,6 +432,8 @@ async def test_a_person_links_and_unlinks_with_identity_manage(
     assert again["link"]["errors"] == []
     assert [e["code"] for e in kept["link"]["errors"]] == ["KEPT_APART"]
     assert error_codes(mixed) == ["BAD_USER_INPUT"]
+    assert error_codes(by_group) == ["INVALID_ID"]
+    assert "is an entity id" in by_group["errors"][0]["message"]
 
 
 async def test_unlink_names_a_few_records_that_exist_or_are_linked(
