@@ -42,6 +42,7 @@ from gateway.federation.links import (
 )
 from gateway.federation.links.decide import Decided
 from gateway.federation.links.rebuild import keep_in_step
+from schema.connection import PageInfo
 from schema.context import Context
 from schema.ids import decode_entity_id, decode_id, encode_entity_id, encode_id, is_entity_id
 from schema.selection import selection_here
@@ -237,9 +238,14 @@ class ProposedLinkEdge:
 @strawberry.type
 class ProposedLinkConnection:
     edges: list[ProposedLinkEdge]
+    page_info: PageInfo
     total_count: int
-    end_cursor: str | None
-    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        deprecation_reason="Use `pageInfo { endCursor }`, as every other list has it."
+    )
+    has_next_page: bool = strawberry.field(
+        deprecation_reason="Use `pageInfo { hasNextPage }`, as every other list has it."
+    )
 
 
 @dataclass(frozen=True)
@@ -300,11 +306,18 @@ async def proposed_links(
         ProposedLinkEdge(node=_proposal(proposal), cursor=_cursor(proposal, entity))
         for proposal in found[:size]
     ]
+    end, more = edges[-1].cursor if edges else after, len(found) > size
     return ProposedLinkConnection(
         edges=edges,
+        page_info=PageInfo(
+            has_next_page=more,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=end,
+        ),
         total_count=total,
-        end_cursor=edges[-1].cursor if edges else after,
-        has_next_page=len(found) > size,
+        end_cursor=end,
+        has_next_page=more,
     )
 
 
