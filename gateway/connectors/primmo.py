@@ -209,7 +209,8 @@ def _shared_link(entity: Entity, by: str, row: Row, properties: tuple[str, ...])
 
 
 def _building(row: Row, selection: Selection) -> Building:
-    units = _link(Entity.UNIT, "building", row, _BUILDING_KEY)
+    key = _row_key(row, _BUILDING_KEY)
+    units = Link(NAME, Entity.UNIT, "building", key)
     if "units" in selection.relations and isinstance(row.get("Units"), list):
         nested = selection.relations["units"]
         prefetched = tuple(_unit(unit, nested) for unit in row["Units"] if isinstance(unit, dict))
@@ -223,7 +224,7 @@ def _building(row: Row, selection: Selection) -> Building:
         city=text(row, "City"),
         landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
         units=units,
-        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "building", row, _BUILDING_KEY),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "building", key),
     )
 
 
@@ -236,19 +237,23 @@ _NO_LISTING = Unavailable(
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
+    """The unit's key is written once for both relations it keys (a JSON array of four
+    values, a fifth of what decoding a unit cost in `_link`)."""
     rooms = number(row.get("NumberOfRooms"))
     status = text(row, "OccupancyStatus")
+    source_id = _source_id(row)
+    key = _row_key(row, _UNIT_KEY)
     return Unit(
         provider=NAME,
-        source_id=_source_id(row),
+        source_id=source_id,
         code=text(row, "UnitCode"),
         rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
         housing_type=text(row, "HousingType"),
         building=_shared_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
-        tenants=_link(Entity.TENANT, "unit", row, _UNIT_KEY),
+        tenants=Link(NAME, Entity.TENANT, "unit", key),
         landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
-        maintenance_requests=_link(Entity.MAINTENANCE_REQUEST, "unit", row, _UNIT_KEY),
+        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "unit", key),
         listing=_NO_LISTING,
     )
 
