@@ -38,10 +38,13 @@ def test_every_record_is_found() -> None:
     assert {model.Unit, model.Link, model.Building, model.Selection} <= set(RECORDS)
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=lambda record: record.__name__)
+_TEXT_FIELDS = [record for record in RECORDS if record is not model.Selection]
+"""Records whose fields take any value: a Selection's `__post_init__` hashes its fields, which
+must be sets (and it keeps the dataclass's own `__init__`)."""
+
+
+@pytest.mark.parametrize("record", _TEXT_FIELDS, ids=lambda record: record.__name__)
 def test_each_field_takes_its_own_argument_by_keyword_and_by_position(record: Any) -> None:
-    if record is model.Selection:
-        pytest.skip("its __post_init__ hashes its fields, which must then be hashable")
     values = _values(record)
     for built in (record(**values), record(*values.values())):
         assert {name: getattr(built, name) for name in values} == values
