@@ -19,7 +19,6 @@ from gateway.connectors.capabilities import WebhookSource
 from gateway.errors import GatewayError, LinksUnavailable
 from gateway.events import Change, ChangeKind, Delivery, differences
 from gateway.federation.fan_out import Federation
-from gateway.federation.links import LINKED
 from gateway.federation.links.rebuild import RebuildFailed, rebuild
 from gateway.model import Record, Selection
 from gateway.observability.metrics import Metrics
@@ -97,21 +96,18 @@ class Gateway:
     async def _told_for_groups(self, changes: Sequence[Change]) -> list[Change]:
         """Each change, and for every record linked with the one changed, that the thing it
         is changed too (told once, and not over the record's own change, which says what
-        changed); a record its provider deleted leaves its group. A type never linked (a
-        charge, a work order) is told as it is, without asking the link store. Raises
+        changed); a record its provider deleted leaves its group. Raises
         `LinksUnavailable`: a change told to part of its group must not be acknowledged."""
         told: list[Change] = []
-        store = self.federation.linking.store
+        linking = self.federation.linking
         direct = {
             (change.entity, reference(change.provider, change.source_id)) for change in changes
         }
         for change in changes:
             if change not in told:
                 told.append(change)
-            if change.entity not in LINKED:
-                continue
             ref = reference(change.provider, change.source_id)
-            group = (await store.groups(change.entity, [ref]))[ref]
+            group = (await linking.groups(change.entity, [ref]))[ref]
             for member in group.members:
                 if (change.entity, member) in direct:
                     continue
@@ -120,7 +116,7 @@ class Gateway:
                 if linked not in told:
                     told.append(linked)
             if change.kind is ChangeKind.DELETED:
-                await store.forget(change.entity, ref)
+                await linking.forget(change.entity, ref)
         return told
 
     async def _evict(self, changes: Sequence[Change]) -> None:

@@ -510,7 +510,7 @@ class Federation:
         give its records is an error of the list's: its groups are led and merged without
         them, so one may stand twice."""
         records = {reference_of(record): record for _, _, record in taken}
-        groups = await self.linking.store.groups(entity, list(records))
+        groups = await self.linking.groups(entity, list(records))
         missing: dict[str, list[str]] = {}
         for group in groups.values():
             for ref in group.members:
@@ -584,7 +584,7 @@ class Federation:
                 if page.exhausted or not page.positions:
                     break
                 position = page.positions[-1]
-        groups = await self.linking.store.groups(entity, refs)
+        groups = await self.linking.groups(entity, refs)
         return len({group.label for group in groups.values()})
 
     def _merge(

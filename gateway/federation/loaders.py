@@ -21,9 +21,9 @@ from typing import Any, Generic, TypeVar
 from gateway import notices
 from gateway.errors import ProviderError
 from gateway.federation.fan_out import Federation
-from gateway.federation.links import reference_of
+from gateway.federation.links import Linking, reference_of
 from gateway.model import ENTITY_OF, Across, Entity, Link, Record, Relation, Selection, Unavailable
-from gateway.state.links import Group, LinkStore, provider_of
+from gateway.state.links import Group, provider_of
 
 __all__ = ["Loaders", "covers", "union"]
 
@@ -174,9 +174,9 @@ class _Batches(_Tick[Sequence[Record]]):
 class _Groups(_Tick[Group]):
     """The linked groups of one type asked in one request."""
 
-    def __init__(self, store: LinkStore, entity: Entity) -> None:
+    def __init__(self, linking: Linking, entity: Entity) -> None:
         super().__init__()
-        self._store = store
+        self._linking = linking
         self._entity = entity
         self._known: dict[str, asyncio.Future[Group]] = {}
 
@@ -187,7 +187,7 @@ class _Groups(_Tick[Group]):
         return known
 
     async def _read(self, queued: Mapping[str, asyncio.Future[Group]]) -> Mapping[str, Group]:
-        return await self._store.groups(self._entity, list(queued))
+        return await self._linking.groups(self._entity, list(queued))
 
     def _forget(self, queued: Mapping[str, asyncio.Future[Group]]) -> None:
         for ref in queued:
@@ -245,7 +245,7 @@ class Loaders:
         entity = ENTITY_OF[type(record)]
         groups = self._groups.get(entity)
         if groups is None:
-            groups = self._groups[entity] = _Groups(self._federation.linking.store, entity)
+            groups = self._groups[entity] = _Groups(self._federation.linking, entity)
         return await _shared(groups.load(reference_of(record)))
 
     async def members(

@@ -116,7 +116,16 @@ class Linking:
         those linked (`[links] write_back`): checked where any link is kept in step."""
 
     async def groups(self, entity: Entity, refs: Sequence[str]) -> dict[str, Group]:
+        """Each record's group; a type never linked is a group of its own each, which the
+        store is not asked for (it may be down, and holds none of them)."""
+        if entity not in LINKED:
+            return {ref: Group(entity, ref, (ref,)) for ref in refs}
         return await self.store.groups(entity, refs)
+
+    async def forget(self, entity: Entity, ref: str) -> None:
+        """A record its provider deleted leaves its group (a type never linked has none)."""
+        if entity in LINKED:
+            await self.store.forget(entity, ref)
 
     async def evidence(self, entity: Entity, refs: Sequence[str]) -> dict[str, list[Evidence]]:
         return await self.store.evidence(entity, refs)
