@@ -87,19 +87,21 @@ def test_standings_say_after_each_item_where_every_stream_stands_and_which_are_d
         "b": ([("y", 2, "b2"), ("zz", 3, "b3")], False),
     }
 
-    taken = standings.advance(streams, 3, lambda: repr((standings.positions, standings.done)))
+    taken = standings.advance(
+        streams, 3, lambda moved: repr((moved, standings.positions, standings.done))
+    )
 
     assert [(name, item) for name, item, _ in taken] == [("a", "a1"), ("b", "b2"), ("a", "a2")]
-    assert taken[0][2] == repr(({"b": 1, "a": 1}, set()))
-    assert taken[1][2] == repr(({"b": 2, "a": 1}, set()))
-    assert taken[2][2] == repr(({"b": 2, "a": 2}, {"a"}))
+    assert taken[0][2] == repr(("a", {"b": 1, "a": 1}, set()))
+    assert taken[1][2] == repr(("b", {"b": 2, "a": 1}, set()))
+    assert taken[2][2] == repr(("a", {"b": 2, "a": 2}, {"a"}))
     assert standings.done == {"a"}
 
 
 def test_a_stream_that_ends_is_not_done_while_items_of_it_were_left() -> None:
     standings = Standings[int]()
 
-    taken = standings.advance({"a": ([(None, 1, "a1"), (None, 2, "a2")], True)}, 1, lambda: "")
+    taken = standings.advance({"a": ([(None, 1, "a1"), (None, 2, "a2")], True)}, 1, lambda _: "")
 
     assert [item for _, item, _ in taken] == ["a1"]
     assert standings.done == set() and standings.positions == {"a": 1}

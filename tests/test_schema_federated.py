@@ -120,6 +120,25 @@ async def test_the_order_does_not_depend_on_the_fields_selected(client: Client) 
         assert mine == own[: len(mine)]
 
 
+async def test_a_merged_list_goes_on_from_any_of_its_cursors(client: Client) -> None:
+    """Each edge's cursor is written from the page's moves only when it is read: read in
+    any order (the end first, an edge twice), it still says where the list stood just after
+    that edge, on a page that itself began from a cursor."""
+    query = """query($after: String) { landlords(first: 12, after: $after) {
+        pageInfo { endCursor } edges { again: cursor node { provider sourceId } cursor } } }"""
+    first = (await client.data(query))["landlords"]
+    page = (await client.data(query, {"after": first["pageInfo"]["endCursor"]}))["landlords"]
+    edges = page["edges"]
+    assert len({edge["node"]["provider"] for edge in edges}) > 1
+    assert page["pageInfo"]["endCursor"] == edges[-1]["cursor"]
+
+    for index in reversed(range(0, len(edges) - 1, 3)):
+        assert edges[index]["again"] == edges[index]["cursor"]
+        rest = (await client.data(query, {"after": edges[index]["cursor"]}))["landlords"]
+        expected = [edge["node"] for edge in edges[index + 1 :]]
+        assert [edge["node"] for edge in rest["edges"]][: len(expected)] == expected
+
+
 async def test_a_tampered_cursor_is_refused_not_a_crash(client: Client) -> None:
     import base64
     import json

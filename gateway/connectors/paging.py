@@ -432,23 +432,23 @@ class Standings(Generic[P]):
     totals: dict[str, int] = field(default_factory=dict)
 
     def advance(
-        self, streams: Mapping[str, Stream[P, T]], limit: int, standing: Callable[[], S]
+        self, streams: Mapping[str, Stream[P, T]], limit: int, standing: Callable[[str], S]
     ) -> list[tuple[str, T, S]]:
         """The first `limit` items of the streams merged, each with where every stream
-        stands just after it, as `standing` takes that down (a cursor, or what writes one
-        when it is read); a stream that ends and was taken whole is done, which the last
-        item's standing says."""
+        stands just after it, as `standing` takes that down, told which stream moved (a
+        cursor, or a note of the move that writes one when it is read); a stream that ends
+        and was taken whole is done, which the last item's standing says."""
         taken, counts = merge({name: items for name, (items, _) in streams.items()}, limit)
         advanced: list[tuple[str, T, S]] = []
         for name, position, item in taken:
             self.positions[name] = position
-            advanced.append((name, item, standing()))
+            advanced.append((name, item, standing(name)))
         for name, (items, ends) in streams.items():
             if ends and counts[name] == len(items):
                 self.done.add(name)
         if advanced:
             name, item, _ = advanced[-1]
-            advanced[-1] = (name, item, standing())
+            advanced[-1] = (name, item, standing(name))
         return advanced
 
 

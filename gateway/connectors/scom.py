@@ -280,7 +280,7 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
             )
             for owner, (nodes, cursors, ends, _) in pages.items()
         }
-        taken = standings.advance(streams, request.limit, lambda: _position(standings))
+        taken = standings.advance(streams, request.limit, lambda _: _position(standings))
         exhausted = all(owner in standings.done for owner in owners)
         total = sum(count or 0 for *_, count in pages.values()) if request.count else None
         return Page(
