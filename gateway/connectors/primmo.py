@@ -159,10 +159,36 @@ def _values(row: Row, properties: tuple[str, ...]) -> tuple[Any, ...]:
 _GETTERS: dict[tuple[str, ...], Callable[[Row], Any]] = {}
 """One `itemgetter` per kind of key: a handful, fixed by `_SHAPES`."""
 
-_SHARED_LINKS: dict[tuple[Any, ...], Link] = {}
-"""Links many records share (every unit of a building points to it, every record of a
-division to its landlord), made once: a link is immutable, and this one's key costs more
-to write than to look up. Emptied when it reaches `_SHARED_LINKS_KEPT`."""
+
+class _SharedLinks:
+    """Links many records share (every unit of a building points to it, every record of a
+    division to its landlord), each made once: a link is immutable, and this one's key costs
+    more to write than to look up. One per relation, so a lookup hashes the row's values
+    alone (with the entity in the key, `Enum.__hash__` ran in Python for every row);
+    emptied when it holds `_SHARED_LINKS_KEPT`."""
+
+    __slots__ = ("_by", "_entity", "_links", "_properties")
+
+    def __init__(self, entity: Entity, by: str, properties: tuple[str, ...]) -> None:
+        self._entity = entity
+        self._by = by
+        self._properties = properties
+        self._links: dict[tuple[Any, ...], Link] = {}
+
+    def __call__(self, row: Row) -> Link:
+        values = _values(row, self._properties)
+        try:
+            found = self._links.get(values)
+        except TypeError:
+            return Link(NAME, self._entity, self._by, orjson.dumps(values).decode())
+        if found is None:
+            if len(self._links) >= _SHARED_LINKS_KEPT:
+                self._links.clear()
+            found = Link(NAME, self._entity, self._by, orjson.dumps(values).decode())
+            self._links[values] = found
+        return found
+
+
 _SHARED_LINKS_KEPT = 10_000
 
 
@@ -193,19 +219,9 @@ def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Lin
     return Link(NAME, entity, by, _row_key(row, properties))
 
 
-def _shared_link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Link:
-    """`_link`, for a key many records have (see `_SHARED_LINKS`)."""
-    values = _values(row, properties)
-    memo = (entity, by, values)
-    try:
-        found = _SHARED_LINKS.get(memo)
-    except TypeError:
-        return Link(NAME, entity, by, orjson.dumps(values).decode())
-    if found is None:
-        if len(_SHARED_LINKS) >= _SHARED_LINKS_KEPT:
-            _SHARED_LINKS.clear()
-        found = _SHARED_LINKS[memo] = Link(NAME, entity, by, orjson.dumps(values).decode())
-    return found
+_LANDLORD_OF_DIVISION = _SharedLinks(Entity.LANDLORD, "division", _PLACE)
+_BUILDINGS_OF_DIVISION = _SharedLinks(Entity.BUILDING, "division", _PLACE)
+_BUILDING_BY_CODE = _SharedLinks(Entity.BUILDING, "code", _BUILDING_KEY)
 
 
 def _building(row: Row, selection: Selection) -> Building:
@@ -222,7 +238,7 @@ def _building(row: Row, selection: Selection) -> Building:
         code=text(row, "BuildingCode"),
         street=text(row, "CivicNoAndStreet"),
         city=text(row, "City"),
-        landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
+        landlord=_LANDLORD_OF_DIVISION(row),
         units=units,
         maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "building", key),
     )
@@ -250,9 +266,9 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
         housing_type=text(row, "HousingType"),
-        building=_shared_link(Entity.BUILDING, "code", row, _BUILDING_KEY),
+        building=_BUILDING_BY_CODE(row),
         tenants=Link(NAME, Entity.TENANT, "unit", key),
-        landlord=_shared_link(Entity.LANDLORD, "division", row, _PLACE),
+        landlord=_LANDLORD_OF_DIVISION(row),
         maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "unit", key),
         listing=_NO_LISTING,
     )
@@ -381,7 +397,7 @@ def _landlord(row: Row, _selection: Selection) -> Landlord:
         )
         or None,
         billing_postal_code=text(row, "PostalCode"),
-        buildings=_shared_link(Entity.BUILDING, "division", row, _PLACE),
+        buildings=_BUILDINGS_OF_DIVISION(row),
     )
 
 

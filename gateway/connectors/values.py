@@ -54,12 +54,15 @@ def text(row: Any, *path: str) -> str | None:
 
     Called for every field of every record, so it asks `dict` (what JSON parses into),
     not the `Mapping` ABC, whose isinstance check costs several times more, and a text
-    one level down (most of them) takes the shortest way.
+    or a null one level down (most of them; a field not selected is absent) takes the
+    shortest way.
     """
     if len(path) == 1 and row.__class__ is dict:
         found = row.get(path[0])
         if found.__class__ is str:
             return found.strip() or None
+        if found is None:
+            return None
     value: Any = row
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
