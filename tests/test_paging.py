@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import pytest
 
 from gateway.connectors.base import ListRequest
-from gateway.connectors.paging import MAX_PAGES, Offsets, PageNumbers, RelayCursor, Standings
+from gateway.connectors.paging import (
+    MAX_PAGES,
+    Offsets,
+    PageNumbers,
+    RelayCursor,
+    Standings,
+    Trail,
+)
 from gateway.errors import InvalidCursor
 from gateway.model import Record, Selection, Tenant
 
@@ -86,22 +93,35 @@ def test_standings_say_after_each_item_where_every_stream_stands_and_which_are_d
         "a": ([("x", 1, "a1"), ("z", 2, "a2")], True),
         "b": ([("y", 2, "b2"), ("zz", 3, "b3")], False),
     }
+    trail = Trail(standings)
 
-    taken = standings.advance(
-        streams, 3, lambda moved: repr((moved, standings.positions, standings.done))
-    )
+    taken = standings.advance(streams, 3, trail)
 
-    assert [(name, item) for name, item, _ in taken] == [("a", "a1"), ("b", "b2"), ("a", "a2")]
-    assert taken[0][2] == repr(("a", {"b": 1, "a": 1}, set()))
-    assert taken[1][2] == repr(("b", {"b": 2, "a": 1}, set()))
-    assert taken[2][2] == repr(("a", {"b": 2, "a": 2}, {"a"}))
+    assert taken == ["a1", "b2", "a2"]
+    assert trail.at(2) == ({"b": 2, "a": 2}, {"a"})
+    assert trail.at(0) == ({"b": 1, "a": 1}, set())
+    assert trail.at(1) == ({"b": 2, "a": 1}, set())
     assert standings.done == {"a"}
+
+
+def test_one_stream_taken_whole_is_done_at_its_last_item_only() -> None:
+    standings = Standings[int](positions={"a": 3}, done={"b"})
+    trail = Trail(standings)
+
+    taken = standings.take("a", ["a4", "a5"], [4, 5], True, 10, trail)
+
+    assert list(taken) == ["a4", "a5"]
+    assert trail.at(0) == ({"a": 4}, {"b"})
+    assert trail.at(1) == ({"a": 5}, {"a", "b"})
+    assert standings.positions == {"a": 5} and standings.done == {"a", "b"}
 
 
 def test_a_stream_that_ends_is_not_done_while_items_of_it_were_left() -> None:
     standings = Standings[int]()
 
-    taken = standings.advance({"a": ([(None, 1, "a1"), (None, 2, "a2")], True)}, 1, lambda _: "")
+    taken = standings.advance(
+        {"a": ([(None, 1, "a1"), (None, 2, "a2")], True)}, 1, Trail(standings)
+    )
 
-    assert [item for _, item, _ in taken] == ["a1"]
+    assert taken == ["a1"]
     assert standings.done == set() and standings.positions == {"a": 1}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -40,6 +41,7 @@ __all__ = [
     "RelayCursor",
     "Scan",
     "Standings",
+    "Trail",
     "each",
     "merge",
     "pages",
@@ -54,7 +56,6 @@ refused, or its read cut short, rather than read forever."""
 T = TypeVar("T")
 C = TypeVar("C")
 P = TypeVar("P")
-S = TypeVar("S")
 K = TypeVar("K")
 V = TypeVar("V")
 FetchPage = Callable[[int, int], Awaitable[tuple[Sequence[T], int | None]]]
@@ -377,7 +378,11 @@ class NextLinks:
 
 
 def _links_in(row: dict[str, Any]) -> list[str]:
-    """The keys of a row's expanded collections' next links."""
+    """The keys of a row's expanded collections' next links. Most rows have none, which
+    one search of their keys joined says in C (0.2 µs a row, where testing each key was
+    0.5 µs: a thousand-row page asks it a thousand times)."""
+    if _NEXT not in "\n".join(row):
+        return []
     return [key for key in row if key.endswith(_NEXT)]
 
 
@@ -432,24 +437,114 @@ class Standings(Generic[P]):
     totals: dict[str, int] = field(default_factory=dict)
 
     def advance(
-        self, streams: Mapping[str, Stream[P, T]], limit: int, standing: Callable[[str], S]
-    ) -> list[tuple[str, T, S]]:
-        """The first `limit` items of the streams merged, each with where every stream
-        stands just after it, as `standing` takes that down, told which stream moved (a
-        cursor, or a note of the move that writes one when it is read); a stream that ends
-        and was taken whole is done, which the last item's standing says."""
+        self, streams: Mapping[str, Stream[P, T]], limit: int, trail: Trail[P]
+    ) -> Sequence[T]:
+        """The first `limit` items of the streams merged, each move noted on `trail`; a
+        stream that ends and was taken whole is done, which the last item's standing
+        says."""
+        if len(streams) == 1:
+            ((name, (items, ends)),) = streams.items()
+            return self.take(
+                name, [item for *_, item in items], [at for _, at, _ in items], ends, limit, trail
+            )
         taken, counts = merge({name: items for name, (items, _) in streams.items()}, limit)
-        advanced: list[tuple[str, T, S]] = []
-        for name, position, item in taken:
+        for name, position, _ in taken:
             self.positions[name] = position
-            advanced.append((name, item, standing(name)))
+            trail.step(name)
         for name, (items, ends) in streams.items():
             if ends and counts[name] == len(items):
                 self.done.add(name)
-        if advanced:
-            name, item, _ = advanced[-1]
-            advanced[-1] = (name, item, standing(name))
-        return advanced
+        trail.noted()
+        return [item for *_, item in taken]
+
+    def take(
+        self,
+        name: str,
+        items: Sequence[T],
+        positions: Sequence[P],
+        ends: bool,
+        limit: int,
+        trail: Trail[P],
+    ) -> Sequence[T]:
+        """`advance` for one stream: a prefix of it, its moves noted in one go (one stream
+        is most lists, and a thousand-record page spent a twentieth of its CPU on tuples
+        for a merge it did not need)."""
+        taken = items[:limit]
+        if taken:
+            moves = positions[: len(taken)]
+            self.positions[name] = moves[-1]
+            trail.moved(name, moves)
+        if ends and len(taken) == len(items):
+            self.done.add(name)
+        trail.noted()
+        return taken
+
+
+class Trail(Generic[P]):
+    """Where merged streams stood after each item taken from them, as the moves that got
+    them there (which stream, to what position), replayed only for the items whose
+    standing is read: a page's every edge has a cursor and few queries select them, and a
+    snapshot of every stream's position per item was a tenth of the CPU of a thousand-unit
+    page. The replay goes on from the last standing read, so reading them all in order
+    replays the page once."""
+
+    __slots__ = (
+        "_at",
+        "_done",
+        "_done_start",
+        "_head",
+        "_head_index",
+        "_moved",
+        "_standings",
+        "_start",
+    )
+
+    def __init__(self, standings: Standings[P]) -> None:
+        """Made before the first move it notes."""
+        self._standings = standings
+        self._start = dict(standings.positions)
+        self._done_start = frozenset(standings.done)
+        self._moved: list[str] = []
+        self._at: list[P] = []
+        self._done: list[tuple[int, frozenset[str]]] = []
+        """From which item on the streams done were these (the set only grows)."""
+        self._head: dict[str, P] = {}
+        self._head_index = -1
+
+    def step(self, name: str) -> int:
+        """Notes that `name` moved where the standings now have it, with the streams done
+        now; the item's index."""
+        self._moved.append(name)
+        self._at.append(self._standings.positions[name])
+        self.noted()
+        return len(self._moved) - 1
+
+    def moved(self, name: str, positions: Sequence[P]) -> None:
+        """Notes that `name` moved through `positions`, one item each."""
+        self._moved.extend([name] * len(positions))
+        self._at.extend(positions)
+
+    def noted(self) -> None:
+        """The streams done now are those of the last item noted and on."""
+        latest = self._done[-1][1] if self._done else self._done_start
+        if len(self._standings.done) != len(latest):
+            self._done.append((len(self._moved) - 1, frozenset(self._standings.done)))
+
+    def at(self, index: int) -> tuple[Mapping[str, P], AbstractSet[str]]:
+        """Where every stream stood just after the item, and which were done. The mapping
+        is the trail's own, valid until the next call."""
+        if index < self._head_index or self._head_index < 0:
+            self._head = dict(self._start)
+            self._head_index = -1
+        head = self._head
+        for step in range(self._head_index + 1, index + 1):
+            head[self._moved[step]] = self._at[step]
+        self._head_index = index
+        done: AbstractSet[str] = self._done_start
+        for since, streams in self._done:
+            if since <= index:
+                done = streams
+        return head, done
 
 
 async def each(keys: Iterable[K], one: Callable[[K], Awaitable[V | None]]) -> Mapping[K, V]:

@@ -18,6 +18,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar
 
 import httpx
@@ -27,7 +28,7 @@ from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
 from gateway.connectors.calls import Dialect
 from gateway.connectors.capabilities import LandlordOnboarding, PropertyCreation, WebhookSource
-from gateway.connectors.paging import RelayCursor, Standings, each
+from gateway.connectors.paging import RelayCursor, Standings, Trail, each
 from gateway.connectors.values import json_object, text
 from gateway.errors import (
     BadUserInput,
@@ -188,10 +189,8 @@ def _standings(position: Any) -> Standings[str]:
     )
 
 
-def _position(standings: Standings[str]) -> str:
-    return json.dumps(
-        {**standings.positions, **dict.fromkeys(standings.done, _DONE)}, sort_keys=True
-    )
+def _position(positions: Mapping[str, str], done: AbstractSet[str]) -> str:
+    return json.dumps({**positions, **dict.fromkeys(done, _DONE)}, sort_keys=True)
 
 
 class ScomOptions(ConnectorOptions):
@@ -280,12 +279,13 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
             )
             for owner, (nodes, cursors, ends, _) in pages.items()
         }
-        taken = standings.advance(streams, request.limit, lambda _: _position(standings))
+        trail = Trail(standings)
+        taken = standings.advance(streams, request.limit, trail)
         exhausted = all(owner in standings.done for owner in owners)
         total = sum(count or 0 for *_, count in pages.values()) if request.count else None
         return Page(
-            [_building(node) for _, node, _ in taken],
-            [position for *_, position in taken],
+            [_building(node) for node in taken],
+            [_position(*trail.at(index)) for index in range(len(taken))],
             exhausted,
             total,
         )

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ from gateway import notices
 from gateway.clock import SystemClock
 from gateway.connectors.base import Connector, ListRequest, Page, Position
 from gateway.connectors.capabilities import Capability, RelationshipRecords
-from gateway.connectors.paging import Standings, merge
+from gateway.connectors.paging import Standings, Trail, merge
 from gateway.errors import BadUserInput, InvalidCursor, LimitExceeded, ProviderError
 from gateway.federation.links import Linking, matches, reference_of
 from gateway.federation.relationships import derive
@@ -101,25 +102,25 @@ class PageLimits:
 
 
 class Edge:
-    """A record of a list, and its place in the page's trail: where the list stands just
-    after it."""
+    """A record of a list, and its place in the page: where the list stands just after it
+    is written as a cursor only when read (see `Trail`)."""
 
-    __slots__ = ("_index", "_trail", "node")
+    __slots__ = ("_index", "_page", "node")
 
-    def __init__(self, node: Record, trail: _Trail, index: int) -> None:
+    def __init__(self, node: Record, page: _PageCursors, index: int) -> None:
         self.node = node
-        self._trail = trail
+        self._page = page
         self._index = index
 
     @property
     def cursor(self) -> str:
-        return self._trail.text(self._index)
+        return self._page.text(self._index)
 
 
 def _encoded(
     fingerprint: str,
     positions: Mapping[str, Position],
-    done: set[str],
+    done: AbstractSet[str],
     totals: Mapping[str, int],
     groups: int | None,
 ) -> str:
@@ -135,65 +136,19 @@ def _encoded(
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
 
-class _Trail:
-    """Where a list stood after each edge of a page, as the moves that got it there (which
-    provider, to what position), turned into a cursor only when one is read: a page's
-    every edge has a cursor and few queries select them, and a snapshot of every
-    provider's position per edge was a tenth of the CPU of a thousand-unit page.
+class _PageCursors:
+    """A page's cursors: its trail, written in the list's cursor format."""
 
-    Cursors are written by replaying the moves from where the page started; the replay
-    goes on from the last one written, so reading every edge's cursor in order replays
-    the page once."""
-
-    __slots__ = (
-        "_at",
-        "_cursor",
-        "_done",
-        "_done_start",
-        "_head",
-        "_head_index",
-        "_moved",
-        "_start",
-    )
+    __slots__ = ("_cursor", "trail")
 
     def __init__(self, cursor: _Cursor) -> None:
-        """Made before the page's first move."""
         self._cursor = cursor
-        self._start = dict(cursor.positions)
-        self._moved: list[str] = []
-        self._at: list[Position] = []
-        self._done_start = set(cursor.done)
-        self._done: list[tuple[int, set[str]]] = []
-        """From which edge on the providers done were these (the set only grows)."""
-        self._head: dict[str, Position] = {}
-        self._head_index = -1
-
-    def step(self, moved: str) -> int:
-        """Notes that `moved` went where the cursor now has it (and which providers are done
-        now); the edge's index in the page."""
-        cursor = self._cursor
-        self._moved.append(moved)
-        self._at.append(cursor.positions[moved])
-        index = len(self._moved) - 1
-        latest = self._done[-1][1] if self._done else self._done_start
-        if len(cursor.done) != len(latest):
-            self._done.append((index, set(cursor.done)))
-        return index
+        self.trail = Trail(cursor)
 
     def text(self, index: int) -> str:
-        if index < self._head_index or self._head_index < 0:
-            self._head = dict(self._start)
-            self._head_index = -1
-        head = self._head
-        for step in range(self._head_index + 1, index + 1):
-            head[self._moved[step]] = self._at[step]
-        self._head_index = index
-        done = self._done_start
-        for since, providers in self._done:
-            if since <= index:
-                done = providers
+        positions, done = self.trail.at(index)
         cursor = self._cursor
-        return _encoded(cursor.fingerprint, head, done, cursor.totals, cursor.groups)
+        return _encoded(cursor.fingerprint, positions, done, cursor.totals, cursor.groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +422,7 @@ class Federation:
         exhausted: dict[str, bool] = {}
         errors: list[ProviderError] = []
         edges: list[Edge] = []
-        trail = _Trail(cursor)
+        page = _PageCursors(cursor)
         shown: dict[str, Record] = {}
         total = cursor.groups or 0
         if count and criteria and cursor.groups is None:
@@ -521,7 +476,7 @@ class Federation:
                     cursor.done.add(name)
                 merged = firsts.get(reference_of(record))
                 if merged is not None:
-                    edges.append(Edge(merged, trail, trail.step(name)))
+                    edges.append(Edge(merged, page, page.trail.step(name)))
                     if len(edges) == size:
                         break
         if count and not criteria:
@@ -625,24 +580,26 @@ class Federation:
     ) -> list[Edge]:
         """One provider's page needs no sort keys: its own order is the list's (a tenth of
         the CPU of a 1,000-record page went to sort keys and the heap)."""
-        sort_key = SORT_KEYS[entity] if len(pages) > 1 else None
-        streams = {
-            name: (
-                [
-                    (
-                        None if sort_key is None else (sort_key(record), name, record.source_id),
-                        position,
-                        record,
-                    )
-                    for record, position in zip(page.records, page.positions, strict=True)
-                ],
-                page.exhausted,
+        cursors = _PageCursors(cursor)
+        if len(pages) == 1:
+            ((name, page),) = pages.items()
+            records = cursor.take(
+                name, page.records, page.positions, page.exhausted, size, cursors.trail
             )
-            for name, page in pages.items()
-        }
-        trail = _Trail(cursor)
-        advanced = cursor.advance(streams, size, trail.step)
-        return [Edge(record, trail, index) for _, record, index in advanced]
+        else:
+            sort_key = SORT_KEYS[entity]
+            streams = {
+                name: (
+                    [
+                        ((sort_key(record), name, record.source_id), position, record)
+                        for record, position in zip(page.records, page.positions, strict=True)
+                    ],
+                    page.exhausted,
+                )
+                for name, page in pages.items()
+            }
+            records = cursor.advance(streams, size, cursors.trail)
+        return [Edge(record, cursors, index) for index, record in enumerate(records)]
 
     async def _page(self, name: str, entity: Entity, request: ListRequest) -> Page | ProviderError:
         try:
