@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pycountry
 
@@ -47,6 +47,7 @@ __all__ = [
     "Link",
     "Listing",
     "ListingStatus",
+    "made",
     "MaintenanceRequest",
     "MaintenanceStatus",
     "Money",
@@ -170,6 +171,9 @@ class Across:
 Relation = Link | Unavailable | Across
 """Where a record's related records are, or why its provider cannot say."""
 
+
+_Fields = ParamSpec("_Fields")
+_R = TypeVar("_R")
 
 AMOUNT_DIGITS = 15
 """The most significant digits an amount may have: it travels to providers as a JSON number,
@@ -751,6 +755,26 @@ def _assigned_by_slot(cls: type) -> None:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = vars(cls)["__init__"].__annotations__
     type.__setattr__(cls, "__init__", init)
+    namespace["_new"], namespace["_cls"] = object.__new__, cls
+    exec(
+        f"def make({', '.join(parameters)}):\n    self = _new(_cls){body}\n    return self",
+        namespace,
+    )
+    make = namespace["make"]
+    make.__qualname__ = f"made({cls.__qualname__})"
+    _MAKERS[cls] = make
+
+
+_MAKERS: dict[type, Callable[..., Any]] = {}
+
+
+def made(cls: Callable[_Fields, _R]) -> Callable[_Fields, _R]:
+    """A function that builds `cls`'s records as calling the class does, with the same
+    parameters (checked as the class's), but without `type.__call__`, which packs keyword
+    arguments into a dict for `__init__`: a Unit took 2.1 µs that way. For the records a
+    connector builds for every row; the class itself where no maker was made."""
+    found: Callable[_Fields, _R] | None = _MAKERS.get(cls)  # type: ignore[call-overload]
+    return cls if found is None else found
 
 
 def _records(namespace: Mapping[str, object]) -> list[type]:

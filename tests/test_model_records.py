@@ -79,3 +79,26 @@ def test_wrong_arguments_are_refused_as_before(record: Any) -> None:
     if required:
         with pytest.raises(TypeError):
             record(**dict(list(required.items())[1:]))
+
+
+@pytest.mark.parametrize("record", _TEXT_FIELDS, ids=lambda record: record.__name__)
+def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
+    """`made(cls)` is what connectors call for every row: the same record, the same
+    defaults, the same refusals."""
+    make = model.made(record)
+    values, required = _values(record), _required(record)
+
+    for built, expected in (
+        (make(**values), record(**values)),
+        (make(*values.values()), record(**values)),
+        (make(**required), record(**required)),
+    ):
+        assert type(built) is record
+        assert built == expected and hash(built) == hash(expected)
+        assert {each.name: getattr(built, each.name) for each in dataclasses.fields(record)} == {
+            each.name: getattr(expected, each.name) for each in dataclasses.fields(record)
+        }
+    with pytest.raises(TypeError):
+        make(**required, not_a_field=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(make(**required), dataclasses.fields(record)[0].name, "changed")

@@ -100,6 +100,7 @@ from gateway.model import (
     WorkOrder,
     WorkOrderCompletion,
     WorkOrderStatus,
+    made,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
 from gateway.upstream.client import Upstream, parse_json
@@ -219,6 +220,7 @@ def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Lin
     return Link(NAME, entity, by, _row_key(row, properties))
 
 
+_UNIT = made(Unit)
 _LANDLORD_OF_DIVISION = _SharedLinks(Entity.LANDLORD, "division", _PLACE)
 _BUILDINGS_OF_DIVISION = _SharedLinks(Entity.BUILDING, "division", _PLACE)
 _BUILDING_BY_CODE = _SharedLinks(Entity.BUILDING, "code", _BUILDING_KEY)
@@ -259,7 +261,7 @@ def _unit(row: Row, _selection: Selection) -> Unit:
     status = text(row, "OccupancyStatus")
     source_id = _source_id(row)
     key = _row_key(row, _UNIT_KEY)
-    return Unit(
+    return _UNIT(
         provider=NAME,
         source_id=source_id,
         code=text(row, "UnitCode"),
