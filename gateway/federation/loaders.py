@@ -31,7 +31,14 @@ _BatchKey = tuple[str, Entity, str]
 
 
 def union(one: Selection, other: Selection) -> Selection:
-    """What both ask: their fields, and their relations, each the union of its two."""
+    """What both ask: their fields, and their relations, each the union of its two. A
+    batch asks it once per key, nearly always of one selection (each place's is translated
+    once per request) or of nothing yet: those are answered as they are, without a new
+    selection hashed for each key."""
+    if other is one or (not other.fields and not other.relations):
+        return one
+    if not one.fields and not one.relations:
+        return other
     relations = dict(one.relations)
     for name, asked in other.relations.items():
         relations[name] = union(relations[name], asked) if name in relations else asked
