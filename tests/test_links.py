@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from hashlib import sha256
 from pathlib import Path
@@ -195,6 +196,35 @@ async def test_a_distinct_list_goes_on_from_any_of_its_cursors(linked: Client) -
     for index in range(0, len(edges) - 1, 4):
         rest = (await linked.data(query, {"after": edges[index]["cursor"]}))["landlords"]
         assert [e["node"] for e in rest["edges"]] == [e["node"] for e in edges[index + 1 :]]
+
+
+async def test_a_distinct_lists_cursors_move_past_records_whose_group_was_shown(
+    linked: Client,
+) -> None:
+    """A twin whose group an earlier record stood for is read past, not shown: each edge's
+    cursor must still say that its provider moved past it, or the next page reads that
+    provider again from where it last showed something. Where each record stands is the
+    plain list's order (the same merge), and an offset provider's position is how many of
+    its records the list has read."""
+    plain = (
+        await linked.data("{ landlords(first: 100) { edges { node { provider sourceId } } } }")
+    )["landlords"]["edges"]
+    order = {(e["node"]["provider"], e["node"]["sourceId"]): i for i, e in enumerate(plain)}
+    distinct = (
+        await linked.data(
+            "{ landlords(first: 100, distinct: true) { edges { cursor node { "
+            "sources { provider sourceId } } } } }"
+        )
+    )["landlords"]["edges"]
+    assert len(order) < 100 and any(len(e["node"]["sources"]) > 1 for e in distinct)
+
+    for edge in distinct:
+        stands = min(order[(s["provider"], s["sourceId"])] for s in edge["node"]["sources"])
+        read = Counter(e["node"]["provider"] for e in plain[: stands + 1])
+        cursor = edge["cursor"]
+        positions = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["p"]
+        for provider in ("primmo", "pms", "mycrm"):
+            assert positions.get(provider, 0) == read[provider], (provider, stands)
 
 
 async def test_a_distinct_list_names_a_provider_that_failed_to_give_a_group_s_records(

@@ -474,9 +474,10 @@ class Federation:
                 left[name] -= 1
                 if exhausted.get(name) and not buffers.get(name) and not left[name]:
                     cursor.done.add(name)
+                moved = page.trail.step(name)
                 merged = firsts.get(reference_of(record))
                 if merged is not None:
-                    edges.append(Edge(merged, page, page.trail.step(name)))
+                    edges.append(Edge(merged, page, moved))
                     if len(edges) == size:
                         break
         if count and not criteria:
