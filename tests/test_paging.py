@@ -116,6 +116,13 @@ def test_one_stream_taken_whole_is_done_at_its_last_item_only() -> None:
     assert standings.positions == {"a": 5} and standings.done == {"a", "b"}
 
 
+def test_a_stream_whose_positions_do_not_match_its_items_is_refused() -> None:
+    standings = Standings[int]()
+
+    with pytest.raises(ValueError, match="2 items and 1 positions"):
+        standings.take("a", ["a1", "a2"], [1], False, 10, Trail(standings))
+
+
 def test_a_stream_that_ends_is_not_done_while_items_of_it_were_left() -> None:
     standings = Standings[int]()
 
