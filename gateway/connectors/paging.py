@@ -442,11 +442,6 @@ class Standings(Generic[P]):
         """The first `limit` items of the streams merged, each move noted on `trail`; a
         stream that ends and was taken whole is done, which the last item's standing
         says."""
-        if len(streams) == 1:
-            ((name, (items, ends)),) = streams.items()
-            return self.take(
-                name, [item for *_, item in items], [at for _, at, _ in items], ends, limit, trail
-            )
         taken, counts = merge({name: items for name, (items, _) in streams.items()}, limit)
         for name, position, _ in taken:
             self.positions[name] = position

@@ -422,7 +422,7 @@ class Federation:
         exhausted: dict[str, bool] = {}
         errors: list[ProviderError] = []
         edges: list[Edge] = []
-        page = _PageCursors(cursor)
+        cursors = _PageCursors(cursor)
         shown: dict[str, Record] = {}
         total = cursor.groups or 0
         if count and criteria and cursor.groups is None:
@@ -474,10 +474,10 @@ class Federation:
                 left[name] -= 1
                 if exhausted.get(name) and not buffers.get(name) and not left[name]:
                     cursor.done.add(name)
-                moved = page.trail.step(name)
+                moved = cursors.trail.step(name)
                 merged = firsts.get(reference_of(record))
                 if merged is not None:
-                    edges.append(Edge(merged, page, moved))
+                    edges.append(Edge(merged, cursors, moved))
                     if len(edges) == size:
                         break
         if count and not criteria:
@@ -588,11 +588,10 @@ class Federation:
                 name, page.records, page.positions, page.exhausted, size, cursors.trail
             )
         else:
-            sort_key = SORT_KEYS[entity]
             streams = {
                 name: (
                     [
-                        ((sort_key(record), name, record.source_id), position, record)
+                        (_order(entity, record), position, record)
                         for record, position in zip(page.records, page.positions, strict=True)
                     ],
                     page.exhausted,
