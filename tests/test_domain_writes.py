@@ -90,6 +90,11 @@ def _gone(provider: str) -> str:
     return encode_id(Entity.LEASE, provider, "prop_1/lease_1" if provider == "pms" else "1")
 
 
+def _payment(charge: str, amount: str, **more: str) -> dict[str, Any]:
+    """`recordPayment`'s variables: `amount` CAD on the charge, and any more input."""
+    return {"input": {"chargeId": charge, "amount": {"amount": amount, "currency": "CAD"}, **more}}
+
+
 def _errors(data: dict[str, Any], name: str) -> list[tuple[str, str | None]]:
     return [(error["code"], error["field"]) for error in data[name]["errors"]]
 
@@ -335,9 +340,7 @@ async def test_what_a_provider_cannot_write_is_refused_naming_it_and_nothing_sen
     charge = encode_id(Entity.CHARGE, "primmo", "100000000")
 
     update = await client.query(UPDATE, {"input": {"leaseId": lease.id, "endDate": "2027-01-31"}})
-    payment = await client.query(
-        PAY, {"input": {"chargeId": charge, "amount": {"amount": "1", "currency": "CAD"}}}
-    )
+    payment = await client.query(PAY, _payment(charge, "1"))
 
     assert error_codes(update) == error_codes(payment) == ["BAD_USER_INPUT"]
     assert update["errors"][0]["message"] == "primmo does not change leases through its API."
@@ -363,23 +366,10 @@ async def test_a_payment_recorded_at_pms_settles_its_charge(client: Client) -> N
     invoice = await _open_invoice(client)
     owed = invoice["balance"]["amount"]
 
-    part = await client.data(
-        PAY,
-        {
-            "input": {
-                "chargeId": invoice["id"],
-                "amount": {"amount": "1.00", "currency": "CAD"},
-                "method": "interac",
-            }
-        },
-    )
+    part = await client.data(PAY, _payment(invoice["id"], "1.00", method="interac"))
     rest = f"{float(owed) - 1:.2f}"
-    whole = await client.data(
-        PAY, {"input": {"chargeId": invoice["id"], "amount": {"amount": rest, "currency": "CAD"}}}
-    )
-    after = await client.data(
-        PAY, {"input": {"chargeId": invoice["id"], "amount": {"amount": "1", "currency": "CAD"}}}
-    )
+    whole = await client.data(PAY, _payment(invoice["id"], rest))
+    after = await client.data(PAY, _payment(invoice["id"], "1"))
 
     assert part["recordPayment"]["payment"]["charge"] == {
         "status": "OPEN",
@@ -399,27 +389,11 @@ async def test_a_pms_payment_refused_unknown_or_unanswered(impatient: Client) ->
     too_much = f"{float(invoice['balance']['amount']) + 100:.2f}"
     gone = encode_id(Entity.CHARGE, "pms", "inv_1")
 
-    over = await client.data(
-        PAY,
-        {"input": {"chargeId": invoice["id"], "amount": {"amount": too_much, "currency": "CAD"}}},
-    )
-    method = await client.data(
-        PAY,
-        {
-            "input": {
-                "chargeId": invoice["id"],
-                "amount": {"amount": "1", "currency": "CAD"},
-                "method": "cheque",
-            }
-        },
-    )
-    missing = await client.data(
-        PAY, {"input": {"chargeId": gone, "amount": {"amount": "1", "currency": "CAD"}}}
-    )
+    over = await client.data(PAY, _payment(invoice["id"], too_much))
+    method = await client.data(PAY, _payment(invoice["id"], "1", method="cheque"))
+    missing = await client.data(PAY, _payment(gone, "1"))
     client.pms.inject("slow", seconds=30)
-    late = await client.data(
-        PAY, {"input": {"chargeId": invoice["id"], "amount": {"amount": "1", "currency": "CAD"}}}
-    )
+    late = await client.data(PAY, _payment(invoice["id"], "1"))
 
     assert _errors(over, "recordPayment") == [("VALIDATION_FAILED", "amount")]
     assert _errors(method, "recordPayment") == [("VALIDATION_FAILED", "method")]
@@ -485,16 +459,7 @@ async def test_a_payment_time_without_its_offset_is_refused_not_taken_as_utc(
     would be recorded hours off without a word."""
     invoice = await _open_invoice(client)
 
-    body = await client.query(
-        PAY,
-        {
-            "input": {
-                "chargeId": invoice["id"],
-                "amount": {"amount": "1.00", "currency": "CAD"},
-                "paidAt": "2026-11-03T09:30:00",
-            }
-        },
-    )
+    body = await client.query(PAY, _payment(invoice["id"], "1.00", paidAt="2026-11-03T09:30:00"))
 
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "paidAt"
