@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -74,3 +75,38 @@ async def test_wrong_credentials_become_a_provider_error(
 
     assert raised.value.extensions == {"code": "UPSTREAM_CREDENTIALS_REFUSED", "provider": "primmo"}
     assert "wrong" not in str(raised.value)
+
+
+class _Headers(httpx.AsyncBaseTransport):
+    """The sandbox's Primmo, with the headers of every data request it received."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.seen: list[httpx.Headers] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "/api/Token" not in request.url.path:
+            self.seen.append(request.headers)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_every_odata_request_says_the_highest_version_it_reads(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """OData clients SHOULD send OData-MaxVersion (Part 1, 8.2.7): without it a 4.01 service
+    may answer in 4.01's JSON, whose control information may leave out the `@odata.` prefix
+    the connector reads next links by."""
+    upstream = _upstream(sandbox, clock)
+    headers = _Headers(sandbox.transport("primmo"))
+    upstream.transport = headers
+    connector = PrimmoConnector.connect(upstream)
+    try:
+        await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=2, count=True))
+        await connector.fetch(Entity.UNIT, "building", ['[1,1,"1601VILLE "]'], Selection())
+    finally:
+        await upstream.aclose()
+
+    assert headers.seen
+    assert {(h.get("OData-Version"), h.get("OData-MaxVersion")) for h in headers.seen} == {
+        ("4.0", "4.0")
+    }

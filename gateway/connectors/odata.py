@@ -42,8 +42,15 @@ Expr = ast._Node
 Value = str | int | float | bool | date | None
 
 
-HEADERS = {"OData-Version": "4.0", "Accept": "application/json;odata.metadata=minimal"}
-"""What every request says: the protocol version it speaks and the JSON it reads."""
+HEADERS = {
+    "OData-Version": "4.0",
+    "OData-MaxVersion": "4.0",
+    "Accept": "application/json;odata.metadata=minimal",
+}
+"""What every request says: the protocol version it speaks, the highest it reads (clients
+SHOULD say so, OData 4.01 Part 1 §8.2.7: a 4.01 service may otherwise answer in 4.01's JSON,
+whose control information may drop the `@odata.` prefix `NextLinks` reads), and the JSON it
+reads."""
 
 _SAFE = "$'()*,;:@/!="
 """Characters the OData ABNF allows bare in a query option's value (`qchar-no-AMP`), less `+`:
