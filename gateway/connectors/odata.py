@@ -1,9 +1,11 @@
-"""OData queries as typed values, printed only at the last moment.
+"""OData queries as typed values.
 
-Filters are built as `odata-query` syntax trees from typed Python values and
-printed by a visitor that doubles quotes inside string literals, so a value
-can never change the shape of the query it is placed in (GraphQL Mesh passed
-raw filter strings; we do not).
+Filters are built from typed Python values by the builders here, never from
+strings a caller wrote: a string literal's quotes are doubled and a combination
+parenthesizes what binds more loosely, so a value can never change the shape of
+the query it is placed in (GraphQL Mesh passed raw filter strings; we do not).
+The tests parse what they print with `odata-query`'s parser, an independent
+reading of the ABNF.
 
 The query string is encoded here, not by httpx: httpx form-encodes a space as
 `+`, which OData's URL grammar reads as a plus sign (a standard server answers
@@ -17,9 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import quote
-
-from odata_query import ast
-from odata_query.roundtrip import AstToODataVisitor
 
 __all__ = [
     "Expr",
@@ -38,7 +37,6 @@ __all__ = [
     "render",
 ]
 
-Expr = ast._Node
 Value = str | int | float | bool | date | None
 
 
@@ -62,85 +60,95 @@ def encode(options: Mapping[str, str]) -> str:
     return "&".join(f"{quote(key, _SAFE)}={quote(value, _SAFE)}" for key, value in options.items())
 
 
-class _Printer(AstToODataVisitor):
-    def visit_String(self, node: ast.String) -> str:
-        return "'" + node.val.replace("'", "''") + "'"
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A filter, printed as it is built. Each builder writes its own text once, and a
+    combination puts in parentheses only a part that binds more loosely than itself
+    (OData's precedence: comparisons and calls, then `and`, then `or`). A batched read's
+    filter runs to thousands of characters, which a syntax tree printed by a visitor,
+    twice (once to measure it, once to send it), took 0.85 ms a nested query to write."""
 
-    def visit_List(self, node: ast.List) -> str:
-        return "(" + ",".join(self.visit(item) for item in node.val) + ")"
-
-    def visit_Call(self, node: ast.Call) -> str:
-        arguments = ",".join(self.visit(arg) for arg in node.args)
-        return f"{self.visit(node.func)}({arguments})"
+    text: str
+    binds: int
 
 
-def literal(value: Value) -> Expr:
+_OR, _AND, _TIGHT = 0, 1, 2
+"""How tightly an expression binds: a comparison or a call is never taken apart."""
+
+
+def literal(value: Value) -> str:
+    """A value as the ABNF writes it; a string's quotes doubled, so a value can never
+    change the shape of the filter it is placed in. Strings first: most values are."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
     if value is None:
-        return ast.Null()
+        return "null"
     if isinstance(value, bool):
-        return ast.Boolean("true" if value else "false")
+        return "true" if value else "false"
     if isinstance(value, int):
-        return ast.Integer(str(value))
+        return str(value)
     if isinstance(value, float):
-        return ast.Float(repr(value))
-    if isinstance(value, date):
-        return ast.Date(value.isoformat())
-    return ast.String(value)
+        return repr(value)
+    return value.isoformat()
 
 
-def _prop(name: str) -> ast.Identifier:
-    return ast.Identifier(name)
+def _compare(name: str, operator: str, value: Value) -> Expr:
+    return Expr(f"{name} {operator} {literal(value)}", _TIGHT)
 
 
 def eq(name: str, value: Value) -> Expr:
-    return ast.Compare(ast.Eq(), _prop(name), literal(value))
+    return _compare(name, "eq", value)
 
 
 def gt(name: str, value: Value) -> Expr:
-    return ast.Compare(ast.Gt(), _prop(name), literal(value))
+    return _compare(name, "gt", value)
 
 
 def ge(name: str, value: Value) -> Expr:
-    return ast.Compare(ast.GtE(), _prop(name), literal(value))
+    return _compare(name, "ge", value)
 
 
 def le(name: str, value: Value) -> Expr:
-    return ast.Compare(ast.LtE(), _prop(name), literal(value))
+    return _compare(name, "le", value)
 
 
 def is_in(name: str, values: Iterable[Value]) -> Expr:
     items = [literal(value) for value in values]
     if len(items) == 1:
-        return ast.Compare(ast.Eq(), _prop(name), items[0])
-    return ast.Compare(ast.In(), _prop(name), ast.List(items))  # type: ignore[arg-type]
+        return Expr(f"{name} eq {items[0]}", _TIGHT)
+    return Expr(f"{name} in ({','.join(items)})", _TIGHT)
 
 
 def contains(name: str, text: str) -> Expr:
     """Case-insensitive: both sides lowered, as OData has no case-blind `contains`."""
-    lowered = ast.Call(ast.Identifier("tolower"), [_prop(name)])
-    return ast.Call(ast.Identifier("contains"), [lowered, ast.String(text.lower())])
+    return Expr(f"contains(tolower({name}),{literal(text.lower())})", _TIGHT)
 
 
-def _combine(op: ast._BoolOpToken, parts: Sequence[Expr | None]) -> Expr | None:
+def eq_trimmed(name: str, value: str) -> Expr:
+    """Codes arrive space-padded on either side; compare them as the trimmed text they mean."""
+    return Expr(f"trim({name}) eq {literal(value.strip())}", _TIGHT)
+
+
+def _combine(word: str, binds: int, parts: Sequence[Expr | None]) -> Expr | None:
     present = [part for part in parts if part is not None]
-    if not present:
-        return None
-    result = present[0]
-    for part in present[1:]:
-        result = ast.BoolOp(op, result, part)
-    return result
+    if len(present) < 2:
+        return present[0] if present else None
+    return Expr(
+        word.join(part.text if part.binds >= binds else f"({part.text})" for part in present),
+        binds,
+    )
 
 
 def all_of(*parts: Expr | None) -> Expr | None:
-    return _combine(ast.And(), parts)
+    return _combine(" and ", _AND, parts)
 
 
 def any_of(*parts: Expr | None) -> Expr | None:
-    return _combine(ast.Or(), parts)
+    return _combine(" or ", _OR, parts)
 
 
 def render(expr: Expr) -> str:
-    return str(_Printer().visit(expr))
+    return expr.text
 
 
 @dataclass(frozen=True)
@@ -178,9 +186,3 @@ class Query:
 
     def nested(self) -> str:
         return ";".join(f"{key}={value}" for key, value in self.params().items())
-
-
-def eq_trimmed(name: str, value: str) -> Expr:
-    """Codes arrive space-padded on either side; compare them as the trimmed text they mean."""
-    trimmed = ast.Call(ast.Identifier("trim"), [_prop(name)])
-    return ast.Compare(ast.Eq(), trimmed, ast.String(value.strip()))
