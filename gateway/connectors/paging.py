@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import urljoin
 
 import httpx
 
@@ -270,8 +271,10 @@ class NextLinks:
 
     A page's URL is parsed once and handed to `fetch` as an `httpx.URL`: a batched
     fetch's `$filter` runs to thousands of characters, which httpx checks one by one
-    each time it parses them. What relative links are relative to is worked out only
-    for a page that has one.
+    each time it parses them (0.35 ms for an 80-key filter). The first page's target is
+    joined to the service root as a string for the same reason: `httpx.URL.join` parses
+    both the target and the result. What relative links are relative to is worked out
+    only for a page that has one.
     """
 
     def __init__(
@@ -292,7 +295,7 @@ class NextLinks:
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         total: int | None = None
-        following: httpx.URL | None = self._root.join(target)
+        following: httpx.URL | None = httpx.URL(urljoin(str(self._root), target))
         while following is not None and (want is None or len(rows) < want):
             body = await self._page(following, seen, linked=bool(seen))
             page = self._rows(body)
