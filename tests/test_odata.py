@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import unquote
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
@@ -172,6 +172,7 @@ def _flat(node: ast._Node) -> object:
     return (type(node.op), operands)
 
 
+@settings(deadline=None)
 @given(st.recursive(_comparisons(), _combined, max_leaves=12))
 def test_a_printed_filter_parses_back_to_the_tree_it_was_built_as(built: _Built) -> None:
     """Printed by the builders, read by `odata-query`'s own parser: parentheses wherever

@@ -77,7 +77,8 @@ _OR, _AND, _TIGHT = 0, 1, 2
 
 
 def literal(value: Value) -> str:
-    """A value as the ABNF writes it; a string's quotes doubled, so a value can never
+    """A value of the kinds connectors compare (text, integers, finite decimals, dates,
+    booleans, null) as the ABNF writes it; a string's quotes doubled, so a value can never
     change the shape of the filter it is placed in. Strings first: most values are."""
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"

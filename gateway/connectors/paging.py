@@ -290,7 +290,9 @@ class NextLinks:
         self._max_pages = max_pages
 
     async def read(self, target: str, want: int | None = None) -> Answer:
-        """Rows from `target`, following next links until `want` rows (or all of them) are
+        """Rows from `target` (relative to the service root and already percent-encoded,
+        as `odata.encode` writes it: it is joined as a string, and only the result is
+        checked by httpx), following next links until `want` rows (or all of them) are
         in, and each row's expanded collections to their ends."""
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []

@@ -19,9 +19,10 @@ stays CPython's (README: Performance).
 What a request makes is freed by reference counting when it ends, never left in a
 reference cycle for the collector: graphql-core's executor and httpx's read responses
 were cycles, and each nested query left some 1,200 objects (its context, loaders and
-records among them) to be promoted and walked by full collections, 90 to 140 ms each
-under load. Without them, collections cost 2.3 -> 1.0 ms per nested query at one client
-(`tests/test_heap.py` checks that a query leaves nothing behind).
+records among them) to be promoted and walked by full collections, 91 to 140 ms each
+under load. Without them, and with the round's other cuts, collections cost 3.4 -> 1.3
+ms per nested query at one client (README: Performance; `tests/test_heap.py` checks that
+a query leaves nothing behind).
 
 py-spy cannot see collections (they run inside whatever allocated last), so they are
 timed here, through `gc.callbacks`, and exposed as metrics.
