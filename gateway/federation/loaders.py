@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Generic, TypeVar
 
 from gateway import notices
 from gateway.errors import ProviderError
@@ -49,23 +50,35 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 
-async def _shared(answer: Awaitable[T]) -> T:
-    """A key's answer is one future shared by every field that asked for it. graphql-core
-    cancels a failed field's siblings, and cancelling a task cancels the future it awaits:
-    unshielded, the other fields waiting for the same answer would get `CancelledError`,
+def _shared(answer: asyncio.Future[T]) -> asyncio.Future[T]:
+    """A key's answer is one future shared by every field that asked for it; each field
+    awaits a future of its own that the answer settles. graphql-core cancels a failed
+    field's siblings, and cancelling a task cancels the future it awaits: awaiting the
+    shared one, the other fields waiting for the same answer would get `CancelledError`,
     which ends the whole request instead of one field. An answer that every field gave up
-    on is still read once it comes, so its failure is not logged as never retrieved."""
-    future = asyncio.ensure_future(answer)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        future.add_done_callback(_retrieved)
-        raise
+    on is still read once it comes, so its failure is not logged as never retrieved.
+
+    An answer already in is awaited as it is: a done future cannot be cancelled under its
+    awaiter. This is `asyncio.shield` without its coroutine and second callback: shielding
+    cost 6 to 8 µs a key, 0.5 ms of the nested query's 80 tenants keys."""
+    if answer.done():
+        return answer
+    mine: asyncio.Future[T] = answer.get_loop().create_future()
+    answer.add_done_callback(partial(_pass_on, mine))
+    return mine
 
 
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _pass_on(mine: asyncio.Future[T], answer: asyncio.Future[T]) -> None:
+    if mine.cancelled():
+        if not answer.cancelled():
+            answer.exception()
+        return
+    if answer.cancelled():
+        mine.cancel()
+    elif (error := answer.exception()) is not None:
+        mine.set_exception(error)
+    else:
+        mine.set_result(answer.result())
 
 
 class _Tick(ABC, Generic[V]):
