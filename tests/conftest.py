@@ -25,6 +25,38 @@ from gateway.sandbox.server import ProviderState
 from gateway.tools.loopback import free_port, running
 
 
+class Recording(httpx.AsyncBaseTransport):
+    """The provider's side of the wire: each request as it arrived."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+    def headers(self) -> list[httpx.Headers]:
+        return [request.headers for request in self.requests]
+
+
+async def settled(idle: set[asyncio.Task[Any]], seconds: float = 10.0) -> None:
+    """Until the work an operation left behind has ended: its tasks, and those that they,
+    or callbacks already scheduled, start meanwhile (a loader's tick makes its task on a
+    later turn of the loop than the one that counted what was left). Waiting once for what
+    was left at the response counted LEAP's requests as 8 in one world and 12 in the
+    other, once in 3,000 differential operations on a loaded machine, with the same
+    bodies."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        await asyncio.sleep(0)
+        left = asyncio.all_tasks() - idle - {asyncio.current_task()}
+        if not left or loop.time() >= deadline:
+            return
+        await asyncio.wait(left, timeout=deadline - loop.time())
+
+
 @dataclass
 class Client:
     """The gateway as a caller sees it, with the sandbox behind it for counting."""

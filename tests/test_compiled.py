@@ -26,7 +26,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import orjson
@@ -44,7 +43,7 @@ from schema.compiled import COMPILED, GRAPHQL_CORE, CompiledExecutor
 from schema.compiled import plan as plans
 from schema.ids import encode_id
 from schema.shows import Shows
-from tests.conftest import Client, serving
+from tests.conftest import Client, serving, settled
 from tests.metrics_reading import metric
 from tests.operations import Operation, Pools, operations
 
@@ -93,22 +92,6 @@ class Asked:
     """Requests each provider of its world received for the operation (tokens too)."""
 
 
-async def _settled(idle: set[asyncio.Task[Any]], seconds: float = 10.0) -> None:
-    """Until the work an operation left behind has ended: its tasks, and those that they,
-    or callbacks already scheduled, start meanwhile (a loader's tick makes its task on a
-    later turn of the loop than the one that counted what was left). Waiting once for what
-    was left at the response counted LEAP's requests as 8 in one world and 12 in the
-    other, once in 3,000 operations on a loaded machine, with the same bodies."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        await asyncio.sleep(0)
-        left = asyncio.all_tasks() - idle - {asyncio.current_task()}
-        if not left or loop.time() >= deadline:
-            return
-        await asyncio.wait(left, timeout=deadline - loop.time())
-
-
 @dataclass
 class Twins:
     """Two gateways, compiled and graphql-core, each on its own copy of the same world."""
@@ -133,7 +116,7 @@ class Twins:
                 json={"query": operation.text, "variables": operation.variables},
                 headers={"X-API-Key": caller, "X-Request-ID": "differential"},
             )
-            await _settled(idle)
+            await settled(idle)
             made = {name: state.count() - before[name] for name, state in states.items()}
             return Asked(response, made)
 

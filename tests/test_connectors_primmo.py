@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -13,6 +12,7 @@ from gateway.errors import ProviderError
 from gateway.model import Building, Entity, Selection, Tenant
 from gateway.sandbox import Sandbox
 from gateway.upstream.client import Upstream
+from tests.conftest import Recording
 
 
 def _upstream(sandbox: Sandbox, clock: ManualClock, **credentials: str) -> Upstream:
@@ -77,19 +77,6 @@ async def test_wrong_credentials_become_a_provider_error(
     assert "wrong" not in str(raised.value)
 
 
-class _Headers(httpx.AsyncBaseTransport):
-    """The sandbox's Primmo, with the headers of every data request it received."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.seen: list[httpx.Headers] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if "/api/Token" not in request.url.path:
-            self.seen.append(request.headers)
-        return await self.inner.handle_async_request(request)
-
-
 async def test_every_odata_request_says_the_highest_version_it_reads(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
@@ -97,8 +84,8 @@ async def test_every_odata_request_says_the_highest_version_it_reads(
     may answer in 4.01's JSON, whose control information may leave out the `@odata.` prefix
     the connector reads next links by."""
     upstream = _upstream(sandbox, clock)
-    headers = _Headers(sandbox.transport("primmo"))
-    upstream.transport = headers
+    recording = Recording(sandbox.transport("primmo"))
+    upstream.transport = recording
     connector = PrimmoConnector.connect(upstream)
     try:
         await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=2, count=True))
@@ -106,7 +93,6 @@ async def test_every_odata_request_says_the_highest_version_it_reads(
     finally:
         await upstream.aclose()
 
-    assert headers.seen
-    assert {(h.get("OData-Version"), h.get("OData-MaxVersion")) for h in headers.seen} == {
-        ("4.0", "4.0")
-    }
+    data = [r.headers for r in recording.requests if "/api/Token" not in r.url.path]
+    assert data
+    assert {(h.get("OData-Version"), h.get("OData-MaxVersion")) for h in data} == {("4.0", "4.0")}

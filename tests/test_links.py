@@ -30,7 +30,7 @@ from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
 from gateway.state.links import Decisions, Findings, Proposal
 from gateway.tools.linking import rebuild_now
 from schema.ids import encode_id
-from tests.conftest import Client, error_codes, eventually, published, serving
+from tests.conftest import Client, error_codes, eventually, published, serving, settled
 from tests.postgres_server import PostgresServer
 from tests.test_realtime import _primmo_delivery, base64_id
 
@@ -1022,8 +1022,6 @@ async def test_a_failed_field_does_not_take_its_siblings_shared_answers_with_it(
             "{ landlords { edges { node { links { origin } ... on Landlord "
             "{ sameAs { sameAs { provider } } } } other: node { entityId } } } }"
         )
-        left = asyncio.all_tasks() - idle - {asyncio.current_task()}
-        if left:
-            await asyncio.wait(left, timeout=10)
+        await settled(idle)
 
     assert "FORBIDDEN" in error_codes(body)

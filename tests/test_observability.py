@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from hashlib import sha256
 from typing import ClassVar
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -34,7 +33,7 @@ from gateway.observability.tracing import Tracing, tracing_from
 from gateway.sandbox import Sandbox
 from gateway.tools.loopback import free_port
 from schema.ids import encode_id
-from tests.conftest import Client, serving
+from tests.conftest import Client, Recording, serving
 from tests.metrics_reading import metric, upstream_requests
 
 EVERY_PROVIDER = """query Everything {
@@ -113,18 +112,6 @@ async def test_metrics_need_the_gateway_read_scope(
     assert "propgate_breaker_state" in reader.text
 
 
-class Recording(httpx.AsyncBaseTransport):
-    """The provider's side of the wire: the headers each request arrived with."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.headers: list[httpx.Headers] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.headers.append(httpx.Headers(request.headers))
-        return await self.inner.handle_async_request(request)
-
-
 @pytest.fixture
 async def recorded(
     sandbox: Sandbox, clock: ManualClock, settings: Settings
@@ -145,8 +132,8 @@ async def test_the_callers_request_id_reaches_the_provider_and_comes_back(
 
     assert response.status_code == 200 and "errors" not in response.json()
     assert response.headers["X-Request-ID"] == "checkout-7f3a.2"
-    assert pms.headers, "the query should have reached pms"
-    assert {headers["X-Request-ID"] for headers in pms.headers} == {"checkout-7f3a.2"}
+    assert pms.requests, "the query should have reached pms"
+    assert {headers["X-Request-ID"] for headers in pms.headers()} == {"checkout-7f3a.2"}
 
 
 @pytest.mark.parametrize("offered", [None, "has spaces and <angle> brackets", "x" * 129])
@@ -157,14 +144,14 @@ async def test_a_missing_or_unsafe_request_id_is_replaced_by_one_the_provider_se
     headers = {"X-Request-ID": offered} if offered is not None else {}
 
     first = await client.http.post("/graphql", json={"query": BUILDINGS}, headers=headers)
-    sent_first = {h["X-Request-ID"] for h in pms.headers}
-    pms.headers.clear()
+    sent_first = {h["X-Request-ID"] for h in pms.headers()}
+    pms.requests.clear()
     second = await client.http.post("/graphql", json={"query": BUILDINGS}, headers=headers)
 
     chosen = first.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", chosen)
     assert sent_first == {chosen}
-    assert {h["X-Request-ID"] for h in pms.headers} == {second.headers["X-Request-ID"]}
+    assert {h["X-Request-ID"] for h in pms.headers()} == {second.headers["X-Request-ID"]}
     assert second.headers["X-Request-ID"] != chosen
 
 
@@ -297,7 +284,7 @@ async def test_spans_for_the_operation_and_each_upstream_request_nest(
         for span in upstream
     )
     assert {_context(span).trace_id for span in spans} == {_context(operation).trace_id}
-    sent = {tuple(headers["traceparent"].split("-")[1:3]) for headers in pms.headers}
+    sent = {tuple(headers["traceparent"].split("-")[1:3]) for headers in pms.headers()}
     pms_spans = {
         (f"{_context(span).trace_id:032x}", f"{_context(span).span_id:016x}")
         for span in upstream
