@@ -121,3 +121,19 @@ async def test_a_request_leaves_nothing_for_the_collector(
 
     assert data["buildings"]["edges"]
     assert _the_gateways(garbage) == []
+
+
+async def test_a_token_renewed_during_a_request_leaves_nothing_for_the_collector(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> None:
+    async with serving(sandbox, clock, settings) as client:
+        await client.data(NESTED)
+        renewed = client.primmo.count("POST", "/api/Token")
+        clock.advance(24 * 3600 + 1)
+        with left_for_the_collector() as garbage:
+            await client.data(NESTED)
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    assert client.primmo.count("POST", "/api/Token") == renewed + 1
+    assert _the_gateways(garbage) == []

@@ -36,7 +36,7 @@ from gateway.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from gateway.upstream.client import parse_json
+from gateway.upstream.client import parse_json, unbound
 from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
@@ -61,11 +61,6 @@ async def send(
     connection) is `OUTCOME_UNKNOWN`: reporting it as failed could make a caller
     create the same tenant twice. A `json` body is written by orjson, which writes an
     amount (`values.json_amount`) in its own digits rather than through a float.
-
-    The response comes back holding its body as a plain stream. httpx leaves a read
-    response bound to a stream that points back at it, a reference cycle: the response
-    and its body would wait for a full collection to be freed, however early the
-    connector is done with them.
     """
     if "json" in kwargs:
         headers = {"Content-Type": "application/json", **(kwargs.pop("headers", None) or {})}
@@ -88,8 +83,7 @@ async def send(
         raise UpstreamUnavailable(
             provider, f"{provider} could not be reached ({type(error).__name__})."
         ) from None
-    response.stream = httpx.ByteStream(response.content)
-    return response
+    return unbound(response)
 
 
 class Failure(enum.Enum):

@@ -48,6 +48,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.state.tokens import Fetch, LocalTokens, Token, TokenStore, expiry_of
+from gateway.upstream.client import unbound
 from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
@@ -165,11 +166,12 @@ async def _token_response(
     client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any
 ) -> httpx.Response:
     try:
-        return await client.post(url, **kwargs)
+        response = await client.post(url, **kwargs)
     except httpx.HTTPError as error:
         raise UpstreamUnavailable(
             provider, f"{provider}'s token endpoint could not be reached ({type(error).__name__})."
         ) from None
+    return unbound(response)
 
 
 _MAX_REASON = 200

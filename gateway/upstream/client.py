@@ -46,7 +46,7 @@ from gateway.upstream.transports import (
     retry_after_header,
 )
 
-__all__ = ["Upstream", "parse_json"]
+__all__ = ["Upstream", "parse_json", "unbound"]
 
 
 @dataclass
@@ -184,6 +184,14 @@ _NUMERALS = bytes(0x30 if byte in b"0123456789." else 0x20 for byte in range(256
 """Every digit and point as `0`, anything else as a space: a run of 16 is a number a double
 may not hold (or a long digit string, which only costs the slower reading)."""
 _LONG = b"0" * (AMOUNT_DIGITS + 1)
+
+
+def unbound(response: httpx.Response) -> httpx.Response:
+    """A read response, holding its body as a plain stream. httpx leaves it bound to a
+    stream that points back at it, a reference cycle: the response and its body would wait
+    for a full collection to be freed, however early the caller is done with them."""
+    response.stream = httpx.ByteStream(response.content)
+    return response
 
 
 def parse_json(raw: bytes | str) -> Any:
