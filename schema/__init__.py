@@ -17,7 +17,7 @@ from gateway import model
 from gateway.observability.metrics import Metrics
 from schema.compiled import CompiledExecutor, GraphQLCoreExecutor
 from schema.context import Context
-from schema.documents import CachedParsing, CachedValidation
+from schema.documents import CachedParsing, CachedValidation, Plans
 from schema.errors import ErrorShaping, log_errors
 from schema.limits import OperationDeadline, OperationLimits
 from schema.money import SCALARS
@@ -33,6 +33,11 @@ __all__ = ["Context", "GatewaySchema", "build_schema", "sdl"]
 
 
 class GatewaySchema(strawberry.Schema):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans = Plans()
+        """Its compiled plans, which go with it."""
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

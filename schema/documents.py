@@ -12,7 +12,8 @@ the costly step a hostile operation aims at.
 
 The cache holds `BUDGET_BYTES`, least recently used out first, each document weighed
 as its text plus `BYTES_PER_TOKEN` for each of its tokens, plus the execution plans
-kept with it (`planned`), each weighed by what it says it holds.
+made of it (`planned`; each schema holds its own, `Plans`), each weighed by what it says it
+holds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from weakref import WeakKeyDictionary, WeakSet
 
 from cachetools import LRUCache
 from graphql import (
@@ -50,6 +52,7 @@ __all__ = [
     "PLANS_PER_DOCUMENT",
     "CachedParsing",
     "CachedValidation",
+    "Plans",
     "Weighed",
     "operation_type",
     "planned",
@@ -63,12 +66,8 @@ with tracemalloc at 560 for the densest text (`{ a a a … }`), 370 to 450 for t
 arguments, aliases or variables, and the standard introspection query."""
 
 PLANS_PER_DOCUMENT = 16
-"""Plans kept per document: one per operation and per set of `@skip`/`@include` values,
-so a document whose variables choose between many shapes keeps the first sixteen."""
-
-_Verdict = tuple[GraphQLSchema, tuple[type[ASTValidationRule], ...]]
-"""A schema and the rules a document validated against: one gateway has one of each,
-but a process may serve several, and a document valid for one may not be for another."""
+"""Plans kept per document and schema: one per operation and per set of `@skip`/`@include`
+values, so a document whose variables choose between many shapes keeps the first sixteen."""
 
 
 class Weighed(Protocol):
@@ -80,19 +79,56 @@ class Weighed(Protocol):
 P = TypeVar("P", bound=Weighed)
 
 
-@dataclass
+_Rules = tuple[type[ASTValidationRule], ...]
+
+
+class _PlansOf:
+    """The plans one schema made of one document."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[Hashable, Weighed | None] = {}
+        """None: nothing execution could use."""
+
+
+@dataclass(eq=False)
 class _Kept:
     document: DocumentNode
     tokens: int
-    valid_for: set[_Verdict] = field(default_factory=set)
-    plans: dict[Hashable, Weighed | None] = field(default_factory=dict)
-    """What execution made of the document, by its key; None: nothing it could use."""
+    valid_for: WeakKeyDictionary[GraphQLSchema, set[_Rules]] = field(
+        default_factory=WeakKeyDictionary
+    )
+    """The rules the document validated against, by schema: one gateway has one schema and
+    one set of rules, but a process may serve several (a test run builds hundreds), and a
+    document valid for one may not be for another. Held weakly: held strongly, every schema
+    that validated a text was kept for as long as the text was."""
+    plans: WeakSet[_PlansOf] = field(default_factory=WeakSet)
+    """Each schema's plans of the document, to weigh it with them; the schemas hold them."""
 
     @property
     def weight(self) -> int:
         assert self.document.loc is not None
-        plans = sum(plan.weight for plan in self.plans.values() if plan is not None)
+        plans = sum(plan.weight for some in self.plans for plan in some.by_key.values() if plan)
         return len(self.document.loc.source.body) + self.tokens * BYTES_PER_TOKEN + plans
+
+
+class Plans:
+    """A schema's execution plans, by the kept document each was made of. The schema holds
+    them, not the process's cache of documents: a plan refers to the schema's types, and
+    through them to the schema, so a cache shared by the process that held plans held
+    every schema it had planned for, and one that capped plans per document shared the cap
+    between schemas (a test process, whose seventeenth gateway ran a common text through
+    graphql-core). A document's plans go when it leaves the cache, and all go with the
+    schema."""
+
+    def __init__(self) -> None:
+        self._of: WeakKeyDictionary[_Kept, _PlansOf] = WeakKeyDictionary()
+
+    def of(self, kept: _Kept) -> _PlansOf:
+        plans = self._of.get(kept)
+        if plans is None:
+            plans = self._of[kept] = _PlansOf()
+            kept.plans.add(plans)
+        return plans
 
 
 _kept: LRUCache[str, _Kept] = LRUCache(maxsize=BUDGET_BYTES, getsizeof=lambda kept: kept.weight)
@@ -114,37 +150,41 @@ def _tokens(document: DocumentNode) -> int:
     return count
 
 
-def _keep(text: str, document: DocumentNode, verdict: _Verdict) -> None:
+def _keep(text: str, document: DocumentNode, schema: GraphQLSchema, rules: _Rules) -> None:
     kept = _kept.get(text)
     if kept is None or kept.document is not document:
         kept = _Kept(document, _tokens(document))
-    kept.valid_for.add(verdict)
+    kept.valid_for.setdefault(schema, set()).add(rules)
     if kept.weight <= BUDGET_BYTES:
         _kept[text] = kept
 
 
 def planned(
-    operation: OperationDefinitionNode, key: Hashable, build: Callable[[], P | None]
+    operation: OperationDefinitionNode,
+    plans: Plans,
+    key: Hashable,
+    build: Callable[[], P | None],
 ) -> P | None:
-    """The plan kept under `key` with the validated document `operation` belongs to,
-    built and kept on first use; None for an operation of a document not kept (it is
-    run once), or when `build` can make nothing of it. The document is weighed again
-    with its new plan, and a plan that would not fit is used once, not kept."""
+    """The plan kept in `plans` under `key`, for the validated document `operation`
+    belongs to, built and kept on first use; None for an operation of a document not kept
+    (it is run once), or when `build` can make nothing of it. The document is weighed
+    again with its new plan, and a plan that would not fit is used once, not kept."""
     if operation.loc is None:
         return None
     text = operation.loc.source.body
     kept = _kept.get(text)
     if kept is None or not any(d is operation for d in kept.document.definitions):
         return None
-    if key in kept.plans:
-        found: P | None = kept.plans[key]  # type: ignore[assignment]
+    mine = plans.of(kept).by_key
+    if key in mine:
+        found: P | None = mine[key]  # type: ignore[assignment]
         return found
-    if len(kept.plans) >= PLANS_PER_DOCUMENT:
+    if len(mine) >= PLANS_PER_DOCUMENT:
         return None
     plan = build()
-    kept.plans[key] = plan
+    mine[key] = plan
     if kept.weight > BUDGET_BYTES:
-        del kept.plans[key]
+        del mine[key]
     else:
         _kept[text] = kept
     return plan
@@ -249,12 +289,13 @@ class CachedValidation(SchemaExtension):
         document = execution.graphql_document
         text = execution.query
         if execution.pre_execution_errors is None and document is not None and text:
-            verdict = (execution.schema._schema, tuple(execution.validation_rules))
+            schema, rules = execution.schema._schema, tuple(execution.validation_rules)
             kept = _kept.get(text)
-            if kept is not None and kept.document is document and verdict in kept.valid_for:
+            known = kept.valid_for.get(schema, ()) if kept and kept.document is document else ()
+            if rules in known:
                 execution.pre_execution_errors = []
             else:
-                execution.pre_execution_errors = validate_document(verdict[0], document, verdict[1])
+                execution.pre_execution_errors = validate_document(schema, document, rules)
                 if not execution.pre_execution_errors:
-                    _keep(text, document, verdict)
+                    _keep(text, document, schema, rules)
         yield

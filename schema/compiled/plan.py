@@ -53,6 +53,7 @@ from graphql import (
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLSchema,
     GraphQLString,
     SchemaMetaFieldDef,
     TypeMetaFieldDef,
@@ -81,10 +82,11 @@ from graphql.language import (
 from graphql.pyutils import Path, Undefined, is_iterable
 from strawberry.permission import PermissionExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from schema.compiled.executor import _PLAIN, CompiledExecutor, path_of
-from schema.documents import planned
+from schema.documents import Plans, planned
 from schema.permissions import Guarded, Scope
 from schema.shows import Shows
 
@@ -174,8 +176,17 @@ def plan_for(ex: CompiledExecutor) -> Plan | None:
     operation = ex.operation
     names = sorted(_directive_variables(operation, ex.fragment_definitions))
     coerced = ex.variable_values.coerced
-    key = (ex.schema, id(operation), tuple((name, coerced.get(name)) for name in names))
-    return planned(operation, key, lambda: _compile(ex))
+    key = (id(operation), tuple((name, coerced.get(name)) for name in names))
+    plans = _plans_of(ex.schema)
+    return planned(operation, plans, key, lambda: _compile(ex)) if plans else None
+
+
+def _plans_of(schema: GraphQLSchema) -> Plans | None:
+    """The plans the schema's Strawberry schema keeps, if it keeps any (Strawberry names
+    itself in the extensions of the schema it builds)."""
+    owner = schema.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    plans = getattr(owner, "plans", None)
+    return plans if isinstance(plans, Plans) else None
 
 
 def _compile(ex: CompiledExecutor) -> Plan | None:
