@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi.dependencies.models
 import httpx
 import pytest
 
@@ -105,6 +106,26 @@ async def primmo_itself(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
         )
         http.headers["Authorization"] = f"Bearer {token.json()}"
         yield http
+
+
+def forget_fastapis_callables() -> None:
+    """FastAPI remembers whether each endpoint and dependency is a coroutine or a generator
+    in module-level LRU caches of 4,096 entries that hold the callables themselves. Ours are
+    closures over their app's gateway, so every app a test process built stayed alive, its
+    sandbox world with it, until some 450 later apps pushed it out: some 9 million objects
+    that each full collection walked, up to 7 s each, long enough to run a query past its
+    deadline (a flaky `test_resilience` in CI). A server builds one app and is not
+    concerned."""
+    for cached in vars(fastapi.dependencies.models).values():
+        forget = getattr(cached, "cache_clear", None)
+        if callable(forget):
+            forget()
+
+
+@pytest.fixture(autouse=True)
+def _no_app_outlives_its_test() -> Iterator[None]:
+    yield
+    forget_fastapis_callables()
 
 
 @pytest.fixture
