@@ -24,7 +24,7 @@ from gateway.sandbox import Sandbox
 from schema import GatewaySchema, documents
 from schema.compiled.executor import CompiledExecutor
 from schema.context import Context
-from tests.conftest import forget_fastapis_callables, serving
+from tests.conftest import forget_fastapis_callables, freeze_what_the_session_holds, serving
 from tests.metrics_reading import metric
 
 NESTED = (
@@ -62,6 +62,8 @@ async def test_a_server_freezes_what_start_up_made_and_a_test_app_does_not() -> 
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+        del plain, served
+        freeze_what_the_session_holds()
 
     assert frozen > 10_000
     assert spaced == (thresholds[0], thresholds[1], FULL_AFTER)
