@@ -102,7 +102,10 @@ class _Kept:
     document valid for one may not be for another. Held weakly: held strongly, every schema
     that validated a text was kept for as long as the text was."""
     plans: WeakSet[_PlansOf] = field(default_factory=WeakSet)
-    """Each schema's plans of the document, to weigh it with them; the schemas hold them."""
+    """Each schema's plans of the document, to weigh it with them; the schemas hold them.
+    The cache records a document's weight when it is put in, so a schema's plans that went
+    with it are still counted until the document is put in again: they err towards
+    evicting early, and only in a process with several schemas."""
 
     @property
     def weight(self) -> int:

@@ -154,6 +154,7 @@ async def test_a_gateway_is_freed_once_its_app_is_done(
     million objects by the end of a test run, which each full collection walked, up to 7 s
     each: long enough to run an in-process query past its deadline."""
     text = f"query Kept{uuid.uuid4().hex} {NESTED}"
+    gc.collect()
     earlier = {id(thing) for thing in gc.get_objects() if isinstance(thing, GatewaySchema)}
     async with serving(Sandbox(seed=7, clock=clock), clock, settings) as client:
         await client.data(text)

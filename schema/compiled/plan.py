@@ -182,8 +182,9 @@ def plan_for(ex: CompiledExecutor) -> Plan | None:
 
 
 def _plans_of(schema: GraphQLSchema) -> Plans | None:
-    """The plans the schema's Strawberry schema keeps, if it keeps any (Strawberry names
-    itself in the extensions of the schema it builds)."""
+    """The plans its `GatewaySchema` keeps. The executor is handed graphql-core's schema,
+    and Strawberry names itself in the extensions of the schema it builds; a schema built
+    otherwise keeps no plans, and its operations run through graphql-core."""
     owner = schema.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     plans = getattr(owner, "plans", None)
     return plans if isinstance(plans, Plans) else None
