@@ -93,31 +93,31 @@ def literal(value: Value) -> str:
     return value.isoformat()
 
 
-def _compare(name: str, operator: str, value: Value) -> Expr:
-    return Expr(f"{name} {operator} {literal(value)}", _TIGHT)
+def _compare(left: str, operator: str, right: str) -> Expr:
+    return Expr(f"{left} {operator} {right}", _TIGHT)
 
 
 def eq(name: str, value: Value) -> Expr:
-    return _compare(name, "eq", value)
+    return _compare(name, "eq", literal(value))
 
 
 def gt(name: str, value: Value) -> Expr:
-    return _compare(name, "gt", value)
+    return _compare(name, "gt", literal(value))
 
 
 def ge(name: str, value: Value) -> Expr:
-    return _compare(name, "ge", value)
+    return _compare(name, "ge", literal(value))
 
 
 def le(name: str, value: Value) -> Expr:
-    return _compare(name, "le", value)
+    return _compare(name, "le", literal(value))
 
 
 def is_in(name: str, values: Iterable[Value]) -> Expr:
     items = [literal(value) for value in values]
     if len(items) == 1:
-        return Expr(f"{name} eq {items[0]}", _TIGHT)
-    return Expr(f"{name} in ({','.join(items)})", _TIGHT)
+        return _compare(name, "eq", items[0])
+    return _compare(name, "in", f"({','.join(items)})")
 
 
 def contains(name: str, text: str) -> Expr:
@@ -127,7 +127,7 @@ def contains(name: str, text: str) -> Expr:
 
 def eq_trimmed(name: str, value: str) -> Expr:
     """Codes arrive space-padded on either side; compare them as the trimmed text they mean."""
-    return Expr(f"trim({name}) eq {literal(value.strip())}", _TIGHT)
+    return _compare(f"trim({name})", "eq", literal(value.strip()))
 
 
 def _combine(word: str, binds: int, parts: Sequence[Expr | None]) -> Expr | None:
