@@ -82,14 +82,6 @@ P = TypeVar("P", bound=Weighed)
 _Rules = tuple[type[ASTValidationRule], ...]
 
 
-class _PlansOf:
-    """The plans one schema made of one document."""
-
-    def __init__(self) -> None:
-        self.by_key: dict[Hashable, Weighed | None] = {}
-        """None: nothing execution could use."""
-
-
 @dataclass(eq=False)
 class _Kept:
     document: DocumentNode
@@ -101,16 +93,18 @@ class _Kept:
     one set of rules, but a process may serve several (a test run builds hundreds), and a
     document valid for one may not be for another. Held weakly: held strongly, every schema
     that validated a text was kept for as long as the text was."""
-    plans: WeakSet[_PlansOf] = field(default_factory=WeakSet)
-    """Each schema's plans of the document, to weigh it with them; the schemas hold them.
-    The cache records a document's weight when it is put in, so a schema's plans that went
-    with it are still counted until the document is put in again: they err towards
-    evicting early, and only in a process with several schemas."""
+    planned_by: WeakSet[Plans] = field(default_factory=WeakSet)
+    """The schemas' plans that hold some of the document's, to weigh it with them. The cache
+    records a document's weight when it is put in, so the plans of a schema that went are
+    still counted until the document is put in again: they err towards evicting early, and
+    only in a process with several schemas."""
 
     @property
     def weight(self) -> int:
         assert self.document.loc is not None
-        plans = sum(plan.weight for some in self.plans for plan in some.by_key.values() if plan)
+        plans = sum(
+            plan.weight for held in self.planned_by for plan in held.of(self).values() if plan
+        )
         return len(self.document.loc.source.body) + self.tokens * BYTES_PER_TOKEN + plans
 
 
@@ -124,13 +118,14 @@ class Plans:
     schema."""
 
     def __init__(self) -> None:
-        self._of: WeakKeyDictionary[_Kept, _PlansOf] = WeakKeyDictionary()
+        self._of: WeakKeyDictionary[_Kept, dict[Hashable, Weighed | None]] = WeakKeyDictionary()
 
-    def of(self, kept: _Kept) -> _PlansOf:
+    def of(self, kept: _Kept) -> dict[Hashable, Weighed | None]:
+        """This schema's plans of the document, by key; None: nothing execution could use."""
         plans = self._of.get(kept)
         if plans is None:
-            plans = self._of[kept] = _PlansOf()
-            kept.plans.add(plans)
+            plans = self._of[kept] = {}
+            kept.planned_by.add(self)
         return plans
 
 
@@ -178,7 +173,7 @@ def planned(
     kept = _kept.get(text)
     if kept is None or not any(d is operation for d in kept.document.definitions):
         return None
-    mine = plans.of(kept).by_key
+    mine = plans.of(kept)
     if key in mine:
         found: P | None = mine[key]  # type: ignore[assignment]
         return found

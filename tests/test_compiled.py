@@ -299,8 +299,9 @@ def _unique(selection: str) -> str:
 
 def _plans(text: str) -> dict[Hashable, documents.Weighed | None]:
     """The plans made of a text that only this test's gateway has run."""
-    (made,) = documents._kept[text].plans
-    return made.by_key
+    kept = documents._kept[text]
+    (made,) = kept.planned_by
+    return made.of(kept)
 
 
 async def test_a_plan_is_kept_with_its_document_per_skip_and_include_values(
