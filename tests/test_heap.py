@@ -8,8 +8,8 @@ import asyncio
 import gc
 import uuid
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -70,15 +70,18 @@ async def test_a_server_freezes_what_start_up_made_and_a_test_app_does_not() -> 
     assert metric(text, "propgate_gc_frozen_objects") == frozen
 
 
-@contextmanager
-def left_for_the_collector() -> Iterator[list[object]]:
-    """What becomes garbage inside the block that only the cyclic collector can free."""
+@asynccontextmanager
+async def left_for_the_collector() -> AsyncIterator[list[object]]:
+    """What becomes garbage inside the block, and in the callbacks it left scheduled, that
+    only the cyclic collector can free."""
     enabled, debug = gc.isenabled(), gc.get_debug()
     gc.collect()
     gc.disable()
     found: list[object] = []
     try:
         yield found
+        for _ in range(3):
+            await asyncio.sleep(0)
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
         found.extend(gc.garbage)
@@ -120,10 +123,8 @@ async def test_a_request_leaves_nothing_for_the_collector(
     )
     async with serving(sandbox, clock, executed) as client:
         await client.data(NESTED)
-        with left_for_the_collector() as garbage:
+        async with left_for_the_collector() as garbage:
             data = await client.data(NESTED)
-            for _ in range(3):
-                await asyncio.sleep(0)
 
     assert data["buildings"]["edges"]
     assert _the_gateways(garbage) == []
@@ -136,13 +137,15 @@ async def test_a_token_renewed_during_a_request_leaves_nothing_for_the_collector
         await client.data(NESTED)
         renewed = client.primmo.count("POST", "/api/Token")
         clock.advance(24 * 3600 + 1)
-        with left_for_the_collector() as garbage:
+        async with left_for_the_collector() as garbage:
             await client.data(NESTED)
-            for _ in range(3):
-                await asyncio.sleep(0)
 
     assert client.primmo.count("POST", "/api/Token") == renewed + 1
     assert _the_gateways(garbage) == []
+
+
+def _schemas() -> list[GatewaySchema]:
+    return [thing for thing in gc.get_objects() if isinstance(thing, GatewaySchema)]
 
 
 async def test_a_gateway_is_freed_once_its_app_is_done(
@@ -155,14 +158,10 @@ async def test_a_gateway_is_freed_once_its_app_is_done(
     each: long enough to run an in-process query past its deadline."""
     text = f"query Kept{uuid.uuid4().hex} {NESTED}"
     gc.collect()
-    earlier = {id(thing) for thing in gc.get_objects() if isinstance(thing, GatewaySchema)}
+    earlier = {id(schema) for schema in _schemas()}
     async with serving(Sandbox(seed=7, clock=clock), clock, settings) as client:
         await client.data(text)
-        (schema,) = [
-            thing
-            for thing in gc.get_objects()
-            if isinstance(thing, GatewaySchema) and id(thing) not in earlier
-        ]
+        (schema,) = [schema for schema in _schemas() if id(schema) not in earlier]
         gone = [weakref.ref(thing) for thing in (schema, client.gateway, client.sandbox)]
     del client, schema
 
