@@ -1,10 +1,18 @@
-"""Relay connections. The federation's `ListResult` already has this shape, so nothing is copied."""
+"""Relay connections. The federation's `ListResult` already has this shape, so nothing is copied.
+
+Every list's connection and edges are the federation's own (`ListResult`, `Edge`), so the
+generic types say so (`Shows`): each specialization (`UnitEdge`, ...) inherits it, and the
+compiled executor recognises a page's thousand edges by their class."""
 
 from __future__ import annotations
 
 from typing import Generic, TypeVar
 
 import strawberry
+from strawberry.types.base import get_object_definition
+
+from gateway.federation import fan_out
+from schema.shows import Shows
 
 __all__ = ["Connection", "Edge", "PageInfo"]
 
@@ -25,6 +33,9 @@ class Edge(Generic[T]):
     cursor: str = strawberry.field(description="Opaque; holds every provider's own position.")
 
 
+get_object_definition(Edge, strict=True).is_type_of = Shows(fan_out.Edge)
+
+
 @strawberry.type
 class Connection(Generic[T]):
     edges: list[Edge[T]]
@@ -32,3 +43,6 @@ class Connection(Generic[T]):
     total_count: int = strawberry.field(
         description="Summed from the providers' own counts (those that answered)."
     )
+
+
+get_object_definition(Connection, strict=True).is_type_of = Shows(fan_out.ListResult)

@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
-from gateway.model import Entity
+from gateway.federation.fan_out import Edge, ListResult
+from gateway.model import Building, Entity, Unit
 from gateway.sandbox import Sandbox
 from schema import build_schema, documents
 from schema.compiled import COMPILED, GRAPHQL_CORE, CompiledExecutor
@@ -442,3 +443,36 @@ async def test_a_plan_weighs_at_least_what_it_holds(client: Client, selection: s
 
     plan = next(iter(_plans(text).values()))
     assert plan is not None and held and plan.weight >= held[0]
+
+
+async def test_records_go_to_their_object_functions_without_an_awaitable_test(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record of the class its field's type shows is completed by the object function
+    itself, in fields and list items alike, a page's edges included: Strawberry's
+    `is_awaitable` and the completers around the function cost a fifth of the plan's time
+    on a thousand-edge list."""
+    asked: list[object] = []
+    start = CompiledExecutor.__init__
+
+    def counting(ex: CompiledExecutor, *args: object, **kwargs: object) -> None:
+        start(ex, *args, **kwargs)
+        is_awaitable = ex.is_awaitable
+
+        def asking(value: object) -> bool:
+            asked.append(value)
+            return is_awaitable(value)
+
+        ex.is_awaitable = asking  # type: ignore[assignment]
+
+    monkeypatch.setattr(CompiledExecutor, "__init__", counting)
+    body = await client.data(
+        _unique(
+            'units(first: 30, providers: ["primmo"]) { edges { node { unitCode '
+            "building { name } } } }"
+        )
+    )
+
+    edges = body["units"]["edges"]
+    assert len(edges) == 30 and all(edge["node"]["building"]["name"] for edge in edges)
+    assert not [v for v in asked if isinstance(v, Unit | Building | Edge | ListResult)]
