@@ -204,7 +204,7 @@ class LeaseMutations:
             lambda: info.context.federation.writes.update_lease(provider, lease_id, terms),
         )
         lease = outcome.record if isinstance(outcome.record, model.Lease) else None
-        return LeasePayload(lease=lease, errors=errors_of(outcome))
+        return LeasePayload(lease=lease, errors=errors_of(outcome, "leaseId"))
 
     @strawberry.mutation(description="Ends a lease early.", extensions=MANAGE)
     async def end_lease(self, info: Info, input: EndLeaseInput) -> LeasePayload:
@@ -217,7 +217,7 @@ class LeaseMutations:
             lambda: info.context.federation.writes.end_lease(provider, lease_id, ending),
         )
         lease = outcome.record if isinstance(outcome.record, model.Lease) else None
-        return LeasePayload(lease=lease, errors=errors_of(outcome))
+        return LeasePayload(lease=lease, errors=errors_of(outcome, "leaseId"))
 
     @strawberry.mutation(description="Records a rent change.", extensions=MANAGE)
     async def change_rent(self, info: Info, input: ChangeRentInput) -> RentChangePayload:
@@ -233,4 +233,6 @@ class LeaseMutations:
         )
         recorded = outcome.record if isinstance(outcome.record, model.RentChange) else None
         changed = model.Link(provider, model.Entity.LEASE, "id", lease_id) if recorded else None
-        return RentChangePayload(rent_change=recorded, errors=errors_of(outcome), changed=changed)
+        return RentChangePayload(
+            rent_change=recorded, errors=errors_of(outcome, "leaseId"), changed=changed
+        )

@@ -222,7 +222,7 @@ class LedgerMutations:
             lambda: info.context.federation.writes.create_charge(provider, lease_id, new),
         )
         charge = outcome.record if isinstance(outcome.record, model.Charge) else None
-        return ChargePayload(charge=charge, errors=errors_of(outcome))
+        return ChargePayload(charge=charge, errors=errors_of(outcome, "leaseId"))
 
     @strawberry.mutation(description="Records a payment on a charge.", extensions=MANAGE)
     async def record_payment(self, info: Info, input: RecordPaymentInput) -> PaymentPayload:
@@ -243,4 +243,4 @@ class LedgerMutations:
             lambda: info.context.federation.writes.record_payment(provider, charge_id, new),
         )
         payment = outcome.record if isinstance(outcome.record, model.Payment) else None
-        return PaymentPayload(payment=payment, errors=errors_of(outcome))
+        return PaymentPayload(payment=payment, errors=errors_of(outcome, "chargeId"))

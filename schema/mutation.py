@@ -180,7 +180,7 @@ class Mutation(LeaseMutations, LedgerMutations, OperationsMutations):
             lambda: info.context.federation.writes.create_tenant(provider, unit_id, new),
         )
         tenant = outcome.record if isinstance(outcome.record, model.Tenant) else None
-        return CreateTenantPayload(tenant=tenant, errors=errors_of(outcome))
+        return CreateTenantPayload(tenant=tenant, errors=errors_of(outcome, "unitId"))
 
     @strawberry.mutation(
         description="Records that an account holds a role on a property from a date.",

@@ -157,19 +157,27 @@ class BuildingPayload:
 
 
 async def _requested(
-    info: Info, operation: str, given: object, write: Callable[[], Awaitable[model.Record]]
+    info: Info,
+    operation: str,
+    given: object,
+    write: Callable[[], Awaitable[model.Record]],
+    about: str,
 ) -> MaintenanceRequestPayload:
     outcome = await written(info, operation, given, write)
     record = outcome.record if isinstance(outcome.record, model.MaintenanceRequest) else None
-    return MaintenanceRequestPayload(maintenance_request=record, errors=errors_of(outcome))
+    return MaintenanceRequestPayload(maintenance_request=record, errors=errors_of(outcome, about))
 
 
 async def _ordered(
-    info: Info, operation: str, given: object, write: Callable[[], Awaitable[model.Record]]
+    info: Info,
+    operation: str,
+    given: object,
+    write: Callable[[], Awaitable[model.Record]],
+    about: str,
 ) -> WorkOrderPayload:
     outcome = await written(info, operation, given, write)
     record = outcome.record if isinstance(outcome.record, model.WorkOrder) else None
-    return WorkOrderPayload(work_order=record, errors=errors_of(outcome))
+    return WorkOrderPayload(work_order=record, errors=errors_of(outcome, about))
 
 
 @strawberry.type
@@ -197,6 +205,7 @@ class OperationsMutations:
             "createMaintenanceRequest",
             input,
             lambda: writes.create_maintenance_request(provider, unit_id, new),
+            "unitId",
         )
 
     @strawberry.mutation(
@@ -217,6 +226,7 @@ class OperationsMutations:
             "assignMaintenanceRequest",
             input,
             lambda: writes.assign_maintenance_request(provider, request_id, assignment),
+            "maintenanceRequestId",
         )
 
     @strawberry.mutation(
@@ -236,6 +246,7 @@ class OperationsMutations:
             "completeMaintenanceRequest",
             input,
             lambda: writes.complete_maintenance_request(provider, request_id, completion),
+            "maintenanceRequestId",
         )
 
     @strawberry.mutation(
@@ -259,6 +270,7 @@ class OperationsMutations:
             "createWorkOrder",
             input,
             lambda: writes.create_work_order(provider, request_id, order),
+            "maintenanceRequestId",
         )
 
     @strawberry.mutation(
@@ -269,7 +281,11 @@ class OperationsMutations:
         provider, order_id = source_of(info, input.work_order_id, model.Entity.WORK_ORDER)
         writes = info.context.federation.writes
         return await _ordered(
-            info, "startWorkOrder", input, lambda: writes.start_work_order(provider, order_id)
+            info,
+            "startWorkOrder",
+            input,
+            lambda: writes.start_work_order(provider, order_id),
+            "workOrderId",
         )
 
     @strawberry.mutation(
@@ -288,6 +304,7 @@ class OperationsMutations:
             "completeWorkOrder",
             input,
             lambda: writes.complete_work_order(provider, order_id, completion),
+            "workOrderId",
         )
 
     @strawberry.mutation(
@@ -303,6 +320,7 @@ class OperationsMutations:
             "cancelWorkOrder",
             input,
             lambda: writes.cancel_work_order(provider, order_id, cancellation),
+            "workOrderId",
         )
 
     @strawberry.mutation(
@@ -323,7 +341,7 @@ class OperationsMutations:
             lambda: writes.update_unit_status(provider, unit_id, change),
         )
         unit = outcome.record if isinstance(outcome.record, model.Unit) else None
-        return UnitPayload(unit=unit, errors=errors_of(outcome))
+        return UnitPayload(unit=unit, errors=errors_of(outcome, "unitId"))
 
     @strawberry.mutation(
         description="Creates a building for an onboarded landlord at its provider, "
@@ -346,4 +364,4 @@ class OperationsMutations:
             lambda: writes.create_property(provider, landlord_id, new),
         )
         building = outcome.record if isinstance(outcome.record, model.Building) else None
-        return BuildingPayload(building=building, errors=errors_of(outcome))
+        return BuildingPayload(building=building, errors=errors_of(outcome, "landlordId"))

@@ -18,7 +18,7 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from gateway.errors import BadUserInput, InvalidId
+from gateway.errors import BadUserInput, InvalidId, NotFound
 from gateway.federation.writes import Outcome, Refusal
 from gateway.model import Entity, Record
 from gateway.state.idempotency import fingerprint
@@ -51,13 +51,18 @@ class UserError:
     )
 
 
-def _shown(refusal: Refusal) -> UserError:
+def _shown(refusal: Refusal, about: str | None) -> UserError:
     field = to_camel_case(refusal.field) if refusal.field else None
+    if field is None and refusal.code == NotFound.code:
+        field = about
     return UserError(code=refusal.code, message=refusal.message, field=field)
 
 
-def errors_of(outcome: Outcome) -> list[UserError]:
-    return [_shown(refusal) for refusal in outcome.refusals]
+def errors_of(outcome: Outcome, about: str | None = None) -> list[UserError]:
+    """`about` is the input field naming the one record a write is made on, which a
+    provider's `NOT_FOUND` is about: the provider answers that it has no such record (a 404)
+    without naming a field, and the write names no other."""
+    return [_shown(refusal, about) for refusal in outcome.refusals]
 
 
 def source_of(info: Info, global_id: str, entity: Entity) -> tuple[str, str]:

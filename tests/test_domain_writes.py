@@ -210,7 +210,7 @@ async def test_an_ended_pms_lease_is_a_conflict_and_an_unknown_one_not_found(
     missing = await client.data(query, {"input": {"leaseId": _gone("pms"), **given}})
 
     assert [code for code, _ in _errors(conflict, name)] == ["CONFLICT"]
-    assert [code for code, _ in _errors(missing, name)] == ["NOT_FOUND"]
+    assert _errors(missing, name) == [("NOT_FOUND", "leaseId")]
 
 
 @pytest.mark.parametrize(("query", "name", "given"), LEASE_WRITES, ids=[w[1] for w in LEASE_WRITES])
@@ -302,10 +302,10 @@ async def test_primmo_takes_a_rent_change_and_an_invoice_and_refuses_as_primmo_d
     )
     assert created["description"] == "Stationnement"
     assert _errors(dollars, "createCharge") == [("VALIDATION_FAILED", "amount")]
-    assert [code for code, _ in _errors(missing, "createCharge")] == ["NOT_FOUND"]
+    assert _errors(missing, "createCharge") == [("NOT_FOUND", "leaseId")]
     assert _errors(cents, "createCharge") == [("VALIDATION_FAILED", "amount")]
     assert [code for code, _ in _errors(ended, "createCharge")] == ["CONFLICT"]
-    assert [code for code, _ in _errors(unknown, "changeRent")] == ["NOT_FOUND"]
+    assert _errors(unknown, "changeRent") == [("NOT_FOUND", "leaseId")]
 
 
 async def test_primmo_writes_unanswered_are_outcome_unknown_sent_once(impatient: Client) -> None:
@@ -397,7 +397,7 @@ async def test_a_pms_payment_refused_unknown_or_unanswered(impatient: Client) ->
 
     assert _errors(over, "recordPayment") == [("VALIDATION_FAILED", "amount")]
     assert _errors(method, "recordPayment") == [("VALIDATION_FAILED", "method")]
-    assert [code for code, _ in _errors(missing, "recordPayment")] == ["NOT_FOUND"]
+    assert _errors(missing, "recordPayment") == [("NOT_FOUND", "chargeId")]
     assert [code for code, _ in _errors(late, "recordPayment")] == ["OUTCOME_UNKNOWN"]
 
 

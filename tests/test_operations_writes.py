@@ -259,7 +259,7 @@ async def test_each_maintenance_write_refuses_as_data_naming_the_field(
             "createMaintenanceRequest",
             REQUEST,
             {"unitId": nowhere, "description": "x"},
-            ("NOT_FOUND", None),
+            ("NOT_FOUND", "unitId"),
         ),
         (
             "assignMaintenanceRequest",
@@ -280,7 +280,7 @@ async def test_each_maintenance_write_refuses_as_data_naming_the_field(
             "assignMaintenanceRequest",
             REQUEST,
             {"maintenanceRequestId": missing_request, "vendorId": no_vendor},
-            ("NOT_FOUND", None),
+            ("NOT_FOUND", "maintenanceRequestId"),
         ),
         (
             "completeMaintenanceRequest",
@@ -292,7 +292,7 @@ async def test_each_maintenance_write_refuses_as_data_naming_the_field(
             "completeMaintenanceRequest",
             REQUEST,
             {"maintenanceRequestId": missing_request},
-            ("NOT_FOUND", None),
+            ("NOT_FOUND", "maintenanceRequestId"),
         ),
         (
             "createWorkOrder",
@@ -322,10 +322,10 @@ async def test_each_maintenance_write_refuses_as_data_naming_the_field(
                 "vendorId": books.vendor(finished.vendor_id),
                 "description": "x",
             },
-            ("NOT_FOUND", None) if pms else ("VALIDATION_FAILED", "maintenanceRequestId"),
+            ("NOT_FOUND" if pms else "VALIDATION_FAILED", "maintenanceRequestId"),
         ),
         ("startWorkOrder", ORDER, {"workOrderId": books.order(finished.id)}, ("CONFLICT", None)),
-        ("startWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", None)),
+        ("startWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", "workOrderId")),
         (
             "completeWorkOrder",
             ORDER,
@@ -333,9 +333,9 @@ async def test_each_maintenance_write_refuses_as_data_naming_the_field(
             ("VALIDATION_FAILED", "cost"),
         ),
         ("completeWorkOrder", ORDER, {"workOrderId": books.order(finished.id)}, ("CONFLICT", None)),
-        ("completeWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", None)),
+        ("completeWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", "workOrderId")),
         ("cancelWorkOrder", ORDER, {"workOrderId": books.order(finished.id)}, ("CONFLICT", None)),
-        ("cancelWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", None)),
+        ("cancelWorkOrder", ORDER, {"workOrderId": missing_order}, ("NOT_FOUND", "workOrderId")),
     ]
     before = [(t.id, t.status, t.vendor_id) for t in books.shop.requests.values()]
 

@@ -13,11 +13,13 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import Settings
+from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.state.idempotency import KeyInUse, KeyReused, KeysExhausted, LocalIdempotency
 from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.tools.loopback import free_port
+from schema.ids import encode_id
 from tests.conftest import Client, error_codes, eventually, serving
 from tests.redis_server import RedisServer
 
@@ -126,6 +128,31 @@ async def test_a_providers_refusal_names_the_callers_field(client: Client) -> No
 
     assert [(e["code"], e["field"]) for e in data["createTenant"]["errors"]] == [
         ("VALIDATION_FAILED", "email")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "source_id"), [("pms", "prop_1/unit_99999"), ("primmo", "999999")]
+)
+async def test_a_unit_the_provider_does_not_have_is_named_as_the_field_not_found(
+    client: Client, provider: str, source_id: str
+) -> None:
+    """The provider answers that it has no such unit without naming a field; the write names
+    one record, so the caller is told which of its fields that is."""
+    data = await client.data(
+        CREATE,
+        {
+            "input": {
+                "unitId": encode_id(Entity.UNIT, provider, source_id),
+                "firstName": "A",
+                "lastName": "B",
+            }
+        },
+    )
+
+    assert data["createTenant"]["tenant"] is None
+    assert [(e["code"], e["field"]) for e in data["createTenant"]["errors"]] == [
+        ("NOT_FOUND", "unitId")
     ]
 
 
