@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 import strawberry
-from strawberry.types.base import get_object_definition
 
 from gateway.federation import fan_out
-from schema.shows import Shows
+from schema.shows import declare
 
 __all__ = ["Connection", "Edge", "PageInfo"]
 
@@ -33,7 +32,7 @@ class Edge(Generic[T]):
     cursor: str = strawberry.field(description="Opaque; holds every provider's own position.")
 
 
-get_object_definition(Edge, strict=True).is_type_of = Shows(fan_out.Edge)
+declare(Edge, fan_out.Edge)
 
 
 @strawberry.type
@@ -45,4 +44,4 @@ class Connection(Generic[T]):
     )
 
 
-get_object_definition(Connection, strict=True).is_type_of = Shows(fan_out.ListResult)
+declare(Connection, fan_out.ListResult)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Shows"]
+from strawberry.types.base import get_object_definition
+
+__all__ = ["Shows", "declare"]
 
 
 class Shows:
@@ -22,3 +24,12 @@ class Shows:
 
     def __call__(self, obj: Any, _info: Any) -> bool:
         return isinstance(obj, self.record)
+
+
+def declare(graphql_type: type, record: type) -> None:
+    """`graphql_type`'s objects are `record`s. On the definition, which its specializations
+    (a generic's `UnitEdge`) copy; and on the class, which a subclass decorated later reads
+    its own from."""
+    check = Shows(record)
+    get_object_definition(graphql_type, strict=True).is_type_of = check
+    graphql_type.is_type_of = check  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
-from strawberry.types.base import get_object_definition
 
 from gateway import model
 from gateway.errors import LinksUnavailable, ProviderError
@@ -23,7 +22,7 @@ from schema.context import Context
 from schema.ids import encode_entity_id, encode_id
 from schema.permissions import requires
 from schema.selection import selection_here
-from schema.shows import Shows
+from schema.shows import declare
 
 if TYPE_CHECKING:
     from schema.leasing import Lease
@@ -173,9 +172,7 @@ def shows(record: type[model.Record]) -> Callable[[type[S]], type[S]]:
     recognise its objects by their record's class; put it above `@strawberry.type`."""
 
     def register(graphql_type: type[S]) -> type[S]:
-        check = Shows(record)
-        get_object_definition(graphql_type, strict=True).is_type_of = check
-        graphql_type.is_type_of = check  # type: ignore[attr-defined]
+        declare(graphql_type, record)
         GRAPHQL_OF[record] = graphql_type
         if issubclass(graphql_type, Node):
             NODE_TYPES[model.ENTITY_OF[record]] = graphql_type

@@ -403,7 +403,12 @@ class _Planner:
         if is_abstract_type(graphql_type):
             return self._abstract(plan, graphql_type)
         if is_object_type(graphql_type):
-            return self._object(plan, graphql_type, self.subfields(graphql_type, plan.details))
+            run = self.subfields(graphql_type, plan.details)
+            complete = self._object(plan, graphql_type, run)
+            fast = _told_by_class(graphql_type)
+            if fast is not None:
+                self.direct[complete] = (fast, run)
+            return complete
         raise _NotCompiled
 
     def _object(
@@ -411,7 +416,7 @@ class _Planner:
     ) -> Completer:
         is_type_of = object_type.is_type_of
         record = is_type_of.record if isinstance(is_type_of, Shows) else None
-        fast = record if record is not None and _inert(record) else None
+        fast = _told_by_class(object_type)
 
         def complete(ex: CompiledExecutor, value: Any, path: Path, field_path: Path) -> Any:
             if value.__class__ is fast:
@@ -432,8 +437,6 @@ class _Planner:
                     raise invalid_return_type_error(object_type, value, plan.details)
             return run(ex, value, path)
 
-        if fast is not None:
-            self.direct[complete] = (fast, run)
         return complete
 
     def _abstract(self, plan: FieldPlan, abstract: GraphQLAbstractType) -> Completer:
@@ -463,6 +466,7 @@ class _Planner:
     def _list(self, plan: FieldPlan, list_type: GraphQLList[Any]) -> Completer:
         item_type = list_type.of_type
         complete_item = self.completer(plan, item_type)
+        # Without a record class, `fast` is None, which no item's class is: `run` is never called.
         fast, run = self.direct.get(complete_item, (None, _nothing))
         message = (
             "Expected Iterable, but did not find one for field"
@@ -536,6 +540,15 @@ def _scopes(found: StrawberryField) -> tuple[Scope, ...]:
     if not permissions or not all(type(p) is Scope for p in permissions):
         return ()
     return tuple(permissions)  # type: ignore[arg-type]
+
+
+def _told_by_class(object_type: GraphQLObjectType) -> type | None:
+    """The record class whose instances are exactly `object_type`'s objects, where the type
+    says which (`Shows`) and its instances cannot pass for awaitables or errors."""
+    shows = object_type.is_type_of
+    if isinstance(shows, Shows) and _inert(shows.record):
+        return shows.record
+    return None
 
 
 def _inert(record: type) -> bool:
