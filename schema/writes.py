@@ -59,9 +59,10 @@ def _shown(refusal: Refusal, about: str | None) -> UserError:
 
 
 def errors_of(outcome: Outcome, about: str | None = None) -> list[UserError]:
-    """`about` is the input field naming the one record a write is made on, which a
-    provider's `NOT_FOUND` is about: the provider answers that it has no such record (a 404)
-    without naming a field, and the write names no other."""
+    """`about` is the input field naming the record a write is made on, which a provider's
+    `NOT_FOUND` is about: the provider answers that it has no such record (a 404) without
+    naming a field, and every other record a write names (a vendor, a reporting tenant) is
+    refused as `VALIDATION_FAILED` naming its own."""
     return [_shown(refusal, about) for refusal in outcome.refusals]
 
 
