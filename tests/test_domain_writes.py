@@ -16,7 +16,7 @@ from gateway.clock import ManualClock
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.pms import PERMISSIONS as PMS_PERMISSIONS
-from schema.ids import encode_id
+from schema.ids import decode_id, encode_id
 from tests.conftest import Client, error_codes, keyed, serving
 
 UPDATE = (
@@ -198,6 +198,31 @@ LEASE_WRITES = [
         {"amount": {"amount": "25.00", "currency": "CAD"}, "dueOn": "2026-12-01"},
     ),
 ]
+
+
+@pytest.mark.parametrize(("query", "name", "given"), LEASE_WRITES, ids=[w[1] for w in LEASE_WRITES])
+async def test_a_pms_lease_named_under_another_property_is_not_found_and_nothing_written(
+    client: Client, query: str, name: str, given: dict[str, Any]
+) -> None:
+    """pms takes some lease writes under the lease's own id alone: the property the gateway's
+    id names first must still be the lease's, or a caller could write to another property's
+    lease (found trying the product: `createCharge` billed it)."""
+    lease = _lease(client, "pms")
+    key = decode_id(lease.id)[2]
+    home, own = key.split("/")
+    others = {
+        reference.split(":", 1)[1].split("/")[0]
+        for (kind, _), reference in client.sandbox.world.references.items()
+        if kind == "tenant" and reference.startswith("pms:")
+    } - {home}
+    before = _writes(client, "pms")
+
+    for elsewhere in (sorted(others)[0], "prop_99999"):
+        moved = encode_id(Entity.LEASE, "pms", f"{elsewhere}/{own}")
+        data = await client.data(query, {"input": {"leaseId": moved, **given}})
+        assert _errors(data, name) == [("NOT_FOUND", "leaseId")], elsewhere
+
+    assert _writes(client, "pms") == before
 
 
 @pytest.mark.parametrize(("query", "name", "given"), LEASE_WRITES, ids=[w[1] for w in LEASE_WRITES])

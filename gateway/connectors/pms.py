@@ -966,6 +966,18 @@ class PmsConnector(
                     found[key].append(build(row, prop))
         return found
 
+    async def _holder(self, lease_id: str) -> tuple[str, str]:
+        """A tenant of the lease, as (property, tenant): pms knows a lease only through its
+        tenants, listed per property, which is also how the lease is known to be under the
+        property its key names."""
+        holders = await self._children(
+            [lease_id], "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+        )
+        tenant = _split(holders[lease_id][0].source_id) if holders.get(lease_id) else None
+        if tenant is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        return tenant
+
     async def _leases(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """Leases by their own id: pms reads one only under a tenant of it, so each
         property's tenant list (one read per property) names a tenant to read it under."""
@@ -1096,12 +1108,7 @@ class PmsConnector(
     ) -> Lease:
         """pms changes a lease under one of its tenants (`POST …/tenants/{id}/lease`): the
         property's tenant list names one, then the change is sent there."""
-        holders = await self._children(
-            [lease_id], "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
-        )
-        tenant = _split(holders[lease_id][0].source_id) if holders.get(lease_id) else None
-        if tenant is None:
-            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        tenant = await self._holder(lease_id)
         sent = {
             name: value.isoformat() if isinstance(value, date) else value
             for name, value in body.items()
@@ -1117,12 +1124,13 @@ class PmsConnector(
         return _lease(_PMS.as_record(row, "did not return the lease"), tenant[0])
 
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
-        """pms files an invoice under the lease's own id, which the gateway's holds."""
-        key = _split(lease_id)
-        if key is None:
-            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
+        """pms files an invoice under the lease's own id, the second part of the gateway's;
+        the property it names first is never sent, so the lease is found under it before
+        anything is: a global id naming another property billed that lease all the same."""
+        await self._holder(lease_id)
+        _, lease = lease_id.split("/")
         body = {
-            "lease_id": key[1],
+            "lease_id": lease,
             "amount": json_amount(charge.amount, NAME, "amount"),
             "currency": charge.amount.currency,
             "due_date": charge.due_date.isoformat(),
