@@ -694,7 +694,8 @@ def _direct_call(plan: FieldPlan) -> Callable[[CompiledExecutor, Any, Path], Any
 
 def _generate(object_type: GraphQLObjectType, plans: list[FieldPlan]) -> ObjectFunction:
     """One function for the object's fields: see the module's docstring. Its namespace
-    holds the field plans (`F0`, `F1`...), their scopes (`S0_0`...) and the few helpers."""
+    holds the field plans (`F0`, `F1`...), their scopes (`S0_0`...), the record classes and
+    object functions of fields completed directly (`R0`, `O0`...) and the few helpers."""
     namespace: dict[str, Any] = {
         "_Coro": CoroutineType,
         "_path": path_of,
