@@ -1124,9 +1124,9 @@ class PmsConnector(
         return _lease(_PMS.as_record(row, "did not return the lease"), tenant[0])
 
     async def create_charge(self, lease_id: str, charge: NewCharge, /) -> Charge:
-        """pms files an invoice under the lease's own id, the second part of the gateway's;
-        the property it names first is never sent, so the lease is found under it before
-        anything is: a global id naming another property billed that lease all the same."""
+        """pms files an invoice under the lease's own id, the second part of the gateway's.
+        The property, named first, is never sent, so the lease is first found under it:
+        otherwise an id naming another property would bill that lease all the same."""
         await self._holder(lease_id)
         _, lease = lease_id.split("/")
         body = {
