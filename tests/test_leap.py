@@ -12,8 +12,10 @@ from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.connectors.untrusted_xml import XmlLimits, parse_untrusted
 from gateway.errors import UpstreamInvalidResponse
+from gateway.model import Entity
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
+from schema.ids import decode_id, encode_id
 from tests.conftest import Client, error_codes, serving
 
 LIST = "/api/v1/property-relationship/"
@@ -174,6 +176,35 @@ async def test_acknowledging_with_one_unknown_external_id_acknowledges_nothing(
     body = await client.data(ACK, {"ext": ["ACK-ME", "NOBODY"]})
 
     assert body["acknowledgeRelationships"]["errors"] == [{"code": "NOT_FOUND"}]
+    assert {k: r.unacked_since for k, r in store.relationships.items()} == before
+
+
+ACK_AT = (
+    "mutation($ids: [ID!], $provider: String) { acknowledgeRelationships(input: "
+    "{ids: $ids, provider: $provider}) { acknowledged { sourceId } errors { code message } } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("named", "provider"), [(("pms",), "leap"), (("leap", "mycrm"), None)], ids=["pms", "mixed"]
+)
+async def test_an_id_of_another_provider_acknowledges_nothing(
+    client: Client, named: tuple[str, ...], provider: str | None
+) -> None:
+    """Found probing tampered ids: `Relationship:pms:N` with `provider: "leap"` acknowledged
+    LEAP's N, and a LEAP id beside a MyCRM one were both acknowledged at LEAP."""
+    leap = [decode_id(global_id)[2] for global_id in await _ids(client, 5)]
+    chosen = leap[: len(named)]
+    ids = [encode_id(Entity.RELATIONSHIP, at, n) for at, n in zip(named, chosen, strict=True)]
+    store = _leap_store(client.sandbox)
+    before = {k: r.unacked_since for k, r in store.relationships.items()}
+    assert any(before[source] for source in chosen)
+
+    body = await client.data(ACK_AT, {"ids": ids, "provider": provider})
+
+    answer = body["acknowledgeRelationships"]
+    assert [e["code"] for e in answer["errors"]] == ["NOT_FOUND"], answer
+    assert answer["acknowledged"] == []
     assert {k: r.unacked_since for k, r in store.relationships.items()} == before
 
 
