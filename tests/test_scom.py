@@ -189,6 +189,24 @@ async def test_a_token_issued_for_another_landlord_is_kept_aside(
     assert client.gateway.vault.get_now("scom-unmatched", pending["sourceId"]) == issued
 
 
+async def test_another_verified_landlords_token_is_kept_aside_not_as_this_ones(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    """Found probing tampered ids: SCOM's activation takes the token alone, so a verified
+    landlord named with another verified one's token activated the other, and its token was
+    kept, and used, as the named one's."""
+    named, named_source, _ = await _verified_without_callback(client, admin)
+    _, other, activation = await _verified_without_callback(client, admin)
+
+    refused = await client.data(ACTIVATE, {"id": named, "token": activation})
+
+    assert refused["activateLandlord"]["errors"] == [{"code": "LANDLORD_MISMATCH"}]
+    issued = client.sandbox.states["scom"].records[other].api_token
+    assert issued
+    assert client.gateway.vault.get_now("scom", named_source) is None
+    assert client.gateway.vault.get_now("scom-unmatched", named_source) == issued
+
+
 async def test_scom_errors_beside_data_keep_their_paths(
     client: Client, admin: httpx.AsyncClient
 ) -> None:

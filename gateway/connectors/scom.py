@@ -423,10 +423,13 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
     async def _read_back(self, landlord_id: str, api_token: str) -> Landlord:
         """The landlord as SCOM shows it after activation; the kept token is never discarded.
 
-        A failed read leaves the token in use and says the state is unconfirmed. A
-        landlord SCOM does not know, or still shows PENDING (activation needs VERIFIED),
-        cannot be the one the activation token activated: its token is moved aside,
-        where it stays for an operator, so that this landlord's reads do not use it.
+        A failed read leaves the token in use and says the state is unconfirmed. Activation
+        takes a VERIFIED landlord to ACTIVE (SCOM's statuses are PENDING, VERIFIED and
+        ACTIVE), so a landlord SCOM does not know, or does not show ACTIVE, is not the one
+        the activation token activated: its token is moved aside, where it stays for an
+        operator, so that this landlord's reads do not use it. (SCOM's activation takes the
+        token alone: another verified landlord's token, named with this one, activated that
+        other landlord, and its token was kept as this one's.)
         """
         try:
             found = await self._landlords_by_id([landlord_id], partial=False)
@@ -443,7 +446,7 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
             ) from None
         records = found.get(landlord_id)
         landlord = records[0] if records else None
-        if not isinstance(landlord, Landlord) or landlord.status == "PENDING":
+        if not isinstance(landlord, Landlord) or landlord.status != "ACTIVE":
             await self._vault.put(_UNMATCHED, landlord_id, api_token)
             await self._vault.delete(NAME, landlord_id)
             shown = landlord.status if isinstance(landlord, Landlord) else "no such landlord"
