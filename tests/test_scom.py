@@ -207,6 +207,28 @@ async def test_another_verified_landlords_token_is_kept_aside_not_as_this_ones(
     assert client.gateway.vault.get_now("scom-unmatched", named_source) == issued
 
 
+async def test_a_token_delivered_for_another_landlord_is_refused_before_it_is_spent(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    """A token SCOM's callback delivered is known to be its landlord's (kept pending until
+    activated, as with `auto_activate = false`): named with another landlord, it is refused
+    before SCOM spends it, and still activates its own landlord afterwards."""
+    named, named_source, _ = await _verified_without_callback(client, admin)
+    own, own_source, activation = await _verified_without_callback(client, admin)
+    client.gateway.vault.put_now("scom-activation", own_source, activation)
+
+    refused = await client.data(ACTIVATE, {"id": named, "token": activation})
+    records = client.sandbox.states["scom"].records
+    statuses = (records[named_source].status, records[own_source].status)
+    activated = await client.data(ACTIVATE, {"id": own})
+
+    assert refused["activateLandlord"]["errors"] == [{"code": "LANDLORD_MISMATCH"}]
+    assert statuses == ("VERIFIED", "VERIFIED")
+    assert activated["activateLandlord"] == {"landlord": {"status": "ACTIVE"}, "errors": []}
+    assert client.gateway.vault.get_now("scom", own_source) == records[own_source].api_token
+    assert client.gateway.vault.get_now("scom", named_source) is None
+
+
 async def test_scom_errors_beside_data_keep_their_paths(
     client: Client, admin: httpx.AsyncClient
 ) -> None:

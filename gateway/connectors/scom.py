@@ -407,6 +407,14 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
                 "ACTIVATION_TOKEN_NOT_FOUND",
                 f"No activation token was given or received for scom landlord {landlord_id}.",
             )
+        if activation_token is not None and await self._delivered_for_another(
+            landlord_id, activation_token
+        ):
+            raise Refused(
+                "LANDLORD_MISMATCH",
+                f"SCOM delivered this activation token for another landlord than "
+                f"{landlord_id}; nothing was sent, and the token stays that landlord's.",
+            )
         body = await self._post(
             "mutation($input: ActiveLandlordInput!) { activeLandlord(input: $input) { apiToken } }",
             {"input": {"activationToken": token}},
@@ -419,6 +427,18 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         await self._vault.delete(_PENDING, landlord_id)
         _warn(_upstream_errors(body))
         return await self._read_back(landlord_id, api_token)
+
+    async def _delivered_for_another(self, landlord_id: str, token: str) -> bool:
+        """Whether SCOM's callback delivered `token` for another landlord, whose activation it
+        would spend (SCOM's activation takes the token alone). A token that came some other
+        way cannot be told: the read-back refuses it once it has been spent."""
+        for other in await self._vault.subjects(_PENDING):
+            if other == landlord_id:
+                continue
+            kept = await self._vault.get(_PENDING, other)
+            if kept is not None and hmac.compare_digest(kept.encode(), token.encode()):
+                return True
+        return False
 
     async def _read_back(self, landlord_id: str, api_token: str) -> Landlord:
         """The landlord as SCOM shows it after activation; the kept token is never discarded.
