@@ -793,9 +793,7 @@ class PmsConnector(
                     keys, "tenants", _tenant, lambda row, prop: _under(row, "id", prop)
                 )
             case (Entity.TENANT, "lease"):
-                return await self._children(
-                    keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
-                )
+                return await self._tenants_of_leases(keys)
             case (Entity.LEASE, "tenant"):
                 leases = await each(
                     [key for key in keys if _split(key)],
@@ -966,13 +964,16 @@ class PmsConnector(
                     found[key].append(build(row, prop))
         return found
 
-    async def _holder(self, lease_id: str) -> tuple[str, str]:
-        """A tenant of the lease, as (property, tenant): pms knows a lease only through its
-        tenants, listed per property, which is also how the lease is known to be under the
-        property its key names."""
-        holders = await self._children(
-            [lease_id], "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
+    async def _tenants_of_leases(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        """pms knows a lease only through its tenants, listed per property: the property
+        each key names is where it is looked for, and so where it is known to be."""
+        return await self._children(
+            keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
         )
+
+    async def _holder(self, lease_id: str) -> tuple[str, str]:
+        """A tenant of the lease, as (property, tenant), to change the lease under."""
+        holders = await self._tenants_of_leases([lease_id])
         tenant = _split(holders[lease_id][0].source_id) if holders.get(lease_id) else None
         if tenant is None:
             raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
@@ -981,9 +982,7 @@ class PmsConnector(
     async def _leases(self, keys: Sequence[str]) -> Mapping[str, Sequence[Record]]:
         """Leases by their own id: pms reads one only under a tenant of it, so each
         property's tenant list (one read per property) names a tenant to read it under."""
-        holders = await self._children(
-            keys, "tenants", _tenant, lambda row, prop: _under(row, "lease_id", prop)
-        )
+        holders = await self._tenants_of_leases(keys)
         under = {key: tenants[0].source_id for key, tenants in holders.items() if tenants}
         found = await self.fetch(Entity.LEASE, "tenant", list(under.values()), Selection())
         return {key: found[tenant] for key, tenant in under.items() if tenant in found}
@@ -1127,10 +1126,12 @@ class PmsConnector(
         """pms files an invoice under the lease's own id, the second part of the gateway's.
         The property, named first, is never sent, so the lease is first found under it:
         otherwise an id naming another property would bill that lease all the same."""
+        key = _split(lease_id)
+        if key is None:
+            raise NotFound(f"pms has no lease {lease_id}.", provider=NAME)
         await self._holder(lease_id)
-        _, lease = lease_id.split("/")
         body = {
-            "lease_id": lease,
+            "lease_id": key[1],
             "amount": json_amount(charge.amount, NAME, "amount"),
             "currency": charge.amount.currency,
             "due_date": charge.due_date.isoformat(),

@@ -355,16 +355,16 @@ class Writes:
         """Acknowledges all or none: one unknown key refuses the lot (`NOT_FOUND`) before
         anything is written. `ids` are (provider, source id); without `wanted`, the provider
         is theirs when they name one. An id of another provider is none of this one's, even
-        where its source id is (a pms relationship's id acknowledged LEAP's of that number).
-        Returns the relationships as they are afterwards."""
+        where this one has a relationship of that source id. Returns the relationships as
+        they are afterwards."""
         named = {provider for provider, _ in ids}
         provider, recorder = self._federation.choose(
             RelationshipRecords, wanted or (named.pop() if len(named) == 1 else None)
         )
         keys = [identifier for at, identifier in ids if at == provider]
         foreign = [f"{at}:{identifier}" for at, identifier in ids if at != provider]
-        _, missing = await self._relationships(provider, keys, external_ids)
-        missing = foreign + missing
+        _, unknown = await self._relationships(provider, keys, external_ids)
+        missing = foreign + [f"{provider}:{key}" for key in unknown]
         if missing:
             raise Refused(
                 "NOT_FOUND", f"No relationship {', '.join(missing[:5])}; none was acknowledged."
