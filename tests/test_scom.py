@@ -210,22 +210,28 @@ async def test_another_verified_landlords_token_is_kept_aside_not_as_this_ones(
 async def test_a_token_delivered_for_another_landlord_is_refused_before_it_is_spent(
     client: Client, admin: httpx.AsyncClient
 ) -> None:
-    """A token SCOM's callback delivered is known to be its landlord's (kept pending until
-    activated, as with `auto_activate = false`): named with another landlord, it is refused
-    before SCOM spends it, and still activates its own landlord afterwards."""
+    """A token SCOM's callback delivered is known to be its landlord's while it waits (here
+    its automatic activation failed, SCOM down for a moment): named with another landlord,
+    it is refused before SCOM spends it, and still activates its own landlord afterwards."""
+    own = (await client.data(CREATE))["createLandlord"]["landlord"]
+    client.sandbox.states["scom"].inject("error", status=503)
+    verified = await admin.post("/_sandbox/verify", params={"landlord": own["sourceId"]})
+    client.sandbox.states["scom"].inject("none")
     named, named_source, _ = await _verified_without_callback(client, admin)
-    own, own_source, activation = await _verified_without_callback(client, admin)
-    client.gateway.vault.put_now("scom-activation", own_source, activation)
+    records = client.sandbox.states["scom"].records
+    activation = records[own["sourceId"]].activation[0]
 
     refused = await client.data(ACTIVATE, {"id": named, "token": activation})
-    records = client.sandbox.states["scom"].records
-    statuses = (records[named_source].status, records[own_source].status)
-    activated = await client.data(ACTIVATE, {"id": own})
+    statuses = (records[named_source].status, records[own["sourceId"]].status)
+    activated = await client.data(ACTIVATE, {"id": own["id"]})
 
+    assert verified.json()["callback"] == {"delivered": False, "status": 502}
     assert refused["activateLandlord"]["errors"] == [{"code": "LANDLORD_MISMATCH"}]
     assert statuses == ("VERIFIED", "VERIFIED")
     assert activated["activateLandlord"] == {"landlord": {"status": "ACTIVE"}, "errors": []}
-    assert client.gateway.vault.get_now("scom", own_source) == records[own_source].api_token
+    assert (
+        client.gateway.vault.get_now("scom", own["sourceId"]) == records[own["sourceId"]].api_token
+    )
     assert client.gateway.vault.get_now("scom", named_source) is None
 
 

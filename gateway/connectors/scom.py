@@ -88,6 +88,9 @@ _PROPERTY_INPUT = {"name": "name", "address": "street", "city": "city", "postalC
 """`CreatePropertyInput`'s fields as the caller named them, for SCOM's refusals."""
 _PENDING = "scom-activation"
 """Vault space for activation tokens received by callback and not yet used."""
+_DELIVERED_FOR = "scom-activation-for"
+"""Vault space for the landlord each callback's activation token was delivered for, by the
+token's digest: one lookup tells whether a token named with a landlord is another's."""
 _UNMATCHED = "scom-unmatched"
 """Vault space for landlord tokens SCOM issued on an activation token that did not activate
 the landlord it came with: SCOM never issues them again, so they are kept for an operator."""
@@ -425,6 +428,7 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
             raise UpstreamInvalidResponse(NAME, "scom answered the activation without a token.")
         await self._vault.put(NAME, landlord_id, api_token)
         await self._vault.delete(_PENDING, landlord_id)
+        await self._vault.delete(_DELIVERED_FOR, _digest(token))
         _warn(_upstream_errors(body))
         return await self._read_back(landlord_id, api_token)
 
@@ -432,13 +436,8 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         """Whether SCOM's callback delivered `token` for another landlord, whose activation it
         would spend (SCOM's activation takes the token alone). A token that came some other
         way cannot be told: the read-back refuses it once it has been spent."""
-        for other in await self._vault.subjects(_PENDING):
-            if other == landlord_id:
-                continue
-            kept = await self._vault.get(_PENDING, other)
-            if kept is not None and hmac.compare_digest(kept.encode(), token.encode()):
-                return True
-        return False
+        owner = await self._vault.get(_DELIVERED_FOR, _digest(token))
+        return owner is not None and owner != landlord_id
 
     async def _read_back(self, landlord_id: str, api_token: str) -> Landlord:
         """The landlord as SCOM shows it after activation; the kept token is never discarded.
@@ -447,9 +446,10 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         takes a VERIFIED landlord to ACTIVE (SCOM's statuses are PENDING, VERIFIED and
         ACTIVE), so a landlord SCOM does not know, or does not show ACTIVE, is not the one
         the activation token activated: its token is moved aside, where it stays for an
-        operator, so that this landlord's reads do not use it. (SCOM's activation takes the
-        token alone: another verified landlord's token, named with this one, activated that
-        other landlord, and its token was kept as this one's.)
+        operator, so that this landlord's reads do not use it: SCOM's activation takes the
+        token alone, so another verified landlord's token, named with this one, activates that
+        other landlord. A SCOM that showed ACTIVE only some time after activating would land
+        here too, its token kept aside rather than lost.
         """
         try:
             found = await self._landlords_by_id([landlord_id], partial=False)
@@ -541,10 +541,11 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         if not isinstance(landlord_id, str | int) or not isinstance(token, str) or not token:
             raise BadUserInput("landlordId and activationToken are required.")
         landlord = str(landlord_id)
-        key = f"verified:{landlord}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
+        key = f"verified:{landlord}:{_digest(token)[:16]}"
 
         async def activate() -> tuple[tuple[Change, ...], Mapping[str, Any]]:
             await self._vault.put(_PENDING, landlord, token)
+            await self._vault.put(_DELIVERED_FOR, _digest(token), landlord)
             if not self._auto_activate:
                 return (), {"landlordId": landlord, "status": "pending"}
             change = Change(ChangeKind.UPDATED, Entity.LANDLORD, NAME, landlord)
@@ -629,6 +630,10 @@ def _warn(errors: list[dict[str, Any]]) -> None:
     """Errors beside data: the data is used, and the caller learns where SCOM failed."""
     if errors:
         notices.warn(NAME, "; ".join(str(e["message"]) for e in errors), upstreamErrors=errors)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _issued_token(data: Any) -> str | None:

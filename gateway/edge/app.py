@@ -203,6 +203,12 @@ def create_app(
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
         try:
             return JSONResponse(await gateway.take(provider, delivery))
+        except ProviderError as error:
+            logger.warning("webhook %s could not be processed: %s", provider, error.message)
+            return JSONResponse(
+                {"error": f"{error.message} Send it again later.", "code": error.code},
+                status_code=502,
+            )
         except RedisUnavailable as error:
             return JSONResponse(
                 {"error": f"{error} Send it again later.", "code": error.code}, status_code=503
