@@ -26,6 +26,9 @@ from gateway.upstream.client import parse_json
         ("1234.5678", "CAD", "1234.5678"),
         (1500, "JPY", "1500"),
         ("12.5", "KWD", "12.500"),
+        ("1e27", "CAD", "1" + "0" * 27 + ".00"),
+        (10**30, "CAD", "1" + "0" * 30 + ".00"),
+        ("1234567890123456789012345678", "CAD", "1234567890123456789012345678.00"),
     ],
 )
 def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
@@ -48,6 +51,7 @@ def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
         (10, None),
         (None, "CAD"),
         ([10], "CAD"),
+        ("1e300", "CAD"),
     ],
 )
 def test_what_is_not_an_amount_in_a_currency_is_none(sent: object, currency: object) -> None:

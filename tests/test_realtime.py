@@ -187,6 +187,49 @@ async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
     assert [c.source_id for c in changes] == ["prop_2/ten_1", "prop_2/ten_1"]
 
 
+def _signed(payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Webhook-Signature": signature}
+
+
+async def test_deliveries_at_the_edges_of_their_values_are_answered_never_with_a_500(
+    client: Client,
+) -> None:
+    """Found hunting 500s: a pms delivery dated in year 1 has no POSIX time, an amount of
+    `1e30` could not be shown to the cent in the default precision, and Primmo's additional
+    information with a number no double holds was read as a `Decimal`, which the answer could
+    not write, after the delivery was processed."""
+    now = datetime.fromtimestamp(client.clock(), UTC).isoformat()
+    ancient, ancient_headers = _signed(
+        {
+            "event": "tenant.updated",
+            "timestamp": "0001-01-01T00:00:00",
+            "data": {"tenant_id": "ten_1", "property_id": "prop_2"},
+            "webhook_id": "webhook_year_1",
+        },
+        PMS["webhook_secret"],
+    )
+    huge, huge_headers = _signed(
+        {
+            "event": "invoice.created",
+            "timestamp": now,
+            "data": {"invoice_id": "inv_1", "amount": "1e30", "currency": "CAD"},
+            "webhook_id": "webhook_huge",
+        },
+        PMS["webhook_secret"],
+    )
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+    long_number = _primmo_delivery(9, extra='{"amount": 12345678901234567.25}')
+
+    dated = await client.http.post("/webhooks/pms", content=ancient, headers=ancient_headers)
+    billed = await client.http.post("/webhooks/pms", content=huge, headers=huge_headers)
+    told = await client.http.post("/webhooks/primmo", content=long_number, headers=header)
+
+    assert (dated.status_code, billed.status_code, told.status_code) == (401, 200, 200)
+    assert b'"additionalInformation":{"amount":12345678901234567.25}' in told.content
+
+
 async def test_a_burst_of_a_thousand_deliveries_is_taken_once_each(client: Client) -> None:
     changes = await published(client)
     header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}

@@ -235,6 +235,19 @@ async def test_a_token_delivered_for_another_landlord_is_refused_before_it_is_sp
     assert client.gateway.vault.get_now("scom", named_source) is None
 
 
+async def test_a_callback_whose_activation_scom_refuses_as_not_found_is_answered_502(
+    client: Client, admin: httpx.AsyncClient
+) -> None:
+    """Found hunting 500s: the provider's 404 while the callback activated the landlord was
+    not a provider error, and the delivery got a 500 with a traceback."""
+    landlord = (await client.data(CREATE))["createLandlord"]["landlord"]
+    client.sandbox.states["scom"].inject("error", status=404)
+
+    verified = await admin.post("/_sandbox/verify", params={"landlord": landlord["sourceId"]})
+
+    assert verified.json()["callback"] == {"delivered": False, "status": 502}
+
+
 async def test_scom_errors_beside_data_keep_their_paths(
     client: Client, admin: httpx.AsyncClient
 ) -> None:

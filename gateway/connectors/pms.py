@@ -16,7 +16,7 @@ import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -1015,8 +1015,7 @@ class PmsConnector(
         payload = json_object(body)
         if not isinstance(payload.get("webhook_id"), str):
             raise BadUserInput("The delivery has no webhook_id.")
-        sent = moment(payload.get("timestamp"))
-        if sent is None or abs(sent.timestamp() - self._clock()) > REPLAY_WINDOW:
+        if not _sent_lately(moment(payload.get("timestamp")), self._clock(), REPLAY_WINDOW):
             raise Unauthenticated("The delivery's timestamp is outside the replay window.")
         event, data = payload.get("event"), payload.get("data")
         if not isinstance(event, str) or not isinstance(data, dict):
@@ -1299,6 +1298,18 @@ class PmsConnector(
             json={"status": status},
         )
         return _unit(_PMS.as_record(answered, "did not return the unit"), property_id)
+
+
+def _sent_lately(sent: datetime | None, now: float, window: float) -> bool:
+    """Whether a delivery sent then is within `window` seconds of now. A naive moment is
+    local time, and one near the calendar's ends has no POSIX time (`0001-01-01` is
+    before the epoch's earliest local time): such a delivery is outside any window."""
+    if sent is None:
+        return False
+    try:
+        return abs(sent.timestamp() - now) <= window
+    except (OverflowError, ValueError, OSError):
+        return False
 
 
 def _path_id(key: str) -> str:

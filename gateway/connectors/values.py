@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -106,8 +106,19 @@ def money(value: Any, currency: Any) -> Money | None:
     places = _MINOR_UNITS.get(code, 2)
     exponent = parsed.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < places:
-        parsed = parsed.quantize(Decimal(1).scaleb(-places))
+        whole = max(parsed.adjusted() + 1, 1)
+        if whole > _WHOLE_DIGITS:
+            return None
+        exact = Context(prec=whole + places)
+        parsed = parsed.quantize(Decimal(1).scaleb(-places), context=exact)
     return Money(parsed, code)
+
+
+_WHOLE_DIGITS = 40
+"""Whole digits an amount is shown with at most; one with more is no currency's, and read as
+no amount. Shown to its minor units in a context of its own precision: the default context's
+28 digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook, and the read
+back of a charge a caller had just written."""
 
 
 def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:
