@@ -18,6 +18,7 @@ from gateway import events, model
 from gateway.errors import (
     LimitExceeded,
     LinksUnavailable,
+    NotFound,
     ProviderError,
     SubscriptionEnded,
     Unauthenticated,
@@ -155,7 +156,7 @@ async def _changes(
             link = model.Link(change.provider, change.entity, "id", change.source_id)
             try:
                 node = await Loaders(federation).one(link, _node_selection(info, change.entity))
-            except ProviderError:
+            except (ProviderError, NotFound):
                 node = None
         yield EntityChange(
             kind=change.kind,

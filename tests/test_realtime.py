@@ -63,6 +63,34 @@ async def test_a_tenant_created_in_primmo_reaches_a_subscriber(client: Client) -
     assert change["node"] == {"lastName": "Lapointe", "firstName": "Rose"}
 
 
+async def test_a_provider_answering_404_to_the_fresh_read_ends_no_subscription(
+    client: Client,
+) -> None:
+    """Found hunting 500s: a 404 from the provider while the changed record was read fresh
+    was not a provider error, and ended every listener's subscription with it."""
+    socket = await _subscribed(client)
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+    world = client.sandbox.world
+    tenant = next(
+        t for t in world.tenants if world.references.get(("tenant", t.id), "").startswith("primmo:")
+    )
+
+    client.sandbox.states["primmo"].inject("error", status=404)
+    await client.http.post("/webhooks/primmo", content=_primmo_delivery(tenant.id), headers=header)
+    first = await socket.until(lambda m: '"next"' in (m.get("text") or ""))
+    client.sandbox.states["primmo"].inject("none")
+    await client.http.post(
+        "/webhooks/primmo", content=_primmo_delivery(tenant.id, status=3), headers=header
+    )
+    second = await socket.until(lambda m: '"CREATED"' in (m.get("text") or ""))
+    await socket.close()
+
+    told = [json.loads(m["text"])["payload"] for m in (first, second)]
+    assert [p.get("errors") for p in told] == [None, None]
+    assert told[0]["data"]["entityChanged"]["node"] is None
+    assert told[1]["data"]["entityChanged"]["node"]["lastName"] == tenant.last_name
+
+
 @pytest.fixture
 async def cached(sandbox: Sandbox, clock: ManualClock, settings: Settings) -> AsyncIterator[Client]:
     configured = settings.model_copy(update={"cache": CacheSettings(ttl={"primmo.Tenant": 300})})
