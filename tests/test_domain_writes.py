@@ -408,6 +408,21 @@ async def test_a_payment_recorded_at_pms_settles_its_charge(client: Client) -> N
     assert [code for code, _ in _errors(after, "recordPayment")] == ["CONFLICT"]
 
 
+async def test_a_payment_dated_past_the_calendars_end_in_utc_is_refused_naming_paid_at(
+    client: Client,
+) -> None:
+    """Found hunting 500s: `9999-12-31T23:59:59-12:00` is a moment of year 10000 in UTC,
+    where the pms sandbox writes its timestamps; it failed with a 500 (the gateway said
+    OUTCOME_UNKNOWN) where a server validating its input refuses the field."""
+    invoice = await _open_invoice(client)
+    before = _writes(client, "pms")
+
+    data = await client.data(PAY, _payment(invoice["id"], "1", paidAt="9999-12-31T23:59:59-12:00"))
+
+    assert _errors(data, "recordPayment") == [("VALIDATION_FAILED", "paidAt")]
+    assert _writes(client, "pms") == before + 1
+
+
 async def test_a_pms_payment_refused_unknown_or_unanswered(impatient: Client) -> None:
     client = impatient
     invoice = await _open_invoice(client)

@@ -1535,9 +1535,11 @@ def _date_problems(body: Row | None, field: str, required: bool) -> list[Row]:
     if value is None and not required:
         return []
     try:
-        (date if field.endswith("date") else datetime).fromisoformat(str(value))
-    except ValueError:
-        return [{"field": field, "message": f"{field} must be an ISO 8601 date"}]
+        parsed = (date if field.endswith("date") else datetime).fromisoformat(str(value))
+        if isinstance(parsed, datetime):
+            parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return [{"field": field, "message": f"{field} must be an ISO 8601 date of years 1 to 9999"}]
     return []
 
 
