@@ -16,10 +16,9 @@ from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
 from gateway.errors import (
+    GatewayError,
     LimitExceeded,
     LinksUnavailable,
-    NotFound,
-    ProviderError,
     SubscriptionEnded,
     Unauthenticated,
 )
@@ -156,7 +155,7 @@ async def _changes(
             link = model.Link(change.provider, change.entity, "id", change.source_id)
             try:
                 node = await Loaders(federation).one(link, _node_selection(info, change.entity))
-            except (ProviderError, NotFound):
+            except GatewayError:
                 node = None
         yield EntityChange(
             kind=change.kind,

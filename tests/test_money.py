@@ -29,6 +29,8 @@ from gateway.upstream.client import parse_json
         ("1e27", "CAD", "1" + "0" * 27 + ".00"),
         (10**30, "CAD", "1" + "0" * 30 + ".00"),
         ("1234567890123456789012345678", "CAD", "1234567890123456789012345678.00"),
+        ("9" * 40, "CAD", "9" * 40 + ".00"),
+        ("0E+50", "CAD", "0.00"),
     ],
 )
 def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
@@ -52,6 +54,8 @@ def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
         (None, "CAD"),
         ([10], "CAD"),
         ("1e300", "CAD"),
+        ("1e40", "CAD"),
+        ("1" + "0" * 50 + ".00", "CAD"),
     ],
 )
 def test_what_is_not_an_amount_in_a_currency_is_none(sent: object, currency: object) -> None:

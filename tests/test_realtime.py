@@ -164,16 +164,22 @@ async def test_primmo_deliveries_need_their_header_and_a_bad_one_stops_nothing(
     ]
 
 
+def _signed(payload: dict[str, Any], secret: str) -> tuple[bytes, str]:
+    """A pms delivery's body and its `X-Webhook-Signature`."""
+    body = json.dumps(payload).encode()
+    return body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def _pms_delivery(webhook_id: str, timestamp: datetime, secret: str) -> tuple[bytes, str]:
-    body = json.dumps(
+    return _signed(
         {
             "event": "tenant.updated",
             "timestamp": timestamp.isoformat(),
             "data": {"tenant_id": "ten_1", "property_id": "prop_2"},
             "webhook_id": webhook_id,
-        }
-    ).encode()
-    return body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        },
+        secret,
+    )
 
 
 async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
@@ -215,47 +221,65 @@ async def test_pms_replays_bad_signatures_and_garbage(client: Client) -> None:
     assert [c.source_id for c in changes] == ["prop_2/ten_1", "prop_2/ten_1"]
 
 
-def _signed(payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"X-Webhook-Signature": signature}
-
-
 async def test_deliveries_at_the_edges_of_their_values_are_answered_never_with_a_500(
     client: Client,
 ) -> None:
     """Found hunting 500s: a pms delivery dated in year 1 has no POSIX time, an amount of
     `1e30` could not be shown to the cent in the default precision, and Primmo's additional
-    information with a number no double holds was read as a `Decimal`, which the answer could
-    not write, after the delivery was processed."""
+    information, read as JSON to be answered back, held what the answer could not write (a
+    number no double keeps, one beyond 64 bits, 300 levels of nesting), after the delivery
+    was taken; so did an Id beyond 64 bits, which no Primmo record has."""
     now = datetime.fromtimestamp(client.clock(), UTC).isoformat()
-    ancient, ancient_headers = _signed(
+    secret = PMS["webhook_secret"]
+    ancient, ancient_signature = _signed(
         {
             "event": "tenant.updated",
             "timestamp": "0001-01-01T00:00:00",
             "data": {"tenant_id": "ten_1", "property_id": "prop_2"},
             "webhook_id": "webhook_year_1",
         },
-        PMS["webhook_secret"],
+        secret,
     )
-    huge, huge_headers = _signed(
+    huge, huge_signature = _signed(
         {
             "event": "invoice.created",
             "timestamp": now,
             "data": {"invoice_id": "inv_1", "amount": "1e30", "currency": "CAD"},
             "webhook_id": "webhook_huge",
         },
-        PMS["webhook_secret"],
+        secret,
     )
     header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
-    long_number = _primmo_delivery(9, extra='{"amount": 12345678901234567.25}')
+    texts = [
+        '{"amount": 12345678901234567.25}',
+        '{"n": 123456789012345678901234567890}',
+        "[" * 300 + "]" * 300,
+    ]
+    post = client.http.post
 
-    dated = await client.http.post("/webhooks/pms", content=ancient, headers=ancient_headers)
-    billed = await client.http.post("/webhooks/pms", content=huge, headers=huge_headers)
-    told = await client.http.post("/webhooks/primmo", content=long_number, headers=header)
+    dated = await post(
+        "/webhooks/pms", content=ancient, headers={"X-Webhook-Signature": ancient_signature}
+    )
+    billed = await post(
+        "/webhooks/pms", content=huge, headers={"X-Webhook-Signature": huge_signature}
+    )
+    told = [
+        await post("/webhooks/primmo", content=_primmo_delivery(9 + n, extra=text), headers=header)
+        for n, text in enumerate(texts)
+    ]
+    nested = await post(
+        "/webhooks/primmo",
+        content=_primmo_delivery(20, extra=json.loads("[" * 300 + "]" * 300)),
+        headers=header,
+    )
+    beyond = await post("/webhooks/primmo", content=_primmo_delivery(2**64), headers=header)
 
-    assert (dated.status_code, billed.status_code, told.status_code) == (401, 200, 200)
-    assert b'"additionalInformation":{"amount":12345678901234567.25}' in told.content
+    assert (dated.status_code, billed.status_code) == (401, 200)
+    assert [(r.status_code, r.json()["additionalInformation"]) for r in told] == [
+        (200, text) for text in texts
+    ]
+    assert (nested.status_code, nested.json()["additionalInformation"]) == (200, None)
+    assert beyond.status_code == 400
 
 
 async def test_a_burst_of_a_thousand_deliveries_is_taken_once_each(client: Client) -> None:

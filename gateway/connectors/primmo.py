@@ -102,7 +102,7 @@ from gateway.model import (
     made,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
-from gateway.upstream.client import Upstream, parse_json
+from gateway.upstream.client import Upstream
 
 __all__ = ["PrimmoConnector"]
 
@@ -931,7 +931,11 @@ class PrimmoConnector(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /
     ) -> Delivery:
         """`{Id, Entity, Status, DatabaseName, AdditionalInformationJson}`, with the header
-        the gateway asked for at subscription, compared in constant time."""
+        the gateway asked for at subscription, compared in constant time. The additional
+        information (a JSON text, per the document) is answered as the text it came as: read
+        as JSON, a number no double keeps came back a `Decimal`, and one beyond 64 bits or
+        nested past 254 levels, which the answer could not write once the delivery had been
+        taken."""
         if self._webhook_key is None:
             raise Unauthenticated("No webhook_secret is configured for primmo.")
         if not hmac.compare_digest(
@@ -942,18 +946,19 @@ class PrimmoConnector(
         identifier, entity, status = payload.get("Id"), payload.get("Entity"), payload.get("Status")
         if not isinstance(identifier, int) or isinstance(identifier, bool):
             raise BadUserInput("Id must be an integer.")
+        if not 0 < identifier < 2**63:
+            raise BadUserInput("Id must be a positive 64-bit integer, as Primmo's are.")
         if not isinstance(entity, str) or status not in _STATUSES:
             raise BadUserInput("Entity must be a name and Status 1, 2 or 3.")
         extra = payload.get("AdditionalInformationJson")
-        if isinstance(extra, str):
-            try:
-                extra = parse_json(extra)
-            except ValueError:
-                pass
         kind = _STATUSES[status]
         served = _WEBHOOK_ENTITIES.get(entity.lower())
         changes = (Change(kind, served, NAME, str(identifier)),) if served else ()
-        outcome = {"entity": entity, "id": identifier, "additionalInformation": extra}
+        outcome = {
+            "entity": entity,
+            "id": identifier,
+            "additionalInformation": extra if isinstance(extra, str) else None,
+        }
         key = f"{entity.lower()}:{identifier}:{status}"
         return Delivery(changes, key, outcome, window=CONTENT_WINDOW)
 

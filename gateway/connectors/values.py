@@ -104,21 +104,23 @@ def money(value: Any, currency: Any) -> Money | None:
     if parsed is None or code is None:
         return None
     places = _MINOR_UNITS.get(code, 2)
+    whole = max(parsed.adjusted() + 1, 1) if parsed else 1
+    if whole > _WHOLE_DIGITS:
+        return None
     exponent = parsed.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < places:
-        whole = max(parsed.adjusted() + 1, 1)
-        if whole > _WHOLE_DIGITS:
-            return None
         exact = Context(prec=whole + places)
         parsed = parsed.quantize(Decimal(1).scaleb(-places), context=exact)
     return Money(parsed, code)
 
 
 _WHOLE_DIGITS = 40
-"""Whole digits an amount is shown with at most; one with more is no currency's, and read as
-no amount. Shown to its minor units in a context of its own precision: the default context's
-28 digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook, and the read
-back of a charge a caller had just written."""
+"""Whole digits an amount may have; one with more is read as no amount. No currency's sums
+come near (a year of the world's output, in any currency's smallest unit, has under 25
+digits), and the bound keeps what a provider's number can make the gateway compute small.
+An amount is shown to its minor units in a context of its own precision: the default
+context's 28 digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook,
+and the read back of a charge a caller had just written."""
 
 
 def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:

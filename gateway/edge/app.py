@@ -13,11 +13,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 import httpx
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -186,7 +184,7 @@ def create_app(
     app.add_middleware(RequestIds)
 
     @app.post("/webhooks/{provider}")
-    async def webhook(provider: str, request: Request) -> Response:
+    async def webhook(provider: str, request: Request) -> JSONResponse:
         """A provider calling back; each connector reads its own provider's deliveries."""
         connector = gateway.federation.connectors.get(provider)
         if connector is None:
@@ -205,7 +203,7 @@ def create_app(
             logger.warning("webhook %s could not be processed: %s", provider, error.message)
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
         try:
-            return _answered(await gateway.take(provider, delivery))
+            return JSONResponse(await gateway.take(provider, delivery))
         except RedisUnavailable as error:
             return JSONResponse(
                 {"error": f"{error} Send it again later.", "code": error.code}, status_code=503
@@ -263,19 +261,6 @@ async def _once_listening(self_url: str, then: Callable[[], Awaitable[None]]) ->
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
     await then()
-
-
-def _answered(outcome: Mapping[str, Any]) -> Response:
-    """A delivery's outcome may echo what the provider sent (Primmo's additional
-    information), whose long numbers `parse_json` reads as `Decimal`s: written with their
-    own digits, where the standard library's encoder failed on them after the work was done."""
-    return Response(orjson.dumps(outcome, default=_exact), media_type="application/json")
-
-
-def _exact(value: object) -> orjson.Fragment:
-    if isinstance(value, Decimal) and value.is_finite():
-        return orjson.Fragment(str(value))
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def from_environment() -> FastAPI:
