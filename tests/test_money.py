@@ -9,7 +9,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from gateway.connectors.values import json_amount, moment, money
+from gateway.connectors.values import exact_sum, json_amount, moment, money
 from gateway.errors import ValidationFailed
 from gateway.model import Lease, Money
 from gateway.state import records
@@ -60,6 +60,17 @@ def test_amounts_are_exact_to_the_currencys_minor_units_and_never_rounded(
 )
 def test_what_is_not_an_amount_in_a_currency_is_none(sent: object, currency: object) -> None:
     assert money(sent, currency) is None
+
+
+def test_a_sum_of_amounts_past_28_digits_is_not_rounded() -> None:
+    """pms keeps no balance, so the gateway sums its invoices: in `Decimal`'s default context
+    a sum of 28 digits or more was rounded, silently."""
+    amounts = [Decimal("1" + "0" * 30 + ".00"), Decimal("0.01"), Decimal("-0.02")]
+
+    total = exact_sum(amounts)
+
+    assert total == Decimal("999999999999999999999999999999.99")
+    assert money(total, "CAD") == Money(Decimal("999999999999999999999999999999.99"), "CAD")
 
 
 def test_amounts_read_from_json_numbers_sum_exactly() -> None:

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from gateway.connectors.capabilities import (
 from gateway.connectors.paging import PageNumbers, each
 from gateway.connectors.values import (
     day,
+    exact_sum,
     json_amount,
     json_object,
     moment,
@@ -409,8 +409,8 @@ def _balance(key: str, invoices: Sequence[Row], today: date) -> Balance:
     return Balance(
         NAME,
         key,
-        owed=money(sum(amounts, Decimal(0)), currency),
-        overdue=money(sum(late, Decimal(0)), currency),
+        owed=money(exact_sum(amounts), currency),
+        overdue=money(exact_sum(late), currency),
     )
 
 

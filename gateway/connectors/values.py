@@ -8,8 +8,9 @@ is absent or not what was promised, so a connector maps it without crashing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from gateway.upstream.client import parse_json
 
 __all__ = [
     "day",
+    "exact_sum",
     "integer_id",
     "json_amount",
     "json_object",
@@ -121,6 +123,17 @@ digits), and the bound keeps what a provider's number can make the gateway compu
 An amount is shown to its minor units in a context of its own precision: the default
 context's 28 digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook,
 and the read back of a charge a caller had just written."""
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """Amounts added without rounding: `Decimal`'s default context keeps 28 digits, and
+    rounds a sum past them silently (addition costs what the digits cost, not the
+    precision allowed)."""
+    with localcontext(_EXACT):
+        return sum(amounts, Decimal(0))
+
+
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:
