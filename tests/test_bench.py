@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from gateway.tools.bench import MIX, BenchQuery, ReceivedRequest, levels, pick
 from gateway.tools.bench.drive import load
 from gateway.tools.bench.mix import VARY
 from gateway.tools.bench.process import cpu_seconds, tree_cpu_seconds
+from gateway.tools.loopback import free_ports
 
 
 def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> None:
@@ -145,3 +147,15 @@ def test_the_cpu_of_a_process_tree_counts_its_children() -> None:
         child.wait()
 
     assert own is not None and tree is not None and tree >= own + 0.3
+
+
+def test_ports_picked_together_are_all_different_and_free() -> None:
+    """The sandbox and the gateways of one run each need a port of their own: probed one
+    after the other, a released port could come back (a gateway once found the sandbox on
+    its port, and took the sandbox's health answer for its own)."""
+    ports = free_ports(40)
+
+    assert len(set(ports)) == 40
+    for port in ports:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", port))

@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gateway.sandbox.scom import CREDENTIALS
-from gateway.tools.loopback import free_port, running
+from gateway.tools.loopback import free_ports, running
 
 KEY = "e2e-caller-key"
 CALLBACK_KEY = "e2e-callback-key"
@@ -25,7 +25,8 @@ CALLBACK_KEY = "e2e-callback-key"
 
 @pytest.fixture
 def ports() -> tuple[int, int]:
-    return free_port(), free_port()
+    sandbox_port, gateway_port = free_ports(2)
+    return sandbox_port, gateway_port
 
 
 @pytest.fixture

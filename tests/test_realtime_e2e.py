@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 
 from gateway.edge.callers import DEV_KEY
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from gateway.tools.loopback import free_port, running
+from gateway.tools.loopback import free_port, free_ports, running
 
 KEY = {"X-API-Key": DEV_KEY}
 SUBSCRIBE = (
@@ -144,7 +144,7 @@ def test_a_tenant_created_in_primmo_reaches_a_websocket_subscriber(tmp_path: Pat
 
 
 def test_changes_made_while_the_gateway_is_down_arrive_once_it_is_back(tmp_path: Path) -> None:
-    sandbox_port, gateway_port = free_port(), free_port()
+    sandbox_port, gateway_port = free_ports(2)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
     key = "realtime-e2e-key"

@@ -26,7 +26,7 @@ from gateway.sandbox import Sandbox
 from gateway.sandbox.mycrm import CREDENTIALS as MYCRM
 from gateway.sandbox.pms import CREDENTIALS as PMS
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
-from gateway.tools.loopback import free_port, running
+from gateway.tools.loopback import free_ports, running
 from tests.metrics_reading import metric, upstream_requests
 from tests.redis_server import RedisServer
 
@@ -93,7 +93,7 @@ token_url = "{Sandbox.options("mycrm", sandbox)["token_url"]}"
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    sandbox_port, one, two = free_port(), free_port(), free_port()
+    sandbox_port, one, two = free_ports(3)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {
         **{

@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import IO
 
 import httpx
 
-__all__ = ["DidNotStart", "free_port", "running"]
+__all__ = ["DidNotStart", "free_port", "free_ports", "running"]
 
 
 class DidNotStart(RuntimeError):
@@ -21,10 +21,20 @@ class DidNotStart(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    (port,) = free_ports(1)
+    return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` ports free now, all different: each probe stays bound until every one is
+    chosen. Probed one after the other, a port released could be handed out again: a
+    sandbox and a gateway were once given the same one, and the gateway's health check was
+    answered by the sandbox."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 @contextmanager

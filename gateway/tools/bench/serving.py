@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from gateway.sandbox import PROVIDERS, Sandbox
 from gateway.sandbox.data import WorldSize
 from gateway.state.vault import Vault
-from gateway.tools.loopback import DidNotStart, free_port, running
+from gateway.tools.loopback import DidNotStart, free_ports, running
 
 __all__ = ["KEY", "serving"]
 
@@ -84,7 +84,7 @@ def serving(
     """The sandbox and the gateway as real servers on loopback: (gateway, sandbox, gateway pid)."""
     with tempfile.TemporaryDirectory(prefix="propgate-bench-") as scratch:
         directory = Path(scratch)
-        sandbox_port, gateway_port = free_port(), free_port()
+        sandbox_port, gateway_port = free_ports(2)
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         gateway = f"http://127.0.0.1:{gateway_port}"
         config, env = _config(directory, sandbox, max_page, compiled)
