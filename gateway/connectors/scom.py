@@ -444,12 +444,11 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
 
         A failed read leaves the token in use and says the state is unconfirmed. Activation
         takes a VERIFIED landlord to ACTIVE (SCOM's statuses are PENDING, VERIFIED and
-        ACTIVE), so a landlord SCOM does not know, or does not show ACTIVE, is not the one
-        the activation token activated: its token is moved aside, where it stays for an
-        operator, so that this landlord's reads do not use it: SCOM's activation takes the
-        token alone, so another verified landlord's token, named with this one, activates that
-        other landlord. A SCOM that showed ACTIVE only some time after activating would land
-        here too, its token kept aside rather than lost.
+        ACTIVE), and SCOM's activation takes the token alone: another verified landlord's
+        token, named with this one, activates that other landlord. So a landlord SCOM does not
+        know, or does not show ACTIVE, is not the one the token activated, and the token is
+        moved aside for an operator, unused by this landlord's reads. (A SCOM slow to show
+        ACTIVE would land here too: its token kept aside, not lost.)
         """
         try:
             found = await self._landlords_by_id([landlord_id], partial=False)

@@ -111,8 +111,7 @@ def money(value: Any, currency: Any) -> Money | None:
         return None
     exponent = parsed.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < places:
-        exact = Context(prec=whole + places)
-        parsed = parsed.quantize(Decimal(1).scaleb(-places), context=exact)
+        parsed = parsed.quantize(Decimal(1).scaleb(-places), context=_EXACT)
     return Money(parsed, code)
 
 
@@ -120,20 +119,20 @@ _WHOLE_DIGITS = 40
 """Whole digits an amount may have; one with more is read as no amount. No currency's sums
 come near (a year of the world's output, in any currency's smallest unit, has under 25
 digits), and the bound keeps what a provider's number can make the gateway compute small.
-An amount is shown to its minor units in a context of its own precision: the default
-context's 28 digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook,
-and the read back of a charge a caller had just written."""
+An amount is shown to its minor units without rounding (`_EXACT`): the default context's 28
+digits made quantizing `1e27` fail (`InvalidOperation`), on a read, a webhook, and the read
+back of a charge a caller had just written."""
+
+
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""A context that never rounds: its work is what the digits cost, not the precision allowed."""
 
 
 def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
     """Amounts added without rounding: `Decimal`'s default context keeps 28 digits, and
-    rounds a sum past them silently (addition costs what the digits cost, not the
-    precision allowed)."""
+    rounds a sum past them silently."""
     with localcontext(_EXACT):
         return sum(amounts, Decimal(0))
-
-
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def json_amount(value: Money, provider: str, field: str) -> orjson.Fragment:

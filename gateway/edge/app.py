@@ -42,7 +42,6 @@ from gateway.errors import (
     Forbidden,
     GatewayError,
     LinksUnavailable,
-    ProviderError,
     Unauthenticated,
 )
 from gateway.observability.heap import freeze_after_start
@@ -199,7 +198,7 @@ def create_app(
         except BadUserInput as error:
             logger.warning("webhook %s refused: %s", provider, error.message)
             return JSONResponse({"error": error.message}, status_code=400)
-        except ProviderError as error:
+        except GatewayError as error:
             logger.warning("webhook %s could not be processed: %s", provider, error.message)
             return JSONResponse({"error": error.message, "code": error.code}, status_code=502)
         try:
