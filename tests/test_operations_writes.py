@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -625,3 +626,44 @@ async def test_a_refusal_names_the_field_the_caller_sent(client: Client) -> None
     ((code, field, message),) = [(e["code"], e["field"], e["message"]) for e in assigned["errors"]]
     assert (code, field) == ("VALIDATION_FAILED", "vendorId")
     assert message != "abc" and "vendor" in message
+
+
+async def test_an_update_answered_204_is_read_back_and_not_reported_failed(client: Client) -> None:
+    """A server may ignore `Prefer: return=representation` and answer an update with 204 and
+    no body: the update was made, so the caller gets the record, read back, and not an
+    unreadable answer to write again."""
+    books = Books(client, "primmo")
+    primmo = client.sandbox.states["primmo"]
+    async with httpx.AsyncClient(
+        transport=client.sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
+    ) as operator:
+        assert (await operator.post("/_sandbox/odata?prefer=ignored")).status_code == 204
+    ticket, job = books.ticket("open"), books.job("in_progress")
+    plumber = books.shop.vendor_for("plumbing").id
+    primmo.requests.clear()
+
+    assigned = await _write(
+        client,
+        "assignMaintenanceRequest",
+        REQUEST,
+        {"maintenanceRequestId": books.request(ticket.id), "vendorId": books.vendor(plumber)},
+    )
+    done = await _write(
+        client,
+        "completeWorkOrder",
+        ORDER,
+        {"workOrderId": books.order(job.id), "cost": {"amount": "99.95", "currency": "CAD"}},
+    )
+
+    assert assigned["errors"] == [] and done["errors"] == []
+    assert assigned["maintenanceRequest"]["status"] == "ASSIGNED"
+    assert assigned["maintenanceRequest"]["vendor"]["sourceId"].endswith(str(plumber))
+    assert done["workOrder"]["status"] == "COMPLETED"
+    assert done["workOrder"]["cost"] == {"amount": "99.95", "currency": "CAD"}
+    assert books.shop.requests[ticket.id].status == "assigned"
+    assert [body for _, _, body in books.sent()] == [
+        {"Status": "A", "SupplierId": plumber},
+        {"Status": "T", "Amount": 99.95},
+    ], "each update sent once"
+    assert primmo.requests[("GET", "/api/ServiceCalls")] >= 1
+    assert primmo.requests[("GET", "/api/ServiceCallDetails")] >= 1

@@ -284,14 +284,19 @@ class Dialect:
         refusals: Refusals | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A write's answer, out of its envelope. A refusal of its content names the caller's
+        """A write's answer, out of its envelope, or None when the provider answered 204 No
+        Content (it wrote, and said nothing). A refusal of its content names the caller's
         fields: `fields` maps the provider's names to the unified ones, read from the
         provider's list of fields, or from its words where it gives none."""
         try:
-            return await self.body(client, method, url, refusals=refusals, **kwargs)
+            response = await self.response(client, method, url, refusals=refusals, **kwargs)
         except ValidationFailed as error:
             problems = [_named(problem, fields) for problem in error.problems]
             raise ValidationFailed(self.provider, error.message, problems) from None
+        if response.status_code == 204:
+            return None
+        _, content = await self._opened(response)
+        return content
 
     async def found(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any

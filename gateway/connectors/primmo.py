@@ -863,16 +863,14 @@ class PrimmoConnector(
             "SupplierId": _integer("vendor_id", assignment.vendor_id),
             "ScheduledDate": scheduled.isoformat() if scheduled else None,
         }
-        path = _keyed("api/ServiceCalls", request_id)
-        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        row = await self._updated("api/ServiceCalls", request_id, body)
         return _service_call(row, Selection())
 
     async def complete_maintenance_request(
         self, request_id: str, _completion: Completion, /
     ) -> MaintenanceRequest:
         body = {"Status": _CALL_CODES["COMPLETED"]}
-        path = _keyed("api/ServiceCalls", request_id)
-        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        row = await self._updated("api/ServiceCalls", request_id, body)
         return _service_call(row, Selection())
 
     async def create_work_order(self, request_id: str, order: NewWorkOrder, /) -> WorkOrder:
@@ -905,18 +903,25 @@ class PrimmoConnector(
         return await self._detail(order_id, {"Status": _DETAIL_CODES["CANCELLED"]})
 
     async def _detail(self, order_id: str, body: dict[str, Any]) -> WorkOrder:
-        path = _keyed("api/ServiceCallDetails", order_id)
-        row = await self._written("PATCH", path, _SERVICE_FIELDS, body)
+        row = await self._updated("api/ServiceCallDetails", order_id, body)
         return _service_call_detail(row, Selection())
 
     async def _written(
         self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
     ) -> Row:
+        """A `POST` to a set: the row created, as Primmo holds it."""
+        row = await self._sent(method, path, fields, body)
+        return _PRIMMO.as_record(row, f"did not return what {path} wrote")
+
+    async def _sent(
+        self, method: str, path: str, fields: Mapping[str, str], body: Mapping[str, Any]
+    ) -> Any:
         """A write in OData's terms: `POST` to a set creates a row, `PATCH` to `<set>(<Id>)`
         updates one, and the row comes back as Primmo holds it (`Prefer:
-        return=representation`). What the caller left out is not sent, so Primmo's own
-        default applies, and a refusal names the caller's fields."""
-        row = await _PRIMMO.write(
+        return=representation`), or None where the server answered 204. What the caller left
+        out is not sent, so Primmo's own default applies, and a refusal names the caller's
+        fields."""
+        return await _PRIMMO.write(
             self._client,
             method,
             path,
@@ -925,7 +930,20 @@ class PrimmoConnector(
             json={name: value for name, value in body.items() if value is not None},
             headers={**odata.HEADERS, "Prefer": "return=representation"},
         )
-        return _PRIMMO.as_record(row, f"did not return what {path} wrote")
+
+    async def _updated(self, entity_set: str, key: str, body: Mapping[str, Any]) -> Row:
+        """`PATCH <set>(<Id>)`. A preference is a hint a server may ignore (OData 4.01 Part 1
+        §8.2.8): one that answers the update with 204 and no body has made it, and the row is
+        then read back, with the same filter on its key that every read of the set takes."""
+        path = _keyed(entity_set, key)
+        row = await self._sent("PATCH", path, _SERVICE_FIELDS, body)
+        if row is not None:
+            return _PRIMMO.as_record(row, f"did not return what {path} wrote")
+        query = odata.Query(filter=odata.eq("Id", int(key)))
+        rows = (await self._read(entity_set, query.params())).rows
+        if not rows:
+            raise UpstreamInvalidResponse(NAME, f"primmo no longer lists {path}, which it updated.")
+        return rows[0]
 
     async def receive(
         self, body: bytes, headers: Mapping[str, str], _params: Mapping[str, str], /

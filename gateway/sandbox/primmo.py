@@ -7,7 +7,8 @@ data is as dirty as the document shows: building codes padded on the right to
 10, unit codes with a leading space, occupancy codes padded (`"V "`), `TenantNo`
 a float. The server is a strict one (see `gateway.sandbox.odata`): pages capped
 at `PAGE_SIZE` behind next links, exact string comparison; `POST /_sandbox/odata`
-turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`).
+turns it into another (`max_page_size`, `collation=sql_server`, `counts=false`,
+`prefer=ignored`).
 """
 
 from __future__ import annotations
@@ -595,6 +596,9 @@ class _Service:
         self.books = self.tables.books
         self.subscribers: dict[str, dict[str, Any]] = {}
         self.outbox = state.outbox = Outbox(state)
+        self.honours_prefer = True
+        """Whether an update answers the record when asked to (`Prefer: return=representation`):
+        a preference is a hint, and a server may answer 204 whatever was preferred."""
 
     def routes(self) -> list[Route]:
         bearer = self.bearer
@@ -859,13 +863,18 @@ class _Service:
                 server = replace(server, collation=COLLATIONS[params["collation"]])
             if "counts" in params:
                 server = replace(server, counts=params["counts"] == "true")
+            prefer = _PREFER[params["prefer"]] if "prefer" in params else self.honours_prefer
         except (ValueError, KeyError):
             known = ", ".join(sorted(COLLATIONS))
             return JSONResponse(
-                {"error": f"max_page_size is a positive integer, collation one of {known}"},
+                {
+                    "error": f"max_page_size is a positive integer, collation one of {known}, "
+                    "prefer honoured or ignored"
+                },
                 status_code=400,
             )
         self.state.server = server
+        self.honours_prefer = prefer
         return Response(status_code=204)
 
     def free_units(self, request: Request) -> list[Row] | Response:
@@ -1043,6 +1052,9 @@ def _day(value: Any) -> date | Invalid | None:
         return Invalid("ScheduledDate", "ScheduledDate is an ISO date.")
 
 
+_PREFER = {"honoured": True, "ignored": False}
+
+
 class _ServiceCalls:
     """`api/ServiceCalls`, `api/ServiceCallDetails` and `api/Suppliers` over the workshop's
     books: OData reads like every set, `POST` to create, `PATCH <set>(<Id>)` to move a record
@@ -1132,10 +1144,11 @@ class _ServiceCalls:
     ) -> Row | Response:
         return await self.service.posted(request, kind, sorted(required), allowed - required)
 
-    @staticmethod
-    def answered(request: Request, row: Row, status: int = 200) -> Response:
-        """OData's update answers 204 unless the client prefers the record back."""
-        if status == 200 and "return=representation" not in request.headers.get("prefer", ""):
+    def answered(self, request: Request, row: Row, status: int = 200) -> Response:
+        """OData's update answers 204 unless the client prefers the record back, and the
+        server honours preferences."""
+        preferred = "return=representation" in request.headers.get("prefer", "")
+        if status == 200 and not (preferred and self.service.honours_prefer):
             return Response(status_code=204)
         return JSONResponse(row, status_code=status)
 
