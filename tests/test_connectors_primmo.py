@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import Traffic
+from gateway.connectors import odata
 from gateway.connectors.base import ListRequest
-from gateway.connectors.primmo import PrimmoConnector
+from gateway.connectors.primmo import (
+    _UNIT_KEY,
+    MAX_QUERY_BYTES,
+    PrimmoConnector,
+    _batched_filters,
+)
 from gateway.errors import ProviderError
-from gateway.model import Building, Entity, Selection, Tenant
+from gateway.model import Building, Entity, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
@@ -96,3 +105,68 @@ async def test_every_odata_request_says_the_highest_version_it_reads(
     data = [r.headers for r in recording.requests if "/api/Token" not in r.url.path]
     assert data
     assert {(h.get("OData-Version"), h.get("OData-MaxVersion")) for h in data} == {("4.0", "4.0")}
+
+
+async def _tenants_of_units(
+    sandbox: Sandbox, clock: ManualClock, options: dict[str, int], per_call: int = 120
+) -> tuple[dict[str, list[str]], list[httpx.Request]]:
+    """The tenants of 120 units fetched `per_call` keys at a time, and the requests it took."""
+    upstream = _upstream(sandbox, clock)
+    upstream.options = options
+    recording = Recording(sandbox.transport("primmo"))
+    upstream.transport = recording
+    connector = PrimmoConnector.connect(upstream)
+    found: dict[str, list[str]] = {}
+    try:
+        units = await connector.page(Entity.UNIT, ListRequest({}, Selection(), limit=120))
+        keys = [unit.tenants.key for unit in units.records if isinstance(unit, Unit)]
+        recording.requests.clear()
+        for start in range(0, len(keys), per_call):
+            batch = keys[start : start + per_call]
+            for key, records in (
+                await connector.fetch(Entity.TENANT, "unit", batch, Selection())
+            ).items():
+                found[key] = sorted(record.source_id for record in records)
+    finally:
+        await upstream.aclose()
+    return found, recording.requests
+
+
+async def test_a_batch_is_cut_to_the_query_string_a_server_takes(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """IIS refuses a query string over 2,048 bytes (`maxQueryString`), counted as sent: a
+    padded code's spaces count three bytes each. The batch is cut into as many requests as
+    keep each under it, and finds what asking a few units at a time finds."""
+    cut, requests = await _tenants_of_units(sandbox, clock, {})
+    few, _ = await _tenants_of_units(sandbox, clock, {}, per_call=5)
+
+    sizes = [len(request.url.query) for request in requests]
+    assert len(requests) > 1 and max(sizes) <= MAX_QUERY_BYTES, sizes
+    assert cut == few
+    assert sum(len(ids) for ids in cut.values()) > 60
+
+
+async def test_a_server_that_takes_longer_queries_is_asked_in_fewer_requests(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """`max_query_bytes` raised beyond what the server takes: one request, which the sandbox,
+    as strict as IIS, refuses as too long (414), a clear refusal and not a missing record."""
+    with pytest.raises(ProviderError) as raised:
+        await _tenants_of_units(sandbox, clock, {"max_query_bytes": 65_536})
+
+    assert raised.value.extensions["code"] == "UPSTREAM_REJECTED"
+    assert "HTTP 414" in str(raised.value)
+    assert sandbox.states["primmo"].count("GET", "/api/Tenants") == 1
+
+
+def test_a_key_prefix_with_more_values_than_a_request_holds_is_split() -> None:
+    codes = [f" {number:04d}" for number in range(400)]
+    keys = [(1, 2, "1601VILLE ", code) for code in codes]
+
+    filters = _batched_filters(_UNIT_KEY, keys, 1800)
+
+    assert len(filters) > 1
+    assert all(odata.encoded_size(odata.render(f)) <= 1800 for f in filters)
+    listed = [code for f in filters for code in re.findall(r"' \d{4}'", odata.render(f))]
+    assert sorted(code.strip("'") for code in listed) == codes

@@ -123,7 +123,7 @@ def _by_status(status: int) -> Failure | None:
         return Failure.NOT_FOUND
     if status == 409:
         return Failure.CONFLICT
-    if status == 400:
+    if status in (400, 414):
         return Failure.REJECTED
     if status in (401, 403):
         return Failure.DENIED

@@ -60,6 +60,12 @@ def encode(options: Mapping[str, str]) -> str:
     return "&".join(f"{quote(key, _SAFE)}={quote(value, _SAFE)}" for key, value in options.items())
 
 
+def encoded_size(text: str) -> int:
+    """The bytes `text` takes in a query string as `encode` writes it: what a server's limit
+    on URLs counts, a space three times over."""
+    return len(quote(text, _SAFE))
+
+
 @dataclass(frozen=True, slots=True)
 class Expr:
     """A filter, printed as it is built. Each builder writes its own text once, and a

@@ -19,13 +19,15 @@ import asyncio
 import hmac
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
 import httpx
 import orjson
+from pydantic import Field
 
+from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors import odata
 from gateway.connectors.base import Connector, ListRequest, Page, offset_of
 from gateway.connectors.calls import Dialect, Said
@@ -116,9 +118,18 @@ _TOKEN_LIFETIME = 24 * 3600.0
 CURRENCY = "CAD"
 """Primmo's amounts carry no currency: it is a Québec product, and they are Canadian
 dollars (assumed)."""
-_MAX_FILTER_CHARS = 6000
-"""Keys are packed into one `$filter` up to this size, so a batch stays within URL limits."""
 _PRIMMO = Dialect(NAME)
+
+MAX_QUERY_BYTES = 2048
+"""Of a request's query string, by default: IIS refuses a longer one (its `maxQueryString`),
+and Primmo is an ASP.NET service. A batch of keys is cut into as many requests as keep each
+under it."""
+
+
+class PrimmoOptions(ConnectorOptions):
+    max_query_bytes: int = Field(MAX_QUERY_BYTES, ge=1024, le=65_536)
+    """The longest query string Primmo's server takes: raise it for one that takes more
+    (Kestrel alone takes request lines of 8 KB), and batches need fewer requests."""
 
 
 @dataclass(frozen=True)
@@ -687,15 +698,18 @@ class PrimmoConnector(
     }
 
     credentials = ("api_key", "username", "password")
+    options = PrimmoOptions
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         auth: ApiKeyPasswordAuth | None = None,
         webhook_key: str | None = None,
+        max_query_bytes: int = MAX_QUERY_BYTES,
     ) -> None:
         super().__init__(client, auth)
         self._webhook_key = webhook_key
+        self._max_query_bytes = max_query_bytes
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
@@ -713,7 +727,13 @@ class PrimmoConnector(
             store=upstream.tokens(),
             fetched=upstream.token_fetched,
         )
-        return cls(upstream.client(auth), auth, upstream.credentials.get("webhook_secret"))
+        options = connector_options(PrimmoOptions, NAME, upstream.options)
+        return cls(
+            upstream.client(auth),
+            auth,
+            upstream.credentials.get("webhook_secret"),
+            options.max_query_bytes,
+        )
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         """Primmo cancels no invoice, and a statement shows only payments received: a list
@@ -761,14 +781,22 @@ class PrimmoConnector(
         wanted = {key: values for key, values in parsed.items() if values is not None}
         if not wanted:
             return {}
+        unfiltered = odata.Query(
+            select=self._select(shape, selection),
+            orderby=shape.order,
+            expand=self._expand(entity, selection),
+        )
+        narrowed = "" if shape.where is None else f"({odata.render(shape.where)}) and "
+        room = (
+            self._max_query_bytes
+            - len(odata.encode(unfiltered.params()))
+            - len("&$filter=")
+            - odata.encoded_size(narrowed)
+            - len("()")
+        )
         queries = [
-            odata.Query(
-                select=self._select(shape, selection),
-                filter=odata.all_of(shape.where, expr),
-                orderby=shape.order,
-                expand=self._expand(entity, selection),
-            )
-            for expr in _batched_filters(properties, list(wanted.values()))
+            replace(unfiltered, filter=odata.all_of(shape.where, expr))
+            for expr in _batched_filters(properties, list(wanted.values()), room)
         ]
         answers = await asyncio.gather(
             *(self._read(shape.path, query.params()) for query in queries)
@@ -1193,35 +1221,61 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
 
 
 def _batched_filters(
-    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...] | None]
+    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...]], room: int
 ) -> list[odata.Expr]:
-    """One `in` per shared prefix (company, division, building), packed under a URL-safe size."""
+    """One `in` per shared prefix (company, division, building), as few filters as fit in
+    `room` bytes of query string each, as a server counts them (encoded). A prefix with more
+    values than one filter holds is split across several."""
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for key in keys:
-        if key is not None:
-            groups[key[:-1]].append(key[-1])
+        groups[key[:-1]].append(key[-1])
     *prefix_names, last_name = properties
-    exprs = [
-        odata.all_of(
-            *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True)),
-            odata.is_in(last_name, sorted(set(values), key=str)),
-        )
-        for prefix, values in groups.items()
-    ]
     batches: list[odata.Expr] = []
     pending: list[odata.Expr] = []
     size = 0
-    for expr in exprs:
-        assert expr is not None
-        length = len(odata.render(expr)) + 6
-        if pending and size + length > _MAX_FILTER_CHARS:
-            batches.append(_or(pending))
-            pending, size = [], 0
-        pending.append(expr)
-        size += length
+    for prefix, values in groups.items():
+        fixed = odata.all_of(
+            *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True))
+        )
+        for chunk in _chunks(fixed, last_name, sorted(set(values), key=str), room):
+            length = odata.encoded_size(odata.render(chunk)) + _OR_SIZE
+            if pending and size + length > room:
+                batches.append(_or(pending))
+                pending, size = [], 0
+            pending.append(chunk)
+            size += length
     if pending:
         batches.append(_or(pending))
     return batches
+
+
+_OR_SIZE = odata.encoded_size("() or ")
+"""What joining one more part to a filter costs at most: its parentheses and the `or`."""
+
+
+def _chunks(fixed: odata.Expr | None, name: str, values: list[Any], room: int) -> list[odata.Expr]:
+    """`fixed and name in (values)`, cut into parts that each fit in `room` (a part holds
+    one value at least, however long)."""
+    base = odata.encoded_size(odata.render(_part(fixed, name, [])))
+    parts: list[odata.Expr] = []
+    taken: list[Any] = []
+    size = base + _OR_SIZE
+    for value in values:
+        length = odata.encoded_size(odata.literal(value)) + 1
+        if taken and size + length > room:
+            parts.append(_part(fixed, name, taken))
+            taken, size = [], base + _OR_SIZE
+        taken.append(value)
+        size += length
+    if taken:
+        parts.append(_part(fixed, name, taken))
+    return parts
+
+
+def _part(fixed: odata.Expr | None, name: str, values: list[Any]) -> odata.Expr:
+    part = odata.all_of(fixed, odata.is_in(name, values))
+    assert part is not None
+    return part
 
 
 def _in_dollars(value: Money, field: str) -> None:

@@ -23,10 +23,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 import jwt
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.clock import Clock
 from gateway.sandbox.data import Lease, Tenant, World
@@ -570,10 +571,33 @@ def references(world: World) -> dict[tuple[str, int], str]:
     return found
 
 
+MAX_QUERY_BYTES = 2048
+"""The longest query string the server takes: IIS's default (`maxQueryString`), which
+Primmo, an ASP.NET service, may well run behind."""
+
+
 def create_app(world: World, state: ProviderState) -> ASGIApp:
     state.token_paths = frozenset({"/api/Token"})
     state.server = Server(max_page_size=PAGE_SIZE)
-    return served(state, _Service(world, state).routes())
+    return served(state, _Service(world, state).routes(), middleware=[Middleware(_QueryLimit)])
+
+
+class _QueryLimit:
+    """A longer query string is refused before anything reads it, with the standard's 414
+    (Kestrel's answer; IIS's is a 404.15), so a client that batches keys into one filter
+    must cut its batches to what the server takes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+            response = _error(
+                414, "UriTooLong", f"The query string is over {MAX_QUERY_BYTES} bytes."
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _Service:
