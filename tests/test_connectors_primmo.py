@@ -18,7 +18,7 @@ from gateway.connectors.primmo import (
     _batched_filters,
 )
 from gateway.errors import ProviderError
-from gateway.model import Building, Entity, Selection, Tenant, Unit
+from gateway.model import Building, Entity, Link, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
@@ -119,7 +119,11 @@ async def _tenants_of_units(
     found: dict[str, list[str]] = {}
     try:
         units = await connector.page(Entity.UNIT, ListRequest({}, Selection(), limit=120))
-        keys = [unit.tenants.key for unit in units.records if isinstance(unit, Unit)]
+        keys = [
+            unit.tenants.key
+            for unit in units.records
+            if isinstance(unit, Unit) and isinstance(unit.tenants, Link)
+        ]
         recording.requests.clear()
         for start in range(0, len(keys), per_call):
             batch = keys[start : start + per_call]
