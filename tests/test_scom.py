@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from gateway.errors import ConfigError
+from gateway.clock import ManualClock
+from gateway.config import Traffic
+from gateway.connectors.base import ListRequest
+from gateway.connectors.scom import ScomConnector
+from gateway.errors import ConfigError, GatewayError
+from gateway.model import Entity, NewLandlord, Selection
 from gateway.sandbox.scom import CREDENTIALS, PAYLOAD_KEYS
 from gateway.state.vault import Vault
+from gateway.upstream.client import Upstream
 from tests.conftest import Client
 
 CREATE = (
@@ -362,3 +370,86 @@ async def test_scom_buildings_with_no_landlord_token_say_why_they_are_empty(clie
     assert body["data"]["buildings"]["totalCount"] == 0
     (warning,) = body["extensions"]["warnings"]
     assert warning["provider"] == "scom" and "activateLandlord" in warning["message"]
+
+
+_GRAPHQL_RESPONSE = "application/graphql-response+json; charset=utf-8"
+
+
+async def _scom_answering(
+    tmp_path: Path, status: int, body: dict[str, Any], call: str = "landlords"
+) -> tuple[GatewayError | None, list[httpx.Request]]:
+    """What the connector makes of one answer of SCOM's, and the requests it sent."""
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(
+            status, content=json.dumps(body).encode(), headers={"content-type": _GRAPHQL_RESPONSE}
+        )
+
+    upstream = Upstream(
+        name="scom",
+        base_url="https://scom.example",
+        credentials={"api_token": "partner"},
+        traffic=Traffic(),
+        clock=ManualClock(),
+        transport=httpx.MockTransport(answer),
+    )
+    upstream.vault = Vault(str(tmp_path / "vault"), Fernet.generate_key())
+    connector = ScomConnector.connect(upstream)
+    try:
+        if call == "landlords":
+            await connector.page(Entity.LANDLORD, ListRequest({}, Selection(), limit=1))
+        else:
+            await connector.create_landlord(NewLandlord("", "CORP", "1 rue", "G1K 1A1", "123"))
+    except GatewayError as error:
+        return error, sent
+    finally:
+        await upstream.aclose()
+    return None, sent
+
+
+async def test_scom_is_asked_in_graphql_over_https_media_type_and_its_request_errors_read(
+    tmp_path: Path,
+) -> None:
+    """Under `application/graphql-response+json` a request SCOM refuses before executing it
+    comes as a 4xx with its errors: they are SCOM's words to pass on (a blank name refused
+    as the caller's field), not a bare status; a 401 says why the token is not taken."""
+    refused, sent = await _scom_answering(
+        tmp_path, 400, {"errors": [{"message": 'Unknown argument "first" on field "landlords".'}]}
+    )
+    blank, _ = await _scom_answering(
+        tmp_path, 400, {"errors": [{"message": "name must not be blank"}]}, call="create"
+    )
+    denied, _ = await _scom_answering(
+        tmp_path, 401, {"errors": [{"message": "x-api-token revoked"}]}
+    )
+
+    accept = sent[0].headers["accept"]
+    assert accept.startswith("application/graphql-response+json") and "application/json" in accept
+    assert refused is not None and refused.code == "UPSTREAM_REJECTED"
+    assert 'Unknown argument "first"' in refused.message
+    assert refused.extensions["upstreamErrors"][0]["message"].startswith("Unknown argument")
+    assert blank is not None and blank.code == "VALIDATION_FAILED"
+    assert denied is not None and "x-api-token revoked" in denied.message
+
+
+async def test_the_scom_sandbox_answers_request_errors_as_graphql_over_http_says(
+    client: Client,
+) -> None:
+    async with httpx.AsyncClient(
+        transport=client.sandbox.transport("scom"), base_url="http://127.0.0.1/sandbox/scom"
+    ) as scom:
+        query = {"query": "{ landlords(nope: 1) { totalCount } }"}
+        headers = {"x-api-token": CREDENTIALS["api_token"]}
+        modern = await scom.post(
+            "/graphql", json=query, headers={**headers, "accept": _GRAPHQL_RESPONSE}
+        )
+        legacy = await scom.post(
+            "/graphql", json=query, headers={**headers, "accept": "application/json"}
+        )
+
+    assert modern.status_code == 400
+    assert modern.headers["content-type"].startswith("application/graphql-response+json")
+    assert "data" not in modern.json() and modern.json()["errors"]
+    assert legacy.status_code == 200 and legacy.json()["errors"]

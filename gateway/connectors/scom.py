@@ -26,7 +26,7 @@ import httpx
 from gateway import notices
 from gateway.config import ConnectorOptions, connector_options
 from gateway.connectors.base import Connector, ListRequest, Page
-from gateway.connectors.calls import Dialect
+from gateway.connectors.calls import Dialect, Said, check_status
 from gateway.connectors.capabilities import LandlordOnboarding, PropertyCreation, WebhookSource
 from gateway.connectors.paging import RelayCursor, Standings, Trail, each
 from gateway.connectors.values import json_object, text
@@ -575,13 +575,28 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
     async def _post(
         self, query: str, variables: Mapping[str, Any], *, token: str | None = None
     ) -> dict[str, Any]:
-        body = await _SCOM.body(
+        """SCOM's answer as a GraphQL response. Under `application/graphql-response+json` a
+        request SCOM refuses before executing it (a query or variables its schema does not
+        take) comes with a 4xx status and its errors, and no data: those errors are
+        `_data`'s to read, as they would be under a 200."""
+        response = await _SCOM.response(
             self._client if token is None else self._landlords,
             "POST",
             "graphql",
+            passes=_REQUEST_ERRORS,
             json={"query": query, "variables": dict(variables)},
+            headers=_ACCEPT,
             auth=httpx.USE_CLIENT_DEFAULT if token is None else HeaderAuth(_TOKEN, token),
         )
+        if response.status_code in _REQUEST_ERRORS:
+            try:
+                body = await _SCOM.parse(response.content, NAME)
+            except UpstreamInvalidResponse:
+                body = None
+            if not (isinstance(body, dict) and body.get("errors")):
+                check_status(response, NAME, Said())
+        else:
+            body = await _SCOM.parse(response.content, NAME)
         return _SCOM.as_record(body, "returned a body that is not an object")
 
     @staticmethod
@@ -609,8 +624,24 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         return data
 
 
-_SCOM = Dialect(NAME, said=None)
-"""SCOM's HTTP errors say nothing worth passing on; its GraphQL errors are `_data`'s."""
+def _said(body: Any) -> Said:
+    """A refused request's GraphQL errors, in its words (a 401 saying why the token is not
+    taken)."""
+    errors = _upstream_errors(body) if isinstance(body, dict) else []
+    return Said(message="; ".join(str(error["message"]) for error in errors) or None)
+
+
+_SCOM = Dialect(NAME, said=_said)
+"""Errors that come with a response SCOM executed are `_data`'s; those of a refused request
+are passed on in the refusal's message."""
+
+_REQUEST_ERRORS = frozenset({400, 422})
+"""The statuses GraphQL-over-HTTP gives a request refused before execution (its document or
+variables): its errors are read like any GraphQL response's."""
+
+_ACCEPT = {"Accept": "application/graphql-response+json, application/json"}
+"""GraphQL-over-HTTP's media type first, the legacy one for a server that predates it; a
+client SHOULD say which it reads."""
 
 
 def _upstream_errors(body: Mapping[str, Any]) -> list[dict[str, Any]]:

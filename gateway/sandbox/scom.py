@@ -129,6 +129,9 @@ PAYLOAD_KEYS = ("activeLandlord", "activateLandlord")
 one the document's sample answers under."""
 
 
+_GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
 @dataclass
 class _Knobs:
     """SCOM's own faults, set through its admin routes by a test or a person."""
@@ -410,6 +413,10 @@ class _Service:
         }
 
     async def endpoint(self, request: Request) -> Response:
+        """GraphQL over HTTP: to a client that reads `application/graphql-response+json`, a
+        request refused before execution (its document or variables: errors without a path,
+        and no data) is a 400 with its errors, as the specification has it; to one that reads
+        only `application/json`, every answer is a 200."""
         try:
             body = json.loads(await request.body())
             query = body["query"]
@@ -432,10 +439,15 @@ class _Service:
             )
         if result.data and PAYLOAD_KEYS[0] in result.data:
             result.data[self.knobs.payload_key] = result.data.pop(PAYLOAD_KEYS[0])
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [error.formatted for error in result.errors]
-        return JSONResponse(payload)
+        errors = [error.formatted for error in result.errors or ()]
+        if "application/graphql-response+json" not in request.headers.get("accept", ""):
+            return JSONResponse({"data": result.data, **({"errors": errors} if errors else {})})
+        if result.data is None and errors and all("path" not in error for error in errors):
+            return JSONResponse({"errors": errors}, 400, media_type=_GRAPHQL_RESPONSE)
+        return JSONResponse(
+            {"data": result.data, **({"errors": errors} if errors else {})},
+            media_type=_GRAPHQL_RESPONSE,
+        )
 
     async def verify(self, request: Request) -> Response:
         """Sandbox admin: a SCOM administrator verifies (or binds) a landlord."""
