@@ -17,8 +17,8 @@ from gateway.connectors.primmo import (
     PrimmoConnector,
     _batched_filters,
 )
-from gateway.errors import ProviderError
-from gateway.model import Building, Entity, Link, Selection, Tenant, Unit
+from gateway.errors import ProviderError, ValidationFailed
+from gateway.model import Building, Entity, Link, NewTenant, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
@@ -174,3 +174,53 @@ def test_a_key_prefix_with_more_values_than_a_request_holds_is_split() -> None:
     assert all(odata.encoded_size(odata.render(f)) <= 1800 for f in filters)
     listed = [code for f in filters for code in re.findall(r"' \d{4}'", odata.render(f))]
     assert sorted(code.strip("'") for code in listed) == codes
+
+
+async def test_a_refusal_naming_its_property_only_in_odata_details_names_the_callers_field(
+    clock: ManualClock,
+) -> None:
+    """ASP.NET's validation words its message generally and names the property as the
+    `target` of the error's `details` (OData JSON Format §21): the refusal names the caller's
+    field, as when Primmo's words name it."""
+    unit = {"Id": 7, "CompanyNo": 1, "DivisionNo": 1, "BuildingCode": "B ", "UnitCode": " 1"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/api/Token"):
+            return httpx.Response(200, json="token")
+        if request.method == "GET":
+            return httpx.Response(200, json={"value": [unit]})
+        return httpx.Response(
+            400,
+            json={
+                "error": {
+                    "code": "",
+                    "message": "The request is invalid.",
+                    "details": [
+                        {
+                            "code": "",
+                            "message": "The LastName field is required.",
+                            "target": "LastName",
+                        }
+                    ],
+                }
+            },
+        )
+
+    upstream = Upstream(
+        name="primmo",
+        base_url="https://primmo.example",
+        credentials={"api_key": "k", "username": "u", "password": "p"},
+        traffic=Traffic(),
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+    )
+    connector = PrimmoConnector.connect(upstream)
+    try:
+        with pytest.raises(ValidationFailed) as raised:
+            await connector.create_tenant("7", NewTenant(first_name="Ana", last_name=""))
+    finally:
+        await upstream.aclose()
+
+    assert raised.value.problems == [
+        {"field": "last_name", "message": "The LastName field is required."}
+    ]

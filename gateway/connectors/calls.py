@@ -191,10 +191,24 @@ async def json_body(content: bytes, provider: str) -> Any:
 
 
 def error_member(body: Any) -> Said:
-    """The common `{"error": {"code", "message"}}` body (OData): its words."""
+    """The common `{"error": {"code", "message", "target", "details"}}` body (OData JSON
+    Format §21): its words, and the properties it names, each detail's `target` with its
+    message, or the error's own `target` (ASP.NET's validation words its message generally,
+    "The request is invalid.", and names the property only there)."""
     error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return Said(message=str(message) if message else None)
+    if not isinstance(error, dict):
+        return Said()
+    message = str(error["message"]) if error.get("message") else None
+    details = error.get("details")
+    problems = [
+        {"field": str(detail.get("target") or ""), "message": str(detail["message"])}
+        for detail in (details if isinstance(details, list) else ())
+        if isinstance(detail, dict) and detail.get("message")
+    ]
+    target = error.get("target")
+    if not problems and message and isinstance(target, str) and target:
+        problems = [{"field": target, "message": message}]
+    return Said(message=message, problems=tuple(problems))
 
 
 def member(body: Any, key: str) -> Any:

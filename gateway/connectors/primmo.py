@@ -1160,9 +1160,12 @@ def _amount(field: str, cost: Money | None) -> orjson.Fragment | None:
 
 def _refused(said: Said) -> ValidationFailed:
     """Primmo answers a write it will not take with a 400 and its reason, which names the
-    property at fault (its validation is Primmo's own, FAQ R6)."""
+    property at fault (its validation is Primmo's own, FAQ R6), in its words or as the
+    `target` of OData's error details."""
     message = said.message or "primmo refused the write."
-    return ValidationFailed(NAME, message, [{"field": "", "message": message}])
+    return ValidationFailed(
+        NAME, message, list(said.problems) or [{"field": "", "message": message}]
+    )
 
 
 def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | None:
