@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from urllib.parse import unquote
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from odata_query import ast
@@ -186,3 +187,16 @@ def test_a_printed_filter_parses_back_to_the_tree_it_was_built_as(built: _Built)
     parsed = ODataParser().parse(ODataLexer().tokenize(odata.render(expr)))
 
     assert _flat(parsed) == _flat(meant)
+
+
+def test_values_python_spells_otherwise_are_written_as_the_abnf_does() -> None:
+    """`inf` and `nan` would read as property names; a datetime without an offset is no
+    DateTimeOffset, and is refused rather than sent as one the server reads in its own zone."""
+    assert [odata.literal(v) for v in (float("inf"), float("-inf"), float("nan"))] == [
+        "INF",
+        "-INF",
+        "NaN",
+    ]
+    assert odata.literal(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05+00:00"
+    with pytest.raises(TypeError, match="offset"):
+        odata.literal(datetime(2026, 1, 2, 3, 4, 5))

@@ -15,9 +15,10 @@ whitespace after commas, since some servers (SAP CAP) refuse it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import quote
 
 __all__ = [
@@ -95,8 +96,14 @@ def literal(value: Value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        return repr(value) if math.isfinite(value) else _NON_FINITE[str(value)]
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        raise TypeError(f"{value} has no offset, which OData's DateTimeOffset needs.")
     return value.isoformat()
+
+
+_NON_FINITE = {"inf": "INF", "-inf": "-INF", "nan": "NaN"}
+"""The ABNF's `nanInfinity`: Python's spelling of them reads as a property's name."""
 
 
 def _compare(left: str, operator: str, right: str) -> Expr:
