@@ -93,10 +93,12 @@ REFUSALS = [
 
 @asynccontextmanager
 async def _auth(
-    style: str, answer: Callable[[httpx.Request], httpx.Response]
+    style: str,
+    answer: Callable[[httpx.Request], httpx.Response],
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[CachedTokenAuth]:
     """One auth of each style in auth.py, with `answer` as its token endpoint."""
-    clock = ManualClock()
+    clock = clock or ManualClock()
     async with httpx.AsyncClient(
         transport=httpx.MockTransport(answer), base_url="http://provider.test/"
     ) as client:

@@ -200,7 +200,14 @@ def _reason(body: Mapping[str, Any], secrets: Iterable[str]) -> str:
         if isinstance(error, dict)
         else (error, body.get("error_description"))
     )
-    text = ": ".join(part for part in said if isinstance(part, str) and part.strip())
+    return _shown(
+        ": ".join(part for part in said if isinstance(part, str) and part.strip()), secrets
+    )
+
+
+def _shown(text: str, secrets: Iterable[str] = ()) -> str:
+    """Text from a token endpoint made fit for a message: secrets masked, control characters
+    gone, bounded."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[secret]")
@@ -306,6 +313,7 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
             raise _refused(self._provider, response, self._secrets)
         body = _json(self._provider, response)
         if isinstance(body, dict):
+            _bearer(self._provider, body)
             body = body.get("token") or body.get("access_token")
         if not isinstance(body, str) or not body:
             raise UpstreamInvalidResponse(
@@ -314,12 +322,33 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         return Token(body, expiry_of(body, self._clock(), self._lifetime))
 
 
+def _bearer(provider: str, payload: Mapping[str, Any]) -> None:
+    """Refuses a token of a type other than Bearer, the only kind the gateway sends.
+
+    RFC 6749 §7.1: "The client MUST NOT use an access token if it does not understand the
+    token type"; §5.1 makes the type case-insensitive. A DPoP or MAC token sent as a bearer
+    token would be refused by every request, each costing a renewal. An answer that states no
+    type is taken as Bearer: pms's login answer (assumed) and Primmo's token (its document
+    says only "in the body") state none.
+    """
+    stated = payload.get("token_type")
+    if stated is None or (isinstance(stated, str) and stated.lower() == "bearer"):
+        return
+    raise UpstreamInvalidResponse(
+        provider,
+        f'{provider}\'s token endpoint issued a token of token_type "{_shown(str(stated))}", '
+        "which the gateway does not use: it sends bearer tokens only (RFC 6750).",
+    )
+
+
 def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float) -> Token:
-    """`{access_token, expires_in?, refresh_token?}`, the OAuth2 shape most providers share."""
+    """`{access_token, token_type?, expires_in?, refresh_token?}`, the OAuth2 shape most
+    providers share."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
         raise UpstreamInvalidResponse(
             provider, f"{provider}'s token endpoint returned no access_token."
         )
+    _bearer(provider, payload)
     value = payload["access_token"]
     expires_in = payload.get("expires_in")
     expires_at = (

@@ -1,0 +1,45 @@
+"""A token endpoint's answer read as RFC 6749 and RFC 6750 say, not as our sandbox writes it:
+the token type, the token itself, its lifetime, a refresh that keeps its refresh token, and
+Primmo's token as ASP.NET writes a string."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.errors import ProviderError
+from tests.test_auth import STYLES, _answering, _auth
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER", None])
+async def test_a_bearer_token_is_used_whatever_the_case_of_its_type_or_with_no_type_stated(
+    style: str, token_type: str | None
+) -> None:
+    """RFC 6749 §5.1: the type is case-insensitive. pms's login answer (assumed) and Primmo's
+    token (a bare string) state none: those must go on working."""
+    body: dict[str, Any] = {"access_token": "t0k", "expires_in": 600}
+    if token_type is not None:
+        body["token_type"] = token_type
+    async with _auth(style, _answering(200, body, {})) as auth:
+        assert await auth.token() == "t0k"
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("token_type", ["mac", "DPoP", "N_A", 7])
+async def test_a_token_of_a_type_the_gateway_does_not_understand_is_not_used(
+    style: str, token_type: Any
+) -> None:
+    """RFC 6749 §7.1: "The client MUST NOT use an access token if it does not understand the
+    token type." A DPoP token sent as a bearer one would only be refused by every request."""
+    body = {"access_token": "t0k", "token_type": token_type, "expires_in": 600}
+    async with _auth(style, _answering(200, body, {})) as auth:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+
+    assert raised.value.code == "UPSTREAM_INVALID_RESPONSE"
+    assert f'token_type "{token_type}"' in raised.value.message
+    assert "t0k" not in raised.value.message
