@@ -43,3 +43,20 @@ async def test_a_token_of_a_type_the_gateway_does_not_understand_is_not_used(
     assert raised.value.code == "UPSTREAM_INVALID_RESPONSE"
     assert f'token_type "{token_type}"' in raised.value.message
     assert "t0k" not in raised.value.message
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("value", ["", "two words", "t0k\r\nX-Injected: yes", "t0kén"])
+async def test_a_token_that_cannot_go_in_an_authorization_header_is_not_used(
+    style: str, value: str
+) -> None:
+    """RFC 6750 §2.1: the credentials are a b64token, one character at least, and none of them
+    a space or a control character: `Bearer ` with nothing after it, or a token that breaks
+    the header, would be refused by every request."""
+    body = {"access_token": value, "token_type": "Bearer", "expires_in": 600}
+    async with _auth(style, _answering(200, body, {})) as auth:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+
+    assert raised.value.code == "UPSTREAM_INVALID_RESPONSE"
+    assert "t0k" not in raised.value.message

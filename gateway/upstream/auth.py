@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
@@ -315,11 +316,31 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         if isinstance(body, dict):
             _bearer(self._provider, body)
             body = body.get("token") or body.get("access_token")
-        if not isinstance(body, str) or not body:
+        if not isinstance(body, str):
             raise UpstreamInvalidResponse(
                 self._provider, f"{self._provider}'s token endpoint returned no token."
             )
-        return Token(body, expiry_of(body, self._clock(), self._lifetime))
+        value = _sendable(self._provider, body)
+        return Token(value, expiry_of(value, self._clock(), self._lifetime))
+
+
+_SENDABLE = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII, one character at least: what fits after `Bearer ` in a header. RFC 6750's
+b64token is narrower; a server's opaque token may use other visible characters (`|`, `:`),
+which still reach it as they were issued."""
+
+
+def _sendable(provider: str, value: str) -> str:
+    """The token itself, if it can be sent: an empty one (`Bearer ` with nothing after it) or
+    one with a space, a control or a non-ASCII character would be refused by every request,
+    or break the header it goes in."""
+    if _SENDABLE.fullmatch(value) is None:
+        raise UpstreamInvalidResponse(
+            provider,
+            f"{provider}'s token endpoint returned a token that cannot be sent: empty, or "
+            "with a space, a control or a non-ASCII character.",
+        )
+    return value
 
 
 def _bearer(provider: str, payload: Mapping[str, Any]) -> None:
@@ -349,7 +370,7 @@ def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float
             provider, f"{provider}'s token endpoint returned no access_token."
         )
     _bearer(provider, payload)
-    value = payload["access_token"]
+    value = _sendable(provider, payload["access_token"])
     expires_in = payload.get("expires_in")
     expires_at = (
         issued_at + float(expires_in)
