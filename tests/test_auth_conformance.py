@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.errors import ProviderError
 from tests.test_auth import STYLES, _answering, _auth
 
@@ -60,3 +61,33 @@ async def test_a_token_that_cannot_go_in_an_authorization_header_is_not_used(
 
     assert raised.value.code == "UPSTREAM_INVALID_RESPONSE"
     assert "t0k" not in raised.value.message
+
+
+@pytest.mark.parametrize("style", ["login and refresh", "client credentials"])
+@pytest.mark.parametrize(
+    ("expires_in", "lives"),
+    [
+        (600, 600),
+        ("600", 600),
+        ("6e2", 60),
+        ("-600", 60),
+        ("\u0666\u0660\u0660", 60),
+        ("", 60),
+        ("9" * 400, 60),
+        (True, 60),
+        (None, 60),
+    ],
+)
+async def test_a_lifetime_written_as_digits_is_read_and_anything_else_falls_back(
+    style: str, expires_in: Any, lives: int
+) -> None:
+    """RFC 6749 §5.1 makes `expires_in` a number, but servers write it as a string too: read,
+    it renews the token before the server expires it rather than after a 401. What is not
+    a count of seconds (digits past any float's range included) falls back to the documented
+    lifetime (60 s here)."""
+    clock = ManualClock()
+    body = {"access_token": "t0k", "token_type": "Bearer", "expires_in": expires_in}
+    async with _auth(style, _answering(200, body, {}), clock) as auth:
+        await auth.token()
+
+        assert auth.expires_at == clock.now + lives

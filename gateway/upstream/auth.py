@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from typing import Any, Literal
@@ -362,6 +363,18 @@ def _bearer(provider: str, payload: Mapping[str, Any]) -> None:
     )
 
 
+def _seconds(expires_in: Any) -> float | None:
+    """`expires_in` as a number, or as a string of digits: RFC 6749 §5.1 says a number, but
+    servers write `"3600"` too, and ignoring it would keep a token past the server's expiry
+    (until a 401) whenever the documented lifetime is longer. Anything else says nothing."""
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
+        seconds = float(expires_in)
+        return seconds if math.isfinite(seconds) else None
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return float(expires_in)
+    return None
+
+
 def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float) -> Token:
     """`{access_token, token_type?, expires_in?, refresh_token?}`, the OAuth2 shape most
     providers share."""
@@ -371,11 +384,9 @@ def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float
         )
     _bearer(provider, payload)
     value = _sendable(provider, payload["access_token"])
-    expires_in = payload.get("expires_in")
+    expires_in = _seconds(payload.get("expires_in"))
     expires_at = (
-        issued_at + float(expires_in)
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        else expiry_of(value, issued_at, lifetime)
+        issued_at + expires_in if expires_in is not None else expiry_of(value, issued_at, lifetime)
     )
     refresh = payload.get("refresh_token")
     return Token(value, expires_at, refresh if isinstance(refresh, str) else None)
