@@ -4,8 +4,10 @@ Primmo's token as ASP.NET writes a string."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -91,3 +93,34 @@ async def test_a_lifetime_written_as_digits_is_read_and_anything_else_falls_back
         await auth.token()
 
         assert auth.expires_at == clock.now + lives
+
+
+@pytest.mark.parametrize(
+    ("rotated", "refreshed_with"), [(False, ["R0", "R0", "R0"]), (True, ["R0", "R1", "R2"])]
+)
+async def test_a_refresh_answer_without_a_refresh_token_keeps_the_one_it_was_made_with(
+    rotated: bool, refreshed_with: list[str]
+) -> None:
+    """RFC 6749 §6: the server MAY issue a new refresh token; if it does not, the old one
+    stands. Forgetting it made every second renewal a password login."""
+    clock = ManualClock()
+    asked: list[tuple[str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        route = request.url.path.rsplit("/", 1)[-1]
+        sent = json.loads(request.content)
+        asked.append((route, sent.get("refresh_token")))
+        body = {"access_token": f"A{len(asked)}", "token_type": "Bearer", "expires_in": 600}
+        if route == "login":
+            body["refresh_token"] = "R0"
+        elif rotated:
+            body["refresh_token"] = f"R{len(asked) - 1}"
+        return httpx.Response(200, json=body)
+
+    async with _auth("login and refresh", answer, clock) as auth:
+        await auth.token()
+        for _ in refreshed_with:
+            clock.advance(600)
+            await auth.token()
+
+    assert asked == [("login", None), *(("refresh", token) for token in refreshed_with)]

@@ -33,6 +33,7 @@ import base64
 import math
 import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -395,6 +396,9 @@ def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float
 class LoginRefreshAuth(CachedTokenAuth):
     """Log in once; renew with the refresh token; log in again only if the refresh is refused.
 
+    A refresh answer may carry a new refresh token or none (RFC 6749 §6: the server MAY
+    issue one); with none, the one just used is kept for the next renewal.
+
     A refresh that failed for a reason a login shares (a rate limit, an outage) is
     reported rather than followed by a login that would fail the same way.
     """
@@ -434,7 +438,10 @@ class LoginRefreshAuth(CachedTokenAuth):
                 json={"refresh_token": previous.refresh_token},
             )
             if response.status_code == 200:
-                return self._parse(response)
+                token = self._parse(response)
+                if token.refresh_token is None:
+                    token = replace(token, refresh_token=previous.refresh_token)
+                return token
             if response.status_code == 429 or response.status_code >= 500:
                 raise _refused(self._provider, response, secrets, self._retry_after)
         response = await _token_response(
