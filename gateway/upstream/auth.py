@@ -282,8 +282,11 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
 
     The connector names the header and the body (Primmo: `x-api-key`,
     `{"UserName", "Password"}`). The provider returns the token itself as the
-    body (a JSON string), or an object with a `token` or `access_token` member;
-    both are accepted since Primmo's document only says "in the body".
+    body, or an object with a `token` or `access_token` member; all are accepted
+    since Primmo's document only says "in the body". JSON is asked for, but
+    ASP.NET (Primmo's stack) writes a string as bare `text/plain` to a client
+    that takes anything, so a body that is not JSON is read as the token itself
+    when it is one (RFC 6750's b64token), and an error page never is.
     """
 
     def __init__(
@@ -302,9 +305,9 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._provider = provider
         self._client = client
         self._path = path
-        self._headers = dict(headers)
+        self._headers = {"Accept": "application/json", **headers}
         self._body = dict(body)
-        self._secrets = (*self._headers.values(), *self._body.values())
+        self._secrets = (*headers.values(), *self._body.values())
         self._lifetime = lifetime
         super().__init__(self._login, clock, store, fetched)
 
@@ -314,7 +317,10 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         )
         if response.status_code != 200:
             raise _refused(self._provider, response, self._secrets)
-        body = _json(self._provider, response)
+        try:
+            body = orjson.loads(response.content)
+        except ValueError:
+            body = _bare(self._provider, response)
         if isinstance(body, dict):
             _bearer(self._provider, body)
             body = body.get("token") or body.get("access_token")
@@ -324,6 +330,21 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
             )
         value = _sendable(self._provider, body)
         return Token(value, expiry_of(value, self._clock(), self._lifetime))
+
+
+_B64TOKEN = re.compile(rb"[A-Za-z0-9._~+/-]+=*")
+"""RFC 6750 §2.1's b64token: what a token sent bare looks like (a JWT is one), and what an
+error page or a sentence never is."""
+
+
+def _bare(provider: str, response: httpx.Response) -> str:
+    """A body that is the token itself, unquoted, as ASP.NET writes a string as `text/plain`."""
+    if _B64TOKEN.fullmatch(response.content) is None:
+        raise UpstreamInvalidResponse(
+            provider,
+            f"{provider}'s token endpoint returned a body that is neither JSON nor a token.",
+        )
+    return response.content.decode("ascii")
 
 
 _SENDABLE = re.compile(r"[\x21-\x7e]+")
