@@ -14,7 +14,12 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.config import Traffic
+from gateway.connectors.base import ListRequest
+from gateway.connectors.pms import PmsConnector
 from gateway.errors import ProviderError, RateLimited
+from gateway.model import Entity, Selection
+from gateway.sandbox import Sandbox
 from gateway.state.tokens import Token
 from gateway.upstream.auth import (
     ApiKeyPasswordAuth,
@@ -23,6 +28,7 @@ from gateway.upstream.auth import (
     LoginRefreshAuth,
     TokenRequest,
 )
+from gateway.upstream.client import Upstream
 from tests.conftest import Client
 
 TOKEN = "/api/Token"
@@ -294,3 +300,39 @@ async def test_client_credentials_go_as_rfc_6749_says_or_as_a_document_shows(
     assert (scheme, base64.b64decode(encoded).decode()) == ("Basic", basic)
     assert request.headers["content-type"] == media
     assert request.content.replace(b" ", b"") == body
+
+
+@pytest.mark.parametrize("where", ["token", "data"])
+async def test_a_pms_429_with_a_body_nested_past_any_parser_stays_a_rate_limit(
+    where: str,
+) -> None:
+    """pms says how long to wait in its 429's body; a body nested 5,000 deep (which exhausts
+    a recursive parser's stack) says nothing of it, and the 429 is still a rate limit, not an
+    unreadable answer counted against the provider's circuit."""
+    nested = httpx.Response(429, content=b"[" * 5000, headers={"Content-Type": "application/json"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/identity/login"):
+            if where == "token":
+                return nested
+            tokens = {"access_token": "A", "refresh_token": "R", "expires_in": 900}
+            return httpx.Response(200, json={"success": True, "data": tokens, "meta": {}})
+        return nested
+
+    upstream = Upstream(
+        name="pms",
+        base_url="https://pms.test",
+        credentials=Sandbox.credentials("pms"),
+        traffic=Traffic(),
+        clock=ManualClock(),
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await PmsConnector.connect(upstream).page(
+                Entity.BUILDING, ListRequest({}, Selection(), limit=1)
+            )
+    finally:
+        await upstream.aclose()
+
+    assert raised.value.code == "RATE_LIMITED"
