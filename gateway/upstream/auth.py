@@ -52,6 +52,7 @@ from gateway.errors import (
 )
 from gateway.state.tokens import Fetch, LocalTokens, Token, TokenStore, expiry_of
 from gateway.upstream.client import unbound
+from gateway.upstream.quota import _moment
 from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
@@ -94,6 +95,13 @@ def _read_failure(renewal: asyncio.Future[Token]) -> None:
         renewal.exception()
 
 
+_FIRST_HOLD = 30.0
+_LONGEST_HOLD = 300.0
+"""How long a refused token request is not made again: 30 s after a first refusal, twice as
+long after each next one, 5 minutes at most, until a token is obtained. Identity providers
+lock an account after some failed logins; without a hold, a wrong secret cost one per query."""
+
+
 class CachedTokenAuth(httpx.Auth):
     """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
 
@@ -101,6 +109,12 @@ class CachedTokenAuth(httpx.Auth):
     style with refresh tokens can use it. However many requests of this process
     need a token at once, one renewal runs (single-flight); the store makes it
     one across replicas too when it is shared.
+
+    A refusal of the credentials or of the request is remembered, per process: until its
+    hold-off ends, callers get the same error, saying when the gateway asks again, and the
+    endpoint is not asked. A rate limit or an outage is not held here: the provider's rest
+    (its `Retry-After`) is kept for every request to it, token requests included, and an
+    outage may end at any moment.
     """
 
     def __init__(
@@ -115,6 +129,9 @@ class CachedTokenAuth(httpx.Auth):
         self._clock = clock
         self._store = store or LocalTokens(clock)
         self._pending: asyncio.Future[Token] | None = None
+        self._refusal: CredentialsRefused | TokenRequestRejected | None = None
+        self._hold = 0.0
+        self._next_try = 0.0
 
     @property
     def expires_at(self) -> float | None:
@@ -124,6 +141,8 @@ class CachedTokenAuth(httpx.Auth):
         cached = await self._store.usable()
         if cached is not None:
             return cached.value
+        if self._refusal is not None and self._clock() < self._next_try:
+            raise self._held(self._refusal)
         if self._pending is None:
             self._pending = asyncio.ensure_future(self._renew())
             self._pending.add_done_callback(_read_failure)
@@ -131,9 +150,27 @@ class CachedTokenAuth(httpx.Auth):
 
     async def _renew(self) -> Token:
         try:
-            return await self._store.renew(self._counted)
+            token = await self._store.renew(self._counted)
+        except (CredentialsRefused, TokenRequestRejected) as refusal:
+            self._hold = min(2 * self._hold, _LONGEST_HOLD) if self._hold else _FIRST_HOLD
+            self._refusal, self._next_try = refusal, self._clock() + self._hold
+            raise self._held(refusal) from None
         finally:
             self._pending = None
+        self._refusal, self._hold = None, 0.0
+        return token
+
+    def _held(
+        self, refusal: CredentialsRefused | TokenRequestRejected
+    ) -> CredentialsRefused | TokenRequestRejected:
+        """The refusal, as every caller gets it until the hold-off ends: its code and reason,
+        and when the endpoint is asked again."""
+        wait = math.ceil(self._next_try - self._clock())
+        return type(refusal)(
+            refusal.provider,
+            f"{refusal.message}; the gateway asks again at {_moment(self._next_try)} "
+            f"(in {wait} s), not before, lest repeated refusals lock the account.",
+        )
 
     async def _counted(self, previous: Token | None) -> Token:
         """The fetch, counted where it runs: with a shared store, that is only the replica
