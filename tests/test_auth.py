@@ -16,7 +16,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import Traffic
-from gateway.connectors.base import ListRequest
+from gateway.connectors.base import Connector, ListRequest
 from gateway.connectors.pms import PmsConnector
 from gateway.connectors.primmo import PrimmoConnector
 from gateway.errors import ProviderError, RateLimited
@@ -307,6 +307,27 @@ async def test_client_credentials_go_as_rfc_6749_says_or_as_a_document_shows(
     assert request.content.replace(b" ", b"") == body
 
 
+async def one_building(
+    connector: type[Connector], answer: Callable[[httpx.Request], httpx.Response]
+) -> None:
+    """A building read through `connector`, every request it makes answered by `answer`."""
+    name = connector.name
+    upstream = Upstream(
+        name=name,
+        base_url=f"https://{name}.test",
+        credentials=Sandbox.credentials(name),
+        traffic=Traffic(),
+        clock=ManualClock(),
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        await connector.connect(upstream).page(
+            Entity.BUILDING, ListRequest({}, Selection(), limit=1)
+        )
+    finally:
+        await upstream.aclose()
+
+
 @pytest.mark.parametrize("where", ["token", "data"])
 async def test_a_pms_429_with_a_body_nested_past_any_parser_stays_a_rate_limit(
     where: str,
@@ -324,21 +345,8 @@ async def test_a_pms_429_with_a_body_nested_past_any_parser_stays_a_rate_limit(
             return httpx.Response(200, json={"success": True, "data": tokens, "meta": {}})
         return nested
 
-    upstream = Upstream(
-        name="pms",
-        base_url="https://pms.test",
-        credentials=Sandbox.credentials("pms"),
-        traffic=Traffic(),
-        clock=ManualClock(),
-        transport=httpx.MockTransport(answer),
-    )
-    try:
-        with pytest.raises(ProviderError) as raised:
-            await PmsConnector.connect(upstream).page(
-                Entity.BUILDING, ListRequest({}, Selection(), limit=1)
-            )
-    finally:
-        await upstream.aclose()
+    with pytest.raises(ProviderError) as raised:
+        await one_building(PmsConnector, answer)
 
     assert raised.value.code == "RATE_LIMITED"
 

@@ -5,20 +5,16 @@ Primmo's token as ASP.NET writes a string."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import Traffic
-from gateway.connectors.base import ListRequest
 from gateway.connectors.primmo import PrimmoConnector
 from gateway.errors import ProviderError
-from gateway.model import Entity, Selection
-from gateway.sandbox import Sandbox
-from gateway.upstream.client import Upstream
-from tests.test_auth import STYLES, _answering, _auth
+from tests.test_auth import STYLES, _answering, _auth, one_building
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
@@ -132,9 +128,11 @@ async def test_a_refresh_answer_without_a_refresh_token_keeps_the_one_it_was_mad
     assert asked == [("login", None), *(("refresh", token) for token in refreshed_with)]
 
 
-def _primmo(token: httpx.Response, seen: list[httpx.Request]) -> Upstream:
-    """Primmo behind a token endpoint answering `token`; every request it gets lands in
-    `seen`, and its data endpoints answer an empty page."""
+def _primmo(
+    token: httpx.Response, seen: list[httpx.Request]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """Primmo with a token endpoint answering `token`; every request it gets lands in `seen`,
+    and its data endpoints answer an empty page."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -142,23 +140,7 @@ def _primmo(token: httpx.Response, seen: list[httpx.Request]) -> Upstream:
             return token
         return httpx.Response(200, json={"value": []})
 
-    return Upstream(
-        name="primmo",
-        base_url="https://primmo.test",
-        credentials=Sandbox.credentials("primmo"),
-        traffic=Traffic(),
-        clock=ManualClock(),
-        transport=httpx.MockTransport(answer),
-    )
-
-
-async def _buildings(upstream: Upstream) -> None:
-    try:
-        await PrimmoConnector.connect(upstream).page(
-            Entity.BUILDING, ListRequest({}, Selection(), limit=1)
-        )
-    finally:
-        await upstream.aclose()
+    return answer
 
 
 @pytest.mark.parametrize(
@@ -176,7 +158,7 @@ async def test_primmos_token_is_asked_for_as_json_and_read_as_asp_net_writes_a_s
     comes as JSON when JSON is asked for, and as bare `text/plain` to a client that takes
     anything (`Accept: */*`)."""
     seen: list[httpx.Request] = []
-    await _buildings(_primmo(token, seen))
+    await one_building(PrimmoConnector, _primmo(token, seen))
 
     asked, read = seen
     assert asked.headers["accept"] == "application/json"
@@ -194,7 +176,7 @@ async def test_a_primmo_token_body_that_is_not_json_nor_a_token_is_an_invalid_re
     seen: list[httpx.Request] = []
     token = httpx.Response(200, content=body, headers={"Content-Type": "text/plain"})
     with pytest.raises(ProviderError) as raised:
-        await _buildings(_primmo(token, seen))
+        await one_building(PrimmoConnector, _primmo(token, seen))
 
     assert raised.value.code == "UPSTREAM_INVALID_RESPONSE"
     assert len(seen) == 1
