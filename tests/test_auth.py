@@ -8,13 +8,20 @@ import base64
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.config import Traffic
+from gateway.connectors.base import Connector, ListRequest
+from gateway.connectors.pms import PmsConnector
+from gateway.connectors.primmo import PrimmoConnector
 from gateway.errors import ProviderError, RateLimited
+from gateway.model import Entity, Selection
+from gateway.sandbox import Sandbox
 from gateway.state.tokens import Token
 from gateway.upstream.auth import (
     ApiKeyPasswordAuth,
@@ -23,6 +30,7 @@ from gateway.upstream.auth import (
     LoginRefreshAuth,
     TokenRequest,
 )
+from gateway.upstream.client import Upstream
 from tests.conftest import Client
 
 TOKEN = "/api/Token"
@@ -93,10 +101,12 @@ REFUSALS = [
 
 @asynccontextmanager
 async def _auth(
-    style: str, answer: Callable[[httpx.Request], httpx.Response]
+    style: str,
+    answer: Callable[[httpx.Request], httpx.Response],
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[CachedTokenAuth]:
     """One auth of each style in auth.py, with `answer` as its token endpoint."""
-    clock = ManualClock()
+    clock = clock or ManualClock()
     async with httpx.AsyncClient(
         transport=httpx.MockTransport(answer), base_url="http://provider.test/"
     ) as client:
@@ -133,7 +143,9 @@ async def _auth(
             )
 
 
-def _answering(status: int, body: Any, headers: dict[str, str]) -> Any:
+def _answering(
+    status: int, body: Any, headers: dict[str, str]
+) -> Callable[[httpx.Request], httpx.Response]:
     def answer(_request: httpx.Request) -> httpx.Response:
         if isinstance(body, str):
             return httpx.Response(status, text=body, headers=headers)
@@ -200,7 +212,8 @@ async def test_what_a_token_endpoint_says_is_bounded_and_masks_the_secret_wherev
             await auth.token()
 
     message = raised.value.message
-    assert len(message) < 300
+    reason = message.split("(HTTP 400): ", 1)[1].split("; the gateway asks again", 1)[0]
+    assert reason.startswith("invalid_request: xxx") and len(reason) <= 200
     assert "s3cret" not in message and "\x1b" not in message and "\n" not in message
 
 
@@ -292,3 +305,188 @@ async def test_client_credentials_go_as_rfc_6749_says_or_as_a_document_shows(
     assert (scheme, base64.b64decode(encoded).decode()) == ("Basic", basic)
     assert request.headers["content-type"] == media
     assert request.content.replace(b" ", b"") == body
+
+
+async def one_building(
+    connector: type[Connector], answer: Callable[[httpx.Request], httpx.Response]
+) -> None:
+    """A building read through `connector`, every request it makes answered by `answer`."""
+    name = connector.name
+    upstream = Upstream(
+        name=name,
+        base_url=f"https://{name}.test",
+        credentials=Sandbox.credentials(name),
+        traffic=Traffic(),
+        clock=ManualClock(),
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        await connector.connect(upstream).page(
+            Entity.BUILDING, ListRequest({}, Selection(), limit=1)
+        )
+    finally:
+        await upstream.aclose()
+
+
+@pytest.mark.parametrize("where", ["token", "data"])
+async def test_a_pms_429_with_a_body_nested_past_any_parser_stays_a_rate_limit(
+    where: str,
+) -> None:
+    """pms says how long to wait in its 429's body; a body nested 5,000 deep (which exhausts
+    a recursive parser's stack) says nothing of it, and the 429 is still a rate limit, not an
+    unreadable answer counted against the provider's circuit."""
+    nested = httpx.Response(429, content=b"[" * 5000, headers={"Content-Type": "application/json"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/identity/login"):
+            if where == "token":
+                return nested
+            tokens = {"access_token": "A", "refresh_token": "R", "expires_in": 900}
+            return httpx.Response(200, json={"success": True, "data": tokens, "meta": {}})
+        return nested
+
+    with pytest.raises(ProviderError) as raised:
+        await one_building(PmsConnector, answer)
+
+    assert raised.value.code == "RATE_LIMITED"
+
+
+HELD = [
+    (401, {"error": "invalid_client"}, "UPSTREAM_CREDENTIALS_REFUSED"),
+    (400, {"error": "invalid_scope"}, "UPSTREAM_TOKEN_REQUEST_REJECTED"),
+]
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(("status", "body", "code"), HELD, ids=[code for *_, code in HELD])
+async def test_a_refused_token_request_is_not_made_again_until_a_growing_hold_off_ends(
+    style: str, status: int, body: dict[str, str], code: str
+) -> None:
+    """An identity provider locks an account after some failed logins: with a wrong secret,
+    every query used to ask again. Each refusal now holds the next request back, 30 s, then
+    twice as long each time, 5 minutes at most; the callers meanwhile get the same error,
+    saying when the gateway asks again."""
+    clock = ManualClock()
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(status, json=body)
+
+    async def refusal() -> ProviderError:
+        with pytest.raises(ProviderError) as raised:
+            await auth.token()
+        return raised.value
+
+    async with _auth(style, answer, clock) as auth:
+        first = await refusal()
+        for requests, hold in enumerate([30, 60, 120, 240, 300, 300], start=1):
+            at = datetime.fromtimestamp(clock.now + hold, UTC)
+            next_try = f"asks again at {at:%Y-%m-%dT%H:%M:%S}Z"
+            assert next_try in first.message
+            for waited in (0, hold - 1):
+                clock.advance(waited)
+                held = await asyncio.gather(*(refusal() for _ in range(5)))
+                assert {error.code for error in held} == {code}
+                assert {str(error.extensions) for error in held} == {str(first.extensions)}
+                assert all(next_try in error.message for error in held)
+                assert f"(in {hold - waited} s)" in held[0].message
+            assert len(asked) == requests
+            clock.advance(1)
+            first = await refusal()
+            assert len(asked) == requests + 1
+
+
+@pytest.mark.parametrize("style", STYLES)
+async def test_a_token_obtained_ends_the_hold_off_and_the_next_refusal_holds_30_s_again(
+    style: str,
+) -> None:
+    clock = ManualClock()
+    refusing = True
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if refusing:
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return httpx.Response(200, json={"access_token": "t0k", "expires_in": 3600})
+
+    async def refused() -> None:
+        with pytest.raises(ProviderError):
+            await auth.token()
+
+    async with _auth(style, answer, clock) as auth:
+        await refused()
+        clock.advance(30)
+        await refused()
+        clock.advance(60)
+        refusing = False
+        await auth.invalidate(await auth.token())
+        refusing = True
+        await refused()
+        clock.advance(29)
+        await refused()
+        assert len(asked) == 4
+        clock.advance(1)
+        await refused()
+        assert len(asked) == 5
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "code", "reason"),
+    [refusal for refusal in REFUSALS if refusal[0] in (429, 503)],
+    ids=["429", "503"],
+)
+async def test_a_token_endpoint_throttling_or_down_is_asked_again_by_the_next_caller(
+    style: str, status: int, body: Any, headers: dict[str, str], code: str, reason: str
+) -> None:
+    """A 429 is the provider's rest to keep (the quota does, for every request to it), a 5xx
+    an outage that may end at any moment: neither says anything of the credentials."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return _answering(status, body, headers)(request)
+
+    async with _auth(style, answer) as auth:
+        for _ in range(3):
+            with pytest.raises(ProviderError) as raised:
+                await auth.token()
+            assert raised.value.code == code and reason in raised.value.message
+
+    assert len(asked) == 3
+
+
+async def test_queries_with_a_wrong_password_cost_primmo_one_login_per_hold_off(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    upstream = Upstream(
+        name="primmo",
+        base_url="http://127.0.0.1/sandbox/primmo",
+        credentials={**Sandbox.credentials("primmo"), "password": "wrong"},
+        traffic=Traffic(),
+        clock=clock,
+        transport=sandbox.transport("primmo"),
+    )
+    connector = PrimmoConnector.connect(upstream)
+    codes: list[str] = []
+
+    async def read() -> None:
+        try:
+            await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=1))
+        except ProviderError as error:
+            codes.append(error.code)
+
+    try:
+        for _ in range(10):
+            await read()
+        assert sandbox.states["primmo"].count("POST", TOKEN) == 1
+        clock.advance(30)
+        for _ in range(10):
+            await read()
+    finally:
+        await upstream.aclose()
+
+    assert codes == ["UPSTREAM_CREDENTIALS_REFUSED"] * 20
+    assert sandbox.states["primmo"].count("POST", TOKEN) == 2

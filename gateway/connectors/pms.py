@@ -101,7 +101,7 @@ from gateway.model import (
     WorkOrderStatus,
 )
 from gateway.upstream.auth import LoginRefreshAuth
-from gateway.upstream.client import Upstream
+from gateway.upstream.client import Upstream, parse_json
 
 __all__ = ["PmsConnector"]
 
@@ -143,9 +143,13 @@ _ERRORS = {
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """pms says how long to wait in the 429 body: `{"error": {"retry_after": 900}}`."""
+    """pms says how long to wait in the 429 body: `{"error": {"retry_after": 900}}`.
+
+    Read with `parse_json`, which refuses a body nested too deep with its ValueError: the
+    standard library's parser would exhaust the stack, and the 429 would have been taken for
+    an unreadable answer rather than a rate limit."""
     try:
-        error = response.json().get("error", {})
+        error = parse_json(response.content).get("error", {})
         value = error.get("retry_after")
     except (ValueError, AttributeError):
         return None

@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
+import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -49,6 +52,7 @@ from gateway.errors import (
 )
 from gateway.state.tokens import Fetch, LocalTokens, Token, TokenStore, expiry_of
 from gateway.upstream.client import unbound
+from gateway.upstream.quota import _moment
 from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
@@ -91,6 +95,13 @@ def _read_failure(renewal: asyncio.Future[Token]) -> None:
         renewal.exception()
 
 
+_FIRST_HOLD = 30.0
+_LONGEST_HOLD = 300.0
+"""How long a refused token request is not made again: 30 s after a first refusal, twice as
+long after each next one, 5 minutes at most, until a token is obtained. Identity providers
+lock an account after some failed logins; without a hold, a wrong secret cost one per query."""
+
+
 class CachedTokenAuth(httpx.Auth):
     """Bearer auth around a coroutine that obtains a token; subclasses supply the coroutine.
 
@@ -98,6 +109,12 @@ class CachedTokenAuth(httpx.Auth):
     style with refresh tokens can use it. However many requests of this process
     need a token at once, one renewal runs (single-flight); the store makes it
     one across replicas too when it is shared.
+
+    A refusal of the credentials or of the request is remembered, per process: until its
+    hold-off ends, callers get the same error, saying when the gateway asks again, and the
+    endpoint is not asked. A rate limit or an outage is not held here: the provider's rest
+    (its `Retry-After`) is kept for every request to it, token requests included, and an
+    outage may end at any moment.
     """
 
     def __init__(
@@ -112,6 +129,9 @@ class CachedTokenAuth(httpx.Auth):
         self._clock = clock
         self._store = store or LocalTokens(clock)
         self._pending: asyncio.Future[Token] | None = None
+        self._refusal: CredentialsRefused | TokenRequestRejected | None = None
+        self._hold = 0.0
+        self._next_try = 0.0
 
     @property
     def expires_at(self) -> float | None:
@@ -121,6 +141,8 @@ class CachedTokenAuth(httpx.Auth):
         cached = await self._store.usable()
         if cached is not None:
             return cached.value
+        if self._refusal is not None and self._clock() < self._next_try:
+            raise self._held(self._refusal)
         if self._pending is None:
             self._pending = asyncio.ensure_future(self._renew())
             self._pending.add_done_callback(_read_failure)
@@ -128,9 +150,27 @@ class CachedTokenAuth(httpx.Auth):
 
     async def _renew(self) -> Token:
         try:
-            return await self._store.renew(self._counted)
+            token = await self._store.renew(self._counted)
+        except (CredentialsRefused, TokenRequestRejected) as refusal:
+            self._hold = min(2 * self._hold, _LONGEST_HOLD) if self._hold else _FIRST_HOLD
+            self._refusal, self._next_try = refusal, self._clock() + self._hold
+            raise self._held(refusal) from None
         finally:
             self._pending = None
+        self._refusal, self._hold = None, 0.0
+        return token
+
+    def _held(
+        self, refusal: CredentialsRefused | TokenRequestRejected
+    ) -> CredentialsRefused | TokenRequestRejected:
+        """The refusal, as every caller gets it until the hold-off ends: its code and reason,
+        and when the endpoint is asked again."""
+        wait = math.ceil(self._next_try - self._clock())
+        return type(refusal)(
+            refusal.provider,
+            f"{refusal.message}; the gateway asks again at {_moment(self._next_try)} "
+            f"(in {wait} s), not before, lest repeated refusals lock the account.",
+        )
 
     async def _counted(self, previous: Token | None) -> Token:
         """The fetch, counted where it runs: with a shared store, that is only the replica
@@ -200,7 +240,14 @@ def _reason(body: Mapping[str, Any], secrets: Iterable[str]) -> str:
         if isinstance(error, dict)
         else (error, body.get("error_description"))
     )
-    text = ": ".join(part for part in said if isinstance(part, str) and part.strip())
+    return _shown(
+        ": ".join(part for part in said if isinstance(part, str) and part.strip()), secrets
+    )
+
+
+def _shown(text: str, secrets: Iterable[str] = ()) -> str:
+    """Text from a token endpoint made fit for a message: secrets masked, control characters
+    gone, bounded."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[secret]")
@@ -272,8 +319,11 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
 
     The connector names the header and the body (Primmo: `x-api-key`,
     `{"UserName", "Password"}`). The provider returns the token itself as the
-    body (a JSON string), or an object with a `token` or `access_token` member;
-    both are accepted since Primmo's document only says "in the body".
+    body, or an object with a `token` or `access_token` member; all are accepted
+    since Primmo's document only says "in the body". JSON is asked for, but
+    ASP.NET (Primmo's stack) writes a string as bare `text/plain` to a client
+    that takes anything, so a body that is not JSON is read as the token itself
+    when it is one (RFC 6750's b64token), and an error page never is.
     """
 
     def __init__(
@@ -292,9 +342,9 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         self._provider = provider
         self._client = client
         self._path = path
-        self._headers = dict(headers)
+        self._headers = {"Accept": "application/json", **headers}
         self._body = dict(body)
-        self._secrets = (*self._headers.values(), *self._body.values())
+        self._secrets = (*headers.values(), *self._body.values())
         self._lifetime = lifetime
         super().__init__(self._login, clock, store, fetched)
 
@@ -304,28 +354,98 @@ class ApiKeyPasswordAuth(CachedTokenAuth):
         )
         if response.status_code != 200:
             raise _refused(self._provider, response, self._secrets)
-        body = _json(self._provider, response)
+        try:
+            body = orjson.loads(response.content)
+        except ValueError:
+            body = _bare(self._provider, response)
         if isinstance(body, dict):
+            _bearer(self._provider, body)
             body = body.get("token") or body.get("access_token")
-        if not isinstance(body, str) or not body:
+        if not isinstance(body, str):
             raise UpstreamInvalidResponse(
                 self._provider, f"{self._provider}'s token endpoint returned no token."
             )
-        return Token(body, expiry_of(body, self._clock(), self._lifetime))
+        value = _sendable(self._provider, body)
+        return Token(value, expiry_of(value, self._clock(), self._lifetime))
+
+
+_B64TOKEN = re.compile(rb"[A-Za-z0-9._~+/-]+=*")
+"""RFC 6750 §2.1's b64token: what a token sent bare looks like (a JWT is one), and what an
+error page or a sentence never is."""
+
+
+def _bare(provider: str, response: httpx.Response) -> str:
+    """A body that is the token itself, unquoted, as ASP.NET writes a string as `text/plain`."""
+    if _B64TOKEN.fullmatch(response.content) is None:
+        raise UpstreamInvalidResponse(
+            provider,
+            f"{provider}'s token endpoint returned a body that is neither JSON nor a token.",
+        )
+    return response.content.decode("ascii")
+
+
+_SENDABLE = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII, one character at least: what fits after `Bearer ` in a header. RFC 6750's
+b64token is narrower; a server's opaque token may use other visible characters (`|`, `:`),
+which still reach it as they were issued."""
+
+
+def _sendable(provider: str, value: str) -> str:
+    """The token itself, if it can be sent: an empty one (`Bearer ` with nothing after it) or
+    one with a space, a control or a non-ASCII character would be refused by every request,
+    or break the header it goes in."""
+    if _SENDABLE.fullmatch(value) is None:
+        raise UpstreamInvalidResponse(
+            provider,
+            f"{provider}'s token endpoint returned a token that cannot be sent: empty, or "
+            "with a space, a control or a non-ASCII character.",
+        )
+    return value
+
+
+def _bearer(provider: str, payload: Mapping[str, Any]) -> None:
+    """Refuses a token of a type other than Bearer, the only kind the gateway sends.
+
+    RFC 6749 §7.1: "The client MUST NOT use an access token if it does not understand the
+    token type"; §5.1 makes the type case-insensitive. A DPoP or MAC token sent as a bearer
+    token would be refused by every request, each costing a renewal. An answer that states no
+    type is taken as Bearer: pms's login answer (assumed) and Primmo's token (its document
+    says only "in the body") state none.
+    """
+    stated = payload.get("token_type")
+    if stated is None or (isinstance(stated, str) and stated.lower() == "bearer"):
+        return
+    raise UpstreamInvalidResponse(
+        provider,
+        f'{provider}\'s token endpoint issued a token of token_type "{_shown(str(stated))}", '
+        "which the gateway does not use: it sends bearer tokens only (RFC 6750).",
+    )
+
+
+def _seconds(expires_in: Any) -> float | None:
+    """`expires_in` as a number, or as a string of digits: RFC 6749 §5.1 says a number, but
+    servers write `"3600"` too, and ignoring it would keep a token past the server's expiry
+    (until a 401) whenever the documented lifetime is longer. Anything else says nothing."""
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
+        seconds = float(expires_in)
+        return seconds if math.isfinite(seconds) else None
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return float(expires_in)
+    return None
 
 
 def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float) -> Token:
-    """`{access_token, expires_in?, refresh_token?}`, the OAuth2 shape most providers share."""
+    """`{access_token, token_type?, expires_in?, refresh_token?}`, the OAuth2 shape most
+    providers share."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
         raise UpstreamInvalidResponse(
             provider, f"{provider}'s token endpoint returned no access_token."
         )
-    value = payload["access_token"]
-    expires_in = payload.get("expires_in")
+    _bearer(provider, payload)
+    value = _sendable(provider, payload["access_token"])
+    expires_in = _seconds(payload.get("expires_in"))
     expires_at = (
-        issued_at + float(expires_in)
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        else expiry_of(value, issued_at, lifetime)
+        issued_at + expires_in if expires_in is not None else expiry_of(value, issued_at, lifetime)
     )
     refresh = payload.get("refresh_token")
     return Token(value, expires_at, refresh if isinstance(refresh, str) else None)
@@ -333,6 +453,9 @@ def _access_token(provider: str, payload: Any, issued_at: float, lifetime: float
 
 class LoginRefreshAuth(CachedTokenAuth):
     """Log in once; renew with the refresh token; log in again only if the refresh is refused.
+
+    A refresh answer may carry a new refresh token or none (RFC 6749 §6: the server MAY
+    issue one); with none, the one just used is kept for the next renewal.
 
     A refresh that failed for a reason a login shares (a rate limit, an outage) is
     reported rather than followed by a login that would fail the same way.
@@ -373,7 +496,10 @@ class LoginRefreshAuth(CachedTokenAuth):
                 json={"refresh_token": previous.refresh_token},
             )
             if response.status_code == 200:
-                return self._parse(response)
+                token = self._parse(response)
+                if token.refresh_token is None:
+                    token = replace(token, refresh_token=previous.refresh_token)
+                return token
             if response.status_code == 429 or response.status_code >= 500:
                 raise _refused(self._provider, response, secrets, self._retry_after)
         response = await _token_response(
