@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -194,24 +193,26 @@ class _Cursor(Standings[Position]):
     def decode(cls, text: str, fingerprint: str, providers: Sequence[str]) -> _Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            payload = json.loads(raw)
+            payload = orjson.loads(raw)
             positions = payload["p"]
             done = payload["d"]
             totals = payload["t"]
             fingerprint_given = payload["f"]
             groups = payload.get("g")
             valid = (
-                (groups is None or (isinstance(groups, int) and groups >= 0))
+                (groups is None or _whole(groups))
+                and _whole(payload["v"])
                 and payload["v"] == 1
                 and isinstance(fingerprint_given, str)
                 and isinstance(positions, dict)
                 and isinstance(done, list)
                 and isinstance(totals, dict)
                 and set(positions) | set(done) | set(totals) <= set(providers)
-                and all(isinstance(p, int | str) for p in positions.values())
-                and all(isinstance(t, int) for t in totals.values())
+                and all(isinstance(p, str) or _whole(p) for p in positions.values())
+                and all(_whole(t) for t in totals.values())
+                and _whole(sum(totals.values()))
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             valid = False
         if not valid:
             raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
@@ -226,6 +227,19 @@ class _Cursor(Standings[Position]):
             done=set(done),
             totals=dict(totals),
         )
+
+
+_LARGEST = 2**31 - 1
+"""The largest number a cursor holds: a list's `totalCount` is a GraphQL Int, so no list the
+gateway serves counts more records, nor is a position in one further on. A forged cursor
+with more was an INTERNAL_SERVER_ERROR once it was written again (past 64 bits), a count
+that was no Int, or a provider asked to skip 10^30 records."""
+
+
+def _whole(value: object) -> bool:
+    """A count or offset a cursor may hold: a bool is no number here, though Python's
+    `int` says it is one."""
+    return type(value) is int and 0 <= value <= _LARGEST
 
 
 def _fingerprint(
