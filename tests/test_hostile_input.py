@@ -231,3 +231,33 @@ async def test_a_cursor_nested_too_deep_to_read_is_malformed(client: Client) -> 
     )
 
     assert error_codes(body) == ["INVALID_CURSOR"]
+
+
+async def test_a_malformed_id_in_nodes_nulls_its_own_slot_only(client: Client) -> None:
+    """One malformed id made `nodes` null (so `data` null, `nodes` being `[Node]!`), though a
+    well-formed id without a record nulls only its own slot: a malformed one does the same."""
+    listed = await client.data(
+        '{ buildings(first: 2, providers: ["primmo"]) { edges { node { id } } } }'
+    )
+    first, second = (edge["node"]["id"] for edge in listed["buildings"]["edges"])
+    ids = [
+        first,
+        "garbage",
+        _id("Building:primmo:999999"),
+        _id("Building:nowhere:1"),
+        _id("Invoice:pms:inv_1"),
+        _id("entity:Nothing:primmo:1"),
+        second,
+    ]
+
+    body = await client.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
+
+    assert body["data"] == {"nodes": [{"id": first}, None, None, None, None, None, {"id": second}]}
+    assert sorted((e["path"][1], e["extensions"]["code"]) for e in body["errors"]) == [
+        (1, "INVALID_ID"),
+        (2, "NOT_FOUND"),
+        (3, "INVALID_ID"),
+        (4, "INVALID_ID"),
+        (5, "INVALID_ID"),
+    ]
+    assert {e["path"][0] for e in body["errors"]} == {"nodes"}
