@@ -261,3 +261,30 @@ async def test_a_malformed_id_in_nodes_nulls_its_own_slot_only(client: Client) -
         (5, "INVALID_ID"),
     ]
     assert {e["path"][0] for e in body["errors"]} == {"nodes"}
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        "landlords(providers: [])",
+        "buildings(providers: [], distinct: true)",
+        "relationships(providers: [])",
+        "payments(providers: [])",
+        'unitsForRent(providers: [], from: "2026-01-01", to: "2026-01-31")',
+    ],
+)
+async def test_an_empty_list_of_providers_is_refused_not_an_empty_list(
+    client: Client, listed: str
+) -> None:
+    """`providers: []` answered totalCount 0, as if no provider had any record; like an
+    empty filter text, it is refused, before any provider is asked."""
+    await client.data("{ landlords(first: 1) { totalCount } }")
+    client.sandbox.reset_counters()
+
+    body = await client.query(f"{{ {listed} {{ totalCount }} }}")
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == (
+        "`providers` is empty: name at least one provider, or leave `providers` out."
+    )
+    assert sum(state.count() for state in client.sandbox.states.values()) == 0

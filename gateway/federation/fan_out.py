@@ -312,6 +312,23 @@ class Federation:
             views.append(ProviderView(name, health, auth.expires_at if auth is not None else None))
         return views
 
+    def named(self, wanted: Sequence[str] | None) -> None:
+        """Refuses providers a caller named that would answer nothing, rather than answer
+        nothing: one this gateway does not serve, or none at all (`[]` gave a list of 0 and
+        a subscription that stayed silent). None: the caller named none, so all serve."""
+        if wanted is None:
+            return
+        if not wanted:
+            raise BadUserInput(
+                "`providers` is empty: name at least one provider, or leave `providers` out."
+            )
+        unknown = sorted(set(wanted) - set(self.connectors))
+        if unknown:
+            raise BadUserInput(
+                f"Unknown provider(s): {', '.join(unknown)}. "
+                f"Known: {', '.join(sorted(self.connectors))}."
+            )
+
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
     ) -> list[str]:
@@ -320,13 +337,7 @@ class Federation:
         A provider asked for by name that cannot answer is named in a warning
         rather than silently giving nothing.
         """
-        if wanted is not None:
-            unknown = sorted(set(wanted) - set(self.connectors))
-            if unknown:
-                raise BadUserInput(
-                    f"Unknown provider(s): {', '.join(unknown)}. "
-                    f"Known: {', '.join(sorted(self.connectors))}."
-                )
+        self.named(wanted)
         scope = []
         for name, connector in sorted(self.connectors.items()):
             if wanted is not None and name not in wanted:
