@@ -435,3 +435,48 @@ async def test_a_connection_holds_at_most_ten_subscriptions(client: Client) -> N
     payload = json.loads(refusal["text"])
     assert payload["id"] == "11"
     assert payload["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (
+            'types: [TENANT], providers: ["nope"]',
+            "BAD_USER_INPUT",
+            "Unknown provider(s): nope. Known: leap, mycrm, pms, primmo, scom.",
+        ),
+        (
+            "providers: []",
+            "BAD_USER_INPUT",
+            "`providers` is empty: name at least one provider, or leave `providers` out.",
+        ),
+        (
+            "types: []",
+            "BAD_USER_INPUT",
+            "`types` is empty: name at least one type, or leave `types` out.",
+        ),
+    ],
+)
+async def test_a_subscription_that_could_never_be_told_anything_is_refused(
+    client: Client, arguments: str, code: str, message: str | None
+) -> None:
+    """A provider the gateway does not serve was taken, and the subscription stayed silent
+    for ever, though a list naming it is refused; `providers: []` was as silent, and
+    `types: []` was taken as every type. Each is refused as a list refuses it."""
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    query = f"subscription {{ entityChanged({arguments}) {{ kind }} }}"
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": query}})
+    refusal = await socket.until(lambda m: f'"{code}"' in (m.get("text") or ""))
+    listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
+    await socket.close()
+
+    payload = json.loads(refusal["text"])
+    errors = payload["payload"] if payload["type"] == "error" else payload["payload"]["errors"]
+    assert payload["id"] == "1"
+    assert [error["extensions"]["code"] for error in errors] == [code]
+    assert message is None or errors[0]["message"] == message
+    assert listening == 0
