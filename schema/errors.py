@@ -35,18 +35,20 @@ def _code_of(error: GraphQLError) -> str:
     return "INTERNAL_SERVER_ERROR"
 
 
-def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
+def _said(error: GraphQLError, request_id: str) -> tuple[str, dict[str, Any]]:
+    """What the caller is told of an error: its message and `extensions`."""
     original = error.original_error
     code = _code_of(error)
     if isinstance(original, GatewayError):
-        extensions = original.extensions
-        message = original.message
-    elif code == "INTERNAL_SERVER_ERROR":
-        extensions = {"code": code, "requestId": request_id}
+        return original.message, original.extensions
+    if code == "INTERNAL_SERVER_ERROR":
         message = f"Unexpected error; quote request id {request_id} when reporting it."
-    else:
-        extensions = {"code": code}
-        message = error.message
+        return message, {"code": code, "requestId": request_id}
+    return error.message, {"code": code}
+
+
+def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
+    message, extensions = _said(error, request_id)
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -78,6 +80,19 @@ class ErrorShaping(SchemaExtension):
                 for item in context.reported
             )
         result.errors = errors or None
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription (and of an operation over a websocket) leaves before
+        `on_operation` ends, where the errors of a response are shaped: a subscription's
+        validation errors went out without a code, an unexpected one as Python said it.
+        Shaped here, in place, so the transport still tells an error by its class
+        (graphql-transport-ws closes with 4400 on a document that does not parse); shaping
+        again at the end says the same."""
+        context = self.execution_context.context
+        request_id = context.request_id if isinstance(context, Context) else "-"
+        for error in getattr(result, "errors", None) or ():
+            error.message, error.extensions = _said(error, request_id)
+        yield
 
     def get_results(self) -> dict[str, Any]:
         warnings = getattr(self, "warnings", None)

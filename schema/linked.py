@@ -274,6 +274,8 @@ def _cursor(proposal: Proposal, entity: model.Entity | None) -> str:
 
 
 def _after(cursor: str | None, entity: model.Entity | None) -> tuple[float, int] | None:
+    """Where a page of proposals goes on: only as `_cursor` writes it (Python's `int` and
+    `float` read `1_0`, ` 1` and other scripts' digits too)."""
     if cursor is None:
         return None
     try:
@@ -282,10 +284,11 @@ def _after(cursor: str | None, entity: model.Entity | None) -> tuple[float, int]
         after = (float(score), int(identifier))
     except (ValueError, UnicodeDecodeError):
         after = None
-        kind = ""
+        kind = score = identifier = ""
     if (
         not kind.startswith("proposals-")
         or after is None
+        or (repr(after[0]), str(after[1])) != (score, identifier)
         or not (0.0 <= after[0] <= 1.0 and 0 <= after[1] <= _LARGEST_ID)
     ):
         raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")

@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from gateway import model
-from gateway.errors import LimitExceeded, NotFound
+from gateway.errors import InvalidId, LimitExceeded, NotFound
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
 from schema import linked
@@ -23,7 +23,6 @@ from schema.filters import (
     UnitFilter,
     availability,
 )
-from schema.ids import decode_entity_id, decode_id, is_entity_id
 from schema.leasing import LeaseQueries
 from schema.ledger import LedgerQueries
 from schema.listings import ListingQueries
@@ -103,6 +102,17 @@ def _status(view: ProviderView) -> ProviderStatus:
     )
 
 
+async def _slot(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
+    """One id of `nodes`: a malformed one nulls its own slot, with INVALID_ID at its path,
+    as a well-formed one without a record does with NOT_FOUND; the items are nullable, so
+    one bad id never takes the other ids' answers with it."""
+    try:
+        return await _node(info, global_id, path)
+    except InvalidId as error:
+        info.context.report(error, path)
+        return None
+
+
 def _moment(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
@@ -129,7 +139,8 @@ class Query(LeaseQueries, LedgerQueries, OperationsQueries, ListingQueries):
 
     @strawberry.field(
         description="Several objects by global id (or linked groups by `entityId`, as `node` "
-        "takes them), in the order asked, batched.",
+        "takes them), in the order asked, batched; an id malformed (INVALID_ID) or without a "
+        "record (NOT_FOUND) is null in its own slot, the others answered.",
         extensions=_READ,
         graphql_type=list[Node | None],
     )
@@ -137,15 +148,10 @@ class Query(LeaseQueries, LedgerQueries, OperationsQueries, ListingQueries):
         most = info.context.federation.limits.maximum
         if len(ids) > most:
             raise LimitExceeded("TOO_MANY_IDS", f"`ids` may hold at most {most}.", most, len(ids))
-        for global_id in ids:
-            if is_entity_id(global_id):
-                decode_entity_id(global_id)
-            else:
-                decode_id(global_id)
         base = info.path.as_list()
         return list(
             await asyncio.gather(
-                *(_node(info, global_id, [*base, index]) for index, global_id in enumerate(ids))
+                *(_slot(info, global_id, [*base, index]) for index, global_id in enumerate(ids))
             )
         )
 

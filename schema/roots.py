@@ -27,7 +27,9 @@ First = Annotated[
 After = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
 Providers = Annotated[
     list[str] | None,
-    strawberry.argument(description="Only these providers; all that serve the type when left out."),
+    strawberry.argument(
+        description="Only these providers (at least one); all that serve the type when left out."
+    ),
 ]
 Distinct = Annotated[
     bool,

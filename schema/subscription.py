@@ -16,6 +16,7 @@ from strawberry.types.nodes import SelectedField
 
 from gateway import events, model
 from gateway.errors import (
+    BadUserInput,
     GatewayError,
     LimitExceeded,
     LinksUnavailable,
@@ -117,6 +118,7 @@ class Subscription:
     ) -> AsyncGenerator[EntityChange, None]:
         context = info.context
         demand(context.caller, "property:read")
+        _named(context.federation, types, providers)
         for named in types or []:
             demand_to_read(context.caller, model.Entity(named.value))
         if context.subscriptions >= MAX_SUBSCRIPTIONS:
@@ -134,6 +136,17 @@ class Subscription:
             raise SubscriptionEnded(error.code, str(error)) from None
         finally:
             context.subscriptions -= 1
+
+
+def _named(
+    federation: Federation, types: list[NodeType] | None, providers: list[str] | None
+) -> None:
+    """Refuses what a list refuses: a provider the gateway does not serve, or an empty list,
+    whose subscription would never be told anything (and `types: []` was taken as every
+    type), rather than stay silent for ever."""
+    if types is not None and not types:
+        raise BadUserInput("`types` is empty: name at least one type, or leave `types` out.")
+    federation.named(providers)
 
 
 async def _changes(

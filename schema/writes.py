@@ -27,13 +27,21 @@ from schema.types import Info
 
 __all__ = ["IdempotencyKey", "UserError", "errors_of", "source_of", "written"]
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?")
+"""1 to 255 printable ASCII characters, a space neither first nor last: HTTP drops a header
+field's outer spaces (RFC 9110, 5.5), so a key with one could not be sent as the
+`Idempotency-Key` header and as the input field alike."""
+
+KEY_RULE = (
+    "An idempotency key is 1 to 255 printable ASCII characters, spaces included but not "
+    "first or last (HTTP drops a header's outer spaces)."
+)
 
 IdempotencyKey = strawberry.field(
     default=None,
     description="Sent again with the same input, the write happens once and the first "
-    "outcome is returned (also accepted as the `Idempotency-Key` header). Up to 255 printable "
-    "characters; kept 24 hours.",
+    "outcome is returned (also accepted as the `Idempotency-Key` header). 1 to 255 printable "
+    "ASCII characters, spaces included but not first or last; kept 24 hours.",
 )
 
 
@@ -97,18 +105,17 @@ def _plain(value: Any) -> Any:
 
 
 def _key(info: Info, given: Any) -> str | None:
-    """The idempotency key, from the input or the header: both, they must agree."""
+    """The idempotency key, from the input or the header: both, they must agree. An empty
+    key is a malformed key, never none: taken as none, a retry under it wrote again."""
     named, header = getattr(given, "idempotency_key", None), info.context.idempotency_key
     if named is not None and header is not None and named != header:
         raise BadUserInput(
             "The Idempotency-Key header and `idempotencyKey` differ: send one key.",
             field="idempotencyKey",
         )
-    key = named or header
-    if key is not None and not _KEY.match(key):
-        raise BadUserInput(
-            "An idempotency key is 1 to 255 printable ASCII characters.", field="idempotencyKey"
-        )
+    key = named if named is not None else header
+    if key is not None and not _KEY.fullmatch(key):
+        raise BadUserInput(KEY_RULE, field="idempotencyKey")
     if key is not None and info.context.caller.identity is None:
         raise BadUserInput(
             "Idempotency keys are kept per caller, and a token without `sub` names none: "

@@ -574,6 +574,15 @@ async def test_proposals_page_on_past_one_decided_meanwhile_and_refuse_a_forged_
             "proposals-all:99999999999999999999",
             "proposals-all:1e999:5",
             "proposals-all:0.5:-1",
+            "proposals-all:-0.5:1",
+            "proposals-all:nan:1",
+            "proposals-all:0.5:1.0",
+            "proposals-all:0.5:True",
+            "proposals-all:0.5:2147483648",
+            "proposals-all:0.5:1_0",
+            "proposals-all:0.5: 1",
+            "proposals-all:0.5:\u0663",
+            "proposals-all:0.50:1",
         )
     ]
     by_type = """query($after: String) { proposedLinks(type: BUILDING, first: 1, after: $after)

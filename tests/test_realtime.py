@@ -435,3 +435,123 @@ async def test_a_connection_holds_at_most_ten_subscriptions(client: Client) -> N
     payload = json.loads(refusal["text"])
     assert payload["id"] == "11"
     assert payload["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (
+            'types: [TENANT], providers: ["nope"]',
+            "BAD_USER_INPUT",
+            "Unknown provider(s): nope. Known: leap, mycrm, pms, primmo, scom.",
+        ),
+        (
+            "providers: []",
+            "BAD_USER_INPUT",
+            "`providers` is empty: name at least one provider, or leave `providers` out.",
+        ),
+        (
+            "types: []",
+            "BAD_USER_INPUT",
+            "`types` is empty: name at least one type, or leave `types` out.",
+        ),
+    ],
+)
+async def test_a_subscription_that_could_never_be_told_anything_is_refused(
+    client: Client, arguments: str, code: str, message: str | None
+) -> None:
+    """A provider the gateway does not serve was taken, and the subscription stayed silent
+    for ever, though a list naming it is refused; `providers: []` was as silent, and
+    `types: []` was taken as every type. Each is refused as a list refuses it."""
+    socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    query = f"subscription {{ entityChanged({arguments}) {{ kind }} }}"
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": query}})
+    refusal = await socket.until(lambda m: f'"{code}"' in (m.get("text") or ""))
+    listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
+    await socket.close()
+
+    payload = json.loads(refusal["text"])
+    errors = payload["payload"] if payload["type"] == "error" else payload["payload"]["errors"]
+    assert payload["id"] == "1"
+    assert [error["extensions"]["code"] for error in errors] == [code]
+    assert message is None or errors[0]["message"] == message
+    assert listening == 0
+
+
+async def _sent_for(
+    client: Client, query: str, until: Any, protocol: str = "graphql-transport-ws"
+) -> dict[str, Any]:
+    """What a subscription's refusal (or end) sent."""
+    socket = Socket(client.http._transport.app, protocol)  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    await socket.say({"id": "1", "type": start, "payload": {"query": query}})
+    sent = await socket.until(until)
+    await socket.close()
+    return sent
+
+
+def _errors(sent: dict[str, Any]) -> list[dict[str, Any]]:
+    payload = json.loads(sent["text"])["payload"]
+    errors: list[dict[str, Any]] = (
+        [payload]
+        if isinstance(payload, dict) and "message" in payload
+        else payload
+        if isinstance(payload, list)
+        else payload["errors"]
+    )
+    return errors
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_subscription_of_a_type_that_does_not_exist_is_refused_with_its_code(
+    client: Client, protocol: str
+) -> None:
+    """`types: [NOPE]` was refused without `extensions.code`: a subscription's results leave
+    before the operation ends, where errors were shaped."""
+    sent = await _sent_for(
+        client,
+        "subscription { entityChanged(types: [NOPE]) { kind } }",
+        lambda m: '"error"' in (m.get("text") or ""),
+        protocol,
+    )
+
+    (error,) = _errors(sent)
+    assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert error["message"] == "Value 'NOPE' does not exist in 'NodeType' enum."
+
+
+async def test_an_unexpected_failure_in_a_subscription_is_masked_with_a_request_id(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It went out as Python said it, with no code."""
+
+    async def broken() -> AsyncIterator[Change]:
+        raise RuntimeError("the bus's secret inner state")
+        yield  # pragma: no cover - makes this a generator
+
+    monkeypatch.setattr(client.gateway.bus, "listen", broken)
+    sent = await _sent_for(client, SUBSCRIBE, lambda m: '"next"' in (m.get("text") or ""))
+
+    (error,) = _errors(sent)
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "requestId" in error["extensions"] and "secret" not in error["message"]
+
+
+async def test_a_subscription_that_does_not_parse_still_closes_the_socket_with_4400(
+    client: Client,
+) -> None:
+    """graphql-transport-ws closes with 4400 on a document that does not parse, which the
+    transport tells by the error's class: shaping keeps it."""
+    sent = await _sent_for(
+        client, "subscription { entityChanged {", lambda m: m["type"] == "websocket.close"
+    )
+
+    assert sent["code"] == 4400

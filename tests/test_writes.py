@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from graphql import build_schema, get_named_type
 
 from gateway.clock import ManualClock
 from gateway.config import Settings
@@ -19,6 +20,7 @@ from gateway.state.idempotency import KeyInUse, KeyReused, KeysExhausted, LocalI
 from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.tools.loopback import free_port
+from schema import sdl
 from schema.ids import encode_id
 from tests.conftest import Client, error_codes, eventually, serving
 from tests.redis_server import RedisServer
@@ -156,18 +158,21 @@ async def test_a_unit_the_provider_does_not_have_is_named_as_the_field_not_found
     ]
 
 
+@pytest.mark.parametrize("key", ["k-1", "a b"])
 async def test_a_retry_under_the_same_key_gets_the_first_tenant_and_writes_once(
-    client: Client,
+    client: Client, key: str
 ) -> None:
+    """A space is printable ASCII, as the rule says, and a key may hold one: "a b" was
+    refused."""
     unit = await _unit(client, "primmo")
-    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": "k-1"}
+    given = {"unitId": unit, "firstName": "Léa", "lastName": "Roy", "idempotencyKey": key}
 
     first = await client.data(CREATE, {"input": given})
     again = await client.data(CREATE, {"input": given})
     header = await client.http.post(
         "/graphql",
         json={"query": CREATE, "variables": {"input": {**given, "idempotencyKey": None}}},
-        headers={"Idempotency-Key": "k-1"},
+        headers={"Idempotency-Key": key},
     )
 
     assert first == again == header.json()["data"]
@@ -474,3 +479,109 @@ async def test_a_full_store_refuses_a_new_key_rather_than_forget_a_kept_one() ->
     with pytest.raises(KeysExhausted):
         await keys.begin("c", "body")
     assert await keys.begin("a", "body") == '{"kept": 1}'
+
+
+def _ids(entity: Entity, provider: str = "pms") -> str:
+    return encode_id(entity, provider, "1")
+
+
+_MONEY = {"amount": "10", "currency": "CAD"}
+
+KEYED_WRITES: dict[str, tuple[str, dict[str, Any]]] = {
+    "createTenant": (
+        "CreateTenantInput",
+        {"unitId": _ids(Entity.UNIT, "primmo"), "firstName": "A", "lastName": "B"},
+    ),
+    "updateLease": ("UpdateLeaseInput", {"leaseId": _ids(Entity.LEASE), "endDate": "2030-01-31"}),
+    "endLease": ("EndLeaseInput", {"leaseId": _ids(Entity.LEASE), "endDate": "2030-01-31"}),
+    "changeRent": (
+        "ChangeRentInput",
+        {"leaseId": _ids(Entity.LEASE), "effectiveDate": "2030-01-01", "rent": _MONEY},
+    ),
+    "createCharge": (
+        "CreateChargeInput",
+        {"leaseId": _ids(Entity.LEASE), "amount": _MONEY, "dueOn": "2030-01-01"},
+    ),
+    "recordPayment": ("RecordPaymentInput", {"chargeId": _ids(Entity.CHARGE), "amount": _MONEY}),
+    "createMaintenanceRequest": (
+        "CreateMaintenanceRequestInput",
+        {"unitId": _ids(Entity.UNIT), "description": "Leak"},
+    ),
+    "assignMaintenanceRequest": (
+        "AssignMaintenanceRequestInput",
+        {
+            "maintenanceRequestId": _ids(Entity.MAINTENANCE_REQUEST),
+            "vendorId": _ids(Entity.VENDOR),
+        },
+    ),
+    "completeMaintenanceRequest": (
+        "CompleteMaintenanceRequestInput",
+        {"maintenanceRequestId": _ids(Entity.MAINTENANCE_REQUEST)},
+    ),
+    "createWorkOrder": (
+        "CreateWorkOrderInput",
+        {
+            "maintenanceRequestId": _ids(Entity.MAINTENANCE_REQUEST),
+            "vendorId": _ids(Entity.VENDOR),
+            "description": "Fix",
+        },
+    ),
+    "startWorkOrder": ("StartWorkOrderInput", {"workOrderId": _ids(Entity.WORK_ORDER)}),
+    "completeWorkOrder": ("CompleteWorkOrderInput", {"workOrderId": _ids(Entity.WORK_ORDER)}),
+    "cancelWorkOrder": ("CancelWorkOrderInput", {"workOrderId": _ids(Entity.WORK_ORDER)}),
+    "updateUnitStatus": (
+        "UpdateUnitStatusInput",
+        {"unitId": _ids(Entity.UNIT), "occupancy": "VACANT"},
+    ),
+    "createProperty": (
+        "CreatePropertyInput",
+        {"landlordId": _ids(Entity.LANDLORD, "scom"), "name": "Les Pins"},
+    ),
+}
+"""A valid input of each mutation that takes an idempotency key, but for the key."""
+
+
+def test_the_table_of_keyed_writes_names_every_mutation_that_takes_a_key() -> None:
+    mutation = build_schema(sdl()).mutation_type
+    assert mutation is not None
+    keyed = {
+        name: get_named_type(field.args["input"].type).name
+        for name, field in mutation.fields.items()
+        if "input" in field.args
+        and "idempotencyKey" in getattr(get_named_type(field.args["input"].type), "fields", {})
+    }
+
+    assert keyed == {name: kind for name, (kind, _) in KEYED_WRITES.items()}
+
+
+@pytest.mark.parametrize("key", ["", "abc\n", " abc", "abc ", "a\tb", "é", "k" * 256])
+async def test_a_malformed_key_in_the_input_is_refused_as_in_the_header_by_every_write(
+    client: Client, key: str
+) -> None:
+    """`idempotencyKey: ""` was taken as no key at all, so a retry wrote again (two Primmo
+    tenants); `"abc\\n"` passed as a key. Each is refused, as the header is, with the same
+    code and message, before anything is sent."""
+    client.sandbox.reset_counters()
+    refusals = {}
+    for name, (kind, given) in KEYED_WRITES.items():
+        query = f"mutation($input: {kind}!) {{ {name}(input: $input) {{ errors {{ code }} }} }}"
+        named = await client.query(query, {"input": {**given, "idempotencyKey": key}})
+        header = await client.http.post(
+            "/graphql",
+            json={"query": query, "variables": {"input": given}},
+            headers={b"Idempotency-Key": key.encode()},
+        )
+        shown = [(e["extensions"]["code"], e["message"]) for e in named.get("errors", [])]
+        refusals[name] = shown
+        assert shown == [
+            (e["extensions"]["code"], e["message"]) for e in header.json().get("errors", [])
+        ], name
+
+    assert refusals == dict.fromkeys(refusals, [("BAD_USER_INPUT", KEY_RULE)])
+    assert sum(state.count() for state in client.sandbox.states.values()) == 0
+
+
+KEY_RULE = (
+    "An idempotency key is 1 to 255 printable ASCII characters, spaces included but not "
+    "first or last (HTTP drops a header's outer spaces)."
+)

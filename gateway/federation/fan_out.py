@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -194,24 +193,26 @@ class _Cursor(Standings[Position]):
     def decode(cls, text: str, fingerprint: str, providers: Sequence[str]) -> _Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            payload = json.loads(raw)
+            payload = orjson.loads(raw)
             positions = payload["p"]
             done = payload["d"]
             totals = payload["t"]
             fingerprint_given = payload["f"]
             groups = payload.get("g")
             valid = (
-                (groups is None or (isinstance(groups, int) and groups >= 0))
+                (groups is None or _whole(groups))
+                and _whole(payload["v"])
                 and payload["v"] == 1
                 and isinstance(fingerprint_given, str)
                 and isinstance(positions, dict)
                 and isinstance(done, list)
                 and isinstance(totals, dict)
                 and set(positions) | set(done) | set(totals) <= set(providers)
-                and all(isinstance(p, int | str) for p in positions.values())
-                and all(isinstance(t, int) for t in totals.values())
+                and all(isinstance(p, str) or _whole(p) for p in positions.values())
+                and all(_whole(t) for t in totals.values())
+                and _whole(sum(totals.values()))
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             valid = False
         if not valid:
             raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
@@ -226,6 +227,19 @@ class _Cursor(Standings[Position]):
             done=set(done),
             totals=dict(totals),
         )
+
+
+_LARGEST = 2**31 - 1
+"""The largest number a cursor holds: a list's `totalCount` is a GraphQL Int, so no list the
+gateway serves counts more records, nor is a position in one further on. A forged cursor
+with more was an INTERNAL_SERVER_ERROR once it was written again (past 64 bits), a count
+that was no Int, or a provider asked to skip 10^30 records."""
+
+
+def _whole(value: object) -> bool:
+    """A count or offset a cursor may hold: a bool is no number here, though Python's
+    `int` says it is one."""
+    return type(value) is int and 0 <= value <= _LARGEST
 
 
 def _fingerprint(
@@ -298,6 +312,23 @@ class Federation:
             views.append(ProviderView(name, health, auth.expires_at if auth is not None else None))
         return views
 
+    def named(self, wanted: Sequence[str] | None) -> None:
+        """Refuses providers a caller named that would answer nothing, rather than answer
+        nothing: one this gateway does not serve, or none at all (`[]` gave a list of 0 and
+        a subscription that stayed silent). None: the caller named none, so all serve."""
+        if wanted is None:
+            return
+        if not wanted:
+            raise BadUserInput(
+                "`providers` is empty: name at least one provider, or leave `providers` out."
+            )
+        unknown = sorted(set(wanted) - set(self.connectors))
+        if unknown:
+            raise BadUserInput(
+                f"Unknown provider(s): {', '.join(unknown)}. "
+                f"Known: {', '.join(sorted(self.connectors))}."
+            )
+
     def listing(
         self, entity: Entity, criteria: Criteria, wanted: Sequence[str] | None = None
     ) -> list[str]:
@@ -306,13 +337,7 @@ class Federation:
         A provider asked for by name that cannot answer is named in a warning
         rather than silently giving nothing.
         """
-        if wanted is not None:
-            unknown = sorted(set(wanted) - set(self.connectors))
-            if unknown:
-                raise BadUserInput(
-                    f"Unknown provider(s): {', '.join(unknown)}. "
-                    f"Known: {', '.join(sorted(self.connectors))}."
-                )
+        self.named(wanted)
         scope = []
         for name, connector in sorted(self.connectors.items()):
             if wanted is not None and name not in wanted:
