@@ -262,7 +262,10 @@ async def test_a_deadline_reached_before_the_write_left_is_a_timeout_and_frees_t
     assert len(_posts(client, "primmo")) == 1
 
 
-def _named(client: Client, last_name: str) -> int:
+def _named(client: Client, last_name: str, provider: str = "pms") -> int:
+    """The provider's tenants of that last name."""
+    if provider == "primmo":
+        return sum(row["LastName"] == last_name for row in client.primmo.records.tenants)
     tables = client.pms.records
     return sum(row["last_name"] == last_name for rows in tables.tenants.values() for row in rows)
 
@@ -316,6 +319,25 @@ async def test_a_refusal_made_before_sending_frees_the_key_for_the_corrected_wri
     assert [e["code"] for e in refused["createTenant"]["errors"]] == ["VALIDATION_FAILED"]
     assert corrected["createTenant"]["errors"] == []
     assert _named(client, "Corrected") == 1
+
+
+@pytest.mark.parametrize("provider", ["pms", "primmo"])
+async def test_a_write_the_provider_refused_frees_the_key_for_the_corrected_write(
+    client: Client, provider: str
+) -> None:
+    """The provider's own validation refuses the email (pms 422, Primmo 400): it wrote
+    nothing, so the write certainly did not happen, and the corrected write under the same
+    key runs instead of answering IDEMPOTENCY_KEY_REUSED."""
+    unit = await _unit(client, provider)
+    given = {"unitId": unit, "firstName": "A", "lastName": "Refused", "idempotencyKey": "k-10"}
+
+    refused = await client.data(CREATE, {"input": {**given, "email": "not-an-email"}})
+    corrected = await client.data(CREATE, {"input": {**given, "email": "a@example.com"}})
+    again = await client.data(CREATE, {"input": {**given, "email": "a@example.com"}})
+
+    assert [e["code"] for e in refused["createTenant"]["errors"]] == ["VALIDATION_FAILED"]
+    assert corrected["createTenant"]["errors"] == [] and again == corrected
+    assert _named(client, "Refused", provider) == 1
 
 
 async def test_a_request_the_provider_did_not_carry_out_frees_the_key(client: Client) -> None:

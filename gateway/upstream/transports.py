@@ -203,12 +203,21 @@ class RateLimitWait(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+_NOT_CARRIED_OUT = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 414, 415, 422, 429})
+"""Client errors (RFC 9110 §15.5) a server answers instead of carrying the request out. 408 is
+not among them (the request may have been read and acted on), nor any 5xx."""
+
+
 class Sent(httpx.AsyncBaseTransport):
     """Marks the write being watched (`gateway.upstream.dispatch`) as having left, as a data
     request that may change something is handed to the network: innermost, so a request held
     back by a layer above (a spent quota, a full pool) never counts as sent. A connection that
-    could not be made sent nothing. Any method but GET, HEAD and OPTIONS counts, a GraphQL
-    query sent by POST too: erring that way only keeps a key that could have been freed."""
+    could not be made sent nothing, and a request the provider refused without carrying it
+    out (`_NOT_CARRIED_OUT`: its input invalid, its record missing, a conflict) changed
+    nothing: the write certainly did not happen, and its key is freed for the corrected
+    write. Any method but GET, HEAD and OPTIONS counts, a GraphQL query sent by POST too
+    (whose refusals come with a 200): erring that way only keeps a key that could have been
+    freed."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
@@ -223,10 +232,13 @@ class Sent(httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         before, dispatch.left = dispatch.left, True
         try:
-            return await self._inner.handle_async_request(request)
+            response = await self._inner.handle_async_request(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             dispatch.left = before
             raise
+        if response.status_code in _NOT_CARRIED_OUT:
+            dispatch.left = before
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
