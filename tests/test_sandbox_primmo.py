@@ -619,3 +619,24 @@ async def test_a_property_of_another_type_is_refused_naming_it(
     answer = await primmo.post("/api/LeasePriceChanges", json=body)
 
     assert answer.status_code == 400 and name in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/Units?$filter=UnitCode%20eq%20'%ZZ'",
+        "/api/Units?$filter=UnitCode%20eq%20'%'",
+        "/api/Units?$filter=UnitCode%20eq%20'%2'",
+        "/api/Units?custom%G1=1",
+        "/api/Units/ForRent?StartDate=2026-11-01&EndDate=2026-12-01&note=100%",
+    ],
+)
+async def test_a_percent_sign_not_followed_by_two_hex_digits_is_refused(
+    primmo: httpx.AsyncClient, target: str
+) -> None:
+    """RFC 3986's `pct-encoded = "%" HEXDIG HEXDIG`: anything else is not a URL, and a real
+    server answers 400 rather than guess (CAP: "Parsing URL failed")."""
+    response = await primmo.get(target)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BadRequest"

@@ -4,7 +4,8 @@
 here over plain dicts. The server is as strict as the strictest real one:
 
 - the query string is decoded by RFC 3986 alone, so a `+` stays a plus sign and
-  a filter whose spaces went out as `+` is refused, as SAP CAP refuses it;
+  a filter whose spaces went out as `+` is refused, as SAP CAP refuses it, and so
+  is a `%` not followed by two hexadecimal digits;
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -142,8 +144,15 @@ _OPTIONS = {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expan
 _SAFE = "$'()*,;:@/!="
 
 
+_STRAY_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:
-    """A query string decoded as RFC 3986 says, not as an HTML form: `+` is not a space."""
+    """A query string decoded as RFC 3986 says, not as an HTML form: `+` is not a space,
+    and a `%` is the start of `pct-encoded = "%" HEXDIG HEXDIG` or the URL is malformed
+    (`unquote` would keep `%ZZ` as text, a guess no real server makes)."""
+    if _STRAY_PERCENT.search(raw):
+        raise ODataError("The query string has a '%' not followed by two hexadecimal digits.")
     pairs = []
     for part in raw.split(b"&"):
         if not part:
