@@ -640,3 +640,52 @@ async def test_a_percent_sign_not_followed_by_two_hex_digits_is_refused(
 
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$select=Id,%20UnitCode",
+        "$select=Id,,UnitCode",
+        "$select=Id,",
+        "$select=,Id",
+        "$select=%20Id",
+        "$select=Id%20",
+        "$orderby=UnitCode,%20Id",
+        "$orderby=%20UnitCode",
+        "$orderby=UnitCode%20",
+        "$orderby=UnitCode,",
+        "$orderby=UnitCode,,Id",
+        "$orderby=UnitCode%20DESC",
+    ],
+)
+async def test_a_list_option_with_a_blank_or_an_empty_item_is_refused(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`select = "$select" EQ selectItem *( COMMA selectItem )`, and `$orderby` alike: no
+    whitespace around a comma, no empty item (CAP refuses `Id,,UnitCode` and `Id,`). The
+    order word is `asc` or `desc` as CAP and ASP.NET's OData read it, in lower case."""
+    response = await primmo.get(f"/api/Units?{query}")
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$select=Id%2CUnitCode",
+        "$select=*",
+        "$orderby=UnitCode%20%20desc,Id",
+        "$orderby=UnitCode%09desc,Id%20asc",
+        "$filter=Id%20in%20(%201,%202%20)",
+    ],
+)
+async def test_what_the_abnf_allows_in_a_list_is_answered(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`COMMA = "," / "%2C"`, `RWS` is any run of blanks and tabs, and an `in` list has
+    `BWS` around its items: a server must take these."""
+    response = await primmo.get(f"/api/Units?{query}")
+
+    assert response.status_code == 200, response.text

@@ -6,6 +6,9 @@ here over plain dicts. The server is as strict as the strictest real one:
 - the query string is decoded by RFC 3986 alone, so a `+` stays a plus sign and
   a filter whose spaces went out as `+` is refused, as SAP CAP refuses it, and so
   is a `%` not followed by two hexadecimal digits;
+- the options are read as the OData 4.01 ABNF writes them, or as the strictest of
+  CAP and ASP.NET's OData reads them where that is stricter: no blank beside a comma
+  in `$select` or `$orderby` (the ABNF's `in (…)` lists allow one, and so does this);
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
@@ -212,9 +215,7 @@ def next_link(url: str, params: Sequence[tuple[str, str]], skiptoken: int) -> st
 def _build(options: Mapping[str, str]) -> QueryOptions:
     result = QueryOptions(given=dict(options))
     if "$select" in options:
-        result.select = [part.strip() for part in options["$select"].split(",") if part.strip()]
-        if not result.select:
-            raise ODataError("$select is empty.")
+        result.select = [_select_item(item) for item in options["$select"].split(",")]
     if "$filter" in options:
         result.filter = _parse_filter(options["$filter"])
     if "$orderby" in options:
@@ -246,13 +247,27 @@ def _parse_filter(text: str) -> ast._Node:
         raise ODataError(f"The $filter expression is invalid: {error}") from None
 
 
+_IDENTIFIER = r"[^\W\d]\w{0,127}"
+"""`odataIdentifier`: a letter or `_`, then up to 127 letters, digits or `_`."""
+_SELECT_ITEM = re.compile(rf"\*|{_IDENTIFIER}")
+_ORDER_ITEM = re.compile(rf"({_IDENTIFIER})(?:[ \t]+(asc|desc))?")
+"""`orderbyItem = commonExpr [ RWS ( "asc" / "desc" ) ]`, over property names. The words
+are read in lower case, as CAP and ASP.NET's OData read them (`DESC` is their 400)."""
+
+
+def _select_item(item: str) -> str:
+    """One `selectItem`: no blank beside its commas and none empty, as the ABNF has it
+    (`COMMA = "," / "%2C"`, no `BWS`)."""
+    if not _SELECT_ITEM.fullmatch(item):
+        raise ODataError(f"The $select item '{item}' is invalid.")
+    return item
+
+
 def _order_item(item: str) -> tuple[str, bool]:
-    parts = item.split()
-    if len(parts) == 1:
-        return parts[0], False
-    if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
-        return parts[0], parts[1].lower() == "desc"
-    raise ODataError(f"The $orderby item '{item.strip()}' is invalid.")
+    match = _ORDER_ITEM.fullmatch(item)
+    if match is None:
+        raise ODataError(f"The $orderby item '{item}' is invalid.")
+    return match[1], match[2] == "desc"
 
 
 def _non_negative(name: str, text: str) -> int:
