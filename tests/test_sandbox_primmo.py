@@ -689,3 +689,38 @@ async def test_what_the_abnf_allows_in_a_list_is_answered(
     response = await primmo.get(f"/api/Units?{query}")
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$top=%2B1",
+        "$top=1_0",
+        "$top=%201",
+        "$top=1%20",
+        "$top=%D9%A1",
+        "$top=",
+        "$skip=-0",
+        "$skip=%2B0",
+        "$count=TRUE",
+        "$count=True",
+        "$count=%20true",
+        "$count=false%20",
+    ],
+)
+async def test_a_number_or_a_boolean_not_written_as_the_abnf_writes_it_is_refused(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`top = "$top" EQ 1*DIGIT` (ASCII digits: no sign, blank, `_` or other script's
+    digits, all of which `int()` takes), and `$count` is `true` or `false` exactly, as
+    ASP.NET's OData and CAP read it (both refuse `True`)."""
+    response = await primmo.get(f"/api/Units?{query}")
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_leading_zeros_are_digits_too(primmo: httpx.AsyncClient) -> None:
+    body = await _values(primmo, "/api/Units", **{"$top": "002", "$skip": "01", "$count": "false"})
+
+    assert len(body["value"]) == 2 and "@odata.count" not in body

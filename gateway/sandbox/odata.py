@@ -9,6 +9,8 @@ here over plain dicts. The server is as strict as the strictest real one:
 - the options are read as the OData 4.01 ABNF writes them, or as the strictest of
   CAP and ASP.NET's OData reads them where that is stricter: no blank beside a comma
   in `$select` or `$orderby` (the ABNF's `in (…)` lists allow one, and so does this);
+  `$top` and `$skip` ASCII digits alone; `$count` exactly `true` or `false` (the
+  ABNF's `boolean` is case-blind, but CAP and ASP.NET's OData refuse `True`);
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
@@ -225,10 +227,9 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
     if "$skip" in options:
         result.skip = _non_negative("$skip", options["$skip"])
     if "$count" in options:
-        flag = options["$count"].strip().lower()
-        if flag not in ("true", "false"):
-            raise ODataError("$count must be true or false.")
-        result.count = flag == "true"
+        if options["$count"] not in ("true", "false"):
+            raise ODataError(f"$count must be true or false, not '{options['$count']}'.")
+        result.count = options["$count"] == "true"
     if "$expand" in options:
         result.expand = _parse_expand(options["$expand"])
     if "$skiptoken" in options:
@@ -270,14 +271,15 @@ def _order_item(item: str) -> tuple[str, bool]:
     return match[1], match[2] == "desc"
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _non_negative(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ODataError(f"{name} must be a non-negative integer, not '{text}'.") from None
-    if value < 0:
+    """`1*DIGIT`, ASCII digits alone: `int()` would also take a sign, blanks, `1_0` and
+    other scripts' digits (`١`), none of which a standard server reads as a number."""
+    if not _DIGITS.fullmatch(text):
         raise ODataError(f"{name} must be a non-negative integer, not '{text}'.")
-    return value
+    return int(text)
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
