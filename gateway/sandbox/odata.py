@@ -11,6 +11,8 @@ here over plain dicts. The server is as strict as the strictest real one:
   in `$select` or `$orderby` (the ABNF's `in (…)` lists allow one, and so does this);
   `$top` and `$skip` ASCII digits alone; `$count` exactly `true` or `false` (the
   ABNF's `boolean` is case-blind, but CAP and ASP.NET's OData refuse `True`);
+  `$expand` without a blank outside its options' values, nested options only those
+  `expandOption` allows, and a nested `$count=true` answered (`Units@odata.count`);
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
@@ -24,7 +26,7 @@ import functools
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -283,6 +285,8 @@ def _non_negative(name: str, text: str) -> int:
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside parentheses and quotes, each part as written:
+    an empty part or a blank beside a separator is the caller's to refuse."""
     parts: list[str] = []
     depth, start, quoted = 0, 0, False
     for index, char in enumerate(text):
@@ -302,24 +306,38 @@ def _split_top_level(text: str, separator: str) -> list[str]:
     if depth != 0 or quoted:
         raise ODataError("Unbalanced parentheses or quotes in $expand.")
     parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip()]
+    return parts
+
+
+_EXPAND_ITEM = re.compile(rf"({_IDENTIFIER})(?:\((.+)\))?", re.DOTALL)
+"""`navigationProperty [ OPEN expandOption *( SEMI expandOption ) CLOSE ]`, no blank
+anywhere but inside an option's value."""
+_EXPAND_OPTIONS = frozenset(
+    "$filter $search $orderby $skip $top $count $select $expand $compute $levels".split()
+)
+"""`expandOption`'s system options: not `$skiptoken`, which names a page of a whole answer.
+Those it allows and the sandbox does not serve (`$search`, `$compute`, `$levels`) are
+refused as not supported, as at the top, rather than ignored."""
 
 
 def _parse_expand(text: str) -> dict[str, QueryOptions]:
     expanded: dict[str, QueryOptions] = {}
     for item in _split_top_level(text, ","):
-        name, _, rest = item.partition("(")
+        match = _EXPAND_ITEM.fullmatch(item)
+        if match is None:
+            raise ODataError(f"The $expand item '{item}' is invalid.")
+        name, inside = match[1], match[2]
         nested: dict[str, str] = {}
-        if rest:
-            if not rest.endswith(")"):
-                raise ODataError(f"The $expand item '{item}' is invalid.")
-            for option in _split_top_level(rest[:-1], ";"):
-                key, sep, value = option.partition("=")
-                key = key.strip().lower()
-                if not sep or key not in _OPTIONS:
-                    raise ODataError(f"The nested option '{option}' is invalid.")
-                nested[key] = value
-        expanded[name.strip()] = _build(nested)
+        for option in _split_top_level(inside, ";") if inside is not None else []:
+            key, sep, value = option.partition("=")
+            if not sep or key.lower() not in _EXPAND_OPTIONS:
+                raise ODataError(f"The nested option '{option}' is invalid in $expand.")
+            if key.lower() in nested:
+                raise ODataError(f"The nested option '{key}' is given more than once.")
+            nested[key.lower()] = value
+        for key in nested.keys() - _OPTIONS:
+            raise ODataError(f"The query option '{key}' is not supported.")
+        expanded[name] = _build(nested)
     return expanded
 
 
@@ -369,9 +387,9 @@ def _shape(row: Row, options: QueryOptions, entity_set: EntitySet, server: Serve
     }
     for name, nested in options.expand.items():
         navigation = entity_set.navigation[name]
-        answer = evaluate(
-            navigation.follow(row), replace(nested, count=False), navigation.target, server
-        )
+        answer = evaluate(navigation.follow(row), nested, navigation.target, server)
+        if answer.total is not None:
+            shaped[f"{name}@odata.count"] = answer.total
         shaped[name] = answer.rows
         if answer.skiptoken is not None:
             shaped[f"{name}@odata.nextLink"] = _nested_link(
