@@ -514,11 +514,32 @@ async def test_endswith_compares_the_text_as_stored_trailing_spaces_included(
         "(CompanyNo eq '1' and BuildingCode eq 'B1') or (CompanyNo eq 2 and BuildingCode eq 2)",
         "UnitCode eq 3",
         "NumberOfRooms eq true",
+        "trim(UnitCode) eq 5",
+        "5 eq tolower(UnitCode)",
+        "toupper(UnitCode) in (1,2)",
+        "length(UnitCode) eq 'x'",
+        "length(UnitCode) gt '3'",
+        "contains(UnitCode,'1') eq 'yes'",
+        "tolower(Id) eq 'x'",
+        "length(NumberOfRooms) eq 1",
+        "contains(UnitCode,1)",
+        "startswith(Id,'1')",
+        "Id eq -1 and startswith(Id,'1')",
+        "UnitCode eq Id",
+        "UnitCode",
+        "trim(UnitCode)",
+        "length(UnitCode)",
+        "UnitCode and Id eq 1",
+        "not length(UnitCode)",
     ],
 )
-async def test_equality_across_types_is_refused_as_real_servers_refuse_it(
+async def test_operands_of_another_type_are_refused_as_real_servers_refuse_them(
     primmo: httpx.AsyncClient, expression: str
 ) -> None:
+    """Before a row is read (`Id eq -1 and …` reads none), as ASP.NET's OData binds a
+    filter: a function's result has its type (`trim` text, `length` Edm.Int32), its
+    arguments must be text, and the filter and the operands of `and`, `or`, `not` are
+    booleans."""
     response = await primmo.get(f"/api/Units?{odata.encode({'$filter': expression})}")
 
     assert response.status_code == 400, expression
@@ -528,7 +549,18 @@ async def test_equality_across_types_is_refused_as_real_servers_refuse_it(
 async def test_equality_within_a_type_and_with_null_is_answered(
     primmo: httpx.AsyncClient,
 ) -> None:
-    for expression in ("NumberOfRooms eq 3", "Id eq 3.0", "HousingType eq null", "Id ne null"):
+    for expression in (
+        "NumberOfRooms eq 3",
+        "Id eq 3.0",
+        "HousingType eq null",
+        "Id ne null",
+        "trim(UnitCode) eq '101'",
+        "length(trim(UnitCode)) eq 3",
+        "length(UnitCode) ge NumberOfRooms",
+        "tolower(trim(UnitCode)) in ('101','102')",
+        "contains(UnitCode,'1') eq true",
+        "trim(HousingType) eq null",
+    ):
         await _values(primmo, "/api/Units", **{"$filter": expression})
 
 

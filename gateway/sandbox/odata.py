@@ -13,6 +13,9 @@ here over plain dicts. The server is as strict as the strictest real one:
   ABNF's `boolean` is case-blind, but CAP and ASP.NET's OData refuse `True`);
   `$expand` without a blank outside its options' values, nested options only those
   `expandOption` allows, and a nested `$count=true` answered (`Units@odata.count`);
+- a filter is typed before a row is read, as ASP.NET's OData binds one: operands of
+  one kind, functions' results typed (`length` an Edm.Int32), their arguments text,
+  and booleans where a boolean is due;
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
@@ -130,7 +133,7 @@ class EntitySet:
     navigation: Mapping[str, Navigation] = field(default_factory=dict)
     types: Mapping[str, str] = field(default_factory=dict)
     """Properties' EDM types (`Edm.Int32`), where known: a real server refuses a filter that
-    compares one with a literal of another kind before it reads a row."""
+    compares one with an operand of another kind before it reads a row."""
 
     @classmethod
     def typed(
@@ -473,25 +476,51 @@ class _Compiler(NodeVisitor):
         self.collation = collation
         self.types = types
 
+    def _type_of(self, node: ast._Node) -> str | None:
+        """A node's EDM type as the filter's text gives it: a property's, a literal's, a
+        function's result (`trim` text, `length` Edm.Int32), a comparison's or a boolean
+        operator's (Edm.Boolean); None where the text does not say (`null`)."""
+        if isinstance(node, ast.Identifier):
+            return self.types.get(node.name)
+        if isinstance(node, ast.Call):
+            return _RESULT_TYPES.get(node.func.name.lower())
+        if isinstance(node, ast.Compare | ast.BoolOp):
+            return "Edm.Boolean"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return "Edm.Boolean"
+        return _LITERAL_TYPES.get(type(node))
+
+    def _is_not(self, node: ast._Node, wanted: str) -> str | None:
+        """`node`'s type when it is known and of another kind than `wanted`."""
+        held = self._type_of(node)
+        if held in _EDM_KINDS and _EDM_KINDS[held] != _EDM_KINDS[wanted]:
+            return held
+        return None
+
     def _check_types(self, left: ast._Node, right: ast._Node) -> None:
-        """A property compared with a literal of another kind (`Id eq '1'` on an Int32) is
-        refused as ASP.NET's OData refuses it, whatever the rows hold."""
-        for name, literal in ((left, right), (right, left)):
-            held = self.types.get(name.name, "") if isinstance(name, ast.Identifier) else ""
-            if held not in _EDM_KINDS:
-                continue
-            for item in literal.val if isinstance(literal, ast.List) else [literal]:
-                given = _LITERAL_TYPES.get(type(item))
-                if given is not None and _EDM_KINDS[held] != _EDM_KINDS[given]:
-                    raise ODataError(
-                        "A binary operator with incompatible types was detected. "
-                        f"Found operand types '{held}' and '{given}'."
-                    )
+        """Operands of another kind (`Id eq '1'` on an Int32, `length(UnitCode) eq 'x'`) are
+        refused as ASP.NET's OData refuses them, whatever the rows hold."""
+        held = self._type_of(left)
+        if held not in _EDM_KINDS:
+            return
+        for item in right.val if isinstance(right, ast.List) else [right]:
+            given = self._is_not(item, held)
+            if given is not None:
+                raise ODataError(
+                    "A binary operator with incompatible types was detected. "
+                    f"Found operand types '{held}' and '{given}'."
+                )
+
+    def _check_boolean(self, node: ast._Node, where: str) -> None:
+        held = self._is_not(node, "Edm.Boolean")
+        if held is not None:
+            raise ODataError(f"{where} must be an Edm.Boolean, not '{held}'.")
 
     def _comparable(self, value: Any) -> Any:
         return self.collation.equal(value) if isinstance(value, str) else value
 
     def predicate(self, node: ast._Node) -> Callable[[Row], bool]:
+        self._check_boolean(node, "The $filter expression")
         lookup = self._index(node)
         if lookup is not None:
             return lookup
@@ -589,6 +618,8 @@ class _Compiler(NodeVisitor):
         return ordered
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
+        for operand in (node.left, node.right):
+            self._check_boolean(operand, "An operand of 'and' or 'or'")
         left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(node.op, ast.And):
             return lambda row: left(row) is True and right(row) is True
@@ -597,6 +628,7 @@ class _Compiler(NodeVisitor):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
         operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
+            self._check_boolean(node.operand, "The operand of 'not'")
             return lambda row: operand(row) is not True
 
         def negative(row: Row) -> Any:
@@ -612,6 +644,13 @@ class _Compiler(NodeVisitor):
         function = self._FUNCTIONS.get(name.lower())
         if function is None:
             raise ODataError(f"The function '{name}' is not supported.")
+        for arg in node.args:
+            held = self._is_not(arg, "Edm.String")
+            if held is not None:
+                raise ODataError(
+                    f"No function signature for the function '{name}' matches its arguments: "
+                    f"it takes Edm.String, not '{held}'."
+                )
         arguments = [self.visit(arg) for arg in node.args]
 
         def call(row: Row) -> Any:
@@ -642,6 +681,18 @@ def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:
 
 
 _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
+
+_RESULT_TYPES = {
+    "contains": "Edm.Boolean",
+    "startswith": "Edm.Boolean",
+    "endswith": "Edm.Boolean",
+    "tolower": "Edm.String",
+    "toupper": "Edm.String",
+    "trim": "Edm.String",
+    "length": "Edm.Int32",
+}
+"""What each function the compiler serves gives, as OData's canonical functions are typed;
+each takes Edm.String arguments alone."""
 
 _LITERAL_TYPES: dict[type, str] = {
     ast.String: "Edm.String",
