@@ -813,3 +813,154 @@ async def test_a_nested_count_is_given_beside_the_expanded_collection(
         assert some["Units@odata.count"] == len(rooms) and some["Units"] == []
     assert any(b["Units@odata.count"] > 1 for b in counted["value"])
     assert all("Units@odata.count" not in b for b in whole["value"])
+
+
+async def test_every_odata_answer_says_its_version(primmo: httpx.AsyncClient) -> None:
+    """OData 4.01 Part 1 §8.1.5: a service MUST say `OData-Version` on its answers, its
+    refusals and its count and metadata documents included."""
+    unit = (await _values(primmo, "/api/Units", **{"$top": "1"}))["value"][0]
+    tenant = {
+        **{name: unit[name] for name in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+        "LastName": "Roy",
+    }
+    answers = [
+        await primmo.get("/api/Units?$top=1"),
+        await primmo.get("/api/Units?$top=x"),
+        await primmo.get("/api/Units/$count"),
+        await primmo.get("/api/$metadata"),
+        await primmo.get(f"/api/Units/ForRent?{odata.encode(_FOR_RENT)}"),
+        await primmo.get("/api/Suppliers"),
+        await primmo.get("/api/FinancialStatements"),
+        await primmo.post("/api/Tenants", json=tenant),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 400, 200, 200, 200, 200, 403, 201]
+    assert all(answer.headers.get("OData-Version") == "4.0" for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OData-Version", "5.0"),
+        ("OData-Version", "3.0"),
+        ("OData-Version", "4"),
+        ("OData-Version", "4.1"),
+        ("OData-MaxVersion", "3.0"),
+        ("OData-MaxVersion", "four"),
+    ],
+)
+async def test_a_version_the_service_does_not_speak_is_refused(
+    primmo: httpx.AsyncClient, name: str, value: str
+) -> None:
+    """`odata-version = "4.0" [ oneToNine ]`, of which the service speaks 4.0 and 4.01; an
+    `OData-MaxVersion` below 4.0 asks for an answer it cannot give."""
+    response = await primmo.get("/api/Units?$top=1", headers={name: value})
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BadRequest"
+    assert response.headers["OData-Version"] == "4.0"
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/Units?$top=1", "application/xml"),
+        ("/api/Units?$top=1", "text/html, application/atom+xml"),
+        ("/api/Units?$top=1", "application/json;odata.metadata=minimal;foo=bar"),
+        ("/api/Units?$top=1", "application/json;odata.metadata=full"),
+        ("/api/Units?$top=1", "application/json;IEEE754Compatible=maybe"),
+        ("/api/Units?$top=1", "application/json;charset=latin1"),
+        ("/api/Units?$top=1", "application/json;q=0"),
+        ("/api/Units/$count", "application/json"),
+        ("/api/$metadata", "application/json"),
+    ],
+)
+async def test_an_accept_the_service_cannot_answer_is_406(
+    primmo: httpx.AsyncClient, path: str, accept: str
+) -> None:
+    """A media type it does not write, or JSON with a format parameter it does not know or
+    a value it does not serve (`odata.metadata=full`: the sandbox writes `minimal` and
+    `none`), is not answered in another format as if asked."""
+    response = await primmo.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 406, response.text
+    assert response.json()["error"]["code"] == "NotAcceptable"
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/Units?$top=1", "application/json;odata.metadata=minimal"),
+        ("/api/Units?$top=1", "application/json; odata.metadata=minimal; odata.streaming=true"),
+        ("/api/Units?$top=1", "application/json;metadata=minimal;charset=UTF-8"),
+        ("/api/Units?$top=1", "application/xml, application/json;q=0.5"),
+        ("/api/Units?$top=1", "application/*"),
+        ("/api/Units/$count", "text/plain"),
+        ("/api/Units/$count", "*/*"),
+        ("/api/$metadata", "application/xml"),
+    ],
+)
+async def test_an_accept_the_service_can_answer_is_answered(
+    primmo: httpx.AsyncClient, path: str, accept: str
+) -> None:
+    response = await primmo.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 200, response.text
+
+
+async def test_ieee754compatible_writes_decimals_and_counts_as_strings(
+    primmo: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """OData JSON §3.2: with `IEEE754Compatible=true` Edm.Decimal and Edm.Int64 values (a
+    count is one) are strings, in the number's own digits, and the answer's media type says
+    so; without it they are numbers. The Primmo connector never asks for it and reads both."""
+    target = "/api/AccountsReceivable?$top=5&$count=true&$select=Id,Balance,PastDue"
+    plain = await primmo.get(target)
+    asked = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
+    strings = await primmo.get(target, headers={"Accept": asked})
+
+    assert "IEEE754Compatible=true" in strings.headers["content-type"]
+    assert "IEEE754Compatible" not in plain.headers["content-type"]
+    assert strings.json()["@odata.count"] == str(plain.json()["@odata.count"])
+    for number, text in zip(plain.json()["value"], strings.json()["value"], strict=True):
+        assert isinstance(number["Balance"], float) and isinstance(text["Id"], int)
+        assert text == {
+            **number,
+            "Balance": json.dumps(number["Balance"]),
+            "PastDue": json.dumps(number["PastDue"]),
+        }
+
+    nested = await primmo.get(
+        "/api/Buildings?$top=2&$select=Id&$expand=Units($select=Id;$count=true)",
+        headers={"Accept": asked},
+    )
+    assert all(isinstance(b["Units@odata.count"], str) for b in nested.json()["value"])
+
+    lease, end = _running_lease(sandbox)
+    written = await primmo.post(
+        "/api/LeasePriceChanges",
+        json={"LeaseId": lease, "EffectiveDate": end.isoformat(), "Amount": 1000},
+        headers={"Accept": asked},
+    )
+    assert written.status_code == 201 and written.json()["Amount"] == "1000"
+
+
+async def test_no_metadata_leaves_the_context_out_and_links_absolute(
+    primmo: httpx.AsyncClient,
+) -> None:
+    """`odata.metadata=none`: no `@odata.context`, so a next link cannot be read against it
+    and is written whole (below `Units/ForRent`, a relative one would lead elsewhere)."""
+    accept = {"Accept": "application/json;odata.metadata=none"}
+    target = f"/api/Units/ForRent?{odata.encode(_FOR_RENT)}"
+    whole = (await _values(primmo, "/api/Units/ForRent", **_FOR_RENT, **{"$top": "7"}))["value"]
+    await primmo.post("/_sandbox/odata?max_page_size=3")
+
+    response = await primmo.get(f"{target}&$top=7", headers=accept)
+    rows = list(response.json()["value"])
+    while "@odata.nextLink" in response.json():
+        assert "@odata.context" not in response.json()
+        response = await primmo.get(response.json()["@odata.nextLink"], headers=accept)
+        rows.extend(response.json()["value"])
+
+    assert "odata.metadata=none" in response.headers["content-type"]
+    assert rows == whole and len(rows) == 7

@@ -19,6 +19,8 @@ here over plain dicts. The server is as strict as the strictest real one:
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
+- a request in a version it does not speak, or accepting nothing it writes, is
+  refused (`negotiate`), and `IEEE754Compatible=true` is honoured (`ieee754`);
 - pages are capped (`Server.max_page_size`), the rest behind `@odata.nextLink`
   with a `$skiptoken`, in expanded collections too, as ASP.NET's OData does.
 """
@@ -26,9 +28,10 @@ here over plain dicts. The server is as strict as the strictest real one:
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,14 +44,18 @@ from odata_query.visitor import NodeVisitor
 
 __all__ = [
     "COLLATIONS",
+    "VERSION",
     "Answer",
     "Collation",
     "EntitySet",
+    "Format",
     "Navigation",
     "ODataError",
     "QueryOptions",
     "Server",
     "evaluate",
+    "ieee754",
+    "negotiate",
     "next_link",
     "parse_count_options",
     "parse_options",
@@ -148,6 +155,118 @@ class Answer:
     total: int | None
     skiptoken: int | None
     """Where the next page starts, when the server cut this one short."""
+
+
+VERSION = "4.0"
+"""The protocol version every answer says it is in (`OData-Version`)."""
+_SPOKEN = frozenset({"4.0", "4.01"})
+"""Request versions understood: `odata-version = "4.0" [ oneToNine ]`, of which these."""
+_MAX_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Format:
+    """How a JSON answer is written, as the request's `Accept` chose (OData JSON §3)."""
+
+    metadata: bool = True
+    """`odata.metadata=minimal` (the context URL written) or `none` (left out)."""
+    ieee754: bool = False
+    """`IEEE754Compatible=true`: Edm.Int64 and Edm.Decimal values written as strings."""
+
+    @property
+    def media_type(self) -> str:
+        written = "application/json;odata.metadata=" + ("minimal" if self.metadata else "none")
+        return written + (";IEEE754Compatible=true" if self.ieee754 else "")
+
+
+_JSON_PARAMETERS = {
+    "odata.metadata": {"minimal", "none"},
+    "metadata": {"minimal", "none"},
+    "odata.streaming": {"true", "false"},
+    "streaming": {"true", "false"},
+    "ieee754compatible": {"true", "false"},
+    "exponentialdecimals": {"true", "false"},
+    "charset": {"utf-8"},
+}
+"""JSON's format parameters (OData JSON §3, with 4.01's unprefixed names) and the values
+served: not `odata.metadata=full`, whose annotations the sandbox does not write."""
+_TEXT_PARAMETERS = {"charset": {"utf-8"}}
+
+
+def negotiate(headers: Mapping[str, str], produces: str) -> Format:
+    """The format of an answer of media type `produces`, or the refusal a strict server
+    gives: 400 for a version it does not speak (OData 4.01 Part 1 §8.2.6 and §8.2.7), 406
+    when no type `Accept` names is one it writes, with parameters it knows and serves."""
+    version = headers.get("odata-version")
+    if version is not None and version not in _SPOKEN:
+        raise ODataError(f"The OData-Version '{version}' is not supported: 4.0 or 4.01.")
+    highest = headers.get("odata-maxversion")
+    if highest is not None:
+        match = _MAX_VERSION.fullmatch(highest)
+        if match is None or (int(match[1]), int(match[2])) < (4, 0):
+            raise ODataError(f"The OData-MaxVersion '{highest}' is below 4.0, which is spoken.")
+    accept = headers.get("accept", "").strip()
+    if not accept:
+        return Format()
+    known = _JSON_PARAMETERS if produces == "application/json" else _TEXT_PARAMETERS
+    kind = produces.split("/")[0]
+    best: tuple[float, dict[str, str]] | None = None
+    for name, parameters, weight in _media_ranges(accept):
+        fits = name in ("*/*", f"{kind}/*", produces)
+        understood = all(value in known.get(key, ()) for key, value in parameters.items())
+        if fits and understood and weight > 0 and (best is None or weight > best[0]):
+            best = (weight, parameters)
+    if best is None:
+        raise ODataError(
+            f"No media type in Accept '{accept}' is {produces} with parameters this service "
+            "knows and serves.",
+            code="NotAcceptable",
+            status=406,
+        )
+    chosen = best[1]
+    metadata = chosen.get("odata.metadata", chosen.get("metadata", "minimal"))
+    return Format(metadata != "none", chosen.get("ieee754compatible") == "true")
+
+
+def _media_ranges(accept: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Each media range of an `Accept` header (RFC 9110 §12.5.1) in lower case, with its
+    parameters and its weight; one whose weight is not a number is skipped."""
+    for media_range in accept.split(","):
+        name, *pairs = (part.strip() for part in media_range.split(";"))
+        parameters = {}
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            parameters[key.strip().lower()] = value.strip().strip('"').lower()
+        try:
+            weight = float(parameters.pop("q", "1"))
+        except ValueError:
+            continue
+        yield name.lower(), parameters, weight
+
+
+_WIDE = frozenset({"Edm.Int64", "Edm.Decimal"})
+
+
+def ieee754(row: Row, entity_set: EntitySet) -> Row:
+    """A row as `IEEE754Compatible=true` wants it (OData JSON §3.2): its Edm.Int64 and
+    Edm.Decimal values, and its expanded collections' counts (an Edm.Int64), as strings in
+    the digits the number would have been written in; its expanded rows alike."""
+    written: Row = {}
+    for key, value in row.items():
+        name, _, annotation = key.partition("@")
+        navigation = entity_set.navigation.get(name)
+        if annotation == "odata.count" or (
+            not annotation
+            and entity_set.types.get(key) in _WIDE
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            written[key] = json.dumps(value)
+        elif navigation is not None and not annotation:
+            written[key] = [ieee754(item, navigation.target) for item in value]
+        else:
+            written[key] = value
+    return written
 
 
 _OPTIONS = {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expand", "$skiptoken"}
