@@ -786,9 +786,10 @@ async def test_an_expand_the_abnf_does_not_allow_or_the_sandbox_cannot_honour_is
     primmo: httpx.AsyncClient, expand: str
 ) -> None:
     """`expandItem = navigationProperty [ OPEN expandOption *( SEMI expandOption ) CLOSE ]`
-    with no blank anywhere (CAP refuses `Units(%20$select=Id)`), and `expandOption` does not
-    include `$skiptoken`; `$levels` and `$search` it does include, and the sandbox refuses
-    them as it refuses `$search` at the top rather than ignore them."""
+    with no blank anywhere (CAP refuses `Units($select%20=Id)`, not all of them) and at least
+    one option in parentheses; an option at most once, as at the top; `expandOption` does
+    not include `$skiptoken`. `$levels` and `$search` it does include, and the sandbox
+    refuses them as it refuses `$search` at the top rather than ignore them."""
     await _refused(primmo, f"/api/Buildings?$expand={expand}")
 
 
