@@ -752,8 +752,8 @@ async def test_a_number_or_a_boolean_not_written_as_the_abnf_writes_it_is_refuse
     primmo: httpx.AsyncClient, query: str
 ) -> None:
     """`top = "$top" EQ 1*DIGIT` (ASCII digits: no sign, blank, `_` or other script's
-    digits, all of which `int()` takes), and `$count` is `true` or `false` exactly, as
-    ASP.NET's OData and CAP read it (both refuse `True`)."""
+    digits, all of which `int()` takes), and `$count` is `true` or `false` with no blank
+    (`EQ boolean`), in lower case as ASP.NET's OData and CAP read it (both refuse `True`)."""
     await _refused(primmo, f"/api/Units?{query}")
 
 
