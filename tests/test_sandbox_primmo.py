@@ -514,11 +514,32 @@ async def test_endswith_compares_the_text_as_stored_trailing_spaces_included(
         "(CompanyNo eq '1' and BuildingCode eq 'B1') or (CompanyNo eq 2 and BuildingCode eq 2)",
         "UnitCode eq 3",
         "NumberOfRooms eq true",
+        "trim(UnitCode) eq 5",
+        "5 eq tolower(UnitCode)",
+        "toupper(UnitCode) in (1,2)",
+        "length(UnitCode) eq 'x'",
+        "length(UnitCode) gt '3'",
+        "contains(UnitCode,'1') eq 'yes'",
+        "tolower(Id) eq 'x'",
+        "length(NumberOfRooms) eq 1",
+        "contains(UnitCode,1)",
+        "startswith(Id,'1')",
+        "Id eq -1 and startswith(Id,'1')",
+        "UnitCode eq Id",
+        "UnitCode",
+        "trim(UnitCode)",
+        "length(UnitCode)",
+        "UnitCode and Id eq 1",
+        "not length(UnitCode)",
     ],
 )
-async def test_equality_across_types_is_refused_as_real_servers_refuse_it(
+async def test_operands_of_another_type_are_refused_as_real_servers_refuse_them(
     primmo: httpx.AsyncClient, expression: str
 ) -> None:
+    """Before a row is read (`Id eq -1 and …` reads none), as ASP.NET's OData binds a
+    filter: a function's result has its type (`trim` text, `length` Edm.Int32), its
+    arguments must be text, and the filter and the operands of `and`, `or`, `not` are
+    booleans."""
     response = await primmo.get(f"/api/Units?{odata.encode({'$filter': expression})}")
 
     assert response.status_code == 400, expression
@@ -528,7 +549,18 @@ async def test_equality_across_types_is_refused_as_real_servers_refuse_it(
 async def test_equality_within_a_type_and_with_null_is_answered(
     primmo: httpx.AsyncClient,
 ) -> None:
-    for expression in ("NumberOfRooms eq 3", "Id eq 3.0", "HousingType eq null", "Id ne null"):
+    for expression in (
+        "NumberOfRooms eq 3",
+        "Id eq 3.0",
+        "HousingType eq null",
+        "Id ne null",
+        "trim(UnitCode) eq '101'",
+        "length(trim(UnitCode)) eq 3",
+        "length(UnitCode) ge NumberOfRooms",
+        "tolower(trim(UnitCode)) in ('101','102')",
+        "contains(UnitCode,'1') eq true",
+        "trim(HousingType) eq null",
+    ):
         await _values(primmo, "/api/Units", **{"$filter": expression})
 
 
@@ -619,3 +651,314 @@ async def test_a_property_of_another_type_is_refused_naming_it(
     answer = await primmo.post("/api/LeasePriceChanges", json=body)
 
     assert answer.status_code == 400 and name in answer.json()["error"]["message"]
+
+
+async def _refused(
+    http: httpx.AsyncClient,
+    target: str,
+    headers: dict[str, str] | None = None,
+    status: int = 400,
+    code: str = "BadRequest",
+) -> httpx.Response:
+    """`target` asked for as written (no client re-encoding), refused in an OData error body."""
+    response = await http.get(target, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    return response
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/Units?$filter=UnitCode%20eq%20'%ZZ'",
+        "/api/Units?$filter=UnitCode%20eq%20'%'",
+        "/api/Units?$filter=UnitCode%20eq%20'%2'",
+        "/api/Units?custom%G1=1",
+        "/api/Units/ForRent?StartDate=2026-11-01&EndDate=2026-12-01&note=100%",
+    ],
+)
+async def test_a_percent_sign_not_followed_by_two_hex_digits_is_refused(
+    primmo: httpx.AsyncClient, target: str
+) -> None:
+    """RFC 3986's `pct-encoded = "%" HEXDIG HEXDIG`: anything else is not a URL, and a real
+    server answers 400 rather than guess (CAP: "Parsing URL failed")."""
+    await _refused(primmo, target)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$select=Id,%20UnitCode",
+        "$select=Id,,UnitCode",
+        "$select=Id,",
+        "$select=,Id",
+        "$select=%20Id",
+        "$select=Id%20",
+        "$orderby=UnitCode,%20Id",
+        "$orderby=%20UnitCode",
+        "$orderby=UnitCode%20",
+        "$orderby=UnitCode,",
+        "$orderby=UnitCode,,Id",
+        "$orderby=UnitCode%20DESC",
+    ],
+)
+async def test_a_list_option_with_a_blank_or_an_empty_item_is_refused(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`select = "$select" EQ selectItem *( COMMA selectItem )`, and `$orderby` alike: no
+    whitespace around a comma, no empty item (CAP refuses `Id,,UnitCode` and `Id,`). The
+    order word is `asc` or `desc` as CAP and ASP.NET's OData read it, in lower case."""
+    await _refused(primmo, f"/api/Units?{query}")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$select=Id%2CUnitCode",
+        "$select=*",
+        "$orderby=UnitCode%20%20desc,Id",
+        "$orderby=UnitCode%09desc,Id%20asc",
+        "$filter=Id%20in%20(%201,%202%20)",
+    ],
+)
+async def test_what_the_abnf_allows_in_a_list_is_answered(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`COMMA = "," / "%2C"`, `RWS` is any run of blanks and tabs, and an `in` list has
+    `BWS` around its items: a server must take these."""
+    response = await primmo.get(f"/api/Units?{query}")
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$top=%2B1",
+        "$top=1_0",
+        "$top=%201",
+        "$top=1%20",
+        "$top=%D9%A1",
+        "$top=",
+        "$skip=-0",
+        "$skip=%2B0",
+        "$count=TRUE",
+        "$count=True",
+        "$count=%20true",
+        "$count=false%20",
+    ],
+)
+async def test_a_number_or_a_boolean_not_written_as_the_abnf_writes_it_is_refused(
+    primmo: httpx.AsyncClient, query: str
+) -> None:
+    """`top = "$top" EQ 1*DIGIT` (ASCII digits: no sign, blank, `_` or other script's
+    digits, all of which `int()` takes), and `$count` is `true` or `false` with no blank
+    (`EQ boolean`), in lower case as ASP.NET's OData and CAP read it (both refuse `True`)."""
+    await _refused(primmo, f"/api/Units?{query}")
+
+
+async def test_leading_zeros_are_digits_too(primmo: httpx.AsyncClient) -> None:
+    body = await _values(primmo, "/api/Units", **{"$top": "002", "$skip": "01", "$count": "false"})
+
+    assert len(body["value"]) == 2 and "@odata.count" not in body
+
+
+@pytest.mark.parametrize(
+    "expand",
+    [
+        "%20Units",
+        "Units%20",
+        "Units%20($select=Id)",
+        "Units(%20$select=Id)",
+        "Units($select%20=Id)",
+        "Units($select=Id;%20$top=1)",
+        "%20Units%20(%20$select%20=Id)",
+        "Units,",
+        "Units()",
+        "Units($top=1;)",
+        "Units($top=1;$top=2)",
+        "Units($select=Id;$skiptoken=1)",
+        "Units($levels=2)",
+        "Units($search=x)",
+    ],
+)
+async def test_an_expand_the_abnf_does_not_allow_or_the_sandbox_cannot_honour_is_refused(
+    primmo: httpx.AsyncClient, expand: str
+) -> None:
+    """`expandItem = navigationProperty [ OPEN expandOption *( SEMI expandOption ) CLOSE ]`
+    with no blank anywhere (CAP refuses `Units($select%20=Id)`, not all of them) and at least
+    one option in parentheses; an option at most once, as at the top; `expandOption` does
+    not include `$skiptoken`. `$levels` and `$search` it does include, and the sandbox
+    refuses them as it refuses `$search` at the top rather than ignore them."""
+    await _refused(primmo, f"/api/Buildings?$expand={expand}")
+
+
+async def test_a_nested_count_is_given_beside_the_expanded_collection(
+    primmo: httpx.AsyncClient,
+) -> None:
+    """`$count` is an `expandOption` (OData JSON §15: `Units@odata.count`), as CAP writes it."""
+    whole = await _values(primmo, "/api/Buildings", **{"$select": "Id", "$expand": "Units"})
+    counted = await _values(
+        primmo,
+        "/api/Buildings",
+        **{"$select": "Id", "$expand": "Units($select=Id;$count=true;$top=1)"},
+    )
+    filtered = await _values(
+        primmo,
+        "/api/Buildings",
+        **{"$select": "Id", "$expand": "Units($filter=NumberOfRooms ge 3;$count=true;$top=0)"},
+    )
+
+    for full, one, some in zip(whole["value"], counted["value"], filtered["value"], strict=True):
+        assert one["Units@odata.count"] == len(full["Units"])
+        assert one["Units"] == [{"Id": unit["Id"]} for unit in full["Units"][:1]]
+        rooms = [unit for unit in full["Units"] if unit["NumberOfRooms"] >= 3]
+        assert some["Units@odata.count"] == len(rooms) and some["Units"] == []
+    assert any(b["Units@odata.count"] > 1 for b in counted["value"])
+    assert all("Units@odata.count" not in b for b in whole["value"])
+
+
+async def test_every_odata_answer_says_its_version(primmo: httpx.AsyncClient) -> None:
+    """OData 4.01 Part 1 §8.1.5: a service MUST say `OData-Version` on its answers, its
+    refusals and its count and metadata documents included."""
+    unit = (await _values(primmo, "/api/Units", **{"$top": "1"}))["value"][0]
+    tenant = {
+        **{name: unit[name] for name in ("CompanyNo", "DivisionNo", "BuildingCode", "UnitCode")},
+        "LastName": "Roy",
+    }
+    answers = [
+        await primmo.get("/api/Units?$top=1"),
+        await primmo.get("/api/Units?$top=x"),
+        await primmo.get("/api/Units/$count"),
+        await primmo.get("/api/$metadata"),
+        await primmo.get(f"/api/Units/ForRent?{odata.encode(_FOR_RENT)}"),
+        await primmo.get("/api/Suppliers"),
+        await primmo.get("/api/FinancialStatements"),
+        await primmo.post("/api/Tenants", json=tenant),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 400, 200, 200, 200, 200, 403, 201]
+    assert all(answer.headers.get("OData-Version") == "4.0" for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OData-Version", "5.0"),
+        ("OData-Version", "3.0"),
+        ("OData-Version", "4"),
+        ("OData-Version", "4.1"),
+        ("OData-MaxVersion", "3.0"),
+        ("OData-MaxVersion", "four"),
+    ],
+)
+async def test_a_version_the_service_does_not_speak_is_refused(
+    primmo: httpx.AsyncClient, name: str, value: str
+) -> None:
+    """`odata-version = "4.0" [ oneToNine ]`, of which the service speaks 4.0 and 4.01; an
+    `OData-MaxVersion` below 4.0 asks for an answer it cannot give."""
+    response = await _refused(primmo, "/api/Units?$top=1", {name: value})
+
+    assert response.headers["OData-Version"] == "4.0"
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/Units?$top=1", "application/xml"),
+        ("/api/Units?$top=1", "text/html, application/atom+xml"),
+        ("/api/Units?$top=1", "application/json;odata.metadata=minimal;foo=bar"),
+        ("/api/Units?$top=1", "application/json;odata.metadata=full"),
+        ("/api/Units?$top=1", "application/json;IEEE754Compatible=maybe"),
+        ("/api/Units?$top=1", "application/json;charset=latin1"),
+        ("/api/Units?$top=1", "application/json;q=0"),
+        ("/api/Units/$count", "application/json"),
+        ("/api/$metadata", "application/json"),
+    ],
+)
+async def test_an_accept_the_service_cannot_answer_is_406(
+    primmo: httpx.AsyncClient, path: str, accept: str
+) -> None:
+    """A media type it does not write, or JSON with a format parameter it does not know or
+    a value it does not serve (`odata.metadata=full`: the sandbox writes `minimal` and
+    `none`), is not answered in another format as if asked."""
+    await _refused(primmo, path, {"Accept": accept}, status=406, code="NotAcceptable")
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/Units?$top=1", "application/json;odata.metadata=minimal"),
+        ("/api/Units?$top=1", "application/json; odata.metadata=minimal; odata.streaming=true"),
+        ("/api/Units?$top=1", "application/json;metadata=minimal;charset=UTF-8"),
+        ("/api/Units?$top=1", "application/xml, application/json;q=0.5"),
+        ("/api/Units?$top=1", "application/*"),
+        ("/api/Units/$count", "text/plain"),
+        ("/api/Units/$count", "*/*"),
+        ("/api/$metadata", "application/xml"),
+    ],
+)
+async def test_an_accept_the_service_can_answer_is_answered(
+    primmo: httpx.AsyncClient, path: str, accept: str
+) -> None:
+    response = await primmo.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 200, response.text
+
+
+async def test_ieee754compatible_writes_decimals_and_counts_as_strings(
+    primmo: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """OData JSON §3.2: with `IEEE754Compatible=true` Edm.Decimal and Edm.Int64 values (a
+    count is one) are strings, in the number's own digits, and the answer's media type says
+    so; without it they are numbers. The Primmo connector never asks for it and reads both."""
+    target = "/api/AccountsReceivable?$top=5&$count=true&$select=Id,Balance,PastDue"
+    plain = await primmo.get(target)
+    asked = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
+    strings = await primmo.get(target, headers={"Accept": asked})
+
+    assert "IEEE754Compatible=true" in strings.headers["content-type"]
+    assert "IEEE754Compatible" not in plain.headers["content-type"]
+    assert strings.json()["@odata.count"] == str(plain.json()["@odata.count"])
+    for number, text in zip(plain.json()["value"], strings.json()["value"], strict=True):
+        assert isinstance(number["Balance"], float) and isinstance(text["Id"], int)
+        assert text == {
+            **number,
+            "Balance": json.dumps(number["Balance"]),
+            "PastDue": json.dumps(number["PastDue"]),
+        }
+
+    nested = await primmo.get(
+        "/api/Buildings?$top=2&$select=Id&$expand=Units($select=Id;$count=true)",
+        headers={"Accept": asked},
+    )
+    assert all(isinstance(b["Units@odata.count"], str) for b in nested.json()["value"])
+
+    lease, end = _running_lease(sandbox)
+    written = await primmo.post(
+        "/api/LeasePriceChanges",
+        json={"LeaseId": lease, "EffectiveDate": end.isoformat(), "Amount": 1000},
+        headers={"Accept": asked},
+    )
+    assert written.status_code == 201 and written.json()["Amount"] == "1000"
+
+
+async def test_no_metadata_leaves_the_context_out_and_links_absolute(
+    primmo: httpx.AsyncClient,
+) -> None:
+    """`odata.metadata=none`: no `@odata.context`, so a next link cannot be read against it
+    and is written whole (below `Units/ForRent`, a relative one would lead elsewhere)."""
+    accept = {"Accept": "application/json;odata.metadata=none"}
+    target = f"/api/Units/ForRent?{odata.encode(_FOR_RENT)}"
+    whole = (await _values(primmo, "/api/Units/ForRent", **_FOR_RENT, **{"$top": "7"}))["value"]
+    await primmo.post("/_sandbox/odata?max_page_size=3")
+
+    response = await primmo.get(f"{target}&$top=7", headers=accept)
+    rows = list(response.json()["value"])
+    while "@odata.nextLink" in response.json():
+        assert "@odata.context" not in response.json()
+        response = await primmo.get(response.json()["@odata.nextLink"], headers=accept)
+        rows.extend(response.json()["value"])
+
+    assert "odata.metadata=none" in response.headers["content-type"]
+    assert rows == whole and len(rows) == 7

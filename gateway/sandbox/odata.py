@@ -4,10 +4,23 @@
 here over plain dicts. The server is as strict as the strictest real one:
 
 - the query string is decoded by RFC 3986 alone, so a `+` stays a plus sign and
-  a filter whose spaces went out as `+` is refused, as SAP CAP refuses it;
+  a filter whose spaces went out as `+` is refused, as SAP CAP refuses it, and so
+  is a `%` not followed by two hexadecimal digits;
+- the options are read as the OData 4.01 ABNF writes them, or as the strictest of
+  CAP and ASP.NET's OData reads them where that is stricter: no blank beside a comma
+  in `$select` or `$orderby` (the ABNF's `in (…)` lists allow one, and so does this);
+  `$top` and `$skip` ASCII digits alone; `$count` exactly `true` or `false` (the
+  ABNF's `boolean` is case-blind, but CAP and ASP.NET's OData refuse `True`);
+  `$expand` without a blank outside its options' values, nested options only those
+  `expandOption` allows, and a nested `$count=true` answered (`Units@odata.count`);
+- a filter is typed before a row is read, as ASP.NET's OData binds one: operands of
+  one kind, functions' results typed (`length` an Edm.Int32), their arguments text,
+  and booleans where a boolean is due;
 - strings compare exactly and order by code point (SQLite's and PostgreSQL's
   `C` collation) unless the `sql_server` collation is asked for, which ignores
   trailing spaces and orders case-blind, as Primmo's SQL Server columns do;
+- a request in a version it does not speak, or accepting nothing it writes, is
+  refused (`negotiate`), and `IEEE754Compatible=true` is honoured (`ieee754`);
 - pages are capped (`Server.max_page_size`), the rest behind `@odata.nextLink`
   with a `$skiptoken`, in expanded collections too, as ASP.NET's OData does.
 """
@@ -15,9 +28,11 @@ here over plain dicts. The server is as strict as the strictest real one:
 from __future__ import annotations
 
 import functools
+import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -29,14 +44,18 @@ from odata_query.visitor import NodeVisitor
 
 __all__ = [
     "COLLATIONS",
+    "VERSION",
     "Answer",
     "Collation",
     "EntitySet",
+    "Format",
     "Navigation",
     "ODataError",
     "QueryOptions",
     "Server",
     "evaluate",
+    "ieee754",
+    "negotiate",
     "next_link",
     "parse_count_options",
     "parse_options",
@@ -121,7 +140,7 @@ class EntitySet:
     navigation: Mapping[str, Navigation] = field(default_factory=dict)
     types: Mapping[str, str] = field(default_factory=dict)
     """Properties' EDM types (`Edm.Int32`), where known: a real server refuses a filter that
-    compares one with a literal of another kind before it reads a row."""
+    compares one with an operand of another kind before it reads a row."""
 
     @classmethod
     def typed(
@@ -138,12 +157,131 @@ class Answer:
     """Where the next page starts, when the server cut this one short."""
 
 
+VERSION = "4.0"
+"""The protocol version every answer says it is in (`OData-Version`)."""
+_SPOKEN = frozenset({"4.0", "4.01"})
+"""Request versions understood: `odata-version = "4.0" [ oneToNine ]`, of which these."""
+_MAX_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Format:
+    """How a JSON answer is written, as the request's `Accept` chose (OData JSON §3)."""
+
+    metadata: bool = True
+    """`odata.metadata=minimal` (the context URL written) or `none` (left out)."""
+    ieee754: bool = False
+    """`IEEE754Compatible=true`: Edm.Int64 and Edm.Decimal values written as strings."""
+
+    @property
+    def media_type(self) -> str:
+        written = "application/json;odata.metadata=" + ("minimal" if self.metadata else "none")
+        return written + (";IEEE754Compatible=true" if self.ieee754 else "")
+
+
+_JSON_PARAMETERS = {
+    "odata.metadata": {"minimal", "none"},
+    "metadata": {"minimal", "none"},
+    "odata.streaming": {"true", "false"},
+    "streaming": {"true", "false"},
+    "ieee754compatible": {"true", "false"},
+    "exponentialdecimals": {"true", "false"},
+    "charset": {"utf-8"},
+}
+"""JSON's format parameters (OData JSON §3, with 4.01's unprefixed names) and the values
+served: not `odata.metadata=full`, whose annotations the sandbox does not write."""
+_TEXT_PARAMETERS = {"charset": {"utf-8"}}
+
+
+def negotiate(headers: Mapping[str, str], produces: str) -> Format:
+    """The format of an answer of media type `produces`, or the refusal a strict server
+    gives: 400 for a version it does not speak (OData 4.01 Part 1 §8.2.6 and §8.2.7), 406
+    when no type `Accept` names is one it writes, with parameters it knows and serves."""
+    version = headers.get("odata-version")
+    if version is not None and version not in _SPOKEN:
+        raise ODataError(f"The OData-Version '{version}' is not supported: 4.0 or 4.01.")
+    highest = headers.get("odata-maxversion")
+    if highest is not None:
+        match = _MAX_VERSION.fullmatch(highest)
+        if match is None or (int(match[1]), int(match[2])) < (4, 0):
+            raise ODataError(f"The OData-MaxVersion '{highest}' is below 4.0, which is spoken.")
+    accept = headers.get("accept", "").strip()
+    if not accept:
+        return Format()
+    known = _JSON_PARAMETERS if produces == "application/json" else _TEXT_PARAMETERS
+    kind = produces.split("/")[0]
+    best: tuple[float, dict[str, str]] | None = None
+    for name, parameters, weight in _media_ranges(accept):
+        fits = name in ("*/*", f"{kind}/*", produces)
+        understood = all(value in known.get(key, ()) for key, value in parameters.items())
+        if fits and understood and weight > 0 and (best is None or weight > best[0]):
+            best = (weight, parameters)
+    if best is None:
+        raise ODataError(
+            f"No media type in Accept '{accept}' is {produces} with parameters this service "
+            "knows and serves.",
+            code="NotAcceptable",
+            status=406,
+        )
+    chosen = best[1]
+    metadata = chosen.get("odata.metadata", chosen.get("metadata", "minimal"))
+    return Format(metadata != "none", chosen.get("ieee754compatible") == "true")
+
+
+def _media_ranges(accept: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Each media range of an `Accept` header (RFC 9110 §12.5.1) in lower case, with its
+    parameters and its weight; one whose weight is not a number is skipped."""
+    for media_range in accept.split(","):
+        name, *pairs = (part.strip() for part in media_range.split(";"))
+        parameters = {}
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            parameters[key.strip().lower()] = value.strip().strip('"').lower()
+        try:
+            weight = float(parameters.pop("q", "1"))
+        except ValueError:
+            continue
+        yield name.lower(), parameters, weight
+
+
+_WIDE = frozenset({"Edm.Int64", "Edm.Decimal"})
+
+
+def ieee754(row: Row, entity_set: EntitySet) -> Row:
+    """A row as `IEEE754Compatible=true` wants it (OData JSON §3.2): its Edm.Int64 and
+    Edm.Decimal values, and its expanded collections' counts (an Edm.Int64), as strings in
+    the digits the number would have been written in; its expanded rows alike."""
+    written: Row = {}
+    for key, value in row.items():
+        name, _, annotation = key.partition("@")
+        navigation = entity_set.navigation.get(name)
+        if annotation == "odata.count" or (
+            not annotation
+            and entity_set.types.get(key) in _WIDE
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            written[key] = json.dumps(value)
+        elif navigation is not None and not annotation:
+            written[key] = [ieee754(item, navigation.target) for item in value]
+        else:
+            written[key] = value
+    return written
+
+
 _OPTIONS = {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expand", "$skiptoken"}
 _SAFE = "$'()*,;:@/!="
 
 
+_STRAY_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:
-    """A query string decoded as RFC 3986 says, not as an HTML form: `+` is not a space."""
+    """A query string decoded as RFC 3986 says, not as an HTML form: `+` is not a space,
+    and a `%` is the start of `pct-encoded = "%" HEXDIG HEXDIG` or the URL is malformed
+    (`unquote` would keep `%ZZ` as text, a guess no real server makes)."""
+    if _STRAY_PERCENT.search(raw):
+        raise ODataError("The query string has a '%' not followed by two hexadecimal digits.")
     pairs = []
     for part in raw.split(b"&"):
         if not part:
@@ -203,9 +341,7 @@ def next_link(url: str, params: Sequence[tuple[str, str]], skiptoken: int) -> st
 def _build(options: Mapping[str, str]) -> QueryOptions:
     result = QueryOptions(given=dict(options))
     if "$select" in options:
-        result.select = [part.strip() for part in options["$select"].split(",") if part.strip()]
-        if not result.select:
-            raise ODataError("$select is empty.")
+        result.select = [_select_item(item) for item in options["$select"].split(",")]
     if "$filter" in options:
         result.filter = _parse_filter(options["$filter"])
     if "$orderby" in options:
@@ -215,10 +351,9 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
     if "$skip" in options:
         result.skip = _non_negative("$skip", options["$skip"])
     if "$count" in options:
-        flag = options["$count"].strip().lower()
-        if flag not in ("true", "false"):
-            raise ODataError("$count must be true or false.")
-        result.count = flag == "true"
+        if options["$count"] not in ("true", "false"):
+            raise ODataError(f"$count must be true or false, not '{options['$count']}'.")
+        result.count = options["$count"] == "true"
     if "$expand" in options:
         result.expand = _parse_expand(options["$expand"])
     if "$skiptoken" in options:
@@ -237,26 +372,43 @@ def _parse_filter(text: str) -> ast._Node:
         raise ODataError(f"The $filter expression is invalid: {error}") from None
 
 
+_IDENTIFIER = r"[^\W\d]\w{0,127}"
+"""`odataIdentifier`: a letter or `_`, then up to 127 letters, digits or `_`."""
+_SELECT_ITEM = re.compile(rf"\*|{_IDENTIFIER}")
+_ORDER_ITEM = re.compile(rf"({_IDENTIFIER})(?:[ \t]+(asc|desc))?")
+"""`orderbyItem = commonExpr [ RWS ( "asc" / "desc" ) ]`, over property names. The words
+are read in lower case, as CAP and ASP.NET's OData read them (`DESC` is their 400)."""
+
+
+def _select_item(item: str) -> str:
+    """One `selectItem`: no blank beside its commas and none empty, as the ABNF has it
+    (`COMMA = "," / "%2C"`, no `BWS`)."""
+    if not _SELECT_ITEM.fullmatch(item):
+        raise ODataError(f"The $select item '{item}' is invalid.")
+    return item
+
+
 def _order_item(item: str) -> tuple[str, bool]:
-    parts = item.split()
-    if len(parts) == 1:
-        return parts[0], False
-    if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
-        return parts[0], parts[1].lower() == "desc"
-    raise ODataError(f"The $orderby item '{item.strip()}' is invalid.")
+    match = _ORDER_ITEM.fullmatch(item)
+    if match is None:
+        raise ODataError(f"The $orderby item '{item}' is invalid.")
+    return match[1], match[2] == "desc"
+
+
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _non_negative(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ODataError(f"{name} must be a non-negative integer, not '{text}'.") from None
-    if value < 0:
+    """`1*DIGIT`, ASCII digits alone: `int()` would also take a sign, blanks, `1_0` and
+    other scripts' digits (`١`), none of which a standard server reads as a number."""
+    if not _DIGITS.fullmatch(text):
         raise ODataError(f"{name} must be a non-negative integer, not '{text}'.")
-    return value
+    return int(text)
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside parentheses and quotes, each part as written:
+    an empty part or a blank beside a separator is the caller's to refuse."""
     parts: list[str] = []
     depth, start, quoted = 0, 0, False
     for index, char in enumerate(text):
@@ -276,24 +428,38 @@ def _split_top_level(text: str, separator: str) -> list[str]:
     if depth != 0 or quoted:
         raise ODataError("Unbalanced parentheses or quotes in $expand.")
     parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip()]
+    return parts
+
+
+_EXPAND_ITEM = re.compile(rf"({_IDENTIFIER})(?:\((.+)\))?", re.DOTALL)
+"""`navigationProperty [ OPEN expandOption *( SEMI expandOption ) CLOSE ]`, no blank
+anywhere but inside an option's value."""
+_EXPAND_OPTIONS = frozenset(
+    "$filter $search $orderby $skip $top $count $select $expand $compute $levels".split()
+)
+"""`expandOption`'s system options: not `$skiptoken`, which names a page of a whole answer.
+Those it allows and the sandbox does not serve (`$search`, `$compute`, `$levels`) are
+refused as not supported, as at the top, rather than ignored."""
 
 
 def _parse_expand(text: str) -> dict[str, QueryOptions]:
     expanded: dict[str, QueryOptions] = {}
     for item in _split_top_level(text, ","):
-        name, _, rest = item.partition("(")
+        match = _EXPAND_ITEM.fullmatch(item)
+        if match is None:
+            raise ODataError(f"The $expand item '{item}' is invalid.")
+        name, inside = match[1], match[2]
         nested: dict[str, str] = {}
-        if rest:
-            if not rest.endswith(")"):
-                raise ODataError(f"The $expand item '{item}' is invalid.")
-            for option in _split_top_level(rest[:-1], ";"):
-                key, sep, value = option.partition("=")
-                key = key.strip().lower()
-                if not sep or key not in _OPTIONS:
-                    raise ODataError(f"The nested option '{option}' is invalid.")
-                nested[key] = value
-        expanded[name.strip()] = _build(nested)
+        for option in _split_top_level(inside, ";") if inside is not None else []:
+            key, sep, value = option.partition("=")
+            if not sep or key.lower() not in _EXPAND_OPTIONS:
+                raise ODataError(f"The nested option '{option}' is invalid in $expand.")
+            if key.lower() in nested:
+                raise ODataError(f"The nested option '{key}' is given more than once.")
+            nested[key.lower()] = value
+        for key in nested.keys() - _OPTIONS:
+            raise ODataError(f"The query option '{key}' is not supported.")
+        expanded[name] = _build(nested)
     return expanded
 
 
@@ -343,9 +509,9 @@ def _shape(row: Row, options: QueryOptions, entity_set: EntitySet, server: Serve
     }
     for name, nested in options.expand.items():
         navigation = entity_set.navigation[name]
-        answer = evaluate(
-            navigation.follow(row), replace(nested, count=False), navigation.target, server
-        )
+        answer = evaluate(navigation.follow(row), nested, navigation.target, server)
+        if answer.total is not None:
+            shaped[f"{name}@odata.count"] = answer.total
         shaped[name] = answer.rows
         if answer.skiptoken is not None:
             shaped[f"{name}@odata.nextLink"] = _nested_link(
@@ -429,25 +595,51 @@ class _Compiler(NodeVisitor):
         self.collation = collation
         self.types = types
 
+    def _type_of(self, node: ast._Node) -> str | None:
+        """A node's EDM type as the filter's text gives it: a property's, a literal's, a
+        function's result (`trim` text, `length` Edm.Int32), a comparison's or a boolean
+        operator's (Edm.Boolean); None where the text does not say (`null`)."""
+        if isinstance(node, ast.Identifier):
+            return self.types.get(node.name)
+        if isinstance(node, ast.Call):
+            return _RESULT_TYPES.get(node.func.name.lower())
+        if isinstance(node, ast.Compare | ast.BoolOp):
+            return "Edm.Boolean"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return "Edm.Boolean"
+        return _LITERAL_TYPES.get(type(node))
+
+    def _is_not(self, node: ast._Node, wanted: str) -> str | None:
+        """`node`'s type when it is known and of another kind than `wanted`."""
+        held = self._type_of(node)
+        if held in _EDM_KINDS and _EDM_KINDS[held] != _EDM_KINDS[wanted]:
+            return held
+        return None
+
     def _check_types(self, left: ast._Node, right: ast._Node) -> None:
-        """A property compared with a literal of another kind (`Id eq '1'` on an Int32) is
-        refused as ASP.NET's OData refuses it, whatever the rows hold."""
-        for name, literal in ((left, right), (right, left)):
-            held = self.types.get(name.name, "") if isinstance(name, ast.Identifier) else ""
-            if held not in _EDM_KINDS:
-                continue
-            for item in literal.val if isinstance(literal, ast.List) else [literal]:
-                given = _LITERAL_TYPES.get(type(item))
-                if given is not None and _EDM_KINDS[held] != _EDM_KINDS[given]:
-                    raise ODataError(
-                        "A binary operator with incompatible types was detected. "
-                        f"Found operand types '{held}' and '{given}'."
-                    )
+        """Operands of another kind (`Id eq '1'` on an Int32, `length(UnitCode) eq 'x'`) are
+        refused as ASP.NET's OData refuses them, whatever the rows hold."""
+        held = self._type_of(left)
+        if held not in _EDM_KINDS:
+            return
+        for item in right.val if isinstance(right, ast.List) else [right]:
+            given = self._is_not(item, held)
+            if given is not None:
+                raise ODataError(
+                    "A binary operator with incompatible types was detected. "
+                    f"Found operand types '{held}' and '{given}'."
+                )
+
+    def _check_boolean(self, node: ast._Node, where: str) -> None:
+        held = self._is_not(node, "Edm.Boolean")
+        if held is not None:
+            raise ODataError(f"{where} must be an Edm.Boolean, not '{held}'.")
 
     def _comparable(self, value: Any) -> Any:
         return self.collation.equal(value) if isinstance(value, str) else value
 
     def predicate(self, node: ast._Node) -> Callable[[Row], bool]:
+        self._check_boolean(node, "The $filter expression")
         lookup = self._index(node)
         if lookup is not None:
             return lookup
@@ -545,6 +737,8 @@ class _Compiler(NodeVisitor):
         return ordered
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
+        for operand in (node.left, node.right):
+            self._check_boolean(operand, "An operand of 'and' or 'or'")
         left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(node.op, ast.And):
             return lambda row: left(row) is True and right(row) is True
@@ -553,6 +747,7 @@ class _Compiler(NodeVisitor):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
         operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
+            self._check_boolean(node.operand, "The operand of 'not'")
             return lambda row: operand(row) is not True
 
         def negative(row: Row) -> Any:
@@ -568,6 +763,13 @@ class _Compiler(NodeVisitor):
         function = self._FUNCTIONS.get(name.lower())
         if function is None:
             raise ODataError(f"The function '{name}' is not supported.")
+        for arg in node.args:
+            held = self._is_not(arg, "Edm.String")
+            if held is not None:
+                raise ODataError(
+                    f"No function signature for the function '{name}' matches its arguments: "
+                    f"it takes Edm.String, not '{held}'."
+                )
         arguments = [self.visit(arg) for arg in node.args]
 
         def call(row: Row) -> Any:
@@ -598,6 +800,18 @@ def _operands(node: ast._Node, joined_by: type) -> list[ast._Node]:
 
 
 _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
+
+_RESULT_TYPES = {
+    "contains": "Edm.Boolean",
+    "startswith": "Edm.Boolean",
+    "endswith": "Edm.Boolean",
+    "tolower": "Edm.String",
+    "toupper": "Edm.String",
+    "trim": "Edm.String",
+    "length": "Edm.Int32",
+}
+"""What each function the compiler serves gives, as OData's canonical functions are typed;
+each takes Edm.String arguments alone."""
 
 _LITERAL_TYPES: dict[type, str] = {
     ast.String: "Edm.String",

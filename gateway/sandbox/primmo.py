@@ -35,13 +35,17 @@ from gateway.sandbox.leasing import Books
 from gateway.sandbox.ledger import LOCAL, Charge, Ledger
 from gateway.sandbox.odata import (
     COLLATIONS,
+    VERSION,
     Collation,
     EntitySet,
+    Format,
     Navigation,
     ODataError,
     Row,
     Server,
     evaluate,
+    ieee754,
+    negotiate,
     next_link,
     parse_count_options,
     parse_options,
@@ -66,6 +70,8 @@ CREDENTIALS = {
 }
 """The sandbox's only account; `gateway serve` without configuration logs in with it."""
 _SIGNING_KEY = "primmo-sandbox-signing-key-not-a-secret"
+_JSON, _TEXT, _XML = "application/json", "text/plain", "application/xml"
+"""What Primmo's OData routes answer in: rows, counts, `$metadata`."""
 
 _PLACE_TYPES = {"Id": "Edm.Int32", "CompanyNo": "Edm.Int32", "DivisionNo": "Edm.Int32"}
 _TYPES = {
@@ -625,7 +631,7 @@ class _Service:
         a preference is a hint, and a server may answer 204 whatever was preferred."""
 
     def routes(self) -> list[Route]:
-        bearer = self.bearer
+        bearer, odata = self.bearer, self.odata
         sets = {
             "Buildings": (self.tables.buildings, self.buildings),
             "Units": (self.tables.units, self.units),
@@ -635,10 +641,14 @@ class _Service:
         }
         routes = [
             Route("/api/Token", self.token, methods=["POST"]),
-            Route("/api/$metadata", metadata, methods=["GET"]),
-            Route("/api/Units/ForRent", bearer(self.units_for_rent), methods=["GET"]),
-            Route("/api/Units/ForRent/$count", bearer(self.units_for_rent_count), methods=["GET"]),
-            Route("/api/Tenants", bearer(self.tenants_endpoint), methods=["GET", "POST"]),
+            Route("/api/$metadata", _odata(_XML, metadata), methods=["GET"]),
+            Route("/api/Units/ForRent", odata(self.units_for_rent), methods=["GET"]),
+            Route(
+                "/api/Units/ForRent/$count",
+                odata(self.units_for_rent_count, _TEXT),
+                methods=["GET"],
+            ),
+            Route("/api/Tenants", odata(self.tenants_endpoint), methods=["GET", "POST"]),
             Route("/_sandbox/odata", self.configure, methods=["POST"]),
             Route("/_sandbox/modules", self.license, methods=["POST"]),
             Route("/api/subscribe", bearer(self.subscribe), methods=["GET", "POST"]),
@@ -659,23 +669,25 @@ class _Service:
             routes += [
                 Route(
                     f"/api/{path}",
-                    bearer(self.either(listed, write) if write else listed),
+                    odata(self.either(listed, write) if write else listed),
                     methods=["GET", "POST"] if write else ["GET"],
                 ),
                 Route(
                     f"/api/{path}/$count",
-                    bearer(self.licensed(path, self.counted_now(read, description))),
+                    odata(self.licensed(path, self.counted_now(read, description)), _TEXT),
                     methods=["GET"],
                 ),
             ]
         for path, (rows, description) in sets.items():
             if path != "Tenants":
                 routes.append(
-                    Route(f"/api/{path}", bearer(self.listed(rows, description)), methods=["GET"])
+                    Route(f"/api/{path}", odata(self.listed(rows, description)), methods=["GET"])
                 )
             routes.append(
                 Route(
-                    f"/api/{path}/$count", bearer(self.counted(rows, description)), methods=["GET"]
+                    f"/api/{path}/$count",
+                    odata(self.counted(rows, description), _TEXT),
+                    methods=["GET"],
                 )
             )
         return routes
@@ -703,6 +715,10 @@ class _Service:
             return False
         state = self.state
         return bool(claims.get("gen") == state.token_generation and claims["exp"] > state.clock())
+
+    def odata(self, handler: Handler, produces: str = _JSON) -> Handler:
+        """A data route of the OData service (`_odata`), behind the token check."""
+        return _odata(produces, self.bearer(handler))
 
     def bearer(self, handler: Handler) -> Handler:
         """`handler` behind the token check every data route makes first."""
@@ -847,7 +863,7 @@ class _Service:
         money.file(lease)
         row = next(r for r in money.invoices if r["Id"] == money.id("invoice", charge.id))
         self.announce("Invoice", int(row["Id"]), 3)
-        return JSONResponse(row, status_code=201)
+        return _written(request, row, "Invoice", 201)
 
     async def create_price_change(self, request: Request) -> Response:
         posted = await self.for_lease(
@@ -865,7 +881,7 @@ class _Service:
         money = self.tables.money()
         money.file(lease)
         row = next(r for r in money.price_changes if r["Id"] == money.id("price", change.number))
-        return JSONResponse(row, status_code=201)
+        return _written(request, row, "LeasePriceChange", 201)
 
     def counted(self, rows: list[Row], description: EntitySet) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -960,7 +976,7 @@ class _Service:
             )
         created = self.tables.add_tenant(body, unit_row)
         self.announce("Tenant", int(created["Id"]), 3, json.dumps({"unitId": unit_row["Id"]}))
-        return JSONResponse(created, status_code=201)
+        return _written(request, created, "Tenant", 201)
 
     def announce(self, entity: str, identifier: int, status: int, extra: str | None = None) -> None:
         """Primmo's delivery: `{Id, Entity, Status (1 UPDATE, 2 DELETE, 3 INSERT), ...}`."""
@@ -1168,13 +1184,13 @@ class _ServiceCalls:
     ) -> Row | Response:
         return await self.service.posted(request, kind, sorted(required), allowed - required)
 
-    def answered(self, request: Request, row: Row, status: int = 200) -> Response:
+    def answered(self, request: Request, row: Row, kind: str) -> Response:
         """OData's update answers 204 unless the client prefers the record back, and the
         server honours preferences."""
         preferred = "return=representation" in request.headers.get("prefer", "")
-        if status == 200 and not (preferred and self.service.honours_prefer):
+        if not (preferred and self.service.honours_prefer):
             return Response(status_code=204)
-        return JSONResponse(row, status_code=status)
+        return _written(request, row, kind, 200)
 
     async def create_call(self, request: Request) -> Response:
         allowed = {*_NEW_CALL, "Priority", "TenantId"}
@@ -1200,7 +1216,7 @@ class _ServiceCalls:
             return self.refused(error)
         row = self.call_row(ticket)
         self.service.announce("ServiceCall", ticket.id, 3)
-        return JSONResponse(row, status_code=201)
+        return _written(request, row, "ServiceCall", 201)
 
     async def update_call(self, request: Request) -> Response:
         body = await self.body(
@@ -1223,7 +1239,7 @@ class _ServiceCalls:
         except (Missing, Clash, Invalid) as error:
             return self.refused(error)
         self.service.announce("ServiceCall", ticket.id, 1)
-        return self.answered(request, self.call_row(ticket))
+        return self.answered(request, self.call_row(ticket), "ServiceCall")
 
     async def create_detail(self, request: Request) -> Response:
         allowed = {*_NEW_DETAIL, "ScheduledDate", "Amount"}
@@ -1251,7 +1267,7 @@ class _ServiceCalls:
         self.service.announce(
             "ServiceCallDetail", job.id, 3, json.dumps({"serviceCallId": job.request_id})
         )
-        return JSONResponse(self.detail_row(job), status_code=201)
+        return _written(request, self.detail_row(job), "ServiceCallDetail", 201)
 
     async def update_detail(self, request: Request) -> Response:
         body = await self.body(request, "ServiceCallDetail", {"Status", "Amount"}, {"Status"})
@@ -1276,21 +1292,21 @@ class _ServiceCalls:
         self.service.announce(
             "ServiceCallDetail", job.id, 1, json.dumps({"serviceCallId": job.request_id})
         )
-        return self.answered(request, self.detail_row(job))
+        return self.answered(request, self.detail_row(job), "ServiceCallDetail")
 
     def routes(self) -> list[Route]:
-        bearer = self.service.bearer
+        odata = self.service.odata
         routes = [
-            Route("/api/ServiceCalls", bearer(self.create_call), methods=["POST"]),
-            Route("/api/ServiceCalls({id:int})", bearer(self.update_call), methods=["PATCH"]),
-            Route("/api/ServiceCallDetails", bearer(self.create_detail), methods=["POST"]),
+            Route("/api/ServiceCalls", odata(self.create_call), methods=["POST"]),
+            Route("/api/ServiceCalls({id:int})", odata(self.update_call), methods=["PATCH"]),
+            Route("/api/ServiceCallDetails", odata(self.create_detail), methods=["POST"]),
             Route(
-                "/api/ServiceCallDetails({id:int})", bearer(self.update_detail), methods=["PATCH"]
+                "/api/ServiceCallDetails({id:int})", odata(self.update_detail), methods=["PATCH"]
             ),
         ]
         for name in ("ServiceCalls", "ServiceCallDetails", "Suppliers"):
-            routes.append(Route(f"/api/{name}", bearer(self.reader(name)), methods=["GET"]))
-            counted = bearer(self.reader(name, count=True))
+            routes.append(Route(f"/api/{name}", odata(self.reader(name)), methods=["GET"]))
+            counted = odata(self.reader(name, count=True), _TEXT)
             routes.append(Route(f"/api/{name}/$count", counted, methods=["GET"]))
         return routes
 
@@ -1328,15 +1344,22 @@ def _query(request: Request, rows: list[Row], description: EntitySet, server: Se
     except ODataError as error:
         return _error(error.status, error.code, error.message)
     path = request.url.path.rsplit("/api/", 1)[1]
-    # Absolute, as ASP.NET writes it: next links resolve against the context URL, and a
-    # relative one read below `Units/ForRent` would lead them to `Units/Units/ForRent`.
-    body: dict[str, Any] = {"@odata.context": f"{root}/$metadata#{path.split('/')[0]}"}
-    body["value"] = answer.rows
+    chosen = _format(request)
+    body: dict[str, Any] = {}
+    if chosen.metadata:
+        # Absolute, as ASP.NET writes it: next links resolve against the context URL, and a
+        # relative one read below `Units/ForRent` would lead them to `Units/Units/ForRent`.
+        body["@odata.context"] = f"{root}/$metadata#{path.split('/')[0]}"
     if answer.total is not None:
-        body["@odata.count"] = answer.total
+        body["@odata.count"] = str(answer.total) if chosen.ieee754 else answer.total
+    body["value"] = (
+        [ieee754(row, description) for row in answer.rows] if chosen.ieee754 else answer.rows
+    )
     if answer.skiptoken is not None:
-        body["@odata.nextLink"] = next_link(path, pairs, answer.skiptoken)
-    return JSONResponse(body)
+        link = next_link(path, pairs, answer.skiptoken)
+        # Without a context URL to read it against, a link is written whole.
+        body["@odata.nextLink"] = link if chosen.metadata else f"{root}/{link}"
+    return JSONResponse(body, media_type=chosen.media_type)
 
 
 def _count(request: Request, rows: list[Row], description: EntitySet, server: Server) -> Response:
@@ -1347,6 +1370,36 @@ def _count(request: Request, rows: list[Row], description: EntitySet, server: Se
     except ODataError as error:
         return _error(error.status, error.code, error.message)
     return PlainTextResponse(str(answer.total))
+
+
+def _odata(produces: str, handler: Handler) -> Handler:
+    """A route of the OData service: a request in a version it does not speak, or accepting
+    nothing it writes, is refused before `handler` runs (`odata.negotiate`), and every
+    answer, refusals included, says `OData-Version` (OData 4.01 Part 1 §8.1.5)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            request.state.format = negotiate(request.headers, produces)
+        except ODataError as error:
+            response = _error(error.status, error.code, error.message)
+        else:
+            response = await handler(request)
+        response.headers["OData-Version"] = VERSION
+        return response
+
+    return endpoint
+
+
+def _format(request: Request) -> Format:
+    chosen: Format = getattr(request.state, "format", Format())
+    return chosen
+
+
+def _written(request: Request, row: Row, kind: str, status: int) -> Response:
+    """A row answered to a write, in the format the request's `Accept` chose."""
+    chosen = _format(request)
+    body = ieee754(row, EntitySet.typed(_TYPES[kind])) if chosen.ieee754 else row
+    return JSONResponse(body, status_code=status, media_type=chosen.media_type)
 
 
 def _error(status: int, code: str, message: str) -> Response:
