@@ -21,7 +21,14 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from cross_web import parse_content_type as media_type_of
 from fastapi.responses import HTMLResponse
-from graphql import GraphQLError, OperationType
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,12 +43,15 @@ from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from gateway.config import Limits
 from gateway.edge import responses
 from gateway.edge.callers import Authenticator
 from gateway.edge.persisted.queries import PersistedQueries, PersistedQueryRefused
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.observability import requestid
+from schema.context import Context
 from schema.documents import operation_type
+from schema.limits import text_refusal
 
 __all__ = [
     "GatewayRouter",
@@ -213,6 +223,47 @@ its multipart protocol on, which is off: its stream skips the persisted queries 
 error codes that `execute_single` and the schema's extensions give everything else."""
 
 
+def _why_unresolved(document: DocumentNode, name: str | None) -> str:
+    if name is not None:
+        return f'The document has no operation named "{name}" (`operationName`).'
+    count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if count == 0:
+        return "The document holds no operation, only fragments."
+    return f"The document holds {count} operations: name the one to run in `operationName`."
+
+
+def _chosen(
+    text: str | None, name: str | None, limits: Limits
+) -> OperationType | GraphQLError | None:
+    """The type of the operation the document names under `operationName`, or the request
+    error GraphQL's GetOperation makes of a document that names none: several operations
+    and no name, or a name none has. Strawberry runs the first operation when no name is
+    given, a mutation as readily as a query, and answers an unknown name in plain text.
+
+    None when the text does not parse or is too long to: the schema reports that, with its
+    own codes. The document is parsed here again only when `operation_type`, which parses
+    for execution to take over, cannot say (within the default limits): a refusal, or a
+    text longer than the default limits that the gateway's own allow.
+    """
+    kind = operation_type(text, name)
+    if kind is not None or not text or text_refusal(text, limits) is not None:
+        return kind
+    try:
+        document = parse(text)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, name)
+    if operation is not None:
+        return operation.operation
+    return GraphQLError(
+        _why_unresolved(document, name), extensions={"code": "OPERATION_RESOLUTION_FAILURE"}
+    )
+
+
+def _limits_of(context: object) -> Limits:
+    return context.limits if isinstance(context, Context) else Limits()
+
+
 def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
     """A browser loading GraphiQL: a GET for HTML with no operation in the URL, neither its
     text nor a persisted query's hash. The page needs no credentials; anything that runs an
@@ -374,8 +425,9 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A persisted query's hash becomes its text here; a refusal is a request error, as is a
-        subscription, whatever `Accept` asks for. Strawberry checks the type of every member of
-        the request but `operationName`."""
+        subscription, whatever `Accept` asks for, and a document that names no single
+        operation. Strawberry checks the type of every member of the request but
+        `operationName`."""
         if not isinstance(request_data.operation_name, str | None):
             raise HTTPException(400, _NOT_A_NAME)
         try:
@@ -385,9 +437,10 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
             return ExecutionResult(data=None, errors=[error])
-        if operation_type(request_data.query, request_data.operation_name) is (
-            OperationType.SUBSCRIPTION
-        ):
+        chosen = _chosen(request_data.query, request_data.operation_name, _limits_of(context))
+        if isinstance(chosen, GraphQLError):
+            return ExecutionResult(data=None, errors=[chosen])
+        if chosen is OperationType.SUBSCRIPTION:
             error = GraphQLError(
                 _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}
             )
