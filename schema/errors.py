@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway import notices
 from gateway.errors import GatewayError
@@ -57,18 +58,24 @@ def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     )
 
 
+def _request_id(context: object) -> str:
+    return context.request_id if isinstance(context, Context) else "-"
+
+
 class ErrorShaping(SchemaExtension):
     """Shapes errors, and collects provider warnings into `extensions.warnings`."""
+
+    _streamed: StreamExecutionResult | None = None
 
     def on_operation(self) -> Iterator[None]:
         self.warnings: list[dict[str, Any]] = []
         with notices.collecting(self.warnings):
             yield
         result = self.execution_context.result
-        if result is None:
+        if result is None or result is self._streamed:
             return
         context = self.execution_context.context
-        request_id = context.request_id if isinstance(context, Context) else "-"
+        request_id = _request_id(context)
         errors = [_shaped(error, request_id) for error in result.errors or []]
         if isinstance(context, Context):
             errors.extend(
@@ -78,6 +85,17 @@ class ErrorShaping(SchemaExtension):
                 for item in context.reported
             )
         result.errors = errors or None
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """A websocket sends each result of its operation (a subscription's events, or an
+        error before it ran) while `on_operation` is still suspended: shaped only there, they
+        left without their codes. So a streamed result is shaped as it leaves, and the last
+        one, which is the operation's result, is not shaped again."""
+        if isinstance(result, ExecutionResult) and result.errors:
+            request_id = _request_id(self.execution_context.context)
+            result.errors = [_shaped(error, request_id) for error in result.errors]
+        self._streamed = result
+        yield
 
     def get_results(self) -> dict[str, Any]:
         warnings = getattr(self, "warnings", None)

@@ -40,6 +40,10 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -330,6 +334,39 @@ class _MessageSocket(ASGIWebSocketAdapter):
                 raise NonJsonMessageReceived
 
 
+_NO_QUERY = "No GraphQL query found in the message."
+
+
+def _socket_refusal(query: str, name: str | None, context: object) -> GraphQLError | None:
+    """Why an operation a websocket was sent may not run, before the schema sees it: as over
+    HTTP, a document that names no single operation, or an empty query. Strawberry's own
+    refusals of these reach the schema's error shaping as unexpected errors:
+    `INTERNAL_SERVER_ERROR`, logged with a traceback."""
+    if not query:
+        return GraphQLError(_NO_QUERY, extensions={"code": "BAD_REQUEST"})
+    chosen = _chosen(query, name, _limits_of(context))
+    return chosen if isinstance(chosen, GraphQLError) else None
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    """graphql-transport-ws as its protocol document has it: an operation refused before it
+    runs, a syntax error included, is an `error` message for its id, and the connection goes
+    on. Strawberry closes the socket with 4400 on a syntax error or an operation it cannot
+    find, which ends every other subscription on the connection; the protocol keeps 4400
+    for a message of a type or shape it does not define (`_MessageSocket`)."""
+
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        refusal = _socket_refusal(operation.query, operation.operation_name, self.context)
+        if refusal is not None:
+            await operation.send_initial_errors([refusal])
+            return
+        await super().run_operation(operation)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(_error: GraphQLError) -> str | None:
+        return None
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -343,6 +380,7 @@ class GatewayRouter(GraphQLRouter[Any, None]):
 
     request_adapter_class = _MediaTypedRequest
     websocket_adapter_class = _MessageSocket
+    graphql_transport_ws_handler_class = _TransportWSHandler
 
     def __init__(
         self,

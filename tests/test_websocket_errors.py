@@ -1,0 +1,137 @@
+"""An operation refused over a websocket: an error for its id, with the code HTTP gives it.
+
+Found by a new user: over graphql-transport-ws these errors carried no code, and a syntax
+error closed the socket with 4400, ending every other subscription on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from gateway.clock import ManualClock
+from gateway.config import Settings
+from gateway.edge.callers import DEV_KEY
+from gateway.observability.tracing import Tracing
+from gateway.sandbox import Sandbox
+from tests.conftest import Client, Socket, eventually, serving
+from tests.test_graphql_over_http import MUTATION_THEN_QUERY
+from tests.test_realtime import SUBSCRIBE
+
+TWO_SUBSCRIPTIONS = (
+    "subscription A { entityChanged { kind } } subscription B { entityChanged { kind } }"
+)
+REFUSED = [
+    ("subscription { entityChanged(types: [TENANT]) { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+    ("subscription {", "GRAPHQL_PARSE_FAILED"),
+    ("", "BAD_REQUEST"),
+    ("subscription { entityChanged { kind " + "a: kind " * 40 + "} }", "TOO_MANY_ALIASES"),
+    ("subscription { entityChanged { " + "kind " * 3000 + "} }", "TOO_MANY_TOKENS"),
+    (TWO_SUBSCRIPTIONS, "OPERATION_RESOLUTION_FAILURE"),
+]
+"""Each operation and the code it is refused with."""
+
+
+@pytest.fixture
+async def traced(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> AsyncIterator[tuple[Client, InMemorySpanExporter]]:
+    """Traced, as an operator may run it: a span left open by an operation that was not
+    closed where it ran is an error in OpenTelemetry's log too."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider.get_tracer("test"), provider)
+    async with serving(sandbox, clock, settings, tracing=tracing) as served:
+        yield served, exporter
+
+
+async def _connected(client: Client, protocol: str) -> Socket:
+    socket = Socket(client.http._transport.app, protocol)  # type: ignore[attr-defined]
+    await socket.inbox.put({"type": "websocket.connect"})
+    await socket.until(lambda m: m["type"] == "websocket.accept")
+    await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
+    await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
+    return socket
+
+
+def _about(operation: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: json.loads(message.get("text") or "{}").get("id") == operation
+
+
+async def _left_behind() -> None:
+    """Until what the refusal left for the loop has run and been collected: an operation's
+    stream dropped unclosed is closed by a task of the loop's, whose failure is logged
+    only when that task is freed."""
+    for _ in range(3):
+        await asyncio.sleep(0.05)
+        gc.collect()
+
+
+def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(("query", "code"), REFUSED, ids=[code for _, code in REFUSED])
+async def test_over_graphql_transport_ws_a_refused_operation_is_an_error_for_its_id_only(
+    traced: tuple[Client, InMemorySpanExporter],
+    caplog: pytest.LogCaptureFixture,
+    query: str,
+    code: str,
+) -> None:
+    """The protocol closes with 4400 for a message it does not define; a subscribe message
+    it defines, whose operation is refused before it runs, is answered with an `error`
+    message for that id (graphql-ws's PROTOCOL.md, `Error`)."""
+    client, _ = traced
+    socket = await _connected(client, "graphql-transport-ws")
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+
+    await socket.say({"id": "2", "type": "subscribe", "payload": {"query": query}})
+    refusal = await socket.until(_about("2"))
+    await socket.say({"type": "ping"})
+    await socket.until(lambda m: '"pong"' in (m.get("text") or ""))
+    await _left_behind()
+    closed = [m for m in socket.sent if m["type"] == "websocket.close"]
+    listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
+    await socket.close()
+
+    message = json.loads(refusal["text"])
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == [code]
+    assert closed == [] and listening == 1
+    assert _errors_logged(caplog) == []
+
+
+async def test_over_graphql_transport_ws_a_document_naming_no_single_operation_runs_none(
+    client: Client,
+) -> None:
+    socket = await _connected(client, "graphql-transport-ws")
+
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": MUTATION_THEN_QUERY}})
+    refusal = await socket.until(_about("1"))
+    await socket.say(
+        {
+            "id": "2",
+            "type": "subscribe",
+            "payload": {"query": MUTATION_THEN_QUERY, "operationName": "Nope"},
+        }
+    )
+    unknown = await socket.until(_about("2"))
+    await socket.close()
+
+    for message in (json.loads(refusal["text"]), json.loads(unknown["text"])):
+        assert message["type"] == "error", message
+        assert [e["extensions"]["code"] for e in message["payload"]] == [
+            "OPERATION_RESOLUTION_FAILURE"
+        ]
+    assert client.sandbox.states["leap"].count() == 0
