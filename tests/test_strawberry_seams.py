@@ -26,6 +26,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gateway.edge import router
 from schema import build_schema
@@ -36,6 +37,7 @@ _OVERRIDING = [
     router._MediaTypedRequest,
     router._MessageSocket,
     router._TransportWSHandler,
+    router._LegacyWSHandler,
 ]
 
 
@@ -76,6 +78,8 @@ def test_every_override_replaces_a_hook_strawberry_still_calls_as_it_did(cls: ty
 def test_what_the_overrides_call_of_strawberrys_own_is_still_there() -> None:
     assert callable(GraphQLRouter.parse_json)
     assert callable(Operation.send_initial_errors)
+    assert callable(BaseGraphQLWSHandler.send_data_message)
+    assert callable(BaseGraphQLWSHandler.send_message)
     assert {"query", "variables", "operation_name", "extensions"} <= {
         field.name for field in fields(GraphQLRequestData)
     }

@@ -1,7 +1,10 @@
 """An operation refused over a websocket: an error for its id, with the code HTTP gives it.
 
 Found by a new user: over graphql-transport-ws these errors carried no code, and a syntax
-error closed the socket with 4400, ending every other subscription on it.
+error closed the socket with 4400, ending every other subscription on it; over the legacy
+graphql-ws a query was an error without a code, logged as unexpected, and every refusal
+left its operation to be closed by the event loop, which logged `Task exception was
+never retrieved`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from gateway.edge.callers import DEV_KEY
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, Socket, eventually, serving
-from tests.test_graphql_over_http import MUTATION_THEN_QUERY
+from tests.test_graphql_over_http import ACKNOWLEDGE, MUTATION_THEN_QUERY
 from tests.test_realtime import SUBSCRIBE
 
 TWO_SUBSCRIPTIONS = (
@@ -38,7 +41,15 @@ REFUSED = [
     ("subscription { entityChanged { " + "kind " * 3000 + "} }", "TOO_MANY_TOKENS"),
     (TWO_SUBSCRIPTIONS, "OPERATION_RESOLUTION_FAILURE"),
 ]
-"""Each operation and the code it is refused with."""
+"""Each operation and the code it is refused with, over either protocol."""
+ONLY_SUBSCRIPTIONS = [
+    ("{ __typename }", "NOT_A_SUBSCRIPTION"),
+    (ACKNOWLEDGE, "NOT_A_SUBSCRIPTION"),
+    (MUTATION_THEN_QUERY, "OPERATION_RESOLUTION_FAILURE"),
+]
+"""What graphql-ws, which runs subscriptions only, refuses besides."""
+REFUSED_AT_THE_EDGE = {"NOT_A_SUBSCRIPTION", "OPERATION_RESOLUTION_FAILURE", "BAD_REQUEST"}
+"""Refused before the schema sees the operation: no span, no metrics."""
 
 
 @pytest.fixture
@@ -110,6 +121,39 @@ async def test_over_graphql_transport_ws_a_refused_operation_is_an_error_for_its
     assert [e["extensions"]["code"] for e in message["payload"]] == [code]
     assert closed == [] and listening == 1
     assert _errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    REFUSED + ONLY_SUBSCRIPTIONS,
+    ids=[code for _, code in REFUSED + ONLY_SUBSCRIPTIONS],
+)
+async def test_over_graphql_ws_a_refused_operation_is_an_error_with_its_code_logging_none(
+    traced: tuple[Client, InMemorySpanExporter],
+    caplog: pytest.LogCaptureFixture,
+    query: str,
+    code: str,
+) -> None:
+    client, exporter = traced
+    socket = await _connected(client, "graphql-ws")
+    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+
+    await socket.say({"id": "2", "type": "start", "payload": {"query": query}})
+    refusal = await socket.until(_about("2"))
+    await _left_behind()
+    listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
+    ended = exporter.get_finished_spans()
+    await socket.close()
+
+    message = json.loads(refusal["text"])
+    assert message["type"] == "error", message
+    assert message["payload"]["extensions"]["code"] == code
+    assert listening == 1
+    assert _errors_logged(caplog) == []
+    assert client.sandbox.states["leap"].count() == 0
+    outcomes = [(span.attributes or {}).get("propgate.outcome") for span in ended]
+    assert outcomes == ([] if code in REFUSED_AT_THE_EDGE else [code])
 
 
 async def test_over_graphql_transport_ws_a_document_naming_no_single_operation_runs_none(

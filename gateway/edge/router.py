@@ -12,9 +12,11 @@ nothing a caller sends ends as a plain-text 500: what no guard foresaw is an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any, cast, overload
 
 import orjson
@@ -44,7 +46,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.config import Limits
@@ -334,18 +339,28 @@ class _MessageSocket(ASGIWebSocketAdapter):
                 raise NonJsonMessageReceived
 
 
+_NOT_A_SUBSCRIPTION = (
+    "The legacy graphql-ws protocol runs subscriptions only: send queries and mutations over "
+    "HTTP, or over graphql-transport-ws."
+)
 _NO_QUERY = "No GraphQL query found in the message."
 
 
-def _socket_refusal(query: str, name: str | None, context: object) -> GraphQLError | None:
+def _socket_refusal(
+    query: str, name: str | None, context: object, *, subscriptions_only: bool
+) -> GraphQLError | None:
     """Why an operation a websocket was sent may not run, before the schema sees it: as over
-    HTTP, a document that names no single operation, or an empty query. Strawberry's own
-    refusals of these reach the schema's error shaping as unexpected errors:
-    `INTERNAL_SERVER_ERROR`, logged with a traceback."""
+    HTTP, a document that names no single operation, or an empty query; over graphql-ws,
+    anything but a subscription. Strawberry's own refusals of these reach the schema's
+    error shaping as unexpected errors: `INTERNAL_SERVER_ERROR`, logged with a traceback."""
     if not query:
         return GraphQLError(_NO_QUERY, extensions={"code": "BAD_REQUEST"})
     chosen = _chosen(query, name, _limits_of(context))
-    return chosen if isinstance(chosen, GraphQLError) else None
+    if isinstance(chosen, GraphQLError):
+        return chosen
+    if subscriptions_only and chosen not in (None, OperationType.SUBSCRIPTION):
+        return GraphQLError(_NOT_A_SUBSCRIPTION, extensions={"code": "NOT_A_SUBSCRIPTION"})
+    return None
 
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
@@ -356,7 +371,9 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
     for a message of a type or shape it does not define (`_MessageSocket`)."""
 
     async def run_operation(self, operation: Operation[Any, None]) -> None:
-        refusal = _socket_refusal(operation.query, operation.operation_name, self.context)
+        refusal = _socket_refusal(
+            operation.query, operation.operation_name, self.context, subscriptions_only=False
+        )
         if refusal is not None:
             await operation.send_initial_errors([refusal])
             return
@@ -365,6 +382,66 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
     @staticmethod
     def _get_pre_execution_close_reason(_error: GraphQLError) -> str | None:
         return None
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
+    """The legacy graphql-ws protocol: subscriptions only, as Strawberry runs it.
+
+    Strawberry's handler drops the stream of an operation refused before it ran without
+    closing it, so the event loop closes it later from a task of its own, in another
+    context: the extensions could not reset their context variables there (the operation's
+    warnings, its trace span), and each refusal logged `Task exception was never
+    retrieved` and OpenTelemetry's `Failed to detach context`. Here the stream runs to its
+    end in the task that started it: a refused operation's ends after its error, and the
+    extensions finish as for any operation (closed at the error, as Strawberry's
+    graphql-transport-ws handler does, the operation is counted `INTERNAL_SERVER_ERROR`).
+
+    It runs through `stream`, which takes any type of operation: a text too long to parse
+    stands in as a query until its refusal is reported, and a query or a mutation was
+    refused before.
+    """
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        try:
+            refusal = _socket_refusal(query, operation_name, self.context, subscriptions_only=True)
+            if refusal is not None:
+                await self._refuse(operation_id, refusal)
+                return
+            source = await self.schema.stream(
+                query,
+                variable_values=variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation_name,
+            )
+            self.subscriptions[operation_id] = source
+            refused = False
+            async with aclosing(source):
+                async for result in source:
+                    if isinstance(result, PreExecutionError) and result.errors:
+                        await self._refuse(operation_id, result.errors[0])
+                        refused = True
+                    else:
+                        # a subscription's results: incremental delivery is for queries
+                        await self.send_data_message(cast(ExecutionResult, result), operation_id)
+            if not refused:
+                await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        except asyncio.CancelledError:
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
+
+    async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
+        await self.send_message(
+            ErrorMessage(type="error", id=operation_id, payload=error.formatted)
+        )
 
 
 class GatewayRouter(GraphQLRouter[Any, None]):
@@ -381,6 +458,7 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     request_adapter_class = _MediaTypedRequest
     websocket_adapter_class = _MessageSocket
     graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(
         self,
