@@ -79,6 +79,20 @@ def _about(operation: str) -> Callable[[dict[str, Any]], bool]:
     return lambda message: json.loads(message.get("text") or "{}").get("id") == operation
 
 
+async def _refused_beside_a_subscription(
+    client: Client, protocol: str, query: str
+) -> tuple[Socket, dict[str, Any]]:
+    """Operation 2 sent on a connection where subscription 1 listens: the socket, and the
+    message that answered operation 2."""
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    socket = await _connected(client, protocol)
+    await socket.say({"id": "1", "type": start, "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    await socket.say({"id": "2", "type": start, "payload": {"query": query}})
+    answer = await socket.until(_about("2"))
+    return socket, json.loads(answer["text"])
+
+
 async def _left_behind() -> None:
     """Until what the refusal left for the loop has run and been collected: an operation's
     stream dropped unclosed is closed by a task of the loop's, whose failure is logged
@@ -103,12 +117,7 @@ async def test_over_graphql_transport_ws_a_refused_operation_is_an_error_for_its
     it defines, whose operation is refused before it runs, is answered with an `error`
     message for that id (graphql-ws's PROTOCOL.md, `Error`)."""
     client, _ = traced
-    socket = await _connected(client, "graphql-transport-ws")
-    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
-    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
-
-    await socket.say({"id": "2", "type": "subscribe", "payload": {"query": query}})
-    refusal = await socket.until(_about("2"))
+    socket, message = await _refused_beside_a_subscription(client, "graphql-transport-ws", query)
     await socket.say({"type": "ping"})
     await socket.until(lambda m: '"pong"' in (m.get("text") or ""))
     await _left_behind()
@@ -116,7 +125,6 @@ async def test_over_graphql_transport_ws_a_refused_operation_is_an_error_for_its
     listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
     await socket.close()
 
-    message = json.loads(refusal["text"])
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == [code]
     assert closed == [] and listening == 1
@@ -135,18 +143,12 @@ async def test_over_graphql_ws_a_refused_operation_is_an_error_with_its_code_log
     code: str,
 ) -> None:
     client, exporter = traced
-    socket = await _connected(client, "graphql-ws")
-    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
-    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
-
-    await socket.say({"id": "2", "type": "start", "payload": {"query": query}})
-    refusal = await socket.until(_about("2"))
+    socket, message = await _refused_beside_a_subscription(client, "graphql-ws", query)
     await _left_behind()
     listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
     ended = exporter.get_finished_spans()
     await socket.close()
 
-    message = json.loads(refusal["text"])
     assert message["type"] == "error", message
     assert message["payload"]["extensions"]["code"] == code
     assert listening == 1
