@@ -14,7 +14,7 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,6 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from gateway.clock import ManualClock
 from gateway.config import Settings
 from gateway.edge.callers import DEV_KEY
+from gateway.events import Change, ChangeKind
+from gateway.model import Entity
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, Socket, eventually, serving
@@ -48,6 +50,8 @@ ONLY_SUBSCRIPTIONS = [
     (MUTATION_THEN_QUERY, "OPERATION_RESOLUTION_FAILURE"),
 ]
 """What graphql-ws, which runs subscriptions only, refuses besides."""
+S = TypeVar("S", bound=Socket)
+
 REFUSED_AT_THE_EDGE = {"NOT_A_SUBSCRIPTION", "OPERATION_RESOLUTION_FAILURE", "BAD_REQUEST"}
 """Refused before the schema sees the operation: no span, no metrics."""
 
@@ -66,13 +70,31 @@ async def traced(
         yield served, exporter
 
 
-async def _connected(client: Client, protocol: str) -> Socket:
-    socket = Socket(client.http._transport.app, protocol)  # type: ignore[attr-defined]
+class _SlowReader(Socket):
+    """A client slow to read: each `data` message waits in the send until `read` is set."""
+
+    def __init__(self, app: Any, protocol: str) -> None:
+        super().__init__(app, protocol)
+        self.sending = asyncio.Event()
+        self.read = asyncio.Event()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if '"data"' in (message.get("text") or ""):
+            self.sending.set()
+            await self.read.wait()
+        await super()._send(message)
+
+
+async def _opened(socket: S) -> S:
     await socket.inbox.put({"type": "websocket.connect"})
     await socket.until(lambda m: m["type"] == "websocket.accept")
     await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
     await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
     return socket
+
+
+async def _connected(client: Client, protocol: str) -> Socket:
+    return await _opened(Socket(client.http._transport.app, protocol))  # type: ignore[attr-defined]
 
 
 def _about(operation: str) -> Callable[[dict[str, Any]], bool]:
@@ -181,3 +203,28 @@ async def test_over_graphql_transport_ws_a_document_naming_no_single_operation_r
             "OPERATION_RESOLUTION_FAILURE"
         ]
     assert client.sandbox.states["leap"].count() == 0
+
+
+async def test_over_graphql_ws_a_stop_while_a_change_is_sent_ends_that_subscription_only(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found with the fix above: `stop` closed the operation's stream from the connection's
+    own task whenever the operation was not inside it (here, sending a change to a slow
+    client), so the extensions' context variables were reset in a context that had not
+    set them, and the `ValueError` ended the connection's handler and every subscription
+    on it."""
+    socket = await _opened(_SlowReader(client.http._transport.app, "graphql-ws"))  # type: ignore[attr-defined]
+    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    await client.gateway.bus.publish(Change(ChangeKind.DELETED, Entity.TENANT, "primmo", "1"))
+    async with asyncio.timeout(5):
+        await socket.sending.wait()
+
+    await socket.say({"id": "1", "type": "stop"})
+    await socket.until(lambda m: '"complete"' in (m.get("text") or ""))
+    await socket.say({"id": "2", "type": "start", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    socket.read.set()
+    await socket.close()
+
+    assert _errors_logged(caplog) == []

@@ -396,6 +396,12 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
     extensions finish as for any operation (closed at the error, as Strawberry's
     graphql-transport-ws handler does, the operation is counted `INTERNAL_SERVER_ERROR`).
 
+    For the same reason the stream is not registered in `subscriptions`, from which
+    Strawberry's `stop` closes it in the connection's own task whenever the operation's
+    task is not inside it (sending a change to a slow client): the `ValueError` of a
+    context variable reset there ended the connection. `stop` cancels the operation's task,
+    which closes its stream itself.
+
     It runs through `stream`, which takes any type of operation: a text too long to parse
     stands in as a query until its refusal is reported, and a query or a mutation was
     refused before.
@@ -420,7 +426,6 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
                 root_value=self.root_value,
                 operation_name=operation_name,
             )
-            self.subscriptions[operation_id] = source
             refused = False
             async with aclosing(source):
                 async for result in source:
@@ -435,7 +440,6 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
         except asyncio.CancelledError:
             await self.send_message(CompleteMessage(type="complete", id=operation_id))
         finally:
-            self.subscriptions.pop(operation_id, None)
             self.tasks.pop(operation_id, None)
 
     async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
