@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway import notices
 from gateway.errors import GatewayError
@@ -35,20 +36,18 @@ def _code_of(error: GraphQLError) -> str:
     return "INTERNAL_SERVER_ERROR"
 
 
-def _said(error: GraphQLError, request_id: str) -> tuple[str, dict[str, Any]]:
-    """What the caller is told of an error: its message and `extensions`."""
+def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     code = _code_of(error)
     if isinstance(original, GatewayError):
-        return original.message, original.extensions
-    if code == "INTERNAL_SERVER_ERROR":
+        extensions = original.extensions
+        message = original.message
+    elif code == "INTERNAL_SERVER_ERROR":
+        extensions = {"code": code, "requestId": request_id}
         message = f"Unexpected error; quote request id {request_id} when reporting it."
-        return message, {"code": code, "requestId": request_id}
-    return error.message, {"code": code}
-
-
-def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
-    message, extensions = _said(error, request_id)
+    else:
+        extensions = {"code": code}
+        message = error.message
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -59,18 +58,24 @@ def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     )
 
 
+def _request_id(context: object) -> str:
+    return context.request_id if isinstance(context, Context) else "-"
+
+
 class ErrorShaping(SchemaExtension):
     """Shapes errors, and collects provider warnings into `extensions.warnings`."""
+
+    _streamed: StreamExecutionResult | None = None
 
     def on_operation(self) -> Iterator[None]:
         self.warnings: list[dict[str, Any]] = []
         with notices.collecting(self.warnings):
             yield
         result = self.execution_context.result
-        if result is None:
+        if result is None or result is self._streamed:
             return
         context = self.execution_context.context
-        request_id = context.request_id if isinstance(context, Context) else "-"
+        request_id = _request_id(context)
         errors = [_shaped(error, request_id) for error in result.errors or []]
         if isinstance(context, Context):
             errors.extend(
@@ -81,17 +86,15 @@ class ErrorShaping(SchemaExtension):
             )
         result.errors = errors or None
 
-    def on_stream_result(self, result: Any) -> Iterator[None]:
-        """Each result of a subscription (and of an operation over a websocket) leaves before
-        `on_operation` ends, where the errors of a response are shaped: a subscription's
-        validation errors went out without a code, an unexpected one as Python said it.
-        Shaped here, in place, so the transport still tells an error by its class
-        (graphql-transport-ws closes with 4400 on a document that does not parse); shaping
-        again at the end says the same."""
-        context = self.execution_context.context
-        request_id = context.request_id if isinstance(context, Context) else "-"
-        for error in getattr(result, "errors", None) or ():
-            error.message, error.extensions = _said(error, request_id)
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """A websocket sends each result of its operation (a subscription's events, or an
+        error before it ran) while `on_operation` is still suspended: shaped only there, they
+        left without their codes. So a streamed result is shaped as it leaves, and the last
+        one, which is the operation's result, is not shaped again."""
+        if isinstance(result, ExecutionResult) and result.errors:
+            request_id = _request_id(self.execution_context.context)
+            result.errors = [_shaped(error, request_id) for error in result.errors]
+        self._streamed = result
         yield
 
     def get_results(self) -> dict[str, Any]:

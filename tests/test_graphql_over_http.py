@@ -16,12 +16,18 @@ from tests.conftest import Client, error_codes, serving
 
 LANDLORDS = "{ landlords(first: 2) { totalCount edges { node { name } } } }"
 BUILDINGS = "{ buildings(first: 1) { totalCount } }"
+ACKNOWLEDGE = (
+    'mutation M { acknowledgeRelationships(input: {externalIds: ["zzz"]}) { errors { code } } }'
+)
+MUTATION_THEN_QUERY = ACKNOWLEDGE + " query A { a: __typename }"
+TWO_QUERIES = "query A { a: __typename } query B { b: __typename }"
 REQUEST_ERRORS = {
     "GRAPHQL_PARSE_FAILED": {"query": "{"},
     "GRAPHQL_VALIDATION_FAILED": {"query": "{ nope }"},
     "BAD_USER_INPUT": {"query": "query ($first: Int!) { landlords(first: $first) { totalCount } }"},
     "TOO_MANY_ALIASES": {"query": "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"},
     "SUBSCRIPTION_OVER_HTTP": {"query": "subscription { entityChanged { kind } }"},
+    "OPERATION_RESOLUTION_FAILURE": {"query": TWO_QUERIES},
 }
 
 
@@ -130,3 +136,35 @@ async def test_a_subscription_asking_for_a_multipart_stream_is_refused_not_run(
     )
 
     assert error_codes(response.json()) == ["SUBSCRIPTION_OVER_HTTP"]
+
+
+@pytest.mark.parametrize(("accept", "status"), [(JSON, 200), (GRAPHQL_RESPONSE, 400)])
+async def test_a_document_that_names_no_single_operation_runs_none(
+    client: Client, accept: str, status: int
+) -> None:
+    """Found by a new user: with several operations and no `operationName`, Strawberry ran
+    the first, a mutation included. GraphQL's GetOperation makes it a request error, as is a
+    name no operation has (Strawberry's plain-text 400, whatever `Accept` said)."""
+    refused = [
+        await post(client, {"query": MUTATION_THEN_QUERY}, accept),
+        await post(client, {"query": MUTATION_THEN_QUERY, "operationName": "Nope"}, accept),
+        await post(client, {"query": "fragment F on Query { __typename }"}, accept),
+        *[
+            await client.http.get("/graphql", params={"query": text}, headers={"Accept": accept})
+            for text in (TWO_QUERIES, MUTATION_THEN_QUERY)
+        ],
+    ]
+    named = await post(client, {"query": MUTATION_THEN_QUERY, "operationName": "A"}, accept)
+    got = await client.http.get(
+        "/graphql", params={"query": TWO_QUERIES, "operationName": "B"}, headers={"Accept": accept}
+    )
+
+    for response in refused:
+        assert response.status_code == status, response.text
+        assert "data" not in response.json()
+        assert error_codes(response.json()) == ["OPERATION_RESOLUTION_FAILURE"]
+        assert "operation" in response.json()["errors"][0]["message"]
+    assert refused[-1].headers["cache-control"] == "no-store"
+    assert named.json() == {"data": {"a": "Query"}}
+    assert got.json() == {"data": {"b": "Query"}}
+    assert client.sandbox.states["leap"].count() == 0

@@ -20,7 +20,13 @@ from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.errors import ConfigError
 from gateway.sandbox import Sandbox
 from tests.conftest import Client, Socket, error_codes, serving
-from tests.test_graphql_over_http import BUILDINGS, LANDLORDS, post, settings_with
+from tests.test_graphql_over_http import (
+    BUILDINGS,
+    LANDLORDS,
+    MUTATION_THEN_QUERY,
+    post,
+    settings_with,
+)
 
 
 @pytest.fixture
@@ -217,3 +223,22 @@ def test_gateway_safelist_lists_operation_files_by_their_hash(
         (sha256_of(LANDLORDS), "", "query"),
         (sha256_of(f"query Some {BUILDINGS}"), "Some", "query"),
     ]
+
+
+async def test_a_persisted_document_of_several_operations_runs_only_the_one_named(
+    apq: Client,
+) -> None:
+    digest = sha256_of(MUTATION_THEN_QUERY)
+    hash_alone = persisted(None, digest)
+
+    registering = await post(apq, persisted(MUTATION_THEN_QUERY, digest))
+    by_hash = await post(apq, hash_alone)
+    by_get = await apq.http.get(
+        "/graphql", params={"extensions": json.dumps(hash_alone["extensions"])}
+    )
+    named = await post(apq, {**hash_alone, "operationName": "A"})
+
+    for refused in (registering, by_hash, by_get):
+        assert error_codes(refused.json()) == ["OPERATION_RESOLUTION_FAILURE"], refused.text
+    assert named.json() == {"data": {"a": "Query"}}
+    assert apq.sandbox.states["leap"].count() == 0

@@ -543,15 +543,3 @@ async def test_an_unexpected_failure_in_a_subscription_is_masked_with_a_request_
     (error,) = _errors(sent)
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "requestId" in error["extensions"] and "secret" not in error["message"]
-
-
-async def test_a_subscription_that_does_not_parse_still_closes_the_socket_with_4400(
-    client: Client,
-) -> None:
-    """graphql-transport-ws closes with 4400 on a document that does not parse, which the
-    transport tells by the error's class: shaping keeps it."""
-    sent = await _sent_for(
-        client, "subscription { entityChanged {", lambda m: m["type"] == "websocket.close"
-    )
-
-    assert sent["code"] == 4400

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Any, get_origin
 
 import httpx
 import pytest
@@ -22,12 +22,23 @@ from graphql import GraphQLObjectType
 from graphql.execution.values import VariableValues
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gateway.edge import router
 from schema import build_schema
 from schema.compiled import CompiledExecutor
 
-_OVERRIDING = [router.GatewayRouter, router._MediaTypedRequest, router._MessageSocket]
+_OVERRIDING = [
+    router.GatewayRouter,
+    router._MediaTypedRequest,
+    router._MessageSocket,
+    router._TransportWSHandler,
+    router._LegacyWSHandler,
+]
 
 
 def _parameters(function: Callable[..., Any]) -> list[tuple[str, inspect._ParameterKind]]:
@@ -59,15 +70,29 @@ def test_every_override_replaces_a_hook_strawberry_still_calls_as_it_did(cls: ty
             assert callable(theirs), f"{cls.__name__}.{name} is no longer a method"
             assert _parameters(ours) == _parameters(theirs), f"{cls.__name__}.{name}"
         else:
+            theirs = get_origin(theirs) or theirs  # a generic class, parameterized
             assert isinstance(ours, type) and isinstance(theirs, type), name
             assert issubclass(ours, theirs), f"{cls.__name__}.{name} replaces {theirs}"
 
 
 def test_what_the_overrides_call_of_strawberrys_own_is_still_there() -> None:
     assert callable(GraphQLRouter.parse_json)
+    assert callable(Operation.send_initial_errors)
+    assert callable(BaseGraphQLWSHandler.send_data_message)
+    assert callable(BaseGraphQLWSHandler.send_message)
     assert {"query", "variables", "operation_name", "extensions"} <= {
         field.name for field in fields(GraphQLRequestData)
     }
+
+
+def test_the_private_hook_that_closes_the_socket_on_a_refusal_is_still_strawberrys() -> None:
+    """Strawberry's graphql-transport-ws handler asks it whether an operation refused
+    before it ran closes the whole socket; `_TransportWSHandler` answers never."""
+    theirs = vars(BaseGraphQLTransportWSHandler)["_get_pre_execution_close_reason"]
+    ours = vars(router._TransportWSHandler)["_get_pre_execution_close_reason"]
+
+    assert isinstance(theirs, staticmethod) and isinstance(ours, staticmethod)
+    assert _parameters(ours.__func__) == _parameters(theirs.__func__)
 
 
 @strawberry.type

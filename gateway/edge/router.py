@@ -12,16 +12,25 @@ nothing a caller sends ends as a plain-text 500: what no guard foresaw is an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any, cast, overload
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from cross_web import parse_content_type as media_type_of
 from fastapi.responses import HTMLResponse
-from graphql import GraphQLError, OperationType
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,15 +42,25 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from gateway.config import Limits
 from gateway.edge import responses
 from gateway.edge.callers import Authenticator
 from gateway.edge.persisted.queries import PersistedQueries, PersistedQueryRefused
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.observability import requestid
+from schema.context import Context
 from schema.documents import operation_type
+from schema.limits import text_refusal
 
 __all__ = [
     "GatewayRouter",
@@ -213,6 +232,47 @@ its multipart protocol on, which is off: its stream skips the persisted queries 
 error codes that `execute_single` and the schema's extensions give everything else."""
 
 
+def _why_unresolved(document: DocumentNode, name: str | None) -> str:
+    if name is not None:
+        return f'The document has no operation named "{name}" (`operationName`).'
+    count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if count == 0:
+        return "The document holds no operation, only fragments."
+    return f"The document holds {count} operations: name the one to run in `operationName`."
+
+
+def _chosen(
+    text: str | None, name: str | None, limits: Limits
+) -> OperationType | GraphQLError | None:
+    """The type of the operation the document names under `operationName`, or the request
+    error GraphQL's GetOperation makes of a document that names none: several operations
+    and no name, or a name none has. Strawberry runs the first operation when no name is
+    given, a mutation as readily as a query, and answers an unknown name in plain text.
+
+    None when the text does not parse or is too long to: the schema reports that, with its
+    own codes. The document is parsed here again only when `operation_type`, which parses
+    for execution to take over, cannot say (within the default limits): a refusal, or a
+    text longer than the default limits that the gateway's own allow.
+    """
+    kind = operation_type(text, name)
+    if kind is not None or not text or text_refusal(text, limits) is not None:
+        return kind
+    try:
+        document = parse(text)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, name)
+    if operation is not None:
+        return operation.operation
+    return GraphQLError(
+        _why_unresolved(document, name), extensions={"code": "OPERATION_RESOLUTION_FAILURE"}
+    )
+
+
+def _limits_of(context: object) -> Limits:
+    return context.limits if isinstance(context, Context) else Limits()
+
+
 def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
     """A browser loading GraphiQL: a GET for HTML with no operation in the URL, neither its
     text nor a persisted query's hash. The page needs no credentials; anything that runs an
@@ -279,6 +339,115 @@ class _MessageSocket(ASGIWebSocketAdapter):
                 raise NonJsonMessageReceived
 
 
+_NOT_A_SUBSCRIPTION = (
+    "The legacy graphql-ws protocol runs subscriptions only: send queries and mutations over "
+    "HTTP, or over graphql-transport-ws."
+)
+_NO_QUERY = "No GraphQL query found in the message."
+
+
+def _socket_refusal(
+    query: str, name: str | None, context: object, *, subscriptions_only: bool
+) -> GraphQLError | None:
+    """Why an operation a websocket was sent may not run, before the schema sees it: as over
+    HTTP, a document that names no single operation, or an empty query; over graphql-ws,
+    anything but a subscription. Strawberry's own refusals of these reach the schema's
+    error shaping as unexpected errors: `INTERNAL_SERVER_ERROR`, logged with a traceback."""
+    if not query:
+        return GraphQLError(_NO_QUERY, extensions={"code": "BAD_REQUEST"})
+    chosen = _chosen(query, name, _limits_of(context))
+    if isinstance(chosen, GraphQLError):
+        return chosen
+    if subscriptions_only and chosen not in (None, OperationType.SUBSCRIPTION):
+        return GraphQLError(_NOT_A_SUBSCRIPTION, extensions={"code": "NOT_A_SUBSCRIPTION"})
+    return None
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    """graphql-transport-ws as its protocol document has it: an operation refused before it
+    runs, a syntax error included, is an `error` message for its id, and the connection goes
+    on. Strawberry closes the socket with 4400 on a syntax error or an operation it cannot
+    find, which ends every other subscription on the connection; the protocol keeps 4400
+    for a message of a type or shape it does not define (`_MessageSocket`)."""
+
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        refusal = _socket_refusal(
+            operation.query, operation.operation_name, self.context, subscriptions_only=False
+        )
+        if refusal is not None:
+            await operation.send_initial_errors([refusal])
+            return
+        await super().run_operation(operation)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(_error: GraphQLError) -> str | None:
+        return None
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
+    """The legacy graphql-ws protocol: subscriptions only, as Strawberry runs it.
+
+    Strawberry's handler drops the stream of an operation refused before it ran without
+    closing it, so the event loop closes it later from a task of its own, in another
+    context: the extensions could not reset their context variables there (the operation's
+    warnings, its trace span), and each refusal logged `Task exception was never
+    retrieved` and OpenTelemetry's `Failed to detach context`. Here the stream runs to its
+    end in the task that started it: a refused operation's ends after its error, and the
+    extensions finish as for any operation (closed at the error, as Strawberry's
+    graphql-transport-ws handler does, the operation is counted `INTERNAL_SERVER_ERROR`).
+
+    For the same reason the stream is not registered in `subscriptions`, from which
+    Strawberry's `stop` closes it in the connection's own task whenever the operation's
+    task is not inside it (sending a change to a slow client): the `ValueError` of a
+    context variable reset there ended the connection. `stop` cancels the operation's task,
+    which closes its stream itself.
+
+    It runs through `stream`, which takes any type of operation: a text too long to parse
+    stands in as a query until its refusal is reported, and a query or a mutation was
+    refused before.
+    """
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        try:
+            refusal = _socket_refusal(query, operation_name, self.context, subscriptions_only=True)
+            if refusal is not None:
+                await self._refuse(operation_id, refusal)
+                return
+            source = await self.schema.stream(
+                query,
+                variable_values=variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation_name,
+            )
+            refused = False
+            async with aclosing(source):
+                async for result in source:
+                    if isinstance(result, PreExecutionError) and result.errors:
+                        await self._refuse(operation_id, result.errors[0])
+                        refused = True
+                    else:
+                        # a subscription's results: incremental delivery is for queries
+                        await self.send_data_message(cast(ExecutionResult, result), operation_id)
+            if not refused:
+                await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        except asyncio.CancelledError:
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        finally:
+            self.tasks.pop(operation_id, None)
+
+    async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
+        await self.send_message(
+            ErrorMessage(type="error", id=operation_id, payload=error.formatted)
+        )
+
+
 class GatewayRouter(GraphQLRouter[Any, None]):
     """Strawberry's router, with persisted queries, the GraphQL-over-HTTP status codes and
     media types, cacheable GETs, the caller authenticated in a websocket's
@@ -292,6 +461,8 @@ class GatewayRouter(GraphQLRouter[Any, None]):
 
     request_adapter_class = _MediaTypedRequest
     websocket_adapter_class = _MessageSocket
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(
         self,
@@ -374,8 +545,9 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A persisted query's hash becomes its text here; a refusal is a request error, as is a
-        subscription, whatever `Accept` asks for. Strawberry checks the type of every member of
-        the request but `operationName`."""
+        subscription, whatever `Accept` asks for, and a document that names no single
+        operation. Strawberry checks the type of every member of the request but
+        `operationName`."""
         if not isinstance(request_data.operation_name, str | None):
             raise HTTPException(400, _NOT_A_NAME)
         try:
@@ -385,9 +557,10 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
             return ExecutionResult(data=None, errors=[error])
-        if operation_type(request_data.query, request_data.operation_name) is (
-            OperationType.SUBSCRIPTION
-        ):
+        chosen = _chosen(request_data.query, request_data.operation_name, _limits_of(context))
+        if isinstance(chosen, GraphQLError):
+            return ExecutionResult(data=None, errors=[chosen])
+        if chosen is OperationType.SUBSCRIPTION:
             error = GraphQLError(
                 _SUBSCRIPTION_OVER_HTTP, extensions={"code": "SUBSCRIPTION_OVER_HTTP"}
             )
