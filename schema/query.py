@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from gateway import model
-from gateway.errors import InvalidId, LimitExceeded, NotFound
+from gateway.errors import GatewayError, LimitExceeded, NotFound
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
 from schema import linked
@@ -104,11 +104,12 @@ def _status(view: ProviderView) -> ProviderStatus:
 
 async def _slot(info: Info, global_id: str, path: list[str | int]) -> model.Record | None:
     """One id of `nodes`: a malformed one nulls its own slot, with INVALID_ID at its path,
-    as a well-formed one without a record does with NOT_FOUND; the items are nullable, so
-    one bad id never takes the other ids' answers with it."""
+    as a well-formed one without a record does with NOT_FOUND, and one whose provider
+    failed (or whose type the caller may not read) with that error; the items are nullable,
+    so one bad id, or one provider's failure, never takes the other ids' answers with it."""
     try:
         return await _node(info, global_id, path)
-    except InvalidId as error:
+    except GatewayError as error:
         info.context.report(error, path)
         return None
 

@@ -263,6 +263,25 @@ async def test_a_malformed_id_in_nodes_nulls_its_own_slot_only(client: Client) -
     assert {e["path"][0] for e in body["errors"]} == {"nodes"}
 
 
+async def test_nodes_of_a_failing_provider_null_their_own_slots_only(client: Client) -> None:
+    """Primmo down: its ids answer null with its error at their own paths, and pms's ids are
+    answered, as one provider's failure leaves the others' data everywhere else."""
+    listed = await client.data(
+        '{ a: buildings(first: 1, providers: ["primmo"]) { edges { node { id } } } '
+        'b: buildings(first: 1, providers: ["pms"]) { edges { node { id } } } }'
+    )
+    primmo, pms = (listed[alias]["edges"] for alias in ("a", "b"))
+    ids = [primmo[0]["node"]["id"], pms[0]["node"]["id"]]
+    client.primmo.inject("error", status=503)
+
+    body = await client.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
+
+    assert body["data"] == {"nodes": [None, {"id": ids[1]}]}
+    assert [(e["path"], e["extensions"]["provider"]) for e in body["errors"]] == [
+        (["nodes", 0], "primmo")
+    ]
+
+
 @pytest.mark.parametrize(
     "listed",
     [
