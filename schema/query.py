@@ -68,9 +68,12 @@ class ProviderStatus:
     token_expires_at: datetime | None
     resting_until: datetime | None = strawberry.field(
         description="While the provider rests (it asked to wait longer than a caller can, or "
-        "its quota is spent), nothing is sent to it: its part is RATE_LIMITED at once."
+        "its quota is spent), or while what is left of its quota is spread and the next "
+        "call's turn has not come, nothing is sent to it: its part is RATE_LIMITED at once."
     )
-    retry_after_seconds: int | None = strawberry.field(description="Seconds left of the rest.")
+    retry_after_seconds: int | None = strawberry.field(
+        description="Seconds until a call may be sent to it again."
+    )
     quota: ProviderQuota | None = strawberry.field(
         description="For providers that publish X-RateLimit-* headers, while the window lasts."
     )
@@ -78,8 +81,8 @@ class ProviderStatus:
 
 def _status(view: ProviderView) -> ProviderStatus:
     health = view.health
-    until = health.quota.resting_until
-    left = health.quota.resting_for
+    until = health.quota.held_until
+    left = health.quota.held_for
     window = health.quota.window
     return ProviderStatus(
         name=view.name,

@@ -159,6 +159,8 @@ async def test_pms_near_the_end_of_its_quota_is_paced(client: Client) -> None:
     assert client.pms.count() == sent, "a call before its turn is not sent"
     (pms,) = [row for row in status["providers"] if row["name"] == "pms"]
     assert pms["quota"] == {"limit": 1000, "remaining": 39} and pms["healthy"]
+    assert pms["retryAfterSeconds"] == error["extensions"]["retryAfter"], "until its next turn"
+    assert pms["restingUntil"] is not None
     scraped = (await client.http.get("/metrics")).text
     assert metric(scraped, "propgate_provider_quota_remaining", provider="pms") == 39
 

@@ -161,7 +161,7 @@ class _ProviderStates(Collector):
             now = health.breaker.state
             for state in BreakerState:
                 breakers.add_metric([name, state.value], 1.0 if state is now else 0.0)
-            resting.add_metric([name], health.quota.resting_for or 0.0)
+            resting.add_metric([name], health.quota.held_for or 0.0)
             window = health.quota.window
             if window is not None:
                 quotas.add_metric([name], float(window.remaining))

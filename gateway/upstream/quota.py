@@ -79,6 +79,24 @@ class Quota:
         return None if until is None else until - self._clock()
 
     @property
+    def held_until(self) -> float | None:
+        """When the next call may be sent: the end of a rest, or, while what is left of the
+        quota is spread, the next call's turn (a call before it is refused all the same)."""
+        until = self.resting_until
+        if until is not None:
+            return until
+        window = self.window
+        if window is not None and self._pacing(window) and self._next_turn > self._clock():
+            return self._next_turn
+        return None
+
+    @property
+    def held_for(self) -> float | None:
+        """Seconds until the next call may be sent."""
+        until = self.held_until
+        return None if until is None else until - self._clock()
+
+    @property
     def window(self) -> Window | None:
         """The published quota, while its window lasts."""
         if self._window is None or self._window.resets_at <= self._clock():
