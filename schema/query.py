@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from gateway import model
-from gateway.errors import GatewayError, LimitExceeded, NotFound
+from gateway.errors import GatewayError, LimitExceeded, NotFound, TooManyProviderCalls
 from gateway.federation.fan_out import ListResult, ProviderView
 from gateway.upstream import resilience
 from schema import linked
@@ -109,9 +109,12 @@ async def _slot(info: Info, global_id: str, path: list[str | int]) -> model.Reco
     """One id of `nodes`: a malformed one nulls its own slot, with INVALID_ID at its path,
     as a well-formed one without a record does with NOT_FOUND, and one whose provider
     failed (or whose type the caller may not read) with that error; the items are nullable,
-    so one bad id, or one provider's failure, never takes the other ids' answers with it."""
+    so one bad id, or one provider's failure, never takes the other ids' answers with it. A
+    refusal of the whole query (more one-at-a-time calls than it may make) stays whole."""
     try:
         return await _node(info, global_id, path)
+    except (LimitExceeded, TooManyProviderCalls):
+        raise
     except GatewayError as error:
         info.context.report(error, path)
         return None
