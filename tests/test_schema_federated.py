@@ -172,3 +172,25 @@ async def test_a_provider_left_out_of_a_list_is_warned_about_with_the_true_reaso
     assert filtered["extensions"]["warnings"] == [
         {"provider": "scom", "message": "scom cannot list Building with these filters."}
     ]
+
+
+async def test_a_provider_left_out_unasked_of_a_filtered_list_it_cannot_filter_is_named(
+    client: Client,
+) -> None:
+    """SCOM holds buildings in Québec but cannot filter its lists: a filtered list of every
+    provider's buildings leaves it out and says so, rather than looking complete. A filter a
+    provider answers, or a list it has none of (MyCRM's buildings), warns of nothing."""
+    filtered = await client.query(
+        '{ buildings(first: 5, filter: {cityContains: "québec"}) { totalCount } }'
+    )
+    unfiltered = await client.query("{ buildings(first: 5) { totalCount } }")
+
+    assert filtered["data"]["buildings"]["totalCount"] > 0
+    assert filtered["extensions"]["warnings"] == [
+        {
+            "provider": "scom",
+            "message": "scom cannot list Building with these filters: its records are left out "
+            "of this list.",
+        }
+    ]
+    assert "warnings" not in unfiltered.get("extensions", {})

@@ -298,6 +298,9 @@ class MyCrmConnector(Connector):
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
         return entity in self.lists and set(criteria) <= _FILTERS[entity]
 
+    def cannot_filter(self, entity: Entity, criteria: Criteria, /) -> bool:
+        return entity in self.lists and not set(criteria) <= _FILTERS[entity]
+
     async def page(self, entity: Entity, request: ListRequest, /) -> Page:
         path, _, sort = _RESOURCES[entity]
         params: dict[str, Any] = {"sort": sort, "sort_order": "asc"}

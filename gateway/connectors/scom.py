@@ -252,6 +252,11 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
     def supports(self, entity: Entity, criteria: Any, /) -> bool:
         return entity in self.lists and not criteria
 
+    def cannot_filter(self, entity: Entity, criteria: Any, /) -> bool:
+        """SCOM's lists take no filter, and the gateway does not read every landlord's whole
+        property list to test one."""
+        return entity in self.lists and bool(criteria)
+
     async def _buildings(self, request: ListRequest) -> Page:
         """Every readable landlord's properties, merged by name: one request per landlord.
 

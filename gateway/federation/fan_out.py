@@ -335,7 +335,8 @@ class Federation:
         """The providers that can list `entity` under `criteria`, among those asked for.
 
         A provider asked for by name that cannot answer is named in a warning
-        rather than silently giving nothing.
+        rather than silently giving nothing, and so is one left out, unasked, of a
+        filtered list whose filter it cannot test, though it may hold records that match.
         """
         self.named(wanted)
         scope = []
@@ -348,6 +349,12 @@ class Federation:
                 notices.warn(name, f"{name} has no list of {entity.value}s to answer from.")
             elif wanted is not None:
                 notices.warn(name, f"{name} cannot list {entity.value} with these filters.")
+            elif connector.cannot_filter(entity, criteria):
+                notices.warn(
+                    name,
+                    f"{name} cannot list {entity.value} with these filters: its records are "
+                    "left out of this list.",
+                )
         return scope
 
     def page_size(self, first: int | None) -> int:
