@@ -168,3 +168,19 @@ async def test_a_document_that_names_no_single_operation_runs_none(
     assert named.json() == {"data": {"a": "Query"}}
     assert got.json() == {"data": {"b": "Query"}}
     assert client.sandbox.states["leap"].count() == 0
+
+
+@pytest.mark.parametrize("name", ["variables", "extensions"])
+async def test_a_get_whose_query_string_member_is_not_json_is_told_which(
+    client: Client, name: str
+) -> None:
+    """A GET carries no body: "Unable to parse request body as JSON" sent its caller looking
+    in the wrong place."""
+    response = await client.http.get(
+        "/graphql", params={"query": "{ __typename }", name: "notjson"}
+    )
+
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert f"`{name}`" in error["message"] and "query string" in error["message"]

@@ -42,6 +42,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.http.types import QueryParams
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -491,6 +492,19 @@ class GatewayRouter(GraphQLRouter[Any, None]):
             return orjson.dumps(data).decode()
         except orjson.JSONEncodeError:
             return json.dumps(data, separators=(",", ":"))
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's `variables` and `extensions` are JSON in its query string: one that is not
+        is named, where Strawberry's words ("request body") sent its caller to a body a GET
+        does not have."""
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                try:
+                    parsed[name] = self.decode_json(parsed[name])
+                except ValueError:
+                    raise HTTPException(400, f"`{name}` in the query string is not JSON.") from None
+        return parsed
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson refuses what the standard library lets through only to fail later: bytes
