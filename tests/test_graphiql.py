@@ -65,6 +65,14 @@ async def test_the_page_loads_everything_from_this_origin(client: Client) -> Non
             assert asset.content == (DIRECTORY / name).read_bytes()
 
 
+async def test_the_gateways_own_address_leads_to_graphiql(client: Client) -> None:
+    """A newcomer opens http://127.0.0.1:8000/ in a browser: GraphiQL, not a JSON 404."""
+    response = await client.http.get("/", headers=HTML, follow_redirects=True)
+
+    assert response.status_code == 200 and response.url.path == "/graphql"
+    assert "<html" in response.text.lower()
+
+
 async def test_the_headers_editor_holds_the_development_key(client: Client) -> None:
     page = (await client.http.get("/graphql", headers=HTML)).text
 

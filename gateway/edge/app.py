@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
@@ -226,6 +226,11 @@ def create_app(
         demand(authenticator.authenticate(request.headers), "gateway:read")
         body, content_type = gateway.metrics.exposition(request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        """Someone who opens the gateway's address in a browser finds GraphiQL, not a 404."""
+        return RedirectResponse("/graphql", status_code=307)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
