@@ -94,7 +94,7 @@ class Connector(abc.ABC):
         """
         return entity in self.lists
 
-    def cannot_filter(self, entity: Entity, criteria: Criteria, /) -> bool:
+    def cannot_filter(self, _entity: Entity, _criteria: Criteria, /) -> bool:
         """Whether it is left out of a list of `entity` under `criteria` though it may hold
         records that match (it cannot test a filter), rather than because it holds none by
         construction: the caller is then told it was left out, not answered as if it had
