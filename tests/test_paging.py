@@ -18,6 +18,7 @@ from gateway.connectors.paging import (
 )
 from gateway.errors import InvalidCursor
 from gateway.model import Record, Selection, Tenant
+from tests.conftest import Client
 
 ROWS = list(range(250))
 
@@ -132,3 +133,19 @@ def test_a_stream_that_ends_is_not_done_while_items_of_it_were_left() -> None:
 
     assert taken == ["a1"]
     assert standings.done == set() and standings.positions == {"a": 1}
+
+
+async def test_a_cursor_of_another_list_is_named_as_such_not_as_malformed(client: Client) -> None:
+    """A buildings cursor (its providers include SCOM's) handed to tenants: the caller is
+    told it belongs to another list, which is the mistake, rather than that it is malformed."""
+    listed = await client.data("{ buildings(first: 2) { pageInfo { endCursor } } }")
+    cursor = listed["buildings"]["pageInfo"]["endCursor"]
+
+    body = await client.query(
+        "query($after: String) { tenants(first: 2, after: $after) { totalCount } }",
+        {"after": cursor},
+    )
+
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_CURSOR"
+    assert "different list" in error["message"]

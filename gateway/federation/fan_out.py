@@ -207,7 +207,6 @@ class _Cursor(Standings[Position]):
                 and isinstance(positions, dict)
                 and isinstance(done, list)
                 and isinstance(totals, dict)
-                and set(positions) | set(done) | set(totals) <= set(providers)
                 and all(isinstance(p, str) or _whole(p) for p in positions.values())
                 and all(_whole(t) for t in totals.values())
                 and _whole(sum(totals.values()))
@@ -220,6 +219,8 @@ class _Cursor(Standings[Position]):
             raise InvalidCursor(
                 "The cursor belongs to a different list (other filters or providers)."
             )
+        if not set(positions) | set(done) | set(totals) <= set(providers):
+            raise InvalidCursor("The cursor is malformed; use a cursor from this connection.")
         return cls(
             fingerprint,
             groups=groups,
