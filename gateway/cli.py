@@ -109,7 +109,10 @@ def _webhooks(args: argparse.Namespace) -> None:
         sys.exit(f"gateway: {error}")
     public_url = args.url or settings.gateway.public_url
 
-    async def run() -> None:
+    async def run() -> bool:
+        """Whether every provider answered: one that did not is told, and the command fails,
+        so a script that subscribes does not go on as if it had."""
+        answered = True
         try:
             for name, connector in gateway.federation.capable(WebhookSource).items():
                 try:
@@ -123,12 +126,15 @@ def _webhooks(args: argparse.Namespace) -> None:
                         entities = await connector.webhook_subscriptions()
                 except GatewayError as error:
                     sys.stdout.write(f"{name}: {error.code}: {error.message}\n")
+                    answered = False
                     continue
                 sys.stdout.write(f"{name}: {', '.join(entities) or '-'}\n")
         finally:
             await gateway.aclose()
+        return answered
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        sys.exit(1)
 
 
 def _bench(args: argparse.Namespace) -> None:

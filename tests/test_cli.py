@@ -7,7 +7,8 @@ import argparse
 
 import pytest
 
-from gateway.cli import parser
+from gateway.cli import main, parser
+from gateway.tools.loopback import free_ports
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -38,3 +39,18 @@ def test_the_log_format_follows_the_terminal_unless_asked() -> None:
 
     assert serve.parse_args([]).log_format == "auto"
     assert serve.parse_args(["--log-format", "json"]).log_format == "json"
+
+
+def test_webhooks_fails_when_a_provider_could_not_be_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No gateway (and so no sandbox) at the address given: each provider says why, and the
+    command fails, so a script that subscribes does not go on as if it had."""
+    (port,) = free_ports(1)
+
+    with pytest.raises(SystemExit) as ended:
+        main(["webhooks", "status", "--url", f"http://127.0.0.1:{port}"])
+
+    printed = capsys.readouterr().out
+    assert ended.value.code == 1
+    assert "pms: UPSTREAM_UNAVAILABLE" in printed and "primmo: UPSTREAM_UNAVAILABLE" in printed
