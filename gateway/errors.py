@@ -118,6 +118,10 @@ class TokenRequestRejected(ProviderError):
     scope, which configuration may settle."""
 
     code = "UPSTREAM_TOKEN_REQUEST_REJECTED"
+    definite = True
+    """Whether the endpoint itself refused (RFC 6749's `error`, or a 400): asking again at
+    once gets the same. False for another 4xx naming no error (a proxy's 404 or 405), which
+    may not be the endpoint speaking at all."""
 
 
 class UpstreamTimeout(UpstreamUnavailable):

@@ -435,14 +435,19 @@ async def test_a_token_obtained_ends_the_hold_off_and_the_next_refusal_holds_30_
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize(
     ("status", "body", "headers", "code", "reason"),
-    [refusal for refusal in REFUSALS if refusal[0] in (429, 503)],
-    ids=["429", "503"],
+    [
+        *(refusal for refusal in REFUSALS if refusal[0] in (429, 503)),
+        (408, "", {}, "UPSTREAM_UNAVAILABLE", "(HTTP 408)"),
+        (404, "<html>Not Found</html>", {}, "UPSTREAM_TOKEN_REQUEST_REJECTED", "(HTTP 404)"),
+    ],
+    ids=["429", "503", "408", "404"],
 )
 async def test_a_token_endpoint_throttling_or_down_is_asked_again_by_the_next_caller(
     style: str, status: int, body: Any, headers: dict[str, str], code: str, reason: str
 ) -> None:
     """A 429 is the provider's rest to keep (the quota does, for every request to it), a 5xx
-    an outage that may end at any moment: neither says anything of the credentials."""
+    or a 408 an outage that may end at any moment, a 404 naming no OAuth error perhaps a
+    proxy's and not the endpoint's: none says anything of the credentials, so none is held."""
     asked: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:

@@ -152,6 +152,8 @@ class CachedTokenAuth(httpx.Auth):
         try:
             token = await self._store.renew(self._counted)
         except (CredentialsRefused, TokenRequestRejected) as refusal:
+            if isinstance(refusal, TokenRequestRejected) and not refusal.definite:
+                raise
             self._hold = min(2 * self._hold, _LONGEST_HOLD) if self._hold else _FIRST_HOLD
             self._refusal, self._next_try = refusal, self._clock() + self._hold
             raise self._held(refusal) from None
@@ -166,10 +168,15 @@ class CachedTokenAuth(httpx.Auth):
         """The refusal, as every caller gets it until the hold-off ends: its code and reason,
         and when the endpoint is asked again."""
         wait = math.ceil(self._next_try - self._clock())
+        why = (
+            "lest repeated refusals lock the account"
+            if isinstance(refusal, CredentialsRefused)
+            else "since asking again at once gets the same answer"
+        )
         return type(refusal)(
             refusal.provider,
             f"{refusal.message}; the gateway asks again at {_moment(self._next_try)} "
-            f"(in {wait} s), not before, lest repeated refusals lock the account.",
+            f"(in {wait} s), not before, {why}.",
         )
 
     async def _counted(self, previous: Token | None) -> Token:
@@ -278,7 +285,7 @@ def _refused(
         return RateLimited(
             provider, f"{endpoint} is rate limiting the gateway{why}", retry_after(response)
         )
-    if status >= 500:
+    if status >= 500 or status == 408:
         return UpstreamUnavailable(provider, f"{endpoint} failed{why}")
     if status < 400:
         return UpstreamInvalidResponse(provider, f"{endpoint} answered without a token{why}")
@@ -288,7 +295,9 @@ def _refused(
         credentials = status in (401, 403)
     if credentials:
         return CredentialsRefused(provider, f"{endpoint} refused the gateway's credentials{why}")
-    return TokenRequestRejected(provider, f"{endpoint} rejected the token request{why}")
+    rejected = TokenRequestRejected(provider, f"{endpoint} rejected the token request{why}")
+    rejected.definite = isinstance(named, str) or status == 400
+    return rejected
 
 
 _REFUSES_CREDENTIALS = {
