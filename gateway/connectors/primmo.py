@@ -125,6 +125,11 @@ MAX_QUERY_BYTES = 2048
 and Primmo is an ASP.NET service. A batch of keys is cut into as many requests as keep each
 under it."""
 
+NEXT_LINK_ROOM = 256
+"""Bytes a batch leaves free: a server that pages its answer links the next page as the same
+query and a `$skiptoken` (ASP.NET's names the last row's sort values, `LastName-'…',Id-123`),
+which the next request must still fit."""
+
 
 class PrimmoOptions(ConnectorOptions):
     max_query_bytes: int = Field(MAX_QUERY_BYTES, ge=1024, le=65_536)
@@ -793,6 +798,7 @@ class PrimmoConnector(
             - len("&$filter=")
             - odata.encoded_size(narrowed)
             - len("()")
+            - NEXT_LINK_ROOM
         )
         queries = [
             replace(unfiltered, filter=odata.all_of(shape.where, expr))
