@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from graphql import build_schema, get_named_type
 
@@ -20,6 +21,8 @@ from gateway.state.idempotency import KeyInUse, KeyReused, KeysExhausted, LocalI
 from gateway.state.idempotency.redis import RedisIdempotency
 from gateway.state.redis import RedisLink
 from gateway.tools.loopback import free_port
+from gateway.upstream.dispatch import watching
+from gateway.upstream.transports import Sent
 from schema import sdl
 from schema.ids import encode_id
 from tests.conftest import Client, error_codes, eventually, serving
@@ -607,3 +610,32 @@ KEY_RULE = (
     "An idempotency key is 1 to 255 printable ASCII characters, spaces included but not "
     "first or last (HTTP drops a header's outer spaces)."
 )
+
+
+async def test_a_refused_request_does_not_clear_another_of_the_same_write_carried_out() -> None:
+    """A write of two requests: one carried out (201) and one refused unprocessed (409), in
+    turn or at once. The write may have happened, so it is in doubt whatever order they
+    answer in; a write whose every request was refused certainly did not happen."""
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        status = int(request.url.path.strip("/"))
+        await asyncio.sleep(0.02 if status == 201 else 0.01)
+        return httpx.Response(status)
+
+    async def sent(*statuses: int, together: bool = False) -> bool:
+        async with httpx.AsyncClient(
+            transport=Sent(httpx.MockTransport(answer)), base_url="http://provider"
+        ) as http:
+            with watching() as dispatch:
+                posts = [http.post(f"/{status}") for status in statuses]
+                if together:
+                    await asyncio.gather(*posts)
+                else:
+                    for post in posts:
+                        await post
+            return dispatch.left
+
+    assert await sent(201, 409)
+    assert await sent(409, 201, together=True), "the refusal answered while the 201 was out"
+    assert not await sent(409, 422)
+    assert not await sent(400)

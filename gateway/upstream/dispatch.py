@@ -23,9 +23,16 @@ class Dispatch:
     """One write's fate so far. Mutable and shared, so a request made in a task of its own
     (a copy of the context) still marks the write that started it."""
 
-    left: bool = False
-    """A request that changes something was handed to the network (and not refused before
-    a connection was made)."""
+    in_doubt: int = 0
+    """Requests that change something handed to the network, less those that certainly
+    changed nothing (no connection made, or refused unprocessed): counted rather than set,
+    so one refused request does not clear another, carried out, of the same write, even
+    when the two run at once."""
+
+    @property
+    def left(self) -> bool:
+        """A request of the write may have changed something at the provider."""
+        return self.in_doubt > 0
 
 
 _watched: ContextVar[Dispatch | None] = ContextVar("propgate_dispatch", default=None)

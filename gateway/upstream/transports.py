@@ -216,7 +216,8 @@ class Sent(httpx.AsyncBaseTransport):
     out (`_NOT_CARRIED_OUT`: its input invalid, its record missing, a conflict) changed
     nothing: the write certainly did not happen, and its key is freed for the corrected
     write. Any method but GET, HEAD and OPTIONS counts, a GraphQL query sent by POST too
-    (whose refusals come with a 200): erring that way only keeps a key that could have been
+    (whose errors in execution come with a 200, and keep the key; a request refused before
+    execution, a 4xx, frees it): erring that way only keeps a key that could have been
     freed."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
@@ -230,14 +231,14 @@ class Sent(httpx.AsyncBaseTransport):
             or request.extensions.get(KIND) == "token"
         ):
             return await self._inner.handle_async_request(request)
-        before, dispatch.left = dispatch.left, True
+        dispatch.in_doubt += 1
         try:
             response = await self._inner.handle_async_request(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-            dispatch.left = before
+            dispatch.in_doubt -= 1
             raise
         if response.status_code in _NOT_CARRIED_OUT:
-            dispatch.left = before
+            dispatch.in_doubt -= 1
         return response
 
     async def aclose(self) -> None:
