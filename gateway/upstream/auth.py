@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from gateway.clock import Clock
+from gateway.clock import Clock, said_at
 from gateway.errors import (
     CredentialsRefused,
     GatewayError,
@@ -52,7 +52,6 @@ from gateway.errors import (
 )
 from gateway.state.tokens import Fetch, LocalTokens, Token, TokenStore, expiry_of
 from gateway.upstream.client import unbound
-from gateway.upstream.quota import _moment
 from gateway.upstream.transports import RetryAfter, retry_after_header
 
 __all__ = [
@@ -175,7 +174,7 @@ class CachedTokenAuth(httpx.Auth):
         )
         return type(refusal)(
             refusal.provider,
-            f"{refusal.message}; the gateway asks again at {_moment(self._next_try)} "
+            f"{refusal.message}; the gateway asks again at {said_at(self._next_try)} "
             f"(in {wait} s), not before, {why}.",
         )
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 
-from gateway.clock import Clock
+from gateway.clock import Clock, said_at
 from gateway.errors import Resting
 
 __all__ = ["Quota", "Window"]
@@ -48,10 +47,6 @@ def _whole(headers: httpx.Headers, name: str) -> int | None:
         return int(headers[name])
     except (KeyError, ValueError):
         return None
-
-
-def _moment(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Quota:
@@ -118,7 +113,7 @@ class Quota:
         if until is not None:
             return Resting(
                 self._provider,
-                f"{self._provider} {self._why} until {_moment(until)}: the gateway sends it "
+                f"{self._provider} {self._why} until {said_at(until)}: the gateway sends it "
                 "nothing before then.",
                 math.ceil(until - now),
             )
@@ -127,8 +122,8 @@ class Quota:
             return Resting(
                 self._provider,
                 f"{self._provider}'s quota is nearly spent: the gateway spreads what is left "
-                f"until it refills at {_moment(window.resets_at)}; the next call may go at "
-                f"{_moment(self._next_turn)}.",
+                f"until it refills at {said_at(window.resets_at)}; the next call may go at "
+                f"{said_at(self._next_turn)}.",
                 math.ceil(self._next_turn - now),
             )
         return None
