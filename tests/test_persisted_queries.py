@@ -16,6 +16,7 @@ from gateway.config import PersistedQuerySettings
 from gateway.edge.app import create_app
 from gateway.edge.callers import DEV_KEY
 from gateway.edge.persisted.queries import sha256_of
+from gateway.edge.persisted.safelist import manifest_of
 from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.errors import ConfigError
 from gateway.sandbox import Sandbox
@@ -242,3 +243,22 @@ async def test_a_persisted_document_of_several_operations_runs_only_the_one_name
         assert error_codes(refused.json()) == ["OPERATION_RESOLUTION_FAILURE"], refused.text
     assert named.json() == {"data": {"a": "Query"}}
     assert apq.sandbox.states["leap"].count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("query A { __typename } query B { __typename }", "holds 2 operations"),
+        ("fragment F on Query { __typename }", "holds no operation"),
+    ],
+)
+def test_gateway_safelist_takes_one_operation_per_file(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    """A file of two operations was listed under the first one's name, and a client sending
+    its hash without an operationName got neither run: each file holds one operation."""
+    path = tmp_path / "operation.graphql"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError, match=said):
+        manifest_of([path])

@@ -97,12 +97,13 @@ def manifest_of(paths: Sequence[str | Path]) -> dict[str, Any]:
             document = parse(body)
         except GraphQLSyntaxError as error:
             raise ConfigError(f"{path} does not parse: {error}.") from None
-        definition = next(
-            (node for node in document.definitions if isinstance(node, OperationDefinitionNode)),
-            None,
-        )
-        if definition is None:
-            raise ConfigError(f"{path} holds no operation.")
+        found = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
+        if len(found) != 1:
+            raise ConfigError(
+                f"{path} holds {len(found) or 'no'} operation{'s' if len(found) != 1 else ''}: "
+                "one operation per file (with the fragments it uses), named for it in the list."
+            )
+        (definition,) = found
         operations.append(
             {
                 "id": sha256_of(body),
