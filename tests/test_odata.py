@@ -200,3 +200,8 @@ def test_values_python_spells_otherwise_are_written_as_the_abnf_does() -> None:
     assert odata.literal(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05+00:00"
     with pytest.raises(TypeError, match="offset"):
         odata.literal(datetime(2026, 1, 2, 3, 4, 5))
+
+
+@given(st.text(max_size=40))
+def test_the_size_a_text_takes_in_a_query_string_is_what_encode_writes(text: str) -> None:
+    assert odata.encoded_size(text) == len(odata.encode({"x": text})) - len("x=")

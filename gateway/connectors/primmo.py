@@ -1246,8 +1246,7 @@ def _batched_filters(
         fixed = odata.all_of(
             *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True))
         )
-        for chunk in _chunks(fixed, last_name, sorted(set(values), key=str), room):
-            length = odata.encoded_size(odata.render(chunk)) + _OR_SIZE
+        for chunk, length in _chunks(fixed, last_name, sorted(set(values), key=str), room):
             if pending and size + length > room:
                 batches.append(_or(pending))
                 pending, size = [], 0
@@ -1262,22 +1261,28 @@ _OR_SIZE = odata.encoded_size("() or ")
 """What joining one more part to a filter costs at most: its parentheses and the `or`."""
 
 
-def _chunks(fixed: odata.Expr | None, name: str, values: list[Any], room: int) -> list[odata.Expr]:
-    """`fixed and name in (values)`, cut into parts that each fit in `room` (a part holds
-    one value at least, however long)."""
-    base = odata.encoded_size(odata.render(_part(fixed, name, [])))
-    parts: list[odata.Expr] = []
+def _chunks(
+    fixed: odata.Expr | None, name: str, values: list[Any], room: int
+) -> list[tuple[odata.Expr, int]]:
+    """`fixed and name in (values)`, with the bytes it takes joined to a filter, cut into parts
+    that each fit in `room` (a part holds one value at least, however long). A prefix's
+    values nearly always fit in one part, measured once."""
+    whole = _part(fixed, name, values)
+    size = odata.encoded_size(odata.render(whole)) + _OR_SIZE
+    if size <= room or len(values) == 1:
+        return [(whole, size)]
+    base = odata.encoded_size(odata.render(_part(fixed, name, []))) + _OR_SIZE
+    parts: list[tuple[odata.Expr, int]] = []
     taken: list[Any] = []
-    size = base + _OR_SIZE
+    size = base
     for value in values:
         length = odata.encoded_size(odata.literal(value)) + 1
         if taken and size + length > room:
-            parts.append(_part(fixed, name, taken))
-            taken, size = [], base + _OR_SIZE
+            parts.append((_part(fixed, name, taken), size))
+            taken, size = [], base
         taken.append(value)
         size += length
-    if taken:
-        parts.append(_part(fixed, name, taken))
+    parts.append((_part(fixed, name, taken), size))
     return parts
 
 
