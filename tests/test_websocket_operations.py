@@ -2,20 +2,26 @@
 
 Found in review: a websocket's operations shared the connection's one context, so errors a
 resolver reports beside data (`nodes` with a malformed id) never reached a query sent over
-graphql-transport-ws, and the loaders' per-request cache answered a later query of the
-connection with what an earlier one read.
+graphql-transport-ws, the loaders' per-request cache answered a later query of the connection
+with what an earlier one read, and every refused operation and every subscription a client
+ended was counted as `INTERNAL_SERVER_ERROR`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from gateway.edge.callers import DEV_KEY
 from tests.conftest import Client, Socket, eventually
+from tests.metrics_reading import metric
+from tests.test_observability import scrape
+from tests.test_realtime import SUBSCRIBE
 
 NODES = "query Nodes($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 TENANT = "query Tenant($id: ID!) { node(id: $id) { ... on Tenant { lastName } } }"
+OPERATIONS = "propgate_graphql_operations_total"
 
 
 async def _connected(client: Client, protocol: str = "graphql-transport-ws") -> Socket:
@@ -51,6 +57,15 @@ async def _answered(socket: Socket, operation: str) -> dict[str, Any]:
 
 def _reported(answer: dict[str, Any]) -> list[tuple[list[str | int], str]]:
     return [(error["path"], error["extensions"]["code"]) for error in answer.get("errors", [])]
+
+
+async def _counted(client: Client, **labels: str) -> float:
+    """The operations counted with these labels, once the count reaches at least one: an
+    operation a client ends is counted as its task unwinds, after the socket's answer."""
+    async with asyncio.timeout(5):
+        while not (counted := metric(await scrape(client), OPERATIONS, **labels)):  # noqa: ASYNC110 - a count has no event to wait on
+            await asyncio.sleep(0.01)
+    return counted
 
 
 async def test_errors_reported_beside_data_reach_their_own_query_over_a_websocket(
@@ -111,3 +126,37 @@ async def test_each_operation_over_a_websocket_reads_its_provider_afresh(client:
     assert first == second == {"data": {"node": {"lastName": tenant["lastName"]}}}
     assert between - before >= 1
     assert after - between == between - before
+
+
+async def test_a_refused_operation_is_counted_with_its_code_and_an_ended_subscription_as_ok(
+    client: Client,
+) -> None:
+    socket = await _connected(client)
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    refused = "subscription { entityChanged(types: [TENANT]) { nope } }"
+    await socket.say({"id": "2", "type": "subscribe", "payload": {"query": refused}})
+    await socket.until(lambda m: '"GRAPHQL_VALIDATION_FAILED"' in (m.get("text") or ""))
+    await socket.say({"id": "1", "type": "complete"})
+
+    ended = await _counted(client, type="subscription", outcome="ok")
+    text = await scrape(client)
+    await socket.close()
+
+    assert ended == 1
+    assert metric(text, OPERATIONS, outcome="GRAPHQL_VALIDATION_FAILED") == 1
+    assert metric(text, OPERATIONS, outcome="INTERNAL_SERVER_ERROR") == 0
+
+
+async def test_a_subscription_stopped_over_graphql_ws_is_counted_as_ok(client: Client) -> None:
+    socket = await _connected(client, "graphql-ws")
+    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    await socket.say({"id": "1", "type": "stop"})
+
+    ended = await _counted(client, type="subscription", outcome="ok")
+    text = await scrape(client)
+    await socket.close()
+
+    assert ended == 1
+    assert metric(text, OPERATIONS, outcome="INTERNAL_SERVER_ERROR") == 0
