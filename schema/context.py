@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from strawberry.fastapi import BaseContext
 
@@ -17,13 +17,21 @@ from gateway.observability import requestid
 from gateway.state.bus import EventBus, LocalBus
 from schema.selection import Places
 
-__all__ = ["Context", "Reported"]
+__all__ = ["Connection", "Context", "Reported"]
 
 
 @dataclass(frozen=True)
 class Reported:
     error: GatewayError
     path: Sequence[str | int]
+
+
+@dataclass
+class Connection:
+    """What the operations of one websocket share, beyond its caller and configuration."""
+
+    subscriptions: int = 0
+    """Its open subscriptions, which it may hold at most ten of."""
 
 
 @dataclass
@@ -42,10 +50,10 @@ class Context(BaseContext):
     selections: Places = field(default_factory=Places)
     """Each place in the operation's selection, translated once
     (`schema.selection.selection_here`)."""
-    subscriptions: int = 0
-    """Open subscriptions on this connection (a websocket's context lives as long as it)."""
+    connection: Connection = field(default_factory=Connection)
+    """Shared by the operations of one websocket, each with its own context (`for_operation`)."""
     executor: str | None = None
-    """Which executor ran the last operation: `compiled` or `graphql-core` (its fallback)."""
+    """Which executor ran the operation: `compiled` or `graphql-core` (its fallback)."""
     idempotency_key: str | None = None
     """The request's `Idempotency-Key` header: a mutation's retry is answered, not redone."""
 
@@ -73,6 +81,34 @@ class Context(BaseContext):
             safelist=safelist,
             idempotency_key=idempotency_key,
         )
+
+    @property
+    def subscriptions(self) -> int:
+        """Open subscriptions on the connection, whichever of its operations counts them."""
+        return self.connection.subscriptions
+
+    @subscriptions.setter
+    def subscriptions(self, count: int) -> None:
+        self.connection.subscriptions = count
+
+    def for_operation(self) -> Context:
+        """The context of one operation a websocket was sent, made from the connection's.
+
+        A websocket's context lives as long as the connection; each operation on it is a
+        request of its own. It keeps the connection's caller (authenticated once, in
+        `connection_init`), configuration, request id (the one in its log lines and
+        upstream requests) and count of subscriptions. It gets its own errors reported
+        beside data, which join its result and no other, its own loaders, whose cache of
+        what the request read must not answer a later operation of a long-lived connection,
+        its own selections (one operation's places) and executor (which ran it, for its
+        count).
+        """
+        operation = replace(
+            self, loaders=Loaders(self.federation), reported=[], selections=Places(), executor=None
+        )
+        operation.request = self.request
+        operation.connection_params = self.connection_params
+        return operation
 
     def report(self, error: GatewayError, path: Sequence[str | int]) -> None:
         """A provider's part failed but the field still has data: the error joins `errors`."""

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError, InitialIncrementalExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
@@ -22,6 +23,9 @@ from schema.context import Context
 __all__ = ["ErrorShaping", "log_errors"]
 
 logger = logging.getLogger("gateway.graphql")
+
+GraphQLResult = GraphQLExecutionResult | InitialIncrementalExecutionResult
+"""graphql-core's own results, which an operation's may be (Strawberry's `ExecutionContext`)."""
 
 
 def _code_of(error: GraphQLError) -> str:
@@ -74,32 +78,37 @@ class ErrorShaping(SchemaExtension):
         result = self.execution_context.result
         if result is None or result is self._streamed:
             return
-        context = self.execution_context.context
-        request_id = _request_id(context)
-        errors = [_shaped(error, request_id) for error in result.errors or []]
-        if isinstance(context, Context):
-            errors.extend(
-                GraphQLError(
-                    item.error.message, path=list(item.path), extensions=item.error.extensions
-                )
-                for item in context.reported
-            )
-        result.errors = errors or None
+        _shape(result, self.execution_context.context)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        """A websocket sends each result of its operation (a subscription's events, or an
-        error before it ran) while `on_operation` is still suspended: shaped only there, they
-        left without their codes. So a streamed result is shaped as it leaves, and the last
-        one, which is the operation's result, is not shaped again."""
-        if isinstance(result, ExecutionResult) and result.errors:
-            request_id = _request_id(self.execution_context.context)
-            result.errors = [_shaped(error, request_id) for error in result.errors]
+        """A websocket sends each result of its operation (a query's, a subscription's
+        events, or an error before it ran) while `on_operation` is still suspended: shaped
+        only there, they left without their codes, and a query's errors reported beside its
+        data never left. So a streamed result is shaped as it leaves, and the last one,
+        which is the operation's result, is not shaped again."""
+        if isinstance(result, ExecutionResult):
+            _shape(result, self.execution_context.context)
         self._streamed = result
         yield
 
     def get_results(self) -> dict[str, Any]:
         warnings = getattr(self, "warnings", None)
         return {"warnings": warnings} if warnings else {}
+
+
+def _shape(result: ExecutionResult | GraphQLResult, context: object) -> None:
+    """The result's errors shaped, then those reported beside its data, taken from the
+    context: a subscription's event leaves with the errors its resolution reported, and
+    the next event does not repeat them."""
+    request_id = _request_id(context)
+    errors = [_shaped(error, request_id) for error in result.errors or []]
+    if isinstance(context, Context):
+        errors.extend(
+            GraphQLError(item.error.message, path=list(item.path), extensions=item.error.extensions)
+            for item in context.reported
+        )
+        context.reported.clear()
+    result.errors = errors or None
 
 
 def log_errors(errors: list[GraphQLError], request_id: str) -> None:

@@ -8,6 +8,7 @@ caller's text. Nothing here runs per field.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from opentelemetry.trace import Span, StatusCode, Tracer
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
 
 from gateway.observability import requestid
 from gateway.observability.metrics import INVALID, Metrics
@@ -41,6 +43,9 @@ class Observing(SchemaExtension):
                 yield
             except _REFUSED:
                 outcome = "BAD_REQUEST"
+                raise
+            except (GeneratorExit, asyncio.CancelledError):
+                outcome = self._ended()
                 raise
             else:
                 outcome = self._outcome()
@@ -88,6 +93,16 @@ class Observing(SchemaExtension):
             return "ok"
         code = (result.errors[0].extensions or {}).get("code")
         return str(code) if code else "INTERNAL_SERVER_ERROR"
+
+    def _ended(self) -> str:
+        """The outcome of an operation whose stream its websocket closed before its end: one
+        refused before it ran, which is closed at its error, has that error's code; any other
+        was ended by its client (a subscription's `complete` or `stop`, the socket closed),
+        which is how a subscription normally ends, not a failure of the gateway's."""
+        result = self.execution_context.result
+        if isinstance(result, PreExecutionError):
+            return self._outcome()
+        return "ok"
 
     def _labels(self) -> tuple[str, str]:
         if not self._validated:

@@ -138,19 +138,22 @@ async def test_over_graphql_transport_ws_a_refused_operation_is_an_error_for_its
     """The protocol closes with 4400 for a message it does not define; a subscribe message
     it defines, whose operation is refused before it runs, is answered with an `error`
     message for that id (graphql-ws's PROTOCOL.md, `Error`)."""
-    client, _ = traced
+    client, exporter = traced
     socket, message = await _refused_beside_a_subscription(client, "graphql-transport-ws", query)
     await socket.say({"type": "ping"})
     await socket.until(lambda m: '"pong"' in (m.get("text") or ""))
     await _left_behind()
     closed = [m for m in socket.sent if m["type"] == "websocket.close"]
     listening = client.gateway.bus.listeners  # type: ignore[attr-defined]
+    ended = exporter.get_finished_spans()
     await socket.close()
 
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == [code]
     assert closed == [] and listening == 1
     assert _errors_logged(caplog) == []
+    outcomes = [(span.attributes or {}).get("propgate.outcome") for span in ended]
+    assert outcomes == ([] if code in REFUSED_AT_THE_EDGE else [code])
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any, cast, overload
 
 import orjson
@@ -46,6 +46,9 @@ from strawberry.http.types import QueryParams
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage as TransportCompleteMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
@@ -364,12 +367,24 @@ def _socket_refusal(
     return None
 
 
+def _for_operation(context: object) -> object:
+    """One operation's context, made from its websocket's (`Context.for_operation`)."""
+    return context.for_operation() if isinstance(context, Context) else context
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
     """graphql-transport-ws as its protocol document has it: an operation refused before it
     runs, a syntax error included, is an `error` message for its id, and the connection goes
     on. Strawberry closes the socket with 4400 on a syntax error or an operation it cannot
     find, which ends every other subscription on the connection; the protocol keeps 4400
-    for a message of a type or shape it does not define (`_MessageSocket`)."""
+    for a message of a type or shape it does not define (`_MessageSocket`).
+
+    Strawberry runs every operation of the connection with the connection's context; here
+    each runs with its own (`_for_operation`), so what one reports or reads is its own.
+    Strawberry's `run_operation` streams with `self.context`, so its body is followed here
+    with the operation's context instead; the close it can raise on a refusal is never
+    asked for (`_get_pre_execution_close_reason`).
+    """
 
     async def run_operation(self, operation: Operation[Any, None]) -> None:
         refusal = _socket_refusal(
@@ -378,7 +393,27 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         if refusal is not None:
             await operation.send_initial_errors([refusal])
             return
-        await super().run_operation(operation)
+        try:
+            source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=_for_operation(self.context),
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(source):
+                await self._send_result_stream(operation, source)
+            await operation.send_operation_message(
+                TransportCompleteMessage(id=operation.id, type="complete")
+            )
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message(
+                    TransportCompleteMessage(id=operation.id, type="complete")
+                )
+            self.operations.pop(operation.id, None)
+            raise
 
     @staticmethod
     def _get_pre_execution_close_reason(_error: GraphQLError) -> str | None:
@@ -394,8 +429,8 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
     warnings, its trace span), and each refusal logged `Task exception was never
     retrieved` and OpenTelemetry's `Failed to detach context`. Here the stream runs to its
     end in the task that started it: a refused operation's ends after its error, and the
-    extensions finish as for any operation (closed at the error, as Strawberry's
-    graphql-transport-ws handler does, the operation is counted `INTERNAL_SERVER_ERROR`).
+    extensions finish as for any operation. Each operation runs with a context of its own
+    (`_for_operation`), as over graphql-transport-ws.
 
     For the same reason the stream is not registered in `subscriptions`, from which
     Strawberry's `stop` closes it in the connection's own task whenever the operation's
@@ -423,7 +458,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
             source = await self.schema.stream(
                 query,
                 variable_values=variables,
-                context_value=self.context,
+                context_value=_for_operation(self.context),
                 root_value=self.root_value,
                 operation_name=operation_name,
             )
