@@ -307,3 +307,25 @@ async def test_an_empty_list_of_providers_is_refused_not_an_empty_list(
         "`providers` is empty: name at least one provider, or leave `providers` out."
     )
     assert sum(state.count() for state in client.sandbox.states.values()) == 0
+
+
+async def test_a_filter_text_too_long_for_primmos_server_once_encoded_is_the_callers_to_shorten(
+    client: Client,
+) -> None:
+    """200 characters outside ASCII pass the gateway's limit on filter texts but take 2,400
+    bytes of Primmo's query string (a name is matched in two properties, each `é` six bytes
+    encoded): refused as the caller's input before anything is sent, not a 414 reported as
+    the gateway's own malformed request; the same length in ASCII is answered."""
+    query = (
+        'query($t: String!) { tenants(first: 2, providers: ["primmo"], '
+        "filter: {nameContains: $t}) { totalCount } }"
+    )
+    client.primmo.reset_counter()
+
+    refused = await client.query(query, {"t": "é" * 200})
+    answered = await client.query(query, {"t": "e" * 200})
+
+    assert error_codes(refused) == ["BAD_USER_INPUT"]
+    assert "shorten the filter text" in refused["errors"][0]["message"]
+    assert client.primmo.count("GET", "/api/Tenants") == 1, "only the ASCII text was sent"
+    assert "errors" not in answered

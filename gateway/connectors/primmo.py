@@ -1089,8 +1089,22 @@ class PrimmoConnector(
                 self._client, "GET", url, refusals=refusals, headers=odata.HEADERS
             )
 
+        query = odata.encode(options)
+        self._fits(query)
         links = NextLinks(fetch, self._client.base_url, NAME)
-        return await links.read(f"{path}?{odata.encode(options)}", want)
+        return await links.read(f"{path}?{query}", want)
+
+    def _fits(self, query: str) -> None:
+        """A query string the server would refuse as too long is the caller's to shorten: a
+        batch of keys is cut to fit, but one filter text cannot be (200 characters outside
+        ASCII take 1,200 bytes once encoded, and a name is matched in two properties)."""
+        if len(query) > self._max_query_bytes - NEXT_LINK_ROOM:
+            raise BadUserInput(
+                f"The filter makes a query string of {len(query)} bytes once encoded for "
+                f"primmo, whose server takes {self._max_query_bytes - NEXT_LINK_ROOM} (a "
+                "character outside ASCII counts 6 to 12): shorten the filter text.",
+                provider=NAME,
+            )
 
     async def _count(
         self, path: str, extra: Mapping[str, str], expr: odata.Expr | None
@@ -1098,7 +1112,9 @@ class PrimmoConnector(
         """A server that leaves `@odata.count` out of the body is asked `/$count` (plain
         text). One that has no such resource gives no count: never a guessed number."""
         options = {**extra, **({"$filter": odata.render(expr)} if expr is not None else {})}
-        target = f"{path}/$count" + (f"?{odata.encode(options)}" if options else "")
+        query = odata.encode(options)
+        self._fits(query)
+        target = f"{path}/$count" + (f"?{query}" if options else "")
         response = await _PRIMMO.response(
             self._client,
             "GET",
