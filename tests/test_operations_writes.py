@@ -667,3 +667,22 @@ async def test_an_update_answered_204_is_read_back_and_not_reported_failed(clien
     ], "each update sent once"
     assert primmo.requests[("GET", "/api/ServiceCalls")] >= 1
     assert primmo.requests[("GET", "/api/ServiceCallDetails")] >= 1
+
+
+async def test_a_property_scom_refused_as_invalid_frees_the_key_for_the_corrected_write(
+    client: Client,
+) -> None:
+    """SCOM refuses a blank name in executing the mutation, with a 200: the property was not
+    made, so the corrected write under the same key runs, as after any provider's refusal of
+    the input."""
+    owner = client.sandbox.world.landlords_of("scom")[0]
+    landlord = encode_id(Entity.LANDLORD, "scom", str(owner.id))
+    given = {"landlordId": landlord, "street": "3 rue Neuve", "idempotencyKey": "k-prop"}
+
+    blank = await _write(client, "createProperty", BUILDING, {**given, "name": " "})
+    corrected = await _write(client, "createProperty", BUILDING, {**given, "name": "Le Neuf"})
+
+    assert [(e["code"], e["field"]) for e in blank["errors"]] == [("VALIDATION_FAILED", "name")]
+    assert corrected["errors"] == [] and corrected["building"]["name"] == "Le Neuf"
+    names = [p["name"] for p in client.sandbox.states["scom"].records[str(owner.id)].properties]
+    assert names.count("Le Neuf") == 1
