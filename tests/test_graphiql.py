@@ -71,6 +71,18 @@ async def test_the_gateways_own_address_leads_to_graphiql(client: Client) -> Non
 
     assert response.status_code == 200 and response.url.path == "/graphql"
     assert "<html" in response.text.lower()
+    query = await client.http.get("/", params={"query": "{ __typename }"})
+    assert query.headers["location"] == "/graphql?query=%7B+__typename+%7D"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/"])
+async def test_probes_may_ask_with_head(client: Client, path: str) -> None:
+    """Load balancers' health checks often send HEAD, which HTTP servers must answer as GET
+    without the body (RFC 9110 §9.3.2)."""
+    head = await client.http.head(path)
+    get = await client.http.get(path)
+
+    assert head.status_code == get.status_code and head.content == b""
 
 
 async def test_the_headers_editor_holds_the_development_key(client: Client) -> None:

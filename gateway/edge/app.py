@@ -227,17 +227,19 @@ def create_app(
         body, content_type = gateway.metrics.exposition(request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        """Someone who opens the gateway's address in a browser finds GraphiQL, not a 404."""
-        return RedirectResponse("/graphql", status_code=307)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def root(request: Request) -> RedirectResponse:
+        """Someone who opens the gateway's address in a browser finds GraphiQL, not a 404; a
+        query in the address goes along."""
+        query = request.url.query
+        return RedirectResponse("/graphql" + (f"?{query}" if query else ""), status_code=307)
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz() -> dict[str, str]:
         """The process is up; says nothing of the providers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz() -> JSONResponse:
         """Ready while at least one provider's circuit admits calls. Redis is reported, not
         required: every replica loses it at once, and queries are still answered without it."""
