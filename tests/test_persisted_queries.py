@@ -36,7 +36,7 @@ async def apq(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[Client]:
         yield served
 
 
-def persisted(query: str | None, digest: str, version: int = 1) -> dict[str, Any]:
+def persisted(query: str | None, digest: str, version: Any = 1) -> dict[str, Any]:
     extensions = {"persistedQuery": {"version": version, "sha256Hash": digest}}
     return {"query": query, "extensions": extensions} if query else {"extensions": extensions}
 
@@ -91,6 +91,10 @@ async def test_a_hash_alone_asked_for_as_html_still_needs_credentials(apq: Clien
             "PERSISTED_QUERY_VERSION_NOT_SUPPORTED",
         ),
         (persisted(LANDLORDS, "not-a-hash"), "BAD_REQUEST"),
+        (persisted(LANDLORDS, sha256_of(LANDLORDS), version="1"), "BAD_REQUEST"),
+        (persisted(LANDLORDS, sha256_of(LANDLORDS), version=True), "BAD_REQUEST"),
+        (persisted(LANDLORDS, sha256_of(LANDLORDS), version=1.0), "BAD_REQUEST"),
+        ({"query": LANDLORDS, "extensions": {"persistedQuery": 1}}, "BAD_REQUEST"),
     ],
 )
 async def test_a_wrong_persisted_query_runs_nothing_and_registers_nothing(

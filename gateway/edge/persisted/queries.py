@@ -79,10 +79,19 @@ class PersistedQueries:
 
 
 def _hash_in(persisted: Any) -> str:
-    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+    """The hash asked for. A member of the wrong shape is a malformed request; only a
+    version that is a whole number other than 1 is one the gateway does not speak (`true`
+    and `1.0` are equal to 1 in Python, not in JSON)."""
+    version = persisted.get("version") if isinstance(persisted, dict) else None
+    if version.__class__ is not int:
+        raise PersistedQueryRefused(
+            "BAD_REQUEST",
+            'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<hex>"}.',
+        )
+    if version != 1:
         raise PersistedQueryRefused(
             "PERSISTED_QUERY_VERSION_NOT_SUPPORTED",
-            'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<hex>"}.',
+            f"extensions.persistedQuery version {version} is not supported; version 1 is.",
         )
     digest = persisted.get("sha256Hash")
     if not isinstance(digest, str) or not _HASH.match(digest):
