@@ -211,9 +211,14 @@ def _schema(_: argparse.Namespace) -> None:
 
 
 def _safelist(args: argparse.Namespace) -> None:
+    """A manifest of operations that run: one that does not validate against this gateway's
+    schema would be refused on every call, so it is refused here, where it is written."""
     import json
 
+    from graphql import build_schema, parse, validate
+
     from gateway.edge.persisted.safelist import manifest_of
+    from schema import sdl
 
     try:
         manifest = manifest_of(args.files)
@@ -221,6 +226,14 @@ def _safelist(args: argparse.Namespace) -> None:
         sys.exit(f"gateway: {error}")
     except OSError as error:
         sys.exit(f"gateway: cannot read {error.filename}: {error.strerror}")
+    schema = build_schema(sdl())
+    invalid = [
+        f"{path}: {errors[0].message}"
+        for path, operation in zip(args.files, manifest["operations"], strict=True)
+        if (errors := validate(schema, parse(operation["body"])))
+    ]
+    if invalid:
+        sys.exit("gateway: operations this gateway would refuse:\n" + "\n".join(invalid))
     sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
 
 

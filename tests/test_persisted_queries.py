@@ -223,6 +223,12 @@ def test_gateway_safelist_lists_operation_files_by_their_hash(
     (tmp_path / "broken.graphql").write_text("{", encoding="utf-8")
     with pytest.raises(SystemExit, match="broken.graphql does not parse"):
         main(["safelist", str(tmp_path / "broken.graphql")])
+    (tmp_path / "invalid.graphql").write_text("query D { nope }", encoding="utf-8")
+    with pytest.raises(SystemExit, match="invalid.graphql: Cannot query field 'nope'"):
+        main(["safelist", str(tmp_path / "a.graphql"), str(tmp_path / "invalid.graphql")])
+    (tmp_path / "again.graphql").write_text(LANDLORDS, encoding="utf-8")
+    with pytest.raises(SystemExit, match="again.graphql holds the same operation as"):
+        main(["safelist", str(tmp_path / "a.graphql"), str(tmp_path / "again.graphql")])
 
     assert [(o["id"], o["name"], o["type"]) for o in written["operations"]] == [
         (sha256_of(LANDLORDS), "", "query"),

@@ -91,8 +91,11 @@ def manifest_of(paths: Sequence[str | Path]) -> dict[str, Any]:
     """An Apollo persisted query manifest with one operation per file, the file's text as
     its body (fragments it uses go in the same file)."""
     operations = []
+    seen: dict[str, str | Path] = {}
     for path in paths:
         body = Path(path).read_text(encoding="utf-8")
+        if (twin := seen.setdefault(sha256_of(body), path)) != path:
+            raise ConfigError(f"{path} holds the same operation as {twin}: list it once.")
         try:
             document = parse(body)
         except GraphQLSyntaxError as error:
