@@ -184,3 +184,14 @@ async def test_a_get_whose_query_string_member_is_not_json_is_told_which(
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert f"`{name}`" in error["message"] and "query string" in error["message"]
+
+
+async def test_a_get_that_names_a_member_twice_runs_nothing(client: Client) -> None:
+    """`?query=A&query=B` ran B: which one the caller meant is not the gateway's to guess."""
+    response = await client.http.get(
+        "/graphql", params=[("query", "{ __typename }"), ("query", "{ providers { name } }")]
+    )
+
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST" and "`query`" in error["message"]

@@ -531,7 +531,15 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
         """A GET's `variables` and `extensions` are JSON in its query string: one that is not
         is named, where Strawberry's words ("request body") sent its caller to a body a GET
-        does not have."""
+        does not have. A member given twice is refused rather than one of them taken: which
+        operation would run, with which variables, would be a guess."""
+        every = getattr(params, "getlist", None)
+        if every is not None:
+            for name in ("query", "variables", "operationName", "extensions"):
+                if len(every(name)) > 1:
+                    raise HTTPException(
+                        400, f"`{name}` is given more than once in the query string."
+                    )
         parsed: dict[str, Any] = dict(params)
         for name in ("variables", "extensions"):
             if parsed.get(name):
