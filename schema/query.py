@@ -56,9 +56,15 @@ class ProviderQuota:
 class ProviderStatus:
     name: str
     kind: str = strawberry.field(description="odata, rest, xml or graphql.")
-    healthy: bool = strawberry.field(description="Its circuit is closed and it is not resting.")
+    healthy: bool = strawberry.field(
+        description="Its circuit is closed and it is not resting, nor held off after its "
+        "token endpoint refused the gateway."
+    )
     breaker_state: BreakerState
-    last_error: str | None
+    last_error: str | None = strawberry.field(
+        description="Its last failure or rate limit (code: message), or, while its token "
+        "endpoint is held off, the refusal."
+    )
     latency_p50_ms: float | None = strawberry.field(
         description="Median of its recent answers, from sending a request to the end of its body."
     )
@@ -69,7 +75,9 @@ class ProviderStatus:
     resting_until: datetime | None = strawberry.field(
         description="While the provider rests (it asked to wait longer than a caller can, or "
         "its quota is spent), or while what is left of its quota is spread and the next "
-        "call's turn has not come, nothing is sent to it: its part is RATE_LIMITED at once."
+        "call's turn has not come, nothing is sent to it: its part is RATE_LIMITED at once. "
+        "While its token endpoint is held off after refusing the gateway, nothing is sent "
+        "either: its part gets that refusal. The later of the two."
     )
     retry_after_seconds: int | None = strawberry.field(
         description="Seconds until a call may be sent to it again."
@@ -81,15 +89,15 @@ class ProviderStatus:
 
 def _status(view: ProviderView) -> ProviderStatus:
     health = view.health
-    until = health.quota.held_until
-    left = health.quota.held_for
+    until = view.resting_until
+    left = view.resting_for
     window = health.quota.window
     return ProviderStatus(
         name=view.name,
         kind=health.kind,
-        healthy=health.healthy,
+        healthy=view.healthy,
         breaker_state=health.breaker.state,
-        last_error=health.last_error,
+        last_error=view.last_error,
         latency_p50_ms=health.latency_p50_ms,
         latency_p95_ms=health.latency_p95_ms,
         token_expires_at=_moment(view.token_expires_at),

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import Traffic
+from gateway.config import Settings, Traffic
 from gateway.connectors.base import Connector, ListRequest
 from gateway.connectors.pms import PmsConnector
 from gateway.connectors.primmo import PrimmoConnector
@@ -31,7 +31,7 @@ from gateway.upstream.auth import (
     TokenRequest,
 )
 from gateway.upstream.client import Upstream
-from tests.conftest import Client
+from tests.conftest import Client, error_codes, serving
 
 TOKEN = "/api/Token"
 QUERY = '{ buildings(first: 2, providers: ["primmo"]) { edges { node { name } } } }'
@@ -495,3 +495,73 @@ async def test_queries_with_a_wrong_password_cost_primmo_one_login_per_hold_off(
 
     assert codes == ["UPSTREAM_CREDENTIALS_REFUSED"] * 20
     assert sandbox.states["primmo"].count("POST", TOKEN) == 2
+
+
+STATUS = "{ providers { name healthy breakerState lastError restingUntil retryAfterSeconds } }"
+
+
+async def test_primmo_held_off_after_a_wrong_password_is_shown_resting_with_the_refusal(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is sent to Primmo while its token endpoint is held off, as surely as while a
+    provider rests after a 429: `providers` says so, and why, or a wrong password looks
+    healthy. The later of the two holds is the one shown. /readyz keeps its meaning: the
+    circuit still admits calls (see README Health)."""
+    configured = Sandbox.credentials
+
+    def wrong(name: str) -> dict[str, str]:
+        given = configured(name)
+        return {**given, "password": "wrong-pass"} if name == "primmo" else given
+
+    monkeypatch.setattr(Sandbox, "credentials", staticmethod(wrong))
+    async with serving(sandbox, clock, settings) as client:
+        refused = await client.query(QUERY)
+        held = await client.data(STATUS)
+        ready = await client.http.get("/readyz")
+        quota = client.gateway.federation.health["primmo"].quota
+        quota.rest(10, "asked not to be called")
+        shorter = await client.data(STATUS)
+        quota.rest(60, "asked not to be called")
+        longer = await client.data(STATUS)
+        clock.advance(30)
+        still = await client.data(STATUS)
+        clock.advance(30)
+        after = await client.data(STATUS)
+
+    def primmo(status: dict[str, Any]) -> dict[str, Any]:
+        rows: list[dict[str, Any]] = status["providers"]
+        (row,) = [row for row in rows if row["name"] == "primmo"]
+        return row
+
+    assert error_codes(refused) == ["UPSTREAM_CREDENTIALS_REFUSED"]
+    row = primmo(held)
+    last_error = row.pop("lastError")
+    assert row == {
+        "name": "primmo",
+        "healthy": False,
+        "breakerState": "CLOSED",
+        "restingUntil": "2026-01-01T00:00:30+00:00",
+        "retryAfterSeconds": 30,
+    }
+    assert last_error.startswith("UPSTREAM_CREDENTIALS_REFUSED: primmo's token endpoint refused")
+    assert "asks again at 2026-01-01T00:00:30Z" in last_error
+    assert "wrong-pass" not in last_error
+    assert {(row["name"], row["healthy"]) for row in held["providers"]} >= {("pms", True)}
+    assert ready.status_code == 200 and ready.json()["providers"]["primmo"] == "CLOSED"
+    assert (primmo(shorter)["restingUntil"], primmo(shorter)["retryAfterSeconds"]) == (
+        "2026-01-01T00:00:30+00:00",
+        30,
+    )
+    assert (primmo(longer)["restingUntil"], primmo(longer)["retryAfterSeconds"]) == (
+        "2026-01-01T00:01:00+00:00",
+        60,
+    )
+    assert not primmo(still)["healthy"] and primmo(still)["lastError"] is None
+    assert primmo(after) == {
+        "name": "primmo",
+        "healthy": True,
+        "breakerState": "CLOSED",
+        "lastError": None,
+        "restingUntil": None,
+        "retryAfterSeconds": None,
+    }

@@ -199,7 +199,7 @@ async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client:
     client.clock.advance(700)
     later = [await client.query(LANDLORDS) for _ in range(3)]
     status = await client.data(
-        "{ providers { name healthy breakerState restingUntil retryAfterSeconds } }"
+        "{ providers { name healthy breakerState lastError restingUntil retryAfterSeconds } }"
     )
     scraped = (await client.http.get("/metrics")).text
 
@@ -220,6 +220,7 @@ async def test_a_long_retry_after_rests_the_provider_until_it_has_passed(client:
         served = {edge["node"]["provider"] for edge in body["data"]["landlords"]["edges"]}
         assert served == {"mycrm", "primmo", "scom"}
     (pms,) = [row for row in status["providers"] if row["name"] == "pms"]
+    assert pms.pop("lastError") == f"RATE_LIMITED: {first['errors'][0]['message']}"
     assert pms == {
         "name": "pms",
         "healthy": False,

@@ -160,11 +160,38 @@ class PageInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProviderView:
-    """A provider as operators see it: its health, and when its token expires (no secret)."""
+    """A provider as operators see it: its health, and when its token expires (no secret).
+
+    A provider whose token endpoint refused the gateway is sent nothing until the hold-off
+    ends (see `CachedTokenAuth`), as surely as one that rests after a 429: it is shown so,
+    with the refusal as its last error, or a wrong password would look healthy.
+    """
 
     name: str
     health: ProviderHealth
     token_expires_at: float | None
+    token_held_until: float | None = None
+    token_held_for: float | None = None
+    token_refusal: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.health.healthy and self.token_held_until is None
+
+    @property
+    def resting_until(self) -> float | None:
+        """The later of the quota's hold and the token endpoint's: nothing goes before both."""
+        held = [self.health.quota.held_until, self.token_held_until]
+        return max((until for until in held if until is not None), default=None)
+
+    @property
+    def resting_for(self) -> float | None:
+        held = [self.health.quota.held_for, self.token_held_for]
+        return max((seconds for seconds in held if seconds is not None), default=None)
+
+    @property
+    def last_error(self) -> str | None:
+        return self.token_refusal or self.health.last_error
 
 
 @dataclass
@@ -310,7 +337,20 @@ class Federation:
         views = []
         for name, health in sorted(self.health.items()):
             auth = self.connectors[name].auth
-            views.append(ProviderView(name, health, auth.expires_at if auth is not None else None))
+            if auth is None:
+                views.append(ProviderView(name, health, None))
+                continue
+            refusal = auth.refusal
+            views.append(
+                ProviderView(
+                    name,
+                    health,
+                    auth.expires_at,
+                    auth.held_until,
+                    auth.held_for,
+                    f"{refusal.code}: {refusal.message}" if refusal is not None else None,
+                )
+            )
         return views
 
     def named(self, wanted: Sequence[str] | None) -> None:

@@ -136,6 +136,28 @@ class CachedTokenAuth(httpx.Auth):
     def expires_at(self) -> float | None:
         return self._store.expires_at
 
+    @property
+    def held_until(self) -> float | None:
+        """When the token endpoint may be asked again, while a refusal holds it off: until
+        then no request needing a token is sent, so operators see the provider resting."""
+        if self._refusal is None or self._next_try <= self._clock():
+            return None
+        return self._next_try
+
+    @property
+    def held_for(self) -> float | None:
+        """Seconds the hold-off still lasts."""
+        until = self.held_until
+        return None if until is None else until - self._clock()
+
+    @property
+    def refusal(self) -> CredentialsRefused | TokenRequestRejected | None:
+        """The error every caller gets while the hold-off lasts (masked as it was made), for
+        operators to see why the provider answers nothing."""
+        if self._refusal is None or self.held_until is None:
+            return None
+        return self._held(self._refusal)
+
     async def token(self) -> str:
         cached = await self._store.usable()
         if cached is not None:

@@ -363,6 +363,7 @@ class ProviderHealth:
             self.breaker.released(ticket)
             raise
         except RateLimited as error:
+            self.last_error = f"{error.code}: {error.message}"
             if error.retry_after is not None:
                 self.quota.rest(error.retry_after, "asked not to be called")
             self.breaker.released(ticket)
