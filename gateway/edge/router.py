@@ -51,7 +51,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage as TransportCompleteMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    CompleteMessage,
+    ConnectionAckMessage,
+    ConnectionErrorMessage,
+    ConnectionInitMessage,
+    ErrorMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
@@ -442,6 +448,27 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
     stands in as a query until its refusal is reported, and a query or a mutation was
     refused before.
     """
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """A connection refused (no or wrong credentials) is told `connection_error`, then
+        closed with 4403, as over graphql-transport-ws. Strawberry closes it with 1011, an
+        internal error, as subscriptions-transport-ws's server did: its PROTOCOL.md says only
+        that "the server disconnects the client", so the code is ours to choose, and 1011
+        would tell a client the server failed rather than that its credentials did. A
+        `payload` that is not an object never reaches here (`_MessageSocket`)."""
+        self.context.connection_params = message.get("payload")
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as rejection:
+            await self.send_message(
+                ConnectionErrorMessage(type="connection_error", payload=rejection.payload)
+            )
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message(ConnectionAckMessage(type="connection_ack"))
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
     async def handle_async_results(
         self,
