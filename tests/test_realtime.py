@@ -326,18 +326,31 @@ async def test_a_pms_tenant_update_reaches_a_subscriber_signed(client: Client) -
     assert change["node"]["lastName"] == "Mis-à-jour"
 
 
-async def test_the_legacy_graphql_ws_protocol_authenticates_too(client: Client) -> None:
-    socket = Socket(client.http._transport.app, "graphql-ws")  # type: ignore[attr-defined]
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize(
+    "init",
+    [{"type": "connection_init", "payload": {"X-API-Key": "wrong"}}, {"type": "connection_init"}],
+    ids=["wrong-key", "no-payload"],
+)
+async def test_a_connection_without_valid_credentials_is_closed_with_4403(
+    client: Client, protocol: str, init: dict[str, Any]
+) -> None:
+    """Found by a new user: graphql-ws answered `connection_error`, then closed with 1011
+    (an internal error) where graphql-transport-ws closes with 4403, as README promises for
+    both."""
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    socket = Socket(client.http._transport.app, protocol)  # type: ignore[attr-defined]
     await socket.inbox.put({"type": "websocket.connect"})
     await socket.until(lambda m: m["type"] == "websocket.accept")
-    await socket.say({"type": "connection_init", "payload": {"X-API-Key": "wrong"}})
-    await socket.say({"id": "1", "type": "start", "payload": {"query": SUBSCRIBE}})
+    await socket.say(init)
+    await socket.say({"id": "1", "type": start, "payload": {"query": SUBSCRIBE}})
     closed = await socket.until(lambda m: m["type"] == "websocket.close")
     await socket.close()
 
-    refusal = next(m for m in socket.sent if '"connection_error"' in (m.get("text") or ""))
-    assert json.loads(refusal["text"])["payload"]["code"] == "UNAUTHENTICATED"
-    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4403
+    refusals = [m for m in socket.sent if '"connection_error"' in (m.get("text") or "")]
+    if protocol == "graphql-ws":
+        assert json.loads(refusals[0]["text"])["payload"]["code"] == "UNAUTHENTICATED"
     assert not [m for m in socket.sent if '"connection_ack"' in (m.get("text") or "")]
     assert client.gateway.bus.listeners == 0  # type: ignore[attr-defined]
 

@@ -80,6 +80,7 @@ def test_what_the_overrides_call_of_strawberrys_own_is_still_there() -> None:
     assert callable(Operation.send_initial_errors)
     assert callable(BaseGraphQLWSHandler.send_data_message)
     assert callable(BaseGraphQLWSHandler.send_message)
+    assert callable(BaseGraphQLWSHandler.handle_keep_alive)
     assert {"query", "variables", "operation_name", "extensions"} <= {
         field.name for field in fields(GraphQLRequestData)
     }

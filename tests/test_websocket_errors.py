@@ -208,6 +208,31 @@ async def test_over_graphql_transport_ws_a_document_naming_no_single_operation_r
     assert client.sandbox.states["leap"].count() == 0
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [("variables", [1]), ("variables", "{}"), ("extensions", [1]), ("operationName", 5)],
+)
+async def test_over_graphql_transport_ws_a_payload_member_of_the_wrong_type_says_which(
+    client: Client, member: str, value: object
+) -> None:
+    """Found by a new user: `"variables": [1]` closed the socket with 4400 "WebSocket
+    message must be valid JSON", which it is. graphql-ws's PROTOCOL.md types the payload
+    (`variables?: Record<string, unknown> | null`) and closes with 4400 on "a message of a
+    type or format which is not specified", so the close stays; its reason names the member."""
+    socket = await _connected(client, "graphql-transport-ws")
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    await eventually(lambda: client.gateway.bus.listeners == 1)  # type: ignore[attr-defined]
+    await socket.say(
+        {"id": "2", "type": "subscribe", "payload": {"query": SUBSCRIBE, member: value}}
+    )
+    closed = await socket.until(lambda m: m["type"] == "websocket.close")
+    await socket.close()
+
+    assert closed["code"] == 4400
+    assert f"`{member}`" in closed["reason"] and "JSON" not in closed["reason"]
+    assert len(closed["reason"].encode()) <= 123  # what a close frame can carry
+
+
 async def test_over_graphql_ws_a_stop_while_a_change_is_sent_ends_that_subscription_only(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:

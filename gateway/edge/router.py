@@ -51,7 +51,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage as TransportCompleteMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    CompleteMessage,
+    ConnectionAckMessage,
+    ConnectionErrorMessage,
+    ConnectionInitMessage,
+    ErrorMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
@@ -303,43 +309,53 @@ class _MediaTypedRequest(StarletteRequestAdapter):
 _ADDRESSED = frozenset({"subscribe", "start", "stop", "complete"})
 """Messages about one operation, which name it by `id`, in either protocol."""
 _OPERATIONS = frozenset({"subscribe", "start"})
-_OPERATION_MEMBERS = {"variables": dict, "operationName": str, "extensions": dict}
+_OPERATION_MEMBERS = {
+    "variables": (dict, "an object"),
+    "operationName": (str, "a string"),
+    "extensions": (dict, "an object"),
+}
 
 
-def _well_formed(message: object) -> bool:
-    """The shape both GraphQL websocket protocols give a message, as far as Strawberry relies
-    on it without checking."""
+def _malformation(message: object) -> str | None:
+    """Why a message is not of a shape both GraphQL websocket protocols give it, as far as
+    Strawberry relies on that shape without checking; None for a message of that shape. It
+    is said in a close frame's reason, so it is short (a reason carries 123 bytes)."""
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return False
+        return "A message must be an object with a string `type`."
     if ("id" in message or message["type"] in _ADDRESSED) and not isinstance(
         message.get("id"), str
     ):
-        return False
+        return "A message's `id` must be a string."
     payload = message.get("payload")
     if payload is not None and not isinstance(payload, dict):
-        return False
+        return "A message's `payload` must be an object."
     if message["type"] not in _OPERATIONS:
-        return True
-    return (
-        isinstance(payload, dict)
-        and isinstance(payload.get("query"), str)
-        and all(
-            isinstance(payload.get(name), kind | None) for name, kind in _OPERATION_MEMBERS.items()
-        )
-    )
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return f"A `{message['type']}` payload must have a string `query`."
+    for name, (kind, described) in _OPERATION_MEMBERS.items():
+        if not isinstance(payload.get(name), kind | None):
+            return f"A `{message['type']}` payload's `{name}` must be {described} or null."
+    return None
 
 
 class _MessageSocket(ASGIWebSocketAdapter):
     """Strawberry's websocket handlers index a message as its protocol describes it, so
-    `null`, a message without a `type`, a list for an `id` or a subscription without a query
-    ends the connection's handler with a traceback. Such a message is refused as a text that
-    is not JSON is: graphql-transport-ws closes with 4400, graphql-ws ignores it."""
+    `null`, a message without a `type`, a list for an `id`, a subscription without a query
+    or with a list for its `variables` ends the connection's handler with a traceback. Such
+    a message is refused as a text that is not JSON is: graphql-transport-ws closes with
+    4400, graphql-ws ignores it. What was wrong is kept in `_refused_because`: Strawberry's
+    close reason for a text that is not JSON would say "must be valid JSON" of one that is."""
+
+    _refused_because: str | None = None
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
         async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
-            if _well_formed(message):
+            malformation = _malformation(message)
+            if malformation is None:
                 yield message
             elif not ignore_parsing_errors:
+                self._refused_because = malformation
                 raise NonJsonMessageReceived
 
 
@@ -415,6 +431,12 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             self.operations.pop(operation.id, None)
             raise
 
+    async def handle_invalid_message(self, error_message: str) -> None:
+        """The 4400 a message of a shape the protocol does not define closes with says what
+        was wrong with it (`_MessageSocket`)."""
+        malformation = getattr(self.websocket, "_refused_because", None)
+        await super().handle_invalid_message(malformation or error_message)
+
     @staticmethod
     def _get_pre_execution_close_reason(_error: GraphQLError) -> str | None:
         return None
@@ -442,6 +464,27 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
     stands in as a query until its refusal is reported, and a query or a mutation was
     refused before.
     """
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """A connection refused (no or wrong credentials) is told `connection_error`, then
+        closed with 4403, as over graphql-transport-ws. Strawberry closes it with 1011, an
+        internal error, as subscriptions-transport-ws's server did: its PROTOCOL.md says only
+        that "the server disconnects the client", so the code is ours to choose, and 1011
+        would tell a client the server failed rather than that its credentials did. A
+        `payload` that is not an object never reaches here (`_MessageSocket`)."""
+        self.context.connection_params = message.get("payload")
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as rejection:
+            await self.send_message(
+                ConnectionErrorMessage(type="connection_error", payload=rejection.payload)
+            )
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message(ConnectionAckMessage(type="connection_ack"))
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
     async def handle_async_results(
         self,
