@@ -6,7 +6,12 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "said_at"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "said_at", "seconds_until"]
+
+
+def seconds_until(until: float | None, clock: Clock) -> float | None:
+    """Seconds from now to `until`, for what says how long a wait still lasts (None: none)."""
+    return None if until is None else until - clock()
 
 
 def said_at(at: float) -> str:

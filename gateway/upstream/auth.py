@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from gateway.clock import Clock, said_at
+from gateway.clock import Clock, said_at, seconds_until
 from gateway.errors import (
     CredentialsRefused,
     GatewayError,
@@ -147,8 +147,7 @@ class CachedTokenAuth(httpx.Auth):
     @property
     def held_for(self) -> float | None:
         """Seconds the hold-off still lasts."""
-        until = self.held_until
-        return None if until is None else until - self._clock()
+        return seconds_until(self.held_until, self._clock)
 
     @property
     def refusal(self) -> CredentialsRefused | TokenRequestRejected | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.clock import Clock, said_at
+from gateway.clock import Clock, said_at, seconds_until
 from gateway.errors import Resting
 
 __all__ = ["Quota", "Window"]
@@ -70,8 +70,7 @@ class Quota:
     @property
     def resting_for(self) -> float | None:
         """Seconds the rest still lasts."""
-        until = self.resting_until
-        return None if until is None else until - self._clock()
+        return seconds_until(self.resting_until, self._clock)
 
     @property
     def held_until(self) -> float | None:
@@ -88,8 +87,7 @@ class Quota:
     @property
     def held_for(self) -> float | None:
         """Seconds until the next call may be sent."""
-        until = self.held_until
-        return None if until is None else until - self._clock()
+        return seconds_until(self.held_until, self._clock)
 
     @property
     def window(self) -> Window | None:
