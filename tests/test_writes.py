@@ -343,6 +343,24 @@ async def test_a_write_the_provider_refused_frees_the_key_for_the_corrected_writ
     assert _named(client, "Refused", provider) == 1
 
 
+@pytest.mark.parametrize("status", [500, 503, 408])
+async def test_a_refusal_that_came_with_a_status_of_doubt_keeps_the_key(
+    client: Client, status: int
+) -> None:
+    """pms names its error VALIDATION_ERROR but answers 5xx or 408, which says nothing of
+    whether the request was carried out: the retry under the key gets the first outcome and
+    sends nothing, whatever the body's name."""
+    given = await _pms_tenant(client, "Doubtful", f"k-doubt-{status}")
+    client.pms.refuse("VALIDATION_ERROR", status=status)
+
+    first = await client.data(CREATE, {"input": given})
+    posts = client.pms.count("POST")
+    retried = await client.data(CREATE, {"input": given})
+
+    assert [e["code"] for e in first["createTenant"]["errors"]] == ["VALIDATION_FAILED"]
+    assert retried == first and client.pms.count("POST") == posts
+
+
 async def test_a_request_the_provider_did_not_carry_out_frees_the_key(client: Client) -> None:
     """A 429 on the write itself: sent, but not carried out (the provider says so)."""
     given = await _pms_tenant(client, "Throttled", "k-8")

@@ -58,6 +58,7 @@ from gateway.model import (
 from gateway.state.vault import Vault
 from gateway.upstream.auth import HeaderAuth
 from gateway.upstream.client import Upstream
+from gateway.upstream.dispatch import carried_out_nothing
 
 __all__ = ["ScomConnector"]
 
@@ -506,15 +507,20 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
             {"input": {name: value for name, value in given.items() if value is not None}},
             token=token,
         )
-        for item in _upstream_errors(body):
+        data = body.get("data")
+        made = data.get("createProperty") if isinstance(data, dict) else None
+        for item in _upstream_errors(body) if made is None else ():
             said = str(item["message"])
             if said.endswith("must not be blank"):
                 named = said.removesuffix("must not be blank").replace(" ", "").split(",")
                 problems = [{"field": _PROPERTY_INPUT.get(n, n), "message": said} for n in named]
+                carried_out_nothing()
                 raise ValidationFailed(NAME, said, problems)
             if "already exists" in said:
+                carried_out_nothing()
                 raise Conflict(NAME, f"scom refused the property: {said}")
             if said.startswith("unauthorized"):
+                carried_out_nothing()
                 raise Refused(
                     "LANDLORD_NOT_ACTIVE",
                     f"scom no longer takes landlord {landlord_id}'s token (is it still "

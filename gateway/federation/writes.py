@@ -189,17 +189,6 @@ async def _settled(write: Callable[[], Awaitable[Record]], dispatch: Dispatch) -
         return _unknown(error.message)
 
 
-def _refused_as_invalid(outcome: Outcome) -> bool:
-    """A write the provider refused for its input wrote nothing, whatever status the refusal
-    came with (SCOM's, from executing the mutation, with a 200): its key is freed for the
-    corrected write."""
-    return (
-        outcome.record is None
-        and bool(outcome.refusals)
-        and all(refusal.code == ValidationFailed.code for refusal in outcome.refusals)
-    )
-
-
 def _unknown(said: str) -> Outcome:
     return Outcome(
         None,
@@ -267,7 +256,7 @@ class Writes:
                     with contextlib.suppress(RedisUnavailable):
                         await self._idempotency.release(key, fingerprint)
                 raise
-            if not dispatch.left or _refused_as_invalid(done):
+            if not dispatch.left:
                 with contextlib.suppress(RedisUnavailable):
                     await self._idempotency.release(key, fingerprint)
                 return done

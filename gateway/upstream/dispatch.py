@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["Dispatch", "may_have_left", "watched", "watching"]
+__all__ = ["Dispatch", "carried_out_nothing", "may_have_left", "watched", "watching"]
 
 
 @dataclass
@@ -47,6 +47,15 @@ def watching() -> Iterator[Dispatch]:
         yield dispatch
     finally:
         _watched.reset(token)
+
+
+def carried_out_nothing() -> None:
+    """The provider said in its answer's body that the write's request changed nothing (a
+    refusal that comes with a 200, as a GraphQL server's from executing a mutation): that
+    request is no longer in doubt. Only for an answer that says so outright."""
+    dispatch = _watched.get()
+    if dispatch is not None and dispatch.in_doubt > 0:
+        dispatch.in_doubt -= 1
 
 
 def watched() -> Dispatch | None:
