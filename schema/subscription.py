@@ -152,6 +152,9 @@ def _named(
 async def _changes(
     info: Info, types: list[NodeType] | None, providers: list[str] | None
 ) -> AsyncGenerator[EntityChange, None]:
+    """Each change read with loaders of its own, its node and the relations asked of it: a
+    subscription lives for hours, and the operation's loaders would answer later changes'
+    relations from what the first one read, and keep all of it for as long."""
     wanted = {model.Entity(t.value) for t in types} if types else None
     federation = info.context.federation
     async for change in info.context.bus.listen():
@@ -164,10 +167,11 @@ async def _changes(
         if change.entity not in NODE_TYPES or not may_read(info.context.caller, change.entity):
             continue
         node = None
+        info.context.loaders = Loaders(federation)
         if change.kind is not events.ChangeKind.DELETED:
             link = model.Link(change.provider, change.entity, "id", change.source_id)
             try:
-                node = await Loaders(federation).one(link, _node_selection(info, change.entity))
+                node = await info.context.loaders.one(link, _node_selection(info, change.entity))
             except GatewayError:
                 node = None
         yield EntityChange(

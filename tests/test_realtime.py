@@ -29,13 +29,13 @@ SUBSCRIBE = (
 )
 
 
-async def _subscribed(client: Client) -> Socket:
+async def _subscribed(client: Client, query: str = SUBSCRIBE) -> Socket:
     socket = Socket(client.http._transport.app, "graphql-transport-ws")  # type: ignore[attr-defined]
     await socket.inbox.put({"type": "websocket.connect"})
     await socket.until(lambda m: m["type"] == "websocket.accept")
     await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
     await socket.until(lambda m: '"connection_ack"' in (m.get("text") or ""))
-    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+    await socket.say({"id": "1", "type": "subscribe", "payload": {"query": query}})
     await eventually(lambda: client.gateway.bus.listeners > 0)  # type: ignore[attr-defined]
     return socket
 
@@ -89,6 +89,33 @@ async def test_a_provider_answering_404_to_the_fresh_read_ends_no_subscription(
     assert [p.get("errors") for p in told] == [None, None]
     assert told[0]["data"]["entityChanged"]["node"] is None
     assert told[1]["data"]["entityChanged"]["node"]["lastName"] == tenant.last_name
+
+
+async def test_each_change_reads_its_records_relations_afresh(client: Client) -> None:
+    """A subscription lives for hours: each change's node is read fresh, and so are the
+    relations it is asked with, not taken from what an earlier change's reading kept."""
+    socket = await _subscribed(
+        client,
+        "subscription { entityChanged(types: [TENANT]) { node { ... on Tenant { lastName "
+        "unit { id } } } } }",
+    )
+    header = {WEBHOOK_HEADER: PRIMMO["webhook_secret"]}
+    world = client.sandbox.world
+    tenant = next(
+        t for t in world.tenants if world.references.get(("tenant", t.id), "").startswith("primmo:")
+    )
+    client.primmo.reset_counter()
+
+    for status in (1, 3):
+        await client.http.post(
+            "/webhooks/primmo", content=_primmo_delivery(tenant.id, status=status), headers=header
+        )
+    await eventually(lambda: sum('"next"' in (m.get("text") or "") for m in socket.sent) == 2)
+    await socket.close()
+
+    told = [json.loads(m["text"])["payload"] for m in socket.sent if '"next"' in m.get("text", "")]
+    assert all(p["data"]["entityChanged"]["node"]["unit"]["id"] for p in told)
+    assert client.primmo.count("GET", "/api/Units") == 2, "one read of the unit per change"
 
 
 @pytest.fixture
