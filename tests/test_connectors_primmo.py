@@ -226,3 +226,25 @@ async def test_a_refusal_naming_its_property_only_in_odata_details_names_the_cal
     assert raised.value.problems == [
         {"field": "last_name", "message": "The LastName field is required."}
     ]
+
+
+async def test_a_key_no_query_can_name_is_answered_without_a_record_and_the_others_read(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """A forged id's code of 400 characters outside ASCII cannot be asked for in any query
+    the server takes: it has no record, and the good keys of the same batch are read."""
+    upstream = _upstream(sandbox, clock)
+    connector = PrimmoConnector.connect(upstream)
+    forged = '[1,1,"' + "é" * 400 + '"]'
+    try:
+        (building,) = (
+            await connector.page(Entity.BUILDING, ListRequest({}, Selection(), limit=1))
+        ).records
+        assert isinstance(building, Building) and isinstance(building.units, Link)
+        found = await connector.fetch(
+            Entity.UNIT, "building", [building.units.key, forged], Selection()
+        )
+    finally:
+        await upstream.aclose()
+
+    assert set(found) == {building.units.key} and found[building.units.key]

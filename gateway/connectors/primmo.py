@@ -1281,11 +1281,12 @@ def _chunks(
     fixed: odata.Expr | None, name: str, values: list[Any], room: int
 ) -> list[tuple[odata.Expr, int]]:
     """`fixed and name in (values)`, with the bytes it takes joined to a filter, cut into parts
-    that each fit in `room` (a part holds one value at least, however long). A prefix's
-    values nearly always fit in one part, measured once."""
+    that each fit in `room`. A prefix's values nearly always fit in one part, measured once.
+    A value too long to be asked for even alone is left out: no query Primmo's server takes
+    can name it, so it is answered as a key with no record, and the others are asked for."""
     whole = _part(fixed, name, values)
     size = odata.encoded_size(odata.render(whole)) + _OR_SIZE
-    if size <= room or len(values) == 1:
+    if size <= room:
         return [(whole, size)]
     base = odata.encoded_size(odata.render(_part(fixed, name, []))) + _OR_SIZE
     parts: list[tuple[odata.Expr, int]] = []
@@ -1299,7 +1300,7 @@ def _chunks(
         taken.append(value)
         size += length
     parts.append((_part(fixed, name, taken), size))
-    return parts
+    return [(part, size) for part, size in parts if size <= room]
 
 
 def _part(fixed: odata.Expr | None, name: str, values: list[Any]) -> odata.Expr:
