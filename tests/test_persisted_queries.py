@@ -229,6 +229,8 @@ def test_gateway_safelist_lists_operation_files_by_their_hash(
     (tmp_path / "again.graphql").write_text(LANDLORDS, encoding="utf-8")
     with pytest.raises(SystemExit, match="again.graphql holds the same operation as"):
         main(["safelist", str(tmp_path / "a.graphql"), str(tmp_path / "again.graphql")])
+    with pytest.raises(SystemExit, match="a.graphql holds the same operation as"):
+        main(["safelist", str(tmp_path / "a.graphql"), str(tmp_path / "a.graphql")])
 
     assert [(o["id"], o["name"], o["type"]) for o in written["operations"]] == [
         (sha256_of(LANDLORDS), "", "query"),

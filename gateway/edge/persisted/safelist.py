@@ -94,8 +94,10 @@ def manifest_of(paths: Sequence[str | Path]) -> dict[str, Any]:
     seen: dict[str, str | Path] = {}
     for path in paths:
         body = Path(path).read_text(encoding="utf-8")
-        if (twin := seen.setdefault(sha256_of(body), path)) != path:
-            raise ConfigError(f"{path} holds the same operation as {twin}: list it once.")
+        digest = sha256_of(body)
+        if digest in seen:
+            raise ConfigError(f"{path} holds the same operation as {seen[digest]}: list it once.")
+        seen[digest] = path
         try:
             document = parse(body)
         except GraphQLSyntaxError as error:
