@@ -18,6 +18,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from gateway.observability import requestid
 from gateway.observability.metrics import INVALID, Metrics
@@ -95,14 +96,17 @@ class Observing(SchemaExtension):
         return str(code) if code else "INTERNAL_SERVER_ERROR"
 
     def _ended(self) -> str:
-        """The outcome of an operation whose stream its websocket closed before its end: one
-        refused before it ran, which is closed at its error, has that error's code; any other
-        was ended by its client (a subscription's `complete` or `stop`, the socket closed),
-        which is how a subscription normally ends, not a failure of the gateway's."""
+        """The outcome of an operation cut short: one refused before it ran, whose websocket
+        stream is closed at its error, has that error's code; a subscription its client ended
+        (`complete`, `stop`, the socket closed) ended as subscriptions do, `ok`; any other
+        operation was cancelled before it answered (its client gone, the server stopping),
+        which is neither a success nor the gateway's failure."""
         result = self.execution_context.result
         if isinstance(result, PreExecutionError):
             return self._outcome()
-        return "ok"
+        if self._validated and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            return "ok"
+        return "CANCELLED"
 
     def _labels(self) -> tuple[str, str]:
         if not self._validated:

@@ -152,3 +152,23 @@ async def test_a_refused_operation_is_counted_with_its_code_and_an_ended_subscri
     assert ended == 1
     assert metric(text, OPERATIONS, outcome="GRAPHQL_VALIDATION_FAILED") == 1
     assert metric(text, OPERATIONS, outcome="INTERNAL_SERVER_ERROR") == 0
+
+
+async def test_a_query_its_client_ends_before_the_answer_is_counted_cancelled(
+    client: Client,
+) -> None:
+    """Only a subscription ends by its client's word as a matter of course: a query whose
+    client gave up before its answer neither succeeded nor failed on the gateway's side."""
+    for state in client.sandbox.states.values():
+        state.latency = 0.5
+    socket = await _connected(client)
+    await _send(socket, "1", '{ tenants(first: 1, providers: ["primmo"]) { totalCount } }')
+    await eventually(lambda: client.primmo.count() > 0)
+    await socket.say({"id": "1", "type": "complete"})
+
+    cancelled = await _counted(client, type="query", outcome="CANCELLED")
+    text = await scrape(client)
+    await socket.close()
+
+    assert cancelled == 1
+    assert metric(text, OPERATIONS, type="query", outcome="ok") == 0
