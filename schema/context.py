@@ -101,10 +101,18 @@ class Context(BaseContext):
         beside data, which join its result and no other, its own loaders, whose cache of
         what the request read must not answer a later operation of a long-lived connection,
         its own selections (one operation's places) and executor (which ran it, for its
-        count).
+        count). It takes no idempotency key from the request that opened the socket: that
+        header would be every mutation's key on the connection, a second write refused as
+        the key reused and a repeat taken for a retry; each mutation gives its own in its
+        input.
         """
         operation = replace(
-            self, loaders=Loaders(self.federation), reported=[], selections=Places(), executor=None
+            self,
+            loaders=Loaders(self.federation),
+            reported=[],
+            selections=Places(),
+            executor=None,
+            idempotency_key=None,
         )
         operation.request = self.request
         operation.connection_params = self.connection_params

@@ -260,7 +260,9 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 class Socket:
     """A websocket client speaking raw ASGI to the app: no library, nothing mocked."""
 
-    def __init__(self, app: Any, protocol: str) -> None:
+    def __init__(
+        self, app: Any, protocol: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sent: list[dict[str, Any]] = []
         self.changed = asyncio.Event()
@@ -270,7 +272,7 @@ class Socket:
             "raw_path": b"/graphql",
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"sec-websocket-protocol", protocol.encode())],
+            "headers": [(b"sec-websocket-protocol", protocol.encode()), *(headers or [])],
             "subprotocols": [protocol],
             "scheme": "ws",
             "server": ("127.0.0.1", 8000),

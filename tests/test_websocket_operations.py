@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from gateway.edge.callers import DEV_KEY
+from gateway.model import Entity
+from schema.ids import encode_id
 from tests.conftest import Client, Socket, eventually
 from tests.metrics_reading import metric
 from tests.test_observability import scrape
@@ -26,8 +28,12 @@ TENANT = "query Tenant($id: ID!) { node(id: $id) { ... on Tenant { lastName } } 
 OPERATIONS = "propgate_graphql_operations_total"
 
 
-async def _connected(client: Client, protocol: str = "graphql-transport-ws") -> Socket:
-    socket = Socket(client.http._transport.app, protocol)  # type: ignore[attr-defined]
+async def _connected(
+    client: Client,
+    protocol: str = "graphql-transport-ws",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> Socket:
+    socket = Socket(client.http._transport.app, protocol, headers)  # type: ignore[attr-defined]
     await socket.inbox.put({"type": "websocket.connect"})
     await socket.until(lambda m: m["type"] == "websocket.accept")
     await socket.say({"type": "connection_init", "payload": {"X-API-Key": DEV_KEY}})
@@ -172,3 +178,31 @@ async def test_a_query_its_client_ends_before_the_answer_is_counted_cancelled(
 
     assert cancelled == 1
     assert metric(text, OPERATIONS, type="query", outcome="ok") == 0
+
+
+async def test_a_key_on_the_websocket_upgrade_is_no_mutations_idempotency_key(
+    client: Client,
+) -> None:
+    """An `Idempotency-Key` header on the request that opened the socket would be every
+    mutation's key on that connection: the second, another write, was refused as the key
+    reused, and a repeat answered as a retry. Over a websocket the key is each mutation's
+    own, in its input."""
+    world = client.sandbox.world
+    (first_unit, *_) = world.units_in(world.buildings_of("primmo")[0].id)
+    unit = encode_id(Entity.UNIT, "primmo", str(first_unit.id))
+    create = (
+        "mutation($last: String!) { createTenant(input: {unitId: "
+        f'"{unit}", firstName: "Ana", lastName: $last}}) '
+        "{ tenant { lastName } errors { code } } }"
+    )
+    socket = await _connected(client, headers=[(b"idempotency-key", b"k-upgrade")])
+
+    first = await _answer(socket, "1", create, last="Premier")
+    second = await _answer(socket, "2", create, last="Second")
+    await socket.close()
+
+    assert [a.get("errors") for a in (first, second)] == [None, None], (first, second)
+    assert [a["data"]["createTenant"]["tenant"]["lastName"] for a in (first, second)] == [
+        "Premier",
+        "Second",
+    ]
