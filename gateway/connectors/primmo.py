@@ -714,7 +714,9 @@ class PrimmoConnector(
     ) -> None:
         super().__init__(client, auth)
         self._webhook_key = webhook_key
-        self._max_query_bytes = max_query_bytes
+        self._query_room = max_query_bytes - NEXT_LINK_ROOM
+        """What a first request's query string may take: the server's limit, less room for
+        a next link's `$skiptoken`."""
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
@@ -793,12 +795,11 @@ class PrimmoConnector(
         )
         narrowed = "" if shape.where is None else f"({odata.render(shape.where)}) and "
         room = (
-            self._max_query_bytes
+            self._query_room
             - len(odata.encode(unfiltered.params()))
             - len("&$filter=")
             - odata.encoded_size(narrowed)
             - len("()")
-            - NEXT_LINK_ROOM
         )
         queries = [
             replace(unfiltered, filter=odata.all_of(shape.where, expr))
@@ -1098,10 +1099,10 @@ class PrimmoConnector(
         """A query string the server would refuse as too long is the caller's to shorten: a
         batch of keys is cut to fit, but one filter text cannot be (200 characters outside
         ASCII take 1,200 bytes once encoded, and a name is matched in two properties)."""
-        if len(query) > self._max_query_bytes - NEXT_LINK_ROOM:
+        if len(query) > self._query_room:
             raise BadUserInput(
                 f"The filter makes a query string of {len(query)} bytes once encoded for "
-                f"primmo, whose server takes {self._max_query_bytes - NEXT_LINK_ROOM} (a "
+                f"primmo, whose server takes {self._query_room} (a "
                 "character outside ASCII counts 6 to 12): shorten the filter text.",
                 provider=NAME,
             )

@@ -510,22 +510,10 @@ class ScomConnector(Connector, LandlordOnboarding, WebhookSource, PropertyCreati
         data = body.get("data")
         made = data.get("createProperty") if isinstance(data, dict) else None
         for item in _upstream_errors(body) if made is None else ():
-            said = str(item["message"])
-            if said.endswith("must not be blank"):
-                named = said.removesuffix("must not be blank").replace(" ", "").split(",")
-                problems = [{"field": _PROPERTY_INPUT.get(n, n), "message": said} for n in named]
+            refusal = _property_refusal(str(item["message"]), landlord_id)
+            if refusal is not None:
                 carried_out_nothing()
-                raise ValidationFailed(NAME, said, problems)
-            if "already exists" in said:
-                carried_out_nothing()
-                raise Conflict(NAME, f"scom refused the property: {said}")
-            if said.startswith("unauthorized"):
-                carried_out_nothing()
-                raise Refused(
-                    "LANDLORD_NOT_ACTIVE",
-                    f"scom no longer takes landlord {landlord_id}'s token (is it still "
-                    "active there?); nothing was created.",
-                )
+                raise refusal
         node = self._data(body, partial=False).get("createProperty")
         if not isinstance(node, dict):
             raise UpstreamInvalidResponse(NAME, "scom did not return the created property.")
@@ -671,6 +659,24 @@ def _warn(errors: list[dict[str, Any]]) -> None:
     """Errors beside data: the data is used, and the caller learns where SCOM failed."""
     if errors:
         notices.warn(NAME, "; ".join(str(e["message"]) for e in errors), upstreamErrors=errors)
+
+
+def _property_refusal(said: str, landlord_id: str) -> GatewayError | None:
+    """SCOM's refusal of a property it did not make, as the gateway reports it; None for
+    words that are not one of its three refusals."""
+    if said.endswith("must not be blank"):
+        named = said.removesuffix("must not be blank").replace(" ", "").split(",")
+        problems = [{"field": _PROPERTY_INPUT.get(n, n), "message": said} for n in named]
+        return ValidationFailed(NAME, said, problems)
+    if "already exists" in said:
+        return Conflict(NAME, f"scom refused the property: {said}")
+    if said.startswith("unauthorized"):
+        return Refused(
+            "LANDLORD_NOT_ACTIVE",
+            f"scom no longer takes landlord {landlord_id}'s token (is it still active "
+            "there?); nothing was created.",
+        )
+    return None
 
 
 def _digest(token: str) -> str:
