@@ -223,6 +223,23 @@ async def test_every_number_a_cursor_holds_is_checked(
     assert sum(state.count() for state in client.sandbox.states.values()) == 0
 
 
+@pytest.mark.parametrize("done", [[[1]], [{"a": 1}], [1]])
+async def test_a_cursor_whose_finished_providers_are_not_names_is_malformed(
+    client: Client, done: list[object]
+) -> None:
+    """Its fingerprint copied from a real cursor, a list inside `d` could not be hashed when
+    the providers it names were compared with the list's: an INTERNAL_SERVER_ERROR."""
+    query = (
+        "query($after: String) { landlords(first: 3, after: $after) { pageInfo { endCursor } } }"
+    )
+    payload = _payload((await client.data(query))["landlords"]["pageInfo"]["endCursor"])
+    payload["d"] = done
+
+    body = await client.query(query, {"after": _cursor(payload)})
+
+    assert error_codes(body) == ["INVALID_CURSOR"]
+
+
 async def test_a_cursor_nested_too_deep_to_read_is_malformed(client: Client) -> None:
     """Python's own JSON reader gave up with a RecursionError: an INTERNAL_SERVER_ERROR."""
     body = await client.query(

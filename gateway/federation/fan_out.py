@@ -233,6 +233,7 @@ class _Cursor(Standings[Position]):
                 and isinstance(fingerprint_given, str)
                 and isinstance(positions, dict)
                 and isinstance(done, list)
+                and all(isinstance(name, str) for name in done)
                 and isinstance(totals, dict)
                 and all(isinstance(p, str) or _whole(p) for p in positions.values())
                 and all(_whole(t) for t in totals.values())
