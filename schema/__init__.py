@@ -18,7 +18,7 @@ from gateway.observability.metrics import Metrics
 from schema.compiled import CompiledExecutor, GraphQLCoreExecutor
 from schema.context import Context
 from schema.documents import CachedParsing, CachedValidation, Plans
-from schema.errors import ErrorShaping, log_errors
+from schema.errors import ErrorShaping, log_errors, request_id_of
 from schema.limits import OperationDeadline, OperationLimits
 from schema.money import SCALARS
 from schema.mutation import Mutation
@@ -42,7 +42,7 @@ class GatewaySchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         context: Any = execution_context.context if execution_context else None
-        log_errors(errors, context.request_id if isinstance(context, Context) else "-")
+        log_errors(errors, request_id_of(context))
 
 
 def build_schema(

@@ -54,6 +54,7 @@ __all__ = [
     "CachedValidation",
     "Plans",
     "Weighed",
+    "limits_of",
     "operation_type",
     "planned",
 ]
@@ -247,7 +248,11 @@ def operation_type(text: str | None, name: str | None) -> OperationType | None:
 
 
 def _limits(execution: ExecutionContext) -> Limits:
-    context = execution.context
+    return limits_of(execution.context)
+
+
+def limits_of(context: object) -> Limits:
+    """The operation limits a request's context carries; the defaults for any other."""
     return context.limits if isinstance(context, Context) else Limits()
 
 

@@ -20,7 +20,7 @@ from gateway import notices
 from gateway.errors import GatewayError
 from schema.context import Context
 
-__all__ = ["ErrorShaping", "log_errors"]
+__all__ = ["ErrorShaping", "log_errors", "request_id_of"]
 
 logger = logging.getLogger("gateway.graphql")
 
@@ -62,7 +62,8 @@ def _shaped(error: GraphQLError, request_id: str) -> GraphQLError:
     )
 
 
-def _request_id(context: object) -> str:
+def request_id_of(context: object) -> str:
+    """The request id a context carries, for messages and logs; "-" outside a request."""
     return context.request_id if isinstance(context, Context) else "-"
 
 
@@ -100,7 +101,7 @@ def _shape(result: ExecutionResult | GraphQLResult, context: object) -> None:
     """The result's errors shaped, then those reported beside its data, taken from the
     context: a subscription's event leaves with the errors its resolution reported, and
     the next event does not repeat them."""
-    request_id = _request_id(context)
+    request_id = request_id_of(context)
     errors = [_shaped(error, request_id) for error in result.errors or []]
     if isinstance(context, Context):
         errors.extend(

@@ -69,7 +69,7 @@ from gateway.edge.persisted.queries import PersistedQueries, PersistedQueryRefus
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.observability import requestid
 from schema.context import Context
-from schema.documents import operation_type
+from schema.documents import limits_of, operation_type
 from schema.limits import text_refusal
 
 __all__ = [
@@ -279,10 +279,6 @@ def _chosen(
     )
 
 
-def _limits_of(context: object) -> Limits:
-    return context.limits if isinstance(context, Context) else Limits()
-
-
 def asks_for_the_ide(method: str, accept: str, params: Mapping[str, Any]) -> bool:
     """A browser loading GraphiQL: a GET for HTML with no operation in the URL, neither its
     text nor a persisted query's hash. The page needs no credentials; anything that runs an
@@ -375,7 +371,7 @@ def _socket_refusal(
     error shaping as unexpected errors: `INTERNAL_SERVER_ERROR`, logged with a traceback."""
     if not query:
         return GraphQLError(_NO_QUERY, extensions={"code": "BAD_REQUEST"})
-    chosen = _chosen(query, name, _limits_of(context))
+    chosen = _chosen(query, name, limits_of(context))
     if isinstance(chosen, GraphQLError):
         return chosen
     if subscriptions_only and chosen not in (None, OperationType.SUBSCRIPTION):
@@ -657,7 +653,7 @@ class GatewayRouter(GraphQLRouter[Any, None]):
         except PersistedQueryRefused as refusal:
             error = GraphQLError(refusal.message, extensions=refusal.extensions)
             return ExecutionResult(data=None, errors=[error])
-        chosen = _chosen(request_data.query, request_data.operation_name, _limits_of(context))
+        chosen = _chosen(request_data.query, request_data.operation_name, limits_of(context))
         if isinstance(chosen, GraphQLError):
             return ExecutionResult(data=None, errors=[chosen])
         if chosen is OperationType.SUBSCRIPTION:

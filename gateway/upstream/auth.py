@@ -153,16 +153,18 @@ class CachedTokenAuth(httpx.Auth):
     def refusal(self) -> CredentialsRefused | TokenRequestRejected | None:
         """The error every caller gets while the hold-off lasts (masked as it was made), for
         operators to see why the provider answers nothing."""
-        if self._refusal is None or self.held_until is None:
+        if self.held_until is None:
             return None
+        assert self._refusal is not None
         return self._held(self._refusal)
 
     async def token(self) -> str:
         cached = await self._store.usable()
         if cached is not None:
             return cached.value
-        if self._refusal is not None and self._clock() < self._next_try:
-            raise self._held(self._refusal)
+        refusal = self.refusal
+        if refusal is not None:
+            raise refusal
         if self._pending is None:
             self._pending = asyncio.ensure_future(self._renew())
             self._pending.add_done_callback(_read_failure)

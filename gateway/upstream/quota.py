@@ -77,12 +77,7 @@ class Quota:
         """When the next call may be sent: the end of a rest, or, while what is left of the
         quota is spread, the next call's turn (a call before it is refused all the same)."""
         until = self.resting_until
-        if until is not None:
-            return until
-        window = self.window
-        if window is not None and self._pacing(window) and self._next_turn > self._clock():
-            return self._next_turn
-        return None
+        return until if until is not None else self._turn(self._clock())
 
     @property
     def held_for(self) -> float | None:
@@ -116,7 +111,7 @@ class Quota:
                 math.ceil(until - now),
             )
         window = self.window
-        if window is not None and self._pacing(window) and self._next_turn > now:
+        if window is not None and self._turn(now) is not None:
             return Resting(
                 self._provider,
                 f"{self._provider}'s quota is nearly spent: the gateway spreads what is left "
@@ -171,6 +166,13 @@ class Quota:
         if reset > _YEAR:
             return float(reset) if reset < latest else latest
         return now + reset if reset < self._max_rest else latest
+
+    def _turn(self, now: float) -> float | None:
+        """The next call's turn, while what is left of the quota is spread and it has not come."""
+        window = self.window
+        if window is not None and self._pacing(window) and self._next_turn > now:
+            return self._next_turn
+        return None
 
     def _pacing(self, window: Window) -> bool:
         return 0 < window.remaining <= self._reserve * window.limit
