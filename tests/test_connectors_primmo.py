@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from odata_query.grammar import ODataLexer, ODataParser
 
 from gateway.clock import ManualClock
 from gateway.config import Traffic
@@ -13,14 +14,17 @@ from gateway.connectors import odata
 from gateway.connectors.base import ListRequest
 from gateway.connectors.primmo import (
     _UNIT_KEY,
+    MAX_FILTER_NODES,
     MAX_QUERY_BYTES,
     NEXT_LINK_ROOM,
     PrimmoConnector,
+    Room,
     _batched_filters,
 )
 from gateway.errors import ProviderError, ValidationFailed
 from gateway.model import Building, Entity, Link, NewTenant, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
+from gateway.sandbox.odata import node_count, parse_filter
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
 
@@ -153,24 +157,66 @@ async def test_a_batch_is_cut_to_the_query_string_a_server_takes(
     assert sum(len(ids) for ids in cut.values()) > 60
 
 
+async def test_a_batch_is_cut_to_the_filter_nodes_aspnet_odata_takes(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """ASP.NET's OData refuses a `$filter` of more than 100 nodes (`MaxNodeCount`, counted as
+    its validator does, by the sandbox's own reading of the filter): each unit's prefix costs
+    16, so five buildings' units go to a request, and the tenants found are those asking a few
+    units at a time finds."""
+    cut, requests = await _tenants_of_units(sandbox, clock, {})
+    few, _ = await _tenants_of_units(sandbox, clock, {}, per_call=5)
+
+    counts = [node_count(parse_filter(request.url.params["$filter"])) for request in requests]
+    assert max(counts) <= MAX_FILTER_NODES < max(counts) + 17, counts
+    assert cut == few
+    assert sum(len(ids) for ids in cut.values()) > 60
+
+
+def test_a_node_limit_raised_for_a_server_that_takes_more_makes_fewer_filters() -> None:
+    keys = [(1, 2, f"{building}VILLE ", f" {unit}") for building in range(30) for unit in range(4)]
+
+    default = _batched_filters(_UNIT_KEY, keys, Room(65_536, MAX_FILTER_NODES))
+    raised = _batched_filters(_UNIT_KEY, keys, Room(65_536, 1000))
+
+    assert [f.nodes for f in default] == [84] * 6
+    assert len(raised) == 1 and raised[0].nodes == 30 * 16 + 29
+    tree = ODataParser().parse(ODataLexer().tokenize(odata.render(raised[0])))
+    assert node_count(tree) == raised[0].nodes
+
+
 async def test_a_limit_raised_past_the_servers_is_one_request_refused_as_too_long(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
-    """`max_query_bytes` raised beyond what the server takes: one request, which the sandbox,
-    as strict as IIS, refuses as too long (414), a clear refusal and not a missing record."""
+    """`max_query_bytes` raised beyond what the server takes (and the node limit with it):
+    one request, which the sandbox, as strict as IIS, refuses as too long (414), a clear
+    refusal and not a missing record."""
+    limits = {"max_query_bytes": 65_536, "max_filter_nodes": 100_000}
     with pytest.raises(ProviderError) as raised:
-        await _tenants_of_units(sandbox, clock, {"max_query_bytes": 65_536})
+        await _tenants_of_units(sandbox, clock, limits)
 
     assert raised.value.extensions["code"] == "UPSTREAM_REJECTED"
     assert "HTTP 414" in str(raised.value)
     assert sandbox.states["primmo"].count("GET", "/api/Tenants") == 1
 
 
+async def test_a_node_limit_raised_past_the_servers_is_refused_by_it(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """`max_filter_nodes` raised beyond what the server takes: the server's refusal, named
+    for what it is, not a missing record."""
+    with pytest.raises(ProviderError) as raised:
+        await _tenants_of_units(sandbox, clock, {"max_filter_nodes": 1000})
+
+    assert raised.value.extensions["code"] == "UPSTREAM_REJECTED"
+    assert "node count limit of '100'" in str(raised.value)
+
+
 def test_a_key_prefix_with_more_values_than_a_request_holds_is_split() -> None:
     codes = [f" {number:04d}" for number in range(400)]
     keys = [(1, 2, "1601VILLE ", code) for code in codes]
 
-    filters = _batched_filters(_UNIT_KEY, keys, 1800)
+    filters = _batched_filters(_UNIT_KEY, keys, Room(1800, MAX_FILTER_NODES))
 
     assert len(filters) > 1
     assert all(odata.encoded_size(odata.render(f)) <= 1800 for f in filters)

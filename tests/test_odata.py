@@ -12,6 +12,7 @@ from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
 
 from gateway.connectors import odata
+from gateway.sandbox.odata import node_count
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60))
@@ -187,6 +188,21 @@ def test_a_printed_filter_parses_back_to_the_tree_it_was_built_as(built: _Built)
     parsed = ODataParser().parse(ODataLexer().tokenize(odata.render(expr)))
 
     assert _flat(parsed) == _flat(meant)
+
+
+@settings(deadline=None)
+@given(st.recursive(_comparisons(), _combined, max_leaves=12))
+def test_a_filters_nodes_are_counted_as_aspnet_odata_counts_them(built: _Built) -> None:
+    """What the builders count as they print (`Expr.nodes`) is what walking the filter
+    `odata-query` reads back counts (the sandbox's `node_count`, ASP.NET's validator's rules):
+    the count a batch is cut by is the one the server refuses by."""
+    expr, _ = built
+    if expr is None:
+        return
+
+    parsed = ODataParser().parse(ODataLexer().tokenize(odata.render(expr)))
+
+    assert expr.nodes == node_count(parsed)
 
 
 def test_values_python_spells_otherwise_are_written_as_the_abnf_does() -> None:

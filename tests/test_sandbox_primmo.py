@@ -21,7 +21,16 @@ from gateway.connectors.primmo import PrimmoConnector
 from gateway.model import AvailableBetween, Entity, Selection
 from gateway.sandbox import Sandbox
 from gateway.sandbox.data import WorldSize
-from gateway.sandbox.odata import COLLATIONS, EntitySet, Server, evaluate, parse_options
+from gateway.sandbox.odata import (
+    COLLATIONS,
+    MAX_NODE_COUNT,
+    EntitySet,
+    ODataError,
+    Server,
+    evaluate,
+    node_count,
+    parse_options,
+)
 from gateway.sandbox.primmo import CREDENTIALS
 from gateway.upstream.client import Upstream
 
@@ -962,3 +971,25 @@ async def test_no_metadata_leaves_the_context_out_and_links_absolute(
 
     assert "odata.metadata=none" in response.headers["content-type"]
     assert rows == whole and len(rows) == 7
+
+
+_TWENTY = " or ".join(f"Id eq {number}" for number in range(20))
+"""99 nodes as ASP.NET's OData counts them: each comparison four (itself, the property, the
+`$it` it is read from, the constant), each `or` one."""
+
+
+@pytest.mark.parametrize(
+    ("text", "nodes"),
+    [(f"not ({_TWENTY})", 100), (f"{_TWENTY} or UnitCode in ('a','b','c')", 101)],
+)
+def test_a_filter_over_aspnets_node_limit_is_refused_as_aspnet_refuses_it(
+    text: str, nodes: int
+) -> None:
+    """ASP.NET's OData takes a `$filter` of 100 nodes (`MaxNodeCount`) and refuses one more:
+    an `in` is one node however long its list."""
+    if nodes <= MAX_NODE_COUNT:
+        tree = parse_options([("$filter", text)]).filter
+        assert tree is not None and node_count(tree) == nodes
+    else:
+        with pytest.raises(ODataError, match="The node count limit of '100' has been exceeded"):
+            parse_options([("$filter", text)])

@@ -83,6 +83,11 @@ class Expr:
 
     text: str
     binds: int
+    nodes: int
+    """What ASP.NET's OData counts of it against `MaxNodeCount` (100 unless raised): every
+    node its validator visits (`FilterQueryValidator.ValidateQueryNode`), a property twice
+    (itself and the `$it` it is read from), an `in` once however long its list, since the
+    validator does not look inside one."""
 
 
 _OR, _AND, _TIGHT = 0, 1, 2
@@ -112,41 +117,52 @@ _NON_FINITE = {"inf": "INF", "-inf": "-INF", "nan": "NaN"}
 """The ABNF's `nanInfinity`: Python's spelling of them reads as a property's name."""
 
 
-def _compare(left: str, operator: str, right: str) -> Expr:
-    return Expr(f"{left} {operator} {right}", _TIGHT)
+_PROPERTY_NODES = 2
+"""A property read, and the `$it` it is read from."""
+
+
+def _value_nodes(value: Value) -> int:
+    """A constant; `null` is converted to the property's type, a node more."""
+    return 2 if value is None else 1
+
+
+def _compare(left: str, operator: str, value: Value, left_nodes: int = _PROPERTY_NODES) -> Expr:
+    return Expr(f"{left} {operator} {literal(value)}", _TIGHT, 1 + left_nodes + _value_nodes(value))
 
 
 def eq(name: str, value: Value) -> Expr:
-    return _compare(name, "eq", literal(value))
+    return _compare(name, "eq", value)
 
 
 def gt(name: str, value: Value) -> Expr:
-    return _compare(name, "gt", literal(value))
+    return _compare(name, "gt", value)
 
 
 def ge(name: str, value: Value) -> Expr:
-    return _compare(name, "ge", literal(value))
+    return _compare(name, "ge", value)
 
 
 def le(name: str, value: Value) -> Expr:
-    return _compare(name, "le", literal(value))
+    return _compare(name, "le", value)
 
 
 def is_in(name: str, values: Iterable[Value]) -> Expr:
-    items = [literal(value) for value in values]
+    items = list(values)
     if len(items) == 1:
-        return _compare(name, "eq", items[0])
-    return _compare(name, "in", f"({','.join(items)})")
+        return eq(name, items[0])
+    return Expr(f"{name} in ({','.join(literal(value) for value in items)})", _TIGHT, 1)
 
 
 def contains(name: str, text: str) -> Expr:
     """Case-insensitive: both sides lowered, as OData has no case-blind `contains`."""
-    return Expr(f"contains(tolower({name}),{literal(text.lower())})", _TIGHT)
+    return Expr(
+        f"contains(tolower({name}),{literal(text.lower())})", _TIGHT, 2 + _PROPERTY_NODES + 1
+    )
 
 
 def eq_trimmed(name: str, value: str) -> Expr:
     """Codes arrive space-padded on either side; compare them as the trimmed text they mean."""
-    return _compare(f"trim({name})", "eq", literal(value.strip()))
+    return _compare(f"trim({name})", "eq", value.strip(), 1 + _PROPERTY_NODES)
 
 
 def _combine(word: str, binds: int, parts: Sequence[Expr | None]) -> Expr | None:
@@ -156,6 +172,7 @@ def _combine(word: str, binds: int, parts: Sequence[Expr | None]) -> Expr | None
     return Expr(
         word.join(part.text if part.binds >= binds else f"({part.text})" for part in present),
         binds,
+        sum(part.nodes for part in present) + len(present) - 1,
     )
 
 

@@ -125,6 +125,11 @@ MAX_QUERY_BYTES = 2048
 and Primmo is an ASP.NET service. A batch of keys is cut into as many requests as keep each
 under it."""
 
+MAX_FILTER_NODES = 100
+"""Of a request's `$filter`, as ASP.NET's OData counts its nodes (`odata.Expr.nodes`): its
+`MaxNodeCount` refuses more unless the service raised it. A batch of keys is cut into as many
+requests as keep each under it: five buildings' units to a request."""
+
 NEXT_LINK_ROOM = 256
 """Bytes a batch leaves free: a server that pages its answer links the next page as the same
 query and a `$skiptoken` (ASP.NET's names the last row's sort values, `LastName-'…',Id-123`),
@@ -135,6 +140,9 @@ class PrimmoOptions(ConnectorOptions):
     max_query_bytes: int = Field(MAX_QUERY_BYTES, ge=1024, le=65_536)
     """The longest query string Primmo's server takes: raise it for one that takes more
     (Kestrel alone takes request lines of 8 KB), and batches need fewer requests."""
+    max_filter_nodes: int = Field(MAX_FILTER_NODES, ge=50, le=100_000)
+    """The most nodes Primmo's server takes in a `$filter` (its `MaxNodeCount`): raise it for
+    one configured to take more, and batches need fewer requests."""
 
 
 @dataclass(frozen=True)
@@ -711,12 +719,14 @@ class PrimmoConnector(
         auth: ApiKeyPasswordAuth | None = None,
         webhook_key: str | None = None,
         max_query_bytes: int = MAX_QUERY_BYTES,
+        max_filter_nodes: int = MAX_FILTER_NODES,
     ) -> None:
         super().__init__(client, auth)
         self._webhook_key = webhook_key
         self._query_room = max_query_bytes - NEXT_LINK_ROOM
         """What a first request's query string may take: the server's limit, less room for
         a next link's `$skiptoken`."""
+        self._max_nodes = max_filter_nodes
 
     @classmethod
     def connect(cls, upstream: Upstream) -> PrimmoConnector:
@@ -740,6 +750,7 @@ class PrimmoConnector(
             auth,
             upstream.credentials.get("webhook_secret"),
             options.max_query_bytes,
+            options.max_filter_nodes,
         )
 
     def supports(self, entity: Entity, criteria: Criteria, /) -> bool:
@@ -794,12 +805,13 @@ class PrimmoConnector(
             expand=self._expand(entity, selection),
         )
         narrowed = "" if shape.where is None else f"({odata.render(shape.where)}) and "
-        room = (
+        room = Room(
             self._query_room
             - len(odata.encode(unfiltered.params()))
             - len("&$filter=")
             - odata.encoded_size(narrowed)
-            - len("()")
+            - len("()"),
+            self._max_nodes - (0 if shape.where is None else shape.where.nodes + 1),
         )
         queries = [
             replace(unfiltered, filter=odata.all_of(shape.where, expr))
@@ -1246,29 +1258,38 @@ def _condition(entity: Entity, name: str, condition: Condition) -> odata.Expr | 
     raise BadUserInput(f"primmo cannot filter {entity.value} by {name}.", provider=NAME)
 
 
+@dataclass(frozen=True)
+class Room:
+    """What one request's `$filter` may take: bytes of query string, as a server counts them
+    (encoded), and nodes, as ASP.NET's OData counts them."""
+
+    bytes: int
+    nodes: int
+
+
 def _batched_filters(
-    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...]], room: int
+    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...]], room: Room
 ) -> list[odata.Expr]:
     """One `in` per shared prefix (company, division, building), as few filters as fit in
-    `room` bytes of query string each, as a server counts them (encoded). A prefix with more
-    values than one filter holds is split across several."""
+    `room` each. A prefix with more values than one filter holds is split across several."""
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for key in keys:
         groups[key[:-1]].append(key[-1])
     *prefix_names, last_name = properties
     batches: list[odata.Expr] = []
     pending: list[odata.Expr] = []
-    size = 0
+    size = nodes = 0
     for prefix, values in groups.items():
         fixed = odata.all_of(
             *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True))
         )
-        for chunk, length in _chunks(fixed, last_name, sorted(set(values), key=str), room):
-            if pending and size + length > room:
+        for chunk, length in _chunks(fixed, last_name, sorted(set(values), key=str), room.bytes):
+            if pending and (size + length > room.bytes or nodes + chunk.nodes + 1 > room.nodes):
                 batches.append(_or(pending))
-                pending, size = [], 0
+                pending, size, nodes = [], 0, 0
             pending.append(chunk)
             size += length
+            nodes += chunk.nodes + (1 if len(pending) > 1 else 0)
     if pending:
         batches.append(_or(pending))
     return batches

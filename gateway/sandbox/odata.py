@@ -22,7 +22,9 @@ here over plain dicts. The server is as strict as the strictest real one:
 - a request in a version it does not speak, or accepting nothing it writes, is
   refused (`negotiate`), and `IEEE754Compatible=true` is honoured (`ieee754`);
 - pages are capped (`Server.max_page_size`), the rest behind `@odata.nextLink`
-  with a `$skiptoken`, in expanded collections too, as ASP.NET's OData does.
+  with a `$skiptoken`, in expanded collections too, as ASP.NET's OData does;
+- a filter of more than `MAX_NODE_COUNT` nodes is refused, counted as ASP.NET's
+  OData counts them (`node_count`): its `MaxNodeCount` is 100 unless raised.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from odata_query.visitor import NodeVisitor
 
 __all__ = [
     "COLLATIONS",
+    "MAX_NODE_COUNT",
     "VERSION",
     "Answer",
     "Collation",
@@ -57,7 +60,9 @@ __all__ = [
     "ieee754",
     "negotiate",
     "next_link",
+    "node_count",
     "parse_count_options",
+    "parse_filter",
     "parse_options",
     "query_pairs",
 ]
@@ -343,7 +348,7 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
     if "$select" in options:
         result.select = [_select_item(item) for item in options["$select"].split(",")]
     if "$filter" in options:
-        result.filter = _parse_filter(options["$filter"])
+        result.filter = parse_filter(options["$filter"])
     if "$orderby" in options:
         result.orderby = [_order_item(item) for item in options["$orderby"].split(",")]
     if "$top" in options:
@@ -362,14 +367,53 @@ def _build(options: Mapping[str, str]) -> QueryOptions:
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_filter(text: str) -> ast._Node:
+def parse_filter(text: str) -> ast._Node:
     """Parsed once per distinct text, as a database keeps the plan of a statement it has seen:
     a batched 80-unit filter took the parser longer than the rows took to filter. The trees
     are frozen, so sharing them is safe."""
     try:
-        return ODataParser().parse(ODataLexer().tokenize(text))  # type: ignore[no-any-return]
+        tree: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
     except ODataException as error:
         raise ODataError(f"The $filter expression is invalid: {error}") from None
+    if node_count(tree) > MAX_NODE_COUNT:
+        raise ODataError(
+            f"The node count limit of '{MAX_NODE_COUNT}' has been exceeded. To increase the "
+            "limit, set the 'MaxNodeCount' property on EnableQueryAttribute or "
+            "ODataValidationSettings."
+        )
+    return tree
+
+
+MAX_NODE_COUNT = 100
+"""ASP.NET's OData default (`ODataValidationSettings.MaxNodeCount`), which a service keeps
+unless it raises it: the strictest server a connector may meet."""
+
+
+def node_count(node: ast._Node) -> int:
+    """The nodes of a filter as ASP.NET's validator counts them: one for each node it visits
+    (`FilterQueryValidator.ValidateQueryNode`). A property is two, itself and the `$it` it is
+    read from; `null` two, as it is converted to the other side's type; an `in` one, since the
+    validator does not look inside it."""
+    if isinstance(node, ast.Identifier):
+        return 2
+    if isinstance(node, ast.Null):
+        return 2
+    if isinstance(node, ast.Compare):
+        if isinstance(node.comparator, ast.In):
+            return 1
+        return 1 + node_count(node.left) + node_count(node.right)
+    if isinstance(node, ast.BoolOp | ast.BinOp):
+        return 1 + node_count(node.left) + node_count(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return 1 + node_count(node.operand)
+    if isinstance(node, ast.Call):
+        return 1 + sum(node_count(argument) for argument in node.args)
+    if isinstance(node, ast.Attribute):
+        return 1 + node_count(node.owner)
+    if isinstance(node, ast.CollectionLambda):
+        body = node_count(node.lambda_.expression) if node.lambda_ is not None else 0
+        return 1 + node_count(node.owner) + body
+    return 1
 
 
 _IDENTIFIER = r"[^\W\d]\w{0,127}"
