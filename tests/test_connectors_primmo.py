@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
 
 from gateway.clock import ManualClock
@@ -24,7 +25,7 @@ from gateway.connectors.primmo import (
 from gateway.errors import ProviderError, ValidationFailed
 from gateway.model import Building, Entity, Link, NewTenant, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
-from gateway.sandbox.odata import node_count, parse_filter
+from gateway.sandbox.odata import node_count
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
 
@@ -167,8 +168,8 @@ async def test_a_batch_is_cut_to_the_filter_nodes_aspnet_odata_takes(
     cut, requests = await _tenants_of_units(sandbox, clock, {})
     few, _ = await _tenants_of_units(sandbox, clock, {}, per_call=5)
 
-    counts = [node_count(parse_filter(request.url.params["$filter"])) for request in requests]
-    assert max(counts) <= MAX_FILTER_NODES < max(counts) + 17, counts
+    counts = [node_count(_parsed(request.url.params["$filter"])) for request in requests]
+    assert max(counts) == 5 * 16 + 4, counts
     assert cut == few
     assert sum(len(ids) for ids in cut.values()) > 60
 
@@ -179,10 +180,14 @@ def test_a_node_limit_raised_for_a_server_that_takes_more_makes_fewer_filters() 
     default = _batched_filters(_UNIT_KEY, keys, Room(65_536, MAX_FILTER_NODES))
     raised = _batched_filters(_UNIT_KEY, keys, Room(65_536, 1000))
 
-    assert [f.nodes for f in default] == [84] * 6
-    assert len(raised) == 1 and raised[0].nodes == 30 * 16 + 29
-    tree = ODataParser().parse(ODataLexer().tokenize(odata.render(raised[0])))
-    assert node_count(tree) == raised[0].nodes
+    assert [f.nodes for f in default] == [5 * 19 + 4] * 6, "each comparison counted converted"
+    assert len(raised) == 1 and raised[0].nodes == 30 * 19 + 29
+    assert node_count(_parsed(odata.render(raised[0]))) == 30 * 16 + 29, "the sandbox's model"
+
+
+def _parsed(text: str) -> ast._Node:
+    tree: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))
+    return tree
 
 
 async def test_a_limit_raised_past_the_servers_is_one_request_refused_as_too_long(

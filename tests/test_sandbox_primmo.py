@@ -993,3 +993,11 @@ def test_a_filter_over_aspnets_node_limit_is_refused_as_aspnet_refuses_it(
     else:
         with pytest.raises(ODataError, match="The node count limit of '100' has been exceeded"):
             parse_options([("$filter", text)])
+
+
+def test_a_property_read_from_a_lambdas_variable_is_two_nodes() -> None:
+    """ASP.NET counts `any` (1), its source `Units` read from `$it` (2), the comparison (1),
+    `u/UnitCode` read from the variable `u` (2) and the constant (1)."""
+    tree = parse_options([("$filter", "Units/any(u: u/UnitCode eq 'x')")]).filter
+
+    assert tree is not None and node_count(tree) == 7

@@ -84,10 +84,12 @@ class Expr:
     text: str
     binds: int
     nodes: int
-    """What ASP.NET's OData counts of it against `MaxNodeCount` (100 unless raised): every
-    node its validator visits (`FilterQueryValidator.ValidateQueryNode`), a property twice
-    (itself and the `$it` it is read from), an `in` once however long its list, since the
-    validator does not look inside one."""
+    """At most what ASP.NET's OData counts of it against `MaxNodeCount` (100 unless raised):
+    every node its validator visits (`FilterQueryValidator.ValidateQueryNode`), a property
+    twice (itself and the `$it` it is read from), an `in` once however long its list, since
+    the validator does not look inside one. Each comparison is counted with a conversion: a
+    server converts one side where the model's types carry facets (a string column's
+    `MaxLength`, a nullable date), which a client cannot see."""
 
 
 _OR, _AND, _TIGHT = 0, 1, 2
@@ -120,6 +122,9 @@ _NON_FINITE = {"inf": "INF", "-inf": "-INF", "nan": "NaN"}
 _PROPERTY_NODES = 2
 """A property read, and the `$it` it is read from."""
 
+_CONVERSION = 1
+"""The conversion a server may put on either side of a comparison (`Expr.nodes`)."""
+
 
 def _value_nodes(value: Value) -> int:
     """A constant; `null` is converted to the property's type, a node more."""
@@ -127,7 +132,8 @@ def _value_nodes(value: Value) -> int:
 
 
 def _compare(left: str, operator: str, value: Value, left_nodes: int = _PROPERTY_NODES) -> Expr:
-    return Expr(f"{left} {operator} {literal(value)}", _TIGHT, 1 + left_nodes + _value_nodes(value))
+    nodes = 1 + left_nodes + _value_nodes(value) + _CONVERSION
+    return Expr(f"{left} {operator} {literal(value)}", _TIGHT, nodes)
 
 
 def eq(name: str, value: Value) -> Expr:
@@ -156,7 +162,9 @@ def is_in(name: str, values: Iterable[Value]) -> Expr:
 def contains(name: str, text: str) -> Expr:
     """Case-insensitive: both sides lowered, as OData has no case-blind `contains`."""
     return Expr(
-        f"contains(tolower({name}),{literal(text.lower())})", _TIGHT, 2 + _PROPERTY_NODES + 1
+        f"contains(tolower({name}),{literal(text.lower())})",
+        _TIGHT,
+        2 + _PROPERTY_NODES + 1 + _CONVERSION,
     )
 
 

@@ -389,30 +389,34 @@ MAX_NODE_COUNT = 100
 unless it raises it: the strictest server a connector may meet."""
 
 
-def node_count(node: ast._Node) -> int:
-    """The nodes of a filter as ASP.NET's validator counts them: one for each node it visits
+def node_count(node: ast._Node, variables: frozenset[str] = frozenset()) -> int:
+    """The nodes of a filter as ASP.NET's validator counts them over this sandbox's model,
+    whose properties carry no facets: one for each node it visits
     (`FilterQueryValidator.ValidateQueryNode`). A property is two, itself and the `$it` it is
-    read from; `null` two, as it is converted to the other side's type; an `in` one, since the
-    validator does not look inside it."""
+    read from (a lambda's variable is one); `null` two, as it is converted to the other side's
+    type; an `in` one, since the validator does not look inside it."""
+    count = functools.partial(node_count, variables=variables)
     if isinstance(node, ast.Identifier):
-        return 2
+        return 1 if node.name in variables else 2
     if isinstance(node, ast.Null):
         return 2
     if isinstance(node, ast.Compare):
         if isinstance(node.comparator, ast.In):
             return 1
-        return 1 + node_count(node.left) + node_count(node.right)
+        return 1 + count(node.left) + count(node.right)
     if isinstance(node, ast.BoolOp | ast.BinOp):
-        return 1 + node_count(node.left) + node_count(node.right)
+        return 1 + count(node.left) + count(node.right)
     if isinstance(node, ast.UnaryOp):
-        return 1 + node_count(node.operand)
+        return 1 + count(node.operand)
     if isinstance(node, ast.Call):
-        return 1 + sum(node_count(argument) for argument in node.args)
+        return 1 + sum(count(argument) for argument in node.args)
     if isinstance(node, ast.Attribute):
-        return 1 + node_count(node.owner)
+        return 1 + count(node.owner)
     if isinstance(node, ast.CollectionLambda):
-        body = node_count(node.lambda_.expression) if node.lambda_ is not None else 0
-        return 1 + node_count(node.owner) + body
+        if node.lambda_ is None:
+            return 1 + count(node.owner)
+        inner = variables | {node.lambda_.identifier.name}
+        return 1 + count(node.owner) + node_count(node.lambda_.expression, inner)
     return 1
 
 
