@@ -895,6 +895,20 @@ async def test_an_accept_the_service_cannot_answer_is_406(
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [{"Accept": "application/xml"}, {"OData-Version": "3.0"}],
+)
+async def test_a_request_without_a_token_is_401_before_its_format_is_negotiated(
+    primmo: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """ASP.NET authenticates in its middleware, before the OData formatter looks at `Accept`
+    or `OData-Version`: a request wrong on both is told it lacks a token."""
+    del primmo.headers["Authorization"]
+
+    await _refused(primmo, "/api/Units?$top=1", headers, status=401, code="Unauthorized")
+
+
+@pytest.mark.parametrize(
     ("path", "accept"),
     [
         ("/api/Units?$top=1", "application/json;odata.metadata=minimal"),

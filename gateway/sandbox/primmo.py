@@ -717,8 +717,10 @@ class _Service:
         return bool(claims.get("gen") == state.token_generation and claims["exp"] > state.clock())
 
     def odata(self, handler: Handler, produces: str = _JSON) -> Handler:
-        """A data route of the OData service (`_odata`), behind the token check."""
-        return _odata(produces, self.bearer(handler))
+        """A data route of the OData service (`_odata`), behind the token check, which comes
+        first: ASP.NET authenticates in its middleware, before the OData formatter negotiates
+        anything, so a request wrong on both is a 401, not a 406."""
+        return self.bearer(_odata(produces, handler))
 
     def bearer(self, handler: Handler) -> Handler:
         """`handler` behind the token check every data route makes first."""
