@@ -61,7 +61,7 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
     }
     assert all(q["count"] > 0 and q["errors"] == 0 for q in queries.values())
     assert {name: q["upstream_requests"] for name, q in queries.items()} == {
-        "nested buildings": 4,
+        "nested buildings": 2,
         "units for rent": 2,
         "landlords with buildings": 7,
         "node by id": 1,

@@ -291,7 +291,7 @@ async def test_the_nested_query_costs_the_same_upstream_requests_either_way() ->
             await client.data(NESTED)
             counts.append(sum(state.count() for state in client.sandbox.states.values()))
 
-    assert counts[0] == counts[1] == 6, "buildings with units, then tenants in five $filters"
+    assert counts[0] == counts[1] == 4, "buildings with units, then tenants in three $filters"
 
 
 def _unique(selection: str) -> str:

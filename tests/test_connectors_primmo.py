@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from itertools import product
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
 
@@ -25,7 +29,7 @@ from gateway.connectors.primmo import (
 from gateway.errors import ProviderError, ValidationFailed
 from gateway.model import Building, Entity, Link, NewTenant, Selection, Tenant, Unit
 from gateway.sandbox import Sandbox
-from gateway.sandbox.odata import node_count
+from gateway.sandbox.odata import EntitySet, Server, evaluate, node_count, parse_options
 from gateway.upstream.client import Upstream
 from tests.conftest import Recording
 
@@ -175,7 +179,8 @@ async def test_a_batch_is_cut_to_the_filter_nodes_aspnet_odata_takes(
 
 
 def test_a_node_limit_raised_for_a_server_that_takes_more_makes_fewer_filters() -> None:
-    keys = [(1, 2, f"{building}VILLE ", f" {unit}") for building in range(30) for unit in range(4)]
+    """Thirty buildings each wanting units the others do not: a part each."""
+    keys = [(1, 2, f"{b}VILLE ", f" {b}{unit}") for b in range(30) for unit in range(4)]
 
     default = _batched_filters(_UNIT_KEY, keys, Room(65_536, MAX_FILTER_NODES))
     raised = _batched_filters(_UNIT_KEY, keys, Room(65_536, 1000))
@@ -183,6 +188,47 @@ def test_a_node_limit_raised_for_a_server_that_takes_more_makes_fewer_filters() 
     assert [f.nodes for f in default] == [5 * 19 + 4] * 6, "each comparison counted converted"
     assert len(raised) == 1 and raised[0].nodes == 30 * 19 + 29
     assert node_count(_parsed(odata.render(raised[0]))) == 30 * 16 + 29, "the sandbox's model"
+
+
+def test_places_that_want_the_same_units_share_one_part() -> None:
+    """A page of buildings asks every unit of each: buildings of one division with the same
+    unit codes are named together, `BuildingCode in (…) and UnitCode in (…)`."""
+    keys = [(1, 2, f"{b}VILLE ", f" 10{unit}") for b in range(30) for unit in range(4)]
+
+    (only,) = _batched_filters(_UNIT_KEY, keys, Room(65_536, MAX_FILTER_NODES))
+
+    assert only.nodes == 2 * 5 + 1 + 1 + 3
+    assert odata.render(only).count("BuildingCode in (") == 1
+
+
+_CODES = (1, 2), (1, 2), ("A ", "B ", "C ", "D "), (" 1", " 2", " 3")
+"""Every value of each part of a unit's key in the world of the next test."""
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.lists(st.tuples(*(st.sampled_from(values) for values in _CODES)), min_size=1, max_size=40),
+    st.sampled_from([260, 2000]),
+    st.sampled_from([50, 100]),
+)
+def test_batched_filters_find_exactly_the_keys_asked(
+    keys: list[tuple[Any, ...]], room_bytes: int, room_nodes: int
+) -> None:
+    """Read by the sandbox over every unit there could be, the filters find the keys asked
+    and no other: a shared part names no building a unit it was not asked for, whatever the
+    rooms cut."""
+    universe = [dict(zip(_UNIT_KEY, key, strict=True)) for key in product(*_CODES)]
+    filters = _batched_filters(_UNIT_KEY, keys, Room(room_bytes, room_nodes))
+
+    found = set()
+    for expr in filters:
+        text = odata.render(expr)
+        assert expr.nodes <= room_nodes and odata.encoded_size(text) <= room_bytes
+        options = parse_options([("$filter", text)])
+        rows = evaluate(universe, options, EntitySet(frozenset(_UNIT_KEY)), Server()).rows
+        found |= {tuple(row[name] for name in _UNIT_KEY) for row in rows}
+
+    assert found == set(keys)
 
 
 def _parsed(text: str) -> ast._Node:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
@@ -1270,29 +1270,69 @@ class Room:
 def _batched_filters(
     properties: tuple[str, ...], keys: Sequence[tuple[Any, ...]], room: Room
 ) -> list[odata.Expr]:
-    """One `in` per shared prefix (company, division, building), as few filters as fit in
-    `room` each. A prefix with more values than one filter holds is split across several."""
-    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    for key in keys:
-        groups[key[:-1]].append(key[-1])
-    *prefix_names, last_name = properties
+    """One part per shared prefix (company, division, building) and an `in` of its last
+    values, as few filters as fit in `room` each. Places that want the same values (every
+    unit of several buildings of a division, as a page of buildings asks) share a part,
+    `BuildingCode in (…) and UnitCode in (…)`, which names exactly their keys since each of
+    those places wants each of those values: a filter a fifth as long, and fewer requests."""
     batches: list[odata.Expr] = []
     pending: list[odata.Expr] = []
     size = nodes = 0
-    for prefix, values in groups.items():
-        fixed = odata.all_of(
-            *(odata.eq(name, value) for name, value in zip(prefix_names, prefix, strict=True))
-        )
-        for chunk, length in _chunks(fixed, last_name, sorted(set(values), key=str), room.bytes):
-            if pending and (size + length > room.bytes or nodes + chunk.nodes + 1 > room.nodes):
-                batches.append(_or(pending))
-                pending, size, nodes = [], 0, 0
-            pending.append(chunk)
-            size += length
-            nodes += chunk.nodes + (1 if len(pending) > 1 else 0)
+    for chunk, length in _parts(properties, keys, room.bytes):
+        if pending and (size + length > room.bytes or nodes + chunk.nodes + 1 > room.nodes):
+            batches.append(_or(pending))
+            pending, size, nodes = [], 0, 0
+        pending.append(chunk)
+        size += length
+        nodes += chunk.nodes + (1 if len(pending) > 1 else 0)
     if pending:
         batches.append(_or(pending))
     return batches
+
+
+def _parts(
+    properties: tuple[str, ...], keys: Sequence[tuple[Any, ...]], room: int
+) -> Iterator[tuple[odata.Expr, int]]:
+    wanted: dict[tuple[Any, ...], set[Any]] = defaultdict(set)
+    for key in keys:
+        wanted[key[:-1]].add(key[-1])
+    *prefix_names, last_name = properties
+    if not prefix_names:
+        for single in wanted.values():
+            yield from _chunks(None, last_name, sorted(single, key=str), room)
+        return
+    *outer_names, place_name = prefix_names
+    places: dict[tuple[tuple[Any, ...], frozenset[Any]], list[Any]] = defaultdict(list)
+    for prefix, values in wanted.items():
+        places[prefix[:-1], frozenset(values)].append(prefix[-1])
+    for (outer, common), shared in places.items():
+        fixed = [odata.eq(name, value) for name, value in zip(outer_names, outer, strict=True)]
+        yield from _shared_parts(
+            fixed, place_name, shared, last_name, sorted(common, key=str), room
+        )
+
+
+def _shared_parts(
+    fixed: list[odata.Expr],
+    place_name: str,
+    places: list[Any],
+    name: str,
+    values: list[Any],
+    room: int,
+) -> Iterator[tuple[odata.Expr, int]]:
+    """The parts for `places` that all want `values`: the places are halved until each half
+    fits a request beside its longest value, so that only a value too long for any request
+    is left out, as `_chunks` leaves it."""
+    where = odata.all_of(*fixed, odata.is_in(place_name, sorted(places, key=str)))
+    if len(places) > 1:
+        base = odata.encoded_size(odata.render(_part(where, name, []))) + _OR_SIZE
+        longest = max(odata.encoded_size(odata.literal(value)) + 1 for value in values)
+        if base + longest > room:
+            middle = len(places) // 2
+            for half in (places[:middle], places[middle:]):
+                yield from _shared_parts(fixed, place_name, half, name, values, room)
+            return
+    yield from _chunks(where, name, values, room)
 
 
 _OR_SIZE = odata.encoded_size("() or ")
