@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from itertools import product
 from typing import Any
 
@@ -217,18 +218,35 @@ def test_batched_filters_find_exactly_the_keys_asked(
     """Read by the sandbox over every unit there could be, the filters find the keys asked
     and no other: a shared part names no building a unit it was not asked for, whatever the
     rooms cut."""
-    universe = [dict(zip(_UNIT_KEY, key, strict=True)) for key in product(*_CODES)]
     filters = _batched_filters(_UNIT_KEY, keys, Room(room_bytes, room_nodes))
 
+    assert _found(filters, product(*_CODES), Room(room_bytes, room_nodes)) == set(keys)
+
+
+def test_a_shared_part_too_long_for_a_request_is_halved_by_its_buildings() -> None:
+    """250 buildings of a division wanting the same four units: their codes alone run past a
+    request, so the part is halved until each half fits, and every key is still asked."""
+    buildings = [f"{number}VILLE " for number in range(250)]
+    keys = [(1, 2, building, f" 10{unit}") for building in buildings for unit in range(4)]
+    room = Room(MAX_QUERY_BYTES - NEXT_LINK_ROOM, MAX_FILTER_NODES)
+
+    filters = _batched_filters(_UNIT_KEY, keys, room)
+
+    world = product([1], [2], buildings, [f" 10{unit}" for unit in range(6)])
+    assert len(filters) > 1 and _found(filters, world, room) == set(keys)
+
+
+def _found(filters: list[odata.Expr], world: Iterable[tuple[Any, ...]], room: Room) -> set[Any]:
+    """The keys of `world` the filters find, read by the sandbox; each filter within `room`."""
+    rows = [dict(zip(_UNIT_KEY, key, strict=True)) for key in world]
     found = set()
     for expr in filters:
         text = odata.render(expr)
-        assert expr.nodes <= room_nodes and odata.encoded_size(text) <= room_bytes
+        assert expr.nodes <= room.nodes and odata.encoded_size(text) <= room.bytes
         options = parse_options([("$filter", text)])
-        rows = evaluate(universe, options, EntitySet(frozenset(_UNIT_KEY)), Server()).rows
-        found |= {tuple(row[name] for name in _UNIT_KEY) for row in rows}
-
-    assert found == set(keys)
+        matched = evaluate(rows, options, EntitySet(frozenset(_UNIT_KEY)), Server()).rows
+        found |= {tuple(row[name] for name in _UNIT_KEY) for row in matched}
+    return found
 
 
 def _parsed(text: str) -> ast._Node:

@@ -1299,7 +1299,7 @@ def _parts(
     *prefix_names, last_name = properties
     if not prefix_names:
         for single in wanted.values():
-            yield from _chunks(None, last_name, sorted(single, key=str), room)
+            yield from _chunks(None, last_name, sorted(single, key=odata.literal), room)
         return
     *outer_names, place_name = prefix_names
     places: dict[tuple[tuple[Any, ...], frozenset[Any]], list[Any]] = defaultdict(list)
@@ -1308,7 +1308,7 @@ def _parts(
     for (outer, common), shared in places.items():
         fixed = [odata.eq(name, value) for name, value in zip(outer_names, outer, strict=True)]
         yield from _shared_parts(
-            fixed, place_name, shared, last_name, sorted(common, key=str), room
+            fixed, place_name, shared, last_name, sorted(common, key=odata.literal), room
         )
 
 
@@ -1321,9 +1321,9 @@ def _shared_parts(
     room: int,
 ) -> Iterator[tuple[odata.Expr, int]]:
     """The parts for `places` that all want `values`: the places are halved until each half
-    fits a request beside its longest value, so that only a value too long for any request
-    is left out, as `_chunks` leaves it."""
-    where = odata.all_of(*fixed, odata.is_in(place_name, sorted(places, key=str)))
+    fits a request beside its longest value, so that only a key too long for any request
+    (a building's code or a unit's) is left out, as `_chunks` leaves a value."""
+    where = odata.all_of(*fixed, odata.is_in(place_name, sorted(places, key=odata.literal)))
     if len(places) > 1:
         base = odata.encoded_size(odata.render(_part(where, name, []))) + _OR_SIZE
         longest = max(odata.encoded_size(odata.literal(value)) + 1 for value in values)
