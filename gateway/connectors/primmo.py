@@ -128,7 +128,8 @@ under it."""
 MAX_FILTER_NODES = 100
 """Of a request's `$filter`, as ASP.NET's OData counts its nodes (`odata.Expr.nodes`): its
 `MaxNodeCount` refuses more unless the service raised it. A batch of keys is cut into as many
-requests as keep each under it: five buildings' units to a request."""
+requests as keep each under it: a building's units cost 19 nodes, the units several buildings
+of a division share 15, so five or six such parts go to a request."""
 
 NEXT_LINK_ROOM = 256
 """Bytes a batch leaves free: a server that pages its answer links the next page as the same
@@ -1274,7 +1275,8 @@ def _batched_filters(
     values, as few filters as fit in `room` each. Places that want the same values (every
     unit of several buildings of a division, as a page of buildings asks) share a part,
     `BuildingCode in (…) and UnitCode in (…)`, which names exactly their keys since each of
-    those places wants each of those values: a filter a fifth as long, and fewer requests."""
+    those places wants each of those values: the nested query's tenants in one filter of 891
+    bytes, where one part a building took 3.3 KB and, cut to the limits, four requests."""
     batches: list[odata.Expr] = []
     pending: list[odata.Expr] = []
     size = nodes = 0
