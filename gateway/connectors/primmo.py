@@ -1327,9 +1327,8 @@ def _shared_parts(
     (a building's code or a unit's) is left out, as `_chunks` leaves a value."""
     where = odata.all_of(*fixed, odata.is_in(place_name, sorted(places, key=odata.literal)))
     if len(places) > 1:
-        base = odata.encoded_size(odata.render(_part(where, name, []))) + _OR_SIZE
         longest = max(odata.encoded_size(odata.literal(value)) + 1 for value in values)
-        if base + longest > room:
+        if _empty_size(where, name) + longest > room:
             middle = len(places) // 2
             for half in (places[:middle], places[middle:]):
                 yield from _shared_parts(fixed, place_name, half, name, values, room)
@@ -1352,7 +1351,7 @@ def _chunks(
     size = odata.encoded_size(odata.render(whole)) + _OR_SIZE
     if size <= room:
         return [(whole, size)]
-    base = odata.encoded_size(odata.render(_part(fixed, name, []))) + _OR_SIZE
+    base = _empty_size(fixed, name)
     parts: list[tuple[odata.Expr, int]] = []
     taken: list[Any] = []
     size = base
@@ -1365,6 +1364,12 @@ def _chunks(
         size += length
     parts.append((_part(fixed, name, taken), size))
     return [(part, size) for part, size in parts if size <= room]
+
+
+def _empty_size(fixed: odata.Expr | None, name: str) -> int:
+    """What a part takes joined to a filter before its values: each value adds its literal
+    and a comma."""
+    return odata.encoded_size(odata.render(_part(fixed, name, []))) + _OR_SIZE
 
 
 def _part(fixed: odata.Expr | None, name: str, values: list[Any]) -> odata.Expr:

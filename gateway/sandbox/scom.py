@@ -440,7 +440,7 @@ class _Service:
         if result.data and PAYLOAD_KEYS[0] in result.data:
             result.data[self.knobs.payload_key] = result.data.pop(PAYLOAD_KEYS[0])
         errors = [error.formatted for error in result.errors or ()]
-        if "application/graphql-response+json" not in request.headers.get("accept", ""):
+        if _GRAPHQL_RESPONSE not in request.headers.get("accept", ""):
             return JSONResponse({"data": result.data, **({"errors": errors} if errors else {})})
         if result.data is None and errors and all("path" not in error for error in errors):
             return JSONResponse({"errors": errors}, 400, media_type=_GRAPHQL_RESPONSE)
