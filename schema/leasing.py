@@ -25,7 +25,7 @@ from schema.filters import DateRange
 from schema.money import Money, MoneyInput
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
-from schema.types import Accounts, Info, Node, many, one, shows
+from schema.types import Accounts, Info, Node, follows, many, one, shows
 from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
 
 if TYPE_CHECKING:
@@ -79,11 +79,13 @@ class Lease(Node, Accounts):
         graphql_type=list[TenantType],
     )
     @staticmethod
+    @follows("tenants", model.Tenant, plural=True)
     async def tenants(root: strawberry.Parent[model.Lease], info: Info) -> list[model.Tenant]:
         return await many(info, root.tenants, model.Tenant)
 
     @strawberry.field(description="The unit it lets.", graphql_type=UnitType | None)
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(root: strawberry.Parent[model.Lease], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
 

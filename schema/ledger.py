@@ -22,7 +22,7 @@ from schema.filters import DateRange
 from schema.money import Money, MoneyInput
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
-from schema.types import Info, Node, many, one, shows
+from schema.types import Info, Node, follows, many, one, shows
 from schema.writes import IdempotencyKey, UserError, errors_of, source_of, written
 
 if TYPE_CHECKING:
@@ -64,16 +64,19 @@ class Charge(Node):
 
     @strawberry.field(description="Who it is billed to.", graphql_type=TenantType | None)
     @staticmethod
+    @follows("tenant", model.Tenant, plural=False)
     async def tenant(root: strawberry.Parent[model.Charge], info: Info) -> model.Tenant | None:
         return await one(info, root.tenant, model.Tenant)
 
     @strawberry.field(graphql_type=LeaseType | None)
     @staticmethod
+    @follows("lease", model.Lease, plural=False)
     async def lease(root: strawberry.Parent[model.Charge], info: Info) -> model.Lease | None:
         return await one(info, root.lease, model.Lease)
 
     @strawberry.field(description="Payments made on it.", graphql_type=list["Payment"] | None)
     @staticmethod
+    @follows("payments", model.Payment, plural=True)
     async def payments(
         root: strawberry.Parent[model.Charge], info: Info
     ) -> list[model.Payment] | None:
@@ -90,16 +93,19 @@ class Payment(Node):
 
     @strawberry.field(graphql_type=TenantType | None)
     @staticmethod
+    @follows("tenant", model.Tenant, plural=False)
     async def tenant(root: strawberry.Parent[model.Payment], info: Info) -> model.Tenant | None:
         return await one(info, root.tenant, model.Tenant)
 
     @strawberry.field(graphql_type=LeaseType | None)
     @staticmethod
+    @follows("lease", model.Lease, plural=False)
     async def lease(root: strawberry.Parent[model.Payment], info: Info) -> model.Lease | None:
         return await one(info, root.lease, model.Lease)
 
     @strawberry.field(description="The charge it pays.", graphql_type=Charge | None)
     @staticmethod
+    @follows("charge", model.Charge, plural=False)
     async def charge(root: strawberry.Parent[model.Payment], info: Info) -> model.Charge | None:
         return await one(info, root.charge, model.Charge)
 

@@ -18,7 +18,7 @@ from schema.filters import AgentFilter, between
 from schema.money import Money
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
-from schema.types import Info, Node, one, shows
+from schema.types import Info, Node, follows, one, shows
 
 if TYPE_CHECKING:
     from schema.types import Unit
@@ -51,11 +51,13 @@ class Listing(Node):
 
     @strawberry.field(description="The unit it advertises.", graphql_type=UnitType | None)
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(root: strawberry.Parent[model.Listing], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
 
     @strawberry.field(description="Who shows it.", graphql_type=Agent | None)
     @staticmethod
+    @follows("agent", model.Agent, plural=False)
     async def agent(root: strawberry.Parent[model.Listing], info: Info) -> model.Agent | None:
         return await one(info, root.agent, model.Agent)
 

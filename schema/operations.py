@@ -20,7 +20,7 @@ from schema.filters import VendorFilter
 from schema.money import Money
 from schema.permissions import requires
 from schema.roots import After, First, Providers, connection
-from schema.types import Info, Node, many, one, shows
+from schema.types import Info, Node, follows, many, one, shows
 
 if TYPE_CHECKING:
     from schema.types import Building, Tenant, Unit
@@ -81,6 +81,7 @@ class MaintenanceRequest(Node):
 
     @strawberry.field(graphql_type=UnitType | None)
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(
         root: strawberry.Parent[model.MaintenanceRequest], info: Info
     ) -> model.Unit | None:
@@ -88,6 +89,7 @@ class MaintenanceRequest(Node):
 
     @strawberry.field(graphql_type=BuildingType | None)
     @staticmethod
+    @follows("building", model.Building, plural=False)
     async def building(
         root: strawberry.Parent[model.MaintenanceRequest], info: Info
     ) -> model.Building | None:
@@ -98,6 +100,7 @@ class MaintenanceRequest(Node):
         graphql_type=TenantType | None,
     )
     @staticmethod
+    @follows("tenant", model.Tenant, plural=False)
     async def tenant(
         root: strawberry.Parent[model.MaintenanceRequest], info: Info
     ) -> model.Tenant | None:
@@ -105,6 +108,7 @@ class MaintenanceRequest(Node):
 
     @strawberry.field(description="Who it is assigned to.", graphql_type=Vendor | None)
     @staticmethod
+    @follows("vendor", model.Vendor, plural=False)
     async def vendor(
         root: strawberry.Parent[model.MaintenanceRequest], info: Info
     ) -> model.Vendor | None:
@@ -114,6 +118,7 @@ class MaintenanceRequest(Node):
         description="The jobs done or planned for it.", graphql_type="list[WorkOrder]"
     )
     @staticmethod
+    @follows("work_orders", model.WorkOrder, plural=True)
     async def work_orders(
         root: strawberry.Parent[model.MaintenanceRequest], info: Info
     ) -> list[model.WorkOrder]:
@@ -134,6 +139,7 @@ class WorkOrder(Node):
 
     @strawberry.field(graphql_type=MaintenanceRequest | None)
     @staticmethod
+    @follows("request", model.MaintenanceRequest, plural=False)
     async def request(
         root: strawberry.Parent[model.WorkOrder], info: Info
     ) -> model.MaintenanceRequest | None:
@@ -141,11 +147,13 @@ class WorkOrder(Node):
 
     @strawberry.field(graphql_type=Vendor | None)
     @staticmethod
+    @follows("vendor", model.Vendor, plural=False)
     async def vendor(root: strawberry.Parent[model.WorkOrder], info: Info) -> model.Vendor | None:
         return await one(info, root.vendor, model.Vendor)
 
     @strawberry.field(graphql_type=UnitType | None)
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(root: strawberry.Parent[model.WorkOrder], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
 

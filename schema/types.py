@@ -7,7 +7,8 @@ relations go through the request's loaders.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -16,6 +17,7 @@ import strawberry
 from gateway import model
 from gateway.errors import LinksUnavailable, ProviderError
 from gateway.federation.links import reference_of
+from gateway.federation.loaders import Loaders
 from gateway.federation.relationships import derived
 from schema import linked
 from schema.context import Context
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Accounts",
+    "Follows",
     "GRAPHQL_OF",
     "NODE_TYPES",
     "Party",
@@ -43,6 +46,7 @@ __all__ = [
     "Relationship",
     "Tenant",
     "Unit",
+    "follows",
     "many",
     "one",
     "shows",
@@ -63,6 +67,49 @@ OpenRequests = Annotated[
         "completed ones; left out: all.",
     ),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Follows:
+    """What a relation field's resolver does, said where the compiled plan can read it:
+    the record's `attribute` followed to records of `record_type`, all of them (`plural`,
+    as `many` does) or the first (as `one` does). The plan then follows the relation
+    without calling the resolver: a relation fetched with its parent (an OData `$expand`)
+    is answered at once, where the resolver made a coroutine for every parent, and one
+    still to load costs one coroutine instead of three and an `Info`. graphql-core calls
+    the resolver; `tests/test_compiled.py` checks that each says what its resolver does."""
+
+    attribute: str
+    record_type: type[model.Record]
+    plural: bool
+
+    def chosen(self, records: Sequence[model.Record]) -> Any:
+        """What the resolver returns of the records its relation leads to."""
+        if self.plural:
+            return [record for record in records if isinstance(record, self.record_type)]
+        first = records[0] if records else None
+        return first if isinstance(first, self.record_type) else None
+
+    def selection(self, info: Info) -> model.Selection:
+        return selection_here(GRAPHQL_OF[self.record_type], info)
+
+    async def loaded(
+        self, loaders: Loaders, relation: model.Relation | None, selection: model.Selection
+    ) -> Any:
+        return self.chosen(await loaders.many(relation, selection))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def follows(attribute: str, record_type: type[model.Record], *, plural: bool) -> Callable[[F], F]:
+    """Marks a resolver as one that follows `attribute` to `record_type` (`Follows`)."""
+
+    def mark(resolver: F) -> F:
+        resolver.follows = Follows(attribute, record_type, plural)  # type: ignore[attr-defined]
+        return resolver
+
+    return mark
 
 
 async def one(info: Info, link: model.Relation | None, record_type: type[R]) -> R | None:
@@ -195,6 +242,7 @@ class Landlord(Node):
         description="The landlord's buildings at the same provider.", graphql_type="list[Building]"
     )
     @staticmethod
+    @follows("buildings", model.Building, plural=True)
     async def buildings(
         root: strawberry.Parent[model.Landlord], info: Info
     ) -> list[model.Building]:
@@ -222,6 +270,7 @@ class Building(Node):
 
     @strawberry.field(graphql_type="Landlord | None")
     @staticmethod
+    @follows("landlord", model.Landlord, plural=False)
     async def landlord(
         root: strawberry.Parent[model.Building], info: Info
     ) -> model.Landlord | None:
@@ -239,6 +288,7 @@ class Building(Node):
 
     @strawberry.field(graphql_type="list[Unit]")
     @staticmethod
+    @follows("units", model.Unit, plural=True)
     async def units(root: strawberry.Parent[model.Building], info: Info) -> list[model.Unit]:
         return await many(info, root.units, model.Unit)
 
@@ -266,11 +316,13 @@ class Unit(Node):
 
     @strawberry.field(graphql_type="Building | None")
     @staticmethod
+    @follows("building", model.Building, plural=False)
     async def building(root: strawberry.Parent[model.Unit], info: Info) -> model.Building | None:
         return await one(info, root.building, model.Building)
 
     @strawberry.field(graphql_type="list[Tenant]")
     @staticmethod
+    @follows("tenants", model.Tenant, plural=True)
     async def tenants(root: strawberry.Parent[model.Unit], info: Info) -> list[model.Tenant]:
         return await many(info, root.tenants, model.Tenant)
 
@@ -279,6 +331,7 @@ class Unit(Node):
         graphql_type="Landlord | None",
     )
     @staticmethod
+    @follows("landlord", model.Landlord, plural=False)
     async def landlord(root: strawberry.Parent[model.Unit], info: Info) -> model.Landlord | None:
         return await one(info, root.landlord, model.Landlord)
 
@@ -293,6 +346,7 @@ class Unit(Node):
         graphql_type=ListingType | None,
     )
     @staticmethod
+    @follows("listing", model.Listing, plural=False)
     async def listing(root: strawberry.Parent[model.Unit], info: Info) -> model.Listing | None:
         return await one(info, root.listing, model.Listing)
 
@@ -317,6 +371,7 @@ class Accounts:
         graphql_type=list[ChargeType] | None,
     )
     @staticmethod
+    @follows("charges", model.Charge, plural=True)
     async def charges(
         root: strawberry.Parent[model.Tenant | model.Lease], info: Info
     ) -> list[model.Charge] | None:
@@ -324,6 +379,7 @@ class Accounts:
 
     @strawberry.field(description="What was paid.", graphql_type=list[PaymentType] | None)
     @staticmethod
+    @follows("payments", model.Payment, plural=True)
     async def payments(
         root: strawberry.Parent[model.Tenant | model.Lease], info: Info
     ) -> list[model.Payment] | None:
@@ -331,6 +387,7 @@ class Accounts:
 
     @strawberry.field(description="What is still owed.", graphql_type=BalanceType | None)
     @staticmethod
+    @follows("balance", model.Balance, plural=False)
     async def balance(
         root: strawberry.Parent[model.Tenant | model.Lease], info: Info
     ) -> model.Balance | None:
@@ -352,6 +409,7 @@ class Tenant(Node, Accounts):
 
     @strawberry.field(graphql_type="Unit | None")
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(root: strawberry.Parent[model.Tenant], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
 
@@ -370,6 +428,7 @@ class Tenant(Node, Accounts):
         graphql_type=LeaseType | None,
     )
     @staticmethod
+    @follows("lease", model.Lease, plural=False)
     async def lease(root: strawberry.Parent[model.Tenant], info: Info) -> model.Lease | None:
         return await one(info, root.lease, model.Lease)
 
@@ -423,6 +482,7 @@ class Relationship(Node):
         description="The unit, where the role is on one unit (occupiers).", graphql_type=Unit | None
     )
     @staticmethod
+    @follows("unit", model.Unit, plural=False)
     async def unit(root: strawberry.Parent[model.Relationship], info: Info) -> model.Unit | None:
         return await one(info, root.unit, model.Unit)
 

@@ -22,10 +22,12 @@ import gc
 import hashlib
 import os
 import tracemalloc
+import types
 import uuid
 from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
@@ -37,13 +39,15 @@ from hypothesis import strategies as st
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
 from gateway.federation.fan_out import Edge, ListResult
-from gateway.model import Building, Entity, Unit
+from gateway.federation.loaders import Loaders
+from gateway.model import ENTITY_OF, Building, Entity, Link, Selection, Unit
 from gateway.sandbox import Sandbox
 from schema import build_schema, documents
 from schema.compiled import COMPILED, GRAPHQL_CORE, CompiledExecutor
 from schema.compiled import plan as plans
 from schema.ids import encode_id
 from schema.shows import Shows
+from schema.types import Follows
 from tests.conftest import Client, serving, settled
 from tests.metrics_reading import metric
 from tests.operations import Operation, Pools, operations
@@ -476,3 +480,92 @@ async def test_records_go_to_their_object_functions_without_an_awaitable_test(
     edges = body["units"]["edges"]
     assert len(edges) == 30 and all(edge["node"]["building"]["name"] for edge in edges)
     assert not [v for v in asked if isinstance(v, Unit | Building | Edge | ListResult)]
+
+
+def _followed() -> list[tuple[str, Any, Follows]]:
+    """Every resolver marked with what it follows, by its type and field."""
+    found = []
+    for name, graphql_type in _SCHEMA.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field_name, field in graphql_type.fields.items():
+            resolver = getattr(field.extensions.get("strawberry-definition"), "base_resolver", None)
+            function = getattr(resolver, "wrapped_func", None)
+            follows = getattr(function, "follows", None)
+            if isinstance(follows, Follows):
+                found.append((f"{name}.{field_name}", function, follows))
+    return found
+
+
+_RECORD_CLASSES = list(ENTITY_OF)
+
+
+class _Parent:
+    """A record every relation of which holds a record of each class, fetched with it and
+    its own: what a resolver returns shows which relation it read, and what it kept."""
+
+    def __init__(self, first: int) -> None:
+        self.read: list[str] = []
+        self._classes = _RECORD_CLASSES[first:] + _RECORD_CLASSES[:first]
+
+    def __getattr__(self, name: str) -> Link:
+        self.read.append(name)
+        records: tuple[Any, ...] = tuple(object.__new__(kind) for kind in self._classes)
+        link = self.__dict__[name] = Link("sandbox", Entity.UNIT, "id", name, records)
+        return link
+
+
+def _identities(returned: object) -> object:
+    if isinstance(returned, list):
+        return [id(record) for record in returned]
+    return None if returned is None else id(returned)
+
+
+@pytest.mark.parametrize("first", range(len(_RECORD_CLASSES)))
+async def test_each_relation_marked_as_followed_is_what_its_resolver_follows(
+    first: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan follows a marked relation without calling its resolver, and graphql-core
+    calls the resolver: each marker must say what its resolver does (which relation, to
+    records of which class, all of them or the first), or the executors would differ."""
+    monkeypatch.setattr("schema.types.selection_here", lambda _type, _info: Selection())
+    loaders = Loaders(None)  # type: ignore[arg-type]
+    info = types.SimpleNamespace(context=types.SimpleNamespace(loaders=loaders))
+    marked = _followed()
+
+    assert len(marked) >= 30
+    for name, resolver, follows in marked:
+        parent = _Parent(first)
+        returned = await resolver(root=parent, info=info)
+        relation = getattr(parent, follows.attribute)
+        assert relation.prefetched is not None
+        expected = follows.chosen(relation.prefetched)
+        assert parent.read == [follows.attribute], name
+        assert _identities(returned) == _identities(expected), name
+
+
+async def test_a_relation_fetched_with_its_parent_is_answered_without_a_resolver_information(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A followed relation asks the resolver information of its place once per request,
+    for the selection, and not at all where its records came with the parent: each parent
+    used to build one, and its units, fetched with the buildings, were awaited one
+    coroutine chain per building."""
+    built: list[str] = []
+    information = CompiledExecutor.strawberry_info
+
+    def counting(ex: CompiledExecutor, field: plans.FieldPlan, path: Any) -> Any:
+        built.append(field.key)
+        return information(ex, field, path)
+
+    monkeypatch.setattr(CompiledExecutor, "strawberry_info", counting)
+    body = await client.data(
+        _unique(
+            'buildings(first: 5, providers: ["primmo"]) { edges { node { name units { '
+            "unitCode tenants { lastName } } } } }"
+        )
+    )
+
+    units = [unit for edge in body["buildings"]["edges"] for unit in edge["node"]["units"]]
+    assert len(units) > 5 and any(unit["tenants"] for unit in units)
+    assert built == ["tenants"]

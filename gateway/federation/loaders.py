@@ -232,6 +232,14 @@ class Loaders:
         records = _within(link, await _shared(self._load(link, link.key, selection)))
         return records[0] if records else None
 
+    def at_hand(self, relation: Relation | None) -> Sequence[Record] | None:
+        """The records a relation holds already, fetched with the record it belongs to, or
+        none for a relation that leads nowhere; None when they are still to be loaded."""
+        if isinstance(relation, Across):
+            return None
+        link = _followable(relation)
+        return () if link is None else link.prefetched
+
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
         if isinstance(relation, Across):
             found = await asyncio.gather(*(self.many(link, selection) for link in relation.links))

@@ -32,6 +32,7 @@ from graphql.type import GraphQLOutputType, GraphQLResolveInfo, GraphQLResolveIn
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
+from gateway.model import Selection
 from schema.context import Context
 from schema.permissions import Scope
 
@@ -56,6 +57,9 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
     """False in `GraphQLCoreExecutor`: every operation runs through graphql-core's methods."""
     plan: Plan | None = None
     _allowed: dict[str, bool]
+    selections: dict[FieldPlan, Selection]
+    """What each relation the plan follows asks of its records, worked out once per
+    request (`plan._follow`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """The helpers every resolver's information carries reach the executor through a
@@ -89,6 +93,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         if self.plan is None:
             return super().execute_operation(serially)
         self._allowed = {}
+        self.selections = {}
         return self._run(self.plan)
 
     def _compilable(self) -> bool:

@@ -89,6 +89,7 @@ from schema.compiled.executor import _PLAIN, CompiledExecutor, path_of
 from schema.documents import Plans, planned
 from schema.permissions import Guarded, Scope
 from schema.shows import Shows
+from schema.types import Follows
 
 __all__ = ["BYTES_PER_FIELD", "BYTES_PER_OBJECT", "OBJECT_PLANS", "FieldPlan", "Plan", "plan_for"]
 
@@ -382,7 +383,9 @@ class _Planner:
             and wrapper in ("_resolver", "_async_resolver")
             and not inspect.isasyncgenfunction(resolver.wrapped_func)
         ):
-            plan.kind, plan.call, plan.scopes = "direct", _direct_call(plan), guard
+            follows = getattr(resolver.wrapped_func, "follows", None)
+            plan.kind, plan.scopes = "direct", guard
+            plan.call = _direct_call(plan) if follows is None else _follow(plan, follows)
             return plan
         plan.call = _full_call(plan)
         return plan
@@ -685,6 +688,26 @@ def _direct_call(plan: FieldPlan) -> Callable[[CompiledExecutor, Any, Path], Any
         if by_position:
             return function(source, **kwargs)
         return function(**kwargs)
+
+    return call
+
+
+def _follow(plan: FieldPlan, follows: Follows) -> Callable[[CompiledExecutor, Any, Path], Any]:
+    """What a resolver marked with `Follows` would return, without calling it: records at
+    hand at once, others through the loaders with the selection worked out once per
+    request."""
+    attribute, chosen = follows.attribute, follows.chosen
+
+    def call(ex: CompiledExecutor, source: Any, path: Path) -> Any:
+        relation = getattr(source, attribute)
+        loaders = ex.context_value.loaders
+        found = loaders.at_hand(relation)
+        if found is not None:
+            return chosen(found)
+        selection = ex.selections.get(plan)
+        if selection is None:
+            selection = ex.selections[plan] = follows.selection(ex.strawberry_info(plan, path))
+        return follows.loaded(loaders, relation, selection)
 
     return call
 
