@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from itertools import product
+from random import Random
 from typing import Any
 
 import httpx
@@ -221,6 +222,28 @@ def test_batched_filters_find_exactly_the_keys_asked(
     filters = _batched_filters(_UNIT_KEY, keys, Room(room_bytes, room_nodes))
 
     assert _found(filters, product(*_CODES), Room(room_bytes, room_nodes)) == set(keys)
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    st.lists(st.tuples(*(st.sampled_from(values) for values in _CODES)), min_size=1, max_size=40),
+    st.randoms(use_true_random=False),
+    st.sampled_from([260, 2000]),
+    st.sampled_from([50, 100]),
+)
+def test_a_batchs_filters_do_not_depend_on_the_order_its_keys_were_asked_in(
+    keys: list[tuple[Any, ...]], random: Random, room_bytes: int, room_nodes: int
+) -> None:
+    """The executor decides the order (graphql-core's tasks and the compiled plan differ):
+    the requests a batch takes, and what each asks, must not."""
+    shuffled = list(keys)
+    random.shuffle(shuffled)
+    room = Room(room_bytes, room_nodes)
+
+    asked = [expr.text for expr in _batched_filters(_UNIT_KEY, keys, room)]
+    reordered = [expr.text for expr in _batched_filters(_UNIT_KEY, shuffled, room)]
+
+    assert asked == reordered
 
 
 def test_a_shared_part_too_long_for_a_request_is_halved_by_its_buildings() -> None:

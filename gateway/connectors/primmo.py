@@ -1283,19 +1283,44 @@ def _batched_filters(
     `BuildingCode in (…) and UnitCode in (…)`, which names exactly their keys since each of
     those places wants each of those values: the nested query's tenants in one filter of 891
     bytes, where one part a building took 3.3 KB and, cut to the limits, four requests."""
-    batches: list[odata.Expr] = []
-    pending: list[odata.Expr] = []
-    size = nodes = 0
-    for chunk, length in _parts(properties, keys, room.bytes):
-        if pending and (size + length > room.bytes or nodes + chunk.nodes + 1 > room.nodes):
-            batches.append(_or(pending))
-            pending, size, nodes = [], 0, 0
-        pending.append(chunk)
-        size += length
-        nodes += chunk.nodes + (1 if len(pending) > 1 else 0)
-    if pending:
-        batches.append(_or(pending))
-    return batches
+    batches: list[_Batch] = []
+    parts = sorted(_parts(properties, keys, room.bytes), key=lambda part: _share(part, room))
+    for part, length in parts:
+        batch = next((batch for batch in batches if batch.takes(part, length, room)), None)
+        if batch is None:
+            batches.append(_Batch([part], length, part.nodes))
+        else:
+            batch.add(part, length)
+    return [_or(batch.parts) for batch in batches]
+
+
+def _share(part: tuple[odata.Expr, int], room: Room) -> tuple[float, str]:
+    """Parts are packed largest first, by the share of a request's room (bytes or nodes)
+    each fills the most; a part's text breaks a tie, so the order is always the same."""
+    expr, length = part
+    return (-max(length / room.bytes, expr.nodes / room.nodes), expr.text)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The parts of one request's filter, each packed into the first request with room for
+    it (first fit, largest first): how many requests a batch takes no longer depends on the
+    order its keys were asked in, which the executor decides (graphql-core's tasks asked a
+    building of one unit before the others; the compiled plan asks in page order). Taken in
+    the order asked, the nested query's tenants in the tests' world went in three filters
+    or four depending on it; packed so, three."""
+
+    parts: list[odata.Expr]
+    size: int
+    nodes: int
+
+    def takes(self, part: odata.Expr, length: int, room: Room) -> bool:
+        return self.size + length <= room.bytes and self.nodes + part.nodes + 1 <= room.nodes
+
+    def add(self, part: odata.Expr, length: int) -> None:
+        self.parts.append(part)
+        self.size += length
+        self.nodes += part.nodes + 1
 
 
 def _parts(
