@@ -17,7 +17,6 @@ import strawberry
 from gateway import model
 from gateway.errors import LinksUnavailable, ProviderError
 from gateway.federation.links import reference_of
-from gateway.federation.loaders import Loaders
 from gateway.federation.relationships import derived
 from schema import linked
 from schema.context import Context
@@ -75,9 +74,10 @@ class Follows:
     the record's `attribute` followed to records of `record_type`, all of them (`plural`,
     as `many` does) or the first (as `one` does). The plan then follows the relation
     without calling the resolver: a relation fetched with its parent (an OData `$expand`)
-    is answered at once, where the resolver made a coroutine for every parent, and one
-    still to load costs one coroutine instead of three and an `Info`. graphql-core calls
-    the resolver; `tests/test_compiled.py` checks that each says what its resolver does."""
+    is answered at once, where the resolver made a coroutine chain for every parent, and one
+    still to load is the loaders' answer itself, where the resolver put two coroutines and
+    an `Info` around it. graphql-core calls the resolver; `tests/test_compiled.py` checks
+    that each marker says what its resolver does."""
 
     attribute: str
     record_type: type[model.Record]
@@ -92,11 +92,6 @@ class Follows:
 
     def selection(self, info: Info) -> model.Selection:
         return selection_here(GRAPHQL_OF[self.record_type], info)
-
-    async def loaded(
-        self, loaders: Loaders, relation: model.Relation | None, selection: model.Selection
-    ) -> Any:
-        return self.chosen(await loaders.many(relation, selection))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from functools import partial
 from typing import Generic, TypeVar
 
@@ -239,6 +239,15 @@ class Loaders:
             return None
         link = _followable(relation)
         return () if link is None else link.prefetched
+
+    def pending(
+        self, relation: Relation | None, selection: Selection
+    ) -> Awaitable[Sequence[Record]]:
+        """The relation's records to come: a link's share of its batch as it is, without a
+        coroutine around it (`many` made two for each parent record asking)."""
+        if relation.__class__ is Link and relation.within is None:
+            return _shared(self._load(relation, relation.key, selection))
+        return self.many(relation, selection)
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
         if isinstance(relation, Across):

@@ -10,7 +10,9 @@ values). Each field is then one of:
   (Strawberry's own "basic" field), or one whose only extension is a `Scope`
   permission, which is decided once per request;
 - a resolver with no arguments and no extension, called directly with what
-  Strawberry would give it (the parent, the `Info`);
+  Strawberry would give it (the parent, the `Info`), or, where it says it only follows
+  a relation of its record (`schema.types.Follows`), not called: the relation followed
+  by the plan, its records completed at once where they came with the record;
 - either of those behind its type's read scope (`schema.permissions.Guarded`): the
   scope decided once per request too, then read or called as above;
 - any other resolver, through the resolver Strawberry built, with graphql-core's
@@ -135,6 +137,8 @@ class FieldPlan:
     call: Callable[[CompiledExecutor, Any, Path], Any] | None = None
     record: type | None = None
     """The record class whose instances `run` completes as they are (see `_Planner.direct`)."""
+    follows: Follows | None = None
+    """What the field's resolver follows, for the plan to follow it instead (`_follow`)."""
     run: ObjectFunction | None = None
 
     @property
@@ -339,7 +343,9 @@ class _Planner:
             return FieldPlan(key, details, definition, parent, "graphql-core")
         plan = self._how(FieldPlan(key, details, definition, parent, "resolver"))
         plan.complete = self.completer(plan, definition.type)
-        if plan.complete in self.direct:
+        if plan.follows is not None:
+            plan.complete = _chosen_first(plan.follows, plan.complete)
+        elif plan.complete in self.direct:
             plan.record, plan.run = self.direct[plan.complete]
         leaf, _ = _nullable(definition.type)
         if plan.kind in ("plain", "guarded") and leaf in _FAST_SCALARS:
@@ -384,7 +390,7 @@ class _Planner:
             and not inspect.isasyncgenfunction(resolver.wrapped_func)
         ):
             follows = getattr(resolver.wrapped_func, "follows", None)
-            plan.kind, plan.scopes = "direct", guard
+            plan.kind, plan.scopes, plan.follows = "direct", guard, follows
             plan.call = _direct_call(plan) if follows is None else _follow(plan, follows)
             return plan
         plan.call = _full_call(plan)
@@ -693,23 +699,33 @@ def _direct_call(plan: FieldPlan) -> Callable[[CompiledExecutor, Any, Path], Any
 
 
 def _follow(plan: FieldPlan, follows: Follows) -> Callable[[CompiledExecutor, Any, Path], Any]:
-    """What a resolver marked with `Follows` would return, without calling it: records at
-    hand at once, others through the loaders with the selection worked out once per
-    request."""
-    attribute, chosen = follows.attribute, follows.chosen
+    """The records a resolver marked with `Follows` would have chosen from, without calling
+    it: at once where they are at hand, else the loaders' answer itself, which the field's
+    completion awaits (`_chosen_first`); the selection is worked out once per request."""
+    attribute = follows.attribute
 
     def call(ex: CompiledExecutor, source: Any, path: Path) -> Any:
         relation = getattr(source, attribute)
         loaders = ex.context_value.loaders
         found = loaders.at_hand(relation)
         if found is not None:
-            return chosen(found)
+            return found
         selection = ex.selections.get(plan)
         if selection is None:
             selection = ex.selections[plan] = follows.selection(ex.strawberry_info(plan, path))
-        return follows.loaded(loaders, relation, selection)
+        return loaders.pending(relation, selection)
 
     return call
+
+
+def _chosen_first(follows: Follows, complete: Completer) -> Completer:
+    """The field's completion, of what its resolver would have returned."""
+    chosen = follows.chosen
+
+    def completed(ex: CompiledExecutor, records: Any, path: Path, field_path: Path) -> Any:
+        return complete(ex, chosen(records), path, field_path)
+
+    return completed
 
 
 # The generated object functions
