@@ -75,9 +75,9 @@ class Follows:
     as `many` does) or the first (as `one` does). The plan then follows the relation
     without calling the resolver: a relation fetched with its parent (an OData `$expand`)
     is answered at once, where the resolver made a coroutine chain for every parent, and one
-    still to load is the loaders' answer itself, where the resolver put two coroutines and
-    an `Info` around it. graphql-core calls the resolver; `tests/test_compiled.py` checks
-    that each marker says what its resolver does."""
+    still to load is the future of its key in the loaders' batch, where the resolver put two
+    coroutines and an `Info` around it. graphql-core calls the resolver;
+    `tests/test_compiled.py` checks that each marker says what its resolver does."""
 
     attribute: str
     record_type: type[model.Record]

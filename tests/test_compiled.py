@@ -569,3 +569,22 @@ async def test_a_relation_fetched_with_its_parent_is_answered_without_a_resolver
     units = [unit for edge in body["buildings"]["edges"] for unit in edge["node"]["units"]]
     assert len(units) > 5 and any(unit["tenants"] for unit in units)
     assert built == ["tenants"]
+
+
+async def test_relations_that_cannot_be_followed_warn_in_the_order_graphql_core_follows_them() -> (
+    None
+):
+    """A relation its provider cannot give says so when it is followed, as its resolver
+    did, not when the plan first meets it: the warnings come in graphql-core's order."""
+    query = (
+        '{ units(first: 2, providers: ["mycrm"]) { edges { node { '
+        "maintenanceRequests(open: true) { sourceId } building { sourceId } "
+        "tenants { sourceId } } } } }"
+    )
+    warned = []
+    for compiled in (True, False):
+        async with _gateway(compiled) as client:
+            response = await client.http.post("/graphql", json={"query": query})
+            warned.append(response.json()["extensions"]["warnings"])
+
+    assert len(warned[0]) > 1 and warned[0] == warned[1]

@@ -233,18 +233,19 @@ class Loaders:
         return records[0] if records else None
 
     def at_hand(self, relation: Relation | None) -> Sequence[Record] | None:
-        """The records a relation holds already, fetched with the record it belongs to, or
-        none for a relation that leads nowhere; None when they are still to be loaded."""
-        if isinstance(relation, Across):
-            return None
-        link = _followable(relation)
-        return () if link is None else link.prefetched
+        """The records a link already holds, fetched with the record it belongs to, or none
+        where there is no relation. None for the rest: records still to load, and relations
+        that say why they cannot be followed (`Unavailable`), whose warning is given where
+        they are followed, in the order graphql-core follows them."""
+        if relation is None:
+            return ()
+        return relation.prefetched if relation.__class__ is Link else None
 
     def pending(
         self, relation: Relation | None, selection: Selection
     ) -> Awaitable[Sequence[Record]]:
-        """The relation's records to come: a link's share of its batch as it is, without a
-        coroutine around it (`many` made two for each parent record asking)."""
+        """The relation's records to come: for a link, the future of its key in the batch
+        (`_shared`), without a coroutine around it (`many` made two for each parent asking)."""
         if relation.__class__ is Link and relation.within is None:
             return _shared(self._load(relation, relation.key, selection))
         return self.many(relation, selection)

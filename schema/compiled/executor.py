@@ -7,9 +7,13 @@ unchanged. The plan's functions mirror graphql-core's structure where the order
 of events can be seen: resolvers start, errors are collected and nulls
 propagate where and when graphql-core's would, lists and objects with several
 pending values are gathered as graphql-core gathers them (its
-`gather_with_cancel`), a single pending value is awaited in place. What they
-leave out is the work graphql-core repeats for every value: building the
-resolver information and path of a field that is read off the record, the
+`gather_with_cancel`), a single pending value is awaited in place. The one
+departure: a relation fetched with its record (`schema.types.Follows`) is
+completed with the record, where graphql-core awaits its resolver, so errors
+inside it are collected earlier (the same errors; the GraphQL spec gives their
+list no order). What they leave out is the work graphql-core repeats for every
+value: building the resolver information and path of a field that is read off
+the record, the
 resolver wrappers, `is_type_of` through the information, the dispatch on the
 return type, and collecting the sub-fields again.
 

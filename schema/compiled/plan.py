@@ -700,8 +700,9 @@ def _direct_call(plan: FieldPlan) -> Callable[[CompiledExecutor, Any, Path], Any
 
 def _follow(plan: FieldPlan, follows: Follows) -> Callable[[CompiledExecutor, Any, Path], Any]:
     """The records a resolver marked with `Follows` would have chosen from, without calling
-    it: at once where they are at hand, else the loaders' answer itself, which the field's
-    completion awaits (`_chosen_first`); the selection is worked out once per request."""
+    it: at once where they are at hand, else the future of the relation's key in the
+    loaders' batch, which the field's completion awaits (`_chosen_first`); the selection
+    is worked out once per request."""
     attribute = follows.attribute
 
     def call(ex: CompiledExecutor, source: Any, path: Path) -> Any:
