@@ -1341,7 +1341,12 @@ def _parts(
     for (outer, common), shared in places.items():
         fixed = [odata.eq(name, value) for name, value in zip(outer_names, outer, strict=True)]
         yield from _shared_parts(
-            fixed, place_name, shared, last_name, sorted(common, key=odata.literal), room
+            fixed,
+            place_name,
+            sorted(shared, key=odata.literal),
+            last_name,
+            sorted(common, key=odata.literal),
+            room,
         )
 
 
