@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -95,6 +96,36 @@ async def test_relationships_of_many_buildings_cost_one_scan_per_level(client: C
     assert all(e["node"]["relationships"] for e in data["buildings"]["edges"])
     total = len(client.sandbox.world.relationships)
     assert client.sandbox.states["leap"].count("GET", LIST) == -(-total // 100)
+
+
+class _Late(httpx.AsyncBaseTransport):
+    """A provider that answers a moment after the others."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return await self._inner.handle_async_request(request)
+
+
+async def test_what_leap_records_about_landlords_is_asked_once_whenever_their_buildings_come(
+    sandbox: Sandbox, clock: ManualClock, settings: Settings
+) -> None:
+    """A landlord's derived relationships wait for its buildings, from its own provider: a
+    provider answering later must not split what LEAP is asked about the landlords of one
+    query level into another batch."""
+    query = "{ landlords { edges { node { relationships { provider } } } } }"
+    asked = []
+    late: dict[str, httpx.AsyncBaseTransport] = {"primmo": _Late(sandbox.transport("primmo"))}
+    for transports in ({}, late):
+        async with serving(sandbox, clock, settings, transports=transports) as client:
+            sandbox.states["leap"].reset_counter()
+            data = await client.data(query)
+            assert any(edge["node"]["relationships"] for edge in data["landlords"]["edges"])
+            asked.append(sandbox.states["leap"].count())
+
+    assert asked[0] == asked[1]
 
 
 SET = (
