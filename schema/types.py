@@ -74,8 +74,8 @@ class Follows:
     """What a relation field's resolver does, said where the compiled plan can read it:
     the record's `attribute` followed to records of `record_type`, all of them (`plural`,
     as `many` does) or the first (as `one` does). The plan then follows the relation
-    without calling the resolver: a relation fetched with its parent (an OData `$expand`)
-    is answered at once, where the resolver made a coroutine chain for every parent, and one
+    without calling the resolver: a relation whose records came with its parent is
+    answered at once, where the resolver made a coroutine chain for every parent, and one
     still to load is the future of its key in the loaders' batch, where the resolver put two
     coroutines and an `Info` around it. graphql-core calls the resolver;
     `tests/test_compiled.py` checks that each marker says what its resolver does."""
@@ -87,9 +87,8 @@ class Follows:
     def chosen(self, records: Sequence[model.Record]) -> Any:
         """What the resolver returns of the records its relation leads to."""
         if self.plural:
-            return [record for record in records if isinstance(record, self.record_type)]
-        first = records[0] if records else None
-        return first if isinstance(first, self.record_type) else None
+            return _all_of(records, self.record_type)
+        return _the(records[0] if records else None, self.record_type)
 
     def selection(self, info: Info) -> model.Selection:
         return selection_here(GRAPHQL_OF[self.record_type], info)
@@ -112,12 +111,19 @@ async def one(info: Info, link: model.Relation | None, record_type: type[R]) -> 
     """The related record, of the type the link's entity names (its provider's connector
     made it so); resolvers return model records, and their GraphQL type says how they show."""
     record = await info.context.loaders.one(link, selection_here(GRAPHQL_OF[record_type], info))
-    return record if isinstance(record, record_type) else None
+    return _the(record, record_type)
 
 
 async def many(info: Info, link: model.Relation | None, record_type: type[R]) -> list[R]:
     selection = selection_here(GRAPHQL_OF[record_type], info)
-    records = await info.context.loaders.many(link, selection)
+    return _all_of(await info.context.loaders.many(link, selection), record_type)
+
+
+def _the(record: model.Record | None, record_type: type[R]) -> R | None:
+    return record if isinstance(record, record_type) else None
+
+
+def _all_of(records: Sequence[model.Record], record_type: type[R]) -> list[R]:
     return [record for record in records if isinstance(record, record_type)]
 
 
@@ -504,8 +510,8 @@ async def _relationships(
     linked with it, by `by`; a provider that fails costs only its part. What providers
     record is asked beside the derived ones, not after them: a landlord's derived ones wait
     for its buildings, which each provider answers in its own time, and asking after them
-    split the records of one query level into as many LEAP batches as there were moments
-    (8, 12 or 16 requests for the same query)."""
+    split the records of one query level into as many batches as there were moments (8, 12
+    or 16 requests to the provider that records relationships, for the same query)."""
     recorded = asyncio.ensure_future(_recorded(info, by, record))
     try:
         found = await derived(info.context.loaders, record)

@@ -229,7 +229,7 @@ class Loaders:
             return None
         if link.prefetched is not None:
             return link.prefetched[0] if link.prefetched else None
-        records = _within(link, await _shared(self._load(link, link.key, selection)))
+        records = _within(link, await self._answer(link, selection))
         return records[0] if records else None
 
     def at_hand(self, relation: Relation | None) -> Sequence[Record] | None:
@@ -247,7 +247,7 @@ class Loaders:
         """The relation's records to come: for a link, the future of its key in the batch
         (`_shared`), without a coroutine around it (`many` made two for each parent asking)."""
         if relation.__class__ is Link and relation.within is None:
-            return _shared(self._load(relation, relation.key, selection))
+            return self._answer(relation, selection)
         return self.many(relation, selection)
 
     async def many(self, relation: Relation | None, selection: Selection) -> Sequence[Record]:
@@ -261,7 +261,7 @@ class Loaders:
             return ()
         if link.prefetched is not None:
             return link.prefetched
-        return _within(link, await _shared(self._load(link, link.key, selection)))
+        return _within(link, await self._answer(link, selection))
 
     async def about(
         self, entity: Entity, by: str, references: Sequence[str], selection: Selection
@@ -270,7 +270,7 @@ class Loaders:
         providers = self._federation.referencing(entity, by)
         found = await asyncio.gather(
             *(
-                _shared(self._load(Link(provider, entity, by, ref), ref, selection))
+                self._answer(Link(provider, entity, by, ref), selection)
                 for provider in providers
                 for ref in references
             )
@@ -335,6 +335,10 @@ class Loaders:
             for label, (group, _) in zip(seen, found, strict=True)
             if group
         ]
+
+    def _answer(self, link: Link, selection: Selection) -> asyncio.Future[Sequence[Record]]:
+        """The link's records, as a future of the asker's own (`_shared`)."""
+        return _shared(self._load(link, link.key, selection))
 
     def _load(self, link: Link, key: str, selection: Selection) -> asyncio.Future[Sequence[Record]]:
         place = (link.provider, link.entity, link.by)

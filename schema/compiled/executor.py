@@ -13,9 +13,8 @@ completed with the record, where graphql-core awaits its resolver, so errors
 inside it are collected earlier (the same errors; the GraphQL spec gives their
 list no order). What they leave out is the work graphql-core repeats for every
 value: building the resolver information and path of a field that is read off
-the record, the
-resolver wrappers, `is_type_of` through the information, the dispatch on the
-return type, and collecting the sub-fields again.
+the record, the resolver wrappers, `is_type_of` through the information, the
+dispatch on the return type, and collecting the sub-fields again.
 
 Anything unusual on the way (a value of an unexpected class, an awaitable where
 a record was expected, an abstract type's own resolver) is handed to the very
