@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, Field, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import pycountry
 
@@ -40,6 +40,7 @@ __all__ = [
     "Entity",
     "Equals",
     "Landlord",
+    "LATER",
     "Lease",
     "LeaseEnding",
     "LeaseStatus",
@@ -47,7 +48,7 @@ __all__ = [
     "Link",
     "Listing",
     "ListingStatus",
-    "made",
+    "made_later",
     "MaintenanceRequest",
     "MaintenanceStatus",
     "Money",
@@ -63,6 +64,8 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "Priority",
+    "ReadLater",
+    "Readers",
     "Record",
     "Relation",
     "Relationship",
@@ -175,6 +178,56 @@ Relation = Link | Unavailable | Across
 _Fields = ParamSpec("_Fields")
 _R = TypeVar("_R")
 
+Readers = Mapping[str, Callable[[Any], Any]]
+"""How to read each field a record was made without, from the provider's row it came from."""
+
+
+class _Later:
+    def __repr__(self) -> str:
+        return "LATER"
+
+
+LATER: Any = _Later()
+"""A field's value in `made_later`'s call, for a field to be read from the row when asked."""
+
+
+class ReadLater:
+    """Base of records whose fields a connector may leave in the provider's row until something
+    reads them (`made_later`). A list of a thousand units whose relations no query selects
+    built four links for each, two fifths of decoding it, to throw them all away.
+
+    The record stays an instance of its own class, so whatever tells records by class (the
+    compiled plan, the entity cache, `ENTITY_OF`) sees no difference: only a field not yet
+    set reaches `__getattr__`, which reads it once and sets its slot. A field read later must
+    be one whose reading cannot fail (a link, a text), since it runs wherever it is first
+    read, not in the connector."""
+
+    __slots__ = ("_later",)
+
+    if not TYPE_CHECKING:  # mypy would take every attribute of a record for one
+
+        def __getattr__(self, name: str) -> Any:
+            return _read_later(self, name)
+
+
+_later_of = vars(ReadLater)["_later"].__get__
+
+
+def _read_later(record: ReadLater, name: str) -> Any:
+    try:
+        readers, row = _later_of(record)
+    except AttributeError:
+        readers = {}
+    read = readers.get(name)
+    if read is None:
+        raise AttributeError(
+            f"{type(record).__name__!r} object has no attribute {name!r}", name=name, obj=record
+        )
+    value = read(row)
+    getattr(type(record), name).__set__(record, value)
+    return value
+
+
 AMOUNT_DIGITS = 15
 """The most significant digits an amount may have: it travels to providers as a JSON number,
 and a JSON reader that holds numbers in doubles (most do) keeps any decimal of up to 15
@@ -232,7 +285,7 @@ class Landlord:
 
 
 @dataclass(frozen=True, slots=True)
-class Building:
+class Building(ReadLater):
     provider: str
     source_id: str
     name: str | None = None
@@ -247,7 +300,7 @@ class Building:
 
 
 @dataclass(frozen=True, slots=True)
-class Unit:
+class Unit(ReadLater):
     provider: str
     source_id: str
     code: str | None = None
@@ -266,7 +319,7 @@ class Unit:
 
 
 @dataclass(frozen=True, slots=True)
-class Tenant:
+class Tenant(ReadLater):
     provider: str
     source_id: str
     first_name: str | None = None
@@ -755,26 +808,42 @@ def _assigned_by_slot(cls: type) -> None:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = vars(cls)["__init__"].__annotations__
     type.__setattr__(cls, "__init__", init)
-    namespace["_new"], namespace["_cls"] = object.__new__, cls
+    if issubclass(cls, ReadLater):
+        _LATER_MAKERS[cls] = _later_maker(cls, fields, parameters, namespace)
+
+
+def _later_maker(
+    cls: type, fields: tuple[Field[Any], ...], parameters: list[str], namespace: dict[str, Any]
+) -> Callable[..., Any]:
+    """The `__init__` above as a plain function (calling a class packs keyword arguments
+    into a dict for `__init__`: a Unit took 2.1 µs that way), which leaves a field given as
+    `LATER` unset and keeps the row and its readers for it."""
+    namespace.update(
+        _new=object.__new__, _cls=cls, _LATER=LATER, _set_later=vars(ReadLater)["_later"].__set__
+    )
+    sets = "".join(
+        f"\n    if {each.name} is not _LATER: _set_{each.name}(self, {each.name})"
+        for each in fields
+    )
     exec(
-        f"def make({', '.join(parameters)}):\n    self = _new(_cls){body}\n    return self",
+        f"def make(_readers, _row, {', '.join(parameters)}):\n    self = _new(_cls){sets}"
+        "\n    _set_later(self, (_readers, _row))\n    return self",
         namespace,
     )
-    make = namespace["make"]
-    make.__qualname__ = f"made({cls.__qualname__})"
-    _MAKERS[cls] = make
+    make: Callable[..., Any] = namespace["make"]
+    make.__qualname__ = f"made_later({cls.__qualname__})"
+    return make
 
 
-_MAKERS: dict[type, Callable[..., Any]] = {}
+_LATER_MAKERS: dict[type, Callable[..., Any]] = {}
 
 
-def made(cls: Callable[_Fields, _R]) -> Callable[_Fields, _R]:
-    """A function that builds `cls`'s records as calling the class does, with the same
-    parameters (checked as the class's), but without `type.__call__`, which packs keyword
-    arguments into a dict for `__init__`: a Unit took 2.1 µs that way. For the records a
-    connector builds for every row; the class itself where no maker was made."""
-    found: Callable[_Fields, _R] | None = _MAKERS.get(cls)  # type: ignore[call-overload]
-    return cls if found is None else found
+def made_later(cls: Callable[_Fields, _R]) -> Callable[Concatenate[Readers, Any, _Fields], _R]:
+    """A function that builds `cls`'s records (a `ReadLater` class) from the fields given,
+    with the same parameters (checked as the class's), and reads each field given as `LATER`
+    from the row (its second argument) with its reader (from its first) when first asked.
+    For the records a connector builds for every row."""
+    return _LATER_MAKERS[cls]  # type: ignore[index]
 
 
 def _records(namespace: Mapping[str, object]) -> list[type]:

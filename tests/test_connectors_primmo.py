@@ -17,7 +17,7 @@ from odata_query.grammar import ODataLexer, ODataParser
 
 from gateway.clock import ManualClock
 from gateway.config import Traffic
-from gateway.connectors import odata
+from gateway.connectors import odata, primmo
 from gateway.connectors.base import ListRequest
 from gateway.connectors.primmo import (
     _UNIT_KEY,
@@ -62,6 +62,69 @@ async def test_records_are_normalised(sandbox: Sandbox, clock: ManualClock) -> N
         assert isinstance(record, Tenant)
         assert record.tenant_number is not None and record.tenant_number.isdigit()
     assert page.positions == [1, 2, 3, 4, 5]
+
+
+async def test_a_page_builds_no_link_until_one_of_its_relations_is_read(
+    sandbox: Sandbox, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thousand units whose relations no query selects built four links each (two fifths
+    of decoding a unit), all thrown away: a relation is read from its row when asked."""
+    made: list[Link] = []
+
+    def counted(*args: Any) -> Link:
+        made.append(Link(*args))
+        return made[-1]
+
+    monkeypatch.setattr(primmo, "Link", counted)
+    upstream = _upstream(sandbox, clock)
+    connector = PrimmoConnector.connect(upstream)
+    try:
+        pages = [
+            await connector.page(entity, ListRequest({}, Selection(), limit=20))
+            for entity in (Entity.BUILDING, Entity.UNIT, Entity.TENANT)
+        ]
+    finally:
+        await upstream.aclose()
+
+    assert all(len(page.records) == 20 for page in pages) and made == []
+    units = pages[1].records
+    tenants = [unit.tenants for unit in units if isinstance(unit, Unit)]
+    assert made == tenants and len(set(tenants)) == 20
+
+
+def test_relations_read_later_are_those_of_the_row() -> None:
+    """Keys written exactly as Primmo returned them, padding included."""
+    place = {"Id": 7, "CompanyNo": 1, "DivisionNo": 2, "BuildingCode": "B1  "}
+    unit = primmo._unit({**place, "UnitCode": "U1 "}, Selection())
+    tenant = primmo._tenant({**place, "UnitCode": "U1 ", "LeaseId": 5}, Selection())
+    building = primmo._building(place, Selection())
+    of_unit, of_building = '[1,2,"B1  ","U1 "]', '[1,2,"B1  "]'
+
+    def link(entity: Entity, by: str, key: str) -> Link:
+        return Link("primmo", entity, by, key)
+
+    assert (unit.building, unit.landlord, unit.tenants, unit.maintenance_requests) == (
+        link(Entity.BUILDING, "code", of_building),
+        link(Entity.LANDLORD, "division", "[1,2]"),
+        link(Entity.TENANT, "unit", of_unit),
+        link(Entity.MAINTENANCE_REQUEST, "unit", of_unit),
+    )
+    assert (building.landlord, building.units, building.maintenance_requests) == (
+        link(Entity.LANDLORD, "division", "[1,2]"),
+        link(Entity.UNIT, "building", of_building),
+        link(Entity.MAINTENANCE_REQUEST, "building", of_building),
+    )
+    assert (tenant.unit, tenant.lease) == (
+        link(Entity.UNIT, "code", of_unit),
+        link(Entity.LEASE, "id", "5"),
+    )
+    assert (tenant.charges, tenant.payments, tenant.balance, tenant.maintenance_requests) == (
+        link(Entity.CHARGE, "tenant", "7"),
+        link(Entity.PAYMENT, "tenant", "7"),
+        link(Entity.BALANCE, "tenant", "7"),
+        link(Entity.MAINTENANCE_REQUEST, "tenant", "7"),
+    )
+    assert primmo._tenant({**place, "UnitCode": "U1 "}, Selection()).lease is None
 
 
 async def test_fetch_matches_by_key_not_by_position(sandbox: Sandbox, clock: ManualClock) -> None:

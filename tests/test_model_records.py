@@ -3,7 +3,10 @@ which must take what the dataclass's took and build the same frozen record."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,17 +84,24 @@ def test_wrong_arguments_are_refused_as_before(record: Any) -> None:
             record(**dict(list(required.items())[1:]))
 
 
-@pytest.mark.parametrize("record", _TEXT_FIELDS, ids=lambda record: record.__name__)
+READ_LATER = [record for record in RECORDS if issubclass(record, model.ReadLater)]
+
+
+def test_records_connectors_read_later_are_found() -> None:
+    assert {model.Unit, model.Building, model.Tenant} <= set(READ_LATER)
+
+
+@pytest.mark.parametrize("record", READ_LATER, ids=lambda record: record.__name__)
 def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
-    """`made(cls)` is what connectors call for every row: the same record, the same
-    defaults, the same refusals."""
-    make = model.made(record)
+    """`made_later(cls)` is what connectors call for every row: given every field, the same
+    record, the same defaults, the same refusals."""
+    make = model.made_later(record)
     values, required = _values(record), _required(record)
 
     for built, expected in (
-        (make(**values), record(**values)),
-        (make(*values.values()), record(**values)),
-        (make(**required), record(**required)),
+        (make({}, None, **values), record(**values)),
+        (make({}, None, *values.values()), record(**values)),
+        (make({}, None, **required), record(**required)),
     ):
         assert type(built) is record
         assert built == expected and hash(built) == hash(expected)
@@ -99,6 +109,51 @@ def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
             each.name: getattr(expected, each.name) for each in dataclasses.fields(record)
         }
     with pytest.raises(TypeError):
-        make(**required, not_a_field=1)
+        make({}, None, **required, not_a_field=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(make(**required), dataclasses.fields(record)[0].name, "changed")
+        setattr(make({}, None, **required), dataclasses.fields(record)[0].name, "changed")
+
+
+def _made_later(record: Any, reads: Counter[str]) -> tuple[Any, dict[str, str]]:
+    """A record whose optional fields are all left to be read from a row, each read counted."""
+    later = [name for name in _values(record) if name not in _required(record)]
+    row = {name: f"read {name}" for name in later}
+
+    def reader(name: str) -> Callable[[dict[str, str]], str]:
+        def read(row: dict[str, str]) -> str:
+            reads[name] += 1
+            return row[name]
+
+        return read
+
+    given = {**_required(record), **dict.fromkeys(later, model.LATER)}
+    built = model.made_later(record)({name: reader(name) for name in later}, row, **given)
+    return built, row
+
+
+@pytest.mark.parametrize("record", READ_LATER, ids=lambda record: record.__name__)
+def test_a_field_made_later_is_read_from_its_row_once_when_first_asked(record: Any) -> None:
+    reads: Counter[str] = Counter()
+    built, row = _made_later(record, reads)
+    first = next(iter(row))
+    assert not reads
+
+    assert getattr(built, first) == getattr(built, first) == f"read {first}"
+    assert reads == {first: 1}
+    expected = record(**_required(record), **row)
+    assert built == expected and hash(built) == hash(expected) and repr(built) == repr(expected)
+    assert reads == dict.fromkeys(row, 1)
+    assert dataclasses.replace(built) == copy.copy(built) == copy.deepcopy(built) == expected
+
+
+@pytest.mark.parametrize("record", READ_LATER, ids=lambda record: record.__name__)
+def test_a_record_read_later_answers_only_its_own_fields(record: Any) -> None:
+    """Nothing else may come out of its row: graphql-core asks every value for `__await__`,
+    and a record must not pass for an awaitable."""
+    built, _ = _made_later(record, Counter())
+    for name in ("__await__", "not_a_field"):
+        assert not hasattr(built, name)
+    with pytest.raises(AttributeError, match="'not_a_field'"):
+        _ = built.not_a_field
+    with pytest.raises(AttributeError, match="'not_a_field'"):
+        _ = record(**_required(record)).not_a_field

@@ -60,6 +60,7 @@ from gateway.errors import (
 )
 from gateway.events import Change, ChangeKind, Delivery
 from gateway.model import (
+    LATER,
     Assignment,
     AvailableBetween,
     Balance,
@@ -90,6 +91,7 @@ from gateway.model import (
     Payment,
     PaymentStatus,
     Priority,
+    Readers,
     Record,
     RentChange,
     Selection,
@@ -101,7 +103,7 @@ from gateway.model import (
     WorkOrder,
     WorkOrderCompletion,
     WorkOrderStatus,
-    made,
+    made_later,
 )
 from gateway.upstream.auth import ApiKeyPasswordAuth
 from gateway.upstream.client import Upstream
@@ -246,32 +248,44 @@ def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Lin
     return Link(NAME, entity, by, _row_key(row, properties))
 
 
-_UNIT = made(Unit)
 _LANDLORD_OF_DIVISION = _SharedLinks(Entity.LANDLORD, "division", _PLACE)
 _BUILDINGS_OF_DIVISION = _SharedLinks(Entity.BUILDING, "division", _PLACE)
 _BUILDING_BY_CODE = _SharedLinks(Entity.BUILDING, "code", _BUILDING_KEY)
 
 
 def _building(row: Row, selection: Selection) -> Building:
-    key = _row_key(row, _BUILDING_KEY)
-    units = Link(NAME, Entity.UNIT, "building", key)
+    units = LATER
     if "units" in selection.relations and isinstance(row.get("Units"), list):
         nested = selection.relations["units"]
         prefetched = tuple(_unit(unit, nested) for unit in row["Units"] if isinstance(unit, dict))
-        units = Link(units.provider, units.entity, units.by, units.key, prefetched)
-    return Building(
+        units = _units_of_building(row, prefetched)
+    return _BUILDING(
+        _BUILDING_LATER,
+        row,
         provider=NAME,
         source_id=_source_id(row),
         name=text(row, "Name"),
         code=text(row, "BuildingCode"),
         street=text(row, "CivicNoAndStreet"),
         city=text(row, "City"),
-        landlord=_LANDLORD_OF_DIVISION(row),
+        landlord=LATER,
         units=units,
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "building", key),
+        maintenance_requests=LATER,
     )
 
 
+def _units_of_building(row: Row, prefetched: tuple[Unit, ...] | None = None) -> Link:
+    return Link(NAME, Entity.UNIT, "building", _row_key(row, _BUILDING_KEY), prefetched)
+
+
+_BUILDING = made_later(Building)
+_BUILDING_LATER: Readers = {
+    "landlord": _LANDLORD_OF_DIVISION,
+    "units": _units_of_building,
+    "maintenance_requests": lambda row: _link(
+        Entity.MAINTENANCE_REQUEST, "building", row, _BUILDING_KEY
+    ),
+}
 _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
 _NO_LISTING = Unavailable(
     NAME,
@@ -281,54 +295,79 @@ _NO_LISTING = Unavailable(
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
-    """The unit's key is written once for both relations it keys (a JSON array of four
-    values, a fifth of what decoding a unit cost in `_link`)."""
+    """A unit's relations are read from its row only when asked (`ReadLater`): building its
+    four links was two fifths of decoding a unit, for lists that select none of them."""
     rooms = number(row.get("NumberOfRooms"))
     status = text(row, "OccupancyStatus")
-    source_id = _source_id(row)
-    key = _row_key(row, _UNIT_KEY)
     return _UNIT(
+        _UNIT_LATER,
+        row,
         provider=NAME,
-        source_id=source_id,
+        source_id=_source_id(row),
         code=text(row, "UnitCode"),
         rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
         housing_type=text(row, "HousingType"),
-        building=_BUILDING_BY_CODE(row),
-        tenants=Link(NAME, Entity.TENANT, "unit", key),
-        landlord=_LANDLORD_OF_DIVISION(row),
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "unit", key),
+        building=LATER,
+        tenants=LATER,
+        landlord=LATER,
+        maintenance_requests=LATER,
         listing=_NO_LISTING,
     )
 
 
+_UNIT = made_later(Unit)
+_UNIT_LATER: Readers = {
+    "building": _BUILDING_BY_CODE,
+    "landlord": _LANDLORD_OF_DIVISION,
+    "tenants": lambda row: _link(Entity.TENANT, "unit", row, _UNIT_KEY),
+    "maintenance_requests": lambda row: _link(Entity.MAINTENANCE_REQUEST, "unit", row, _UNIT_KEY),
+}
+
+
 def _tenant(row: Row, _selection: Selection) -> Tenant:
-    """The tenant's id keys four relations, written once (each wrote it again in `_link`:
-    6.8 against 5.6 µs a tenant)."""
+    """A tenant's relations, as a unit's, are read from its row when asked."""
     number = row.get("TenantNo")
     if isinstance(number, float) and number.is_integer():
         number = int(number)
-    lease = row.get("LeaseId")
-    source_id = _source_id(row)
     return _TENANT(
+        _TENANT_LATER,
+        row,
         provider=NAME,
-        source_id=source_id,
+        source_id=_source_id(row),
         first_name=text(row, "FirstName"),
         last_name=text(row, "LastName"),
         tenant_number=str(number) if number is not None else None,
         tenant_type=text(row, "TenantType"),
         email=text(row, "Email"),
         phone=text(row, "Phone"),
-        unit=_link(Entity.UNIT, "code", row, _UNIT_KEY),
-        lease=Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None,
-        charges=Link(NAME, Entity.CHARGE, "tenant", source_id),
-        payments=Link(NAME, Entity.PAYMENT, "tenant", source_id),
-        balance=Link(NAME, Entity.BALANCE, "tenant", source_id),
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "tenant", source_id),
+        unit=LATER,
+        lease=LATER,
+        charges=LATER,
+        payments=LATER,
+        balance=LATER,
+        maintenance_requests=LATER,
     )
 
 
-_TENANT = made(Tenant)
+def _lease_of(row: Row) -> Link | None:
+    lease = row.get("LeaseId")
+    return Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None
+
+
+def _by_tenant(entity: Entity) -> Callable[[Row], Link]:
+    return lambda row: Link(NAME, entity, "tenant", str(row["Id"]))
+
+
+_TENANT = made_later(Tenant)
+_TENANT_LATER: Readers = {
+    "unit": lambda row: _link(Entity.UNIT, "code", row, _UNIT_KEY),
+    "lease": _lease_of,
+    "charges": _by_tenant(Entity.CHARGE),
+    "payments": _by_tenant(Entity.PAYMENT),
+    "balance": _by_tenant(Entity.BALANCE),
+    "maintenance_requests": _by_tenant(Entity.MAINTENANCE_REQUEST),
+}
 
 
 _LEASE_STATUSES = {"A": LeaseStatus.ACTIVE, "T": LeaseStatus.ENDED, "F": LeaseStatus.UPCOMING}

@@ -87,6 +87,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from gateway import model
 from schema.compiled.executor import _PLAIN, CompiledExecutor, path_of
 from schema.documents import Plans, planned
 from schema.permissions import Guarded, Scope
@@ -566,9 +567,13 @@ def _inert(record: type) -> bool:
     return not (
         issubclass(record, Exception)
         or hasattr(record, "__await__")
-        or hasattr(record, "__getattr__")
+        or getattr(record, "__getattr__", _READS_LATER) is not _READS_LATER
         or record.__getattribute__ is not object.__getattribute__
     )
+
+
+_READS_LATER = vars(model.ReadLater)["__getattr__"]
+"""A record's `__getattr__` that answers only its own fields' names (never `__await__`)."""
 
 
 def _non_null(plan: FieldPlan, inner: Completer) -> Completer:
