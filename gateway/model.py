@@ -71,6 +71,7 @@ __all__ = [
     "Relationship",
     "RentChange",
     "Selection",
+    "settled",
     "significant_digits",
     "Tenant",
     "Unavailable",
@@ -211,21 +212,38 @@ class ReadLater:
 
 
 _later_of = vars(ReadLater)["_later"].__get__
+_let_go = vars(ReadLater)["_later"].__delete__
 
 
 def _read_later(record: ReadLater, name: str) -> Any:
+    """Where every failed attribute lookup on such a record ends, `hasattr(record,
+    "__await__")` included (graphql-core asks it of values it cannot tell by class), so a
+    name no reader answers is refused before anything else is done: 1.5 µs, where a record
+    without readers refuses in 0.04 µs. The compiled plan tells records by class and never
+    asks."""
     try:
-        readers, row = _later_of(record)
-    except AttributeError:
-        readers = {}
-    read = readers.get(name)
-    if read is None:
-        raise AttributeError(
-            f"{type(record).__name__!r} object has no attribute {name!r}", name=name, obj=record
-        )
-    value = read(row)
+        read = _later_of(record)[0][name]
+    except (AttributeError, KeyError):
+        message = f"{type(record).__name__!r} object has no attribute {name!r}"
+        raise AttributeError(message, name=name, obj=record) from None
+    value = read(_later_of(record)[1])
     getattr(type(record), name).__set__(record, value)
     return value
+
+
+def settled(record: _R) -> _R:
+    """The record with every field it left for later read, and its row let go: for records
+    kept past the request that read them (a cache), which would otherwise keep their
+    provider's rows alive as long (about 1.1 kB a Primmo tenant)."""
+    if isinstance(record, ReadLater):
+        try:
+            _later_of(record)
+        except AttributeError:
+            return record
+        for each in dataclasses.fields(record):  # type: ignore[arg-type]
+            getattr(record, each.name)
+        _let_go(record)
+    return record
 
 
 AMOUNT_DIGITS = 15

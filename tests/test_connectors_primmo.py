@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 from itertools import product
 from random import Random
 from typing import Any
@@ -29,7 +30,16 @@ from gateway.connectors.primmo import (
     _batched_filters,
 )
 from gateway.errors import ProviderError, ValidationFailed
-from gateway.model import Building, Entity, Link, NewTenant, Selection, Tenant, Unit
+from gateway.model import (
+    Building,
+    Entity,
+    Link,
+    NewTenant,
+    Selection,
+    Tenant,
+    Unavailable,
+    Unit,
+)
 from gateway.sandbox import Sandbox
 from gateway.sandbox.odata import EntitySet, Server, evaluate, node_count, parse_options
 from gateway.upstream.client import Upstream
@@ -125,6 +135,22 @@ def test_relations_read_later_are_those_of_the_row() -> None:
         link(Entity.MAINTENANCE_REQUEST, "tenant", "7"),
     )
     assert primmo._tenant({**place, "UnitCode": "U1 "}, Selection()).lease is None
+
+
+@pytest.mark.parametrize("division", [123456789012345678901, Decimal("2.50")])
+def test_a_key_no_request_can_name_is_a_relation_that_says_so(division: object) -> None:
+    """Relations are read wherever they are first asked (a log line, a cache write), so
+    reading one never raises: a key orjson will not write (a number past 64 bits, or one
+    `parse_json` kept as a Decimal) is an unavailable relation, which warns when followed."""
+    place = {"Id": 7, "CompanyNo": 1, "DivisionNo": division, "BuildingCode": "B1"}
+    unit = primmo._unit({**place, "UnitCode": "U1"}, Selection())
+    tenant = primmo._tenant({**place, "UnitCode": "U1"}, Selection())
+
+    relations = [unit.building, unit.landlord, unit.tenants, unit.maintenance_requests]
+    assert [type(relation) for relation in [*relations, tenant.unit]] == [Unavailable] * 5
+    assert "key no request can name" in repr(unit) and tenant.charges == Link(
+        "primmo", Entity.CHARGE, "tenant", "7"
+    )
 
 
 async def test_fetch_matches_by_key_not_by_position(sandbox: Sandbox, clock: ManualClock) -> None:

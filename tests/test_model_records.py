@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -114,10 +115,12 @@ def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
         setattr(make({}, None, **required), dataclasses.fields(record)[0].name, "changed")
 
 
-def _made_later(record: Any, reads: Counter[str]) -> tuple[Any, dict[str, str]]:
+def _made_later(
+    record: Any, reads: Counter[str], row_class: type[dict[str, str]] = dict
+) -> tuple[Any, dict[str, str]]:
     """A record whose optional fields are all left to be read from a row, each read counted."""
     later = [name for name in _values(record) if name not in _required(record)]
-    row = {name: f"read {name}" for name in later}
+    row = row_class({name: f"read {name}" for name in later})
 
     def reader(name: str) -> Callable[[dict[str, str]], str]:
         def read(row: dict[str, str]) -> str:
@@ -157,3 +160,18 @@ def test_a_record_read_later_answers_only_its_own_fields(record: Any) -> None:
         _ = built.not_a_field
     with pytest.raises(AttributeError, match="'not_a_field'"):
         _ = record(**_required(record)).not_a_field
+
+
+@pytest.mark.parametrize("record", READ_LATER, ids=lambda record: record.__name__)
+def test_a_settled_record_has_read_everything_and_let_its_row_go(record: Any) -> None:
+    class Row(dict[str, str]):
+        """A row that can be watched going away."""
+
+    reads: Counter[str] = Counter()
+    built, row = _made_later(record, reads, Row)
+    gone = weakref.ref(row)
+    values = dict(row)
+    del row
+
+    assert model.settled(built) is built and gone() is None
+    assert built == record(**_required(record), **values) and reads == dict.fromkeys(values, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -398,6 +399,33 @@ async def test_a_read_that_started_before_an_eviction_does_not_refill_the_cache(
     now = await cache.version("primmo", Entity.TENANT, "7")
     await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", record, now)
     assert await cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") == record
+
+
+async def test_a_cached_record_keeps_no_provider_row_alive() -> None:
+    """A record that reads its relations later holds its row until then; kept in the cache
+    for its ttl, it would hold it as long (the cache's size was measured without rows)."""
+    import weakref
+
+    from gateway.connectors import primmo
+    from gateway.model import Entity, Link, Selection, Tenant
+    from gateway.state.cache import LocalEntityCache
+
+    class Row(dict[str, object]):
+        """A row that can be watched going away."""
+
+    cache = LocalEntityCache({("primmo", Entity.TENANT): 60}, ManualClock())
+    row = Row(Id=7, CompanyNo=1, DivisionNo=2, BuildingCode="B", UnitCode="U", LastName="Avant")
+    record = primmo._tenant(row, Selection())
+    gone = weakref.ref(row)
+
+    await cache.put("primmo", Entity.TENANT, "7", Selection(), "gateway", [record], 0)
+    del row, record
+    gc.collect()
+
+    assert gone() is None
+    (cached,) = await cache.get("primmo", Entity.TENANT, "7", Selection(), "gateway") or []
+    assert isinstance(cached, Tenant) and cached.last_name == "Avant"
+    assert cached.unit == Link("primmo", Entity.UNIT, "code", '[1,2,"B","U"]')
 
 
 async def test_a_listener_that_falls_behind_is_ended_not_thinned() -> None:

@@ -200,19 +200,18 @@ class _SharedLinks:
         self._entity = entity
         self._by = by
         self._properties = properties
-        self._links: dict[tuple[Any, ...], Link] = {}
+        self._links: dict[tuple[Any, ...], Link | Unavailable] = {}
 
-    def __call__(self, row: Row) -> Link:
+    def __call__(self, row: Row) -> Link | Unavailable:
         values = _values(row, self._properties)
         try:
             found = self._links.get(values)
         except TypeError:
-            return Link(NAME, self._entity, self._by, orjson.dumps(values).decode())
+            return _link_or_why(self._entity, self._by, values)
         if found is None:
             if len(self._links) >= _SHARED_LINKS_KEPT:
                 self._links.clear()
-            found = Link(NAME, self._entity, self._by, orjson.dumps(values).decode())
-            self._links[values] = found
+            found = self._links[values] = _link_or_why(self._entity, self._by, values)
         return found
 
 
@@ -248,17 +247,39 @@ def _link(entity: Entity, by: str, row: Row, properties: tuple[str, ...]) -> Lin
     return Link(NAME, entity, by, _row_key(row, properties))
 
 
+def _related_by(
+    entity: Entity, by: str, properties: tuple[str, ...]
+) -> Callable[[Row], Link | Unavailable]:
+    """A reader of the relation the row's `properties` key (see `_link_or_why`)."""
+    return lambda row: _link_or_why(entity, by, _values(row, properties))
+
+
+def _link_or_why(entity: Entity, by: str, values: tuple[Any, ...]) -> Link | Unavailable:
+    """A relation read later is read wherever it is first asked, so reading it cannot fail:
+    a key that no request can name (a number past 64 bits, which orjson will not write) is
+    a relation that says so when followed."""
+    try:
+        key = orjson.dumps(values).decode() if len(values) > 1 else str(values[0])
+    except orjson.JSONEncodeError:
+        return Unavailable(
+            NAME, entity, f"primmo returned a {entity.value} key no request can name."
+        )
+    return Link(NAME, entity, by, key)
+
+
 _LANDLORD_OF_DIVISION = _SharedLinks(Entity.LANDLORD, "division", _PLACE)
 _BUILDINGS_OF_DIVISION = _SharedLinks(Entity.BUILDING, "division", _PLACE)
 _BUILDING_BY_CODE = _SharedLinks(Entity.BUILDING, "code", _BUILDING_KEY)
 
 
 def _building(row: Row, selection: Selection) -> Building:
-    units = LATER
+    units: Link | Unavailable = LATER
     if "units" in selection.relations and isinstance(row.get("Units"), list):
         nested = selection.relations["units"]
         prefetched = tuple(_unit(unit, nested) for unit in row["Units"] if isinstance(unit, dict))
-        units = _units_of_building(row, prefetched)
+        units = _UNITS_OF_BUILDING(row)
+        if isinstance(units, Link):
+            units = Link(units.provider, units.entity, units.by, units.key, prefetched)
     return _BUILDING(
         _BUILDING_LATER,
         row,
@@ -274,17 +295,12 @@ def _building(row: Row, selection: Selection) -> Building:
     )
 
 
-def _units_of_building(row: Row, prefetched: tuple[Unit, ...] | None = None) -> Link:
-    return Link(NAME, Entity.UNIT, "building", _row_key(row, _BUILDING_KEY), prefetched)
-
-
 _BUILDING = made_later(Building)
+_UNITS_OF_BUILDING = _related_by(Entity.UNIT, "building", _BUILDING_KEY)
 _BUILDING_LATER: Readers = {
     "landlord": _LANDLORD_OF_DIVISION,
-    "units": _units_of_building,
-    "maintenance_requests": lambda row: _link(
-        Entity.MAINTENANCE_REQUEST, "building", row, _BUILDING_KEY
-    ),
+    "units": _UNITS_OF_BUILDING,
+    "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "building", _BUILDING_KEY),
 }
 _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
 _NO_LISTING = Unavailable(
@@ -320,8 +336,8 @@ _UNIT = made_later(Unit)
 _UNIT_LATER: Readers = {
     "building": _BUILDING_BY_CODE,
     "landlord": _LANDLORD_OF_DIVISION,
-    "tenants": lambda row: _link(Entity.TENANT, "unit", row, _UNIT_KEY),
-    "maintenance_requests": lambda row: _link(Entity.MAINTENANCE_REQUEST, "unit", row, _UNIT_KEY),
+    "tenants": _related_by(Entity.TENANT, "unit", _UNIT_KEY),
+    "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "unit", _UNIT_KEY),
 }
 
 
@@ -350,19 +366,15 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
     )
 
 
-def _lease_of(row: Row) -> Link | None:
-    lease = row.get("LeaseId")
-    return Link(NAME, Entity.LEASE, "id", str(lease)) if isinstance(lease, int) else None
-
-
 def _by_tenant(entity: Entity) -> Callable[[Row], Link]:
+    """A reader of the tenant's relation its id keys (an integer: `_source_id` checked it)."""
     return lambda row: Link(NAME, entity, "tenant", str(row["Id"]))
 
 
 _TENANT = made_later(Tenant)
 _TENANT_LATER: Readers = {
-    "unit": lambda row: _link(Entity.UNIT, "code", row, _UNIT_KEY),
-    "lease": _lease_of,
+    "unit": _related_by(Entity.UNIT, "code", _UNIT_KEY),
+    "lease": lambda row: _id_link(Entity.LEASE, row, "LeaseId"),
     "charges": _by_tenant(Entity.CHARGE),
     "payments": _by_tenant(Entity.PAYMENT),
     "balance": _by_tenant(Entity.BALANCE),

@@ -17,7 +17,7 @@ from typing import Protocol
 from cachetools import LRUCache, TTLCache
 
 from gateway.clock import Clock
-from gateway.model import Entity, Record, Selection
+from gateway.model import Entity, Record, Selection, settled
 
 __all__ = ["ASIDE_SECONDS", "EntityCache", "LocalEntityCache"]
 
@@ -125,7 +125,7 @@ class LocalEntityCache:
     ) -> None:
         cache = self._caches.get((provider, entity))
         if cache is not None and records and version == await self.version(provider, entity, key):
-            cache[(key, selection, scope)] = records
+            cache[(key, selection, scope)] = [settled(record) for record in records]
 
     async def peek(
         self, provider: str, entity: Entity, source_id: str
