@@ -800,10 +800,11 @@ def _assigned_by_slot(cls: type) -> None:
     descriptor. The dataclass's assigns through `object.__setattr__`, which looks the name up
     in the class first: a Unit took 1.8 µs to build, and a connector builds a record for
     every row it reads (a Primmo unit's three records, before its links were read later,
-    took two fifths of its decoding). The parameters and defaults are the dataclass's own, so is everything else the
-    dataclass made (frozen `__setattr__`, `__eq__`, `__hash__`, `__repr__`); a class whose
-    fields need more than a value (a default factory, a field outside `__init__`,
-    `__post_init__`) keeps the dataclass's `__init__`, and so does one without slots."""
+    took two fifths of its decoding). The parameters and defaults are the dataclass's own,
+    so is everything else the dataclass made (frozen `__setattr__`, `__eq__`, `__hash__`,
+    `__repr__`); a class whose fields need more than a value (a default factory, a field
+    outside `__init__`, `__post_init__`) keeps the dataclass's `__init__`, and so does one
+    without slots."""
     fields = dataclasses.fields(cls)
     if (
         "__slots__" not in vars(cls)
