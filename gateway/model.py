@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field
+from dataclasses import MISSING, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -180,7 +180,7 @@ _Fields = ParamSpec("_Fields")
 _R = TypeVar("_R")
 
 Readers = Mapping[str, Callable[[Any], Any]]
-"""How to read each field a record was made without, from the provider's row it came from."""
+"""How to read fields of a record from the provider's row it came from, by field name."""
 
 
 class _Later:
@@ -189,7 +189,8 @@ class _Later:
 
 
 LATER: Any = _Later()
-"""A field's value in `made_later`'s call, for a field to be read from the row when asked."""
+"""What a field that `made_later` reads from the row is given when it is not given a value:
+pass it to say so where a value is given only sometimes."""
 
 
 class ReadLater:
@@ -827,42 +828,45 @@ def _assigned_by_slot(cls: type) -> None:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = vars(cls)["__init__"].__annotations__
     type.__setattr__(cls, "__init__", init)
-    if issubclass(cls, ReadLater):
-        _LATER_MAKERS[cls] = _later_maker(cls, fields, parameters, namespace)
 
 
-def _later_maker(
-    cls: type, fields: tuple[Field[Any], ...], parameters: list[str], namespace: dict[str, Any]
-) -> Callable[..., Any]:
-    """The `__init__` above as a plain function (calling a class packs keyword arguments
-    into a dict for `__init__`: a Unit took 2.1 µs that way), which leaves a field given as
-    `LATER` unset and keeps the row and its readers for it."""
-    namespace.update(
-        _new=object.__new__, _cls=cls, _LATER=LATER, _set_later=vars(ReadLater)["_later"].__set__
-    )
-    sets = "".join(
-        f"\n    if {each.name} is not _LATER: _set_{each.name}(self, {each.name})"
-        for each in fields
-    )
-    exec(
-        f"def make(_readers, _row, {', '.join(parameters)}):\n    self = _new(_cls){sets}"
-        "\n    _set_later(self, (_readers, _row))\n    return self",
-        namespace,
-    )
-    make: Callable[..., Any] = namespace["make"]
-    make.__qualname__ = f"made_later({cls.__qualname__})"
+def made_later(
+    cls: Callable[_Fields, _R], readers: Readers
+) -> Callable[Concatenate[Any, _Fields], _R]:
+    """A function that builds `cls`'s records (a `ReadLater` class) for a connector, which
+    builds one for every row: `made_later(Unit, readers)(row, provider=..., ...)` takes the
+    class's own parameters (checked as the class's), and each field that `readers` can read
+    and the call does not give is read from `row` when first asked.
+
+    Like the class's `__init__` above, but a plain function: calling a class packs keyword
+    arguments into a dict for `__init__` (a Unit took 2.1 µs that way)."""
+    record: Any = cls
+    fields = {each.name: each for each in dataclasses.fields(record)}
+    if not issubclass(record, ReadLater) or not set(readers) <= set(fields):
+        raise TypeError(f"{record.__name__} cannot read {sorted(readers)} later.")
+    namespace: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": record,
+        "_LATER": LATER,
+        "_READERS": readers,
+        "_set_later": vars(ReadLater)["_later"].__set__,
+    }
+    parameters, body = [], ["    self = _new(_cls)"]
+    for name, each in fields.items():
+        namespace[f"_set_{name}"] = getattr(record, name).__set__
+        namespace[f"_default_{name}"] = LATER if name in readers else each.default
+        set_it = f"_set_{name}(self, {name})"
+        if name in readers:
+            body.append(f"    if {name} is not _LATER: {set_it}")
+        else:
+            body.append(f"    {set_it}")
+        required = each.default is MISSING and name not in readers
+        parameters.append(name if required else f"{name}=_default_{name}")
+    body += ["    _set_later(self, (_READERS, _row))", "    return self"]
+    exec(f"def make(_row, {', '.join(parameters)}):\n" + "\n".join(body), namespace)
+    make: Callable[Concatenate[Any, _Fields], _R] = namespace["make"]
+    make.__qualname__ = f"made_later({record.__qualname__})"
     return make
-
-
-_LATER_MAKERS: dict[type, Callable[..., Any]] = {}
-
-
-def made_later(cls: Callable[_Fields, _R]) -> Callable[Concatenate[Readers, Any, _Fields], _R]:
-    """A function that builds `cls`'s records (a `ReadLater` class) from the fields given,
-    with the same parameters (checked as the class's), and reads each field given as `LATER`
-    from the row (its second argument) with its reader (from its first) when first asked.
-    For the records a connector builds for every row."""
-    return _LATER_MAKERS[cls]  # type: ignore[index]
 
 
 def _records(namespace: Mapping[str, object]) -> list[type]:

@@ -94,15 +94,16 @@ def test_records_connectors_read_later_are_found() -> None:
 
 @pytest.mark.parametrize("record", READ_LATER, ids=lambda record: record.__name__)
 def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
-    """`made_later(cls)` is what connectors call for every row: given every field, the same
-    record, the same defaults, the same refusals."""
-    make = model.made_later(record)
+    """`made_later(cls, readers)` is what connectors call for every row: given every field,
+    the same record, the same defaults, the same refusals."""
     values, required = _values(record), _required(record)
+    later = [name for name in values if name not in required]
+    make = model.made_later(record, dict.fromkeys(later[1:], _never_read))
 
     for built, expected in (
-        (make({}, None, **values), record(**values)),
-        (make({}, None, *values.values()), record(**values)),
-        (make({}, None, **required), record(**required)),
+        (make(None, **values), record(**values)),
+        (make(None, *values.values()), record(**values)),
+        (make(None, **required, **dict.fromkeys(later[1:], None)), record(**required)),
     ):
         assert type(built) is record
         assert built == expected and hash(built) == hash(expected)
@@ -110,9 +111,20 @@ def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
             each.name: getattr(expected, each.name) for each in dataclasses.fields(record)
         }
     with pytest.raises(TypeError):
-        make({}, None, **required, not_a_field=1)
+        make(None, **required, not_a_field=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(make({}, None, **required), dataclasses.fields(record)[0].name, "changed")
+        setattr(make(None, **required), dataclasses.fields(record)[0].name, "changed")
+
+
+def _never_read(_row: object) -> object:
+    raise AssertionError("a field given a value was read from the row")
+
+
+def test_only_fields_of_a_record_that_reads_later_can_be_read_later() -> None:
+    with pytest.raises(TypeError, match="cannot read"):
+        model.made_later(model.Unit, {"not_a_field": _never_read})
+    with pytest.raises(TypeError, match="cannot read"):
+        model.made_later(model.Landlord, {"buildings": _never_read})
 
 
 def _made_later(
@@ -129,8 +141,9 @@ def _made_later(
 
         return read
 
-    given = {**_required(record), **dict.fromkeys(later, model.LATER)}
-    built = model.made_later(record)({name: reader(name) for name in later}, row, **given)
+    built = model.made_later(record, {name: reader(name) for name in later})(
+        row, **_required(record)
+    )
     return built, row
 
 

@@ -91,7 +91,6 @@ from gateway.model import (
     Payment,
     PaymentStatus,
     Priority,
-    Readers,
     Record,
     RentChange,
     Selection,
@@ -273,6 +272,8 @@ _BUILDING_BY_CODE = _SharedLinks(Entity.BUILDING, "code", _BUILDING_KEY)
 
 
 def _building(row: Row, selection: Selection) -> Building:
+    """A building's relations are read from its row when asked (see `_unit`), its units
+    there and then when they came with it (`$expand`)."""
     units: Link | Unavailable = LATER
     if "units" in selection.relations and isinstance(row.get("Units"), list):
         nested = selection.relations["units"]
@@ -281,7 +282,6 @@ def _building(row: Row, selection: Selection) -> Building:
         if isinstance(units, Link):
             units = Link(units.provider, units.entity, units.by, units.key, prefetched)
     return _BUILDING(
-        _BUILDING_LATER,
         row,
         provider=NAME,
         source_id=_source_id(row),
@@ -289,19 +289,19 @@ def _building(row: Row, selection: Selection) -> Building:
         code=text(row, "BuildingCode"),
         street=text(row, "CivicNoAndStreet"),
         city=text(row, "City"),
-        landlord=LATER,
         units=units,
-        maintenance_requests=LATER,
     )
 
 
-_BUILDING = made_later(Building)
 _UNITS_OF_BUILDING = _related_by(Entity.UNIT, "building", _BUILDING_KEY)
-_BUILDING_LATER: Readers = {
-    "landlord": _LANDLORD_OF_DIVISION,
-    "units": _UNITS_OF_BUILDING,
-    "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "building", _BUILDING_KEY),
-}
+_BUILDING = made_later(
+    Building,
+    {
+        "landlord": _LANDLORD_OF_DIVISION,
+        "units": _UNITS_OF_BUILDING,
+        "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "building", _BUILDING_KEY),
+    },
+)
 _OCCUPANCY = {"V": Occupancy.VACANT, "L": Occupancy.OCCUPIED, "O": Occupancy.OCCUPIED}
 _NO_LISTING = Unavailable(
     NAME,
@@ -311,12 +311,12 @@ _NO_LISTING = Unavailable(
 
 
 def _unit(row: Row, _selection: Selection) -> Unit:
-    """A unit's relations are read from its row only when asked (`ReadLater`): building its
-    four links was two fifths of decoding a unit, for lists that select none of them."""
+    """A unit's relations are read from its row only when asked (`made_later`, `_UNIT`):
+    building its four links was two fifths of decoding a unit, for lists that select none of
+    them."""
     rooms = number(row.get("NumberOfRooms"))
     status = text(row, "OccupancyStatus")
     return _UNIT(
-        _UNIT_LATER,
         row,
         provider=NAME,
         source_id=_source_id(row),
@@ -324,21 +324,19 @@ def _unit(row: Row, _selection: Selection) -> Unit:
         rooms=rooms,
         occupancy=_OCCUPANCY.get(status.upper(), Occupancy.UNKNOWN) if status else None,
         housing_type=text(row, "HousingType"),
-        building=LATER,
-        tenants=LATER,
-        landlord=LATER,
-        maintenance_requests=LATER,
         listing=_NO_LISTING,
     )
 
 
-_UNIT = made_later(Unit)
-_UNIT_LATER: Readers = {
-    "building": _BUILDING_BY_CODE,
-    "landlord": _LANDLORD_OF_DIVISION,
-    "tenants": _related_by(Entity.TENANT, "unit", _UNIT_KEY),
-    "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "unit", _UNIT_KEY),
-}
+_UNIT = made_later(
+    Unit,
+    {
+        "building": _BUILDING_BY_CODE,
+        "landlord": _LANDLORD_OF_DIVISION,
+        "tenants": _related_by(Entity.TENANT, "unit", _UNIT_KEY),
+        "maintenance_requests": _related_by(Entity.MAINTENANCE_REQUEST, "unit", _UNIT_KEY),
+    },
+)
 
 
 def _tenant(row: Row, _selection: Selection) -> Tenant:
@@ -347,7 +345,6 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     return _TENANT(
-        _TENANT_LATER,
         row,
         provider=NAME,
         source_id=_source_id(row),
@@ -357,12 +354,6 @@ def _tenant(row: Row, _selection: Selection) -> Tenant:
         tenant_type=text(row, "TenantType"),
         email=text(row, "Email"),
         phone=text(row, "Phone"),
-        unit=LATER,
-        lease=LATER,
-        charges=LATER,
-        payments=LATER,
-        balance=LATER,
-        maintenance_requests=LATER,
     )
 
 
@@ -371,15 +362,17 @@ def _by_tenant(entity: Entity) -> Callable[[Row], Link]:
     return lambda row: Link(NAME, entity, "tenant", str(row["Id"]))
 
 
-_TENANT = made_later(Tenant)
-_TENANT_LATER: Readers = {
-    "unit": _related_by(Entity.UNIT, "code", _UNIT_KEY),
-    "lease": lambda row: _id_link(Entity.LEASE, row, "LeaseId"),
-    "charges": _by_tenant(Entity.CHARGE),
-    "payments": _by_tenant(Entity.PAYMENT),
-    "balance": _by_tenant(Entity.BALANCE),
-    "maintenance_requests": _by_tenant(Entity.MAINTENANCE_REQUEST),
-}
+_TENANT = made_later(
+    Tenant,
+    {
+        "unit": _related_by(Entity.UNIT, "code", _UNIT_KEY),
+        "lease": lambda row: _id_link(Entity.LEASE, row, "LeaseId"),
+        "charges": _by_tenant(Entity.CHARGE),
+        "payments": _by_tenant(Entity.PAYMENT),
+        "balance": _by_tenant(Entity.BALANCE),
+        "maintenance_requests": _by_tenant(Entity.MAINTENANCE_REQUEST),
+    },
+)
 
 
 _LEASE_STATUSES = {"A": LeaseStatus.ACTIVE, "T": LeaseStatus.ENDED, "F": LeaseStatus.UPCOMING}
