@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -99,6 +99,7 @@ from gateway.model import (
     WorkOrder,
     WorkOrderCompletion,
     WorkOrderStatus,
+    made_later,
 )
 from gateway.upstream.auth import LoginRefreshAuth
 from gateway.upstream.client import Upstream, parse_json
@@ -216,20 +217,35 @@ def _landlord(row: Row) -> Landlord:
 
 
 def _building(row: Row) -> Building:
-    organization = text(row, "organization_id")
-    return Building(
+    """A building's, a unit's and a tenant's relations are read from their rows when asked
+    (`made_later`): building a unit's three links and a tenant's six took half of decoding
+    them, for lists that select none."""
+    return _BUILDING(
+        row,
         provider=NAME,
         source_id=_id(row),
         name=text(row, "name"),
         street=text(row, "address", "street"),
         city=text(row, "address", "city"),
         postal_code=text(row, "address", "postal_code"),
-        landlord=Link(NAME, Entity.LANDLORD, "id", organization) if organization else None,
-        units=Link(NAME, Entity.UNIT, "property", _id(row)),
-        maintenance_requests=Link(NAME, Entity.MAINTENANCE_REQUEST, "property", _id(row)),
     )
 
 
+def _landlord_of(row: Row) -> Link | None:
+    organization = text(row, "organization_id")
+    return Link(NAME, Entity.LANDLORD, "id", organization) if organization else None
+
+
+_BUILDING = made_later(
+    Building,
+    {
+        "landlord": _landlord_of,
+        "units": lambda row: Link(NAME, Entity.UNIT, "property", _id(row)),
+        "maintenance_requests": lambda row: Link(
+            NAME, Entity.MAINTENANCE_REQUEST, "property", _id(row)
+        ),
+    },
+)
 _NO_LISTING = Unavailable(
     NAME,
     Entity.LISTING,
@@ -238,20 +254,49 @@ _NO_LISTING = Unavailable(
 
 
 def _unit(row: Row, property_id: str) -> Unit:
-    rooms = number(row.get("rooms"))
-    key = f"{property_id}/{_id(row)}"
-    return Unit(
+    return _UNIT(
+        _Under(row, property_id),
         provider=NAME,
-        source_id=key,
+        source_id=f"{property_id}/{_id(row)}",
         code=text(row, "unit_number"),
-        rooms=rooms,
+        rooms=number(row.get("rooms")),
         occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
-        building=Link(NAME, Entity.BUILDING, "id", property_id),
-        tenants=Link(NAME, Entity.TENANT, "unit", key),
-        maintenance_requests=Link(
-            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("unit", key)
-        ),
         listing=_NO_LISTING,
+    )
+
+
+class _Under(NamedTuple):
+    """What a unit's or a tenant's relations are read from: its row, and the property it
+    was read under (pms files both by property, and keys them by it)."""
+
+    row: Row
+    property_id: str
+
+    @property
+    def key(self) -> str:
+        """The record's own key (its id was checked when it was made)."""
+        return f"{self.property_id}/{_id(self.row)}"
+
+
+_UNIT = made_later(
+    Unit,
+    {
+        "building": lambda under: Link(NAME, Entity.BUILDING, "id", under.property_id),
+        "tenants": lambda under: Link(NAME, Entity.TENANT, "unit", under.key),
+        "maintenance_requests": lambda under: _requests_within(under, "unit"),
+    },
+)
+
+
+def _requests_within(under: _Under, relation: str) -> Link:
+    """pms lists maintenance requests by property only: those of one unit or tenant are
+    the property's that name it."""
+    return Link(
+        NAME,
+        Entity.MAINTENANCE_REQUEST,
+        "property",
+        under.property_id,
+        within=(relation, under.key),
     )
 
 
@@ -260,25 +305,34 @@ _CURRENT = {"active": True, "past": False}
 
 
 def _tenant(row: Row, property_id: str) -> Tenant:
-    unit = text(row, "unit_id")
-    key = f"{property_id}/{_id(row)}"
-    return Tenant(
+    return _TENANT(
+        _Under(row, property_id),
         provider=NAME,
-        source_id=key,
+        source_id=f"{property_id}/{_id(row)}",
         first_name=text(row, "first_name"),
         last_name=text(row, "last_name"),
         email=text(row, "email"),
         phone=text(row, "phone"),
         current=_CURRENT.get(text(row, "status") or ""),
-        unit=Link(NAME, Entity.UNIT, "id", f"{property_id}/{unit}") if unit else None,
-        lease=Link(NAME, Entity.LEASE, "tenant", key),
-        charges=Link(NAME, Entity.CHARGE, "tenant", key),
-        payments=Link(NAME, Entity.PAYMENT, "tenant", key),
-        balance=Link(NAME, Entity.BALANCE, "tenant", key),
-        maintenance_requests=Link(
-            NAME, Entity.MAINTENANCE_REQUEST, "property", property_id, within=("tenant", key)
-        ),
     )
+
+
+def _unit_of(under: _Under) -> Link | None:
+    unit = text(under.row, "unit_id")
+    return Link(NAME, Entity.UNIT, "id", f"{under.property_id}/{unit}") if unit else None
+
+
+_TENANT = made_later(
+    Tenant,
+    {
+        "unit": _unit_of,
+        "lease": lambda under: Link(NAME, Entity.LEASE, "tenant", under.key),
+        "charges": lambda under: Link(NAME, Entity.CHARGE, "tenant", under.key),
+        "payments": lambda under: Link(NAME, Entity.PAYMENT, "tenant", under.key),
+        "balance": lambda under: Link(NAME, Entity.BALANCE, "tenant", under.key),
+        "maintenance_requests": lambda under: _requests_within(under, "tenant"),
+    },
+)
 
 
 _LEASE_STATUSES = {
