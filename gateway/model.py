@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, Field, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import pycountry
@@ -842,31 +843,54 @@ def made_later(
     arguments into a dict for `__init__` (a Unit took 2.1 µs that way)."""
     record: Any = cls
     fields = {each.name: each for each in dataclasses.fields(record)}
-    if not issubclass(record, ReadLater) or not set(readers) <= set(fields):
-        raise TypeError(f"{record.__name__} cannot read {sorted(readers)} later.")
+    _can_read_later(record, fields, readers)
     namespace: dict[str, Any] = {
         "_new": object.__new__,
         "_cls": record,
         "_LATER": LATER,
         "_READERS": readers,
-        "_set_later": vars(ReadLater)["_later"].__set__,
+        "_keep_row": vars(ReadLater)["_later"].__set__,
     }
-    parameters, body = [], ["    self = _new(_cls)"]
+    parameters, body = [], ["    _made = _new(_cls)"]
     for name, each in fields.items():
         namespace[f"_set_{name}"] = getattr(record, name).__set__
-        namespace[f"_default_{name}"] = LATER if name in readers else each.default
-        set_it = f"_set_{name}(self, {name})"
+        set_it = f"_set_{name}(_made, {name})"
         if name in readers:
+            namespace[f"_default_{name}"] = LATER
             body.append(f"    if {name} is not _LATER: {set_it}")
         else:
-            body.append(f"    {set_it}")
-        required = each.default is MISSING and name not in readers
+            namespace[f"_default_{name}"] = each.default
+            body += [f"    if {name} is _LATER: _unread({name!r})", f"    {set_it}"]
+        required = each.default is MISSING
         parameters.append(name if required else f"{name}=_default_{name}")
-    body += ["    _set_later(self, (_READERS, _row))", "    return self"]
+    namespace["_unread"] = partial(_no_reader, record)
+    body += ["    _keep_row(_made, (_READERS, _row))", "    return _made"]
     exec(f"def make(_row, {', '.join(parameters)}):\n" + "\n".join(body), namespace)
     make: Callable[Concatenate[Any, _Fields], _R] = namespace["make"]
     make.__qualname__ = f"made_later({record.__qualname__})"
     return make
+
+
+def _can_read_later(record: type, fields: Mapping[str, Field[Any]], readers: Readers) -> None:
+    """`made_later`'s maker is generated code, with names of its own beside the fields'
+    (which start with `_`, or are `self`), and the class's parameters: refused at import,
+    rather than a field silently shadowing a name, or a parameter silently changed."""
+    unknown = sorted(set(readers) - set(fields))
+    if not issubclass(record, ReadLater) or unknown:
+        raise TypeError(f"{record.__name__} cannot read {unknown or sorted(readers)} later.")
+    for name, each in fields.items():
+        if name.startswith("_") or name == "self":
+            raise TypeError(f"{record.__name__}.{name} would shadow the maker's own names.")
+        if not each.init or each.default_factory is not MISSING:
+            raise TypeError(f"{record.__name__}.{name} needs more than a value.")
+        if name in readers and each.default is MISSING:
+            raise TypeError(f"{record.__name__}.{name} is required: it cannot be read later.")
+    if hasattr(record, "__post_init__"):
+        raise TypeError(f"{record.__name__} has a __post_init__ the maker would not run.")
+
+
+def _no_reader(record: type, name: str) -> None:
+    raise TypeError(f"{record.__name__}.{name} was given LATER, but nothing reads it later.")
 
 
 def _records(namespace: Mapping[str, object]) -> list[type]:

@@ -27,10 +27,7 @@ async def test_a_page_builds_no_link_until_one_of_its_relations_is_read(
         return made[-1]
 
     monkeypatch.setattr(pms, "Link", counted)
-    units = "units { unitCode }"
-    await client.data(
-        f'{{ buildings(first: 5, providers: ["pms"]) {{ edges {{ node {{ {units} }} }} }} }}'
-    )
+    await client.data(_BUILDINGS % "units { unitCode }")
     assert [link.entity for link in made] == [Entity.UNIT] * 5
 
     made.clear()

@@ -103,7 +103,7 @@ def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
     for built, expected in (
         (make(None, **values), record(**values)),
         (make(None, *values.values()), record(**values)),
-        (make(None, **required, **dict.fromkeys(later[1:], None)), record(**required)),
+        (make(None, **required, **_defaults(record, later[1:])), record(**required)),
     ):
         assert type(built) is record
         assert built == expected and hash(built) == hash(expected)
@@ -116,15 +116,49 @@ def test_a_records_maker_builds_what_its_class_builds(record: Any) -> None:
         setattr(make(None, **required), dataclasses.fields(record)[0].name, "changed")
 
 
+def _defaults(record: Any, names: list[str]) -> dict[str, object]:
+    defaults = {each.name: each.default for each in dataclasses.fields(record)}
+    return {name: defaults[name] for name in names}
+
+
 def _never_read(_row: object) -> object:
     raise AssertionError("a field given a value was read from the row")
 
 
-def test_only_fields_of_a_record_that_reads_later_can_be_read_later() -> None:
-    with pytest.raises(TypeError, match="cannot read"):
-        model.made_later(model.Unit, {"not_a_field": _never_read})
-    with pytest.raises(TypeError, match="cannot read"):
-        model.made_later(model.Landlord, {"buildings": _never_read})
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Required(model.ReadLater):
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shadowing(model.ReadLater):
+    self: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Factory(model.ReadLater):
+    names: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_a_maker_that_would_misread_its_fields_is_refused_at_import() -> None:
+    """The maker is generated code: a reader it would never call, a field whose name its own
+    code uses, or a parameter it would change, is an error where it is made, not a record
+    silently wrong."""
+    for record, readers, refusal in (
+        (model.Unit, {"not_a_field": _never_read}, "cannot read \\['not_a_field'\\]"),
+        (model.Landlord, {"buildings": _never_read}, "cannot read"),
+        (_Required, {"name": _never_read}, "required"),
+        (_Shadowing, {}, "shadow"),
+        (_Factory, {}, "more than a value"),
+    ):
+        with pytest.raises(TypeError, match=refusal):
+            model.made_later(record, readers)
+
+
+def test_later_given_to_a_field_nothing_reads_is_refused() -> None:
+    make = model.made_later(model.Unit, {"tenants": _never_read})
+    with pytest.raises(TypeError, match="Unit.building was given LATER"):
+        make(None, provider="p", source_id="1", building=model.LATER)
 
 
 def _made_later(

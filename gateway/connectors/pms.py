@@ -217,9 +217,8 @@ def _landlord(row: Row) -> Landlord:
 
 
 def _building(row: Row) -> Building:
-    """A building's, a unit's and a tenant's relations are read from their rows when asked
-    (`made_later`): building a unit's three links and a tenant's six took half of decoding
-    them, for lists that select none."""
+    """Its relations are read from its row when asked, as a unit's and a tenant's are
+    (`_Under`); its id was checked as it was made."""
     return _BUILDING(
         row,
         provider=NAME,
@@ -240,9 +239,9 @@ _BUILDING = made_later(
     Building,
     {
         "landlord": _landlord_of,
-        "units": lambda row: Link(NAME, Entity.UNIT, "property", _id(row)),
+        "units": lambda row: Link(NAME, Entity.UNIT, "property", row["id"]),
         "maintenance_requests": lambda row: Link(
-            NAME, Entity.MAINTENANCE_REQUEST, "property", _id(row)
+            NAME, Entity.MAINTENANCE_REQUEST, "property", row["id"]
         ),
     },
 )
@@ -254,10 +253,11 @@ _NO_LISTING = Unavailable(
 
 
 def _unit(row: Row, property_id: str) -> Unit:
+    under = _filed_under(row, property_id)
     return _UNIT(
-        _Under(row, property_id),
+        under,
         provider=NAME,
-        source_id=f"{property_id}/{_id(row)}",
+        source_id=under.key,
         code=text(row, "unit_number"),
         rooms=number(row.get("rooms")),
         occupancy=_OCCUPANCY.get(text(row, "status") or "", Occupancy.UNKNOWN),
@@ -266,16 +266,18 @@ def _unit(row: Row, property_id: str) -> Unit:
 
 
 class _Under(NamedTuple):
-    """What a unit's or a tenant's relations are read from: its row, and the property it
-    was read under (pms files both by property, and keys them by it)."""
+    """What a unit's or a tenant's relations are read from when asked (`made_later`): its
+    row, the property it was read under, and its key there (pms files both by property,
+    and keys their relations by it). Building a unit's three links and a tenant's six was
+    half of decoding them, for lists that select none of them."""
 
     row: Row
     property_id: str
+    key: str
 
-    @property
-    def key(self) -> str:
-        """The record's own key (its id was checked when it was made)."""
-        return f"{self.property_id}/{_id(self.row)}"
+
+def _filed_under(row: Row, property_id: str) -> _Under:
+    return _Under(row, property_id, f"{property_id}/{_id(row)}")
 
 
 _UNIT = made_later(
@@ -305,10 +307,11 @@ _CURRENT = {"active": True, "past": False}
 
 
 def _tenant(row: Row, property_id: str) -> Tenant:
+    under = _filed_under(row, property_id)
     return _TENANT(
-        _Under(row, property_id),
+        under,
         provider=NAME,
-        source_id=f"{property_id}/{_id(row)}",
+        source_id=under.key,
         first_name=text(row, "first_name"),
         last_name=text(row, "last_name"),
         email=text(row, "email"),
