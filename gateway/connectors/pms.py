@@ -280,11 +280,16 @@ def _filed_under(row: Row, property_id: str) -> _Under:
     return _Under(row, property_id, f"{property_id}/{_id(row)}")
 
 
+def _keyed(entity: Entity, by: str) -> Callable[[_Under], Link]:
+    """A reader of the relation the record's own key names."""
+    return lambda under: Link(NAME, entity, by, under.key)
+
+
 _UNIT = made_later(
     Unit,
     {
         "building": lambda under: Link(NAME, Entity.BUILDING, "id", under.property_id),
-        "tenants": lambda under: Link(NAME, Entity.TENANT, "unit", under.key),
+        "tenants": _keyed(Entity.TENANT, "unit"),
         "maintenance_requests": lambda under: _requests_within(under, "unit"),
     },
 )
@@ -329,10 +334,10 @@ _TENANT = made_later(
     Tenant,
     {
         "unit": _unit_of,
-        "lease": lambda under: Link(NAME, Entity.LEASE, "tenant", under.key),
-        "charges": lambda under: Link(NAME, Entity.CHARGE, "tenant", under.key),
-        "payments": lambda under: Link(NAME, Entity.PAYMENT, "tenant", under.key),
-        "balance": lambda under: Link(NAME, Entity.BALANCE, "tenant", under.key),
+        "lease": _keyed(Entity.LEASE, "tenant"),
+        "charges": _keyed(Entity.CHARGE, "tenant"),
+        "payments": _keyed(Entity.PAYMENT, "tenant"),
+        "balance": _keyed(Entity.BALANCE, "tenant"),
         "maintenance_requests": lambda under: _requests_within(under, "tenant"),
     },
 )
