@@ -45,6 +45,7 @@ from gateway.upstream.transports import (
     WithinQuota,
     retry_after_header,
 )
+from gateway.upstream.wire import AiohttpTransport
 
 __all__ = ["Upstream", "parse_json", "unbound"]
 
@@ -133,12 +134,7 @@ class Upstream:
         coalescing > retry > quota > concurrency > observation > body bound > sending."""
         if self._layered is None:
             traffic = self.traffic
-            inner = self.transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=traffic.max_connections,
-                    max_keepalive_connections=traffic.max_connections,
-                )
-            )
+            inner = self.transport or AiohttpTransport(max_connections=traffic.max_connections)
             self._layered = Coalesce(
                 RetryIdempotent(
                     WithinQuota(
