@@ -143,6 +143,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     from gateway.tools.bench import fault_run, fault_table, pick, run, scale, scale_table, table
     from gateway.tools.bench.mesh import mesh_table, side_by_side
+    from gateway.tools.bench.wire import wire, wire_table
 
     common: dict[str, Any] = {
         "latency": args.latency,
@@ -156,6 +157,8 @@ def _bench(args: argparse.Namespace) -> None:
                 **common, concurrency=args.concurrency, rounds=args.rounds, workers=args.workers
             )
         )
+    elif args.wire:
+        printed = wire_table(wire(rounds=args.rounds, requests=args.requests, out=common["out"]))
     elif args.fault_run:
         printed = fault_table(fault_run(**common, stall=args.stall, concurrency=args.concurrency))
     elif args.scale:
@@ -392,7 +395,18 @@ def parser() -> argparse.ArgumentParser:
         help="propgate and GraphQL Mesh (installed by npm into ~/.cache/propgate) on the nested "
         "query, in turns, on one sandbox (README: Performance)",
     )
-    bench.add_argument("--rounds", type=int, default=3, help="turns each side gets (--mesh)")
+    bench.add_argument(
+        "--wire",
+        action="store_true",
+        help="CPU per upstream request on httpx's own transport and on the gateway's (aiohttp), "
+        "in turns, against the sandbox (README: Performance)",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=3, help="turns each side gets (--mesh, --wire)"
+    )
+    bench.add_argument(
+        "--requests", type=int, default=500, help="requests per turn and page (--wire)"
+    )
     bench.add_argument(
         "--graphql-core",
         action="store_true",

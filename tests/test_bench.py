@@ -18,6 +18,7 @@ from gateway.tools.bench import MIX, BenchQuery, ReceivedRequest, levels, pick
 from gateway.tools.bench.drive import load
 from gateway.tools.bench.mix import VARY
 from gateway.tools.bench.process import cpu_seconds, tree_cpu_seconds
+from gateway.tools.bench.wire import wire, wire_table
 from gateway.tools.loopback import free_ports
 
 
@@ -84,6 +85,20 @@ def test_the_bench_runs_the_mix_and_counts_upstream_requests(tmp_path: Path) -> 
     assert queries["node by id"]["upstream_requests_over_variants"] == [1, 1]
     assert queries["units for rent"]["upstream_requests_over_variants"][1] <= 2
     assert "ratio" in printed.splitlines()[-len(MIX) * 2 - 2]
+
+
+def test_the_wire_bench_times_both_transports_on_the_same_pages(tmp_path: Path) -> None:
+    out = tmp_path / "wire.json"
+    result = wire(rounds=1, requests=3, out=out)
+
+    one, thousand = result["pages"]
+    assert (one["page"], thousand["page"]) == ("one unit", "1,000 units")
+    assert thousand["bytes"] > 500 * one["bytes"] > 0
+    for page in result["pages"]:
+        assert set(page["us_per_request"]) == {"httpcore", "aiohttp"}
+        assert all(us > 0 for us in page["us_per_request"].values())
+    assert json.loads(out.read_text()) == result
+    assert "| 1,000 units |" in wire_table(result)
 
 
 def test_query_picks_part_of_the_mix_and_refuses_a_name_it_does_not_know() -> None:

@@ -31,12 +31,11 @@ from typing import Any
 
 import httpx
 
-from gateway.sandbox import PROVIDERS
 from gateway.tools.bench.drive import client, drive, load
 from gateway.tools.bench.mix import VARY, BenchQuery, pick
 from gateway.tools.bench.process import tree_cpu_seconds
 from gateway.tools.bench.report import percentile, save
-from gateway.tools.bench.serving import serving
+from gateway.tools.bench.serving import primmo_token, serving
 from gateway.tools.bench.vary import with_variants
 from gateway.tools.installs import NotInstalled, npm_packages
 from gateway.tools.loopback import free_port
@@ -85,19 +84,6 @@ serve:
 """
 
 
-def _primmo_token(sandbox: str) -> str:
-    credentials = PROVIDERS["primmo"].credentials
-    answer = httpx.post(
-        f"{sandbox}/sandbox/primmo/api/Token",
-        headers={"x-api-key": credentials["api_key"]},
-        json={"UserName": credentials["username"], "Password": credentials["password"]},
-        timeout=30,
-    )
-    answer.raise_for_status()
-    token: str = answer.json()
-    return token
-
-
 @contextmanager
 def _mesh(sandbox: str) -> Iterator[tuple[str, int]]:
     """Mesh built and started over the sandbox's Primmo: (its /graphql URL, its pid)."""
@@ -112,7 +98,7 @@ def _mesh(sandbox: str) -> Iterator[tuple[str, int]]:
         directory = Path(scratch)
         (directory / "node_modules").symlink_to(modules)
         endpoint = f"{sandbox}/sandbox/primmo/api/"
-        config = _CONFIG.format(endpoint=endpoint, token=_primmo_token(sandbox), port=port)
+        config = _CONFIG.format(endpoint=endpoint, token=primmo_token(sandbox), port=port)
         (directory / ".meshrc.yaml").write_text(config, encoding="utf-8")
         log = (directory / "mesh.log").open("wb")
         built = subprocess.run([mesh, "build"], cwd=directory, stdout=log, stderr=log, timeout=300)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.fernet import Fernet
 
 from gateway.sandbox import PROVIDERS, Sandbox
@@ -18,7 +19,7 @@ from gateway.sandbox.data import WorldSize
 from gateway.state.vault import Vault
 from gateway.tools.loopback import DidNotStart, free_ports, running
 
-__all__ = ["KEY", "serving"]
+__all__ = ["KEY", "primmo_token", "serving"]
 
 KEY = "bench-caller-key"
 """The API key every bench client sends, the only caller the bench's gateway knows."""
@@ -106,3 +107,17 @@ def serving(
                 yield gateway, sandbox, server.pid
         except DidNotStart as error:
             raise SystemExit(f"gateway bench: {error}") from error
+
+
+def primmo_token(sandbox: str) -> str:
+    """A token from the sandbox Primmo, for a client that calls it without the gateway."""
+    credentials = PROVIDERS["primmo"].credentials
+    answer = httpx.post(
+        f"{sandbox}/sandbox/primmo/api/Token",
+        headers={"x-api-key": credentials["api_key"]},
+        json={"UserName": credentials["username"], "Password": credentials["password"]},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()
+    return token
