@@ -13,6 +13,7 @@ from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings, Traffic
 from gateway.sandbox import Sandbox
 from gateway.tools.loopback import free_port
+from gateway.upstream.client import connections
 from tests.conftest import Client, serving
 from tests.metrics_reading import metric
 
@@ -63,7 +64,7 @@ async def test_a_faulty_provider_gives_one_error_and_the_others_data(
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     self_url = "http://127.0.0.1:8000"
     if fault == "refused":
-        transports[provider] = httpx.AsyncHTTPTransport()
+        transports[provider] = connections(Traffic())
         self_url = f"http://127.0.0.1:{free_port()}"
     async with serving(
         sandbox, clock, settings, transports=transports, self_url=self_url

@@ -231,7 +231,7 @@ async def test_an_answer_arrives_whole_with_every_header_and_the_url_as_httpx_wr
     kind: str,
 ) -> None:
     async with server(answers) as (url, arrived), client(kind) as http:
-        target = "/api/Units?$filter=UnitCode%20eq%20'%20775'%20and%20Name%20eq%20'a%2Bb'"
+        target = "/api/Units?$filter=UnitCode%20eq%20'%20775'%20and%20Name%20eq%20'a%2Bb%7E%27'"
         response = await http.get(url + target)
         assert response.status_code == 200
         assert response.json() == {"ok": True}
@@ -240,22 +240,75 @@ async def test_an_answer_arrives_whole_with_every_header_and_the_url_as_httpx_wr
         assert response.http_version == "HTTP/1.1"
     assert [sent for sent, _, _ in arrived.requests] == [response.request.url.raw_path.decode()]
     assert "%20" in arrived.requests[0][0]
+    assert "%7E%27" in arrived.requests[0][0], "yarl, left to itself, writes ~ and '"
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
-async def test_only_the_headers_httpx_set_go_out(kind: str) -> None:
+async def test_only_the_headers_httpx_set_go_out_as_it_wrote_them(kind: str) -> None:
     async with server(answers) as (url, arrived), client(kind) as http:
         sent = [
-            await http.get(url + "/read", headers={"Authorization": "Bearer t"}),
+            await http.get(url + "/read", headers={"Authorization": "Bearer t", "X-Id": "7"}),
             await http.post(url + "/write", json={"name": "Ada"}),
             await http.post(url + "/bare", content=b"raw"),
             await http.post(url + "/empty"),
+            await http.delete(url + "/gone"),
         ]
     for response, (_, headers, body) in zip(sent, arrived.requests, strict=True):
-        assert sorted((n.lower(), v) for n, v in headers) == sorted(
-            (n.decode().lower(), v.decode()) for n, v in response.request.headers.raw
-        )
+        written = [(n.decode(), v.decode()) for n, v in response.request.headers.raw]
+        if kind == "aiohttp" and response.request.method == "DELETE":
+            written.append(("Content-Length", "0"))
+        assert sorted(headers) == sorted(written)
         assert body == response.request.content
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_credentials_in_the_url_go_out_as_httpx_writes_them(kind: str) -> None:
+    async with server(answers) as (url, arrived), client(kind) as http:
+        response = await http.get(url.replace("//", "//ada:secret@") + "/mine")
+    assert response.status_code == 200
+    ((target, headers, _),) = arrived.requests
+    assert target == "/mine"
+    assert ("Authorization", "Basic YWRhOnNlY3JldA==") in headers
+
+
+async def reason_in_latin_1(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived
+) -> None:
+    await _request(reader, a)
+    writer.write("HTTP/1.1 409 Conflit détecté\r\nContent-Length: 0\r\n\r\n".encode("latin-1"))
+    await writer.drain()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_a_reason_phrase_in_any_bytes_comes_up_as_sent(kind: str) -> None:
+    async with server(reason_in_latin_1) as (url, _), client(kind) as http:
+        response = await http.post(url + "/tenants", json={})
+    assert response.status_code == 409
+    assert response.extensions["reason_phrase"] == "Conflit détecté".encode("latin-1")
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_a_url_of_another_scheme_is_an_unsupported_protocol(kind: str) -> None:
+    sent = transport(kind)
+    with pytest.raises(httpx.UnsupportedProtocol):
+        await sent.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/file"))
+    await sent.aclose()
+
+
+async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived) -> None:
+    while await _request(reader, a):
+        writer.write(_answer(b"x" * (4 * 1024 * 1024)))
+        await writer.drain()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_a_response_left_unread_does_not_hand_its_connection_on(kind: str) -> None:
+    async with server(large) as (url, arrived), client(kind) as http:
+        async with http.stream("GET", url + "/big") as response:
+            async for _ in response.aiter_raw():
+                break
+        assert len((await http.get(url + "/big")).content) == 4 * 1024 * 1024
+    assert (arrived.connections, len(arrived.requests)) == (2, 2)
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
@@ -394,3 +447,37 @@ async def test_an_exchange_leaves_nothing_for_the_collector(kind: str) -> None:
             gc.enable()
         await sent.aclose()
     assert left == 0
+
+
+async def test_a_streamed_body_goes_out_whole_with_its_length() -> None:
+    """httpx marks a body it would stream `Transfer-Encoding: chunked`; it is handed to
+    aiohttp whole, so that header stays behind and the length frames it."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b'{"name": '
+        yield b'"Ada"}'
+
+    async with server(answers) as (url, arrived), client("aiohttp") as http:
+        await http.post(url + "/streamed", content=parts())
+    ((_, headers, body),) = arrived.requests
+    assert body == b'{"name": "Ada"}'
+    names = {name.lower(): value for name, value in headers}
+    assert names["content-length"] == str(len(body))
+    assert "transfer-encoding" not in names
+
+
+async def test_a_transport_serves_the_loop_it_was_first_used_in() -> None:
+    sent = AiohttpTransport(max_connections=1)
+    async with server(answers) as (url, _):
+        first = await sent.handle_async_request(httpx.Request("GET", url + "/here"))
+        await first.aread()
+
+        def elsewhere() -> None:
+            async def ask() -> None:
+                await sent.handle_async_request(httpx.Request("GET", url + "/there"))
+
+            asyncio.run(ask())
+
+        with pytest.raises(RuntimeError, match="event loop it was first used in"):
+            await asyncio.to_thread(elsewhere)
+        await sent.aclose()

@@ -47,7 +47,13 @@ from gateway.upstream.transports import (
 )
 from gateway.upstream.wire import AiohttpTransport
 
-__all__ = ["Upstream", "parse_json", "unbound"]
+__all__ = ["Upstream", "connections", "parse_json", "unbound"]
+
+
+def connections(traffic: Traffic) -> httpx.AsyncBaseTransport:
+    """Where a provider's stack ends when no transport is given: its own connections, the
+    transport tests that talk to real servers use too."""
+    return AiohttpTransport(max_connections=traffic.max_connections)
 
 
 @dataclass
@@ -134,7 +140,7 @@ class Upstream:
         coalescing > retry > quota > concurrency > observation > body bound > sending."""
         if self._layered is None:
             traffic = self.traffic
-            inner = self.transport or AiohttpTransport(max_connections=traffic.max_connections)
+            inner = self.transport or connections(traffic)
             self._layered = Coalesce(
                 RetryIdempotent(
                     WithinQuota(

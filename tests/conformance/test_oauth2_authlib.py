@@ -35,6 +35,7 @@ from gateway.sandbox import mycrm as sandbox_mycrm
 from gateway.sandbox.server import ProviderState
 from gateway.tools.loopback import free_port
 from gateway.upstream.auth import TokenRequest
+from gateway.upstream.client import connections
 from tests.conformance import authlib_server
 from tests.conftest import Client, eventually, serving
 
@@ -141,7 +142,7 @@ async def _gateway(
         sandbox,
         clock,
         settings,
-        transports={"mycrm": httpx.AsyncHTTPTransport()},
+        transports={"mycrm": connections(Traffic())},
         headers={"X-API-Key": CALLER.decode()},
     ) as client:
         yield client

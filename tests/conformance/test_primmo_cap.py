@@ -22,9 +22,17 @@ import httpx
 import pytest
 
 from gateway.clock import ManualClock
-from gateway.config import ApiKey, AuthSettings, ProviderSettings, SecretRef, Settings
+from gateway.config import (
+    ApiKey,
+    AuthSettings,
+    ProviderSettings,
+    SecretRef,
+    Settings,
+    Traffic,
+)
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
+from gateway.upstream.client import connections
 from schema.ids import encode_id
 from tests.conformance.cap_server import CapServer, running_cap
 from tests.conftest import Client, error_codes, serving
@@ -64,7 +72,9 @@ def cap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CapServer]:
 
 
 def _cap(server: CapServer) -> Target:
-    return Target("cap", server.url, server.credentials, httpx.AsyncHTTPTransport, server.page_cap)
+    return Target(
+        "cap", server.url, server.credentials, lambda: connections(Traffic()), server.page_cap
+    )
 
 
 def _sandbox(sandbox: Sandbox) -> Target:
