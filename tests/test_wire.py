@@ -94,21 +94,20 @@ async def stalls(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter, a:
     await asyncio.sleep(30)
 
 
-async def stalls_mid_body(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived
-) -> None:
-    await _request(reader, a)
-    writer.write(_answer(b"0123456789" * 10)[:-90])
-    await writer.drain()
-    await asyncio.sleep(30)
-
-
 async def hangs_up_mid_body(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived
 ) -> None:
+    """Sends the headers of a 100-byte body and 10 bytes of it."""
     await _request(reader, a)
     writer.write(_answer(b"0123456789" * 10)[:-90])
     await writer.drain()
+
+
+async def stalls_mid_body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived
+) -> None:
+    await hangs_up_mid_body(reader, writer, a)
+    await asyncio.sleep(30)
 
 
 async def garbles(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, a: Arrived) -> None:
