@@ -376,7 +376,8 @@ async def test_a_full_pool_times_out_before_anything_is_sent(kind: str) -> None:
     timeout = httpx.Timeout(2.0, connect=0.1, pool=0.2)
     async with server(stalls) as (url, arrived), client(kind, timeout, 1) as http:
         holding = asyncio.create_task(http.get(url + "/holds"))
-        await asyncio.sleep(0.1)
+        while not arrived.requests:
+            await asyncio.sleep(0.01)
         with pytest.raises((httpx.PoolTimeout, httpx.ConnectTimeout)):
             await http.get(url + "/waits")
         holding.cancel()
