@@ -42,6 +42,8 @@ class Arrived:
 
     connections: int = 0
     requests: list[tuple[str, list[tuple[str, str]], bytes]] = field(default_factory=list)
+    one: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a request has arrived."""
 
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Arrived], Awaitable[None]]
@@ -57,6 +59,7 @@ async def _request(reader: asyncio.StreamReader, arrived: Arrived) -> bool:
     headers = [(name, value) for name, _, value in (h.partition(": ") for h in lines if h)]
     length = next((int(v) for n, v in headers if n.lower() == "content-length"), 0)
     arrived.requests.append((line.split(" ")[1], headers, await reader.readexactly(length)))
+    arrived.one.set()
     return True
 
 
@@ -376,8 +379,7 @@ async def test_a_full_pool_times_out_before_anything_is_sent(kind: str) -> None:
     timeout = httpx.Timeout(2.0, connect=0.1, pool=0.2)
     async with server(stalls) as (url, arrived), client(kind, timeout, 1) as http:
         holding = asyncio.create_task(http.get(url + "/holds"))
-        while not arrived.requests:
-            await asyncio.sleep(0.01)
+        await arrived.one.wait()
         with pytest.raises((httpx.PoolTimeout, httpx.ConnectTimeout)):
             await http.get(url + "/waits")
         holding.cancel()
