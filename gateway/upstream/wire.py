@@ -151,8 +151,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         pool = timeout.get("pool")
         body = await request.aread()
         with _as_httpx(request):
+            bound = asyncio.timeout(_write_bound(timeout, body))
             try:
-                async with asyncio.timeout(_write_bound(timeout, body)):
+                async with bound:
                     response = await session.request(
                         request.method,
                         _target(request.url),
@@ -166,8 +167,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                             sock_read=timeout.get("read"),
                         ),
                     )
-            except TimeoutError as error:
-                if isinstance(error, aiohttp.ServerTimeoutError):
+            except TimeoutError:
+                if not bound.expired():
                     raise
                 raise httpx.WriteTimeout(
                     "The request could not be written in time.", request=request

@@ -14,7 +14,7 @@ import httpx
 from gateway.sandbox import PROVIDERS
 from gateway.tools.bench.drive import client, load
 from gateway.tools.bench.mix import BenchQuery
-from gateway.tools.bench.serving import KEY
+from gateway.tools.bench.serving import KEY, primmo_token_request
 
 __all__ = [
     "RECORDING_LATENCY",
@@ -108,16 +108,12 @@ async def record(
 
 async def round_trip(sandbox: str, samples: int = 20) -> float:
     """One upstream round trip as an ideal client sees it: Primmo's token endpoint, direct."""
-    credentials = PROVIDERS["primmo"].credentials
+    token_request = primmo_token_request(sandbox)
     times = []
     async with httpx.AsyncClient(timeout=30) as http:
         for _ in range(samples):
             started = time.perf_counter()
-            await http.post(
-                f"{sandbox}/sandbox/primmo/api/Token",
-                headers={"x-api-key": credentials["api_key"]},
-                json={"UserName": credentials["username"], "Password": credentials["password"]},
-            )
+            await http.post(**token_request)
             times.append(time.perf_counter() - started)
     return statistics.median(times)
 

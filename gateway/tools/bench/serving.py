@@ -19,7 +19,7 @@ from gateway.sandbox.data import WorldSize
 from gateway.state.vault import Vault
 from gateway.tools.loopback import DidNotStart, free_ports, running
 
-__all__ = ["KEY", "primmo_token", "serving"]
+__all__ = ["KEY", "primmo_token", "primmo_token_request", "serving"]
 
 KEY = "bench-caller-key"
 """The API key every bench client sends, the only caller the bench's gateway knows."""
@@ -109,15 +109,20 @@ def serving(
             raise SystemExit(f"gateway bench: {error}") from error
 
 
-def primmo_token(sandbox: str) -> str:
-    """A token from the sandbox Primmo, for a client that calls it without the gateway."""
+def primmo_token_request(sandbox: str) -> dict[str, Any]:
+    """The sandbox Primmo's token request, as httpx's `post` takes it: for a client that calls
+    Primmo without the gateway, and for timing one round trip."""
     credentials = PROVIDERS["primmo"].credentials
-    answer = httpx.post(
-        f"{sandbox}/sandbox/primmo/api/Token",
-        headers={"x-api-key": credentials["api_key"]},
-        json={"UserName": credentials["username"], "Password": credentials["password"]},
-        timeout=30,
-    )
+    return {
+        "url": f"{sandbox}/sandbox/primmo/api/Token",
+        "headers": {"x-api-key": credentials["api_key"]},
+        "json": {"UserName": credentials["username"], "Password": credentials["password"]},
+    }
+
+
+def primmo_token(sandbox: str) -> str:
+    """A token from the sandbox Primmo."""
+    answer = httpx.post(**primmo_token_request(sandbox), timeout=30)
     answer.raise_for_status()
     token: str = answer.json()
     return token

@@ -20,10 +20,11 @@ from typing import Any
 
 import httpx
 
+from gateway.config import Traffic
 from gateway.tools.bench.report import save
 from gateway.tools.bench.serving import primmo_token
 from gateway.tools.loopback import free_port, running
-from gateway.upstream.wire import AiohttpTransport
+from gateway.upstream.client import connections
 
 __all__ = ["wire", "wire_table"]
 
@@ -31,8 +32,9 @@ PAGES = {"one unit": "api/Units?$top=1", "1,000 units": "api/Units?$top=1000"}
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
     "httpcore": httpx.AsyncHTTPTransport,
-    "aiohttp": lambda: AiohttpTransport(max_connections=10),
+    "aiohttp": lambda: connections(Traffic()),
 }
+"""httpx's own, and what a provider's stack ends in (`upstream.client.connections`)."""
 
 _WARM_UP = 20
 
