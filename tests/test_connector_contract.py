@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from gateway.clock import ManualClock
@@ -83,6 +84,53 @@ async def connectors(sandbox: Sandbox, clock: ManualClock) -> AsyncIterator[dict
     finally:
         for upstream in upstreams:
             await upstream.aclose()
+
+
+class _SettingCookies(httpx.AsyncBaseTransport):
+    """A provider that sets a cookie on every answer, as a load balancer's affinity may."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.cookies_sent: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.cookies_sent.append(request.headers.get("Cookie"))
+        response = await self.inner.handle_async_request(request)
+        response.headers["Set-Cookie"] = f"affinity={len(self.cookies_sent)}; Path=/"
+        return response
+
+
+@pytest.mark.parametrize("provider", sorted(CONNECTORS))
+async def test_no_cookie_a_provider_sets_goes_back_with_a_later_request(
+    sandbox: Sandbox, clock: ManualClock, provider: str
+) -> None:
+    """A provider's client is shared by every caller (and SCOM's by every landlord's token):
+    a cookie kept from one answer would go out with everyone's next request."""
+    vault = Vault.ephemeral()
+    sandbox.hand_over_tokens(vault)
+    transport = _SettingCookies(sandbox.transport(provider))
+    upstream = Upstream(
+        name=provider,
+        base_url=f"http://127.0.0.1/sandbox/{provider}",
+        credentials=Sandbox.credentials(provider),
+        traffic=Traffic(),
+        clock=clock,
+        transport=transport,
+        vault=vault,
+        options=Sandbox.options(provider, "http://127.0.0.1"),
+    )
+    connector = CONNECTORS[provider].connect(upstream)
+    entity = min(connector.lists, key=lambda e: e.value)
+    try:
+        first = await connector.page(entity, ListRequest({}, Selection(), limit=2))
+        await connector.page(
+            entity, ListRequest({}, Selection(), limit=2, position=first.positions[-1])
+        )
+    finally:
+        await upstream.aclose()
+
+    assert len(transport.cookies_sent) >= 2
+    assert transport.cookies_sent == [None] * len(transport.cookies_sent)
 
 
 @pytest.mark.parametrize(("provider", "entity"), CASES, ids=[f"{p}-{e.value}" for p, e in CASES])
