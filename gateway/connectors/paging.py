@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import urljoin
 
 import httpx
 
@@ -269,12 +268,11 @@ class NextLinks:
     budget. An expanded collection's further pages are its rows only; they are not
     expanded again, so a link inside them cannot start a read of its own.
 
-    A page's URL is parsed once and handed to `fetch` as an `httpx.URL`: a batched
+    A page's URL is handed to `fetch` as an `httpx.URL`, never parsed again: a batched
     fetch's `$filter` runs to thousands of characters, which httpx checks one by one
-    each time it parses them (0.35 ms for an 80-key filter). The first page's target is
-    joined to the service root as a string for the same reason: `httpx.URL.join` parses
-    both the target and the result. What relative links are relative to is worked out
-    only for a page that has one.
+    each time it parses them (0.29 ms for an 80-key filter). The first page's URL is not
+    parsed at all (`_on_root`). What relative links are relative to is worked out only
+    for a page that has one.
     """
 
     def __init__(
@@ -297,7 +295,7 @@ class NextLinks:
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         total: int | None = None
-        following: httpx.URL | None = httpx.URL(urljoin(str(self._root), target))
+        following: httpx.URL | None = _on_root(self._root, target)
         while following is not None and (want is None or len(rows) < want):
             body = await self._page(following, seen, linked=bool(seen))
             page = self._rows(body)
@@ -380,6 +378,21 @@ class NextLinks:
         if str(resolved) in seen:
             raise UpstreamInvalidResponse(provider, f"{provider}'s @odata.nextLink repeats a page.")
         return resolved
+
+
+def _on_root(root: httpx.URL, target: str) -> httpx.URL:
+    """`target` on the service root, as httpx parses the two joined, without parsing them.
+    The target is the connector's own: a relative path it names, and a query string
+    `odata.encode` wrote. httpx would test and re-quote each of its characters (0.29 ms
+    for a batch's 2 KB `$filter`) and change none: what `encode` leaves bare, httpx's query
+    leaves bare too, and `%XX` it keeps. An empty query is none, as joining drops it.
+    httpx has no public way to make a URL from parts it need not check;
+    `tests/test_next_links.py` holds this one equal to httpx's own parse, for any options."""
+    path, _, query = target.partition("?")
+    parts = root._uri_reference
+    url = httpx.URL.__new__(httpx.URL)
+    url._uri_reference = parts._replace(path=parts.path + path, query=query or None)
+    return url
 
 
 def _links_in(row: dict[str, Any]) -> list[str]:
