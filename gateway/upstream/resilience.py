@@ -18,6 +18,7 @@ import enum
 import logging
 import math
 import statistics
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -224,20 +225,26 @@ class Latency:
     def __init__(self) -> None:
         self.recent: deque[float] = deque(maxlen=_TIMED)
         self._waiting: dict[int, float] = {}
+        self._timing: dict[int, float] = {}
         self._sent = 0
         self._heard = -math.inf
 
     def sent(self) -> int:
+        """Each request's start is kept twice. How long it took is read on `perf_counter`:
+        uvloop's `loop.time()` counts whole milliseconds, read once per turn of the loop,
+        and reported a provider that answers within one as taking 0 ms. When it was sent and
+        last heard from stay on the loop's clock, whose timers they set (`silent_since`)."""
         self._sent += 1
         self._waiting[self._sent] = asyncio.get_running_loop().time()
+        self._timing[self._sent] = time.perf_counter()
         return self._sent
 
     def ended(self, request: int, answered: bool) -> None:
         """The request ended, `answered` or given up on (then it took at least this long)."""
-        now = asyncio.get_running_loop().time()
-        self.recent.append(now - self._waiting.pop(request))
+        self.recent.append(time.perf_counter() - self._timing.pop(request))
+        del self._waiting[request]
         if answered:
-            self._heard = now
+            self._heard = asyncio.get_running_loop().time()
 
     def forget(self) -> None:
         """Drops the recent answers' times, so that only answers from now on are judged."""
