@@ -6,7 +6,7 @@ import asyncio
 import gc
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import fastapi.dependencies.models
 import httpx
 import pytest
+import uvloop
 
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
@@ -321,3 +322,16 @@ async def published(client: Client) -> list[Change]:
     asyncio.get_running_loop().create_task(listen())
     await asyncio.sleep(0)
     return seen
+
+
+def pytest_asyncio_loop_factories(
+    item: pytest.Item,
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The suite runs on the event loop `gateway serve` runs on: uvloop, which uvicorn picks
+    wherever it is installed. The providers' transport, whose sockets each loop drives its
+    own way (`test_wire.py`), runs on asyncio's loop as well, which uvicorn falls back to
+    where uvloop does not install (Windows)."""
+    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"uvloop": uvloop.new_event_loop}
+    if item.path.name == "test_wire.py":
+        loops["asyncio"] = asyncio.new_event_loop
+    return loops
