@@ -14,7 +14,6 @@ from typing import Any
 import fastapi.dependencies.models
 import httpx
 import pytest
-import uvloop
 
 from gateway.clock import ManualClock
 from gateway.config import ApiKey, AuthSettings, GatewaySettings, Settings, Traffic
@@ -328,10 +327,16 @@ def pytest_asyncio_loop_factories(
     item: pytest.Item,
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """The suite runs on the event loop `gateway serve` runs on: uvloop, which uvicorn picks
-    wherever it is installed. The providers' transport, whose sockets each loop drives its
-    own way (`test_wire.py`), runs on asyncio's loop as well, which uvicorn falls back to
-    where uvloop does not install (Windows)."""
-    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"uvloop": uvloop.new_event_loop}
-    if item.path.name == "test_wire.py":
-        loops["asyncio"] = asyncio.new_event_loop
-    return loops
+    wherever it is installed. Tests marked `every_loop` (the providers' transport, whose
+    sockets each loop drives its own way) run on asyncio's own loop as well, which uvicorn
+    runs where uvloop is not installed, and the whole suite runs on there."""
+    asyncio_loop: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio_loop
+    if item.get_closest_marker("every_loop") is None:
+        return {"uvloop": uvloop.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop, **asyncio_loop}

@@ -142,7 +142,12 @@ _TEXT = st.text(st.characters(exclude_categories=["Cs"]))
 
 @given(
     root=st.sampled_from(
-        [ROOT, "https://primmo.example:8443/sandbox/primmo/", "http://127.0.0.1:80/a%20b/odata/"]
+        [
+            ROOT,
+            "https://primmo.example:8443/sandbox/primmo/",
+            "http://127.0.0.1:80/a%20b/odata/",
+            "https://user@primmo.example/odata/#section",
+        ]
     ),
     path=st.sampled_from(["api/Units", "api/Units/ForRent", "api/Units(1)/Tenants"]),
     options=st.none() | st.dictionaries(_TEXT, _TEXT, max_size=4),
@@ -162,13 +167,5 @@ async def test_the_first_pages_url_is_the_one_httpx_parses_from_the_target(
 
     await NextLinks(fetch, httpx.URL(root), "primmo").read(target)
 
-    parsed = httpx.URL(urljoin(root, target))
     (made,) = fetched
-    assert str(made) == str(parsed)
-    assert (made.scheme, made.host, made.port) == (parsed.scheme, parsed.host, parsed.port)
-    assert (made.raw_path, made.query, made.params) == (
-        parsed.raw_path,
-        parsed.query,
-        parsed.params,
-    )
-    assert made.copy_with() == parsed
+    assert made._uri_reference == httpx.URL(urljoin(root, target))._uri_reference

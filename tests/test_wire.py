@@ -31,6 +31,10 @@ from cryptography.x509.oid import NameOID
 from gateway.tools.loopback import free_port
 from gateway.upstream.wire import AiohttpTransport
 
+pytestmark = pytest.mark.every_loop
+"""Each event loop drives its sockets its own way: the transport is held to the same outcomes
+on uvloop, which `gateway serve` runs on, and on asyncio's own loop (`tests/conftest.py`)."""
+
 TRANSPORTS = ["httpcore", "aiohttp"]
 FAST = httpx.Timeout(0.5)
 

@@ -288,10 +288,11 @@ class NextLinks:
         self._max_pages = max_pages
 
     async def read(self, target: str, want: int | None = None) -> Answer:
-        """Rows from `target` (relative to the service root and already percent-encoded,
-        as `odata.encode` writes it: it is joined as a string, and only the result is
-        checked by httpx), following next links until `want` rows (or all of them) are
-        in, and each row's expanded collections to their ends."""
+        """Rows from `target`, following next links until `want` rows (or all of them) are
+        in, and each row's expanded collections to their ends. The target goes on the
+        service root unchecked (`_on_root`): a path relative to the root (no leading `/`,
+        no `.` or `..` segment, nothing httpx would escape), then `?` and what
+        `odata.encode` wrote."""
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         total: int | None = None
@@ -385,13 +386,14 @@ def _on_root(root: httpx.URL, target: str) -> httpx.URL:
     The target is the connector's own: a relative path it names, and a query string
     `odata.encode` wrote. httpx would test and re-quote each of its characters (0.29 ms
     for a batch's 2 KB `$filter`) and change none: what `encode` leaves bare, httpx's query
-    leaves bare too, and `%XX` it keeps. An empty query is none, as joining drops it.
+    leaves bare too, and `%XX` it keeps. An empty query is none, and the root's fragment
+    dropped, as joining does.
     httpx has no public way to make a URL from parts it need not check;
     `tests/test_next_links.py` holds this one equal to httpx's own parse, for any options."""
     path, _, query = target.partition("?")
     parts = root._uri_reference
     url = httpx.URL.__new__(httpx.URL)
-    url._uri_reference = parts._replace(path=parts.path + path, query=query or None)
+    url._uri_reference = parts._replace(path=parts.path + path, query=query or None, fragment=None)
     return url
 
 

@@ -57,7 +57,7 @@ def connections(traffic: Traffic) -> httpx.AsyncBaseTransport:
 
 
 class _NoCookies(httpx.Cookies):
-    """A jar that stays empty: what a provider's `Set-Cookie` says is not kept."""
+    """A jar that ignores `Set-Cookie`: what a provider's answer says is not kept."""
 
     def extract_cookies(self, _response: httpx.Response) -> None:
         return None

@@ -224,25 +224,24 @@ class Latency:
 
     def __init__(self) -> None:
         self.recent: deque[float] = deque(maxlen=_TIMED)
-        self._waiting: dict[int, float] = {}
-        self._timing: dict[int, float] = {}
+        self._waiting: dict[int, tuple[float, float]] = {}
         self._sent = 0
         self._heard = -math.inf
 
     def sent(self) -> int:
-        """Each request's start is kept twice. How long it took is read on `perf_counter`:
-        uvloop's `loop.time()` counts whole milliseconds, read once per turn of the loop,
-        and reported a provider that answers within one as taking 0 ms. When it was sent and
-        last heard from stay on the loop's clock, whose timers they set (`silent_since`)."""
+        """Each request's start is kept on two clocks. How long it took is read on
+        `perf_counter`: uvloop's `loop.time()` counts whole milliseconds, and reported a
+        provider that answers within one as taking 0 ms. When it was sent and when the
+        provider last answered stay on the loop's clock, whose timers they set
+        (`silent_since`)."""
         self._sent += 1
-        self._waiting[self._sent] = asyncio.get_running_loop().time()
-        self._timing[self._sent] = time.perf_counter()
+        self._waiting[self._sent] = (asyncio.get_running_loop().time(), time.perf_counter())
         return self._sent
 
     def ended(self, request: int, answered: bool) -> None:
         """The request ended, `answered` or given up on (then it took at least this long)."""
-        self.recent.append(time.perf_counter() - self._timing.pop(request))
-        del self._waiting[request]
+        _, started = self._waiting.pop(request)
+        self.recent.append(time.perf_counter() - started)
         if answered:
             self._heard = asyncio.get_running_loop().time()
 
@@ -256,7 +255,7 @@ class Latency:
         the gateway's own concurrency limit, leave its answers coming."""
         if not self._waiting:
             return None
-        return max(self._heard, min(self._waiting.values()))
+        return max(self._heard, min(sent for sent, _ in self._waiting.values()))
 
 
 @dataclass(eq=False)
