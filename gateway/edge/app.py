@@ -30,6 +30,7 @@ from gateway.edge.router import (
     GatewayRouter,
     GraphQLRefusals,
     InternalErrors,
+    OneFraming,
     asks_for_the_ide,
     forbidden,
     not_routed,
@@ -180,6 +181,7 @@ def create_app(
         GraphQLRefusals, paths=("/graphql", "/webhooks/"), max_body_bytes=limits.max_body_bytes
     )
     app.add_middleware(InternalErrors)
+    app.add_middleware(OneFraming)
     app.add_middleware(RequestIds)
 
     @app.post("/webhooks/{provider}")

@@ -167,6 +167,33 @@ class InternalErrors:
             await _refusal(500, message, "INTERNAL_SERVER_ERROR")(scope, receive, send)
 
 
+class OneFraming:
+    """A request that gives both its body's length and chunks is refused, and its connection
+    closed, as RFC 9112 §6.1 requires of a server that reads one. h11 read the chunks and
+    kept the connection: whatever followed the last chunk, which a proxy in front reading
+    the length took for the body, was answered as a request of its own (request smuggling).
+    No client sends both by mistake."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _framed_twice(scope["headers"]):
+            message = (
+                "A request gives its body's length or sends it in chunks, not both "
+                "(RFC 9112 §6.1); the connection is closed."
+            )
+            refusal = _refusal(400, message, "BAD_REQUEST", headers={"Connection": "close"})
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _framed_twice(headers: list[tuple[bytes, bytes]]) -> bool:
+    names = [name for name, _ in headers]
+    return b"transfer-encoding" in names and b"content-length" in names
+
+
 class GraphQLRefusals:
     """Bounds request bodies (GraphQL and webhooks) and turns plain-text refusals into
     GraphQL errors."""
