@@ -18,6 +18,12 @@ from gateway.errors import ConfigError
 
 __all__ = ["main"]
 
+PARSER = "h11"
+"""The HTTP parser callers' requests go through, named rather than left to uvicorn's "auto",
+which takes httptools wherever it is installed (`uvicorn[standard]` brings it): the framing
+the gateway is tested against on sockets (`tests/test_http_framing.py`) is h11's, and
+uvicorn's httptools protocol bounds neither the request line nor the headers."""
+
 
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
@@ -49,6 +55,7 @@ def _serve(args: argparse.Namespace) -> None:
             workers=args.workers,
             log_level="warning",
             log_config=log_config,
+            http=PARSER,
         )
         return
     try:
@@ -59,7 +66,12 @@ def _serve(args: argparse.Namespace) -> None:
         sys.exit(f"gateway: {error}")
     logging.getLogger("gateway").info("GraphQL at %s/graphql", self_url)
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, log_config=log_config
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=log_config,
+        http=PARSER,
     )
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "GatewayRouter",
     "GraphQLRefusals",
     "InternalErrors",
+    "OneFraming",
     "asks_for_the_ide",
     "forbidden",
     "not_routed",
@@ -172,7 +173,7 @@ class OneFraming:
     closed, as RFC 9112 §6.1 requires of a server that reads one. h11 read the chunks and
     kept the connection: whatever followed the last chunk, which a proxy in front reading
     the length took for the body, was answered as a request of its own (request smuggling).
-    No client sends both by mistake."""
+    Clients that framed a body both ways are long gone (RFC 9112 names early ones)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
