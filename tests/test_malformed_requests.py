@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,3 +379,43 @@ async def test_an_unforeseen_exception_is_an_internal_error_with_the_request_id(
     assert "a bug" not in response.text
     logged = [r for r in caplog.records if r.name == "gateway.http"]
     assert logged and logged[0].exc_info is not None and "a bug" in str(logged[0].exc_info[1])
+
+
+async def test_a_caller_gone_before_its_body_is_read_is_no_error(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the server hands the app when a caller hangs up, or when its parser refuses the
+    body midway (a chunk size that is not hex): nothing to answer, and nothing the gateway
+    did wrong, so no traceback at ERROR."""
+    caplog.set_level(logging.INFO, logger="gateway.http")
+    app: FastAPI = client.http._transport.app  # type: ignore[attr-defined]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"x"), (b"content-type", b"application/json")]
+    headers += [(b"x-api-key", DEV_KEY.encode()), (b"content-length", b"30")]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    await app(scope, receive, send)
+
+    assert sent == []
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any("left before its request was read" in r.getMessage() for r in caplog.records)

@@ -32,7 +32,7 @@ from graphql import (
     parse,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -141,7 +141,10 @@ async def not_routed(_: Request, error: Exception) -> Response:
 
 class InternalErrors:
     """The last guard: an exception nothing else caught becomes an `INTERNAL_SERVER_ERROR`
-    with the request's id, its traceback logged, instead of uvicorn's plain-text 500."""
+    with the request's id, its traceback logged, instead of uvicorn's plain-text 500. A caller
+    that left before its body was read (or whose body the server's parser refused midway, a
+    chunk size that is not hex) is no error of ours: one cheap request wrote a traceback at
+    ERROR, and a 500 to nobody."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,6 +162,8 @@ class InternalErrors:
 
         try:
             await self.app(scope, receive, watched_send)
+        except ClientDisconnect:
+            logger.info("the caller of %s left before its request was read", scope.get("path", ""))
         except Exception:
             logger.exception("unexpected error answering %s", scope.get("path", ""))
             if started:
