@@ -238,12 +238,15 @@ class Latency:
         self._waiting[self._sent] = (asyncio.get_running_loop().time(), time.perf_counter())
         return self._sent
 
-    def ended(self, request: int, answered: bool) -> None:
-        """The request ended, `answered` or given up on (then it took at least this long)."""
+    def ended(self, request: int, answered: bool) -> float:
+        """The request ended, `answered` or given up on (then it took at least this long):
+        how long it took, which the metrics record too."""
         _, started = self._waiting.pop(request)
-        self.recent.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.recent.append(took)
         if answered:
             self._heard = asyncio.get_running_loop().time()
+        return took
 
     def forget(self) -> None:
         """Drops the recent answers' times, so that only answers from now on are judged."""

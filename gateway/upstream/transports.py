@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -139,7 +138,6 @@ class Observed(httpx.AsyncBaseTransport):
             return response
 
     async def _measured(self, request: httpx.Request, kind: str) -> httpx.Response:
-        started = time.perf_counter()
         waiting = self._latency.sent()
         status = "error"
         try:
@@ -154,10 +152,8 @@ class Observed(httpx.AsyncBaseTransport):
             status = str(response.status_code)
             return response
         finally:
-            self._latency.ended(waiting, answered=status.isdigit())
-            self._metrics.upstream_request(
-                self._provider, kind, status, time.perf_counter() - started
-            )
+            took = self._latency.ended(waiting, answered=status.isdigit())
+            self._metrics.upstream_request(self._provider, kind, status, took)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
