@@ -22,7 +22,7 @@ from gateway.edge.callers import DEV_KEY
 from gateway.events import Change
 from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox
-from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.sandbox.primmo import token_request
 from gateway.sandbox.server import ProviderState
 from gateway.tools.loopback import free_port, running
 
@@ -100,11 +100,7 @@ async def primmo_itself(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=sandbox.transport("primmo"), base_url="http://127.0.0.1/sandbox/primmo"
     ) as http:
-        token = await http.post(
-            "/api/Token",
-            headers={"x-api-key": PRIMMO["api_key"]},
-            json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
-        )
+        token = await http.post(**token_request(""))
         http.headers["Authorization"] = f"Bearer {token.json()}"
         yield http
 

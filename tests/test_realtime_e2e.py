@@ -18,6 +18,7 @@ from websockets.typing import Subprotocol
 
 from gateway.edge.callers import DEV_KEY
 from gateway.sandbox.primmo import CREDENTIALS as PRIMMO
+from gateway.sandbox.primmo import token_request
 from gateway.tools.loopback import free_port, free_ports, running
 
 KEY = {"X-API-Key": DEV_KEY}
@@ -29,11 +30,7 @@ SUBSCRIBE = (
 
 def _primmo(base: str) -> httpx.Client:
     http = httpx.Client(base_url=base, timeout=10)
-    token = http.post(
-        "/api/Token",
-        headers={"x-api-key": PRIMMO["api_key"]},
-        json={"UserName": PRIMMO["username"], "Password": PRIMMO["password"]},
-    )
+    token = http.post(**token_request(""))
     http.headers["Authorization"] = f"Bearer {token.json()}"
     return http
 

@@ -55,7 +55,7 @@ from gateway.sandbox.operations import Clash, Invalid, Job, Missing, Ticket, Wor
 from gateway.sandbox.outbox import Outbox
 from gateway.sandbox.server import Handler, ProviderState, served
 
-__all__ = ["CREDENTIALS", "create_app"]
+__all__ = ["CREDENTIALS", "create_app", "token_request"]
 
 TOKEN_LIFETIME = timedelta(hours=24)
 PAGE_SIZE = 5000
@@ -69,6 +69,19 @@ CREDENTIALS = {
     "webhook_secret": "sandbox-primmo-webhook-key",
 }
 """The sandbox's only account; `gateway serve` without configuration logs in with it."""
+
+
+def token_request(root: str, credentials: Mapping[str, str] = CREDENTIALS) -> dict[str, Any]:
+    """Primmo's login for a client that calls it without the gateway (the bench's ideal
+    client and Mesh, tests that read the sandbox directly), as httpx's `post` takes it:
+    `root` is Primmo's base URL, or empty for a client with one."""
+    return {
+        "url": f"{root}/api/Token",
+        "headers": {"x-api-key": credentials["api_key"]},
+        "json": {"UserName": credentials["username"], "Password": credentials["password"]},
+    }
+
+
 _SIGNING_KEY = "primmo-sandbox-signing-key-not-a-secret"
 _JSON, _TEXT, _XML = "application/json", "text/plain", "application/xml"
 """What Primmo's OData routes answer in: rows, counts, `$metadata`."""

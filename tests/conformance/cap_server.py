@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import token_request
 from gateway.tools.loopback import free_port
 from tests.tools import npm_package, unavailable
 
@@ -92,11 +93,7 @@ async def _served_rows(sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
     credentials = Sandbox.credentials("primmo")
     transport = httpx.ASGITransport(sandbox.apps["primmo"])
     async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
-        token = await client.post(
-            "/api/Token",
-            headers={"x-api-key": credentials["api_key"]},
-            json={"UserName": credentials["username"], "Password": credentials["password"]},
-        )
+        token = await client.post(**token_request("", credentials))
         client.headers["Authorization"] = f"Bearer {token.json()}"
         tables = {}
         for name in _ENTITY_SETS:

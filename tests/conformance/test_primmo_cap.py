@@ -32,6 +32,7 @@ from gateway.config import (
 )
 from gateway.model import Entity
 from gateway.sandbox import Sandbox
+from gateway.sandbox.primmo import token_request
 from gateway.upstream.client import connections
 from schema.ids import encode_id
 from tests.conformance.cap_server import CapServer, running_cap
@@ -241,11 +242,7 @@ async def reading(target: Target) -> AsyncIterator[Direct]:
     """A plain client logged in to the target with Primmo's token flow."""
     credentials = target.credentials
     async with httpx.AsyncClient(transport=target.transport(), base_url=f"{target.url}/") as plain:
-        token = await plain.post(
-            "api/Token",
-            headers={"x-api-key": credentials["api_key"]},
-            json={"UserName": credentials["username"], "Password": credentials["password"]},
-        )
+        token = await plain.post(**token_request("", credentials))
         assert token.status_code == 200, token.text
         plain.headers["Authorization"] = f"Bearer {token.json()}"
         yield Direct(plain)

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 
 from gateway.sandbox import PROVIDERS
+from gateway.sandbox.primmo import token_request
 from gateway.tools.bench.drive import client, load
 from gateway.tools.bench.mix import BenchQuery
-from gateway.tools.bench.serving import KEY, primmo_token_request
+from gateway.tools.bench.serving import KEY
 
 __all__ = [
     "RECORDING_LATENCY",
@@ -108,12 +109,12 @@ async def record(
 
 async def round_trip(sandbox: str, samples: int = 20) -> float:
     """One upstream round trip as an ideal client sees it: Primmo's token endpoint, direct."""
-    token_request = primmo_token_request(sandbox)
+    login = token_request(f"{sandbox}/sandbox/primmo")
     times = []
     async with httpx.AsyncClient(timeout=30) as http:
         for _ in range(samples):
             started = time.perf_counter()
-            await http.post(**token_request)
+            await http.post(**login)
             times.append(time.perf_counter() - started)
     return statistics.median(times)
 

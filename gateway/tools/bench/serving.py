@@ -16,10 +16,11 @@ from cryptography.fernet import Fernet
 
 from gateway.sandbox import PROVIDERS, Sandbox
 from gateway.sandbox.data import WorldSize
+from gateway.sandbox.primmo import token_request
 from gateway.state.vault import Vault
 from gateway.tools.loopback import DidNotStart, free_ports, running
 
-__all__ = ["KEY", "primmo_token", "primmo_token_request", "serving"]
+__all__ = ["KEY", "primmo_token", "serving"]
 
 KEY = "bench-caller-key"
 """The API key every bench client sends, the only caller the bench's gateway knows."""
@@ -109,20 +110,9 @@ def serving(
             raise SystemExit(f"gateway bench: {error}") from error
 
 
-def primmo_token_request(sandbox: str) -> dict[str, Any]:
-    """The sandbox Primmo's token request, as httpx's `post` takes it: for a client that calls
-    Primmo without the gateway, and for timing one round trip."""
-    credentials = PROVIDERS["primmo"].credentials
-    return {
-        "url": f"{sandbox}/sandbox/primmo/api/Token",
-        "headers": {"x-api-key": credentials["api_key"]},
-        "json": {"UserName": credentials["username"], "Password": credentials["password"]},
-    }
-
-
 def primmo_token(sandbox: str) -> str:
     """A token from the sandbox Primmo."""
-    answer = httpx.post(**primmo_token_request(sandbox), timeout=30)
+    answer = httpx.post(**token_request(f"{sandbox}/sandbox/primmo"), timeout=30)
     answer.raise_for_status()
     token: str = answer.json()
     return token
