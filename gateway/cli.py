@@ -18,18 +18,13 @@ from gateway.errors import ConfigError
 
 __all__ = ["main"]
 
-PARSER = "h11"
-"""The HTTP parser callers' requests go through, named rather than left to uvicorn's "auto",
-which takes httptools wherever it is installed (`uvicorn[standard]` brings it): the framing
-the gateway is tested against on sockets (`tests/test_http_framing.py`) is h11's, and
-uvicorn's httptools protocol bounds neither the request line nor the headers."""
-
 
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from gateway.config import load_settings
     from gateway.edge.app import create_app
+    from gateway.edge.http11 import Http11
     from gateway.observability.logs import logging_config
 
     log_format = args.log_format
@@ -55,7 +50,7 @@ def _serve(args: argparse.Namespace) -> None:
             workers=args.workers,
             log_level="warning",
             log_config=log_config,
-            http=PARSER,
+            http=Http11,
         )
         return
     try:
@@ -71,7 +66,7 @@ def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         log_level=args.log_level,
         log_config=log_config,
-        http=PARSER,
+        http=Http11,
     )
 
 

@@ -9,7 +9,8 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import fastapi.dependencies.models
 import httpx
@@ -230,22 +231,29 @@ async def impatient(
 
 
 @contextmanager
-def gateway_process(*options: str) -> Iterator[str]:
+def gateway_process(*options: str, log: IO[bytes] | None = None) -> Iterator[str]:
     """`gateway serve` as a user runs it: a real process on loopback, the sandbox behind it
-    (unless `options` configure providers); its URL."""
+    (unless `options` configure providers), its log written to `log`; its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(
         ["serve", "--host", "127.0.0.1", "--port", str(port), *options],
         f"{url}/healthz",
         seconds=30,
+        log=log,
     ):
         yield url
 
 
 @pytest.fixture(scope="session")
-def live_gateway() -> Iterator[str]:
-    with gateway_process() as url:
+def live_gateway_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where `live_gateway` writes its log: a JSON object a line."""
+    return tmp_path_factory.mktemp("live-gateway") / "gateway.log"
+
+
+@pytest.fixture(scope="session")
+def live_gateway(live_gateway_log: Path) -> Iterator[str]:
+    with live_gateway_log.open("wb") as log, gateway_process(log=log) as url:
         yield url
 
 

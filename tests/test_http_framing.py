@@ -4,14 +4,17 @@ The hostile-input suites (`test_malformed_requests.py`) speak ASGI to the app in
 no request of theirs reaches the HTTP parser: bytes that are not HTTP, or HTTP framed two
 ways at once, are the server's to refuse before the app sees anything. Each case here is
 refused with a 400 and the connection closed, nothing is answered as a request it did not
-make, and the gateway goes on serving. The hidden request of the smuggling case asks for
+make, nothing is logged as an error (the gateway did nothing wrong), and the gateway goes
+on serving. The hidden request of the smuggling case asks for
 its connection's close, so that a server that answers it fails the test at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import suppress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -59,16 +62,31 @@ def _status(answer: bytes) -> bytes:
     return answer.split(b"\r\n", 1)[0]
 
 
+def _logged_so_far(log: Path) -> int:
+    return log.stat().st_size
+
+
+def _errors_logged(log: Path, since: int) -> list[str]:
+    """The messages of the records at ERROR or above that `log` gained past byte `since`."""
+    with log.open("rb") as lines:
+        lines.seek(since)
+        records = [json.loads(line) for line in lines if line.strip()]
+    return [each["message"] for each in records if each["level"] in ("ERROR", "CRITICAL")]
+
+
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 async def test_malformed_http_is_a_400_and_a_closed_connection(
-    live_gateway: str, raw: bytes
+    live_gateway: str, live_gateway_log: Path, raw: bytes
 ) -> None:
+    logged = _logged_so_far(live_gateway_log)
+
     answer = await _exchange(live_gateway, raw)
 
     assert _status(answer) == b"HTTP/1.1 400 Bad Request"
     assert answer.count(b"HTTP/1.1 ") == 1, "one answer, then the connection closes"
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get(f"{live_gateway}/healthz")).status_code == 200
+    assert _errors_logged(live_gateway_log, logged) == []
 
 
 async def test_a_request_framed_by_both_length_and_chunks_is_not_smuggled(
