@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from fastapi import FastAPI
+from starlette.datastructures import State
 
+from gateway.edge.callers import DEV_KEY
 from schema import documents
 from tests.conftest import Client, error_codes
 
@@ -53,3 +59,60 @@ async def test_thousands_of_distinct_refused_queries_leave_memory_within_budget(
     assert refusals == {"TOO_MANY_CHARACTERS", "TOO_MANY_ROOT_FIELDS"}
     assert kept == 0
     assert grown < documents.BUDGET_BYTES, f"grew {grown / 2**20:.1f} MiB"
+
+
+def _dicts_within(value: object) -> Iterator[dict[Any, Any]]:
+    """Every dict reachable from `value` through dicts, lists, tuples and the `State` that
+    `request.state` keeps its values in."""
+    seen: set[int] = set()
+    waiting = [value]
+    while waiting:
+        each = waiting.pop()
+        if id(each) in seen:
+            continue
+        seen.add(id(each))
+        if isinstance(each, State):
+            waiting.append(vars(each)["_state"])
+        elif isinstance(each, dict):
+            yield each
+            waiting.extend(each.values())
+        elif isinstance(each, list | tuple):
+            waiting.extend(each)
+
+
+async def test_a_connection_keeps_nothing_of_its_last_answer(client: Client) -> None:
+    """The server keeps a connection's scope until its next request, or until it closes.
+    An answer left in it (in `request.state`) lived that long: 1,000 units' worth on every
+    idle keep-alive connection, and long enough for the collector to promote it."""
+    app: FastAPI = client.http._transport.app  # type: ignore[attr-defined]
+    body = orjson.dumps({"query": "{ units(first: 5) { edges { node { sourceId } } } }"})
+    headers = [(b"host", b"x"), (b"content-type", b"application/json")]
+    headers += [(b"x-api-key", DEV_KEY.encode()), (b"content-length", str(len(body)).encode())]
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    answer = orjson.loads(b"".join(m.get("body", b"") for m in sent))
+    assert len(answer["data"]["units"]["edges"]) == 5
+    assert [found for found in _dicts_within(scope) if "units" in found] == []
