@@ -107,6 +107,28 @@ async def test_next_links_nested_in_expansions_share_the_answers_page_budget() -
     assert len(service.requests) == MAX_PAGES
 
 
+async def test_a_link_on_a_collection_not_expanded_is_not_followed() -> None:
+    """Only a collection the request expanded can be cut short: a link a server puts on one
+    it was not asked for leads to rows nobody wants (and, without them in the row, had the
+    whole answer refused)."""
+
+    def answer(url: str) -> httpx.Response:
+        if url.startswith("api/Buildings?"):
+            stray = {"Units@odata.nextLink": "Units/more"}
+            return httpx.Response(200, json={"value": [_building(1, **stray), _building(2)]})
+        return httpx.Response(200, json={"value": [_unit(9)]})
+
+    service = _Service(answer)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(service), base_url=ROOT) as client:
+        page = await PrimmoConnector(client).page(
+            Entity.BUILDING, ListRequest({}, Selection(), limit=5)
+        )
+
+    assert "%24expand" not in service.requests[0] and "$expand" not in service.requests[0]
+    assert [record.source_id for record in page.records] == ["1", "2"]
+    assert len(service.requests) == 1
+
+
 @pytest.mark.parametrize("nested", [False, True], ids=["list", "expanded collection"])
 async def test_a_next_link_that_leads_nowhere_is_an_invalid_response_not_a_missing_record(
     nested: bool,

@@ -1158,7 +1158,7 @@ class PrimmoConnector(
         query = odata.encode(options)
         self._fits(query)
         links = NextLinks(fetch, self._client.base_url, NAME)
-        return await links.read(f"{path}?{query}", want)
+        return await links.read(f"{path}?{query}", want, expands="$expand" in options)
 
     def _fits(self, query: str) -> None:
         """A query string the server would refuse as too long is the caller's to shorten: a
