@@ -89,6 +89,39 @@ async def test_malformed_http_is_a_400_and_a_closed_connection(
     assert _errors_logged(live_gateway_log, logged) == []
 
 
+async def test_a_bad_chunk_after_the_gateway_answered_closes_the_connection_quietly(
+    live_gateway: str, live_gateway_log: Path
+) -> None:
+    """A head without a key is answered (401) before its body comes; a chunk size that is not
+    hex after that cannot be refused with a 400 behind the answer. The connection is closed,
+    the caller keeps its 401, and nothing is logged as an error (h11 had raised inside the
+    server's own callback, and the event loop logged a fatal error on the transport)."""
+    logged = _logged_so_far(live_gateway_log)
+    address = urlsplit(live_gateway)
+    assert address.hostname is not None and address.port is not None
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"zz\r\n" + QUERY + b"\r\n0\r\n\r\n")
+        async with asyncio.timeout(5):
+            rest = await reader.read()
+    finally:
+        writer.close()
+        with suppress(ConnectionError):
+            await writer.wait_closed()
+
+    assert _status(head) == b"HTTP/1.1 401 Unauthorized"
+    assert b"HTTP/1.1 " not in rest, "nothing follows the answer the caller has"
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(f"{live_gateway}/healthz")).status_code == 200
+    assert _errors_logged(live_gateway_log, logged) == []
+
+
 async def test_a_request_framed_by_both_length_and_chunks_is_not_smuggled(
     live_gateway: str,
 ) -> None:
