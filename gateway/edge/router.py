@@ -731,11 +731,14 @@ class GatewayRouter(GraphQLRouter[Any, None]):
     ) -> Response | WebSocket:
         if isinstance(request, WebSocket):
             return await super().run(request, context, root_value)
-        response = await super().run(request, context, root_value)
-        shaped = getattr(request.state, "graphql_response", None)
+        try:
+            response = await super().run(request, context, root_value)
+            shaped = getattr(request.state, "graphql_response", None)
+        finally:
+            if hasattr(request.state, "graphql_response"):
+                del request.state.graphql_response
         if shaped is None:
             return response
-        del request.state.graphql_response
         media_type = responses.media_type_for(request.headers.get("accept", ""))
         response.headers["content-type"] = media_type
         if "data" not in shaped and media_type == responses.GRAPHQL_RESPONSE:
