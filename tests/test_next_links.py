@@ -108,9 +108,9 @@ async def test_next_links_nested_in_expansions_share_the_answers_page_budget() -
 
 
 async def test_a_link_on_a_collection_not_expanded_is_not_followed() -> None:
-    """Only a collection the request expanded can be cut short: a link a server puts on one
-    it was not asked for leads to rows nobody wants (and, without them in the row, had the
-    whole answer refused)."""
+    """Only a collection the request expanded can be cut short: in a read that expands none,
+    a link a server puts on a collection leads to rows nobody wants (and, without them in the
+    row, had the whole answer refused)."""
 
     def answer(url: str) -> httpx.Response:
         if url.startswith("api/Buildings?"):

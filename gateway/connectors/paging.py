@@ -296,7 +296,8 @@ class NextLinks:
 
         Only a collection the target expands can be cut short in a row: a target that
         `expands` none is not searched for such links (a fortieth of the CPU of a list of
-        1,000 units), and a link on a collection it did not ask for is not followed."""
+        1,000 units), and in a read that expands none, a link on a collection is not followed.
+        A read that expands some still takes every such link for one of its own."""
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         total: int | None = None

@@ -36,7 +36,10 @@ request waits on a provider, and every tenth young collection walked them all ag
 middle collections of 25 ms in a bench run of the nested query at 32 clients). It is now
 collected after a hundred young collections (`MIDDLE_AFTER`): what it held by then has
 mostly been freed by reference counting. Collections per nested query at 32 clients: 1.32
--> 1.03 ms (medians of four alternating runs).
+-> 1.03 ms (medians of four alternating runs, each lower; CPU per query within the noise).
+Since `FULL_AFTER` counts middle collections, a full one now waits for ten thousand young
+ones: a cycle that reaches the oldest generation stays ten times longer. Requests leave
+none (`tests/test_heap.py`).
 
 py-spy cannot see collections (they run inside whatever allocated last), so they are
 timed here, through `gc.callbacks`, and exposed as metrics.
