@@ -257,6 +257,27 @@ def live_gateway(live_gateway_log: Path) -> Iterator[str]:
         yield url
 
 
+def graphql_post_scope(content_length: int) -> dict[str, Any]:
+    """The ASGI scope a server makes for a POST of JSON to `/graphql` with the development
+    key: for tests that hand the app a scope of their own, and look at it afterwards."""
+    headers = [(b"host", b"x"), (b"content-type", b"application/json")]
+    headers += [(b"x-api-key", DEV_KEY.encode()), (b"content-length", str(content_length).encode())]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 

@@ -28,7 +28,7 @@ from gateway.clock import ManualClock
 from gateway.config import GatewaySettings, Settings
 from gateway.edge.callers import DEV_KEY
 from gateway.sandbox import Sandbox
-from tests.conftest import Client, Socket, serving
+from tests.conftest import Client, Socket, graphql_post_scope, serving
 
 FUZZ = settings(
     max_examples=150,
@@ -397,24 +397,7 @@ async def test_a_caller_gone_before_its_body_is_read_is_no_error(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"x"), (b"content-type", b"application/json")]
-    headers += [(b"x-api-key", DEV_KEY.encode()), (b"content-length", b"30")]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-    await app(scope, receive, send)
+    await app(graphql_post_scope(30), receive, send)
 
     assert sent == []
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -14,9 +14,8 @@ import pytest
 from fastapi import FastAPI
 from starlette.datastructures import State
 
-from gateway.edge.callers import DEV_KEY
 from schema import documents
-from tests.conftest import Client, error_codes
+from tests.conftest import Client, error_codes, graphql_post_scope
 
 STATUS = Path("/proc/self/status")
 
@@ -86,23 +85,7 @@ async def test_a_connection_keeps_nothing_of_its_last_answer(client: Client) -> 
     idle keep-alive connection, and long enough for the collector to promote it."""
     app: FastAPI = client.http._transport.app  # type: ignore[attr-defined]
     body = orjson.dumps({"query": "{ units(first: 5) { edges { node { sourceId } } } }"})
-    headers = [(b"host", b"x"), (b"content-type", b"application/json")]
-    headers += [(b"x-api-key", DEV_KEY.encode()), (b"content-length", str(len(body)).encode())]
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = {**graphql_post_scope(len(body)), "state": {}}
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> MutableMapping[str, Any]:
