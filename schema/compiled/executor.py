@@ -202,28 +202,20 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             value = None
         return value
 
-    async def await_completion(
-        self, field: FieldPlan, completing: Awaitable[Any], path: Path
-    ) -> Any:
-        """graphql-core's `execute_field.await_completed`: a completion that is pending."""
-        try:
-            return await completing
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, field.return_type, field.details, path)
-            return None
-
-    async def await_item(
+    async def await_completed(
         self,
-        item_type: GraphQLOutputType,
+        return_type: GraphQLOutputType,
         field: FieldPlan,
         completing: Awaitable[Any],
         path: Path,
     ) -> Any:
-        """graphql-core's `complete_list_item_value.await_completed`."""
+        """graphql-core's `execute_field.await_completed` (`return_type` the field's) and
+        `complete_list_item_value.await_completed` (the item's type): a completion that is
+        pending, its error handled as that type's."""
         try:
             return await completing
         except Exception as raw_error:
-            self.handle_field_error(raw_error, item_type, field.details, path)
+            self.handle_field_error(raw_error, return_type, field.details, path)
             return None
 
     async def await_fields(self, results: dict[str, Any], keys: list[str]) -> dict[str, Any]:

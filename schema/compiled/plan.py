@@ -164,7 +164,7 @@ class FieldPlan:
         if completed.__class__ is CoroutineType or (
             completed.__class__ not in _PLAIN and ex.is_awaitable(completed)
         ):
-            return ex.await_completion(self, completed, path)
+            return ex.await_completed(self.return_type, self, completed, path)
         return completed
 
 
@@ -518,7 +518,9 @@ class _Planner:
                             if completed.__class__ is CoroutineType or (
                                 completed.__class__ not in _PLAIN and ex.is_awaitable(completed)
                             ):
-                                completed = ex.await_item(item_type, plan, completed, item_path)
+                                completed = ex.await_completed(
+                                    item_type, plan, completed, item_path
+                                )
                                 pending.append(index)
                         except Exception as raw_error:
                             ex.item_error(raw_error, item_type, plan, item_path)
@@ -838,7 +840,7 @@ def _completion(index: int, plan: FieldPlan, namespace: dict[str, Any]) -> list[
         f"if {v}.__class__ is R{index}:",
         f"    {v} = O{index}(ex, {v}, _fp)",
         f"    if {v}.__class__ is _Coro:",
-        f"        {v} = ex.await_completion({f}, {v}, _fp)",
+        f"        {v} = ex.await_completed({f}.return_type, {f}, {v}, _fp)",
         "else:",
         f"    {resolved}",
     ]
